@@ -1,0 +1,74 @@
+using IlgpuStyle.Converter.Caffe;
+using IlgpuStyle.Converter.Pth;
+
+namespace IlgpuStyle.Converter;
+
+/// <summary>Opens a weights file of any supported format, telling the format from its first bytes rather than its name.</summary>
+public static class WeightSources
+{
+    /// <summary>
+    /// Detects the format (zip signature: torch zip; pickle PROTO opcode: torch legacy; a
+    /// <c>NetParameter</c> field tag: Caffe) and lists the file's tensors without reading their data.
+    /// Throws <see cref="ConverterException"/> with a one-line message naming the file.
+    /// </summary>
+    public static WeightSource Open(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        return Guard(path, () =>
+        {
+            byte[] head = new byte[16];
+            int length;
+            using (var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read))
+                length = stream.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
+            var start = head.AsSpan(0, length);
+
+            if (length == 0)
+                throw new SourceFormatException("the file is empty");
+            if (start.StartsWith("PK\x03\x04"u8))
+                return PthFile.OpenZip(path);
+            if (start[0] == 0x80) // pickle PROTO opcode, the first byte of every protocol >= 2 pickle
+                return PthFile.OpenLegacy(path);
+            if (CaffeModelFile.LooksLikeNetParameter(start))
+                return CaffeModelFile.Open(path);
+            throw new SourceFormatException($"not a PyTorch .pth or Caffe .caffemodel file (starts with bytes {Convert.ToHexString(start[..Math.Min(8, length)])})");
+        });
+    }
+
+    /// <summary>
+    /// Runs a reader step and turns every way a malformed file can fail into one
+    /// <see cref="ConverterException"/> that starts with the path.
+    /// </summary>
+    internal static T Guard<T>(string path, Func<T> step)
+    {
+        try
+        {
+            return step();
+        }
+        catch (SourceFormatException e)
+        {
+            throw new ConverterException($"{path}: {e.Message}", e);
+        }
+        catch (EndOfStreamException e)
+        {
+            throw new ConverterException($"{path}: truncated: the file ends early", e);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new ConverterException($"{path}: corrupt data ({OneLine(e.Message)})", e);
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            throw new ConverterException($"{path}: no such file", e);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ConverterException($"{path}: cannot read: {OneLine(e.Message)}", e);
+        }
+        catch (OverflowException e)
+        {
+            throw new ConverterException($"{path}: a size in the file is out of range", e);
+        }
+    }
+
+    internal static string OneLine(string message) => message.ReplaceLineEndings(" ");
+}
