@@ -1,0 +1,64 @@
+using System.Globalization;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace IlgpuStyle.Kernels;
+
+/// <summary>A device request that cannot be met; the message is one line that says what to do.</summary>
+public sealed class DeviceSelectionException(string message) : Exception(message);
+
+/// <summary>
+/// Creating ILGPU contexts and choosing a device by name or index, shared by the console and the tests.
+/// </summary>
+public static class Devices
+{
+    /// <summary>The device names <see cref="Select"/> understands besides an index.</summary>
+    public const string Choices = "auto, cpu, cuda, opencl or an index from 'ilgpu-style devices'";
+
+    /// <summary>
+    /// A context that sees every CUDA and OpenCL device ILGPU supports, plus the CPU accelerator,
+    /// with ILGPU.Algorithms enabled (XMath needs it on the GPU backends).
+    /// </summary>
+    public static Context CreateContext() => Context.Create(builder => builder.Default().EnableAlgorithms());
+
+    /// <summary>
+    /// Picks a device: <c>auto</c> (the first CUDA device, else the first OpenCL device, else the
+    /// CPU), <c>cpu</c>, <c>cuda</c>, <c>opencl</c>, or an index into <see cref="Context.Devices"/>
+    /// as <c>ilgpu-style devices</c> numbers them.
+    /// </summary>
+    /// <exception cref="DeviceSelectionException">No such device.</exception>
+    public static Device Select(Context context, string request)
+    {
+        var devices = context.Devices;
+        string wanted = request.Trim().ToLowerInvariant();
+        if (int.TryParse(wanted, NumberStyles.None, CultureInfo.InvariantCulture, out int index))
+        {
+            if (index < devices.Length) return devices[index];
+            throw new DeviceSelectionException(
+                $"There is no device {index}: ILGPU sees {devices.Length} ({Describe(devices)}). Run 'ilgpu-style devices' to list them.");
+        }
+
+        AcceleratorType? type = wanted switch
+        {
+            "auto" => null,
+            "cpu" => AcceleratorType.CPU,
+            "cuda" => AcceleratorType.Cuda,
+            "opencl" => AcceleratorType.OpenCL,
+            _ => throw new DeviceSelectionException($"Unknown device '{request}': use {Choices}."),
+        };
+        if (type is null)
+        {
+            return devices.FirstOrDefault(d => d.AcceleratorType == AcceleratorType.Cuda)
+                ?? devices.FirstOrDefault(d => d.AcceleratorType == AcceleratorType.OpenCL)
+                ?? devices.First(d => d.AcceleratorType == AcceleratorType.CPU);
+        }
+        return devices.FirstOrDefault(d => d.AcceleratorType == type)
+            ?? throw new DeviceSelectionException(type == AcceleratorType.Cuda
+                ? $"No CUDA device found (ILGPU sees: {Describe(devices)}). Install the NVIDIA driver, or use --device cpu."
+                : $"No usable OpenCL device found (ILGPU needs OpenCL 2.0 with generic address space; it sees: {Describe(devices)}). Use --device cpu.");
+    }
+
+    /// <summary>A short list of device types and names, for messages.</summary>
+    public static string Describe(IEnumerable<Device> devices) =>
+        string.Join(", ", devices.Select(d => $"{d.AcceleratorType} '{d.Name.Trim()}'"));
+}

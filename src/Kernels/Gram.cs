@@ -1,0 +1,184 @@
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace IlgpuStyle.Kernels;
+
+// Glossary: C channels, M = H*W positions, s the normalisation (SPEC.md: s = 1/N, N = C*H*W).
+//   features : (C, M)  a (C, H, W) activation viewed as C rows of M values: F[i*M + m]
+//   gram     : (C, C)  G[i*C + j] = s * sum_m F[i,m] * F[j,m]   (symmetric)
+
+/// <summary>The dimensions of a Gram matrix: <c>C</c> feature rows of <c>M = H*W</c> positions each.</summary>
+public readonly record struct GramShape(int Channels, int Positions)
+{
+    /// <summary>The Gram view of an activation of shape <paramref name="shape"/>.</summary>
+    public static GramShape Of(ChwShape shape) => new(shape.Channels, shape.PlaneLength);
+
+    /// <summary>Elements of the feature matrix, <c>C*M</c>.</summary>
+    public int FeatureLength => Channels * Positions;
+
+    /// <summary>Elements of the Gram matrix, <c>C*C</c>.</summary>
+    public int GramLength => Channels * Channels;
+
+    /// <summary>Throws unless both dimensions are positive.</summary>
+    public void Validate()
+    {
+        if (Channels <= 0 || Positions <= 0)
+            throw new ArgumentException($"A Gram matrix needs positive dimensions, got {Channels}x{Positions}.");
+    }
+}
+
+/// <summary>
+/// The Gram matrix of a feature map, <c>G = s F F^T</c>, and its backward pass.
+/// </summary>
+/// <remarks>
+/// G holds the correlations between channels, which is what "style" means in Gatys et al.
+/// Backward: since <c>G_ij = s sum_m F_im F_jm</c>, <c>dL/dF_im = s sum_j (dG_ij + dG_ji) F_jm</c>,
+/// i.e. <c>dF = s (dG + dG^T) F</c>. It accumulates into dFeatures when asked (a style tap adds
+/// its gradient to the one already flowing down from deeper layers), otherwise writes.
+/// </remarks>
+public sealed class Gram
+{
+    private readonly bool _isCpu;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, GramShape, float> _forwardPerElement;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, GramShape, float> _forwardPerRow;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, GramShape, float, int> _backwardPerElement;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, GramShape, float, int> _backwardPerRow;
+
+    /// <summary>Loads the kernels once for <paramref name="accelerator"/>.</summary>
+    public Gram(Accelerator accelerator)
+    {
+        _isCpu = accelerator.AcceleratorType == AcceleratorType.CPU;
+        _forwardPerElement = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, GramShape, float>(ForwardPerElementKernel);
+        _forwardPerRow = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, GramShape, float>(ForwardPerRowKernel);
+        _backwardPerElement = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, GramShape, float, int>(BackwardPerElementKernel);
+        _backwardPerRow = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, GramShape, float, int>(BackwardPerRowKernel);
+    }
+
+    /// <summary>gram = scale * F F^T; writes gram.</summary>
+    public void Forward(ArrayView<float> gram, ArrayView<float> features, GramShape shape, float scale,
+        KernelVariant variant = KernelVariant.Auto)
+    {
+        shape.Validate();
+        Require.Length(gram, shape.GramLength, nameof(gram));
+        Require.Length(features, shape.FeatureLength, nameof(features));
+        if (UsePerRow(variant))
+            _forwardPerRow(shape.Channels, gram, features, shape, scale);
+        else
+            _forwardPerElement(shape.GramLength, gram, features, shape, scale);
+    }
+
+    /// <summary>dFeatures (+)= scale * (dGram + dGram^T) F; writes, or accumulates when <paramref name="accumulate"/>.</summary>
+    public void Backward(ArrayView<float> dFeatures, ArrayView<float> dGram, ArrayView<float> features, GramShape shape,
+        float scale, bool accumulate, KernelVariant variant = KernelVariant.Auto)
+    {
+        shape.Validate();
+        Require.Length(dFeatures, shape.FeatureLength, nameof(dFeatures));
+        Require.Length(dGram, shape.GramLength, nameof(dGram));
+        Require.Length(features, shape.FeatureLength, nameof(features));
+        int add = accumulate ? 1 : 0;
+        if (UsePerRow(variant))
+            _backwardPerRow(shape.Channels, dFeatures, dGram, features, shape, scale, add);
+        else
+            _backwardPerElement(shape.FeatureLength, dFeatures, dGram, features, shape, scale, add);
+    }
+
+    private bool UsePerRow(KernelVariant variant) =>
+        variant == KernelVariant.PerRow || (variant == KernelVariant.Auto && _isCpu);
+
+    /// <summary>
+    /// Forward, kernel 1: one thread per entry (i, j). Only threads with i &lt;= j compute, and they
+    /// write both G_ij and G_ji: the symmetry halves the work.
+    /// </summary>
+    public static void ForwardPerElementKernel(Index1D index, ArrayView<float> gram, ArrayView<float> features,
+        GramShape s, float scale)
+    {
+        int i = index / s.Channels;
+        int j = index % s.Channels;
+        if (i > j) return; // (j, i) writes this entry
+        float sum = 0f;
+        for (int m = 0; m < s.Positions; m++)
+            sum += features[i * s.Positions + m] * features[j * s.Positions + m];
+        gram[i * s.Channels + j] = scale * sum;
+        gram[j * s.Channels + i] = scale * sum;
+    }
+
+    /// <summary>Forward, kernel 2 (CPU): thread i computes G_ij for j &gt;= i and mirrors each to G_ji.</summary>
+    public static void ForwardPerRowKernel(Index1D i, ArrayView<float> gram, ArrayView<float> features,
+        GramShape s, float scale)
+    {
+        int rowI = i * s.Positions;
+        for (int j = i; j < s.Channels; j++)
+        {
+            int rowJ = j * s.Positions;
+            float sum = 0f;
+            for (int m = 0; m < s.Positions; m++)
+                sum += features[rowI + m] * features[rowJ + m];
+            gram[i * s.Channels + j] = scale * sum;
+            gram[j * s.Channels + i] = scale * sum;
+        }
+    }
+
+    /// <summary>Backward, kernel 1: one thread per feature element (i, m).</summary>
+    public static void BackwardPerElementKernel(Index1D index, ArrayView<float> dFeatures, ArrayView<float> dGram,
+        ArrayView<float> features, GramShape s, float scale, int accumulate)
+    {
+        int i = index / s.Positions;
+        int m = index % s.Positions;
+        float sum = 0f;
+        for (int j = 0; j < s.Channels; j++)
+            sum += (dGram[i * s.Channels + j] + dGram[j * s.Channels + i]) * features[j * s.Positions + m];
+        float gradient = scale * sum;
+        dFeatures[index] = accumulate != 0 ? dFeatures[index] + gradient : gradient;
+    }
+
+    /// <summary>Backward, kernel 2 (CPU): thread i owns row i of dFeatures and adds one scaled
+    /// feature row per j, streaming along contiguous memory.</summary>
+    public static void BackwardPerRowKernel(Index1D i, ArrayView<float> dFeatures, ArrayView<float> dGram,
+        ArrayView<float> features, GramShape s, float scale, int accumulate)
+    {
+        int rowI = i * s.Positions;
+        if (accumulate == 0)
+        {
+            for (int m = 0; m < s.Positions; m++)
+                dFeatures[rowI + m] = 0f;
+        }
+        for (int j = 0; j < s.Channels; j++)
+        {
+            float coefficient = scale * (dGram[i * s.Channels + j] + dGram[j * s.Channels + i]);
+            int rowJ = j * s.Positions;
+            for (int m = 0; m < s.Positions; m++)
+                dFeatures[rowI + m] += coefficient * features[rowJ + m];
+        }
+    }
+
+    /// <summary>CPU reference of <see cref="Forward"/>: the definition, every entry computed.</summary>
+    public static void ForwardReference(double[] gram, double[] features, GramShape s, double scale)
+    {
+        for (int i = 0; i < s.Channels; i++)
+        for (int j = 0; j < s.Channels; j++)
+        {
+            double sum = 0;
+            for (int m = 0; m < s.Positions; m++)
+                sum += features[i * s.Positions + m] * features[j * s.Positions + m];
+            gram[i * s.Channels + j] = scale * sum;
+        }
+    }
+
+    /// <summary>
+    /// CPU reference of <see cref="Backward"/>: each G_ij = s sum_m F_im F_jm sends
+    /// dG_ij * s * F_jm to F_im and dG_ij * s * F_im to F_jm.
+    /// </summary>
+    public static void BackwardReference(double[] dFeatures, double[] dGram, double[] features, GramShape s,
+        double scale, bool accumulate)
+    {
+        if (!accumulate) Array.Clear(dFeatures);
+        for (int i = 0; i < s.Channels; i++)
+        for (int j = 0; j < s.Channels; j++)
+        for (int m = 0; m < s.Positions; m++)
+        {
+            double g = dGram[i * s.Channels + j] * scale;
+            dFeatures[i * s.Positions + m] += g * features[j * s.Positions + m];
+            dFeatures[j * s.Positions + m] += g * features[i * s.Positions + m];
+        }
+    }
+}

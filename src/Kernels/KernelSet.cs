@@ -1,0 +1,58 @@
+using ILGPU.Runtime;
+
+namespace IlgpuStyle.Kernels;
+
+/// <summary>
+/// Every operation of the project, loaded once for one accelerator. The network and the optimizers
+/// take a <see cref="KernelSet"/> instead of loading kernels themselves.
+/// </summary>
+public sealed class KernelSet : IDisposable
+{
+    /// <summary>Loads every kernel for <paramref name="accelerator"/> (which the caller keeps owning).</summary>
+    public KernelSet(Accelerator accelerator)
+    {
+        Accelerator = accelerator;
+        Reduction = new Reduction(accelerator);
+        Vectors = new VectorOps(accelerator, Reduction);
+        Conv = new Conv2d(accelerator);
+        Relu = new Relu(accelerator);
+        MaxPool = new MaxPool2d(accelerator);
+        AvgPool = new AvgPool2d(accelerator);
+        Gram = new Gram(accelerator);
+        Mse = new MseLoss(accelerator, Reduction);
+        TotalVariation = new TotalVariation(accelerator, Reduction);
+    }
+
+    /// <summary>The accelerator every kernel runs on.</summary>
+    public Accelerator Accelerator { get; }
+
+    /// <summary>Deterministic device sums (used by the losses and the vector reductions).</summary>
+    public Reduction Reduction { get; }
+
+    /// <summary>Vector arithmetic for the optimizers.</summary>
+    public VectorOps Vectors { get; }
+
+    /// <summary>Convolution with bias (and fused ReLU), and its input gradient.</summary>
+    public Conv2d Conv { get; }
+
+    /// <summary>ReLU forward and backward.</summary>
+    public Relu Relu { get; }
+
+    /// <summary>2x2 max pooling forward and backward.</summary>
+    public MaxPool2d MaxPool { get; }
+
+    /// <summary>2x2 average pooling forward and backward.</summary>
+    public AvgPool2d AvgPool { get; }
+
+    /// <summary>Gram matrix forward and backward.</summary>
+    public Gram Gram { get; }
+
+    /// <summary>Mean squared error value and gradient.</summary>
+    public MseLoss Mse { get; }
+
+    /// <summary>Total-variation value and gradient.</summary>
+    public TotalVariation TotalVariation { get; }
+
+    /// <inheritdoc/>
+    public void Dispose() => Reduction.Dispose();
+}

@@ -1,0 +1,82 @@
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace IlgpuStyle.Kernels;
+
+/// <summary>Term i of a squared-error sum, (a_i - b_i)^2.</summary>
+public readonly struct SquaredDifferenceSummand(ArrayView<float> a, ArrayView<float> b) : ISummand
+{
+    private readonly ArrayView<float> _a = a;
+    private readonly ArrayView<float> _b = b;
+
+    /// <inheritdoc/>
+    public float At(int index)
+    {
+        float d = _a[index] - _b[index];
+        return d * d;
+    }
+}
+
+/// <summary>
+/// Weighted mean squared error between two tensors of n elements, <c>L = w * mean((a - b)^2)</c>,
+/// and its gradient with respect to a, <c>dL/da = 2w (a - b) / n</c>. b is a constant target.
+/// </summary>
+/// <remarks>
+/// The content loss is this on a ReLU output; the style loss is this on a Gram matrix (SPEC.md).
+/// The loss value is reduced on the device into a one-element view (see <see cref="Reduction"/>);
+/// with <c>accumulate</c> it is added to what the view holds, so that several loss terms can sum
+/// into one device scalar. The gradient likewise writes or accumulates.
+/// </remarks>
+public sealed class MseLoss
+{
+    private readonly Reduction _reduction;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, int> _backward;
+
+    /// <summary>Loads the kernels once for <paramref name="accelerator"/>.</summary>
+    public MseLoss(Accelerator accelerator, Reduction reduction)
+    {
+        _reduction = reduction;
+        _backward = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, int>(BackwardKernel);
+    }
+
+    /// <summary>loss[0] (+)= weight * mean((a - b)^2).</summary>
+    public void Forward(ArrayView<float> loss, ArrayView<float> a, ArrayView<float> b, float weight, bool accumulate)
+    {
+        Require.Length(b, a.Length, nameof(b));
+        if (a.Length == 0) throw new ArgumentException("The mean of an empty tensor is undefined.", nameof(a));
+        _reduction.Sum(loss, (int)a.Length, new SquaredDifferenceSummand(a, b), weight / a.Length, accumulate);
+    }
+
+    /// <summary>dA (+)= 2 * weight * (a - b) / n.</summary>
+    public void Backward(ArrayView<float> dA, ArrayView<float> a, ArrayView<float> b, float weight, bool accumulate)
+    {
+        Require.Length(a, dA.Length, nameof(a));
+        Require.Length(b, dA.Length, nameof(b));
+        if (dA.Length == 0) throw new ArgumentException("The mean of an empty tensor is undefined.", nameof(a));
+        _backward((int)dA.Length, dA, a, b, 2f * weight / dA.Length, accumulate ? 1 : 0);
+    }
+
+    /// <summary>One thread per element: dA[i] (+)= factor * (a[i] - b[i]), factor = 2w/n.</summary>
+    public static void BackwardKernel(Index1D i, ArrayView<float> dA, ArrayView<float> a, ArrayView<float> b,
+        float factor, int accumulate)
+    {
+        float gradient = factor * (a[i] - b[i]);
+        dA[i] = accumulate != 0 ? dA[i] + gradient : gradient;
+    }
+
+    /// <summary>CPU reference of <see cref="Forward"/>: w * mean((a - b)^2).</summary>
+    public static double ForwardReference(double[] a, double[] b, double weight)
+    {
+        double sum = 0;
+        for (int i = 0; i < a.Length; i++)
+            sum += (a[i] - b[i]) * (a[i] - b[i]);
+        return weight * sum / a.Length;
+    }
+
+    /// <summary>CPU reference of <see cref="Backward"/>.</summary>
+    public static void BackwardReference(double[] dA, double[] a, double[] b, double weight, bool accumulate)
+    {
+        for (int i = 0; i < a.Length; i++)
+            dA[i] = (accumulate ? dA[i] : 0) + 2 * weight * (a[i] - b[i]) / a.Length;
+    }
+}

@@ -1,0 +1,477 @@
+using ILGPU;
+using ILGPU.Runtime;
+using static IlgpuStyle.Kernels.Verification.TestData;
+
+namespace IlgpuStyle.Kernels.Verification;
+
+/// <summary>One kernel launch checked against its CPU reference on one shape.</summary>
+/// <param name="Kernel">Operation, direction and variant, e.g. <c>conv2d.backward/per-element</c>.</param>
+/// <param name="Shape">The shape, as printed in the verify table.</param>
+/// <param name="Run">Runs the kernel on fresh seeded data and compares.</param>
+public sealed record KernelCheck(string Kernel, string Shape, Func<KernelSet, CheckResult> Run)
+{
+    /// <inheritdoc/>
+    public override string ToString() => $"{Kernel} {Shape}";
+}
+
+/// <summary>
+/// Every kernel-versus-reference check of the project, in one place: the NUnit tests run each on
+/// every available accelerator, and <c>ilgpu-style verify</c> runs them on the chosen one.
+/// </summary>
+/// <remarks>
+/// Shapes are small and awkward on purpose (3 channels, 5x7 images, 4 output channels, odd pooling
+/// inputs, a Gram with more channels than positions and one with far fewer): index bugs hide in
+/// square, power-of-two shapes. Outputs are poisoned with NaN before each launch, so an element a
+/// kernel never writes fails the check. Inputs come from fixed seeds, so a failure repeats.
+/// </remarks>
+public static class KernelChecks
+{
+    // Elementwise results: only rounding of one or two float operations.
+    private static readonly Tolerance Elementwise = new(1e-6, 1e-6);
+
+    // Sums of up to a few hundred float products, compared with a double-precision reference.
+    private static readonly Tolerance Sums = new(2e-5, 1e-4);
+
+    private static readonly KernelVariant[] RowAndElement = [KernelVariant.PerElement, KernelVariant.PerRow];
+
+    private static readonly Lazy<IReadOnlyList<KernelCheck>> Catalog = new(Build);
+
+    /// <summary>All checks, in a stable order (built on first use, after every static field below).</summary>
+    public static IReadOnlyList<KernelCheck> All => Catalog.Value;
+
+    private static List<KernelCheck> Build()
+    {
+        var checks = new List<KernelCheck>();
+        AddConvolution(checks);
+        AddRelu(checks);
+        AddPooling(checks);
+        AddGram(checks);
+        AddLosses(checks);
+        AddVectorOps(checks);
+        return checks;
+    }
+
+    private static string Name(KernelVariant variant) => variant == KernelVariant.PerRow ? "per-row" : "per-element";
+
+    // ------------------------------------------------------------------ convolution
+
+    private static void AddConvolution(List<KernelCheck> checks)
+    {
+        Conv2dShape[] shapes =
+        [
+            new(3, 5, 7, 4, 3, 3, 1, 1),  // VGG's 3x3/pad 1/stride 1 on an awkward size
+            new(2, 6, 9, 5, 3, 3, 0, 2),  // no padding, stride 2 (odd output widths)
+            new(4, 7, 5, 3, 1, 1, 0, 1),  // 1x1 (the first layer of some VGG variants)
+            new(3, 8, 6, 2, 2, 4, 2, 3),  // rectangular kernel; padding wider than the kernel
+        ];
+        foreach (var shape in shapes)
+        {
+            string text = shape.ToString();
+            foreach (var variant in RowAndElement)
+            {
+                checks.Add(new($"conv2d.forward/{Name(variant)}", text, k => ConvForward(k, shape, variant, fuseRelu: false, $"conv2d.forward/{Name(variant)}", text)));
+                checks.Add(new($"conv2d.backward/{Name(variant)}", text, k => ConvBackward(k, shape, variant, $"conv2d.backward/{Name(variant)}", text)));
+            }
+        }
+        var vgg = shapes[0];
+        foreach (var variant in RowAndElement)
+        {
+            string name = $"conv2d.forward+relu/{Name(variant)}";
+            checks.Add(new(name, "C3 5x7 K4 3x3 p1 s1", k => ConvForward(k, vgg, variant, fuseRelu: true, name, "C3 5x7 K4 3x3 p1 s1")));
+        }
+    }
+
+    private static CheckResult ConvForward(KernelSet k, Conv2dShape s, KernelVariant variant, bool fuseRelu, string name, string text)
+    {
+        var random = new Random(11);
+        var input = Uniform(random, s.Input.Length);
+        var weight = Uniform(random, s.WeightLength);
+        var bias = Uniform(random, s.OutChannels);
+        var expected = new double[s.Output.Length];
+        Conv2d.ForwardReference(expected, input, weight, bias, s, fuseRelu);
+
+        var a = k.Accelerator;
+        using var dInput = Upload(a, input);
+        using var dWeight = Upload(a, weight);
+        using var dBias = Upload(a, bias);
+        using var output = Poisoned(a, s.Output.Length);
+        k.Conv.Forward(output.View, dInput.View, dWeight.View, dBias.View, s, fuseRelu, variant);
+        return Comparison.Compare(name, text, Download(output), expected, Sums);
+    }
+
+    private static CheckResult ConvBackward(KernelSet k, Conv2dShape s, KernelVariant variant, string name, string text)
+    {
+        var random = new Random(12);
+        var dOutput = Uniform(random, s.Output.Length);
+        var weight = Uniform(random, s.WeightLength);
+        var expected = new double[s.Input.Length];
+        Conv2d.BackwardInputReference(expected, dOutput, weight, s);
+
+        var a = k.Accelerator;
+        using var dOut = Upload(a, dOutput);
+        using var dWeight = Upload(a, weight);
+        using var dInput = Poisoned(a, s.Input.Length);
+        k.Conv.BackwardInput(dInput.View, dOut.View, dWeight.View, s, variant);
+        return Comparison.Compare(name, text, Download(dInput), expected, Sums);
+    }
+
+    // ------------------------------------------------------------------ ReLU
+
+    private static void AddRelu(List<KernelCheck> checks)
+    {
+        const int n = 37;
+        checks.Add(new("relu.forward", "n=37", k =>
+        {
+            var input = Uniform(new Random(21), n);
+            var expected = new double[n];
+            Relu.ForwardReference(expected, input);
+            using var dInput = Upload(k.Accelerator, input);
+            using var output = Poisoned(k.Accelerator, n);
+            k.Relu.Forward(output.View, dInput.View);
+            return Comparison.Compare("relu.forward", "n=37", Download(output), expected, Elementwise);
+        }));
+        checks.Add(new("relu.backward", "n=37", k =>
+        {
+            var random = new Random(22);
+            var output = Uniform(random, n);
+            Relu.ForwardReference(output, output); // a real ReLU output: about half zeros
+            var dOutput = Uniform(random, n);
+            var expected = new double[n];
+            Relu.BackwardReference(expected, dOutput, output);
+            using var dOut = Upload(k.Accelerator, dOutput);
+            using var saved = Upload(k.Accelerator, output);
+            using var dInput = Poisoned(k.Accelerator, n);
+            k.Relu.Backward(dInput.View, dOut.View, saved.View);
+            return Comparison.Compare("relu.backward", "n=37", Download(dInput), expected, Elementwise);
+        }));
+    }
+
+    // ------------------------------------------------------------------ pooling
+
+    private static readonly ChwShape[] PoolShapes =
+    [
+        new(3, 5, 7),  // odd height and width: last row and column are in no window
+        new(2, 4, 6),  // even
+        new(1, 9, 2),  // a single window column
+    ];
+
+    private static void AddPooling(List<KernelCheck> checks)
+    {
+        foreach (var shape in PoolShapes)
+        {
+            string text = shape.ToString();
+            checks.Add(new("maxpool2d.forward", text, k => MaxPoolForward(k, shape, text)));
+            checks.Add(new("maxpool2d.backward", text, k => MaxPoolBackward(k, shape, text)));
+            checks.Add(new("avgpool2d.forward", text, k => AvgPoolForward(k, shape, text)));
+            checks.Add(new("avgpool2d.backward", text, k => AvgPoolBackward(k, shape, text)));
+        }
+    }
+
+    private static CheckResult MaxPoolForward(KernelSet k, ChwShape s, string text)
+    {
+        var o = MaxPool2d.OutputShape(s);
+        var input = Uniform(new Random(31), s.Length);
+        var expected = new double[o.Length];
+        var expectedArgmax = new int[o.Length];
+        MaxPool2d.ForwardReference(expected, expectedArgmax, input, s);
+
+        using var dInput = Upload(k.Accelerator, input);
+        using var output = Poisoned(k.Accelerator, o.Length);
+        using var argmax = PoisonedIndices(k.Accelerator, o.Length);
+        k.MaxPool.Forward(output.View, argmax.View, dInput.View, s);
+        return Comparison.Combine("maxpool2d.forward", text,
+            Comparison.Compare("output", text, Download(output), expected, Elementwise),
+            Comparison.CompareExact("argmax", text, Download(argmax), expectedArgmax));
+    }
+
+    private static CheckResult MaxPoolBackward(KernelSet k, ChwShape s, string text)
+    {
+        var o = MaxPool2d.OutputShape(s);
+        var random = new Random(32);
+        var input = Uniform(random, s.Length);
+        var dOutput = Uniform(random, o.Length);
+        var pooled = new double[o.Length];
+        var argmax = new int[o.Length];
+        MaxPool2d.ForwardReference(pooled, argmax, input, s);
+        var expected = new double[s.Length];
+        MaxPool2d.BackwardReference(expected, dOutput, argmax, s);
+
+        using var dOut = Upload(k.Accelerator, dOutput);
+        using var dArgmax = k.Accelerator.Allocate1D(argmax);
+        using var dInput = Poisoned(k.Accelerator, s.Length);
+        k.MaxPool.Backward(dInput.View, dOut.View, dArgmax.View, s);
+        return Comparison.Compare("maxpool2d.backward", text, Download(dInput), expected, Elementwise);
+    }
+
+    private static CheckResult AvgPoolForward(KernelSet k, ChwShape s, string text)
+    {
+        var o = MaxPool2d.OutputShape(s);
+        var input = Uniform(new Random(33), s.Length);
+        var expected = new double[o.Length];
+        AvgPool2d.ForwardReference(expected, input, s);
+
+        using var dInput = Upload(k.Accelerator, input);
+        using var output = Poisoned(k.Accelerator, o.Length);
+        k.AvgPool.Forward(output.View, dInput.View, s);
+        return Comparison.Compare("avgpool2d.forward", text, Download(output), expected, Elementwise);
+    }
+
+    private static CheckResult AvgPoolBackward(KernelSet k, ChwShape s, string text)
+    {
+        var o = MaxPool2d.OutputShape(s);
+        var dOutput = Uniform(new Random(34), o.Length);
+        var expected = new double[s.Length];
+        AvgPool2d.BackwardReference(expected, dOutput, s);
+
+        using var dOut = Upload(k.Accelerator, dOutput);
+        using var dInput = Poisoned(k.Accelerator, s.Length);
+        k.AvgPool.Backward(dInput.View, dOut.View, s);
+        return Comparison.Compare("avgpool2d.backward", text, Download(dInput), expected, Elementwise);
+    }
+
+    // ------------------------------------------------------------------ Gram
+
+    private static void AddGram(List<KernelCheck> checks)
+    {
+        GramShape[] shapes =
+        [
+            new(3, 35),   // H*W much larger than C (the usual case: 64 channels, 512x512 positions)
+            new(12, 5),   // C larger than H*W (deep layers of a small image)
+            new(1, 1),
+        ];
+        foreach (var shape in shapes)
+        {
+            string text = $"C{shape.Channels} M{shape.Positions}";
+            foreach (var variant in RowAndElement)
+            {
+                string forward = $"gram.forward/{Name(variant)}";
+                checks.Add(new(forward, text, k => GramForward(k, shape, variant, forward, text)));
+                foreach (bool accumulate in new[] { false, true })
+                {
+                    string backward = $"gram.backward{(accumulate ? "+accumulate" : "")}/{Name(variant)}";
+                    checks.Add(new(backward, text, k => GramBackward(k, shape, variant, accumulate, backward, text)));
+                }
+            }
+        }
+    }
+
+    private static CheckResult GramForward(KernelSet k, GramShape s, KernelVariant variant, string name, string text)
+    {
+        var features = Uniform(new Random(41), s.FeatureLength);
+        double scale = 1.0 / (s.FeatureLength);
+        var expected = new double[s.GramLength];
+        Gram.ForwardReference(expected, features, s, scale);
+
+        using var dFeatures = Upload(k.Accelerator, features);
+        using var gram = Poisoned(k.Accelerator, s.GramLength);
+        k.Gram.Forward(gram.View, dFeatures.View, s, (float)scale, variant);
+        return Comparison.Compare(name, text, Download(gram), expected, Sums);
+    }
+
+    private static CheckResult GramBackward(KernelSet k, GramShape s, KernelVariant variant, bool accumulate, string name, string text)
+    {
+        var random = new Random(42);
+        var features = Uniform(random, s.FeatureLength);
+        var dGram = Uniform(random, s.GramLength); // not symmetric: backward must use dG + dG^T
+        var start = Uniform(random, s.FeatureLength);
+        double scale = 1.0 / 7;
+        var expected = (double[])start.Clone();
+        Gram.BackwardReference(expected, dGram, features, s, scale, accumulate);
+
+        using var dFeaturesIn = Upload(k.Accelerator, features);
+        using var dG = Upload(k.Accelerator, dGram);
+        using var dFeatures = accumulate ? Upload(k.Accelerator, start) : Poisoned(k.Accelerator, s.FeatureLength);
+        k.Gram.Backward(dFeatures.View, dG.View, dFeaturesIn.View, s, (float)scale, accumulate, variant);
+        return Comparison.Compare(name, text, Download(dFeatures), expected, Sums);
+    }
+
+    // ------------------------------------------------------------------ losses
+
+    private static void AddLosses(List<KernelCheck> checks)
+    {
+        foreach (int n in new[] { 1, 1000 })
+        {
+            foreach (bool accumulate in new[] { false, true })
+            {
+                string suffix = accumulate ? "+accumulate" : "";
+                checks.Add(new($"mse.forward{suffix}", $"n={n}", k => MseForward(k, n, accumulate, $"mse.forward{suffix}")));
+                checks.Add(new($"mse.backward{suffix}", $"n={n}", k => MseBackward(k, n, accumulate, $"mse.backward{suffix}")));
+            }
+        }
+        ChwShape[] tvShapes = [new(3, 5, 7), new(2, 1, 4), new(1, 6, 1), new(2, 2, 2)];
+        foreach (var shape in tvShapes)
+        {
+            foreach (bool accumulate in new[] { false, true })
+            {
+                string suffix = accumulate ? "+accumulate" : "";
+                checks.Add(new($"tv.forward{suffix}", shape.ToString(), k => TvForward(k, shape, accumulate, $"tv.forward{suffix}")));
+                checks.Add(new($"tv.backward{suffix}", shape.ToString(), k => TvBackward(k, shape, accumulate, $"tv.backward{suffix}")));
+            }
+        }
+    }
+
+    private static CheckResult MseForward(KernelSet k, int n, bool accumulate, string name)
+    {
+        var random = new Random(51);
+        var a = Uniform(random, n);
+        var b = Uniform(random, n);
+        const double weight = 2.5, start = 0.75;
+        double expected = MseLoss.ForwardReference(a, b, weight) + (accumulate ? start : 0);
+
+        using var dA = Upload(k.Accelerator, a);
+        using var dB = Upload(k.Accelerator, b);
+        using var loss = accumulate ? Upload(k.Accelerator, [start]) : Poisoned(k.Accelerator, 1);
+        k.Mse.Forward(loss.View, dA.View, dB.View, (float)weight, accumulate);
+        return Comparison.Compare(name, $"n={n}", Download(loss), [expected], Sums);
+    }
+
+    private static CheckResult MseBackward(KernelSet k, int n, bool accumulate, string name)
+    {
+        var random = new Random(52);
+        var a = Uniform(random, n);
+        var b = Uniform(random, n);
+        var start = Uniform(random, n);
+        const double weight = 2.5;
+        var expected = (double[])start.Clone();
+        MseLoss.BackwardReference(expected, a, b, weight, accumulate);
+
+        using var dA = Upload(k.Accelerator, a);
+        using var dB = Upload(k.Accelerator, b);
+        using var gradient = accumulate ? Upload(k.Accelerator, start) : Poisoned(k.Accelerator, n);
+        k.Mse.Backward(gradient.View, dA.View, dB.View, (float)weight, accumulate);
+        return Comparison.Compare(name, $"n={n}", Download(gradient), expected, Elementwise);
+    }
+
+    private static CheckResult TvForward(KernelSet k, ChwShape s, bool accumulate, string name)
+    {
+        var x = Uniform(new Random(53), s.Length);
+        const double weight = 0.3, start = -1.25;
+        double expected = TotalVariation.ForwardReference(x, s, weight) + (accumulate ? start : 0);
+
+        using var dX = Upload(k.Accelerator, x);
+        using var loss = accumulate ? Upload(k.Accelerator, [start]) : Poisoned(k.Accelerator, 1);
+        k.TotalVariation.Forward(loss.View, dX.View, s, (float)weight, accumulate);
+        return Comparison.Compare(name, s.ToString(), Download(loss), [expected], Sums);
+    }
+
+    private static CheckResult TvBackward(KernelSet k, ChwShape s, bool accumulate, string name)
+    {
+        var random = new Random(54);
+        var x = Uniform(random, s.Length);
+        var start = Uniform(random, s.Length);
+        const double weight = 0.3;
+        var expected = (double[])start.Clone();
+        TotalVariation.BackwardReference(expected, x, s, weight, accumulate);
+
+        using var dX = Upload(k.Accelerator, x);
+        using var gradient = accumulate ? Upload(k.Accelerator, start) : Poisoned(k.Accelerator, s.Length);
+        k.TotalVariation.Backward(gradient.View, dX.View, s, (float)weight, accumulate);
+        return Comparison.Compare(name, s.ToString(), Download(gradient), expected, Sums);
+    }
+
+    // ------------------------------------------------------------------ vector operations
+
+    private static void AddVectorOps(List<KernelCheck> checks)
+    {
+        const int n = 1001;
+        string text = $"n={n}";
+
+        checks.Add(new("vector.fill", text, k => Elementwise1(k, "vector.fill", n, (v, x, z) => v.Fill(z, -3.5f), x => -3.5)));
+        checks.Add(new("vector.copy", text, k => Elementwise1(k, "vector.copy", n, (v, x, z) => v.Copy(z, x), x => x)));
+        checks.Add(new("vector.scale", text, k => Elementwise1(k, "vector.scale", n, (v, x, z) => { v.Copy(z, x); v.Scale(z, 0.3f); }, x => (float)0.3 * x)));
+        checks.Add(new("vector.add", text, k => Elementwise2(k, "vector.add", n, (v, x, y, z) => v.Add(z, x, y), (x, y) => x + y)));
+        checks.Add(new("vector.subtract", text, k => Elementwise2(k, "vector.subtract", n, (v, x, y, z) => v.Subtract(z, x, y), (x, y) => x - y)));
+        checks.Add(new("vector.multiply", text, k => Elementwise2(k, "vector.multiply", n, (v, x, y, z) => v.Multiply(z, x, y), (x, y) => x * y)));
+        checks.Add(new("vector.axpy", text, k => Elementwise2(k, "vector.axpy", n, (v, x, y, z) => { v.Copy(z, y); v.Axpy(z, -1.75f, x); }, (x, y) => y - 1.75 * x)));
+        checks.Add(new("vector.linear-combination", text, k => Elementwise2(k, "vector.linear-combination", n,
+            (v, x, y, z) => v.LinearCombination(z, 0.5f, x, -2f, y, 0.25f), (x, y) => 0.5 * x - 2 * y + 0.25)));
+        checks.Add(new("vector.axpy-by-scalar", text, k => AxpyByScalar(k, n)));
+
+        // Reductions: the default width, and a width that forces the fold pass on any accelerator.
+        foreach (int? width in new int?[] { null, 300 })
+        {
+            string shape = width is null ? text : $"n=5000 P={width}";
+            int count = width is null ? n : 5000;
+            checks.Add(new("vector.dot", shape, k => Reduce(k, "vector.dot", shape, count, width, (v, r, x, y) => v.Dot(r, x, y), VectorOps.DotReference)));
+            checks.Add(new("vector.l1-norm", shape, k => Reduce(k, "vector.l1-norm", shape, count, width, (v, r, x, y) => v.L1Norm(r, x), (x, y) => VectorOps.L1NormReference(x))));
+            checks.Add(new("vector.l2-norm", shape, k => Reduce(k, "vector.l2-norm", shape, count, width, (v, r, x, y) => v.L2Norm(r, x), (x, y) => Math.Sqrt(VectorOps.DotReference(x, x)))));
+        }
+
+        foreach (var op in Enum.GetValues<ScalarOp>())
+        {
+            checks.Add(new($"vector.scalar-{op.ToString().ToLowerInvariant()}", "a=1.5 b=-0.25", k => ScalarCheck(k, op, 1.5, -0.25)));
+        }
+        checks.Add(new("vector.scalar-divide", "a=1.5 b=0", k => ScalarCheck(k, ScalarOp.Divide, 1.5, 0)));
+    }
+
+    private static CheckResult Elementwise1(KernelSet k, string name, int n,
+        Action<VectorOps, ArrayView<float>, ArrayView<float>> run, Func<double, double> reference)
+    {
+        var x = Uniform(new Random(61), n);
+        using var dX = Upload(k.Accelerator, x);
+        using var z = Poisoned(k.Accelerator, n);
+        run(k.Vectors, dX.View, z.View);
+        return Comparison.Compare(name, $"n={n}", Download(z), Array.ConvertAll(x, v => reference(v)), Elementwise);
+    }
+
+    private static CheckResult Elementwise2(KernelSet k, string name, int n,
+        Action<VectorOps, ArrayView<float>, ArrayView<float>, ArrayView<float>> run, Func<double, double, double> reference)
+    {
+        var random = new Random(62);
+        var x = Uniform(random, n);
+        var y = Uniform(random, n);
+        using var dX = Upload(k.Accelerator, x);
+        using var dY = Upload(k.Accelerator, y);
+        using var z = Poisoned(k.Accelerator, n);
+        run(k.Vectors, dX.View, dY.View, z.View);
+        var expected = new double[n];
+        for (int i = 0; i < n; i++) expected[i] = reference(x[i], y[i]);
+        return Comparison.Compare(name, $"n={n}", Download(z), expected, Elementwise);
+    }
+
+    private static CheckResult AxpyByScalar(KernelSet k, int n)
+    {
+        var random = new Random(63);
+        var x = Uniform(random, n);
+        var y = Uniform(random, n);
+        const double alpha = 0.625, factor = -3;
+        using var dX = Upload(k.Accelerator, x);
+        using var dY = Upload(k.Accelerator, y);
+        using var dAlpha = Upload(k.Accelerator, [alpha]);
+        k.Vectors.AxpyByScalar(dY.View, dAlpha.View, (float)factor, dX.View);
+        var expected = new double[n];
+        for (int i = 0; i < n; i++) expected[i] = y[i] + factor * alpha * x[i];
+        return Comparison.Compare("vector.axpy-by-scalar", $"n={n}", Download(dY), expected, Elementwise);
+    }
+
+    private static CheckResult Reduce(KernelSet k, string name, string shape, int n, int? width,
+        Action<VectorOps, ArrayView<float>, ArrayView<float>, ArrayView<float>> run, Func<double[], double[], double> reference)
+    {
+        var random = new Random(64);
+        var x = Uniform(random, n);
+        var y = Uniform(random, n);
+        using var reduction = new Reduction(k.Accelerator, width);
+        var vectors = width is null ? k.Vectors : new VectorOps(k.Accelerator, reduction);
+        using var dX = Upload(k.Accelerator, x);
+        using var dY = Upload(k.Accelerator, y);
+        using var result = Poisoned(k.Accelerator, 1);
+        run(vectors, result.View, dX.View, dY.View);
+        return Comparison.Compare(name, shape, Download(result), [reference(x, y)], Sums);
+    }
+
+    private static CheckResult ScalarCheck(KernelSet k, ScalarOp op, double a, double b)
+    {
+        double expected = op switch
+        {
+            ScalarOp.Add => a + b,
+            ScalarOp.Subtract => a - b,
+            ScalarOp.Multiply => a * b,
+            _ => b == 0 ? 0 : a / b,
+        };
+        using var dA = Upload(k.Accelerator, [a]);
+        using var dB = Upload(k.Accelerator, [b]);
+        using var result = Poisoned(k.Accelerator, 1);
+        k.Vectors.Scalar(result.View, dA.View, op, dB.View);
+        return Comparison.Compare($"vector.scalar-{op.ToString().ToLowerInvariant()}", $"a={a} b={b}", Download(result), [expected], Elementwise);
+    }
+}

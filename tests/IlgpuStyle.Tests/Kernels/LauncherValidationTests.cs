@@ -1,0 +1,85 @@
+using ILGPU;
+using ILGPU.Runtime;
+using IlgpuStyle.Kernels;
+
+namespace IlgpuStyle.Tests.Kernels;
+
+/// <summary>
+/// Launchers refuse views whose lengths do not match their shapes with an
+/// <see cref="ArgumentException"/>, before anything is launched (an out-of-range access inside a
+/// CPU-accelerator kernel would end the process instead).
+/// </summary>
+public sealed class LauncherValidationTests
+{
+    private Context _context = null!;
+    private Accelerator _accelerator = null!;
+    private KernelSet _kernels = null!;
+
+    [OneTimeSetUp]
+    public void Create()
+    {
+        _context = Devices.CreateContext();
+        _accelerator = Devices.Select(_context, "cpu").CreateAccelerator(_context);
+        _kernels = new KernelSet(_accelerator);
+    }
+
+    [OneTimeTearDown]
+    public void Dispose()
+    {
+        _kernels.Dispose();
+        _accelerator.Dispose();
+        _context.Dispose();
+    }
+
+    private ArrayView<float> Floats(int n) => _accelerator.Allocate1D<float>(n).View;
+
+    [Test]
+    public void ConvolutionRejectsAShortInput()
+    {
+        var s = Conv2dShape.Vgg(3, 5, 7, 4);
+        var error = Assert.Throws<ArgumentException>(() =>
+            _kernels.Conv.Forward(Floats(s.Output.Length), Floats(s.Input.Length - 1), Floats(s.WeightLength), Floats(4), s));
+        Assert.That(error!.Message, Does.Contain("input has 104 elements but its shape needs 105"));
+    }
+
+    [Test]
+    public void ConvolutionRejectsAWrongWeightOrBias()
+    {
+        var s = Conv2dShape.Vgg(3, 5, 7, 4);
+        Assert.Throws<ArgumentException>(() =>
+            _kernels.Conv.BackwardInput(Floats(s.Input.Length), Floats(s.Output.Length), Floats(s.WeightLength + 1), s));
+        Assert.Throws<ArgumentException>(() =>
+            _kernels.Conv.Forward(Floats(s.Output.Length), Floats(s.Input.Length), Floats(s.WeightLength), Floats(3), s));
+    }
+
+    [Test]
+    public void ConvolutionRejectsImpossibleShapes()
+    {
+        Assert.Throws<ArgumentException>(() => new Conv2dShape(3, 2, 2, 4, 5, 5, 0, 1).Validate());
+        Assert.Throws<ArgumentException>(() => new Conv2dShape(3, 5, 5, 4, 3, 3, 1, 0).Validate());
+        Assert.Throws<ArgumentException>(() => new Conv2dShape(0, 5, 5, 4, 3, 3, 1, 1).Validate());
+    }
+
+    [Test]
+    public void PoolingRejectsTinyInputsAndWrongLengths()
+    {
+        var tiny = new ChwShape(2, 1, 5);
+        Assert.Throws<ArgumentException>(() => _kernels.AvgPool.Forward(Floats(2), Floats(10), tiny));
+        var s = new ChwShape(2, 5, 5);
+        Assert.Throws<ArgumentException>(() =>
+            _kernels.MaxPool.Forward(Floats(8), _accelerator.Allocate1D<int>(7).View, Floats(50), s));
+    }
+
+    [Test]
+    public void GramLossAndVectorOpsRejectMismatchedLengths()
+    {
+        var g = new GramShape(3, 10);
+        Assert.Throws<ArgumentException>(() => _kernels.Gram.Forward(Floats(8), Floats(30), g, 1f));
+        Assert.Throws<ArgumentException>(() => _kernels.Mse.Forward(Floats(1), Floats(5), Floats(6), 1f, false));
+        Assert.Throws<ArgumentException>(() => _kernels.Mse.Forward(Floats(2), Floats(5), Floats(5), 1f, false));
+        Assert.Throws<ArgumentException>(() => _kernels.TotalVariation.Backward(Floats(5), Floats(6), new ChwShape(1, 2, 3), 1f, false));
+        Assert.Throws<ArgumentException>(() => _kernels.Vectors.Axpy(Floats(5), 1f, Floats(4)));
+        Assert.Throws<ArgumentException>(() => _kernels.Vectors.Dot(Floats(1), Floats(5), Floats(4)));
+        Assert.Throws<ArgumentException>(() => _kernels.Vectors.Scalar(Floats(1), Floats(2), ScalarOp.Add, Floats(1)));
+    }
+}
