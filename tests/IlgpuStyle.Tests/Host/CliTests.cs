@@ -1,0 +1,60 @@
+using IlgpuStyle.Host;
+
+namespace IlgpuStyle.Tests.Host;
+
+/// <summary>The console commands, run in-process with captured output.</summary>
+public sealed class CliTests
+{
+    private static (int Exit, string Output, string Error) Run(params string[] args)
+    {
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+        int exit = Cli.Run(args, output, error);
+        return (exit, output.ToString(), error.ToString());
+    }
+
+    [Test]
+    public void DevicesListsTheCpuAccelerator()
+    {
+        var (exit, output, _) = Run("devices");
+        Assert.That(exit, Is.Zero);
+        Assert.That(output, Does.Contain("CPU").And.Contain("host memory").And.Contain("'--device auto' picks:"));
+    }
+
+    [Test]
+    public void VerifyOnTheCpuRunsEveryCheckAndPasses()
+    {
+        var (exit, output, error) = Run("verify", "--device", "cpu");
+        Assert.That(error, Is.Empty);
+        Assert.That(exit, Is.Zero, output);
+        Assert.That(output, Does.Contain("conv2d.backward/per-row").And.Contain("gram.forward/per-element").And.Contain("tv.backward"));
+        int total = IlgpuStyle.Kernels.Verification.KernelChecks.All.Count;
+        Assert.That(output.TrimEnd(), Does.EndWith($"{total} passed, 0 failed"));
+    }
+
+    [Test]
+    public void VerifyCanBeNarrowedToOneKernel()
+    {
+        var (exit, output, _) = Run("verify", "--device", "cpu", "--kernel", "maxpool2d");
+        Assert.That(exit, Is.Zero);
+        Assert.That(output, Does.Contain("maxpool2d.backward").And.Not.Contain("conv2d"));
+        Assert.That(output.TrimEnd(), Does.EndWith("6 passed, 0 failed"));
+    }
+
+    [Test]
+    public void AMissingDeviceIsOneLineAndExitCodeTwo()
+    {
+        var (exit, output, error) = Run("verify", "--device", "99");
+        Assert.That(exit, Is.EqualTo(Cli.ExitUsage));
+        Assert.That(output, Is.Empty);
+        Assert.That(error.TrimEnd(), Does.StartWith("error: There is no device 99").And.Not.Contain("\n").And.Not.Contain("   at "));
+    }
+
+    [Test]
+    public void AnUnknownKernelFilterIsOneLine()
+    {
+        var (exit, _, error) = Run("verify", "--device", "cpu", "--kernel", "softmax");
+        Assert.That(exit, Is.EqualTo(Cli.ExitUsage));
+        Assert.That(error.TrimEnd(), Does.Contain("No check's kernel name starts with 'softmax'").And.Not.Contain("\n"));
+    }
+}
