@@ -24,7 +24,7 @@ public sealed record KernelCheck(string Kernel, string Shape, Func<KernelSet, Ch
 /// square, power-of-two shapes. Outputs are poisoned with NaN before each launch, so an element a
 /// kernel never writes fails the check. Inputs come from fixed seeds, so a failure repeats.
 /// </remarks>
-public static class KernelChecks
+public static partial class KernelChecks
 {
     // Elementwise results: only rounding of one or two float operations.
     private static readonly Tolerance Elementwise = new(1e-6, 1e-6);
@@ -48,8 +48,12 @@ public static class KernelChecks
         AddGram(checks);
         AddLosses(checks);
         AddVectorOps(checks);
+        AddOptimizerKernels(checks);
         return checks;
     }
+
+    /// <summary>Checks of the optimizers' fused update kernels (in OptimizerChecks.cs).</summary>
+    static partial void AddOptimizerKernels(List<KernelCheck> checks);
 
     private static string Name(KernelVariant variant) => variant == KernelVariant.PerRow ? "per-row" : "per-element";
 
