@@ -84,8 +84,15 @@ public static class Program
                     return UsageError(stderr, "--download takes at most an output path (the arch is the downloaded file's)");
                 string output = positional.Count == 1 ? positional[0] : Path.Combine("weights", file.Architecture.Name + ".safetensors");
                 var progress = new ConsoleProgress(stderr, IsTerminal(stderr));
-                await WeightDownloader.DownloadAndConvertAsync(file, output, urlBase, progress, stdout).ConfigureAwait(false);
-                progress.Finish();
+                try
+                {
+                    await WeightDownloader.DownloadAndConvertAsync(file, output, urlBase, progress, stdout).ConfigureAwait(false);
+                }
+                finally
+                {
+                    // End the redrawn progress line so the table or the error starts on its own line.
+                    progress.Finish();
+                }
                 return 0;
             }
 
@@ -165,6 +172,7 @@ public static class Program
         {
             if (_drawn)
                 writer.WriteLine();
+            _drawn = false;
         }
 
         private static string Mb(long bytes) => (bytes / 1e6).ToString("0.0", System.Globalization.CultureInfo.InvariantCulture);
