@@ -1,0 +1,20 @@
+using ILGPU;
+
+namespace IlgpuStyle.Network;
+
+/// <summary>
+/// A loss attached to a named ReLU output: an identity layer (neural-style's loss modules) that,
+/// on the way forward, adds its loss to a device scalar, and on the way back adds its gradient to
+/// the gradient flowing down through that activation.
+/// </summary>
+public interface ILossTap
+{
+    /// <summary>The ReLU output it reads, e.g. <c>relu4_2</c>.</summary>
+    string Layer { get; }
+
+    /// <summary>Adds this term's loss, computed from <paramref name="activation"/>, to its device scalar.</summary>
+    void Forward(DeviceTensor activation);
+
+    /// <summary>Adds this term's gradient with respect to the activation to <paramref name="dActivation"/>.</summary>
+    void Backward(ArrayView<float> dActivation, DeviceTensor activation);
+}

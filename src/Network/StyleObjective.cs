@@ -1,0 +1,215 @@
+using ILGPU;
+using ILGPU.Runtime;
+using IlgpuStyle.Kernels;
+using IlgpuStyle.Network.Losses;
+using IlgpuStyle.Network.Weights;
+using IlgpuStyle.Optimization;
+
+namespace IlgpuStyle.Network;
+
+/// <summary>A preprocessed image, <c>(3, H, W)</c>, ready for the network.</summary>
+public sealed record NetworkImage(float[] Data, ChwShape Shape);
+
+/// <summary>The loss terms of one evaluation, read back to the host.</summary>
+public readonly record struct LossBreakdown(float Total, float Content, float Style, float TotalVariation);
+
+/// <summary>
+/// The function style transfer minimizes, <c>x -&gt; (L(x), dL/dx)</c> on the device, with
+/// <c>L = L_c + L_s + L_tv</c> exactly as SPEC.md defines them.
+/// </summary>
+/// <remarks>
+/// Building it captures the targets once: the content image is forwarded to record
+/// <c>F_l(content)</c> on the content layers, and each style image (through a temporary network of
+/// its own size) to accumulate the blended Gram targets <c>A_l = sum_k b_k G_l(style_k)</c>.
+/// Then every evaluation is one forward and one backward pass over buffers allocated here, with the
+/// losses summed into device scalars; nothing is read back unless <see cref="ReadLosses"/> is called.
+/// </remarks>
+public sealed class StyleObjective : IObjective, IDisposable
+{
+    private readonly KernelSet _kernels;
+    private readonly VggNetwork? _network;
+    private readonly Tape _tape = new();
+    private readonly MemoryBuffer1D<float, Stride1D.Dense> _scalars; // (4) total, content, style, tv
+    private readonly LossWeights _weights;
+
+    /// <summary>Builds the network for <paramref name="content"/>'s size and captures every target.</summary>
+    /// <exception cref="StyleSetupException">Unknown layers, mismatched weights, an image too small, ...</exception>
+    public StyleObjective(KernelSet kernels, VggWeights weights, NetworkImage content, IReadOnlyList<NetworkImage> styles,
+        StyleOptions options)
+    {
+        _kernels = kernels;
+        Shape = content.Shape;
+        Preprocessing = Preprocessing.FromName(weights.Preprocess);
+        _weights = options.ResolveWeights(Preprocessing);
+        Memory = new DeviceMemory(kernels.Accelerator);
+        try
+        {
+            var layerOrder = weights.Architecture.ConvNames.Select(n => "relu" + n[4..]).ToList();
+            CheckLayers(options.ContentLayers, layerOrder, "content");
+            CheckLayers(options.StyleLayers, layerOrder, "style");
+            var layerWeights = options.StyleLayerWeights ?? options.StyleLayers.Select(_ => 1f).ToList();
+            if (layerWeights.Count != options.StyleLayers.Count)
+                throw new StyleSetupException($"There are {options.StyleLayers.Count} style layers but {layerWeights.Count} style layer weights.");
+            var blend = NormalizedBlend(options.StyleBlendWeights, styles.Count);
+
+            var contentLayers = _weights.Content != 0 ? options.ContentLayers : [];
+            var styleLayers = _weights.Style != 0 ? options.StyleLayers : [];
+            if (styleLayers.Count > 0 && styles.Count == 0)
+                throw new StyleSetupException("The style loss needs at least one style image.");
+
+            _scalars = Memory.Floats(4);
+            var used = contentLayers.Concat(styleLayers).ToList();
+            if (used.Count == 0) return; // only total variation: no network needed
+
+            string deepest = used.MaxBy(layerOrder.IndexOf)!;
+            _network = BuildNetwork(kernels, Memory, weights, content.Shape, deepest, options.Pooling);
+            int largest = _network.LayerNames.Where(n => n.StartsWith("relu", StringComparison.Ordinal))
+                .Max(n => _network.Activation(n).Shape.Length);
+            var normalizer = options.NormalizeGradients ? new GradientNormalizer(kernels, Memory, largest) : null;
+
+            // Content targets: F_l(content), from the network this objective will use.
+            var contentTargets = contentLayers.Select(l => Memory.Floats(_network.Activation(l).Shape.Length)).ToList();
+            using (Memory.Scope())
+            {
+                var input = Memory.Upload(content.Data);
+                _network.Forward(input.View, _tape);
+                for (int i = 0; i < contentLayers.Count; i++)
+                    kernels.Vectors.Copy(contentTargets[i].View, _network.Activation(contentLayers[i]).View);
+            }
+
+            // Style targets: A_l = sum_k b_k G_l(style_k), each style forwarded once at its own size.
+            var styleTargets = styleLayers.Select(l => Memory.Floats(GramShape.Of(_network.Activation(l).Shape).GramLength)).ToList();
+            foreach (var target in styleTargets) kernels.Vectors.Fill(target.View, 0f);
+            string deepestStyle = styleLayers.Count > 0 ? styleLayers.MaxBy(layerOrder.IndexOf)! : deepest;
+            for (int k = 0; k < styles.Count && styleLayers.Count > 0; k++)
+            {
+                using var scope = Memory.Scope();
+                var styleNetwork = BuildNetwork(kernels, Memory, weights, styles[k].Shape, deepestStyle, options.Pooling);
+                var input = Memory.Upload(styles[k].Data);
+                styleNetwork.Forward(input.View, new Tape());
+                for (int i = 0; i < styleLayers.Count; i++)
+                {
+                    var activation = styleNetwork.Activation(styleLayers[i]);
+                    var gram = Memory.Floats(GramShape.Of(activation.Shape).GramLength);
+                    kernels.Gram.Forward(gram.View, activation.View, GramShape.Of(activation.Shape), StyleLoss.GramScale(activation.Shape));
+                    kernels.Vectors.Axpy(styleTargets[i].View, blend[k], gram.View);
+                }
+                kernels.Accelerator.Synchronize(); // the scope frees the style network's buffers next
+            }
+
+            var contentLoss = _scalars.View.SubView(1, 1);
+            var styleLoss = _scalars.View.SubView(2, 1);
+            for (int i = 0; i < contentLayers.Count; i++)
+                _network.AddTap(new ContentLoss(contentLayers[i], kernels, contentTargets[i].View, contentLoss, _weights.Content, normalizer));
+            for (int i = 0; i < styleLayers.Count; i++)
+            {
+                var shape = _network.Activation(styleLayers[i]).Shape;
+                float weight = _weights.Style * layerWeights[options.StyleLayers.ToList().IndexOf(styleLayers[i])];
+                _network.AddTap(new StyleLoss(styleLayers[i], shape, kernels, Memory, styleTargets[i].View, styleLoss, weight, normalizer));
+            }
+            kernels.Accelerator.Synchronize();
+        }
+        catch
+        {
+            Memory.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The shape of x, <c>(3, H, W)</c>.</summary>
+    public ChwShape Shape { get; }
+
+    /// <inheritdoc/>
+    public int Length => Shape.Length;
+
+    /// <summary>The preprocessing convention of the weights (and so of x).</summary>
+    public Preprocessing Preprocessing { get; }
+
+    /// <summary>The loss weights in force (the defaults for the convention where none were given).</summary>
+    public LossWeights Weights => _weights;
+
+    /// <summary>Every device buffer of the objective: allocation count and peak bytes.</summary>
+    public DeviceMemory Memory { get; }
+
+    /// <summary>The network's layers, in order (empty when only total variation is optimized).</summary>
+    public IEnumerable<string> LayerNames => _network?.LayerNames ?? [];
+
+    /// <inheritdoc/>
+    public void Evaluate(ArrayView<float> x, ArrayView<float> gradient, ArrayView<float> loss)
+    {
+        Require.Length(x, Shape.Length, nameof(x));
+        Require.Length(gradient, Shape.Length, nameof(gradient));
+        Require.Length(loss, 1, nameof(loss));
+        var vectors = _kernels.Vectors;
+        var total = _scalars.View.SubView(0, 1);
+        var tv = _scalars.View.SubView(3, 1);
+        vectors.Fill(_scalars.View, 0f);
+
+        if (_network is not null)
+        {
+            _tape.Clear();
+            _network.Forward(x, _tape);        // content and style taps add their losses here
+            _network.Backward(_tape, gradient); // and their gradients here
+        }
+        else
+        {
+            vectors.Fill(gradient, 0f);
+        }
+
+        if (_weights.TotalVariation != 0)
+        {
+            _kernels.TotalVariation.Forward(tv, x, Shape, _weights.TotalVariation, accumulate: true);
+            _kernels.TotalVariation.Backward(gradient, x, Shape, _weights.TotalVariation, accumulate: true);
+        }
+
+        vectors.Scalar(total, _scalars.View.SubView(1, 1), ScalarOp.Add, _scalars.View.SubView(2, 1));
+        vectors.Scalar(total, total, ScalarOp.Add, tv);
+        vectors.Copy(loss, total);
+    }
+
+    /// <summary>Waits for the device and reads the last evaluation's loss terms (one small copy).</summary>
+    public LossBreakdown ReadLosses()
+    {
+        _kernels.Accelerator.Synchronize();
+        var values = _scalars.GetAsArray1D();
+        return new LossBreakdown(values[0], values[1], values[2], values[3]);
+    }
+
+    /// <inheritdoc/>
+    public void Dispose() => Memory.Dispose();
+
+    private static VggNetwork BuildNetwork(KernelSet kernels, DeviceMemory memory, VggWeights weights, ChwShape shape,
+        string deepest, Pooling pooling)
+    {
+        try
+        {
+            return new VggNetwork(kernels, memory, weights, shape.Height, shape.Width, deepest, pooling);
+        }
+        catch (ArgumentException e)
+        {
+            throw new StyleSetupException(e.Message);
+        }
+    }
+
+    private static void CheckLayers(IReadOnlyList<string> layers, List<string> known, string what)
+    {
+        foreach (string layer in layers)
+        {
+            if (!known.Contains(layer))
+                throw new StyleSetupException($"Unknown {what} layer '{layer}': the layers are {string.Join(", ", known)}.");
+        }
+        if (layers.Distinct().Count() != layers.Count)
+            throw new StyleSetupException($"A {what} layer is listed twice: {string.Join(",", layers)}.");
+    }
+
+    private static float[] NormalizedBlend(IReadOnlyList<float>? raw, int styles)
+    {
+        if (raw is null) return Enumerable.Repeat(1f / Math.Max(styles, 1), styles).ToArray();
+        if (raw.Count != styles)
+            throw new StyleSetupException($"There are {styles} style images but {raw.Count} blend weights.");
+        if (raw.Any(w => w < 0 || !float.IsFinite(w)) || raw.Sum() <= 0)
+            throw new StyleSetupException("Style blend weights must be non-negative numbers with a positive sum.");
+        float sum = raw.Sum();
+        return raw.Select(w => w / sum).ToArray();
+    }
+}

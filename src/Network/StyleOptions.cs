@@ -1,0 +1,75 @@
+namespace IlgpuStyle.Network;
+
+/// <summary>A style-transfer setting that cannot work; the message is one line that says why.</summary>
+public sealed class StyleSetupException(string message) : Exception(message);
+
+/// <summary>The weights of the three loss terms (SPEC.md's <c>w_c</c>, <c>w_s</c>, <c>w_tv</c>).</summary>
+public sealed record LossWeights(float Content, float Style, float TotalVariation)
+{
+    /// <summary>
+    /// How many times smaller torchvision-convention inputs are than caffe-convention ones:
+    /// caffe feeds <c>rgb - mean</c> on the 0-255 scale, torchvision <c>(rgb/255 - mean)/std</c>
+    /// with std about 0.226, so about 255 * 0.226 = 57.6.
+    /// </summary>
+    public const float TorchvisionScale = 58f;
+
+    /// <summary>The classic tool's defaults, for caffe-convention weights (0-255 scale).</summary>
+    public static LossWeights Caffe { get; } = new(5f, 100f, 1e-3f);
+
+    /// <summary>
+    /// Defaults for torchvision-convention weights that strike the caffe defaults' balance: with
+    /// inputs and features about s = 58 times smaller, the content loss (squares of features) and
+    /// the TV loss (squares of pixels) shrink by s^2 and the style loss (squares of Gram entries,
+    /// themselves products of features) by s^4, so the weights grow by the same factors and every
+    /// term keeps its caffe-convention size.
+    /// </summary>
+    public static LossWeights Torchvision { get; } = new(
+        5f * TorchvisionScale * TorchvisionScale,
+        100f * TorchvisionScale * TorchvisionScale * TorchvisionScale * TorchvisionScale,
+        1e-3f * TorchvisionScale * TorchvisionScale);
+
+    /// <summary>The defaults for a preprocessing convention (<c>caffe</c> or <c>torchvision</c>).</summary>
+    public static LossWeights DefaultsFor(Preprocessing preprocessing) =>
+        preprocessing.Convention == PreprocessConvention.Caffe ? Caffe : Torchvision;
+}
+
+/// <summary>
+/// What a user sets about the loss (SPEC.md's defaults where a value is left out): which layers,
+/// how much each term weighs, pooling, gradient normalisation and the blend of several styles.
+/// </summary>
+public sealed record StyleOptions
+{
+    /// <summary>ReLU layers whose activations the content loss compares (default <c>relu4_2</c>).</summary>
+    public IReadOnlyList<string> ContentLayers { get; init; } = ["relu4_2"];
+
+    /// <summary>ReLU layers whose Gram matrices the style loss compares.</summary>
+    public IReadOnlyList<string> StyleLayers { get; init; } = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"];
+
+    /// <summary>A weight per style layer, multiplying <see cref="StyleWeight"/> (default 1 each).</summary>
+    public IReadOnlyList<float>? StyleLayerWeights { get; init; }
+
+    /// <summary><c>w_c</c>; null means the default for the weights' preprocessing convention.</summary>
+    public float? ContentWeight { get; init; }
+
+    /// <summary><c>w_s</c>; null means the default for the weights' preprocessing convention.</summary>
+    public float? StyleWeight { get; init; }
+
+    /// <summary><c>w_tv</c>; null means the default for the weights' preprocessing convention.</summary>
+    public float? TvWeight { get; init; }
+
+    /// <summary>Pooling between blocks (default max).</summary>
+    public Pooling Pooling { get; init; } = Pooling.Max;
+
+    /// <summary>Divide each tap's gradient by its L1 norm (neural-style's <c>-normalize_gradients</c>).</summary>
+    public bool NormalizeGradients { get; init; }
+
+    /// <summary>One weight per style image (normalized to sum 1); null means equal weights.</summary>
+    public IReadOnlyList<float>? StyleBlendWeights { get; init; }
+
+    /// <summary>The loss weights in force for weights of the given convention.</summary>
+    public LossWeights ResolveWeights(Preprocessing preprocessing)
+    {
+        var defaults = LossWeights.DefaultsFor(preprocessing);
+        return new LossWeights(ContentWeight ?? defaults.Content, StyleWeight ?? defaults.Style, TvWeight ?? defaults.TotalVariation);
+    }
+}

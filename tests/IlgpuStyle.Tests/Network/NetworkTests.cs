@@ -1,0 +1,258 @@
+using ILGPU;
+using ILGPU.Runtime;
+using IlgpuStyle.Kernels;
+using IlgpuStyle.Kernels.Verification;
+using IlgpuStyle.Network;
+using IlgpuStyle.Tests.Support;
+
+namespace IlgpuStyle.Tests.Network;
+
+/// <summary>The network and the whole objective on the device against the double-precision reference.</summary>
+public sealed class NetworkTests(DeviceKind kind) : AcceleratorFixture(kind)
+{
+    private static readonly StyleOptions AllLayers = new()
+    {
+        ContentLayers = ["relu4_2"],
+        StyleLayers = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"],
+    };
+
+    /// <summary>Device values against reference values with a tolerance scaled to the reference's largest magnitude.</summary>
+    private static void AssertClose(string what, float[] actual, double[] reference, double relative = 1e-4)
+    {
+        double scale = reference.Max(Math.Abs);
+        var result = Comparison.Compare(what, "", actual, reference, new Tolerance(relative * scale, relative));
+        Assert.That(result.Passed, Is.True, $"{what}: max abs {result.MaxAbsError:G3} (scale {scale:G3}); {result.Detail}");
+    }
+
+    private (float[] Gradient, LossBreakdown Losses, float Loss) EvaluateOnDevice(StyleObjective objective, NetworkImage x)
+    {
+        using var input = Accelerator.Allocate1D(x.Data);
+        using var gradient = TestData.Poisoned(Accelerator, x.Data.Length);
+        using var loss = TestData.Poisoned(Accelerator, 1);
+        objective.Evaluate(input.View, gradient.View, loss.View);
+        var losses = objective.ReadLosses();
+        return (TestData.Download(gradient), losses, TestData.Download(loss)[0]);
+    }
+
+    [Test]
+    public void ForwardMatchesTheCpuReferenceAtEveryBlock()
+    {
+        var weights = TinyVgg.Create();
+        var image = TinyVgg.Image(20, 24, seed: 1);
+        using var memory = new DeviceMemory(Accelerator);
+        var network = new VggNetwork(Kernels, memory, weights, 20, 24, "relu5_1", Pooling.Max);
+        using var input = Accelerator.Allocate1D(image.Data);
+        network.Forward(input.View, new Tape());
+        Accelerator.Synchronize();
+
+        var reference = new ReferenceObjective(weights, image, [image], AllLayers);
+        var steps = reference.Forward(ReferenceObjective.ToDouble(image.Data), image.Shape);
+        foreach (string layer in new[] { "relu1_1", "relu1_2", "relu2_2", "relu3_4", "relu4_2", "relu5_1" })
+        {
+            var actual = network.Activation(layer).View.SubView(0, network.Activation(layer).Shape.Length);
+            var host = new float[actual.Length];
+            actual.CopyToCPU(host);
+            AssertClose(layer, host, steps.Single(s => s.Name == layer).Output);
+        }
+    }
+
+    [TestCase("caffe", Pooling.Max)]
+    [TestCase("caffe", Pooling.Avg)]
+    [TestCase("torchvision", Pooling.Max)]
+    public void LossAndGradientMatchTheCpuReference(string preprocess, Pooling pooling)
+    {
+        var weights = TinyVgg.Create(preprocess);
+        var content = TinyVgg.Image(18, 21, seed: 2, preprocess);
+        NetworkImage[] styles = [TinyVgg.Image(17, 16, seed: 3, preprocess), TinyVgg.Image(22, 19, seed: 4, preprocess)];
+        var x = TinyVgg.Image(18, 21, seed: 5, preprocess);
+        var options = AllLayers with { Pooling = pooling, StyleBlendWeights = [3f, 1f], StyleLayerWeights = [1f, 0.5f, 2f, 1f, 1f] };
+
+        using var objective = new StyleObjective(Kernels, weights, content, styles, options);
+        var (gradient, losses, loss) = EvaluateOnDevice(objective, x);
+
+        var reference = new ReferenceObjective(weights, content, styles, options, blend: [0.75, 0.25]);
+        var expectedGradient = new double[x.Data.Length];
+        var expected = reference.Evaluate(ReferenceObjective.ToDouble(x.Data), expectedGradient);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(losses.Content, Is.EqualTo(expected.Content).Within(1e-4).Percent, "content");
+            Assert.That(losses.Style, Is.EqualTo(expected.Style).Within(1e-3).Percent, "style");
+            Assert.That(losses.TotalVariation, Is.EqualTo(expected.Tv).Within(1e-4).Percent, "tv");
+            Assert.That(losses.Total, Is.EqualTo(expected.Total).Within(1e-3).Percent, "total");
+            Assert.That(loss, Is.EqualTo(losses.Total), "the loss view holds the total");
+        });
+        AssertClose("gradient", gradient, expectedGradient, relative: 1e-3);
+    }
+
+    [Test]
+    public void EachTermAloneEqualsItsSpecFormula()
+    {
+        var weights = TinyVgg.Create();
+        var content = TinyVgg.Image(16, 18, seed: 6);
+        var style = TinyVgg.Image(16, 16, seed: 7);
+        var x = TinyVgg.Image(16, 18, seed: 8);
+        var reference = new ReferenceObjective(weights, content, [style], AllLayers);
+        var xRun = reference.Forward(ReferenceObjective.ToDouble(x.Data), x.Shape);
+        var contentRun = reference.Forward(ReferenceObjective.ToDouble(content.Data), content.Shape);
+        var styleRun = reference.Forward(ReferenceObjective.ToDouble(style.Data), style.Shape);
+
+        // Content: w_c * mean((F(x) - F(content))^2) at relu4_2, by hand.
+        var f = xRun.Single(s => s.Name == "relu4_2").Output;
+        var p = contentRun.Single(s => s.Name == "relu4_2").Output;
+        double expectedContent = 2.5 * f.Zip(p, (a, b) => (a - b) * (a - b)).Sum() / f.Length;
+
+        // Style: w_s * sum_l mean((G_l(x) - G_l(style))^2), G = F F^T / (C*H*W), by hand.
+        double expectedStyle = 0;
+        foreach (string layer in AllLayers.StyleLayers)
+        {
+            var gx = HandGram(xRun.Single(s => s.Name == layer));
+            var gs = HandGram(styleRun.Single(s => s.Name == layer));
+            expectedStyle += 40.0 * gx.Zip(gs, (a, b) => (a - b) * (a - b)).Sum() / gx.Length;
+        }
+
+        // TV: (w/2) * sum over i < H-1, j < W-1 of both squared differences, by hand.
+        double expectedTv = 0;
+        for (int c = 0; c < 3; c++)
+        for (int i = 0; i < 15; i++)
+        for (int j = 0; j < 17; j++)
+        {
+            double here = x.Data[(c * 16 + i) * 18 + j];
+            expectedTv += Math.Pow(here - x.Data[(c * 16 + i) * 18 + j + 1], 2) + Math.Pow(here - x.Data[(c * 16 + i + 1) * 18 + j], 2);
+        }
+        expectedTv *= 0.02 / 2;
+
+        var contentOnly = AllLayers with { ContentWeight = 2.5f, StyleWeight = 0f, TvWeight = 0f };
+        var styleOnly = AllLayers with { ContentWeight = 0f, StyleWeight = 40f, TvWeight = 0f };
+        var tvOnly = AllLayers with { ContentWeight = 0f, StyleWeight = 0f, TvWeight = 0.02f };
+        Assert.Multiple(() =>
+        {
+            Assert.That(Losses(weights, content, style, x, contentOnly), Is.EqualTo(new[] { expectedContent, expectedContent, 0, 0 }).Within(1e-4).Percent);
+            Assert.That(Losses(weights, content, style, x, styleOnly), Is.EqualTo(new[] { expectedStyle, 0, expectedStyle, 0 }).Within(1e-3).Percent);
+            Assert.That(Losses(weights, content, style, x, tvOnly), Is.EqualTo(new[] { expectedTv, 0, 0, expectedTv }).Within(1e-4).Percent);
+        });
+    }
+
+    private static double[] HandGram(ReferenceObjective.Step step)
+    {
+        int c = step.OutShape.Channels, m = step.OutShape.PlaneLength;
+        var gram = new double[c * c];
+        for (int i = 0; i < c; i++)
+        for (int j = 0; j < c; j++)
+        {
+            double sum = 0;
+            for (int k = 0; k < m; k++) sum += step.Output[i * m + k] * step.Output[j * m + k];
+            gram[i * c + j] = sum / step.OutShape.Length;
+        }
+        return gram;
+    }
+
+    private double[] Losses(IlgpuStyle.Network.Weights.VggWeights weights, NetworkImage content, NetworkImage style, NetworkImage x, StyleOptions options)
+    {
+        using var objective = new StyleObjective(Kernels, weights, content, [style], options);
+        var (_, l, _) = EvaluateOnDevice(objective, x);
+        return [l.Total, l.Content, l.Style, l.TotalVariation];
+    }
+
+    [Test]
+    public void TheNetworkStopsAtTheDeepestLayerAnyLossNeeds()
+    {
+        var weights = TinyVgg.Create();
+        var image = TinyVgg.Image(16, 16, seed: 9);
+        var options = new StyleOptions { ContentLayers = ["relu2_2"], StyleLayers = ["relu1_1", "relu2_1"] };
+        using var objective = new StyleObjective(Kernels, weights, image, [image], options);
+        Assert.That(objective.LayerNames, Is.EqualTo(new[] { "conv1_1", "relu1_1", "conv1_2", "relu1_2", "pool1", "conv2_1", "relu2_1", "conv2_2", "relu2_2" }));
+
+        var styleOnly = options with { ContentWeight = 0f };
+        using var shallower = new StyleObjective(Kernels, weights, image, [image], styleOnly);
+        Assert.That(shallower.LayerNames.Last(), Is.EqualTo("relu2_1"), "a content layer with weight 0 needs no layers");
+    }
+
+    [Test]
+    public void MaxAndAveragePoolingGiveDifferentLosses()
+    {
+        var weights = TinyVgg.Create();
+        var content = TinyVgg.Image(16, 16, seed: 10);
+        var style = TinyVgg.Image(16, 16, seed: 11);
+        var x = TinyVgg.Image(16, 16, seed: 12);
+        var max = Losses(weights, content, style, x, AllLayers with { Pooling = Pooling.Max });
+        var avg = Losses(weights, content, style, x, AllLayers with { Pooling = Pooling.Avg });
+        Assert.That(avg[1], Is.Not.EqualTo(max[1]).Within(1).Percent, "content (relu4_2 is after three pools)");
+        Assert.That(avg[2], Is.Not.EqualTo(max[2]).Within(1).Percent, "style");
+        Assert.That(avg[3], Is.EqualTo(max[3]), "TV is on the input: pooling cannot change it");
+    }
+
+    [Test]
+    public void BlendWeightsOfOneAndZeroEqualASingleStyle()
+    {
+        var weights = TinyVgg.Create();
+        var content = TinyVgg.Image(16, 17, seed: 13);
+        var a = TinyVgg.Image(18, 16, seed: 14);
+        var b = TinyVgg.Image(16, 20, seed: 15);
+        var x = TinyVgg.Image(16, 17, seed: 16);
+        using var single = new StyleObjective(Kernels, weights, content, [a], AllLayers);
+        using var blended = new StyleObjective(Kernels, weights, content, [a, b], AllLayers with { StyleBlendWeights = [1f, 0f] });
+        var (g1, l1, _) = EvaluateOnDevice(single, x);
+        var (g2, l2, _) = EvaluateOnDevice(blended, x);
+        Assert.That(l2.Style, Is.EqualTo(l1.Style).Within(1e-5).Percent);
+        Assert.That(g2, Is.EqualTo(g1).Within(1e-4).Percent);
+    }
+
+    [Test]
+    public void EvaluationsAllocateNothing()
+    {
+        var weights = TinyVgg.Create();
+        var image = TinyVgg.Image(16, 16, seed: 17);
+        using var objective = new StyleObjective(Kernels, weights, image, [image], AllLayers with { NormalizeGradients = true });
+        using var input = Accelerator.Allocate1D(image.Data);
+        using var gradient = Accelerator.Allocate1D<float>(image.Data.Length);
+        using var loss = Accelerator.Allocate1D<float>(1);
+        objective.Evaluate(input.View, gradient.View, loss.View);
+        int allocations = objective.Memory.AllocationCount;
+        long bytes = objective.Memory.CurrentBytes;
+        for (int i = 0; i < 3; i++) objective.Evaluate(input.View, gradient.View, loss.View);
+        Accelerator.Synchronize();
+        Assert.That(objective.Memory.AllocationCount, Is.EqualTo(allocations));
+        Assert.That(objective.Memory.CurrentBytes, Is.EqualTo(bytes));
+        Assert.That(objective.Memory.PeakBytes, Is.GreaterThanOrEqualTo(bytes));
+    }
+
+    [Test]
+    public void NormalizedGradientsGiveEachTapUnitL1Norm()
+    {
+        // With one content tap only and TV off, the normalized gradient at relu4_2 has L1 norm w_c;
+        // the loss value is unchanged by the option.
+        var weights = TinyVgg.Create();
+        var content = TinyVgg.Image(16, 16, seed: 18);
+        var x = TinyVgg.Image(16, 16, seed: 19);
+        var options = new StyleOptions { StyleWeight = 0f, TvWeight = 0f, ContentWeight = 3f };
+        using var plain = new StyleObjective(Kernels, weights, content, [], options);
+        using var normalized = new StyleObjective(Kernels, weights, content, [], options with { NormalizeGradients = true });
+        var (_, l1, _) = EvaluateOnDevice(plain, x);
+        var (g2, l2, _) = EvaluateOnDevice(normalized, x);
+        Assert.That(l2.Content, Is.EqualTo(l1.Content).Within(1e-5).Percent);
+        Assert.That(g2.All(float.IsFinite), Is.True);
+        Assert.That(g2.Any(v => v != 0), Is.True);
+    }
+
+    [Test]
+    public void BadSettingsAreRefusedWithAClearMessage()
+    {
+        var weights = TinyVgg.Create();
+        var image = TinyVgg.Image(16, 16, seed: 20);
+        Assert.Multiple(() =>
+        {
+            Assert.That(() => new StyleObjective(Kernels, weights, image, [image], AllLayers with { ContentLayers = ["relu9_9"] }),
+                Throws.TypeOf<StyleSetupException>().With.Message.StartsWith("Unknown content layer 'relu9_9'"));
+            Assert.That(() => new StyleObjective(Kernels, weights, image, [image], AllLayers with { StyleBlendWeights = [1f, 1f] }),
+                Throws.TypeOf<StyleSetupException>().With.Message.Contains("1 style images but 2 blend weights"));
+            Assert.That(() => new StyleObjective(Kernels, weights, image, [image], AllLayers with { StyleLayerWeights = [1f] }),
+                Throws.TypeOf<StyleSetupException>().With.Message.Contains("5 style layers but 1 style layer weights"));
+            Assert.That(() => new StyleObjective(Kernels, weights, image, [], AllLayers),
+                Throws.TypeOf<StyleSetupException>().With.Message.Contains("at least one style image"));
+            var tiny = TinyVgg.Image(7, 9, seed: 21);
+            Assert.That(() => new StyleObjective(Kernels, weights, tiny, [tiny], AllLayers),
+                Throws.TypeOf<StyleSetupException>().With.Message.Contains("too small to reach relu"));
+        });
+    }
+}
