@@ -1,0 +1,110 @@
+using ILGPU;
+using ILGPU.Runtime;
+using IlgpuStyle.Kernels;
+
+namespace IlgpuStyle.Optimization;
+
+/// <summary>
+/// Adam (Kingma &amp; Ba 2015, Algorithm 1) on the device: one evaluation and one fused update
+/// (<see cref="AdamUpdate"/>) per iteration; the host reads only the loss.
+/// </summary>
+/// <remarks>
+/// Glossary: n variables; m and v are the first- and second-moment estimates, (n) each, starting
+/// at zero. Iteration t updates x with the gradient at the current point and then evaluates the
+/// new point, so the loss it reports is the loss after the update, and the gradient the next
+/// iteration needs is already on the device.
+/// </remarks>
+public sealed class AdamOptimizer : IOptimizer
+{
+    private readonly VectorOps _vectors;
+    private readonly AdamUpdate _update;
+    private readonly IObjective _objective;
+    private readonly AdamOptions _options;
+    private readonly ArrayView<float> _x;                            // (n) updated in place, owned by the caller
+    private readonly MemoryBuffer1D<float, Stride1D.Dense> _gradient; // (n) g at the current x
+    private readonly MemoryBuffer1D<float, Stride1D.Dense> _m;        // (n) first moment
+    private readonly MemoryBuffer1D<float, Stride1D.Dense> _v;        // (n) second moment
+    private readonly MemoryBuffer1D<float, Stride1D.Dense> _loss;     // (1) f at the current x
+    private readonly float[] _host = new float[1];
+
+    private int _iteration;
+    private int _totalEvaluations;
+    private bool _started;
+    private OptimizerStep _last;
+
+    /// <summary>Allocates the moments and the gradient once and loads the update kernel.</summary>
+    /// <param name="kernels">The loaded kernels; their accelerator holds every buffer.</param>
+    /// <param name="objective">The function to minimize; its length must equal x's.</param>
+    /// <param name="x">The initial point, updated in place; the caller keeps owning it.</param>
+    /// <param name="options">Settings; null for the defaults.</param>
+    public AdamOptimizer(KernelSet kernels, IObjective objective, ArrayView<float> x, AdamOptions? options = null)
+    {
+        _options = options ?? new AdamOptions();
+        _options.Validate();
+        if (objective.Length <= 0) throw new ArgumentException("The objective has no variables.", nameof(objective));
+        Require.Length(x, objective.Length, nameof(x));
+
+        _vectors = kernels.Vectors;
+        _update = new AdamUpdate(kernels.Accelerator);
+        _objective = objective;
+        _x = x;
+        var accelerator = kernels.Accelerator;
+        _gradient = accelerator.Allocate1D<float>(x.Length);
+        _m = accelerator.Allocate1D<float>(x.Length);
+        _v = accelerator.Allocate1D<float>(x.Length);
+        _loss = accelerator.Allocate1D<float>(1);
+        _vectors.Fill(_m.View, 0f);
+        _vectors.Fill(_v.View, 0f);
+    }
+
+    /// <summary>Device bytes the optimizer allocates for n variables (x itself not included).</summary>
+    public static long RequiredBytes(int n) => sizeof(float) * (3L * n + 1);
+
+    /// <inheritdoc/>
+    public OptimizerStep Start()
+    {
+        if (_started) return _last;
+        _started = true;
+        float loss = Evaluate();
+        var stop = !float.IsFinite(loss) ? StopReason.NonFinite
+            : _options.MaxIterations == 0 ? StopReason.MaxIterations
+            : StopReason.None;
+        _last = new OptimizerStep(0, loss, 1, _totalEvaluations, stop);
+        return _last;
+    }
+
+    /// <inheritdoc/>
+    public OptimizerStep Step()
+    {
+        if (!_started) Start();
+        if (_last.Stopped) return _last;
+
+        _iteration++;
+        var parameters = AdamParameters.ForStep(_iteration, _options.LearningRate, _options.Beta1, _options.Beta2, _options.Epsilon);
+        _update.Update(_x, _m.View, _v.View, _gradient.View, parameters);
+        float loss = Evaluate();
+        var stop = !float.IsFinite(loss) ? StopReason.NonFinite
+            : _iteration >= _options.MaxIterations ? StopReason.MaxIterations
+            : StopReason.None;
+        _last = new OptimizerStep(_iteration, loss, 1, _totalEvaluations, stop);
+        return _last;
+    }
+
+    /// <inheritdoc/>
+    public void Dispose()
+    {
+        _gradient.Dispose();
+        _m.Dispose();
+        _v.Dispose();
+        _loss.Dispose();
+    }
+
+    /// <summary>f and g at the current x; reads f (one float) to the host.</summary>
+    private float Evaluate()
+    {
+        _objective.Evaluate(_x, _gradient.View, _loss.View);
+        _loss.View.AsContiguous().CopyToCPU(_host.AsSpan());
+        _totalEvaluations++;
+        return _host[0];
+    }
+}
