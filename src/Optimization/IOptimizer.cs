@@ -19,7 +19,8 @@ public enum StopReason
     /// which is where the loss stops changing in float precision).</summary>
     LineSearchFailed,
 
-    /// <summary>The loss or the gradient became NaN or infinite.</summary>
+    /// <summary>The loss or the gradient became NaN or infinite. L-BFGS moves x back to the last
+    /// point where both were finite; Adam keeps no copy of x and leaves it where this happened.</summary>
     NonFinite,
 }
 

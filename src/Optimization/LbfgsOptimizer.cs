@@ -191,13 +191,15 @@ public sealed class LbfgsOptimizer : IOptimizer
             return Finish(before, StopReason.LineSearchFailed);
         }
 
-        _loss = (float)search.Point.Loss;
-        if (!float.IsFinite(_loss)) return Finish(before, StopReason.NonFinite);
+        // Only the fixed step can land on a NaN loss (the searches reject such points); a NaN
+        // gradient can follow any step. Either way go back to the last finite point.
+        if (!float.IsFinite((float)search.Point.Loss)) return RestoreStart(before);
         UpdateHistory();
-
         gradientL1 = _host[GradientL1Slot];
-        var stop = !float.IsFinite(gradientL1) ? StopReason.NonFinite
-            : _iteration >= _options.MaxIterations ? StopReason.MaxIterations
+        if (!float.IsFinite(gradientL1)) return RestoreStart(before);
+
+        _loss = (float)search.Point.Loss;
+        var stop = _iteration >= _options.MaxIterations ? StopReason.MaxIterations
             : gradientL1 <= _options.GradientTolerance ? StopReason.GradientTolerance
             : Math.Abs(_loss - previousLoss) < _options.ChangeTolerance || _host[StepL1Slot] <= _options.ChangeTolerance
                 ? StopReason.ChangeTolerance
@@ -295,7 +297,8 @@ public sealed class LbfgsOptimizer : IOptimizer
         _vectors.L1Norm(Scalar(GradientL1Slot), _gradient.View);
         _vectors.L1Norm(Scalar(StepL1Slot), s);
         Read(CurvatureSlot, 4);
-        if (_host[CurvatureSlot] > CurvatureThreshold) StorePair();
+        float curvature = _host[CurvatureSlot];
+        if (float.IsFinite(curvature) && curvature > CurvatureThreshold && float.IsFinite(_host[YySlot])) StorePair();
     }
 
     /// <summary>Stores the staged pair (s in q, y in d; y·s and y·y in their slots) as the newest,
@@ -349,6 +352,15 @@ public sealed class LbfgsOptimizer : IOptimizer
     }
 
     // ------------------------------------------------------------------ helpers
+
+    /// <summary>Moves x back to the start of the iteration (where loss and gradient were finite),
+    /// evaluates there so that the objective's last evaluation is at x, and stops.</summary>
+    private OptimizerStep RestoreStart(int evaluationsBefore)
+    {
+        _vectors.Copy(_x, _startX.View);
+        _line(0);
+        return Finish(evaluationsBefore, StopReason.NonFinite);
+    }
 
     private OptimizerStep Finish(int evaluationsBefore, StopReason stop)
     {

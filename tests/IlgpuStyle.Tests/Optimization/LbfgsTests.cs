@@ -195,6 +195,23 @@ public sealed class LbfgsTests(DeviceKind kind) : AcceleratorFixture(kind)
     }
 
     [Test]
+    public void AnOverflowingFixedStepStopsAndRestoresTheLastFinitePoint()
+    {
+        // A learning rate of 1e30 sends x to ~1e29, where the loss overflows float.
+        var start = new double[] { 0.5, -1, 2 };
+        using var objective = new DiagonalQuadratic(Kernels, [1, 3, 0.5], [1, 1, 1]);
+        using var x = Upload(Accelerator, start);
+        using var lbfgs = new LbfgsOptimizer(Kernels, objective, x.View, new LbfgsOptions { LineSearch = LineSearchKind.None, LearningRate = 1e30 });
+
+        var zero = lbfgs.Start();
+        var step = lbfgs.Step();
+
+        Assert.That(step.Stop, Is.EqualTo(StopReason.NonFinite));
+        Assert.That(step.Loss, Is.EqualTo(zero.Loss));
+        Assert.That(Download(x), Is.EqualTo(Array.ConvertAll(start, v => (float)v)));
+    }
+
+    [Test]
     public void AStartAtTheMinimumStopsOnTheGradientTolerance()
     {
         using var objective = new DiagonalQuadratic(Kernels, [1, 2], [0.25, -0.5]);
