@@ -12,8 +12,9 @@ namespace IlgpuStyle.Optimization;
 /// <para>Glossary: n variables; m = <see cref="LbfgsOptions.HistorySize"/>; k pairs currently held
 /// (k &lt;= m). Pair i is <c>s_i = x_{i+1} - x_i</c> and <c>y_i = g_{i+1} - g_i</c>, stored as slot
 /// i of two (m, n) row-major buffers; slots are used as a ring, oldest pair first.</para>
-/// <para>What the host reads: the loss and the slope g·d after each evaluation (the line search
-/// needs both), and four scalars after each iteration (y·s, y·y, |g|_1, |s|_1). The two-loop
+/// <para>What the host reads: the slope g·d of each new direction (is it downhill?), the loss and
+/// the slope after each evaluation (the line search needs both), and four scalars after each
+/// iteration (y·s, y·y, |g|_1, |s|_1), each group in one small copy. The two-loop
 /// recursion itself reads nothing: its coefficients rho, alpha and beta are device scalars
 /// combined with <see cref="VectorOps.Scalar"/> and applied with <see cref="VectorOps.AxpyByScalar"/>.</para>
 /// <para>The structure follows torch's <c>optim.lbfgs</c>, which jcjohnson/neural-style uses:
