@@ -1,5 +1,9 @@
 using System.CommandLine;
+using System.Globalization;
+using IlgpuStyle.Converter;
 using IlgpuStyle.Kernels;
+using IlgpuStyle.Network;
+using IlgpuStyle.Network.Weights;
 
 namespace IlgpuStyle.Host;
 
@@ -16,16 +20,28 @@ internal static class Cli
     public const int ExitUsage = 2;
 
     /// <summary>Parses <paramref name="args"/>, runs the command and returns the process exit code.</summary>
-    public static int Run(string[] args, TextWriter output, TextWriter error)
+    /// <param name="args">The command line.</param>
+    /// <param name="output">Where results and progress go.</param>
+    /// <param name="error">Where one-line errors go.</param>
+    /// <param name="live">Draw a live progress bar (only when <paramref name="output"/> is a terminal).</param>
+    public static int Run(string[] args, TextWriter output, TextWriter error, bool live = false)
     {
-        var root = new RootCommand("ilgpu-style: neural style transfer (Gatys et al.) with hand-written ILGPU kernels.");
+        var root = new RootCommand("ilgpu-style: render a photograph in the style of paintings (Gatys et al.) with hand-written ILGPU kernels.");
+        var run = new StyleOptionsParser(root);
+        root.SetAction(parse => Guarded(error, () => StyleRun.Execute(run.Read(parse), output, live)));
         root.Subcommands.Add(DevicesCommand(output, error));
         root.Subcommands.Add(VerifyCommand(output, error));
-        var configuration = new InvocationConfiguration { Output = output, Error = error };
-        return root.Parse(args).Invoke(configuration);
+
+        var parsed = root.Parse(args);
+        if (parsed.Errors.Count > 0)
+        {
+            error.WriteLine($"error: {parsed.Errors[0].Message} See 'ilgpu-style --help'.");
+            return ExitUsage;
+        }
+        return parsed.Invoke(new InvocationConfiguration { Output = output, Error = error });
     }
 
-    private static Option<string> DeviceOption() => new("--device")
+    internal static Option<string> DeviceOption() => new("--device")
     {
         Description = $"The device to run on: {Devices.Choices}.",
         DefaultValueFactory = _ => "auto",
@@ -64,15 +80,128 @@ internal static class Cli
         {
             return body();
         }
-        catch (DeviceSelectionException e)
+        catch (Exception e) when (e is UsageException or DeviceSelectionException or StyleSetupException
+                                      or WeightsFormatException or ConverterException)
         {
-            error.WriteLine($"error: {e.Message}");
+            error.WriteLine($"error: {OneLine(e.Message)}");
             return ExitUsage;
         }
         catch (ILGPU.Runtime.AcceleratorException e)
         {
-            error.WriteLine($"error: the device failed: {e.Message.ReplaceLineEndings(" ")} Check the driver, or use --device cpu.");
+            error.WriteLine($"error: the device failed ({OneLine(e.Message)}). If it ran out of memory, use a smaller --size; else check the driver, or use --device cpu.");
             return ExitUsage;
         }
+        catch (OutOfMemoryException)
+        {
+            error.WriteLine("error: out of memory. Use a smaller --size or --lbfgs-history, or --optimizer adam.");
+            return ExitUsage;
+        }
+    }
+
+    private static string OneLine(string message) => message.ReplaceLineEndings(" ").Trim();
+}
+
+/// <summary>The main job's options: names as users of jcjohnson/neural-style know them, in kebab-case.</summary>
+internal sealed class StyleOptionsParser
+{
+    private readonly Option<string?> _content = new("--content") { Description = "The photograph to repaint (JPEG, PNG, BMP, TGA). Required." };
+    private readonly Option<string[]> _style = new("--style") { Description = "Style image(s): comma-separated or repeated. Required." };
+    private readonly Option<string?> _blend = new("--style-blend-weights") { Description = "One weight per style image, comma-separated (normalized to sum 1). Default: equal." };
+    private readonly Option<string> _output = new("--output") { Description = "The result, .png or .jpg.", DefaultValueFactory = _ => "out.png" };
+    private readonly Option<int> _size = new("--size") { Description = "Longer side of the result, in pixels.", DefaultValueFactory = _ => 512 };
+    private readonly Option<double> _styleScale = new("--style-scale") { Description = "Style images are scaled to a longer side of style-scale * size.", DefaultValueFactory = _ => 1.0 };
+    private readonly Option<int> _iterations = new("--iterations") { Description = "Optimizer iterations.", DefaultValueFactory = _ => 1000 };
+    private readonly Option<string> _optimizer = new("--optimizer") { Description = "lbfgs or adam.", DefaultValueFactory = _ => "lbfgs" };
+    private readonly Option<double?> _learningRate = new("--learning-rate") { Description = "Adam's step (default 10 for caffe weights, 10/58 for torchvision weights), or L-BFGS's step scale (default 1)." };
+    private readonly Option<int> _history = new("--lbfgs-history") { Description = "L-BFGS curvature pairs kept.", DefaultValueFactory = _ => 100 };
+    private readonly Option<bool> _noLineSearch = new("--lbfgs-no-line-search") { Description = "Fixed L-BFGS steps without a line search, like the classic tool (default: strong Wolfe line search)." };
+    private readonly Option<float?> _contentWeight = new("--content-weight") { Description = "w_c (default 5 for caffe weights, 5*58^2 for torchvision weights)." };
+    private readonly Option<float?> _styleWeight = new("--style-weight") { Description = "w_s (default 100 for caffe weights, 100*58^4 for torchvision weights)." };
+    private readonly Option<float?> _tvWeight = new("--tv-weight") { Description = "w_tv, total-variation smoothing (default 1e-3 for caffe weights, 1e-3*58^2 for torchvision weights)." };
+    private readonly Option<string> _contentLayers = new("--content-layers") { Description = "Comma-separated ReLU layers for the content loss.", DefaultValueFactory = _ => "relu4_2" };
+    private readonly Option<string> _styleLayers = new("--style-layers") { Description = "Comma-separated ReLU layers for the style loss.", DefaultValueFactory = _ => "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1" };
+    private readonly Option<string?> _styleLayerWeights = new("--style-layer-weights") { Description = "One weight per style layer, comma-separated, multiplying --style-weight. Default: 1 each." };
+    private readonly Option<string> _pooling = new("--pooling") { Description = "max or avg pooling between VGG blocks.", DefaultValueFactory = _ => "max" };
+    private readonly Option<bool> _normalize = new("--normalize-gradients") { Description = "Divide each loss layer's gradient by its L1 norm (neural-style's option)." };
+    private readonly Option<string> _init = new("--init") { Description = "Start from the content image, random noise, or --init-image.", DefaultValueFactory = _ => "content" };
+    private readonly Option<string?> _initImage = new("--init-image") { Description = "The starting image for --init image (resized to the content's size)." };
+    private readonly Option<int> _seed = new("--seed") { Description = "Seed of --init random.", DefaultValueFactory = _ => 0 };
+    private readonly Option<bool> _originalColors = new("--original-colors") { Description = "Keep the content's colours: take only the luminance of the result." };
+    private readonly Option<int> _printEvery = new("--print-every") { Description = "Print the losses every N iterations (0: only the first and last).", DefaultValueFactory = _ => 50 };
+    private readonly Option<int> _saveEvery = new("--save-every") { Description = "Save a snapshot (out_N.png) every N iterations (0: never).", DefaultValueFactory = _ => 0 };
+    private readonly Option<string?> _report = new("--report") { Description = "Write a JSON report (losses per printed iteration, device, peak memory, time) to this file." };
+    private readonly Option<string> _device = Cli.DeviceOption();
+    private readonly Option<string> _weights = new("--weights") { Description = "Converted VGG weights (safetensors); the default is downloaded and converted on first use.", DefaultValueFactory = _ => RunOptions.DefaultWeights };
+
+    public StyleOptionsParser(RootCommand root)
+    {
+        _optimizer.AcceptOnlyFromAmong("lbfgs", "adam");
+        _pooling.AcceptOnlyFromAmong("max", "avg");
+        _init.AcceptOnlyFromAmong("content", "random", "image");
+        foreach (var option in new Option[]
+                 {
+                     _content, _style, _blend, _output, _size, _styleScale, _iterations, _optimizer, _learningRate, _history,
+                     _noLineSearch, _contentWeight, _styleWeight, _tvWeight, _contentLayers, _styleLayers, _styleLayerWeights,
+                     _pooling, _normalize, _init, _initImage, _seed, _originalColors, _printEvery, _saveEvery, _report, _device, _weights,
+                 })
+        {
+            root.Options.Add(option);
+        }
+    }
+
+    public RunOptions Read(ParseResult parse)
+    {
+        string content = parse.GetValue(_content)
+            ?? throw new UsageException("--content is required: the photograph to repaint. See 'ilgpu-style --help'.");
+        var styles = List(parse.GetValue(_style) ?? []);
+        if (styles.Count == 0) throw new UsageException("--style is required: one or more paintings (comma-separated or repeated).");
+        return new RunOptions
+        {
+            Content = content,
+            Styles = styles,
+            StyleBlendWeights = Numbers(parse.GetValue(_blend), "--style-blend-weights"),
+            Output = parse.GetValue(_output)!,
+            Size = parse.GetValue(_size),
+            StyleScale = parse.GetValue(_styleScale),
+            Iterations = parse.GetValue(_iterations),
+            Optimizer = parse.GetValue(_optimizer) == "adam" ? OptimizerKind.Adam : OptimizerKind.Lbfgs,
+            LearningRate = parse.GetValue(_learningRate),
+            LbfgsHistory = parse.GetValue(_history),
+            LbfgsLineSearch = !parse.GetValue(_noLineSearch),
+            ContentWeight = parse.GetValue(_contentWeight),
+            StyleWeight = parse.GetValue(_styleWeight),
+            TvWeight = parse.GetValue(_tvWeight),
+            ContentLayers = List([parse.GetValue(_contentLayers)!]),
+            StyleLayers = List([parse.GetValue(_styleLayers)!]),
+            StyleLayerWeights = Numbers(parse.GetValue(_styleLayerWeights), "--style-layer-weights"),
+            Pooling = parse.GetValue(_pooling) == "avg" ? Pooling.Avg : Pooling.Max,
+            NormalizeGradients = parse.GetValue(_normalize),
+            Init = parse.GetValue(_init) switch { "random" => InitKind.Random, "image" => InitKind.Image, _ => InitKind.Content },
+            InitImage = parse.GetValue(_initImage),
+            Seed = parse.GetValue(_seed),
+            OriginalColors = parse.GetValue(_originalColors),
+            PrintEvery = parse.GetValue(_printEvery),
+            SaveEvery = parse.GetValue(_saveEvery),
+            Report = parse.GetValue(_report),
+            Device = parse.GetValue(_device)!,
+            Weights = parse.GetValue(_weights)!,
+        };
+    }
+
+    /// <summary>Comma-separated and repeated values, flattened, blanks dropped.</summary>
+    private static List<string> List(IEnumerable<string> values) =>
+        values.SelectMany(v => v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList();
+
+    private static List<float>? Numbers(string? text, string option)
+    {
+        if (text is null) return null;
+        var numbers = new List<float>();
+        foreach (string item in List([text]))
+        {
+            if (!float.TryParse(item, NumberStyles.Float, CultureInfo.InvariantCulture, out float value))
+                throw new UsageException($"{option} takes comma-separated numbers; '{item}' is not one.");
+            numbers.Add(value);
+        }
+        return numbers;
     }
 }

@@ -1,3 +1,5 @@
 using IlgpuStyle.Host;
 
-return Cli.Run(args, Console.Out, Console.Error);
+// A live progress bar only where a person watches: stdout is a terminal.
+bool live = !Console.IsOutputRedirected;
+return Cli.Run(args, Console.Out, Console.Error, live);

@@ -1,6 +1,10 @@
 using System.Globalization;
+using System.Numerics;
 using ILGPU;
 using ILGPU.Runtime;
+using ILGPU.Runtime.CPU;
+using ILGPU.Runtime.Cuda;
+using ILGPU.Runtime.OpenCL;
 
 namespace IlgpuStyle.Kernels;
 
@@ -19,7 +23,20 @@ public static class Devices
     /// A context that sees every CUDA and OpenCL device ILGPU supports, plus the CPU accelerator,
     /// with ILGPU.Algorithms enabled (XMath needs it on the GPU backends).
     /// </summary>
-    public static Context CreateContext() => Context.Create(builder => builder.Default().EnableAlgorithms());
+    public static Context CreateContext() =>
+        Context.Create(builder => builder.Cuda().OpenCL().CPU(CpuDevice).EnableAlgorithms());
+
+    /// <summary>
+    /// The simulated GPU behind the CPU accelerator. Every thread of a group is an OS thread, and
+    /// each launch wakes and joins all of them, so ILGPU's default of 16 threads per group spends
+    /// most of its time in thread hand-offs on a small machine. One thread per core (at least 2,
+    /// a power of two: ILGPU's constraints on a warp) measured 3.6x faster on 2 cores for a whole
+    /// style-transfer evaluation (docs/PERFORMANCE.md).
+    /// </summary>
+    public static CPUDevice CpuDevice { get; } = new(
+        numThreadsPerWarp: 2,
+        numWarpsPerMultiprocessor: Math.Max(1, (int)BitOperations.RoundUpToPowerOf2((uint)Environment.ProcessorCount) / 2),
+        numMultiprocessors: 1);
 
     /// <summary>
     /// Picks a device: <c>auto</c> (the first CUDA device, else the first OpenCL device, else the

@@ -1,0 +1,261 @@
+using System.Diagnostics;
+using ILGPU;
+using ILGPU.Runtime;
+using IlgpuStyle.Converter;
+using IlgpuStyle.Kernels;
+using IlgpuStyle.Network;
+using IlgpuStyle.Network.Images;
+using IlgpuStyle.Network.Weights;
+using IlgpuStyle.Optimization;
+
+namespace IlgpuStyle.Host;
+
+/// <summary>
+/// The main job: <c>ilgpu-style --content C --style S</c> renders C in the style of S.
+/// Everything that can be checked before the long part is checked first (paths, images, weights,
+/// layer names, device memory), so a bad input fails in a second with nothing written.
+/// </summary>
+internal static class StyleRun
+{
+    /// <summary>Adam's default learning rate on the caffe (0-255) scale, as in neural-style.</summary>
+    private const double CaffeAdamLearningRate = 10;
+
+    public static int Execute(RunOptions o, TextWriter output, bool live)
+    {
+        var clock = Stopwatch.StartNew();
+        Validate(o);
+        ImageFiles.CheckWritable(o.Output, "output image");
+        if (o.Report is not null) CheckReportWritable(o.Report);
+
+        var weights = LoadWeights(o, output);
+        var preprocessing = Preprocessing.FromName(weights.Preprocess);
+        var contentImage = ImageResize.ToLongerSide(ImageFiles.Load(o.Content, "content image"), o.Size);
+        int styleSize = Math.Max(1, (int)Math.Round(o.StyleScale * o.Size));
+        var styleImages = o.Styles.Select(s => ImageResize.ToLongerSide(ImageFiles.Load(s, "style image"), styleSize)).ToList();
+        var initImage = o.Init == InitKind.Image
+            ? ImageResize.Resize(ImageFiles.Load(o.InitImage!, "init image"), contentImage.Width, contentImage.Height)
+            : null;
+
+        var content = ToNetwork(preprocessing, contentImage);
+        var styles = styleImages.Select(i => ToNetwork(preprocessing, i)).ToList();
+        var styleOptions = new StyleOptions
+        {
+            ContentLayers = o.ContentLayers,
+            StyleLayers = o.StyleLayers,
+            StyleLayerWeights = o.StyleLayerWeights,
+            ContentWeight = o.ContentWeight,
+            StyleWeight = o.StyleWeight,
+            TvWeight = o.TvWeight,
+            Pooling = o.Pooling,
+            NormalizeGradients = o.NormalizeGradients,
+            StyleBlendWeights = o.StyleBlendWeights,
+        };
+
+        using var context = Devices.CreateContext();
+        var device = Devices.Select(context, o.Device);
+        CheckMemory(device, weights, content.Shape, styles.Select(s => s.Shape).ToList(), styleOptions, o);
+        using var accelerator = device.CreateAccelerator(context);
+        using var kernels = new KernelSet(accelerator);
+        using var objective = new StyleObjective(kernels, weights, content, styles, styleOptions);
+        using var x = accelerator.Allocate1D(InitialImage(o, content, initImage, preprocessing));
+        using IOptimizer optimizer = o.Optimizer == OptimizerKind.Lbfgs
+            ? new LbfgsOptimizer(kernels, objective, x.View, new LbfgsOptions
+            {
+                MaxIterations = Math.Max(o.Iterations, 1),
+                HistorySize = o.LbfgsHistory,
+                LineSearch = o.LbfgsLineSearch ? LineSearchKind.StrongWolfe : LineSearchKind.None,
+                LearningRate = o.LearningRate ?? 1,
+            })
+            : new AdamOptimizer(kernels, objective, x.View, new AdamOptions
+            {
+                MaxIterations = Math.Max(o.Iterations, 1),
+                LearningRate = o.LearningRate ?? DefaultAdamLearningRate(preprocessing),
+            });
+
+        output.WriteLine($"Styling {o.Content} ({contentImage.Width}x{contentImage.Height}) with {string.Join(", ", o.Styles)} " +
+                         $"on {accelerator.AcceleratorType} '{accelerator.Name.Trim()}': {o.Optimizer.ToString().ToLowerInvariant()}, {o.Iterations} iterations");
+
+        var records = new List<IterationRecord>();
+        OptimizerStep last = default;
+        ProgressDisplay.Run(output, live, o.Iterations, sink =>
+        {
+            var watch = Stopwatch.StartNew();
+            last = optimizer.Start();
+            var losses = objective.ReadLosses();
+            Record(records, sink, 0, o.Iterations, losses, watch.Elapsed.TotalMilliseconds);
+            while (!last.Stopped && last.Iteration < o.Iterations)
+            {
+                watch.Restart();
+                last = optimizer.Step();
+                double ms = watch.Elapsed.TotalMilliseconds;
+                bool final = last.Stopped || last.Iteration >= o.Iterations;
+                bool print = final || (o.PrintEvery > 0 && last.Iteration % o.PrintEvery == 0);
+                if (print || live) losses = objective.ReadLosses();
+                sink.Update(last.Iteration, losses);
+                if (print) Record(records, sink, last.Iteration, o.Iterations, losses, ms);
+                if (o.SaveEvery > 0 && last.Iteration % o.SaveEvery == 0 && !final)
+                {
+                    string snapshot = SnapshotPath(o.Output, last.Iteration);
+                    ImageFiles.SaveAtomically(Render(x, preprocessing, contentImage, o.OriginalColors), snapshot);
+                    sink.Line($"saved {snapshot}");
+                }
+            }
+        });
+        if (last.Stopped && last.Stop != StopReason.MaxIterations && last.Iteration < o.Iterations)
+            output.WriteLine($"Stopped at iteration {last.Iteration}: {Describe(last.Stop)}.");
+
+        var result = Render(x, preprocessing, contentImage, o.OriginalColors);
+        ImageFiles.SaveAtomically(result, o.Output);
+        double seconds = clock.Elapsed.TotalSeconds;
+        if (o.Report is not null)
+        {
+            new RunReport($"{accelerator.AcceleratorType} {accelerator.Name.Trim()}", [result.Height, result.Width], o.Weights,
+                records, objective.Memory.PeakBytes + OptimizerBytes(o, objective.Length) + x.LengthInBytes,
+                seconds).SaveAtomically(o.Report);
+        }
+        output.WriteLine($"Wrote {o.Output} ({result.Width}x{result.Height}) in {ProgressDisplay.FormatDuration(seconds)}.");
+        return 0;
+    }
+
+    /// <summary>Adam's step is in input units, so its default follows the input scale (SPEC.md: works untuned for both conventions).</summary>
+    public static double DefaultAdamLearningRate(Preprocessing preprocessing) =>
+        preprocessing.Convention == PreprocessConvention.Caffe ? CaffeAdamLearningRate : CaffeAdamLearningRate / LossWeights.TorchvisionScale;
+
+    private static void Record(List<IterationRecord> records, IProgressSink sink, int iteration, int total, LossBreakdown l, double ms)
+    {
+        records.Add(new IterationRecord(iteration, l.Total, l.Content, l.Style, l.TotalVariation, ms));
+        sink.Line(ProgressDisplay.FormatIteration(iteration, total, l));
+    }
+
+    private static string Describe(StopReason reason) => reason switch
+    {
+        StopReason.GradientTolerance => "the gradient is below tolerance (converged)",
+        StopReason.ChangeTolerance => "the loss or the image stopped changing (converged)",
+        StopReason.LineSearchFailed => "the line search found no lower loss (converged as far as float precision allows)",
+        StopReason.NonFinite => "the loss became infinite or NaN; try smaller weights or a smaller --learning-rate",
+        _ => reason.ToString(),
+    };
+
+    private static void Validate(RunOptions o)
+    {
+        if (o.Styles.Count == 0) throw new UsageException("--style needs at least one image (several: comma-separated or repeated).");
+        if (o.Size <= 0) throw new UsageException($"--size must be a positive number of pixels, got {o.Size}.");
+        if (o.StyleScale <= 0) throw new UsageException($"--style-scale must be positive, got {o.StyleScale}.");
+        if (o.Iterations < 0) throw new UsageException($"--iterations must not be negative, got {o.Iterations}.");
+        if (o.LbfgsHistory <= 0) throw new UsageException($"--lbfgs-history must be at least 1, got {o.LbfgsHistory}.");
+        if (o.LearningRate is <= 0) throw new UsageException($"--learning-rate must be positive, got {o.LearningRate}.");
+        if (o.PrintEvery < 0 || o.SaveEvery < 0) throw new UsageException("--print-every and --save-every must not be negative.");
+        if (o.Init == InitKind.Image && o.InitImage is null) throw new UsageException("--init image needs --init-image FILE.");
+        if (o.Init != InitKind.Image && o.InitImage is not null) throw new UsageException("--init-image is used only with --init image.");
+        if (o.StyleBlendWeights is { } blend && blend.Count != o.Styles.Count)
+            throw new UsageException($"--style-blend-weights has {blend.Count} values but there are {o.Styles.Count} style images.");
+        foreach (float w in new[] { o.ContentWeight, o.StyleWeight, o.TvWeight }.OfType<float>())
+        {
+            if (w < 0 || !float.IsFinite(w)) throw new UsageException($"Loss weights must be non-negative numbers, got {w}.");
+        }
+    }
+
+    private static void CheckReportWritable(string path)
+    {
+        string folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        if (!Directory.Exists(folder))
+            throw new UsageException($"The folder of the report, '{folder}', does not exist. Create it or choose another path.");
+    }
+
+    private static VggWeights LoadWeights(RunOptions o, TextWriter output)
+    {
+        if (!File.Exists(o.Weights))
+        {
+            if (Path.GetFullPath(o.Weights) != Path.GetFullPath(RunOptions.DefaultWeights))
+                throw new UsageException($"The weights file '{o.Weights}' does not exist. Convert one with tools/Converter, or leave --weights out to download VGG-19.");
+            output.WriteLine($"{o.Weights} is missing: downloading torchvision's VGG-19 weights and converting them (once).");
+            try
+            {
+                WeightDownloader.DownloadAndConvertAsync(TorchvisionFile.Vgg19, o.Weights, log: output).GetAwaiter().GetResult();
+            }
+            catch (ConverterException e)
+            {
+                throw new UsageException(e.Message);
+            }
+        }
+        try
+        {
+            return VggWeights.Load(o.Weights);
+        }
+        catch (WeightsFormatException e)
+        {
+            throw new UsageException($"The weights file cannot be used: {e.Message} Convert it again with tools/Converter.");
+        }
+    }
+
+    private static NetworkImage ToNetwork(Preprocessing preprocessing, RgbImage image) =>
+        new(preprocessing.ToNetworkInput(image), new ChwShape(3, image.Height, image.Width));
+
+    private static float[] InitialImage(RunOptions o, NetworkImage content, RgbImage? initImage, Preprocessing preprocessing)
+    {
+        switch (o.Init)
+        {
+            case InitKind.Image:
+                return preprocessing.ToNetworkInput(initImage!);
+            case InitKind.Random:
+                // Faint Gaussian noise around the mean colour, as neural-style does (0.001 on the 0-255 scale).
+                var random = new Random(o.Seed);
+                double sigma = preprocessing.Convention == PreprocessConvention.Caffe ? 1e-3 : 1e-3 / LossWeights.TorchvisionScale;
+                var noise = new float[content.Data.Length];
+                for (int i = 0; i < noise.Length; i++)
+                    noise[i] = (float)(sigma * Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble()));
+                return noise;
+            default:
+                return (float[])content.Data.Clone();
+        }
+    }
+
+    private static RgbImage Render(MemoryBuffer1D<float, Stride1D.Dense> x, Preprocessing preprocessing, RgbImage content, bool originalColors)
+    {
+        x.Accelerator.Synchronize();
+        var image = preprocessing.ToImage(x.GetAsArray1D(), content.Width, content.Height);
+        return originalColors ? ColorTransfer.KeepOriginalColors(image, content) : image;
+    }
+
+    /// <summary><c>out.png</c> at iteration 100 is saved as <c>out_100.png</c>.</summary>
+    public static string SnapshotPath(string output, int iteration) =>
+        Path.Combine(Path.GetDirectoryName(output) ?? "", $"{Path.GetFileNameWithoutExtension(output)}_{iteration}{Path.GetExtension(output)}");
+
+    private static long OptimizerBytes(RunOptions o, int n) => o.Optimizer == OptimizerKind.Lbfgs
+        ? LbfgsOptimizer.RequiredBytes(n, o.LbfgsHistory)
+        : AdamOptimizer.RequiredBytes(n);
+
+    /// <summary>Device bytes a run of this size needs: the objective, the optimizer and x itself.</summary>
+    public static long RequiredBytes(VggWeights weights, ChwShape content, IReadOnlyList<ChwShape> styles, StyleOptions styleOptions, RunOptions o) =>
+        MemoryEstimate.ObjectiveBytes(weights, content, styles, styleOptions) + OptimizerBytes(o, content.Length) + sizeof(float) * (long)content.Length;
+
+    private static void CheckMemory(Device device, VggWeights weights, ChwShape content, IReadOnlyList<ChwShape> styles,
+        StyleOptions styleOptions, RunOptions o)
+    {
+        // The CPU accelerator reports no real size; there the limit is what the process may still use.
+        long available = device.AcceleratorType == AcceleratorType.CPU ? GC.GetGCMemoryInfo().TotalAvailableMemoryBytes : device.MemorySize;
+        long budget = (long)(available * 0.9); // leave room for the runtime and kernels' own scratch
+        long needed = RequiredBytes(weights, content, styles, styleOptions, o);
+        if (needed <= budget) return;
+
+        // Find the largest --size that fits, scaling every image as the run would.
+        double aspect = (double)Math.Min(content.Height, content.Width) / Math.Max(content.Height, content.Width);
+        int low = 0, high = o.Size;
+        while (high - low > 1)
+        {
+            int size = (low + high) / 2;
+            var c = Scaled(content, size, aspect);
+            var s = styles.Select(st => Scaled(st, (int)Math.Round(o.StyleScale * size), (double)Math.Min(st.Height, st.Width) / Math.Max(st.Height, st.Width))).ToList();
+            if (RequiredBytes(weights, c, s, styleOptions, o) <= budget) low = size; else high = size;
+        }
+        string hint = low >= 16 ? $"--size {low} fits" : "even a small image does not fit";
+        throw new UsageException($"--size {o.Size} needs about {DeviceList.FormatBytes(needed)} of device memory but {device.Name.Trim()} " +
+                                 $"has {DeviceList.FormatBytes(budget)} to spare: {hint}, or lower --lbfgs-history, or use --optimizer adam.");
+    }
+
+    private static ChwShape Scaled(ChwShape shape, int longer, double aspect)
+    {
+        int shorter = Math.Max(1, (int)Math.Round(longer * aspect));
+        return shape.Height >= shape.Width ? new ChwShape(3, longer, shorter) : new ChwShape(3, shorter, longer);
+    }
+}

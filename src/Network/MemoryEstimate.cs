@@ -1,0 +1,84 @@
+using IlgpuStyle.Kernels;
+using IlgpuStyle.Network.Weights;
+
+namespace IlgpuStyle.Network;
+
+/// <summary>
+/// The device bytes a <see cref="StyleObjective"/> will hold at its peak, computed from shapes
+/// alone, so that a run can be refused before it allocates anything (and can say how large an
+/// image would fit). It mirrors the objective's allocations one for one; a test keeps the two equal.
+/// </summary>
+public static class MemoryEstimate
+{
+    /// <summary>Peak device bytes of the objective for these images and options.</summary>
+    public static long ObjectiveBytes(VggWeights weights, ChwShape content, IReadOnlyList<ChwShape> styles, StyleOptions options)
+    {
+        var lossWeights = options.ResolveWeights(Preprocessing.FromName(weights.Preprocess));
+        var order = weights.Architecture.ConvNames.Select(n => "relu" + n[4..]).ToList();
+        var contentLayers = lossWeights.Content != 0 ? options.ContentLayers : [];
+        var styleLayers = lossWeights.Style != 0 && styles.Count > 0 ? options.StyleLayers : [];
+        long scalars = 4 * sizeof(float);
+        var used = contentLayers.Concat(styleLayers).ToList();
+        if (used.Count == 0) return scalars;
+
+        string deepest = used.MaxBy(order.IndexOf)!;
+        var network = Walk(weights, content, deepest, options.Pooling);
+        long persistent = scalars + network.Bytes;
+        if (options.NormalizeGradients) persistent += sizeof(float) * (network.LargestRelu + 3L);
+        persistent += contentLayers.Sum(l => sizeof(float) * (long)network.Relus[l].Length);
+        long styleTargets = styleLayers.Sum(l => sizeof(float) * (long)network.Relus[l].Channels * network.Relus[l].Channels);
+
+        // Construction: the content image is uploaded (and freed) before the style targets exist;
+        // each style image then gets a temporary network of its own size (freed after).
+        long peak = persistent + sizeof(float) * (long)content.Length;
+        persistent += styleTargets;
+        if (styleLayers.Count > 0)
+        {
+            string deepestStyle = styleLayers.MaxBy(order.IndexOf)!;
+            foreach (var style in styles)
+            {
+                var temporary = Walk(weights, style, deepestStyle, options.Pooling);
+                long grams = styleLayers.Sum(l => sizeof(float) * (long)temporary.Relus[l].Channels * temporary.Relus[l].Channels);
+                peak = Math.Max(peak, persistent + temporary.Bytes + sizeof(float) * (long)style.Length + grams);
+            }
+        }
+
+        // The style taps' own G and dG buffers stay for the run.
+        persistent += 2 * styleTargets;
+        return Math.Max(peak, persistent);
+    }
+
+    private sealed record NetworkBytes(long Bytes, int LargestRelu, Dictionary<string, ChwShape> Relus);
+
+    /// <summary>What a <see cref="VggNetwork"/> up to <paramref name="deepest"/> allocates.</summary>
+    private static NetworkBytes Walk(VggWeights weights, ChwShape input, string deepest, Pooling pooling)
+    {
+        long bytes = 0;
+        int largest = input.Length;
+        int largestRelu = 0;
+        var relus = new Dictionary<string, ChwShape>();
+        var shape = input;
+        int block = 1;
+        foreach (var conv in weights.Layers)
+        {
+            int convBlock = conv.Name[4] - '0';
+            if (convBlock != block)
+            {
+                shape = MaxPool2d.OutputShape(shape);
+                bytes += sizeof(float) * (long)shape.Length * (pooling == Pooling.Max ? 2 : 1); // output (+ argmax)
+                largest = Math.Max(largest, shape.Length);
+                block = convBlock;
+            }
+            bytes += sizeof(float) * ((long)conv.Weight.Length + conv.Bias.Length);
+            shape = new ChwShape(conv.OutChannels, shape.Height, shape.Width);
+            bytes += sizeof(float) * (long)shape.Length;
+            largest = Math.Max(largest, shape.Length);
+            largestRelu = Math.Max(largestRelu, shape.Length);
+            string relu = "relu" + conv.Name[4..];
+            relus[relu] = shape;
+            if (relu == deepest) break;
+        }
+        bytes += 2L * sizeof(float) * largest; // the two ping-pong gradient buffers
+        return new NetworkBytes(bytes, largestRelu, relus);
+    }
+}
