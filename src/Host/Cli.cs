@@ -31,6 +31,7 @@ internal static class Cli
         root.SetAction(parse => Guarded(error, () => StyleRun.Execute(run.Read(parse), output, live)));
         root.Subcommands.Add(DevicesCommand(output, error));
         root.Subcommands.Add(VerifyCommand(output, error));
+        root.Subcommands.Add(BenchCommand(output, error));
 
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
@@ -67,6 +68,31 @@ internal static class Cli
         command.Options.Add(filter);
         command.SetAction(parse => Guarded(error,
             () => Verification.Run(output, parse.GetValue(device)!, parse.GetValue(filter))));
+        return command;
+    }
+
+    private static Command BenchCommand(TextWriter output, TextWriter error)
+    {
+        var device = DeviceOption();
+        var sizes = new Option<int[]>("--size")
+        {
+            Description = "Image sizes (N x N) to time; repeat for several.",
+            DefaultValueFactory = _ => [512],
+            AllowMultipleArgumentsPerToken = true,
+        };
+        var iterations = new Option<int>("--iterations") { Description = "Timed evaluations per size.", DefaultValueFactory = _ => 10 };
+        var warmup = new Option<int>("--warmup") { Description = "Untimed evaluations first (kernel compilation, caches).", DefaultValueFactory = _ => 2 };
+        var divisor = new Option<int>("--width-divisor")
+        {
+            Description = "Divide VGG-19's channel counts by this (for quick runs on the CPU accelerator).",
+            DefaultValueFactory = _ => 1,
+        };
+        var json = new Option<string?>("--json") { Description = "Also write the results as JSON to this file." };
+        var command = new Command("bench",
+            "Time one loss evaluation (forward + backward) of VGG-19 per image size, with a per-layer table, TFLOP/s and peak device memory.");
+        foreach (var option in new Option[] { device, sizes, iterations, warmup, divisor, json }) command.Options.Add(option);
+        command.SetAction(parse => Guarded(error, () => Bench.Run(output, parse.GetValue(device)!, parse.GetValue(sizes) ?? [512],
+            parse.GetValue(iterations), parse.GetValue(warmup), parse.GetValue(divisor), parse.GetValue(json))));
         return command;
     }
 

@@ -23,8 +23,13 @@ public static class Devices
     /// A context that sees every CUDA and OpenCL device ILGPU supports, plus the CPU accelerator,
     /// with ILGPU.Algorithms enabled (XMath needs it on the GPU backends).
     /// </summary>
-    public static Context CreateContext() =>
-        Context.Create(builder => builder.Cuda().OpenCL().CPU(CpuDevice).EnableAlgorithms());
+    /// <param name="profiling">Enable device-side profiling markers (the bench command's timings).</param>
+    public static Context CreateContext(bool profiling = false) =>
+        Context.Create(builder =>
+        {
+            builder.Cuda().OpenCL().CPU(CpuDevice).EnableAlgorithms();
+            if (profiling) builder.Profiling();
+        });
 
     /// <summary>
     /// The simulated GPU behind the CPU accelerator. Every thread of a group is an OS thread, and

@@ -131,6 +131,17 @@ public sealed class StyleObjective : IObjective, IDisposable
     /// <summary>Every device buffer of the objective: allocation count and peak bytes.</summary>
     public DeviceMemory Memory { get; }
 
+    /// <summary>When set, every piece of <see cref="Evaluate"/> is timed on the device (the bench command).</summary>
+    public LayerProfiler? Profiler
+    {
+        get => _tape.Profiler;
+        set => _tape.Profiler = value;
+    }
+
+    /// <summary>The shape of a ReLU output the network computes.</summary>
+    public ChwShape ActivationShape(string reluName) =>
+        (_network ?? throw new InvalidOperationException("No network: only total variation is optimized.")).Activation(reluName).Shape;
+
     /// <summary>The network's layers, in order (empty when only total variation is optimized).</summary>
     public IEnumerable<string> LayerNames => _network?.LayerNames ?? [];
 
@@ -143,6 +154,7 @@ public sealed class StyleObjective : IObjective, IDisposable
         var vectors = _kernels.Vectors;
         var total = _scalars.View.SubView(0, 1);
         var tv = _scalars.View.SubView(3, 1);
+        Profiler?.Mark("clear");
         vectors.Fill(_scalars.View, 0f);
 
         if (_network is not null)
@@ -158,13 +170,16 @@ public sealed class StyleObjective : IObjective, IDisposable
 
         if (_weights.TotalVariation != 0)
         {
+            Profiler?.Mark("total variation");
             _kernels.TotalVariation.Forward(tv, x, Shape, _weights.TotalVariation, accumulate: true);
             _kernels.TotalVariation.Backward(gradient, x, Shape, _weights.TotalVariation, accumulate: true);
         }
 
+        Profiler?.Mark("loss sum");
         vectors.Scalar(total, _scalars.View.SubView(1, 1), ScalarOp.Add, _scalars.View.SubView(2, 1));
         vectors.Scalar(total, total, ScalarOp.Add, tv);
         vectors.Copy(loss, total);
+        Profiler?.Mark("end");
     }
 
     /// <summary>Waits for the device and reads the last evaluation's loss terms (one small copy).</summary>

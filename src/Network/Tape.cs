@@ -24,10 +24,16 @@ public sealed class Tape
     /// <summary>Records one layer's backward closure.</summary>
     public void Record(string name, Action backward) => _entries.Add((name, backward));
 
+    /// <summary>When set, each backward entry is timed on the device under the label "name backward".</summary>
+    public LayerProfiler? Profiler { get; set; }
+
     /// <summary>Runs the recorded closures from the last to the first.</summary>
     public void Backward()
     {
         for (int i = _entries.Count - 1; i >= 0; i--)
+        {
+            Profiler?.Mark(_entries[i].Name + " backward");
             _entries[i].Backward();
+        }
     }
 }

@@ -108,12 +108,14 @@ public sealed class VggNetwork
         for (int k = 0; k < _layers.Count; k++)
         {
             var layer = _layers[k];
+            tape.Profiler?.Mark(string.Join("+", layer.Names) + " forward");
             layer.Forward(current);
             layer.RecordBackward(tape, this, k);
             if (layer is ConvReluLayer conv && _taps.TryGetValue(conv.ReluName, out var taps))
             {
                 foreach (var tap in taps)
                 {
+                    tape.Profiler?.Mark($"{tap.GetType().Name}@{conv.ReluName} forward");
                     tap.Forward(conv.Output);
                     if (!_tapBackwards.TryGetValue(tap, out var backward))
                     {

@@ -1,0 +1,194 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using ILGPU.Runtime;
+using IlgpuStyle.Kernels;
+using IlgpuStyle.Network;
+using IlgpuStyle.Network.Weights;
+using IlgpuStyle.Optimization;
+
+namespace IlgpuStyle.Host;
+
+/// <summary>One timed piece of an evaluation (a layer's forward or backward, a loss tap, ...).</summary>
+internal sealed record BenchPiece(
+    [property: JsonPropertyName("piece")] string Piece,
+    [property: JsonPropertyName("shape")] string Shape,
+    [property: JsonPropertyName("ms")] double Ms,
+    [property: JsonPropertyName("gflop")] double Gflop,
+    [property: JsonPropertyName("gflops_per_s")] double GflopsPerSecond,
+    [property: JsonPropertyName("share")] double Share);
+
+/// <summary>The bench result for one image size.</summary>
+internal sealed record BenchSize(
+    [property: JsonPropertyName("size")] int Size,
+    [property: JsonPropertyName("evaluations")] int Evaluations,
+    [property: JsonPropertyName("ms_per_evaluation")] double MsPerEvaluation,
+    [property: JsonPropertyName("gflop_per_evaluation")] double GflopPerEvaluation,
+    [property: JsonPropertyName("tflops_per_s")] double TflopsPerSecond,
+    [property: JsonPropertyName("peak_device_bytes")] long PeakDeviceBytes,
+    [property: JsonPropertyName("pieces")] IReadOnlyList<BenchPiece> Pieces);
+
+/// <summary>What <c>bench --json</c> writes.</summary>
+internal sealed record BenchReport(
+    [property: JsonPropertyName("device")] string Device,
+    [property: JsonPropertyName("date")] string Date,
+    [property: JsonPropertyName("width_divisor")] int WidthDivisor,
+    [property: JsonPropertyName("sizes")] IReadOnlyList<BenchSize> Sizes);
+
+/// <summary>
+/// <c>ilgpu-style bench</c>: times one loss evaluation (forward to relu5_1 and backward, with
+/// SPEC.md's default layers) of VGG-19 on random weights and random images, as the PyTorch peer
+/// <c>torch_gatys.py</c> does, with device-side timing. Prints a table per piece (kernel, shape,
+/// ms, GFLOP/s, share of the total), ms per evaluation, achieved TFLOP/s and peak device bytes
+/// (with L-BFGS's history of 100, as a real run holds it).
+/// </summary>
+internal static class Bench
+{
+    /// <summary>VGG-19's channels per block.</summary>
+    private static readonly int[] Channels = [64, 128, 256, 512, 512];
+
+    public static int Run(TextWriter output, string deviceRequest, IReadOnlyList<int> sizes, int iterations, int warmup,
+        int widthDivisor, string? jsonPath)
+    {
+        if (sizes.Count == 0 || sizes.Any(s => s < 16))
+            throw new UsageException("--size must be at least 16 (VGG-19 pools four times before relu5_1).");
+        if (iterations < 1 || warmup < 0) throw new UsageException("--iterations must be at least 1 and --warmup not negative.");
+        if (widthDivisor < 1 || Channels.Any(c => c % widthDivisor != 0))
+            throw new UsageException("--width-divisor must divide 64 (1, 2, 4, 8, 16, 32 or 64).");
+
+        using var context = Devices.CreateContext(profiling: true);
+        var device = Devices.Select(context, deviceRequest);
+        using var accelerator = device.CreateAccelerator(context);
+        using var kernels = new KernelSet(accelerator);
+        var weights = RandomVgg19(widthDivisor, seed: 0);
+        string deviceName = $"{accelerator.AcceleratorType} {accelerator.Name.Trim()}";
+        output.WriteLine($"Bench on {deviceName}: VGG-19{(widthDivisor > 1 ? $" with channels / {widthDivisor}" : "")}, random weights, " +
+                         $"{warmup} warm-up + {iterations} timed evaluations per size");
+
+        var results = new List<BenchSize>();
+        foreach (int size in sizes)
+            results.Add(RunSize(output, kernels, weights, size, iterations, warmup));
+
+        if (jsonPath is not null)
+        {
+            var report = new BenchReport(deviceName, DateTime.UtcNow.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture), widthDivisor, results);
+            File.WriteAllText(jsonPath, JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
+            output.WriteLine($"wrote {jsonPath}");
+        }
+        return 0;
+    }
+
+    private static BenchSize RunSize(TextWriter output, KernelSet kernels, VggWeights weights, int size, int iterations, int warmup)
+    {
+        var accelerator = kernels.Accelerator;
+        var shape = new ChwShape(3, size, size);
+        var options = new StyleOptions();
+        var content = RandomImage(shape, 1);
+        var style = RandomImage(shape, 2);
+        long peak = StyleRun.RequiredBytes(weights, shape, [shape], options, new RunOptions { Content = "", Styles = [""] });
+        if (accelerator.AcceleratorType != AcceleratorType.CPU && peak > accelerator.MemorySize)
+            throw new UsageException($"--size {size} needs about {DeviceList.FormatBytes(peak)} but the device has {DeviceList.FormatBytes(accelerator.MemorySize)}.");
+
+        using var objective = new StyleObjective(kernels, weights, content, [style], options);
+        using var x = accelerator.Allocate1D(RandomImage(shape, 3).Data);
+        using var gradient = accelerator.Allocate1D<float>(shape.Length);
+        using var loss = accelerator.Allocate1D<float>(1);
+        for (int i = 0; i < warmup; i++) objective.Evaluate(x.View, gradient.View, loss.View);
+        accelerator.Synchronize();
+
+        // Whole evaluations, back to back, timed between two device markers.
+        using var profiler = new LayerProfiler(accelerator);
+        profiler.Mark("evaluations");
+        for (int i = 0; i < iterations; i++) objective.Evaluate(x.View, gradient.View, loss.View);
+        profiler.Mark("end");
+        double msPerEvaluation = profiler.Collect()[0].Time.TotalMilliseconds / iterations;
+        profiler.Clear();
+
+        // The same evaluations with a marker before every piece, for the breakdown.
+        objective.Profiler = profiler;
+        for (int i = 0; i < iterations; i++) objective.Evaluate(x.View, gradient.View, loss.View);
+        objective.Profiler = null;
+        var pieces = profiler.Collect();
+        double piecesMs = pieces.Sum(p => p.Time.TotalMilliseconds) / iterations;
+
+        var rows = new List<BenchPiece>();
+        foreach (var (label, time) in pieces)
+        {
+            double ms = time.TotalMilliseconds / iterations;
+            var (flop, shapeText) = Work(label, objective, weights);
+            rows.Add(new BenchPiece(label, shapeText, ms, flop / 1e9, ms > 0 ? flop / 1e6 / ms : 0, ms / piecesMs));
+        }
+        double gflop = rows.Sum(r => r.Gflop);
+        // GFLOP per millisecond is TFLOP per second.
+        var result = new BenchSize(size, iterations, msPerEvaluation, gflop, gflop / msPerEvaluation, peak, rows);
+
+        output.WriteLine();
+        output.WriteLine($"size {size}x{size}");
+        TextTable.Write(output, ["piece", "shape", "ms", "GFLOP/s", "share"], rows.Select(r => new[]
+        {
+            r.Piece, r.Shape, Format(r.Ms, "0.000"), r.Gflop > 0 ? Format(r.GflopsPerSecond, "0.0") : "-", Format(100 * r.Share, "0.0") + "%",
+        }).ToList());
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{msPerEvaluation:0.000} ms per evaluation, {gflop:0.000} GFLOP per evaluation, {result.TflopsPerSecond:0.0000} TFLOP/s, peak device bytes {peak} ({DeviceList.FormatBytes(peak)}, L-BFGS history 100)"));
+        return result;
+    }
+
+    /// <summary>
+    /// The FLOP count and shape of a piece: a 3x3 convolution (forward, or its input gradient)
+    /// costs 2*K*C*9*H*W; a Gram matrix and its backward 2*C*C*H*W each. Everything else (ReLU,
+    /// pooling, MSE, TV) moves memory and is counted as 0 FLOP.
+    /// </summary>
+    private static (double Flop, string Shape) Work(string label, StyleObjective objective, VggWeights weights)
+    {
+        string name = label.Split(' ')[0];
+        if (name.StartsWith("conv", StringComparison.Ordinal))
+        {
+            string conv = name.Split('+')[0];
+            var layer = weights[conv];
+            var output = objective.ActivationShape("relu" + conv[4..]);
+            double flop = 2.0 * layer.OutChannels * layer.InChannels * 9 * output.PlaneLength;
+            return (flop, $"{layer.InChannels}->{layer.OutChannels} {output.Height}x{output.Width}");
+        }
+        int at = name.IndexOf('@', StringComparison.Ordinal);
+        if (at > 0)
+        {
+            var activation = objective.ActivationShape(name[(at + 1)..]);
+            bool gram = name.StartsWith("StyleLoss", StringComparison.Ordinal);
+            return (gram ? 2.0 * activation.Channels * activation.Channels * activation.PlaneLength : 0, activation.ToString());
+        }
+        return (0, name.StartsWith("relu", StringComparison.Ordinal) ? objective.ActivationShape(name).ToString() : "");
+    }
+
+    private static string Format(double value, string format) => value.ToString(format, CultureInfo.InvariantCulture);
+
+    private static NetworkImage RandomImage(ChwShape shape, int seed)
+    {
+        var random = new Random(seed);
+        var data = new float[shape.Length];
+        for (int i = 0; i < data.Length; i++)
+            data[i] = (float)(Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble()));
+        return new NetworkImage(data, shape);
+    }
+
+    /// <summary>VGG-19 with He-normal weights and biases in [-0.1, 0.1], like the PyTorch peer's random network.</summary>
+    public static VggWeights RandomVgg19(int widthDivisor, int seed)
+    {
+        var random = new Random(seed);
+        var tensors = new List<NamedTensor>();
+        int inChannels = 3;
+        foreach (string name in VggArchitecture.Vgg19.ConvNames)
+        {
+            int outChannels = Channels[name[4] - '1'] / widthDivisor;
+            double std = Math.Sqrt(2.0 / (inChannels * 9));
+            var weight = new float[outChannels * inChannels * 9];
+            for (int i = 0; i < weight.Length; i++)
+                weight[i] = (float)(std * Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble()));
+            var bias = new float[outChannels];
+            for (int i = 0; i < bias.Length; i++) bias[i] = (float)(random.NextDouble() * 0.2 - 0.1);
+            tensors.Add(new NamedTensor(name + ".weight", [outChannels, inChannels, 3, 3], weight));
+            tensors.Add(new NamedTensor(name + ".bias", [outChannels], bias));
+            inChannels = outChannels;
+        }
+        return VggWeights.FromTensors(tensors, new Dictionary<string, string> { ["arch"] = "vgg19", ["preprocess"] = "torchvision" }, "random VGG-19");
+    }
+}

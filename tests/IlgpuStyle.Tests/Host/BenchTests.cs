@@ -1,0 +1,59 @@
+using System.Text.Json;
+using IlgpuStyle.Host;
+
+namespace IlgpuStyle.Tests.Host;
+
+/// <summary><c>ilgpu-style bench</c> on the CPU accelerator, at a size and width it finishes quickly.</summary>
+public sealed class BenchTests
+{
+    [Test]
+    public void BenchPrintsAPerLayerTableAndWritesJson()
+    {
+        string json = Path.Combine(Path.GetTempPath(), $"ilgpu-bench-{Guid.NewGuid():N}.json");
+        try
+        {
+            using var output = new StringWriter();
+            using var error = new StringWriter();
+            int exit = Cli.Run(["bench", "--device", "cpu", "--size", "32", "--iterations", "1", "--warmup", "0",
+                "--width-divisor", "16", "--json", json], output, error);
+            Assert.That(exit, Is.Zero, error.ToString());
+            Assert.That(output.ToString(), Does.Contain("conv1_1+relu1_1 forward").And.Contain("conv5_1 backward")
+                .And.Contain("StyleLoss@relu3_1 backward").And.Contain("ms per evaluation"));
+
+            using var document = JsonDocument.Parse(File.ReadAllText(json));
+            var size = document.RootElement.GetProperty("sizes")[0];
+            Assert.That(size.GetProperty("size").GetInt32(), Is.EqualTo(32));
+            Assert.That(size.GetProperty("ms_per_evaluation").GetDouble(), Is.GreaterThan(0));
+            Assert.That(size.GetProperty("peak_device_bytes").GetInt64(), Is.GreaterThan(0));
+
+            // FLOP count by hand: VGG-19 / 16 at 32x32 up to conv5_1, forward and input gradient
+            // (2 * 2*K*C*9*H*W per conv), plus Gram forward and backward (2 * 2*C*C*H*W) at the
+            // five style layers.
+            (int C, int K, int Hw)[] convs =
+            [
+                (3, 4, 32), (4, 4, 32), (4, 8, 16), (8, 8, 16), (8, 16, 8), (16, 16, 8), (16, 16, 8), (16, 16, 8),
+                (16, 32, 4), (32, 32, 4), (32, 32, 4), (32, 32, 4), (32, 32, 2),
+            ];
+            double flop = convs.Sum(c => 2 * 2.0 * c.K * c.C * 9 * c.Hw * c.Hw);
+            (int C, int Hw)[] grams = [(4, 32), (8, 16), (16, 8), (32, 4), (32, 2)];
+            flop += grams.Sum(g => 2 * 2.0 * g.C * g.C * g.Hw * g.Hw);
+            Assert.That(size.GetProperty("gflop_per_evaluation").GetDouble(), Is.EqualTo(flop / 1e9).Within(1e-9));
+            var pieces = size.GetProperty("pieces").EnumerateArray().ToList();
+            Assert.That(pieces.Sum(p => p.GetProperty("share").GetDouble()), Is.EqualTo(1).Within(1e-6));
+        }
+        finally
+        {
+            File.Delete(json);
+        }
+    }
+
+    [Test]
+    public void BenchRefusesImpossibleSizes()
+    {
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+        int exit = Cli.Run(["bench", "--device", "cpu", "--size", "8"], output, error);
+        Assert.That(exit, Is.EqualTo(Cli.ExitUsage));
+        Assert.That(error.ToString(), Does.StartWith("error: --size must be at least 16"));
+    }
+}
