@@ -83,8 +83,9 @@ public enum KernelVariant
 /// <c>oy*S-P+ky = y</c> and <c>ox*S-P+kx = x</c>. Written as a gather (one writer per input
 /// element) it needs no atomics. Backward writes dInput; it does not accumulate.
 /// </remarks>
-public sealed class Conv2d
+public sealed partial class Conv2d
 {
+    private readonly Accelerator _accelerator;
     private readonly bool _isCpu;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dShape, int> _forwardPerElement;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dShape, int> _forwardPerRow;
@@ -94,6 +95,7 @@ public sealed class Conv2d
     /// <summary>Loads the kernels once for <paramref name="accelerator"/>.</summary>
     public Conv2d(Accelerator accelerator)
     {
+        _accelerator = accelerator;
         _isCpu = accelerator.AcceleratorType == AcceleratorType.CPU;
         _forwardPerElement = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dShape, int>(ForwardPerElementKernel);
         _forwardPerRow = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dShape, int>(ForwardPerRowKernel);

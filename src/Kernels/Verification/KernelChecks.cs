@@ -10,6 +10,15 @@ namespace IlgpuStyle.Kernels.Verification;
 /// <param name="Run">Runs the kernel on fresh seeded data and compares.</param>
 public sealed record KernelCheck(string Kernel, string Shape, Func<KernelSet, CheckResult> Run)
 {
+    /// <summary>What the accelerator must offer for this check (null: any accelerator), e.g. 256-thread groups.</summary>
+    public Func<ILGPU.Runtime.Accelerator, bool>? Requires { get; init; }
+
+    /// <summary>Why the check cannot run on an accelerator that fails <see cref="Requires"/>.</summary>
+    public string? RequirementText { get; init; }
+
+    /// <summary>Whether this check can run on <paramref name="accelerator"/>.</summary>
+    public bool RunsOn(ILGPU.Runtime.Accelerator accelerator) => Requires?.Invoke(accelerator) ?? true;
+
     /// <inheritdoc/>
     public override string ToString() => $"{Kernel} {Shape}";
 }
@@ -49,8 +58,12 @@ public static partial class KernelChecks
         AddLosses(checks);
         AddVectorOps(checks);
         AddOptimizerKernels(checks);
+        AddTiledKernels(checks);
         return checks;
     }
+
+    /// <summary>Checks of the tiled (shared-memory) kernels (in TiledChecks.cs).</summary>
+    static partial void AddTiledKernels(List<KernelCheck> checks);
 
     /// <summary>Checks of the optimizers' fused update kernels (in OptimizerChecks.cs).</summary>
     static partial void AddOptimizerKernels(List<KernelCheck> checks);

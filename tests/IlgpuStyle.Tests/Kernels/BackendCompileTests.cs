@@ -72,6 +72,20 @@ public sealed class BackendCompileTests
         Assert.That(compiled.PTXAssembly, Does.Contain(".entry"), "no PTX entry point was generated");
     }
 
+    [Test]
+    public void TheTiledConvolutionUsesSharedMemoryAndBarriersInPtx()
+    {
+        using var context = Context.Create(builder => builder.EnableAlgorithms());
+        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
+            CudaArchitecture.SM_90, CudaInstructionSet.ISA_88, nvvmAPI: null);
+        var method = typeof(Conv2d).GetMethod(nameof(Conv2d.TiledKernel))!;
+        string ptx = ((PTXCompiledKernel)backend.Compile(EntryPoint(method), KernelSpecialization.Empty)).PTXAssembly;
+        // The tiles live in shared memory and the steps are separated by barriers. (The multiply-adds
+        // come out as mul.f32 + add.f32 without a rounding modifier, which the driver's ptxas may
+        // contract into FMAs.)
+        Assert.That(ptx, Does.Contain(".shared .align 4 .b8").And.Contain("ld.shared.f32").And.Contain("bar.sync"));
+    }
+
     [TestCaseSource(nameof(KernelMethods))]
     public void CompilesToOpenCL20(MethodInfo kernel)
     {

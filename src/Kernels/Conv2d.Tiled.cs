@@ -1,0 +1,250 @@
+using ILGPU;
+using ILGPU.Algorithms;
+using ILGPU.Runtime;
+
+namespace IlgpuStyle.Kernels;
+
+/// <summary>
+/// The fast GPU convolution: an implicit GEMM tiled in shared memory with register blocking.
+/// </summary>
+/// <remarks>
+/// <para>A convolution is a matrix product in disguise: with <c>R = C*KH*KW</c> and <c>P = OH*OW</c>,
+/// <c>out[K, P] = W[K, R] x X[R, P]</c>, where column p of X holds the R input values window p
+/// reads ("im2col"). X is never built: each tile of it is gathered from the input straight into
+/// shared memory ("implicit" GEMM), with zeros for padding.</para>
+/// <para>Tiles: a group of 16 x 16 threads computes a 64 x 64 block of out (64 output channels x 64
+/// pixels); each thread owns a 4 x 4 sub-block in registers. The reduction over R advances 8 rows
+/// at a time: the group loads an 8 x 64 slice of W and of X into shared memory (2 values per
+/// thread each), waits at a barrier, and every thread does 8 x 4 x 4 multiply-adds from it. So each
+/// value loaded from global memory is used 64 times, and each shared-memory read 4 times.
+/// 64 x 64 suits VGG: K is 64..512 (a multiple of 64) and P is 1024..262144 at 512 x 512; the
+/// first layer's R = 27 wastes part of one 8-row step, which is why R is padded with zeros.</para>
+/// <para>Coalescing: consecutive threads load consecutive pixels of X (consecutive addresses within
+/// an input row) and consecutive r of W (W is [K, R] row-major), and each thread stores 4
+/// consecutive pixels of out.</para>
+/// <para>The input gradient is the same kernel (see <see cref="BackwardInputTiled"/>): with stride 1,
+/// <c>dIn = conv(dOut, W')</c> where <c>W'[c, k, ky, kx] = W[k, c, KH-1-ky, KW-1-kx]</c> and padding
+/// <c>KH-1-P</c>. The ReLU that preceded it in the forward pass is fused in: each dOut value is
+/// multiplied by <c>[y &gt; 0]</c> as it is loaded.</para>
+/// </remarks>
+public sealed partial class Conv2d
+{
+    /// <summary>Threads per tile side: a group is TileThreads x TileThreads.</summary>
+    public const int TileThreads = 16;
+
+    private const int Micro = 4;                    // each thread computes Micro x Micro outputs
+    private const int TileM = TileThreads * Micro;  // 64 output channels per group
+    private const int TileN = TileThreads * Micro;  // 64 pixels per group
+    private const int TileK = 8;                    // reduction rows per shared-memory step
+
+    /// <summary>Flags of <see cref="TiledKernel"/>.</summary>
+    [Flags]
+    public enum TiledFlags
+    {
+        /// <summary>Plain product.</summary>
+        None = 0,
+
+        /// <summary>Add bias[k] in the epilogue.</summary>
+        Bias = 1,
+
+        /// <summary>Apply ReLU in the epilogue.</summary>
+        Relu = 2,
+
+        /// <summary>Multiply each input value by [mask &gt; 0] as it is loaded (a fused ReLU backward).</summary>
+        MaskInput = 4,
+    }
+
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dShape, TiledFlags>? _tiled;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, Conv2dShape>? _transposeFlip;
+
+    /// <summary>Whether the accelerator can run the tiled kernel (it needs 256 threads per group).</summary>
+    public static bool SupportsTiled(Accelerator accelerator) => accelerator.MaxNumThreadsPerGroup >= TileThreads * TileThreads;
+
+    /// <summary>Forward with the tiled kernel: output = conv(input) + bias, ReLU when <paramref name="fuseRelu"/>.</summary>
+    public void ForwardTiled(ArrayView<float> output, ArrayView<float> input, ArrayView<float> weight, ArrayView<float> bias,
+        Conv2dShape shape, bool fuseRelu)
+    {
+        shape.Validate();
+        Require.Length(output, shape.Output.Length, nameof(output));
+        Require.Length(input, shape.Input.Length, nameof(input));
+        Require.Length(weight, shape.WeightLength, nameof(weight));
+        Require.Length(bias, shape.OutChannels, nameof(bias));
+        LaunchTiled(output, input, input, weight, bias, shape, TiledFlags.Bias | (fuseRelu ? TiledFlags.Relu : TiledFlags.None));
+    }
+
+    /// <summary>
+    /// The weights of the input-gradient convolution: <c>W'[c, k, ky, kx] = W[k, c, KH-1-ky, KW-1-kx]</c>,
+    /// shape (C, K, KH, KW). The weights are frozen, so this runs once per layer.
+    /// </summary>
+    public void TransposeFlip(ArrayView<float> transposed, ArrayView<float> weight, Conv2dShape shape)
+    {
+        shape.Validate();
+        Require.Length(weight, shape.WeightLength, nameof(weight));
+        Require.Length(transposed, shape.WeightLength, nameof(transposed));
+        _transposeFlip ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, Conv2dShape>(TransposeFlipKernel);
+        _transposeFlip(shape.WeightLength, transposed, weight, shape);
+    }
+
+    /// <summary>
+    /// dInput = gradient of the convolution with respect to its input, with the tiled kernel over
+    /// <paramref name="transposedWeight"/> (from <see cref="TransposeFlip"/>). When
+    /// <paramref name="reluOutput"/> is given, dOutput is first masked by <c>reluOutput &gt; 0</c>
+    /// (the ReLU backward, fused). Needs stride 1, a square kernel and padding &lt;= KH-1. Writes dInput.
+    /// </summary>
+    public void BackwardInputTiled(ArrayView<float> dInput, ArrayView<float> dOutput, ArrayView<float> transposedWeight,
+        ArrayView<float> reluOutput, Conv2dShape shape)
+    {
+        shape.Validate();
+        if (shape.Stride != 1 || shape.KernelHeight != shape.KernelWidth || shape.Padding > shape.KernelHeight - 1)
+            throw new ArgumentException($"The tiled input gradient needs stride 1, a square kernel and padding <= kernel-1: {shape}.");
+        Require.Length(dInput, shape.Input.Length, nameof(dInput));
+        Require.Length(dOutput, shape.Output.Length, nameof(dOutput));
+        Require.Length(transposedWeight, shape.WeightLength, nameof(transposedWeight));
+        bool mask = reluOutput.Length > 0;
+        if (mask) Require.Length(reluOutput, shape.Output.Length, nameof(reluOutput));
+        LaunchTiled(dInput, dOutput, mask ? reluOutput : dOutput, transposedWeight, transposedWeight, TransposedShape(shape),
+            mask ? TiledFlags.MaskInput : TiledFlags.None);
+    }
+
+    /// <summary>The convolution whose forward pass is the input gradient of <paramref name="s"/> (stride 1).</summary>
+    public static Conv2dShape TransposedShape(Conv2dShape s) =>
+        new(s.OutChannels, s.OutHeight, s.OutWidth, s.InChannels, s.KernelHeight, s.KernelWidth, s.KernelHeight - 1 - s.Padding, 1);
+
+    private void LaunchTiled(ArrayView<float> output, ArrayView<float> input, ArrayView<float> mask, ArrayView<float> weight,
+        ArrayView<float> bias, Conv2dShape shape, TiledFlags flags)
+    {
+        if (!SupportsTiled(_accelerator))
+            throw new NotSupportedException($"The tiled convolution needs {TileThreads * TileThreads} threads per group; " +
+                                            $"{_accelerator.Name.Trim()} allows {_accelerator.MaxNumThreadsPerGroup}.");
+        _tiled ??= _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dShape, TiledFlags>(TiledKernel);
+        int pixels = shape.OutHeight * shape.OutWidth;
+        var grid = new Index2D((pixels + TileN - 1) / TileN, (shape.OutChannels + TileM - 1) / TileM);
+        _tiled(new KernelConfig(grid, new Index2D(TileThreads, TileThreads)), output, input, mask, weight, bias, shape, flags);
+    }
+
+    /// <summary>
+    /// Forward, kernel 3 (GPU): the tiled implicit GEMM described on the class. Group (bx, by)
+    /// computes output channels [64 by, 64 by + 64) x pixels [64 bx, 64 bx + 64).
+    /// </summary>
+    public static void TiledKernel(ArrayView<float> output, ArrayView<float> input, ArrayView<float> mask,
+        ArrayView<float> weight, ArrayView<float> bias, Conv2dShape s, TiledFlags flags)
+    {
+        var tileW = SharedMemory.Allocate<float>(TileK * TileM); // tileW[kk*64 + m] = W[m0 + m, r0 + kk]
+        var tileX = SharedMemory.Allocate<float>(TileK * TileN); // tileX[kk*64 + n] = X[r0 + kk, n0 + n]
+
+        int tx = Group.IdxX;                   // this thread's pixel columns: 4tx .. 4tx+3
+        int ty = Group.IdxY;                   // this thread's channel rows:  4ty .. 4ty+3
+        int thread = ty * TileThreads + tx;
+        int n0 = Grid.IdxX * TileN;
+        int m0 = Grid.IdxY * TileM;
+        int pixels = s.OutHeight * s.OutWidth;
+        int window = s.KernelHeight * s.KernelWidth;
+        int reduction = s.InChannels * window; // R
+        bool maskInput = (flags & TiledFlags.MaskInput) != 0;
+
+        var sum = default(MicroTile);
+        for (int r0 = 0; r0 < reduction; r0 += TileK)
+        {
+            // Each of the 256 threads loads 2 of the 512 values of each tile.
+            for (int e = thread; e < TileK * TileM; e += TileThreads * TileThreads)
+            {
+                // W: 8 consecutive r per channel row, so 8 neighbouring threads read 8 neighbouring floats.
+                int kk = e % TileK, m = e / TileK;
+                int r = r0 + kk, k = m0 + m;
+                tileW[kk * TileM + m] = r < reduction && k < s.OutChannels ? weight[k * reduction + r] : 0f;
+            }
+            for (int e = thread; e < TileK * TileN; e += TileThreads * TileThreads)
+            {
+                // X: 64 consecutive pixels per r, so neighbouring threads read neighbouring input columns.
+                int n = e % TileN, kk = e / TileN;
+                int r = r0 + kk, p = n0 + n;
+                float value = 0f;
+                if (r < reduction && p < pixels)
+                {
+                    int c = r / window, rest = r - c * window;
+                    int ky = rest / s.KernelWidth, kx = rest - ky * s.KernelWidth;
+                    int oy = p / s.OutWidth, ox = p - oy * s.OutWidth;
+                    int y = oy * s.Stride - s.Padding + ky, x = ox * s.Stride - s.Padding + kx;
+                    if (y >= 0 && y < s.Height && x >= 0 && x < s.Width)
+                    {
+                        int i = (c * s.Height + y) * s.Width + x;
+                        value = input[i];
+                        if (maskInput && mask[i] <= 0f) value = 0f;
+                    }
+                }
+                tileX[kk * TileN + n] = value;
+            }
+            Group.Barrier();
+
+            for (int kk = 0; kk < TileK; kk++)
+            {
+                int w = kk * TileM + ty * Micro;
+                int x = kk * TileN + tx * Micro;
+                sum.Add(tileW[w], tileW[w + 1], tileW[w + 2], tileW[w + 3], tileX[x], tileX[x + 1], tileX[x + 2], tileX[x + 3]);
+            }
+            Group.Barrier(); // the next step overwrites the tiles
+        }
+
+        // Epilogue: bias and ReLU fused, 4 consecutive pixels per row stored by each thread.
+        int kBase = m0 + ty * Micro, pBase = n0 + tx * Micro;
+        for (int i = 0; i < Micro; i++)
+        {
+            int k = kBase + i;
+            if (k >= s.OutChannels) break;
+            float b = (flags & TiledFlags.Bias) != 0 ? bias[k] : 0f;
+            for (int j = 0; j < Micro; j++)
+            {
+                int p = pBase + j;
+                if (p >= pixels) break;
+                float value = sum.Get(i, j) + b;
+                if ((flags & TiledFlags.Relu) != 0) value = XMath.Max(value, 0f);
+                output[k * pixels + p] = value;
+            }
+        }
+    }
+
+    /// <summary>One thread per element of W': W'[c, k, ky, kx] = W[k, c, KH-1-ky, KW-1-kx].</summary>
+    public static void TransposeFlipKernel(Index1D index, ArrayView<float> transposed, ArrayView<float> weight, Conv2dShape s)
+    {
+        int kx = index % s.KernelWidth;
+        int ky = index / s.KernelWidth % s.KernelHeight;
+        int k = index / (s.KernelWidth * s.KernelHeight) % s.OutChannels;
+        int c = index / (s.KernelWidth * s.KernelHeight * s.OutChannels);
+        transposed[index] = weight[s.WeightIndex(k, c, s.KernelHeight - 1 - ky, s.KernelWidth - 1 - kx)];
+    }
+
+    /// <summary>CPU reference of <see cref="TransposeFlip"/>.</summary>
+    public static void TransposeFlipReference(double[] transposed, double[] weight, Conv2dShape s)
+    {
+        for (int k = 0; k < s.OutChannels; k++)
+        for (int c = 0; c < s.InChannels; c++)
+        for (int ky = 0; ky < s.KernelHeight; ky++)
+        for (int kx = 0; kx < s.KernelWidth; kx++)
+            transposed[((c * s.OutChannels + k) * s.KernelHeight + ky) * s.KernelWidth + kx] =
+                weight[s.WeightIndex(k, c, s.KernelHeight - 1 - ky, s.KernelWidth - 1 - kx)];
+    }
+}
+
+/// <summary>A thread's 4 x 4 block of accumulators, kept in registers (ILGPU has no local arrays).</summary>
+public struct MicroTile
+{
+    private float _c00, _c01, _c02, _c03, _c10, _c11, _c12, _c13, _c20, _c21, _c22, _c23, _c30, _c31, _c32, _c33;
+
+    /// <summary>The outer product update: c[i, j] += a_i * b_j.</summary>
+    public void Add(float a0, float a1, float a2, float a3, float b0, float b1, float b2, float b3)
+    {
+        _c00 += a0 * b0; _c01 += a0 * b1; _c02 += a0 * b2; _c03 += a0 * b3;
+        _c10 += a1 * b0; _c11 += a1 * b1; _c12 += a1 * b2; _c13 += a1 * b3;
+        _c20 += a2 * b0; _c21 += a2 * b1; _c22 += a2 * b2; _c23 += a2 * b3;
+        _c30 += a3 * b0; _c31 += a3 * b1; _c32 += a3 * b2; _c33 += a3 * b3;
+    }
+
+    /// <summary>c[i, j] (a switch the compiler resolves once i and j are known after unrolling).</summary>
+    public readonly float Get(int i, int j) => (i * 4 + j) switch
+    {
+        0 => _c00, 1 => _c01, 2 => _c02, 3 => _c03,
+        4 => _c10, 5 => _c11, 6 => _c12, 7 => _c13,
+        8 => _c20, 9 => _c21, 10 => _c22, 11 => _c23,
+        12 => _c30, 13 => _c31, 14 => _c32, _ => _c33,
+    };
+}

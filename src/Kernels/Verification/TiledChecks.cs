@@ -1,0 +1,96 @@
+using static IlgpuStyle.Kernels.Verification.TestData;
+
+namespace IlgpuStyle.Kernels.Verification;
+
+/// <summary>Checks of the tiled GPU kernels against the same CPU references as the plain ones.</summary>
+public static partial class KernelChecks
+{
+    private const string TiledRequirement = "needs 256 threads per group (the tests run it on a wide CPU accelerator of its own)";
+
+    static partial void AddTiledKernels(List<KernelCheck> checks)
+    {
+        Conv2dShape[] forward =
+        [
+            new(3, 5, 7, 4, 3, 3, 1, 1),     // one group, mostly empty
+            new(5, 9, 10, 70, 3, 3, 1, 1),   // 2 x 2 groups with ragged edges in K and P; R = 45 (6 steps, last partial)
+            new(2, 6, 9, 5, 3, 3, 0, 2),     // stride 2, no padding
+            new(4, 7, 5, 3, 1, 1, 0, 1),     // 1x1
+            new(1, 6, 5, 3, 3, 3, 1, 1),     // R = 9: one full step of 8 and a step with a single row
+        ];
+        foreach (var shape in forward)
+        {
+            foreach (bool relu in new[] { false, true })
+            {
+                string name = $"conv2d.forward{(relu ? "+relu" : "")}/tiled";
+                checks.Add(Tiled(name, shape.ToString(), k => TiledForward(k, shape, relu, name)));
+            }
+        }
+
+        Conv2dShape[] backward = [new(3, 5, 7, 4, 3, 3, 1, 1), new(70, 9, 10, 5, 3, 3, 1, 1), new(4, 7, 5, 3, 1, 1, 0, 1), new(3, 6, 6, 4, 3, 3, 0, 1)];
+        foreach (var shape in backward)
+        {
+            foreach (bool mask in new[] { false, true })
+            {
+                string name = $"conv2d.backward{(mask ? "+relu-mask" : "")}/tiled";
+                checks.Add(Tiled(name, shape.ToString(), k => TiledBackward(k, shape, mask, name)));
+            }
+        }
+        var flip = new Conv2dShape(3, 5, 5, 4, 3, 2, 1, 1);
+        checks.Add(new("conv2d.transpose-flip", flip.ToString(), k => TransposeFlip(k, flip)));
+    }
+
+    private static KernelCheck Tiled(string name, string shape, Func<KernelSet, CheckResult> run) =>
+        new(name, shape, run) { Requires = Conv2d.SupportsTiled, RequirementText = TiledRequirement };
+
+    private static CheckResult TiledForward(KernelSet k, Conv2dShape s, bool relu, string name)
+    {
+        var random = new Random(71);
+        var input = Uniform(random, s.Input.Length);
+        var weight = Uniform(random, s.WeightLength);
+        var bias = Uniform(random, s.OutChannels);
+        var expected = new double[s.Output.Length];
+        Conv2d.ForwardReference(expected, input, weight, bias, s, relu);
+
+        var a = k.Accelerator;
+        using var dInput = Upload(a, input);
+        using var dWeight = Upload(a, weight);
+        using var dBias = Upload(a, bias);
+        using var output = Poisoned(a, s.Output.Length);
+        k.Conv.ForwardTiled(output.View, dInput.View, dWeight.View, dBias.View, s, relu);
+        return Comparison.Compare(name, s.ToString(), Download(output), expected, Sums);
+    }
+
+    private static CheckResult TiledBackward(KernelSet k, Conv2dShape s, bool mask, string name)
+    {
+        var random = new Random(72);
+        var dOutput = Uniform(random, s.Output.Length);
+        var weight = Uniform(random, s.WeightLength);
+        var reluOutput = Uniform(random, s.Output.Length);
+        Relu.ForwardReference(reluOutput, reluOutput); // a real ReLU output: about half zeros
+        var masked = (double[])dOutput.Clone();
+        if (mask) Relu.BackwardReference(masked, dOutput, reluOutput);
+        var expected = new double[s.Input.Length];
+        Conv2d.BackwardInputReference(expected, masked, weight, s);
+
+        var a = k.Accelerator;
+        using var dOut = Upload(a, dOutput);
+        using var dWeight = Upload(a, weight);
+        using var transposed = Poisoned(a, s.WeightLength);
+        using var saved = Upload(a, reluOutput);
+        using var dInput = Poisoned(a, s.Input.Length);
+        k.Conv.TransposeFlip(transposed.View, dWeight.View, s);
+        k.Conv.BackwardInputTiled(dInput.View, dOut.View, transposed.View, mask ? saved.View : default, s);
+        return Comparison.Compare(name, s.ToString(), Download(dInput), expected, Sums);
+    }
+
+    private static CheckResult TransposeFlip(KernelSet k, Conv2dShape s)
+    {
+        var weight = Uniform(new Random(73), s.WeightLength);
+        var expected = new double[s.WeightLength];
+        Conv2d.TransposeFlipReference(expected, weight, s);
+        using var dWeight = Upload(k.Accelerator, weight);
+        using var transposed = Poisoned(k.Accelerator, s.WeightLength);
+        k.Conv.TransposeFlip(transposed.View, dWeight.View, s);
+        return Comparison.Compare("conv2d.transpose-flip", s.ToString(), Download(transposed), expected, Elementwise);
+    }
+}
