@@ -85,7 +85,7 @@ internal static class Bench
         var options = new StyleOptions();
         var content = RandomImage(shape, 1);
         var style = RandomImage(shape, 2);
-        long peak = StyleRun.RequiredBytes(weights, shape, [shape], options, new RunOptions { Content = "", Styles = [""] });
+        long peak = StyleRun.RequiredBytes(weights, shape, [shape], options, new RunOptions { Content = "", Styles = [""] }, kernels.PreferTiled);
         if (accelerator.AcceleratorType != AcceleratorType.CPU && peak > accelerator.MemorySize)
             throw new UsageException($"--size {size} needs about {DeviceList.FormatBytes(peak)} but the device has {DeviceList.FormatBytes(accelerator.MemorySize)}.");
 

@@ -29,15 +29,11 @@ internal static class StyleRun
 
         var weights = LoadWeights(o, output);
         var preprocessing = Preprocessing.FromName(weights.Preprocess);
-        var contentImage = ImageResize.ToLongerSide(ImageFiles.Load(o.Content, "content image"), o.Size);
+        var contentFile = ImageFiles.Load(o.Content, "content image");
         int styleSize = Math.Max(1, (int)Math.Round(o.StyleScale * o.Size));
-        var styleImages = o.Styles.Select(s => ImageResize.ToLongerSide(ImageFiles.Load(s, "style image"), styleSize)).ToList();
-        var initImage = o.Init == InitKind.Image
-            ? ImageResize.Resize(ImageFiles.Load(o.InitImage!, "init image"), contentImage.Width, contentImage.Height)
-            : null;
-
-        var content = ToNetwork(preprocessing, contentImage);
-        var styles = styleImages.Select(i => ToNetwork(preprocessing, i)).ToList();
+        var styleFiles = o.Styles.Select(s => ImageFiles.Load(s, "style image")).ToList();
+        var initFile = o.Init == InitKind.Image ? ImageFiles.Load(o.InitImage!, "init image") : null;
+        CheckLayerNames(weights, o);
         var styleOptions = new StyleOptions
         {
             ContentLayers = o.ContentLayers,
@@ -53,7 +49,13 @@ internal static class StyleRun
 
         using var context = Devices.CreateContext();
         var device = Devices.Select(context, o.Device);
-        CheckMemory(device, weights, content.Shape, styles.Select(s => s.Shape).ToList(), styleOptions, o);
+        // Check memory from the target shapes, before resizing: a huge --size must fail here, not allocate.
+        CheckMemory(device, weights, TargetShape(contentFile, o.Size), styleFiles.Select(s => TargetShape(s, styleSize)).ToList(), styleOptions, o);
+        var contentImage = ImageResize.ToLongerSide(contentFile, o.Size);
+        var styleImages = styleFiles.Select(s => ImageResize.ToLongerSide(s, styleSize)).ToList();
+        var initImage = initFile is null ? null : ImageResize.Resize(initFile, contentImage.Width, contentImage.Height);
+        var content = ToNetwork(preprocessing, contentImage);
+        var styles = styleImages.Select(i => ToNetwork(preprocessing, i)).ToList();
         using var accelerator = device.CreateAccelerator(context);
         using var kernels = new KernelSet(accelerator);
         using var objective = new StyleObjective(kernels, weights, content, styles, styleOptions);
@@ -226,8 +228,62 @@ internal static class StyleRun
         : AdamOptimizer.RequiredBytes(n);
 
     /// <summary>Device bytes a run of this size needs: the objective, the optimizer and x itself.</summary>
-    public static long RequiredBytes(VggWeights weights, ChwShape content, IReadOnlyList<ChwShape> styles, StyleOptions styleOptions, RunOptions o) =>
-        MemoryEstimate.ObjectiveBytes(weights, content, styles, styleOptions) + OptimizerBytes(o, content.Length) + sizeof(float) * (long)content.Length;
+    public static long RequiredBytes(VggWeights weights, ChwShape content, IReadOnlyList<ChwShape> styles, StyleOptions styleOptions,
+        RunOptions o, bool tiled)
+    {
+        // Tensors are int-indexed (ChwShape.Length is an int): a shape whose activations exceed that
+        // cannot run anywhere, and its Length would wrap around, so answer with the activations' bytes.
+        var (largest, activationBytes) = Activations(weights, content);
+        foreach (var style in styles)
+        {
+            var (l, b) = Activations(weights, style);
+            largest = Math.Max(largest, l);
+            activationBytes = Math.Max(activationBytes, b);
+        }
+        if (largest > int.MaxValue) return activationBytes;
+        return MemoryEstimate.ObjectiveBytes(weights, content, styles, styleOptions, tiled) + OptimizerBytes(o, content.Length) + sizeof(float) * (long)content.Length;
+    }
+
+    /// <summary>Whether a <see cref="KernelSet"/> on this device will use the tiled convolution (it keeps extra weights).</summary>
+    private static bool UsesTiled(Device device) =>
+        device.AcceleratorType != AcceleratorType.CPU && device.MaxNumThreadsPerGroup >= Conv2d.TileThreads * Conv2d.TileThreads;
+
+    /// <summary>Elements of the largest conv activation (and bytes of all of them) for an input of this shape, in long arithmetic.</summary>
+    private static (long Largest, long Bytes) Activations(VggWeights weights, ChwShape input)
+    {
+        long largest = 3L * input.Height * input.Width, bytes = 0;
+        foreach (var conv in weights.Layers)
+        {
+            int shift = conv.Name[4] - '1'; // 2x2 pooling (floor) before each block after the first
+            long elements = (long)conv.OutChannels * (input.Height >> shift) * (input.Width >> shift);
+            largest = Math.Max(largest, elements);
+            bytes += sizeof(float) * elements;
+        }
+        return (largest, bytes);
+    }
+
+    /// <summary>The shape <see cref="ImageResize.ToLongerSide"/> will give <paramref name="image"/>, without resizing it.</summary>
+    private static ChwShape TargetShape(RgbImage image, int longerSide)
+    {
+        double scale = (double)longerSide / Math.Max(image.Width, image.Height);
+        int width = image.Width >= image.Height ? longerSide : Math.Max(1, (int)Math.Round(image.Width * scale));
+        int height = image.Height > image.Width ? longerSide : Math.Max(1, (int)Math.Round(image.Height * scale));
+        return new ChwShape(3, height, width);
+    }
+
+    /// <summary>Unknown layer names fail here, before the memory estimate (which looks layers up by name).</summary>
+    private static void CheckLayerNames(VggWeights weights, RunOptions o)
+    {
+        var known = weights.Architecture.ConvNames.Select(n => "relu" + n[4..]).ToList();
+        foreach (var (layers, what) in new[] { (o.ContentLayers, "content"), (o.StyleLayers, "style") })
+        {
+            foreach (string layer in layers)
+            {
+                if (!known.Contains(layer))
+                    throw new UsageException($"Unknown {what} layer '{layer}': the layers are {string.Join(", ", known)}.");
+            }
+        }
+    }
 
     private static void CheckMemory(Device device, VggWeights weights, ChwShape content, IReadOnlyList<ChwShape> styles,
         StyleOptions styleOptions, RunOptions o)
@@ -235,7 +291,8 @@ internal static class StyleRun
         // The CPU accelerator reports no real size; there the limit is what the process may still use.
         long available = device.AcceleratorType == AcceleratorType.CPU ? GC.GetGCMemoryInfo().TotalAvailableMemoryBytes : device.MemorySize;
         long budget = (long)(available * 0.9); // leave room for the runtime and kernels' own scratch
-        long needed = RequiredBytes(weights, content, styles, styleOptions, o);
+        bool tiled = UsesTiled(device);
+        long needed = RequiredBytes(weights, content, styles, styleOptions, o, tiled);
         if (needed <= budget) return;
 
         // Find the largest --size that fits, scaling every image as the run would.
@@ -246,7 +303,7 @@ internal static class StyleRun
             int size = (low + high) / 2;
             var c = Scaled(content, size, aspect);
             var s = styles.Select(st => Scaled(st, (int)Math.Round(o.StyleScale * size), (double)Math.Min(st.Height, st.Width) / Math.Max(st.Height, st.Width))).ToList();
-            if (RequiredBytes(weights, c, s, styleOptions, o) <= budget) low = size; else high = size;
+            if (RequiredBytes(weights, c, s, styleOptions, o, tiled) <= budget) low = size; else high = size;
         }
         string hint = low >= 16 ? $"--size {low} fits" : "even a small image does not fit";
         throw new UsageException($"--size {o.Size} needs about {DeviceList.FormatBytes(needed)} of device memory but {device.Name.Trim()} " +

@@ -9,9 +9,15 @@ namespace IlgpuStyle.Kernels;
 public sealed class KernelSet : IDisposable
 {
     /// <summary>Loads every kernel for <paramref name="accelerator"/> (which the caller keeps owning).</summary>
-    public KernelSet(Accelerator accelerator)
+    /// <param name="accelerator">Where every kernel runs.</param>
+    /// <param name="preferTiled">Use the tiled convolution in the network; by default on every GPU
+    /// that allows 256-thread groups, never on the CPU accelerator (where the per-row kernels win).</param>
+    public KernelSet(Accelerator accelerator, bool? preferTiled = null)
     {
         Accelerator = accelerator;
+        PreferTiled = preferTiled ?? (accelerator.AcceleratorType != AcceleratorType.CPU && Conv2d.SupportsTiled(accelerator));
+        if (PreferTiled && !Conv2d.SupportsTiled(accelerator))
+            throw new ArgumentException($"{accelerator.Name.Trim()} allows {accelerator.MaxNumThreadsPerGroup} threads per group; the tiled convolution needs 256.");
         Reduction = new Reduction(accelerator);
         Vectors = new VectorOps(accelerator, Reduction);
         Conv = new Conv2d(accelerator);
@@ -22,6 +28,9 @@ public sealed class KernelSet : IDisposable
         Mse = new MseLoss(accelerator, Reduction);
         TotalVariation = new TotalVariation(accelerator, Reduction);
     }
+
+    /// <summary>Whether the network runs its convolutions with the tiled kernels.</summary>
+    public bool PreferTiled { get; }
 
     /// <summary>The accelerator every kernel runs on.</summary>
     public Accelerator Accelerator { get; }

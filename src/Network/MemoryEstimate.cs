@@ -11,7 +11,12 @@ namespace IlgpuStyle.Network;
 public static class MemoryEstimate
 {
     /// <summary>Peak device bytes of the objective for these images and options.</summary>
-    public static long ObjectiveBytes(VggWeights weights, ChwShape content, IReadOnlyList<ChwShape> styles, StyleOptions options)
+    /// <param name="weights">The network's weights.</param>
+    /// <param name="content">The content image's shape (and so x's).</param>
+    /// <param name="styles">The style images' shapes.</param>
+    /// <param name="options">The loss settings.</param>
+    /// <param name="tiled">Whether the network keeps transposed weights for the tiled backward (<see cref="KernelSet.PreferTiled"/>).</param>
+    public static long ObjectiveBytes(VggWeights weights, ChwShape content, IReadOnlyList<ChwShape> styles, StyleOptions options, bool tiled = false)
     {
         var lossWeights = options.ResolveWeights(Preprocessing.FromName(weights.Preprocess));
         var order = weights.Architecture.ConvNames.Select(n => "relu" + n[4..]).ToList();
@@ -22,7 +27,7 @@ public static class MemoryEstimate
         if (used.Count == 0) return scalars;
 
         string deepest = used.MaxBy(order.IndexOf)!;
-        var network = Walk(weights, content, deepest, options.Pooling);
+        var network = Walk(weights, content, deepest, options.Pooling, tiled);
         long persistent = scalars + network.Bytes;
         if (options.NormalizeGradients) persistent += sizeof(float) * (network.LargestRelu + 3L);
         persistent += contentLayers.Sum(l => sizeof(float) * (long)network.Relus[l].Length);
@@ -37,7 +42,7 @@ public static class MemoryEstimate
             string deepestStyle = styleLayers.MaxBy(order.IndexOf)!;
             foreach (var style in styles)
             {
-                var temporary = Walk(weights, style, deepestStyle, options.Pooling);
+                var temporary = Walk(weights, style, deepestStyle, options.Pooling, tiled);
                 long grams = styleLayers.Sum(l => sizeof(float) * (long)temporary.Relus[l].Channels * temporary.Relus[l].Channels);
                 peak = Math.Max(peak, persistent + temporary.Bytes + sizeof(float) * (long)style.Length + grams);
             }
@@ -51,7 +56,7 @@ public static class MemoryEstimate
     private sealed record NetworkBytes(long Bytes, int LargestRelu, Dictionary<string, ChwShape> Relus);
 
     /// <summary>What a <see cref="VggNetwork"/> up to <paramref name="deepest"/> allocates.</summary>
-    private static NetworkBytes Walk(VggWeights weights, ChwShape input, string deepest, Pooling pooling)
+    private static NetworkBytes Walk(VggWeights weights, ChwShape input, string deepest, Pooling pooling, bool tiled)
     {
         long bytes = 0;
         int largest = input.Length;
@@ -69,7 +74,7 @@ public static class MemoryEstimate
                 largest = Math.Max(largest, shape.Length);
                 block = convBlock;
             }
-            bytes += sizeof(float) * ((long)conv.Weight.Length + conv.Bias.Length);
+            bytes += sizeof(float) * ((long)conv.Weight.Length * (tiled ? 2 : 1) + conv.Bias.Length);
             shape = new ChwShape(conv.OutChannels, shape.Height, shape.Width);
             bytes += sizeof(float) * (long)shape.Length;
             largest = Math.Max(largest, shape.Length);

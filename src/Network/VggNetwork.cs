@@ -164,13 +164,18 @@ public sealed class VggNetwork
         public abstract void RecordBackward(Tape tape, VggNetwork network, int index);
     }
 
-    /// <summary>conv{b}_{i} with its bias and ReLU fused into one kernel; backward is two steps.</summary>
+    /// <summary>
+    /// conv{b}_{i} with its bias and ReLU fused into one kernel. Backward is two steps (ReLU mask,
+    /// then the input gradient) with the plain kernels, or one with the tiled kernel, which masks as
+    /// it loads and runs over the transposed, flipped weights prepared here once.
+    /// </summary>
     private sealed class ConvReluLayer : Layer
     {
         private readonly KernelSet _kernels;
         private readonly Conv2dShape _shape;
-        private readonly ArrayView<float> _weight; // (K, C, 3, 3)
-        private readonly ArrayView<float> _bias;   // (K)
+        private readonly ArrayView<float> _weight;     // (K, C, 3, 3)
+        private readonly ArrayView<float> _bias;       // (K)
+        private readonly ArrayView<float> _transposed; // (C, K, 3, 3) flipped, for the tiled backward; empty otherwise
         private readonly string _convName;
         private Action? _reluBackward;
         private Action? _convBackward;
@@ -184,6 +189,11 @@ public sealed class VggNetwork
             _weight = memory.Upload(weights.Weight).View;
             _bias = memory.Upload(weights.Bias).View;
             Output = memory.Tensor(_shape.Output);
+            if (kernels.PreferTiled)
+            {
+                _transposed = memory.Floats(_shape.WeightLength).View;
+                kernels.Conv.TransposeFlip(_transposed, _weight, _shape);
+            }
         }
 
         public string ReluName { get; }
@@ -192,11 +202,24 @@ public sealed class VggNetwork
 
         public override IEnumerable<string> Names => [_convName, ReluName];
 
-        public override void Forward(DeviceTensor input) =>
-            _kernels.Conv.Forward(Output.View, input.View, _weight, _bias, _shape, fuseRelu: true);
+        public override void Forward(DeviceTensor input)
+        {
+            if (_kernels.PreferTiled)
+                _kernels.Conv.ForwardTiled(Output.View, input.View, _weight, _bias, _shape, fuseRelu: true);
+            else
+                _kernels.Conv.Forward(Output.View, input.View, _weight, _bias, _shape, fuseRelu: true);
+        }
 
         public override void RecordBackward(Tape tape, VggNetwork network, int index)
         {
+            if (_kernels.PreferTiled)
+            {
+                _convBackward ??= () => _kernels.Conv.BackwardInputTiled(
+                    network.InputGradient(index), network.OutputGradient(index), _transposed, Output.View, _shape);
+                tape.Record($"{ReluName}+{_convName}", _convBackward);
+                return;
+            }
+
             // Built once: recording an existing delegate allocates nothing.
             _convBackward ??= () => _kernels.Conv.BackwardInput(network.InputGradient(index), network.OutputGradient(index), _weight, _shape);
             _reluBackward ??= () =>

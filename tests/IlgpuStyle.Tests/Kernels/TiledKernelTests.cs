@@ -62,3 +62,41 @@ public sealed class TiledKernelTests
         Assert.That(error!.Message, Does.Contain("needs 256 threads per group"));
     }
 }
+
+/// <summary>
+/// The whole objective with the network on the tiled kernels (as on a GPU) against the
+/// double-precision reference, on the wide CPU accelerator.
+/// </summary>
+public sealed class TiledNetworkTests
+{
+    [Test]
+    public void TheObjectiveOnTiledKernelsMatchesTheReference()
+    {
+        using var context = Context.Create(builder => builder.CPU(new CPUDevice(16, 16, 1)).EnableAlgorithms());
+        using var accelerator = context.Devices[0].CreateAccelerator(context);
+        using var kernels = new KernelSet(accelerator, preferTiled: true);
+        var weights = IlgpuStyle.Tests.Network.TinyVgg.Create();
+        var content = IlgpuStyle.Tests.Network.TinyVgg.Image(16, 18, seed: 60);
+        var style = IlgpuStyle.Tests.Network.TinyVgg.Image(17, 16, seed: 61);
+        var x = IlgpuStyle.Tests.Network.TinyVgg.Image(16, 18, seed: 62);
+        var options = new IlgpuStyle.Network.StyleOptions();
+        using var objective = new IlgpuStyle.Network.StyleObjective(kernels, weights, content, [style], options);
+        Assert.That(objective.LayerNames, Does.Contain("conv1_1"));
+        Assert.That(IlgpuStyle.Network.MemoryEstimate.ObjectiveBytes(weights, content.Shape, [style.Shape], options, tiled: true),
+            Is.EqualTo(objective.Memory.PeakBytes), "the estimate counts the transposed weights");
+
+        using var input = accelerator.Allocate1D(x.Data);
+        using var gradient = TestData.Poisoned(accelerator, x.Data.Length);
+        using var loss = accelerator.Allocate1D<float>(1);
+        objective.Evaluate(input.View, gradient.View, loss.View);
+        var losses = objective.ReadLosses();
+
+        var reference = new IlgpuStyle.Tests.Network.ReferenceObjective(weights, content, [style], options);
+        var expectedGradient = new double[x.Data.Length];
+        var expected = reference.Evaluate(IlgpuStyle.Tests.Network.ReferenceObjective.ToDouble(x.Data), expectedGradient);
+        Assert.That(losses.Total, Is.EqualTo(expected.Total).Within(1e-3).Percent);
+        double scale = expectedGradient.Max(Math.Abs);
+        var result = Comparison.Compare("gradient", "", TestData.Download(gradient), expectedGradient, new Tolerance(1e-3 * scale, 1e-3));
+        Assert.That(result.Passed, Is.True, result.Detail);
+    }
+}

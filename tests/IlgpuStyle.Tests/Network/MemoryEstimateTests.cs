@@ -24,7 +24,7 @@ public sealed class MemoryEstimateTests(DeviceKind kind) : AcceleratorFixture(ki
         var weights = TinyVgg.Create();
         var content = TinyVgg.Image(21, 18, seed: 50);
         var styles = new[] { TinyVgg.Image(26, 20, seed: 51), TinyVgg.Image(16, 30, seed: 52) }.Take(styleCount).ToList();
-        long estimate = MemoryEstimate.ObjectiveBytes(weights, content.Shape, styles.Select(s => s.Shape).ToList(), options);
+        long estimate = MemoryEstimate.ObjectiveBytes(weights, content.Shape, styles.Select(s => s.Shape).ToList(), options, Kernels.PreferTiled);
         using var objective = new StyleObjective(Kernels, weights, content, styles, options);
         Assert.That(estimate, Is.EqualTo(objective.Memory.PeakBytes));
     }
