@@ -36,7 +36,7 @@ internal static class Cli
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
         {
-            error.WriteLine($"error: {parsed.Errors[0].Message} See 'ilgpu-style --help'.");
+            error.WriteLine($"error: {OneLine(parsed.Errors[0].Message)} See 'ilgpu-style --help'.");
             return ExitUsage;
         }
         return parsed.Invoke(new InvocationConfiguration { Output = output, Error = error });

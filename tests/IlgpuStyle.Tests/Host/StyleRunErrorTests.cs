@@ -1,0 +1,267 @@
+using System.Diagnostics;
+using IlgpuStyle.Converter;
+using IlgpuStyle.Host;
+using static IlgpuStyle.Tests.Host.HostFiles;
+
+namespace IlgpuStyle.Tests.Host;
+
+/// <summary>
+/// Every bad input of the main job: one line on the error writer starting with <c>error:</c>, exit
+/// code 2, no stack trace, and nothing written at the output path.
+/// </summary>
+public sealed class StyleRunErrorTests
+{
+    private string _folder = "";
+    private string _output = "";
+
+    [SetUp]
+    public void CreateFolder()
+    {
+        _folder = NewFolder("bad");
+        _output = Path.Combine(_folder, "out.png");
+    }
+
+    /// <summary>A valid run's arguments with some replaced: a value of null drops the option, "" makes it a bare flag.</summary>
+    private string[] Args(params (string Option, string? Value)[] changes)
+    {
+        var options = new List<(string Option, string? Value)>
+        {
+            ("--content", ContentPng), ("--style", StylePng), ("--weights", TinyWeights()), ("--device", "cpu"),
+            ("--size", "32"), ("--iterations", "1"), ("--output", _output),
+        };
+        foreach (var (option, value) in changes)
+        {
+            int at = options.FindIndex(o => o.Option == option);
+            if (at >= 0) options.RemoveAt(at);
+            if (value is not null) options.Add((option, value));
+        }
+        return options.SelectMany(o => o.Value == "" ? new[] { o.Option } : [o.Option, o.Value!]).ToArray();
+    }
+
+    private string File(string name, byte[] bytes)
+    {
+        string path = Path.Combine(_folder, name);
+        System.IO.File.WriteAllBytes(path, bytes);
+        return path;
+    }
+
+    /// <summary>Runs, and checks the common contract of a refused run; returns the error line.</summary>
+    private string Refused(string[] args, string outputPath)
+    {
+        var run = Run(args);
+        Assert.That(run.Exit, Is.EqualTo(Cli.ExitUsage), run.ToString());
+        string error = run.Error.TrimEnd();
+        Assert.That(error, Does.StartWith("error: "), run.ToString());
+        Assert.That(error, Does.Not.Contain('\n'), "one line");
+        Assert.That(run.Error + run.Output, Does.Not.Contain("   at ").And.Not.Contain("Exception"), "no stack trace");
+        Assert.That(System.IO.File.Exists(outputPath), Is.False, "nothing written at the output path");
+        Assert.That(Directory.GetFiles(_folder).Where(f => f.EndsWith(".tmp", StringComparison.Ordinal) || Path.GetFileName(f).StartsWith('.')),
+            Is.Empty, "no temporary files left");
+        return error;
+    }
+
+    private string Refused(params (string Option, string? Value)[] changes) => Refused(Args(changes), _output);
+
+    [Test]
+    public void AMissingContentImage() =>
+        Assert.That(Refused(("--content", Path.Combine(_folder, "nope.jpg"))),
+            Does.Contain("The content image").And.Contain("nope.jpg' does not exist"));
+
+    [Test]
+    public void AMissingStyleImage() =>
+        Assert.That(Refused(("--style", Path.Combine(_folder, "painting.png"))),
+            Does.Contain("The style image").And.Contain("painting.png' does not exist"));
+
+    [Test]
+    public void ATextFileNamedJpg() =>
+        Assert.That(Refused(("--content", File("photo.jpg", "this is not a JPEG\n"u8.ToArray()))),
+            Does.Contain("photo.jpg' could not be read as an image").And.Contain("Use a JPEG, PNG, BMP or TGA file"));
+
+    [Test]
+    public void AFileThatIsNotAnImage() =>
+        Assert.That(Refused(("--style", TinyWeights())),
+            Does.Contain("The style image").And.Contain("could not be read as an image"));
+
+    [Test]
+    public void ATruncatedPng()
+    {
+        byte[] png = System.IO.File.ReadAllBytes(ContentPng);
+        Assert.That(Refused(("--content", File("cut.png", png[..(png.Length / 2)]))),
+            Does.Contain("cut.png' could not be read as an image"));
+    }
+
+    [Test]
+    public void AnInitImageThatDoesNotExist() =>
+        Assert.That(Refused(("--init", "image"), ("--init-image", Path.Combine(_folder, "start.png"))),
+            Does.Contain("The init image").And.Contain("does not exist"));
+
+    [Test]
+    public void AMissingWeightsFile() =>
+        Assert.That(Refused(("--weights", Path.Combine(_folder, "vgg.safetensors"))),
+            Does.Contain("The weights file").And.Contain("vgg.safetensors' does not exist").And.Contain("tools/Converter"));
+
+    [Test]
+    public void GarbageWeights()
+    {
+        var bytes = new byte[5000];
+        new Random(1).NextBytes(bytes);
+        Assert.That(Refused(("--weights", File("garbage.safetensors", bytes))),
+            Does.Contain("The weights file cannot be used").And.Contain("garbage.safetensors"));
+    }
+
+    [Test]
+    public void TruncatedWeights()
+    {
+        byte[] whole = System.IO.File.ReadAllBytes(TinyWeights());
+        Assert.That(Refused(("--weights", File("cut.safetensors", whole[..(whole.Length * 2 / 3)]))),
+            Does.Contain("The weights file cannot be used").And.Contain("cut.safetensors").And.Contain("truncated"));
+    }
+
+    [Test]
+    public void WeightsOfAnotherFormat() =>
+        Assert.That(Refused(("--weights", File("vgg.safetensors", "{\"not\": \"safetensors\"}"u8.ToArray()))),
+            Does.Contain("The weights file cannot be used"));
+
+    [Test]
+    public void AnUnknownContentLayer() =>
+        Assert.That(Refused(("--content-layers", "relu9_9")),
+            Does.Contain("Unknown content layer 'relu9_9'").And.Contain("relu4_2"));
+
+    [Test]
+    public void AnUnknownStyleLayer() =>
+        Assert.That(Refused(("--style-layers", "relu1_1,foo")),
+            Does.Contain("Unknown style layer 'foo'"));
+
+    [Test]
+    public void BlendWeightsThatDoNotMatchTheStyles() =>
+        Assert.That(Refused(("--style-blend-weights", "1,2")),
+            Does.Contain("--style-blend-weights has 2 values but there are 1 style images"));
+
+    [Test]
+    public void BlendWeightsThatAreNotNumbers() =>
+        Assert.That(Refused(("--style-blend-weights", "1,x")),
+            Does.Contain("--style-blend-weights takes comma-separated numbers; 'x' is not one"));
+
+    [Test]
+    public void SizeZero() =>
+        Assert.That(Refused(("--size", "0")), Does.Contain("--size must be a positive number of pixels, got 0"));
+
+    /// <summary>A size no device holds fails fast, from shapes alone, before any image is resized or buffer allocated.</summary>
+    [Test]
+    public void ASizeBeyondTheDeviceFailsFastAndSaysWhatFits()
+    {
+        long allocated = GC.GetTotalAllocatedBytes(precise: true);
+        var clock = Stopwatch.StartNew();
+        string error = Refused(("--size", "200000"));
+        double seconds = clock.Elapsed.TotalSeconds;
+        long bytes = GC.GetTotalAllocatedBytes(precise: true) - allocated;
+        Assert.That(error, Does.Match(@"^error: --size 200000 needs about [\d.]+ [KMGTPE]i?B of device memory but .+ has [\d.]+ [KMGTPE]i?B to spare: --size \d+ fits"));
+        Assert.That(seconds, Is.LessThan(10), "fails fast");
+        Assert.That(bytes, Is.LessThan(256L << 20), "nothing large is allocated before the check");
+    }
+
+    [Test]
+    public void AnOutputFolderThatDoesNotExist()
+    {
+        string output = Path.Combine(_folder, "missing", "out.png");
+        string error = Refused(Args(("--output", output)), output);
+        Assert.That(error, Does.Contain("The folder of the output image").And.Contain("does not exist"));
+    }
+
+    [Test]
+    public void AnOutputExtensionWeCannotWrite()
+    {
+        string output = Path.Combine(_folder, "out.gif");
+        Assert.That(Refused(Args(("--output", output)), output), Does.Contain("must end in .png, .jpg or .jpeg"));
+    }
+
+    [Test]
+    public void AReportFolderThatDoesNotExist() =>
+        Assert.That(Refused(("--report", Path.Combine(_folder, "missing", "run.json"))),
+            Does.Contain("The folder of the report").And.Contain("does not exist"));
+
+    [Test]
+    public void CudaWithoutCuda()
+    {
+        using (var context = ILGPU.Context.CreateDefault())
+        {
+            Assume.That(context.Devices.Where(d => d.AcceleratorType == ILGPU.Runtime.AcceleratorType.Cuda), Is.Empty, "this machine has CUDA, so --device cuda is not a bad input here");
+        }
+        Assert.That(Refused(("--device", "cuda")), Does.StartWith("error: No CUDA device found").And.Contain("--device cpu"));
+    }
+
+    [Test]
+    public void ADeviceIndexThatDoesNotExist() =>
+        Assert.That(Refused(("--device", "7")), Does.StartWith("error: There is no device 7"));
+
+    [Test]
+    public void ADeviceNameThatDoesNotExist() =>
+        Assert.That(Refused(("--device", "tpu")), Does.StartWith("error: "));
+
+    [Test]
+    public void AnUnknownOption() =>
+        Assert.That(Refused(("--sise", "")), Does.Contain("Unrecognized command or argument '--sise'").And.Contain("--help"));
+
+    [Test]
+    public void ANumberThatIsNotOne() =>
+        Assert.That(Refused(("--size", "abc")), Does.Contain("'abc'").And.Contain("--size"));
+
+    [Test]
+    public void AnOptimizerThatDoesNotExist() =>
+        Assert.That(Refused(("--optimizer", "sgd")), Does.Contain("sgd"));
+
+    [Test]
+    public void NoContentAtAll() =>
+        Assert.That(Refused(("--content", null)), Does.Contain("--content is required"));
+
+    [Test]
+    public void InitImageWithoutAnInitImage() =>
+        Assert.That(Refused(("--init", "image")), Does.Contain("--init image needs --init-image FILE"));
+
+    [Test]
+    public void AnInitImageWithoutInitImage() =>
+        Assert.That(Refused(("--init-image", ContentPng)), Does.Contain("--init-image is used only with --init image"));
+
+    [Test]
+    public void NegativeLossWeights() =>
+        Assert.That(Refused(("--style-weight", "-1")), Does.Contain("Loss weights must be non-negative"));
+}
+
+/// <summary>
+/// The default weights, missing, with no way to download them: the run says how to get the file by
+/// hand. Changes the current directory and an environment variable, so it runs alone.
+/// </summary>
+[NonParallelizable]
+public sealed class MissingDefaultWeightsTests
+{
+    [Test]
+    public void WithNoNetworkTheErrorSaysHowToGetTheWeightsByHand()
+    {
+        string folder = NewFolder("offline");
+        string previousDirectory = Environment.CurrentDirectory;
+        string? previousUrl = Environment.GetEnvironmentVariable(WeightDownloader.UrlBaseVariable);
+        try
+        {
+            Environment.CurrentDirectory = folder;
+            // Port 9 (discard) on loopback: nothing listens, the connection is refused at once.
+            Environment.SetEnvironmentVariable(WeightDownloader.UrlBaseVariable, "http://127.0.0.1:9/");
+            var run = Run("--content", ContentPng, "--style", StylePng, "--device", "cpu", "--size", "32", "--iterations", "1", "--output", "out.png");
+
+            Assert.That(run.Exit, Is.EqualTo(Cli.ExitUsage), run.ToString());
+            string error = run.Error.TrimEnd();
+            Assert.That(error, Does.StartWith("error: cannot reach http://127.0.0.1:9/vgg19-dcbb9e9d.pth"));
+            Assert.That(error, Does.Contain("To get the weights by hand, download http://127.0.0.1:9/vgg19-dcbb9e9d.pth")
+                .And.Contain("tools/Converter").And.Contain(RunOptions.DefaultWeights));
+            Assert.That(error, Does.Not.Contain('\n').And.Not.Contain("   at "));
+            Assert.That(run.Output, Does.Contain($"{RunOptions.DefaultWeights} is missing: downloading"));
+            Assert.That(File.Exists(Path.Combine(folder, "out.png")), Is.False, "no output");
+            Assert.That(File.Exists(Path.Combine(folder, RunOptions.DefaultWeights)), Is.False, "no weights file");
+            Assert.That(Directory.GetFiles(folder, "*", SearchOption.AllDirectories), Is.Empty, "no partial download or temporary file");
+        }
+        finally
+        {
+            Environment.CurrentDirectory = previousDirectory;
+            Environment.SetEnvironmentVariable(WeightDownloader.UrlBaseVariable, previousUrl);
+        }
+    }
+}
