@@ -69,6 +69,9 @@ public enum KernelVariant
     /// <summary>One thread per output row (or channel): the coarse kernel the CPU accelerator wants,
     /// where each simulated thread is costly and one core should stream through a row.</summary>
     PerRow,
+
+    /// <summary>A shared-memory tiled matrix product (GPU; needs 256 threads per group).</summary>
+    Tiled,
 }
 
 /// <summary>

@@ -36,8 +36,9 @@ public readonly record struct GramShape(int Channels, int Positions)
 /// i.e. <c>dF = s (dG + dG^T) F</c>. It accumulates into dFeatures when asked (a style tap adds
 /// its gradient to the one already flowing down from deeper layers), otherwise writes.
 /// </remarks>
-public sealed class Gram
+public sealed partial class Gram
 {
+    private readonly Accelerator _accelerator;
     private readonly bool _isCpu;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, GramShape, float> _forwardPerElement;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, GramShape, float> _forwardPerRow;
@@ -47,6 +48,7 @@ public sealed class Gram
     /// <summary>Loads the kernels once for <paramref name="accelerator"/>.</summary>
     public Gram(Accelerator accelerator)
     {
+        _accelerator = accelerator;
         _isCpu = accelerator.AcceleratorType == AcceleratorType.CPU;
         _forwardPerElement = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, GramShape, float>(ForwardPerElementKernel);
         _forwardPerRow = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, GramShape, float>(ForwardPerRowKernel);
@@ -61,10 +63,12 @@ public sealed class Gram
         shape.Validate();
         Require.Length(gram, shape.GramLength, nameof(gram));
         Require.Length(features, shape.FeatureLength, nameof(features));
-        if (UsePerRow(variant))
-            _forwardPerRow(shape.Channels, gram, features, shape, scale);
-        else
-            _forwardPerElement(shape.GramLength, gram, features, shape, scale);
+        switch (Resolve(variant))
+        {
+            case KernelVariant.PerRow: _forwardPerRow(shape.Channels, gram, features, shape, scale); break;
+            case KernelVariant.Tiled: ForwardTiled(gram, features, shape, scale); break;
+            default: _forwardPerElement(shape.GramLength, gram, features, shape, scale); break;
+        }
     }
 
     /// <summary>dFeatures (+)= scale * (dGram + dGram^T) F; writes, or accumulates when <paramref name="accumulate"/>.</summary>
@@ -76,14 +80,19 @@ public sealed class Gram
         Require.Length(dGram, shape.GramLength, nameof(dGram));
         Require.Length(features, shape.FeatureLength, nameof(features));
         int add = accumulate ? 1 : 0;
-        if (UsePerRow(variant))
-            _backwardPerRow(shape.Channels, dFeatures, dGram, features, shape, scale, add);
-        else
-            _backwardPerElement(shape.FeatureLength, dFeatures, dGram, features, shape, scale, add);
+        switch (Resolve(variant))
+        {
+            case KernelVariant.PerRow: _backwardPerRow(shape.Channels, dFeatures, dGram, features, shape, scale, add); break;
+            case KernelVariant.Tiled: BackwardTiled(dFeatures, dGram, features, shape, scale, accumulate); break;
+            default: _backwardPerElement(shape.FeatureLength, dFeatures, dGram, features, shape, scale, add); break;
+        }
     }
 
-    private bool UsePerRow(KernelVariant variant) =>
-        variant == KernelVariant.PerRow || (variant == KernelVariant.Auto && _isCpu);
+    /// <summary>Auto: per-row on the CPU accelerator, tiled on a GPU that allows 256-thread groups, else per-element.</summary>
+    private KernelVariant Resolve(KernelVariant variant) => variant != KernelVariant.Auto ? variant
+        : _isCpu ? KernelVariant.PerRow
+        : Conv2d.SupportsTiled(_accelerator) ? KernelVariant.Tiled
+        : KernelVariant.PerElement;
 
     /// <summary>
     /// Forward, kernel 1: one thread per entry (i, j). Only threads with i &lt;= j compute, and they

@@ -35,6 +35,18 @@ public static partial class KernelChecks
                 checks.Add(Tiled(name, shape.ToString(), k => TiledBackward(k, shape, mask, name)));
             }
         }
+        GramShape[] grams = [new(3, 35), new(70, 5), new(130, 77), new(1, 1)]; // C < M; C > M; 3 x 3 blocks, ragged
+        foreach (var shape in grams)
+        {
+            string text = $"C{shape.Channels} M{shape.Positions}";
+            checks.Add(Tiled("gram.forward/tiled", text, k => GramForward(k, shape, KernelVariant.Tiled, "gram.forward/tiled", text)));
+            foreach (bool accumulate in new[] { false, true })
+            {
+                string name = $"gram.backward{(accumulate ? "+accumulate" : "")}/tiled";
+                checks.Add(Tiled(name, text, k => GramBackward(k, shape, KernelVariant.Tiled, accumulate, name, text)));
+            }
+        }
+
         var flip = new Conv2dShape(3, 5, 5, 4, 3, 2, 1, 1);
         checks.Add(new("conv2d.transpose-flip", flip.ToString(), k => TransposeFlip(k, flip)));
     }

@@ -1,0 +1,92 @@
+using ILGPU;
+
+namespace IlgpuStyle.Kernels;
+
+/// <summary>
+/// The two operands of a matrix product <c>A[M, R] x B[R, N]</c>, read element by element. A kernel
+/// supplies a struct that gathers them from wherever they really are (a Gram's features, a sum of
+/// a matrix and its transpose, ...), so one tiled product serves several operations.
+/// </summary>
+public interface IGemmOperands
+{
+    /// <summary>Rows of A and of the product (M).</summary>
+    int Rows { get; }
+
+    /// <summary>Columns of B and of the product (N).</summary>
+    int Columns { get; }
+
+    /// <summary>The shared dimension (R).</summary>
+    int Reduction { get; }
+
+    /// <summary>A[row, r], for row &lt; Rows and r &lt; Reduction.</summary>
+    float A(int row, int r);
+
+    /// <summary>B[r, column], for r &lt; Reduction and column &lt; Columns.</summary>
+    float B(int r, int column);
+}
+
+/// <summary>
+/// A 64 x 64 block of a matrix product computed by a 16 x 16 group, each thread holding a 4 x 4
+/// block of results in registers (<see cref="MicroTile"/>): the same scheme as the tiled
+/// convolution (see <see cref="Conv2d"/>'s tiled kernel for the reasoning behind the sizes).
+/// </summary>
+public static class TiledGemm
+{
+    /// <summary>Threads per side of a group.</summary>
+    public const int Threads = 16;
+
+    /// <summary>Results per thread per side.</summary>
+    public const int Micro = 4;
+
+    /// <summary>Rows and columns of the block a group computes.</summary>
+    public const int Tile = Threads * Micro;
+
+    /// <summary>Reduction steps loaded into shared memory at a time.</summary>
+    public const int Step = 8;
+
+    /// <summary>Floats of shared memory each of the two tiles needs.</summary>
+    public const int SharedFloats = Step * Tile;
+
+    /// <summary>
+    /// This thread's 4 x 4 block of <c>A[row0.., :] x B[:, column0..]</c>. Called by every thread of
+    /// the group (it contains barriers). <paramref name="tileA"/> and <paramref name="tileB"/> are
+    /// the kernel's shared-memory tiles of <see cref="SharedFloats"/> floats each.
+    /// </summary>
+    public static MicroTile Multiply<TOperands>(TOperands operands, ArrayView<float> tileA, ArrayView<float> tileB, int row0, int column0)
+        where TOperands : struct, IGemmOperands
+    {
+        int thread = Group.IdxY * Threads + Group.IdxX;
+        var sum = default(MicroTile);
+        for (int r0 = 0; r0 < operands.Reduction; r0 += Step)
+        {
+            // 512 values per tile, 2 per thread. A is loaded with r fastest, B with the column
+            // fastest: each matches the row-major layout its operands usually have.
+            for (int e = thread; e < SharedFloats; e += Threads * Threads)
+            {
+                int kk = e % Step, row = e / Step;
+                int r = r0 + kk, i = row0 + row;
+                tileA[kk * Tile + row] = r < operands.Reduction && i < operands.Rows ? operands.A(i, r) : 0f;
+            }
+            for (int e = thread; e < SharedFloats; e += Threads * Threads)
+            {
+                int column = e % Tile, kk = e / Tile;
+                int r = r0 + kk, j = column0 + column;
+                tileB[kk * Tile + column] = r < operands.Reduction && j < operands.Columns ? operands.B(r, j) : 0f;
+            }
+            Group.Barrier();
+
+            for (int kk = 0; kk < Step; kk++)
+            {
+                int a = kk * Tile + Group.IdxY * Micro;
+                int b = kk * Tile + Group.IdxX * Micro;
+                sum.Add(tileA[a], tileA[a + 1], tileA[a + 2], tileA[a + 3], tileB[b], tileB[b + 1], tileB[b + 2], tileB[b + 3]);
+            }
+            Group.Barrier(); // the next step overwrites the tiles
+        }
+        return sum;
+    }
+
+    /// <summary>The launch shape for a product of <paramref name="rows"/> x <paramref name="columns"/>.</summary>
+    public static KernelConfig Config(int rows, int columns) =>
+        new(new Index2D((columns + Tile - 1) / Tile, (rows + Tile - 1) / Tile), new Index2D(Threads, Threads));
+}
