@@ -6,23 +6,29 @@ namespace IlgpuStyle.Tests.Support;
 /// </summary>
 internal static class SharedFolder
 {
-    /// <summary>The repository root: the first ancestor of the test binaries holding IlgpuStyle.sln.</summary>
-    public static string RepositoryRoot
+    /// <summary>
+    /// The repository root: the first ancestor of the test binaries (or, when they were built
+    /// elsewhere with --artifacts-path, of the working directory) that holds IlgpuStyle.sln; null if none.
+    /// </summary>
+    public static string? RepositoryRoot =>
+        FindAbove(AppContext.BaseDirectory) ?? FindAbove(Environment.CurrentDirectory);
+
+    private static string? FindAbove(string start)
     {
-        get
+        for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
         {
-            for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            {
-                if (File.Exists(Path.Combine(dir.FullName, "IlgpuStyle.sln"))) return dir.FullName;
-            }
-            throw new DirectoryNotFoundException("IlgpuStyle.sln not found above " + AppContext.BaseDirectory);
+            if (File.Exists(Path.Combine(dir.FullName, "IlgpuStyle.sln"))) return dir.FullName;
         }
+        return null;
     }
 
     /// <summary>The path of a file under ../shared, or an ignored (skipped) test when it is absent.</summary>
     public static string Require(string relativePath)
     {
-        string path = Path.GetFullPath(Path.Combine(RepositoryRoot, "..", "shared", relativePath));
+        string? root = RepositoryRoot;
+        if (root is null)
+            Assert.Ignore("The repository root (IlgpuStyle.sln) is not above the test binaries or the working directory, so ../shared cannot be found.");
+        string path = Path.GetFullPath(Path.Combine(root!, "..", "shared", relativePath));
         if (!File.Exists(path))
             Assert.Ignore($"../shared/{relativePath} is not beside this clone (it is in CI); the project's own fixtures cover this code without it.");
         return path;
