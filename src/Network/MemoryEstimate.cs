@@ -26,29 +26,28 @@ public static class MemoryEstimate
         var used = contentLayers.Concat(styleLayers).ToList();
         if (used.Count == 0) return scalars;
 
-        string deepest = used.MaxBy(order.IndexOf)!;
-        var network = Walk(weights, content, deepest, options.Pooling, tiled);
-        long persistent = scalars + network.Bytes;
-        if (options.NormalizeGradients) persistent += sizeof(float) * (network.LargestRelu + 3L);
-        persistent += contentLayers.Sum(l => sizeof(float) * (long)network.Relus[l].Length);
-        long styleTargets = styleLayers.Sum(l => sizeof(float) * (long)network.Relus[l].Channels * network.Relus[l].Channels);
-
-        // Construction: the content image is uploaded (and freed) before the style targets exist;
-        // each style image then gets a temporary network of its own size (freed after).
-        long peak = persistent + sizeof(float) * (long)content.Length;
-        persistent += styleTargets;
+        // Construction, in the objective's order: the style targets, and each style image's
+        // temporary network (freed after use); then the main network, the content targets and the
+        // content image (freed after use); last the style taps' G and dG.
+        long styleTargets = styleLayers.Sum(l => sizeof(float) * (long)StyleObjective.GramLength(weights, l));
+        long persistent = scalars + styleTargets;
+        long peak = persistent;
         if (styleLayers.Count > 0)
         {
             string deepestStyle = styleLayers.MaxBy(order.IndexOf)!;
             foreach (var style in styles)
             {
                 var temporary = Walk(weights, style, deepestStyle, options.Pooling, tiled);
-                long grams = styleLayers.Sum(l => sizeof(float) * (long)temporary.Relus[l].Channels * temporary.Relus[l].Channels);
-                peak = Math.Max(peak, persistent + temporary.Bytes + sizeof(float) * (long)style.Length + grams);
+                peak = Math.Max(peak, persistent + temporary.Bytes + sizeof(float) * (long)style.Length + styleTargets);
             }
         }
 
-        // The style taps' own G and dG buffers stay for the run.
+        string deepest = used.MaxBy(order.IndexOf)!;
+        var network = Walk(weights, content, deepest, options.Pooling, tiled);
+        persistent += network.Bytes;
+        if (options.NormalizeGradients) persistent += sizeof(float) * (network.LargestRelu + 3L);
+        persistent += contentLayers.Sum(l => sizeof(float) * (long)network.Relus[l].Length);
+        peak = Math.Max(peak, persistent + sizeof(float) * (long)content.Length);
         persistent += 2 * styleTargets;
         return Math.Max(peak, persistent);
     }

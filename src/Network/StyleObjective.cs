@@ -61,6 +61,27 @@ public sealed class StyleObjective : IObjective, IDisposable
             var used = contentLayers.Concat(styleLayers).ToList();
             if (used.Count == 0) return; // only total variation: no network needed
 
+            // Style targets first: A_l = sum_k b_k G_l(style_k), each style image forwarded once
+            // through a temporary network of its own size, freed before the main network exists,
+            // so that the peak is the larger of the two networks, not their sum.
+            var styleTargets = styleLayers.Select(l => Memory.Floats(GramLength(weights, l))).ToList();
+            foreach (var target in styleTargets) kernels.Vectors.Fill(target.View, 0f);
+            for (int k = 0; k < styles.Count && styleLayers.Count > 0; k++)
+            {
+                using var scope = Memory.Scope();
+                var styleNetwork = BuildNetwork(kernels, Memory, weights, styles[k].Shape, styleLayers.MaxBy(layerOrder.IndexOf)!, options.Pooling);
+                var input = Memory.Upload(styles[k].Data);
+                styleNetwork.Forward(input.View, new Tape());
+                for (int i = 0; i < styleLayers.Count; i++)
+                {
+                    var activation = styleNetwork.Activation(styleLayers[i]);
+                    var gram = Memory.Floats(GramShape.Of(activation.Shape).GramLength);
+                    kernels.Gram.Forward(gram.View, activation.View, GramShape.Of(activation.Shape), StyleLoss.GramScale(activation.Shape));
+                    kernels.Vectors.Axpy(styleTargets[i].View, blend[k], gram.View);
+                }
+                kernels.Accelerator.Synchronize(); // the scope frees the style network's buffers next
+            }
+
             string deepest = used.MaxBy(layerOrder.IndexOf)!;
             _network = BuildNetwork(kernels, Memory, weights, content.Shape, deepest, options.Pooling);
             int largest = _network.LayerNames.Where(n => n.StartsWith("relu", StringComparison.Ordinal))
@@ -75,26 +96,7 @@ public sealed class StyleObjective : IObjective, IDisposable
                 _network.Forward(input.View, _tape);
                 for (int i = 0; i < contentLayers.Count; i++)
                     kernels.Vectors.Copy(contentTargets[i].View, _network.Activation(contentLayers[i]).View);
-            }
-
-            // Style targets: A_l = sum_k b_k G_l(style_k), each style forwarded once at its own size.
-            var styleTargets = styleLayers.Select(l => Memory.Floats(GramShape.Of(_network.Activation(l).Shape).GramLength)).ToList();
-            foreach (var target in styleTargets) kernels.Vectors.Fill(target.View, 0f);
-            string deepestStyle = styleLayers.Count > 0 ? styleLayers.MaxBy(layerOrder.IndexOf)! : deepest;
-            for (int k = 0; k < styles.Count && styleLayers.Count > 0; k++)
-            {
-                using var scope = Memory.Scope();
-                var styleNetwork = BuildNetwork(kernels, Memory, weights, styles[k].Shape, deepestStyle, options.Pooling);
-                var input = Memory.Upload(styles[k].Data);
-                styleNetwork.Forward(input.View, new Tape());
-                for (int i = 0; i < styleLayers.Count; i++)
-                {
-                    var activation = styleNetwork.Activation(styleLayers[i]);
-                    var gram = Memory.Floats(GramShape.Of(activation.Shape).GramLength);
-                    kernels.Gram.Forward(gram.View, activation.View, GramShape.Of(activation.Shape), StyleLoss.GramScale(activation.Shape));
-                    kernels.Vectors.Axpy(styleTargets[i].View, blend[k], gram.View);
-                }
-                kernels.Accelerator.Synchronize(); // the scope frees the style network's buffers next
+                kernels.Accelerator.Synchronize();
             }
 
             var contentLoss = _scalars.View.SubView(1, 1);
@@ -192,6 +194,13 @@ public sealed class StyleObjective : IObjective, IDisposable
 
     /// <inheritdoc/>
     public void Dispose() => Memory.Dispose();
+
+    /// <summary>Entries of the Gram matrix of a ReLU layer: C x C, C being its conv's output channels.</summary>
+    internal static int GramLength(VggWeights weights, string reluName)
+    {
+        int channels = weights["conv" + reluName[4..]].OutChannels;
+        return channels * channels;
+    }
 
     private static VggNetwork BuildNetwork(KernelSet kernels, DeviceMemory memory, VggWeights weights, ChwShape shape,
         string deepest, Pooling pooling)
