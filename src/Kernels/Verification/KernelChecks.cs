@@ -59,11 +59,15 @@ public static partial class KernelChecks
         AddVectorOps(checks);
         AddOptimizerKernels(checks);
         AddTiledKernels(checks);
+        AddTf32Kernels(checks);
         return checks;
     }
 
     /// <summary>Checks of the tiled (shared-memory) kernels (in TiledChecks.cs).</summary>
     static partial void AddTiledKernels(List<KernelCheck> checks);
+
+    /// <summary>Checks of the TF32 tensor-core convolution (in Tf32Checks.cs).</summary>
+    static partial void AddTf32Kernels(List<KernelCheck> checks);
 
     /// <summary>Checks of the optimizers' fused update kernels (in OptimizerChecks.cs).</summary>
     static partial void AddOptimizerKernels(List<KernelCheck> checks);
