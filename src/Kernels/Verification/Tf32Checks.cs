@@ -20,9 +20,6 @@ namespace IlgpuStyle.Kernels.Verification;
 /// </remarks>
 public static partial class KernelChecks
 {
-    private const string Tf32Requirement =
-        "needs 256 threads per group (and compute capability 8.0 on CUDA); the tests run it on a wide CPU accelerator of its own";
-
     // The TF32-rounded reference leaves only fp32 accumulation of up to a few hundred products
     // (tensor cores may align addends with truncation, so a little looser than Sums).
     private static readonly Tolerance Tf32Rounded = new(1e-4, 1e-4);
@@ -57,8 +54,10 @@ public static partial class KernelChecks
         }
     }
 
+    // The tiled checks' requirement text, so that verify reports both in one "skipped" line (on CUDA
+    // SupportsTf32 also needs compute capability 8.0, which every GPU this project targets has).
     private static KernelCheck Tf32(string name, string shape, Func<KernelSet, CheckResult> run) =>
-        new(name, shape, run) { Requires = Conv2d.SupportsTf32, RequirementText = Tf32Requirement };
+        new(name, shape, run) { Requires = Conv2d.SupportsTf32, RequirementText = TiledRequirement };
 
     private static CheckResult Tf32Forward(KernelSet k, Conv2dShape s, bool relu, string name)
     {
