@@ -181,7 +181,7 @@ public sealed class StyleObjective : IObjective, IDisposable
         vectors.Scalar(total, _scalars.View.SubView(1, 1), ScalarOp.Add, _scalars.View.SubView(2, 1));
         vectors.Scalar(total, total, ScalarOp.Add, tv);
         vectors.Copy(loss, total);
-        Profiler?.Mark("end");
+        Profiler?.Mark("host, between evaluations");
     }
 
     /// <summary>Waits for the device and reads the last evaluation's loss terms (one small copy).</summary>
