@@ -48,7 +48,7 @@ internal static class Bench
     private static readonly int[] Channels = [64, 128, 256, 512, 512];
 
     public static int Run(TextWriter output, string deviceRequest, IReadOnlyList<int> sizes, int iterations, int warmup,
-        int widthDivisor, string? jsonPath)
+        int widthDivisor, string? jsonPath, bool tf32 = false)
     {
         if (sizes.Count == 0 || sizes.Any(s => s < 16))
             throw new UsageException("--size must be at least 16 (VGG-19 pools four times before relu5_1).");
@@ -59,9 +59,9 @@ internal static class Bench
         using var context = Devices.CreateContext(profiling: true);
         var device = Devices.Select(context, deviceRequest);
         using var accelerator = device.CreateAccelerator(context);
-        using var kernels = new KernelSet(accelerator);
+        using var kernels = StyleRun.CreateKernels(accelerator, tf32);
         var weights = RandomVgg19(widthDivisor, seed: 0);
-        string deviceName = $"{accelerator.AcceleratorType} {accelerator.Name.Trim()}";
+        string deviceName = $"{accelerator.AcceleratorType} {accelerator.Name.Trim()}{(tf32 ? " (TF32)" : "")}";
         output.WriteLine($"Bench on {deviceName}: VGG-19{(widthDivisor > 1 ? $" with channels / {widthDivisor}" : "")}, random weights, " +
                          $"{warmup} warm-up + {iterations} timed evaluations per size");
 

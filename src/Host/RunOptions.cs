@@ -41,6 +41,7 @@ internal sealed record RunOptions
     public string? InitImage { get; init; }
     public int Seed { get; init; }
     public bool OriginalColors { get; init; }
+    public bool Tf32 { get; init; }
     public int PrintEvery { get; init; } = 50;
     public int SaveEvery { get; init; }
     public string? Report { get; init; }

@@ -57,7 +57,7 @@ internal static class StyleRun
         var content = ToNetwork(preprocessing, contentImage);
         var styles = styleImages.Select(i => ToNetwork(preprocessing, i)).ToList();
         using var accelerator = device.CreateAccelerator(context);
-        using var kernels = new KernelSet(accelerator);
+        using var kernels = CreateKernels(accelerator, o.Tf32);
         using var objective = new StyleObjective(kernels, weights, content, styles, styleOptions);
         using var x = accelerator.Allocate1D(InitialImage(o, content, initImage, preprocessing));
         using IOptimizer optimizer = o.Optimizer == OptimizerKind.Lbfgs
@@ -245,8 +245,16 @@ internal static class StyleRun
     }
 
     /// <summary>Whether a <see cref="KernelSet"/> on this device will use the tiled convolution (it keeps extra weights).</summary>
-    private static bool UsesTiled(Device device) =>
-        device.AcceleratorType != AcceleratorType.CPU && device.MaxNumThreadsPerGroup >= Conv2d.TileThreads * Conv2d.TileThreads;
+    private static bool UsesTiled(Device device, bool tf32) => tf32 ||
+        (device.AcceleratorType != AcceleratorType.CPU && device.MaxNumThreadsPerGroup >= Conv2d.TileThreads * Conv2d.TileThreads);
+
+    /// <summary>The kernels for a run; <c>--tf32</c> on a device without TF32 tensor cores is a usage error.</summary>
+    public static KernelSet CreateKernels(Accelerator accelerator, bool tf32)
+    {
+        if (tf32 && !Conv2d.SupportsTf32(accelerator))
+            throw new UsageException($"--tf32 needs an NVIDIA GPU of compute capability 8.0 or newer (Ampere, Hopper, ...); {accelerator.Name.Trim()} has no TF32 tensor cores. Leave --tf32 out.");
+        return new KernelSet(accelerator, useTf32: tf32);
+    }
 
     /// <summary>Elements of the largest conv activation (and bytes of all of them) for an input of this shape, in long arithmetic.</summary>
     private static (long Largest, long Bytes) Activations(VggWeights weights, ChwShape input)
@@ -291,7 +299,7 @@ internal static class StyleRun
         // The CPU accelerator reports no real size; there the limit is what the process may still use.
         long available = device.AcceleratorType == AcceleratorType.CPU ? GC.GetGCMemoryInfo().TotalAvailableMemoryBytes : device.MemorySize;
         long budget = (long)(available * 0.9); // leave room for the runtime and kernels' own scratch
-        bool tiled = UsesTiled(device);
+        bool tiled = UsesTiled(device, o.Tf32);
         long needed = RequiredBytes(weights, content, styles, styleOptions, o, tiled);
         if (needed <= budget) return;
 

@@ -12,10 +12,15 @@ public sealed class KernelSet : IDisposable
     /// <param name="accelerator">Where every kernel runs.</param>
     /// <param name="preferTiled">Use the tiled convolution in the network; by default on every GPU
     /// that allows 256-thread groups, never on the CPU accelerator (where the per-row kernels win).</param>
-    public KernelSet(Accelerator accelerator, bool? preferTiled = null)
+    /// <param name="useTf32">Run the network's convolutions on TF32 tensor cores (<c>--tf32</c>):
+    /// faster on NVIDIA GPUs of compute capability 8.0 and newer, at TF32's precision (about 3e-4 relative).</param>
+    public KernelSet(Accelerator accelerator, bool? preferTiled = null, bool useTf32 = false)
     {
         Accelerator = accelerator;
-        PreferTiled = preferTiled ?? (accelerator.AcceleratorType != AcceleratorType.CPU && Conv2d.SupportsTiled(accelerator));
+        if (useTf32 && !Conv2d.SupportsTf32(accelerator))
+            throw new ArgumentException($"TF32 tensor cores need an NVIDIA GPU of compute capability 8.0 or newer; {accelerator.Name.Trim()} has none.");
+        UseTf32 = useTf32;
+        PreferTiled = useTf32 || (preferTiled ?? (accelerator.AcceleratorType != AcceleratorType.CPU && Conv2d.SupportsTiled(accelerator)));
         if (PreferTiled && !Conv2d.SupportsTiled(accelerator))
             throw new ArgumentException($"{accelerator.Name.Trim()} allows {accelerator.MaxNumThreadsPerGroup} threads per group; the tiled convolution needs 256.");
         Reduction = new Reduction(accelerator);
@@ -28,6 +33,9 @@ public sealed class KernelSet : IDisposable
         Mse = new MseLoss(accelerator, Reduction);
         TotalVariation = new TotalVariation(accelerator, Reduction);
     }
+
+    /// <summary>Whether the network's convolutions run on TF32 tensor cores (implies <see cref="PreferTiled"/>'s data layout).</summary>
+    public bool UseTf32 { get; }
 
     /// <summary>Whether the network runs its convolutions with the tiled kernels.</summary>
     public bool PreferTiled { get; }

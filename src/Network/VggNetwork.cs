@@ -204,7 +204,9 @@ public sealed class VggNetwork
 
         public override void Forward(DeviceTensor input)
         {
-            if (_kernels.PreferTiled)
+            if (_kernels.UseTf32)
+                _kernels.Conv.ForwardTf32(Output.View, input.View, _weight, _bias, _shape, fuseRelu: true);
+            else if (_kernels.PreferTiled)
                 _kernels.Conv.ForwardTiled(Output.View, input.View, _weight, _bias, _shape, fuseRelu: true);
             else
                 _kernels.Conv.Forward(Output.View, input.View, _weight, _bias, _shape, fuseRelu: true);
@@ -214,8 +216,9 @@ public sealed class VggNetwork
         {
             if (_kernels.PreferTiled)
             {
-                _convBackward ??= () => _kernels.Conv.BackwardInputTiled(
-                    network.InputGradient(index), network.OutputGradient(index), _transposed, Output.View, _shape);
+                _convBackward ??= _kernels.UseTf32
+                    ? () => _kernels.Conv.BackwardInputTf32(network.InputGradient(index), network.OutputGradient(index), _transposed, Output.View, _shape)
+                    : () => _kernels.Conv.BackwardInputTiled(network.InputGradient(index), network.OutputGradient(index), _transposed, Output.View, _shape);
                 tape.Record($"{ReluName}+{_convName}", _convBackward);
                 return;
             }

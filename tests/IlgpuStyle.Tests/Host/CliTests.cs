@@ -61,4 +61,12 @@ public sealed class CliTests
         Assert.That(exit, Is.EqualTo(Cli.ExitUsage));
         Assert.That(error.TrimEnd(), Does.Contain("No check's kernel name starts with 'softmax'").And.Not.Contain("\n"));
     }
+
+    [Test]
+    public void Tf32WithoutTensorCoresIsOneLine()
+    {
+        var (exit, _, error) = Run("bench", "--device", "cpu", "--size", "16", "--tf32");
+        Assert.That(exit, Is.EqualTo(Cli.ExitUsage));
+        Assert.That(error.TrimEnd(), Does.StartWith("error: --tf32 needs an NVIDIA GPU of compute capability 8.0").And.Not.Contain("\n"));
+    }
 }

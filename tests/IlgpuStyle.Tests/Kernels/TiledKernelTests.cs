@@ -69,12 +69,14 @@ public sealed class TiledKernelTests
 /// </summary>
 public sealed class TiledNetworkTests
 {
-    [Test]
-    public void TheObjectiveOnTiledKernelsMatchesTheReference()
+    /// <param name="tf32">Run the convolutions on (emulated) TF32 tensor cores, held to TF32's precision.</param>
+    [TestCase(false)]
+    [TestCase(true)]
+    public void TheObjectiveOnTiledKernelsMatchesTheReference(bool tf32)
     {
-        using var context = Context.Create(builder => builder.CPU(new CPUDevice(16, 16, 1)).EnableAlgorithms());
+        using var context = Context.Create(builder => builder.CPU(new CPUDevice(32, 8, 1)).EnableAlgorithms());
         using var accelerator = context.Devices[0].CreateAccelerator(context);
-        using var kernels = new KernelSet(accelerator, preferTiled: true);
+        using var kernels = new KernelSet(accelerator, preferTiled: true, useTf32: tf32);
         var weights = IlgpuStyle.Tests.Network.TinyVgg.Create();
         var content = IlgpuStyle.Tests.Network.TinyVgg.Image(16, 18, seed: 60);
         var style = IlgpuStyle.Tests.Network.TinyVgg.Image(17, 16, seed: 61);
@@ -94,9 +96,24 @@ public sealed class TiledNetworkTests
         var reference = new IlgpuStyle.Tests.Network.ReferenceObjective(weights, content, [style], options);
         var expectedGradient = new double[x.Data.Length];
         var expected = reference.Evaluate(IlgpuStyle.Tests.Network.ReferenceObjective.ToDouble(x.Data), expectedGradient);
+        var actual = TestData.Download(gradient);
+        if (tf32)
+        {
+            // TF32 keeps 10 mantissa bits, so each product is off by up to about 1e-3 relative and the
+            // errors compound through the layers. Element by element that is not a fair yardstick in a
+            // ReLU/max-pooling network: an activation near 0 or a near-tie in a pooling window can flip
+            // and re-route one component's gradient entirely. So TF32 is held to the loss within 1% and
+            // the whole gradient within 5% in relative L2 norm.
+            Assert.That(losses.Total, Is.EqualTo(expected.Total).Within(1).Percent);
+            double difference = Math.Sqrt(actual.Select((v, i) => Math.Pow(v - expectedGradient[i], 2)).Sum());
+            double norm = Math.Sqrt(expectedGradient.Sum(v => v * v));
+            TestContext.Out.WriteLine($"TF32: loss {losses.Total:G6} vs {expected.Total:G6}; gradient relative L2 error {difference / norm:G3}");
+            Assert.That(difference / norm, Is.LessThan(0.05), "relative L2 error of the TF32 gradient");
+            return;
+        }
         Assert.That(losses.Total, Is.EqualTo(expected.Total).Within(1e-3).Percent);
         double scale = expectedGradient.Max(Math.Abs);
-        var result = Comparison.Compare("gradient", "", TestData.Download(gradient), expectedGradient, new Tolerance(1e-3 * scale, 1e-3));
+        var result = Comparison.Compare("gradient", "", actual, expectedGradient, new Tolerance(1e-3 * scale, 1e-3));
         Assert.That(result.Passed, Is.True, result.Detail);
     }
 }
