@@ -115,9 +115,8 @@ public sealed partial class Conv2d
         int n0 = Grid.IdxX * TileN;
         int m0 = Grid.IdxY * TileM;
         int pixels = s.OutHeight * s.OutWidth;
-        int window = s.KernelHeight * s.KernelWidth;
-        int reduction = s.InChannels * window;      // R
-        bool maskInput = (flags & TiledFlags.MaskInput) != 0;
+        var operands = new ConvOperands(weight, input, mask, s, (flags & TiledFlags.MaskInput) != 0);
+        int reduction = operands.Reduction;         // R
 
         var d00 = default(Accumulator4); // m-tile 0, n-tile 0
         var d01 = default(Accumulator4);
@@ -126,32 +125,7 @@ public sealed partial class Conv2d
         for (int r0 = 0; r0 < reduction; r0 += TileK)
         {
             // The loads are the tiled kernel's (2 values of each tile per thread), with row stride 72.
-            for (int e = thread; e < TileK * TileM; e += Tf32Threads)
-            {
-                int kk = e % TileK, m = e / TileK;
-                int r = r0 + kk, k = m0 + m;
-                tileW[kk * Tf32Stride + m] = r < reduction && k < s.OutChannels ? weight[k * reduction + r] : 0f;
-            }
-            for (int e = thread; e < TileK * TileN; e += Tf32Threads)
-            {
-                int n = e % TileN, kk = e / TileN;
-                int r = r0 + kk, p = n0 + n;
-                float value = 0f;
-                if (r < reduction && p < pixels)
-                {
-                    int c = r / window, rest = r - c * window;
-                    int ky = rest / s.KernelWidth, kx = rest - ky * s.KernelWidth;
-                    int oy = p / s.OutWidth, ox = p - oy * s.OutWidth;
-                    int y = oy * s.Stride - s.Padding + ky, x = ox * s.Stride - s.Padding + kx;
-                    if (y >= 0 && y < s.Height && x >= 0 && x < s.Width)
-                    {
-                        int i = (c * s.Height + y) * s.Width + x;
-                        value = input[i];
-                        if (maskInput && mask[i] <= 0f) value = 0f;
-                    }
-                }
-                tileX[kk * Tf32Stride + n] = value;
-            }
+            TiledGemm.LoadStep(operands, tileW, tileX, Tf32Stride, r0, m0, n0, thread, Tf32Threads);
             Group.Barrier();
 
             // Fragments from the tiles (PTX layout above): A of m-tile i = W rows wm + 16 i .. +15,

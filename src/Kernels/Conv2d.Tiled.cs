@@ -32,10 +32,10 @@ public sealed partial class Conv2d
     /// <summary>Threads per tile side: a group is TileThreads x TileThreads.</summary>
     public const int TileThreads = 16;
 
-    private const int Micro = 4;                    // each thread computes Micro x Micro outputs
-    private const int TileM = TileThreads * Micro;  // 64 output channels per group
-    private const int TileN = TileThreads * Micro;  // 64 pixels per group
-    private const int TileK = 8;                    // reduction rows per shared-memory step
+    private const int Micro = TiledGemm.Micro;  // each thread computes Micro x Micro outputs
+    private const int TileM = TiledGemm.Tile;   // 64 output channels per group
+    private const int TileN = TiledGemm.Tile;   // 64 pixels per group
+    private const int TileK = TiledGemm.Step;   // reduction rows per shared-memory step
 
     /// <summary>Flags of <see cref="TiledKernel"/>.</summary>
     [Flags]
@@ -129,61 +129,14 @@ public sealed partial class Conv2d
     public static void TiledKernel(ArrayView<float> output, ArrayView<float> input, ArrayView<float> mask,
         ArrayView<float> weight, ArrayView<float> bias, Conv2dShape s, TiledFlags flags)
     {
-        var tileW = SharedMemory.Allocate<float>(TileK * TileM); // tileW[kk*64 + m] = W[m0 + m, r0 + kk]
-        var tileX = SharedMemory.Allocate<float>(TileK * TileN); // tileX[kk*64 + n] = X[r0 + kk, n0 + n]
-
+        var tileW = SharedMemory.Allocate<float>(TiledGemm.SharedFloats); // tileW[kk*64 + m] = W[m0 + m, r0 + kk]
+        var tileX = SharedMemory.Allocate<float>(TiledGemm.SharedFloats); // tileX[kk*64 + n] = X[r0 + kk, n0 + n]
         int tx = Group.IdxX;                   // this thread's pixel columns: 4tx .. 4tx+3
         int ty = Group.IdxY;                   // this thread's channel rows:  4ty .. 4ty+3
-        int thread = ty * TileThreads + tx;
         int n0 = Grid.IdxX * TileN;
         int m0 = Grid.IdxY * TileM;
         int pixels = s.OutHeight * s.OutWidth;
-        int window = s.KernelHeight * s.KernelWidth;
-        int reduction = s.InChannels * window; // R
-        bool maskInput = (flags & TiledFlags.MaskInput) != 0;
-
-        var sum = default(MicroTile);
-        for (int r0 = 0; r0 < reduction; r0 += TileK)
-        {
-            // Each of the 256 threads loads 2 of the 512 values of each tile.
-            for (int e = thread; e < TileK * TileM; e += TileThreads * TileThreads)
-            {
-                // W: 8 consecutive r per channel row, so 8 neighbouring threads read 8 neighbouring floats.
-                int kk = e % TileK, m = e / TileK;
-                int r = r0 + kk, k = m0 + m;
-                tileW[kk * TileM + m] = r < reduction && k < s.OutChannels ? weight[k * reduction + r] : 0f;
-            }
-            for (int e = thread; e < TileK * TileN; e += TileThreads * TileThreads)
-            {
-                // X: 64 consecutive pixels per r, so neighbouring threads read neighbouring input columns.
-                int n = e % TileN, kk = e / TileN;
-                int r = r0 + kk, p = n0 + n;
-                float value = 0f;
-                if (r < reduction && p < pixels)
-                {
-                    int c = r / window, rest = r - c * window;
-                    int ky = rest / s.KernelWidth, kx = rest - ky * s.KernelWidth;
-                    int oy = p / s.OutWidth, ox = p - oy * s.OutWidth;
-                    int y = oy * s.Stride - s.Padding + ky, x = ox * s.Stride - s.Padding + kx;
-                    if (y >= 0 && y < s.Height && x >= 0 && x < s.Width)
-                    {
-                        int i = (c * s.Height + y) * s.Width + x;
-                        value = input[i];
-                        if (maskInput && mask[i] <= 0f) value = 0f;
-                    }
-                }
-                tileX[kk * TileN + n] = value;
-            }
-            Group.Barrier();
-
-            for (int kk = 0; kk < TileK; kk++)
-            {
-                int w = kk * TileM + ty * Micro;
-                int x = kk * TileN + tx * Micro;
-                sum.Add(tileW[w], tileW[w + 1], tileW[w + 2], tileW[w + 3], tileX[x], tileX[x + 1], tileX[x + 2], tileX[x + 3]);
-            }
-            Group.Barrier(); // the next step overwrites the tiles
-        }
+        var sum = TiledGemm.Multiply(new ConvOperands(weight, input, mask, s, (flags & TiledFlags.MaskInput) != 0), tileW, tileX, m0, n0);
 
         // Epilogue: bias and ReLU fused, 4 consecutive pixels per row stored by each thread.
         int kBase = m0 + ty * Micro, pBase = n0 + tx * Micro;
@@ -222,6 +175,47 @@ public sealed partial class Conv2d
         for (int kx = 0; kx < s.KernelWidth; kx++)
             transposed[((c * s.OutChannels + k) * s.KernelHeight + ky) * s.KernelWidth + kx] =
                 weight[s.WeightIndex(k, c, s.KernelHeight - 1 - ky, s.KernelWidth - 1 - kx)];
+    }
+}
+
+/// <summary>
+/// The operands of a convolution seen as a matrix product: A = W viewed as [K, R] (row-major, as
+/// stored), B = the "im2col" matrix X[R, P], gathered from the input on the fly: column p holds the
+/// R = C*KH*KW values window p reads, 0 where the window hangs over the padding. With the mask on,
+/// each input value is zeroed where <c>mask &lt;= 0</c> (a fused ReLU backward).
+/// </summary>
+public readonly struct ConvOperands(ArrayView<float> weight, ArrayView<float> input, ArrayView<float> mask, Conv2dShape shape, bool maskInput)
+    : IGemmOperands
+{
+    private readonly ArrayView<float> _weight = weight; // (K, C*KH*KW)
+    private readonly ArrayView<float> _input = input;   // (C, H, W)
+    private readonly ArrayView<float> _mask = mask;     // (C, H, W), read only with maskInput
+    private readonly Conv2dShape _s = shape;
+    private readonly bool _maskInput = maskInput;
+
+    /// <inheritdoc/>
+    public int Rows => _s.OutChannels;
+
+    /// <inheritdoc/>
+    public int Columns => _s.OutHeight * _s.OutWidth;
+
+    /// <inheritdoc/>
+    public int Reduction => _s.InChannels * _s.KernelHeight * _s.KernelWidth;
+
+    /// <inheritdoc/>
+    public float A(int row, int r) => _weight[row * Reduction + r];
+
+    /// <inheritdoc/>
+    public float B(int r, int column)
+    {
+        int window = _s.KernelHeight * _s.KernelWidth;
+        int c = r / window, rest = r - c * window;
+        int ky = rest / _s.KernelWidth, kx = rest - ky * _s.KernelWidth;
+        int oy = column / _s.OutWidth, ox = column - oy * _s.OutWidth;
+        int y = oy * _s.Stride - _s.Padding + ky, x = ox * _s.Stride - _s.Padding + kx;
+        if (y < 0 || y >= _s.Height || x < 0 || x >= _s.Width) return 0f;
+        int i = (c * _s.Height + y) * _s.Width + x;
+        return _maskInput && _mask[i] <= 0f ? 0f : _input[i];
     }
 }
 

@@ -59,20 +59,7 @@ public static class TiledGemm
         var sum = default(MicroTile);
         for (int r0 = 0; r0 < operands.Reduction; r0 += Step)
         {
-            // 512 values per tile, 2 per thread. A is loaded with r fastest, B with the column
-            // fastest: each matches the row-major layout its operands usually have.
-            for (int e = thread; e < SharedFloats; e += Threads * Threads)
-            {
-                int kk = e % Step, row = e / Step;
-                int r = r0 + kk, i = row0 + row;
-                tileA[kk * Tile + row] = r < operands.Reduction && i < operands.Rows ? operands.A(i, r) : 0f;
-            }
-            for (int e = thread; e < SharedFloats; e += Threads * Threads)
-            {
-                int column = e % Tile, kk = e / Tile;
-                int r = r0 + kk, j = column0 + column;
-                tileB[kk * Tile + column] = r < operands.Reduction && j < operands.Columns ? operands.B(r, j) : 0f;
-            }
+            LoadStep(operands, tileA, tileB, Tile, r0, row0, column0, thread, Threads * Threads);
             Group.Barrier();
 
             for (int kk = 0; kk < Step; kk++)
@@ -84,6 +71,33 @@ public static class TiledGemm
             Group.Barrier(); // the next step overwrites the tiles
         }
         return sum;
+    }
+
+    /// <summary>
+    /// Loads reduction rows [r0, r0 + 8) of both operands into shared memory, zero outside the
+    /// matrices: <c>tileA[kk*stride + row] = A(row0 + row, r0 + kk)</c> and
+    /// <c>tileB[kk*stride + column] = B(r0 + kk, column0 + column)</c>, 512 values each, spread over
+    /// the <paramref name="threads"/> threads of the group. A is loaded with r fastest, B with the
+    /// column fastest: each matches the row-major layout its operands usually have, so neighbouring
+    /// threads read neighbouring addresses. <paramref name="stride"/> (at least 64) lets a caller pad
+    /// the rows against shared-memory bank conflicts. The caller places the barrier after it.
+    /// </summary>
+    public static void LoadStep<TOperands>(TOperands operands, ArrayView<float> tileA, ArrayView<float> tileB, int stride,
+        int r0, int row0, int column0, int thread, int threads)
+        where TOperands : struct, IGemmOperands
+    {
+        for (int e = thread; e < SharedFloats; e += threads)
+        {
+            int kk = e % Step, row = e / Step;
+            int r = r0 + kk, i = row0 + row;
+            tileA[kk * stride + row] = r < operands.Reduction && i < operands.Rows ? operands.A(i, r) : 0f;
+        }
+        for (int e = thread; e < SharedFloats; e += threads)
+        {
+            int column = e % Tile, kk = e / Tile;
+            int r = r0 + kk, j = column0 + column;
+            tileB[kk * stride + column] = r < operands.Reduction && j < operands.Columns ? operands.B(r, j) : 0f;
+        }
     }
 
     /// <summary>The launch shape for a product of <paramref name="rows"/> x <paramref name="columns"/>.</summary>
