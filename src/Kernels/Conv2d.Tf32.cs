@@ -72,16 +72,8 @@ public sealed partial class Conv2d
     public void BackwardInputTf32(ArrayView<float> dInput, ArrayView<float> dOutput, ArrayView<float> transposedWeight,
         ArrayView<float> reluOutput, Conv2dShape shape)
     {
-        shape.Validate();
-        if (shape.Stride != 1 || shape.KernelHeight != shape.KernelWidth || shape.Padding > shape.KernelHeight - 1)
-            throw new ArgumentException($"The TF32 input gradient needs stride 1, a square kernel and padding <= kernel-1: {shape}.");
-        Require.Length(dInput, shape.Input.Length, nameof(dInput));
-        Require.Length(dOutput, shape.Output.Length, nameof(dOutput));
-        Require.Length(transposedWeight, shape.WeightLength, nameof(transposedWeight));
-        bool mask = reluOutput.Length > 0;
-        if (mask) Require.Length(reluOutput, shape.Output.Length, nameof(reluOutput));
-        LaunchTf32(dInput, dOutput, mask ? reluOutput : dOutput, transposedWeight, transposedWeight, TransposedShape(shape),
-            mask ? TiledFlags.MaskInput : TiledFlags.None);
+        var (mask, flags) = CheckTransposedGradient(dInput, dOutput, transposedWeight, reluOutput, shape, "TF32");
+        LaunchTf32(dInput, dOutput, mask, transposedWeight, transposedWeight, TransposedShape(shape), flags);
     }
 
     private void LaunchTf32(ArrayView<float> output, ArrayView<float> input, ArrayView<float> mask, ArrayView<float> weight,

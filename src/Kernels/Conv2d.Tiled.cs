@@ -94,16 +94,26 @@ public sealed partial class Conv2d
     public void BackwardInputTiled(ArrayView<float> dInput, ArrayView<float> dOutput, ArrayView<float> transposedWeight,
         ArrayView<float> reluOutput, Conv2dShape shape)
     {
+        var (mask, flags) = CheckTransposedGradient(dInput, dOutput, transposedWeight, reluOutput, shape, "tiled");
+        LaunchTiled(dInput, dOutput, mask, transposedWeight, transposedWeight, TransposedShape(shape), flags);
+    }
+
+    /// <summary>
+    /// The checks both fast input gradients make before launching (stride 1, a square kernel,
+    /// padding &lt;= KH-1, lengths), and the mask view and flags to launch with.
+    /// </summary>
+    private static (ArrayView<float> Mask, TiledFlags Flags) CheckTransposedGradient(ArrayView<float> dInput, ArrayView<float> dOutput,
+        ArrayView<float> transposedWeight, ArrayView<float> reluOutput, Conv2dShape shape, string kernel)
+    {
         shape.Validate();
         if (shape.Stride != 1 || shape.KernelHeight != shape.KernelWidth || shape.Padding > shape.KernelHeight - 1)
-            throw new ArgumentException($"The tiled input gradient needs stride 1, a square kernel and padding <= kernel-1: {shape}.");
+            throw new ArgumentException($"The {kernel} input gradient needs stride 1, a square kernel and padding <= kernel-1: {shape}.");
         Require.Length(dInput, shape.Input.Length, nameof(dInput));
         Require.Length(dOutput, shape.Output.Length, nameof(dOutput));
         Require.Length(transposedWeight, shape.WeightLength, nameof(transposedWeight));
-        bool mask = reluOutput.Length > 0;
-        if (mask) Require.Length(reluOutput, shape.Output.Length, nameof(reluOutput));
-        LaunchTiled(dInput, dOutput, mask ? reluOutput : dOutput, transposedWeight, transposedWeight, TransposedShape(shape),
-            mask ? TiledFlags.MaskInput : TiledFlags.None);
+        if (reluOutput.Length == 0) return (dOutput, TiledFlags.None);
+        Require.Length(reluOutput, shape.Output.Length, nameof(reluOutput));
+        return (reluOutput, TiledFlags.MaskInput);
     }
 
     /// <summary>The convolution whose forward pass is the input gradient of <paramref name="s"/> (stride 1).</summary>

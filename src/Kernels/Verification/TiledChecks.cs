@@ -5,19 +5,28 @@ namespace IlgpuStyle.Kernels.Verification;
 /// <summary>Checks of the tiled GPU kernels against the same CPU references as the plain ones.</summary>
 public static partial class KernelChecks
 {
+    /// <summary>Shapes for the tiled and TF32 forward kernels: one group mostly empty; 2 x 2 groups with
+    /// ragged edges in K and P and R = 45 (6 steps, the last partial); stride 2 without padding; 1x1;
+    /// R = 9 (one full step of 8 and a step with a single row).</summary>
+    private static readonly Conv2dShape[] TiledForwardShapes =
+    [
+        new(3, 5, 7, 4, 3, 3, 1, 1),
+        new(5, 9, 10, 70, 3, 3, 1, 1),
+        new(2, 6, 9, 5, 3, 3, 0, 2),
+        new(4, 7, 5, 3, 1, 1, 0, 1),
+        new(1, 6, 5, 3, 3, 3, 1, 1),
+    ];
+
+    /// <summary>Shapes for the tiled and TF32 input gradients (stride 1): small; 70 input channels
+    /// (2 groups of rows); 1x1; no padding (the transposed convolution pads by 2).</summary>
+    private static readonly Conv2dShape[] TiledBackwardShapes =
+        [new(3, 5, 7, 4, 3, 3, 1, 1), new(70, 9, 10, 5, 3, 3, 1, 1), new(4, 7, 5, 3, 1, 1, 0, 1), new(3, 6, 6, 4, 3, 3, 0, 1)];
+
     private const string TiledRequirement = "needs 256 threads per group (the tests run it on a wide CPU accelerator of its own)";
 
     static partial void AddTiledKernels(List<KernelCheck> checks)
     {
-        Conv2dShape[] forward =
-        [
-            new(3, 5, 7, 4, 3, 3, 1, 1),     // one group, mostly empty
-            new(5, 9, 10, 70, 3, 3, 1, 1),   // 2 x 2 groups with ragged edges in K and P; R = 45 (6 steps, last partial)
-            new(2, 6, 9, 5, 3, 3, 0, 2),     // stride 2, no padding
-            new(4, 7, 5, 3, 1, 1, 0, 1),     // 1x1
-            new(1, 6, 5, 3, 3, 3, 1, 1),     // R = 9: one full step of 8 and a step with a single row
-        ];
-        foreach (var shape in forward)
+        foreach (var shape in TiledForwardShapes)
         {
             foreach (bool relu in new[] { false, true })
             {
@@ -26,8 +35,7 @@ public static partial class KernelChecks
             }
         }
 
-        Conv2dShape[] backward = [new(3, 5, 7, 4, 3, 3, 1, 1), new(70, 9, 10, 5, 3, 3, 1, 1), new(4, 7, 5, 3, 1, 1, 0, 1), new(3, 6, 6, 4, 3, 3, 0, 1)];
-        foreach (var shape in backward)
+        foreach (var shape in TiledBackwardShapes)
         {
             foreach (bool mask in new[] { false, true })
             {
