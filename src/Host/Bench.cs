@@ -138,12 +138,13 @@ internal static class Bench
     /// costs 2*K*C*9*H*W; a Gram matrix and its backward 2*C*C*H*W each. Everything else (ReLU,
     /// pooling, MSE, TV) moves memory and is counted as 0 FLOP.
     /// </summary>
-    private static (double Flop, string Shape) Work(string label, StyleObjective objective, VggWeights weights)
+    internal static (double Flop, string Shape) Work(string label, StyleObjective objective, VggWeights weights)
     {
         string name = label.Split(' ')[0];
-        if (name.StartsWith("conv", StringComparison.Ordinal))
+        // "conv1_1+relu1_1 forward", "conv1_1 backward", and on a GPU the fused "relu1_2+conv1_2 backward".
+        string? conv = name.Split('+').FirstOrDefault(part => part.StartsWith("conv", StringComparison.Ordinal));
+        if (conv is not null)
         {
-            string conv = name.Split('+')[0];
             var layer = weights[conv];
             var output = objective.ActivationShape("relu" + conv[4..]);
             double flop = 2.0 * layer.OutChannels * layer.InChannels * 9 * output.PlaneLength;

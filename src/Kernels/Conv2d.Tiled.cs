@@ -57,6 +57,15 @@ public sealed partial class Conv2d
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dShape, TiledFlags>? _tiled;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, Conv2dShape>? _transposeFlip;
 
+    /// <summary>
+    /// The per-layer choice: whether the tiled product pays for a convolution of this shape. A group
+    /// always computes 64 output channels; with fewer than 16 it would throw away more than 3/4 of
+    /// its work. In VGG that is exactly one product, the input gradient of conv1_1 (3 channels, the
+    /// image): tiled, it would cost as much as a 64-channel layer (about 19 GFLOP-equivalent at 512 x
+    /// 512 instead of 0.9), while the one-thread-per-element kernel does only the real work.
+    /// </summary>
+    public static bool TiledPays(Conv2dShape shape) => shape.OutChannels >= 16;
+
     /// <summary>Whether the accelerator can run the tiled kernel (it needs 256 threads per group).</summary>
     public static bool SupportsTiled(Accelerator accelerator) => accelerator.MaxNumThreadsPerGroup >= TileThreads * TileThreads;
 

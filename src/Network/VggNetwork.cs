@@ -214,7 +214,9 @@ public sealed class VggNetwork
 
         public override void RecordBackward(Tape tape, VggNetwork network, int index)
         {
-            if (_kernels.PreferTiled)
+            // The input gradient is a convolution with C output channels: conv1_1's has 3, where a
+            // 64-channel tile would mostly idle (Conv2d.TiledPays), so it takes the plain path.
+            if (_kernels.PreferTiled && Conv2d.TiledPays(Conv2d.TransposedShape(_shape)))
             {
                 _convBackward ??= _kernels.UseTf32
                     ? () => _kernels.Conv.BackwardInputTf32(network.InputGradient(index), network.OutputGradient(index), _transposed, Output.View, _shape)
@@ -224,7 +226,8 @@ public sealed class VggNetwork
             }
 
             // Built once: recording an existing delegate allocates nothing.
-            _convBackward ??= () => _kernels.Conv.BackwardInput(network.InputGradient(index), network.OutputGradient(index), _weight, _shape);
+            _convBackward ??= () => _kernels.Conv.BackwardInput(network.InputGradient(index), network.OutputGradient(index), _weight, _shape,
+                _kernels.PreferTiled ? KernelVariant.PerElement : KernelVariant.Auto);
             _reluBackward ??= () =>
             {
                 var dOutput = network.OutputGradient(index);
