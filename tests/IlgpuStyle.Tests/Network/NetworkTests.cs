@@ -56,12 +56,13 @@ public sealed class NetworkTests(DeviceKind kind) : AcceleratorFixture(kind)
         }
     }
 
-    [TestCase("caffe", Pooling.Max)]
-    [TestCase("caffe", Pooling.Avg)]
-    [TestCase("torchvision", Pooling.Max)]
-    public void LossAndGradientMatchTheCpuReference(string preprocess, Pooling pooling)
+    [TestCase("caffe", Pooling.Max, "vgg19")]
+    [TestCase("caffe", Pooling.Avg, "vgg19")]
+    [TestCase("torchvision", Pooling.Max, "vgg19")]
+    [TestCase("torchvision", Pooling.Max, "vgg16")]
+    public void LossAndGradientMatchTheCpuReference(string preprocess, Pooling pooling, string arch)
     {
-        var weights = TinyVgg.Create(preprocess);
+        var weights = TinyVgg.Create(preprocess, arch);
         var content = TinyVgg.Image(18, 21, seed: 2, preprocess);
         NetworkImage[] styles = [TinyVgg.Image(17, 16, seed: 3, preprocess), TinyVgg.Image(22, 19, seed: 4, preprocess)];
         var x = TinyVgg.Image(18, 21, seed: 5, preprocess);
@@ -152,6 +153,18 @@ public sealed class NetworkTests(DeviceKind kind) : AcceleratorFixture(kind)
         using var objective = new StyleObjective(Kernels, weights, content, [style], options);
         var (_, l, _) = EvaluateOnDevice(objective, x);
         return [l.Total, l.Content, l.Style, l.TotalVariation];
+    }
+
+    [Test]
+    public void Vgg16HasItsOwnLayers()
+    {
+        var weights = TinyVgg.Create(arch: "vgg16");
+        var image = TinyVgg.Image(16, 16, seed: 22);
+        using var objective = new StyleObjective(Kernels, weights, image, [image], AllLayers);
+        Assert.That(objective.LayerNames.Count(n => n.StartsWith("conv", StringComparison.Ordinal)), Is.EqualTo(11), "conv1_1 .. conv5_1 of VGG-16");
+        Assert.That(objective.LayerNames, Does.Not.Contain("conv3_4"));
+        Assert.That(() => new StyleObjective(Kernels, weights, image, [image], AllLayers with { StyleLayers = ["relu3_4"] }),
+            Throws.TypeOf<StyleSetupException>().With.Message.StartsWith("Unknown style layer 'relu3_4'"));
     }
 
     [Test]
