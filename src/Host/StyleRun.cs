@@ -240,7 +240,9 @@ internal static class StyleRun
             largest = Math.Max(largest, l);
             activationBytes = Math.Max(activationBytes, b);
         }
-        if (largest > int.MaxValue) return activationBytes;
+        // Past int.MaxValue elements in one tensor the kernels' indices would wrap: no device can run
+        // it, however large its memory, so such a size never "fits".
+        if (largest > int.MaxValue) return long.MaxValue;
         return MemoryEstimate.ObjectiveBytes(weights, content, styles, styleOptions, tiled) + OptimizerBytes(o, content.Length) + sizeof(float) * (long)content.Length;
     }
 
@@ -314,6 +316,8 @@ internal static class StyleRun
             if (RequiredBytes(weights, c, s, styleOptions, o, tiled) <= budget) low = size; else high = size;
         }
         string hint = low >= 16 ? $"--size {low} fits" : "even a small image does not fit";
+        if (needed == long.MaxValue)
+            throw new UsageException($"--size {o.Size} makes tensors of more than 2^31 elements, which the kernels cannot index: {hint} on {device.Name.Trim()}.");
         throw new UsageException($"--size {o.Size} needs about {DeviceList.FormatBytes(needed)} of device memory but {device.Name.Trim()} " +
                                  $"has {DeviceList.FormatBytes(budget)} to spare: {hint}, or lower --lbfgs-history, or use --optimizer adam.");
     }

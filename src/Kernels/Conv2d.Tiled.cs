@@ -236,6 +236,9 @@ public readonly struct ConvOperands(ArrayView<float> weight, ArrayView<float> in
         int i = (c * _s.Height + y) * _s.Width + x;
         return _maskInput && _mask[i] <= 0f ? 0f : _input[i];
     }
+
+    /// <inheritdoc/>
+    public bool BContiguousInReduction => false; // consecutive pixels are consecutive input columns
 }
 
 /// <summary>A thread's 4 x 4 block of accumulators, kept in registers (ILGPU has no local arrays).</summary>

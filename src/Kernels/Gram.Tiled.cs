@@ -23,6 +23,9 @@ public readonly struct GramOperands(ArrayView<float> features, GramShape shape) 
 
     /// <inheritdoc/>
     public float B(int r, int column) => _features[column * _shape.Positions + r];
+
+    /// <inheritdoc/>
+    public bool BContiguousInReduction => true; // F^T: a column of B is a row of F
 }
 
 /// <summary>Operands of the Gram backward <c>(dG + dG^T) F</c>: A = dG + dG^T (C x C, summed as it is loaded), B = F (C x M).</summary>
@@ -46,6 +49,9 @@ public readonly struct GramBackwardOperands(ArrayView<float> dGram, ArrayView<fl
 
     /// <inheritdoc/>
     public float B(int r, int column) => _features[r * _shape.Positions + column];
+
+    /// <inheritdoc/>
+    public bool BContiguousInReduction => false;
 }
 
 /// <summary>The tiled GPU kernels of the Gram matrix: both directions are one tiled matrix product.</summary>

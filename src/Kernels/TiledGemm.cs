@@ -23,6 +23,13 @@ public interface IGemmOperands
 
     /// <summary>B[r, column], for r &lt; Reduction and column &lt; Columns.</summary>
     float B(int r, int column);
+
+    /// <summary>
+    /// Whether consecutive r of one column of B are consecutive in memory (B is a transposed
+    /// row-major matrix, as F^T in a Gram product). The loader then reads B with r fastest, so that
+    /// neighbouring threads still read neighbouring addresses.
+    /// </summary>
+    bool BContiguousInReduction { get; }
 }
 
 /// <summary>
@@ -44,8 +51,15 @@ public static class TiledGemm
     /// <summary>Reduction steps loaded into shared memory at a time.</summary>
     public const int Step = 8;
 
+    /// <summary>
+    /// Row stride of the shared tiles: 64 values padded to 68. With a stride of 64 the A tile's
+    /// stores (row fastest across a warp's lanes, 8 rows apart) would hit 4 of the 32 banks, an
+    /// 8-way conflict; with 68, lane l writes bank (4 kk + row) mod 32, all different.
+    /// </summary>
+    public const int Stride = Tile + 4;
+
     /// <summary>Floats of shared memory each of the two tiles needs.</summary>
-    public const int SharedFloats = Step * Tile;
+    public const int SharedFloats = Step * Stride;
 
     /// <summary>
     /// This thread's 4 x 4 block of <c>A[row0.., :] x B[:, column0..]</c>. Called by every thread of
@@ -59,13 +73,13 @@ public static class TiledGemm
         var sum = default(MicroTile);
         for (int r0 = 0; r0 < operands.Reduction; r0 += Step)
         {
-            LoadStep(operands, tileA, tileB, Tile, r0, row0, column0, thread, Threads * Threads);
+            LoadStep(operands, tileA, tileB, Stride, r0, row0, column0, thread, Threads * Threads);
             Group.Barrier();
 
             for (int kk = 0; kk < Step; kk++)
             {
-                int a = kk * Tile + Group.IdxY * Micro;
-                int b = kk * Tile + Group.IdxX * Micro;
+                int a = kk * Stride + Group.IdxY * Micro;
+                int b = kk * Stride + Group.IdxX * Micro;
                 sum.Add(tileA[a], tileA[a + 1], tileA[a + 2], tileA[a + 3], tileB[b], tileB[b + 1], tileB[b + 2], tileB[b + 3]);
             }
             Group.Barrier(); // the next step overwrites the tiles
@@ -78,23 +92,25 @@ public static class TiledGemm
     /// matrices: <c>tileA[kk*stride + row] = A(row0 + row, r0 + kk)</c> and
     /// <c>tileB[kk*stride + column] = B(r0 + kk, column0 + column)</c>, 512 values each, spread over
     /// the <paramref name="threads"/> threads of the group. A is loaded with r fastest, B with the
-    /// column fastest: each matches the row-major layout its operands usually have, so neighbouring
-    /// threads read neighbouring addresses. <paramref name="stride"/> (at least 64) lets a caller pad
+    /// column fastest (or r fastest when <see cref="IGemmOperands.BContiguousInReduction"/>): each
+    /// matches its operand's layout in memory, so neighbouring threads read neighbouring addresses. <paramref name="stride"/> (at least 64) lets a caller pad
     /// the rows against shared-memory bank conflicts. The caller places the barrier after it.
     /// </summary>
     public static void LoadStep<TOperands>(TOperands operands, ArrayView<float> tileA, ArrayView<float> tileB, int stride,
         int r0, int row0, int column0, int thread, int threads)
         where TOperands : struct, IGemmOperands
     {
-        for (int e = thread; e < SharedFloats; e += threads)
+        for (int e = thread; e < Step * Tile; e += threads)
         {
             int kk = e % Step, row = e / Step;
             int r = r0 + kk, i = row0 + row;
             tileA[kk * stride + row] = r < operands.Reduction && i < operands.Rows ? operands.A(i, r) : 0f;
         }
-        for (int e = thread; e < SharedFloats; e += threads)
+        bool byReduction = operands.BContiguousInReduction;
+        for (int e = thread; e < Step * Tile; e += threads)
         {
-            int column = e % Tile, kk = e / Tile;
+            int column = byReduction ? e / Step : e % Tile;
+            int kk = byReduction ? e % Step : e / Tile;
             int r = r0 + kk, j = column0 + column;
             tileB[kk * stride + column] = r < operands.Reduction && j < operands.Columns ? operands.B(r, j) : 0f;
         }
