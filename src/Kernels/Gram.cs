@@ -36,7 +36,7 @@ public readonly record struct GramShape(int Channels, int Positions)
 /// i.e. <c>dF = s (dG + dG^T) F</c>. It accumulates into dFeatures when asked (a style tap adds
 /// its gradient to the one already flowing down from deeper layers), otherwise writes.
 /// </remarks>
-public sealed partial class Gram
+public sealed partial class Gram : IDisposable
 {
     private readonly Accelerator _accelerator;
     private readonly bool _isCpu;
@@ -50,6 +50,7 @@ public sealed partial class Gram
     {
         _accelerator = accelerator;
         _isCpu = accelerator.AcceleratorType == AcceleratorType.CPU;
+        if (Conv2d.SupportsTiled(accelerator)) _splitScratch = accelerator.Allocate1D<float>(SplitScratchFloats);
         _forwardPerElement = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, GramShape, float>(ForwardPerElementKernel);
         _forwardPerRow = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, GramShape, float>(ForwardPerRowKernel);
         _backwardPerElement = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, GramShape, float, int>(BackwardPerElementKernel);

@@ -71,5 +71,9 @@ public sealed class KernelSet : IDisposable
     public TotalVariation TotalVariation { get; }
 
     /// <inheritdoc/>
-    public void Dispose() => Reduction.Dispose();
+    public void Dispose()
+    {
+        Reduction.Dispose();
+        Gram.Dispose();
+    }
 }

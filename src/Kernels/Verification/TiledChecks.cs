@@ -55,6 +55,13 @@ public static partial class KernelChecks
             }
         }
 
+        // The split forward (several slices of the positions summed in a second pass), on any accelerator.
+        foreach (var (shape, splits) in new[] { (new GramShape(3, 35), 4), (new GramShape(70, 300), 3) })
+        {
+            string text = $"C{shape.Channels} M{shape.Positions} x{splits}";
+            checks.Add(Tiled("gram.forward/tiled-split", text, k => GramForwardSplit(k, shape, splits, text)));
+        }
+
         var flip = new Conv2dShape(3, 5, 5, 4, 3, 2, 1, 1);
         checks.Add(new("conv2d.transpose-flip", flip.ToString(), k => TransposeFlip(k, flip)));
     }
@@ -101,6 +108,18 @@ public static partial class KernelChecks
         k.Conv.TransposeFlip(transposed.View, dWeight.View, s);
         k.Conv.BackwardInputTiled(dInput.View, dOut.View, transposed.View, mask ? saved.View : default, s);
         return Comparison.Compare(name, s.ToString(), Download(dInput), expected, Sums);
+    }
+
+    private static CheckResult GramForwardSplit(KernelSet k, GramShape s, int splits, string text)
+    {
+        var features = Uniform(new Random(74), s.FeatureLength);
+        double scale = 1.0 / s.FeatureLength;
+        var expected = new double[s.GramLength];
+        Gram.ForwardReference(expected, features, s, scale);
+        using var dFeatures = Upload(k.Accelerator, features);
+        using var gram = Poisoned(k.Accelerator, s.GramLength);
+        k.Gram.ForwardTiled(gram.View, dFeatures.View, s, (float)scale, splits);
+        return Comparison.Compare("gram.forward/tiled-split", text, Download(gram), expected, Sums);
     }
 
     private static CheckResult TransposeFlip(KernelSet k, Conv2dShape s)
