@@ -73,11 +73,7 @@ public sealed partial class Conv2d
     public void ForwardTiled(ArrayView<float> output, ArrayView<float> input, ArrayView<float> weight, ArrayView<float> bias,
         Conv2dShape shape, bool fuseRelu)
     {
-        shape.Validate();
-        Require.Length(output, shape.Output.Length, nameof(output));
-        Require.Length(input, shape.Input.Length, nameof(input));
-        Require.Length(weight, shape.WeightLength, nameof(weight));
-        Require.Length(bias, shape.OutChannels, nameof(bias));
+        CheckForward(output, input, weight, bias, shape);
         LaunchTiled(output, input, input, weight, bias, shape, TiledFlags.Bias | (fuseRelu ? TiledFlags.Relu : TiledFlags.None));
     }
 

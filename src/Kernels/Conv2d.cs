@@ -112,11 +112,7 @@ public sealed partial class Conv2d
     public void Forward(ArrayView<float> output, ArrayView<float> input, ArrayView<float> weight, ArrayView<float> bias,
         Conv2dShape shape, bool fuseRelu = false, KernelVariant variant = KernelVariant.Auto)
     {
-        shape.Validate();
-        Require.Length(output, shape.Output.Length, nameof(output));
-        Require.Length(input, shape.Input.Length, nameof(input));
-        Require.Length(weight, shape.WeightLength, nameof(weight));
-        Require.Length(bias, shape.OutChannels, nameof(bias));
+        CheckForward(output, input, weight, bias, shape);
         int relu = fuseRelu ? 1 : 0;
         if (Resolve(variant) == KernelVariant.PerRow)
             _forwardPerRow(shape.OutChannels * shape.OutHeight, output, input, weight, bias, shape, relu);
@@ -136,6 +132,17 @@ public sealed partial class Conv2d
             _backwardPerRow(shape.InChannels * shape.Height, dInput, dOutput, weight, shape);
         else
             _backwardPerElement(shape.Input.Length, dInput, dOutput, weight, shape);
+    }
+
+    /// <summary>The checks every forward launcher makes before launching: a valid shape and matching lengths.</summary>
+    private static void CheckForward(ArrayView<float> output, ArrayView<float> input, ArrayView<float> weight, ArrayView<float> bias,
+        Conv2dShape shape)
+    {
+        shape.Validate();
+        Require.Length(output, shape.Output.Length, nameof(output));
+        Require.Length(input, shape.Input.Length, nameof(input));
+        Require.Length(weight, shape.WeightLength, nameof(weight));
+        Require.Length(bias, shape.OutChannels, nameof(bias));
     }
 
     private KernelVariant Resolve(KernelVariant variant) =>

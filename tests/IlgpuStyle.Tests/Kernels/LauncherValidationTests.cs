@@ -2,6 +2,8 @@ using ILGPU;
 using ILGPU.Runtime;
 using IlgpuStyle.Kernels;
 
+using IlgpuStyle.Tests.Support;
+
 namespace IlgpuStyle.Tests.Kernels;
 
 /// <summary>
@@ -11,34 +13,26 @@ namespace IlgpuStyle.Tests.Kernels;
 /// </summary>
 public sealed class LauncherValidationTests
 {
-    private Context _context = null!;
-    private Accelerator _accelerator = null!;
-    private KernelSet _kernels = null!;
+    private OwnAccelerator _own = null!;
+
+    private Accelerator OwnedAccelerator => _own.Accelerator;
+
+    private KernelSet OwnedKernels => _own.Kernels;
 
     [OneTimeSetUp]
-    public void Create()
-    {
-        _context = Devices.CreateContext();
-        _accelerator = Devices.Select(_context, "cpu").CreateAccelerator(_context);
-        _kernels = new KernelSet(_accelerator);
-    }
+    public void Create() => _own = OwnAccelerator.ProjectCpu();
 
     [OneTimeTearDown]
-    public void Dispose()
-    {
-        _kernels.Dispose();
-        _accelerator.Dispose();
-        _context.Dispose();
-    }
+    public void Dispose() => _own.Dispose();
 
-    private ArrayView<float> Floats(int n) => _accelerator.Allocate1D<float>(n).View;
+    private ArrayView<float> Floats(int n) => OwnedAccelerator.Allocate1D<float>(n).View;
 
     [Test]
     public void ConvolutionRejectsAShortInput()
     {
         var s = Conv2dShape.Vgg(3, 5, 7, 4);
         var error = Assert.Throws<ArgumentException>(() =>
-            _kernels.Conv.Forward(Floats(s.Output.Length), Floats(s.Input.Length - 1), Floats(s.WeightLength), Floats(4), s));
+            OwnedKernels.Conv.Forward(Floats(s.Output.Length), Floats(s.Input.Length - 1), Floats(s.WeightLength), Floats(4), s));
         Assert.That(error!.Message, Does.Contain("input has 104 elements but its shape needs 105"));
     }
 
@@ -47,9 +41,9 @@ public sealed class LauncherValidationTests
     {
         var s = Conv2dShape.Vgg(3, 5, 7, 4);
         Assert.Throws<ArgumentException>(() =>
-            _kernels.Conv.BackwardInput(Floats(s.Input.Length), Floats(s.Output.Length), Floats(s.WeightLength + 1), s));
+            OwnedKernels.Conv.BackwardInput(Floats(s.Input.Length), Floats(s.Output.Length), Floats(s.WeightLength + 1), s));
         Assert.Throws<ArgumentException>(() =>
-            _kernels.Conv.Forward(Floats(s.Output.Length), Floats(s.Input.Length), Floats(s.WeightLength), Floats(3), s));
+            OwnedKernels.Conv.Forward(Floats(s.Output.Length), Floats(s.Input.Length), Floats(s.WeightLength), Floats(3), s));
     }
 
     [Test]
@@ -64,22 +58,22 @@ public sealed class LauncherValidationTests
     public void PoolingRejectsTinyInputsAndWrongLengths()
     {
         var tiny = new ChwShape(2, 1, 5);
-        Assert.Throws<ArgumentException>(() => _kernels.AvgPool.Forward(Floats(2), Floats(10), tiny));
+        Assert.Throws<ArgumentException>(() => OwnedKernels.AvgPool.Forward(Floats(2), Floats(10), tiny));
         var s = new ChwShape(2, 5, 5);
         Assert.Throws<ArgumentException>(() =>
-            _kernels.MaxPool.Forward(Floats(8), _accelerator.Allocate1D<int>(7).View, Floats(50), s));
+            OwnedKernels.MaxPool.Forward(Floats(8), OwnedAccelerator.Allocate1D<int>(7).View, Floats(50), s));
     }
 
     [Test]
     public void GramLossAndVectorOpsRejectMismatchedLengths()
     {
         var g = new GramShape(3, 10);
-        Assert.Throws<ArgumentException>(() => _kernels.Gram.Forward(Floats(8), Floats(30), g, 1f));
-        Assert.Throws<ArgumentException>(() => _kernels.Mse.Forward(Floats(1), Floats(5), Floats(6), 1f, false));
-        Assert.Throws<ArgumentException>(() => _kernels.Mse.Forward(Floats(2), Floats(5), Floats(5), 1f, false));
-        Assert.Throws<ArgumentException>(() => _kernels.TotalVariation.Backward(Floats(5), Floats(6), new ChwShape(1, 2, 3), 1f, false));
-        Assert.Throws<ArgumentException>(() => _kernels.Vectors.Axpy(Floats(5), 1f, Floats(4)));
-        Assert.Throws<ArgumentException>(() => _kernels.Vectors.Dot(Floats(1), Floats(5), Floats(4)));
-        Assert.Throws<ArgumentException>(() => _kernels.Vectors.Scalar(Floats(1), Floats(2), ScalarOp.Add, Floats(1)));
+        Assert.Throws<ArgumentException>(() => OwnedKernels.Gram.Forward(Floats(8), Floats(30), g, 1f));
+        Assert.Throws<ArgumentException>(() => OwnedKernels.Mse.Forward(Floats(1), Floats(5), Floats(6), 1f, false));
+        Assert.Throws<ArgumentException>(() => OwnedKernels.Mse.Forward(Floats(2), Floats(5), Floats(5), 1f, false));
+        Assert.Throws<ArgumentException>(() => OwnedKernels.TotalVariation.Backward(Floats(5), Floats(6), new ChwShape(1, 2, 3), 1f, false));
+        Assert.Throws<ArgumentException>(() => OwnedKernels.Vectors.Axpy(Floats(5), 1f, Floats(4)));
+        Assert.Throws<ArgumentException>(() => OwnedKernels.Vectors.Dot(Floats(1), Floats(5), Floats(4)));
+        Assert.Throws<ArgumentException>(() => OwnedKernels.Vectors.Scalar(Floats(1), Floats(2), ScalarOp.Add, Floats(1)));
     }
 }

@@ -17,25 +17,17 @@ namespace IlgpuStyle.Tests.Kernels;
 /// </summary>
 public sealed class Tf32Tests
 {
-    private Context _context = null!;
-    private Accelerator _accelerator = null!;
-    private KernelSet _kernels = null!;
+    private OwnAccelerator _own = null!;
+
+    private Accelerator OwnedAccelerator => _own.Accelerator;
+
+    private KernelSet OwnedKernels => _own.Kernels;
 
     [OneTimeSetUp]
-    public void Create()
-    {
-        _context = Context.Create(builder => builder.CPU(new CPUDevice(numThreadsPerWarp: 32, numWarpsPerMultiprocessor: 8, numMultiprocessors: 1)).EnableAlgorithms());
-        _accelerator = _context.Devices[0].CreateAccelerator(_context);
-        _kernels = new KernelSet(_accelerator);
-    }
+    public void Create() => _own = OwnAccelerator.WideCpu(threadsPerWarp: 32, warps: 8);
 
     [OneTimeTearDown]
-    public void Dispose()
-    {
-        _kernels.Dispose();
-        _accelerator.Dispose();
-        _context.Dispose();
-    }
+    public void Dispose() => _own.Dispose();
 
     private static IEnumerable<TestCaseData> Tf32Checks() =>
         KernelChecks.All.Where(c => c.Kernel.EndsWith("/tf32", StringComparison.Ordinal))
@@ -47,9 +39,9 @@ public sealed class Tf32Tests
     [TestCaseSource(nameof(Tf32Checks))]
     public void MatchesCpuReference(KernelCheck check)
     {
-        Assert.That(_accelerator.WarpSize, Is.EqualTo(32));
-        Assert.That(check.RunsOn(_accelerator), Is.True, "the wide CPU accelerator must run every TF32 check");
-        var result = check.Run(_kernels);
+        Assert.That(OwnedAccelerator.WarpSize, Is.EqualTo(32));
+        Assert.That(check.RunsOn(OwnedAccelerator), Is.True, "the wide CPU accelerator must run every TF32 check");
+        var result = check.Run(OwnedKernels);
         TraceGuard.ThrowIfAssertionsFailed();
         Assert.That(result.Passed, Is.True,
             $"{check}: max abs error {result.MaxAbsError:G3}, max rel error {result.MaxRelError:G3}. {result.Detail}");
@@ -85,11 +77,11 @@ public sealed class Tf32Tests
     {
         // Inputs with low mantissa bits set: TF32 must drop them, so the product differs from fp32's.
         var s = new Conv2dShape(1, 1, 1, 1, 1, 1, 0, 1);
-        using var input = _accelerator.Allocate1D(new[] { 1f + 1f / 4096 });
-        using var weight = _accelerator.Allocate1D(new[] { 3f });
-        using var bias = _accelerator.Allocate1D(new[] { 0f });
-        using var output = _accelerator.Allocate1D<float>(1);
-        _kernels.Conv.ForwardTf32(output.View, input.View, weight.View, bias.View, s, fuseRelu: false);
+        using var input = OwnedAccelerator.Allocate1D(new[] { 1f + 1f / 4096 });
+        using var weight = OwnedAccelerator.Allocate1D(new[] { 3f });
+        using var bias = OwnedAccelerator.Allocate1D(new[] { 0f });
+        using var output = OwnedAccelerator.Allocate1D<float>(1);
+        OwnedKernels.Conv.ForwardTf32(output.View, input.View, weight.View, bias.View, s, fuseRelu: false);
         Assert.That(TestData.Download(output)[0], Is.EqualTo(3f));
     }
 

@@ -15,25 +15,17 @@ namespace IlgpuStyle.Tests.Kernels;
 /// </summary>
 public sealed class TiledKernelTests
 {
-    private Context _context = null!;
-    private Accelerator _accelerator = null!;
-    private KernelSet _kernels = null!;
+    private OwnAccelerator _own = null!;
+
+    private Accelerator OwnedAccelerator => _own.Accelerator;
+
+    private KernelSet OwnedKernels => _own.Kernels;
 
     [OneTimeSetUp]
-    public void Create()
-    {
-        _context = Context.Create(builder => builder.CPU(new CPUDevice(numThreadsPerWarp: 16, numWarpsPerMultiprocessor: 16, numMultiprocessors: 1)).EnableAlgorithms());
-        _accelerator = _context.Devices[0].CreateAccelerator(_context);
-        _kernels = new KernelSet(_accelerator);
-    }
+    public void Create() => _own = OwnAccelerator.WideCpu(threadsPerWarp: 16, warps: 16);
 
     [OneTimeTearDown]
-    public void Dispose()
-    {
-        _kernels.Dispose();
-        _accelerator.Dispose();
-        _context.Dispose();
-    }
+    public void Dispose() => _own.Dispose();
 
     private static IEnumerable<TestCaseData> TiledChecks() =>
         KernelChecks.All.Where(c => c.Requires is not null).Select(c => new TestCaseData(c).SetArgDisplayNames(c.Kernel, c.Shape));
@@ -41,8 +33,8 @@ public sealed class TiledKernelTests
     [TestCaseSource(nameof(TiledChecks))]
     public void MatchesCpuReference(KernelCheck check)
     {
-        Assert.That(check.RunsOn(_accelerator), Is.True, "the wide CPU accelerator must run every tiled check");
-        var result = check.Run(_kernels);
+        Assert.That(check.RunsOn(OwnedAccelerator), Is.True, "the wide CPU accelerator must run every tiled check");
+        var result = check.Run(OwnedKernels);
         TraceGuard.ThrowIfAssertionsFailed();
         Assert.That(result.Passed, Is.True,
             $"{check}: max abs error {result.MaxAbsError:G3}, max rel error {result.MaxRelError:G3}. {result.Detail}");
@@ -74,9 +66,9 @@ public sealed class TiledNetworkTests
     [TestCase(true)]
     public void TheObjectiveOnTiledKernelsMatchesTheReference(bool tf32)
     {
-        using var context = Context.Create(builder => builder.CPU(new CPUDevice(32, 8, 1)).EnableAlgorithms());
-        using var accelerator = context.Devices[0].CreateAccelerator(context);
-        using var kernels = new KernelSet(accelerator, preferTiled: true, useTf32: tf32);
+        using var own = OwnAccelerator.WideCpu(threadsPerWarp: 32, warps: 8, a => new KernelSet(a, preferTiled: true, useTf32: tf32));
+        var accelerator = own.Accelerator;
+        var kernels = own.Kernels;
         var weights = IlgpuStyle.Tests.Network.TinyVgg.Create();
         var content = IlgpuStyle.Tests.Network.TinyVgg.Image(16, 18, seed: 60);
         var style = IlgpuStyle.Tests.Network.TinyVgg.Image(17, 16, seed: 61);
