@@ -6,50 +6,63 @@ namespace IlgpuStyle.Kernels;
 // Glossary: C channels, H x W input size, OH = floor(H/2), OW = floor(W/2) output size.
 //   input  : (C, H, W)    input[(c*H + y)*W + x]
 //   output : (C, OH, OW)  output[(c*OH + oy)*OW + ox] = max of input window rows 2oy..2oy+1, cols 2ox..2ox+1
-//   argmax : (C, OH, OW)  flat input index of the element that won each window
+//   argmax : (C, OH, OW)  one byte per window: which of its 4 elements won, dy*2 + dx, or NoWinner
 // On an odd H or W the last input row or column belongs to no window (floor), as in PyTorch.
 
 /// <summary>
-/// Max pooling with a 2x2 window and stride 2 (VGG's pooling), forward and backward.
+/// Max pooling with a 2x2 window and stride 2 (VGG's pooling), forward and backward, optionally
+/// with the backward of the ReLU below it fused in.
 /// </summary>
 /// <remarks>
-/// Forward records, per output element, the flat index of the input element that won its window
-/// (the first of equal values, in row-major order). Backward routes each output gradient to that
-/// input element: <c>dIn[i] = dOut[o]</c> where <c>argmax[o] == i</c>, 0 elsewhere. The windows do
-/// not overlap, so each input element has at most one window and backward can be a gather: one
-/// thread per input element, no atomics, every element written (backward writes, it does not
-/// accumulate).
+/// <para>Forward records, per output element, which element of its window won (the first of equal
+/// values, in row-major order) as one byte, <c>dy*2 + dx</c>: a quarter of the memory of a flat
+/// int index. Backward routes each output gradient to that element: <c>dIn[i] = dOut[o]</c> where
+/// i won window o, 0 elsewhere. The windows do not overlap, so each input element has at most one
+/// window and backward can be a gather: one thread per input element, no atomics, every element
+/// written (backward writes, it does not accumulate).</para>
+/// <para>Fused ReLU (<c>reluInput</c>): in VGG every pooling reads a ReLU output. The ReLU's
+/// backward would zero the gradient wherever its output is 0, and after pooling only the winners
+/// carry gradient; a winner is 0 exactly when its whole window is 0. So forward marks such a
+/// window <see cref="NoWinner"/>, backward gives it no gradient, and the ReLU layer below needs no
+/// mask of its own in backward: neither its output nor a bit mask has to be kept.</para>
 /// </remarks>
 public sealed class MaxPool2d
 {
     /// <summary>Window size and stride.</summary>
     public const int Window = 2;
 
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ChwShape> _forward;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, ChwShape> _backward;
+    /// <summary>The argmax of a window that passes no gradient (its maximum was 0 under a fused ReLU).</summary>
+    public const byte NoWinner = 255;
+
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<byte>, ArrayView<float>, ChwShape, int> _forward;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<byte>, ChwShape> _backward;
 
     /// <summary>Loads the kernels once for <paramref name="accelerator"/>.</summary>
     public MaxPool2d(Accelerator accelerator)
     {
-        _forward = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ChwShape>(ForwardKernel);
-        _backward = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, ChwShape>(BackwardKernel);
+        _forward = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<byte>, ArrayView<float>, ChwShape, int>(ForwardKernel);
+        _backward = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<byte>, ChwShape>(BackwardKernel);
     }
 
     /// <summary>The output shape for an input of shape <paramref name="input"/> (floor on odd sizes).</summary>
     public static ChwShape OutputShape(ChwShape input) => new(input.Channels, input.Height / Window, input.Width / Window);
 
-    /// <summary>output = window maxima of input, argmax = where they came from; writes both.</summary>
-    public void Forward(ArrayView<float> output, ArrayView<int> argmax, ArrayView<float> input, ChwShape inputShape)
+    /// <summary>
+    /// output = window maxima of input, argmax = which element of each window won; writes both.
+    /// With <paramref name="reluInput"/> (input is a ReLU output, so never negative), a window whose
+    /// maximum is not positive gets <see cref="NoWinner"/>: the ReLU's backward, fused.
+    /// </summary>
+    public void Forward(ArrayView<float> output, ArrayView<byte> argmax, ArrayView<float> input, ChwShape inputShape, bool reluInput = false)
     {
         var outShape = CheckedOutputShape(inputShape);
         Require.Length(output, outShape.Length, nameof(output));
         Require.Length(argmax, outShape.Length, nameof(argmax));
         Require.Length(input, inputShape.Length, nameof(input));
-        _forward(outShape.Length, output, argmax, input, inputShape);
+        _forward(outShape.Length, output, argmax, input, inputShape, reluInput ? 1 : 0);
     }
 
-    /// <summary>dInput[argmax[o]] = dOutput[o], every other element 0; writes dInput.</summary>
-    public void Backward(ArrayView<float> dInput, ArrayView<float> dOutput, ArrayView<int> argmax, ChwShape inputShape)
+    /// <summary>dInput = dOutput at each window's winner, 0 at every other element; writes dInput.</summary>
+    public void Backward(ArrayView<float> dInput, ArrayView<float> dOutput, ArrayView<byte> argmax, ChwShape inputShape)
     {
         var outShape = CheckedOutputShape(inputShape);
         Require.Length(dInput, inputShape.Length, nameof(dInput));
@@ -67,8 +80,8 @@ public sealed class MaxPool2d
     }
 
     /// <summary>One thread per output element: scan the 2x2 window, keep the first maximum.</summary>
-    public static void ForwardKernel(Index1D index, ArrayView<float> output, ArrayView<int> argmax,
-        ArrayView<float> input, ChwShape s)
+    public static void ForwardKernel(Index1D index, ArrayView<float> output, ArrayView<byte> argmax,
+        ArrayView<float> input, ChwShape s, int reluInput)
     {
         int outW = s.Width / Window;
         int outH = s.Height / Window;
@@ -76,27 +89,27 @@ public sealed class MaxPool2d
         int oy = index / outW % outH;
         int c = index / (outW * outH);
 
-        int best = s.Index(c, oy * Window, ox * Window);
-        float bestValue = input[best];
+        int best = 0;
+        float bestValue = input[s.Index(c, oy * Window, ox * Window)];
         for (int dy = 0; dy < Window; dy++)
         {
             for (int dx = 0; dx < Window; dx++)
             {
-                int i = s.Index(c, oy * Window + dy, ox * Window + dx);
-                if (input[i] > bestValue)
+                float value = input[s.Index(c, oy * Window + dy, ox * Window + dx)];
+                if (value > bestValue)
                 {
-                    bestValue = input[i];
-                    best = i;
+                    bestValue = value;
+                    best = dy * Window + dx;
                 }
             }
         }
         output[index] = bestValue;
-        argmax[index] = best;
+        argmax[index] = reluInput != 0 && bestValue <= 0f ? NoWinner : (byte)best;
     }
 
     /// <summary>One thread per input element: take the window's gradient if this element won it.</summary>
     public static void BackwardKernel(Index1D index, ArrayView<float> dInput, ArrayView<float> dOutput,
-        ArrayView<int> argmax, ChwShape s)
+        ArrayView<byte> argmax, ChwShape s)
     {
         int x = index % s.Width;
         int y = index / s.Width % s.Height;
@@ -110,13 +123,13 @@ public sealed class MaxPool2d
         if (oy < outH && ox < outW) // the last row/column of an odd-sized input is in no window
         {
             int o = (c * outH + oy) * outW + ox;
-            if (argmax[o] == index) gradient = dOutput[o];
+            if (argmax[o] == (y - oy * Window) * Window + (x - ox * Window)) gradient = dOutput[o];
         }
         dInput[index] = gradient;
     }
 
-    /// <summary>CPU reference of <see cref="Forward"/>; argmax holds flat input indices.</summary>
-    public static void ForwardReference(double[] output, int[] argmax, double[] input, ChwShape s)
+    /// <summary>CPU reference of <see cref="Forward"/>.</summary>
+    public static void ForwardReference(double[] output, byte[] argmax, double[] input, ChwShape s, bool reluInput = false)
     {
         var o = OutputShape(s);
         for (int c = 0; c < s.Channels; c++)
@@ -124,22 +137,30 @@ public sealed class MaxPool2d
         for (int ox = 0; ox < o.Width; ox++)
         {
             int best = -1;
-            for (int dy = 0; dy < Window; dy++)
-            for (int dx = 0; dx < Window; dx++)
+            for (int w = 0; w < Window * Window; w++)
             {
-                int i = s.Index(c, Window * oy + dy, Window * ox + dx);
-                if (best < 0 || input[i] > input[best]) best = i; // strict '>': the first maximum wins
+                double value = input[s.Index(c, Window * oy + w / Window, Window * ox + w % Window)];
+                if (best < 0 || value > input[s.Index(c, Window * oy + best / Window, Window * ox + best % Window)])
+                    best = w; // strict '>': the first maximum wins
             }
-            output[o.Index(c, oy, ox)] = input[best];
-            argmax[o.Index(c, oy, ox)] = best;
+            double max = input[s.Index(c, Window * oy + best / Window, Window * ox + best % Window)];
+            output[o.Index(c, oy, ox)] = max;
+            argmax[o.Index(c, oy, ox)] = reluInput && max <= 0 ? NoWinner : (byte)best;
         }
     }
 
     /// <summary>CPU reference of <see cref="Backward"/>: scatter each output gradient to its winner.</summary>
-    public static void BackwardReference(double[] dInput, double[] dOutput, int[] argmax, ChwShape s)
+    public static void BackwardReference(double[] dInput, double[] dOutput, byte[] argmax, ChwShape s)
     {
         Array.Clear(dInput);
-        for (int o = 0; o < OutputShape(s).Length; o++)
-            dInput[argmax[o]] += dOutput[o];
+        var o = OutputShape(s);
+        for (int c = 0; c < o.Channels; c++)
+        for (int oy = 0; oy < o.Height; oy++)
+        for (int ox = 0; ox < o.Width; ox++)
+        {
+            int w = argmax[o.Index(c, oy, ox)];
+            if (w == NoWinner) continue;
+            dInput[s.Index(c, Window * oy + w / Window, Window * ox + w % Window)] += dOutput[o.Index(c, oy, ox)];
+        }
     }
 }

@@ -28,8 +28,11 @@ public sealed class DeviceMemory(Accelerator accelerator) : IDisposable
     /// <summary>Allocates n floats (uninitialised), owned by this instance until it is disposed.</summary>
     public MemoryBuffer1D<float, Stride1D.Dense> Floats(long n) => Track(Accelerator.Allocate1D<float>(n));
 
-    /// <summary>Allocates n ints (uninitialised), owned by this instance.</summary>
-    public MemoryBuffer1D<int, Stride1D.Dense> Ints(long n) => Track(Accelerator.Allocate1D<int>(n));
+    /// <summary>Allocates n bytes (uninitialised), owned by this instance.</summary>
+    public MemoryBuffer1D<byte, Stride1D.Dense> Bytes(long n) => Track(Accelerator.Allocate1D<byte>(n));
+
+    /// <summary>Allocates n 32-bit words (uninitialised), owned by this instance.</summary>
+    public MemoryBuffer1D<uint, Stride1D.Dense> Words(long n) => Track(Accelerator.Allocate1D<uint>(n));
 
     /// <summary>Allocates and fills a float buffer from host data.</summary>
     public MemoryBuffer1D<float, Stride1D.Dense> Upload(float[] data)

@@ -37,52 +37,19 @@ public static class MemoryEstimate
             string deepestStyle = styleLayers.MaxBy(order.IndexOf)!;
             foreach (var style in styles)
             {
-                var temporary = Walk(weights, style, deepestStyle, options.Pooling, tiled);
-                peak = Math.Max(peak, persistent + temporary.Bytes + sizeof(float) * (long)style.Length + styleTargets);
+                var temporary = NetworkPlan.Build(weights, style.Height, style.Width, deepestStyle, options.Pooling, styleLayers);
+                peak = Math.Max(peak, persistent + temporary.DeviceBytes(tiled) + sizeof(float) * (long)style.Length + styleTargets);
             }
         }
 
         string deepest = used.MaxBy(order.IndexOf)!;
-        var network = Walk(weights, content, deepest, options.Pooling, tiled);
-        persistent += network.Bytes;
-        if (options.NormalizeGradients) persistent += sizeof(float) * (network.LargestRelu + 3L);
-        persistent += contentLayers.Sum(l => sizeof(float) * (long)network.Relus[l].Length);
+        var network = NetworkPlan.Build(weights, content.Height, content.Width, deepest, options.Pooling, used);
+        var shapes = network.Layers.Where(l => l.ReluName is not null).ToDictionary(l => l.ReluName!, l => l.Output);
+        persistent += network.DeviceBytes(tiled);
+        if (options.NormalizeGradients) persistent += sizeof(float) * (used.Max(l => shapes[l].Length) + 3L);
+        persistent += contentLayers.Sum(l => sizeof(float) * (long)shapes[l].Length);
         peak = Math.Max(peak, persistent + sizeof(float) * (long)content.Length);
         persistent += 2 * styleTargets;
         return Math.Max(peak, persistent);
-    }
-
-    private sealed record NetworkBytes(long Bytes, int LargestRelu, Dictionary<string, ChwShape> Relus);
-
-    /// <summary>What a <see cref="VggNetwork"/> up to <paramref name="deepest"/> allocates.</summary>
-    private static NetworkBytes Walk(VggWeights weights, ChwShape input, string deepest, Pooling pooling, bool tiled)
-    {
-        long bytes = 0;
-        int largest = input.Length;
-        int largestRelu = 0;
-        var relus = new Dictionary<string, ChwShape>();
-        var shape = input;
-        int block = 1;
-        foreach (var conv in weights.Layers)
-        {
-            int convBlock = conv.Name[4] - '0';
-            if (convBlock != block)
-            {
-                shape = MaxPool2d.OutputShape(shape);
-                bytes += sizeof(float) * (long)shape.Length * (pooling == Pooling.Max ? 2 : 1); // output (+ argmax)
-                largest = Math.Max(largest, shape.Length);
-                block = convBlock;
-            }
-            bytes += sizeof(float) * ((long)conv.Weight.Length * (tiled ? 2 : 1) + conv.Bias.Length);
-            shape = new ChwShape(conv.OutChannels, shape.Height, shape.Width);
-            bytes += sizeof(float) * (long)shape.Length;
-            largest = Math.Max(largest, shape.Length);
-            largestRelu = Math.Max(largestRelu, shape.Length);
-            string relu = "relu" + conv.Name[4..];
-            relus[relu] = shape;
-            if (relu == deepest) break;
-        }
-        bytes += 2L * sizeof(float) * largest; // the two ping-pong gradient buffers
-        return new NetworkBytes(bytes, largestRelu, relus);
     }
 }

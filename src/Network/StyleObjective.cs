@@ -69,7 +69,7 @@ public sealed class StyleObjective : IObjective, IDisposable
             for (int k = 0; k < styles.Count && styleLayers.Count > 0; k++)
             {
                 using var scope = Memory.Scope();
-                var styleNetwork = BuildNetwork(kernels, Memory, weights, styles[k].Shape, styleLayers.MaxBy(layerOrder.IndexOf)!, options.Pooling);
+                var styleNetwork = BuildNetwork(kernels, Memory, weights, styles[k].Shape, styleLayers, layerOrder, options.Pooling);
                 var input = Memory.Upload(styles[k].Data);
                 styleNetwork.Forward(input.View, new Tape());
                 for (int i = 0; i < styleLayers.Count; i++)
@@ -82,10 +82,8 @@ public sealed class StyleObjective : IObjective, IDisposable
                 kernels.Accelerator.Synchronize(); // the scope frees the style network's buffers next
             }
 
-            string deepest = used.MaxBy(layerOrder.IndexOf)!;
-            _network = BuildNetwork(kernels, Memory, weights, content.Shape, deepest, options.Pooling);
-            int largest = _network.LayerNames.Where(n => n.StartsWith("relu", StringComparison.Ordinal))
-                .Max(n => _network.Activation(n).Shape.Length);
+            _network = BuildNetwork(kernels, Memory, weights, content.Shape, used, layerOrder, options.Pooling);
+            int largest = used.Max(n => _network.OutputShape(n).Length); // the largest gradient a tap normalizes
             var normalizer = options.NormalizeGradients ? new GradientNormalizer(kernels, Memory, largest) : null;
 
             // Content targets: F_l(content), from the network this objective will use.
@@ -142,7 +140,7 @@ public sealed class StyleObjective : IObjective, IDisposable
 
     /// <summary>The shape of a ReLU output the network computes.</summary>
     public ChwShape ActivationShape(string reluName) =>
-        (_network ?? throw new InvalidOperationException("No network: only total variation is optimized.")).Activation(reluName).Shape;
+        (_network ?? throw new InvalidOperationException("No network: only total variation is optimized.")).OutputShape(reluName);
 
     /// <summary>The network's layers, in order (empty when only total variation is optimized).</summary>
     public IEnumerable<string> LayerNames => _network?.LayerNames ?? [];
@@ -202,12 +200,13 @@ public sealed class StyleObjective : IObjective, IDisposable
         return channels * channels;
     }
 
+    /// <summary>A network up to the deepest of <paramref name="tapped"/>, keeping exactly those outputs.</summary>
     private static VggNetwork BuildNetwork(KernelSet kernels, DeviceMemory memory, VggWeights weights, ChwShape shape,
-        string deepest, Pooling pooling)
+        IReadOnlyList<string> tapped, List<string> layerOrder, Pooling pooling)
     {
         try
         {
-            return new VggNetwork(kernels, memory, weights, shape.Height, shape.Width, deepest, pooling);
+            return new VggNetwork(kernels, memory, weights, shape.Height, shape.Width, tapped.MaxBy(layerOrder.IndexOf)!, pooling, tapped);
         }
         catch (ArgumentException e)
         {

@@ -21,11 +21,12 @@ public enum Pooling
 /// layer any loss needs (no work past it).
 /// </summary>
 /// <remarks>
-/// Forward keeps every ReLU output (the ReLU backward masks with it, and loss taps read it) and the
-/// max-pooling argmax. Backward needs only two gradient buffers the size of the largest
-/// activation, used alternately from the deepest layer back to the input ("ping-pong"): layer k's
-/// output gradient is in one and its input gradient goes to the other. Everything is allocated
-/// once, when the network is built.
+/// Forward keeps only the ReLU outputs a loss reads; the rest of what backward needs is a bit mask
+/// per ReLU or a byte per max-pooling window (<see cref="NetworkPlan"/> decides which). Backward
+/// needs only two gradient buffers the size of the largest tensor, used alternately from the
+/// deepest layer back to the input ("ping-pong"): layer k's output gradient is in one and its
+/// input gradient goes to the other; in the forward pass the same two buffers hold the outputs that
+/// are not kept. Everything is allocated once, when the network is built.
 /// </remarks>
 public sealed class VggNetwork
 {
@@ -38,44 +39,48 @@ public sealed class VggNetwork
 
     /// <summary>
     /// Builds the network for inputs of shape <c>(3, height, width)</c>, up to and including
-    /// <paramref name="deepestLayer"/> (a <c>relu{b}_{i}</c> name).
+    /// <paramref name="deepestLayer"/> (a <c>relu{b}_{i}</c> name), keeping the outputs of the ReLU
+    /// layers named in <paramref name="kept"/> (those the caller will tap or read).
     /// </summary>
     /// <exception cref="ArgumentException">An unknown layer name, or an image too small for the pooling it needs.</exception>
     public VggNetwork(KernelSet kernels, DeviceMemory memory, VggWeights weights, int height, int width,
-        string deepestLayer, Pooling pooling)
+        string deepestLayer, Pooling pooling, IReadOnlyCollection<string> kept)
     {
         _kernels = kernels;
         InputShape = new ChwShape(3, height, width);
         if (height <= 0 || width <= 0)
             throw new ArgumentException($"The image must have a positive size, got {width}x{height}.");
-        if (!weights.Architecture.ConvNames.Contains("conv" + LayerSuffix(deepestLayer)))
-            throw new ArgumentException($"{weights.Architecture.Name} has no layer '{deepestLayer}' (its ReLU layers are {string.Join(", ", ReluNames(weights.Architecture))}).");
-
-        var shape = InputShape;
-        int block = 1;
-        foreach (var conv in weights.Layers)
+        var reluNames = ReluNames(weights.Architecture).ToList();
+        foreach (string name in kept.Append(deepestLayer))
         {
-            int convBlock = int.Parse(conv.Name.AsSpan(4, conv.Name.IndexOf('_', StringComparison.Ordinal) - 4), System.Globalization.CultureInfo.InvariantCulture);
-            if (convBlock != block)
-            {
-                if (shape.Height < 2 || shape.Width < 2)
-                    throw new ArgumentException(
-                        $"A {width}x{height} image is too small to reach {deepestLayer}: pool{block} needs at least 2x2 pixels, and it has {shape.Width}x{shape.Height}.");
-                var pool = new PoolLayer($"pool{block}", shape, pooling, kernels, memory);
-                _layers.Add(pool);
-                shape = pool.Output.Shape;
-                block = convBlock;
-            }
-            var layer = new ConvReluLayer(conv, shape, kernels, memory);
-            _layers.Add(layer);
-            shape = layer.Output.Shape;
-            if (layer.ReluName == deepestLayer) break;
+            if (!reluNames.Contains(name))
+                throw new ArgumentException($"{weights.Architecture.Name} has no layer '{name}' (its ReLU layers are {string.Join(", ", reluNames)}).");
         }
 
-        int largest = _layers.Max(l => l.Output.Shape.Length);
-        largest = Math.Max(largest, InputShape.Length);
-        _gradients = [memory.Floats(largest), memory.Floats(largest)];
+        Plan = NetworkPlan.Build(weights, height, width, deepestLayer, pooling, kept);
+        foreach (var pool in Plan.Layers.Where(l => l.Conv is null))
+        {
+            if (pool.Input.Height < 2 || pool.Input.Width < 2)
+                throw new ArgumentException(
+                    $"A {width}x{height} image is too small to reach {deepestLayer}: {pool.Name} needs at least 2x2 pixels, and it has {pool.Input.Width}x{pool.Input.Height}.");
+        }
+        if (kept.Any(name => reluNames.IndexOf(name) > reluNames.IndexOf(deepestLayer)))
+            throw new ArgumentException($"A kept layer lies past {deepestLayer}, where the network stops.");
+
+        _gradients = [memory.Floats(Plan.ScratchLength), memory.Floats(Plan.ScratchLength)];
+        foreach (var planned in Plan.Layers)
+        {
+            var output = planned.Kept
+                ? memory.Tensor(planned.Output)
+                : new DeviceTensor(_gradients[planned.Scratch].View.SubView(0, planned.Output.Length), planned.Output);
+            _layers.Add(planned.Conv is { } conv
+                ? new ConvReluLayer(conv, planned, output, kernels, memory)
+                : new PoolLayer(planned, pooling, output, kernels, memory));
+        }
     }
+
+    /// <summary>What the network computes and holds, layer by layer.</summary>
+    public NetworkPlan Plan { get; }
 
     /// <summary>The input shape, <c>(3, H, W)</c>.</summary>
     public ChwShape InputShape { get; }
@@ -83,12 +88,24 @@ public sealed class VggNetwork
     /// <summary>Layer names in order, e.g. <c>conv1_1, relu1_1, conv1_2, relu1_2, pool1, ...</c>.</summary>
     public IEnumerable<string> LayerNames => _layers.SelectMany(l => l.Names);
 
-    /// <summary>The output of a ReLU layer (valid after <see cref="Forward"/>).</summary>
-    public DeviceTensor Activation(string reluName) =>
-        _layers.OfType<ConvReluLayer>().FirstOrDefault(l => l.ReluName == reluName)?.Output
+    /// <summary>The output of a kept ReLU layer (valid after <see cref="Forward"/>).</summary>
+    /// <exception cref="ArgumentException">The network does not compute or does not keep that layer.</exception>
+    public DeviceTensor Activation(string reluName)
+    {
+        var layer = _layers.OfType<ConvReluLayer>().FirstOrDefault(l => l.ReluName == reluName)
+            ?? throw new ArgumentException($"The network does not compute {reluName} (it stops at {_layers[^1].Names.Last()}).");
+        return layer.Planned.Kept
+            ? layer.Output
+            : throw new ArgumentException($"The network does not keep {reluName}: name it among the kept layers when building it.");
+    }
+
+    /// <summary>The shape of a ReLU layer's output, kept or not.</summary>
+    /// <exception cref="ArgumentException">The network does not compute that layer.</exception>
+    public ChwShape OutputShape(string reluName) =>
+        Plan.Layers.FirstOrDefault(l => l.ReluName == reluName)?.Output
         ?? throw new ArgumentException($"The network does not compute {reluName} (it stops at {_layers[^1].Names.Last()}).");
 
-    /// <summary>Attaches a loss tap to the ReLU output it names.</summary>
+    /// <summary>Attaches a loss tap to the (kept) ReLU output it names.</summary>
     public void AddTap(ILossTap tap)
     {
         Activation(tap.Layer); // validates the name
@@ -147,8 +164,6 @@ public sealed class VggNetwork
     /// <summary>Gradient of layer k's input: the other buffer, or the caller's dInput for layer 0.</summary>
     private ArrayView<float> InputGradient(int k) => k == 0 ? _dInput : OutputGradient(k - 1);
 
-    private static string LayerSuffix(string reluName) => reluName.StartsWith("relu", StringComparison.Ordinal) ? reluName[4..] : "?";
-
     private static IEnumerable<string> ReluNames(VggArchitecture architecture) => architecture.ConvNames.Select(n => "relu" + n[4..]);
 
     // ------------------------------------------------------------------ layers
@@ -165,9 +180,11 @@ public sealed class VggNetwork
     }
 
     /// <summary>
-    /// conv{b}_{i} with its bias and ReLU fused into one kernel. Backward is two steps (ReLU mask,
-    /// then the input gradient) with the plain kernels, or one with the tiled kernel, which masks as
-    /// it loads and runs over the transposed, flipped weights prepared here once.
+    /// conv{b}_{i} with its bias and ReLU fused into one kernel. Backward is the ReLU mask, then the
+    /// input gradient. The mask comes from the kept output, from bits packed in the forward pass, or
+    /// from nowhere when a max pooling follows (<see cref="ReluMaskSource"/>). The tiled kernel
+    /// applies a kept output's mask as it loads dOut, and runs over the transposed, flipped weights
+    /// prepared here once.
     /// </summary>
     private sealed class ConvReluLayer : Layer
     {
@@ -176,25 +193,31 @@ public sealed class VggNetwork
         private readonly ArrayView<float> _weight;     // (K, C, 3, 3)
         private readonly ArrayView<float> _bias;       // (K)
         private readonly ArrayView<float> _transposed; // (C, K, 3, 3) flipped, for the tiled backward; empty otherwise
+        private readonly ArrayView<uint> _maskBits;    // ceil(K*H*W / 32) words with Mask == Bits; empty otherwise
         private readonly string _convName;
         private Action? _reluBackward;
         private Action? _convBackward;
 
-        public ConvReluLayer(ConvLayerWeights weights, ChwShape input, KernelSet kernels, DeviceMemory memory)
+        public ConvReluLayer(ConvLayerWeights weights, PlannedLayer planned, DeviceTensor output, KernelSet kernels, DeviceMemory memory)
         {
             _kernels = kernels;
+            Planned = planned;
             _convName = weights.Name;
-            ReluName = "relu" + weights.Name[4..];
-            _shape = Conv2dShape.Vgg(input.Channels, input.Height, input.Width, weights.OutChannels);
+            ReluName = planned.ReluName!;
+            _shape = Conv2dShape.Vgg(planned.Input.Channels, planned.Input.Height, planned.Input.Width, weights.OutChannels);
             _weight = memory.Upload(weights.Weight).View;
             _bias = memory.Upload(weights.Bias).View;
-            Output = memory.Tensor(_shape.Output);
+            Output = output;
+            if (planned.Mask == ReluMaskSource.Bits)
+                _maskBits = memory.Words(Relu.MaskWords(output.Shape.Length)).View;
             if (kernels.PreferTiled)
             {
                 _transposed = memory.Floats(_shape.WeightLength).View;
                 kernels.Conv.TransposeFlip(_transposed, _weight, _shape);
             }
         }
+
+        public PlannedLayer Planned { get; }
 
         public string ReluName { get; }
 
@@ -210,53 +233,71 @@ public sealed class VggNetwork
                 _kernels.Conv.ForwardTiled(Output.View, input.View, _weight, _bias, _shape, fuseRelu: true);
             else
                 _kernels.Conv.Forward(Output.View, input.View, _weight, _bias, _shape, fuseRelu: true);
+            if (Planned.Mask == ReluMaskSource.Bits)
+                _kernels.Relu.PackMask(_maskBits, Output.View); // before the next layers reuse Output's buffer
         }
 
         public override void RecordBackward(Tape tape, VggNetwork network, int index)
         {
-            // The input gradient is a convolution with C output channels: conv1_1's has 3, where a
-            // 64-channel tile would mostly idle (Conv2d.TiledPays), so it takes the plain path.
-            if (_kernels.PreferTiled && Conv2d.TiledPays(Conv2d.TransposedShape(_shape)))
-            {
-                _convBackward ??= _kernels.UseTf32
-                    ? () => _kernels.Conv.BackwardInputTf32(network.InputGradient(index), network.OutputGradient(index), _transposed, Output.View, _shape)
-                    : () => _kernels.Conv.BackwardInputTiled(network.InputGradient(index), network.OutputGradient(index), _transposed, Output.View, _shape);
-                tape.Record($"{ReluName}+{_convName}", _convBackward);
-                return;
-            }
+            // Built once: recording an existing delegate allocates nothing. The tape replays in
+            // reverse, so the ReLU step recorded last runs first.
+            var mask = Planned.Mask;
+            bool tiled = _kernels.PreferTiled && Conv2d.TiledPays(Conv2d.TransposedShape(_shape));
+            _convBackward ??= BackwardInput(network, index, tiled, fusedMask: tiled && mask == ReluMaskSource.KeptOutput ? Output.View : default);
+            tape.Record(tiled && mask == ReluMaskSource.KeptOutput ? $"{ReluName}+{_convName}" : _convName, _convBackward);
+            if (mask == ReluMaskSource.MaxPooling || (tiled && mask == ReluMaskSource.KeptOutput)) return;
 
-            // Built once: recording an existing delegate allocates nothing.
-            _convBackward ??= () => _kernels.Conv.BackwardInput(network.InputGradient(index), network.OutputGradient(index), _weight, _shape,
-                _kernels.PreferTiled ? KernelVariant.PerElement : KernelVariant.Auto);
             _reluBackward ??= () =>
             {
-                var dOutput = network.OutputGradient(index);
-                _kernels.Relu.Backward(dOutput, dOutput, Output.View); // in place: mask by y > 0
+                var dOutput = network.OutputGradient(index); // masked in place
+                if (mask == ReluMaskSource.Bits)
+                    _kernels.Relu.BackwardBits(dOutput, dOutput, _maskBits);
+                else
+                    _kernels.Relu.Backward(dOutput, dOutput, Output.View);
             };
-            tape.Record(_convName, _convBackward);
             tape.Record(ReluName, _reluBackward);
+        }
+
+        /// <summary>
+        /// The input gradient: the tiled kernels over the transposed weights (masking dOut by
+        /// <paramref name="fusedMask"/> as they load it, when given), or the plain kernel. The input
+        /// gradient is a convolution with C output channels: conv1_1's has 3, where a 64-channel
+        /// tile would mostly idle (<see cref="Conv2d.TiledPays"/>), so it takes the plain path.
+        /// </summary>
+        private Action BackwardInput(VggNetwork network, int index, bool tiled, ArrayView<float> fusedMask)
+        {
+            if (!tiled)
+            {
+                var variant = _kernels.PreferTiled ? KernelVariant.PerElement : KernelVariant.Auto;
+                return () => _kernels.Conv.BackwardInput(network.InputGradient(index), network.OutputGradient(index), _weight, _shape, variant);
+            }
+            return _kernels.UseTf32
+                ? () => _kernels.Conv.BackwardInputTf32(network.InputGradient(index), network.OutputGradient(index), _transposed, fusedMask, _shape)
+                : () => _kernels.Conv.BackwardInputTiled(network.InputGradient(index), network.OutputGradient(index), _transposed, fusedMask, _shape);
         }
     }
 
-    /// <summary>pool{b}: 2x2/stride 2, max (with argmax for backward) or average.</summary>
+    /// <summary>
+    /// pool{b}: 2x2/stride 2, max (with a byte of argmax per window for backward, and the ReLU below
+    /// it fused: see <see cref="MaxPool2d"/>) or average.
+    /// </summary>
     private sealed class PoolLayer : Layer
     {
         private readonly KernelSet _kernels;
         private readonly ChwShape _inputShape;
         private readonly Pooling _pooling;
-        private readonly ArrayView<int> _argmax;
+        private readonly ArrayView<byte> _argmax;
         private readonly string _name;
         private Action? _backward;
 
-        public PoolLayer(string name, ChwShape input, Pooling pooling, KernelSet kernels, DeviceMemory memory)
+        public PoolLayer(PlannedLayer planned, Pooling pooling, DeviceTensor output, KernelSet kernels, DeviceMemory memory)
         {
-            _name = name;
+            _name = planned.Name;
             _kernels = kernels;
-            _inputShape = input;
+            _inputShape = planned.Input;
             _pooling = pooling;
-            var outputShape = MaxPool2d.OutputShape(input);
-            Output = memory.Tensor(outputShape);
-            _argmax = pooling == Pooling.Max ? memory.Ints(outputShape.Length).View : default;
+            Output = output;
+            _argmax = pooling == Pooling.Max ? memory.Bytes(output.Shape.Length).View : default;
         }
 
         public override DeviceTensor Output { get; }
@@ -266,7 +307,7 @@ public sealed class VggNetwork
         public override void Forward(DeviceTensor input)
         {
             if (_pooling == Pooling.Max)
-                _kernels.MaxPool.Forward(Output.View, _argmax, input.View, _inputShape);
+                _kernels.MaxPool.Forward(Output.View, _argmax, input.View, _inputShape, reluInput: true);
             else
                 _kernels.AvgPool.Forward(Output.View, input.View, _inputShape);
         }

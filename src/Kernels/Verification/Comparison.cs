@@ -58,13 +58,14 @@ public static class Comparison
         return new CheckResult(kernel, shape, maxAbs, maxRel, passed, detail);
     }
 
-    /// <summary>Compares integer results exactly (e.g. max-pooling argmax).</summary>
-    public static CheckResult CompareExact(string kernel, string shape, int[] actual, int[] reference)
+    /// <summary>Compares integer results exactly (e.g. max-pooling argmax, ReLU mask bits).</summary>
+    public static CheckResult CompareExact<T>(string kernel, string shape, T[] actual, T[] reference)
+        where T : IEquatable<T>
     {
         int mismatches = 0, firstIndex = -1;
         for (int i = 0; i < Math.Min(actual.Length, reference.Length); i++)
         {
-            if (actual[i] == reference[i]) continue;
+            if (actual[i].Equals(reference[i])) continue;
             if (mismatches++ == 0) firstIndex = i;
         }
         bool passed = mismatches == 0 && actual.Length == reference.Length;

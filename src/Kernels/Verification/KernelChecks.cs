@@ -165,6 +165,38 @@ public static partial class KernelChecks
             k.Relu.Backward(dInput.View, dOut.View, saved.View);
             return Comparison.Compare("relu.backward", "n=37", Download(dInput), expected, Elementwise);
         }));
+
+        // Bit masks: lengths that end mid-word (37, 70) and exactly on a word (64).
+        foreach (int length in new[] { 37, 64, 70 })
+        {
+            string text = $"n={length}";
+            checks.Add(new("relu.pack-mask", text, k =>
+            {
+                var output = Uniform(new Random(23 + length), length);
+                Relu.ForwardReference(output, output);
+                var expected = new uint[Relu.MaskWords(length)];
+                Relu.PackMaskReference(expected, output);
+                using var saved = Upload(k.Accelerator, output);
+                using var mask = Filled(k.Accelerator, expected.Length, 0xDEADBEEFu);
+                k.Relu.PackMask(mask.View, saved.View);
+                return Comparison.CompareExact("relu.pack-mask", text, DownloadAll(mask), expected);
+            }));
+            checks.Add(new("relu.backward/bits", text, k =>
+            {
+                var random = new Random(26 + length);
+                var output = Uniform(random, length);
+                Relu.ForwardReference(output, output);
+                var dOutput = Uniform(random, length);
+                var mask = new uint[Relu.MaskWords(length)];
+                Relu.PackMaskReference(mask, output);
+                var expected = new double[length];
+                Relu.BackwardBitsReference(expected, dOutput, mask);
+                using var dOut = Upload(k.Accelerator, dOutput);
+                using var dMask = k.Accelerator.Allocate1D(mask);
+                k.Relu.BackwardBits(dOut.View, dOut.View, dMask.View); // in place, as the network runs it
+                return Comparison.Compare("relu.backward/bits", text, Download(dOut), expected, Elementwise);
+            }));
+        }
     }
 
     // ------------------------------------------------------------------ pooling
@@ -181,39 +213,62 @@ public static partial class KernelChecks
         foreach (var shape in PoolShapes)
         {
             string text = shape.ToString();
-            checks.Add(new("maxpool2d.forward", text, k => MaxPoolForward(k, shape, text)));
-            checks.Add(new("maxpool2d.backward", text, k => MaxPoolBackward(k, shape, text)));
+            checks.Add(new("maxpool2d.forward", text, k => MaxPoolForward(k, shape, reluInput: false, "maxpool2d.forward", text)));
+            checks.Add(new("maxpool2d.backward", text, k => MaxPoolBackward(k, shape, reluInput: false, "maxpool2d.backward", text)));
+            checks.Add(new("maxpool2d.forward/fused-relu", text, k => MaxPoolForward(k, shape, reluInput: true, "maxpool2d.forward/fused-relu", text)));
+            checks.Add(new("maxpool2d.backward/fused-relu", text, k => MaxPoolBackward(k, shape, reluInput: true, "maxpool2d.backward/fused-relu", text)));
             checks.Add(new("avgpool2d.forward", text, k => AvgPoolForward(k, shape, text)));
             checks.Add(new("avgpool2d.backward", text, k => AvgPoolBackward(k, shape, text)));
         }
     }
 
-    private static CheckResult MaxPoolForward(KernelSet k, ChwShape s, string text)
+    /// <summary>
+    /// Max pooling on plain inputs, and on a ReLU output with the ReLU's backward fused
+    /// (<paramref name="reluInput"/>): about half the inputs are 0 and every third window wholly 0,
+    /// so windows without a winner occur on every shape.
+    /// </summary>
+    private static double[] PoolInput(ChwShape s, int seed, bool reluInput)
+    {
+        var input = Uniform(new Random(seed), s.Length);
+        if (!reluInput) return input;
+        Relu.ForwardReference(input, input);
+        var o = MaxPool2d.OutputShape(s);
+        for (int c = 0; c < s.Channels; c++)
+        for (int oy = 0; oy < o.Height; oy++)
+        for (int ox = 0; ox < o.Width; ox++)
+        {
+            if (o.Index(c, oy, ox) % 3 != 0) continue;
+            for (int w = 0; w < 4; w++)
+                input[s.Index(c, 2 * oy + w / 2, 2 * ox + w % 2)] = 0;
+        }
+        return input;
+    }
+
+    private static CheckResult MaxPoolForward(KernelSet k, ChwShape s, bool reluInput, string name, string text)
     {
         var o = MaxPool2d.OutputShape(s);
-        var input = Uniform(new Random(31), s.Length);
+        var input = PoolInput(s, 31, reluInput);
         var expected = new double[o.Length];
-        var expectedArgmax = new int[o.Length];
-        MaxPool2d.ForwardReference(expected, expectedArgmax, input, s);
+        var expectedArgmax = new byte[o.Length];
+        MaxPool2d.ForwardReference(expected, expectedArgmax, input, s, reluInput);
 
         using var dInput = Upload(k.Accelerator, input);
         using var output = Poisoned(k.Accelerator, o.Length);
-        using var argmax = PoisonedIndices(k.Accelerator, o.Length);
-        k.MaxPool.Forward(output.View, argmax.View, dInput.View, s);
-        return Comparison.Combine("maxpool2d.forward", text,
+        using var argmax = Filled<byte>(k.Accelerator, o.Length, 77);
+        k.MaxPool.Forward(output.View, argmax.View, dInput.View, s, reluInput);
+        return Comparison.Combine(name, text,
             Comparison.Compare("output", text, Download(output), expected, Elementwise),
-            Comparison.CompareExact("argmax", text, Download(argmax), expectedArgmax));
+            Comparison.CompareExact("argmax", text, DownloadAll(argmax), expectedArgmax));
     }
 
-    private static CheckResult MaxPoolBackward(KernelSet k, ChwShape s, string text)
+    private static CheckResult MaxPoolBackward(KernelSet k, ChwShape s, bool reluInput, string name, string text)
     {
         var o = MaxPool2d.OutputShape(s);
-        var random = new Random(32);
-        var input = Uniform(random, s.Length);
-        var dOutput = Uniform(random, o.Length);
+        var input = PoolInput(s, 32, reluInput);
+        var dOutput = Uniform(new Random(33), o.Length);
         var pooled = new double[o.Length];
-        var argmax = new int[o.Length];
-        MaxPool2d.ForwardReference(pooled, argmax, input, s);
+        var argmax = new byte[o.Length];
+        MaxPool2d.ForwardReference(pooled, argmax, input, s, reluInput);
         var expected = new double[s.Length];
         MaxPool2d.BackwardReference(expected, dOutput, argmax, s);
 
@@ -221,7 +276,7 @@ public static partial class KernelChecks
         using var dArgmax = k.Accelerator.Allocate1D(argmax);
         using var dInput = Poisoned(k.Accelerator, s.Length);
         k.MaxPool.Backward(dInput.View, dOut.View, dArgmax.View, s);
-        return Comparison.Compare("maxpool2d.backward", text, Download(dInput), expected, Elementwise);
+        return Comparison.Compare(name, text, Download(dInput), expected, Elementwise);
     }
 
     private static CheckResult AvgPoolForward(KernelSet k, ChwShape s, string text)

@@ -33,23 +33,25 @@ public static class TestData
         return buffer;
     }
 
-    /// <summary>An int device buffer of n values -1 (an index no kernel should leave behind).</summary>
-    public static MemoryBuffer1D<int, Stride1D.Dense> PoisonedIndices(Accelerator accelerator, int n)
+    /// <summary>A device buffer of n copies of <paramref name="value"/> (a value no kernel should leave behind).</summary>
+    public static MemoryBuffer1D<T, Stride1D.Dense> Filled<T>(Accelerator accelerator, int n, T value)
+        where T : unmanaged
     {
-        var buffer = accelerator.Allocate1D<int>(n);
-        buffer.CopyFromCPU(Enumerable.Repeat(-1, n).ToArray());
+        var buffer = accelerator.Allocate1D<T>(n);
+        buffer.CopyFromCPU(Enumerable.Repeat(value, n).ToArray());
         return buffer;
     }
 
-    /// <summary>Waits for the device and copies a buffer back.</summary>
-    public static float[] Download(MemoryBuffer1D<float, Stride1D.Dense> buffer)
+    /// <summary>Waits for the device and copies a buffer of any element type back.</summary>
+    public static T[] DownloadAll<T>(MemoryBuffer1D<T, Stride1D.Dense> buffer)
+        where T : unmanaged
     {
         buffer.Accelerator.Synchronize();
         return buffer.GetAsArray1D();
     }
 
-    /// <summary>Waits for the device and copies an int buffer back.</summary>
-    public static int[] Download(MemoryBuffer1D<int, Stride1D.Dense> buffer)
+    /// <summary>Waits for the device and copies a buffer back.</summary>
+    public static float[] Download(MemoryBuffer1D<float, Stride1D.Dense> buffer)
     {
         buffer.Accelerator.Synchronize();
         return buffer.GetAsArray1D();

@@ -61,7 +61,7 @@ public sealed class LauncherValidationTests
         Assert.Throws<ArgumentException>(() => OwnedKernels.AvgPool.Forward(Floats(2), Floats(10), tiny));
         var s = new ChwShape(2, 5, 5);
         Assert.Throws<ArgumentException>(() =>
-            OwnedKernels.MaxPool.Forward(Floats(8), OwnedAccelerator.Allocate1D<int>(7).View, Floats(50), s));
+            OwnedKernels.MaxPool.Forward(Floats(8), OwnedAccelerator.Allocate1D<byte>(7).View, Floats(50), s));
     }
 
     [Test]

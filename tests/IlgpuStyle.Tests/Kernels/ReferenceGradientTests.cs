@@ -97,7 +97,7 @@ public sealed class ReferenceGradientTests
         var x = TestData.Uniform(random, shape.Length); // distinct values: no ties within a step
         var r = TestData.Uniform(random, o.Length);
         var output = new double[o.Length];
-        var argmax = new int[o.Length];
+        var argmax = new byte[o.Length];
         double Loss(double[] input)
         {
             MaxPool2d.ForwardReference(output, argmax, input, shape);
@@ -105,8 +105,42 @@ public sealed class ReferenceGradientTests
         }
         MaxPool2d.ForwardReference(output, argmax, x, shape);
         var analytic = new double[x.Length];
-        MaxPool2d.BackwardReference(analytic, r, (int[])argmax.Clone(), shape);
+        MaxPool2d.BackwardReference(analytic, r, (byte[])argmax.Clone(), shape);
         AssertGradient($"maxpool {shape}", Loss, x, analytic);
+    }
+
+    /// <summary>
+    /// With the ReLU fused into the pooling, the pooling's backward alone is the gradient of
+    /// <c>r . maxpool(relu(x))</c> with respect to x: the ReLU needs no backward step of its own.
+    /// A quarter of the windows are wholly negative, so some windows pass no gradient at all.
+    /// </summary>
+    [TestCase(3, 5, 7)]
+    [TestCase(2, 4, 6)]
+    public void MaxPoolWithFusedReluBackwardIsTheGradientThroughTheRelu(int c, int h, int w)
+    {
+        var shape = new ChwShape(c, h, w);
+        var o = MaxPool2d.OutputShape(shape);
+        var random = new Random(5);
+        var x = TestData.Uniform(random, shape.Length);
+        for (int i = 0; i < x.Length; i++)
+        {
+            if (i / w % 4 < 2 && i % w < 2) x[i] = -Math.Abs(x[i]) - 0.1; // some wholly negative windows
+        }
+        var r = TestData.Uniform(random, o.Length);
+        var output = new double[o.Length];
+        var argmax = new byte[o.Length];
+        var relu = new double[x.Length];
+        double Loss(double[] input)
+        {
+            Relu.ForwardReference(relu, input);
+            MaxPool2d.ForwardReference(output, argmax, relu, shape, reluInput: true);
+            return Dot(r, output);
+        }
+        Loss(x);
+        Assert.That(argmax, Does.Contain(MaxPool2d.NoWinner), "the shape has a window whose maximum is 0");
+        var analytic = new double[x.Length];
+        MaxPool2d.BackwardReference(analytic, r, (byte[])argmax.Clone(), shape);
+        AssertGradient($"maxpool(relu) {shape}", Loss, x, analytic);
     }
 
     [TestCase(3, 5, 7)]

@@ -40,20 +40,69 @@ public sealed class NetworkTests(DeviceKind kind) : AcceleratorFixture(kind)
         var weights = TinyVgg.Create();
         var image = TinyVgg.Image(20, 24, seed: 1);
         using var memory = new DeviceMemory(Accelerator);
-        var network = new VggNetwork(Kernels, memory, weights, 20, 24, "relu5_1", Pooling.Max);
+        string[] kept = ["relu1_1", "relu1_2", "relu2_2", "relu3_4", "relu4_2", "relu5_1"];
+        var network = new VggNetwork(Kernels, memory, weights, 20, 24, "relu5_1", Pooling.Max, kept);
         using var input = Accelerator.Allocate1D(image.Data);
         network.Forward(input.View, new Tape());
         Accelerator.Synchronize();
 
         var reference = new ReferenceObjective(weights, image, [image], AllLayers);
         var steps = reference.Forward(ReferenceObjective.ToDouble(image.Data), image.Shape);
-        foreach (string layer in new[] { "relu1_1", "relu1_2", "relu2_2", "relu3_4", "relu4_2", "relu5_1" })
+        foreach (string layer in kept)
         {
             var actual = network.Activation(layer).View.SubView(0, network.Activation(layer).Shape.Length);
             var host = new float[actual.Length];
             actual.CopyToCPU(host);
             AssertClose(layer, host, steps.Single(s => s.Name == layer).Output);
         }
+    }
+
+    /// <summary>
+    /// Keeping only the deepest output, every other tensor of the forward pass lives in the two
+    /// shared buffers in turn: the result must not change, and the layers not kept are not readable.
+    /// </summary>
+    [TestCase(Pooling.Max)]
+    [TestCase(Pooling.Avg)]
+    public void ForwardThroughTheSharedBuffersMatchesTheReference(Pooling pooling)
+    {
+        var weights = TinyVgg.Create();
+        var image = TinyVgg.Image(19, 22, seed: 6);
+        using var memory = new DeviceMemory(Accelerator);
+        var network = new VggNetwork(Kernels, memory, weights, 19, 22, "relu5_1", pooling, ["relu5_1"]);
+        using var input = Accelerator.Allocate1D(image.Data);
+        network.Forward(input.View, new Tape());
+        Accelerator.Synchronize();
+
+        var reference = new ReferenceObjective(weights, image, [image], AllLayers with { Pooling = pooling });
+        var steps = reference.Forward(ReferenceObjective.ToDouble(image.Data), image.Shape);
+        var actual = new float[network.Activation("relu5_1").Shape.Length];
+        network.Activation("relu5_1").View.CopyToCPU(actual);
+        AssertClose("relu5_1", actual, steps.Single(s => s.Name == "relu5_1").Output);
+        Assert.That(network.OutputShape("relu3_2"), Is.EqualTo(steps.Single(s => s.Name == "relu3_2").OutShape));
+        var error = Assert.Throws<ArgumentException>(() => network.Activation("relu3_2"));
+        Assert.That(error!.Message, Does.Contain("does not keep relu3_2"));
+    }
+
+    /// <summary>What VGG-19 keeps with SPEC.md's default layers: outputs with a loss, masks as bits or folded into max pooling.</summary>
+    [Test]
+    public void ThePlanKeepsTappedOutputsAndTheLeastMaskTheBackwardNeeds()
+    {
+        string[] tapped = [.. AllLayers.ContentLayers, .. AllLayers.StyleLayers];
+        var plan = NetworkPlan.Build(TinyVgg.Create(), 64, 64, "relu5_1", Pooling.Max, tapped);
+        var convs = plan.Layers.Where(l => l.Conv is not null).ToDictionary(l => l.ReluName!);
+        Assert.Multiple(() =>
+        {
+            Assert.That(convs.Values.Where(l => l.Kept).Select(l => l.ReluName), Is.EquivalentTo(tapped));
+            Assert.That(convs.Values.Where(l => l.Mask == ReluMaskSource.MaxPooling).Select(l => l.ReluName),
+                Is.EquivalentTo(new[] { "relu1_2", "relu2_2", "relu3_4", "relu4_4" }));
+            Assert.That(convs.Values.Where(l => l.Mask == ReluMaskSource.Bits).Select(l => l.ReluName),
+                Is.EquivalentTo(new[] { "relu3_2", "relu3_3", "relu4_3" }));
+            Assert.That(plan.Layers.Where(l => l.Conv is null).All(l => !l.Kept && l.Scratch >= 0), "pooling outputs live in the shared buffers");
+            var inScratch = plan.Layers.Zip(plan.Layers.Skip(1)).Where(p => !p.First.Kept && !p.Second.Kept);
+            Assert.That(inScratch.All(p => p.First.Scratch != p.Second.Scratch), "a layer never writes the buffer it reads");
+        });
+        var avg = NetworkPlan.Build(TinyVgg.Create(), 64, 64, "relu5_1", Pooling.Avg, tapped);
+        Assert.That(avg.Layers.Count(l => l.Mask == ReluMaskSource.Bits && l.Conv is not null), Is.EqualTo(7), "average pooling cannot carry the mask");
     }
 
     [TestCase("caffe", Pooling.Max, "vgg19")]

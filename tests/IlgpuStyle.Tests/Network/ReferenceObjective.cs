@@ -63,7 +63,7 @@ internal sealed class ReferenceObjective
         public required ChwShape OutShape { get; init; }
         public required double[] Output { get; init; }
         public ConvLayerWeights? Conv { get; init; }
-        public int[]? Argmax { get; init; }
+        public byte[]? Argmax { get; init; }
     }
 
     /// <summary>Every ReLU and pooling output up to the deepest layer any loss uses.</summary>
@@ -79,10 +79,10 @@ internal sealed class ReferenceObjective
             {
                 var outShape = MaxPool2d.OutputShape(shape);
                 var pooled = new double[outShape.Length];
-                int[]? argmax = null;
+                byte[]? argmax = null;
                 if (_pooling == Pooling.Max)
                 {
-                    argmax = new int[outShape.Length];
+                    argmax = new byte[outShape.Length];
                     MaxPool2d.ForwardReference(pooled, argmax, x, shape);
                 }
                 else
