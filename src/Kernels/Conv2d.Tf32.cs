@@ -39,7 +39,7 @@ public sealed partial class Conv2d
     private const int FragA = 8;                    // A registers per lane per step: 2 m-tiles x 4
     private const int FragB = 4;                    // B registers per lane per step: 2 n-tiles x 2
 
-    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dShape, TiledFlags>? _tf32;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dShape, TiledFlags, int>? _tf32;
 
     /// <summary>
     /// Whether the accelerator can run the TF32 kernel: 256 threads per group and, on CUDA, compute
@@ -54,10 +54,11 @@ public sealed partial class Conv2d
     /// Same contract as <see cref="ForwardTiled"/>; products carry TF32 rounding (relative error near 2^-10 each).
     /// </summary>
     public void ForwardTf32(ArrayView<float> output, ArrayView<float> input, ArrayView<float> weight, ArrayView<float> bias,
-        Conv2dShape shape, bool fuseRelu)
+        Conv2dShape shape, bool fuseRelu, int splits = 0)
     {
         CheckForward(output, input, weight, bias, shape);
-        LaunchTf32(output, input, input, weight, bias, shape, TiledFlags.Bias | (fuseRelu ? TiledFlags.Relu : TiledFlags.None));
+        RequireTf32();
+        LaunchTiled(output, input, input, weight, bias, shape, TiledFlags.Bias | (fuseRelu ? TiledFlags.Relu : TiledFlags.None), splits, tf32: true);
     }
 
     /// <summary>
@@ -66,31 +67,28 @@ public sealed partial class Conv2d
     /// as <see cref="BackwardInputTiled"/>: stride 1, a square kernel, padding &lt;= KH-1. Writes dInput.
     /// </summary>
     public void BackwardInputTf32(ArrayView<float> dInput, ArrayView<float> dOutput, ArrayView<float> transposedWeight,
-        ArrayView<float> reluOutput, Conv2dShape shape)
+        ArrayView<float> reluOutput, Conv2dShape shape, int splits = 0)
     {
         var (mask, flags) = CheckTransposedGradient(dInput, dOutput, transposedWeight, reluOutput, shape, "TF32");
-        LaunchTf32(dInput, dOutput, mask, transposedWeight, transposedWeight, TransposedShape(shape), flags);
+        RequireTf32();
+        LaunchTiled(dInput, dOutput, mask, transposedWeight, transposedWeight, TransposedShape(shape), flags, splits, tf32: true);
     }
 
-    private void LaunchTf32(ArrayView<float> output, ArrayView<float> input, ArrayView<float> mask, ArrayView<float> weight,
-        ArrayView<float> bias, Conv2dShape shape, TiledFlags flags)
+    private void RequireTf32()
     {
         if (!SupportsTf32(_accelerator))
             throw new NotSupportedException($"The TF32 convolution needs {Tf32Threads} threads per group and, on CUDA, compute " +
                                             $"capability 8.0 or newer; {_accelerator.Name.Trim()} allows {_accelerator.MaxNumThreadsPerGroup} threads per group.");
-        _tf32 ??= _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dShape, TiledFlags>(Tf32Kernel);
-        int pixels = shape.OutHeight * shape.OutWidth;
-        var grid = new Index2D((pixels + TileN - 1) / TileN, (shape.OutChannels + TileM - 1) / TileM);
-        _tf32(new KernelConfig(grid, new Index2D(Tf32Threads, 1)), output, input, mask, weight, bias, shape, flags);
     }
 
     /// <summary>
     /// Forward, kernel 4 (GPU tensor cores): the tiled implicit GEMM with <c>mma.sync</c> m16n8k8 TF32,
     /// described on <see cref="ForwardTf32"/>'s class remarks. Group (bx, by) computes output channels
-    /// [64 by, 64 by + 64) x pixels [64 bx, 64 bx + 64) with 256 threads (a 1-D group).
+    /// [64 by, 64 by + 64) x pixels [64 bx, 64 bx + 64) with 256 threads (a 1-D group), over slice z of
+    /// the reduction (the same split as the tiled kernel, <see cref="Splits"/>).
     /// </summary>
     public static void Tf32Kernel(ArrayView<float> output, ArrayView<float> input, ArrayView<float> mask,
-        ArrayView<float> weight, ArrayView<float> bias, Conv2dShape s, TiledFlags flags)
+        ArrayView<float> weight, ArrayView<float> bias, Conv2dShape s, TiledFlags flags, int chunk)
     {
         var tileW = SharedMemory.Allocate<float>(TileK * Tf32Stride); // tileW[kk*72 + m] = W[m0 + m, r0 + kk]
         var tileX = SharedMemory.Allocate<float>(TileK * Tf32Stride); // tileX[kk*72 + n] = X[r0 + kk, n0 + n]
@@ -103,8 +101,9 @@ public sealed partial class Conv2d
         int n0 = Grid.IdxX * TileN;
         int m0 = Grid.IdxY * TileM;
         int pixels = s.OutHeight * s.OutWidth;
-        var operands = new ConvOperands(weight, input, mask, s, (flags & TiledFlags.MaskInput) != 0);
-        int reduction = operands.Reduction;         // R
+        var (start, count, target, epilogue) = Slice(output, s, flags, chunk);
+        var operands = new ConvOperands(weight, input, mask, s, (flags & TiledFlags.MaskInput) != 0, start, count);
+        int reduction = operands.Reduction;         // the rows of R this group reduces over
 
         var d00 = default(Accumulator4); // m-tile 0, n-tile 0
         var d01 = default(Accumulator4);
@@ -159,10 +158,10 @@ public sealed partial class Conv2d
         }
 
         // Epilogue: bias and ReLU fused; each lane stores its c0..c3 of the four tiles.
-        Store(output, bias, s, flags, d00, m0 + wm + g, n0 + wn + 2 * t, pixels);
-        Store(output, bias, s, flags, d01, m0 + wm + g, n0 + wn + 8 + 2 * t, pixels);
-        Store(output, bias, s, flags, d10, m0 + wm + 16 + g, n0 + wn + 2 * t, pixels);
-        Store(output, bias, s, flags, d11, m0 + wm + 16 + g, n0 + wn + 8 + 2 * t, pixels);
+        Store(target, bias, s, epilogue, d00, m0 + wm + g, n0 + wn + 2 * t, pixels);
+        Store(target, bias, s, epilogue, d01, m0 + wm + g, n0 + wn + 8 + 2 * t, pixels);
+        Store(target, bias, s, epilogue, d10, m0 + wm + 16 + g, n0 + wn + 2 * t, pixels);
+        Store(target, bias, s, epilogue, d11, m0 + wm + 16 + g, n0 + wn + 8 + 2 * t, pixels);
     }
 
     /// <summary>D += A x B on the tensor cores: one m16n8k8 TF32 product for the whole warp.</summary>

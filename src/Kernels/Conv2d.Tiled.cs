@@ -26,6 +26,9 @@ namespace IlgpuStyle.Kernels;
 /// <c>dIn = conv(dOut, W')</c> where <c>W'[c, k, ky, kx] = W[k, c, KH-1-ky, KW-1-kx]</c> and padding
 /// <c>KH-1-P</c>. The ReLU that preceded it in the forward pass is fused in: each dOut value is
 /// multiplied by <c>[y &gt; 0]</c> as it is loaded.</para>
+/// <para>Per-layer choice: the tile is 64 x 64 for every layer, and what varies with the layer's
+/// shape is how many groups share one tile's reduction (<see cref="Splits"/>): a deep layer of a
+/// small image has too few tiles to occupy the GPU, so its reduction is split.</para>
 /// </remarks>
 public sealed partial class Conv2d
 {
@@ -54,8 +57,43 @@ public sealed partial class Conv2d
         MaskInput = 4,
     }
 
-    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dShape, TiledFlags>? _tiled;
+    /// <summary>Floats of the scratch that holds a split product's partial outputs (8 MB).</summary>
+    private const int SplitScratchFloats = TiledGemm.SplitScratchFloats;
+
+    /// <summary>Fewest reduction rows a split covers (32 steps of 8): below this the extra pass costs more than it saves.</summary>
+    private const int MinReductionPerSplit = 256;
+
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dShape, TiledFlags, int>? _tiled;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, Conv2dShape>? _transposeFlip;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dShape, TiledFlags, int>? _sumSplits;
+
+    /// <summary>
+    /// The per-layer choice of how many slices of the reduction R = C*KH*KW the fast kernels split
+    /// a convolution into. Each slice is a full set of 64 x 64 tiles over R/splits rows, written to a
+    /// scratch buffer; a second pass adds the slices in a fixed order (deterministic) and applies
+    /// bias and ReLU.
+    /// <para>Why: a GPU needs a few groups per multiprocessor to hide memory latency. At 512 x 512
+    /// conv5_1 (K = 512, P = 32 x 32) has only 8 x 16 = 128 tiles, and an H100 has 132
+    /// multiprocessors: one group each, 8 warps where 32 or more would be resident. Smaller tiles
+    /// would not help: a 32 x 32 tile with the same 4 x 4 per thread has a quarter of the threads, so
+    /// the GPU would hold the same number of warps, only in smaller groups, each reusing a loaded
+    /// value half as often. Splitting R keeps the 64 x 64 tile's reuse and multiplies the threads.
+    /// Its price is writing and reading the partials once (2 MB per slice for conv5_1 at 512, against
+    /// 4.8 GFLOP of work), so it is used only below about two groups per multiprocessor. At 512 x
+    /// 512 on an H100 that is conv5_1 in both directions (3 ways) and conv4_1's input gradient (256
+    /// channels x 64 x 64 = 256 tiles, 2 ways); every other product of VGG-19 has 512 tiles or more.
+    /// Smaller images split more layers. A slice keeps at least 256 rows of R (32 steps), and the
+    /// partials must fit the 8 MB scratch.</para>
+    /// </summary>
+    public static int Splits(Conv2dShape shape, int multiprocessors)
+    {
+        long tiles = (long)((shape.OutHeight * shape.OutWidth + TileN - 1) / TileN) * ((shape.OutChannels + TileM - 1) / TileM);
+        int reduction = shape.InChannels * shape.KernelHeight * shape.KernelWidth;
+        long wanted = (2L * multiprocessors + tiles - 1) / tiles;
+        int byReduction = Math.Max(1, reduction / MinReductionPerSplit);
+        long byScratch = Math.Max(1, SplitScratchFloats / Math.Max(1L, shape.Output.Length));
+        return (int)Math.Max(1, Math.Min(wanted, Math.Min(byReduction, byScratch)));
+    }
 
     /// <summary>
     /// The per-layer choice: whether the tiled product pays for a convolution of this shape. A group
@@ -69,12 +107,15 @@ public sealed partial class Conv2d
     /// <summary>Whether the accelerator can run the tiled kernel (it needs 256 threads per group).</summary>
     public static bool SupportsTiled(Accelerator accelerator) => accelerator.MaxNumThreadsPerGroup >= TileThreads * TileThreads;
 
-    /// <summary>Forward with the tiled kernel: output = conv(input) + bias, ReLU when <paramref name="fuseRelu"/>.</summary>
+    /// <summary>
+    /// Forward with the tiled kernel: output = conv(input) + bias, ReLU when <paramref name="fuseRelu"/>.
+    /// <paramref name="splits"/> slices of the reduction (0: the per-layer choice, <see cref="Splits"/>).
+    /// </summary>
     public void ForwardTiled(ArrayView<float> output, ArrayView<float> input, ArrayView<float> weight, ArrayView<float> bias,
-        Conv2dShape shape, bool fuseRelu)
+        Conv2dShape shape, bool fuseRelu, int splits = 0)
     {
         CheckForward(output, input, weight, bias, shape);
-        LaunchTiled(output, input, input, weight, bias, shape, TiledFlags.Bias | (fuseRelu ? TiledFlags.Relu : TiledFlags.None));
+        LaunchTiled(output, input, input, weight, bias, shape, TiledFlags.Bias | (fuseRelu ? TiledFlags.Relu : TiledFlags.None), splits, tf32: false);
     }
 
     /// <summary>
@@ -95,12 +136,13 @@ public sealed partial class Conv2d
     /// <paramref name="transposedWeight"/> (from <see cref="TransposeFlip"/>). When
     /// <paramref name="reluOutput"/> is given, dOutput is first masked by <c>reluOutput &gt; 0</c>
     /// (the ReLU backward, fused). Needs stride 1, a square kernel and padding &lt;= KH-1. Writes dInput.
+    /// <paramref name="splits"/> as for <see cref="ForwardTiled"/>.
     /// </summary>
     public void BackwardInputTiled(ArrayView<float> dInput, ArrayView<float> dOutput, ArrayView<float> transposedWeight,
-        ArrayView<float> reluOutput, Conv2dShape shape)
+        ArrayView<float> reluOutput, Conv2dShape shape, int splits = 0)
     {
         var (mask, flags) = CheckTransposedGradient(dInput, dOutput, transposedWeight, reluOutput, shape, "tiled");
-        LaunchTiled(dInput, dOutput, mask, transposedWeight, transposedWeight, TransposedShape(shape), flags);
+        LaunchTiled(dInput, dOutput, mask, transposedWeight, transposedWeight, TransposedShape(shape), flags, splits, tf32: false);
     }
 
     /// <summary>
@@ -125,24 +167,85 @@ public sealed partial class Conv2d
     public static Conv2dShape TransposedShape(Conv2dShape s) =>
         new(s.OutChannels, s.OutHeight, s.OutWidth, s.InChannels, s.KernelHeight, s.KernelWidth, s.KernelHeight - 1 - s.Padding, 1);
 
+    /// <summary>
+    /// Launches the tiled (or TF32) kernel over <paramref name="splits"/> slices of the reduction
+    /// (0: <see cref="Splits"/>), each a multiple of 8 rows; with more than one, the slices write
+    /// raw partial sums to the scratch and <see cref="SumSplitsKernel"/> finishes.
+    /// </summary>
     private void LaunchTiled(ArrayView<float> output, ArrayView<float> input, ArrayView<float> mask, ArrayView<float> weight,
-        ArrayView<float> bias, Conv2dShape shape, TiledFlags flags)
+        ArrayView<float> bias, Conv2dShape shape, TiledFlags flags, int splits, bool tf32)
     {
         if (!SupportsTiled(_accelerator))
             throw new NotSupportedException($"The tiled convolution needs {TileThreads * TileThreads} threads per group; " +
                                             $"{_accelerator.Name.Trim()} allows {_accelerator.MaxNumThreadsPerGroup}.");
-        _tiled ??= _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dShape, TiledFlags>(TiledKernel);
+        int reduction = shape.InChannels * shape.KernelHeight * shape.KernelWidth;
+        if (splits == 0) splits = Splits(shape, _accelerator.NumMultiprocessors);
+        int chunk = (reduction + splits - 1) / splits;
+        chunk = (chunk + TileK - 1) / TileK * TileK;
+        int slices = (reduction + chunk - 1) / chunk; // the slices that are not empty
+        if (splits < 0 || (slices > 1 && (long)slices * shape.Output.Length > _splitScratch.Length))
+            throw new ArgumentException($"Cannot split the reduction of {shape} {splits} ways.", nameof(splits));
+
         int pixels = shape.OutHeight * shape.OutWidth;
-        var grid = new Index2D((pixels + TileN - 1) / TileN, (shape.OutChannels + TileM - 1) / TileM);
-        _tiled(new KernelConfig(grid, new Index2D(TileThreads, TileThreads)), output, input, mask, weight, bias, shape, flags);
+        var grid = new Index3D((pixels + TileN - 1) / TileN, (shape.OutChannels + TileM - 1) / TileM, slices);
+        var target = output;
+        if (slices > 1)
+        {
+            target = _splitScratch.SubView(0, (long)slices * shape.Output.Length);
+        }
+        if (tf32)
+        {
+            _tf32 ??= _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dShape, TiledFlags, int>(Tf32Kernel);
+            _tf32(new KernelConfig(grid, new Index3D(Tf32Threads, 1, 1)), target, input, mask, weight, bias, shape, flags, chunk);
+        }
+        else
+        {
+            _tiled ??= _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dShape, TiledFlags, int>(TiledKernel);
+            _tiled(new KernelConfig(grid, new Index3D(TileThreads, TileThreads, 1)), target, input, mask, weight, bias, shape, flags, chunk);
+        }
+        if (slices == 1) return;
+        _sumSplits ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dShape, TiledFlags, int>(SumSplitsKernel);
+        _sumSplits(shape.Output.Length, output, target, bias, shape, flags, slices);
     }
 
     /// <summary>
-    /// Forward, kernel 3 (GPU): the tiled implicit GEMM described on the class. Group (bx, by)
-    /// computes output channels [64 by, 64 by + 64) x pixels [64 bx, 64 bx + 64).
+    /// The rows of R that group z of the grid (<c>Grid.IdxZ</c>) reduces over, and where it writes:
+    /// the whole of R and the output itself with a single slice; else <paramref name="chunk"/> rows
+    /// and slice z of the partials, with no epilogue (the second pass adds bias and ReLU).
+    /// </summary>
+    private static (int Start, int Count, ArrayView<float> Target, TiledFlags Epilogue) Slice(ArrayView<float> output, Conv2dShape s,
+        TiledFlags flags, int chunk)
+    {
+        int reduction = s.InChannels * s.KernelHeight * s.KernelWidth;
+        if (Grid.DimZ == 1) return (0, reduction, output, flags);
+        int start = Grid.IdxZ * chunk;
+        long length = s.Output.Length;
+        return (start, XMath.Min(chunk, reduction - start), output.SubView(Grid.IdxZ * length, length), TiledFlags.None);
+    }
+
+    /// <summary>
+    /// The second pass of a split product, one thread per output element: the slices' partial sums
+    /// added in slice order (so the result does not depend on scheduling), then bias and ReLU.
+    /// </summary>
+    public static void SumSplitsKernel(Index1D index, ArrayView<float> output, ArrayView<float> partials, ArrayView<float> bias,
+        Conv2dShape s, TiledFlags flags, int slices)
+    {
+        long length = s.Output.Length;
+        float value = 0f;
+        for (int z = 0; z < slices; z++)
+            value += partials[z * length + index];
+        if ((flags & TiledFlags.Bias) != 0) value += bias[index / (s.OutHeight * s.OutWidth)];
+        if ((flags & TiledFlags.Relu) != 0) value = XMath.Max(value, 0f);
+        output[index] = value;
+    }
+
+    /// <summary>
+    /// Forward, kernel 3 (GPU): the tiled implicit GEMM described on the class. Group (bx, by, z)
+    /// computes output channels [64 by, 64 by + 64) x pixels [64 bx, 64 bx + 64) over slice z of
+    /// the reduction (<see cref="Slice"/>).
     /// </summary>
     public static void TiledKernel(ArrayView<float> output, ArrayView<float> input, ArrayView<float> mask,
-        ArrayView<float> weight, ArrayView<float> bias, Conv2dShape s, TiledFlags flags)
+        ArrayView<float> weight, ArrayView<float> bias, Conv2dShape s, TiledFlags flags, int chunk)
     {
         var tileW = SharedMemory.Allocate<float>(TiledGemm.SharedFloats); // tileW[kk*64 + m] = W[m0 + m, r0 + kk]
         var tileX = SharedMemory.Allocate<float>(TiledGemm.SharedFloats); // tileX[kk*64 + n] = X[r0 + kk, n0 + n]
@@ -151,7 +254,9 @@ public sealed partial class Conv2d
         int n0 = Grid.IdxX * TileN;
         int m0 = Grid.IdxY * TileM;
         int pixels = s.OutHeight * s.OutWidth;
-        var sum = TiledGemm.Multiply(new ConvOperands(weight, input, mask, s, (flags & TiledFlags.MaskInput) != 0), tileW, tileX, m0, n0);
+        var (start, count, target, epilogue) = Slice(output, s, flags, chunk);
+        var operands = new ConvOperands(weight, input, mask, s, (flags & TiledFlags.MaskInput) != 0, start, count);
+        var sum = TiledGemm.Multiply(operands, tileW, tileX, m0, n0);
 
         // Epilogue: bias and ReLU fused, 4 consecutive pixels per row stored by each thread.
         int kBase = m0 + ty * Micro, pBase = n0 + tx * Micro;
@@ -159,14 +264,14 @@ public sealed partial class Conv2d
         {
             int k = kBase + i;
             if (k >= s.OutChannels) break;
-            float b = (flags & TiledFlags.Bias) != 0 ? bias[k] : 0f;
+            float b = (epilogue & TiledFlags.Bias) != 0 ? bias[k] : 0f;
             for (int j = 0; j < Micro; j++)
             {
                 int p = pBase + j;
                 if (p >= pixels) break;
                 float value = sum.Get(i, j) + b;
-                if ((flags & TiledFlags.Relu) != 0) value = XMath.Max(value, 0f);
-                output[k * pixels + p] = value;
+                if ((epilogue & TiledFlags.Relu) != 0) value = XMath.Max(value, 0f);
+                target[k * pixels + p] = value;
             }
         }
     }
@@ -197,9 +302,11 @@ public sealed partial class Conv2d
 /// The operands of a convolution seen as a matrix product: A = W viewed as [K, R] (row-major, as
 /// stored), B = the "im2col" matrix X[R, P], gathered from the input on the fly: column p holds the
 /// R = C*KH*KW values window p reads, 0 where the window hangs over the padding. With the mask on,
-/// each input value is zeroed where <c>mask &lt;= 0</c> (a fused ReLU backward).
+/// each input value is zeroed where <c>mask &lt;= 0</c> (a fused ReLU backward). The product runs
+/// over rows [start, start + count) of R: all of them, or one slice of a split product.
 /// </summary>
-public readonly struct ConvOperands(ArrayView<float> weight, ArrayView<float> input, ArrayView<float> mask, Conv2dShape shape, bool maskInput)
+public readonly struct ConvOperands(ArrayView<float> weight, ArrayView<float> input, ArrayView<float> mask, Conv2dShape shape, bool maskInput,
+    int start, int count)
     : IGemmOperands
 {
     private readonly ArrayView<float> _weight = weight; // (K, C*KH*KW)
@@ -207,6 +314,8 @@ public readonly struct ConvOperands(ArrayView<float> weight, ArrayView<float> in
     private readonly ArrayView<float> _mask = mask;     // (C, H, W), read only with maskInput
     private readonly Conv2dShape _s = shape;
     private readonly bool _maskInput = maskInput;
+    private readonly int _start = start;
+    private readonly int _count = count;
 
     /// <inheritdoc/>
     public int Rows => _s.OutChannels;
@@ -215,14 +324,15 @@ public readonly struct ConvOperands(ArrayView<float> weight, ArrayView<float> in
     public int Columns => _s.OutHeight * _s.OutWidth;
 
     /// <inheritdoc/>
-    public int Reduction => _s.InChannels * _s.KernelHeight * _s.KernelWidth;
+    public int Reduction => _count;
 
     /// <inheritdoc/>
-    public float A(int row, int r) => _weight[row * Reduction + r];
+    public float A(int row, int r) => _weight[row * (_s.InChannels * _s.KernelHeight * _s.KernelWidth) + _start + r];
 
     /// <inheritdoc/>
     public float B(int r, int column)
     {
+        r += _start;
         int window = _s.KernelHeight * _s.KernelWidth;
         int c = r / window, rest = r - c * window;
         int ky = rest / _s.KernelWidth, kx = rest - ky * _s.KernelWidth;

@@ -95,10 +95,15 @@ public sealed partial class Conv2d
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dShape> _backwardPerElement;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dShape> _backwardPerRow;
 
+    private readonly ArrayView<float> _splitScratch; // the KernelSet's, for split products; empty where tiled kernels cannot run
+
     /// <summary>Loads the kernels once for <paramref name="accelerator"/>.</summary>
-    public Conv2d(Accelerator accelerator)
+    /// <param name="accelerator">Where the kernels run.</param>
+    /// <param name="splitScratch">Device scratch of <see cref="TiledGemm.SplitScratchFloats"/> floats for split tiled products (empty: they cannot split).</param>
+    public Conv2d(Accelerator accelerator, ArrayView<float> splitScratch = default)
     {
         _accelerator = accelerator;
+        _splitScratch = splitScratch;
         _isCpu = accelerator.AcceleratorType == AcceleratorType.CPU;
         _forwardPerElement = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dShape, int>(ForwardPerElementKernel);
         _forwardPerRow = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dShape, int>(ForwardPerRowKernel);

@@ -63,16 +63,13 @@ public readonly struct GramBackwardOperands(ArrayView<float> dGram, ArrayView<fl
 /// <summary>The tiled GPU kernels of the Gram matrix: both directions are one tiled matrix product.</summary>
 public sealed partial class Gram
 {
-    /// <summary>Floats of the scratch that holds the splits' partial Gram matrices (4 MB).</summary>
+    /// <summary>Floats of the shared split scratch the partial Gram matrices may use (4 MB of its 8).</summary>
     private const int SplitScratchFloats = 1 << 20;
 
     /// <summary>Fewest positions a split covers: below this the extra pass costs more than it saves.</summary>
     private const int MinPositionsPerSplit = 512;
 
-    private readonly MemoryBuffer1D<float, Stride1D.Dense>? _splitScratch; // allocated with the kernels where tiled kernels run
-
-    /// <inheritdoc/>
-    public void Dispose() => _splitScratch?.Dispose();
+    private readonly ArrayView<float> _splitScratch; // the KernelSet's; empty where tiled kernels cannot run
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, GramShape, float, int>? _forwardTiled;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, int>? _sumSplits;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, GramShape, float, int>? _backwardTiled;
@@ -118,7 +115,7 @@ public sealed partial class Gram
             _forwardTiled(config, gram, features, shape, scale, chunk);
             return;
         }
-        var partials = _splitScratch!.View.SubView(0, (long)splits * shape.GramLength);
+        var partials = _splitScratch.SubView(0, (long)splits * shape.GramLength);
         _forwardTiled(config, partials, features, shape, scale, chunk);
         _sumSplits ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(SumSplitsKernel);
         _sumSplits(shape.GramLength, gram, partials, splits);

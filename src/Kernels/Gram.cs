@@ -36,7 +36,7 @@ public readonly record struct GramShape(int Channels, int Positions)
 /// i.e. <c>dF = s (dG + dG^T) F</c>. It accumulates into dFeatures when asked (a style tap adds
 /// its gradient to the one already flowing down from deeper layers), otherwise writes.
 /// </remarks>
-public sealed partial class Gram : IDisposable
+public sealed partial class Gram
 {
     private readonly Accelerator _accelerator;
     private readonly bool _isCpu;
@@ -46,11 +46,13 @@ public sealed partial class Gram : IDisposable
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, GramShape, float, int> _backwardPerRow;
 
     /// <summary>Loads the kernels once for <paramref name="accelerator"/>.</summary>
-    public Gram(Accelerator accelerator)
+    /// <param name="accelerator">Where the kernels run.</param>
+    /// <param name="splitScratch">Device scratch of <see cref="TiledGemm.SplitScratchFloats"/> floats for the split tiled forward (empty: it cannot split).</param>
+    public Gram(Accelerator accelerator, ArrayView<float> splitScratch = default)
     {
         _accelerator = accelerator;
         _isCpu = accelerator.AcceleratorType == AcceleratorType.CPU;
-        if (Conv2d.SupportsTiled(accelerator)) _splitScratch = accelerator.Allocate1D<float>(SplitScratchFloats);
+        _splitScratch = splitScratch;
         _forwardPerElement = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, GramShape, float>(ForwardPerElementKernel);
         _forwardPerRow = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, GramShape, float>(ForwardPerRowKernel);
         _backwardPerElement = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, GramShape, float, int>(BackwardPerElementKernel);

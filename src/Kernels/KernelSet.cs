@@ -8,6 +8,8 @@ namespace IlgpuStyle.Kernels;
 /// </summary>
 public sealed class KernelSet : IDisposable
 {
+    private readonly MemoryBuffer1D<float, ILGPU.Stride1D.Dense>? _splitScratch; // the split products' partials (8 MB), where tiled kernels run
+
     /// <summary>Loads every kernel for <paramref name="accelerator"/> (which the caller keeps owning).</summary>
     /// <param name="accelerator">Where every kernel runs.</param>
     /// <param name="preferTiled">Use the tiled convolution in the network; by default on every GPU
@@ -25,11 +27,13 @@ public sealed class KernelSet : IDisposable
             throw new ArgumentException($"{accelerator.Name.Trim()} allows {accelerator.MaxNumThreadsPerGroup} threads per group; the tiled convolution needs 256.");
         Reduction = new Reduction(accelerator);
         Vectors = new VectorOps(accelerator, Reduction);
-        Conv = new Conv2d(accelerator);
+        if (Conv2d.SupportsTiled(accelerator)) _splitScratch = accelerator.Allocate1D<float>(TiledGemm.SplitScratchFloats);
+        var splitScratch = _splitScratch?.View ?? default;
+        Conv = new Conv2d(accelerator, splitScratch);
         Relu = new Relu(accelerator);
         MaxPool = new MaxPool2d(accelerator);
         AvgPool = new AvgPool2d(accelerator);
-        Gram = new Gram(accelerator);
+        Gram = new Gram(accelerator, splitScratch);
         Mse = new MseLoss(accelerator, Reduction);
         TotalVariation = new TotalVariation(accelerator, Reduction);
     }
@@ -74,6 +78,6 @@ public sealed class KernelSet : IDisposable
     public void Dispose()
     {
         Reduction.Dispose();
-        Gram.Dispose();
+        _splitScratch?.Dispose();
     }
 }

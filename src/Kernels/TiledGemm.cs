@@ -58,6 +58,14 @@ public static class TiledGemm
     /// </summary>
     public const int Stride = Tile + 4;
 
+    /// <summary>
+    /// Floats of the device scratch that split products write their partial results to (8 MB),
+    /// one buffer owned by <see cref="KernelSet"/> and shared by the convolution and the Gram: the
+    /// kernels run one after another on one stream, and each split's second pass has consumed the
+    /// partials before the next product starts.
+    /// </summary>
+    public const int SplitScratchFloats = 1 << 21;
+
     /// <summary>Floats of shared memory each of the two tiles needs.</summary>
     public const int SharedFloats = Step * Stride;
 

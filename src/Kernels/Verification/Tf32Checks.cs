@@ -43,6 +43,15 @@ public static partial class KernelChecks
                 checks.Add(Tf32(name, shape.ToString(), k => Tf32Backward(k, shape, mask, name)));
             }
         }
+
+        // The split reduction, as for the tiled kernel.
+        foreach (int splits in new[] { 3, 7 })
+        {
+            var shape = TiledForwardShapes[1];
+            checks.Add(Tf32("conv2d.forward+relu/tf32-split", $"{shape} x{splits}", k => Tf32Forward(k, shape, true, "conv2d.forward+relu/tf32-split", splits)));
+            var back = TiledBackwardShapes[1];
+            checks.Add(Tf32("conv2d.backward+relu-mask/tf32-split", $"{back} x{splits}", k => Tf32Backward(k, back, true, "conv2d.backward+relu-mask/tf32-split", splits)));
+        }
     }
 
     // The tiled checks' requirement text, so that verify reports both in one "skipped" line (on CUDA
@@ -50,7 +59,7 @@ public static partial class KernelChecks
     private static KernelCheck Tf32(string name, string shape, Func<KernelSet, CheckResult> run) =>
         new(name, shape, run) { Requires = Conv2d.SupportsTf32, RequirementText = TiledRequirement };
 
-    private static CheckResult Tf32Forward(KernelSet k, Conv2dShape s, bool relu, string name)
+    private static CheckResult Tf32Forward(KernelSet k, Conv2dShape s, bool relu, string name, int splits = 0)
     {
         var random = new Random(81);
         var input = Uniform(random, s.Input.Length);
@@ -68,14 +77,14 @@ public static partial class KernelChecks
         using var dWeight = Upload(a, weight);
         using var dBias = Upload(a, bias);
         using var output = Poisoned(a, s.Output.Length);
-        k.Conv.ForwardTf32(output.View, dInput.View, dWeight.View, dBias.View, s, relu);
+        k.Conv.ForwardTf32(output.View, dInput.View, dWeight.View, dBias.View, s, relu, splits);
         var actual = Download(output);
         return Comparison.Combine(name, s.ToString(),
             WithinTf32Bound(name, s.ToString(), actual, expected, magnitude),
             Comparison.Compare(name + " vs tf32-rounded reference", s.ToString(), actual, rounded, Tf32Rounded));
     }
 
-    private static CheckResult Tf32Backward(KernelSet k, Conv2dShape s, bool mask, string name)
+    private static CheckResult Tf32Backward(KernelSet k, Conv2dShape s, bool mask, string name, int splits = 0)
     {
         var random = new Random(82);
         var dOutput = Uniform(random, s.Output.Length);
@@ -98,7 +107,7 @@ public static partial class KernelChecks
         using var saved = Upload(a, reluOutput);
         using var dInput = Poisoned(a, s.Input.Length);
         k.Conv.TransposeFlip(transposed.View, dWeight.View, s);
-        k.Conv.BackwardInputTf32(dInput.View, dOut.View, transposed.View, mask ? saved.View : default, s);
+        k.Conv.BackwardInputTf32(dInput.View, dOut.View, transposed.View, mask ? saved.View : default, s, splits);
         var actual = Download(dInput);
         return Comparison.Combine(name, s.ToString(),
             WithinTf32Bound(name, s.ToString(), actual, expected, magnitude),

@@ -43,6 +43,18 @@ public static partial class KernelChecks
                 checks.Add(Tiled(name, shape.ToString(), k => TiledBackward(k, shape, mask, name)));
             }
         }
+        // Split reductions (partials summed in a second pass, then bias and ReLU), on any accelerator:
+        // R = 45 in 3 slices (16, 16, 13 rows) and in 6 (of 8 rows, the last of 5).
+        foreach (int splits in new[] { 3, 7 })
+        {
+            var shape = TiledForwardShapes[1];
+            string text = $"{shape} x{splits}";
+            checks.Add(Tiled("conv2d.forward+relu/tiled-split", text, k => TiledForward(k, shape, true, "conv2d.forward+relu/tiled-split", splits)));
+            var back = TiledBackwardShapes[1];
+            string backText = $"{back} x{splits}";
+            checks.Add(Tiled("conv2d.backward+relu-mask/tiled-split", backText, k => TiledBackward(k, back, true, "conv2d.backward+relu-mask/tiled-split", splits)));
+        }
+
         GramShape[] grams = [new(3, 35), new(70, 5), new(130, 77), new(1, 1)]; // C < M; C > M; 3 x 3 blocks, ragged
         foreach (var shape in grams)
         {
@@ -69,7 +81,7 @@ public static partial class KernelChecks
     private static KernelCheck Tiled(string name, string shape, Func<KernelSet, CheckResult> run) =>
         new(name, shape, run) { Requires = Conv2d.SupportsTiled, RequirementText = TiledRequirement };
 
-    private static CheckResult TiledForward(KernelSet k, Conv2dShape s, bool relu, string name)
+    private static CheckResult TiledForward(KernelSet k, Conv2dShape s, bool relu, string name, int splits = 0)
     {
         var random = new Random(71);
         var input = Uniform(random, s.Input.Length);
@@ -83,11 +95,11 @@ public static partial class KernelChecks
         using var dWeight = Upload(a, weight);
         using var dBias = Upload(a, bias);
         using var output = Poisoned(a, s.Output.Length);
-        k.Conv.ForwardTiled(output.View, dInput.View, dWeight.View, dBias.View, s, relu);
+        k.Conv.ForwardTiled(output.View, dInput.View, dWeight.View, dBias.View, s, relu, splits);
         return Comparison.Compare(name, s.ToString(), Download(output), expected, Sums);
     }
 
-    private static CheckResult TiledBackward(KernelSet k, Conv2dShape s, bool mask, string name)
+    private static CheckResult TiledBackward(KernelSet k, Conv2dShape s, bool mask, string name, int splits = 0)
     {
         var random = new Random(72);
         var dOutput = Uniform(random, s.Output.Length);
@@ -106,7 +118,7 @@ public static partial class KernelChecks
         using var saved = Upload(a, reluOutput);
         using var dInput = Poisoned(a, s.Input.Length);
         k.Conv.TransposeFlip(transposed.View, dWeight.View, s);
-        k.Conv.BackwardInputTiled(dInput.View, dOut.View, transposed.View, mask ? saved.View : default, s);
+        k.Conv.BackwardInputTiled(dInput.View, dOut.View, transposed.View, mask ? saved.View : default, s, splits);
         return Comparison.Compare(name, s.ToString(), Download(dInput), expected, Sums);
     }
 

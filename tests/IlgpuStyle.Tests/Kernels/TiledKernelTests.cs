@@ -109,3 +109,50 @@ public sealed class TiledNetworkTests
         Assert.That(result.Passed, Is.True, result.Detail);
     }
 }
+
+/// <summary>The per-layer split rule (Conv2d.Splits) on VGG-19's real shapes and an H100's 132 multiprocessors.</summary>
+public sealed class SplitRuleTests
+{
+    private static readonly (string Name, int C, int K, int Scale)[] Vgg19 =
+    [
+        ("conv1_1", 3, 64, 1), ("conv1_2", 64, 64, 1), ("conv2_1", 64, 128, 2), ("conv2_2", 128, 128, 2),
+        ("conv3_1", 128, 256, 4), ("conv3_2", 256, 256, 4), ("conv3_3", 256, 256, 4), ("conv3_4", 256, 256, 4),
+        ("conv4_1", 256, 512, 8), ("conv4_2", 512, 512, 8), ("conv4_3", 512, 512, 8), ("conv4_4", 512, 512, 8),
+        ("conv5_1", 512, 512, 16),
+    ];
+
+    private static Dictionary<string, (int Forward, int Backward)> SplitsAt(int size, int multiprocessors) =>
+        Vgg19.ToDictionary(l => l.Name, l =>
+        {
+            var shape = Conv2dShape.Vgg(l.C, size / l.Scale, size / l.Scale, l.K);
+            return (Conv2d.Splits(shape, multiprocessors), Conv2d.Splits(Conv2d.TransposedShape(shape), multiprocessors));
+        });
+
+    [Test]
+    public void At512OnlyConv5_1AndConv4_1sGradientSplitOnAnH100()
+    {
+        var splits = SplitsAt(512, 132);
+        Assert.Multiple(() =>
+        {
+            Assert.That(splits["conv5_1"], Is.EqualTo((3, 3)), "128 tiles for 132 multiprocessors");
+            Assert.That(splits["conv4_1"], Is.EqualTo((1, 2)), "its input gradient has 256 channels x 64 x 64: 256 tiles");
+            Assert.That(splits.Where(p => p.Key is not ("conv5_1" or "conv4_1")).Select(p => p.Value), Is.All.EqualTo((1, 1)));
+        });
+    }
+
+    [Test]
+    public void SmallerImagesSplitMoreLayersAndNeverPastTheLimits()
+    {
+        var splits = SplitsAt(256, 132);
+        Assert.Multiple(() =>
+        {
+            Assert.That(splits["conv4_2"].Forward, Is.EqualTo(3), "512 x 32 x 32: 128 tiles");
+            Assert.That(splits["conv3_2"].Forward, Is.EqualTo(2), "256 x 64 x 64: 256 tiles");
+            Assert.That(splits["conv1_2"].Forward, Is.EqualTo(1), "64 x 256 x 256: 1024 tiles");
+            // conv1_1's R = 27 is below one slice's minimum of 256 rows, whatever the tile count.
+            Assert.That(Conv2d.Splits(Conv2dShape.Vgg(3, 8, 8, 64), 132), Is.EqualTo(1));
+            // 8 MB of partials at most: a 512 x 128 x 128 output (8.4 M floats) cannot split at all.
+            Assert.That(Conv2d.Splits(Conv2dShape.Vgg(512, 128, 128, 512), 100000), Is.EqualTo(1));
+        });
+    }
+}
