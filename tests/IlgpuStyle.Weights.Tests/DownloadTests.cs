@@ -190,7 +190,7 @@ public class DownloadTests
 
         Assert.That(e!.Message, Does.Contain("SHA-256").And.Contain(actual).And.Contain(wrong));
         ReaderTests.AssertSingleLine(e.Message);
-        Assert.That(Directory.GetFiles(Path.Combine(_dir, "weights")), Is.Empty);
+        Assert.That(Directory.Exists(Path.Combine(_dir, "weights")), Is.False, "nothing left: not the download, not the folder made for it");
     }
 
     [Test]
@@ -263,6 +263,18 @@ public class DownloadTests
         Assert.That(e!.Message, Does.Contain("cannot reach").And.Contain("by hand").And.Contain(urlBase + _good.FileName).And.Contain("tools/Converter"));
         ReaderTests.AssertSingleLine(e.Message);
         Assert.That(File.Exists(Output), Is.False);
+    }
+
+    [Test]
+    public void AFailedFirstDownloadLeavesNoEmptyFolderBehind()
+    {
+        string urlBase = $"http://127.0.0.1:{LoopbackServer.FreePort()}/models/";
+        string folder = Path.Combine(_dir, "fresh", "weights");
+
+        Assert.ThrowsAsync<ConverterException>(() => WeightDownloader.DownloadAndConvertAsync(_good, Path.Combine(folder, "vgg19.safetensors"), urlBase));
+
+        Assert.That(Directory.Exists(folder), Is.False, "the folder the download created for itself");
+        Assert.That(Directory.Exists(Path.Combine(_dir, "fresh")), Is.True, "only the innermost folder is the downloader's to remove");
     }
 
     [Test]

@@ -90,21 +90,30 @@ public static class WeightDownloader
         log ??= TextWriter.Null;
         string url = ResolveUrlBase(urlBase) + file.FileName;
         string folder = Path.GetDirectoryName(Path.GetFullPath(outputPath))!;
+        bool createdFolder = !Directory.Exists(folder);
         Directory.CreateDirectory(folder);
         string downloaded = Path.Combine(folder, file.FileName);
         string part = downloaded + ".part";
-
-        // A finished download from an earlier run whose conversion did not complete is reused.
-        if (!File.Exists(downloaded) || !await HashMatchesAsync(downloaded, file.HashPrefix, cancellationToken).ConfigureAwait(false))
+        try
         {
-            File.Delete(downloaded);
-            await FetchVerifiedAsync(url, part, file, outputPath, progress, log, cancellationToken).ConfigureAwait(false);
-            File.Move(part, downloaded, overwrite: true);
-        }
+            // A finished download from an earlier run whose conversion did not complete is reused.
+            if (!File.Exists(downloaded) || !await HashMatchesAsync(downloaded, file.HashPrefix, cancellationToken).ConfigureAwait(false))
+            {
+                File.Delete(downloaded);
+                await FetchVerifiedAsync(url, part, file, outputPath, progress, log, cancellationToken).ConfigureAwait(false);
+                File.Move(part, downloaded, overwrite: true);
+            }
 
-        var result = WeightConverter.Convert(downloaded, outputPath, file.Architecture, preprocess: null, log);
-        File.Delete(downloaded);
-        return result;
+            var result = WeightConverter.Convert(downloaded, outputPath, file.Architecture, preprocess: null, log);
+            File.Delete(downloaded);
+            return result;
+        }
+        catch when (createdFolder && !Directory.EnumerateFileSystemEntries(folder).Any())
+        {
+            // Nothing to resume from: leave no empty folder behind either.
+            Directory.Delete(folder);
+            throw;
+        }
     }
 
     private static async Task FetchVerifiedAsync(string url, string part, TorchvisionFile file, string outputPath, IProgress<DownloadProgress>? progress, TextWriter log, CancellationToken cancellationToken)
