@@ -179,11 +179,13 @@ public sealed partial class Conv2d
             throw new NotSupportedException($"The tiled convolution needs {TileThreads * TileThreads} threads per group; " +
                                             $"{_accelerator.Name.Trim()} allows {_accelerator.MaxNumThreadsPerGroup}.");
         int reduction = shape.InChannels * shape.KernelHeight * shape.KernelWidth;
+        if (splits < 0)
+            throw new ArgumentException($"The number of splits must be 0 (automatic) or positive, got {splits}.", nameof(splits));
         if (splits == 0) splits = Splits(shape, _accelerator.NumMultiprocessors);
         int chunk = (reduction + splits - 1) / splits;
         chunk = (chunk + TileK - 1) / TileK * TileK;
         int slices = (reduction + chunk - 1) / chunk; // the slices that are not empty
-        if (splits < 0 || (slices > 1 && (long)slices * shape.Output.Length > _splitScratch.Length))
+        if (slices > 1 && (long)slices * shape.Output.Length > _splitScratch.Length)
             throw new ArgumentException($"Cannot split the reduction of {shape} {splits} ways.", nameof(splits));
 
         int pixels = shape.OutHeight * shape.OutWidth;

@@ -13,8 +13,9 @@ public enum ReluMaskSource
     Bits,
 
     /// <summary>
-    /// Nowhere: a max pooling follows, and its argmax already says which windows pass gradient
-    /// (<see cref="MaxPool2d"/>'s fused ReLU), so the conv's backward takes its gradient unmasked.
+    /// Nowhere: the output is not kept, a max pooling follows, and its argmax already says which
+    /// windows pass gradient (<see cref="MaxPool2d"/>'s fused ReLU), so the conv's backward takes
+    /// its gradient unmasked. (A kept output has a loss adding gradient everywhere: it masks itself.)
     /// </summary>
     MaxPooling,
 }
@@ -102,7 +103,9 @@ public sealed class NetworkPlan
             var (name, input, output, conv) = shapes[k];
             bool isKept = conv is not null && kept.Contains("relu" + name[4..]);
             bool maxPoolNext = k + 1 < shapes.Count && shapes[k + 1].Conv is null && pooling == Pooling.Max;
-            var mask = maxPoolNext ? ReluMaskSource.MaxPooling : isKept ? ReluMaskSource.KeptOutput : ReluMaskSource.Bits;
+            // A kept output masks its own gradient: a loss adds gradient at every element, not only
+            // at the pooling's winners, so a pooling after it cannot stand in for its mask.
+            var mask = isKept ? ReluMaskSource.KeptOutput : maxPoolNext ? ReluMaskSource.MaxPooling : ReluMaskSource.Bits;
             int scratch = isKept ? -1 : previousScratch == 0 ? 1 : 0;
             layers.Add(new PlannedLayer(name, input, output, conv, isKept, mask, scratch));
             previousScratch = scratch;

@@ -108,10 +108,17 @@ public static class WeightDownloader
             File.Delete(downloaded);
             return result;
         }
-        catch when (createdFolder && !Directory.EnumerateFileSystemEntries(folder).Any())
+        catch when (createdFolder)
         {
-            // Nothing to resume from: leave no empty folder behind either.
-            Directory.Delete(folder);
+            // Nothing to resume from: leave no empty folder behind either (best effort: the
+            // original error is the one to report).
+            try
+            {
+                if (!Directory.EnumerateFileSystemEntries(folder).Any()) Directory.Delete(folder);
+            }
+            catch (IOException)
+            {
+            }
             throw;
         }
     }

@@ -101,8 +101,37 @@ public sealed class NetworkTests(DeviceKind kind) : AcceleratorFixture(kind)
             var inScratch = plan.Layers.Zip(plan.Layers.Skip(1)).Where(p => !p.First.Kept && !p.Second.Kept);
             Assert.That(inScratch.All(p => p.First.Scratch != p.Second.Scratch), "a layer never writes the buffer it reads");
         });
+        var beforePool = NetworkPlan.Build(TinyVgg.Create(), 64, 64, "relu3_1", Pooling.Max, ["relu1_2", "relu3_1"]);
+        Assert.That(beforePool.Layers.Single(l => l.ReluName == "relu1_2").Mask, Is.EqualTo(ReluMaskSource.KeptOutput),
+            "a loss's gradient reaches every element: a kept output masks itself even before a pooling");
         var avg = NetworkPlan.Build(TinyVgg.Create(), 64, 64, "relu5_1", Pooling.Avg, tapped);
         Assert.That(avg.Layers.Count(l => l.Mask == ReluMaskSource.Bits && l.Conv is not null), Is.EqualTo(7), "average pooling cannot carry the mask");
+    }
+
+    /// <summary>
+    /// Losses on layers right before a max pooling (relu1_2, relu2_2; VGG-16's usual relu3_3): the
+    /// loss adds gradient at every element, so the ReLU must mask it although the pooling already
+    /// masks what comes back through it.
+    /// </summary>
+    [TestCase("vgg19", "relu2_2", "relu1_2,relu3_1", Pooling.Max)]
+    [TestCase("vgg16", "relu3_3", "relu1_2,relu2_2,relu4_1", Pooling.Max)]
+    [TestCase("vgg19", "relu1_2", "relu2_1", Pooling.Avg)]
+    public void LossesBeforeAPoolingMatchTheCpuReference(string arch, string contentLayer, string styleLayers, Pooling pooling)
+    {
+        var weights = TinyVgg.Create("caffe", arch);
+        var content = TinyVgg.Image(18, 21, seed: 12);
+        NetworkImage[] styles = [TinyVgg.Image(17, 16, seed: 13)];
+        var x = TinyVgg.Image(18, 21, seed: 14);
+        var options = new StyleOptions { ContentLayers = [contentLayer], StyleLayers = styleLayers.Split(','), Pooling = pooling };
+
+        using var objective = new StyleObjective(Kernels, weights, content, styles, options);
+        var (gradient, losses, _) = EvaluateOnDevice(objective, x);
+
+        var reference = new ReferenceObjective(weights, content, styles, options);
+        var expectedGradient = new double[x.Data.Length];
+        var expected = reference.Evaluate(ReferenceObjective.ToDouble(x.Data), expectedGradient);
+        Assert.That(losses.Total, Is.EqualTo(expected.Total).Within(1e-3).Percent, "loss");
+        AssertClose("gradient", gradient, expectedGradient, relative: 1e-3);
     }
 
     [TestCase("caffe", Pooling.Max, "vgg19")]
