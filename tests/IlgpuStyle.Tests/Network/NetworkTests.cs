@@ -34,6 +34,18 @@ public sealed class NetworkTests(DeviceKind kind) : AcceleratorFixture(kind)
         return (TestData.Download(gradient), losses, TestData.Download(loss)[0]);
     }
 
+    /// <summary>One evaluation of the objective on the device, and the same on the double-precision reference.</summary>
+    private (float[] Gradient, LossBreakdown Losses, float Loss, (double Total, double Content, double Style, double Tv) Expected, double[] ExpectedGradient)
+        DeviceAndReference(IlgpuStyle.Network.Weights.VggWeights weights, NetworkImage content, NetworkImage[] styles, NetworkImage x, StyleOptions options, double[]? blend = null)
+    {
+        using var objective = new StyleObjective(Kernels, weights, content, styles, options);
+        var (gradient, losses, loss) = EvaluateOnDevice(objective, x);
+        var reference = new ReferenceObjective(weights, content, styles, options, blend);
+        var expectedGradient = new double[x.Data.Length];
+        var expected = reference.Evaluate(ReferenceObjective.ToDouble(x.Data), expectedGradient);
+        return (gradient, losses, loss, expected, expectedGradient);
+    }
+
     [Test]
     public void ForwardMatchesTheCpuReferenceAtEveryBlock()
     {
@@ -124,14 +136,9 @@ public sealed class NetworkTests(DeviceKind kind) : AcceleratorFixture(kind)
         var x = TinyVgg.Image(18, 21, seed: 14);
         var options = new StyleOptions { ContentLayers = [contentLayer], StyleLayers = styleLayers.Split(','), Pooling = pooling };
 
-        using var objective = new StyleObjective(Kernels, weights, content, styles, options);
-        var (gradient, losses, _) = EvaluateOnDevice(objective, x);
-
-        var reference = new ReferenceObjective(weights, content, styles, options);
-        var expectedGradient = new double[x.Data.Length];
-        var expected = reference.Evaluate(ReferenceObjective.ToDouble(x.Data), expectedGradient);
-        Assert.That(losses.Total, Is.EqualTo(expected.Total).Within(1e-3).Percent, "loss");
-        AssertClose("gradient", gradient, expectedGradient, relative: 1e-3);
+        var run = DeviceAndReference(weights, content, styles, x, options);
+        Assert.That(run.Losses.Total, Is.EqualTo(run.Expected.Total).Within(1e-3).Percent, "loss");
+        AssertClose("gradient", run.Gradient, run.ExpectedGradient, relative: 1e-3);
     }
 
     [TestCase("caffe", Pooling.Max, "vgg19")]
@@ -146,12 +153,7 @@ public sealed class NetworkTests(DeviceKind kind) : AcceleratorFixture(kind)
         var x = TinyVgg.Image(18, 21, seed: 5, preprocess);
         var options = AllLayers with { Pooling = pooling, StyleBlendWeights = [3f, 1f], StyleLayerWeights = [1f, 0.5f, 2f, 1f, 1f] };
 
-        using var objective = new StyleObjective(Kernels, weights, content, styles, options);
-        var (gradient, losses, loss) = EvaluateOnDevice(objective, x);
-
-        var reference = new ReferenceObjective(weights, content, styles, options, blend: [0.75, 0.25]);
-        var expectedGradient = new double[x.Data.Length];
-        var expected = reference.Evaluate(ReferenceObjective.ToDouble(x.Data), expectedGradient);
+        var (gradient, losses, loss, expected, expectedGradient) = DeviceAndReference(weights, content, styles, x, options, blend: [0.75, 0.25]);
 
         Assert.Multiple(() =>
         {
