@@ -12,13 +12,11 @@ namespace IlgpuStyle.Kernels;
 /// <c>out[K, P] = W[K, R] x X[R, P]</c>, where column p of X holds the R input values window p
 /// reads ("im2col"). X is never built: each tile of it is gathered from the input straight into
 /// shared memory ("implicit" GEMM), with zeros for padding.</para>
-/// <para>Tiles: a group of 16 x 16 threads computes a 64 x 64 block of out (64 output channels x 64
-/// pixels); each thread owns a 4 x 4 sub-block in registers. The reduction over R advances 8 rows
-/// at a time: the group loads an 8 x 64 slice of W and of X into shared memory (2 values per
-/// thread each), waits at a barrier, and every thread does 8 x 4 x 4 multiply-adds from it. So each
-/// value loaded from global memory is used 64 times, and each shared-memory read 4 times.
-/// 64 x 64 suits VGG: K is 64..512 (a multiple of 64) and P is 1024..262144 at 512 x 512; the
-/// first layer's R = 27 wastes part of one 8-row step, which is why R is padded with zeros.</para>
+/// <para>Tiles (the product itself is <see cref="TiledGemm.Multiply"/>, explained there): a group of
+/// 16 x 16 threads computes a 64 x 64 block of out (64 output channels x 64 pixels), each thread a
+/// 4 x 4 sub-block in registers, 8 rows of R at a time through shared memory. 64 x 64 suits VGG:
+/// K is 64..512 (a multiple of 64) and P is 1024..262144 at 512 x 512; the first layer's R = 27
+/// wastes part of one 8-row step, which is why R is padded with zeros.</para>
 /// <para>Coalescing: consecutive threads load consecutive pixels of X (consecutive addresses within
 /// an input row) and consecutive r of W (W is [K, R] row-major), and each thread stores 4
 /// consecutive pixels of out.</para>
@@ -60,12 +58,17 @@ public sealed partial class Conv2d
     /// <summary>Floats of the scratch that holds a split product's partial outputs (8 MB).</summary>
     private const int SplitScratchFloats = TiledGemm.SplitScratchFloats;
 
-    /// <summary>Fewest reduction rows a split covers (32 steps of 8): below this the extra pass costs more than it saves.</summary>
+    /// <summary>
+    /// Fewest reduction rows a split covers (32 steps of 8): below this the extra pass costs more
+    /// than it saves.
+    /// </summary>
     private const int MinReductionPerSplit = 256;
 
-    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dShape, TiledFlags, int>? _tiled;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+        ArrayView<float>, Conv2dShape, TiledFlags, int>? _tiled;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, Conv2dShape>? _transposeFlip;
-    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dShape, TiledFlags, int>? _sumSplits;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dShape, TiledFlags, int>?
+        _sumSplits;
 
     /// <summary>
     /// The per-layer choice of how many slices of the reduction R = C*KH*KW the fast kernels split
@@ -87,7 +90,8 @@ public sealed partial class Conv2d
     /// </summary>
     public static int Splits(Conv2dShape shape, int multiprocessors)
     {
-        long tiles = (long)((shape.OutHeight * shape.OutWidth + TileN - 1) / TileN) * ((shape.OutChannels + TileM - 1) / TileM);
+        long tiles = (long)((shape.OutHeight * shape.OutWidth + TileN - 1) / TileN)
+                     * ((shape.OutChannels + TileM - 1) / TileM);
         int reduction = shape.InChannels * shape.KernelHeight * shape.KernelWidth;
         long wanted = (2L * multiprocessors + tiles - 1) / tiles;
         int byReduction = Math.Max(1, reduction / MinReductionPerSplit);
@@ -105,17 +109,19 @@ public sealed partial class Conv2d
     public static bool TiledPays(Conv2dShape shape) => shape.OutChannels >= 16;
 
     /// <summary>Whether the accelerator can run the tiled kernel (it needs 256 threads per group).</summary>
-    public static bool SupportsTiled(Accelerator accelerator) => accelerator.MaxNumThreadsPerGroup >= TileThreads * TileThreads;
+    public static bool SupportsTiled(Accelerator accelerator) =>
+        accelerator.MaxNumThreadsPerGroup >= TileThreads * TileThreads;
 
     /// <summary>
     /// Forward with the tiled kernel: output = conv(input) + bias, ReLU when <paramref name="fuseRelu"/>.
     /// <paramref name="splits"/> slices of the reduction (0: the per-layer choice, <see cref="Splits"/>).
     /// </summary>
-    public void ForwardTiled(ArrayView<float> output, ArrayView<float> input, ArrayView<float> weight, ArrayView<float> bias,
-        Conv2dShape shape, bool fuseRelu, int splits = 0)
+    public void ForwardTiled(ArrayView<float> output, ArrayView<float> input, ArrayView<float> weight,
+        ArrayView<float> bias, Conv2dShape shape, bool fuseRelu, int splits = 0)
     {
         CheckForward(output, input, weight, bias, shape);
-        LaunchTiled(output, input, input, weight, bias, shape, TiledFlags.Bias | (fuseRelu ? TiledFlags.Relu : TiledFlags.None), splits, tf32: false);
+        var flags = TiledFlags.Bias | (fuseRelu ? TiledFlags.Relu : TiledFlags.None);
+        LaunchTiled(output, input, input, weight, bias, shape, flags, splits, tf32: false);
     }
 
     /// <summary>
@@ -127,7 +133,8 @@ public sealed partial class Conv2d
         shape.Validate();
         Require.Length(weight, shape.WeightLength, nameof(weight));
         Require.Length(transposed, shape.WeightLength, nameof(transposed));
-        _transposeFlip ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, Conv2dShape>(TransposeFlipKernel);
+        _transposeFlip ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
+            Conv2dShape>(TransposeFlipKernel);
         _transposeFlip(shape.WeightLength, transposed, weight, shape);
     }
 
@@ -142,19 +149,22 @@ public sealed partial class Conv2d
         ArrayView<float> reluOutput, Conv2dShape shape, int splits = 0)
     {
         var (mask, flags) = CheckTransposedGradient(dInput, dOutput, transposedWeight, reluOutput, shape, "tiled");
-        LaunchTiled(dInput, dOutput, mask, transposedWeight, transposedWeight, TransposedShape(shape), flags, splits, tf32: false);
+        LaunchTiled(dInput, dOutput, mask, transposedWeight, transposedWeight, TransposedShape(shape), flags, splits,
+            tf32: false);
     }
 
     /// <summary>
     /// The checks both fast input gradients make before launching (stride 1, a square kernel,
     /// padding &lt;= KH-1, lengths), and the mask view and flags to launch with.
     /// </summary>
-    private static (ArrayView<float> Mask, TiledFlags Flags) CheckTransposedGradient(ArrayView<float> dInput, ArrayView<float> dOutput,
-        ArrayView<float> transposedWeight, ArrayView<float> reluOutput, Conv2dShape shape, string kernel)
+    private static (ArrayView<float> Mask, TiledFlags Flags) CheckTransposedGradient(ArrayView<float> dInput,
+        ArrayView<float> dOutput, ArrayView<float> transposedWeight, ArrayView<float> reluOutput, Conv2dShape shape,
+        string kernel)
     {
         shape.Validate();
         if (shape.Stride != 1 || shape.KernelHeight != shape.KernelWidth || shape.Padding > shape.KernelHeight - 1)
-            throw new ArgumentException($"The {kernel} input gradient needs stride 1, a square kernel and padding <= kernel-1: {shape}.");
+            throw new ArgumentException(
+                $"The {kernel} input gradient needs stride 1, a square kernel and padding <= kernel-1: {shape}.");
         Require.Length(dInput, shape.Input.Length, nameof(dInput));
         Require.Length(dOutput, shape.Output.Length, nameof(dOutput));
         Require.Length(transposedWeight, shape.WeightLength, nameof(transposedWeight));
@@ -165,22 +175,25 @@ public sealed partial class Conv2d
 
     /// <summary>The convolution whose forward pass is the input gradient of <paramref name="s"/> (stride 1).</summary>
     public static Conv2dShape TransposedShape(Conv2dShape s) =>
-        new(s.OutChannels, s.OutHeight, s.OutWidth, s.InChannels, s.KernelHeight, s.KernelWidth, s.KernelHeight - 1 - s.Padding, 1);
+        new(s.OutChannels, s.OutHeight, s.OutWidth, s.InChannels, s.KernelHeight, s.KernelWidth,
+            s.KernelHeight - 1 - s.Padding, 1);
 
     /// <summary>
     /// Launches the tiled (or TF32) kernel over <paramref name="splits"/> slices of the reduction
     /// (0: <see cref="Splits"/>), each a multiple of 8 rows; with more than one, the slices write
     /// raw partial sums to the scratch and <see cref="SumSplitsKernel"/> finishes.
     /// </summary>
-    private void LaunchTiled(ArrayView<float> output, ArrayView<float> input, ArrayView<float> mask, ArrayView<float> weight,
-        ArrayView<float> bias, Conv2dShape shape, TiledFlags flags, int splits, bool tf32)
+    private void LaunchTiled(ArrayView<float> output, ArrayView<float> input, ArrayView<float> mask,
+        ArrayView<float> weight, ArrayView<float> bias, Conv2dShape shape, TiledFlags flags, int splits, bool tf32)
     {
         if (!SupportsTiled(_accelerator))
-            throw new NotSupportedException($"The tiled convolution needs {TileThreads * TileThreads} threads per group; " +
-                                            $"{_accelerator.Name.Trim()} allows {_accelerator.MaxNumThreadsPerGroup}.");
+            throw new NotSupportedException(
+                $"The tiled convolution needs {TileThreads * TileThreads} threads per group; " +
+                $"{_accelerator.Name.Trim()} allows {_accelerator.MaxNumThreadsPerGroup}.");
         int reduction = shape.InChannels * shape.KernelHeight * shape.KernelWidth;
         if (splits < 0)
-            throw new ArgumentException($"The number of splits must be 0 (automatic) or positive, got {splits}.", nameof(splits));
+            throw new ArgumentException($"The number of splits must be 0 (automatic) or positive, got {splits}.",
+                nameof(splits));
         if (splits == 0) splits = Splits(shape, _accelerator.NumMultiprocessors);
         int chunk = (reduction + splits - 1) / splits;
         chunk = (chunk + TileK - 1) / TileK * TileK;
@@ -197,16 +210,21 @@ public sealed partial class Conv2d
         }
         if (tf32)
         {
-            _tf32 ??= _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dShape, TiledFlags, int>(Tf32Kernel);
-            _tf32(new KernelConfig(grid, new Index3D(Tf32Threads, 1, 1)), target, input, mask, weight, bias, shape, flags, chunk);
+            _tf32 ??= _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>,
+                ArrayView<float>, ArrayView<float>, Conv2dShape, TiledFlags, int>(Tf32Kernel);
+            _tf32(new KernelConfig(grid, new Index3D(Tf32Threads, 1, 1)),
+                target, input, mask, weight, bias, shape, flags, chunk);
         }
         else
         {
-            _tiled ??= _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dShape, TiledFlags, int>(TiledKernel);
-            _tiled(new KernelConfig(grid, new Index3D(TileThreads, TileThreads, 1)), target, input, mask, weight, bias, shape, flags, chunk);
+            _tiled ??= _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>,
+                ArrayView<float>, ArrayView<float>, Conv2dShape, TiledFlags, int>(TiledKernel);
+            _tiled(new KernelConfig(grid, new Index3D(TileThreads, TileThreads, 1)),
+                target, input, mask, weight, bias, shape, flags, chunk);
         }
         if (slices == 1) return;
-        _sumSplits ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dShape, TiledFlags, int>(SumSplitsKernel);
+        _sumSplits ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, Conv2dShape, TiledFlags, int>(SumSplitsKernel);
         _sumSplits(shape.Output.Length, output, target, bias, shape, flags, slices);
     }
 
@@ -215,22 +233,23 @@ public sealed partial class Conv2d
     /// the whole of R and the output itself with a single slice; else <paramref name="chunk"/> rows
     /// and slice z of the partials, with no epilogue (the second pass adds bias and ReLU).
     /// </summary>
-    private static (int Start, int Count, ArrayView<float> Target, TiledFlags Epilogue) Slice(ArrayView<float> output, Conv2dShape s,
-        TiledFlags flags, int chunk)
+    private static (int Start, int Count, ArrayView<float> Target, TiledFlags Epilogue) Slice(ArrayView<float> output,
+        Conv2dShape s, TiledFlags flags, int chunk)
     {
         int reduction = s.InChannels * s.KernelHeight * s.KernelWidth;
         if (Grid.DimZ == 1) return (0, reduction, output, flags);
         int start = Grid.IdxZ * chunk;
         long length = s.Output.Length;
-        return (start, XMath.Min(chunk, reduction - start), output.SubView(Grid.IdxZ * length, length), TiledFlags.None);
+        var slice = output.SubView(Grid.IdxZ * length, length);
+        return (start, XMath.Min(chunk, reduction - start), slice, TiledFlags.None);
     }
 
     /// <summary>
     /// The second pass of a split product, one thread per output element: the slices' partial sums
     /// added in slice order (so the result does not depend on scheduling), then bias and ReLU.
     /// </summary>
-    public static void SumSplitsKernel(Index1D index, ArrayView<float> output, ArrayView<float> partials, ArrayView<float> bias,
-        Conv2dShape s, TiledFlags flags, int slices)
+    public static void SumSplitsKernel(Index1D index, ArrayView<float> output, ArrayView<float> partials,
+        ArrayView<float> bias, Conv2dShape s, TiledFlags flags, int slices)
     {
         long length = s.Output.Length;
         float value = 0f;
@@ -249,8 +268,10 @@ public sealed partial class Conv2d
     public static void TiledKernel(ArrayView<float> output, ArrayView<float> input, ArrayView<float> mask,
         ArrayView<float> weight, ArrayView<float> bias, Conv2dShape s, TiledFlags flags, int chunk)
     {
-        var tileW = SharedMemory.Allocate<float>(TiledGemm.SharedFloats); // tileW[kk*64 + m] = W[m0 + m, r0 + kk]
-        var tileX = SharedMemory.Allocate<float>(TiledGemm.SharedFloats); // tileX[kk*64 + n] = X[r0 + kk, n0 + n]
+        // tileW[kk*68 + m] = W[m0 + m, r0 + kk] and tileX[kk*68 + n] = X[r0 + kk, n0 + n]: rows of 64
+        // padded to TiledGemm.Stride = 68 against bank conflicts.
+        var tileW = SharedMemory.Allocate<float>(TiledGemm.SharedFloats);
+        var tileX = SharedMemory.Allocate<float>(TiledGemm.SharedFloats);
         int tx = Group.IdxX;                   // this thread's pixel columns: 4tx .. 4tx+3
         int ty = Group.IdxY;                   // this thread's channel rows:  4ty .. 4ty+3
         int n0 = Grid.IdxX * TileN;
@@ -279,7 +300,8 @@ public sealed partial class Conv2d
     }
 
     /// <summary>One thread per element of W': W'[c, k, ky, kx] = W[k, c, KH-1-ky, KW-1-kx].</summary>
-    public static void TransposeFlipKernel(Index1D index, ArrayView<float> transposed, ArrayView<float> weight, Conv2dShape s)
+    public static void TransposeFlipKernel(Index1D index, ArrayView<float> transposed, ArrayView<float> weight,
+        Conv2dShape s)
     {
         int kx = index % s.KernelWidth;
         int ky = index / s.KernelWidth % s.KernelHeight;
@@ -307,8 +329,8 @@ public sealed partial class Conv2d
 /// each input value is zeroed where <c>mask &lt;= 0</c> (a fused ReLU backward). The product runs
 /// over rows [start, start + count) of R: all of them, or one slice of a split product.
 /// </summary>
-public readonly struct ConvOperands(ArrayView<float> weight, ArrayView<float> input, ArrayView<float> mask, Conv2dShape shape, bool maskInput,
-    int start, int count)
+public readonly struct ConvOperands(ArrayView<float> weight, ArrayView<float> input, ArrayView<float> mask,
+    Conv2dShape shape, bool maskInput, int start, int count)
     : IGemmOperands
 {
     private readonly ArrayView<float> _weight = weight; // (K, C*KH*KW)
@@ -347,28 +369,4 @@ public readonly struct ConvOperands(ArrayView<float> weight, ArrayView<float> in
 
     /// <inheritdoc/>
     public bool BContiguousInReduction => false; // consecutive pixels are consecutive input columns
-}
-
-/// <summary>A thread's 4 x 4 block of accumulators, kept in registers (ILGPU has no local arrays).</summary>
-public struct MicroTile
-{
-    private float _c00, _c01, _c02, _c03, _c10, _c11, _c12, _c13, _c20, _c21, _c22, _c23, _c30, _c31, _c32, _c33;
-
-    /// <summary>The outer product update: c[i, j] += a_i * b_j.</summary>
-    public void Add(float a0, float a1, float a2, float a3, float b0, float b1, float b2, float b3)
-    {
-        _c00 += a0 * b0; _c01 += a0 * b1; _c02 += a0 * b2; _c03 += a0 * b3;
-        _c10 += a1 * b0; _c11 += a1 * b1; _c12 += a1 * b2; _c13 += a1 * b3;
-        _c20 += a2 * b0; _c21 += a2 * b1; _c22 += a2 * b2; _c23 += a2 * b3;
-        _c30 += a3 * b0; _c31 += a3 * b1; _c32 += a3 * b2; _c33 += a3 * b3;
-    }
-
-    /// <summary>c[i, j] (a switch the compiler resolves once i and j are known after unrolling).</summary>
-    public readonly float Get(int i, int j) => (i * 4 + j) switch
-    {
-        0 => _c00, 1 => _c01, 2 => _c02, 3 => _c03,
-        4 => _c10, 5 => _c11, 6 => _c12, 7 => _c13,
-        8 => _c20, 9 => _c21, 10 => _c22, 11 => _c23,
-        12 => _c30, 13 => _c31, 14 => _c32, _ => _c33,
-    };
 }

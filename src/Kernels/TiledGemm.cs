@@ -33,10 +33,17 @@ public interface IGemmOperands
 }
 
 /// <summary>
-/// A 64 x 64 block of a matrix product computed by a 16 x 16 group, each thread holding a 4 x 4
-/// block of results in registers (<see cref="MicroTile"/>): the same scheme as the tiled
-/// convolution (see <see cref="Conv2d"/>'s tiled kernel for the reasoning behind the sizes).
+/// The core of every tiled product (the convolution's and the Gram's): a 64 x 64 block of a matrix
+/// product computed by a 16 x 16 group, each thread holding a 4 x 4 block of results in registers
+/// (<see cref="MicroTile"/>).
 /// </summary>
+/// <remarks>
+/// The reduction advances 8 rows at a time: the group loads an 8 x 64 slice of A and of B into
+/// shared memory (2 values per thread each), waits at a barrier, and every thread does 8 x 4 x 4
+/// multiply-adds from it. So each value loaded from global memory is used 64 times, and each
+/// shared-memory read 4 times. The operations choose how many groups share one block's reduction
+/// (a split) and what to do with the 4 x 4 results (bias, ReLU, scale).
+/// </remarks>
 public static class TiledGemm
 {
     /// <summary>Threads per side of a group.</summary>
@@ -52,9 +59,12 @@ public static class TiledGemm
     public const int Step = 8;
 
     /// <summary>
-    /// Row stride of the shared tiles: 64 values padded to 68. With a stride of 64 the A tile's
-    /// stores (row fastest across a warp's lanes, 8 rows apart) would hit 4 of the 32 banks, an
-    /// 8-way conflict; with 68, lane l writes bank (4 kk + row) mod 32, all different.
+    /// Row stride of the shared tiles: 64 values padded to 68. <see cref="LoadStep"/> stores A with
+    /// the reduction index fastest: lane l of a warp writes <c>tileA[kk*stride + row]</c> with
+    /// kk = l % 8 and row = l / 8 (plus a multiple of 4). With a stride of 64 that is bank row mod 32,
+    /// only 4 banks for 32 lanes (an 8-way conflict); with 68 it is bank (4 kk + row) mod 32, all 32
+    /// different. (B loaded by reduction index, as for a Gram, is the same; B loaded by column is
+    /// conflict-free either way.)
     /// </summary>
     public const int Stride = Tile + 4;
 
@@ -74,7 +84,8 @@ public static class TiledGemm
     /// the group (it contains barriers). <paramref name="tileA"/> and <paramref name="tileB"/> are
     /// the kernel's shared-memory tiles of <see cref="SharedFloats"/> floats each.
     /// </summary>
-    public static MicroTile Multiply<TOperands>(TOperands operands, ArrayView<float> tileA, ArrayView<float> tileB, int row0, int column0)
+    public static MicroTile Multiply<TOperands>(TOperands operands, ArrayView<float> tileA, ArrayView<float> tileB,
+        int row0, int column0)
         where TOperands : struct, IGemmOperands
     {
         int thread = Group.IdxY * Threads + Group.IdxX;
@@ -88,7 +99,8 @@ public static class TiledGemm
             {
                 int a = kk * Stride + Group.IdxY * Micro;
                 int b = kk * Stride + Group.IdxX * Micro;
-                sum.Add(tileA[a], tileA[a + 1], tileA[a + 2], tileA[a + 3], tileB[b], tileB[b + 1], tileB[b + 2], tileB[b + 3]);
+                sum.Add(tileA[a], tileA[a + 1], tileA[a + 2], tileA[a + 3],
+                    tileB[b], tileB[b + 1], tileB[b + 2], tileB[b + 3]);
             }
             Group.Barrier(); // the next step overwrites the tiles
         }
@@ -101,11 +113,12 @@ public static class TiledGemm
     /// <c>tileB[kk*stride + column] = B(r0 + kk, column0 + column)</c>, 512 values each, spread over
     /// the <paramref name="threads"/> threads of the group. A is loaded with r fastest, B with the
     /// column fastest (or r fastest when <see cref="IGemmOperands.BContiguousInReduction"/>): each
-    /// matches its operand's layout in memory, so neighbouring threads read neighbouring addresses. <paramref name="stride"/> (at least 64) lets a caller pad
-    /// the rows against shared-memory bank conflicts. The caller places the barrier after it.
+    /// matches its operand's layout in memory, so neighbouring threads read neighbouring addresses.
+    /// <paramref name="stride"/> (at least 64) lets a caller pad the rows against shared-memory bank
+    /// conflicts. The caller places the barrier after it.
     /// </summary>
-    public static void LoadStep<TOperands>(TOperands operands, ArrayView<float> tileA, ArrayView<float> tileB, int stride,
-        int r0, int row0, int column0, int thread, int threads)
+    public static void LoadStep<TOperands>(TOperands operands, ArrayView<float> tileA, ArrayView<float> tileB,
+        int stride, int r0, int row0, int column0, int thread, int threads)
         where TOperands : struct, IGemmOperands
     {
         for (int e = thread; e < Step * Tile; e += threads)
@@ -127,4 +140,32 @@ public static class TiledGemm
     /// <summary>The launch shape for a product of <paramref name="rows"/> x <paramref name="columns"/>.</summary>
     public static KernelConfig Config(int rows, int columns) =>
         new(new Index2D((columns + Tile - 1) / Tile, (rows + Tile - 1) / Tile), new Index2D(Threads, Threads));
+}
+
+/// <summary>A thread's 4 x 4 block of accumulators, kept in registers (ILGPU has no local arrays).</summary>
+public struct MicroTile
+{
+    private float _c00, _c01, _c02, _c03, _c10, _c11, _c12, _c13, _c20, _c21, _c22, _c23, _c30, _c31, _c32, _c33;
+
+    /// <summary>The outer product update: c[i, j] += a_i * b_j.</summary>
+    public void Add(float a0, float a1, float a2, float a3, float b0, float b1, float b2, float b3)
+    {
+        _c00 += a0 * b0; _c01 += a0 * b1; _c02 += a0 * b2; _c03 += a0 * b3;
+        _c10 += a1 * b0; _c11 += a1 * b1; _c12 += a1 * b2; _c13 += a1 * b3;
+        _c20 += a2 * b0; _c21 += a2 * b1; _c22 += a2 * b2; _c23 += a2 * b3;
+        _c30 += a3 * b0; _c31 += a3 * b1; _c32 += a3 * b2; _c33 += a3 * b3;
+    }
+
+    /// <summary>
+    /// c[i, j]. ILGPU 1.5.3 does not unroll loops, so in the callers' store loops i and j are not
+    /// constants and this switch compiles to a runtime jump table (<c>brx.idx</c> in the PTX): one
+    /// indirect branch per stored value, 16 per thread after the whole reduction.
+    /// </summary>
+    public readonly float Get(int i, int j) => (i * 4 + j) switch
+    {
+        0 => _c00, 1 => _c01, 2 => _c02, 3 => _c03,
+        4 => _c10, 5 => _c11, 6 => _c12, 7 => _c13,
+        8 => _c20, 9 => _c21, 10 => _c22, 11 => _c23,
+        12 => _c30, 13 => _c31, 14 => _c32, _ => _c33,
+    };
 }
