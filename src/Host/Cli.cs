@@ -4,6 +4,7 @@ using IlgpuStyle.Converter;
 using IlgpuStyle.Kernels;
 using IlgpuStyle.Network;
 using IlgpuStyle.Network.Weights;
+using IlgpuStyle.Optimization;
 
 namespace IlgpuStyle.Host;
 
@@ -26,7 +27,9 @@ internal static class Cli
     /// <param name="live">Draw a live progress bar (only when <paramref name="output"/> is a terminal).</param>
     public static int Run(string[] args, TextWriter output, TextWriter error, bool live = false)
     {
-        var root = new RootCommand("ilgpu-style: render a photograph in the style of paintings (Gatys et al.) with hand-written ILGPU kernels.");
+        var root = new RootCommand(
+            "ilgpu-style: render a photograph in the style of paintings (Gatys et al.) " +
+            "with hand-written ILGPU kernels.");
         var run = new StyleOptionsParser(root);
         root.SetAction(parse => Guarded(error, () => StyleRun.Execute(run.Read(parse), output, live)));
         root.Subcommands.Add(DevicesCommand(output, error));
@@ -45,12 +48,13 @@ internal static class Cli
     internal static Option<string> DeviceOption() => new("--device")
     {
         Description = $"The device to run on: {Devices.Choices}.",
-        DefaultValueFactory = _ => "auto",
+        DefaultValueFactory = _ => StyleOptionsParser.Defaults.Device,
     };
 
     private static Command DevicesCommand(TextWriter output, TextWriter error)
     {
-        var command = new Command("devices", "List the accelerators ILGPU can use (type, name, memory, compute units).");
+        var command = new Command("devices",
+            "List the accelerators ILGPU can use (type, name, memory, compute units).");
         command.SetAction(_ => Guarded(error, () => DeviceList.Print(output)));
         return command;
     }
@@ -63,7 +67,8 @@ internal static class Cli
             Description = "Run only the checks whose kernel name starts with this (e.g. conv2d, gram.backward).",
         };
         var command = new Command("verify",
-            "Check every kernel against its CPU reference on one device and print a table (kernel, shape, max abs/rel error, pass).");
+            "Check every kernel against its CPU reference on one device and print a table " +
+            "(kernel, shape, max abs/rel error, pass).");
         command.Options.Add(device);
         command.Options.Add(filter);
         command.SetAction(parse => Guarded(error,
@@ -80,20 +85,32 @@ internal static class Cli
             DefaultValueFactory = _ => [512],
             AllowMultipleArgumentsPerToken = true,
         };
-        var iterations = new Option<int>("--iterations") { Description = "Timed evaluations per size.", DefaultValueFactory = _ => 10 };
-        var warmup = new Option<int>("--warmup") { Description = "Untimed evaluations first (kernel compilation, caches).", DefaultValueFactory = _ => 2 };
+        var iterations = new Option<int>("--iterations")
+        {
+            Description = "Timed evaluations per size.", DefaultValueFactory = _ => 10,
+        };
+        var warmup = new Option<int>("--warmup")
+        {
+            Description = "Untimed evaluations first (kernel compilation, caches).", DefaultValueFactory = _ => 2,
+        };
         var divisor = new Option<int>("--width-divisor")
         {
             Description = "Divide VGG-19's channel counts by this (for quick runs on the CPU accelerator).",
             DefaultValueFactory = _ => 1,
         };
         var json = new Option<string?>("--json") { Description = "Also write the results as JSON to this file." };
-        var tf32 = new Option<bool>("--tf32") { Description = "Time the TF32 tensor-core convolutions (NVIDIA compute capability 8.0+)." };
+        var tf32 = new Option<bool>("--tf32")
+        {
+            Description = "Time the TF32 tensor-core convolutions (NVIDIA compute capability 8.0+).",
+        };
         var command = new Command("bench",
-            "Time one loss evaluation (forward + backward) of VGG-19 per image size, with a per-layer table, TFLOP/s and peak device memory.");
-        foreach (var option in new Option[] { device, sizes, iterations, warmup, divisor, json, tf32 }) command.Options.Add(option);
-        command.SetAction(parse => Guarded(error, () => Bench.Run(output, parse.GetValue(device)!, parse.GetValue(sizes) ?? [512],
-            parse.GetValue(iterations), parse.GetValue(warmup), parse.GetValue(divisor), parse.GetValue(json), parse.GetValue(tf32))));
+            "Time one loss evaluation (forward + backward) of VGG-19 per image size, with a per-layer table, " +
+            "TFLOP/s and peak device memory.");
+        foreach (var option in new Option[] { device, sizes, iterations, warmup, divisor, json, tf32 })
+            command.Options.Add(option);
+        command.SetAction(parse => Guarded(error, () => Bench.Run(output, parse.GetValue(device)!,
+            parse.GetValue(sizes)!, parse.GetValue(iterations), parse.GetValue(warmup), parse.GetValue(divisor),
+            parse.GetValue(json), parse.GetValue(tf32))));
         return command;
     }
 
@@ -115,7 +132,8 @@ internal static class Cli
         }
         catch (ILGPU.Runtime.AcceleratorException e)
         {
-            error.WriteLine($"error: the device failed ({OneLine(e.Message)}). If it ran out of memory, use a smaller --size; else check the driver, or use --device cpu.");
+            error.WriteLine($"error: the device failed ({OneLine(e.Message)}). If it ran out of memory, " +
+                            "use a smaller --size; else check the driver, or use --device cpu.");
             return ExitUsage;
         }
         catch (OutOfMemoryException)
@@ -128,49 +146,141 @@ internal static class Cli
     private static string OneLine(string message) => message.ReplaceLineEndings(" ").Trim();
 }
 
-/// <summary>The main job's options: names as users of jcjohnson/neural-style know them, in kebab-case.</summary>
+/// <summary>
+/// The main job's options: names as users of jcjohnson/neural-style know them, in kebab-case. Every
+/// default, and every default the help text names, is read from <see cref="RunOptions"/> and the
+/// option records it holds, so a default is written only there.
+/// </summary>
 internal sealed class StyleOptionsParser
 {
-    private readonly Option<string?> _content = new("--content") { Description = "The photograph to repaint (JPEG, PNG, BMP, TGA). Required." };
-    private readonly Option<string[]> _style = new("--style") { Description = "Style image(s): comma-separated or repeated. Required." };
-    private readonly Option<string?> _blend = new("--style-blend-weights") { Description = "One weight per style image, comma-separated (normalized to sum 1). Default: equal." };
-    private readonly Option<string> _output = new("--output") { Description = "The result, .png or .jpg.", DefaultValueFactory = _ => "out.png" };
-    private readonly Option<int> _size = new("--size") { Description = "Longer side of the result, in pixels.", DefaultValueFactory = _ => 512 };
-    private readonly Option<double> _styleScale = new("--style-scale") { Description = "Style images are scaled to a longer side of style-scale * size.", DefaultValueFactory = _ => 1.0 };
-    private readonly Option<int> _iterations = new("--iterations") { Description = "Optimizer iterations.", DefaultValueFactory = _ => 1000 };
-    private readonly Option<string> _optimizer = new("--optimizer") { Description = "lbfgs or adam.", DefaultValueFactory = _ => "lbfgs" };
-    private readonly Option<double?> _learningRate = new("--learning-rate") { Description = "Adam's step (default 10 for caffe weights, 10/58 for torchvision weights), or L-BFGS's step scale (default 1)." };
-    private readonly Option<int> _history = new("--lbfgs-history") { Description = "L-BFGS curvature pairs kept.", DefaultValueFactory = _ => 100 };
-    private readonly Option<bool> _noLineSearch = new("--lbfgs-no-line-search") { Description = "Fixed L-BFGS steps without a line search, like the classic tool (default: strong Wolfe line search)." };
-    private readonly Option<float?> _contentWeight = new("--content-weight") { Description = "w_c (default 5 for caffe weights, 5*58^2 for torchvision weights)." };
-    private readonly Option<float?> _styleWeight = new("--style-weight") { Description = "w_s (default 100 for caffe weights, 100*58^4 for torchvision weights)." };
-    private readonly Option<float?> _tvWeight = new("--tv-weight") { Description = "w_tv, total-variation smoothing (default 1e-3 for caffe weights, 1e-3*58^2 for torchvision weights)." };
-    private readonly Option<string> _contentLayers = new("--content-layers") { Description = "Comma-separated ReLU layers for the content loss.", DefaultValueFactory = _ => "relu4_2" };
-    private readonly Option<string> _styleLayers = new("--style-layers") { Description = "Comma-separated ReLU layers for the style loss.", DefaultValueFactory = _ => "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1" };
-    private readonly Option<string?> _styleLayerWeights = new("--style-layer-weights") { Description = "One weight per style layer, comma-separated, multiplying --style-weight. Default: 1 each." };
-    private readonly Option<string> _pooling = new("--pooling") { Description = "max or avg pooling between VGG blocks.", DefaultValueFactory = _ => "max" };
-    private readonly Option<bool> _normalize = new("--normalize-gradients") { Description = "Divide each loss layer's gradient by its L1 norm (neural-style's option)." };
-    private readonly Option<string> _init = new("--init") { Description = "Start from the content image, random noise, or --init-image.", DefaultValueFactory = _ => "content" };
-    private readonly Option<string?> _initImage = new("--init-image") { Description = "The starting image for --init image (resized to the content's size)." };
-    private readonly Option<int> _seed = new("--seed") { Description = "Seed of --init random.", DefaultValueFactory = _ => 0 };
-    private readonly Option<bool> _originalColors = new("--original-colors") { Description = "Keep the content's colours: take only the luminance of the result." };
-    private readonly Option<int> _printEvery = new("--print-every") { Description = "Print the losses every N iterations (0: only the first and last).", DefaultValueFactory = _ => 50 };
-    private readonly Option<int> _saveEvery = new("--save-every") { Description = "Save a snapshot (out_N.png) every N iterations (0: never).", DefaultValueFactory = _ => 0 };
-    private readonly Option<string?> _report = new("--report") { Description = "Write a JSON report (losses per printed iteration, device, peak memory, time) to this file." };
-    private readonly Option<bool> _tf32 = new("--tf32") { Description = "Run the convolutions on TF32 tensor cores (NVIDIA compute capability 8.0+): faster, about 3e-4 relative precision." };
+    /// <summary>What a run does with every option left out (content and styles have no default).</summary>
+    internal static readonly RunOptions Defaults = new() { Content = "", Styles = [] };
+
+    private readonly Option<string?> _content = new("--content")
+    {
+        Description = "The photograph to repaint (JPEG, PNG, BMP, TGA). Required.",
+    };
+    private readonly Option<string[]> _style = new("--style")
+    {
+        Description = "Style image(s): comma-separated or repeated. Required.",
+    };
+    private readonly Option<string?> _blend = new("--style-blend-weights")
+    {
+        Description = "One weight per style image, comma-separated (normalized to sum 1). Default: equal.",
+    };
+    private readonly Option<string> _output = new("--output")
+    {
+        Description = "The result, .png or .jpg.", DefaultValueFactory = _ => Defaults.Output,
+    };
+    private readonly Option<int> _size = new("--size")
+    {
+        Description = "Longer side of the result, in pixels.", DefaultValueFactory = _ => Defaults.Size,
+    };
+    private readonly Option<double> _styleScale = new("--style-scale")
+    {
+        Description = "Style images are scaled to a longer side of style-scale * size.",
+        DefaultValueFactory = _ => Defaults.StyleScale,
+    };
+    private readonly Option<int> _iterations = new("--iterations")
+    {
+        Description = "Optimizer iterations.", DefaultValueFactory = _ => Defaults.Iterations,
+    };
+    private readonly Option<string> _optimizer = Choice("--optimizer", "lbfgs or adam.", Defaults.Optimizer);
+    private readonly Option<double?> _learningRate = new("--learning-rate")
+    {
+        Description = $"Adam's step (default {Number(RunOptions.CaffeAdamLearningRate)} for caffe weights, " +
+                      $"{Number(RunOptions.CaffeAdamLearningRate)}/{Number(LossWeights.TorchvisionScale)} for " +
+                      $"torchvision weights), or L-BFGS's step scale (default {Number(Defaults.Lbfgs.LearningRate)}).",
+    };
+    private readonly Option<int> _history = new("--lbfgs-history")
+    {
+        Description = "L-BFGS curvature pairs kept.", DefaultValueFactory = _ => Defaults.Lbfgs.HistorySize,
+    };
+    private readonly Option<bool> _noLineSearch = new("--lbfgs-no-line-search")
+    {
+        Description = "Fixed L-BFGS steps without a line search, like the classic tool " +
+                      $"(default: {Describe(Defaults.Lbfgs.LineSearch)}).",
+    };
+    private readonly Option<float?> _contentWeight = new("--content-weight")
+    {
+        Description = $"w_c ({WeightDefaults(LossWeights.Caffe.Content, 2)}).",
+    };
+    private readonly Option<float?> _styleWeight = new("--style-weight")
+    {
+        Description = $"w_s ({WeightDefaults(LossWeights.Caffe.Style, 4)}).",
+    };
+    private readonly Option<float?> _tvWeight = new("--tv-weight")
+    {
+        Description = $"w_tv, total-variation smoothing ({WeightDefaults(LossWeights.Caffe.TotalVariation, 2)}).",
+    };
+    private readonly Option<string> _contentLayers = new("--content-layers")
+    {
+        Description = "Comma-separated ReLU layers for the content loss.",
+        DefaultValueFactory = _ => string.Join(',', Defaults.Style.ContentLayers),
+    };
+    private readonly Option<string> _styleLayers = new("--style-layers")
+    {
+        Description = "Comma-separated ReLU layers for the style loss.",
+        DefaultValueFactory = _ => string.Join(',', Defaults.Style.StyleLayers),
+    };
+    private readonly Option<string?> _styleLayerWeights = new("--style-layer-weights")
+    {
+        Description = "One weight per style layer, comma-separated, multiplying --style-weight. Default: 1 each.",
+    };
+    private readonly Option<string> _pooling = Choice("--pooling", "max or avg pooling between VGG blocks.",
+        Defaults.Style.Pooling);
+    private readonly Option<bool> _normalize = new("--normalize-gradients")
+    {
+        Description = "Divide each loss layer's gradient by its L1 norm (neural-style's option).",
+    };
+    private readonly Option<string> _init = Choice("--init",
+        "Start from the content image, random noise, or --init-image.", Defaults.Init);
+    private readonly Option<string?> _initImage = new("--init-image")
+    {
+        Description = "The starting image for --init image (resized to the content's size).",
+    };
+    private readonly Option<int> _seed = new("--seed")
+    {
+        Description = "Seed of --init random.", DefaultValueFactory = _ => Defaults.Seed,
+    };
+    private readonly Option<bool> _originalColors = new("--original-colors")
+    {
+        Description = "Keep the content's colours: take only the luminance of the result.",
+    };
+    private readonly Option<int> _printEvery = new("--print-every")
+    {
+        Description = "Print the losses every N iterations (0: only the first and last).",
+        DefaultValueFactory = _ => Defaults.PrintEvery,
+    };
+    private readonly Option<int> _saveEvery = new("--save-every")
+    {
+        Description = "Save a snapshot (out_N.png) every N iterations (0: never).",
+        DefaultValueFactory = _ => Defaults.SaveEvery,
+    };
+    private readonly Option<string?> _report = new("--report")
+    {
+        Description = "Write a JSON report (losses per printed iteration, device, peak memory, time) to this file.",
+    };
+    private readonly Option<bool> _tf32 = new("--tf32")
+    {
+        Description = "Run the convolutions on TF32 tensor cores (NVIDIA compute capability 8.0+): faster, " +
+                      "about 3e-4 relative precision.",
+    };
     private readonly Option<string> _device = Cli.DeviceOption();
-    private readonly Option<string> _weights = new("--weights") { Description = "Converted VGG weights (safetensors); the default is downloaded and converted on first use.", DefaultValueFactory = _ => RunOptions.DefaultWeights };
+    private readonly Option<string> _weights = new("--weights")
+    {
+        Description = "Converted VGG weights (safetensors); the default is downloaded and converted on first use.",
+        DefaultValueFactory = _ => Defaults.Weights,
+    };
 
     public StyleOptionsParser(RootCommand root)
     {
-        _optimizer.AcceptOnlyFromAmong("lbfgs", "adam");
-        _pooling.AcceptOnlyFromAmong("max", "avg");
-        _init.AcceptOnlyFromAmong("content", "random", "image");
         foreach (var option in new Option[]
                  {
-                     _content, _style, _blend, _output, _size, _styleScale, _iterations, _optimizer, _learningRate, _history,
-                     _noLineSearch, _contentWeight, _styleWeight, _tvWeight, _contentLayers, _styleLayers, _styleLayerWeights,
-                     _pooling, _normalize, _init, _initImage, _seed, _originalColors, _printEvery, _saveEvery, _report, _tf32, _device, _weights,
+                     _content, _style, _blend, _output, _size, _styleScale, _iterations, _optimizer, _learningRate,
+                     _history, _noLineSearch, _contentWeight, _styleWeight, _tvWeight, _contentLayers, _styleLayers,
+                     _styleLayerWeights, _pooling, _normalize, _init, _initImage, _seed, _originalColors, _printEvery,
+                     _saveEvery, _report, _tf32, _device, _weights,
                  })
         {
             root.Options.Add(option);
@@ -182,29 +292,36 @@ internal sealed class StyleOptionsParser
         string content = parse.GetValue(_content)
             ?? throw new UsageException("--content is required: the photograph to repaint. See 'ilgpu-style --help'.");
         var styles = List(parse.GetValue(_style) ?? []);
-        if (styles.Count == 0) throw new UsageException("--style is required: one or more paintings (comma-separated or repeated).");
-        return new RunOptions
+        if (styles.Count == 0)
+            throw new UsageException("--style is required: one or more paintings (comma-separated or repeated).");
+        return Defaults with
         {
             Content = content,
             Styles = styles,
-            StyleBlendWeights = Numbers(parse.GetValue(_blend), "--style-blend-weights"),
             Output = parse.GetValue(_output)!,
             Size = parse.GetValue(_size),
             StyleScale = parse.GetValue(_styleScale),
             Iterations = parse.GetValue(_iterations),
-            Optimizer = parse.GetValue(_optimizer) == "adam" ? OptimizerKind.Adam : OptimizerKind.Lbfgs,
+            Optimizer = Parse<OptimizerKind>(parse.GetValue(_optimizer)!),
             LearningRate = parse.GetValue(_learningRate),
-            LbfgsHistory = parse.GetValue(_history),
-            LbfgsLineSearch = !parse.GetValue(_noLineSearch),
-            ContentWeight = parse.GetValue(_contentWeight),
-            StyleWeight = parse.GetValue(_styleWeight),
-            TvWeight = parse.GetValue(_tvWeight),
-            ContentLayers = List([parse.GetValue(_contentLayers)!]),
-            StyleLayers = List([parse.GetValue(_styleLayers)!]),
-            StyleLayerWeights = Numbers(parse.GetValue(_styleLayerWeights), "--style-layer-weights"),
-            Pooling = parse.GetValue(_pooling) == "avg" ? Pooling.Avg : Pooling.Max,
-            NormalizeGradients = parse.GetValue(_normalize),
-            Init = parse.GetValue(_init) switch { "random" => InitKind.Random, "image" => InitKind.Image, _ => InitKind.Content },
+            Style = Defaults.Style with
+            {
+                ContentLayers = List([parse.GetValue(_contentLayers)!]),
+                StyleLayers = List([parse.GetValue(_styleLayers)!]),
+                StyleLayerWeights = Numbers(parse.GetValue(_styleLayerWeights), "--style-layer-weights"),
+                ContentWeight = parse.GetValue(_contentWeight),
+                StyleWeight = parse.GetValue(_styleWeight),
+                TvWeight = parse.GetValue(_tvWeight),
+                Pooling = Parse<Pooling>(parse.GetValue(_pooling)!),
+                NormalizeGradients = parse.GetValue(_normalize),
+                StyleBlendWeights = Numbers(parse.GetValue(_blend), "--style-blend-weights"),
+            },
+            Lbfgs = Defaults.Lbfgs with
+            {
+                HistorySize = parse.GetValue(_history),
+                LineSearch = parse.GetValue(_noLineSearch) ? LineSearchKind.None : Defaults.Lbfgs.LineSearch,
+            },
+            Init = Parse<InitKind>(parse.GetValue(_init)!),
             InitImage = parse.GetValue(_initImage),
             Seed = parse.GetValue(_seed),
             OriginalColors = parse.GetValue(_originalColors),
@@ -217,9 +334,47 @@ internal sealed class StyleOptionsParser
         };
     }
 
+    /// <summary>An option whose values are an enum's members in lower case, in declaration order.</summary>
+    private static Option<string> Choice<T>(string name, string description, T defaultValue)
+        where T : struct, Enum
+    {
+        var option = new Option<string>(name)
+        {
+            Description = description, DefaultValueFactory = _ => Name(defaultValue),
+        };
+        option.AcceptOnlyFromAmong(Enum.GetValues<T>().Select(Name).ToArray());
+        return option;
+    }
+
+    private static string Name<T>(T value) where T : struct, Enum => value.ToString().ToLowerInvariant();
+
+    private static T Parse<T>(string name) where T : struct, Enum => Enum.Parse<T>(name, ignoreCase: true);
+
+    private static string Describe(LineSearchKind kind) => kind switch
+    {
+        LineSearchKind.StrongWolfe => "strong Wolfe line search",
+        LineSearchKind.Armijo => "Armijo backtracking line search",
+        _ => "no line search",
+    };
+
+    /// <summary>
+    /// A loss weight's defaults for both conventions: the torchvision one is the caffe one times
+    /// <see cref="LossWeights.TorchvisionScale"/> to the power the term scales with (see
+    /// <see cref="LossWeights.Torchvision"/>).
+    /// </summary>
+    private static string WeightDefaults(float caffe, int power) =>
+        $"default {Number(caffe)} for caffe weights, {Number(caffe)}*{Number(LossWeights.TorchvisionScale)}^{power} " +
+        "for torchvision weights";
+
+    /// <summary>A default as the help shows it: <c>5</c>, <c>58</c>, <c>1e-3</c>.</summary>
+    private static string Number(double value) => value is > 0 and < 0.01
+        ? value.ToString("0.###e0", CultureInfo.InvariantCulture)
+        : value.ToString(CultureInfo.InvariantCulture);
+
     /// <summary>Comma-separated and repeated values, flattened, blanks dropped.</summary>
     private static List<string> List(IEnumerable<string> values) =>
-        values.SelectMany(v => v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList();
+        values.SelectMany(v => v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            .ToList();
 
     private static List<float>? Numbers(string? text, string option)
     {

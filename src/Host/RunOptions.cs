@@ -1,3 +1,6 @@
+using IlgpuStyle.Network;
+using IlgpuStyle.Optimization;
+
 namespace IlgpuStyle.Host;
 
 /// <summary>Which optimizer a run uses.</summary>
@@ -15,28 +18,46 @@ internal enum InitKind
     Image,
 }
 
-/// <summary>Everything <c>ilgpu-style --content ... --style ...</c> was asked to do, as parsed.</summary>
+/// <summary>
+/// Everything <c>ilgpu-style --content ... --style ...</c> was asked to do, as parsed. The loss's,
+/// L-BFGS's and Adam's settings are their own option records, whose defaults are the run's defaults;
+/// this record adds only what belongs to the run itself. The command line takes every default it
+/// shows from here.
+/// </summary>
 internal sealed record RunOptions
 {
+    /// <summary>Where the weights live unless <c>--weights</c> says otherwise; fetched on first use.</summary>
+    public const string DefaultWeights = "weights/vgg19.safetensors";
+
+    /// <summary>Adam's default learning rate on the caffe (0-255) scale, as in neural-style.</summary>
+    public const double CaffeAdamLearningRate = 10;
+
     public required string Content { get; init; }
     public required IReadOnlyList<string> Styles { get; init; }
-    public IReadOnlyList<float>? StyleBlendWeights { get; init; }
     public string Output { get; init; } = "out.png";
     public int Size { get; init; } = 512;
     public double StyleScale { get; init; } = 1.0;
-    public int Iterations { get; init; } = 1000;
+
+    /// <summary>Iterations of whichever optimizer runs (its <c>MaxIterations</c> is set from this).</summary>
+    public int Iterations { get; init; } = IOptimizer.DefaultMaxIterations;
+
     public OptimizerKind Optimizer { get; init; } = OptimizerKind.Lbfgs;
+
+    /// <summary>
+    /// The step of whichever optimizer runs; null means its default: L-BFGS's
+    /// <see cref="LbfgsOptions.LearningRate"/>, or <see cref="DefaultAdamLearningRate"/> for the weights.
+    /// </summary>
     public double? LearningRate { get; init; }
-    public int LbfgsHistory { get; init; } = 100;
-    public bool LbfgsLineSearch { get; init; } = true;
-    public float? ContentWeight { get; init; }
-    public float? StyleWeight { get; init; }
-    public float? TvWeight { get; init; }
-    public IReadOnlyList<string> ContentLayers { get; init; } = ["relu4_2"];
-    public IReadOnlyList<string> StyleLayers { get; init; } = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"];
-    public IReadOnlyList<float>? StyleLayerWeights { get; init; }
-    public Network.Pooling Pooling { get; init; } = Network.Pooling.Max;
-    public bool NormalizeGradients { get; init; }
+
+    /// <summary>The loss: layers, weights, pooling, gradient normalisation, style blend.</summary>
+    public StyleOptions Style { get; init; } = new();
+
+    /// <summary>L-BFGS's settings (<see cref="Iterations"/> and <see cref="LearningRate"/> replace its own).</summary>
+    public LbfgsOptions Lbfgs { get; init; } = new();
+
+    /// <summary>Adam's settings (<see cref="Iterations"/> and <see cref="LearningRate"/> replace its own).</summary>
+    public AdamOptions Adam { get; init; } = new();
+
     public InitKind Init { get; init; } = InitKind.Content;
     public string? InitImage { get; init; }
     public int Seed { get; init; }
@@ -48,6 +69,12 @@ internal sealed record RunOptions
     public string Device { get; init; } = "auto";
     public string Weights { get; init; } = DefaultWeights;
 
-    /// <summary>Where the weights live unless <c>--weights</c> says otherwise; fetched on first use.</summary>
-    public const string DefaultWeights = "weights/vgg19.safetensors";
+    /// <summary>
+    /// Adam's step is in input units, so its default follows the input scale (SPEC.md: works
+    /// untuned for both conventions).
+    /// </summary>
+    public static double DefaultAdamLearningRate(Preprocessing preprocessing) =>
+        preprocessing.Convention == PreprocessConvention.Caffe
+            ? CaffeAdamLearningRate
+            : CaffeAdamLearningRate / LossWeights.TorchvisionScale;
 }

@@ -17,9 +17,6 @@ namespace IlgpuStyle.Host;
 /// </summary>
 internal static class StyleRun
 {
-    /// <summary>Adam's default learning rate on the caffe (0-255) scale, as in neural-style.</summary>
-    private const double CaffeAdamLearningRate = 10;
-
     public static int Execute(RunOptions o, TextWriter output, bool live)
     {
         var clock = Stopwatch.StartNew();
@@ -34,23 +31,12 @@ internal static class StyleRun
         var styleFiles = o.Styles.Select(s => ImageFiles.Load(s, "style image")).ToList();
         var initFile = o.Init == InitKind.Image ? ImageFiles.Load(o.InitImage!, "init image") : null;
         CheckLayerNames(weights, o);
-        var styleOptions = new StyleOptions
-        {
-            ContentLayers = o.ContentLayers,
-            StyleLayers = o.StyleLayers,
-            StyleLayerWeights = o.StyleLayerWeights,
-            ContentWeight = o.ContentWeight,
-            StyleWeight = o.StyleWeight,
-            TvWeight = o.TvWeight,
-            Pooling = o.Pooling,
-            NormalizeGradients = o.NormalizeGradients,
-            StyleBlendWeights = o.StyleBlendWeights,
-        };
 
         using var context = Devices.CreateContext();
         var device = Devices.Select(context, o.Device);
         // Check memory from the target shapes, before resizing: a huge --size must fail here, not allocate.
-        CheckMemory(device, weights, TargetShape(contentFile, o.Size), styleFiles.Select(s => TargetShape(s, styleSize)).ToList(), styleOptions, o);
+        CheckMemory(device, weights, TargetShape(contentFile, o.Size),
+            styleFiles.Select(s => TargetShape(s, styleSize)).ToList(), o.Style, o);
         var contentImage = ImageResize.ToLongerSide(contentFile, o.Size);
         var styleImages = styleFiles.Select(s => ImageResize.ToLongerSide(s, styleSize)).ToList();
         var initImage = initFile is null ? null : ImageResize.Resize(initFile, contentImage.Width, contentImage.Height);
@@ -58,24 +44,24 @@ internal static class StyleRun
         var styles = styleImages.Select(i => ToNetwork(preprocessing, i)).ToList();
         using var accelerator = device.CreateAccelerator(context);
         using var kernels = CreateKernels(accelerator, o.Tf32);
-        using var objective = new StyleObjective(kernels, weights, content, styles, styleOptions);
+        using var objective = new StyleObjective(kernels, weights, content, styles, o.Style);
         using var x = accelerator.Allocate1D(InitialImage(o, content, initImage, preprocessing));
         using IOptimizer optimizer = o.Optimizer == OptimizerKind.Lbfgs
-            ? new LbfgsOptimizer(kernels, objective, x.View, new LbfgsOptions
+            ? new LbfgsOptimizer(kernels, objective, x.View, o.Lbfgs with
             {
                 MaxIterations = Math.Max(o.Iterations, 1),
-                HistorySize = o.LbfgsHistory,
-                LineSearch = o.LbfgsLineSearch ? LineSearchKind.StrongWolfe : LineSearchKind.None,
-                LearningRate = o.LearningRate ?? 1,
+                LearningRate = o.LearningRate ?? o.Lbfgs.LearningRate,
             })
-            : new AdamOptimizer(kernels, objective, x.View, new AdamOptions
+            : new AdamOptimizer(kernels, objective, x.View, o.Adam with
             {
                 MaxIterations = Math.Max(o.Iterations, 1),
-                LearningRate = o.LearningRate ?? DefaultAdamLearningRate(preprocessing),
+                LearningRate = o.LearningRate ?? RunOptions.DefaultAdamLearningRate(preprocessing),
             });
 
-        output.WriteLine($"Styling {o.Content} ({contentImage.Width}x{contentImage.Height}) with {string.Join(", ", o.Styles)} " +
-                         $"on {accelerator.AcceleratorType} '{accelerator.Name.Trim()}': {o.Optimizer.ToString().ToLowerInvariant()}, {o.Iterations} iterations");
+        output.WriteLine($"Styling {o.Content} ({contentImage.Width}x{contentImage.Height}) with " +
+                         $"{string.Join(", ", o.Styles)} " +
+                         $"on {accelerator.AcceleratorType} '{accelerator.Name.Trim()}': " +
+                         $"{o.Optimizer.ToString().ToLowerInvariant()}, {o.Iterations} iterations");
 
         var records = new List<IterationRecord>();
         OptimizerStep last = default;
@@ -111,19 +97,17 @@ internal static class StyleRun
         double seconds = clock.Elapsed.TotalSeconds;
         if (o.Report is not null)
         {
-            new RunReport($"{accelerator.AcceleratorType} {accelerator.Name.Trim()}", [result.Height, result.Width], o.Weights,
-                records, objective.Memory.PeakBytes + OptimizerBytes(o, objective.Length) + x.LengthInBytes,
+            new RunReport($"{accelerator.AcceleratorType} {accelerator.Name.Trim()}", [result.Height, result.Width],
+                o.Weights, records, objective.Memory.PeakBytes + OptimizerBytes(o, objective.Length) + x.LengthInBytes,
                 seconds).SaveAtomically(o.Report);
         }
-        output.WriteLine($"Wrote {o.Output} ({result.Width}x{result.Height}) in {ProgressDisplay.FormatDuration(seconds)}.");
+        output.WriteLine(
+            $"Wrote {o.Output} ({result.Width}x{result.Height}) in {ProgressDisplay.FormatDuration(seconds)}.");
         return 0;
     }
 
-    /// <summary>Adam's step is in input units, so its default follows the input scale (SPEC.md: works untuned for both conventions).</summary>
-    public static double DefaultAdamLearningRate(Preprocessing preprocessing) =>
-        preprocessing.Convention == PreprocessConvention.Caffe ? CaffeAdamLearningRate : CaffeAdamLearningRate / LossWeights.TorchvisionScale;
-
-    private static void Record(List<IterationRecord> records, IProgressSink sink, int iteration, int total, LossBreakdown l, double ms)
+    private static void Record(
+        List<IterationRecord> records, IProgressSink sink, int iteration, int total, LossBreakdown l, double ms)
     {
         records.Add(new IterationRecord(iteration, l.Total, l.Content, l.Style, l.TotalVariation, ms));
         sink.Line(ProgressDisplay.FormatIteration(iteration, total, l));
@@ -133,27 +117,38 @@ internal static class StyleRun
     {
         StopReason.GradientTolerance => "the gradient is below tolerance (converged)",
         StopReason.ChangeTolerance => "the loss or the image stopped changing (converged)",
-        StopReason.LineSearchFailed => "the line search found no lower loss (converged as far as float precision allows)",
+        StopReason.LineSearchFailed =>
+            "the line search found no lower loss (converged as far as float precision allows)",
         StopReason.NonFinite => "the loss became infinite or NaN; try smaller weights or a smaller --learning-rate",
         _ => reason.ToString(),
     };
 
     private static void Validate(RunOptions o)
     {
-        if (o.Styles.Count == 0) throw new UsageException("--style needs at least one image (several: comma-separated or repeated).");
+        if (o.Styles.Count == 0)
+            throw new UsageException("--style needs at least one image (several: comma-separated or repeated).");
         if (o.Size <= 0) throw new UsageException($"--size must be a positive number of pixels, got {o.Size}.");
         if (o.StyleScale <= 0) throw new UsageException($"--style-scale must be positive, got {o.StyleScale}.");
         if (o.Iterations < 0) throw new UsageException($"--iterations must not be negative, got {o.Iterations}.");
-        if (o.LbfgsHistory <= 0) throw new UsageException($"--lbfgs-history must be at least 1, got {o.LbfgsHistory}.");
-        if (o.LearningRate is <= 0) throw new UsageException($"--learning-rate must be positive, got {o.LearningRate}.");
-        if (o.PrintEvery < 0 || o.SaveEvery < 0) throw new UsageException("--print-every and --save-every must not be negative.");
-        if (o.Init == InitKind.Image && o.InitImage is null) throw new UsageException("--init image needs --init-image FILE.");
-        if (o.Init != InitKind.Image && o.InitImage is not null) throw new UsageException("--init-image is used only with --init image.");
-        if (o.StyleBlendWeights is { } blend && blend.Count != o.Styles.Count)
-            throw new UsageException($"--style-blend-weights has {blend.Count} values but there are {o.Styles.Count} style images.");
-        foreach (float w in new[] { o.ContentWeight, o.StyleWeight, o.TvWeight }.OfType<float>())
+        if (o.Lbfgs.HistorySize <= 0)
+            throw new UsageException($"--lbfgs-history must be at least 1, got {o.Lbfgs.HistorySize}.");
+        if (o.LearningRate is <= 0)
+            throw new UsageException($"--learning-rate must be positive, got {o.LearningRate}.");
+        if (o.PrintEvery < 0 || o.SaveEvery < 0)
+            throw new UsageException("--print-every and --save-every must not be negative.");
+        if (o.Init == InitKind.Image && o.InitImage is null)
+            throw new UsageException("--init image needs --init-image FILE.");
+        if (o.Init != InitKind.Image && o.InitImage is not null)
+            throw new UsageException("--init-image is used only with --init image.");
+        if (o.Style.StyleBlendWeights is { } blend && blend.Count != o.Styles.Count)
         {
-            if (w < 0 || !float.IsFinite(w)) throw new UsageException($"Loss weights must be non-negative numbers, got {w}.");
+            throw new UsageException(
+                $"--style-blend-weights has {blend.Count} values but there are {o.Styles.Count} style images.");
+        }
+        foreach (float w in new[] { o.Style.ContentWeight, o.Style.StyleWeight, o.Style.TvWeight }.OfType<float>())
+        {
+            if (w < 0 || !float.IsFinite(w))
+                throw new UsageException($"Loss weights must be non-negative numbers, got {w}.");
         }
     }
 
@@ -161,7 +156,10 @@ internal static class StyleRun
     {
         string folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
         if (!Directory.Exists(folder))
-            throw new UsageException($"The folder of the report, '{folder}', does not exist. Create it or choose another path.");
+        {
+            throw new UsageException(
+                $"The folder of the report, '{folder}', does not exist. Create it or choose another path.");
+        }
     }
 
     private static VggWeights LoadWeights(RunOptions o, TextWriter output)
@@ -169,11 +167,16 @@ internal static class StyleRun
         if (!File.Exists(o.Weights))
         {
             if (Path.GetFullPath(o.Weights) != Path.GetFullPath(RunOptions.DefaultWeights))
-                throw new UsageException($"The weights file '{o.Weights}' does not exist. Convert one with tools/Converter, or leave --weights out to download VGG-19.");
-            output.WriteLine($"{o.Weights} is missing: downloading torchvision's VGG-19 weights and converting them (once).");
+            {
+                throw new UsageException($"The weights file '{o.Weights}' does not exist. Convert one with " +
+                                         "tools/Converter, or leave --weights out to download VGG-19.");
+            }
+            output.WriteLine(
+                $"{o.Weights} is missing: downloading torchvision's VGG-19 weights and converting them (once).");
             try
             {
-                WeightDownloader.DownloadAndConvertAsync(TorchvisionFile.Vgg19, o.Weights, log: output).GetAwaiter().GetResult();
+                WeightDownloader.DownloadAndConvertAsync(TorchvisionFile.Vgg19, o.Weights, log: output)
+                    .GetAwaiter().GetResult();
             }
             catch (ConverterException e)
             {
@@ -186,14 +189,16 @@ internal static class StyleRun
         }
         catch (WeightsFormatException e)
         {
-            throw new UsageException($"The weights file cannot be used: {e.Message} Convert it again with tools/Converter.");
+            throw new UsageException(
+                $"The weights file cannot be used: {e.Message} Convert it again with tools/Converter.");
         }
     }
 
     private static NetworkImage ToNetwork(Preprocessing preprocessing, RgbImage image) =>
         new(preprocessing.ToNetworkInput(image), new ChwShape(3, image.Height, image.Width));
 
-    private static float[] InitialImage(RunOptions o, NetworkImage content, RgbImage? initImage, Preprocessing preprocessing)
+    private static float[] InitialImage(
+        RunOptions o, NetworkImage content, RgbImage? initImage, Preprocessing preprocessing)
     {
         switch (o.Init)
         {
@@ -202,17 +207,23 @@ internal static class StyleRun
             case InitKind.Random:
                 // Faint Gaussian noise around the mean colour, as neural-style does (0.001 on the 0-255 scale).
                 var random = new Random(o.Seed);
-                double sigma = preprocessing.Convention == PreprocessConvention.Caffe ? 1e-3 : 1e-3 / LossWeights.TorchvisionScale;
+                double sigma = preprocessing.Convention == PreprocessConvention.Caffe
+                    ? 1e-3
+                    : 1e-3 / LossWeights.TorchvisionScale;
                 var noise = new float[content.Data.Length];
                 for (int i = 0; i < noise.Length; i++)
-                    noise[i] = (float)(sigma * Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble()));
+                {
+                    noise[i] = (float)(sigma * Math.Sqrt(-2 * Math.Log(1 - random.NextDouble()))
+                                             * Math.Cos(2 * Math.PI * random.NextDouble()));
+                }
                 return noise;
             default:
                 return (float[])content.Data.Clone();
         }
     }
 
-    private static RgbImage Render(MemoryBuffer1D<float, Stride1D.Dense> x, Preprocessing preprocessing, RgbImage content, bool originalColors)
+    private static RgbImage Render(
+        MemoryBuffer1D<float, Stride1D.Dense> x, Preprocessing preprocessing, RgbImage content, bool originalColors)
     {
         x.Accelerator.Synchronize();
         var image = preprocessing.ToImage(x.GetAsArray1D(), content.Width, content.Height);
@@ -221,10 +232,11 @@ internal static class StyleRun
 
     /// <summary><c>out.png</c> at iteration 100 is saved as <c>out_100.png</c>.</summary>
     public static string SnapshotPath(string output, int iteration) =>
-        Path.Combine(Path.GetDirectoryName(output) ?? "", $"{Path.GetFileNameWithoutExtension(output)}_{iteration}{Path.GetExtension(output)}");
+        Path.Combine(Path.GetDirectoryName(output) ?? "",
+            $"{Path.GetFileNameWithoutExtension(output)}_{iteration}{Path.GetExtension(output)}");
 
     private static long OptimizerBytes(RunOptions o, int n) => o.Optimizer == OptimizerKind.Lbfgs
-        ? LbfgsOptimizer.RequiredBytes(n, o.LbfgsHistory)
+        ? LbfgsOptimizer.RequiredBytes(n, o.Lbfgs.HistorySize)
         : AdamOptimizer.RequiredBytes(n);
 
     /// <summary>Device bytes a run of this size needs: the objective, the optimizer and x itself.</summary>
@@ -285,7 +297,7 @@ internal static class StyleRun
     private static void CheckLayerNames(VggWeights weights, RunOptions o)
     {
         var known = weights.Architecture.ConvNames.Select(n => "relu" + n[4..]).ToList();
-        foreach (var (layers, what) in new[] { (o.ContentLayers, "content"), (o.StyleLayers, "style") })
+        foreach (var (layers, what) in new[] { (o.Style.ContentLayers, "content"), (o.Style.StyleLayers, "style") })
         {
             foreach (string layer in layers)
             {

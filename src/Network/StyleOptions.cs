@@ -24,9 +24,9 @@ public sealed record LossWeights(float Content, float Style, float TotalVariatio
     /// term keeps its caffe-convention size.
     /// </summary>
     public static LossWeights Torchvision { get; } = new(
-        5f * TorchvisionScale * TorchvisionScale,
-        100f * TorchvisionScale * TorchvisionScale * TorchvisionScale * TorchvisionScale,
-        1e-3f * TorchvisionScale * TorchvisionScale);
+        Caffe.Content * TorchvisionScale * TorchvisionScale,
+        Caffe.Style * TorchvisionScale * TorchvisionScale * TorchvisionScale * TorchvisionScale,
+        Caffe.TotalVariation * TorchvisionScale * TorchvisionScale);
 
     /// <summary>The defaults for a preprocessing convention (<c>caffe</c> or <c>torchvision</c>).</summary>
     public static LossWeights DefaultsFor(Preprocessing preprocessing) =>
@@ -70,6 +70,7 @@ public sealed record StyleOptions
     public LossWeights ResolveWeights(Preprocessing preprocessing)
     {
         var defaults = LossWeights.DefaultsFor(preprocessing);
-        return new LossWeights(ContentWeight ?? defaults.Content, StyleWeight ?? defaults.Style, TvWeight ?? defaults.TotalVariation);
+        return new LossWeights(
+            ContentWeight ?? defaults.Content, StyleWeight ?? defaults.Style, TvWeight ?? defaults.TotalVariation);
     }
 }

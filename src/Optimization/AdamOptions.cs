@@ -20,15 +20,20 @@ public sealed record AdamOptions
     public double Epsilon { get; init; } = 1e-8;
 
     /// <summary>Iterations before stopping with <see cref="StopReason.MaxIterations"/>.</summary>
-    public int MaxIterations { get; init; } = 1000;
+    public int MaxIterations { get; init; } = IOptimizer.DefaultMaxIterations;
 
     /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> for settings no run can use.</summary>
     public void Validate()
     {
-        if (!(LearningRate > 0) || double.IsInfinity(LearningRate)) throw new ArgumentOutOfRangeException(nameof(LearningRate), LearningRate, "must be positive and finite.");
-        if (!(Beta1 >= 0 && Beta1 < 1)) throw new ArgumentOutOfRangeException(nameof(Beta1), Beta1, "must be in [0, 1).");
-        if (!(Beta2 >= 0 && Beta2 < 1)) throw new ArgumentOutOfRangeException(nameof(Beta2), Beta2, "must be in [0, 1).");
-        if (!(Epsilon > 0)) throw new ArgumentOutOfRangeException(nameof(Epsilon), Epsilon, "must be positive.");
-        if (MaxIterations < 0) throw new ArgumentOutOfRangeException(nameof(MaxIterations), MaxIterations, "must not be negative.");
+        if (!(LearningRate > 0) || double.IsInfinity(LearningRate))
+            throw new ArgumentOutOfRangeException(nameof(LearningRate), LearningRate, "must be positive and finite.");
+        if (!(Beta1 >= 0 && Beta1 < 1))
+            throw new ArgumentOutOfRangeException(nameof(Beta1), Beta1, "must be in [0, 1).");
+        if (!(Beta2 >= 0 && Beta2 < 1))
+            throw new ArgumentOutOfRangeException(nameof(Beta2), Beta2, "must be in [0, 1).");
+        if (!(Epsilon > 0))
+            throw new ArgumentOutOfRangeException(nameof(Epsilon), Epsilon, "must be positive.");
+        if (MaxIterations < 0)
+            throw new ArgumentOutOfRangeException(nameof(MaxIterations), MaxIterations, "must not be negative.");
     }
 }

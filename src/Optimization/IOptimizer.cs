@@ -30,7 +30,8 @@ public enum StopReason
 /// <param name="Evaluations">Objective evaluations this call made (a line search may make several).</param>
 /// <param name="TotalEvaluations">Objective evaluations since construction.</param>
 /// <param name="Stop">Why the optimizer stopped, or <see cref="StopReason.None"/>.</param>
-public readonly record struct OptimizerStep(int Iteration, float Loss, int Evaluations, int TotalEvaluations, StopReason Stop)
+public readonly record struct OptimizerStep(
+    int Iteration, float Loss, int Evaluations, int TotalEvaluations, StopReason Stop)
 {
     /// <summary>Whether the optimizer has stopped; further steps do nothing.</summary>
     public bool Stopped => Stop != StopReason.None;
@@ -47,6 +48,12 @@ public readonly record struct OptimizerStep(int Iteration, float Loss, int Evalu
 /// </remarks>
 public interface IOptimizer : IDisposable
 {
+    /// <summary>
+    /// Iterations an optimizer runs unless told otherwise (neural-style's <c>-num_iterations</c>):
+    /// the default of <see cref="LbfgsOptions.MaxIterations"/> and <see cref="AdamOptions.MaxIterations"/>.
+    /// </summary>
+    const int DefaultMaxIterations = 1000;
+
     /// <summary>
     /// Evaluates the objective at the initial x and returns iteration 0 (the loss a run reports
     /// before optimizing). Only the first call evaluates; later calls return the same result.

@@ -31,7 +31,7 @@ public sealed record LbfgsOptions
     public int HistorySize { get; init; } = 100;
 
     /// <summary>Iterations before stopping with <see cref="StopReason.MaxIterations"/>.</summary>
-    public int MaxIterations { get; init; } = 1000;
+    public int MaxIterations { get; init; } = IOptimizer.DefaultMaxIterations;
 
     /// <summary>How the step length is chosen; see <see cref="LineSearchKind"/>.</summary>
     public LineSearchKind LineSearch { get; init; } = LineSearchKind.StrongWolfe;
@@ -67,11 +67,24 @@ public sealed record LbfgsOptions
     /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> for settings no run can use.</summary>
     public void Validate()
     {
-        if (HistorySize < 1) throw new ArgumentOutOfRangeException(nameof(HistorySize), HistorySize, "L-BFGS needs at least one curvature pair.");
-        if (MaxIterations < 0) throw new ArgumentOutOfRangeException(nameof(MaxIterations), MaxIterations, "must not be negative.");
-        if (!(LearningRate > 0) || double.IsInfinity(LearningRate)) throw new ArgumentOutOfRangeException(nameof(LearningRate), LearningRate, "must be positive and finite.");
+        if (HistorySize < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(HistorySize), HistorySize,
+                "L-BFGS needs at least one curvature pair.");
+        }
+        if (MaxIterations < 0)
+            throw new ArgumentOutOfRangeException(nameof(MaxIterations), MaxIterations, "must not be negative.");
+        if (!(LearningRate > 0) || double.IsInfinity(LearningRate))
+            throw new ArgumentOutOfRangeException(nameof(LearningRate), LearningRate, "must be positive and finite.");
         if (!(SufficientDecrease > 0 && SufficientDecrease < Curvature && Curvature < 1))
-            throw new ArgumentOutOfRangeException(nameof(Curvature), Curvature, "need 0 < SufficientDecrease < Curvature < 1 (Nocedal & Wright, Lemma 3.1).");
-        if (MaxLineSearchEvaluations < 1) throw new ArgumentOutOfRangeException(nameof(MaxLineSearchEvaluations), MaxLineSearchEvaluations, "must be at least 1.");
+        {
+            throw new ArgumentOutOfRangeException(nameof(Curvature), Curvature,
+                "need 0 < SufficientDecrease < Curvature < 1 (Nocedal & Wright, Lemma 3.1).");
+        }
+        if (MaxLineSearchEvaluations < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxLineSearchEvaluations), MaxLineSearchEvaluations,
+                "must be at least 1.");
+        }
     }
 }

@@ -1,4 +1,7 @@
+using System.CommandLine;
 using IlgpuStyle.Host;
+using IlgpuStyle.Network;
+using IlgpuStyle.Optimization;
 
 namespace IlgpuStyle.Tests.Host;
 
@@ -11,6 +14,68 @@ public sealed class CliTests
         using var error = new StringWriter();
         int exit = Cli.Run(args, output, error);
         return (exit, output.ToString(), error.ToString());
+    }
+
+    private static RunOptions Parse(params string[] args)
+    {
+        var root = new RootCommand();
+        var parser = new StyleOptionsParser(root);
+        var parsed = root.Parse(args);
+        Assert.That(parsed.Errors, Is.Empty);
+        return parser.Read(parsed);
+    }
+
+    [Test]
+    public void LeftOutOptionsTakeTheOptionRecordsDefaults()
+    {
+        var o = Parse("--content", "c.png", "--style", "s.png");
+        var style = new StyleOptions();
+        Assert.That(o.Lbfgs, Is.EqualTo(new LbfgsOptions()));
+        Assert.That(o.Adam, Is.EqualTo(new AdamOptions()));
+        Assert.That(o.Style.ContentLayers, Is.EqualTo(style.ContentLayers));
+        Assert.That(o.Style.StyleLayers, Is.EqualTo(style.StyleLayers));
+        Assert.That(o.Style.Pooling, Is.EqualTo(style.Pooling));
+        Assert.That((o.Style.ContentWeight, o.Style.StyleWeight, o.Style.TvWeight, o.Style.StyleLayerWeights,
+            o.Style.StyleBlendWeights, o.Style.NormalizeGradients), Is.EqualTo((style.ContentWeight, style.StyleWeight,
+            style.TvWeight, style.StyleLayerWeights, style.StyleBlendWeights, style.NormalizeGradients)));
+        var expected = new RunOptions { Content = "c.png", Styles = o.Styles };
+        Assert.That(o with { Style = expected.Style }, Is.EqualTo(expected), "every other field keeps RunOptions' default");
+        Assert.That(o.Iterations, Is.EqualTo(IOptimizer.DefaultMaxIterations));
+    }
+
+    [Test]
+    public void GivenOptionsLandInTheirRecords()
+    {
+        var o = Parse("--content", "c.png", "--style", "a.png,b.png", "--lbfgs-history", "7", "--lbfgs-no-line-search",
+            "--pooling", "avg", "--optimizer", "adam", "--init", "random", "--content-layers", "relu1_1, relu2_1",
+            "--style-layer-weights", "1,0.5", "--tv-weight", "0.25", "--normalize-gradients", "--learning-rate", "3");
+        Assert.That(o.Styles, Is.EqualTo(new[] { "a.png", "b.png" }));
+        Assert.That(o.Lbfgs, Is.EqualTo(new LbfgsOptions { HistorySize = 7, LineSearch = LineSearchKind.None }));
+        Assert.That((o.Optimizer, o.Init, o.LearningRate), Is.EqualTo((OptimizerKind.Adam, InitKind.Random, 3.0)));
+        Assert.That(o.Style.Pooling, Is.EqualTo(Pooling.Avg));
+        Assert.That(o.Style.ContentLayers, Is.EqualTo(new[] { "relu1_1", "relu2_1" }));
+        Assert.That(o.Style.StyleLayerWeights, Is.EqualTo(new[] { 1f, 0.5f }));
+        Assert.That((o.Style.TvWeight, o.Style.NormalizeGradients), Is.EqualTo(((float?)0.25f, true)));
+    }
+
+    [Test]
+    public void HelpShowsTheRecordsDefaults()
+    {
+        var (exit, output, _) = Run("--help");
+        Assert.That(exit, Is.Zero);
+        var lbfgs = new LbfgsOptions();
+        Assert.That(output, Does.Contain($"L-BFGS curvature pairs kept. [default: {lbfgs.HistorySize}]")
+            .And.Contain("(default: strong Wolfe line search)")
+            .And.Contain("Adam's step (default 10 for caffe weights, 10/58 for torchvision weights), " +
+                         "or L-BFGS's step scale (default 1).")
+            .And.Contain("w_c (default 5 for caffe weights, 5*58^2 for torchvision weights).")
+            .And.Contain("w_s (default 100 for caffe weights, 100*58^4 for torchvision weights).")
+            .And.Contain("(default 1e-3 for caffe weights, 1e-3*58^2 for torchvision weights).")
+            .And.Contain("[default: relu1_1,relu2_1,relu3_1,relu4_1,relu5_1]")
+            .And.Contain("--optimizer <adam|lbfgs>").And.Contain("[default: lbfgs]")
+            .And.Contain("--pooling <avg|max>").And.Contain("[default: max]")
+            .And.Contain($"Optimizer iterations. [default: {IOptimizer.DefaultMaxIterations}]")
+            .And.Contain($"[default: {RunOptions.DefaultWeights}]"));
     }
 
     [Test]
@@ -27,13 +92,16 @@ public sealed class CliTests
         var (exit, output, error) = Run("verify", "--device", "cpu");
         Assert.That(error, Is.Empty);
         Assert.That(exit, Is.Zero, output);
-        Assert.That(output, Does.Contain("conv2d.backward/per-row").And.Contain("gram.forward/per-element").And.Contain("tv.backward"));
+        Assert.That(output, Does.Contain("conv2d.backward/per-row").And.Contain("gram.forward/per-element")
+            .And.Contain("tv.backward"));
         var all = IlgpuStyle.Kernels.Verification.KernelChecks.All;
         int plain = all.Count(c => c.Requires is null), tiled = all.Count - plain;
         Assert.That(tiled, Is.GreaterThan(0));
         Assert.That(output.TrimEnd(), Does.EndWith($"{plain} passed, 0 failed, {tiled} skipped"),
-            "the tiled kernels need 256-thread groups, which the CPU accelerator does not offer: skipped, with the reason");
-        Assert.That(output, Does.Contain($"skipped {tiled} checks (conv2d.forward/tiled").And.Contain("needs 256 threads per group"));
+            "the tiled kernels need 256-thread groups, which the CPU accelerator does not offer: " +
+            "skipped, with the reason");
+        Assert.That(output, Does.Contain($"skipped {tiled} checks (conv2d.forward/tiled")
+            .And.Contain("needs 256 threads per group"));
     }
 
     [Test]
@@ -51,7 +119,8 @@ public sealed class CliTests
         var (exit, output, error) = Run("verify", "--device", "99");
         Assert.That(exit, Is.EqualTo(Cli.ExitUsage));
         Assert.That(output, Is.Empty);
-        Assert.That(error.TrimEnd(), Does.StartWith("error: There is no device 99").And.Not.Contain("\n").And.Not.Contain("   at "));
+        Assert.That(error.TrimEnd(), Does.StartWith("error: There is no device 99").And.Not.Contain("\n")
+            .And.Not.Contain("   at "));
     }
 
     [Test]
@@ -59,7 +128,8 @@ public sealed class CliTests
     {
         var (exit, _, error) = Run("verify", "--device", "cpu", "--kernel", "softmax");
         Assert.That(exit, Is.EqualTo(Cli.ExitUsage));
-        Assert.That(error.TrimEnd(), Does.Contain("No check's kernel name starts with 'softmax'").And.Not.Contain("\n"));
+        Assert.That(error.TrimEnd(),
+            Does.Contain("No check's kernel name starts with 'softmax'").And.Not.Contain("\n"));
     }
 
     [Test]
@@ -67,6 +137,7 @@ public sealed class CliTests
     {
         var (exit, _, error) = Run("bench", "--device", "cpu", "--size", "16", "--tf32");
         Assert.That(exit, Is.EqualTo(Cli.ExitUsage));
-        Assert.That(error.TrimEnd(), Does.StartWith("error: --tf32 needs an NVIDIA GPU of compute capability 8.0").And.Not.Contain("\n"));
+        Assert.That(error.TrimEnd(),
+            Does.StartWith("error: --tf32 needs an NVIDIA GPU of compute capability 8.0").And.Not.Contain("\n"));
     }
 }

@@ -10,16 +10,20 @@ namespace IlgpuStyle.Tests.Host;
 /// </summary>
 public sealed class MemoryBudgetTests
 {
-    private static readonly Lazy<IlgpuStyle.Network.Weights.VggWeights> Vgg19 = new(() => Bench.RandomVgg19(widthDivisor: 1, seed: 0));
+    private static readonly Lazy<IlgpuStyle.Network.Weights.VggWeights> Vgg19 =
+        new(() => Bench.RandomVgg19(widthDivisor: 1, seed: 0));
 
     private static long RunBytes(int size)
     {
         var shape = new ChwShape(3, size, size);
         return StyleRun.RequiredBytes(Vgg19.Value, shape, [shape], new StyleOptions(),
-            new RunOptions { Content = "", Styles = [""], LbfgsHistory = 100 }, tiled: true);
+            new RunOptions { Content = "", Styles = [""], Lbfgs = new() { HistorySize = 100 } }, tiled: true);
     }
 
-    /// <summary>The performance issue's target: 512 x 512 with L-BFGS history 100 in at most 1.2 GB (the Lua tool used about 3.5 GB).</summary>
+    /// <summary>
+    /// The performance issue's target: 512 x 512 with L-BFGS history 100 in at most 1.2 GB (the Lua tool used
+    /// about 3.5 GB).
+    /// </summary>
     [Test]
     public void A512RunWithLbfgsHistory100FitsIn1Point2GB()
     {
@@ -28,7 +32,9 @@ public sealed class MemoryBudgetTests
         Assert.That(bytes, Is.LessThanOrEqualTo(1_200_000_000L));
     }
 
-    /// <summary>How large a square image fits on an 80 GB card (90% of 79.6 GiB usable, as the console checks).</summary>
+    /// <summary>
+    /// How large a square image fits on an 80 GB card (90% of 79.6 GiB usable, as the console checks).
+    /// </summary>
     [Test]
     public void TheLargestSquareImageOnAn80GBCardIsPrinted()
     {
