@@ -36,6 +36,7 @@ public sealed class KernelSet : IDisposable
         Gram = new Gram(accelerator, splitScratch);
         Mse = new MseLoss(accelerator, Reduction);
         TotalVariation = new TotalVariation(accelerator, Reduction);
+        Upsample = new Upsample(accelerator);
     }
 
     /// <summary>Whether the network's convolutions run on TF32 tensor cores (implies <see cref="PreferTiled"/>'s data layout).</summary>
@@ -73,6 +74,9 @@ public sealed class KernelSet : IDisposable
 
     /// <summary>Total-variation value and gradient.</summary>
     public TotalVariation TotalVariation { get; }
+
+    /// <summary>Bilinear and bicubic enlargement, from one scale of a coarse-to-fine run to the next.</summary>
+    public Upsample Upsample { get; }
 
     /// <inheritdoc/>
     public void Dispose()

@@ -58,6 +58,7 @@ public static partial class KernelChecks
         AddLosses(checks);
         AddVectorOps(checks);
         AddOptimizerKernels(checks);
+        AddUpsampleKernels(checks);
         AddTiledKernels(checks);
         AddTf32Kernels(checks);
         return checks;
@@ -71,6 +72,9 @@ public static partial class KernelChecks
 
     /// <summary>Checks of the optimizers' fused update kernels (in OptimizerChecks.cs).</summary>
     static partial void AddOptimizerKernels(List<KernelCheck> checks);
+
+    /// <summary>Checks of bilinear and bicubic upsampling (in UpsampleChecks.cs).</summary>
+    static partial void AddUpsampleKernels(List<KernelCheck> checks);
 
     private static string Name(KernelVariant variant) => variant == KernelVariant.PerRow ? "per-row" : "per-element";
 
