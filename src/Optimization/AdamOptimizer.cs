@@ -9,13 +9,18 @@ namespace IlgpuStyle.Optimization;
 /// (<see cref="AdamUpdate"/>) per iteration; the host reads only the loss.
 /// </summary>
 /// <remarks>
-/// Glossary: n variables; m and v are the first- and second-moment estimates, (n) each, starting
-/// at zero. Iteration t updates x with the gradient at the current point and then evaluates the
-/// new point, so the loss it reports is the loss after the update, and the gradient the next
-/// iteration needs is already on the device.
+/// <para>Glossary: n variables; m and v are the first- and second-moment estimates, (n) each,
+/// starting at zero. Iteration t updates x with the gradient at the current point and then
+/// evaluates the new point, so the loss it reports is the loss after the update, and the gradient
+/// the next iteration needs is already on the device.</para>
+/// <para>A coarse-to-fine run continues Adam at the next scale (<see cref="ContinueFrom"/>): the
+/// moments are enlarged with the image and Adam's step count t goes on, so the bias corrections
+/// do not start over and the first steps at the new scale are as cautious as the last ones at the
+/// old scale, instead of moving every pixel by a full learning rate as a fresh start would.</para>
 /// </remarks>
 public sealed class AdamOptimizer : IOptimizer
 {
+    private readonly KernelSet _kernels;
     private readonly VectorOps _vectors;
     private readonly AdamUpdate _update;
     private readonly IObjective _objective;
@@ -27,7 +32,8 @@ public sealed class AdamOptimizer : IOptimizer
     private readonly MemoryBuffer1D<float, Stride1D.Dense> _loss;     // (1) f at the current x
     private readonly float[] _host = new float[1];
 
-    private int _iteration;
+    private int _iteration;   // iterations of this optimizer, what MaxIterations counts
+    private int _step;        // Adam's t: also counts the steps of the optimizer continued from
     private int _totalEvaluations;
     private bool _started;
     private OptimizerStep _last;
@@ -44,6 +50,7 @@ public sealed class AdamOptimizer : IOptimizer
         if (objective.Length <= 0) throw new ArgumentException("The objective has no variables.", nameof(objective));
         Require.Length(x, objective.Length, nameof(x));
 
+        _kernels = kernels;
         _vectors = kernels.Vectors;
         _update = new AdamUpdate(kernels.Accelerator);
         _objective = objective;
@@ -55,6 +62,31 @@ public sealed class AdamOptimizer : IOptimizer
         _loss = accelerator.Allocate1D<float>(1);
         _vectors.Fill(_m.View, 0f);
         _vectors.Fill(_v.View, 0f);
+    }
+
+    /// <summary>Adam's step count t: the steps taken, including those of the optimizers this one continued.</summary>
+    public int StepCount => _step;
+
+    /// <summary>
+    /// Takes over the state of <paramref name="previous"/>, which optimized the same kind of image
+    /// at a smaller size, before this optimizer's first evaluation: the first moment is enlarged
+    /// bicubic (it is a smoothed gradient, signed), the second moment bilinear with a floor at 0 (it
+    /// estimates squares, which must stay non-negative; bilinear weights never go negative, the
+    /// floor only guards against float noise), and the step count is kept.
+    /// </summary>
+    /// <param name="previous">The optimizer of the previous scale; only read, the caller disposes it.</param>
+    /// <param name="previousShape">Its image's (C, h, w); <c>C*h*w</c> must be its length.</param>
+    /// <param name="shape">This optimizer's image's (C, H, W), no smaller in either direction.</param>
+    public void ContinueFrom(AdamOptimizer previous, ChwShape previousShape, ChwShape shape)
+    {
+        if (_started)
+            throw new InvalidOperationException("Adam can take over a previous state only before its first step.");
+        Require.Length<float>(previous._m.View, previousShape.Length, nameof(previousShape));
+        Require.Length<float>(_m.View, shape.Length, nameof(shape));
+        var upsample = _kernels.Upsample;
+        upsample.Forward(_m.View, previous._m.View, shape, previousShape, UpsampleFilter.Bicubic);
+        upsample.Forward(_v.View, previous._v.View, shape, previousShape, UpsampleFilter.Bilinear, low: 0f);
+        _step = previous._step;
     }
 
     /// <summary>Device bytes the optimizer allocates for n variables (x itself not included).</summary>
@@ -80,7 +112,9 @@ public sealed class AdamOptimizer : IOptimizer
         if (_last.Stopped) return _last;
 
         _iteration++;
-        var parameters = AdamParameters.ForStep(_iteration, _options.LearningRate, _options.Beta1, _options.Beta2, _options.Epsilon);
+        _step++;
+        var parameters = AdamParameters.ForStep(_step, _options.LearningRate, _options.Beta1, _options.Beta2,
+            _options.Epsilon);
         _update.Update(_x, _m.View, _v.View, _gradient.View, parameters);
         float loss = Evaluate();
         var stop = !float.IsFinite(loss) ? StopReason.NonFinite

@@ -1,3 +1,4 @@
+using IlgpuStyle.Kernels;
 using IlgpuStyle.Optimization;
 using IlgpuStyle.Tests.Support;
 using static IlgpuStyle.Tests.Optimization.OptimizerTestSupport;
@@ -69,5 +70,88 @@ public sealed class AdamTests(DeviceKind kind) : AcceleratorFixture(kind)
         Assert.That(one.Loss, Is.EqualTo(objective.Value(after)).Within(1e-5));
         Assert.That(adam.Step(), Is.EqualTo(one));
         Assert.That(objective.Evaluations, Is.EqualTo(2));
+    }
+
+    private static double[] Ones(int n) => Enumerable.Repeat(1.0, n).ToArray();
+
+    /// <summary>A smooth (3, H, W) image sampled at pixel centres: the same picture at any size.</summary>
+    private static double[] SmoothImage(ChwShape s)
+    {
+        var image = new double[s.Length];
+        for (int c = 0; c < s.Channels; c++)
+        for (int y = 0; y < s.Height; y++)
+        for (int x = 0; x < s.Width; x++)
+        {
+            double u = (y + 0.5) / s.Height, w = (x + 0.5) / s.Width;
+            image[s.Index(c, y, x)] = Math.Sin(3 * u + c) * Math.Cos(2 * w - c) + 0.5 * u * w;
+        }
+        return image;
+    }
+
+    /// <summary>
+    /// A coarse-to-fine step on a pixel-space quadratic (the picture at two sizes): after Adam has
+    /// nearly converged at the coarse scale, the enlarged result is already close at the fine scale.
+    /// Continued, Adam keeps taking small steps and improves on it; started afresh, its first step
+    /// moves every pixel by the full learning rate and throws that closeness away.
+    /// </summary>
+    [Test]
+    public void ContinuingAtTheNextScaleBeatsAColdStart()
+    {
+        var coarse = new ChwShape(3, 8, 10);
+        var fine = new ChwShape(3, 12, 15);
+        var options = new AdamOptions { LearningRate = 0.05, MaxIterations = 200 };
+        using var coarseObjective = new DiagonalQuadratic(Kernels, Ones(coarse.Length), SmoothImage(coarse));
+        using var coarseX = Upload(Accelerator, new double[coarse.Length]);
+        using var coarseAdam = new AdamOptimizer(Kernels, coarseObjective, coarseX.View, options);
+        var coarseSteps = Run(coarseAdam);
+        Assert.That(coarseSteps[^1].Loss, Is.LessThan(1e-3 * coarseSteps[0].Loss), Describe(coarseSteps));
+
+        using var fineObjective = new DiagonalQuadratic(Kernels, Ones(fine.Length), SmoothImage(fine));
+        List<OptimizerStep> FineRun(bool warm)
+        {
+            using var x = Accelerator.Allocate1D<float>(fine.Length);
+            Kernels.Upsample.Forward(x.View, coarseX.View, fine, coarse, UpsampleFilter.Bicubic);
+            using var adam = new AdamOptimizer(Kernels, fineObjective, x.View, options with { MaxIterations = 30 });
+            if (warm) adam.ContinueFrom(coarseAdam, coarse, fine);
+            var steps = Run(adam);
+            Assert.That(adam.StepCount, Is.EqualTo(warm ? 230 : 30), "the step count goes on from the previous scale");
+            return steps;
+        }
+
+        var warmSteps = FineRun(warm: true);
+        var coldSteps = FineRun(warm: false);
+        TestContext.Out.WriteLine($"warm: {Describe(warmSteps)}\ncold: {Describe(coldSteps)}");
+        Assert.That(warmSteps[0].Loss, Is.EqualTo(coldSteps[0].Loss), "both start from the same enlarged image");
+        Assert.That(warmSteps[^1].Loss, Is.LessThan(warmSteps[0].Loss), "continued, Adam improves on the enlarged one");
+        Assert.That(warmSteps[^1].Loss, Is.LessThan(coldSteps[^1].Loss / 2), "and ends well below a cold start");
+    }
+
+    [Test]
+    public void ContinuingEnlargesTheMomentsAndRefusesAStartedOptimizer()
+    {
+        var coarse = new ChwShape(1, 1, 2);
+        var fine = new ChwShape(1, 1, 4);
+        using var coarseObjective = new DiagonalQuadratic(Kernels, [1, 1], [1, -1]);
+        using var coarseX = Upload(Accelerator, [0, 0]);
+        var oneStep = new AdamOptions { LearningRate = 0.1, MaxIterations = 1 };
+        using var coarseAdam = new AdamOptimizer(Kernels, coarseObjective, coarseX.View, oneStep);
+        Run(coarseAdam);
+
+        // After one step from x = 0: g = (-1, 1), m = 0.1 g, v = 0.001 g^2 = (0.001, 0.001).
+        // Continued at four pixels, the next step starts from m bicubic-enlarged (overshooting past
+        // the ends, as the hand-computed weights in UpsampleTests say) and v bilinear (still 0.001),
+        // so step 2 follows the first moment: it moves the outer pixels further than the inner ones.
+        using var fineObjective = new DiagonalQuadratic(Kernels, [1, 1, 1, 1], [0, 0, 0, 0]);
+        using var fineX = Upload(Accelerator, [0, 0, 0, 0]);
+        using var fineAdam = new AdamOptimizer(Kernels, fineObjective, fineX.View, oneStep);
+        fineAdam.ContinueFrom(coarseAdam, coarse, fine);
+        Assert.That(fineAdam.StepCount, Is.EqualTo(1));
+        Run(fineAdam);
+        var moved = Download(fineX);
+        TestContext.Out.WriteLine(string.Join(", ", moved));
+        Assert.That(moved[0], Is.GreaterThan(moved[1]).And.GreaterThan(0), "m carried: the left pixels keep moving up");
+        Assert.That(moved[3], Is.LessThan(moved[2]).And.LessThan(0), "the right pixels keep moving down");
+
+        Assert.Throws<InvalidOperationException>(() => fineAdam.ContinueFrom(coarseAdam, coarse, fine), "started");
     }
 }
