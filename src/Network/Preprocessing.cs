@@ -67,6 +67,10 @@ public sealed class Preprocessing
         return new RgbImage(width, height, pixels);
     }
 
+    /// <summary>The values of pixel values 0 and 255 in network channel c: the range an image can hold
+    /// there (an enlarged image is clamped to it, since bicubic interpolation overshoots at edges).</summary>
+    public (float Low, float High) ChannelRange(int c) => ((float)Forward(c, 0), (float)Forward(c, 255));
+
     /// <summary>The RGB channel that network channel c holds (caffe reverses the order to BGR).</summary>
     private int SourceChannel(int c) => Convention == PreprocessConvention.Caffe ? 2 - c : c;
 

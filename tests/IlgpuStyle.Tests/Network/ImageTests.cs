@@ -51,6 +51,18 @@ public sealed class ImageTests
     }
 
     [Test]
+    public void TheChannelRangeIsWhereBlackAndWhiteGo([Values("caffe", "torchvision")] string convention)
+    {
+        var p = Preprocessing.FromName(convention);
+        var black = p.ToNetworkInput(new RgbImage(1, 1, [0, 0, 0]));
+        var white = p.ToNetworkInput(new RgbImage(1, 1, [255, 255, 255]));
+        for (int c = 0; c < 3; c++)
+            Assert.That(p.ChannelRange(c), Is.EqualTo((black[c], white[c])), $"channel {c}");
+        if (convention == "caffe")
+            Assert.That(p.ChannelRange(0).Low, Is.EqualTo(-103.939f), "channel 0 is blue, minus its mean");
+    }
+
+    [Test]
     public void AnImageAlreadyTheRightSizeIsNotResampled()
     {
         var image = Gradient(40, 30);
