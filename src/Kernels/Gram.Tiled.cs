@@ -105,7 +105,8 @@ public sealed partial class Gram
         RequireTiled();
         if (splits < 1 || splits > shape.Positions || (splits > 1 && (long)splits * shape.GramLength > SplitScratchFloats))
             throw new ArgumentException($"Cannot split a Gram of {shape.Channels}x{shape.Positions} {splits} ways.", nameof(splits));
-        _forwardTiled ??= _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, GramShape, float, int>(ForwardTiledKernel);
+        _forwardTiled ??= _accelerator.LoadSharedMemoryKernel<ArrayView<float>, ArrayView<float>, GramShape, float,
+            int>(ForwardTiledKernel);
         int chunk = (shape.Positions + splits - 1) / splits;
         splits = (shape.Positions + chunk - 1) / chunk; // the slices that are not empty
         int blocks = (shape.Channels + TiledGemm.Tile - 1) / TiledGemm.Tile;
@@ -128,7 +129,8 @@ public sealed partial class Gram
         float scale, bool accumulate)
     {
         RequireTiled();
-        _backwardTiled ??= _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, GramShape, float, int>(BackwardTiledKernel);
+        _backwardTiled ??= _accelerator.LoadSharedMemoryKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            GramShape, float, int>(BackwardTiledKernel);
         _backwardTiled(TiledGemm.Config(shape.Channels, shape.Positions), dFeatures, dGram, features, shape, scale, accumulate ? 1 : 0);
     }
 
