@@ -1,4 +1,5 @@
 using System.Globalization;
+using ILGPU.Runtime.OpenCL;
 using IlgpuStyle.Kernels;
 using IlgpuStyle.Kernels.Verification;
 
@@ -25,6 +26,7 @@ internal static class Verification
             throw new DeviceSelectionException($"No check's kernel name starts with '{kernelPrefix}'. Run 'ilgpu-style verify' without --kernel to see them all.");
 
         output.WriteLine($"Verifying {checks.Count} kernel checks on {accelerator.AcceleratorType} '{accelerator.Name.Trim()}'");
+        if (device is CLDevice openCL) output.WriteLine(OpenCLSupport.Describe([openCL]).Single());
         var rows = new List<string[]>();
         var failures = new List<CheckResult>();
         var skipped = new List<KernelCheck>();

@@ -210,14 +210,14 @@ public sealed partial class Conv2d
         }
         if (tf32)
         {
-            _tf32 ??= _accelerator.LoadSharedMemoryKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            _tf32 ??= _accelerator.LoadSharedMemoryLauncher<ArrayView<float>, ArrayView<float>, ArrayView<float>,
                 ArrayView<float>, ArrayView<float>, Conv2dShape, TiledFlags, int>(Tf32Kernel);
             _tf32(new KernelConfig(grid, new Index3D(Tf32Threads, 1, 1)),
                 target, input, mask, weight, bias, shape, flags, chunk);
         }
         else
         {
-            _tiled ??= _accelerator.LoadSharedMemoryKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            _tiled ??= _accelerator.LoadSharedMemoryLauncher<ArrayView<float>, ArrayView<float>, ArrayView<float>,
                 ArrayView<float>, ArrayView<float>, Conv2dShape, TiledFlags, int>(TiledKernel);
             _tiled(new KernelConfig(grid, new Index3D(TileThreads, TileThreads, 1)),
                 target, input, mask, weight, bias, shape, flags, chunk);

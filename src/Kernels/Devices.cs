@@ -20,16 +20,20 @@ public static class Devices
     public const string Choices = "auto, cpu, cuda, opencl or an index from 'ilgpu-style devices'";
 
     /// <summary>
-    /// A context that sees every CUDA and OpenCL device ILGPU supports, plus the CPU accelerator,
-    /// with ILGPU.Algorithms enabled (XMath needs it on the GPU backends).
+    /// A context that sees every CUDA and OpenCL device ILGPU supports (OpenCL: see
+    /// <see cref="OpenCLSupport"/>), plus the CPU accelerator, with ILGPU.Algorithms enabled (XMath needs it
+    /// on the GPU backends).
     /// </summary>
     /// <param name="profiling">Enable device-side profiling markers (the bench command's timings).</param>
-    public static Context CreateContext(bool profiling = false) =>
-        Context.Create(builder =>
+    public static Context CreateContext(bool profiling = false)
+    {
+        OpenCLSupport.FindTheIcdLoader();
+        return Context.Create(builder =>
         {
-            builder.Cuda().OpenCL().CPU(CpuDevice).EnableAlgorithms();
+            builder.Cuda().OpenCL(OpenCLSupport.MeetsIlgpuRequirements).CPU(CpuDevice).EnableAlgorithms();
             if (profiling) builder.Profiling();
         });
+    }
 
     /// <summary>
     /// The simulated GPU behind the CPU accelerator. Every thread of a group is an OS thread, and
@@ -77,7 +81,19 @@ public static class Devices
         return devices.FirstOrDefault(d => d.AcceleratorType == type)
             ?? throw new DeviceSelectionException(type == AcceleratorType.Cuda
                 ? $"No CUDA device found (ILGPU sees: {Describe(devices)}). Install the NVIDIA driver, or use --device cpu."
-                : $"No usable OpenCL device found (ILGPU needs OpenCL 2.0 with generic address space; it sees: {Describe(devices)}). Use --device cpu.");
+                : NoUsableOpenCL(devices));
+    }
+
+    /// <summary>
+    /// Why <c>--device opencl</c> finds nothing: each device an OpenCL driver reports, and why it is not offered.
+    /// </summary>
+    private static string NoUsableOpenCL(IEnumerable<Device> devices)
+    {
+        var reported = OpenCLSupport.Describe(OpenCLSupport.ReportedDevices()).ToList();
+        string drivers = reported.Count == 0
+            ? $"no OpenCL driver reports a device ({OpenCLSupport.Requirement})"
+            : string.Join("; ", reported);
+        return $"No usable OpenCL device found: {drivers}. ILGPU sees: {Describe(devices)}. Use --device cpu.";
     }
 
     /// <summary>A short list of device types and names, for messages.</summary>

@@ -105,7 +105,7 @@ public sealed partial class Gram
         RequireTiled();
         if (splits < 1 || splits > shape.Positions || (splits > 1 && (long)splits * shape.GramLength > SplitScratchFloats))
             throw new ArgumentException($"Cannot split a Gram of {shape.Channels}x{shape.Positions} {splits} ways.", nameof(splits));
-        _forwardTiled ??= _accelerator.LoadSharedMemoryKernel<ArrayView<float>, ArrayView<float>, GramShape, float,
+        _forwardTiled ??= _accelerator.LoadSharedMemoryLauncher<ArrayView<float>, ArrayView<float>, GramShape, float,
             int>(ForwardTiledKernel);
         int chunk = (shape.Positions + splits - 1) / splits;
         splits = (shape.Positions + chunk - 1) / chunk; // the slices that are not empty
@@ -129,7 +129,7 @@ public sealed partial class Gram
         float scale, bool accumulate)
     {
         RequireTiled();
-        _backwardTiled ??= _accelerator.LoadSharedMemoryKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>,
+        _backwardTiled ??= _accelerator.LoadSharedMemoryLauncher<ArrayView<float>, ArrayView<float>, ArrayView<float>,
             GramShape, float, int>(BackwardTiledKernel);
         _backwardTiled(TiledGemm.Config(shape.Channels, shape.Positions), dFeatures, dGram, features, shape, scale, accumulate ? 1 : 0);
     }

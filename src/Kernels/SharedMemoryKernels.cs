@@ -56,7 +56,7 @@ public static class SharedMemoryKernels
     /// <param name="accelerator">Where the kernel runs.</param>
     /// <param name="kernel">The explicitly grouped kernel method.</param>
     /// <returns>A launcher on the accelerator's default stream, like ILGPU's <c>LoadStreamKernel</c>.</returns>
-    public static Action<KernelConfig, T1, T2, T3, T4, T5> LoadSharedMemoryKernel<T1, T2, T3, T4, T5>(
+    public static Action<KernelConfig, T1, T2, T3, T4, T5> LoadSharedMemoryLauncher<T1, T2, T3, T4, T5>(
         this Accelerator accelerator, Action<T1, T2, T3, T4, T5> kernel)
         where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct
     {
@@ -70,7 +70,7 @@ public static class SharedMemoryKernels
     /// <param name="accelerator">Where the kernel runs.</param>
     /// <param name="kernel">The explicitly grouped kernel method.</param>
     /// <returns>A launcher on the accelerator's default stream, like ILGPU's <c>LoadStreamKernel</c>.</returns>
-    public static Action<KernelConfig, T1, T2, T3, T4, T5, T6> LoadSharedMemoryKernel<T1, T2, T3, T4, T5, T6>(
+    public static Action<KernelConfig, T1, T2, T3, T4, T5, T6> LoadSharedMemoryLauncher<T1, T2, T3, T4, T5, T6>(
         this Accelerator accelerator, Action<T1, T2, T3, T4, T5, T6> kernel)
         where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct
     {
@@ -84,7 +84,7 @@ public static class SharedMemoryKernels
     /// <param name="accelerator">Where the kernel runs.</param>
     /// <param name="kernel">The explicitly grouped kernel method.</param>
     /// <returns>A launcher on the accelerator's default stream, like ILGPU's <c>LoadStreamKernel</c>.</returns>
-    public static Action<KernelConfig, T1, T2, T3, T4, T5, T6, T7> LoadSharedMemoryKernel<T1, T2, T3, T4, T5, T6, T7>(
+    public static Action<KernelConfig, T1, T2, T3, T4, T5, T6, T7> LoadSharedMemoryLauncher<T1, T2, T3, T4, T5, T6, T7>(
         this Accelerator accelerator, Action<T1, T2, T3, T4, T5, T6, T7> kernel)
         where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct
         where T7 : struct
@@ -100,7 +100,7 @@ public static class SharedMemoryKernels
     /// <param name="kernel">The explicitly grouped kernel method.</param>
     /// <returns>A launcher on the accelerator's default stream, like ILGPU's <c>LoadStreamKernel</c>.</returns>
     public static Action<KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8>
-        LoadSharedMemoryKernel<T1, T2, T3, T4, T5, T6, T7, T8>(
+        LoadSharedMemoryLauncher<T1, T2, T3, T4, T5, T6, T7, T8>(
         this Accelerator accelerator, Action<T1, T2, T3, T4, T5, T6, T7, T8> kernel)
         where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct
         where T7 : struct where T8 : struct

@@ -32,7 +32,8 @@ public sealed class OpenCLBarrierTests
             .OrderBy(m => $"{m.DeclaringType!.Name}.{m.Name}", StringComparer.Ordinal);
 
     private static IEnumerable<TestCaseData> SharedMemoryKernelCases() =>
-        SharedMemoryKernelMethods().Select(m => new TestCaseData(m).SetArgDisplayNames($"{m.DeclaringType!.Name}.{m.Name}"));
+        SharedMemoryKernelMethods()
+            .Select(m => new TestCaseData(m).SetArgDisplayNames($"{m.DeclaringType!.Name}.{m.Name}"));
 
     /// <summary>An OpenCL C 2.0 backend like an AMD GPU's, on a fresh context (a failed compile spoils one).</summary>
     private static (Context Context, CLBackend Backend) DevicelessBackend()
@@ -105,14 +106,15 @@ public sealed class OpenCLBarrierTests
             File.WriteAllText(file, source);
             try
             {
-                var (exitCode, ir, errors) = Run(clang, ["-x", "cl", "-cl-std=CL2.0", "-Xclang", "-finclude-default-header",
-                    "-target", "spir64", "-S", "-emit-llvm", "-o", "-", file]);
+                var (exitCode, ir, errors) = Run(clang, ["-x", "cl", "-cl-std=CL2.0", "-Xclang",
+                    "-finclude-default-header", "-target", "spir64", "-S", "-emit-llvm", "-o", "-", file]);
                 Assert.That(exitCode, Is.Zero, $"clang rejected the OpenCL C of {kernel.Name}:\n{errors}");
                 var flags = Regex.Matches(ir, @"@_Z18work_group_barrierj\(i32(?: noundef)? (\d+)\)")
                     .Select(m => int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture)).ToList();
                 Assert.That(flags, Is.Not.Empty, "no barrier in clang's IR");
                 const int localMemFence = 1; // CLK_LOCAL_MEM_FENCE in clang's opencl-c-base.h
-                Assert.That(flags, Has.All.Matches<int>(f => (f & localMemFence) != 0), $"barrier flags {string.Join(", ", flags)}");
+                Assert.That(flags, Has.All.Matches<int>(f => (f & localMemFence) != 0),
+                    $"barrier flags {string.Join(", ", flags)}");
             }
             finally
             {
@@ -128,7 +130,8 @@ public sealed class OpenCLBarrierTests
         Assert.That(() => SharedMemoryKernels.WithLocalFences("kernel void k() { barrier(CLK_LOCAL_MEM_FENCE); }", "k"),
             Throws.InvalidOperationException.With.Message.Contains("changed shape"));
         // The expected form, but another barrier that the correction does not know.
-        const string mixed = "kernel void k() { work_group_barrier(CLK_GLOBAL_MEM_FENCE); barrier(CLK_GLOBAL_MEM_FENCE); }";
+        const string mixed =
+            "kernel void k() { work_group_barrier(CLK_GLOBAL_MEM_FENCE); barrier(CLK_GLOBAL_MEM_FENCE); }";
         Assert.That(() => SharedMemoryKernels.WithLocalFences(mixed, "k"),
             Throws.InvalidOperationException.With.Message.Contains("barrier(CLK_GLOBAL_MEM_FENCE)"));
         // Group.Barrier()'s form, and MemoryFence.GroupLevel()'s, which keeps its scope.
@@ -142,7 +145,7 @@ public sealed class OpenCLBarrierTests
     /// <summary>
     /// Every op loads its shared-memory kernels through <see cref="SharedMemoryKernels"/>: outside it, no
     /// method of the library calls ILGPU's loaders for explicitly grouped kernels, and every method that
-    /// makes a delegate of a shared-memory kernel calls <c>LoadSharedMemoryKernel</c>. Read from the IL, so
+    /// makes a delegate of a shared-memory kernel calls <c>LoadSharedMemoryLauncher</c>. Read from the IL, so
     /// a new tiled kernel loaded the old way fails here.
     /// </summary>
     [Test]
@@ -164,19 +167,22 @@ public sealed class OpenCLBarrierTests
                              && c.Name is "LoadStreamKernel" or "LoadKernel"))
                     violations.Add($"{where} calls ILGPU's {callee.Name}");
                 bool usesLoader = referenced.Any(c => c.DeclaringType == typeof(SharedMemoryKernels)
-                                                      && c.Name == nameof(SharedMemoryKernels.LoadSharedMemoryKernel));
+                    && c.Name == nameof(SharedMemoryKernels.LoadSharedMemoryLauncher));
                 foreach (var kernel in referenced.OfType<MethodInfo>().Where(sharedMemoryKernels.Contains))
                 {
                     if (usesLoader) loadedThroughLoader.Add(kernel);
-                    else violations.Add($"{where} makes a delegate of {kernel.Name} without LoadSharedMemoryKernel");
+                    else violations.Add($"{where} makes a delegate of {kernel.Name} without LoadSharedMemoryLauncher");
                 }
             }
         }
         Assert.That(violations, Is.Empty);
-        Assert.That(loadedThroughLoader, Is.EquivalentTo(sharedMemoryKernels), "shared-memory kernels loaded through the loader");
+        Assert.That(loadedThroughLoader, Is.EquivalentTo(sharedMemoryKernels),
+            "shared-memory kernels loaded through the loader");
     }
 
-    /// <summary>The methods a method's IL calls or takes the address of (call, callvirt, newobj, ldftn, ldvirtftn).</summary>
+    /// <summary>
+    /// The methods a method's IL calls or takes the address of (call, callvirt, newobj, ldftn, ldvirtftn).
+    /// </summary>
     private static IEnumerable<MethodBase> ReferencedMethods(MethodBase method)
     {
         byte[]? il = method.GetMethodBody()?.GetILAsByteArray();

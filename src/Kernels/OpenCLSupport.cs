@@ -1,0 +1,99 @@
+using System.Runtime.InteropServices;
+using System.Runtime.Loader;
+using ILGPU.Backends.OpenCL;
+using ILGPU.Runtime.OpenCL;
+
+namespace IlgpuStyle.Kernels;
+
+/// <summary>Whether an OpenCL device can run ILGPU's kernels, and if not, why.</summary>
+/// <param name="Usable">It meets ILGPU's requirements, so the context offers it.</param>
+/// <param name="Reason">One phrase: what the device offers and what ILGPU needs.</param>
+public readonly record struct OpenCLVerdict(bool Usable, string Reason);
+
+/// <summary>
+/// Which OpenCL devices ILGPU can use. ILGPU's OpenCL backend writes OpenCL C 2.0 with unqualified
+/// (generic address space) pointers, so it needs an OpenCL 2.x device, or an OpenCL 3.0 device that
+/// supports the optional generic address space; ILGPU leaves every other device out of its context
+/// without a word. This class states that rule once: the context is built with it
+/// (<see cref="Devices.CreateContext"/>), and <c>devices</c>, <c>verify</c> and <c>--device opencl</c> use
+/// it to say why a device the driver reports is not offered.
+/// </summary>
+public static class OpenCLSupport
+{
+    /// <summary>The requirement in words, for messages.</summary>
+    public const string Requirement = "ILGPU needs OpenCL 2.0, or OpenCL 3.0 with generic address space";
+
+    /// <summary>
+    /// Whether ILGPU can use the device: the filter the project's context applies, the same rule as
+    /// ILGPU 1.5.3's default (<c>Context.Builder.OpenCL()</c>: the OpenCL C version it would compile with
+    /// is at least 2.0, and generic address space is supported).
+    /// </summary>
+    /// <param name="device">A device the OpenCL driver reports.</param>
+    public static bool MeetsIlgpuRequirements(CLDevice device) => Judge(device).Usable;
+
+    /// <summary>The verdict on a device the OpenCL driver reports.</summary>
+    /// <param name="device">The device.</param>
+    public static OpenCLVerdict Judge(CLDevice device)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        return Judge(device.DeviceVersion, device.CVersion, device.Capabilities.GenericAddressSpace, device.Vendor);
+    }
+
+    /// <summary>
+    /// The verdict from a device's reported facts. ILGPU compiles with OpenCL C 3.0 on an OpenCL 3.0
+    /// device, 2.0 on a 2.x device, and the device's own (older) OpenCL C version on an older one; it
+    /// assumes generic address space on 2.x, and reads the device's answer on 3.0.
+    /// </summary>
+    /// <param name="deviceVersion">CL_DEVICE_VERSION.</param>
+    /// <param name="cVersion">CL_DEVICE_OPENCL_C_VERSION.</param>
+    /// <param name="genericAddressSpace">Generic address space support (implied by 2.x, optional in 3.0).</param>
+    /// <param name="vendor">ILGPU's reading of the vendor.</param>
+    public static OpenCLVerdict Judge(CLDeviceVersion deviceVersion, CLCVersion cVersion, bool genericAddressSpace,
+        CLDeviceVendor vendor)
+    {
+        string offers = $"OpenCL {deviceVersion} (OpenCL C {cVersion.Major}.{cVersion.Minor})";
+        // NVIDIA's OpenCL lacks generic address space; ILGPU runs those GPUs through CUDA instead.
+        string nvidia = vendor == CLDeviceVendor.Nvidia ? "; NVIDIA GPUs run through CUDA" : "";
+        if (deviceVersion < CLDeviceVersion.CL20)
+            return new(false, $"{offers}: {Requirement}{nvidia}");
+        if (!genericAddressSpace)
+            return new(false, $"{offers} without generic address space: {Requirement}{nvidia}");
+        return new(true, $"{offers} with generic address space: meets ILGPU's requirements");
+    }
+
+    /// <summary>
+    /// Every OpenCL device the installed drivers report, whether ILGPU can use it or not (empty without
+    /// an OpenCL driver).
+    /// </summary>
+    public static IReadOnlyList<CLDevice> ReportedDevices()
+    {
+        FindTheIcdLoader();
+        return [.. CLDevice.GetDevices(_ => true).Cast<CLDevice>()];
+    }
+
+    private static int _loaderFallback; // 1 once the fallback below is registered
+
+    /// <summary>
+    /// Lets ILGPU find the OpenCL ICD loader where only <c>libOpenCL.so.1</c> is installed. ILGPU imports
+    /// the library "OpenCL", which .NET looks up as <c>libOpenCL.so</c>; but Debian's and Ubuntu's loader
+    /// package (ocl-icd-libopencl1, which their GPU drivers' OpenCL packages pull in) installs only the
+    /// versioned name, and the unversioned one comes with the -dev package. Without this, ILGPU sees no
+    /// OpenCL device on such a machine. A fallback, asked only when .NET's own lookup fails; it must be
+    /// registered before ILGPU first calls OpenCL, which remembers a failed lookup for the process.
+    /// </summary>
+    public static void FindTheIcdLoader()
+    {
+        if (!OperatingSystem.IsLinux() || Interlocked.Exchange(ref _loaderFallback, 1) == 1) return;
+        var ilgpu = typeof(CLDevice).Assembly;
+        AssemblyLoadContext.Default.ResolvingUnmanagedDll += (assembly, name) =>
+            assembly == ilgpu && name == "OpenCL" && NativeLibrary.TryLoad("libOpenCL.so.1", out var handle)
+                ? handle
+                : IntPtr.Zero;
+    }
+
+    /// <summary>One line per reported OpenCL device: its name, and the verdict on it.</summary>
+    public static IEnumerable<string> Describe(IEnumerable<CLDevice> devices) =>
+        devices.Select(d => $"OpenCL '{d.Name.Trim()}' ({d.PlatformName.Trim()}): {(Judge(d) is var v && v.Usable
+            ? v.Reason
+            : "not offered, " + v.Reason)}");
+}
