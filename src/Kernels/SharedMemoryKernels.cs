@@ -25,8 +25,9 @@ namespace IlgpuStyle.Kernels;
 /// as ILGPU's <c>LoadStreamKernel</c> would, the barriers of its OpenCL C get
 /// <c>CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE</c> (the global fence ILGPU wrote stays, for a kernel
 /// that also exchanges data through global memory within a group), and the corrected kernel is loaded
-/// through the accelerator's API for compiled kernels (one internal ILGPU property is read for it). If ILGPU's text ever changes shape (the expected barrier not found, or any barrier
-/// left without a local fence), loading throws instead of running unfenced. Every other accelerator
+/// through the accelerator's API for compiled kernels (one internal ILGPU property is read for it).
+/// If ILGPU's text ever changes shape (the expected barrier not found, or any barrier left without a
+/// local fence), loading throws instead of running unfenced. Every other accelerator
 /// (CUDA's <c>bar.sync</c> orders shared memory; the CPU's barriers are thread barriers) loads as
 /// ILGPU does.</para>
 /// </remarks>
