@@ -26,6 +26,7 @@ public sealed class AdamOptimizer : IOptimizer
     private readonly IObjective _objective;
     private readonly AdamOptions _options;
     private readonly ArrayView<float> _x;                            // (n) updated in place, owned by the caller
+    private readonly MemoryBuffer1D<float, Stride1D.Dense> _previous; // (n) x before the last update
     private readonly MemoryBuffer1D<float, Stride1D.Dense> _gradient; // (n) g at the current x
     private readonly MemoryBuffer1D<float, Stride1D.Dense> _m;        // (n) first moment
     private readonly MemoryBuffer1D<float, Stride1D.Dense> _v;        // (n) second moment
@@ -60,6 +61,7 @@ public sealed class AdamOptimizer : IOptimizer
         _m = accelerator.Allocate1D<float>(x.Length);
         _v = accelerator.Allocate1D<float>(x.Length);
         _loss = accelerator.Allocate1D<float>(1);
+        _previous = accelerator.Allocate1D<float>(x.Length);
         _vectors.Fill(_m.View, 0f);
         _vectors.Fill(_v.View, 0f);
     }
@@ -90,7 +92,7 @@ public sealed class AdamOptimizer : IOptimizer
     }
 
     /// <summary>Device bytes the optimizer allocates for n variables (x itself not included).</summary>
-    public static long RequiredBytes(int n) => sizeof(float) * (3L * n + 1);
+    public static long RequiredBytes(int n) => sizeof(float) * (4L * n + 1);
 
     /// <inheritdoc/>
     public OptimizerStep Start()
@@ -115,11 +117,19 @@ public sealed class AdamOptimizer : IOptimizer
         _step++;
         var parameters = AdamParameters.ForStep(_step, _options.LearningRate, _options.Beta1, _options.Beta2,
             _options.Epsilon);
+        _vectors.Copy(_previous.View, _x);
         _update.Update(_x, _m.View, _v.View, _gradient.View, parameters);
         float loss = Evaluate();
-        var stop = !float.IsFinite(loss) ? StopReason.NonFinite
-            : _iteration >= _options.MaxIterations ? StopReason.MaxIterations
-            : StopReason.None;
+        if (!float.IsFinite(loss))
+        {
+            // Go back to the last point with a finite loss and evaluate there, so that the caller
+            // keeps a usable image and the objective's last evaluation is at x again.
+            _vectors.Copy(_x, _previous.View);
+            loss = Evaluate();
+            _last = new OptimizerStep(_iteration, loss, 2, _totalEvaluations, StopReason.NonFinite);
+            return _last;
+        }
+        var stop = _iteration >= _options.MaxIterations ? StopReason.MaxIterations : StopReason.None;
         _last = new OptimizerStep(_iteration, loss, 1, _totalEvaluations, stop);
         return _last;
     }
@@ -131,6 +141,7 @@ public sealed class AdamOptimizer : IOptimizer
         _m.Dispose();
         _v.Dispose();
         _loss.Dispose();
+        _previous.Dispose();
     }
 
     /// <summary>f and g at the current x; reads f (one float) to the host.</summary>

@@ -19,8 +19,9 @@ public enum StopReason
     /// which is where the loss stops changing in float precision).</summary>
     LineSearchFailed,
 
-    /// <summary>The loss or the gradient became NaN or infinite. L-BFGS moves x back to the last
-    /// point where both were finite; Adam keeps no copy of x and leaves it where this happened.</summary>
+    /// <summary>The loss or the gradient became NaN or infinite. x is moved back to the last point
+    /// where the loss was finite (L-BFGS: where loss and gradient were), and the step reports the
+    /// loss there.</summary>
     NonFinite,
 }
 

@@ -1,3 +1,5 @@
+using System.Globalization;
+
 namespace IlgpuStyle.Network.Weights;
 
 /// <summary>One 3x3 convolution's frozen parameters.</summary>
@@ -86,6 +88,8 @@ public sealed class VggWeights
                 throw new WeightsFormatException($"{source}: {name}.weight has shape {NamedTensor.FormatShape(s)}; expected [K, {channels}, 3, 3].");
             if (bias.Shape.Count != 1 || bias.Shape[0] != s[0])
                 throw new WeightsFormatException($"{source}: {name}.bias has shape {NamedTensor.FormatShape(bias.Shape)}; expected [{s[0]}].");
+            RequireFinite(weight, source);
+            RequireFinite(bias, source);
             layers.Add(new ConvLayerWeights(name, channels, s[0], weight.Data, bias.Data));
             byName.Remove(name + ".weight");
             byName.Remove(name + ".bias");
@@ -95,5 +99,19 @@ public sealed class VggWeights
         if (byName.Count > 0)
             throw new WeightsFormatException($"{source}: tensor {byName.Keys.Order(StringComparer.Ordinal).First()} is not a layer of {architecture.Name}.");
         return new VggWeights(architecture, preprocess, layers);
+    }
+
+    /// <summary>
+    /// A NaN or infinite weight would make every loss NaN from the first evaluation on, and the run
+    /// would look like an optimizer failure; a damaged file is named here instead.
+    /// </summary>
+    private static void RequireFinite(NamedTensor tensor, string source)
+    {
+        int first = Array.FindIndex(tensor.Data, v => !float.IsFinite(v));
+        if (first < 0) return;
+        int count = tensor.Data.Count(v => !float.IsFinite(v));
+        throw new WeightsFormatException(
+            $"{source}: tensor {tensor.Name} has {count} value(s) that are not finite numbers (the first, at element " +
+            $"{first}, is {tensor.Data[first].ToString(CultureInfo.InvariantCulture)}); the file is damaged.");
     }
 }

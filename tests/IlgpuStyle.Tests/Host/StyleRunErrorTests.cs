@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using IlgpuStyle.Converter;
 using IlgpuStyle.Host;
+using IlgpuStyle.Network.Weights;
 using static IlgpuStyle.Tests.Host.HostFiles;
 
 namespace IlgpuStyle.Tests.Host;
@@ -87,8 +88,24 @@ public sealed class StyleRunErrorTests
     {
         byte[] png = System.IO.File.ReadAllBytes(ContentPng);
         Assert.That(Refused(("--content", File("cut.png", png[..(png.Length / 2)]))),
-            Does.Contain("cut.png' could not be read as an image"));
+            Does.Contain("The content image").And.Contain("cut.png' is incomplete"));
     }
+
+    /// <summary>A JPEG cut after its first kilobytes decodes (grey below the cut) but is refused.</summary>
+    [Test]
+    public void AJpegCutAfterItsFirstKilobytes()
+    {
+        string whole = PortraitJpeg;
+        byte[] jpeg = System.IO.File.ReadAllBytes(whole);
+        Assert.That(Refused(("--style", File("cut.jpg", jpeg[..Math.Min(1024, jpeg.Length - 2)]))),
+            Does.Contain("The style image")
+                .And.Contain("cut.jpg' is incomplete: it ends before the JPEG's end-of-image marker"));
+    }
+
+    [Test]
+    public void AFolderAsTheContentImage() =>
+        Assert.That(Refused(("--content", _folder)),
+            Does.Contain($"The content image '{_folder}' is a folder, not an image file"));
 
     [Test]
     public void AnInitImageThatDoesNotExist() =>
@@ -115,6 +132,31 @@ public sealed class StyleRunErrorTests
         byte[] whole = System.IO.File.ReadAllBytes(TinyWeights());
         Assert.That(Refused(("--weights", File("cut.safetensors", whole[..(whole.Length * 2 / 3)]))),
             Does.Contain("The weights file cannot be used").And.Contain("cut.safetensors").And.Contain("truncated"));
+    }
+
+    /// <summary>Weights with a NaN or an infinity are refused on load, naming the tensor (no NaN loss later).</summary>
+    [TestCase("conv3_2.weight", float.NaN, "NaN")]
+    [TestCase("conv1_1.bias", float.PositiveInfinity, "Infinity")]
+    [TestCase("conv5_4.weight", float.NegativeInfinity, "-Infinity")]
+    public void WeightsWithAValueThatIsNotFinite(string tensor, float value, string written)
+    {
+        var weights = IlgpuStyle.Tests.Network.TinyVgg.Create();
+        var tensors = new List<NamedTensor>();
+        foreach (var layer in weights.Layers)
+        {
+            int[] shape = [layer.OutChannels, layer.InChannels, 3, 3];
+            tensors.Add(new NamedTensor(layer.Name + ".weight", shape, (float[])layer.Weight.Clone()));
+            tensors.Add(new NamedTensor(layer.Name + ".bias", [layer.OutChannels], (float[])layer.Bias.Clone()));
+        }
+        tensors.Single(t => t.Name == tensor).Data[2] = value;
+        string path = Path.Combine(_folder, "damaged.safetensors");
+        var metadata = new Dictionary<string, string> { ["arch"] = "vgg19", ["preprocess"] = "caffe" };
+        SafetensorsFile.Write(path, tensors, metadata);
+
+        Assert.That(Refused(("--weights", path)),
+            Does.Contain("The weights file cannot be used").And.Contain("damaged.safetensors")
+                .And.Contain($"tensor {tensor} has 1 value(s) that are not finite numbers")
+                .And.Contain($"(the first, at element 2, is {written})"));
     }
 
     [Test]

@@ -154,4 +154,27 @@ public sealed class AdamTests(DeviceKind kind) : AcceleratorFixture(kind)
 
         Assert.Throws<InvalidOperationException>(() => fineAdam.ContinueFrom(coarseAdam, coarse, fine), "started");
     }
+
+    /// <summary>
+    /// A step that overflows the loss stops the run and puts x back where the loss was finite
+    /// (a caller must never be left with a NaN image), with the loss there.
+    /// </summary>
+    [Test]
+    public void AnOverflowingStepStopsAndRestoresTheLastFinitePoint()
+    {
+        var start = new double[] { 0.5, -1, 2 };
+        using var objective = new DiagonalQuadratic(Kernels, [1, 3, 0.5], [1, 1, 1]);
+        using var x = Upload(Accelerator, start);
+        // Adam's first step moves every variable by about lr: to ~1e30, where the loss overflows float.
+        var options = new AdamOptions { LearningRate = 1e30, MaxIterations = 10 };
+        using var adam = new AdamOptimizer(Kernels, objective, x.View, options);
+
+        var zero = adam.Start();
+        var step = adam.Step();
+
+        Assert.That(step.Stop, Is.EqualTo(StopReason.NonFinite));
+        Assert.That(step.Loss, Is.EqualTo(zero.Loss), "the loss at the restored point");
+        Assert.That(Download(x), Is.EqualTo(Array.ConvertAll(start, v => (float)v)), "back where the loss was finite");
+        Assert.That(adam.Step(), Is.EqualTo(step));
+    }
 }

@@ -1,0 +1,216 @@
+using System.Buffers.Binary;
+using IlgpuStyle.Host;
+using IlgpuStyle.Network.Images;
+using IlgpuStyle.Tests.Support;
+using StbImageWriteSharp;
+
+namespace IlgpuStyle.Tests.Host;
+
+/// <summary>
+/// Reading image files: a file whose data ends early is an error naming the file (the decoder
+/// alone fills the rest with grey), and a JPEG's EXIF orientation turns it upright.
+/// </summary>
+public sealed class ImageFileTests
+{
+    private string _folder = "";
+
+    [SetUp]
+    public void CreateFolder() => _folder = HostFiles.NewFolder("images");
+
+    /// <summary>A 160 x 120 image of smooth colour with noise, so a JPEG of it has a long scan.</summary>
+    private static byte[] Noisy(int width, int height)
+    {
+        var random = new Random(3);
+        var pixels = new byte[width * height * 3];
+        for (int i = 0; i < pixels.Length; i++) pixels[i] = (byte)(i % 251 / 2 + random.Next(128));
+        return pixels;
+    }
+
+    private static byte[] Encode(Action<ImageWriter, Stream> write)
+    {
+        using var stream = new MemoryStream();
+        write(new ImageWriter(), stream);
+        return stream.ToArray();
+    }
+
+    private static byte[] Jpeg(byte[] pixels, int width, int height) =>
+        Encode((w, s) => w.WriteJpg(pixels, width, height, ColorComponents.RedGreenBlue, s, 90));
+
+    private string Write(string name, byte[] bytes)
+    {
+        string path = Path.Combine(_folder, name);
+        File.WriteAllBytes(path, bytes);
+        return path;
+    }
+
+    private void AssertIncomplete(string name, byte[] bytes, string format)
+    {
+        string path = Write(name, bytes);
+        var e = Assert.Throws<UsageException>(() => ImageFiles.Load(path, "content image"));
+        Assert.That(e!.Message,
+            Does.StartWith($"The content image '{path}' is incomplete: it ends before the {format}"));
+    }
+
+    /// <summary>Cut after its first kilobyte, or without only its last bytes, a JPEG is refused.</summary>
+    [TestCase(1024)]
+    [TestCase(-1)]
+    [TestCase(-2)]
+    [TestCase(-600)]
+    public void AJpegCutShortIsAnErrorNamingTheFile(int keep)
+    {
+        byte[] whole = Jpeg(Noisy(160, 120), 160, 120);
+        int length = keep > 0 ? keep : whole.Length + keep;
+        Assert.That(ImageFiles.Load(Write("whole.jpg", whole), "content image").Width, Is.EqualTo(160));
+        AssertIncomplete("cut.jpg", whole[..length], "JPEG's end-of-image marker");
+    }
+
+    [Test]
+    public void AJpegWithBytesAfterItsEndLoads()
+    {
+        byte[] whole = Jpeg(Noisy(40, 30), 40, 30);
+        string path = Write("trailing.jpg", [.. whole, .. "camera maker's trailer"u8.ToArray()]);
+        Assert.That(ImageFiles.Load(path, "style image").Height, Is.EqualTo(30));
+    }
+
+    [Test]
+    public void ThePaintingsOfTheSharedFolderLoadWhole(
+        [Values("tubingen.jpg", "starry_night.jpg", "the_scream.jpg", "shipwreck.jpg", "starry_night_crop.png")]
+        string name)
+    {
+        string path = SharedFolder.Require("images/" + name);
+        Assert.That(ImageFiles.Load(path, "style image").Width, Is.GreaterThan(0));
+    }
+
+    [Test]
+    public void APngCutShortIsAnError([Values(0.5, 0.9)] double fraction)
+    {
+        byte[] whole = Encode((w, s) => w.WritePng(Noisy(64, 48), 64, 48, ColorComponents.RedGreenBlue, s));
+        string error = Assert.Throws<UsageException>(() =>
+            ImageFiles.Load(Write("cut.png", whole[..(int)(whole.Length * fraction)]), "style image"))!.Message;
+        Assert.That(error, Does.Contain("cut.png'").And.Contain("style image"));
+    }
+
+    [Test]
+    public void APngWithoutItsEndChunkIsAnError()
+    {
+        byte[] whole = Encode((w, s) => w.WritePng(Noisy(64, 48), 64, 48, ColorComponents.RedGreenBlue, s));
+        AssertIncomplete("noend.png", whole[..^12], "PNG's end chunk");
+    }
+
+    [Test]
+    public void ABmpCutShortIsAnError()
+    {
+        byte[] whole = Encode((w, s) => w.WriteBmp(Noisy(50, 40), 50, 40, ColorComponents.RedGreenBlue, s));
+        Assert.That(ImageFiles.Load(Write("whole.bmp", whole), "content image").Width, Is.EqualTo(50));
+        AssertIncomplete("cut.bmp", whole[..(whole.Length - 150)], "BMP's last row of pixels");
+    }
+
+    /// <summary>StbImageWrite writes run-length-encoded TGA; both kinds are walked to their last pixel.</summary>
+    [Test]
+    public void ATgaCutShortIsAnError()
+    {
+        byte[] whole = Encode((w, s) => w.WriteTga(Noisy(50, 40), 50, 40, ColorComponents.RedGreenBlue, s));
+        Assert.That(whole[2], Is.EqualTo(10), "run-length encoded");
+        Assert.That(ImageFiles.Load(Write("whole.tga", whole), "content image").Width, Is.EqualTo(50));
+        AssertIncomplete("cut.tga", whole[..(whole.Length - 100)], "TGA's last pixel");
+
+        byte[] raw = [.. whole[..18], .. Noisy(50, 40)];
+        raw[2] = 2; // uncompressed true-colour
+        Assert.That(ImageFiles.Load(Write("raw.tga", raw), "content image").Height, Is.EqualTo(40));
+        AssertIncomplete("rawcut.tga", raw[..^3], "TGA's last pixel");
+    }
+
+    [Test]
+    public void AFolderGivenAsAnImageSaysItIsAFolder()
+    {
+        var e = Assert.Throws<UsageException>(() => ImageFiles.Load(_folder, "style image"));
+        Assert.That(e!.Message,
+            Is.EqualTo($"The style image '{_folder}' is a folder, not an image file. "
+                       + "Use a JPEG, PNG, BMP or TGA file."));
+    }
+
+    /// <summary>
+    /// A 3 x 2 image (a b c / d e f) shown upright for each EXIF orientation, as EXIF 2.3 defines
+    /// them by which side row 0 and column 0 show.
+    /// </summary>
+    [TestCase(1, 3, "abc" + "def")]
+    [TestCase(2, 3, "cba" + "fed")]
+    [TestCase(3, 3, "fed" + "cba")]
+    [TestCase(4, 3, "def" + "abc")]
+    [TestCase(5, 2, "ad" + "be" + "cf")]
+    [TestCase(6, 2, "da" + "eb" + "fc")]
+    [TestCase(7, 2, "fc" + "eb" + "da")]
+    [TestCase(8, 2, "cf" + "be" + "ad")]
+    public void EveryExifOrientationTurnsTheImageUpright(int orientation, int width, string upright)
+    {
+        var stored = new RgbImage(3, 2, "abcdef".SelectMany(c => new[] { (byte)c, (byte)0, (byte)0 }).ToArray());
+        var image = ExifOrientation.ToUpright(stored, orientation);
+        Assert.That(image.Width, Is.EqualTo(width));
+        string shown = new(Enumerable.Range(0, 6).Select(i => (char)image.Pixels[3 * i]).ToArray());
+        Assert.That(shown, Is.EqualTo(upright));
+    }
+
+    /// <summary>
+    /// A phone photo held upright: a landscape JPEG (red top-left, green top-right, blue bottom-left,
+    /// white bottom-right) with EXIF orientation 6 comes out portrait, turned clockwise.
+    /// </summary>
+    [Test]
+    public void APortraitPhonePhotoComesOutUpright([Values(true, false)] bool littleEndian)
+    {
+        const int W = 64, H = 32;
+        var pixels = new byte[W * H * 3];
+        for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++)
+        {
+            byte[] colour = (x < W / 2, y < H / 2) switch
+            {
+                (true, true) => [255, 0, 0],
+                (false, true) => [0, 255, 0],
+                (true, false) => [0, 0, 255],
+                _ => [255, 255, 255],
+            };
+            colour.CopyTo(pixels, (y * W + x) * 3);
+        }
+        string path = Write("phone.jpg", WithExifOrientation(Jpeg(pixels, W, H), 6, littleEndian));
+
+        var image = ImageFiles.Load(path, "content image");
+
+        Assert.That((image.Width, image.Height), Is.EqualTo((H, W)));
+        byte[] At(int x, int y) => image.Pixels.AsSpan((y * image.Width + x) * 3, 3).ToArray();
+        Assert.That(At(H - 8, 8), Is.EqualTo(new byte[] { 255, 0, 0 }).Within(24), "red top-left turns to top right");
+        Assert.That(At(H - 8, W - 8), Is.EqualTo(new byte[] { 0, 255, 0 }).Within(24), "green: to bottom right");
+        Assert.That(At(8, 8), Is.EqualTo(new byte[] { 0, 0, 255 }).Within(24), "blue bottom-left turns to top left");
+        Assert.That(At(8, W - 8), Is.EqualTo(new byte[] { 255, 255, 255 }).Within(24));
+    }
+
+    /// <summary>Inserts an APP1 "Exif" segment with one Orientation entry right after the JPEG's SOI marker.</summary>
+    private static byte[] WithExifOrientation(byte[] jpeg, int orientation, bool littleEndian)
+    {
+        var tiff = new byte[8 + 2 + 12 + 4];
+        void U16(int at, int v)
+        {
+            if (littleEndian) BinaryPrimitives.WriteUInt16LittleEndian(tiff.AsSpan(at), (ushort)v);
+            else BinaryPrimitives.WriteUInt16BigEndian(tiff.AsSpan(at), (ushort)v);
+        }
+        void U32(int at, uint v)
+        {
+            if (littleEndian) BinaryPrimitives.WriteUInt32LittleEndian(tiff.AsSpan(at), v);
+            else BinaryPrimitives.WriteUInt32BigEndian(tiff.AsSpan(at), v);
+        }
+        tiff[0] = tiff[1] = (byte)(littleEndian ? 'I' : 'M');
+        U16(2, 42);
+        U32(4, 8);          // the first directory follows the header
+        U16(8, 1);          // one entry
+        U16(10, 274);       // Orientation
+        U16(12, 3);         // SHORT
+        U32(14, 1);         // one value
+        U16(18, orientation);
+        byte[] payload = [.. "Exif\0\0"u8.ToArray(), .. tiff];
+        var segment = new byte[4 + payload.Length];
+        segment[0] = 0xFF;
+        segment[1] = 0xE1;
+        BinaryPrimitives.WriteUInt16BigEndian(segment.AsSpan(2), (ushort)(payload.Length + 2));
+        payload.CopyTo(segment, 4);
+        return [.. jpeg[..2], .. segment, .. jpeg[2..]];
+    }
+}
