@@ -17,33 +17,83 @@ internal interface IProgressSink
 /// <summary>
 /// What a run shows while it works: on a terminal a live progress bar (iteration, losses,
 /// iterations per second, ETA) drawn by Spectre.Console; otherwise (a pipe, a log file, a test)
-/// only plain lines.
+/// only plain lines. The live line always fits the terminal's width: on a narrow one it drops the
+/// least useful numbers and then the bar, and never wraps (a wrapped line redraws as a scroll).
 /// </summary>
 internal static class ProgressDisplay
 {
-    /// <summary>Runs <paramref name="body"/> with a live bar when <paramref name="live"/>, else with plain lines on <paramref name="output"/>.</summary>
-    public static void Run(TextWriter output, bool live, int iterations, Action<IProgressSink> body)
+    /// <summary>Terminals narrower than this get no bar: the numbers matter more.</summary>
+    private const int BarMinimumWidth = 60;
+
+    /// <summary>
+    /// Runs <paramref name="body"/> with a live bar on <paramref name="console"/> (the process's
+    /// terminal when null) when <paramref name="live"/>, else with plain lines on
+    /// <paramref name="output"/>.
+    /// </summary>
+    public static void Run(TextWriter output, bool live, int iterations, Action<IProgressSink> body,
+        IAnsiConsole? console = null)
     {
         if (!live)
         {
             body(new PlainSink(output));
             return;
         }
-        AnsiConsole.Progress()
+        console ??= AnsiConsole.Console;
+        int width = console.Profile.Width;
+        // Columns right of the description: "100%" and "00:00:00", each after one space of padding.
+        int fixedColumns = 5 + 9;
+        int bar = width >= BarMinimumWidth ? Math.Clamp(width / 5, 10, 40) : 0;
+        var columns = new List<ProgressColumn> { new TaskDescriptionColumn { Alignment = Justify.Left } };
+        if (bar > 0) columns.Add(new ProgressBarColumn { Width = bar });
+        columns.Add(new PercentageColumn());
+        columns.Add(new RemainingTimeColumn());
+        // One column less than the terminal: writing into the last column makes some terminals wrap.
+        int description = Math.Max(8, width - 1 - fixedColumns - (bar > 0 ? bar + 1 : 0));
+        console.Progress()
             .AutoClear(false)
             .HideCompleted(false)
-            .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(),
-                new ElapsedTimeColumn(), new RemainingTimeColumn())
+            .Columns([.. columns])
             .Start(context =>
             {
                 var task = context.AddTask("starting", maxValue: Math.Max(iterations, 1));
-                body(new LiveSink(task, iterations));
+                body(new LiveSink(console, task, iterations, description));
             });
     }
 
     /// <summary>The <c>--print-every</c> line for one iteration.</summary>
     public static string FormatIteration(int iteration, int total, LossBreakdown l) => string.Create(CultureInfo.InvariantCulture,
         $"iteration {iteration}/{total}: total {l.Total:G6}, content {l.Content:G6}, style {l.Style:G6}, tv {l.TotalVariation:G6}");
+
+    /// <summary>
+    /// The live bar's description in at most <paramref name="width"/> characters: the iteration
+    /// always, then as many of the total loss, the rate, the style, content and TV losses (in that
+    /// order of importance) as fit, shown in reading order.
+    /// </summary>
+    public static string FitLiveDescription(int width, int iteration, int total, LossBreakdown l, double rate)
+    {
+        static string Format(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
+        var fields = new (int Importance, string Text)[]
+        {
+            (0, Format($"{iteration}/{total}")),
+            (1, Format($"total {l.Total:0.###e+0}")),
+            (4, Format($"content {l.Content:0.###e+0}")),
+            (3, Format($"style {l.Style:0.###e+0}")),
+            (5, Format($"tv {l.TotalVariation:0.###e+0}")),
+            (2, Format($"{rate:0.00} it/s")),
+        };
+        const string Separator = "  ";
+        var shown = new HashSet<int>();
+        int used = 0;
+        foreach (var (importance, text) in fields.OrderBy(f => f.Importance))
+        {
+            int needed = text.Length + (shown.Count > 0 ? Separator.Length : 0);
+            if (shown.Count > 0 && used + needed > width) break;
+            shown.Add(importance);
+            used += needed;
+        }
+        string line = string.Join(Separator, fields.Where(f => shown.Contains(f.Importance)).Select(f => f.Text));
+        return line.Length <= width ? line : line[..width];
+    }
 
     /// <summary>Seconds as <c>1m 05s</c> or <c>42.0s</c>.</summary>
     public static string FormatDuration(double seconds) => seconds >= 60
@@ -59,17 +109,17 @@ internal static class ProgressDisplay
         public void Line(string text) => output.WriteLine(text);
     }
 
-    private sealed class LiveSink(ProgressTask task, int iterations) : IProgressSink
+    private sealed class LiveSink(IAnsiConsole console, ProgressTask task, int iterations, int width) : IProgressSink
     {
         public void Update(int iteration, LossBreakdown l)
         {
             double seconds = task.ElapsedTime?.TotalSeconds ?? 0;
             double rate = seconds > 0 ? iteration / seconds : 0;
-            task.Description = string.Create(CultureInfo.InvariantCulture,
-                $"{iteration}/{iterations}  total {l.Total:0.###e+0}  content {l.Content:0.###e+0}  style {l.Style:0.###e+0}  tv {l.TotalVariation:0.###e+0}  {rate:0.00} it/s");
+            // Markup-escaped: a description is Spectre markup, and the text holds no brackets anyway.
+            task.Description = Markup.Escape(FitLiveDescription(width, iteration, iterations, l, rate));
             task.Value = iteration;
         }
 
-        public void Line(string text) => AnsiConsole.WriteLine(text);
+        public void Line(string text) => console.WriteLine(text);
     }
 }
