@@ -8,13 +8,19 @@ internal static class SharedFolder
 {
     /// <summary>
     /// The repository root: the first ancestor of the test binaries (or, when they were built
-    /// elsewhere with --artifacts-path, of the working directory) that holds IlgpuStyle.sln; null if none.
+    /// elsewhere with --artifacts-path, of the folder they were built from, or of the working
+    /// directory) that holds IlgpuStyle.sln; null if none.
     /// </summary>
     public static string? RepositoryRoot =>
-        FindAbove(AppContext.BaseDirectory) ?? FindAbove(Environment.CurrentDirectory);
+        FindAbove(AppContext.BaseDirectory) ?? FindAbove(SourceDirectory) ?? FindAbove(Environment.CurrentDirectory);
 
-    private static string? FindAbove(string start)
+    private static string? SourceDirectory => typeof(SharedFolder).Assembly
+        .GetCustomAttributes(typeof(System.Reflection.AssemblyMetadataAttribute), false)
+        .Cast<System.Reflection.AssemblyMetadataAttribute>().FirstOrDefault(a => a.Key == "SourceDirectory")?.Value;
+
+    private static string? FindAbove(string? start)
     {
+        if (start is null) return null;
         for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
         {
             if (File.Exists(Path.Combine(dir.FullName, "IlgpuStyle.sln"))) return dir.FullName;
@@ -27,7 +33,8 @@ internal static class SharedFolder
     {
         string? root = RepositoryRoot;
         if (root is null)
-            Assert.Ignore("The repository root (IlgpuStyle.sln) is not above the test binaries or the working directory, so ../shared cannot be found.");
+            Assert.Ignore("The repository root (IlgpuStyle.sln) is not above the test binaries or the working " +
+                          "directory, so ../shared cannot be found.");
         string path = Path.GetFullPath(Path.Combine(root!, "..", "shared", relativePath));
         if (!File.Exists(path))
             Assert.Ignore($"../shared/{relativePath} is not beside this clone (it is in CI); the project's own fixtures cover this code without it.");
