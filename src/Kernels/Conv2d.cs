@@ -86,7 +86,7 @@ public enum KernelVariant
 /// <c>oy*S-P+ky = y</c> and <c>ox*S-P+kx = x</c>. Written as a gather (one writer per input
 /// element) it needs no atomics. Backward writes dInput; it does not accumulate.
 /// </remarks>
-public sealed partial class Conv2d
+public sealed partial class Conv2d : IDisposable
 {
     private readonly Accelerator _accelerator;
     private readonly bool _isCpu;

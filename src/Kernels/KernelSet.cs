@@ -82,6 +82,7 @@ public sealed class KernelSet : IDisposable
     public void Dispose()
     {
         Reduction.Dispose();
+        Conv.Dispose();
         _splitScratch?.Dispose();
     }
 }

@@ -61,6 +61,7 @@ public static partial class KernelChecks
         AddUpsampleKernels(checks);
         AddTiledKernels(checks);
         AddTf32Kernels(checks);
+        AddCpuKernels(checks);
         return checks;
     }
 
@@ -69,6 +70,9 @@ public static partial class KernelChecks
 
     /// <summary>Checks of the TF32 tensor-core convolution (in Tf32Checks.cs).</summary>
     static partial void AddTf32Kernels(List<KernelCheck> checks);
+
+    /// <summary>Checks of the host-code CPU variants (in CpuChecks.cs).</summary>
+    static partial void AddCpuKernels(List<KernelCheck> checks);
 
     /// <summary>Checks of the optimizers' fused update kernels (in OptimizerChecks.cs).</summary>
     static partial void AddOptimizerKernels(List<KernelCheck> checks);

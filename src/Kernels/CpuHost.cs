@@ -1,0 +1,86 @@
+using System.Runtime.InteropServices;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace IlgpuStyle.Kernels;
+
+/// <summary>
+/// What the host-code CPU variants share: the number of cores they use, the host address of a CPU
+/// accelerator's view, and the hand-over from the accelerator's stream to host code.
+/// </summary>
+/// <remarks>
+/// ILGPU's CPU accelerator runs kernel code scalar through its own compiler and refuses SIMD
+/// intrinsics inside kernels, so the fast CPU path is plain C# on the host (System.Runtime.Intrinsics,
+/// all cores) over the accelerator's buffers, which are host memory. Kernels launched before a
+/// host variant may still be running on the accelerator's threads, so every host variant first
+/// waits for the stream (<see cref="Begin"/>); host variants themselves return when done.
+/// </remarks>
+public static class CpuHost
+{
+    private static int _threads = Environment.ProcessorCount;
+
+    /// <summary>Cores the host variants use (<c>--threads</c>; default: every core).</summary>
+    /// <exception cref="ArgumentOutOfRangeException">Not positive.</exception>
+    public static int Threads
+    {
+        get => _threads;
+        set => _threads = value > 0
+            ? value
+            : throw new ArgumentOutOfRangeException(nameof(value), value, "The number of threads must be at least 1.");
+    }
+
+    /// <summary>Whether host variants can run on <paramref name="accelerator"/>: its buffers are host memory.</summary>
+    public static bool Supports(Accelerator accelerator) => accelerator.AcceleratorType == AcceleratorType.CPU;
+
+    /// <summary>Waits until every kernel already launched on <paramref name="accelerator"/> has finished.</summary>
+    public static void Begin(Accelerator accelerator) => accelerator.Synchronize();
+
+    /// <summary>The host address of element 0 of a CPU accelerator's view (null for an empty view).</summary>
+    public static unsafe T* Pointer<T>(ArrayView<T> view)
+        where T : unmanaged =>
+        view.Length == 0 ? null : (T*)view.LoadEffectiveAddressAsPtr();
+
+    /// <summary>
+    /// Runs <paramref name="body"/>(first, end) over work items 0..count-1 on <see cref="Threads"/>
+    /// cores, in contiguous ranges (neighbouring items share data). There are four ranges per core,
+    /// taken as cores come free, so a core slowed by another process does not hold up the rest.
+    /// </summary>
+    public static void For(int count, Action<int, int> body)
+    {
+        int threads = Math.Min(Threads, count);
+        if (threads <= 1)
+        {
+            if (count > 0) body(0, count);
+            return;
+        }
+        int ranges = Math.Min(count, 4 * threads);
+        Parallel.For(0, ranges, new ParallelOptions { MaxDegreeOfParallelism = threads },
+            t => body((int)((long)count * t / ranges), (int)((long)count * (t + 1) / ranges)));
+    }
+
+    /// <summary>A 64-byte aligned host buffer that grows on demand and lives as long as its owner.</summary>
+    internal sealed unsafe class Scratch : IDisposable
+    {
+        private float* _data;
+        private long _length;
+
+        /// <summary>At least <paramref name="length"/> floats (contents undefined).</summary>
+        public float* Get(long length)
+        {
+            if (length > _length)
+            {
+                NativeMemory.AlignedFree(_data);
+                _data = (float*)NativeMemory.AlignedAlloc((nuint)(length * sizeof(float)), 64);
+                _length = length;
+            }
+            return _data;
+        }
+
+        public void Dispose()
+        {
+            NativeMemory.AlignedFree(_data);
+            _data = null;
+            _length = 0;
+        }
+    }
+}

@@ -1,0 +1,94 @@
+using ILGPU.Runtime;
+using static IlgpuStyle.Kernels.Verification.TestData;
+
+namespace IlgpuStyle.Kernels.Verification;
+
+/// <summary>Checks of the host-code CPU variants against the same CPU references as the device kernels.</summary>
+public static partial class KernelChecks
+{
+    /// <summary>
+    /// Shapes for the CPU convolutions: the plain kernels' four awkward shapes (stride 2, 1x1, a
+    /// rectangular kernel with padding wider than it), plus products with every edge the blocking
+    /// has: R = 270 (two reduction blocks of 192, the last partial), 21 and 23 output channels (a
+    /// partial strip of 8), 77 and 54 pixels (panels of 32 that straddle grid rows, the last partial),
+    /// and a strided, padded one whose input gradient spreads dOut out by the stride.
+    /// </summary>
+    private static readonly Conv2dShape[] CpuShapes =
+    [
+        new(3, 5, 7, 4, 3, 3, 1, 1),
+        new(2, 6, 9, 5, 3, 3, 0, 2),
+        new(4, 7, 5, 3, 1, 1, 0, 1),
+        new(3, 8, 6, 2, 2, 4, 2, 3),
+        new(30, 7, 11, 21, 3, 3, 1, 1),
+        new(23, 9, 6, 30, 3, 3, 1, 1),
+        new(5, 9, 8, 7, 3, 3, 1, 2),
+    ];
+
+    private const string CpuRequirement = "runs in host code over the CPU accelerator's buffers (host memory)";
+
+    static partial void AddCpuKernels(List<KernelCheck> checks)
+    {
+        foreach (var shape in CpuShapes)
+        {
+            string text = shape.ToString();
+            foreach (bool relu in new[] { false, true })
+            {
+                string name = $"conv2d.forward{(relu ? "+relu" : "")}/cpu";
+                checks.Add(Cpu(name, text, k => CpuConvForward(k, shape, relu, name)));
+            }
+            foreach (var mask in new[] { "", "+relu-mask", "+relu-bits" })
+            {
+                string name = $"conv2d.backward{mask}/cpu";
+                checks.Add(Cpu(name, text, k => CpuConvBackward(k, shape, mask, name)));
+            }
+        }
+    }
+
+    private static KernelCheck Cpu(string name, string shape, Func<KernelSet, CheckResult> run) =>
+        new(name, shape, run) { Requires = CpuHost.Supports, RequirementText = CpuRequirement };
+
+    /// <summary>The input sits at an offset inside a larger buffer, as the network's views into its scratch do.</summary>
+    private static CheckResult CpuConvForward(KernelSet k, Conv2dShape s, bool relu, string name)
+    {
+        var random = new Random(81);
+        var input = Uniform(random, s.Input.Length + 5);
+        var weight = Uniform(random, s.WeightLength);
+        var bias = Uniform(random, s.OutChannels);
+        var expected = new double[s.Output.Length];
+        Conv2d.ForwardReference(expected, input[5..], weight, bias, s, relu);
+
+        var a = k.Accelerator;
+        using var dInput = Upload(a, input);
+        using var dWeight = Upload(a, weight);
+        using var dBias = Upload(a, bias);
+        using var output = Poisoned(a, s.Output.Length);
+        k.Conv.ForwardCpu(output.View, dInput.View.SubView(5, s.Input.Length), dWeight.View, dBias.View, s, relu);
+        return Comparison.Compare(name, s.ToString(), Download(output), expected, Sums);
+    }
+
+    /// <summary>The ReLU mask given as the kept output or as its bits, or none.</summary>
+    private static CheckResult CpuConvBackward(KernelSet k, Conv2dShape s, string mask, string name)
+    {
+        var random = new Random(82);
+        var dOutput = Uniform(random, s.Output.Length);
+        var weight = Uniform(random, s.WeightLength);
+        var reluOutput = Uniform(random, s.Output.Length);
+        Relu.ForwardReference(reluOutput, reluOutput); // a real ReLU output: about half zeros
+        var bits = new uint[Relu.MaskWords(s.Output.Length)];
+        Relu.PackMaskReference(bits, reluOutput);
+        var masked = (double[])dOutput.Clone();
+        if (mask.Length > 0) Relu.BackwardReference(masked, dOutput, reluOutput);
+        var expected = new double[s.Input.Length];
+        Conv2d.BackwardInputReference(expected, masked, weight, s);
+
+        var a = k.Accelerator;
+        using var dOut = Upload(a, dOutput);
+        using var dWeight = Upload(a, weight);
+        using var saved = Upload(a, reluOutput);
+        using var dBits = a.Allocate1D(bits);
+        using var dInput = Poisoned(a, s.Input.Length);
+        k.Conv.BackwardInputCpu(dInput.View, dOut.View, dWeight.View, s,
+            mask == "+relu-mask" ? saved.View : default, mask == "+relu-bits" ? dBits.View : default);
+        return Comparison.Compare(name, s.ToString(), Download(dInput), expected, Sums);
+    }
+}
