@@ -14,21 +14,13 @@ namespace IlgpuStyle.Kernels;
 /// <para>The product: as in the tiled GPU kernel, <c>out[M, N] = A[M, R] x B[R, N]</c> with
 /// <c>R = C*KH*KW</c>, A the weights and column n of B the R input values pixel n's window reads
 /// (im2col). B is never built whole ("implicit" GEMM): each panel of it is gathered when needed.</para>
-/// <para>Blocking (BLIS style): A is packed once per call into strips of <see cref="CpuRows"/>
-/// output channels, each stored reduction-major (the 8 values one reduction step needs are
-/// adjacent). The pixels are cut into panels of <see cref="CpuPixels"/>; a panel of B is gathered
-/// <see cref="CpuDepth"/> reduction rows at a time into a small buffer on the core's stack (24 KB:
-/// it stays in the 32-48 KB L1 cache while every strip of A streams past it from L2). The
-/// micro-kernel keeps an 8 x 32 block of the output in 16 AVX-512 registers (8 channels x 2
-/// vectors of 16 pixels) and, per reduction step, loads 2 vectors of B, broadcasts 8 values of A
-/// and issues 16 FMAs: 10 loads per 16 FMAs, so the FMA units, not the loads, set the pace, and 16
-/// independent accumulators hide the FMA latency (4 cycles, 2 units). Output channels vectorised
-/// would need the pixels broadcast instead; vectorising pixels lets the block be stored straight
-/// into the CHW output rows. 8 divides every VGG channel count; 32 pixels divide VGG's row widths
-/// at 512 x 512 down to relu5_1, so panels rarely straddle rows.</para>
-/// <para>Work is split over the cores by panels (and by strips of A too when a small image has
-/// fewer panels than 4 per core). The bias initialises the accumulators; the ReLU is applied
-/// after the last reduction block, before the block is stored.</para>
+/// <para>The blocking, the register tile and the threads are <see cref="CpuGemm"/>'s; what is the
+/// convolution's own is the gather (<see cref="CpuGather"/>): for each panel of 32 pixels and each
+/// reduction row (c, ky, kx) it copies the runs of input that the pixels' windows read, with
+/// zeros for the padding (one vector copy per run when the stride is 1). The weights are packed
+/// into strips of 8 output channels once per call (a pass over the weights, small beside the
+/// product). The bias initialises the accumulators; the ReLU is applied after the last reduction
+/// block, before the block is stored.</para>
 /// <para>The input gradient is the same product on the transposed, flipped weights (packed
 /// straight from W, no copy is kept): <c>dIn = conv(dOut', W')</c>, where dOut' is dOut spread
 /// out by the stride (zeros between) and padded by <c>KH-1-P</c>. The ReLU mask of the forward
@@ -36,15 +28,6 @@ namespace IlgpuStyle.Kernels;
 /// </remarks>
 public sealed partial class Conv2d
 {
-    /// <summary>Output channels in the CPU micro-kernel's register block.</summary>
-    public const int CpuRows = 8;
-
-    /// <summary>Pixels in the CPU micro-kernel's register block (two AVX-512 vectors).</summary>
-    public const int CpuPixels = 32;
-
-    /// <summary>Reduction rows per gathered block of B (24 KB of floats with 32 pixels: fits L1).</summary>
-    public const int CpuDepth = 192;
-
     private readonly CpuHost.Scratch _cpuPackedWeights = new();
 
     /// <summary>output = conv(input, weight) + bias, then ReLU when <paramref name="fuseRelu"/>, in host code (CPU accelerator only).</summary>
@@ -111,7 +94,7 @@ public sealed partial class Conv2d
     /// b*Step + j + OffsetX)</c>. The virtual source is the real one spread out by
     /// <see cref="Spread"/> (a real element every Spread positions, zeros between) and zero outside.
     /// </summary>
-    private unsafe struct CpuGather
+    private unsafe struct CpuGather : CpuGemm.IPanelSource
     {
         public float* Source;
         public int Channels, Height, Width; // the real source tensor
@@ -185,7 +168,7 @@ public sealed partial class Conv2d
         }
 
         /// <summary>
-        /// Gathers reduction rows [r0, r0 + rows) of the panel of pixels [n0, n0 + CpuPixels) (the
+        /// Gathers reduction rows [r0, r0 + rows) of the panel of pixels [n0, n0 + CpuGemm.Columns) (the
         /// pixels past <paramref name="pixels"/> as zeros) into <paramref name="panel"/>, row-major.
         /// The panel's pixels fall in a few runs along grid rows, found once; the reduction index
         /// is walked as (channel, i, j) counters, so the loop divides nothing.
@@ -193,10 +176,10 @@ public sealed partial class Conv2d
         [SkipLocalsInit]
         public readonly void Pack(float* panel, int r0, int rows, int n0, int pixels)
         {
-            int* runStart = stackalloc int[CpuPixels]; // the run's first pixel, relative to n0
-            int* runA = stackalloc int[CpuPixels];     // its grid row a
-            int* runB = stackalloc int[CpuPixels];     // its first grid column b
-            int runs = 0, end = Math.Min(n0 + CpuPixels, pixels);
+            int* runStart = stackalloc int[CpuGemm.Columns]; // the run's first pixel, relative to n0
+            int* runA = stackalloc int[CpuGemm.Columns];     // its grid row a
+            int* runB = stackalloc int[CpuGemm.Columns];     // its first grid column b
+            int runs = 0, end = Math.Min(n0 + CpuGemm.Columns, pixels);
             for (int n = n0; n < end; runs++)
             {
                 runStart[runs] = n - n0;
@@ -210,7 +193,7 @@ public sealed partial class Conv2d
             long plane = (long)Height * Width;
             for (int row = 0; row < rows; row++)
             {
-                float* destination = panel + row * CpuPixels;
+                float* destination = panel + row * CpuGemm.Columns;
                 for (int q = 0; q < runs; q++)
                 {
                     float* run = destination + runStart[q];
@@ -231,7 +214,7 @@ public sealed partial class Conv2d
                         for (int e = 0; e < count; e++) run[e] = At(channel, vy, vx + e * Step);
                     }
                 }
-                Zero(destination + runStart[runs], CpuPixels - runStart[runs]);
+                Zero(destination + runStart[runs], CpuGemm.Columns - runStart[runs]);
                 if (++j == KernelWidth)
                 {
                     j = 0;
@@ -252,30 +235,20 @@ public sealed partial class Conv2d
 
     /// <summary>
     /// out[M, N] = A[M, R] x B[R, N] (+ bias, ReLU), A the weights (transposed and flipped when
-    /// <paramref name="transposed"/>), B gathered by <paramref name="gather"/>.
+    /// <paramref name="transposed"/>), packed here, and B gathered by <paramref name="gather"/>.
     /// </summary>
     private unsafe void RunCpuProduct(float* output, float* weight, float* bias, Conv2dShape s, bool transposed,
         CpuGather gather, int rows, int pixels, bool relu)
     {
         int depth = gather.Channels * gather.KernelHeight * gather.KernelWidth;
-        int strips = (rows + CpuRows - 1) / CpuRows;
-        float* packed = _cpuPackedWeights.Get((long)strips * CpuRows * depth);
+        int strips = CpuGemm.Strips(rows);
+        float* packed = _cpuPackedWeights.Get((long)strips * CpuGemm.Rows * depth);
         CpuHost.For(strips, (first, end) =>
         {
             for (int strip = first; strip < end; strip++) PackWeights(packed, weight, s, transposed, strip, rows, depth);
         });
-
-        // Pixel panels, and strips of A per work item: all of them unless there are too few panels to busy every core.
-        int panels = (pixels + CpuPixels - 1) / CpuPixels;
-        int wanted = 4 * CpuHost.Threads;
-        int stripsPerItem = panels >= wanted ? strips : Math.Max(1, strips * panels / wanted);
-        int stripGroups = (strips + stripsPerItem - 1) / stripsPerItem;
-        var job = new CpuProduct
-        {
-            Output = output, Packed = packed, Bias = bias, Gather = gather, Rows = rows, Pixels = pixels,
-            Depth = depth, Strips = strips, StripsPerItem = stripsPerItem, Relu = relu,
-        };
-        CpuHost.For(panels * stripGroups, (first, end) => job.Run(first, end, stripGroups));
+        var epilogue = relu ? CpuGemm.Epilogue.Relu : CpuGemm.Epilogue.None;
+        CpuGemm.Run(new CpuGemm.Product(output, packed, bias, rows, pixels, depth), gather, epilogue);
     }
 
     /// <summary>
@@ -286,11 +259,11 @@ public sealed partial class Conv2d
     private static unsafe void PackWeights(float* packed, float* weight, Conv2dShape s, bool transposed, int strip,
         int rows, int depth)
     {
-        float* destination = packed + (long)strip * depth * CpuRows;
+        float* destination = packed + (long)strip * depth * CpuGemm.Rows;
         int window = s.KernelHeight * s.KernelWidth;
-        for (int i = 0; i < CpuRows; i++)
+        for (int i = 0; i < CpuGemm.Rows; i++)
         {
-            int m = strip * CpuRows + i;
+            int m = strip * CpuGemm.Rows + i;
             for (int r = 0; r < depth; r++)
             {
                 float value = 0f;
@@ -301,133 +274,9 @@ public sealed partial class Conv2d
                     int k = r / window, flipped = window - 1 - r % window; // (KH-1-ky)*KW + (KW-1-kx)
                     value = weight[((long)k * s.InChannels + m) * window + flipped];
                 }
-                destination[r * CpuRows + i] = value;
+                destination[r * CpuGemm.Rows + i] = value;
             }
         }
     }
 
-    /// <summary>The product's operands and the loop over work items (a pixel panel x a group of A strips).</summary>
-    private unsafe struct CpuProduct
-    {
-        public float* Output, Packed, Bias;
-        public CpuGather Gather;
-        public int Rows, Pixels, Depth, Strips, StripsPerItem;
-        public bool Relu;
-
-        [SkipLocalsInit]
-        public readonly void Run(int firstItem, int endItem, int stripGroups)
-        {
-            float* panel = stackalloc float[CpuDepth * CpuPixels];
-            float* tile = stackalloc float[CpuRows * CpuPixels];  // an edge block, padded to full size
-            float* biasTile = stackalloc float[CpuRows];
-            for (int item = firstItem; item < endItem; item++)
-            {
-                int n0 = item / stripGroups * CpuPixels;
-                int firstStrip = item % stripGroups * StripsPerItem;
-                int endStrip = Math.Min(Strips, firstStrip + StripsPerItem);
-                int width = Math.Min(CpuPixels, Pixels - n0);
-                for (int r0 = 0; r0 < Depth; r0 += CpuDepth)
-                {
-                    int depth = Math.Min(CpuDepth, Depth - r0);
-                    Gather.Pack(panel, r0, depth, n0, Pixels);
-                    bool first = r0 == 0, last = r0 + depth == Depth;
-                    for (int strip = firstStrip; strip < endStrip; strip++)
-                    {
-                        int m0 = strip * CpuRows;
-                        int height = Math.Min(CpuRows, Rows - m0);
-                        for (int i = 0; i < CpuRows; i++) biasTile[i] = Bias != null && i < height ? Bias[m0 + i] : 0f;
-                        float* a = Packed + ((long)strip * Depth + r0) * CpuRows;
-                        float* c = Output + (long)m0 * Pixels + n0;
-                        if (height == CpuRows && width == CpuPixels)
-                        {
-                            MicroKernel(a, panel, depth, c, Pixels, first ? biasTile : null, last && Relu);
-                            continue;
-                        }
-                        // Edge block: through a full-size tile, copying only the real rows and pixels.
-                        for (int i = 0; i < height && !first; i++)
-                            new Span<float>(c + (long)i * Pixels, width).CopyTo(new Span<float>(tile + i * CpuPixels, width));
-                        MicroKernel(a, panel, depth, tile, CpuPixels, first ? biasTile : null, last && Relu);
-                        for (int i = 0; i < height; i++)
-                            new Span<float>(tile + i * CpuPixels, width).CopyTo(new Span<float>(c + (long)i * Pixels, width));
-                    }
-                }
-            }
-        }
-    }
-
-    /// <summary>
-    /// c[8, 32] (row stride ldc) = (init ? bias broadcast : c) + a[depth, 8]^T x b[depth, 32], then
-    /// ReLU when <paramref name="relu"/>. <paramref name="init"/>: the 8 bias values to start from
-    /// (first reduction block), or null to continue from c.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void MicroKernel(float* a, float* b, int depth, float* c, long ldc, float* init, bool relu)
-    {
-        Vector512<float> c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, c60, c61, c70, c71;
-        if (init != null)
-        {
-            c00 = c01 = Vector512.Create(init[0]);
-            c10 = c11 = Vector512.Create(init[1]);
-            c20 = c21 = Vector512.Create(init[2]);
-            c30 = c31 = Vector512.Create(init[3]);
-            c40 = c41 = Vector512.Create(init[4]);
-            c50 = c51 = Vector512.Create(init[5]);
-            c60 = c61 = Vector512.Create(init[6]);
-            c70 = c71 = Vector512.Create(init[7]);
-        }
-        else
-        {
-            c00 = Vector512.Load(c); c01 = Vector512.Load(c + 16);
-            c10 = Vector512.Load(c + ldc); c11 = Vector512.Load(c + ldc + 16);
-            c20 = Vector512.Load(c + 2 * ldc); c21 = Vector512.Load(c + 2 * ldc + 16);
-            c30 = Vector512.Load(c + 3 * ldc); c31 = Vector512.Load(c + 3 * ldc + 16);
-            c40 = Vector512.Load(c + 4 * ldc); c41 = Vector512.Load(c + 4 * ldc + 16);
-            c50 = Vector512.Load(c + 5 * ldc); c51 = Vector512.Load(c + 5 * ldc + 16);
-            c60 = Vector512.Load(c + 6 * ldc); c61 = Vector512.Load(c + 6 * ldc + 16);
-            c70 = Vector512.Load(c + 7 * ldc); c71 = Vector512.Load(c + 7 * ldc + 16);
-        }
-
-        for (int r = 0; r < depth; r++, a += CpuRows, b += CpuPixels)
-        {
-            var b0 = Vector512.Load(b);
-            var b1 = Vector512.Load(b + 16);
-            var w = Vector512.Create(a[0]);
-            c00 = Vector512.FusedMultiplyAdd(w, b0, c00); c01 = Vector512.FusedMultiplyAdd(w, b1, c01);
-            w = Vector512.Create(a[1]);
-            c10 = Vector512.FusedMultiplyAdd(w, b0, c10); c11 = Vector512.FusedMultiplyAdd(w, b1, c11);
-            w = Vector512.Create(a[2]);
-            c20 = Vector512.FusedMultiplyAdd(w, b0, c20); c21 = Vector512.FusedMultiplyAdd(w, b1, c21);
-            w = Vector512.Create(a[3]);
-            c30 = Vector512.FusedMultiplyAdd(w, b0, c30); c31 = Vector512.FusedMultiplyAdd(w, b1, c31);
-            w = Vector512.Create(a[4]);
-            c40 = Vector512.FusedMultiplyAdd(w, b0, c40); c41 = Vector512.FusedMultiplyAdd(w, b1, c41);
-            w = Vector512.Create(a[5]);
-            c50 = Vector512.FusedMultiplyAdd(w, b0, c50); c51 = Vector512.FusedMultiplyAdd(w, b1, c51);
-            w = Vector512.Create(a[6]);
-            c60 = Vector512.FusedMultiplyAdd(w, b0, c60); c61 = Vector512.FusedMultiplyAdd(w, b1, c61);
-            w = Vector512.Create(a[7]);
-            c70 = Vector512.FusedMultiplyAdd(w, b0, c70); c71 = Vector512.FusedMultiplyAdd(w, b1, c71);
-        }
-
-        if (relu)
-        {
-            var zero = Vector512<float>.Zero;
-            c00 = Vector512.Max(c00, zero); c01 = Vector512.Max(c01, zero);
-            c10 = Vector512.Max(c10, zero); c11 = Vector512.Max(c11, zero);
-            c20 = Vector512.Max(c20, zero); c21 = Vector512.Max(c21, zero);
-            c30 = Vector512.Max(c30, zero); c31 = Vector512.Max(c31, zero);
-            c40 = Vector512.Max(c40, zero); c41 = Vector512.Max(c41, zero);
-            c50 = Vector512.Max(c50, zero); c51 = Vector512.Max(c51, zero);
-            c60 = Vector512.Max(c60, zero); c61 = Vector512.Max(c61, zero);
-            c70 = Vector512.Max(c70, zero); c71 = Vector512.Max(c71, zero);
-        }
-        Vector512.Store(c00, c); Vector512.Store(c01, c + 16);
-        Vector512.Store(c10, c + ldc); Vector512.Store(c11, c + ldc + 16);
-        Vector512.Store(c20, c + 2 * ldc); Vector512.Store(c21, c + 2 * ldc + 16);
-        Vector512.Store(c30, c + 3 * ldc); Vector512.Store(c31, c + 3 * ldc + 16);
-        Vector512.Store(c40, c + 4 * ldc); Vector512.Store(c41, c + 4 * ldc + 16);
-        Vector512.Store(c50, c + 5 * ldc); Vector512.Store(c51, c + 5 * ldc + 16);
-        Vector512.Store(c60, c + 6 * ldc); Vector512.Store(c61, c + 6 * ldc + 16);
-        Vector512.Store(c70, c + 7 * ldc); Vector512.Store(c71, c + 7 * ldc + 16);
-    }
 }
