@@ -72,6 +72,9 @@ public enum KernelVariant
 
     /// <summary>A shared-memory tiled matrix product (GPU; needs 256 threads per group).</summary>
     Tiled,
+
+    /// <summary>Host code over the CPU accelerator's buffers: SIMD on every core (<see cref="CpuHost"/>).</summary>
+    Cpu,
 }
 
 /// <summary>
@@ -119,7 +122,9 @@ public sealed partial class Conv2d : IDisposable
     {
         CheckForward(output, input, weight, bias, shape);
         int relu = fuseRelu ? 1 : 0;
-        if (Resolve(variant) == KernelVariant.PerRow)
+        if (Resolve(variant) == KernelVariant.Cpu)
+            ForwardCpu(output, input, weight, bias, shape, fuseRelu);
+        else if (Resolve(variant) == KernelVariant.PerRow)
             _forwardPerRow(shape.OutChannels * shape.OutHeight, output, input, weight, bias, shape, relu);
         else
             _forwardPerElement(shape.Output.Length, output, input, weight, bias, shape, relu);
@@ -133,7 +138,9 @@ public sealed partial class Conv2d : IDisposable
         Require.Length(dInput, shape.Input.Length, nameof(dInput));
         Require.Length(dOutput, shape.Output.Length, nameof(dOutput));
         Require.Length(weight, shape.WeightLength, nameof(weight));
-        if (Resolve(variant) == KernelVariant.PerRow)
+        if (Resolve(variant) == KernelVariant.Cpu)
+            BackwardInputCpu(dInput, dOutput, weight, shape);
+        else if (Resolve(variant) == KernelVariant.PerRow)
             _backwardPerRow(shape.InChannels * shape.Height, dInput, dOutput, weight, shape);
         else
             _backwardPerElement(shape.Input.Length, dInput, dOutput, weight, shape);

@@ -69,6 +69,7 @@ public sealed partial class Gram
         switch (Resolve(variant))
         {
             case KernelVariant.PerRow: _forwardPerRow(shape.Channels, gram, features, shape, scale); break;
+            case KernelVariant.Cpu: ForwardCpu(gram, features, shape, scale); break;
             case KernelVariant.Tiled: ForwardTiled(gram, features, shape, scale); break;
             default: _forwardPerElement(shape.GramLength, gram, features, shape, scale); break;
         }
@@ -86,6 +87,7 @@ public sealed partial class Gram
         switch (Resolve(variant))
         {
             case KernelVariant.PerRow: _backwardPerRow(shape.Channels, dFeatures, dGram, features, shape, scale, add); break;
+            case KernelVariant.Cpu: BackwardCpu(dFeatures, dGram, features, shape, scale, accumulate); break;
             case KernelVariant.Tiled: BackwardTiled(dFeatures, dGram, features, shape, scale, accumulate); break;
             default: _backwardPerElement(shape.FeatureLength, dFeatures, dGram, features, shape, scale, add); break;
         }

@@ -83,6 +83,7 @@ public sealed class KernelSet : IDisposable
     {
         Reduction.Dispose();
         Conv.Dispose();
+        Gram.Dispose();
         _splitScratch?.Dispose();
     }
 }

@@ -42,6 +42,21 @@ public static partial class KernelChecks
                 checks.Add(Cpu(name, text, k => CpuConvBackward(k, shape, mask, name)));
             }
         }
+
+        // Gram: C < M; C > M; blocks of 4 with ragged edges (70, 130 channels); a single entry; and
+        // 300 x 600, whose positions come in 3 chunks (sums carried over in G) and whose backward has
+        // 38 strips of 8 rows, the last partial.
+        GramShape[] grams = [new(3, 35), new(12, 5), new(70, 5), new(130, 77), new(1, 1), new(300, 600)];
+        foreach (var shape in grams)
+        {
+            string text = $"C{shape.Channels} M{shape.Positions}";
+            checks.Add(Cpu("gram.forward/cpu", text, k => GramForward(k, shape, KernelVariant.Cpu, "gram.forward/cpu", text)));
+            foreach (bool accumulate in new[] { false, true })
+            {
+                string name = $"gram.backward{(accumulate ? "+accumulate" : "")}/cpu";
+                checks.Add(Cpu(name, text, k => GramBackward(k, shape, KernelVariant.Cpu, accumulate, name, text)));
+            }
+        }
     }
 
     private static KernelCheck Cpu(string name, string shape, Func<KernelSet, CheckResult> run) =>

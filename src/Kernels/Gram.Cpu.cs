@@ -1,0 +1,181 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace IlgpuStyle.Kernels;
+
+/// <summary>The Gram matrix and its backward pass in host code for the CPU accelerator (AVX-512, every core).</summary>
+/// <remarks>
+/// <para>Forward, <c>G_ij = s sum_m F_im F_jm</c>: every entry is a dot product of two feature rows,
+/// and the rows are contiguous, so nothing is packed. A 4 x 4 block of G (rows i..i+3 against
+/// rows j..j+3) keeps 16 AVX-512 accumulators of 16 partial sums each; each step over 16
+/// positions loads 8 vectors and issues 16 FMAs, and the lanes are added once per block and
+/// chunk. Only blocks on and above the diagonal are computed (the symmetry halves the work), and
+/// each is mirrored. The positions are taken in chunks whose slice of every row fits in L2
+/// (256 KB for all C rows), so the rows j of a chunk are read from cache by every block; the
+/// cores share each chunk's blocks. Sums carry over from chunk to chunk in G and are scaled after
+/// the last. Each entry is computed by one core in a fixed order: the result does not depend on
+/// the number of threads.</para>
+/// <para>Backward, <c>dF = s (dG + dG^T) F</c>, is a product <c>[C, C] x [C, M]</c>: the symmetric
+/// factor is packed into strips once per call and the rows of F are the panels of B, through
+/// <see cref="CpuGemm"/> (accumulating into dF when asked).</para>
+/// </remarks>
+public sealed partial class Gram : IDisposable
+{
+    private const int Block = 4;
+
+    private readonly CpuHost.Scratch _cpuPackedFactor = new();
+
+    /// <summary>gram = scale * F F^T in host code (CPU accelerator only); writes gram.</summary>
+    public unsafe void ForwardCpu(ArrayView<float> gram, ArrayView<float> features, GramShape shape, float scale)
+    {
+        shape.Validate();
+        Require.Length(gram, shape.GramLength, nameof(gram));
+        Require.Length(features, shape.FeatureLength, nameof(features));
+        RequireCpu();
+        CpuHost.Begin(_accelerator);
+        float* g = CpuHost.Pointer(gram), f = CpuHost.Pointer(features);
+        int c = shape.Channels, m = shape.Positions;
+        int blocks = (c + Block - 1) / Block;
+        int pairs = blocks * (blocks + 1) / 2;
+        int chunk = Math.Max(256, 65536 / c / 16 * 16); // floats of each row per chunk: C rows x chunk = 256 KB
+        for (int m0 = 0; m0 < m; m0 += chunk)
+        {
+            int length = Math.Min(chunk, m - m0);
+            bool first = m0 == 0, last = m0 + length == m;
+            CpuHost.For(pairs, (start, end) =>
+            {
+                var (bi, bj) = Pair(start, blocks);
+                for (int pair = start; pair < end; pair++)
+                {
+                    GramBlock(g, f, c, m, bi * Block, bj * Block, m0, length, first, last ? scale : 1f);
+                    if (++bj == blocks) bj = ++bi;
+                }
+            });
+        }
+    }
+
+    /// <summary>dFeatures (+)= scale * (dGram + dGram^T) F in host code (CPU accelerator only).</summary>
+    public unsafe void BackwardCpu(ArrayView<float> dFeatures, ArrayView<float> dGram, ArrayView<float> features,
+        GramShape shape, float scale, bool accumulate)
+    {
+        shape.Validate();
+        Require.Length(dFeatures, shape.FeatureLength, nameof(dFeatures));
+        Require.Length(dGram, shape.GramLength, nameof(dGram));
+        Require.Length(features, shape.FeatureLength, nameof(features));
+        RequireCpu();
+        CpuHost.Begin(_accelerator);
+        int c = shape.Channels;
+        int strips = CpuGemm.Strips(c);
+        float* packed = _cpuPackedFactor.Get((long)strips * CpuGemm.Rows * c);
+        float* dg = CpuHost.Pointer(dGram);
+        for (int strip = 0; strip < strips; strip++)
+        for (int r = 0; r < c; r++)
+        for (int i = 0; i < CpuGemm.Rows; i++)
+        {
+            int row = strip * CpuGemm.Rows + i;
+            packed[((long)strip * c + r) * CpuGemm.Rows + i] = row < c ? scale * (dg[row * c + r] + dg[r * c + row]) : 0f;
+        }
+        var product = new CpuGemm.Product(CpuHost.Pointer(dFeatures), packed, null, c, shape.Positions, c, accumulate);
+        CpuGemm.Run(product, new FeatureRows(CpuHost.Pointer(features), shape.Positions), CpuGemm.Epilogue.None);
+    }
+
+    /// <summary>Frees the host scratch of the CPU variant.</summary>
+    public void Dispose() => _cpuPackedFactor.Dispose();
+
+    private void RequireCpu()
+    {
+        if (!CpuHost.Supports(_accelerator))
+            throw new InvalidOperationException($"The host-code Gram needs the CPU accelerator, not {_accelerator.Name.Trim()}.");
+    }
+
+    /// <summary>The (bi, bj) block pair, bj &gt;= bi, at a position of the row-by-row enumeration.</summary>
+    private static (int Bi, int Bj) Pair(int index, int blocks)
+    {
+        int bi = 0;
+        while (index >= blocks - bi)
+        {
+            index -= blocks - bi;
+            bi++;
+        }
+        return (bi, bi + index);
+    }
+
+    /// <summary>
+    /// Adds sum over positions [m0, m0+length) of F_im F_jm for the 4 x 4 block at (i0, j0) to G
+    /// (or writes it, on the first chunk), times <paramref name="scale"/> (1 until the last chunk),
+    /// and mirrors it. Rows past C read row C-1 and are not stored.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void GramBlock(float* g, float* f, int c, int m, int i0, int j0, int m0, int length,
+        bool first, float scale)
+    {
+        float* a0 = f + (long)Math.Min(i0, c - 1) * m + m0, a1 = f + (long)Math.Min(i0 + 1, c - 1) * m + m0;
+        float* a2 = f + (long)Math.Min(i0 + 2, c - 1) * m + m0, a3 = f + (long)Math.Min(i0 + 3, c - 1) * m + m0;
+        float* b0 = f + (long)Math.Min(j0, c - 1) * m + m0, b1 = f + (long)Math.Min(j0 + 1, c - 1) * m + m0;
+        float* b2 = f + (long)Math.Min(j0 + 2, c - 1) * m + m0, b3 = f + (long)Math.Min(j0 + 3, c - 1) * m + m0;
+        var s00 = Vector512<float>.Zero; var s01 = s00; var s02 = s00; var s03 = s00;
+        var s10 = s00; var s11 = s00; var s12 = s00; var s13 = s00;
+        var s20 = s00; var s21 = s00; var s22 = s00; var s23 = s00;
+        var s30 = s00; var s31 = s00; var s32 = s00; var s33 = s00;
+        int p = 0;
+        for (; p + 16 <= length; p += 16)
+        {
+            var x0 = Vector512.Load(a0 + p); var x1 = Vector512.Load(a1 + p);
+            var x2 = Vector512.Load(a2 + p); var x3 = Vector512.Load(a3 + p);
+            var y = Vector512.Load(b0 + p);
+            s00 = Vector512.FusedMultiplyAdd(x0, y, s00); s10 = Vector512.FusedMultiplyAdd(x1, y, s10);
+            s20 = Vector512.FusedMultiplyAdd(x2, y, s20); s30 = Vector512.FusedMultiplyAdd(x3, y, s30);
+            y = Vector512.Load(b1 + p);
+            s01 = Vector512.FusedMultiplyAdd(x0, y, s01); s11 = Vector512.FusedMultiplyAdd(x1, y, s11);
+            s21 = Vector512.FusedMultiplyAdd(x2, y, s21); s31 = Vector512.FusedMultiplyAdd(x3, y, s31);
+            y = Vector512.Load(b2 + p);
+            s02 = Vector512.FusedMultiplyAdd(x0, y, s02); s12 = Vector512.FusedMultiplyAdd(x1, y, s12);
+            s22 = Vector512.FusedMultiplyAdd(x2, y, s22); s32 = Vector512.FusedMultiplyAdd(x3, y, s32);
+            y = Vector512.Load(b3 + p);
+            s03 = Vector512.FusedMultiplyAdd(x0, y, s03); s13 = Vector512.FusedMultiplyAdd(x1, y, s13);
+            s23 = Vector512.FusedMultiplyAdd(x2, y, s23); s33 = Vector512.FusedMultiplyAdd(x3, y, s33);
+        }
+
+        float* sums = stackalloc float[Block * Block];
+        sums[0] = Vector512.Sum(s00); sums[1] = Vector512.Sum(s01); sums[2] = Vector512.Sum(s02); sums[3] = Vector512.Sum(s03);
+        sums[4] = Vector512.Sum(s10); sums[5] = Vector512.Sum(s11); sums[6] = Vector512.Sum(s12); sums[7] = Vector512.Sum(s13);
+        sums[8] = Vector512.Sum(s20); sums[9] = Vector512.Sum(s21); sums[10] = Vector512.Sum(s22); sums[11] = Vector512.Sum(s23);
+        sums[12] = Vector512.Sum(s30); sums[13] = Vector512.Sum(s31); sums[14] = Vector512.Sum(s32); sums[15] = Vector512.Sum(s33);
+        float** rows = stackalloc float*[2 * Block];
+        rows[0] = a0; rows[1] = a1; rows[2] = a2; rows[3] = a3; rows[4] = b0; rows[5] = b1; rows[6] = b2; rows[7] = b3;
+        for (int i = 0; i < Block; i++)
+        for (int j = 0; j < Block; j++)
+        {
+            if (i0 + i >= c || j0 + j >= c || (i0 == j0 && j < i)) continue; // a diagonal block mirrors itself
+            float sum = sums[i * Block + j];
+            for (int q = p; q < length; q++) sum += rows[i][q] * rows[Block + j][q];
+            long ij = (long)(i0 + i) * c + j0 + j, ji = (long)(j0 + j) * c + i0 + i;
+            float value = ((first ? 0f : g[ij]) + sum) * scale;
+            g[ij] = value;
+            g[ji] = value;
+        }
+    }
+
+    /// <summary>B of the backward product: the rows of F, copied 32 positions at a time.</summary>
+    private readonly unsafe struct FeatureRows(float* features, int positions) : CpuGemm.IPanelSource
+    {
+        public void Pack(float* panel, int r0, int rows, int n0, int columns)
+        {
+            int width = Math.Min(CpuGemm.Columns, columns - n0);
+            for (int r = 0; r < rows; r++)
+            {
+                float* source = features + (long)(r0 + r) * positions + n0;
+                float* destination = panel + r * CpuGemm.Columns;
+                if (width == CpuGemm.Columns)
+                {
+                    Vector512.Store(Vector512.Load(source), destination);
+                    Vector512.Store(Vector512.Load(source + 16), destination + 16);
+                    continue;
+                }
+                for (int e = 0; e < CpuGemm.Columns; e++) destination[e] = e < width ? source[e] : 0f;
+            }
+        }
+    }
+}
