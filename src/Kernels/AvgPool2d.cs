@@ -17,8 +17,10 @@ namespace IlgpuStyle.Kernels;
 /// inside a window and 0 on the unpooled last row or column of an odd-sized input. One thread per
 /// input element; backward writes dInput, it does not accumulate.
 /// </remarks>
-public sealed class AvgPool2d
+public sealed partial class AvgPool2d
 {
+    private readonly Accelerator _accelerator;
+    private readonly bool _hostCode; // run in host code (AvgPool2d.Cpu.cs)
     private const int Window = MaxPool2d.Window;
     private const float InverseArea = 1f / (Window * Window);
 
@@ -26,8 +28,13 @@ public sealed class AvgPool2d
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ChwShape> _backward;
 
     /// <summary>Loads the kernels once for <paramref name="accelerator"/>.</summary>
-    public AvgPool2d(Accelerator accelerator)
+    /// <param name="accelerator">Where the kernels run.</param>
+    /// <param name="hostCode">Run in host code (the CPU variant); by default on the CPU accelerator,
+    /// where it is many times faster than the kernels. False runs the kernels anywhere.</param>
+    public AvgPool2d(Accelerator accelerator, bool? hostCode = null)
     {
+        _accelerator = accelerator;
+        _hostCode = CpuHost.Resolve(accelerator, hostCode);
         _forward = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ChwShape>(ForwardKernel);
         _backward = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ChwShape>(BackwardKernel);
     }
@@ -38,7 +45,8 @@ public sealed class AvgPool2d
         var outShape = MaxPool2d.CheckedOutputShape(inputShape);
         Require.Length(output, outShape.Length, nameof(output));
         Require.Length(input, inputShape.Length, nameof(input));
-        _forward(outShape.Length, output, input, inputShape);
+        if (_hostCode) ForwardCpu(output, input, inputShape);
+        else _forward(outShape.Length, output, input, inputShape);
     }
 
     /// <summary>dInput = dOutput spread evenly over each window; writes dInput.</summary>
@@ -47,7 +55,8 @@ public sealed class AvgPool2d
         var outShape = MaxPool2d.CheckedOutputShape(inputShape);
         Require.Length(dInput, inputShape.Length, nameof(dInput));
         Require.Length(dOutput, outShape.Length, nameof(dOutput));
-        _backward(inputShape.Length, dInput, dOutput, inputShape);
+        if (_hostCode) BackwardCpu(dInput, dOutput, inputShape);
+        else _backward(inputShape.Length, dInput, dOutput, inputShape);
     }
 
     /// <summary>One thread per output element.</summary>

@@ -60,7 +60,7 @@ public readonly record struct Conv2dShape(
 /// <summary>Which implementation a launcher runs. <see cref="Auto"/> picks the best for the accelerator.</summary>
 public enum KernelVariant
 {
-    /// <summary>Per-row kernels on the CPU accelerator, the fastest GPU kernel elsewhere.</summary>
+    /// <summary>Host code on the CPU accelerator, the fastest GPU kernel elsewhere.</summary>
     Auto,
 
     /// <summary>One thread per output element: the plain GPU kernel.</summary>
@@ -158,7 +158,7 @@ public sealed partial class Conv2d : IDisposable
     }
 
     private KernelVariant Resolve(KernelVariant variant) =>
-        variant != KernelVariant.Auto ? variant : _isCpu ? KernelVariant.PerRow : KernelVariant.PerElement;
+        variant != KernelVariant.Auto ? variant : _isCpu ? KernelVariant.Cpu : KernelVariant.PerElement;
 
     // ---------------------------------------------------------------- kernels
 

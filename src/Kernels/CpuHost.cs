@@ -32,6 +32,17 @@ public static class CpuHost
     /// <summary>Whether host variants can run on <paramref name="accelerator"/>: its buffers are host memory.</summary>
     public static bool Supports(Accelerator accelerator) => accelerator.AcceleratorType == AcceleratorType.CPU;
 
+    /// <summary>
+    /// Whether an operation runs in host code: as asked, or by default wherever host code can run.
+    /// </summary>
+    /// <exception cref="ArgumentException">Host code asked of an accelerator whose buffers are not host memory.</exception>
+    public static bool Resolve(Accelerator accelerator, bool? hostCode)
+    {
+        if (hostCode == true && !Supports(accelerator))
+            throw new ArgumentException($"Host code runs only on the CPU accelerator, not on {accelerator.Name.Trim()}.");
+        return hostCode ?? Supports(accelerator);
+    }
+
     /// <summary>Waits until every kernel already launched on <paramref name="accelerator"/> has finished.</summary>
     public static void Begin(Accelerator accelerator) => accelerator.Synchronize();
 
@@ -56,6 +67,45 @@ public static class CpuHost
         int ranges = Math.Min(count, 4 * threads);
         Parallel.For(0, ranges, new ParallelOptions { MaxDegreeOfParallelism = threads },
             t => body((int)((long)count * t / ranges), (int)((long)count * (t + 1) / ranges)));
+    }
+
+    /// <summary>Elements per partial sum of <see cref="Sum"/>: the partials do not depend on the number of threads.</summary>
+    private const int SumChunk = 16384;
+
+    /// <summary>
+    /// A deterministic sum over 0..count-1: <paramref name="rangeSum"/>(first, end) sums fixed
+    /// chunks of 16384 elements on every core, and the chunks' partial sums (doubles) are added in
+    /// order. The result depends only on count, not on the number of threads.
+    /// </summary>
+    public static double Sum(long count, Func<long, long, double> rangeSum)
+    {
+        int chunks = (int)((count + SumChunk - 1) / SumChunk);
+        double[] partials = System.Buffers.ArrayPool<double>.Shared.Rent(Math.Max(chunks, 1));
+        For(chunks, (first, end) =>
+        {
+            for (int chunk = first; chunk < end; chunk++)
+                partials[chunk] = rangeSum((long)chunk * SumChunk, Math.Min(count, (long)(chunk + 1) * SumChunk));
+        });
+        double sum = 0;
+        for (int chunk = 0; chunk < chunks; chunk++) sum += partials[chunk];
+        System.Buffers.ArrayPool<double>.Shared.Return(partials);
+        return sum;
+    }
+
+    /// <summary>
+    /// Runs <paramref name="body"/>(first, end) over 0..count-1 in ranges of at least 4096
+    /// elements on every core: for passes over memory, where a small vector is not worth a second core.
+    /// </summary>
+    public static void ForElements(long count, Action<long, long> body)
+    {
+        const int Grain = 4096;
+        int pieces = (int)Math.Min((count + Grain - 1) / Grain, 64L * Threads);
+        if (pieces <= 1)
+        {
+            if (count > 0) body(0, count);
+            return;
+        }
+        For(pieces, (first, end) => body(count * first / pieces, count * end / pieces));
     }
 
     /// <summary>A 64-byte aligned host buffer that grows on demand and lives as long as its owner.</summary>

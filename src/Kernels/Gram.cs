@@ -93,9 +93,9 @@ public sealed partial class Gram
         }
     }
 
-    /// <summary>Auto: per-row on the CPU accelerator, tiled on a GPU that allows 256-thread groups, else per-element.</summary>
+    /// <summary>Auto: host code on the CPU accelerator, tiled on a GPU that allows 256-thread groups, else per-element.</summary>
     private KernelVariant Resolve(KernelVariant variant) => variant != KernelVariant.Auto ? variant
-        : _isCpu ? KernelVariant.PerRow
+        : _isCpu ? KernelVariant.Cpu
         : Conv2d.SupportsTiled(_accelerator) ? KernelVariant.Tiled
         : KernelVariant.PerElement;
 

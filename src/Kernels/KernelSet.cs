@@ -45,6 +45,9 @@ public sealed class KernelSet : IDisposable
     /// <summary>Whether the network runs its convolutions with the tiled kernels.</summary>
     public bool PreferTiled { get; }
 
+    /// <summary>Whether the network's convolutions run in host code (the CPU accelerator, unless it runs the tiled kernels).</summary>
+    public bool HostCode => CpuHost.Supports(Accelerator) && !PreferTiled;
+
     /// <summary>The accelerator every kernel runs on.</summary>
     public Accelerator Accelerator { get; }
 

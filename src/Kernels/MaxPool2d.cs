@@ -26,8 +26,10 @@ namespace IlgpuStyle.Kernels;
 /// window <see cref="NoWinner"/>, backward gives it no gradient, and the ReLU layer below needs no
 /// mask of its own in backward: neither its output nor a bit mask has to be kept.</para>
 /// </remarks>
-public sealed class MaxPool2d
+public sealed partial class MaxPool2d
 {
+    private readonly Accelerator _accelerator;
+    private readonly bool _hostCode; // run in host code (MaxPool2d.Cpu.cs)
     /// <summary>Window size and stride.</summary>
     public const int Window = 2;
 
@@ -38,8 +40,13 @@ public sealed class MaxPool2d
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<byte>, ChwShape> _backward;
 
     /// <summary>Loads the kernels once for <paramref name="accelerator"/>.</summary>
-    public MaxPool2d(Accelerator accelerator)
+    /// <param name="accelerator">Where the kernels run.</param>
+    /// <param name="hostCode">Run in host code (the CPU variant); by default on the CPU accelerator,
+    /// where it is many times faster than the kernels. False runs the kernels anywhere.</param>
+    public MaxPool2d(Accelerator accelerator, bool? hostCode = null)
     {
+        _accelerator = accelerator;
+        _hostCode = CpuHost.Resolve(accelerator, hostCode);
         _forward = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<byte>, ArrayView<float>, ChwShape, int>(ForwardKernel);
         _backward = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<byte>, ChwShape>(BackwardKernel);
     }
@@ -58,7 +65,8 @@ public sealed class MaxPool2d
         Require.Length(output, outShape.Length, nameof(output));
         Require.Length(argmax, outShape.Length, nameof(argmax));
         Require.Length(input, inputShape.Length, nameof(input));
-        _forward(outShape.Length, output, argmax, input, inputShape, reluInput ? 1 : 0);
+        if (_hostCode) ForwardCpu(output, argmax, input, inputShape, reluInput);
+        else _forward(outShape.Length, output, argmax, input, inputShape, reluInput ? 1 : 0);
     }
 
     /// <summary>dInput = dOutput at each window's winner, 0 at every other element; writes dInput.</summary>
@@ -68,7 +76,8 @@ public sealed class MaxPool2d
         Require.Length(dInput, inputShape.Length, nameof(dInput));
         Require.Length(dOutput, outShape.Length, nameof(dOutput));
         Require.Length(argmax, outShape.Length, nameof(argmax));
-        _backward(inputShape.Length, dInput, dOutput, argmax, inputShape);
+        if (_hostCode) BackwardCpu(dInput, dOutput, argmax, inputShape);
+        else _backward(inputShape.Length, dInput, dOutput, argmax, inputShape);
     }
 
     internal static ChwShape CheckedOutputShape(ChwShape inputShape)

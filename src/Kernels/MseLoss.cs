@@ -27,14 +27,22 @@ public readonly struct SquaredDifferenceSummand(ArrayView<float> a, ArrayView<fl
 /// with <c>accumulate</c> it is added to what the view holds, so that several loss terms can sum
 /// into one device scalar. The gradient likewise writes or accumulates.
 /// </remarks>
-public sealed class MseLoss
+public sealed partial class MseLoss
 {
+    private readonly Accelerator _accelerator;
+    private readonly bool _hostCode; // run in host code (MseLoss.Cpu.cs)
     private readonly Reduction _reduction;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, int> _backward;
 
     /// <summary>Loads the kernels once for <paramref name="accelerator"/>.</summary>
-    public MseLoss(Accelerator accelerator, Reduction reduction)
+    /// <param name="accelerator">Where the kernels run.</param>
+    /// <param name="reduction">The device sums (the kernels' path).</param>
+    /// <param name="hostCode">Run in host code (the CPU variant); by default on the CPU accelerator,
+    /// where it is many times faster than the kernels. False runs the kernels anywhere.</param>
+    public MseLoss(Accelerator accelerator, Reduction reduction, bool? hostCode = null)
     {
+        _accelerator = accelerator;
+        _hostCode = CpuHost.Resolve(accelerator, hostCode);
         _reduction = reduction;
         _backward = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, int>(BackwardKernel);
     }
@@ -44,7 +52,8 @@ public sealed class MseLoss
     {
         Require.Length(b, a.Length, nameof(b));
         if (a.Length == 0) throw new ArgumentException("The mean of an empty tensor is undefined.", nameof(a));
-        _reduction.Sum(loss, (int)a.Length, new SquaredDifferenceSummand(a, b), weight / a.Length, accumulate);
+        if (_hostCode) ForwardCpu(loss, a, b, weight, accumulate);
+        else _reduction.Sum(loss, (int)a.Length, new SquaredDifferenceSummand(a, b), weight / a.Length, accumulate);
     }
 
     /// <summary>dA (+)= 2 * weight * (a - b) / n.</summary>
@@ -53,7 +62,8 @@ public sealed class MseLoss
         Require.Length(a, dA.Length, nameof(a));
         Require.Length(b, dA.Length, nameof(b));
         if (dA.Length == 0) throw new ArgumentException("The mean of an empty tensor is undefined.", nameof(a));
-        _backward((int)dA.Length, dA, a, b, 2f * weight / dA.Length, accumulate ? 1 : 0);
+        if (_hostCode) BackwardCpu(dA, a, b, weight, accumulate);
+        else _backward((int)dA.Length, dA, a, b, 2f * weight / dA.Length, accumulate ? 1 : 0);
     }
 
     /// <summary>One thread per element: dA[i] (+)= factor * (a[i] - b[i]), factor = 2w/n.</summary>

@@ -15,16 +15,23 @@ namespace IlgpuStyle.Kernels;
 /// masks with <see cref="BackwardBits"/>. Bit i of the mask is bit <c>i mod 32</c> of word
 /// <c>i / 32</c>.</para>
 /// </remarks>
-public sealed class Relu
+public sealed partial class Relu
 {
+    private readonly Accelerator _accelerator;
+    private readonly bool _hostCode; // run in host code (Relu.Cpu.cs)
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>> _forward;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>> _backward;
     private readonly Action<Index1D, ArrayView<uint>, ArrayView<float>> _packMask;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<uint>> _backwardBits;
 
     /// <summary>Loads the kernels once for <paramref name="accelerator"/>.</summary>
-    public Relu(Accelerator accelerator)
+    /// <param name="accelerator">Where the kernels run.</param>
+    /// <param name="hostCode">Run in host code (the CPU variant); by default on the CPU accelerator,
+    /// where it is many times faster than the kernels. False runs the kernels anywhere.</param>
+    public Relu(Accelerator accelerator, bool? hostCode = null)
     {
+        _accelerator = accelerator;
+        _hostCode = CpuHost.Resolve(accelerator, hostCode);
         _forward = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(ForwardKernel);
         _backward = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>(BackwardKernel);
         _packMask = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<uint>, ArrayView<float>>(PackMaskKernel);
@@ -53,7 +60,8 @@ public sealed class Relu
     public void PackMask(ArrayView<uint> mask, ArrayView<float> output)
     {
         Require.Length(mask, MaskWords(output.Length), nameof(mask));
-        if (mask.Length > 0) _packMask((int)mask.Length, mask, output);
+        if (_hostCode) PackMaskCpu(mask, output);
+        else if (mask.Length > 0) _packMask((int)mask.Length, mask, output);
     }
 
     /// <summary>dInput[i] = mask bit i ? dOutput[i] : 0 (mask from <see cref="PackMask"/>); writes dInput, may run in place.</summary>

@@ -36,14 +36,22 @@ public readonly struct TotalVariationSummand(ArrayView<float> x, ChwShape shape)
 /// <c>dx[c,i,j] = w * ( [own](2x_ij - x_i,j+1 - x_i+1,j) - [left](x_i,j-1 - x_ij) - [up](x_i-1,j - x_ij) )</c>.
 /// The value is reduced on the device; value and gradient write, or accumulate when asked.
 /// </remarks>
-public sealed class TotalVariation
+public sealed partial class TotalVariation
 {
+    private readonly Accelerator _accelerator;
+    private readonly bool _hostCode; // run in host code (TotalVariation.Cpu.cs)
     private readonly Reduction _reduction;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ChwShape, float, int> _backward;
 
     /// <summary>Loads the kernels once for <paramref name="accelerator"/>.</summary>
-    public TotalVariation(Accelerator accelerator, Reduction reduction)
+    /// <param name="accelerator">Where the kernels run.</param>
+    /// <param name="reduction">The device sums (the kernels' path).</param>
+    /// <param name="hostCode">Run in host code (the CPU variant); by default on the CPU accelerator,
+    /// where it is many times faster than the kernels. False runs the kernels anywhere.</param>
+    public TotalVariation(Accelerator accelerator, Reduction reduction, bool? hostCode = null)
     {
+        _accelerator = accelerator;
+        _hostCode = CpuHost.Resolve(accelerator, hostCode);
         _reduction = reduction;
         _backward = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ChwShape, float, int>(BackwardKernel);
     }
@@ -53,7 +61,8 @@ public sealed class TotalVariation
     {
         shape.Validate("total-variation input");
         Require.Length(x, shape.Length, nameof(x));
-        _reduction.Sum(loss, shape.Length, new TotalVariationSummand(x, shape), weight / 2f, accumulate);
+        if (_hostCode) ForwardCpu(loss, x, shape, weight, accumulate);
+        else _reduction.Sum(loss, shape.Length, new TotalVariationSummand(x, shape), weight / 2f, accumulate);
     }
 
     /// <summary>dX (+)= dL_tv/dx.</summary>
@@ -62,7 +71,8 @@ public sealed class TotalVariation
         shape.Validate("total-variation input");
         Require.Length(dX, shape.Length, nameof(dX));
         Require.Length(x, shape.Length, nameof(x));
-        _backward(shape.Length, dX, x, shape, weight, accumulate ? 1 : 0);
+        if (_hostCode) BackwardCpu(dX, x, shape, weight, accumulate);
+        else _backward(shape.Length, dX, x, shape, weight, accumulate ? 1 : 0);
     }
 
     /// <summary>One thread per pixel: the (up to) three terms it appears in, as in the remarks.</summary>

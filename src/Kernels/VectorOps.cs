@@ -47,9 +47,11 @@ public readonly struct AbsSummand(ArrayView<float> x) : ISummand
 /// In-place use is allowed where an output may alias an input: each thread reads element i of its
 /// inputs before writing element i of its output, and touches no other element.
 /// </remarks>
-public sealed class VectorOps
+public sealed partial class VectorOps
 {
     private readonly Reduction _reduction;
+    private readonly Accelerator _accelerator;
+    private readonly bool _hostCode;
     private readonly Action<Index1D, ArrayView<float>, float> _fill;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, float> _combine;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>> _multiply;
@@ -57,9 +59,15 @@ public sealed class VectorOps
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ScalarOp> _scalar;
 
     /// <summary>Loads the kernels once for <paramref name="accelerator"/>; reductions go through <paramref name="reduction"/>.</summary>
-    public VectorOps(Accelerator accelerator, Reduction reduction)
+    /// <param name="accelerator">Where the operations run.</param>
+    /// <param name="reduction">The device sums (the kernels' path).</param>
+    /// <param name="hostCode">Run in host code (VectorOps.Cpu.cs); by default on the CPU
+    /// accelerator, where it is many times faster than its kernels. False runs the kernels anywhere.</param>
+    public VectorOps(Accelerator accelerator, Reduction reduction, bool? hostCode = null)
     {
         _reduction = reduction;
+        _accelerator = accelerator;
+        _hostCode = CpuHost.Resolve(accelerator, hostCode);
         _fill = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, float>(FillKernel);
         _combine = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, float>(CombineKernel);
         _multiply = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>(MultiplyKernel);
@@ -72,7 +80,8 @@ public sealed class VectorOps
     /// <summary><c>x[i] = value</c></summary>
     public void Fill(ArrayView<float> x, float value)
     {
-        if (x.Length > 0) _fill((int)x.Length, x, value);
+        if (_hostCode) FillCpu(x, value);
+        else if (x.Length > 0) _fill((int)x.Length, x, value);
     }
 
     /// <summary><c>destination[i] = source[i]</c></summary>
@@ -97,7 +106,8 @@ public sealed class VectorOps
     {
         Require.Length(x, z.Length, nameof(x));
         Require.Length(y, z.Length, nameof(y));
-        if (z.Length > 0) _combine((int)z.Length, z, x, y, a, b, c);
+        if (_hostCode) LinearCombinationCpu(z, a, x, b, y, c);
+        else if (z.Length > 0) _combine((int)z.Length, z, x, y, a, b, c);
     }
 
     /// <summary><c>z[i] = x[i] * y[i]</c> (elementwise product).</summary>
@@ -105,7 +115,8 @@ public sealed class VectorOps
     {
         Require.Length(x, z.Length, nameof(x));
         Require.Length(y, z.Length, nameof(y));
-        if (z.Length > 0) _multiply((int)z.Length, z, x, y);
+        if (_hostCode) MultiplyCpu(z, x, y);
+        else if (z.Length > 0) _multiply((int)z.Length, z, x, y);
     }
 
     /// <summary><c>y[i] += factor * alpha[0] * x[i]</c>, with alpha a device scalar.</summary>
@@ -113,23 +124,37 @@ public sealed class VectorOps
     {
         Require.Length(alpha, 1, nameof(alpha));
         Require.Length(x, y.Length, nameof(x));
-        if (y.Length > 0) _axpyByScalar((int)y.Length, y, x, alpha, factor);
+        if (_hostCode) AxpyByScalarCpu(y, alpha, factor, x);
+        else if (y.Length > 0) _axpyByScalar((int)y.Length, y, x, alpha, factor);
     }
 
     /// <summary><c>result[0] = x · y</c></summary>
     public void Dot(ArrayView<float> result, ArrayView<float> x, ArrayView<float> y)
     {
         Require.Length(y, x.Length, nameof(y));
-        _reduction.Sum(result, (int)x.Length, new ProductSummand(x, y));
+        if (_hostCode) SumCpu(RequireScalar(result), x, y, SumKind.Dot);
+        else _reduction.Sum(result, (int)x.Length, new ProductSummand(x, y));
     }
 
     /// <summary><c>result[0] = sum |x[i]|</c></summary>
-    public void L1Norm(ArrayView<float> result, ArrayView<float> x) =>
-        _reduction.Sum(result, (int)x.Length, new AbsSummand(x));
+    public void L1Norm(ArrayView<float> result, ArrayView<float> x)
+    {
+        if (_hostCode) SumCpu(RequireScalar(result), x, x, SumKind.Abs);
+        else _reduction.Sum(result, (int)x.Length, new AbsSummand(x));
+    }
 
     /// <summary><c>result[0] = sqrt(sum x[i]^2)</c></summary>
-    public void L2Norm(ArrayView<float> result, ArrayView<float> x) =>
-        _reduction.Sum(result, (int)x.Length, new ProductSummand(x, x), finish: SumFinish.ScaleSqrt);
+    public void L2Norm(ArrayView<float> result, ArrayView<float> x)
+    {
+        if (_hostCode) SumCpu(RequireScalar(result), x, x, SumKind.Square);
+        else _reduction.Sum(result, (int)x.Length, new ProductSummand(x, x), finish: SumFinish.ScaleSqrt);
+    }
+
+    private static ArrayView<float> RequireScalar(ArrayView<float> result)
+    {
+        Require.Length(result, 1, nameof(result));
+        return result;
+    }
 
     /// <summary><c>result[0] = a[0] op b[0]</c> on device scalars (result may alias a or b).</summary>
     public void Scalar(ArrayView<float> result, ArrayView<float> a, ScalarOp op, ArrayView<float> b)
@@ -137,7 +162,8 @@ public sealed class VectorOps
         Require.Length(result, 1, nameof(result));
         Require.Length(a, 1, nameof(a));
         Require.Length(b, 1, nameof(b));
-        _scalar(1, result, a, b, op);
+        if (_hostCode) ScalarCpu(result, a, op, b);
+        else _scalar(1, result, a, b, op);
     }
 
     // ---------------------------------------------------------------- kernels

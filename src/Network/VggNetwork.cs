@@ -242,6 +242,16 @@ public sealed class VggNetwork
             // Built once: recording an existing delegate allocates nothing. The tape replays in
             // reverse, so the ReLU step recorded last runs first.
             var mask = Planned.Mask;
+            if (_kernels.HostCode)
+            {
+                // The host-code input gradient applies any ReLU mask as it gathers dOut: no ReLU step.
+                var output = mask == ReluMaskSource.KeptOutput ? Output.View : default;
+                var bits = mask == ReluMaskSource.Bits ? _maskBits : default;
+                _convBackward ??= () => _kernels.Conv.BackwardInputCpu(network.InputGradient(index),
+                    network.OutputGradient(index), _weight, _shape, output, bits);
+                tape.Record(mask == ReluMaskSource.MaxPooling ? _convName : $"{ReluName}+{_convName}", _convBackward);
+                return;
+            }
             bool tiled = _kernels.PreferTiled && Conv2d.TiledPays(Conv2d.TransposedShape(_shape));
             _convBackward ??= BackwardInput(network, index, tiled, fusedMask: tiled && mask == ReluMaskSource.KeptOutput ? Output.View : default);
             tape.Record(tiled && mask == ReluMaskSource.KeptOutput ? $"{ReluName}+{_convName}" : _convName, _convBackward);

@@ -59,6 +59,36 @@ public static partial class KernelChecks
         }
     }
 
+    /// <summary>
+    /// The memory-bound operations' host variants, on the plain kernels' checks (the same shapes,
+    /// references and poisoned outputs), plus sizes that span several chunks and cores.
+    /// </summary>
+    static partial void AddCpuPasses(List<KernelCheck> checks)
+    {
+        var host = new List<KernelCheck>();
+        AddRelu(host, host: true);
+        AddPooling(host, host: true);
+        AddLosses(host, host: true);
+        AddVectorOps(host, host: true);
+        const int n = 100003; // 7 chunks of the sums, the last partial; a mask word cut short
+        string text = $"n={n}";
+        host.Add(new("vector.dot", text, k => Reduce(k, true, "vector.dot", text, n, null, (v, r, x, y) => v.Dot(r, x, y), VectorOps.DotReference)));
+        host.Add(new("vector.linear-combination", text, k => Elementwise2(k, true, "vector.linear-combination", n,
+            (v, x, y, z) => v.LinearCombination(z, 0.5f, x, -2f, y, 0.25f), (x, y) => 0.5 * x - 2 * y + 0.25)));
+        host.Add(new("mse.forward", text, k => MseForward(k, true, n, false, "mse.forward")));
+        var pool = new ChwShape(9, 33, 35);
+        host.Add(new("maxpool2d.forward/fused-relu", pool.ToString(), k => MaxPoolForward(k, true, pool, true, "maxpool2d.forward/fused-relu", pool.ToString())));
+        host.Add(new("maxpool2d.backward/fused-relu", pool.ToString(), k => MaxPoolBackward(k, true, pool, true, "maxpool2d.backward/fused-relu", pool.ToString())));
+        foreach (var check in host.Where(c => !c.Kernel.StartsWith("relu.", StringComparison.Ordinal) || c.Kernel == "relu.pack-mask"))
+        {
+            checks.Add(Cpu(check.Kernel + "/cpu", check.Shape, k =>
+            {
+                var result = check.Run(k);
+                return result with { Kernel = result.Kernel + "/cpu" };
+            }));
+        }
+    }
+
     private static KernelCheck Cpu(string name, string shape, Func<KernelSet, CheckResult> run) =>
         new(name, shape, run) { Requires = CpuHost.Supports, RequirementText = CpuRequirement };
 

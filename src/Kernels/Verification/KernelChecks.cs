@@ -62,6 +62,7 @@ public static partial class KernelChecks
         AddTiledKernels(checks);
         AddTf32Kernels(checks);
         AddCpuKernels(checks);
+        AddCpuPasses(checks);
         return checks;
     }
 
@@ -73,6 +74,9 @@ public static partial class KernelChecks
 
     /// <summary>Checks of the host-code CPU variants (in CpuChecks.cs).</summary>
     static partial void AddCpuKernels(List<KernelCheck> checks);
+
+    /// <summary>Checks of the host-code CPU variants of the memory-bound operations (in CpuChecks.cs).</summary>
+    static partial void AddCpuPasses(List<KernelCheck> checks);
 
     /// <summary>Checks of the optimizers' fused update kernels (in OptimizerChecks.cs).</summary>
     static partial void AddOptimizerKernels(List<KernelCheck> checks);
@@ -146,7 +150,7 @@ public static partial class KernelChecks
 
     // ------------------------------------------------------------------ ReLU
 
-    private static void AddRelu(List<KernelCheck> checks)
+    private static void AddRelu(List<KernelCheck> checks, bool host = false)
     {
         const int n = 37;
         checks.Add(new("relu.forward", "n=37", k =>
@@ -174,8 +178,9 @@ public static partial class KernelChecks
             return Comparison.Compare("relu.backward", "n=37", Download(dInput), expected, Elementwise);
         }));
 
-        // Bit masks: lengths that end mid-word (37, 70) and exactly on a word (64).
-        foreach (int length in new[] { 37, 64, 70 })
+        // Bit masks: lengths that end mid-word (37, 70) and exactly on a word (64); 200003 spans two
+        // ranges of the host variant.
+        foreach (int length in new[] { 37, 64, 70, 200003 })
         {
             string text = $"n={length}";
             checks.Add(new("relu.pack-mask", text, k =>
@@ -186,7 +191,7 @@ public static partial class KernelChecks
                 Relu.PackMaskReference(expected, output);
                 using var saved = Upload(k.Accelerator, output);
                 using var mask = Filled(k.Accelerator, expected.Length, 0xDEADBEEFu);
-                k.Relu.PackMask(mask.View, saved.View);
+                new Relu(k.Accelerator, host).PackMask(mask.View, saved.View);
                 return Comparison.CompareExact("relu.pack-mask", text, DownloadAll(mask), expected);
             }));
             checks.Add(new("relu.backward/bits", text, k =>
@@ -216,17 +221,17 @@ public static partial class KernelChecks
         new(1, 9, 2),  // a single window column
     ];
 
-    private static void AddPooling(List<KernelCheck> checks)
+    private static void AddPooling(List<KernelCheck> checks, bool host = false)
     {
         foreach (var shape in PoolShapes)
         {
             string text = shape.ToString();
-            checks.Add(new("maxpool2d.forward", text, k => MaxPoolForward(k, shape, reluInput: false, "maxpool2d.forward", text)));
-            checks.Add(new("maxpool2d.backward", text, k => MaxPoolBackward(k, shape, reluInput: false, "maxpool2d.backward", text)));
-            checks.Add(new("maxpool2d.forward/fused-relu", text, k => MaxPoolForward(k, shape, reluInput: true, "maxpool2d.forward/fused-relu", text)));
-            checks.Add(new("maxpool2d.backward/fused-relu", text, k => MaxPoolBackward(k, shape, reluInput: true, "maxpool2d.backward/fused-relu", text)));
-            checks.Add(new("avgpool2d.forward", text, k => AvgPoolForward(k, shape, text)));
-            checks.Add(new("avgpool2d.backward", text, k => AvgPoolBackward(k, shape, text)));
+            checks.Add(new("maxpool2d.forward", text, k => MaxPoolForward(k, host, shape, reluInput: false, "maxpool2d.forward", text)));
+            checks.Add(new("maxpool2d.backward", text, k => MaxPoolBackward(k, host, shape, reluInput: false, "maxpool2d.backward", text)));
+            checks.Add(new("maxpool2d.forward/fused-relu", text, k => MaxPoolForward(k, host, shape, reluInput: true, "maxpool2d.forward/fused-relu", text)));
+            checks.Add(new("maxpool2d.backward/fused-relu", text, k => MaxPoolBackward(k, host, shape, reluInput: true, "maxpool2d.backward/fused-relu", text)));
+            checks.Add(new("avgpool2d.forward", text, k => AvgPoolForward(k, host, shape, text)));
+            checks.Add(new("avgpool2d.backward", text, k => AvgPoolBackward(k, host, shape, text)));
         }
     }
 
@@ -252,7 +257,7 @@ public static partial class KernelChecks
         return input;
     }
 
-    private static CheckResult MaxPoolForward(KernelSet k, ChwShape s, bool reluInput, string name, string text)
+    private static CheckResult MaxPoolForward(KernelSet k, bool host, ChwShape s, bool reluInput, string name, string text)
     {
         var o = MaxPool2d.OutputShape(s);
         var input = PoolInput(s, 31, reluInput);
@@ -263,13 +268,13 @@ public static partial class KernelChecks
         using var dInput = Upload(k.Accelerator, input);
         using var output = Poisoned(k.Accelerator, o.Length);
         using var argmax = Filled<byte>(k.Accelerator, o.Length, 77);
-        k.MaxPool.Forward(output.View, argmax.View, dInput.View, s, reluInput);
+        new MaxPool2d(k.Accelerator, host).Forward(output.View, argmax.View, dInput.View, s, reluInput);
         return Comparison.Combine(name, text,
             Comparison.Compare("output", text, Download(output), expected, Elementwise),
             Comparison.CompareExact("argmax", text, DownloadAll(argmax), expectedArgmax));
     }
 
-    private static CheckResult MaxPoolBackward(KernelSet k, ChwShape s, bool reluInput, string name, string text)
+    private static CheckResult MaxPoolBackward(KernelSet k, bool host, ChwShape s, bool reluInput, string name, string text)
     {
         var o = MaxPool2d.OutputShape(s);
         var input = PoolInput(s, 32, reluInput);
@@ -283,11 +288,11 @@ public static partial class KernelChecks
         using var dOut = Upload(k.Accelerator, dOutput);
         using var dArgmax = k.Accelerator.Allocate1D(argmax);
         using var dInput = Poisoned(k.Accelerator, s.Length);
-        k.MaxPool.Backward(dInput.View, dOut.View, dArgmax.View, s);
+        new MaxPool2d(k.Accelerator, host).Backward(dInput.View, dOut.View, dArgmax.View, s);
         return Comparison.Compare(name, text, Download(dInput), expected, Elementwise);
     }
 
-    private static CheckResult AvgPoolForward(KernelSet k, ChwShape s, string text)
+    private static CheckResult AvgPoolForward(KernelSet k, bool host, ChwShape s, string text)
     {
         var o = MaxPool2d.OutputShape(s);
         var input = Uniform(new Random(33), s.Length);
@@ -296,11 +301,11 @@ public static partial class KernelChecks
 
         using var dInput = Upload(k.Accelerator, input);
         using var output = Poisoned(k.Accelerator, o.Length);
-        k.AvgPool.Forward(output.View, dInput.View, s);
+        new AvgPool2d(k.Accelerator, host).Forward(output.View, dInput.View, s);
         return Comparison.Compare("avgpool2d.forward", text, Download(output), expected, Elementwise);
     }
 
-    private static CheckResult AvgPoolBackward(KernelSet k, ChwShape s, string text)
+    private static CheckResult AvgPoolBackward(KernelSet k, bool host, ChwShape s, string text)
     {
         var o = MaxPool2d.OutputShape(s);
         var dOutput = Uniform(new Random(34), o.Length);
@@ -309,7 +314,7 @@ public static partial class KernelChecks
 
         using var dOut = Upload(k.Accelerator, dOutput);
         using var dInput = Poisoned(k.Accelerator, s.Length);
-        k.AvgPool.Backward(dInput.View, dOut.View, s);
+        new AvgPool2d(k.Accelerator, host).Backward(dInput.View, dOut.View, s);
         return Comparison.Compare("avgpool2d.backward", text, Download(dInput), expected, Elementwise);
     }
 
@@ -371,15 +376,15 @@ public static partial class KernelChecks
 
     // ------------------------------------------------------------------ losses
 
-    private static void AddLosses(List<KernelCheck> checks)
+    private static void AddLosses(List<KernelCheck> checks, bool host = false)
     {
         foreach (int n in new[] { 1, 1000 })
         {
             foreach (bool accumulate in new[] { false, true })
             {
                 string suffix = accumulate ? "+accumulate" : "";
-                checks.Add(new($"mse.forward{suffix}", $"n={n}", k => MseForward(k, n, accumulate, $"mse.forward{suffix}")));
-                checks.Add(new($"mse.backward{suffix}", $"n={n}", k => MseBackward(k, n, accumulate, $"mse.backward{suffix}")));
+                checks.Add(new($"mse.forward{suffix}", $"n={n}", k => MseForward(k, host, n, accumulate, $"mse.forward{suffix}")));
+                checks.Add(new($"mse.backward{suffix}", $"n={n}", k => MseBackward(k, host, n, accumulate, $"mse.backward{suffix}")));
             }
         }
         ChwShape[] tvShapes = [new(3, 5, 7), new(2, 1, 4), new(1, 6, 1), new(2, 2, 2)];
@@ -388,13 +393,13 @@ public static partial class KernelChecks
             foreach (bool accumulate in new[] { false, true })
             {
                 string suffix = accumulate ? "+accumulate" : "";
-                checks.Add(new($"tv.forward{suffix}", shape.ToString(), k => TvForward(k, shape, accumulate, $"tv.forward{suffix}")));
-                checks.Add(new($"tv.backward{suffix}", shape.ToString(), k => TvBackward(k, shape, accumulate, $"tv.backward{suffix}")));
+                checks.Add(new($"tv.forward{suffix}", shape.ToString(), k => TvForward(k, host, shape, accumulate, $"tv.forward{suffix}")));
+                checks.Add(new($"tv.backward{suffix}", shape.ToString(), k => TvBackward(k, host, shape, accumulate, $"tv.backward{suffix}")));
             }
         }
     }
 
-    private static CheckResult MseForward(KernelSet k, int n, bool accumulate, string name)
+    private static CheckResult MseForward(KernelSet k, bool host, int n, bool accumulate, string name)
     {
         var random = new Random(51);
         var a = Uniform(random, n);
@@ -405,11 +410,11 @@ public static partial class KernelChecks
         using var dA = Upload(k.Accelerator, a);
         using var dB = Upload(k.Accelerator, b);
         using var loss = accumulate ? Upload(k.Accelerator, [start]) : Poisoned(k.Accelerator, 1);
-        k.Mse.Forward(loss.View, dA.View, dB.View, (float)weight, accumulate);
+        new MseLoss(k.Accelerator, k.Reduction, host).Forward(loss.View, dA.View, dB.View, (float)weight, accumulate);
         return Comparison.Compare(name, $"n={n}", Download(loss), [expected], Sums);
     }
 
-    private static CheckResult MseBackward(KernelSet k, int n, bool accumulate, string name)
+    private static CheckResult MseBackward(KernelSet k, bool host, int n, bool accumulate, string name)
     {
         var random = new Random(52);
         var a = Uniform(random, n);
@@ -422,11 +427,11 @@ public static partial class KernelChecks
         using var dA = Upload(k.Accelerator, a);
         using var dB = Upload(k.Accelerator, b);
         using var gradient = accumulate ? Upload(k.Accelerator, start) : Poisoned(k.Accelerator, n);
-        k.Mse.Backward(gradient.View, dA.View, dB.View, (float)weight, accumulate);
+        new MseLoss(k.Accelerator, k.Reduction, host).Backward(gradient.View, dA.View, dB.View, (float)weight, accumulate);
         return Comparison.Compare(name, $"n={n}", Download(gradient), expected, Elementwise);
     }
 
-    private static CheckResult TvForward(KernelSet k, ChwShape s, bool accumulate, string name)
+    private static CheckResult TvForward(KernelSet k, bool host, ChwShape s, bool accumulate, string name)
     {
         var x = Uniform(new Random(53), s.Length);
         const double weight = 0.3, start = -1.25;
@@ -434,11 +439,11 @@ public static partial class KernelChecks
 
         using var dX = Upload(k.Accelerator, x);
         using var loss = accumulate ? Upload(k.Accelerator, [start]) : Poisoned(k.Accelerator, 1);
-        k.TotalVariation.Forward(loss.View, dX.View, s, (float)weight, accumulate);
+        new TotalVariation(k.Accelerator, k.Reduction, host).Forward(loss.View, dX.View, s, (float)weight, accumulate);
         return Comparison.Compare(name, s.ToString(), Download(loss), [expected], Sums);
     }
 
-    private static CheckResult TvBackward(KernelSet k, ChwShape s, bool accumulate, string name)
+    private static CheckResult TvBackward(KernelSet k, bool host, ChwShape s, bool accumulate, string name)
     {
         var random = new Random(54);
         var x = Uniform(random, s.Length);
@@ -449,56 +454,56 @@ public static partial class KernelChecks
 
         using var dX = Upload(k.Accelerator, x);
         using var gradient = accumulate ? Upload(k.Accelerator, start) : Poisoned(k.Accelerator, s.Length);
-        k.TotalVariation.Backward(gradient.View, dX.View, s, (float)weight, accumulate);
+        new TotalVariation(k.Accelerator, k.Reduction, host).Backward(gradient.View, dX.View, s, (float)weight, accumulate);
         return Comparison.Compare(name, s.ToString(), Download(gradient), expected, Sums);
     }
 
     // ------------------------------------------------------------------ vector operations
 
-    private static void AddVectorOps(List<KernelCheck> checks)
+    private static void AddVectorOps(List<KernelCheck> checks, bool host = false)
     {
         const int n = 1001;
         string text = $"n={n}";
 
-        checks.Add(new("vector.fill", text, k => Elementwise1(k, "vector.fill", n, (v, x, z) => v.Fill(z, -3.5f), x => -3.5)));
-        checks.Add(new("vector.copy", text, k => Elementwise1(k, "vector.copy", n, (v, x, z) => v.Copy(z, x), x => x)));
-        checks.Add(new("vector.scale", text, k => Elementwise1(k, "vector.scale", n, (v, x, z) => { v.Copy(z, x); v.Scale(z, 0.3f); }, x => (float)0.3 * x)));
-        checks.Add(new("vector.add", text, k => Elementwise2(k, "vector.add", n, (v, x, y, z) => v.Add(z, x, y), (x, y) => x + y)));
-        checks.Add(new("vector.subtract", text, k => Elementwise2(k, "vector.subtract", n, (v, x, y, z) => v.Subtract(z, x, y), (x, y) => x - y)));
-        checks.Add(new("vector.multiply", text, k => Elementwise2(k, "vector.multiply", n, (v, x, y, z) => v.Multiply(z, x, y), (x, y) => x * y)));
-        checks.Add(new("vector.axpy", text, k => Elementwise2(k, "vector.axpy", n, (v, x, y, z) => { v.Copy(z, y); v.Axpy(z, -1.75f, x); }, (x, y) => y - 1.75 * x)));
-        checks.Add(new("vector.linear-combination", text, k => Elementwise2(k, "vector.linear-combination", n,
+        checks.Add(new("vector.fill", text, k => Elementwise1(k, host, "vector.fill", n, (v, x, z) => v.Fill(z, -3.5f), x => -3.5)));
+        checks.Add(new("vector.copy", text, k => Elementwise1(k, host, "vector.copy", n, (v, x, z) => v.Copy(z, x), x => x)));
+        checks.Add(new("vector.scale", text, k => Elementwise1(k, host, "vector.scale", n, (v, x, z) => { v.Copy(z, x); v.Scale(z, 0.3f); }, x => (float)0.3 * x)));
+        checks.Add(new("vector.add", text, k => Elementwise2(k, host, "vector.add", n, (v, x, y, z) => v.Add(z, x, y), (x, y) => x + y)));
+        checks.Add(new("vector.subtract", text, k => Elementwise2(k, host, "vector.subtract", n, (v, x, y, z) => v.Subtract(z, x, y), (x, y) => x - y)));
+        checks.Add(new("vector.multiply", text, k => Elementwise2(k, host, "vector.multiply", n, (v, x, y, z) => v.Multiply(z, x, y), (x, y) => x * y)));
+        checks.Add(new("vector.axpy", text, k => Elementwise2(k, host, "vector.axpy", n, (v, x, y, z) => { v.Copy(z, y); v.Axpy(z, -1.75f, x); }, (x, y) => y - 1.75 * x)));
+        checks.Add(new("vector.linear-combination", text, k => Elementwise2(k, host, "vector.linear-combination", n,
             (v, x, y, z) => v.LinearCombination(z, 0.5f, x, -2f, y, 0.25f), (x, y) => 0.5 * x - 2 * y + 0.25)));
-        checks.Add(new("vector.axpy-by-scalar", text, k => AxpyByScalar(k, n)));
+        checks.Add(new("vector.axpy-by-scalar", text, k => AxpyByScalar(k, host, n)));
 
         // Reductions: the default width, and a width that forces the fold pass on any accelerator.
         foreach (int? width in new int?[] { null, 300 })
         {
             string shape = width is null ? text : $"n=5000 P={width}";
             int count = width is null ? n : 5000;
-            checks.Add(new("vector.dot", shape, k => Reduce(k, "vector.dot", shape, count, width, (v, r, x, y) => v.Dot(r, x, y), VectorOps.DotReference)));
-            checks.Add(new("vector.l1-norm", shape, k => Reduce(k, "vector.l1-norm", shape, count, width, (v, r, x, y) => v.L1Norm(r, x), (x, y) => VectorOps.L1NormReference(x))));
-            checks.Add(new("vector.l2-norm", shape, k => Reduce(k, "vector.l2-norm", shape, count, width, (v, r, x, y) => v.L2Norm(r, x), (x, y) => Math.Sqrt(VectorOps.DotReference(x, x)))));
+            checks.Add(new("vector.dot", shape, k => Reduce(k, host, "vector.dot", shape, count, width, (v, r, x, y) => v.Dot(r, x, y), VectorOps.DotReference)));
+            checks.Add(new("vector.l1-norm", shape, k => Reduce(k, host, "vector.l1-norm", shape, count, width, (v, r, x, y) => v.L1Norm(r, x), (x, y) => VectorOps.L1NormReference(x))));
+            checks.Add(new("vector.l2-norm", shape, k => Reduce(k, host, "vector.l2-norm", shape, count, width, (v, r, x, y) => v.L2Norm(r, x), (x, y) => Math.Sqrt(VectorOps.DotReference(x, x)))));
         }
 
         foreach (var op in Enum.GetValues<ScalarOp>())
         {
-            checks.Add(new($"vector.scalar-{op.ToString().ToLowerInvariant()}", "a=1.5 b=-0.25", k => ScalarCheck(k, op, 1.5, -0.25)));
+            checks.Add(new($"vector.scalar-{op.ToString().ToLowerInvariant()}", "a=1.5 b=-0.25", k => ScalarCheck(k, host, op, 1.5, -0.25)));
         }
-        checks.Add(new("vector.scalar-divide", "a=1.5 b=0", k => ScalarCheck(k, ScalarOp.Divide, 1.5, 0)));
+        checks.Add(new("vector.scalar-divide", "a=1.5 b=0", k => ScalarCheck(k, host, ScalarOp.Divide, 1.5, 0)));
     }
 
-    private static CheckResult Elementwise1(KernelSet k, string name, int n,
+    private static CheckResult Elementwise1(KernelSet k, bool host, string name, int n,
         Action<VectorOps, ArrayView<float>, ArrayView<float>> run, Func<double, double> reference)
     {
         var x = Uniform(new Random(61), n);
         using var dX = Upload(k.Accelerator, x);
         using var z = Poisoned(k.Accelerator, n);
-        run(k.Vectors, dX.View, z.View);
+        run(new VectorOps(k.Accelerator, k.Reduction, host), dX.View, z.View);
         return Comparison.Compare(name, $"n={n}", Download(z), Array.ConvertAll(x, v => reference(v)), Elementwise);
     }
 
-    private static CheckResult Elementwise2(KernelSet k, string name, int n,
+    private static CheckResult Elementwise2(KernelSet k, bool host, string name, int n,
         Action<VectorOps, ArrayView<float>, ArrayView<float>, ArrayView<float>> run, Func<double, double, double> reference)
     {
         var random = new Random(62);
@@ -507,13 +512,13 @@ public static partial class KernelChecks
         using var dX = Upload(k.Accelerator, x);
         using var dY = Upload(k.Accelerator, y);
         using var z = Poisoned(k.Accelerator, n);
-        run(k.Vectors, dX.View, dY.View, z.View);
+        run(new VectorOps(k.Accelerator, k.Reduction, host), dX.View, dY.View, z.View);
         var expected = new double[n];
         for (int i = 0; i < n; i++) expected[i] = reference(x[i], y[i]);
         return Comparison.Compare(name, $"n={n}", Download(z), expected, Elementwise);
     }
 
-    private static CheckResult AxpyByScalar(KernelSet k, int n)
+    private static CheckResult AxpyByScalar(KernelSet k, bool host, int n)
     {
         var random = new Random(63);
         var x = Uniform(random, n);
@@ -522,20 +527,20 @@ public static partial class KernelChecks
         using var dX = Upload(k.Accelerator, x);
         using var dY = Upload(k.Accelerator, y);
         using var dAlpha = Upload(k.Accelerator, [alpha]);
-        k.Vectors.AxpyByScalar(dY.View, dAlpha.View, (float)factor, dX.View);
+        new VectorOps(k.Accelerator, k.Reduction, host).AxpyByScalar(dY.View, dAlpha.View, (float)factor, dX.View);
         var expected = new double[n];
         for (int i = 0; i < n; i++) expected[i] = y[i] + factor * alpha * x[i];
         return Comparison.Compare("vector.axpy-by-scalar", $"n={n}", Download(dY), expected, Elementwise);
     }
 
-    private static CheckResult Reduce(KernelSet k, string name, string shape, int n, int? width,
+    private static CheckResult Reduce(KernelSet k, bool host, string name, string shape, int n, int? width,
         Action<VectorOps, ArrayView<float>, ArrayView<float>, ArrayView<float>> run, Func<double[], double[], double> reference)
     {
         var random = new Random(64);
         var x = Uniform(random, n);
         var y = Uniform(random, n);
         using var reduction = new Reduction(k.Accelerator, width);
-        var vectors = width is null ? k.Vectors : new VectorOps(k.Accelerator, reduction);
+        var vectors = new VectorOps(k.Accelerator, width is null ? k.Reduction : reduction, host);
         using var dX = Upload(k.Accelerator, x);
         using var dY = Upload(k.Accelerator, y);
         using var result = Poisoned(k.Accelerator, 1);
@@ -543,7 +548,7 @@ public static partial class KernelChecks
         return Comparison.Compare(name, shape, Download(result), [reference(x, y)], Sums);
     }
 
-    private static CheckResult ScalarCheck(KernelSet k, ScalarOp op, double a, double b)
+    private static CheckResult ScalarCheck(KernelSet k, bool host, ScalarOp op, double a, double b)
     {
         double expected = op switch
         {
@@ -555,7 +560,7 @@ public static partial class KernelChecks
         using var dA = Upload(k.Accelerator, [a]);
         using var dB = Upload(k.Accelerator, [b]);
         using var result = Poisoned(k.Accelerator, 1);
-        k.Vectors.Scalar(result.View, dA.View, op, dB.View);
+        new VectorOps(k.Accelerator, k.Reduction, host).Scalar(result.View, dA.View, op, dB.View);
         return Comparison.Compare($"vector.scalar-{op.ToString().ToLowerInvariant()}", $"a={a} b={b}", Download(result), [expected], Elementwise);
     }
 }

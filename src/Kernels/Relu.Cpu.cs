@@ -1,0 +1,39 @@
+using System.Runtime.Intrinsics;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace IlgpuStyle.Kernels;
+
+/// <summary>The ReLU's bit mask in host code for the CPU accelerator: 16 outputs compared at once
+/// (their sign bits gathered into 16 mask bits), every core. The mask's backward needs no host
+/// variant: the CPU convolution applies the bits as it gathers dOut (<see cref="Conv2d.BackwardInputCpu"/>).</summary>
+public sealed partial class Relu
+{
+    private unsafe void PackMaskCpu(ArrayView<uint> mask, ArrayView<float> output)
+    {
+        CpuHost.Begin(_accelerator);
+        uint* pm = CpuHost.Pointer(mask);
+        float* po = CpuHost.Pointer(output);
+        long n = output.Length;
+        CpuHost.ForElements(mask.Length, (first, end) =>
+        {
+            for (long word = first; word < end; word++)
+            {
+                long start = word * 32;
+                if (start + 32 <= n)
+                {
+                    uint low = (uint)Vector512.GreaterThan(Vector512.Load(po + start), Vector512<float>.Zero).ExtractMostSignificantBits();
+                    uint high = (uint)Vector512.GreaterThan(Vector512.Load(po + start + 16), Vector512<float>.Zero).ExtractMostSignificantBits();
+                    pm[word] = low | high << 16;
+                    continue;
+                }
+                uint bits = 0;
+                for (long i = start; i < n; i++)
+                {
+                    if (po[i] > 0f) bits |= 1u << (int)(i - start);
+                }
+                pm[word] = bits;
+            }
+        });
+    }
+}
