@@ -243,40 +243,51 @@ public sealed partial class Conv2d
         int depth = gather.Channels * gather.KernelHeight * gather.KernelWidth;
         int strips = CpuGemm.Strips(rows);
         float* packed = _cpuPackedWeights.Get((long)strips * CpuGemm.Rows * depth);
-        CpuHost.For(strips, (first, end) =>
-        {
-            for (int strip = first; strip < end; strip++) PackWeights(packed, weight, s, transposed, strip, rows, depth);
-        });
+        if (transposed)
+            CpuHost.For(s.OutChannels, (first, end) => PackTransposedWeights(packed, weight, s, first, end));
+        else
+            CpuHost.For(strips, (first, end) => PackWeights(packed, weight, s, first, end));
         var epilogue = relu ? CpuGemm.Epilogue.Relu : CpuGemm.Epilogue.None;
         CpuGemm.Run(new CpuGemm.Product(output, packed, bias, rows, pixels, depth), gather, epilogue);
     }
 
     /// <summary>
-    /// Packs strip <paramref name="strip"/> of A (rows strip*8 .. strip*8+7, zeros past the last) as
-    /// <c>packed[(strip*R + r)*8 + i]</c>. Forward: A[m, r] = W[m, r]. Input gradient: A[c, (k, ky, kx)]
-    /// = W[k, c, KH-1-ky, KW-1-kx].
+    /// Packs strips [first, end) of A = W (K rows of R = C*KH*KW) as <c>packed[(strip*R + r)*8 + i]</c>,
+    /// rows past K as zeros.
     /// </summary>
-    private static unsafe void PackWeights(float* packed, float* weight, Conv2dShape s, bool transposed, int strip,
-        int rows, int depth)
+    private static unsafe void PackWeights(float* packed, float* weight, Conv2dShape s, int first, int end)
     {
-        float* destination = packed + (long)strip * depth * CpuGemm.Rows;
-        int window = s.KernelHeight * s.KernelWidth;
-        for (int i = 0; i < CpuGemm.Rows; i++)
+        int depth = s.InChannels * s.KernelHeight * s.KernelWidth;
+        for (int strip = first; strip < end; strip++)
         {
-            int m = strip * CpuGemm.Rows + i;
-            for (int r = 0; r < depth; r++)
+            float* destination = packed + (long)strip * depth * CpuGemm.Rows;
+            for (int i = 0; i < CpuGemm.Rows; i++)
             {
-                float value = 0f;
-                if (m < rows && !transposed)
-                    value = weight[(long)m * depth + r];
-                else if (m < rows)
-                {
-                    int k = r / window, flipped = window - 1 - r % window; // (KH-1-ky)*KW + (KW-1-kx)
-                    value = weight[((long)k * s.InChannels + m) * window + flipped];
-                }
-                destination[r * CpuGemm.Rows + i] = value;
+                int m = strip * CpuGemm.Rows + i;
+                float* row = weight + (long)m * depth;
+                for (int r = 0; r < depth; r++) destination[r * CpuGemm.Rows + i] = m < s.OutChannels ? row[r] : 0f;
             }
         }
     }
 
+    /// <summary>
+    /// Packs the input gradient's A, <c>A[c, (k, ky, kx)] = W[k, c, KH-1-ky, KW-1-kx]</c> (C rows of
+    /// R = K*KH*KW), for the reduction rows of output channels k in [first, end): W is read in
+    /// order, and each k writes one short run (KH*KW*8 floats) into every strip. Rows past C are zeros.
+    /// </summary>
+    private static unsafe void PackTransposedWeights(float* packed, float* weight, Conv2dShape s, int first, int end)
+    {
+        int window = s.KernelHeight * s.KernelWidth;
+        int depth = s.OutChannels * window, strips = CpuGemm.Strips(s.InChannels);
+        for (int k = first; k < end; k++)
+        {
+            for (int c = 0; c < strips * CpuGemm.Rows; c++)
+            {
+                float* destination = packed + ((long)(c / CpuGemm.Rows) * depth + k * window) * CpuGemm.Rows + c % CpuGemm.Rows;
+                float* source = weight + ((long)k * s.InChannels + c) * window;
+                for (int t = 0; t < window; t++)
+                    destination[(window - 1 - t) * CpuGemm.Rows] = c < s.InChannels ? source[t] : 0f;
+            }
+        }
+    }
 }
