@@ -45,6 +45,20 @@ internal static class Cli
         return parsed.Invoke(new InvocationConfiguration { Output = output, Error = error });
     }
 
+    /// <summary>The <c>--threads</c> option of the main job and bench.</summary>
+    internal static Option<int> ThreadsOption() => new("--threads")
+    {
+        Description = "Cores the CPU device uses (its host-code operations); the default is every core.",
+        DefaultValueFactory = _ => StyleOptionsParser.Defaults.Threads,
+    };
+
+    /// <summary>Sets the CPU device's cores; fewer than one is a usage error.</summary>
+    internal static void UseThreads(int threads)
+    {
+        if (threads < 1) throw new UsageException($"--threads must be at least 1, got {threads}.");
+        CpuHost.Threads = threads;
+    }
+
     internal static Option<string> DeviceOption() => new("--device")
     {
         Description = $"The device to run on: {Devices.Choices}.",
@@ -106,11 +120,15 @@ internal static class Cli
         var command = new Command("bench",
             "Time one loss evaluation (forward + backward) of VGG-19 per image size, with a per-layer table, " +
             "TFLOP/s and peak device memory.");
-        foreach (var option in new Option[] { device, sizes, iterations, warmup, divisor, json, tf32 })
+        var threads = ThreadsOption();
+        foreach (var option in new Option[] { device, sizes, iterations, warmup, divisor, json, tf32, threads })
             command.Options.Add(option);
-        command.SetAction(parse => Guarded(error, () => Bench.Run(output, parse.GetValue(device)!,
-            parse.GetValue(sizes)!, parse.GetValue(iterations), parse.GetValue(warmup), parse.GetValue(divisor),
-            parse.GetValue(json), parse.GetValue(tf32))));
+        command.SetAction(parse => Guarded(error, () =>
+        {
+            UseThreads(parse.GetValue(threads));
+            return Bench.Run(output, parse.GetValue(device)!, parse.GetValue(sizes)!, parse.GetValue(iterations),
+                parse.GetValue(warmup), parse.GetValue(divisor), parse.GetValue(json), parse.GetValue(tf32));
+        }));
         return command;
     }
 
@@ -267,6 +285,7 @@ internal sealed class StyleOptionsParser
                       "about 3e-4 relative precision.",
     };
     private readonly Option<string> _device = Cli.DeviceOption();
+    private readonly Option<int> _threads = Cli.ThreadsOption();
     private readonly Option<string> _weights = new("--weights")
     {
         Description = "Converted VGG weights (safetensors); the default is downloaded and converted on first use.",
@@ -280,7 +299,7 @@ internal sealed class StyleOptionsParser
                      _content, _style, _blend, _output, _size, _styleScale, _iterations, _optimizer, _learningRate,
                      _history, _noLineSearch, _contentWeight, _styleWeight, _tvWeight, _contentLayers, _styleLayers,
                      _styleLayerWeights, _pooling, _normalize, _init, _initImage, _seed, _originalColors, _printEvery,
-                     _saveEvery, _report, _tf32, _device, _weights,
+                     _saveEvery, _report, _tf32, _device, _threads, _weights,
                  })
         {
             root.Options.Add(option);
@@ -330,6 +349,7 @@ internal sealed class StyleOptionsParser
             SaveEvery = parse.GetValue(_saveEvery),
             Report = parse.GetValue(_report),
             Device = parse.GetValue(_device)!,
+            Threads = parse.GetValue(_threads),
             Weights = parse.GetValue(_weights)!,
         };
     }

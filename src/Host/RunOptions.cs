@@ -63,6 +63,9 @@ internal sealed record RunOptions
     public int Seed { get; init; }
     public bool OriginalColors { get; init; }
     public bool Tf32 { get; init; }
+
+    /// <summary>Cores the CPU device's host-code operations use (<c>--threads</c>; default: every core).</summary>
+    public int Threads { get; init; } = Environment.ProcessorCount;
     public int PrintEvery { get; init; } = 50;
     public int SaveEvery { get; init; }
     public string? Report { get; init; }

@@ -43,6 +43,7 @@ internal static class StyleRun
         var content = ToNetwork(preprocessing, contentImage);
         var styles = styleImages.Select(i => ToNetwork(preprocessing, i)).ToList();
         using var accelerator = device.CreateAccelerator(context);
+        CpuHost.Threads = o.Threads;
         using var kernels = CreateKernels(accelerator, o.Tf32);
         using var objective = new StyleObjective(kernels, weights, content, styles, o.Style);
         using var x = accelerator.Allocate1D(InitialImage(o, content, initImage, preprocessing));
@@ -130,6 +131,7 @@ internal static class StyleRun
         if (o.Size <= 0) throw new UsageException($"--size must be a positive number of pixels, got {o.Size}.");
         if (o.StyleScale <= 0) throw new UsageException($"--style-scale must be positive, got {o.StyleScale}.");
         if (o.Iterations < 0) throw new UsageException($"--iterations must not be negative, got {o.Iterations}.");
+        if (o.Threads < 1) throw new UsageException($"--threads must be at least 1, got {o.Threads}.");
         if (o.Lbfgs.HistorySize <= 0)
             throw new UsageException($"--lbfgs-history must be at least 1, got {o.Lbfgs.HistorySize}.");
         if (o.LearningRate is <= 0)
