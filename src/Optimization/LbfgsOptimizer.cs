@@ -13,10 +13,18 @@ namespace IlgpuStyle.Optimization;
 /// (k &lt;= m). Pair i is <c>s_i = x_{i+1} - x_i</c> and <c>y_i = g_{i+1} - g_i</c>, stored as slot
 /// i of two (m, n) row-major buffers; slots are used as a ring, oldest pair first.</para>
 /// <para>What the host reads: the slope g·d of each new direction (is it downhill?), the loss and
-/// the slope after each evaluation (the line search needs both), and four scalars after each
-/// iteration (y·s, y·y, |g|_1, |s|_1), each group in one small copy. The two-loop
-/// recursion itself reads nothing: its coefficients rho, alpha and beta are device scalars
-/// combined with <see cref="VectorOps.Scalar"/> and applied with <see cref="VectorOps.AxpyByScalar"/>.</para>
+/// the slope after each evaluation (the line search needs both), four scalars after each
+/// iteration (y·s, y·y, |g|_1, |s|_1), and the dot products below, each group in one small copy.</para>
+/// <para>The two-loop recursion costs the same number of launches and host reads whatever the
+/// history holds ("vector-free" L-BFGS, Chen et al. 2014): every vector it forms is a combination
+/// of the stored s_i, y_i and g, so it runs on the host on their dot products alone, in double
+/// precision, and yields the direction's coefficients. The host keeps the dot products of every
+/// stored pair with every other (s·s, s·y, y·y); a new pair adds one row of each (4 batched
+/// <see cref="VectorOps.Dots"/> and one read), and each direction needs g against every s and y
+/// (2 batched dots and one read). The direction is then one combination of g, the s and the y
+/// (<see cref="VectorOps.CombineRows"/>). Per iteration: about 16 launches and 2 host reads
+/// beside the line search's, for any history size; the arithmetic is still O(m n), in passes
+/// over the history that each read it once.</para>
 /// <para>The structure follows torch's <c>optim.lbfgs</c>, which jcjohnson/neural-style uses:
 /// same first step, same tolerances, same fixed-step mode. Unlike torch, a direction that is not a
 /// descent direction resets the history instead of ending the run.</para>
@@ -35,10 +43,11 @@ public sealed class LbfgsOptimizer : IOptimizer
     private const int YySlot = 3;          // y·y                                  |
     private const int GradientL1Slot = 4;  // |g|_1                                |
     private const int StepL1Slot = 5;      // |s|_1                                |
-    private const int GammaSlot = 6;       // initial Hessian scale (device only)
-    private const int BetaSlot = 7;        // beta of the second loop (device only)
-    private const int OneSlot = 8;         // the constant 1, for rho = 1 / y·s (device only)
-    private const int ScalarCount = 9;
+    private const int ScalarCount = 6;
+
+    // Blocks of m floats in the batched dot products' buffer.
+    private const int NewSWithS = 0, NewSWithY = 1, NewYWithS = 2, NewYWithY = 3, GradientWithS = 4, GradientWithY = 5;
+    private const int DotBlocks = 6;
 
     private readonly VectorOps _vectors;
     private readonly IObjective _objective;
@@ -54,10 +63,17 @@ public sealed class LbfgsOptimizer : IOptimizer
     private readonly MemoryBuffer1D<float, Stride1D.Dense> _q;            // (n) two-loop q; after a step, staging for s
     private readonly MemoryBuffer1D<float, Stride1D.Dense> _s;            // (m, n) s of slot i at [i*n, (i+1)*n)
     private readonly MemoryBuffer1D<float, Stride1D.Dense> _y;            // (m, n) y likewise
-    private readonly MemoryBuffer1D<float, Stride1D.Dense> _rho;          // (m) 1 / y_i·s_i per slot
-    private readonly MemoryBuffer1D<float, Stride1D.Dense> _alpha;        // (m) alpha_i of the first loop
+    private readonly MemoryBuffer1D<float, Stride1D.Dense> _dots;         // (6m) batched dot products, blocks above
+    private readonly MemoryBuffer1D<float, Stride1D.Dense> _dotScratch;   // the batched dots' partial sums
+    private readonly MemoryBuffer1D<float, Stride1D.Dense> _coefficients; // (2m) the direction's s and y coefficients
     private readonly MemoryBuffer1D<float, Stride1D.Dense> _scalars;      // (ScalarCount) see the slots above
     private readonly float[] _host = new float[ScalarCount];             // host copies of the slots read
+
+    // The host side of the two-loop recursion, by ring slot (m x m row-major for the matrices).
+    private readonly float[] _hostDots;      // (6m) host copy of _dots
+    private readonly double[] _ss, _sy, _yy; // s_i·s_j, s_i·y_j, y_i·y_j
+    private readonly double[] _sCoefficient, _yCoefficient, _alphaHost; // (m) the recursion's vector and alphas
+    private readonly float[] _coefficientsHost; // (2m) s coefficients, then y coefficients
     private readonly Func<double, LinePoint> _line;
 
     private int _oldest;          // ring slot of the oldest pair
@@ -97,17 +113,26 @@ public sealed class LbfgsOptimizer : IOptimizer
         _q = accelerator.Allocate1D<float>(_n);
         _s = accelerator.Allocate1D<float>((long)_m * _n);
         _y = accelerator.Allocate1D<float>((long)_m * _n);
-        _rho = accelerator.Allocate1D<float>(_m);
-        _alpha = accelerator.Allocate1D<float>(_m);
+        _dots = accelerator.Allocate1D<float>(DotBlocks * _m);
+        _dotScratch = accelerator.Allocate1D<float>(VectorOps.DotsScratchLength(_m));
+        _coefficients = accelerator.Allocate1D<float>(2 * _m);
         _scalars = accelerator.Allocate1D<float>(ScalarCount);
-        _vectors.Fill(Scalar(OneSlot), 1f);
+        _hostDots = new float[DotBlocks * _m];
+        _ss = new double[_m * _m];
+        _sy = new double[_m * _m];
+        _yy = new double[_m * _m];
+        _sCoefficient = new double[_m];
+        _yCoefficient = new double[_m];
+        _alphaHost = new double[_m];
+        _coefficientsHost = new float[2 * _m];
         _line = EvaluateAlongDirection;
     }
 
     /// <summary>Device bytes the optimizer allocates for n variables (x itself not included), so a
     /// caller can check the device's memory before starting.</summary>
     public static long RequiredBytes(int n, int historySize) =>
-        sizeof(float) * ((5L + 2L * historySize) * n + 2L * historySize + ScalarCount);
+        sizeof(float) * ((5L + 2L * historySize) * n + (DotBlocks + 2L) * historySize +
+                         VectorOps.DotsScratchLength(historySize) + ScalarCount);
 
     /// <summary>Curvature pairs currently held (k).</summary>
     public int HistoryCount => _count;
@@ -233,8 +258,9 @@ public sealed class LbfgsOptimizer : IOptimizer
         _q.Dispose();
         _s.Dispose();
         _y.Dispose();
-        _rho.Dispose();
-        _alpha.Dispose();
+        _dots.Dispose();
+        _dotScratch.Dispose();
+        _coefficients.Dispose();
         _scalars.Dispose();
     }
 
@@ -245,41 +271,67 @@ public sealed class LbfgsOptimizer : IOptimizer
     /// the first loop and oldest first in the second. Starting from q = -g instead of g gives -H g
     /// directly (the recursion is linear in q), as torch does. With no pairs, d = -g.
     /// </summary>
+    /// <remarks>
+    /// q and r are never formed: they are kept as coefficients of g and of the stored s_j and y_j
+    /// (starting from q = -g), and every dot product the recursion needs is a combination of the
+    /// known dot products (s_i·q = sum_j cs_j s_i·s_j + cy_j s_i·y_j + cg s_i·g). Slots [0, k) are
+    /// the stored pairs: the ring starts at slot 0 until it is full.
+    /// </remarks>
     private void ComputeDirection()
     {
-        var q = _q.View;
         var d = _direction.View;
-        _vectors.LinearCombination(q, -1f, _gradient.View, 0f, q, 0f);
         if (_count == 0)
         {
-            _vectors.Copy(d, q);
+            _vectors.LinearCombination(d, -1f, _gradient.View, 0f, d, 0f);
             return;
         }
+        int k = _count, m = _m;
+        _vectors.Dots(DotBlock(GradientWithS), _s.View, k, _gradient.View, _dotScratch.View);
+        _vectors.Dots(DotBlock(GradientWithY), _y.View, k, _gradient.View, _dotScratch.View);
+        _dots.View.SubView(GradientWithS * m, 2 * m).AsContiguous().CopyToCPU(_hostDots.AsSpan(GradientWithS * m, 2 * m));
+
+        Array.Clear(_sCoefficient);
+        Array.Clear(_yCoefficient);
+        double g = -1;
 
         // First loop, i = k-1 ... 0: alpha_i = rho_i s_i·q; q = q - alpha_i y_i.
-        for (int j = _count - 1; j >= 0; j--)
+        for (int j = k - 1; j >= 0; j--)
         {
-            int slot = Slot(j);
-            var alpha = _alpha.View.SubView(slot, 1);
-            _vectors.Dot(alpha, S(slot), q);
-            _vectors.Scalar(alpha, alpha, ScalarOp.Multiply, _rho.View.SubView(slot, 1));
-            _vectors.AxpyByScalar(q, alpha, -1f, Y(slot));
+            int i = Slot(j);
+            double sq = g * _hostDots[GradientWithS * m + i];
+            for (int l = 0; l < k; l++) sq += _sCoefficient[l] * _ss[i * m + l] + _yCoefficient[l] * _sy[i * m + l];
+            _alphaHost[i] = sq / _sy[i * m + i];
+            _yCoefficient[i] -= _alphaHost[i];
         }
 
         // r = H0 q with H0 = gamma I, gamma = s·y / y·y of the newest pair (eq. 7.20).
-        _vectors.Fill(d, 0f);
-        _vectors.AxpyByScalar(d, Scalar(GammaSlot), 1f, q);
+        int newest = Slot(k - 1);
+        double gamma = _sy[newest * m + newest] / _yy[newest * m + newest];
+        g *= gamma;
+        for (int l = 0; l < k; l++)
+        {
+            _sCoefficient[l] *= gamma;
+            _yCoefficient[l] *= gamma;
+        }
 
         // Second loop, i = 0 ... k-1: beta = rho_i y_i·r; r = r + (alpha_i - beta) s_i.
-        var beta = Scalar(BetaSlot);
-        for (int j = 0; j < _count; j++)
+        for (int j = 0; j < k; j++)
         {
-            int slot = Slot(j);
-            _vectors.Dot(beta, Y(slot), d);
-            _vectors.Scalar(beta, beta, ScalarOp.Multiply, _rho.View.SubView(slot, 1));
-            _vectors.Scalar(beta, _alpha.View.SubView(slot, 1), ScalarOp.Subtract, beta);
-            _vectors.AxpyByScalar(d, beta, 1f, S(slot));
+            int i = Slot(j);
+            double yr = g * _hostDots[GradientWithY * m + i];
+            for (int l = 0; l < k; l++) yr += _sCoefficient[l] * _sy[l * m + i] + _yCoefficient[l] * _yy[i * m + l];
+            _sCoefficient[i] += _alphaHost[i] - yr / _sy[i * m + i];
         }
+
+        for (int l = 0; l < k; l++)
+        {
+            _coefficientsHost[l] = (float)_sCoefficient[l];
+            _coefficientsHost[m + l] = (float)_yCoefficient[l];
+        }
+        _coefficients.View.CopyFromCPU(_coefficientsHost);
+        _vectors.LinearCombination(d, (float)g, _gradient.View, 0f, d, 0f);
+        _vectors.CombineRows(d, _s.View, _coefficients.View.SubView(0, m), k, accumulate: true);
+        _vectors.CombineRows(d, _y.View, _coefficients.View.SubView(m, m), k, accumulate: true);
     }
 
     /// <summary>
@@ -319,8 +371,22 @@ public sealed class LbfgsOptimizer : IOptimizer
         }
         _vectors.Copy(S(slot), _q.View);
         _vectors.Copy(Y(slot), _direction.View);
-        _vectors.Scalar(_rho.View.SubView(slot, 1), Scalar(OneSlot), ScalarOp.Divide, Scalar(CurvatureSlot));
-        _vectors.Scalar(Scalar(GammaSlot), Scalar(CurvatureSlot), ScalarOp.Divide, Scalar(YySlot));
+
+        // The new pair's dot products with every stored pair (itself included): one row and one
+        // column of each host matrix. Slots [0, k) hold the pairs (see ComputeDirection).
+        int k = _count, m = _m;
+        _vectors.Dots(DotBlock(NewSWithS), _s.View, k, S(slot), _dotScratch.View);
+        _vectors.Dots(DotBlock(NewSWithY), _y.View, k, S(slot), _dotScratch.View);
+        _vectors.Dots(DotBlock(NewYWithS), _s.View, k, Y(slot), _dotScratch.View);
+        _vectors.Dots(DotBlock(NewYWithY), _y.View, k, Y(slot), _dotScratch.View);
+        _dots.View.SubView(0, 4 * m).AsContiguous().CopyToCPU(_hostDots.AsSpan(0, 4 * m));
+        for (int j = 0; j < k; j++)
+        {
+            _ss[slot * m + j] = _ss[j * m + slot] = _hostDots[NewSWithS * m + j];
+            _sy[slot * m + j] = _hostDots[NewSWithY * m + j]; // s_new·y_j
+            _sy[j * m + slot] = _hostDots[NewYWithS * m + j]; // s_j·y_new
+            _yy[slot * m + j] = _yy[j * m + slot] = _hostDots[NewYWithY * m + j];
+        }
     }
 
     private void ResetHistory()
@@ -377,6 +443,8 @@ public sealed class LbfgsOptimizer : IOptimizer
     private ArrayView<float> Y(int slot) => _y.View.SubView((long)slot * _n, _n);
 
     private ArrayView<float> Scalar(int slot) => _scalars.View.SubView(slot, 1);
+
+    private ArrayView<float> DotBlock(int block) => _dots.View.SubView((long)block * _m, _m);
 
     /// <summary>Waits for the device and copies scalar slots [first, first + count) to the host.</summary>
     private void Read(int first, int count) =>

@@ -476,6 +476,14 @@ public static partial class KernelChecks
             (v, x, y, z) => v.LinearCombination(z, 0.5f, x, -2f, y, 0.25f), (x, y) => 0.5 * x - 2 * y + 0.25)));
         checks.Add(new("vector.axpy-by-scalar", text, k => AxpyByScalar(k, host, n)));
 
+        // Batched: 5 of 7 rows take part (the last two hold NaN: a row past the count must not be read).
+        checks.Add(new("vector.dots", "5 rows, n=1001", k => Dots(k, host)));
+        foreach (bool accumulate in new[] { false, true })
+        {
+            string name = $"vector.combine-rows{(accumulate ? "+accumulate" : "")}";
+            checks.Add(new(name, "5 rows, n=1001", k => CombineRows(k, host, accumulate, name)));
+        }
+
         // Reductions: the default width, and a width that forces the fold pass on any accelerator.
         foreach (int? width in new int?[] { null, 300 })
         {
@@ -531,6 +539,41 @@ public static partial class KernelChecks
         var expected = new double[n];
         for (int i = 0; i < n; i++) expected[i] = y[i] + factor * alpha * x[i];
         return Comparison.Compare("vector.axpy-by-scalar", $"n={n}", Download(dY), expected, Elementwise);
+    }
+
+    private static double[] BatchRows(Random random, int n) =>
+        [.. Uniform(random, 5 * n), .. Enumerable.Repeat(double.NaN, 2 * n)];
+
+    private static CheckResult Dots(KernelSet k, bool host)
+    {
+        const int n = 1001, count = 5;
+        var random = new Random(65);
+        var rows = BatchRows(random, n);
+        var v = Uniform(random, n);
+        var expected = new double[count];
+        VectorOps.DotsReference(expected, rows, count, v);
+        using var dRows = Upload(k.Accelerator, rows);
+        using var dV = Upload(k.Accelerator, v);
+        using var scratch = Poisoned(k.Accelerator, (int)VectorOps.DotsScratchLength(count));
+        using var result = Poisoned(k.Accelerator, count);
+        new VectorOps(k.Accelerator, k.Reduction, host).Dots(result.View, dRows.View, count, dV.View, scratch.View);
+        return Comparison.Compare("vector.dots", "5 rows, n=1001", Download(result), expected, Sums);
+    }
+
+    private static CheckResult CombineRows(KernelSet k, bool host, bool accumulate, string name)
+    {
+        const int n = 1001, count = 5;
+        var random = new Random(66);
+        var rows = BatchRows(random, n);
+        var coefficients = Uniform(random, count);
+        var start = Uniform(random, n);
+        var expected = (double[])start.Clone();
+        VectorOps.CombineRowsReference(expected, rows, coefficients, count, accumulate);
+        using var dRows = Upload(k.Accelerator, rows);
+        using var dCoefficients = Upload(k.Accelerator, coefficients);
+        using var z = accumulate ? Upload(k.Accelerator, start) : Poisoned(k.Accelerator, n);
+        new VectorOps(k.Accelerator, k.Reduction, host).CombineRows(z.View, dRows.View, dCoefficients.View, count, accumulate);
+        return Comparison.Compare(name, "5 rows, n=1001", Download(z), expected, Sums);
     }
 
     private static CheckResult Reduce(KernelSet k, bool host, string name, string shape, int n, int? width,
