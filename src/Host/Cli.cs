@@ -1,10 +1,10 @@
 using System.CommandLine;
 using System.Globalization;
-using IlgpuStyle.Converter;
 using IlgpuStyle.Kernels;
 using IlgpuStyle.Network;
 using IlgpuStyle.Network.Weights;
 using IlgpuStyle.Optimization;
+using IlgpuStyle.Weights;
 
 namespace IlgpuStyle.Host;
 

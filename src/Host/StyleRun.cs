@@ -1,12 +1,12 @@
 using System.Diagnostics;
 using ILGPU;
 using ILGPU.Runtime;
-using IlgpuStyle.Converter;
 using IlgpuStyle.Kernels;
 using IlgpuStyle.Network;
 using IlgpuStyle.Network.Images;
 using IlgpuStyle.Network.Weights;
 using IlgpuStyle.Optimization;
+using IlgpuStyle.Weights;
 
 namespace IlgpuStyle.Host;
 

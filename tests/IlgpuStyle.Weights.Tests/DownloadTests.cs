@@ -1,8 +1,8 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
-using IlgpuStyle.Converter;
 using IlgpuStyle.Network.Weights;
+using IlgpuStyle.Weights;
 
 namespace IlgpuStyle.Weights.Tests;
 

@@ -1,5 +1,6 @@
 using IlgpuStyle.Converter;
 using IlgpuStyle.Network.Weights;
+using IlgpuStyle.Weights;
 
 namespace IlgpuStyle.Weights.Tests;
 

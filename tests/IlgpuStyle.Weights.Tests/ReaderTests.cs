@@ -1,5 +1,5 @@
-using IlgpuStyle.Converter;
 using IlgpuStyle.Network.Weights;
+using IlgpuStyle.Weights;
 
 namespace IlgpuStyle.Weights.Tests;
 

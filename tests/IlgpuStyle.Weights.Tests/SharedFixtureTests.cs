@@ -1,6 +1,6 @@
 using System.Text.Json;
-using IlgpuStyle.Converter;
 using IlgpuStyle.Network.Weights;
+using IlgpuStyle.Weights;
 
 namespace IlgpuStyle.Weights.Tests;
 

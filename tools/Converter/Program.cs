@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using IlgpuStyle.Network.Weights;
+using IlgpuStyle.Weights;
 
 namespace IlgpuStyle.Converter;
 
@@ -110,7 +111,7 @@ public static class Program
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            stderr.WriteLine($"error: {WeightSources.OneLine(e.Message)}");
+            stderr.WriteLine($"error: {e.Message.ReplaceLineEndings(" ")}");
             return 1;
         }
     }

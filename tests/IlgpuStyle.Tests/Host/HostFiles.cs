@@ -1,10 +1,10 @@
 using System.Text.Json;
-using IlgpuStyle.Converter;
 using IlgpuStyle.Host;
 using IlgpuStyle.Network.Images;
 using IlgpuStyle.Network.Weights;
 using IlgpuStyle.Tests.Network;
 using IlgpuStyle.Tests.Support;
+using IlgpuStyle.Weights;
 using StbImageSharp;
 using StbImageWriteSharp;
 

@@ -1,7 +1,7 @@
 using System.Diagnostics;
-using IlgpuStyle.Converter;
 using IlgpuStyle.Host;
 using IlgpuStyle.Network.Weights;
+using IlgpuStyle.Weights;
 using static IlgpuStyle.Tests.Host.HostFiles;
 
 namespace IlgpuStyle.Tests.Host;

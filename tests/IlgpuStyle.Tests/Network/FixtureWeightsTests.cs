@@ -1,8 +1,8 @@
 using ILGPU.Runtime;
-using IlgpuStyle.Converter;
 using IlgpuStyle.Network;
 using IlgpuStyle.Network.Weights;
 using IlgpuStyle.Tests.Support;
+using IlgpuStyle.Weights;
 
 namespace IlgpuStyle.Tests.Network;
 

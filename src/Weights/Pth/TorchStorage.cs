@@ -1,6 +1,6 @@
 using System.Buffers.Binary;
 
-namespace IlgpuStyle.Converter.Pth;
+namespace IlgpuStyle.Weights.Pth;
 
 /// <summary>
 /// A torch storage type named by a pickle global such as <c>torch.FloatStorage</c>: its element size

@@ -1,6 +1,6 @@
 using IlgpuStyle.Network.Weights;
 
-namespace IlgpuStyle.Converter;
+namespace IlgpuStyle.Weights;
 
 /// <summary>What a conversion wrote.</summary>
 /// <param name="OutputPath">The safetensors file.</param>

@@ -1,4 +1,4 @@
-namespace IlgpuStyle.Converter;
+namespace IlgpuStyle.Weights;
 
 /// <summary>
 /// Conversion or download failed. The message is one line that names the file (or URL) and what is

@@ -1,4 +1,4 @@
-namespace IlgpuStyle.Converter.Caffe;
+namespace IlgpuStyle.Weights.Caffe;
 
 /// <summary>
 /// Reads the convolution layers of a Caffe <c>.caffemodel</c>, a protobuf <c>NetParameter</c>

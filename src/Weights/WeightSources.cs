@@ -1,7 +1,7 @@
-using IlgpuStyle.Converter.Caffe;
-using IlgpuStyle.Converter.Pth;
+using IlgpuStyle.Weights.Caffe;
+using IlgpuStyle.Weights.Pth;
 
-namespace IlgpuStyle.Converter;
+namespace IlgpuStyle.Weights;
 
 /// <summary>Opens a weights file of any supported format, telling the format from its first bytes rather than its name.</summary>
 public static class WeightSources

@@ -3,7 +3,7 @@ using System.Net.Http.Headers;
 using System.Security.Cryptography;
 using IlgpuStyle.Network.Weights;
 
-namespace IlgpuStyle.Converter;
+namespace IlgpuStyle.Weights;
 
 /// <summary>
 /// An official torchvision weights file. torchvision names its files <c>{model}-{hash}.pth</c>, where

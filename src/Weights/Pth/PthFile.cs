@@ -1,7 +1,7 @@
 using System.IO.Compression;
 using System.Numerics;
 
-namespace IlgpuStyle.Converter.Pth;
+namespace IlgpuStyle.Weights.Pth;
 
 /// <summary>
 /// Reads a PyTorch state dict (<c>torch.save(model.state_dict())</c>) in either on-disk format

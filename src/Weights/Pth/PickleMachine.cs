@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 using System.Numerics;
 using System.Text;
 
-namespace IlgpuStyle.Converter.Pth;
+namespace IlgpuStyle.Weights.Pth;
 
 /// <summary>A dict built by the pickle (plain <c>dict</c> or <c>OrderedDict</c>): entries in insertion order.</summary>
 internal sealed class PickleDict

@@ -1,6 +1,6 @@
 using System.Buffers.Binary;
 
-namespace IlgpuStyle.Converter.Caffe;
+namespace IlgpuStyle.Weights.Caffe;
 
 /// <summary>
 /// Reads the protobuf wire format by hand. A message is a sequence of (tag, value) pairs; the tag

@@ -1,4 +1,4 @@
-namespace IlgpuStyle.Converter;
+namespace IlgpuStyle.Weights;
 
 /// <summary>Which family of file a tensor came from; decides key naming and the default preprocessing.</summary>
 public enum SourceKind

@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text.RegularExpressions;
 using IlgpuStyle.Network.Weights;
 
-namespace IlgpuStyle.Converter;
+namespace IlgpuStyle.Weights;
 
 /// <summary>One conv layer found in a source: its canonical name and the source tensors holding its weight and bias.</summary>
 public sealed record MappedLayer(string Name, SourceTensor Weight, SourceTensor Bias);
