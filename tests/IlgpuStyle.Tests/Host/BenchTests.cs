@@ -1,5 +1,6 @@
 using System.Text.Json;
 using IlgpuStyle.Host;
+using IlgpuStyle.Tests.Support;
 
 namespace IlgpuStyle.Tests.Host;
 
@@ -60,9 +61,8 @@ public sealed class BenchTests
     [Test]
     public void EveryKindOfPieceLabelGetsItsFlopCount()
     {
-        using var context = IlgpuStyle.Kernels.Devices.CreateContext();
-        using var accelerator = IlgpuStyle.Kernels.Devices.Select(context, "cpu").CreateAccelerator(context);
-        using var kernels = new IlgpuStyle.Kernels.KernelSet(accelerator);
+        using var projectCpu = OwnAccelerator.ProjectCpu();
+        var kernels = projectCpu.Kernels;
         var weights = Bench.RandomVgg19(widthDivisor: 16, seed: 1);
         var image = IlgpuStyle.Tests.Network.TinyVgg.Image(32, 32, seed: 1);
         using var objective = new IlgpuStyle.Network.StyleObjective(kernels, weights, image, [image], new IlgpuStyle.Network.StyleOptions());

@@ -11,28 +11,18 @@ namespace IlgpuStyle.Tests.Kernels;
 /// <see cref="ArgumentException"/>, before anything is launched (an out-of-range access inside a
 /// CPU-accelerator kernel would end the process instead).
 /// </summary>
-public sealed class LauncherValidationTests
+public sealed class LauncherValidationTests : AcceleratorTest
 {
-    private OwnAccelerator _own = null!;
+    protected override OwnAccelerator CreateOwnAccelerator() => OwnAccelerator.ProjectCpu();
 
-    private Accelerator OwnedAccelerator => _own.Accelerator;
-
-    private KernelSet OwnedKernels => _own.Kernels;
-
-    [OneTimeSetUp]
-    public void Create() => _own = OwnAccelerator.ProjectCpu();
-
-    [OneTimeTearDown]
-    public void Dispose() => _own.Dispose();
-
-    private ArrayView<float> Floats(int n) => OwnedAccelerator.Allocate1D<float>(n).View;
+    private ArrayView<float> Floats(int n) => Accelerator.Allocate1D<float>(n).View;
 
     [Test]
     public void ConvolutionRejectsAShortInput()
     {
         var s = Conv2dShape.Vgg(3, 5, 7, 4);
         var error = Assert.Throws<ArgumentException>(() =>
-            OwnedKernels.Conv.Forward(Floats(s.Output.Length), Floats(s.Input.Length - 1), Floats(s.WeightLength), Floats(4), s));
+            Kernels.Conv.Forward(Floats(s.Output.Length), Floats(s.Input.Length - 1), Floats(s.WeightLength), Floats(4), s));
         Assert.That(error!.Message, Does.Contain("input has 104 elements but its shape needs 105"));
     }
 
@@ -41,9 +31,9 @@ public sealed class LauncherValidationTests
     {
         var s = Conv2dShape.Vgg(3, 5, 7, 4);
         Assert.Throws<ArgumentException>(() =>
-            OwnedKernels.Conv.BackwardInput(Floats(s.Input.Length), Floats(s.Output.Length), Floats(s.WeightLength + 1), s));
+            Kernels.Conv.BackwardInput(Floats(s.Input.Length), Floats(s.Output.Length), Floats(s.WeightLength + 1), s));
         Assert.Throws<ArgumentException>(() =>
-            OwnedKernels.Conv.Forward(Floats(s.Output.Length), Floats(s.Input.Length), Floats(s.WeightLength), Floats(3), s));
+            Kernels.Conv.Forward(Floats(s.Output.Length), Floats(s.Input.Length), Floats(s.WeightLength), Floats(3), s));
     }
 
     [Test]
@@ -58,22 +48,22 @@ public sealed class LauncherValidationTests
     public void PoolingRejectsTinyInputsAndWrongLengths()
     {
         var tiny = new ChwShape(2, 1, 5);
-        Assert.Throws<ArgumentException>(() => OwnedKernels.AvgPool.Forward(Floats(2), Floats(10), tiny));
+        Assert.Throws<ArgumentException>(() => Kernels.AvgPool.Forward(Floats(2), Floats(10), tiny));
         var s = new ChwShape(2, 5, 5);
         Assert.Throws<ArgumentException>(() =>
-            OwnedKernels.MaxPool.Forward(Floats(8), OwnedAccelerator.Allocate1D<byte>(7).View, Floats(50), s));
+            Kernels.MaxPool.Forward(Floats(8), Accelerator.Allocate1D<byte>(7).View, Floats(50), s));
     }
 
     [Test]
     public void GramLossAndVectorOpsRejectMismatchedLengths()
     {
         var g = new GramShape(3, 10);
-        Assert.Throws<ArgumentException>(() => OwnedKernels.Gram.Forward(Floats(8), Floats(30), g, 1f));
-        Assert.Throws<ArgumentException>(() => OwnedKernels.Mse.Forward(Floats(1), Floats(5), Floats(6), 1f, false));
-        Assert.Throws<ArgumentException>(() => OwnedKernels.Mse.Forward(Floats(2), Floats(5), Floats(5), 1f, false));
-        Assert.Throws<ArgumentException>(() => OwnedKernels.TotalVariation.Backward(Floats(5), Floats(6), new ChwShape(1, 2, 3), 1f, false));
-        Assert.Throws<ArgumentException>(() => OwnedKernels.Vectors.Axpy(Floats(5), 1f, Floats(4)));
-        Assert.Throws<ArgumentException>(() => OwnedKernels.Vectors.Dot(Floats(1), Floats(5), Floats(4)));
-        Assert.Throws<ArgumentException>(() => OwnedKernels.Vectors.Scalar(Floats(1), Floats(2), ScalarOp.Add, Floats(1)));
+        Assert.Throws<ArgumentException>(() => Kernels.Gram.Forward(Floats(8), Floats(30), g, 1f));
+        Assert.Throws<ArgumentException>(() => Kernels.Mse.Forward(Floats(1), Floats(5), Floats(6), 1f, false));
+        Assert.Throws<ArgumentException>(() => Kernels.Mse.Forward(Floats(2), Floats(5), Floats(5), 1f, false));
+        Assert.Throws<ArgumentException>(() => Kernels.TotalVariation.Backward(Floats(5), Floats(6), new ChwShape(1, 2, 3), 1f, false));
+        Assert.Throws<ArgumentException>(() => Kernels.Vectors.Axpy(Floats(5), 1f, Floats(4)));
+        Assert.Throws<ArgumentException>(() => Kernels.Vectors.Dot(Floats(1), Floats(5), Floats(4)));
+        Assert.Throws<ArgumentException>(() => Kernels.Vectors.Scalar(Floats(1), Floats(2), ScalarOp.Add, Floats(1)));
     }
 }

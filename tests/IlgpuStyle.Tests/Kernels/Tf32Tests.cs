@@ -15,19 +15,9 @@ namespace IlgpuStyle.Tests.Kernels;
 /// mma is emulated from the same fragments the tensor cores would receive (so a wrong fragment
 /// index fails here), and its PTX compiled without a GPU.
 /// </summary>
-public sealed class Tf32Tests
+public sealed class Tf32Tests : AcceleratorTest
 {
-    private OwnAccelerator _own = null!;
-
-    private Accelerator OwnedAccelerator => _own.Accelerator;
-
-    private KernelSet OwnedKernels => _own.Kernels;
-
-    [OneTimeSetUp]
-    public void Create() => _own = OwnAccelerator.WideCpu(threadsPerWarp: 32, warps: 8);
-
-    [OneTimeTearDown]
-    public void Dispose() => _own.Dispose();
+    protected override OwnAccelerator CreateOwnAccelerator() => OwnAccelerator.WideCpu(threadsPerWarp: 32, warps: 8);
 
     private static IEnumerable<TestCaseData> Tf32Checks() =>
         KernelChecks.All.Where(c => c.Kernel.EndsWith("/tf32", StringComparison.Ordinal))
@@ -39,9 +29,9 @@ public sealed class Tf32Tests
     [TestCaseSource(nameof(Tf32Checks))]
     public void MatchesCpuReference(KernelCheck check)
     {
-        Assert.That(OwnedAccelerator.WarpSize, Is.EqualTo(32));
-        Assert.That(check.RunsOn(OwnedAccelerator), Is.True, "the wide CPU accelerator must run every TF32 check");
-        var result = check.Run(OwnedKernels);
+        Assert.That(Accelerator.WarpSize, Is.EqualTo(32));
+        Assert.That(check.RunsOn(Accelerator), Is.True, "the wide CPU accelerator must run every TF32 check");
+        var result = check.Run(Kernels);
         TraceGuard.ThrowIfAssertionsFailed();
         Assert.That(result.Passed, Is.True,
             $"{check}: max abs error {result.MaxAbsError:G3}, max rel error {result.MaxRelError:G3}. {result.Detail}");
@@ -77,20 +67,19 @@ public sealed class Tf32Tests
     {
         // Inputs with low mantissa bits set: TF32 must drop them, so the product differs from fp32's.
         var s = new Conv2dShape(1, 1, 1, 1, 1, 1, 0, 1);
-        using var input = OwnedAccelerator.Allocate1D(new[] { 1f + 1f / 4096 });
-        using var weight = OwnedAccelerator.Allocate1D(new[] { 3f });
-        using var bias = OwnedAccelerator.Allocate1D(new[] { 0f });
-        using var output = OwnedAccelerator.Allocate1D<float>(1);
-        OwnedKernels.Conv.ForwardTf32(output.View, input.View, weight.View, bias.View, s, fuseRelu: false);
+        using var input = Accelerator.Allocate1D(new[] { 1f + 1f / 4096 });
+        using var weight = Accelerator.Allocate1D(new[] { 3f });
+        using var bias = Accelerator.Allocate1D(new[] { 0f });
+        using var output = Accelerator.Allocate1D<float>(1);
+        Kernels.Conv.ForwardTf32(output.View, input.View, weight.View, bias.View, s, fuseRelu: false);
         Assert.That(TestData.Download(output)[0], Is.EqualTo(3f));
     }
 
     [Test]
     public void TheDefaultCpuAcceleratorRefusesTheTf32KernelWithAMessage()
     {
-        using var context = Devices.CreateContext();
-        using var accelerator = Devices.Select(context, "cpu").CreateAccelerator(context);
-        using var kernels = new KernelSet(accelerator);
+        using var projectCpu = OwnAccelerator.ProjectCpu();
+        var (accelerator, kernels) = (projectCpu.Accelerator, projectCpu.Kernels);
         var s = Conv2dShape.Vgg(3, 5, 7, 4);
         using var buffer = accelerator.Allocate1D<float>(1000);
         var error = Assert.Throws<NotSupportedException>(() => kernels.Conv.ForwardTf32(

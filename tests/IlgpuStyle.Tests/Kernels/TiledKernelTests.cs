@@ -13,19 +13,9 @@ namespace IlgpuStyle.Tests.Kernels;
 /// but too small for a 16 x 16 tile). Each simulated thread is an OS thread and every barrier a
 /// real one, so the shapes stay tiny.
 /// </summary>
-public sealed class TiledKernelTests
+public sealed class TiledKernelTests : AcceleratorTest
 {
-    private OwnAccelerator _own = null!;
-
-    private Accelerator OwnedAccelerator => _own.Accelerator;
-
-    private KernelSet OwnedKernels => _own.Kernels;
-
-    [OneTimeSetUp]
-    public void Create() => _own = OwnAccelerator.WideCpu(threadsPerWarp: 16, warps: 16);
-
-    [OneTimeTearDown]
-    public void Dispose() => _own.Dispose();
+    protected override OwnAccelerator CreateOwnAccelerator() => OwnAccelerator.WideCpu(threadsPerWarp: 16, warps: 16);
 
     private static IEnumerable<TestCaseData> TiledChecks() =>
         KernelChecks.All.Where(c => c.Requires is not null).Select(c => new TestCaseData(c).SetArgDisplayNames(c.Kernel, c.Shape));
@@ -33,8 +23,8 @@ public sealed class TiledKernelTests
     [TestCaseSource(nameof(TiledChecks))]
     public void MatchesCpuReference(KernelCheck check)
     {
-        Assert.That(check.RunsOn(OwnedAccelerator), Is.True, "the wide CPU accelerator must run every tiled check");
-        var result = check.Run(OwnedKernels);
+        Assert.That(check.RunsOn(Accelerator), Is.True, "the wide CPU accelerator must run every tiled check");
+        var result = check.Run(Kernels);
         TraceGuard.ThrowIfAssertionsFailed();
         Assert.That(result.Passed, Is.True,
             $"{check}: max abs error {result.MaxAbsError:G3}, max rel error {result.MaxRelError:G3}. {result.Detail}");
@@ -43,9 +33,8 @@ public sealed class TiledKernelTests
     [Test]
     public void TheDefaultCpuAcceleratorRefusesTheTiledKernelWithAMessage()
     {
-        using var context = Devices.CreateContext();
-        using var accelerator = Devices.Select(context, "cpu").CreateAccelerator(context);
-        using var kernels = new KernelSet(accelerator);
+        using var projectCpu = OwnAccelerator.ProjectCpu();
+        var (accelerator, kernels) = (projectCpu.Accelerator, projectCpu.Kernels);
         var s = Conv2dShape.Vgg(3, 5, 7, 4);
         using var buffer = accelerator.Allocate1D<float>(1000);
         var error = Assert.Throws<NotSupportedException>(() => kernels.Conv.ForwardTiled(

@@ -3,6 +3,7 @@ using ILGPU.Runtime;
 using IlgpuStyle.Kernels;
 using IlgpuStyle.Kernels.Verification;
 using IlgpuStyle.Network;
+using IlgpuStyle.Network.Losses;
 using IlgpuStyle.Tests.Support;
 
 namespace IlgpuStyle.Tests.Network;
@@ -310,23 +311,79 @@ public sealed class NetworkTests(DeviceKind kind) : AcceleratorFixture(kind)
         Assert.That(objective.Memory.PeakBytes, Is.GreaterThanOrEqualTo(bytes));
     }
 
-    [Test]
-    public void NormalizedGradientsGiveEachTapUnitL1Norm()
+    /// <summary>
+    /// neural-style's <c>-normalize_gradients</c>: what each tap adds to the gradient flowing down is
+    /// <c>w g / |g|_1</c>, so its L1 norm is the tap's weight w (unit norm per unit weight) whatever the
+    /// layer's scale, and it points along the tap's plain gradient <c>w g</c>.
+    /// </summary>
+    [TestCase("content")]
+    [TestCase("style")]
+    public void NormalizedGradientsGiveEachTapUnitL1Norm(string kind)
     {
-        // With one content tap only and TV off, the normalized gradient at relu4_2 has L1 norm w_c;
-        // the loss value is unchanged by the option.
+        const float weight = 3f;
+        var shape = new ChwShape(3, 5, 7);
+        var random = new Random(22);
+        using var memory = new DeviceMemory(Accelerator);
+        var activation = new DeviceTensor(Upload(memory, TestData.Uniform(random, shape.Length, 0, 2)), shape);
+        int targetLength = kind == "content" ? shape.Length : shape.Channels * shape.Channels;
+        var target = Upload(memory, TestData.Uniform(random, targetLength, 0, 2));
+        var loss = memory.Floats(1).View;
+        var normalizer = new GradientNormalizer(Kernels, memory, shape.Length);
+        ILossTap Tap(GradientNormalizer? n) => kind == "content"
+            ? new ContentLoss("relu1_1", Kernels, target, loss, weight, n)
+            : new StyleLoss("relu1_1", shape, Kernels, memory, target, loss, weight, n);
+
+        // What the tap adds (it accumulates: start from a non-zero gradient and subtract it again).
+        double[] below = TestData.Uniform(random, shape.Length);
+        float[] Added(ILossTap tap, double[] start)
+        {
+            var dActivation = Upload(memory, start);
+            Kernels.Vectors.Fill(loss, 0f);
+            tap.Forward(activation);
+            tap.Backward(dActivation, activation);
+            var result = new float[shape.Length];
+            dActivation.CopyToCPU(result);
+            return result.Select((v, i) => (float)(v - start[i])).ToArray();
+        }
+        float[] normalized = Added(Tap(normalizer), below);
+        float[] plain = Added(Tap(null), new double[shape.Length]);
+
+        double plainNorm = plain.Sum(v => Math.Abs((double)v));
+        Assert.That(plainNorm, Is.GreaterThan(0), "the test needs a tap with a gradient");
+        Assert.That(normalized.Sum(v => Math.Abs((double)v)), Is.EqualTo(weight).Within(1e-3).Percent,
+            $"the {kind} tap's normalized gradient has L1 norm w");
+        AssertClose($"{kind} tap direction", normalized, plain.Select(v => v * weight / plainNorm).ToArray());
+    }
+
+    /// <summary>
+    /// In the whole objective, with one content tap and nothing else, the backward pass is linear in
+    /// what the tap adds: the normalized gradient of x is the plain one divided by the tap's raw
+    /// gradient norm <c>|2 (F - P) / N|_1</c> (the loss value is unchanged).
+    /// </summary>
+    [Test]
+    public void NormalizedGradientsDivideTheObjectivesGradientByTheTapsNorm()
+    {
         var weights = TinyVgg.Create();
         var content = TinyVgg.Image(16, 16, seed: 18);
         var x = TinyVgg.Image(16, 16, seed: 19);
         var options = new StyleOptions { StyleWeight = 0f, TvWeight = 0f, ContentWeight = 3f };
         using var plain = new StyleObjective(Kernels, weights, content, [], options);
-        using var normalized = new StyleObjective(Kernels, weights, content, [], options with { NormalizeGradients = true });
-        var (_, l1, _) = EvaluateOnDevice(plain, x);
+        using var normalized = new StyleObjective(Kernels, weights, content, [],
+            options with { NormalizeGradients = true });
+        var (g1, l1, _) = EvaluateOnDevice(plain, x);
         var (g2, l2, _) = EvaluateOnDevice(normalized, x);
         Assert.That(l2.Content, Is.EqualTo(l1.Content).Within(1e-5).Percent);
-        Assert.That(g2.All(float.IsFinite), Is.True);
-        Assert.That(g2.Any(v => v != 0), Is.True);
+
+        var reference = new ReferenceObjective(weights, content, [content], options);
+        double[] Features(NetworkImage image) => reference.Forward(ReferenceObjective.ToDouble(image.Data), image.Shape)
+            .Single(s => s.Name == "relu4_2").Output;
+        double[] f = Features(x), p = Features(content);
+        double tapNorm = f.Select((v, i) => Math.Abs(2 * (v - p[i]) / f.Length)).Sum();
+        AssertClose("normalized gradient", g2, g1.Select(v => v / tapNorm).ToArray(), relative: 1e-3);
     }
+
+    private static ArrayView<float> Upload(DeviceMemory memory, double[] values) =>
+        memory.Upload(Array.ConvertAll(values, v => (float)v)).View;
 
     [Test]
     public void BadSettingsAreRefusedWithAClearMessage()
