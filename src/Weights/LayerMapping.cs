@@ -4,7 +4,9 @@ using IlgpuStyle.Network.Weights;
 
 namespace IlgpuStyle.Weights;
 
-/// <summary>One conv layer found in a source: its canonical name and the source tensors holding its weight and bias.</summary>
+/// <summary>
+/// One conv layer found in a source: its canonical name and the source tensors holding its weight and bias.
+/// </summary>
 public sealed record MappedLayer(string Name, SourceTensor Weight, SourceTensor Bias);
 
 /// <summary>
@@ -20,7 +22,9 @@ public sealed record MappedLayer(string Name, SourceTensor Weight, SourceTensor 
 /// </summary>
 public static partial class LayerMapping
 {
-    /// <summary>The mapping result: architecture, layers in network order, and a note for the user (may be empty).</summary>
+    /// <summary>
+    /// The mapping result: architecture, layers in network order, and a note for the user (may be empty).
+    /// </summary>
     public sealed record Result(VggArchitecture Architecture, IReadOnlyList<MappedLayer> Layers, string Note);
 
     /// <summary>
@@ -33,14 +37,16 @@ public static partial class LayerMapping
     {
         var byKey = source.Tensors.GroupBy(t => t.Key).ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
         // Conv weights are the 4-D ".weight" tensors; Linear layers (the classifier) are 2-D.
-        var convWeights = source.Tensors.Where(t => t.Key.EndsWith(".weight", StringComparison.Ordinal) && t.Shape.Count == 4).ToList();
+        var convWeights = source.Tensors.Where(t => t.Key.EndsWith(".weight", StringComparison.Ordinal)
+            && t.Shape.Count == 4).ToList();
         if (convWeights.Count == 0)
             throw new SourceFormatException($"no convolution layers found among its {source.Tensors.Count} tensors");
 
         MappedLayer Layer(string name, SourceTensor weight)
         {
             string biasKey = weight.Key[..^".weight".Length] + ".bias";
-            var bias = byKey.GetValueOrDefault(biasKey) ?? throw new SourceFormatException($"conv weight {weight.Key} has no {biasKey}");
+            var bias = byKey.GetValueOrDefault(biasKey) ?? throw new SourceFormatException(
+                $"conv weight {weight.Key} has no {biasKey}");
             return new MappedLayer(name, weight, bias);
         }
 
@@ -51,14 +57,18 @@ public static partial class LayerMapping
         if (torchvision.All(m => m.Success))
         {
             var indices = torchvision.Select(m => int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture)).ToList();
-            var chosen = arch ?? VggArchitecture.All.FirstOrDefault(a => a.TorchvisionFeatureIndices.SequenceEqual(indices.Order()))
-                ?? throw new SourceFormatException($"conv layers at features indices {string.Join(",", indices)} match neither vgg19 nor vgg16");
+            var chosen = arch ?? VggArchitecture.All.FirstOrDefault(
+                a => a.TorchvisionFeatureIndices.SequenceEqual(indices.Order()))
+                ?? throw new SourceFormatException(
+                    $"conv layers at features indices {string.Join(",", indices)} match neither vgg19 nor vgg16");
             var layers = new List<MappedLayer>();
             for (int i = 0; i < chosen.ConvNames.Count; i++)
             {
                 int at = indices.IndexOf(chosen.TorchvisionFeatureIndices[i]);
                 if (at < 0)
-                    throw new SourceFormatException($"{chosen.Name} needs features.{chosen.TorchvisionFeatureIndices[i]}.weight ({chosen.ConvNames[i]}), which is missing");
+                    throw new SourceFormatException($"{chosen.Name} needs " +
+                                                    $"features.{chosen.TorchvisionFeatureIndices[i]}.weight " +
+                                                    $"({chosen.ConvNames[i]}), which is missing");
                 layers.Add(Layer(chosen.ConvNames[i], convWeights[at]));
             }
             var extra = indices.Except(chosen.TorchvisionFeatureIndices).ToList();
@@ -70,7 +80,8 @@ public static partial class LayerMapping
         return MapByOrder(convWeights, arch, preprocessGiven, Layer);
     }
 
-    private static Result MapCaffe(List<SourceTensor> convWeights, VggArchitecture? arch, Func<string, SourceTensor, MappedLayer> layer)
+    private static Result MapCaffe(
+        List<SourceTensor> convWeights, VggArchitecture? arch, Func<string, SourceTensor, MappedLayer> layer)
     {
         var names = convWeights.Select(w => w.Key[..^".weight".Length]).ToList();
         var chosen = arch ?? InferFromCount(names.Count);
@@ -79,15 +90,19 @@ public static partial class LayerMapping
             var missing = chosen.ConvNames.FirstOrDefault(n => !names.Contains(n));
             if (missing != null)
                 throw new SourceFormatException($"{chosen.Name} needs convolution layer {missing}, which is missing");
-            return new Result(chosen, chosen.ConvNames.Select(n => layer(n, convWeights[names.IndexOf(n)])).ToList(), "");
+            return new Result(chosen, chosen.ConvNames.Select(n => layer(n, convWeights[names.IndexOf(n)])).ToList(),
+                "");
         }
         // Layer names other than conv{b}_{i}: fall back to file order, as for generic keys.
         if (names.Count != chosen.ConvNames.Count)
-            throw new SourceFormatException($"found {names.Count} convolution layers; {chosen.Name} has {chosen.ConvNames.Count}");
-        return new Result(chosen, chosen.ConvNames.Select((n, i) => layer(n, convWeights[i])).ToList(), "layer names are not conv{b}_{i}; mapped in file order");
+            throw new SourceFormatException(
+                $"found {names.Count} convolution layers; {chosen.Name} has {chosen.ConvNames.Count}");
+        return new Result(chosen, chosen.ConvNames.Select((n, i) => layer(n, convWeights[i])).ToList(),
+            "layer names are not conv{b}_{i}; mapped in file order");
     }
 
-    private static Result MapByOrder(List<SourceTensor> convWeights, VggArchitecture? arch, bool preprocessGiven, Func<string, SourceTensor, MappedLayer> layer)
+    private static Result MapByOrder(List<SourceTensor> convWeights, VggArchitecture? arch, bool preprocessGiven,
+        Func<string, SourceTensor, MappedLayer> layer)
     {
         string note = "keys are not torchvision's features.{i}; conv layers mapped in file order";
         // Some exports (e.g. AdaIN's vgg_normalised) start with a 1x1 conv that converts the image to
@@ -96,13 +111,16 @@ public static partial class LayerMapping
         if (convWeights.Count > 0 && convWeights[0].Shape is [_, _, 1, 1])
         {
             if (!preprocessGiven)
-                throw new SourceFormatException($"{convWeights[0].Key} is a 1x1 input-normalisation conv, not a VGG layer; pass --preprocess caffe|torchvision to drop it and record the convention the other layers expect");
+                throw new SourceFormatException($"{convWeights[0].Key} is a 1x1 input-normalisation conv, not a VGG " +
+                                                "layer; pass --preprocess caffe|torchvision to drop it and record " +
+                                                "the convention the other layers expect");
             note += $"; dropped the 1x1 input conv {convWeights[0].Key}";
             convWeights = convWeights.Skip(1).ToList();
         }
         var chosen = arch ?? InferFromCount(convWeights.Count);
         if (convWeights.Count != chosen.ConvNames.Count)
-            throw new SourceFormatException($"found {convWeights.Count} conv layers; {chosen.Name} has {chosen.ConvNames.Count}");
+            throw new SourceFormatException(
+                $"found {convWeights.Count} conv layers; {chosen.Name} has {chosen.ConvNames.Count}");
         return new Result(chosen, chosen.ConvNames.Select((n, i) => layer(n, convWeights[i])).ToList(), note);
     }
 

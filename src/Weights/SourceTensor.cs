@@ -6,7 +6,9 @@ public enum SourceKind
     /// <summary>A PyTorch <c>.pth</c> state dict (legacy or zip): keys like <c>features.0.weight</c>.</summary>
     PyTorch,
 
-    /// <summary>A Caffe <c>.caffemodel</c>: keys are <c>{layer}.weight</c> and <c>{layer}.bias</c> of its convolution layers.</summary>
+    /// <summary>
+    /// A Caffe <c>.caffemodel</c>: keys are <c>{layer}.weight</c> and <c>{layer}.bias</c> of its convolution layers.
+    /// </summary>
     Caffe,
 }
 
@@ -35,11 +37,15 @@ public sealed class SourceTensor
     /// <summary>The source element type, e.g. <c>FloatStorage</c>, <c>HalfStorage</c> or <c>float</c>.</summary>
     public string Dtype { get; }
 
-    /// <summary>Reads the values as float32 in row-major order (strides and offsets resolved, halves widened).</summary>
+    /// <summary>
+    /// Reads the values as float32 in row-major order (strides and offsets resolved, halves widened).
+    /// </summary>
     public float[] ReadData() => _read();
 }
 
-/// <summary>An opened source file: its format, its tensors in file order, and a check that all data is present.</summary>
+/// <summary>
+/// An opened source file: its format, its tensors in file order, and a check that all data is present.
+/// </summary>
 public sealed class WeightSource
 {
     private readonly Action _checkData;

@@ -21,7 +21,8 @@ public static class WeightConverter
     /// <c>torchvision</c> for .pth and <c>caffe</c> for .caffemodel). Progress and the table of
     /// written tensors go to <paramref name="log"/>. Throws <see cref="ConverterException"/>.
     /// </summary>
-    public static ConversionResult Convert(string inputPath, string outputPath, VggArchitecture? arch = null, string? preprocess = null, TextWriter? log = null)
+    public static ConversionResult Convert(string inputPath, string outputPath, VggArchitecture? arch = null,
+        string? preprocess = null, TextWriter? log = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(inputPath);
         ArgumentException.ThrowIfNullOrEmpty(outputPath);
@@ -79,7 +80,8 @@ public static class WeightConverter
 
         long bytes = new FileInfo(outputPath).Length;
         WriteTable(log, tensors);
-        log.WriteLine($"wrote {outputPath}: {mapping.Architecture.Name}, preprocess {metadata["preprocess"]}, {tensors.Count} tensors, {bytes:N0} bytes");
+        log.WriteLine($"wrote {outputPath}: {mapping.Architecture.Name}, preprocess {metadata["preprocess"]}, " +
+                      $"{tensors.Count} tensors, {bytes:N0} bytes");
         return new ConversionResult(outputPath, weights, bytes);
     }
 

@@ -43,7 +43,9 @@ public sealed record TorchvisionFile(VggArchitecture Architecture, string FileNa
     }
 }
 
-/// <summary>Download progress: bytes on disk so far (a resumed download starts above zero) and the total when the server said.</summary>
+/// <summary>
+/// Download progress: bytes on disk so far (a resumed download starts above zero) and the total when the server said.
+/// </summary>
 public readonly record struct DownloadProgress(string FileName, long BytesReceived, long? TotalBytes);
 
 /// <summary>
@@ -61,10 +63,14 @@ public static class WeightDownloader
     /// <summary>Environment variable that replaces <see cref="DefaultUrlBase"/> (a mirror, or a test server).</summary>
     public const string UrlBaseVariable = "ILGPU_STYLE_WEIGHTS_URL";
 
-    /// <summary>How long the connection may stay silent before the download is abandoned (and left to resume).</summary>
+    /// <summary>
+    /// How long the connection may stay silent before the download is abandoned (and left to resume).
+    /// </summary>
     public static TimeSpan StallTimeout { get; set; } = TimeSpan.FromSeconds(60);
 
-    /// <summary>The URL base in effect: <paramref name="option"/>, else <see cref="UrlBaseVariable"/>, else the default.</summary>
+    /// <summary>
+    /// The URL base in effect: <paramref name="option"/>, else <see cref="UrlBaseVariable"/>, else the default.
+    /// </summary>
     public static string ResolveUrlBase(string? option)
     {
         string value = option ?? Environment.GetEnvironmentVariable(UrlBaseVariable) ?? DefaultUrlBase;
@@ -97,10 +103,12 @@ public static class WeightDownloader
         try
         {
             // A finished download from an earlier run whose conversion did not complete is reused.
-            if (!File.Exists(downloaded) || !await HashMatchesAsync(downloaded, file.HashPrefix, cancellationToken).ConfigureAwait(false))
+            if (!File.Exists(downloaded)
+                || !await HashMatchesAsync(downloaded, file.HashPrefix, cancellationToken).ConfigureAwait(false))
             {
                 File.Delete(downloaded);
-                await FetchVerifiedAsync(url, part, file, outputPath, progress, log, cancellationToken).ConfigureAwait(false);
+                await FetchVerifiedAsync(url, part, file, outputPath, progress, log, cancellationToken)
+                    .ConfigureAwait(false);
                 File.Move(part, downloaded, overwrite: true);
             }
 
@@ -123,12 +131,14 @@ public static class WeightDownloader
         }
     }
 
-    private static async Task FetchVerifiedAsync(string url, string part, TorchvisionFile file, string outputPath, IProgress<DownloadProgress>? progress, TextWriter log, CancellationToken cancellationToken)
+    private static async Task FetchVerifiedAsync(string url, string part, TorchvisionFile file, string outputPath,
+        IProgress<DownloadProgress>? progress, TextWriter log, CancellationToken cancellationToken)
     {
         using var client = CreateClient();
         for (int attempt = 0; ; attempt++)
         {
-            bool resumed = await FetchAsync(client, url, part, file, outputPath, progress, log, cancellationToken).ConfigureAwait(false);
+            bool resumed = await FetchAsync(client, url, part, file, outputPath, progress, log, cancellationToken)
+                .ConfigureAwait(false);
             string actual = await Sha256HexAsync(part, cancellationToken).ConfigureAwait(false);
             if (actual.StartsWith(file.HashPrefix, StringComparison.Ordinal))
                 return;
@@ -137,15 +147,21 @@ public static class WeightDownloader
             // download from byte 0 settles whether the server's file itself is wrong.
             if (resumed && attempt == 0)
             {
-                log.WriteLine($"{file.FileName}: resumed download failed its SHA-256 check; downloading again from the start");
+                log.WriteLine(
+                    $"{file.FileName}: resumed download failed its SHA-256 check; downloading again from the start");
                 continue;
             }
-            throw new ConverterException($"{url}: SHA-256 of the download starts with {actual[..file.HashPrefix.Length]}, expected {file.HashPrefix}; the corrupt download was deleted, run again");
+            throw new ConverterException($"{url}: SHA-256 of the download starts with " +
+                                         $"{actual[..file.HashPrefix.Length]}, expected {file.HashPrefix}; the " +
+                                         "corrupt download was deleted, run again");
         }
     }
 
-    /// <summary>Downloads into <paramref name="part"/>, continuing it if it exists. Returns whether it continued a partial file.</summary>
-    private static async Task<bool> FetchAsync(HttpClient client, string url, string part, TorchvisionFile file, string outputPath, IProgress<DownloadProgress>? progress, TextWriter log, CancellationToken cancellationToken)
+    /// <summary>
+    /// Downloads into <paramref name="part"/>, continuing it if it exists. Returns whether it continued a partial file.
+    /// </summary>
+    private static async Task<bool> FetchAsync(HttpClient client, string url, string part, TorchvisionFile file,
+        string outputPath, IProgress<DownloadProgress>? progress, TextWriter log, CancellationToken cancellationToken)
     {
         long existing = File.Exists(part) ? new FileInfo(part).Length : 0;
         using var stall = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -155,17 +171,20 @@ public static class WeightDownloader
             using var request = new HttpRequestMessage(HttpMethod.Get, url);
             if (existing > 0)
                 request.Headers.Range = new RangeHeaderValue(existing, null);
-            using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, stall.Token).ConfigureAwait(false);
+            using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, stall.Token)
+                .ConfigureAwait(false);
 
             if (response.StatusCode == HttpStatusCode.RequestedRangeNotSatisfiable)
             {
                 // The partial file is as long as (or longer than) the server's file: start over.
                 log.WriteLine($"{file.FileName}: the partial download does not fit the server's file; starting over");
                 File.Delete(part);
-                return await FetchAsync(client, url, part, file, outputPath, progress, log, cancellationToken).ConfigureAwait(false);
+                return await FetchAsync(client, url, part, file, outputPath, progress, log, cancellationToken)
+                    .ConfigureAwait(false);
             }
             if (!response.IsSuccessStatusCode)
-                throw new ConverterException($"{url}: server answered {(int)response.StatusCode} {response.ReasonPhrase}. {ByHand(url, file, outputPath)}");
+                throw new ConverterException($"{url}: server answered {(int)response.StatusCode} " +
+                                             $"{response.ReasonPhrase}. {ByHand(url, file, outputPath)}");
 
             bool resumed = existing > 0 && response.StatusCode == HttpStatusCode.PartialContent
                 && response.Content.Headers.ContentRange?.From == existing;
@@ -177,7 +196,8 @@ public static class WeightDownloader
                 log.WriteLine($"{file.FileName}: resuming at byte {start:N0}");
 
             await using var body = await response.Content.ReadAsStreamAsync(stall.Token).ConfigureAwait(false);
-            await using var output = new FileStream(part, resumed ? FileMode.Append : FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16);
+            await using var output = new FileStream(
+                part, resumed ? FileMode.Append : FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16);
             var buffer = new byte[1 << 16];
             long received = start;
             progress?.Report(new DownloadProgress(file.FileName, received, total));
@@ -190,12 +210,17 @@ public static class WeightDownloader
                 progress?.Report(new DownloadProgress(file.FileName, received, total));
             }
             if (total is long expected && received != expected)
-                throw new ConverterException($"{url}: the connection closed after {received:N0} of {expected:N0} bytes; run again to resume");
+                throw new ConverterException(
+                    $"{url}: the connection closed after {received:N0} of {expected:N0} bytes; run again to resume");
             return resumed;
         }
-        catch (HttpRequestException e) when (e.HttpRequestError is HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError or HttpRequestError.SecureConnectionError or HttpRequestError.ProxyTunnelError)
+        catch (HttpRequestException e) when (e.HttpRequestError is HttpRequestError.ConnectionError
+                                                 or HttpRequestError.NameResolutionError
+                                                 or HttpRequestError.SecureConnectionError
+                                                 or HttpRequestError.ProxyTunnelError)
         {
-            throw new ConverterException($"cannot reach {url} ({WeightSources.OneLine(e.Message)}). {ByHand(url, file, outputPath)}", e);
+            throw new ConverterException(
+                $"cannot reach {url} ({WeightSources.OneLine(e.Message)}). {ByHand(url, file, outputPath)}", e);
         }
         catch (Exception e) when (e is HttpRequestException or IOException)
         {
@@ -209,22 +234,26 @@ public static class WeightDownloader
     }
 
     private static string ByHand(string url, TorchvisionFile file, string outputPath) =>
-        $"To get the weights by hand, download {url} on a machine with internet access, copy it here and run: dotnet run --project tools/Converter -c Release -- {file.FileName} {outputPath}";
+        $"To get the weights by hand, download {url} on a machine with internet access, copy it here and run: " +
+        $"dotnet run --project tools/Converter -c Release -- {file.FileName} {outputPath}";
 
     private static HttpClient CreateClient()
     {
-        var handler = new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromSeconds(30), AutomaticDecompression = DecompressionMethods.None };
+        var handler = new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromSeconds(30),
+            AutomaticDecompression = DecompressionMethods.None };
         var client = new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
         client.DefaultRequestHeaders.UserAgent.ParseAdd("IlgpuStyle-Converter/1.0");
         return client;
     }
 
     private static async Task<bool> HashMatchesAsync(string path, string prefix, CancellationToken cancellationToken) =>
-        (await Sha256HexAsync(path, cancellationToken).ConfigureAwait(false)).StartsWith(prefix, StringComparison.Ordinal);
+        (await Sha256HexAsync(path, cancellationToken).ConfigureAwait(false))
+            .StartsWith(prefix, StringComparison.Ordinal);
 
     private static async Task<string> Sha256HexAsync(string path, CancellationToken cancellationToken)
     {
-        await using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, useAsync: true);
+        await using var stream = new FileStream(
+            path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, useAsync: true);
         byte[] hash = await SHA256.HashDataAsync(stream, cancellationToken).ConfigureAwait(false);
         return Convert.ToHexStringLower(hash);
     }

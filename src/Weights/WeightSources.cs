@@ -3,7 +3,9 @@ using IlgpuStyle.Weights.Pth;
 
 namespace IlgpuStyle.Weights;
 
-/// <summary>Opens a weights file of any supported format, telling the format from its first bytes rather than its name.</summary>
+/// <summary>
+/// Opens a weights file of any supported format, telling the format from its first bytes rather than its name.
+/// </summary>
 public static class WeightSources
 {
     /// <summary>
@@ -30,7 +32,8 @@ public static class WeightSources
                 return PthFile.OpenLegacy(path);
             if (CaffeModelFile.LooksLikeNetParameter(start))
                 return CaffeModelFile.Open(path);
-            throw new SourceFormatException($"not a PyTorch .pth or Caffe .caffemodel file (starts with bytes {Convert.ToHexString(start[..Math.Min(8, length)])})");
+            throw new SourceFormatException("not a PyTorch .pth or Caffe .caffemodel file (starts with bytes " +
+                                            $"{Convert.ToHexString(start[..Math.Min(8, length)])})");
         });
     }
 

@@ -68,7 +68,8 @@ internal sealed class LoopbackServer : IDisposable
             {
                 context = await _listener.GetContextAsync();
             }
-            catch (Exception e) when (e is HttpListenerException or ObjectDisposedException or InvalidOperationException)
+            catch (Exception e)
+                when (e is HttpListenerException or ObjectDisposedException or InvalidOperationException)
             {
                 return;
             }
@@ -161,7 +162,8 @@ public class DownloadTests
         var weights = VggWeights.Load(Output);
         Assert.That(weights.Preprocess, Is.EqualTo("torchvision"));
         Assert.That(weights["conv5_3"].Weight, Is.EqualTo(_net.Layers[^1].Weight));
-        Assert.That(Directory.GetFiles(Path.Combine(_dir, "weights")), Is.EqualTo(new[] { Output }), "the download is deleted after converting");
+        Assert.That(Directory.GetFiles(Path.Combine(_dir, "weights")), Is.EqualTo(new[] { Output }),
+            "the download is deleted after converting");
     }
 
     [Test]
@@ -186,11 +188,13 @@ public class DownloadTests
         var bad = new TorchvisionFile(VggArchitecture.Vgg16, $"tiny16-{wrong}.pth");
         using var server = new LoopbackServer(bad.FileName, _file);
 
-        var e = Assert.ThrowsAsync<ConverterException>(() => WeightDownloader.DownloadAndConvertAsync(bad, Output, server.UrlBase));
+        var e = Assert.ThrowsAsync<ConverterException>(
+            () => WeightDownloader.DownloadAndConvertAsync(bad, Output, server.UrlBase));
 
         Assert.That(e!.Message, Does.Contain("SHA-256").And.Contain(actual).And.Contain(wrong));
         ReaderTests.AssertSingleLine(e.Message);
-        Assert.That(Directory.Exists(Path.Combine(_dir, "weights")), Is.False, "nothing left: not the download, not the folder made for it");
+        Assert.That(Directory.Exists(Path.Combine(_dir, "weights")), Is.False,
+            "nothing left: not the download, not the folder made for it");
     }
 
     [Test]
@@ -239,7 +243,8 @@ public class DownloadTests
     {
         using var server = new LoopbackServer(_good.FileName, _file) { DropAfter = _file.Length / 4 };
 
-        var e = Assert.ThrowsAsync<ConverterException>(() => WeightDownloader.DownloadAndConvertAsync(_good, Output, server.UrlBase));
+        var e = Assert.ThrowsAsync<ConverterException>(
+            () => WeightDownloader.DownloadAndConvertAsync(_good, Output, server.UrlBase));
         Assert.That(e!.Message, Does.Contain("resume"));
         ReaderTests.AssertSingleLine(e.Message);
         string part = Path.Combine(_dir, "weights", _good.FileName + ".part");
@@ -258,9 +263,12 @@ public class DownloadTests
     {
         string urlBase = $"http://127.0.0.1:{LoopbackServer.FreePort()}/models/";
 
-        var e = Assert.ThrowsAsync<ConverterException>(() => WeightDownloader.DownloadAndConvertAsync(_good, Output, urlBase));
+        var e = Assert.ThrowsAsync<ConverterException>(
+            () => WeightDownloader.DownloadAndConvertAsync(_good, Output, urlBase));
 
-        Assert.That(e!.Message, Does.Contain("cannot reach").And.Contain("by hand").And.Contain(urlBase + _good.FileName).And.Contain("tools/Converter"));
+        Assert.That(e!.Message,
+            Does.Contain("cannot reach").And.Contain("by hand").And.Contain(urlBase + _good.FileName)
+                .And.Contain("tools/Converter"));
         ReaderTests.AssertSingleLine(e.Message);
         Assert.That(File.Exists(Output), Is.False);
     }
@@ -271,10 +279,12 @@ public class DownloadTests
         string urlBase = $"http://127.0.0.1:{LoopbackServer.FreePort()}/models/";
         string folder = Path.Combine(_dir, "fresh", "weights");
 
-        Assert.ThrowsAsync<ConverterException>(() => WeightDownloader.DownloadAndConvertAsync(_good, Path.Combine(folder, "vgg19.safetensors"), urlBase));
+        Assert.ThrowsAsync<ConverterException>(
+            () => WeightDownloader.DownloadAndConvertAsync(_good, Path.Combine(folder, "vgg19.safetensors"), urlBase));
 
         Assert.That(Directory.Exists(folder), Is.False, "the folder the download created for itself");
-        Assert.That(Directory.Exists(Path.Combine(_dir, "fresh")), Is.True, "only the innermost folder is the downloader's to remove");
+        Assert.That(Directory.Exists(Path.Combine(_dir, "fresh")), Is.True,
+            "only the innermost folder is the downloader's to remove");
     }
 
     [Test]
@@ -282,7 +292,8 @@ public class DownloadTests
     {
         using var server = new LoopbackServer("other.pth", _file);
 
-        var e = Assert.ThrowsAsync<ConverterException>(() => WeightDownloader.DownloadAndConvertAsync(_good, Output, server.UrlBase));
+        var e = Assert.ThrowsAsync<ConverterException>(
+            () => WeightDownloader.DownloadAndConvertAsync(_good, Output, server.UrlBase));
 
         Assert.That(e!.Message, Does.Contain("404"));
     }
@@ -313,7 +324,9 @@ public class DownloadTests
         Assert.That(TorchvisionFile.Find("resnet50"), Is.Null);
     }
 
-    /// <summary>Reports synchronously (Progress&lt;T&gt; posts to the thread pool, so the last report could arrive late).</summary>
+    /// <summary>
+    /// Reports synchronously (Progress&lt;T&gt; posts to the thread pool, so the last report could arrive late).
+    /// </summary>
     private sealed class SyncProgress(Action<DownloadProgress> report) : IProgress<DownloadProgress>
     {
         public void Report(DownloadProgress value) => report(value);

@@ -93,7 +93,8 @@ public class ProgramTests
     {
         string urlBase = $"http://127.0.0.1:{LoopbackServer.FreePort()}/";
 
-        var (code, _, stderr) = await Run("--download", "vgg19", Path.Combine(_dir, "vgg19.safetensors"), "--url-base", urlBase);
+        var (code, _, stderr) = await Run("--download", "vgg19", Path.Combine(_dir, "vgg19.safetensors"),
+            "--url-base", urlBase);
 
         Assert.That(code, Is.EqualTo(1));
         Assert.That(stderr, Does.Contain("vgg19-dcbb9e9d.pth").And.Contain("by hand"));
@@ -109,6 +110,7 @@ public class ProgramTests
         var (code, stdout, _) = await Run("--list", input);
 
         Assert.That(code, Is.Zero);
-        Assert.That(stdout, Does.Contain("features.0.bias").And.Contain("HalfStorage").And.Contain("classifier.0.weight"));
+        Assert.That(stdout,
+            Does.Contain("features.0.bias").And.Contain("HalfStorage").And.Contain("classifier.0.weight"));
     }
 }

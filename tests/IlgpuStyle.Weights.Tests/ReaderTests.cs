@@ -3,7 +3,9 @@ using IlgpuStyle.Weights;
 
 namespace IlgpuStyle.Weights.Tests;
 
-/// <summary>The converter on fixtures built by the tests: every format and option, and every way a file can be bad.</summary>
+/// <summary>
+/// The converter on fixtures built by the tests: every format and option, and every way a file can be bad.
+/// </summary>
 public class ReaderTests
 {
     private string _dir = "";
@@ -29,17 +31,18 @@ public class ReaderTests
     private static readonly TinyVgg.PthOptions Plain = new();
     private static readonly TinyVgg.PthOptions StridedHalf = new() { StridedFirstWeight = true, HalfFirstBias = true };
 
-    private static (byte[] Bytes, TinyVgg.PthOptions Options, bool Caffe) Build(TinyVgg net, Format format) => format switch
-    {
-        Format.Legacy => (net.LegacyPth(Plain), Plain, false),
-        Format.LegacyStridedHalf => (net.LegacyPth(StridedHalf), StridedHalf, false),
-        Format.Zip => (net.ZipPth(Plain), Plain, false),
-        Format.ZipStridedHalf => (net.ZipPth(StridedHalf), StridedHalf, false),
-        Format.CaffeV1Packed => (net.CaffeModel(v2: false, packed: true), Plain, true),
-        Format.CaffeV1Unpacked => (net.CaffeModel(v2: false, packed: false), Plain, true),
-        Format.CaffeV2Packed => (net.CaffeModel(v2: true, packed: true), Plain, true),
-        _ => (net.CaffeModel(v2: true, packed: false), Plain, true),
-    };
+    private static (byte[] Bytes, TinyVgg.PthOptions Options, bool Caffe) Build(TinyVgg net, Format format) =>
+        format switch
+        {
+            Format.Legacy => (net.LegacyPth(Plain), Plain, false),
+            Format.LegacyStridedHalf => (net.LegacyPth(StridedHalf), StridedHalf, false),
+            Format.Zip => (net.ZipPth(Plain), Plain, false),
+            Format.ZipStridedHalf => (net.ZipPth(StridedHalf), StridedHalf, false),
+            Format.CaffeV1Packed => (net.CaffeModel(v2: false, packed: true), Plain, true),
+            Format.CaffeV1Unpacked => (net.CaffeModel(v2: false, packed: false), Plain, true),
+            Format.CaffeV2Packed => (net.CaffeModel(v2: true, packed: true), Plain, true),
+            _ => (net.CaffeModel(v2: true, packed: false), Plain, true),
+        };
 
     private string Write(string name, byte[] bytes)
     {
@@ -67,7 +70,8 @@ public class ReaderTests
             var layer = weights[expected.Name];
             Assert.That(layer.Weight, Is.EqualTo(expected.Weight), $"{expected.Name}.weight");
             Assert.That(layer.Bias, Is.EqualTo(net.ExpectedBias(expected, options)), $"{expected.Name}.bias");
-            Assert.That((layer.OutChannels, layer.InChannels), Is.EqualTo((expected.WeightShape[0], expected.WeightShape[1])));
+            Assert.That(
+                (layer.OutChannels, layer.InChannels), Is.EqualTo((expected.WeightShape[0], expected.WeightShape[1])));
         }
     }
 
@@ -189,7 +193,8 @@ public class ReaderTests
             string input = Write("cut.bin", bytes[..(int)(bytes.Length * fraction)]);
             string output = Path.Combine(_dir, "out.safetensors");
 
-            var e = Assert.Throws<ConverterException>(() => WeightConverter.Convert(input, output), $"cut at {fraction}");
+            var e = Assert.Throws<ConverterException>(() => WeightConverter.Convert(input, output),
+                $"cut at {fraction}");
 
             Assert.That(e!.Message, Does.StartWith(input + ":"));
             Assert.That(e.Message, Does.Contain("truncated").Or.Contain("corrupt"), $"cut at {fraction}");
@@ -208,7 +213,8 @@ public class ReaderTests
         WeightConverter.List(input, listing);
         Assert.That(listing.ToString(), Does.Contain("features.28.weight"));
 
-        var e = Assert.Throws<ConverterException>(() => WeightConverter.Convert(input, Path.Combine(_dir, "out.safetensors")));
+        var e = Assert.Throws<ConverterException>(
+            () => WeightConverter.Convert(input, Path.Combine(_dir, "out.safetensors")));
         Assert.That(e!.Message, Does.Contain("truncated"));
     }
 
@@ -223,7 +229,8 @@ public class ReaderTests
         net.Message(100, layer.ToArray());
         string input = Write("noconv.caffemodel", net.ToArray());
 
-        var e = Assert.Throws<ConverterException>(() => WeightConverter.Convert(input, Path.Combine(_dir, "out.safetensors")));
+        var e = Assert.Throws<ConverterException>(
+            () => WeightConverter.Convert(input, Path.Combine(_dir, "out.safetensors")));
 
         Assert.That(e!.Message, Does.Contain("no convolution layers"));
     }

@@ -33,13 +33,15 @@ public class SharedFixtureTests
     public void EveryTensorMatchesTheManifest(string file)
     {
         string output = ConvertFixture(file);
-        using var manifest = JsonDocument.Parse(File.ReadAllText(Path.Combine(TestFiles.RequireSharedWeights(), "vgg19_div16.manifest.json")));
+        using var manifest = JsonDocument.Parse(
+            File.ReadAllText(Path.Combine(TestFiles.RequireSharedWeights(), "vgg19_div16.manifest.json")));
         var contents = SafetensorsFile.Read(output);
         var byName = contents.Tensors.ToDictionary(t => t.Name);
         var expected = manifest.RootElement.GetProperty("tensors");
 
         Assert.That(contents.Metadata["arch"], Is.EqualTo(manifest.RootElement.GetProperty("arch").GetString()));
-        Assert.That(contents.Metadata["preprocess"], Is.EqualTo(file.EndsWith(".caffemodel", StringComparison.Ordinal) ? "caffe" : "torchvision"));
+        Assert.That(contents.Metadata["preprocess"],
+            Is.EqualTo(file.EndsWith(".caffemodel", StringComparison.Ordinal) ? "caffe" : "torchvision"));
         Assert.That(byName.Keys, Is.EquivalentTo(expected.EnumerateObject().Select(p => p.Name)));
         foreach (var entry in expected.EnumerateObject())
         {
@@ -75,7 +77,9 @@ public class SharedFixtureTests
             for (int i = 0; i < reference.Count; i++)
             {
                 Assert.That(other[i].Shape, Is.EqualTo(reference[i].Shape), $"{file} {reference[i].Name}");
-                Assert.That(other[i].Data.Select(BitConverter.SingleToInt32Bits), Is.EqualTo(reference[i].Data.Select(BitConverter.SingleToInt32Bits)), $"{file} {reference[i].Name}");
+                Assert.That(other[i].Data.Select(BitConverter.SingleToInt32Bits),
+                    Is.EqualTo(reference[i].Data.Select(BitConverter.SingleToInt32Bits)),
+                        $"{file} {reference[i].Name}");
             }
         }
     }
@@ -88,8 +92,11 @@ public class SharedFixtureTests
 
         var source = WeightSources.Open(input);
         Assert.That(source.Format, Does.Contain("legacy"));
-        Assert.That(source.Tensors.Select(t => t.Key).Take(4), Is.EqualTo(new[] { "0.weight", "0.bias", "2.weight", "2.bias" }));
-        Assert.That(source.Tensors.Count(t => t.Key.EndsWith(".weight", StringComparison.Ordinal) && t.Shape.Count == 4), Is.EqualTo(17), "a 1x1 conv and VGG-19's 16");
+        Assert.That(source.Tensors.Select(t => t.Key).Take(4),
+            Is.EqualTo(new[] { "0.weight", "0.bias", "2.weight", "2.bias" }));
+        int convWeights =
+            source.Tensors.Count(t => t.Key.EndsWith(".weight", StringComparison.Ordinal) && t.Shape.Count == 4);
+        Assert.That(convWeights, Is.EqualTo(17), "a 1x1 conv and VGG-19's 16");
         Assert.That(source.Tensors[0].Shape, Is.EqualTo(new[] { 3, 3, 1, 1 }));
 
         var log = new StringWriter();

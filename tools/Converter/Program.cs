@@ -82,12 +82,15 @@ public static class Program
                 if (file == null)
                     return UsageError(stderr, $"--download must be vgg19 or vgg16, not '{download}'");
                 if (positional.Count > 1 || arch != null || preprocess != null)
-                    return UsageError(stderr, "--download takes at most an output path (the arch is the downloaded file's)");
-                string output = positional.Count == 1 ? positional[0] : Path.Combine("weights", file.Architecture.Name + ".safetensors");
+                    return UsageError(stderr,
+                        "--download takes at most an output path (the arch is the downloaded file's)");
+                string output = positional.Count == 1 ? positional[0]
+                    : Path.Combine("weights", file.Architecture.Name + ".safetensors");
                 var progress = new ConsoleProgress(stderr, IsTerminal(stderr));
                 try
                 {
-                    await WeightDownloader.DownloadAndConvertAsync(file, output, urlBase, progress, stdout).ConfigureAwait(false);
+                    await WeightDownloader.DownloadAndConvertAsync(file, output, urlBase, progress, stdout)
+                        .ConfigureAwait(false);
                 }
                 finally
                 {
@@ -147,7 +150,8 @@ public static class Program
             string amount = value.TotalBytes is long total && total > 0
                 ? $"{Mb(value.BytesReceived)} / {Mb(total)} MB {100.0 * value.BytesReceived / total,5:0.0}%"
                 : $"{Mb(value.BytesReceived)} MB";
-            string eta = value.TotalBytes is long t && rate > 0 ? $" ETA {TimeSpan.FromSeconds((t - value.BytesReceived) / rate):mm\\:ss}" : "";
+            string eta = value.TotalBytes is long t && rate > 0
+                ? $" ETA {TimeSpan.FromSeconds((t - value.BytesReceived) / rate):mm\\:ss}" : "";
             string line = $"downloading {value.FileName}: {amount} {Mb((long)rate)} MB/s{eta}";
 
             if (terminal)
@@ -176,6 +180,7 @@ public static class Program
             _drawn = false;
         }
 
-        private static string Mb(long bytes) => (bytes / 1e6).ToString("0.0", System.Globalization.CultureInfo.InvariantCulture);
+        private static string Mb(long bytes) => (bytes / 1e6)
+            .ToString("0.0", System.Globalization.CultureInfo.InvariantCulture);
     }
 }

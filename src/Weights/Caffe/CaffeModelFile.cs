@@ -1,3 +1,5 @@
+using IlgpuStyle.Network.Weights;
+
 namespace IlgpuStyle.Weights.Caffe;
 
 /// <summary>
@@ -97,11 +99,15 @@ internal static class CaffeModelFile
         if (!isConvolution)
             return;
         if (blobs.Count != 2)
-            throw new SourceFormatException($"convolution layer '{name}' has {blobs.Count} blobs; expected weight and bias");
+            throw new SourceFormatException(
+                $"convolution layer '{name}' has {blobs.Count} blobs; expected weight and bias");
         var (weightShape, weight) = ReadBlob(blobs[0], name + ".weight");
         var (_, bias) = ReadBlob(blobs[1], name + ".bias");
         if (weightShape.Length != 4)
-            throw new SourceFormatException($"convolution layer '{name}' weight has shape {IlgpuStyle.Network.Weights.NamedTensor.FormatShape(weightShape)}, not 4-D");
+        {
+            throw new SourceFormatException(
+                $"convolution layer '{name}' weight has shape {NamedTensor.FormatShape(weightShape)}, not 4-D");
+        }
         tensors.Add(new SourceTensor(name + ".weight", weightShape, "float", () => weight));
         // Old-style blobs store a bias as 1 x 1 x 1 x K; it is a vector of K.
         tensors.Add(new SourceTensor(name + ".bias", [bias.Length], "float", () => bias));
@@ -125,7 +131,8 @@ internal static class CaffeModelFile
                         var packed = blob.ReadMessage();
                         var bytes = packed.Remaining;
                         if (bytes.Length % 4 != 0)
-                            throw new SourceFormatException($"blob {key} has a packed float array of {bytes.Length} bytes");
+                            throw new SourceFormatException(
+                                $"blob {key} has a packed float array of {bytes.Length} bytes");
                         for (int i = 0; i < bytes.Length; i += 4)
                             values.Add(System.Buffers.Binary.BinaryPrimitives.ReadSingleLittleEndian(bytes[i..]));
                         break;
@@ -158,7 +165,10 @@ internal static class CaffeModelFile
         foreach (int d in dims)
             count *= d;
         if (count != values.Count)
-            throw new SourceFormatException($"blob {key} has shape {IlgpuStyle.Network.Weights.NamedTensor.FormatShape(dims)} but {values.Count} values");
+        {
+            throw new SourceFormatException(
+                $"blob {key} has shape {NamedTensor.FormatShape(dims)} but {values.Count} values");
+        }
         return (dims, values.ToArray());
     }
 
@@ -184,5 +194,6 @@ internal static class CaffeModelFile
     }
 
     private static int Dim(ulong value, string key) =>
-        value <= int.MaxValue ? (int)value : throw new SourceFormatException($"blob {key} has a dimension of {(long)value}");
+        value <= int.MaxValue ? (int)value : throw new SourceFormatException(
+            $"blob {key} has a dimension of {(long)value}");
 }

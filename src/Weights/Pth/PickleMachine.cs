@@ -42,7 +42,8 @@ internal sealed class PickleMachine
     /// <param name="resolveGlobal">(module, name) to a marker object, or throws to refuse.</param>
     /// <param name="call">Applies a marker to its arguments (REDUCE and NEWOBJ).</param>
     /// <param name="persistentLoad">Turns a persistent id (torch: a storage description) into an object.</param>
-    public PickleMachine(Stream input, Func<string, string, object> resolveGlobal, Func<object, object?[], object?> call, Func<object?, object?> persistentLoad)
+    public PickleMachine(Stream input, Func<string, string, object> resolveGlobal,
+        Func<object, object?[], object?> call, Func<object?, object?> persistentLoad)
     {
         _input = input;
         _resolveGlobal = resolveGlobal;
@@ -74,7 +75,8 @@ internal sealed class PickleMachine
                     break;
                 case '.': // STOP
                     if (_stack.Count != 1)
-                        throw new SourceFormatException($"pickle STOP at byte {at} with {_stack.Count} objects on the stack");
+                        throw new SourceFormatException(
+                            $"pickle STOP at byte {at} with {_stack.Count} objects on the stack");
                     return _stack[0];
 
                 case '(': _marks.Add(_stack.Count); break; // MARK
@@ -180,7 +182,8 @@ internal sealed class PickleMachine
                         var args = Pop();
                         var callable = Pop();
                         if (args is not object?[] tuple || callable is null)
-                            throw new SourceFormatException($"pickle {(op == 'R' ? "REDUCE" : "NEWOBJ")} at byte {at} without a callable and an argument tuple");
+                            throw new SourceFormatException($"pickle {(op == 'R' ? "REDUCE" : "NEWOBJ")} at byte " +
+                                                            $"{at} without a callable and an argument tuple");
                         Push(_call(callable, tuple));
                         break;
                     }
@@ -190,7 +193,8 @@ internal sealed class PickleMachine
                         // An OrderedDict state dict carries a `_metadata` attribute (module versions);
                         // it does not change any tensor, so it is dropped. Nothing else may be built.
                         if (Peek() is not PickleDict)
-                            throw new SourceFormatException($"pickle BUILD at byte {at} on an object that is not a dict");
+                            throw new SourceFormatException(
+                                $"pickle BUILD at byte {at} on an object that is not a dict");
                         break;
                     }
                 case 'Q': // BINPERSID
@@ -213,12 +217,14 @@ internal sealed class PickleMachine
 
     private T As<T>(object? value, string opcode)
         where T : class =>
-        value as T ?? throw new SourceFormatException($"pickle {opcode} at byte {_input.Position - 1} on a {value?.GetType().Name ?? "None"}");
+        value as T ?? throw new SourceFormatException(
+            $"pickle {opcode} at byte {_input.Position - 1} on a {value?.GetType().Name ?? "None"}");
 
     private void Push(object? value) => _stack.Add(value);
 
     private object? Peek() =>
-        _stack.Count > 0 ? _stack[^1] : throw new SourceFormatException($"pickle stack underflow at byte {_input.Position - 1}");
+        _stack.Count > 0 ? _stack[^1] : throw new SourceFormatException(
+            $"pickle stack underflow at byte {_input.Position - 1}");
 
     private object? Pop()
     {
@@ -250,7 +256,8 @@ internal sealed class PickleMachine
     }
 
     private object? Memo(long index) =>
-        _memo.TryGetValue(index, out var value) ? value : throw new SourceFormatException($"pickle memo {index} read before it was written");
+        _memo.TryGetValue(index, out var value) ? value : throw new SourceFormatException(
+            $"pickle memo {index} read before it was written");
 
     private int ReadByte()
     {

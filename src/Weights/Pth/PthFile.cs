@@ -7,7 +7,8 @@ namespace IlgpuStyle.Weights.Pth;
 /// Reads a PyTorch state dict (<c>torch.save(model.state_dict())</c>) in either on-disk format
 /// (SPEC.md, "Sources the converter reads"):
 /// <list type="bullet">
-/// <item>zip (torch &gt;= 1.6): <c>{stem}/data.pkl</c> is the pickle; storage <c>k</c> is the entry <c>{stem}/data/k</c>.</item>
+/// <item>zip (torch &gt;= 1.6): <c>{stem}/data.pkl</c> is the pickle; storage <c>k</c> is the entry
+/// <c>{stem}/data/k</c>.</item>
 /// <item>legacy (torch &lt; 1.6): five pickles in a row (magic number, protocol 1001, sys_info, the
 /// state dict, the list of storage keys), then for each key in that list an int64 element count and
 /// the raw little-endian elements.</item>
@@ -18,7 +19,8 @@ namespace IlgpuStyle.Weights.Pth;
 internal static class PthFile
 {
     /// <summary>The number torch's legacy format pickles first, to say "this is a torch file".</summary>
-    private static readonly BigInteger LegacyMagic = BigInteger.Parse("119547037146038801333356", System.Globalization.CultureInfo.InvariantCulture);
+    private static readonly BigInteger LegacyMagic = BigInteger.Parse(
+        "119547037146038801333356", System.Globalization.CultureInfo.InvariantCulture);
 
     private const long LegacyProtocol = 1001;
 
@@ -42,7 +44,8 @@ internal static class PthFile
         string prefix;
         using (zip)
         {
-            var pickleEntry = zip.Entries.FirstOrDefault(e => e.FullName == "data.pkl" || e.FullName.EndsWith("/data.pkl", StringComparison.Ordinal))
+            var pickleEntry = zip.Entries.FirstOrDefault(e =>
+                    e.FullName == "data.pkl" || e.FullName.EndsWith("/data.pkl", StringComparison.Ordinal))
                 ?? throw new SourceFormatException("zip archive without a data.pkl entry (not a torch.save file)");
             prefix = pickleEntry.FullName[..^"data.pkl".Length];
             var byteOrder = zip.GetEntry(prefix + "byteorder");
@@ -50,11 +53,13 @@ internal static class PthFile
             {
                 using var reader = new StreamReader(byteOrder.Open());
                 if (reader.ReadToEnd().Trim() != "little")
-                    throw new SourceFormatException("saved on a big-endian machine; only little-endian files are supported");
+                    throw new SourceFormatException(
+                        "saved on a big-endian machine; only little-endian files are supported");
             }
 
             if (pickleEntry.Length > 256L * 1024 * 1024)
-                throw new SourceFormatException($"data.pkl is {pickleEntry.Length} bytes, far more than a state dict needs");
+                throw new SourceFormatException(
+                    $"data.pkl is {pickleEntry.Length} bytes, far more than a state dict needs");
             var pickle = new MemoryStream();
             try
             {
@@ -81,7 +86,8 @@ internal static class PthFile
             long start = (storage.ElementOffset + first) * size;
             long length = count * size;
             if (start + length > entry.Length)
-                throw new SourceFormatException($"truncated: entry data/{storage.Key} has {entry.Length} bytes but its tensors need {start + length}");
+                throw new SourceFormatException($"truncated: entry data/{storage.Key} has {entry.Length} bytes but " +
+                                                $"its tensors need {start + length}");
             using var stream = entry.Open();
             SkipBytes(stream, start);
             var bytes = new byte[length];
@@ -95,10 +101,12 @@ internal static class PthFile
             foreach (var storage in storages.Values)
             {
                 var entry = archive.GetEntry(prefix + "data/" + storage.Key)
-                    ?? throw new SourceFormatException($"truncated: storage '{storage.Key}' has no entry data/{storage.Key}");
+                    ?? throw new SourceFormatException(
+                        $"truncated: storage '{storage.Key}' has no entry data/{storage.Key}");
                 long needed = (storage.ElementOffset + storage.ElementCount) * storage.Type.ElementSize;
                 if (entry.Length < needed)
-                    throw new SourceFormatException($"truncated: entry data/{storage.Key} has {entry.Length} bytes of the {needed} its storage needs");
+                    throw new SourceFormatException($"truncated: entry data/{storage.Key} has {entry.Length} bytes " +
+                                                    $"of the {needed} its storage needs");
             }
         }
 
@@ -123,7 +131,8 @@ internal static class PthFile
             if (RunPickle(stream, noStorages) is not PickleDict sysInfo)
                 throw new SourceFormatException("legacy torch file without sys_info");
             if (sysInfo.Get("little_endian") is false)
-                throw new SourceFormatException("saved on a big-endian machine; only little-endian files are supported");
+                throw new SourceFormatException(
+                    "saved on a big-endian machine; only little-endian files are supported");
 
             tensors = Flatten(RunPickle(stream, storages));
             if (RunPickle(stream, noStorages) is not List<object?> keyList || keyList.Any(k => k is not string))
@@ -150,22 +159,26 @@ internal static class PthFile
                 if (!storages.TryGetValue(key, out var storage))
                     throw new SourceFormatException($"storage key '{key}' is listed but no tensor uses it");
                 if (at + 8 > fileLength)
-                    throw new SourceFormatException($"truncated: storage {i + 1} of {keys.Count} ('{key}') starts at byte {at} but the file ends at byte {fileLength}");
+                    throw new SourceFormatException($"truncated: storage {i + 1} of {keys.Count} ('{key}') starts at " +
+                                                    $"byte {at} but the file ends at byte {fileLength}");
                 stream.Position = at;
                 stream.ReadExactly(countBytes);
                 long count = BitConverter.ToInt64(countBytes);
                 long end = at + 8 + count * storage.Type.ElementSize;
                 if (count < 0 || count < storage.ElementOffset + storage.ElementCount)
-                    throw new SourceFormatException($"storage '{key}' holds {count} elements but its tensors need {storage.ElementOffset + storage.ElementCount}");
+                    throw new SourceFormatException($"storage '{key}' holds {count} elements but its tensors need " +
+                                                    $"{storage.ElementOffset + storage.ElementCount}");
                 if (end > fileLength)
-                    throw new SourceFormatException($"truncated: storage {i + 1} of {keys.Count} ('{key}') needs bytes {at + 8} to {end} but the file ends at byte {fileLength}");
+                    throw new SourceFormatException($"truncated: storage {i + 1} of {keys.Count} ('{key}') needs " +
+                                                    $"bytes {at + 8} to {end} but the file ends at byte {fileLength}");
                 starts[key] = at + 8;
                 at = end;
             }
             foreach (var key in storages.Keys)
             {
                 if (!starts.ContainsKey(key))
-                    throw new SourceFormatException($"storage '{key}' is used by a tensor but missing from the key list");
+                    throw new SourceFormatException(
+                        $"storage '{key}' is used by a tensor but missing from the key list");
             }
             recordStarts = starts;
             return starts;
@@ -181,13 +194,19 @@ internal static class PthFile
             return bytes;
         }
 
-        return new WeightSource(SourceKind.PyTorch, "PyTorch legacy .pth", MakeTensors(tensors, ReadElements), () => Locate());
+        return new WeightSource(
+            SourceKind.PyTorch, "PyTorch legacy .pth", MakeTensors(tensors, ReadElements), () => Locate());
     }
 
-    private static List<SourceTensor> MakeTensors(List<(string Key, TensorRef Tensor)> tensors, Func<StorageRef, long, long, byte[]> readElements) =>
-        tensors.Select(t => new SourceTensor(t.Key, t.Tensor.Size, t.Tensor.Storage.Type.Name, () => t.Tensor.Read(t.Key, readElements))).ToList();
+    private static List<SourceTensor> MakeTensors(
+        List<(string Key, TensorRef Tensor)> tensors, Func<StorageRef, long, long, byte[]> readElements) =>
+        tensors.Select(t => new SourceTensor(t.Key, t.Tensor.Size, t.Tensor.Storage.Type.Name,
+            () => t.Tensor.Read(t.Key, readElements))).ToList();
 
-    /// <summary>Runs one pickle in which storages are persistent ids; every storage seen is recorded in <paramref name="storages"/>.</summary>
+    /// <summary>
+    /// Runs one pickle in which storages are persistent ids; every storage seen is recorded in
+    /// <paramref name="storages"/>.
+    /// </summary>
     private static object? RunPickle(Stream stream, Dictionary<string, StorageRef> storages)
     {
         object? PersistentLoad(object? pid)
@@ -202,7 +221,8 @@ internal static class PthFile
             if (storages.TryGetValue(key, out var known) && known != root)
                 throw new SourceFormatException($"storage '{key}' is declared twice with different types or sizes");
             storages[key] = root;
-            if (id.Length > 5 && id[5] is object?[] { Length: 3 } view && view[1] is long offset && view[2] is long viewNumel)
+            if (id.Length > 5 && id[5] is object?[] { Length: 3 } view && view[1] is long offset
+                && view[2] is long viewNumel)
                 return root with { ElementOffset = offset, ElementCount = viewNumel };
             return root;
         }
@@ -227,7 +247,9 @@ internal static class PthFile
         }
         if (module == "torch" && StorageType.Find(name) is { } type)
             return type;
-        throw new SourceFormatException($"refusing pickle global '{module}.{name}': a weights file may only name OrderedDict, torch tensor rebuilders and storage types, and anything else could run code");
+        throw new SourceFormatException($"refusing pickle global '{module}.{name}': a weights file may only name " +
+                                        "OrderedDict, torch tensor rebuilders and storage types, and anything else " +
+                                        "could run code");
     }
 
     private static object? Call(object callable, object?[] args)
@@ -241,7 +263,8 @@ internal static class PthFile
                     foreach (var pair in pairs)
                     {
                         if (pair is not object?[] { Length: 2 } kv)
-                            throw new SourceFormatException("OrderedDict built from something other than key-value pairs");
+                            throw new SourceFormatException(
+                                "OrderedDict built from something other than key-value pairs");
                         dict.Set(kv[0], kv[1]);
                     }
                 }
@@ -274,7 +297,8 @@ internal static class PthFile
     private static int ToInt(object? value)
     {
         long v = ToLong(value);
-        return v is >= 0 and <= int.MaxValue ? (int)v : throw new SourceFormatException($"tensor dimension {v} out of range");
+        return v is >= 0 and <= int.MaxValue ? (int)v : throw new SourceFormatException(
+            $"tensor dimension {v} out of range");
     }
 
     /// <summary>
@@ -285,7 +309,8 @@ internal static class PthFile
     {
         if (root is not PickleDict dict)
             throw new SourceFormatException("the pickle holds no state dict");
-        var tensors = dict.Entries.Where(e => e.Key is string && e.Value is TensorRef).Select(e => ((string)e.Key!, (TensorRef)e.Value!)).ToList();
+        var tensors = dict.Entries.Where(e => e.Key is string && e.Value is TensorRef)
+            .Select(e => ((string)e.Key!, (TensorRef)e.Value!)).ToList();
         if (tensors.Count == 0 && (dict.Get("state_dict") ?? dict.Get("model")) is PickleDict inner)
             return Flatten(inner);
         return tensors;

@@ -45,7 +45,8 @@ internal sealed record StorageType(string Name, int ElementSize, bool IsFloat)
             case "BFloat16Storage":
                 // bfloat16 is the top half of a float32.
                 for (int i = 0; i < values.Length; i++)
-                    values[i] = BitConverter.Int32BitsToSingle(BinaryPrimitives.ReadUInt16LittleEndian(raw[(2 * i)..]) << 16);
+                    values[i] = BitConverter.Int32BitsToSingle(
+                        BinaryPrimitives.ReadUInt16LittleEndian(raw[(2 * i)..]) << 16);
                 break;
             default:
                 throw new SourceFormatException($"{Name} holds integers, not weights");
@@ -60,7 +61,9 @@ internal sealed record StorageType(string Name, int ElementSize, bool IsFloat)
 /// </summary>
 internal sealed record StorageRef(string Key, StorageType Type, long ElementCount, long ElementOffset);
 
-/// <summary>What <c>_rebuild_tensor_v2(storage, storage_offset, size, stride, ...)</c> describes: a strided view of a storage.</summary>
+/// <summary>
+/// What <c>_rebuild_tensor_v2(storage, storage_offset, size, stride, ...)</c> describes: a strided view of a storage.
+/// </summary>
 internal sealed record TensorRef(StorageRef Storage, long Offset, int[] Size, long[] Stride)
 {
     /// <summary>
@@ -85,7 +88,8 @@ internal sealed record TensorRef(StorageRef Storage, long Offset, int[] Size, lo
         if (count > Array.MaxLength)
             throw new SourceFormatException($"tensor {key} is too large");
         if (Offset < 0 || last >= Storage.ElementCount)
-            throw new SourceFormatException($"tensor {key} reaches element {last} of storage '{Storage.Key}', which has {Storage.ElementCount}");
+            throw new SourceFormatException(
+                $"tensor {key} reaches element {last} of storage '{Storage.Key}', which has {Storage.ElementCount}");
 
         long span = last - Offset + 1;
         if (span > Array.MaxLength / Storage.Type.ElementSize)

@@ -35,7 +35,8 @@ internal static class HostFiles
         {
             lock (Gate)
             {
-                _root ??= Directory.CreateDirectory(Path.Combine(Path.GetTempPath(), $"ilgpu-style-host-tests-{Environment.ProcessId}-{Guid.NewGuid():N}")).FullName;
+                _root ??= Directory.CreateDirectory(Path.Combine(Path.GetTempPath(),
+                    $"ilgpu-style-host-tests-{Environment.ProcessId}-{Guid.NewGuid():N}")).FullName;
                 return _root;
             }
         }
@@ -54,17 +55,21 @@ internal static class HostFiles
     public static string NewFolder(string name) =>
         Directory.CreateDirectory(Path.Combine(Root, $"{name}-{Guid.NewGuid().ToString("N")[..8]}")).FullName;
 
-    /// <summary>Tiny VGG-19 weights (channels / 16) from <see cref="TinyVgg"/>, written as safetensors once per convention.</summary>
+    /// <summary>
+    /// Tiny VGG-19 weights (channels / 16) from <see cref="TinyVgg"/>, written as safetensors once per convention.
+    /// </summary>
     public static string TinyWeights(string preprocess = "caffe") => Once($"tiny-{preprocess}.safetensors", path =>
     {
         var weights = TinyVgg.Create(preprocess);
         var tensors = new List<NamedTensor>();
         foreach (var layer in weights.Layers)
         {
-            tensors.Add(new NamedTensor(layer.Name + ".weight", [layer.OutChannels, layer.InChannels, 3, 3], layer.Weight));
+            tensors.Add(
+                new NamedTensor(layer.Name + ".weight", [layer.OutChannels, layer.InChannels, 3, 3], layer.Weight));
             tensors.Add(new NamedTensor(layer.Name + ".bias", [layer.OutChannels], layer.Bias));
         }
-        SafetensorsFile.Write(path, tensors, new Dictionary<string, string> { ["arch"] = "vgg19", ["preprocess"] = preprocess });
+        SafetensorsFile.Write(
+            path, tensors, new Dictionary<string, string> { ["arch"] = "vgg19", ["preprocess"] = preprocess });
     });
 
     /// <summary>
@@ -88,7 +93,8 @@ internal static class HostFiles
     public static string PortraitJpeg => Once("portrait.jpg", path =>
     {
         using var stream = File.Create(path);
-        new ImageWriter().WriteJpg(ContentPixels(30, 50), 30, 50, StbImageWriteSharp.ColorComponents.RedGreenBlue, stream, 90);
+        new ImageWriter().WriteJpg(
+            ContentPixels(30, 50), 30, 50, StbImageWriteSharp.ColorComponents.RedGreenBlue, stream, 90);
     });
 
     /// <summary>A 36x36 gray PNG (one channel).</summary>
@@ -128,8 +134,10 @@ internal static class HostFiles
     public static JsonDocument Report(string path) => JsonDocument.Parse(File.ReadAllText(path));
 
     /// <summary>The <c>total</c> of every iteration entry of a report, with its iteration number.</summary>
-    public static List<(int Iteration, double Total)> Totals(JsonDocument report) => report.RootElement.GetProperty("iterations")
-        .EnumerateArray().Select(e => (e.GetProperty("iteration").GetInt32(), e.GetProperty("total").GetDouble())).ToList();
+    public static List<(int Iteration, double Total)> Totals(JsonDocument report) =>
+        report.RootElement.GetProperty("iterations").EnumerateArray()
+            .Select(e => (e.GetProperty("iteration").GetInt32(), e.GetProperty("total").GetDouble()))
+            .ToList();
 
     private static string Once(string name, Action<string> create)
     {
@@ -186,7 +194,8 @@ public sealed class HostFilesCleanup
     [OneTimeTearDown]
     public void DeleteTemporaryFiles()
     {
-        foreach (string folder in Directory.GetDirectories(Path.GetTempPath(), $"ilgpu-style-host-tests-{Environment.ProcessId}-*"))
+        foreach (string folder in Directory.GetDirectories(Path.GetTempPath(),
+            $"ilgpu-style-host-tests-{Environment.ProcessId}-*"))
             Directory.Delete(folder, recursive: true);
     }
 }

@@ -22,7 +22,9 @@ public sealed class StyleRunErrorTests
         _output = Path.Combine(_folder, "out.png");
     }
 
-    /// <summary>A valid run's arguments with some replaced: a value of null drops the option, "" makes it a bare flag.</summary>
+    /// <summary>
+    /// A valid run's arguments with some replaced: a value of null drops the option, "" makes it a bare flag.
+    /// </summary>
     private string[] Args(params (string Option, string? Value)[] changes)
     {
         var options = new List<(string Option, string? Value)>
@@ -56,7 +58,8 @@ public sealed class StyleRunErrorTests
         Assert.That(error, Does.Not.Contain('\n'), "one line");
         Assert.That(run.Error + run.Output, Does.Not.Contain("   at ").And.Not.Contain("Exception"), "no stack trace");
         Assert.That(System.IO.File.Exists(outputPath), Is.False, "nothing written at the output path");
-        Assert.That(Directory.GetFiles(_folder).Where(f => f.EndsWith(".tmp", StringComparison.Ordinal) || Path.GetFileName(f).StartsWith('.')),
+        Assert.That(Directory.GetFiles(_folder)
+                .Where(f => f.EndsWith(".tmp", StringComparison.Ordinal) || Path.GetFileName(f).StartsWith('.')),
             Is.Empty, "no temporary files left");
         return error;
     }
@@ -115,7 +118,8 @@ public sealed class StyleRunErrorTests
     [Test]
     public void AMissingWeightsFile() =>
         Assert.That(Refused(("--weights", Path.Combine(_folder, "vgg.safetensors"))),
-            Does.Contain("The weights file").And.Contain("vgg.safetensors' does not exist").And.Contain("tools/Converter"));
+            Does.Contain("The weights file").And.Contain("vgg.safetensors' does not exist")
+                .And.Contain("tools/Converter"));
 
     [Test]
     public void GarbageWeights()
@@ -188,7 +192,9 @@ public sealed class StyleRunErrorTests
     public void SizeZero() =>
         Assert.That(Refused(("--size", "0")), Does.Contain("--size must be a positive number of pixels, got 0"));
 
-    /// <summary>A size no device holds fails fast, from shapes alone, before any image is resized or buffer allocated.</summary>
+    /// <summary>
+    /// A size no device holds fails fast, from shapes alone, before any image is resized or buffer allocated.
+    /// </summary>
     [Test]
     public void ASizeBeyondTheDeviceFailsFastAndSaysWhatFits()
     {
@@ -199,7 +205,8 @@ public sealed class StyleRunErrorTests
         string error = Refused(("--size", "20000"));
         double seconds = clock.Elapsed.TotalSeconds;
         long bytes = GC.GetTotalAllocatedBytes(precise: true) - allocated;
-        Assert.That(error, Does.Match(@"^error: --size 20000 needs about [\d.]+ [KMGTPE]i?B of device memory but .+ has [\d.]+ [KMGTPE]i?B to spare: --size \d+ fits"));
+        Assert.That(error, Does.Match(@"^error: --size 20000 needs about [\d.]+ [KMGTPE]i?B of device memory " +
+                                      @"but .+ has [\d.]+ [KMGTPE]i?B to spare: --size \d+ fits"));
         Assert.That(seconds, Is.LessThan(10), "fails fast");
         Assert.That(bytes, Is.LessThan(256L << 20), "nothing large is allocated before the check");
     }
@@ -212,7 +219,8 @@ public sealed class StyleRunErrorTests
     public void ASizeBeyondTheKernelsIndexRangeIsRefusedOnAnyDevice()
     {
         string error = Refused(("--size", "200000"));
-        Assert.That(error, Does.Match(@"^error: --size 200000 makes tensors of more than 2\^31 elements, which the kernels cannot index: --size \d+ fits"));
+        Assert.That(error, Does.Match(@"^error: --size 200000 makes tensors of more than 2\^31 elements, " +
+                                      @"which the kernels cannot index: --size \d+ fits"));
     }
 
     [Test]
@@ -240,9 +248,11 @@ public sealed class StyleRunErrorTests
     {
         using (var context = ILGPU.Context.CreateDefault())
         {
-            Assume.That(context.Devices.Where(d => d.AcceleratorType == ILGPU.Runtime.AcceleratorType.Cuda), Is.Empty, "this machine has CUDA, so --device cuda is not a bad input here");
+            Assume.That(context.Devices.Where(d => d.AcceleratorType == ILGPU.Runtime.AcceleratorType.Cuda), Is.Empty,
+                "this machine has CUDA, so --device cuda is not a bad input here");
         }
-        Assert.That(Refused(("--device", "cuda")), Does.StartWith("error: No CUDA device found").And.Contain("--device cpu"));
+        Assert.That(Refused(("--device", "cuda")),
+            Does.StartWith("error: No CUDA device found").And.Contain("--device cpu"));
     }
 
     [Test]
@@ -255,7 +265,8 @@ public sealed class StyleRunErrorTests
 
     [Test]
     public void AnUnknownOption() =>
-        Assert.That(Refused(("--sise", "")), Does.Contain("Unrecognized command or argument '--sise'").And.Contain("--help"));
+        Assert.That(Refused(("--sise", "")),
+            Does.Contain("Unrecognized command or argument '--sise'").And.Contain("--help"));
 
     [Test]
     public void ANumberThatIsNotOne() =>
@@ -300,18 +311,21 @@ public sealed class MissingDefaultWeightsTests
             Environment.CurrentDirectory = folder;
             // Port 9 (discard) on loopback: nothing listens, the connection is refused at once.
             Environment.SetEnvironmentVariable(WeightDownloader.UrlBaseVariable, "http://127.0.0.1:9/");
-            var run = Run("--content", ContentPng, "--style", StylePng, "--device", "cpu", "--size", "32", "--iterations", "1", "--output", "out.png");
+            var run = Run("--content", ContentPng, "--style", StylePng, "--device", "cpu", "--size", "32",
+                "--iterations", "1", "--output", "out.png");
 
             Assert.That(run.Exit, Is.EqualTo(Cli.ExitUsage), run.ToString());
             string error = run.Error.TrimEnd();
             Assert.That(error, Does.StartWith("error: cannot reach http://127.0.0.1:9/vgg19-dcbb9e9d.pth"));
-            Assert.That(error, Does.Contain("To get the weights by hand, download http://127.0.0.1:9/vgg19-dcbb9e9d.pth")
+            Assert.That(error,
+                Does.Contain("To get the weights by hand, download http://127.0.0.1:9/vgg19-dcbb9e9d.pth")
                 .And.Contain("tools/Converter").And.Contain(RunOptions.DefaultWeights));
             Assert.That(error, Does.Not.Contain('\n').And.Not.Contain("   at "));
             Assert.That(run.Output, Does.Contain($"{RunOptions.DefaultWeights} is missing: downloading"));
             Assert.That(File.Exists(Path.Combine(folder, "out.png")), Is.False, "no output");
             Assert.That(File.Exists(Path.Combine(folder, RunOptions.DefaultWeights)), Is.False, "no weights file");
-            Assert.That(Directory.GetFiles(folder, "*", SearchOption.AllDirectories), Is.Empty, "no partial download or temporary file");
+            Assert.That(Directory.GetFiles(folder, "*", SearchOption.AllDirectories), Is.Empty,
+                "no partial download or temporary file");
         }
         finally
         {

@@ -22,7 +22,8 @@ public sealed class LauncherValidationTests : AcceleratorTest
     {
         var s = Conv2dShape.Vgg(3, 5, 7, 4);
         var error = Assert.Throws<ArgumentException>(() =>
-            Kernels.Conv.Forward(Floats(s.Output.Length), Floats(s.Input.Length - 1), Floats(s.WeightLength), Floats(4), s));
+            Kernels.Conv.Forward(
+                Floats(s.Output.Length), Floats(s.Input.Length - 1), Floats(s.WeightLength), Floats(4), s));
         Assert.That(error!.Message, Does.Contain("input has 104 elements but its shape needs 105"));
     }
 
@@ -33,7 +34,8 @@ public sealed class LauncherValidationTests : AcceleratorTest
         Assert.Throws<ArgumentException>(() =>
             Kernels.Conv.BackwardInput(Floats(s.Input.Length), Floats(s.Output.Length), Floats(s.WeightLength + 1), s));
         Assert.Throws<ArgumentException>(() =>
-            Kernels.Conv.Forward(Floats(s.Output.Length), Floats(s.Input.Length), Floats(s.WeightLength), Floats(3), s));
+            Kernels.Conv.Forward(
+                Floats(s.Output.Length), Floats(s.Input.Length), Floats(s.WeightLength), Floats(3), s));
     }
 
     [Test]
@@ -61,7 +63,8 @@ public sealed class LauncherValidationTests : AcceleratorTest
         Assert.Throws<ArgumentException>(() => Kernels.Gram.Forward(Floats(8), Floats(30), g, 1f));
         Assert.Throws<ArgumentException>(() => Kernels.Mse.Forward(Floats(1), Floats(5), Floats(6), 1f, false));
         Assert.Throws<ArgumentException>(() => Kernels.Mse.Forward(Floats(2), Floats(5), Floats(5), 1f, false));
-        Assert.Throws<ArgumentException>(() => Kernels.TotalVariation.Backward(Floats(5), Floats(6), new ChwShape(1, 2, 3), 1f, false));
+        Assert.Throws<ArgumentException>(
+            () => Kernels.TotalVariation.Backward(Floats(5), Floats(6), new ChwShape(1, 2, 3), 1f, false));
         Assert.Throws<ArgumentException>(() => Kernels.Vectors.Axpy(Floats(5), 1f, Floats(4)));
         Assert.Throws<ArgumentException>(() => Kernels.Vectors.Dot(Floats(1), Floats(5), Floats(4)));
         Assert.Throws<ArgumentException>(() => Kernels.Vectors.Scalar(Floats(1), Floats(2), ScalarOp.Add, Floats(1)));

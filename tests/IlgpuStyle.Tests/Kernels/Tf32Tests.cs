@@ -83,8 +83,8 @@ public sealed class Tf32Tests : AcceleratorTest
         var s = Conv2dShape.Vgg(3, 5, 7, 4);
         using var buffer = accelerator.Allocate1D<float>(1000);
         var error = Assert.Throws<NotSupportedException>(() => kernels.Conv.ForwardTf32(
-            buffer.View.SubView(0, s.Output.Length), buffer.View.SubView(0, s.Input.Length), buffer.View.SubView(0, s.WeightLength),
-            buffer.View.SubView(0, 4), s, fuseRelu: true));
+            buffer.View.SubView(0, s.Output.Length), buffer.View.SubView(0, s.Input.Length),
+            buffer.View.SubView(0, s.WeightLength), buffer.View.SubView(0, 4), s, fuseRelu: true));
         Assert.That(error!.Message, Does.Contain("needs 256 threads per group"));
     }
 
@@ -109,7 +109,8 @@ public sealed class Tf32Tests : AcceleratorTest
     private static int Count(string text, string what)
     {
         int count = 0;
-        for (int i = text.IndexOf(what, StringComparison.Ordinal); i >= 0; i = text.IndexOf(what, i + what.Length, StringComparison.Ordinal))
+        for (int i = text.IndexOf(what, StringComparison.Ordinal); i >= 0;
+             i = text.IndexOf(what, i + what.Length, StringComparison.Ordinal))
             count++;
         return count;
     }

@@ -18,7 +18,8 @@ public sealed class TiledKernelTests : AcceleratorTest
     protected override OwnAccelerator CreateOwnAccelerator() => OwnAccelerator.WideCpu(threadsPerWarp: 16, warps: 16);
 
     private static IEnumerable<TestCaseData> TiledChecks() =>
-        KernelChecks.All.Where(c => c.Requires is not null).Select(c => new TestCaseData(c).SetArgDisplayNames(c.Kernel, c.Shape));
+        KernelChecks.All.Where(c => c.Requires is not null)
+            .Select(c => new TestCaseData(c).SetArgDisplayNames(c.Kernel, c.Shape));
 
     [TestCaseSource(nameof(TiledChecks))]
     public void MatchesCpuReference(KernelCheck check)
@@ -38,8 +39,8 @@ public sealed class TiledKernelTests : AcceleratorTest
         var s = Conv2dShape.Vgg(3, 5, 7, 4);
         using var buffer = accelerator.Allocate1D<float>(1000);
         var error = Assert.Throws<NotSupportedException>(() => kernels.Conv.ForwardTiled(
-            buffer.View.SubView(0, s.Output.Length), buffer.View.SubView(0, s.Input.Length), buffer.View.SubView(0, s.WeightLength),
-            buffer.View.SubView(0, 4), s, fuseRelu: true));
+            buffer.View.SubView(0, s.Output.Length), buffer.View.SubView(0, s.Input.Length),
+            buffer.View.SubView(0, s.WeightLength), buffer.View.SubView(0, 4), s, fuseRelu: true));
         Assert.That(error!.Message, Does.Contain("needs 256 threads per group"));
     }
 }
@@ -55,7 +56,8 @@ public sealed class TiledNetworkTests
     [TestCase(true)]
     public void TheObjectiveOnTiledKernelsMatchesTheReference(bool tf32)
     {
-        using var own = OwnAccelerator.WideCpu(threadsPerWarp: 32, warps: 8, a => new KernelSet(a, preferTiled: true, useTf32: tf32));
+        using var own = OwnAccelerator.WideCpu(
+            threadsPerWarp: 32, warps: 8, a => new KernelSet(a, preferTiled: true, useTf32: tf32));
         var accelerator = own.Accelerator;
         var kernels = own.Kernels;
         var weights = IlgpuStyle.Tests.Network.TinyVgg.Create();
@@ -65,7 +67,8 @@ public sealed class TiledNetworkTests
         var options = new IlgpuStyle.Network.StyleOptions();
         using var objective = new IlgpuStyle.Network.StyleObjective(kernels, weights, content, [style], options);
         Assert.That(objective.LayerNames, Does.Contain("conv1_1"));
-        Assert.That(IlgpuStyle.Network.MemoryEstimate.ObjectiveBytes(weights, content.Shape, [style.Shape], options, tiled: true),
+        Assert.That(IlgpuStyle.Network.MemoryEstimate.ObjectiveBytes(
+            weights, content.Shape, [style.Shape], options, tiled: true),
             Is.EqualTo(objective.Memory.PeakBytes), "the estimate counts the transposed weights");
 
         using var input = accelerator.Allocate1D(x.Data);
@@ -76,7 +79,8 @@ public sealed class TiledNetworkTests
 
         var reference = new IlgpuStyle.Tests.Network.ReferenceObjective(weights, content, [style], options);
         var expectedGradient = new double[x.Data.Length];
-        var expected = reference.Evaluate(IlgpuStyle.Tests.Network.ReferenceObjective.ToDouble(x.Data), expectedGradient);
+        var expected = reference.Evaluate(
+            IlgpuStyle.Tests.Network.ReferenceObjective.ToDouble(x.Data), expectedGradient);
         var actual = TestData.Download(gradient);
         if (tf32)
         {
@@ -88,7 +92,8 @@ public sealed class TiledNetworkTests
             Assert.That(losses.Total, Is.EqualTo(expected.Total).Within(1).Percent);
             double difference = Math.Sqrt(actual.Select((v, i) => Math.Pow(v - expectedGradient[i], 2)).Sum());
             double norm = Math.Sqrt(expectedGradient.Sum(v => v * v));
-            TestContext.Out.WriteLine($"TF32: loss {losses.Total:G6} vs {expected.Total:G6}; gradient relative L2 error {difference / norm:G3}");
+            TestContext.Out.WriteLine($"TF32: loss {losses.Total:G6} vs {expected.Total:G6}; gradient relative L2 " +
+                                      $"error {difference / norm:G3}");
             Assert.That(difference / norm, Is.LessThan(0.05), "relative L2 error of the TF32 gradient");
             return;
         }
@@ -99,7 +104,9 @@ public sealed class TiledNetworkTests
     }
 }
 
-/// <summary>The per-layer split rule (Conv2d.Splits) on VGG-19's real shapes and an H100's 132 multiprocessors.</summary>
+/// <summary>
+/// The per-layer split rule (Conv2d.Splits) on VGG-19's real shapes and an H100's 132 multiprocessors.
+/// </summary>
 public sealed class SplitRuleTests
 {
     private static readonly (string Name, int C, int K, int Scale)[] Vgg19 =
@@ -114,7 +121,8 @@ public sealed class SplitRuleTests
         Vgg19.ToDictionary(l => l.Name, l =>
         {
             var shape = Conv2dShape.Vgg(l.C, size / l.Scale, size / l.Scale, l.K);
-            return (Conv2d.Splits(shape, multiprocessors), Conv2d.Splits(Conv2d.TransposedShape(shape), multiprocessors));
+            return (Conv2d.Splits(shape, multiprocessors),
+                Conv2d.Splits(Conv2d.TransposedShape(shape), multiprocessors));
         });
 
     [Test]
@@ -124,8 +132,10 @@ public sealed class SplitRuleTests
         Assert.Multiple(() =>
         {
             Assert.That(splits["conv5_1"], Is.EqualTo((3, 3)), "128 tiles for 132 multiprocessors");
-            Assert.That(splits["conv4_1"], Is.EqualTo((1, 2)), "its input gradient has 256 channels x 64 x 64: 256 tiles");
-            Assert.That(splits.Where(p => p.Key is not ("conv5_1" or "conv4_1")).Select(p => p.Value), Is.All.EqualTo((1, 1)));
+            Assert.That(splits["conv4_1"], Is.EqualTo((1, 2)),
+                "its input gradient has 256 channels x 64 x 64: 256 tiles");
+            Assert.That(
+                splits.Where(p => p.Key is not ("conv5_1" or "conv4_1")).Select(p => p.Value), Is.All.EqualTo((1, 1)));
         });
     }
 

@@ -35,7 +35,8 @@ public sealed class FixtureWeightsTests(DeviceKind kind) : AcceleratorFixture(ki
             objective.Evaluate(input.View, gradient.View, loss.View);
             var losses = objective.ReadLosses();
 
-            var expected = new ReferenceObjective(weights, content, [style], options).Evaluate(ReferenceObjective.ToDouble(x.Data), null);
+            var expected = new ReferenceObjective(weights, content, [style], options)
+                .Evaluate(ReferenceObjective.ToDouble(x.Data), null);
             Assert.That(losses.Total, Is.EqualTo(expected.Total).Within(1e-3).Percent);
             Assert.That(losses.Style, Is.GreaterThan(0));
             Assert.That(losses.Content, Is.GreaterThan(0));

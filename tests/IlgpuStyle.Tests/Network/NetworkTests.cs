@@ -17,15 +17,19 @@ public sealed class NetworkTests(DeviceKind kind) : AcceleratorFixture(kind)
         StyleLayers = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"],
     };
 
-    /// <summary>Device values against reference values with a tolerance scaled to the reference's largest magnitude.</summary>
+    /// <summary>
+    /// Device values against reference values with a tolerance scaled to the reference's largest magnitude.
+    /// </summary>
     private static void AssertClose(string what, float[] actual, double[] reference, double relative = 1e-4)
     {
         double scale = reference.Max(Math.Abs);
         var result = Comparison.Compare(what, "", actual, reference, new Tolerance(relative * scale, relative));
-        Assert.That(result.Passed, Is.True, $"{what}: max abs {result.MaxAbsError:G3} (scale {scale:G3}); {result.Detail}");
+        Assert.That(result.Passed, Is.True,
+            $"{what}: max abs {result.MaxAbsError:G3} (scale {scale:G3}); {result.Detail}");
     }
 
-    private (float[] Gradient, LossBreakdown Losses, float Loss) EvaluateOnDevice(StyleObjective objective, NetworkImage x)
+    private (float[] Gradient, LossBreakdown Losses, float Loss) EvaluateOnDevice(
+        StyleObjective objective, NetworkImage x)
     {
         using var input = Accelerator.Allocate1D(x.Data);
         using var gradient = TestData.Poisoned(Accelerator, x.Data.Length);
@@ -35,9 +39,13 @@ public sealed class NetworkTests(DeviceKind kind) : AcceleratorFixture(kind)
         return (TestData.Download(gradient), losses, TestData.Download(loss)[0]);
     }
 
-    /// <summary>One evaluation of the objective on the device, and the same on the double-precision reference.</summary>
-    private (float[] Gradient, LossBreakdown Losses, float Loss, (double Total, double Content, double Style, double Tv) Expected, double[] ExpectedGradient)
-        DeviceAndReference(IlgpuStyle.Network.Weights.VggWeights weights, NetworkImage content, NetworkImage[] styles, NetworkImage x, StyleOptions options, double[]? blend = null)
+    /// <summary>
+    /// One evaluation of the objective on the device, and the same on the double-precision reference.
+    /// </summary>
+    private (float[] Gradient, LossBreakdown Losses, float Loss,
+        (double Total, double Content, double Style, double Tv) Expected, double[] ExpectedGradient)
+        DeviceAndReference(IlgpuStyle.Network.Weights.VggWeights weights, NetworkImage content, NetworkImage[] styles,
+            NetworkImage x, StyleOptions options, double[]? blend = null)
     {
         using var objective = new StyleObjective(Kernels, weights, content, styles, options);
         var (gradient, losses, loss) = EvaluateOnDevice(objective, x);
@@ -96,7 +104,9 @@ public sealed class NetworkTests(DeviceKind kind) : AcceleratorFixture(kind)
         Assert.That(error!.Message, Does.Contain("does not keep relu3_2"));
     }
 
-    /// <summary>What VGG-19 keeps with SPEC.md's default layers: outputs with a loss, masks as bits or folded into max pooling.</summary>
+    /// <summary>
+    /// What VGG-19 keeps with SPEC.md's default layers: outputs with a loss, masks as bits or folded into max pooling.
+    /// </summary>
     [Test]
     public void ThePlanKeepsTappedOutputsAndTheLeastMaskTheBackwardNeeds()
     {
@@ -110,15 +120,18 @@ public sealed class NetworkTests(DeviceKind kind) : AcceleratorFixture(kind)
                 Is.EquivalentTo(new[] { "relu1_2", "relu2_2", "relu3_4", "relu4_4" }));
             Assert.That(convs.Values.Where(l => l.Mask == ReluMaskSource.Bits).Select(l => l.ReluName),
                 Is.EquivalentTo(new[] { "relu3_2", "relu3_3", "relu4_3" }));
-            Assert.That(plan.Layers.Where(l => l.Conv is null).All(l => !l.Kept && l.Scratch >= 0), "pooling outputs live in the shared buffers");
+            Assert.That(plan.Layers.Where(l => l.Conv is null).All(l => !l.Kept && l.Scratch >= 0),
+                "pooling outputs live in the shared buffers");
             var inScratch = plan.Layers.Zip(plan.Layers.Skip(1)).Where(p => !p.First.Kept && !p.Second.Kept);
-            Assert.That(inScratch.All(p => p.First.Scratch != p.Second.Scratch), "a layer never writes the buffer it reads");
+            Assert.That(inScratch.All(p => p.First.Scratch != p.Second.Scratch),
+                "a layer never writes the buffer it reads");
         });
         var beforePool = NetworkPlan.Build(TinyVgg.Create(), 64, 64, "relu3_1", Pooling.Max, ["relu1_2", "relu3_1"]);
         Assert.That(beforePool.Layers.Single(l => l.ReluName == "relu1_2").Mask, Is.EqualTo(ReluMaskSource.KeptOutput),
             "a loss's gradient reaches every element: a kept output masks itself even before a pooling");
         var avg = NetworkPlan.Build(TinyVgg.Create(), 64, 64, "relu5_1", Pooling.Avg, tapped);
-        Assert.That(avg.Layers.Count(l => l.Mask == ReluMaskSource.Bits && l.Conv is not null), Is.EqualTo(7), "average pooling cannot carry the mask");
+        Assert.That(avg.Layers.Count(l => l.Mask == ReluMaskSource.Bits && l.Conv is not null), Is.EqualTo(7),
+            "average pooling cannot carry the mask");
     }
 
     /// <summary>
@@ -129,13 +142,15 @@ public sealed class NetworkTests(DeviceKind kind) : AcceleratorFixture(kind)
     [TestCase("vgg19", "relu2_2", "relu1_2,relu3_1", Pooling.Max)]
     [TestCase("vgg16", "relu3_3", "relu1_2,relu2_2,relu4_1", Pooling.Max)]
     [TestCase("vgg19", "relu1_2", "relu2_1", Pooling.Avg)]
-    public void LossesBeforeAPoolingMatchTheCpuReference(string arch, string contentLayer, string styleLayers, Pooling pooling)
+    public void LossesBeforeAPoolingMatchTheCpuReference(
+        string arch, string contentLayer, string styleLayers, Pooling pooling)
     {
         var weights = TinyVgg.Create("caffe", arch);
         var content = TinyVgg.Image(18, 21, seed: 12);
         NetworkImage[] styles = [TinyVgg.Image(17, 16, seed: 13)];
         var x = TinyVgg.Image(18, 21, seed: 14);
-        var options = new StyleOptions { ContentLayers = [contentLayer], StyleLayers = styleLayers.Split(','), Pooling = pooling };
+        var options = new StyleOptions { ContentLayers = [contentLayer], StyleLayers = styleLayers.Split(','),
+            Pooling = pooling };
 
         var run = DeviceAndReference(weights, content, styles, x, options);
         Assert.That(run.Losses.Total, Is.EqualTo(run.Expected.Total).Within(1e-3).Percent, "loss");
@@ -150,11 +165,14 @@ public sealed class NetworkTests(DeviceKind kind) : AcceleratorFixture(kind)
     {
         var weights = TinyVgg.Create(preprocess, arch);
         var content = TinyVgg.Image(18, 21, seed: 2, preprocess);
-        NetworkImage[] styles = [TinyVgg.Image(17, 16, seed: 3, preprocess), TinyVgg.Image(22, 19, seed: 4, preprocess)];
+        NetworkImage[] styles = [TinyVgg.Image(17, 16, seed: 3, preprocess),
+            TinyVgg.Image(22, 19, seed: 4, preprocess)];
         var x = TinyVgg.Image(18, 21, seed: 5, preprocess);
-        var options = AllLayers with { Pooling = pooling, StyleBlendWeights = [3f, 1f], StyleLayerWeights = [1f, 0.5f, 2f, 1f, 1f] };
+        var options = AllLayers with { Pooling = pooling, StyleBlendWeights = [3f, 1f],
+            StyleLayerWeights = [1f, 0.5f, 2f, 1f, 1f] };
 
-        var (gradient, losses, loss, expected, expectedGradient) = DeviceAndReference(weights, content, styles, x, options, blend: [0.75, 0.25]);
+        var (gradient, losses, loss, expected, expectedGradient) = DeviceAndReference(
+            weights, content, styles, x, options, blend: [0.75, 0.25]);
 
         Assert.Multiple(() =>
         {
@@ -200,7 +218,8 @@ public sealed class NetworkTests(DeviceKind kind) : AcceleratorFixture(kind)
         for (int j = 0; j < 17; j++)
         {
             double here = x.Data[(c * 16 + i) * 18 + j];
-            expectedTv += Math.Pow(here - x.Data[(c * 16 + i) * 18 + j + 1], 2) + Math.Pow(here - x.Data[(c * 16 + i + 1) * 18 + j], 2);
+            expectedTv += Math.Pow(here - x.Data[(c * 16 + i) * 18 + j + 1], 2)
+                + Math.Pow(here - x.Data[(c * 16 + i + 1) * 18 + j], 2);
         }
         expectedTv *= 0.02 / 2;
 
@@ -209,9 +228,12 @@ public sealed class NetworkTests(DeviceKind kind) : AcceleratorFixture(kind)
         var tvOnly = AllLayers with { ContentWeight = 0f, StyleWeight = 0f, TvWeight = 0.02f };
         Assert.Multiple(() =>
         {
-            Assert.That(Losses(weights, content, style, x, contentOnly), Is.EqualTo(new[] { expectedContent, expectedContent, 0, 0 }).Within(1e-4).Percent);
-            Assert.That(Losses(weights, content, style, x, styleOnly), Is.EqualTo(new[] { expectedStyle, 0, expectedStyle, 0 }).Within(1e-3).Percent);
-            Assert.That(Losses(weights, content, style, x, tvOnly), Is.EqualTo(new[] { expectedTv, 0, 0, expectedTv }).Within(1e-4).Percent);
+            Assert.That(Losses(weights, content, style, x, contentOnly),
+                Is.EqualTo(new[] { expectedContent, expectedContent, 0, 0 }).Within(1e-4).Percent);
+            Assert.That(Losses(weights, content, style, x, styleOnly),
+                Is.EqualTo(new[] { expectedStyle, 0, expectedStyle, 0 }).Within(1e-3).Percent);
+            Assert.That(Losses(weights, content, style, x, tvOnly),
+                Is.EqualTo(new[] { expectedTv, 0, 0, expectedTv }).Within(1e-4).Percent);
         });
     }
 
@@ -229,7 +251,8 @@ public sealed class NetworkTests(DeviceKind kind) : AcceleratorFixture(kind)
         return gram;
     }
 
-    private double[] Losses(IlgpuStyle.Network.Weights.VggWeights weights, NetworkImage content, NetworkImage style, NetworkImage x, StyleOptions options)
+    private double[] Losses(IlgpuStyle.Network.Weights.VggWeights weights, NetworkImage content, NetworkImage style,
+        NetworkImage x, StyleOptions options)
     {
         using var objective = new StyleObjective(Kernels, weights, content, [style], options);
         var (_, l, _) = EvaluateOnDevice(objective, x);
@@ -242,9 +265,11 @@ public sealed class NetworkTests(DeviceKind kind) : AcceleratorFixture(kind)
         var weights = TinyVgg.Create(arch: "vgg16");
         var image = TinyVgg.Image(16, 16, seed: 22);
         using var objective = new StyleObjective(Kernels, weights, image, [image], AllLayers);
-        Assert.That(objective.LayerNames.Count(n => n.StartsWith("conv", StringComparison.Ordinal)), Is.EqualTo(11), "conv1_1 .. conv5_1 of VGG-16");
+        Assert.That(objective.LayerNames.Count(n => n.StartsWith("conv", StringComparison.Ordinal)), Is.EqualTo(11),
+            "conv1_1 .. conv5_1 of VGG-16");
         Assert.That(objective.LayerNames, Does.Not.Contain("conv3_4"));
-        Assert.That(() => new StyleObjective(Kernels, weights, image, [image], AllLayers with { StyleLayers = ["relu3_4"] }),
+        Assert.That(() => new StyleObjective(
+            Kernels, weights, image, [image], AllLayers with { StyleLayers = ["relu3_4"] }),
             Throws.TypeOf<StyleSetupException>().With.Message.StartsWith("Unknown style layer 'relu3_4'"));
     }
 
@@ -255,11 +280,13 @@ public sealed class NetworkTests(DeviceKind kind) : AcceleratorFixture(kind)
         var image = TinyVgg.Image(16, 16, seed: 9);
         var options = new StyleOptions { ContentLayers = ["relu2_2"], StyleLayers = ["relu1_1", "relu2_1"] };
         using var objective = new StyleObjective(Kernels, weights, image, [image], options);
-        Assert.That(objective.LayerNames, Is.EqualTo(new[] { "conv1_1", "relu1_1", "conv1_2", "relu1_2", "pool1", "conv2_1", "relu2_1", "conv2_2", "relu2_2" }));
+        Assert.That(objective.LayerNames, Is.EqualTo(new[] { "conv1_1", "relu1_1", "conv1_2", "relu1_2", "pool1",
+            "conv2_1", "relu2_1", "conv2_2", "relu2_2" }));
 
         var styleOnly = options with { ContentWeight = 0f };
         using var shallower = new StyleObjective(Kernels, weights, image, [image], styleOnly);
-        Assert.That(shallower.LayerNames.Last(), Is.EqualTo("relu2_1"), "a content layer with weight 0 needs no layers");
+        Assert.That(shallower.LayerNames.Last(), Is.EqualTo("relu2_1"),
+            "a content layer with weight 0 needs no layers");
     }
 
     [Test]
@@ -285,7 +312,8 @@ public sealed class NetworkTests(DeviceKind kind) : AcceleratorFixture(kind)
         var b = TinyVgg.Image(16, 20, seed: 15);
         var x = TinyVgg.Image(16, 17, seed: 16);
         using var single = new StyleObjective(Kernels, weights, content, [a], AllLayers);
-        using var blended = new StyleObjective(Kernels, weights, content, [a, b], AllLayers with { StyleBlendWeights = [1f, 0f] });
+        using var blended = new StyleObjective(
+            Kernels, weights, content, [a, b], AllLayers with { StyleBlendWeights = [1f, 0f] });
         var (g1, l1, _) = EvaluateOnDevice(single, x);
         var (g2, l2, _) = EvaluateOnDevice(blended, x);
         Assert.That(l2.Style, Is.EqualTo(l1.Style).Within(1e-5).Percent);
@@ -297,7 +325,8 @@ public sealed class NetworkTests(DeviceKind kind) : AcceleratorFixture(kind)
     {
         var weights = TinyVgg.Create();
         var image = TinyVgg.Image(16, 16, seed: 17);
-        using var objective = new StyleObjective(Kernels, weights, image, [image], AllLayers with { NormalizeGradients = true });
+        using var objective = new StyleObjective(
+            Kernels, weights, image, [image], AllLayers with { NormalizeGradients = true });
         using var input = Accelerator.Allocate1D(image.Data);
         using var gradient = Accelerator.Allocate1D<float>(image.Data.Length);
         using var loss = Accelerator.Allocate1D<float>(1);
@@ -392,11 +421,14 @@ public sealed class NetworkTests(DeviceKind kind) : AcceleratorFixture(kind)
         var image = TinyVgg.Image(16, 16, seed: 20);
         Assert.Multiple(() =>
         {
-            Assert.That(() => new StyleObjective(Kernels, weights, image, [image], AllLayers with { ContentLayers = ["relu9_9"] }),
+            Assert.That(() => new StyleObjective(
+                Kernels, weights, image, [image], AllLayers with { ContentLayers = ["relu9_9"] }),
                 Throws.TypeOf<StyleSetupException>().With.Message.StartsWith("Unknown content layer 'relu9_9'"));
-            Assert.That(() => new StyleObjective(Kernels, weights, image, [image], AllLayers with { StyleBlendWeights = [1f, 1f] }),
+            Assert.That(() => new StyleObjective(
+                Kernels, weights, image, [image], AllLayers with { StyleBlendWeights = [1f, 1f] }),
                 Throws.TypeOf<StyleSetupException>().With.Message.Contains("1 style images but 2 blend weights"));
-            Assert.That(() => new StyleObjective(Kernels, weights, image, [image], AllLayers with { StyleLayerWeights = [1f] }),
+            Assert.That(() => new StyleObjective(
+                Kernels, weights, image, [image], AllLayers with { StyleLayerWeights = [1f] }),
                 Throws.TypeOf<StyleSetupException>().With.Message.Contains("5 style layers but 1 style layer weights"));
             Assert.That(() => new StyleObjective(Kernels, weights, image, [], AllLayers),
                 Throws.TypeOf<StyleSetupException>().With.Message.Contains("at least one style image"));
