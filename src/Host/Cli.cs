@@ -35,6 +35,7 @@ internal static class Cli
         root.Subcommands.Add(DevicesCommand(output, error));
         root.Subcommands.Add(VerifyCommand(output, error));
         root.Subcommands.Add(BenchCommand(output, error));
+        root.Subcommands.Add(PtxCommand(output, error));
 
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
@@ -129,6 +130,27 @@ internal static class Cli
             return Bench.Run(output, parse.GetValue(device)!, parse.GetValue(sizes)!, parse.GetValue(iterations),
                 parse.GetValue(warmup), parse.GetValue(divisor), parse.GetValue(json), parse.GetValue(tf32));
         }));
+        return command;
+    }
+
+    private static Command PtxCommand(TextWriter output, TextWriter error)
+    {
+        var kernel = new Option<string?>("--kernel")
+        {
+            Description = "Only this kernel, e.g. Conv2d.TiledKernel or Conv2d.Tiled (default: every kernel).",
+        };
+        var folder = new Option<string>("--out")
+        {
+            Description = "The folder to write NAME.ptx files into.",
+            Required = true,
+        };
+        var command = new Command("ptx",
+            "Write the PTX ILGPU generates for the kernels (as a CUDA device receives it), one file per kernel; " +
+            "no GPU needed.");
+        command.Options.Add(kernel);
+        command.Options.Add(folder);
+        command.SetAction(parse => Guarded(error,
+            () => PtxExport.Run(output, parse.GetValue(kernel), parse.GetValue(folder)!)));
         return command;
     }
 

@@ -74,6 +74,14 @@ public sealed partial class Conv2d
         LaunchTiled(dInput, dOutput, mask, transposedWeight, transposedWeight, TransposedShape(shape), flags, splits, tf32: true);
     }
 
+    /// <summary>
+    /// The TF32 kernel's dynamic shared memory: the fragment scratch of the emulated mma
+    /// (<see cref="Tf32Kernel"/>), 12 KB, where there are no tensor cores; none on CUDA.
+    /// </summary>
+    private SharedMemoryConfig Tf32Scratch => _accelerator.AcceleratorType == AcceleratorType.Cuda
+        ? SharedMemoryConfig.Empty
+        : SharedMemoryConfig.RequestDynamic<float>(Tf32Threads * (FragA + FragB));
+
     private void RequireTf32()
     {
         if (!SupportsTf32(_accelerator))
@@ -138,11 +146,13 @@ public sealed partial class Conv2d
             else
             {
                 // Publish this lane's registers, exactly as the tensor core would receive them:
-                // fragA[(warp*32 + lane)*8 + 4i + reg], fragB[(warp*32 + lane)*4 + 2j + reg]. (ILGPU 1.5.3
-                // still declares this 12 KB in the CUDA kernel, where the branch is dead: 16.9 KB per
-                // group in all, well under the 48 KB static limit.)
-                var fragA = SharedMemory.Allocate<float>(Tf32Threads * FragA);
-                var fragB = SharedMemory.Allocate<float>(Tf32Threads * FragB);
+                // fragA[(warp*32 + lane)*8 + 4i + reg], fragB[(warp*32 + lane)*4 + 2j + reg]. The 12 KB
+                // scratch is dynamic shared memory, requested only where the mma is emulated
+                // (Tf32Scratch): a static allocation here would be declared on CUDA too, where the
+                // branch is dead, and cost every group 12 KB.
+                var scratch = SharedMemory.GetDynamic<float>();
+                var fragA = scratch.SubView(0, Tf32Threads * FragA);
+                var fragB = scratch.SubView(Tf32Threads * FragA, Tf32Threads * FragB);
                 int a = thread * FragA, b = thread * FragB;
                 fragA[a] = RoundTf32(a00); fragA[a + 1] = RoundTf32(a01); fragA[a + 2] = RoundTf32(a02); fragA[a + 3] = RoundTf32(a03);
                 fragA[a + 4] = RoundTf32(a10); fragA[a + 5] = RoundTf32(a11); fragA[a + 6] = RoundTf32(a12); fragA[a + 7] = RoundTf32(a13);

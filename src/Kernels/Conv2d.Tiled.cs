@@ -212,7 +212,7 @@ public sealed partial class Conv2d
         {
             _tf32 ??= _accelerator.LoadSharedMemoryLauncher<ArrayView<float>, ArrayView<float>, ArrayView<float>,
                 ArrayView<float>, ArrayView<float>, Conv2dShape, TiledFlags, int>(Tf32Kernel);
-            _tf32(new KernelConfig(grid, new Index3D(Tf32Threads, 1, 1)),
+            _tf32(new KernelConfig(grid, new Index3D(Tf32Threads, 1, 1), Tf32Scratch),
                 target, input, mask, weight, bias, shape, flags, chunk);
         }
         else

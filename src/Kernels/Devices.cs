@@ -20,9 +20,23 @@ public static class Devices
     public const string Choices = "auto, cpu, cuda, opencl or an index from 'ilgpu-style devices'";
 
     /// <summary>
+    /// ILGPU's optimisation level for every kernel the project compiles: O2, not ILGPU's default O1.
+    /// </summary>
+    /// <remarks>
+    /// At O1 every global access in PTX is generic (<c>ld</c>/<c>st</c>), and a generic address may
+    /// point into local memory, so ptxas kept the TF32 kernel's <c>mma.sync</c> operands (ILGPU gives
+    /// each inline-PTX operand a local slot) in memory: a 208-byte stack frame and 94 local loads and
+    /// stores per step. O2 marks the kernels' parameters global: <c>LDG</c>/<c>STG</c> everywhere,
+    /// no local memory in any kernel, and fewer registers in 20 of 37 kernels (docs/PERFORMANCE.md,
+    /// "What NVIDIA's assembler says"). ILGPU 1.5.3 offers no way to mark one access global in C#.
+    /// The CPU accelerator runs the kernels' C# as compiled by .NET, so the level changes nothing there.
+    /// </remarks>
+    public const OptimizationLevel Optimization = OptimizationLevel.O2;
+
+    /// <summary>
     /// A context that sees every CUDA and OpenCL device ILGPU supports (OpenCL: see
     /// <see cref="OpenCLSupport"/>), plus the CPU accelerator, with ILGPU.Algorithms enabled (XMath needs it
-    /// on the GPU backends).
+    /// on the GPU backends), at <see cref="Optimization"/>.
     /// </summary>
     /// <param name="profiling">Enable device-side profiling markers (the bench command's timings).</param>
     public static Context CreateContext(bool profiling = false)
@@ -30,7 +44,8 @@ public static class Devices
         OpenCLSupport.FindTheIcdLoader();
         return Context.Create(builder =>
         {
-            builder.Cuda().OpenCL(OpenCLSupport.MeetsIlgpuRequirements).CPU(CpuDevice).EnableAlgorithms();
+            builder.Cuda().OpenCL(OpenCLSupport.MeetsIlgpuRequirements).CPU(CpuDevice).EnableAlgorithms()
+                .Optimize(Optimization);
             if (profiling) builder.Profiling();
         });
     }

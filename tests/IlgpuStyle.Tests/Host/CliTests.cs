@@ -136,6 +136,39 @@ public sealed class CliTests
     }
 
     [Test]
+    public void PtxWritesTheKernelsPtxWithoutAGpu()
+    {
+        string folder = Path.Combine(Path.GetTempPath(), $"ilgpu-style-ptx-{Guid.NewGuid():N}");
+        try
+        {
+            var (exit, output, error) = Run("ptx", "--kernel", "Conv2d.Tiled", "--out", folder);
+            Assert.That(error, Is.Empty);
+            Assert.That(exit, Is.Zero);
+            string file = Path.Combine(folder, "Conv2d.TiledKernel.ptx");
+            Assert.That(output, Does.StartWith(file).And.Contain("1 kernel(s)"));
+            Assert.That(Directory.GetFiles(folder), Has.Length.EqualTo(1));
+            Assert.That(File.ReadAllText(file), Does.Contain(".entry").And.Contain("bar.sync"));
+        }
+        finally
+        {
+            if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Test]
+    public void AnUnknownPtxKernelIsOneLineListingTheNamesAndWritesNothing()
+    {
+        string folder = Path.Combine(Path.GetTempPath(), $"ilgpu-style-ptx-{Guid.NewGuid():N}");
+        var (exit, output, error) = Run("ptx", "--kernel", "Conv2d.Softmax", "--out", folder);
+        Assert.That(exit, Is.EqualTo(Cli.ExitUsage));
+        Assert.That(output, Is.Empty);
+        Assert.That(error.TrimEnd(), Does.StartWith("error: No kernel 'Conv2d.Softmax': use one of")
+            .And.Contain("Conv2d.TiledKernel").And.Contain("Reduction.PartialSumsKernel_AbsSummand")
+            .And.Not.Contain("\n"));
+        Assert.That(Directory.Exists(folder), Is.False);
+    }
+
+    [Test]
     public void Tf32WithoutTensorCoresIsOneLine()
     {
         var (exit, _, error) = Run("bench", "--device", "cpu", "--size", "16", "--tf32");

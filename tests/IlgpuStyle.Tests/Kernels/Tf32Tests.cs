@@ -1,9 +1,6 @@
 using ILGPU;
-using ILGPU.Backends.EntryPoints;
-using ILGPU.Backends.PTX;
 using ILGPU.Runtime;
 using ILGPU.Runtime.CPU;
-using ILGPU.Runtime.Cuda;
 using IlgpuStyle.Kernels;
 using IlgpuStyle.Kernels.Verification;
 using IlgpuStyle.Tests.Support;
@@ -91,14 +88,8 @@ public sealed class Tf32Tests : AcceleratorTest
     [Test]
     public void ThePtxUsesTensorCoreMmaAndTf32Conversion()
     {
-        using var context = Context.Create(builder => builder.EnableAlgorithms());
-        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
-            CudaArchitecture.SM_90, CudaInstructionSet.ISA_88, nvvmAPI: null);
-        var method = typeof(Conv2d).GetMethod(nameof(Conv2d.Tf32Kernel))!;
-        string ptx = ((PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(method),
-            KernelSpecialization.Empty)).PTXAssembly;
-        string? dump = Environment.GetEnvironmentVariable("TF32_PTX_DUMP");
-        if (!string.IsNullOrEmpty(dump)) File.WriteAllText(dump, ptx);
+        // (ilgpu-style ptx --kernel Conv2d.Tf32 --out DIR writes this PTX for reading.)
+        string ptx = KernelCatalog.Ptx(KernelCatalog.Find("Conv2d.Tf32Kernel").Single());
         Assert.That(ptx, Does.Contain("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32"));
         Assert.That(ptx, Does.Contain("cvt.rna.tf32.f32"));
         // Four mma per 8-row step (2 x 2 tiles per warp), four conversions of A per m-tile and two of B per n-tile.
