@@ -89,18 +89,32 @@ public static class TiledGemm
         where TOperands : struct, IGemmOperands
     {
         int thread = Group.IdxY * Threads + Group.IdxX;
+        var a = tileA.SubView(Group.IdxY * Micro); // this thread's 4 rows of A: a[kk * Stride + i]
+        var b = tileB.SubView(Group.IdxX * Micro); // its 4 columns of B: b[kk * Stride + j]
         var sum = default(MicroTile);
         for (int r0 = 0; r0 < operands.Reduction; r0 += Step)
         {
             LoadStep(operands, tileA, tileB, Stride, r0, row0, column0, thread, Threads * Threads);
             Group.Barrier();
 
-            for (int kk = 0; kk < Step; kk++)
+            // How the SASS came out (docs/PERFORMANCE.md, "What NVIDIA's assembler says"):
+            // - Read through sub-views at constant offsets, every address is a base register plus an
+            //   immediate, and ptxas reads each 4 values with one 128-bit shared load (Stride * 4 bytes
+            //   and the threads' offsets are multiples of 16). Indexed as tileA[kk * Stride + 4 IdxY + i],
+            //   each value cost its own 64-bit address computation: 40% of a step's instructions were
+            //   FFMA, 75-79% now.
+            // - Two passes of 4 steps, not one of 8: unrolled into straight-line code, ILGPU's O2
+            //   (Devices.Optimization) moved the shared loads below the closing barrier, where the
+            //   next step's stores race them. Inside a loop they stay put (a backend test checks the
+            //   PTX); one loop of 8 with a running kk cost the vector loads.
+            for (int kk = 0; kk < Step; kk += 4)
             {
-                int a = kk * Stride + Group.IdxY * Micro;
-                int b = kk * Stride + Group.IdxX * Micro;
-                sum.Add(tileA[a], tileA[a + 1], tileA[a + 2], tileA[a + 3],
-                    tileB[b], tileB[b + 1], tileB[b + 2], tileB[b + 3]);
+                var ak = a.SubView(kk * Stride);
+                var bk = b.SubView(kk * Stride);
+                sum.Add(ak, bk, 0);
+                sum.Add(ak, bk, Stride);
+                sum.Add(ak, bk, 2 * Stride);
+                sum.Add(ak, bk, 3 * Stride);
             }
             Group.Barrier(); // the next step overwrites the tiles
         }
@@ -146,6 +160,11 @@ public static class TiledGemm
 public struct MicroTile
 {
     private float _c00, _c01, _c02, _c03, _c10, _c11, _c12, _c13, _c20, _c21, _c22, _c23, _c30, _c31, _c32, _c33;
+
+    /// <summary>The outer product update c[i, j] += a[offset + i] * b[offset + j], i, j &lt; 4.</summary>
+    public void Add(ArrayView<float> a, ArrayView<float> b, int offset) =>
+        Add(a[offset], a[offset + 1], a[offset + 2], a[offset + 3],
+            b[offset], b[offset + 1], b[offset + 2], b[offset + 3]);
 
     /// <summary>The outer product update: c[i, j] += a_i * b_j.</summary>
     public void Add(float a0, float a1, float a2, float a3, float b0, float b1, float b2, float b3)

@@ -37,6 +37,24 @@ public sealed class BackendCompileTests
         Assert.That(generic.Success, Is.False, $"a generic access is left: {generic.Value.Trim()}");
     }
 
+    [TestCase("Conv2d.TiledKernel", 32)]
+    [TestCase("Gram.ForwardTiledKernel", 32)]
+    [TestCase("Gram.BackwardTiledKernel", 32)]
+    [TestCase("Conv2d.Tf32Kernel", 12)]
+    public void TheSharedLoadsOfAStepStayBetweenItsBarriers(string name, int loads)
+    {
+        // At O2 ILGPU moved a step's shared loads below the barrier that closes it when they were
+        // straight-line code (TiledGemm.Multiply says how it avoids that): the next step's stores
+        // would then race them, which no CPU test can see. Here the PTX itself is read: the first
+        // barrier (tiles loaded) must be followed by the step's reads before the second.
+        string ptx = KernelCatalog.Ptx(KernelCatalog.Find(name).Single());
+        var barriers = Regex.Matches(ptx, @"^\s*bar\.sync\b", RegexOptions.Multiline);
+        Assert.That(barriers, Has.Count.GreaterThanOrEqualTo(2));
+        string step = ptx[barriers[0].Index..barriers[1].Index];
+        Assert.That(Regex.Matches(step, @"^\s*ld\.shared\.", RegexOptions.Multiline), Has.Count.EqualTo(loads),
+            "the step's shared loads are not all between its two barriers");
+    }
+
     [Test]
     public void CiChecksThePtxAtTheProjectsOptimizationLevel()
     {
