@@ -26,10 +26,11 @@ public static class Devices
     /// At O1 every global access in PTX is generic (<c>ld</c>/<c>st</c>), and a generic address may
     /// point into local memory, so ptxas kept the TF32 kernel's <c>mma.sync</c> operands (ILGPU gives
     /// each inline-PTX operand a local slot) in memory: a 208-byte stack frame and 94 local loads and
-    /// stores per step. O2 marks the kernels' parameters global: <c>LDG</c>/<c>STG</c> everywhere,
-    /// no local memory in any kernel, and fewer registers in 20 of 37 kernels (docs/PERFORMANCE.md,
-    /// "What NVIDIA's assembler says"). ILGPU 1.5.3 offers no way to mark one access global in C#.
-    /// The CPU accelerator runs the kernels' C# as compiled by .NET, so the level changes nothing there.
+    /// stores per step. O2 marks the kernels' parameters global: <c>LDG</c>/<c>STG</c> everywhere and
+    /// no local memory in any kernel. ILGPU 1.5.3 offers no way to mark one access global in a kernel's
+    /// C#. O2 also moves code more freely: see <see cref="TiledGemm.Multiply"/> for the shape of loop
+    /// it needs. The figures: docs/PERFORMANCE.md, "What NVIDIA's assembler says". The CPU accelerator
+    /// runs the kernels' C# as .NET compiles it, so the level changes nothing there.
     /// </remarks>
     public const OptimizationLevel Optimization = OptimizationLevel.O2;
 
