@@ -35,10 +35,11 @@ public sealed class OpenCLBarrierTests
         SharedMemoryKernelMethods()
             .Select(m => new TestCaseData(m).SetArgDisplayNames($"{m.DeclaringType!.Name}.{m.Name}"));
 
-    /// <summary>An OpenCL C 2.0 backend like an AMD GPU's, on a fresh context (a failed compile spoils one).</summary>
+    /// <summary>An OpenCL C 2.0 backend like an AMD GPU's, on a fresh context (a failed compile spoils one) at the
+    /// project's optimisation level.</summary>
     private static (Context Context, CLBackend Backend) DevicelessBackend()
     {
-        var context = Context.Create(builder => builder.EnableAlgorithms());
+        var context = Context.Create(builder => builder.EnableAlgorithms().Optimize(Devices.Optimization));
         var capabilities = new CLCapabilityContext(float16: false, float64: false, genericAddressSpace: true,
             int64_Atomics: false, subGroups: false);
         return (context, new CLBackend(context, capabilities, CLDeviceVendor.AMD, CLCVersion.CL20));
