@@ -176,7 +176,8 @@ public sealed partial class Conv2d
         [SkipLocalsInit]
         public readonly void Pack(float* panel, int r0, int rows, int n0, int pixels)
         {
-            int* runStart = stackalloc int[CpuGemm.Columns]; // the run's first pixel, relative to n0
+            // Up to Columns runs (an image one pixel wide), plus the end of the last one.
+            int* runStart = stackalloc int[CpuGemm.Columns + 1]; // the run's first pixel, relative to n0
             int* runA = stackalloc int[CpuGemm.Columns];     // its grid row a
             int* runB = stackalloc int[CpuGemm.Columns];     // its first grid column b
             int runs = 0, end = Math.Min(n0 + CpuGemm.Columns, pixels);

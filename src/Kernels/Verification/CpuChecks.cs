@@ -11,7 +11,8 @@ public static partial class KernelChecks
     /// rectangular kernel with padding wider than it), plus products with every edge the blocking
     /// has: R = 270 (two reduction blocks of 192, the last partial), 21 and 23 output channels (a
     /// partial strip of 8), 77 and 54 pixels (panels of 32 that straddle grid rows, the last partial),
-    /// and a strided, padded one whose input gradient spreads dOut out by the stride.
+    /// and a strided, padded one whose input gradient spreads dOut out by the stride; and two images one
+    /// pixel wide, where a full panel of 32 pixels is 32 runs of one (conv5 of a 16 x 512 photograph).
     /// </summary>
     private static readonly Conv2dShape[] CpuShapes =
     [
@@ -22,6 +23,8 @@ public static partial class KernelChecks
         new(30, 7, 11, 21, 3, 3, 1, 1),
         new(23, 9, 6, 30, 3, 3, 1, 1),
         new(5, 9, 8, 7, 3, 3, 1, 2),
+        new(2, 40, 1, 8, 1, 1, 0, 1),
+        new(3, 64, 1, 9, 3, 3, 1, 1),
     ];
 
     private const string CpuRequirement = "runs in host code over the CPU accelerator's buffers (host memory)";
