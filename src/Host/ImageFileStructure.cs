@@ -55,8 +55,9 @@ internal static class ImageFileStructure
             if (marker == 0xD9) return (true, orientation);                   // EOI
             if (marker is 0x01 or (>= 0xD0 and <= 0xD7)) { at += 2; continue; } // no length
             if (at + 4 > data.Length) return (false, orientation);
-            int end = at + 2 + BinaryPrimitives.ReadUInt16BigEndian(data[(at + 2)..]);
-            if (end > data.Length) return (false, orientation);
+            int length = BinaryPrimitives.ReadUInt16BigEndian(data[(at + 2)..]); // counts its own 2 bytes
+            int end = at + 2 + length;
+            if (length < 2 || end > data.Length) return (false, orientation);
             if (marker == 0xE1) orientation = ExifOrientationTag(data[(at + 4)..end]) ?? orientation;
             at = end;
             if (marker != 0xDA) continue;                                     // SOS: entropy-coded data follows

@@ -64,6 +64,16 @@ public sealed class ImageFileTests
         AssertIncomplete("cut.jpg", whole[..length], "JPEG's end-of-image marker");
     }
 
+    /// <summary>A segment whose length field is shorter than the field itself (0 or 1) is damage, not a crash.</summary>
+    [TestCase(0)]
+    [TestCase(1)]
+    public void AJpegSegmentWithAnImpossibleLengthIsAnErrorNamingTheFile(int length)
+    {
+        string path = Write("damaged.jpg", [0xFF, 0xD8, 0xFF, 0xE1, 0x00, (byte)length, 0x00, 0x00, 0xFF, 0xD9]);
+        var e = Assert.Throws<UsageException>(() => ImageFiles.Load(path, "content image"));
+        Assert.That(e!.Message, Does.StartWith($"The content image '{path}'").And.Not.Contain("\n"));
+    }
+
     [Test]
     public void AJpegWithBytesAfterItsEndLoads()
     {
