@@ -44,25 +44,24 @@ internal sealed record BenchReport(
 /// </summary>
 internal static class Bench
 {
-    /// <summary>VGG-19's channels per block.</summary>
-    private static readonly int[] Channels = [64, 128, 256, 512, 512];
-
     public static int Run(TextWriter output, string deviceRequest, IReadOnlyList<int> sizes, int iterations, int warmup,
         int widthDivisor, string? jsonPath, bool tf32 = false)
     {
         if (sizes.Count == 0 || sizes.Any(s => s < 16))
             throw new UsageException("--size must be at least 16 (VGG-19 pools four times before relu5_1).");
-        if (iterations < 1 || warmup < 0) throw new UsageException("--iterations must be at least 1 and --warmup not negative.");
-        if (widthDivisor < 1 || Channels.Any(c => c % widthDivisor != 0))
+        if (iterations < 1 || warmup < 0)
+            throw new UsageException("--iterations must be at least 1 and --warmup not negative.");
+        if (widthDivisor < 1 || VggArchitecture.BlockChannels.Any(c => c % widthDivisor != 0))
             throw new UsageException("--width-divisor must divide 64 (1, 2, 4, 8, 16, 32 or 64).");
 
         using var context = Devices.CreateContext(profiling: true);
         var device = Devices.Select(context, deviceRequest);
         using var accelerator = device.CreateAccelerator(context);
-        using var kernels = StyleRun.CreateKernels(accelerator, tf32);
+        using var kernels = new KernelSet(accelerator, new KernelChoice(AcceleratorDescription.Of(device), tf32));
         var weights = RandomVgg19(widthDivisor, seed: 0);
         string deviceName = $"{accelerator.AcceleratorType} {accelerator.Name.Trim()}{(tf32 ? " (TF32)" : "")}";
-        output.WriteLine($"Bench on {deviceName}: VGG-19{(widthDivisor > 1 ? $" with channels / {widthDivisor}" : "")}, random weights, " +
+        output.WriteLine($"Bench on {deviceName}: " +
+                         $"VGG-19{(widthDivisor > 1 ? $" with channels / {widthDivisor}" : "")}, random weights, " +
                          $"{warmup} warm-up + {iterations} timed evaluations per size");
 
         var results = new List<BenchSize>();
@@ -71,14 +70,17 @@ internal static class Bench
 
         if (jsonPath is not null)
         {
-            var report = new BenchReport(deviceName, DateTime.UtcNow.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture), widthDivisor, results);
-            File.WriteAllText(jsonPath, JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
+            string date = DateTime.UtcNow.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
+            var report = new BenchReport(deviceName, date, widthDivisor, results);
+            File.WriteAllText(jsonPath, JsonSerializer.Serialize(report,
+                new JsonSerializerOptions { WriteIndented = true }));
             output.WriteLine($"wrote {jsonPath}");
         }
         return 0;
     }
 
-    private static BenchSize RunSize(TextWriter output, KernelSet kernels, VggWeights weights, int size, int iterations, int warmup)
+    private static BenchSize RunSize(TextWriter output, KernelSet kernels, VggWeights weights, int size,
+        int iterations, int warmup)
     {
         var accelerator = kernels.Accelerator;
         var shape = new ChwShape(3, size, size);
@@ -87,10 +89,16 @@ internal static class Bench
         var style = RandomImage(shape, 2);
         // What the bench allocates (objective, x, gradient, loss), checked like a run's; the peak it
         // reports adds what a real run's L-BFGS (history 100) would hold on top.
-        long benchBytes = MemoryEstimate.ObjectiveBytes(weights, shape, [shape], options, kernels.PreferTiled) + 2L * sizeof(float) * shape.Length + sizeof(float);
+        long benchBytes = MemoryEstimate.ObjectiveBytes(weights, shape, [shape], options, kernels.Choice) +
+                          2L * sizeof(float) * shape.Length + sizeof(float);
         if (accelerator.AcceleratorType != AcceleratorType.CPU && benchBytes > (long)(accelerator.MemorySize * 0.9))
-            throw new UsageException($"--size {size} needs about {DeviceList.FormatBytes(benchBytes)} but the device has {DeviceList.FormatBytes(accelerator.MemorySize)}.");
-        long peak = StyleRun.RequiredBytes(weights, shape, [shape], options, new RunOptions { Content = "", Styles = [""] }, kernels.PreferTiled);
+        {
+            throw new UsageException($"--size {size} needs about {DeviceList.FormatBytes(benchBytes)} " +
+                                     $"but the device has {DeviceList.FormatBytes(accelerator.MemorySize)}.");
+        }
+        int history = new LbfgsOptions().HistorySize;
+        long peak = MemoryEstimate.RunBytes(weights, shape, [shape], options, kernels.Choice,
+            n => LbfgsOptimizer.RequiredBytes(n, history));
 
         using var objective = new StyleObjective(kernels, weights, content, [style], options);
         using var x = accelerator.Allocate1D(RandomImage(shape, 3).Data);
@@ -129,10 +137,13 @@ internal static class Bench
         output.WriteLine($"size {size}x{size}");
         TextTable.Write(output, ["piece", "shape", "ms", "GFLOP/s", "share"], rows.Select(r => new[]
         {
-            r.Piece, r.Shape, Format(r.Ms, "0.000"), r.Gflop > 0 ? Format(r.GflopsPerSecond, "0.0") : "-", Format(100 * r.Share, "0.0") + "%",
+            r.Piece, r.Shape, Format(r.Ms, "0.000"), r.Gflop > 0 ? Format(r.GflopsPerSecond, "0.0") : "-",
+            Format(100 * r.Share, "0.0") + "%",
         }).ToList());
-        output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{msPerEvaluation:0.000} ms per evaluation, {gflop:0.000} GFLOP per evaluation, {result.TflopsPerSecond:0.0000} TFLOP/s, peak device bytes {peak} ({DeviceList.FormatBytes(peak)}, L-BFGS history 100)"));
+        output.WriteLine(string.Format(CultureInfo.InvariantCulture,
+            "{0:0.000} ms per evaluation, {1:0.000} GFLOP per evaluation, {2:0.0000} TFLOP/s, " +
+            "peak device bytes {3} ({4}, L-BFGS history 100)",
+            msPerEvaluation, gflop, result.TflopsPerSecond, peak, DeviceList.FormatBytes(peak)));
         return result;
     }
 
@@ -149,7 +160,7 @@ internal static class Bench
         if (conv is not null)
         {
             var layer = weights[conv];
-            var output = objective.ActivationShape("relu" + conv[4..]);
+            var output = objective.ActivationShape(weights.Architecture.ReluName(conv));
             double flop = 2.0 * layer.OutChannels * layer.InChannels * 9 * output.PlaneLength;
             return (flop, $"{layer.InChannels}->{layer.OutChannels} {output.Height}x{output.Width}");
         }
@@ -158,7 +169,8 @@ internal static class Bench
         {
             var activation = objective.ActivationShape(name[(at + 1)..]);
             bool gram = name.StartsWith("StyleLoss", StringComparison.Ordinal);
-            return (gram ? 2.0 * activation.Channels * activation.Channels * activation.PlaneLength : 0, activation.ToString());
+            return (gram ? 2.0 * activation.Channels * activation.Channels * activation.PlaneLength : 0,
+                activation.ToString());
         }
         return (0, name.StartsWith("relu", StringComparison.Ordinal) ? objective.ActivationShape(name).ToString() : "");
     }
@@ -170,29 +182,35 @@ internal static class Bench
         var random = new Random(seed);
         var data = new float[shape.Length];
         for (int i = 0; i < data.Length; i++)
-            data[i] = (float)(Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble()));
+            data[i] = (float)(Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) *
+                              Math.Cos(2 * Math.PI * random.NextDouble()));
         return new NetworkImage(data, shape);
     }
 
-    /// <summary>VGG-19 with He-normal weights and biases in [-0.1, 0.1], like the PyTorch peer's random network.</summary>
+    /// <summary>
+    /// VGG-19 with He-normal weights and biases in [-0.1, 0.1], like the PyTorch peer's random network.
+    /// </summary>
     public static VggWeights RandomVgg19(int widthDivisor, int seed)
     {
         var random = new Random(seed);
         var tensors = new List<NamedTensor>();
         int inChannels = 3;
-        foreach (string name in VggArchitecture.Vgg19.ConvNames)
+        var architecture = VggArchitecture.Vgg19;
+        foreach (string name in architecture.ConvNames)
         {
-            int outChannels = Channels[name[4] - '1'] / widthDivisor;
+            int outChannels = VggArchitecture.BlockChannels[architecture.Block(name) - 1] / widthDivisor;
             double std = Math.Sqrt(2.0 / (inChannels * 9));
             var weight = new float[outChannels * inChannels * 9];
             for (int i = 0; i < weight.Length; i++)
-                weight[i] = (float)(std * Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble()));
+                weight[i] = (float)(std * Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) *
+                                    Math.Cos(2 * Math.PI * random.NextDouble()));
             var bias = new float[outChannels];
             for (int i = 0; i < bias.Length; i++) bias[i] = (float)(random.NextDouble() * 0.2 - 0.1);
             tensors.Add(new NamedTensor(name + ".weight", [outChannels, inChannels, 3, 3], weight));
             tensors.Add(new NamedTensor(name + ".bias", [outChannels], bias));
             inChannels = outChannels;
         }
-        return VggWeights.FromTensors(tensors, new Dictionary<string, string> { ["arch"] = "vgg19", ["preprocess"] = "torchvision" }, "random VGG-19");
+        var metadata = new Dictionary<string, string> { ["arch"] = "vgg19", ["preprocess"] = "torchvision" };
+        return VggWeights.FromTensors(tensors, metadata, "random VGG-19");
     }
 }

@@ -27,16 +27,17 @@ internal static class StyleRun
         var weights = LoadWeights(o, output);
         var preprocessing = Preprocessing.FromName(weights.Preprocess);
         var contentFile = ImageFiles.Load(o.Content, "content image");
-        int styleSize = Math.Max(1, (int)Math.Round(o.StyleScale * o.Size));
+        int styleSize = StyleSize(o, o.Size);
         var styleFiles = o.Styles.Select(s => ImageFiles.Load(s, "style image")).ToList();
         var initFile = o.Init == InitKind.Image ? ImageFiles.Load(o.InitImage!, "init image") : null;
-        CheckLayerNames(weights, o);
+        o.Style.CheckLayers(weights.Architecture);
 
         using var context = Devices.CreateContext();
         var device = Devices.Select(context, o.Device);
+        // The kernels every step will run; --tf32 where it cannot run is refused here.
+        var kernelChoice = new KernelChoice(AcceleratorDescription.Of(device), o.Tf32);
         // Check memory from the target shapes, before resizing: a huge --size must fail here, not allocate.
-        CheckMemory(device, weights, TargetShape(contentFile, o.Size),
-            styleFiles.Select(s => TargetShape(s, styleSize)).ToList(), o.Style, o);
+        CheckMemory(device, weights, contentFile, styleFiles, kernelChoice, o);
         var contentImage = ImageResize.ToLongerSide(contentFile, o.Size);
         var styleImages = styleFiles.Select(s => ImageResize.ToLongerSide(s, styleSize)).ToList();
         var initImage = initFile is null ? null : ImageResize.Resize(initFile, contentImage.Width, contentImage.Height);
@@ -44,7 +45,7 @@ internal static class StyleRun
         var styles = styleImages.Select(i => ToNetwork(preprocessing, i)).ToList();
         using var accelerator = device.CreateAccelerator(context);
         CpuHost.Threads = o.Threads;
-        using var kernels = CreateKernels(accelerator, o.Tf32);
+        using var kernels = new KernelSet(accelerator, kernelChoice);
         using var objective = new StyleObjective(kernels, weights, content, styles, o.Style);
         using var x = accelerator.Allocate1D(InitialImage(o, content, initImage, preprocessing));
         using IOptimizer optimizer = o.Optimizer == OptimizerKind.Lbfgs
@@ -241,104 +242,43 @@ internal static class StyleRun
         ? LbfgsOptimizer.RequiredBytes(n, o.Lbfgs.HistorySize)
         : AdamOptimizer.RequiredBytes(n);
 
-    /// <summary>Device bytes a run of this size needs: the objective, the optimizer and x itself.</summary>
-    public static long RequiredBytes(VggWeights weights, ChwShape content, IReadOnlyList<ChwShape> styles, StyleOptions styleOptions,
-        RunOptions o, bool tiled)
-    {
-        // Tensors are int-indexed (ChwShape.Length is an int): a shape whose activations exceed that
-        // cannot run anywhere, and its Length would wrap around, so answer with the activations' bytes.
-        var (largest, activationBytes) = Activations(weights, content);
-        foreach (var style in styles)
-        {
-            var (l, b) = Activations(weights, style);
-            largest = Math.Max(largest, l);
-            activationBytes = Math.Max(activationBytes, b);
-        }
-        // Past int.MaxValue elements in one tensor the kernels' indices would wrap: no device can run
-        // it, however large its memory, so such a size never "fits".
-        if (largest > int.MaxValue) return long.MaxValue;
-        return MemoryEstimate.ObjectiveBytes(weights, content, styles, styleOptions, tiled) + OptimizerBytes(o, content.Length) + sizeof(float) * (long)content.Length;
-    }
+    /// <summary>
+    /// The longer side of the style images for a content size: <c>--style-scale</c> times it, at least 1.
+    /// </summary>
+    private static int StyleSize(RunOptions o, int size) => Math.Max(1, (int)Math.Round(o.StyleScale * size));
 
-    /// <summary>Whether a <see cref="KernelSet"/> on this device will use the tiled convolution (it keeps extra weights).</summary>
-    private static bool UsesTiled(Device device, bool tf32) => tf32 ||
-        (device.AcceleratorType != AcceleratorType.CPU && device.MaxNumThreadsPerGroup >= Conv2d.TileThreads * Conv2d.TileThreads);
-
-    /// <summary>The kernels for a run; <c>--tf32</c> on a device without TF32 tensor cores is a usage error.</summary>
-    public static KernelSet CreateKernels(Accelerator accelerator, bool tf32)
-    {
-        if (tf32 && !Conv2d.SupportsTf32(accelerator))
-            throw new UsageException($"--tf32 needs an NVIDIA GPU of compute capability 8.0 or newer (Ampere, Hopper, ...); {accelerator.Name.Trim()} has no TF32 tensor cores. Leave --tf32 out.");
-        return new KernelSet(accelerator, useTf32: tf32);
-    }
-
-    /// <summary>Elements of the largest conv activation (and bytes of all of them) for an input of this shape, in long arithmetic.</summary>
-    private static (long Largest, long Bytes) Activations(VggWeights weights, ChwShape input)
-    {
-        long largest = 3L * input.Height * input.Width, bytes = 0;
-        foreach (var conv in weights.Layers)
-        {
-            int shift = conv.Name[4] - '1'; // 2x2 pooling (floor) before each block after the first
-            long elements = (long)conv.OutChannels * (input.Height >> shift) * (input.Width >> shift);
-            largest = Math.Max(largest, elements);
-            bytes += sizeof(float) * elements;
-        }
-        return (largest, bytes);
-    }
-
-    /// <summary>The shape <see cref="ImageResize.ToLongerSide"/> will give <paramref name="image"/>, without resizing it.</summary>
-    private static ChwShape TargetShape(RgbImage image, int longerSide)
-    {
-        double scale = (double)longerSide / Math.Max(image.Width, image.Height);
-        int width = image.Width >= image.Height ? longerSide : Math.Max(1, (int)Math.Round(image.Width * scale));
-        int height = image.Height > image.Width ? longerSide : Math.Max(1, (int)Math.Round(image.Height * scale));
-        return new ChwShape(3, height, width);
-    }
-
-    /// <summary>Unknown layer names fail here, before the memory estimate (which looks layers up by name).</summary>
-    private static void CheckLayerNames(VggWeights weights, RunOptions o)
-    {
-        var known = weights.Architecture.ConvNames.Select(n => "relu" + n[4..]).ToList();
-        foreach (var (layers, what) in new[] { (o.Style.ContentLayers, "content"), (o.Style.StyleLayers, "style") })
-        {
-            foreach (string layer in layers)
-            {
-                if (!known.Contains(layer))
-                    throw new UsageException($"Unknown {what} layer '{layer}': the layers are {string.Join(", ", known)}.");
-            }
-        }
-    }
-
-    private static void CheckMemory(Device device, VggWeights weights, ChwShape content, IReadOnlyList<ChwShape> styles,
-        StyleOptions styleOptions, RunOptions o)
+    private static void CheckMemory(Device device, VggWeights weights, RgbImage content, IReadOnlyList<RgbImage> styles,
+        KernelChoice kernels, RunOptions o)
     {
         // The CPU accelerator reports no real size; there the limit is what the process may still use.
-        long available = device.AcceleratorType == AcceleratorType.CPU ? GC.GetGCMemoryInfo().TotalAvailableMemoryBytes : device.MemorySize;
+        long available = device.AcceleratorType == AcceleratorType.CPU
+            ? GC.GetGCMemoryInfo().TotalAvailableMemoryBytes
+            : device.MemorySize;
         long budget = (long)(available * 0.9); // leave room for the runtime and kernels' own scratch
-        bool tiled = UsesTiled(device, o.Tf32);
-        long needed = RequiredBytes(weights, content, styles, styleOptions, o, tiled);
+        long needed = BytesAt(o.Size);
         if (needed <= budget) return;
 
-        // Find the largest --size that fits, scaling every image as the run would.
-        double aspect = (double)Math.Min(content.Height, content.Width) / Math.Max(content.Height, content.Width);
-        int low = 0, high = o.Size;
-        while (high - low > 1)
-        {
-            int size = (low + high) / 2;
-            var c = Scaled(content, size, aspect);
-            var s = styles.Select(st => Scaled(st, (int)Math.Round(o.StyleScale * size), (double)Math.Min(st.Height, st.Width) / Math.Max(st.Height, st.Width))).ToList();
-            if (RequiredBytes(weights, c, s, styleOptions, o, tiled) <= budget) low = size; else high = size;
-        }
-        string hint = low >= 16 ? $"--size {low} fits" : "even a small image does not fit";
+        // The largest --size that fits, every image scaled as the run would scale it.
+        int fits = MemoryEstimate.LargestFittingSize(o.Size, budget, BytesAt);
+        string hint = fits >= 16 ? $"--size {fits} fits" : "even a small image does not fit";
         if (needed == long.MaxValue)
-            throw new UsageException($"--size {o.Size} makes tensors of more than 2^31 elements, which the kernels cannot index: {hint} on {device.Name.Trim()}.");
-        throw new UsageException($"--size {o.Size} needs about {DeviceList.FormatBytes(needed)} of device memory but {device.Name.Trim()} " +
-                                 $"has {DeviceList.FormatBytes(budget)} to spare: {hint}, or lower --lbfgs-history, or use --optimizer adam.");
+            throw new UsageException($"--size {o.Size} makes tensors of more than 2^31 elements, which the kernels " +
+                                     $"cannot index: {hint} on {device.Name.Trim()}.");
+        throw new UsageException($"--size {o.Size} needs about {DeviceList.FormatBytes(needed)} of device memory but " +
+                                 $"{device.Name.Trim()} has {DeviceList.FormatBytes(budget)} to spare: {hint}, " +
+                                 "or lower --lbfgs-history, or use --optimizer adam.");
+
+        long BytesAt(int size) => MemoryEstimate.RunBytes(weights, TargetShape(content, size),
+            styles.Select(s => TargetShape(s, StyleSize(o, size))).ToList(), o.Style, kernels,
+            n => OptimizerBytes(o, n));
     }
 
-    private static ChwShape Scaled(ChwShape shape, int longer, double aspect)
+    /// <summary>
+    /// The shape <see cref="ImageResize.ToLongerSide"/> will give <paramref name="image"/>, without resizing it.
+    /// </summary>
+    private static ChwShape TargetShape(RgbImage image, int longerSide)
     {
-        int shorter = Math.Max(1, (int)Math.Round(longer * aspect));
-        return shape.Height >= shape.Width ? new ChwShape(3, longer, shorter) : new ChwShape(3, shorter, longer);
+        var (width, height) = ImageResize.LongerSideSize(image.Width, image.Height, longerSide);
+        return new ChwShape(3, height, width);
     }
 }

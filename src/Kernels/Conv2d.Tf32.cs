@@ -39,26 +39,20 @@ public sealed partial class Conv2d
     private const int FragA = 8;                    // A registers per lane per step: 2 m-tiles x 4
     private const int FragB = 4;                    // B registers per lane per step: 2 n-tiles x 2
 
-    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dShape, TiledFlags, int>? _tf32;
-
-    /// <summary>
-    /// Whether the accelerator can run the TF32 kernel: 256 threads per group and, on CUDA, compute
-    /// capability 8.0 or newer (the first with TF32 <c>mma.sync</c>).
-    /// </summary>
-    public static bool SupportsTf32(Accelerator accelerator) =>
-        accelerator.MaxNumThreadsPerGroup >= Tf32Threads &&
-        (accelerator is not CudaAccelerator cuda || cuda.Architecture.Major >= 8);
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+        ArrayView<float>, Conv2dShape, TiledFlags, int>? _tf32;
 
     /// <summary>
     /// Forward with TF32 tensor cores: output = conv(input) + bias, ReLU when <paramref name="fuseRelu"/>.
     /// Same contract as <see cref="ForwardTiled"/>; products carry TF32 rounding (relative error near 2^-10 each).
     /// </summary>
-    public void ForwardTf32(ArrayView<float> output, ArrayView<float> input, ArrayView<float> weight, ArrayView<float> bias,
-        Conv2dShape shape, bool fuseRelu, int splits = 0)
+    public void ForwardTf32(ArrayView<float> output, ArrayView<float> input, ArrayView<float> weight,
+        ArrayView<float> bias, Conv2dShape shape, bool fuseRelu, int splits = 0)
     {
         CheckForward(output, input, weight, bias, shape);
         RequireTf32();
-        LaunchTiled(output, input, input, weight, bias, shape, TiledFlags.Bias | (fuseRelu ? TiledFlags.Relu : TiledFlags.None), splits, tf32: true);
+        LaunchTiled(output, input, input, weight, bias, shape,
+            TiledFlags.Bias | (fuseRelu ? TiledFlags.Relu : TiledFlags.None), splits, tf32: true);
     }
 
     /// <summary>
@@ -71,7 +65,8 @@ public sealed partial class Conv2d
     {
         var (mask, flags) = CheckTransposedGradient(dInput, dOutput, transposedWeight, reluOutput, shape, "TF32");
         RequireTf32();
-        LaunchTiled(dInput, dOutput, mask, transposedWeight, transposedWeight, TransposedShape(shape), flags, splits, tf32: true);
+        LaunchTiled(dInput, dOutput, mask, transposedWeight, transposedWeight, TransposedShape(shape),
+            flags, splits, tf32: true);
     }
 
     /// <summary>
@@ -84,9 +79,12 @@ public sealed partial class Conv2d
 
     private void RequireTf32()
     {
-        if (!SupportsTf32(_accelerator))
-            throw new NotSupportedException($"The TF32 convolution needs {Tf32Threads} threads per group and, on CUDA, compute " +
-                                            $"capability 8.0 or newer; {_accelerator.Name.Trim()} allows {_accelerator.MaxNumThreadsPerGroup} threads per group.");
+        if (!_description.RunsTf32)
+        {
+            throw new NotSupportedException(
+                $"The TF32 convolution needs {Tf32Threads} threads per group and, on CUDA, compute capability 8.0 " +
+                $"or newer; {_description.Name} allows {_description.MaxThreadsPerGroup} threads per group.");
+        }
     }
 
     /// <summary>
@@ -154,9 +152,12 @@ public sealed partial class Conv2d
                 var fragA = scratch.SubView(0, Tf32Threads * FragA);
                 var fragB = scratch.SubView(Tf32Threads * FragA, Tf32Threads * FragB);
                 int a = thread * FragA, b = thread * FragB;
-                fragA[a] = RoundTf32(a00); fragA[a + 1] = RoundTf32(a01); fragA[a + 2] = RoundTf32(a02); fragA[a + 3] = RoundTf32(a03);
-                fragA[a + 4] = RoundTf32(a10); fragA[a + 5] = RoundTf32(a11); fragA[a + 6] = RoundTf32(a12); fragA[a + 7] = RoundTf32(a13);
-                fragB[b] = RoundTf32(b00); fragB[b + 1] = RoundTf32(b01); fragB[b + 2] = RoundTf32(b10); fragB[b + 3] = RoundTf32(b11);
+                fragA[a] = RoundTf32(a00); fragA[a + 1] = RoundTf32(a01);
+                fragA[a + 2] = RoundTf32(a02); fragA[a + 3] = RoundTf32(a03);
+                fragA[a + 4] = RoundTf32(a10); fragA[a + 5] = RoundTf32(a11);
+                fragA[a + 6] = RoundTf32(a12); fragA[a + 7] = RoundTf32(a13);
+                fragB[b] = RoundTf32(b00); fragB[b + 1] = RoundTf32(b01);
+                fragB[b + 2] = RoundTf32(b10); fragB[b + 3] = RoundTf32(b11);
                 Group.Barrier();
                 int warpBase = warp * 32;
                 EmulateMma(ref d00, fragA, fragB, warpBase, 0, 0, g, t);
@@ -182,7 +183,8 @@ public sealed partial class Conv2d
         Ref<float> c0 = d.C0, c1 = d.C1, c2 = d.C2, c3 = d.C3;
         Input<uint> ia0 = a0, ia1 = a1, ia2 = a2, ia3 = a3, ib0 = b0, ib1 = b1;
         CudaAsm.EmitRef(
-            "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};",
+            "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 " +
+            "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};",
             ref c0, ref c1, ref c2, ref c3, ref ia0, ref ia1, ref ia2, ref ia3, ref ib0, ref ib1);
         d.C0 = c0.Value;
         d.C1 = c1.Value;
@@ -190,7 +192,9 @@ public sealed partial class Conv2d
         d.C3 = c3.Value;
     }
 
-    /// <summary>A float rounded to TF32 on the GPU (<c>cvt.rna</c>: nearest, ties away from zero), as mma's .b32 operand.</summary>
+    /// <summary>
+    /// A float rounded to TF32 on the GPU (<c>cvt.rna</c>: nearest, ties away from zero), as mma's .b32 operand.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static uint ToTf32(float value)
     {
@@ -200,7 +204,8 @@ public sealed partial class Conv2d
 
     /// <summary>
     /// The mma emulated from the published fragments of warp <paramref name="warpBase"/>/32: this lane's
-    /// D elements (g, 2t), (g, 2t+1), (g+8, 2t), (g+8, 2t+1) of tile (mTile, nTile) += sum over k of A[row, k] B[k, col].
+    /// D elements (g, 2t), (g, 2t+1), (g+8, 2t), (g+8, 2t+1) of tile (mTile, nTile)
+    /// += sum over k of A[row, k] B[k, col].
     /// </summary>
     private static void EmulateMma(ref Accumulator4 d, ArrayView<float> fragA, ArrayView<float> fragB, int warpBase,
         int mTile, int nTile, int g, int t)
@@ -213,7 +218,8 @@ public sealed partial class Conv2d
 
     /// <summary>sum_k A[row, k] B[k, col] with A[row, k] held by lane 4 (row % 8) + k % 4 in register
     /// (row / 8) + 2 (k / 4), and B[k, col] by lane 4 col + k % 4 in register k / 4.</summary>
-    private static float EmulatedDot(ArrayView<float> fragA, ArrayView<float> fragB, int warpBase, int mTile, int nTile, int row, int col)
+    private static float EmulatedDot(ArrayView<float> fragA, ArrayView<float> fragB, int warpBase, int mTile,
+        int nTile, int row, int col)
     {
         float sum = 0f;
         for (int k = 0; k < 8; k++)
@@ -258,7 +264,9 @@ public sealed partial class Conv2d
     }
 }
 
-/// <summary>One lane's four accumulators of an m16n8 tile: c0 = (g, 2t), c1 = (g, 2t+1), c2 = (g+8, 2t), c3 = (g+8, 2t+1).</summary>
+/// <summary>
+/// One lane's four accumulators of an m16n8 tile: c0 = (g, 2t), c1 = (g, 2t+1), c2 = (g+8, 2t), c3 = (g+8, 2t+1).
+/// </summary>
 internal struct Accumulator4
 {
     /// <summary>D[g, 2t].</summary>

@@ -108,9 +108,12 @@ public sealed partial class Conv2d
     /// </summary>
     public static bool TiledPays(Conv2dShape shape) => shape.OutChannels >= 16;
 
-    /// <summary>Whether the accelerator can run the tiled kernel (it needs 256 threads per group).</summary>
-    public static bool SupportsTiled(Accelerator accelerator) =>
-        accelerator.MaxNumThreadsPerGroup >= TileThreads * TileThreads;
+    /// <summary>
+    /// Whether the input gradient of <paramref name="shape"/> is itself a convolution the tiled kernels
+    /// can run (<see cref="TransposedShape"/>): stride 1, a square kernel and padding &lt;= KH-1.
+    /// </summary>
+    public static bool HasTransposedForm(Conv2dShape shape) =>
+        shape.Stride == 1 && shape.KernelHeight == shape.KernelWidth && shape.Padding <= shape.KernelHeight - 1;
 
     /// <summary>
     /// Forward with the tiled kernel: output = conv(input) + bias, ReLU when <paramref name="fuseRelu"/>.
@@ -158,13 +161,15 @@ public sealed partial class Conv2d
     /// padding &lt;= KH-1, lengths), and the mask view and flags to launch with.
     /// </summary>
     private static (ArrayView<float> Mask, TiledFlags Flags) CheckTransposedGradient(ArrayView<float> dInput,
-        ArrayView<float> dOutput, ArrayView<float> transposedWeight, ArrayView<float> reluOutput, Conv2dShape shape,
-        string kernel)
+        ArrayView<float> dOutput, ArrayView<float> transposedWeight, ArrayView<float> reluOutput,
+        Conv2dShape shape, string kernel)
     {
         shape.Validate();
-        if (shape.Stride != 1 || shape.KernelHeight != shape.KernelWidth || shape.Padding > shape.KernelHeight - 1)
+        if (!HasTransposedForm(shape))
+        {
             throw new ArgumentException(
                 $"The {kernel} input gradient needs stride 1, a square kernel and padding <= kernel-1: {shape}.");
+        }
         Require.Length(dInput, shape.Input.Length, nameof(dInput));
         Require.Length(dOutput, shape.Output.Length, nameof(dOutput));
         Require.Length(transposedWeight, shape.WeightLength, nameof(transposedWeight));
@@ -186,10 +191,12 @@ public sealed partial class Conv2d
     private void LaunchTiled(ArrayView<float> output, ArrayView<float> input, ArrayView<float> mask,
         ArrayView<float> weight, ArrayView<float> bias, Conv2dShape shape, TiledFlags flags, int splits, bool tf32)
     {
-        if (!SupportsTiled(_accelerator))
+        if (!_description.FitsTiledGroups)
+        {
             throw new NotSupportedException(
                 $"The tiled convolution needs {TileThreads * TileThreads} threads per group; " +
-                $"{_accelerator.Name.Trim()} allows {_accelerator.MaxNumThreadsPerGroup}.");
+                $"{_description.Name} allows {_description.MaxThreadsPerGroup}.");
+        }
         int reduction = shape.InChannels * shape.KernelHeight * shape.KernelWidth;
         if (splits < 0)
             throw new ArgumentException($"The number of splits must be 0 (automatic) or positive, got {splits}.",

@@ -36,7 +36,8 @@ public readonly record struct Conv2dShape(
     public int WeightLength => OutChannels * InChannels * KernelHeight * KernelWidth;
 
     /// <summary>Flat index of weight (k, c, ky, kx).</summary>
-    public int WeightIndex(int k, int c, int ky, int kx) => ((k * InChannels + c) * KernelHeight + ky) * KernelWidth + kx;
+    public int WeightIndex(int k, int c, int ky, int kx) =>
+        ((k * InChannels + c) * KernelHeight + ky) * KernelWidth + kx;
 
     /// <summary>Multiply-adds of one forward pass (the FLOP count is twice this).</summary>
     public long MultiplyAdds => (long)OutChannels * OutHeight * OutWidth * InChannels * KernelHeight * KernelWidth;
@@ -53,28 +54,9 @@ public readonly record struct Conv2dShape(
         if (Padding < 0 || Stride <= 0)
             throw new ArgumentException($"Convolution needs padding >= 0 and stride >= 1: {this}.");
         if (Height + 2 * Padding < KernelHeight || Width + 2 * Padding < KernelWidth)
-            throw new ArgumentException($"The {KernelHeight}x{KernelWidth} kernel is larger than the padded {Height}x{Width} input.");
+            throw new ArgumentException($"The {KernelHeight}x{KernelWidth} kernel is larger than the padded " +
+                                        $"{Height}x{Width} input.");
     }
-}
-
-/// <summary>Which implementation a launcher runs. <see cref="Auto"/> picks the best for the accelerator.</summary>
-public enum KernelVariant
-{
-    /// <summary>Host code on the CPU accelerator, the fastest GPU kernel elsewhere.</summary>
-    Auto,
-
-    /// <summary>One thread per output element: the plain GPU kernel.</summary>
-    PerElement,
-
-    /// <summary>One thread per output row (or channel): the coarse kernel the CPU accelerator wants,
-    /// where each simulated thread is costly and one core should stream through a row.</summary>
-    PerRow,
-
-    /// <summary>A shared-memory tiled matrix product (GPU; needs 256 threads per group).</summary>
-    Tiled,
-
-    /// <summary>Host code over the CPU accelerator's buffers: SIMD on every core (<see cref="CpuHost"/>).</summary>
-    Cpu,
 }
 
 /// <summary>
@@ -92,63 +74,97 @@ public enum KernelVariant
 public sealed partial class Conv2d : IDisposable
 {
     private readonly Accelerator _accelerator;
-    private readonly bool _isCpu;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dShape, int> _forwardPerElement;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dShape, int> _forwardPerRow;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dShape> _backwardPerElement;
+    private readonly AcceleratorDescription _description; // what the accelerator can run
+    private readonly KernelChoice _choice; // what Auto runs
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+        Conv2dShape, int> _forwardPerElement;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+        Conv2dShape, int> _forwardPerRow;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+        Conv2dShape> _backwardPerElement;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dShape> _backwardPerRow;
 
-    private readonly ArrayView<float> _splitScratch; // the KernelSet's, for split products; empty where tiled kernels cannot run
+    // The KernelSet's, for split products; empty where the tiled kernels cannot run.
+    private readonly ArrayView<float> _splitScratch;
 
     /// <summary>Loads the kernels once for <paramref name="accelerator"/>.</summary>
     /// <param name="accelerator">Where the kernels run.</param>
-    /// <param name="splitScratch">Device scratch of <see cref="TiledGemm.SplitScratchFloats"/> floats for split tiled products (empty: they cannot split).</param>
-    public Conv2d(Accelerator accelerator, ArrayView<float> splitScratch = default)
+    /// <param name="splitScratch">Device scratch of <see cref="TiledGemm.SplitScratchFloats"/> floats for split tiled
+    /// products (empty: they cannot split).</param>
+    /// <param name="choice">The rule <see cref="KernelVariant.Auto"/> follows (default: the accelerator's, nothing
+    /// asked).</param>
+    public Conv2d(Accelerator accelerator, ArrayView<float> splitScratch = default, KernelChoice? choice = null)
     {
         _accelerator = accelerator;
         _splitScratch = splitScratch;
-        _isCpu = accelerator.AcceleratorType == AcceleratorType.CPU;
-        _forwardPerElement = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dShape, int>(ForwardPerElementKernel);
-        _forwardPerRow = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dShape, int>(ForwardPerRowKernel);
-        _backwardPerElement = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dShape>(BackwardInputPerElementKernel);
-        _backwardPerRow = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dShape>(BackwardInputPerRowKernel);
+        _description = AcceleratorDescription.Of(accelerator);
+        _choice = choice ?? new KernelChoice(_description);
+        _forwardPerElement = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, Conv2dShape, int>(ForwardPerElementKernel);
+        _forwardPerRow = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, Conv2dShape, int>(ForwardPerRowKernel);
+        _backwardPerElement = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, Conv2dShape>(BackwardInputPerElementKernel);
+        _backwardPerRow = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, Conv2dShape>(BackwardInputPerRowKernel);
     }
 
     // ---------------------------------------------------------------- launchers
 
-    /// <summary>output = conv(input, weight) + bias, then ReLU when <paramref name="fuseRelu"/>; writes output.</summary>
+    /// <summary>
+    /// output = conv(input, weight) + bias, then ReLU when <paramref name="fuseRelu"/>; writes output.
+    /// Any variant (the tiled and TF32 ones with the per-layer split, <see cref="Splits"/>).
+    /// </summary>
     public void Forward(ArrayView<float> output, ArrayView<float> input, ArrayView<float> weight, ArrayView<float> bias,
         Conv2dShape shape, bool fuseRelu = false, KernelVariant variant = KernelVariant.Auto)
     {
         CheckForward(output, input, weight, bias, shape);
         int relu = fuseRelu ? 1 : 0;
-        if (Resolve(variant) == KernelVariant.Cpu)
-            ForwardCpu(output, input, weight, bias, shape, fuseRelu);
-        else if (Resolve(variant) == KernelVariant.PerRow)
-            _forwardPerRow(shape.OutChannels * shape.OutHeight, output, input, weight, bias, shape, relu);
-        else
-            _forwardPerElement(shape.Output.Length, output, input, weight, bias, shape, relu);
+        switch (variant == KernelVariant.Auto ? _choice.ConvForward(shape) : variant)
+        {
+            case KernelVariant.PerRow:
+                _forwardPerRow(shape.OutChannels * shape.OutHeight, output, input, weight, bias, shape, relu);
+                break;
+            case KernelVariant.Cpu: ForwardCpu(output, input, weight, bias, shape, fuseRelu); break;
+            case KernelVariant.Tiled: ForwardTiled(output, input, weight, bias, shape, fuseRelu); break;
+            case KernelVariant.Tf32: ForwardTf32(output, input, weight, bias, shape, fuseRelu); break;
+            default: _forwardPerElement(shape.Output.Length, output, input, weight, bias, shape, relu); break;
+        }
     }
 
-    /// <summary>dInput = gradient of the convolution with respect to its input; writes dInput.</summary>
+    /// <summary>
+    /// dInput = gradient of the convolution with respect to its input; writes dInput. The tiled and
+    /// TF32 variants read <paramref name="transposedWeight"/> (from <see cref="TransposeFlip"/>), the
+    /// others <paramref name="weight"/>.
+    /// </summary>
     public void BackwardInput(ArrayView<float> dInput, ArrayView<float> dOutput, ArrayView<float> weight,
-        Conv2dShape shape, KernelVariant variant = KernelVariant.Auto)
+        Conv2dShape shape, KernelVariant variant = KernelVariant.Auto, ArrayView<float> transposedWeight = default)
     {
         shape.Validate();
         Require.Length(dInput, shape.Input.Length, nameof(dInput));
         Require.Length(dOutput, shape.Output.Length, nameof(dOutput));
         Require.Length(weight, shape.WeightLength, nameof(weight));
-        if (Resolve(variant) == KernelVariant.Cpu)
-            BackwardInputCpu(dInput, dOutput, weight, shape);
-        else if (Resolve(variant) == KernelVariant.PerRow)
-            _backwardPerRow(shape.InChannels * shape.Height, dInput, dOutput, weight, shape);
-        else
-            _backwardPerElement(shape.Input.Length, dInput, dOutput, weight, shape);
+        variant = variant == KernelVariant.Auto ? _choice.ConvInputGradient(shape) : variant;
+        if ((variant is KernelVariant.Tiled or KernelVariant.Tf32) && transposedWeight.Length == 0)
+        {
+            throw new ArgumentException($"The {variant} input gradient reads the transposed weights: " +
+                                        "prepare them with TransposeFlip and pass them.", nameof(transposedWeight));
+        }
+        switch (variant)
+        {
+            case KernelVariant.PerRow:
+                _backwardPerRow(shape.InChannels * shape.Height, dInput, dOutput, weight, shape);
+                break;
+            case KernelVariant.Cpu: BackwardInputCpu(dInput, dOutput, weight, shape); break;
+            case KernelVariant.Tiled: BackwardInputTiled(dInput, dOutput, transposedWeight, default, shape); break;
+            case KernelVariant.Tf32: BackwardInputTf32(dInput, dOutput, transposedWeight, default, shape); break;
+            default: _backwardPerElement(shape.Input.Length, dInput, dOutput, weight, shape); break;
+        }
     }
 
     /// <summary>The checks every forward launcher makes before launching: a valid shape and matching lengths.</summary>
-    private static void CheckForward(ArrayView<float> output, ArrayView<float> input, ArrayView<float> weight, ArrayView<float> bias,
-        Conv2dShape shape)
+    private static void CheckForward(ArrayView<float> output, ArrayView<float> input, ArrayView<float> weight,
+        ArrayView<float> bias, Conv2dShape shape)
     {
         shape.Validate();
         Require.Length(output, shape.Output.Length, nameof(output));
@@ -156,9 +172,6 @@ public sealed partial class Conv2d : IDisposable
         Require.Length(weight, shape.WeightLength, nameof(weight));
         Require.Length(bias, shape.OutChannels, nameof(bias));
     }
-
-    private KernelVariant Resolve(KernelVariant variant) =>
-        variant != KernelVariant.Auto ? variant : _isCpu ? KernelVariant.Cpu : KernelVariant.PerElement;
 
     // ---------------------------------------------------------------- kernels
 
@@ -304,7 +317,9 @@ public sealed partial class Conv2d : IDisposable
     /// <summary>Smallest ox >= 0 with ox*S >= lowest (the first output column whose input column is >= 0).</summary>
     private static int FirstInside(int lowest, int stride) => lowest <= 0 ? 0 : (lowest + stride - 1) / stride;
 
-    /// <summary>Largest ox &lt; OW with ox*S &lt;= highest (the last output column whose input column is &lt; W), or -1.</summary>
+    /// <summary>
+    /// Largest ox &lt; OW with ox*S &lt;= highest (the last output column whose input column is &lt; W), or -1.
+    /// </summary>
     private static int LastInside(int highest, int stride, int outWidth) =>
         highest < 0 ? -1 : XMath.Min(highest / stride, outWidth - 1);
 

@@ -33,14 +33,18 @@ public static class CpuHost
     public static bool Supports(Accelerator accelerator) => accelerator.AcceleratorType == AcceleratorType.CPU;
 
     /// <summary>
-    /// Whether an operation runs in host code: as asked, or by default wherever host code can run.
+    /// Whether an operation runs in host code: as asked, or by default as <see cref="KernelChoice.HostCode"/> says.
     /// </summary>
-    /// <exception cref="ArgumentException">Host code asked of an accelerator whose buffers are not host memory.</exception>
+    /// <exception cref="ArgumentException">Host code asked of an accelerator whose buffers are not host
+    /// memory.</exception>
     public static bool Resolve(Accelerator accelerator, bool? hostCode)
     {
         if (hostCode == true && !Supports(accelerator))
-            throw new ArgumentException($"Host code runs only on the CPU accelerator, not on {accelerator.Name.Trim()}.");
-        return hostCode ?? Supports(accelerator);
+        {
+            throw new ArgumentException(
+                $"Host code runs only on the CPU accelerator, not on {accelerator.Name.Trim()}.");
+        }
+        return hostCode ?? KernelChoice.For(accelerator).HostCode;
     }
 
     /// <summary>Waits until every kernel already launched on <paramref name="accelerator"/> has finished.</summary>
@@ -69,7 +73,9 @@ public static class CpuHost
             t => body((int)((long)count * t / ranges), (int)((long)count * (t + 1) / ranges)));
     }
 
-    /// <summary>Elements per partial sum of <see cref="Sum"/>: the partials do not depend on the number of threads.</summary>
+    /// <summary>
+    /// Elements per partial sum of <see cref="Sum"/>: the partials do not depend on the number of threads.
+    /// </summary>
     private const int SumChunk = 16384;
 
     /// <summary>

@@ -34,8 +34,11 @@ public readonly struct GramOperands(ArrayView<float> features, GramShape shape, 
     public bool BContiguousInReduction => true; // F^T: a column of B is a row of F
 }
 
-/// <summary>Operands of the Gram backward <c>(dG + dG^T) F</c>: A = dG + dG^T (C x C, summed as it is loaded), B = F (C x M).</summary>
-public readonly struct GramBackwardOperands(ArrayView<float> dGram, ArrayView<float> features, GramShape shape) : IGemmOperands
+/// <summary>
+/// Operands of the Gram backward <c>(dG + dG^T) F</c>: A = dG + dG^T (C x C, summed as it is loaded), B = F (C x M).
+/// </summary>
+public readonly struct GramBackwardOperands(ArrayView<float> dGram, ArrayView<float> features,
+    GramShape shape) : IGemmOperands
 {
     private readonly ArrayView<float> _dGram = dGram;       // (C, C)
     private readonly ArrayView<float> _features = features; // (C, M)
@@ -72,7 +75,8 @@ public sealed partial class Gram
     private readonly ArrayView<float> _splitScratch; // the KernelSet's; empty where tiled kernels cannot run
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, GramShape, float, int>? _forwardTiled;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, int>? _sumSplits;
-    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, GramShape, float, int>? _backwardTiled;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, GramShape,
+        float, int>? _backwardTiled;
 
     /// <summary>
     /// How many slices of the positions the tiled forward splits the product into. The symmetric
@@ -103,14 +107,17 @@ public sealed partial class Gram
         Require.Length(gram, shape.GramLength, nameof(gram));
         Require.Length(features, shape.FeatureLength, nameof(features));
         RequireTiled();
-        if (splits < 1 || splits > shape.Positions || (splits > 1 && (long)splits * shape.GramLength > SplitScratchFloats))
-            throw new ArgumentException($"Cannot split a Gram of {shape.Channels}x{shape.Positions} {splits} ways.", nameof(splits));
+        bool fits = splits == 1 || (long)splits * shape.GramLength <= SplitScratchFloats;
+        if (splits < 1 || splits > shape.Positions || !fits)
+            throw new ArgumentException($"Cannot split a Gram of {shape.Channels}x{shape.Positions} {splits} ways.",
+                nameof(splits));
         _forwardTiled ??= _accelerator.LoadSharedMemoryLauncher<ArrayView<float>, ArrayView<float>, GramShape, float,
             int>(ForwardTiledKernel);
         int chunk = (shape.Positions + splits - 1) / splits;
         splits = (shape.Positions + chunk - 1) / chunk; // the slices that are not empty
         int blocks = (shape.Channels + TiledGemm.Tile - 1) / TiledGemm.Tile;
-        var config = new KernelConfig(new Index3D(blocks, blocks, splits), new Index3D(TiledGemm.Threads, TiledGemm.Threads, 1));
+        var config = new KernelConfig(new Index3D(blocks, blocks, splits),
+            new Index3D(TiledGemm.Threads, TiledGemm.Threads, 1));
         if (splits == 1)
         {
             _forwardTiled(config, gram, features, shape, scale, chunk);
@@ -118,27 +125,32 @@ public sealed partial class Gram
         }
         var partials = _splitScratch.SubView(0, (long)splits * shape.GramLength);
         _forwardTiled(config, partials, features, shape, scale, chunk);
-        _sumSplits ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(SumSplitsKernel);
+        _sumSplits ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>,
+            ArrayView<float>, int>(SumSplitsKernel);
         _sumSplits(shape.GramLength, gram, partials, splits);
     }
 
     private void ForwardTiled(ArrayView<float> gram, ArrayView<float> features, GramShape shape, float scale) =>
         ForwardTiled(gram, features, shape, scale, Splits(shape, _accelerator.NumMultiprocessors));
 
-    private void BackwardTiled(ArrayView<float> dFeatures, ArrayView<float> dGram, ArrayView<float> features, GramShape shape,
-        float scale, bool accumulate)
+    private void BackwardTiled(ArrayView<float> dFeatures, ArrayView<float> dGram, ArrayView<float> features,
+        GramShape shape, float scale, bool accumulate)
     {
         RequireTiled();
         _backwardTiled ??= _accelerator.LoadSharedMemoryLauncher<ArrayView<float>, ArrayView<float>, ArrayView<float>,
             GramShape, float, int>(BackwardTiledKernel);
-        _backwardTiled(TiledGemm.Config(shape.Channels, shape.Positions), dFeatures, dGram, features, shape, scale, accumulate ? 1 : 0);
+        _backwardTiled(TiledGemm.Config(shape.Channels, shape.Positions), dFeatures, dGram, features, shape,
+            scale, accumulate ? 1 : 0);
     }
 
     private void RequireTiled()
     {
-        if (!Conv2d.SupportsTiled(_accelerator))
-            throw new NotSupportedException($"The tiled Gram kernels need {TiledGemm.Threads * TiledGemm.Threads} threads per group; " +
-                                            $"{_accelerator.Name.Trim()} allows {_accelerator.MaxNumThreadsPerGroup}.");
+        if (!_description.FitsTiledGroups)
+        {
+            throw new NotSupportedException(
+                $"The tiled Gram kernels need {AcceleratorDescription.TiledGroupThreads} threads per group; " +
+                $"{_description.Name} allows {_description.MaxThreadsPerGroup}.");
+        }
     }
 
     /// <summary>
@@ -147,7 +159,8 @@ public sealed partial class Gram
     /// G is symmetric, so only the blocks on and above the diagonal are computed (a group below it
     /// returns at once, before any barrier) and each off-diagonal block is also stored transposed.
     /// </summary>
-    public static void ForwardTiledKernel(ArrayView<float> output, ArrayView<float> features, GramShape s, float scale, int chunk)
+    public static void ForwardTiledKernel(ArrayView<float> output, ArrayView<float> features,
+        GramShape s, float scale, int chunk)
     {
         if (Grid.IdxX < Grid.IdxY) return; // the whole group leaves together
         var tileA = SharedMemory.Allocate<float>(TiledGemm.SharedFloats);
@@ -174,7 +187,9 @@ public sealed partial class Gram
         }
     }
 
-    /// <summary>The second pass of a split forward: gram[e] = sum over z of partials[z*C*C + e], in order of z.</summary>
+    /// <summary>
+    /// The second pass of a split forward: gram[e] = sum over z of partials[z*C*C + e], in order of z.
+    /// </summary>
     public static void SumSplitsKernel(Index1D e, ArrayView<float> gram, ArrayView<float> partials, int splits)
     {
         int length = (int)gram.Length;
@@ -185,8 +200,8 @@ public sealed partial class Gram
     }
 
     /// <summary>Backward, kernel 3 (GPU): dF (+)= s (dG + dG^T) F as one tiled product.</summary>
-    public static void BackwardTiledKernel(ArrayView<float> dFeatures, ArrayView<float> dGram, ArrayView<float> features,
-        GramShape s, float scale, int accumulate)
+    public static void BackwardTiledKernel(ArrayView<float> dFeatures, ArrayView<float> dGram,
+        ArrayView<float> features, GramShape s, float scale, int accumulate)
     {
         var tileA = SharedMemory.Allocate<float>(TiledGemm.SharedFloats);
         var tileB = SharedMemory.Allocate<float>(TiledGemm.SharedFloats);

@@ -39,24 +39,35 @@ public readonly record struct GramShape(int Channels, int Positions)
 public sealed partial class Gram
 {
     private readonly Accelerator _accelerator;
-    private readonly bool _isCpu;
+    private readonly AcceleratorDescription _description; // what the accelerator can run
+    private readonly KernelChoice _choice; // what Auto runs
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, GramShape, float> _forwardPerElement;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, GramShape, float> _forwardPerRow;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, GramShape, float, int> _backwardPerElement;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, GramShape, float, int> _backwardPerRow;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, GramShape, float,
+        int> _backwardPerElement;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, GramShape,
+        float, int> _backwardPerRow;
 
     /// <summary>Loads the kernels once for <paramref name="accelerator"/>.</summary>
     /// <param name="accelerator">Where the kernels run.</param>
-    /// <param name="splitScratch">Device scratch of <see cref="TiledGemm.SplitScratchFloats"/> floats for the split tiled forward (empty: it cannot split).</param>
-    public Gram(Accelerator accelerator, ArrayView<float> splitScratch = default)
+    /// <param name="splitScratch">Device scratch of <see cref="TiledGemm.SplitScratchFloats"/> floats for the split
+    /// tiled forward (empty: it cannot split).</param>
+    /// <param name="choice">The rule <see cref="KernelVariant.Auto"/> follows (default: the accelerator's, nothing
+    /// asked).</param>
+    public Gram(Accelerator accelerator, ArrayView<float> splitScratch = default, KernelChoice? choice = null)
     {
         _accelerator = accelerator;
-        _isCpu = accelerator.AcceleratorType == AcceleratorType.CPU;
+        _description = AcceleratorDescription.Of(accelerator);
+        _choice = choice ?? new KernelChoice(_description);
         _splitScratch = splitScratch;
-        _forwardPerElement = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, GramShape, float>(ForwardPerElementKernel);
-        _forwardPerRow = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, GramShape, float>(ForwardPerRowKernel);
-        _backwardPerElement = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, GramShape, float, int>(BackwardPerElementKernel);
-        _backwardPerRow = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, GramShape, float, int>(BackwardPerRowKernel);
+        _forwardPerElement = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
+            GramShape, float>(ForwardPerElementKernel);
+        _forwardPerRow = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
+            GramShape, float>(ForwardPerRowKernel);
+        _backwardPerElement = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, GramShape, float, int>(BackwardPerElementKernel);
+        _backwardPerRow = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, GramShape, float, int>(BackwardPerRowKernel);
     }
 
     /// <summary>gram = scale * F F^T; writes gram.</summary>
@@ -66,7 +77,7 @@ public sealed partial class Gram
         shape.Validate();
         Require.Length(gram, shape.GramLength, nameof(gram));
         Require.Length(features, shape.FeatureLength, nameof(features));
-        switch (Resolve(variant))
+        switch (variant == KernelVariant.Auto ? _choice.GramForward(shape) : variant)
         {
             case KernelVariant.PerRow: _forwardPerRow(shape.Channels, gram, features, shape, scale); break;
             case KernelVariant.Cpu: ForwardCpu(gram, features, shape, scale); break;
@@ -75,7 +86,9 @@ public sealed partial class Gram
         }
     }
 
-    /// <summary>dFeatures (+)= scale * (dGram + dGram^T) F; writes, or accumulates when <paramref name="accumulate"/>.</summary>
+    /// <summary>
+    /// dFeatures (+)= scale * (dGram + dGram^T) F; writes, or accumulates when <paramref name="accumulate"/>.
+    /// </summary>
     public void Backward(ArrayView<float> dFeatures, ArrayView<float> dGram, ArrayView<float> features, GramShape shape,
         float scale, bool accumulate, KernelVariant variant = KernelVariant.Auto)
     {
@@ -84,20 +97,16 @@ public sealed partial class Gram
         Require.Length(dGram, shape.GramLength, nameof(dGram));
         Require.Length(features, shape.FeatureLength, nameof(features));
         int add = accumulate ? 1 : 0;
-        switch (Resolve(variant))
+        switch (variant == KernelVariant.Auto ? _choice.GramBackward(shape) : variant)
         {
-            case KernelVariant.PerRow: _backwardPerRow(shape.Channels, dFeatures, dGram, features, shape, scale, add); break;
+            case KernelVariant.PerRow:
+                _backwardPerRow(shape.Channels, dFeatures, dGram, features, shape, scale, add);
+                break;
             case KernelVariant.Cpu: BackwardCpu(dFeatures, dGram, features, shape, scale, accumulate); break;
             case KernelVariant.Tiled: BackwardTiled(dFeatures, dGram, features, shape, scale, accumulate); break;
             default: _backwardPerElement(shape.FeatureLength, dFeatures, dGram, features, shape, scale, add); break;
         }
     }
-
-    /// <summary>Auto: host code on the CPU accelerator, tiled on a GPU that allows 256-thread groups, else per-element.</summary>
-    private KernelVariant Resolve(KernelVariant variant) => variant != KernelVariant.Auto ? variant
-        : _isCpu ? KernelVariant.Cpu
-        : Conv2d.SupportsTiled(_accelerator) ? KernelVariant.Tiled
-        : KernelVariant.PerElement;
 
     /// <summary>
     /// Forward, kernel 1: one thread per entry (i, j). Only threads with i &lt;= j compute, and they

@@ -8,45 +8,36 @@ namespace IlgpuStyle.Kernels;
 /// </summary>
 public sealed class KernelSet : IDisposable
 {
-    private readonly MemoryBuffer1D<float, ILGPU.Stride1D.Dense>? _splitScratch; // the split products' partials (8 MB), where tiled kernels run
+    private readonly MemoryBuffer1D<float, ILGPU.Stride1D.Dense>? _splitScratch; // split products' partials (8 MB)
 
     /// <summary>Loads every kernel for <paramref name="accelerator"/> (which the caller keeps owning).</summary>
     /// <param name="accelerator">Where every kernel runs.</param>
-    /// <param name="preferTiled">Use the tiled convolution in the network; by default on every GPU
-    /// that allows 256-thread groups, never on the CPU accelerator (where the per-row kernels win).</param>
-    /// <param name="useTf32">Run the network's convolutions on TF32 tensor cores (<c>--tf32</c>):
-    /// faster on NVIDIA GPUs of compute capability 8.0 and newer, at TF32's precision (about 3e-4 relative).</param>
-    public KernelSet(Accelerator accelerator, bool? preferTiled = null, bool useTf32 = false)
+    /// <param name="choice">Which variant runs each operation (with the user's <c>--tf32</c>); by default
+    /// the rule for this accelerator with nothing asked.</param>
+    public KernelSet(Accelerator accelerator, KernelChoice? choice = null)
     {
         Accelerator = accelerator;
-        if (useTf32 && !Conv2d.SupportsTf32(accelerator))
-            throw new ArgumentException($"TF32 tensor cores need an NVIDIA GPU of compute capability 8.0 or newer; {accelerator.Name.Trim()} has none.");
-        UseTf32 = useTf32;
-        PreferTiled = useTf32 || (preferTiled ?? (accelerator.AcceleratorType != AcceleratorType.CPU && Conv2d.SupportsTiled(accelerator)));
-        if (PreferTiled && !Conv2d.SupportsTiled(accelerator))
-            throw new ArgumentException($"{accelerator.Name.Trim()} allows {accelerator.MaxNumThreadsPerGroup} threads per group; the tiled convolution needs 256.");
-        Reduction = new Reduction(accelerator);
-        Vectors = new VectorOps(accelerator, Reduction);
-        if (Conv2d.SupportsTiled(accelerator)) _splitScratch = accelerator.Allocate1D<float>(TiledGemm.SplitScratchFloats);
+        Choice = choice ?? KernelChoice.For(accelerator);
+        Reduction = new Reduction(accelerator, Choice.ReductionWidth);
+        Vectors = new VectorOps(accelerator, Reduction, Choice.HostCode);
+        // The split products' partials, wherever the tiled kernels can run (a test may launch them explicitly).
+        if (AcceleratorDescription.Of(accelerator).FitsTiledGroups)
+            _splitScratch = accelerator.Allocate1D<float>(TiledGemm.SplitScratchFloats);
         var splitScratch = _splitScratch?.View ?? default;
-        Conv = new Conv2d(accelerator, splitScratch);
-        Relu = new Relu(accelerator);
-        MaxPool = new MaxPool2d(accelerator);
-        AvgPool = new AvgPool2d(accelerator);
-        Gram = new Gram(accelerator, splitScratch);
-        Mse = new MseLoss(accelerator, Reduction);
-        TotalVariation = new TotalVariation(accelerator, Reduction);
+        Conv = new Conv2d(accelerator, splitScratch, Choice);
+        Relu = new Relu(accelerator, Choice.HostCode);
+        MaxPool = new MaxPool2d(accelerator, Choice.HostCode);
+        AvgPool = new AvgPool2d(accelerator, Choice.HostCode);
+        Gram = new Gram(accelerator, splitScratch, Choice);
+        Mse = new MseLoss(accelerator, Reduction, Choice.HostCode);
+        TotalVariation = new TotalVariation(accelerator, Reduction, Choice.HostCode);
         Upsample = new Upsample(accelerator);
     }
 
-    /// <summary>Whether the network's convolutions run on TF32 tensor cores (implies <see cref="PreferTiled"/>'s data layout).</summary>
-    public bool UseTf32 { get; }
-
-    /// <summary>Whether the network runs its convolutions with the tiled kernels.</summary>
-    public bool PreferTiled { get; }
-
-    /// <summary>Whether the network's convolutions run in host code (the CPU accelerator, unless it runs the tiled kernels).</summary>
-    public bool HostCode => CpuHost.Supports(Accelerator) && !PreferTiled;
+    /// <summary>
+    /// The rule that decides which variant runs each operation (what <see cref="KernelVariant.Auto"/> means).
+    /// </summary>
+    public KernelChoice Choice { get; }
 
     /// <summary>The accelerator every kernel runs on.</summary>
     public Accelerator Accelerator { get; }

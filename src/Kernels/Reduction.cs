@@ -43,11 +43,6 @@ public enum SumFinish
 /// </remarks>
 public sealed class Reduction : IDisposable
 {
-    // First-pass width. A GPU wants tens of thousands of threads in flight to reach its memory
-    // bandwidth; the CPU accelerator wants one chunk per core or so (each thread is costly there).
-    private const int GpuPartials = 16384;
-    private const int CpuPartials = 32;
-
     // Second-pass width on a GPU: small enough for one thread to finish quickly.
     private const int FoldedPartials = 128;
 
@@ -61,15 +56,18 @@ public sealed class Reduction : IDisposable
     /// <summary>Allocates the scratch space once and loads the kernels that do not depend on the summand.</summary>
     /// <param name="accelerator">Where the sums run.</param>
     /// <param name="firstPassWidth">Threads of the first pass (P); by default chosen for the
-    /// accelerator. Tests set it to exercise every pass on small inputs.</param>
+    /// accelerator (<see cref="KernelChoice.ReductionWidth"/>). Tests set it to exercise every pass on small
+    /// inputs.</param>
     public Reduction(Accelerator accelerator, int? firstPassWidth = null)
     {
         _accelerator = accelerator;
-        _firstPassWidth = firstPassWidth ?? (accelerator.AcceleratorType == AcceleratorType.CPU ? CpuPartials : GpuPartials);
-        if (_firstPassWidth <= 0) throw new ArgumentOutOfRangeException(nameof(firstPassWidth), "The first pass needs at least one thread.");
+        _firstPassWidth = firstPassWidth ?? KernelChoice.For(accelerator).ReductionWidth;
+        if (_firstPassWidth <= 0)
+            throw new ArgumentOutOfRangeException(nameof(firstPassWidth), "The first pass needs at least one thread.");
         _scratch = accelerator.Allocate1D<float>(_firstPassWidth + FoldedPartials);
         _fold = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(FoldKernel);
-        _finish = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, float, int, SumFinish>(FinishKernel);
+        _finish = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, float, int,
+            SumFinish>(FinishKernel);
     }
 
     /// <summary>
@@ -107,7 +105,8 @@ public sealed class Reduction : IDisposable
     {
         if (!_partialKernels.TryGetValue(typeof(TSummand), out var kernel))
         {
-            kernel = _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, int, TSummand>(PartialSumsKernel);
+            kernel = _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, int,
+                TSummand>(PartialSumsKernel);
             _partialKernels.Add(typeof(TSummand), kernel);
         }
         return (Action<Index1D, ArrayView<float>, int, TSummand>)kernel;

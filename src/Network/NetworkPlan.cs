@@ -9,7 +9,9 @@ public enum ReluMaskSource
     /// <summary>From <c>y</c> itself, which is kept anyway because a loss reads it.</summary>
     KeptOutput,
 
-    /// <summary>From one bit per element packed in the forward pass (<see cref="Relu.PackMask"/>): y is not kept.</summary>
+    /// <summary>
+    /// From one bit per element packed in the forward pass (<see cref="Relu.PackMask"/>): y is not kept.
+    /// </summary>
     Bits,
 
     /// <summary>
@@ -22,18 +24,19 @@ public enum ReluMaskSource
 
 /// <summary>One layer of a <see cref="NetworkPlan"/>: a conv + ReLU, or a pooling (<see cref="Conv"/> null).</summary>
 /// <param name="Name">The conv's name (<c>conv3_2</c>) or the pooling's (<c>pool3</c>).</param>
+/// <param name="ReluName">The ReLU's name, <c>relu3_2</c> for <c>conv3_2</c>; null for a pooling layer.</param>
 /// <param name="Input">The input shape.</param>
 /// <param name="Output">The output shape.</param>
 /// <param name="Conv">The conv's weights; null for a pooling layer.</param>
-/// <param name="Kept">Whether the output gets a buffer of its own, valid after the forward pass (a loss reads it).</param>
+/// <param name="Kernels">The conv's kernel variants, as <see cref="KernelChoice"/> chose them; default for a pooling
+/// layer.</param>
+/// <param name="Kept">Whether the output gets a buffer of its own, valid after the forward pass (a loss reads
+/// it).</param>
 /// <param name="Mask">How the ReLU backward is done (conv layers).</param>
-/// <param name="Scratch">Which of the two shared buffers holds the output while it is not kept: 0 or 1; -1 when kept.</param>
-public sealed record PlannedLayer(string Name, ChwShape Input, ChwShape Output, ConvLayerWeights? Conv, bool Kept,
-    ReluMaskSource Mask, int Scratch)
-{
-    /// <summary>The ReLU's name, <c>relu3_2</c> for <c>conv3_2</c>; null for a pooling layer.</summary>
-    public string? ReluName => Conv is null ? null : "relu" + Name[4..];
-}
+/// <param name="Scratch">Which of the two shared buffers holds the output while it is not kept: 0 or 1; -1 when
+/// kept.</param>
+public sealed record PlannedLayer(string Name, string? ReluName, ChwShape Input, ChwShape Output,
+    ConvLayerWeights? Conv, ConvVariants Kernels, bool Kept, ReluMaskSource Mask, int Scratch);
 
 /// <summary>
 /// What a <see cref="VggNetwork"/> computes and holds, decided from shapes alone, so that the
@@ -71,43 +74,50 @@ public sealed class NetworkPlan
 
     /// <summary>
     /// Plans VGG for a <c>(3, height, width)</c> input up to <paramref name="deepestLayer"/>, keeping
-    /// the ReLU outputs named in <paramref name="kept"/>. Shapes only: it does not validate sizes
-    /// (an image too small simply gets empty shapes; <see cref="VggNetwork"/> refuses it).
+    /// the ReLU outputs named in <paramref name="kept"/>, with the kernels <paramref name="kernels"/>
+    /// chooses. Shapes only: it does not validate sizes (an image too small simply gets empty
+    /// shapes; <see cref="VggNetwork"/> refuses it).
     /// </summary>
     public static NetworkPlan Build(VggWeights weights, int height, int width, string deepestLayer, Pooling pooling,
-        IReadOnlyCollection<string> kept)
+        IReadOnlyCollection<string> kept, KernelChoice kernels)
     {
-        var shapes = new List<(string Name, ChwShape Input, ChwShape Output, ConvLayerWeights? Conv)>();
+        var architecture = weights.Architecture;
+        var shapes = new List<(string Name, string? Relu, ChwShape Input, ChwShape Output, ConvLayerWeights? Conv)>();
         var shape = new ChwShape(3, height, width);
         int block = 1;
         foreach (var conv in weights.Layers)
         {
-            int convBlock = Block(conv.Name);
+            int convBlock = architecture.Block(conv.Name);
             if (convBlock != block)
             {
                 var pooled = MaxPool2d.OutputShape(shape);
-                shapes.Add(($"pool{block}", shape, pooled, null));
+                shapes.Add((VggArchitecture.PoolName(block), null, shape, pooled, null));
                 shape = pooled;
                 block = convBlock;
             }
             var output = new ChwShape(conv.OutChannels, shape.Height, shape.Width);
-            shapes.Add((conv.Name, shape, output, conv));
+            string relu = architecture.ReluName(conv.Name);
+            shapes.Add((conv.Name, relu, shape, output, conv));
             shape = output;
-            if ("relu" + conv.Name[4..] == deepestLayer) break;
+            if (relu == deepestLayer) break;
         }
 
         var layers = new List<PlannedLayer>();
         int previousScratch = -1; // the input image is not in scratch
         for (int k = 0; k < shapes.Count; k++)
         {
-            var (name, input, output, conv) = shapes[k];
-            bool isKept = conv is not null && kept.Contains("relu" + name[4..]);
+            var (name, relu, input, output, conv) = shapes[k];
+            bool isKept = relu is not null && kept.Contains(relu);
             bool maxPoolNext = k + 1 < shapes.Count && shapes[k + 1].Conv is null && pooling == Pooling.Max;
             // A kept output masks its own gradient: a loss adds gradient at every element, not only
             // at the pooling's winners, so a pooling after it cannot stand in for its mask.
-            var mask = isKept ? ReluMaskSource.KeptOutput : maxPoolNext ? ReluMaskSource.MaxPooling : ReluMaskSource.Bits;
+            var mask = isKept ? ReluMaskSource.KeptOutput
+                : maxPoolNext ? ReluMaskSource.MaxPooling
+                : ReluMaskSource.Bits;
             int scratch = isKept ? -1 : previousScratch == 0 ? 1 : 0;
-            layers.Add(new PlannedLayer(name, input, output, conv, isKept, mask, scratch));
+            var variants = conv is null || input.Length == 0 ? default
+                : kernels.Conv(Conv2dShape.Vgg(input.Channels, input.Height, input.Width, conv.OutChannels));
+            layers.Add(new PlannedLayer(name, relu, input, output, conv, variants, isKept, mask, scratch));
             previousScratch = scratch;
         }
 
@@ -115,15 +125,19 @@ public sealed class NetworkPlan
         return new NetworkPlan(layers, largest, pooling);
     }
 
-    /// <summary>Device bytes the network allocates: weights (twice with <paramref name="tiled"/>), kept outputs, masks, argmax, the two shared buffers.</summary>
-    public long DeviceBytes(bool tiled)
+    /// <summary>
+    /// Device bytes the network allocates: weights (twice for a tiled input gradient, which reads them
+    /// transposed), kept outputs, masks, argmax, the two shared buffers.
+    /// </summary>
+    public long DeviceBytes()
     {
         long bytes = 2L * sizeof(float) * ScratchLength;
         foreach (var layer in Layers)
         {
             if (layer.Conv is { } conv)
             {
-                bytes += sizeof(float) * ((long)conv.Weight.Length * (tiled ? 2 : 1) + conv.Bias.Length);
+                int copies = layer.Kernels.TiledInputGradient ? 2 : 1;
+                bytes += sizeof(float) * ((long)conv.Weight.Length * copies + conv.Bias.Length);
                 if (layer.Kept) bytes += sizeof(float) * (long)layer.Output.Length;
                 if (layer.Mask == ReluMaskSource.Bits) bytes += sizeof(uint) * Relu.MaskWords(layer.Output.Length);
             }
@@ -134,8 +148,4 @@ public sealed class NetworkPlan
         }
         return bytes;
     }
-
-    /// <summary>The block number of a conv layer: 3 for <c>conv3_2</c>.</summary>
-    internal static int Block(string convName) =>
-        int.Parse(convName.AsSpan(4, convName.IndexOf('_', StringComparison.Ordinal) - 4), System.Globalization.CultureInfo.InvariantCulture);
 }

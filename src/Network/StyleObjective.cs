@@ -34,8 +34,8 @@ public sealed class StyleObjective : IObjective, IDisposable
 
     /// <summary>Builds the network for <paramref name="content"/>'s size and captures every target.</summary>
     /// <exception cref="StyleSetupException">Unknown layers, mismatched weights, an image too small, ...</exception>
-    public StyleObjective(KernelSet kernels, VggWeights weights, NetworkImage content, IReadOnlyList<NetworkImage> styles,
-        StyleOptions options)
+    public StyleObjective(KernelSet kernels, VggWeights weights, NetworkImage content,
+        IReadOnlyList<NetworkImage> styles, StyleOptions options)
     {
         _kernels = kernels;
         Shape = content.Shape;
@@ -44,12 +44,11 @@ public sealed class StyleObjective : IObjective, IDisposable
         Memory = new DeviceMemory(kernels.Accelerator);
         try
         {
-            var layerOrder = weights.Architecture.ConvNames.Select(n => "relu" + n[4..]).ToList();
-            CheckLayers(options.ContentLayers, layerOrder, "content");
-            CheckLayers(options.StyleLayers, layerOrder, "style");
+            options.CheckLayers(weights.Architecture);
             var layerWeights = options.StyleLayerWeights ?? options.StyleLayers.Select(_ => 1f).ToList();
             if (layerWeights.Count != options.StyleLayers.Count)
-                throw new StyleSetupException($"There are {options.StyleLayers.Count} style layers but {layerWeights.Count} style layer weights.");
+                throw new StyleSetupException($"There are {options.StyleLayers.Count} style layers but " +
+                                              $"{layerWeights.Count} style layer weights.");
             var blend = NormalizedBlend(options.StyleBlendWeights, styles.Count);
 
             var contentLayers = _weights.Content != 0 ? options.ContentLayers : [];
@@ -69,20 +68,22 @@ public sealed class StyleObjective : IObjective, IDisposable
             for (int k = 0; k < styles.Count && styleLayers.Count > 0; k++)
             {
                 using var scope = Memory.Scope();
-                var styleNetwork = BuildNetwork(kernels, Memory, weights, styles[k].Shape, styleLayers, layerOrder, options.Pooling);
+                var styleNetwork = BuildNetwork(kernels, Memory, weights, styles[k].Shape,
+                    styleLayers, options.Pooling);
                 var input = Memory.Upload(styles[k].Data);
                 styleNetwork.Forward(input.View, new Tape());
                 for (int i = 0; i < styleLayers.Count; i++)
                 {
                     var activation = styleNetwork.Activation(styleLayers[i]);
                     var gram = Memory.Floats(GramShape.Of(activation.Shape).GramLength);
-                    kernels.Gram.Forward(gram.View, activation.View, GramShape.Of(activation.Shape), StyleLoss.GramScale(activation.Shape));
+                    kernels.Gram.Forward(gram.View, activation.View, GramShape.Of(activation.Shape),
+                        StyleLoss.GramScale(activation.Shape));
                     kernels.Vectors.Axpy(styleTargets[i].View, blend[k], gram.View);
                 }
                 kernels.Accelerator.Synchronize(); // the scope frees the style network's buffers next
             }
 
-            _network = BuildNetwork(kernels, Memory, weights, content.Shape, used, layerOrder, options.Pooling);
+            _network = BuildNetwork(kernels, Memory, weights, content.Shape, used, options.Pooling);
             int largest = used.Max(n => _network.OutputShape(n).Length); // the largest gradient a tap normalizes
             var normalizer = options.NormalizeGradients ? new GradientNormalizer(kernels, Memory, largest) : null;
 
@@ -100,12 +101,14 @@ public sealed class StyleObjective : IObjective, IDisposable
             var contentLoss = _scalars.View.SubView(1, 1);
             var styleLoss = _scalars.View.SubView(2, 1);
             for (int i = 0; i < contentLayers.Count; i++)
-                _network.AddTap(new ContentLoss(contentLayers[i], kernels, contentTargets[i].View, contentLoss, _weights.Content, normalizer));
+                _network.AddTap(new ContentLoss(contentLayers[i], kernels, contentTargets[i].View, contentLoss,
+                    _weights.Content, normalizer));
             for (int i = 0; i < styleLayers.Count; i++)
             {
                 var shape = _network.Activation(styleLayers[i]).Shape;
                 float weight = _weights.Style * layerWeights[options.StyleLayers.ToList().IndexOf(styleLayers[i])];
-                _network.AddTap(new StyleLoss(styleLayers[i], shape, kernels, Memory, styleTargets[i].View, styleLoss, weight, normalizer));
+                _network.AddTap(new StyleLoss(styleLayers[i], shape, kernels, Memory, styleTargets[i].View,
+                    styleLoss, weight, normalizer));
             }
             kernels.Accelerator.Synchronize();
         }
@@ -140,7 +143,8 @@ public sealed class StyleObjective : IObjective, IDisposable
 
     /// <summary>The shape of a ReLU output the network computes.</summary>
     public ChwShape ActivationShape(string reluName) =>
-        (_network ?? throw new InvalidOperationException("No network: only total variation is optimized.")).OutputShape(reluName);
+        (_network ?? throw new InvalidOperationException("No network: only total variation is optimized."))
+            .OutputShape(reluName);
 
     /// <summary>The network's layers, in order (empty when only total variation is optimized).</summary>
     public IEnumerable<string> LayerNames => _network?.LayerNames ?? [];
@@ -196,33 +200,23 @@ public sealed class StyleObjective : IObjective, IDisposable
     /// <summary>Entries of the Gram matrix of a ReLU layer: C x C, C being its conv's output channels.</summary>
     internal static int GramLength(VggWeights weights, string reluName)
     {
-        int channels = weights["conv" + reluName[4..]].OutChannels;
+        int channels = weights[weights.Architecture.ConvName(reluName)].OutChannels;
         return channels * channels;
     }
 
     /// <summary>A network up to the deepest of <paramref name="tapped"/>, keeping exactly those outputs.</summary>
     private static VggNetwork BuildNetwork(KernelSet kernels, DeviceMemory memory, VggWeights weights, ChwShape shape,
-        IReadOnlyList<string> tapped, List<string> layerOrder, Pooling pooling)
+        IReadOnlyList<string> tapped, Pooling pooling)
     {
         try
         {
-            return new VggNetwork(kernels, memory, weights, shape.Height, shape.Width, tapped.MaxBy(layerOrder.IndexOf)!, pooling, tapped);
+            string deepest = weights.Architecture.Deepest(tapped);
+            return new VggNetwork(kernels, memory, weights, shape.Height, shape.Width, deepest, pooling, tapped);
         }
         catch (ArgumentException e)
         {
             throw new StyleSetupException(e.Message);
         }
-    }
-
-    private static void CheckLayers(IReadOnlyList<string> layers, List<string> known, string what)
-    {
-        foreach (string layer in layers)
-        {
-            if (!known.Contains(layer))
-                throw new StyleSetupException($"Unknown {what} layer '{layer}': the layers are {string.Join(", ", known)}.");
-        }
-        if (layers.Distinct().Count() != layers.Count)
-            throw new StyleSetupException($"A {what} layer is listed twice: {string.Join(",", layers)}.");
     }
 
     private static float[] NormalizedBlend(IReadOnlyList<float>? raw, int styles)

@@ -1,3 +1,5 @@
+using IlgpuStyle.Network.Weights;
+
 namespace IlgpuStyle.Network;
 
 /// <summary>A style-transfer setting that cannot work; the message is one line that says why.</summary>
@@ -65,6 +67,21 @@ public sealed record StyleOptions
 
     /// <summary>One weight per style image (normalized to sum 1); null means equal weights.</summary>
     public IReadOnlyList<float>? StyleBlendWeights { get; init; }
+
+    /// <summary>
+    /// Throws <see cref="StyleSetupException"/> (one line) for a content or style layer that
+    /// <paramref name="architecture"/> does not have, or one listed twice.
+    /// </summary>
+    public void CheckLayers(VggArchitecture architecture)
+    {
+        ArgumentNullException.ThrowIfNull(architecture);
+        foreach (var (layers, role) in new[] { (ContentLayers, "content"), (StyleLayers, "style") })
+        {
+            foreach (string layer in layers) architecture.CheckReluName(layer, role);
+            if (layers.Distinct().Count() != layers.Count)
+                throw new StyleSetupException($"A {role} layer is listed twice: {string.Join(",", layers)}.");
+        }
+    }
 
     /// <summary>The loss weights in force for weights of the given convention.</summary>
     public LossWeights ResolveWeights(Preprocessing preprocessing)

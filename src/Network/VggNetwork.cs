@@ -5,16 +5,6 @@ using IlgpuStyle.Network.Weights;
 
 namespace IlgpuStyle.Network;
 
-/// <summary>Pooling between VGG blocks.</summary>
-public enum Pooling
-{
-    /// <summary>2x2 max pooling, as VGG was trained.</summary>
-    Max,
-
-    /// <summary>2x2 average pooling (Gatys et al. found it gives slightly smoother results).</summary>
-    Avg,
-}
-
 /// <summary>
 /// VGG-19 or VGG-16 on the device for one input size: conv + ReLU layers named
 /// <c>conv{b}_{i}</c>/<c>relu{b}_{i}</c>, with <c>pool{b}</c> between blocks, cut after the deepest
@@ -40,9 +30,12 @@ public sealed class VggNetwork
     /// <summary>
     /// Builds the network for inputs of shape <c>(3, height, width)</c>, up to and including
     /// <paramref name="deepestLayer"/> (a <c>relu{b}_{i}</c> name), keeping the outputs of the ReLU
-    /// layers named in <paramref name="kept"/> (those the caller will tap or read).
+    /// layers named in <paramref name="kept"/> (those the caller will tap or read), with the kernels
+    /// <paramref name="kernels"/> chooses (<see cref="KernelSet.Choice"/>).
     /// </summary>
-    /// <exception cref="ArgumentException">An unknown layer name, or an image too small for the pooling it needs.</exception>
+    /// <exception cref="StyleSetupException">An unknown layer name.</exception>
+    /// <exception cref="ArgumentException">A kept layer past the deepest, or an image too small for the pooling it
+    /// needs.</exception>
     public VggNetwork(KernelSet kernels, DeviceMemory memory, VggWeights weights, int height, int width,
         string deepestLayer, Pooling pooling, IReadOnlyCollection<string> kept)
     {
@@ -50,21 +43,19 @@ public sealed class VggNetwork
         InputShape = new ChwShape(3, height, width);
         if (height <= 0 || width <= 0)
             throw new ArgumentException($"The image must have a positive size, got {width}x{height}.");
-        var reluNames = ReluNames(weights.Architecture).ToList();
-        foreach (string name in kept.Append(deepestLayer))
-        {
-            if (!reluNames.Contains(name))
-                throw new ArgumentException($"{weights.Architecture.Name} has no layer '{name}' (its ReLU layers are {string.Join(", ", reluNames)}).");
-        }
+        foreach (string name in kept.Append(deepestLayer)) weights.Architecture.CheckReluName(name);
 
-        Plan = NetworkPlan.Build(weights, height, width, deepestLayer, pooling, kept);
+        Plan = NetworkPlan.Build(weights, height, width, deepestLayer, pooling, kept, kernels.Choice);
         foreach (var pool in Plan.Layers.Where(l => l.Conv is null))
         {
             if (pool.Input.Height < 2 || pool.Input.Width < 2)
-                throw new ArgumentException(
-                    $"A {width}x{height} image is too small to reach {deepestLayer}: {pool.Name} needs at least 2x2 pixels, and it has {pool.Input.Width}x{pool.Input.Height}.");
+            {
+                throw new ArgumentException($"A {width}x{height} image is too small to reach {deepestLayer}: " +
+                                            $"{pool.Name} needs at least 2x2 pixels, and it has " +
+                                            $"{pool.Input.Width}x{pool.Input.Height}.");
+            }
         }
-        if (kept.Any(name => reluNames.IndexOf(name) > reluNames.IndexOf(deepestLayer)))
+        if (weights.Architecture.Deepest(kept.Append(deepestLayer)) != deepestLayer)
             throw new ArgumentException($"A kept layer lies past {deepestLayer}, where the network stops.");
 
         _gradients = [memory.Floats(Plan.ScratchLength), memory.Floats(Plan.ScratchLength)];
@@ -93,17 +84,20 @@ public sealed class VggNetwork
     public DeviceTensor Activation(string reluName)
     {
         var layer = _layers.OfType<ConvReluLayer>().FirstOrDefault(l => l.ReluName == reluName)
-            ?? throw new ArgumentException($"The network does not compute {reluName} (it stops at {_layers[^1].Names.Last()}).");
+            ?? throw new ArgumentException($"The network does not compute {reluName} (it stops at " +
+                                           $"{_layers[^1].Names.Last()}).");
         return layer.Planned.Kept
             ? layer.Output
-            : throw new ArgumentException($"The network does not keep {reluName}: name it among the kept layers when building it.");
+            : throw new ArgumentException(
+                $"The network does not keep {reluName}: name it among the kept layers when building it.");
     }
 
     /// <summary>The shape of a ReLU layer's output, kept or not.</summary>
     /// <exception cref="ArgumentException">The network does not compute that layer.</exception>
     public ChwShape OutputShape(string reluName) =>
         Plan.Layers.FirstOrDefault(l => l.ReluName == reluName)?.Output
-        ?? throw new ArgumentException($"The network does not compute {reluName} (it stops at {_layers[^1].Names.Last()}).");
+        ?? throw new ArgumentException($"The network does not compute {reluName} (it stops at " +
+                                       $"{_layers[^1].Names.Last()}).");
 
     /// <summary>Attaches a loss tap to the (kept) ReLU output it names.</summary>
     public void AddTap(ILossTap tap)
@@ -164,8 +158,6 @@ public sealed class VggNetwork
     /// <summary>Gradient of layer k's input: the other buffer, or the caller's dInput for layer 0.</summary>
     private ArrayView<float> InputGradient(int k) => k == 0 ? _dInput : OutputGradient(k - 1);
 
-    private static IEnumerable<string> ReluNames(VggArchitecture architecture) => architecture.ConvNames.Select(n => "relu" + n[4..]);
-
     // ------------------------------------------------------------------ layers
 
     private abstract class Layer
@@ -198,19 +190,21 @@ public sealed class VggNetwork
         private Action? _reluBackward;
         private Action? _convBackward;
 
-        public ConvReluLayer(ConvLayerWeights weights, PlannedLayer planned, DeviceTensor output, KernelSet kernels, DeviceMemory memory)
+        public ConvReluLayer(ConvLayerWeights weights, PlannedLayer planned, DeviceTensor output,
+            KernelSet kernels, DeviceMemory memory)
         {
             _kernels = kernels;
             Planned = planned;
             _convName = weights.Name;
             ReluName = planned.ReluName!;
-            _shape = Conv2dShape.Vgg(planned.Input.Channels, planned.Input.Height, planned.Input.Width, weights.OutChannels);
+            var input = planned.Input;
+            _shape = Conv2dShape.Vgg(input.Channels, input.Height, input.Width, weights.OutChannels);
             _weight = memory.Upload(weights.Weight).View;
             _bias = memory.Upload(weights.Bias).View;
             Output = output;
             if (planned.Mask == ReluMaskSource.Bits)
                 _maskBits = memory.Words(Relu.MaskWords(output.Shape.Length)).View;
-            if (kernels.PreferTiled)
+            if (planned.Kernels.TiledInputGradient)
             {
                 _transposed = memory.Floats(_shape.WeightLength).View;
                 kernels.Conv.TransposeFlip(_transposed, _weight, _shape);
@@ -227,12 +221,8 @@ public sealed class VggNetwork
 
         public override void Forward(DeviceTensor input)
         {
-            if (_kernels.UseTf32)
-                _kernels.Conv.ForwardTf32(Output.View, input.View, _weight, _bias, _shape, fuseRelu: true);
-            else if (_kernels.PreferTiled)
-                _kernels.Conv.ForwardTiled(Output.View, input.View, _weight, _bias, _shape, fuseRelu: true);
-            else
-                _kernels.Conv.Forward(Output.View, input.View, _weight, _bias, _shape, fuseRelu: true);
+            _kernels.Conv.Forward(Output.View, input.View, _weight, _bias, _shape, fuseRelu: true,
+                Planned.Kernels.Forward);
             if (Planned.Mask == ReluMaskSource.Bits)
                 _kernels.Relu.PackMask(_maskBits, Output.View); // before the next layers reuse Output's buffer
         }
@@ -242,7 +232,7 @@ public sealed class VggNetwork
             // Built once: recording an existing delegate allocates nothing. The tape replays in
             // reverse, so the ReLU step recorded last runs first.
             var mask = Planned.Mask;
-            if (_kernels.HostCode)
+            if (Planned.Kernels.InputGradient == KernelVariant.Cpu)
             {
                 // The host-code input gradient applies any ReLU mask as it gathers dOut: no ReLU step.
                 var output = mask == ReluMaskSource.KeptOutput ? Output.View : default;
@@ -252,9 +242,11 @@ public sealed class VggNetwork
                 tape.Record(mask == ReluMaskSource.MaxPooling ? _convName : $"{ReluName}+{_convName}", _convBackward);
                 return;
             }
-            bool tiled = _kernels.PreferTiled && Conv2d.TiledPays(Conv2d.TransposedShape(_shape));
-            _convBackward ??= BackwardInput(network, index, tiled, fusedMask: tiled && mask == ReluMaskSource.KeptOutput ? Output.View : default);
-            tape.Record(tiled && mask == ReluMaskSource.KeptOutput ? $"{ReluName}+{_convName}" : _convName, _convBackward);
+            bool tiled = Planned.Kernels.TiledInputGradient;
+            _convBackward ??= BackwardInput(network, index, tiled,
+                fusedMask: tiled && mask == ReluMaskSource.KeptOutput ? Output.View : default);
+            tape.Record(tiled && mask == ReluMaskSource.KeptOutput ? $"{ReluName}+{_convName}" : _convName,
+                _convBackward);
             if (mask == ReluMaskSource.MaxPooling || (tiled && mask == ReluMaskSource.KeptOutput)) return;
 
             _reluBackward ??= () =>
@@ -269,21 +261,21 @@ public sealed class VggNetwork
         }
 
         /// <summary>
-        /// The input gradient: the tiled kernels over the transposed weights (masking dOut by
-        /// <paramref name="fusedMask"/> as they load it, when given), or the plain kernel. The input
-        /// gradient is a convolution with C output channels: conv1_1's has 3, where a 64-channel
-        /// tile would mostly idle (<see cref="Conv2d.TiledPays"/>), so it takes the plain path.
+        /// The input gradient, in the variant the plan chose: the tiled kernels over the transposed
+        /// weights (masking dOut by <paramref name="fusedMask"/> as they load it, when given), or a
+        /// plain kernel over the weights.
         /// </summary>
         private Action BackwardInput(VggNetwork network, int index, bool tiled, ArrayView<float> fusedMask)
         {
+            var variant = Planned.Kernels.InputGradient;
             if (!tiled)
-            {
-                var variant = _kernels.PreferTiled ? KernelVariant.PerElement : KernelVariant.Auto;
-                return () => _kernels.Conv.BackwardInput(network.InputGradient(index), network.OutputGradient(index), _weight, _shape, variant);
-            }
-            return _kernels.UseTf32
-                ? () => _kernels.Conv.BackwardInputTf32(network.InputGradient(index), network.OutputGradient(index), _transposed, fusedMask, _shape)
-                : () => _kernels.Conv.BackwardInputTiled(network.InputGradient(index), network.OutputGradient(index), _transposed, fusedMask, _shape);
+                return () => _kernels.Conv.BackwardInput(network.InputGradient(index), network.OutputGradient(index),
+                    _weight, _shape, variant);
+            return variant == KernelVariant.Tf32
+                ? () => _kernels.Conv.BackwardInputTf32(network.InputGradient(index), network.OutputGradient(index),
+                    _transposed, fusedMask, _shape)
+                : () => _kernels.Conv.BackwardInputTiled(network.InputGradient(index), network.OutputGradient(index),
+                    _transposed, fusedMask, _shape);
         }
     }
 
@@ -300,7 +292,8 @@ public sealed class VggNetwork
         private readonly string _name;
         private Action? _backward;
 
-        public PoolLayer(PlannedLayer planned, Pooling pooling, DeviceTensor output, KernelSet kernels, DeviceMemory memory)
+        public PoolLayer(PlannedLayer planned, Pooling pooling, DeviceTensor output,
+            KernelSet kernels, DeviceMemory memory)
         {
             _name = planned.Name;
             _kernels = kernels;
@@ -327,7 +320,8 @@ public sealed class VggNetwork
             _backward ??= () =>
             {
                 if (_pooling == Pooling.Max)
-                    _kernels.MaxPool.Backward(network.InputGradient(index), network.OutputGradient(index), _argmax, _inputShape);
+                    _kernels.MaxPool.Backward(network.InputGradient(index),
+                        network.OutputGradient(index), _argmax, _inputShape);
                 else
                     _kernels.AvgPool.Backward(network.InputGradient(index), network.OutputGradient(index), _inputShape);
             };

@@ -5,7 +5,9 @@ using IlgpuStyle.Network.Weights;
 
 namespace IlgpuStyle.Weights.Tests;
 
-/// <summary>One conv layer of a tiny test network: canonical name, torchvision feature index, weight (K, C, 3, 3) and bias (K).</summary>
+/// <summary>
+/// One conv layer of a tiny test network: canonical name, torchvision feature index, weight (K, C, 3, 3) and bias (K).
+/// </summary>
 internal sealed record TinyLayer(string Name, int FeatureIndex, int[] WeightShape, float[] Weight, float[] Bias);
 
 /// <summary>
@@ -24,8 +26,7 @@ internal sealed class TinyVgg
         for (int i = 0; i < arch.ConvNames.Count; i++)
         {
             string name = arch.ConvNames[i];
-            int block = name[4] - '1';
-            int k = blockChannels[block];
+            int k = blockChannels[arch.Block(name) - 1];
             var w = new float[k * c * 9];
             for (int j = 0; j < w.Length; j++)
                 w[j] = (float)(random.NextDouble() * 2 - 1);
@@ -53,7 +54,9 @@ internal sealed class TinyVgg
     /// <summary>Options for the .pth writers, to exercise the less common paths.</summary>
     public sealed record PthOptions
     {
-        /// <summary>Store conv1_1.weight transposed as (C, K, 3, 3) after 5 junk elements, described by strides and an offset.</summary>
+        /// <summary>
+        /// Store conv1_1.weight transposed as (C, K, 3, 3) after 5 junk elements, described by strides and an offset.
+        /// </summary>
         public bool StridedFirstWeight { get; init; }
 
         /// <summary>Store conv1_1.bias as a HalfStorage (the reader must widen it).</summary>
@@ -110,12 +113,16 @@ internal sealed class TinyVgg
             entries.Add(new TensorEntry(prefix + ".bias", biasBlob, 0, [s[0]], [1]));
         }
         var cls = new StorageBlob(storageKey(n), "FloatStorage", Floats(Classifier), Classifier.Length);
-        entries.Add(new TensorEntry(options.GenericKeys ? "classifier.weight" : "classifier.0.weight", cls, 0, [2, 3], [3, 1]));
+        entries.Add(new TensorEntry(options.GenericKeys ? "classifier.weight" : "classifier.0.weight",
+            cls, 0, [2, 3], [3, 1]));
         return entries;
     }
 
-    /// <summary>The state dict pickle: OrderedDict of _rebuild_tensor_v2 calls whose storages are persistent ids.</summary>
-    private static byte[] StateDictPickle(List<TensorEntry> entries, bool legacy, bool protocol4, (string Module, string Name)? foreign)
+    /// <summary>
+    /// The state dict pickle: OrderedDict of _rebuild_tensor_v2 calls whose storages are persistent ids.
+    /// </summary>
+    private static byte[] StateDictPickle(List<TensorEntry> entries, bool legacy, bool protocol4,
+        (string Module, string Name)? foreign)
     {
         var p = new PickleWriter(protocol4 ? 4 : 2);
         p.Global("collections", "OrderedDict");
@@ -162,18 +169,21 @@ internal sealed class TinyVgg
     {
         options ??= new PthOptions();
         // Address-like keys whose string order is not layer order ("10..." sorts before "9...").
-        var entries = Entries(options, n => (n % 2 == 0 ? 94000000 + 13 * n : 100000000 + 7 * n).ToString(System.Globalization.CultureInfo.InvariantCulture));
+        var invariant = System.Globalization.CultureInfo.InvariantCulture;
+        var entries = Entries(options, n => (n % 2 == 0 ? 94000000 + 13 * n : 100000000 + 7 * n).ToString(invariant));
         var file = new MemoryStream();
         var magic = new PickleWriter(2);
         magic.Op(0x8a).Raw([10]).Raw(Convert.FromHexString("6cfc9c46f9206aa85019")); // LONG1 0x1950a86a20f9469cfc6c
         file.Write(magic.Stop());
         file.Write(new PickleWriter(2).Int(1001).Stop());
         var sys = new PickleWriter(2);
-        sys.Op('}').Op('(').Str("protocol_version").Int(1001).Str("little_endian").Op(0x88).Str("type_sizes").Op('}').Op('(').Str("long").Int(4).Op('u').Op('u');
+        sys.Op('}').Op('(').Str("protocol_version").Int(1001).Str("little_endian").Op(0x88)
+            .Str("type_sizes").Op('}').Op('(').Str("long").Int(4).Op('u').Op('u');
         file.Write(sys.Stop());
         file.Write(StateDictPickle(entries, legacy: true, protocol4: false, options.ForeignGlobal));
 
-        var storages = entries.Select(e => e.Storage).DistinctBy(s => s.Key).OrderBy(s => s.Key, StringComparer.Ordinal).ToList();
+        var storages = entries.Select(e => e.Storage).DistinctBy(s => s.Key)
+            .OrderBy(s => s.Key, StringComparer.Ordinal).ToList();
         var keys = new PickleWriter(2);
         keys.Op(']').Op('(');
         foreach (var s in storages)
@@ -188,7 +198,9 @@ internal sealed class TinyVgg
         return file.ToArray();
     }
 
-    /// <summary>A zip (torch &gt;= 1.6) file: {stem}/data.pkl (protocol 4 opcodes), {stem}/byteorder, {stem}/data/{key}.</summary>
+    /// <summary>
+    /// A zip (torch &gt;= 1.6) file: {stem}/data.pkl (protocol 4 opcodes), {stem}/byteorder, {stem}/data/{key}.
+    /// </summary>
     public byte[] ZipPth(PthOptions? options = null, string stem = "tiny")
     {
         options ??= new PthOptions();
@@ -201,7 +213,8 @@ internal sealed class TinyVgg
                 using var s = zip.CreateEntry($"{stem}/{name}", level).Open();
                 s.Write(bytes);
             }
-            Add("data.pkl", StateDictPickle(entries, legacy: false, protocol4: true, options.ForeignGlobal), CompressionLevel.NoCompression);
+            Add("data.pkl", StateDictPickle(entries, legacy: false, protocol4: true, options.ForeignGlobal),
+                CompressionLevel.NoCompression);
             Add("byteorder", "little"u8.ToArray(), CompressionLevel.NoCompression);
             foreach (var s in entries.Select(e => e.Storage).DistinctBy(s => s.Key))
                 Add("data/" + s.Key, s.Bytes, CompressionLevel.NoCompression);
@@ -219,19 +232,22 @@ internal sealed class TinyVgg
     {
         var net = new ProtoWriter();
         net.String(1, "TinyVGG");
-        var previousBlock = '1';
+        int previousBlock = 1;
         foreach (var layer in Layers)
         {
-            if (layer.Name[4] != previousBlock)
+            if (Arch.Block(layer.Name) != previousBlock)
             {
-                net.Message(v2 ? 100 : 2, Layer(v2, $"pool{previousBlock}", v2 ? "Pooling" : null, 17, []));
-                previousBlock = layer.Name[4];
+                net.Message(v2 ? 100 : 2, Layer(v2, VggArchitecture.PoolName(previousBlock),
+                    v2 ? "Pooling" : null, 17, []));
+                previousBlock = Arch.Block(layer.Name);
             }
             net.Message(v2 ? 100 : 2, Layer(v2, layer.Name, v2 ? "Convolution" : null, 4,
-                [Blob(v2, packed, layer.WeightShape, layer.Weight), Blob(v2, packed, [layer.Bias.Length], layer.Bias)]));
-            net.Message(v2 ? 100 : 2, Layer(v2, "relu" + layer.Name[4..], v2 ? "ReLU" : null, 18, []));
+                [Blob(v2, packed, layer.WeightShape, layer.Weight),
+                 Blob(v2, packed, [layer.Bias.Length], layer.Bias)]));
+            net.Message(v2 ? 100 : 2, Layer(v2, Arch.ReluName(layer.Name), v2 ? "ReLU" : null, 18, []));
         }
-        net.Message(v2 ? 100 : 2, Layer(v2, "fc6", v2 ? "InnerProduct" : null, 14, [Blob(v2, packed, [2, 3], Classifier)]));
+        net.Message(v2 ? 100 : 2,
+            Layer(v2, "fc6", v2 ? "InnerProduct" : null, 14, [Blob(v2, packed, [2, 3], Classifier)]));
         return net.ToArray();
     }
 

@@ -48,16 +48,22 @@ public static partial class KernelChecks
         foreach (int splits in new[] { 3, 7 })
         {
             var shape = TiledForwardShapes[1];
-            checks.Add(Tf32("conv2d.forward+relu/tf32-split", $"{shape} x{splits}", k => Tf32Forward(k, shape, true, "conv2d.forward+relu/tf32-split", splits)));
+            checks.Add(Tf32("conv2d.forward+relu/tf32-split", $"{shape} x{splits}",
+                k => Tf32Forward(k, shape, true, "conv2d.forward+relu/tf32-split", splits)));
             var back = TiledBackwardShapes[1];
-            checks.Add(Tf32("conv2d.backward+relu-mask/tf32-split", $"{back} x{splits}", k => Tf32Backward(k, back, true, "conv2d.backward+relu-mask/tf32-split", splits)));
+            checks.Add(Tf32("conv2d.backward+relu-mask/tf32-split", $"{back} x{splits}",
+                k => Tf32Backward(k, back, true, "conv2d.backward+relu-mask/tf32-split", splits)));
         }
     }
 
     // The tiled checks' requirement text, so that verify reports both in one "skipped" line (on CUDA
-    // SupportsTf32 also needs compute capability 8.0, which every GPU this project targets has).
+    // RunsTf32 also needs compute capability 8.0, which every GPU this project targets has).
     private static KernelCheck Tf32(string name, string shape, Func<KernelSet, CheckResult> run) =>
-        new(name, shape, run) { Requires = Conv2d.SupportsTf32, RequirementText = TiledRequirement };
+        new(name, shape, run)
+        {
+            Requires = a => AcceleratorDescription.Of(a).RunsTf32,
+            RequirementText = TiledRequirement,
+        };
 
     private static CheckResult Tf32Forward(KernelSet k, Conv2dShape s, bool relu, string name, int splits = 0)
     {
@@ -70,7 +76,8 @@ public static partial class KernelChecks
         var rounded = new double[s.Output.Length];
         Conv2d.ForwardReference(rounded, RoundedToTf32(input), RoundedToTf32(weight), bias, s, relu);
         var magnitude = new double[s.Output.Length]; // sum_r |w||x| per output
-        Conv2d.ForwardReference(magnitude, Absolute(input), Absolute(weight), new double[s.OutChannels], s, fuseRelu: false);
+        Conv2d.ForwardReference(magnitude, Absolute(input), Absolute(weight),
+            new double[s.OutChannels], s, fuseRelu: false);
 
         var a = k.Accelerator;
         using var dInput = Upload(a, input);
@@ -114,12 +121,17 @@ public static partial class KernelChecks
             Comparison.Compare(name + " vs tf32-rounded reference", s.ToString(), actual, rounded, Tf32Rounded));
     }
 
-    private static double[] RoundedToTf32(double[] values) => Array.ConvertAll(values, v => (double)Conv2d.RoundTf32((float)v));
+    private static double[] RoundedToTf32(double[] values) =>
+        Array.ConvertAll(values, v => (double)Conv2d.RoundTf32((float)v));
 
     private static double[] Absolute(double[] values) => Array.ConvertAll(values, Math.Abs);
 
-    /// <summary>Element i passes when |actual - reference| &lt;= 2^-10 magnitude[i] + 1e-6 (the TF32 worst case, see the remarks).</summary>
-    private static CheckResult WithinTf32Bound(string kernel, string shape, float[] actual, double[] reference, double[] magnitude)
+    /// <summary>
+    /// Element i passes when |actual - reference| &lt;= 2^-10 magnitude[i] + 1e-6 (the TF32 worst case, see the
+    /// remarks).
+    /// </summary>
+    private static CheckResult WithinTf32Bound(string kernel, string shape, float[] actual,
+        double[] reference, double[] magnitude)
     {
         double maxAbs = 0, maxRel = 0;
         int mismatches = 0, first = -1;
@@ -133,7 +145,8 @@ public static partial class KernelChecks
             if (mismatches++ == 0) first = i;
         }
         string detail = mismatches == 0 ? "" : string.Create(CultureInfo.InvariantCulture,
-            $"{mismatches} of {actual.Length} outside 2^-10 * sum|w||x|; first [{first}] {actual[first]:G9} vs {reference[first]:G9} (bound {Math.ScaleB(magnitude[first], -10) + 1e-6:G3})");
+            $"{mismatches} of {actual.Length} outside 2^-10 * sum|w||x|; first [{first}] {actual[first]:G9} vs " +
+            $"{reference[first]:G9} (bound {Math.ScaleB(magnitude[first], -10) + 1e-6:G3})");
         return new CheckResult(kernel, shape, maxAbs, maxRel, mismatches == 0, detail);
     }
 }

@@ -14,19 +14,28 @@ public static class ImageResize
     /// </summary>
     public static RgbImage ToLongerSide(RgbImage image, int longerSide)
     {
-        if (longerSide <= 0) throw new ArgumentOutOfRangeException(nameof(longerSide), "The target size must be positive.");
-        int longer = Math.Max(image.Width, image.Height);
-        if (longer == longerSide) return image;
-        double scale = (double)longerSide / longer;
-        int width = image.Width >= image.Height ? longerSide : Math.Max(1, (int)Math.Round(image.Width * scale));
-        int height = image.Height > image.Width ? longerSide : Math.Max(1, (int)Math.Round(image.Height * scale));
+        var (width, height) = LongerSideSize(image.Width, image.Height, longerSide);
         return Resize(image, width, height);
+    }
+
+    /// <summary>
+    /// The size <see cref="ToLongerSide"/> gives a <paramref name="width"/> x <paramref name="height"/>
+    /// image, without resizing anything (a run checks its memory with it before it resizes).
+    /// </summary>
+    public static (int Width, int Height) LongerSideSize(int width, int height, int longerSide)
+    {
+        if (longerSide <= 0)
+            throw new ArgumentOutOfRangeException(nameof(longerSide), "The target size must be positive.");
+        double scale = (double)longerSide / Math.Max(width, height);
+        return (width >= height ? longerSide : Math.Max(1, (int)Math.Round(width * scale)),
+                height > width ? longerSide : Math.Max(1, (int)Math.Round(height * scale)));
     }
 
     /// <summary>Resamples to exactly <paramref name="width"/> x <paramref name="height"/> (no-op when equal).</summary>
     public static RgbImage Resize(RgbImage image, int width, int height)
     {
-        if (width <= 0 || height <= 0) throw new ArgumentException($"The target size must be positive, got {width}x{height}.");
+        if (width <= 0 || height <= 0)
+            throw new ArgumentException($"The target size must be positive, got {width}x{height}.");
         if (width == image.Width && height == image.Height) return image;
 
         // Horizontal pass into floats (rows of the source height), then vertical pass to bytes.

@@ -56,8 +56,8 @@ public sealed class TiledNetworkTests
     [TestCase(true)]
     public void TheObjectiveOnTiledKernelsMatchesTheReference(bool tf32)
     {
-        using var own = OwnAccelerator.WideCpu(
-            threadsPerWarp: 32, warps: 8, a => new KernelSet(a, preferTiled: true, useTf32: tf32));
+        using var own = OwnAccelerator.WideCpu(threadsPerWarp: 32, warps: 8,
+            a => new KernelSet(a, new KernelChoice(AcceleratorDescription.Of(a), tf32, tiledOnCpu: true)));
         var accelerator = own.Accelerator;
         var kernels = own.Kernels;
         var weights = IlgpuStyle.Tests.Network.TinyVgg.Create();
@@ -67,9 +67,8 @@ public sealed class TiledNetworkTests
         var options = new IlgpuStyle.Network.StyleOptions();
         using var objective = new IlgpuStyle.Network.StyleObjective(kernels, weights, content, [style], options);
         Assert.That(objective.LayerNames, Does.Contain("conv1_1"));
-        Assert.That(IlgpuStyle.Network.MemoryEstimate.ObjectiveBytes(
-            weights, content.Shape, [style.Shape], options, tiled: true),
-            Is.EqualTo(objective.Memory.PeakBytes), "the estimate counts the transposed weights");
+        Assert.That(IlgpuStyle.Network.MemoryEstimate.ObjectiveBytes(weights, content.Shape, [style.Shape], options,
+            kernels.Choice), Is.EqualTo(objective.Memory.PeakBytes), "the estimate counts the transposed weights");
 
         using var input = accelerator.Allocate1D(x.Data);
         using var gradient = TestData.Poisoned(accelerator, x.Data.Length);

@@ -111,7 +111,7 @@ public sealed class NetworkTests(DeviceKind kind) : AcceleratorFixture(kind)
     public void ThePlanKeepsTappedOutputsAndTheLeastMaskTheBackwardNeeds()
     {
         string[] tapped = [.. AllLayers.ContentLayers, .. AllLayers.StyleLayers];
-        var plan = NetworkPlan.Build(TinyVgg.Create(), 64, 64, "relu5_1", Pooling.Max, tapped);
+        var plan = NetworkPlan.Build(TinyVgg.Create(), 64, 64, "relu5_1", Pooling.Max, tapped, Kernels.Choice);
         var convs = plan.Layers.Where(l => l.Conv is not null).ToDictionary(l => l.ReluName!);
         Assert.Multiple(() =>
         {
@@ -126,10 +126,11 @@ public sealed class NetworkTests(DeviceKind kind) : AcceleratorFixture(kind)
             Assert.That(inScratch.All(p => p.First.Scratch != p.Second.Scratch),
                 "a layer never writes the buffer it reads");
         });
-        var beforePool = NetworkPlan.Build(TinyVgg.Create(), 64, 64, "relu3_1", Pooling.Max, ["relu1_2", "relu3_1"]);
+        var beforePool = NetworkPlan.Build(TinyVgg.Create(), 64, 64, "relu3_1", Pooling.Max, ["relu1_2", "relu3_1"],
+            Kernels.Choice);
         Assert.That(beforePool.Layers.Single(l => l.ReluName == "relu1_2").Mask, Is.EqualTo(ReluMaskSource.KeptOutput),
             "a loss's gradient reaches every element: a kept output masks itself even before a pooling");
-        var avg = NetworkPlan.Build(TinyVgg.Create(), 64, 64, "relu5_1", Pooling.Avg, tapped);
+        var avg = NetworkPlan.Build(TinyVgg.Create(), 64, 64, "relu5_1", Pooling.Avg, tapped, Kernels.Choice);
         Assert.That(avg.Layers.Count(l => l.Mask == ReluMaskSource.Bits && l.Conv is not null), Is.EqualTo(7),
             "average pooling cannot carry the mask");
     }

@@ -19,7 +19,6 @@ internal sealed class ReferenceObjective
     private readonly IReadOnlyList<double> _styleLayerWeights;
     private readonly Dictionary<string, double[]> _contentTargets = [];
     private readonly Dictionary<string, double[]> _styleTargets = [];
-    private readonly List<string> _order;
 
     public ReferenceObjective(VggWeights weights, NetworkImage content, IReadOnlyList<NetworkImage> styles,
         StyleOptions options, IReadOnlyList<double>? blend = null)
@@ -30,11 +29,12 @@ internal sealed class ReferenceObjective
         _lossWeights = options.ResolveWeights(Preprocessing.FromName(weights.Preprocess));
         _contentLayers = options.ContentLayers;
         _styleLayers = options.StyleLayers;
-        _styleLayerWeights = options.StyleLayerWeights?.Select(w => (double)w).ToList() ?? options.StyleLayers.Select(_ => 1.0).ToList();
-        _order = weights.Architecture.ConvNames.Select(n => "relu" + n[4..]).ToList();
+        _styleLayerWeights = options.StyleLayerWeights?.Select(w => (double)w).ToList()
+            ?? options.StyleLayers.Select(_ => 1.0).ToList();
 
         var contentRun = Forward(ToDouble(content.Data), content.Shape);
-        foreach (string layer in _contentLayers) _contentTargets[layer] = contentRun.Single(s => s.Name == layer).Output;
+        foreach (string layer in _contentLayers)
+            _contentTargets[layer] = contentRun.Single(s => s.Name == layer).Output;
 
         var b = blend ?? styles.Select(_ => 1.0 / styles.Count).ToList();
         foreach (string layer in _styleLayers) _styleTargets[layer] = null!;
@@ -69,12 +69,12 @@ internal sealed class ReferenceObjective
     /// <summary>Every ReLU and pooling output up to the deepest layer any loss uses.</summary>
     public List<Step> Forward(double[] x, ChwShape shape)
     {
-        string deepest = _contentLayers.Concat(_styleLayers).MaxBy(_order.IndexOf)!;
+        string deepest = _weights.Architecture.Deepest(_contentLayers.Concat(_styleLayers));
         var steps = new List<Step>();
         int block = 1;
         foreach (var conv in _weights.Layers)
         {
-            int convBlock = conv.Name[4] - '0';
+            int convBlock = _weights.Architecture.Block(conv.Name);
             if (convBlock != block)
             {
                 var outShape = MaxPool2d.OutputShape(shape);
@@ -89,7 +89,8 @@ internal sealed class ReferenceObjective
                 {
                     AvgPool2d.ForwardReference(pooled, x, shape);
                 }
-                steps.Add(new Step { Name = $"pool{block}", InShape = shape, OutShape = outShape, Output = pooled, Argmax = argmax });
+                steps.Add(new Step { Name = VggArchitecture.PoolName(block), InShape = shape, OutShape = outShape,
+                    Output = pooled, Argmax = argmax });
                 x = pooled;
                 shape = outShape;
                 block = convBlock;
@@ -97,7 +98,7 @@ internal sealed class ReferenceObjective
             var s = Conv2dShape.Vgg(shape.Channels, shape.Height, shape.Width, conv.OutChannels);
             var output = new double[s.Output.Length];
             Conv2d.ForwardReference(output, x, ToDouble(conv.Weight), ToDouble(conv.Bias), s, fuseRelu: true);
-            string relu = "relu" + conv.Name[4..];
+            string relu = _weights.Architecture.ReluName(conv.Name);
             steps.Add(new Step { Name = relu, InShape = shape, OutShape = s.Output, Output = output, Conv = conv });
             x = output;
             shape = s.Output;
@@ -120,7 +121,8 @@ internal sealed class ReferenceObjective
         var steps = Forward(x, Shape);
         double content = 0, style = 0;
         foreach (string layer in _contentLayers)
-            content += MseLoss.ForwardReference(steps.Single(s => s.Name == layer).Output, _contentTargets[layer], _lossWeights.Content);
+            content += MseLoss.ForwardReference(steps.Single(s => s.Name == layer).Output,
+                _contentTargets[layer], _lossWeights.Content);
         for (int i = 0; i < _styleLayers.Count; i++)
         {
             var step = steps.Single(s => s.Name == _styleLayers[i]);
@@ -153,7 +155,8 @@ internal sealed class ReferenceObjective
                 {
                     Relu.BackwardReference(dOut, dOut, step.Output);
                     Conv2d.BackwardInputReference(dIn, dOut, ToDouble(conv.Weight),
-                        Conv2dShape.Vgg(step.InShape.Channels, step.InShape.Height, step.InShape.Width, conv.OutChannels));
+                        Conv2dShape.Vgg(step.InShape.Channels, step.InShape.Height, step.InShape.Width,
+                            conv.OutChannels));
                 }
                 else if (step.Argmax is not null)
                 {

@@ -20,8 +20,7 @@ internal static class TinyVgg
         int inChannels = 3;
         foreach (string name in architecture.ConvNames)
         {
-            int block = name[4] - '0';
-            int outChannels = new[] { 4, 8, 16, 32, 32 }[block - 1];
+            int outChannels = VggArchitecture.BlockChannels[architecture.Block(name) - 1] / 16;
             double std = Math.Sqrt(2.0 / (inChannels * 9));
             var weight = new float[outChannels * inChannels * 9];
             for (int i = 0; i < weight.Length; i++) weight[i] = (float)(std * Normal(random));
@@ -30,10 +29,13 @@ internal static class TinyVgg
             tensors.Add(new NamedTensor(name + ".bias", [outChannels], bias));
             inChannels = outChannels;
         }
-        return VggWeights.FromTensors(tensors, new Dictionary<string, string> { ["arch"] = arch, ["preprocess"] = preprocess }, "tiny test weights");
+        var metadata = new Dictionary<string, string> { ["arch"] = arch, ["preprocess"] = preprocess };
+        return VggWeights.FromTensors(tensors, metadata, "tiny test weights");
     }
 
-    /// <summary>A random preprocessed image on the convention's scale (caffe: about +-100; torchvision: about +-2).</summary>
+    /// <summary>
+    /// A random preprocessed image on the convention's scale (caffe: about +-100; torchvision: about +-2).
+    /// </summary>
     public static NetworkImage Image(int height, int width, int seed, string preprocess = "caffe")
     {
         double range = preprocess == "caffe" ? 100 : 2;

@@ -1,0 +1,206 @@
+using ILGPU.Runtime;
+using ILGPU.Runtime.Cuda;
+
+namespace IlgpuStyle.Kernels;
+
+/// <summary>Which implementation a launcher runs. <see cref="Auto"/> asks <see cref="KernelChoice"/>.</summary>
+public enum KernelVariant
+{
+    /// <summary>
+    /// Whatever <see cref="KernelChoice"/> picks for this accelerator, operation and shape: the same
+    /// rule for every operation, and the one the network runs (see that class for the rule).
+    /// </summary>
+    Auto,
+
+    /// <summary>One thread per output element: the plain GPU kernel.</summary>
+    PerElement,
+
+    /// <summary>One thread per output row (or channel): the coarse kernel the CPU accelerator wants,
+    /// where each simulated thread is costly and one core should stream through a row.</summary>
+    PerRow,
+
+    /// <summary>A shared-memory tiled matrix product (GPU; needs 256 threads per group).</summary>
+    Tiled,
+
+    /// <summary>The tiled convolution on TF32 tensor cores (<c>--tf32</c>; NVIDIA compute capability 8.0+).</summary>
+    Tf32,
+
+    /// <summary>Host code over the CPU accelerator's buffers: SIMD on every core (<see cref="CpuHost"/>).</summary>
+    Cpu,
+}
+
+/// <summary>
+/// What the choice of kernels needs to know about an accelerator. Made from an ILGPU
+/// <see cref="ILGPU.Runtime.Accelerator"/>, from a <see cref="Device"/> before any accelerator exists
+/// (the memory check of a run), or by hand (tests describe a GPU on a machine without one).
+/// </summary>
+/// <param name="Type">CPU, CUDA or OpenCL.</param>
+/// <param name="MaxThreadsPerGroup">The largest group the accelerator runs.</param>
+/// <param name="Tf32TensorCores">An NVIDIA GPU of compute capability 8.0 or newer (<c>mma.sync</c> on TF32).</param>
+/// <param name="Name">The device's name, for messages.</param>
+public readonly record struct AcceleratorDescription(AcceleratorType Type, int MaxThreadsPerGroup, bool Tf32TensorCores,
+    string Name = "")
+{
+    /// <summary>Threads in a group of the tiled kernels (16 x 16) and of the TF32 kernel (8 warps of 32).</summary>
+    public const int TiledGroupThreads = TiledGemm.Threads * TiledGemm.Threads;
+
+    /// <summary>The description of a device, without creating an accelerator for it.</summary>
+    public static AcceleratorDescription Of(Device device) => new(device.AcceleratorType, device.MaxNumThreadsPerGroup,
+        device is CudaDevice { Architecture: { Major: >= 8 } }, device.Name.Trim());
+
+    /// <summary>The description of an accelerator.</summary>
+    public static AcceleratorDescription Of(Accelerator accelerator) => new(accelerator.AcceleratorType,
+        accelerator.MaxNumThreadsPerGroup, accelerator is CudaAccelerator { Architecture.Major: >= 8 },
+            accelerator.Name.Trim());
+
+    /// <summary>Whether a group of 256 threads fits: the tiled kernels can run.</summary>
+    public bool FitsTiledGroups => MaxThreadsPerGroup >= TiledGroupThreads;
+
+    /// <summary>
+    /// Whether the TF32 kernel can run: on CUDA it needs tensor cores; elsewhere (the CPU accelerator
+    /// in tests, OpenCL) the same kernel emulates TF32's rounding in plain arithmetic, given 256-thread groups.
+    /// </summary>
+    public bool RunsTf32 => FitsTiledGroups && (Type != AcceleratorType.Cuda || Tf32TensorCores);
+}
+
+/// <summary>
+/// The one rule that decides which kernel variant runs each operation. The network, the memory
+/// estimate, the launchers' <see cref="KernelVariant.Auto"/>, bench and verify all ask it.
+/// </summary>
+/// <remarks>
+/// <para>The rule, from the accelerator first and the shape second:</para>
+/// <list type="bullet">
+/// <item>The CPU accelerator runs host code everywhere (<see cref="KernelVariant.Cpu"/>, and
+/// <see cref="HostCode"/> for the operations with no other variant): its buffers are host memory,
+/// and plain C# with SIMD on every core beats anything ILGPU's CPU accelerator runs, which is
+/// scalar, with each simulated thread an OS thread and each group barrier a real one (ILGPU-NOTES.md).
+/// Its kernels (per row, per element) remain for the checks and for comparison.</item>
+/// <item>A GPU that fits 256-thread groups runs the tiled matrix products: convolutions both ways and
+/// the Gram matrix both ways; with <c>--tf32</c>, the convolutions on TF32 tensor cores instead.
+/// One shape is the exception: an input gradient with fewer than 16 channels (conv1_1's, the
+/// image) would waste most of a 64-channel tile (<see cref="Conv2d.TiledPays"/>), and one with a
+/// stride or padding the transposed product cannot express has no tiled form; both run per element.</item>
+/// <item>Any other GPU runs one thread per element.</item>
+/// </list>
+/// <para>A new variant is one more branch in <see cref="Family"/> (or in the method of the
+/// operation it serves); every caller follows.</para>
+/// </remarks>
+public sealed class KernelChoice
+{
+    // The first pass of a reduction: a GPU wants tens of thousands of threads in flight to reach its
+    // memory bandwidth; the CPU accelerator wants one chunk per core or so.
+    private const int GpuReductionWidth = 16384;
+    private const int CpuReductionWidth = 32;
+
+    /// <summary>
+    /// The rule for <paramref name="accelerator"/>. TF32 is validated here, once for every caller.
+    /// </summary>
+    /// <param name="accelerator">Where the kernels run.</param>
+    /// <param name="tf32">The user's <c>--tf32</c>: the convolutions on TF32 tensor cores.</param>
+    /// <param name="tiledOnCpu">Run the GPU's tiled kernels on the CPU accelerator too (tests of the
+    /// network as a GPU runs it, on a CPU accelerator whose groups hold 256 threads).</param>
+    /// <exception cref="DeviceSelectionException">TF32 asked of an accelerator that cannot run it.</exception>
+    /// <exception cref="ArgumentException">Tiled kernels asked of an accelerator whose groups are too
+    /// small.</exception>
+    public KernelChoice(AcceleratorDescription accelerator, bool tf32 = false, bool tiledOnCpu = false)
+    {
+        if (tf32 && !accelerator.RunsTf32)
+        {
+            throw new DeviceSelectionException("--tf32 needs an NVIDIA GPU of compute capability 8.0 or newer " +
+                $"(Ampere, Hopper, ...); {accelerator.Name} has no TF32 tensor cores. Leave --tf32 out.");
+        }
+        if (tiledOnCpu && !accelerator.FitsTiledGroups)
+        {
+            throw new ArgumentException($"{accelerator.Name} allows {accelerator.MaxThreadsPerGroup} threads per " +
+                                        "group; " +
+                                        $"the tiled kernels need {AcceleratorDescription.TiledGroupThreads}.",
+                                            nameof(tiledOnCpu));
+        }
+        Accelerator = accelerator;
+        Tf32 = tf32;
+        TiledOnCpu = tiledOnCpu;
+    }
+
+    /// <summary>The rule for an accelerator with nothing asked of it.</summary>
+    public static KernelChoice For(Accelerator accelerator) => new(AcceleratorDescription.Of(accelerator));
+
+    /// <summary>The accelerator the rule chooses for.</summary>
+    public AcceleratorDescription Accelerator { get; }
+
+    /// <summary>Whether the convolutions run on TF32 tensor cores.</summary>
+    public bool Tf32 { get; }
+
+    /// <summary>Whether the CPU accelerator runs the GPU's tiled kernels (tests).</summary>
+    public bool TiledOnCpu { get; }
+
+    /// <summary>The kind of kernels this accelerator wants, before any shape is looked at.</summary>
+    private KernelVariant Family =>
+        Accelerator.Type == AcceleratorType.CPU && !TiledOnCpu ? KernelVariant.Cpu
+        : Accelerator.FitsTiledGroups ? KernelVariant.Tiled
+        : KernelVariant.PerElement;
+
+    /// <summary>The forward convolution (with its fused ReLU).</summary>
+    public KernelVariant ConvForward(Conv2dShape shape)
+    {
+        shape.Validate();
+        return Tf32 ? KernelVariant.Tf32 : Family;
+    }
+
+    /// <summary>The convolution's input gradient.</summary>
+    public KernelVariant ConvInputGradient(Conv2dShape shape)
+    {
+        shape.Validate();
+        var family = Tf32 ? KernelVariant.Tf32 : Family;
+        bool tiled = family is KernelVariant.Tiled or KernelVariant.Tf32;
+        if (tiled && !(Conv2d.HasTransposedForm(shape) && Conv2d.TiledPays(Conv2d.TransposedShape(shape))))
+            return KernelVariant.PerElement;
+        return family;
+    }
+
+    /// <summary>Both directions of a convolution layer.</summary>
+    public ConvVariants Conv(Conv2dShape shape) => new(ConvForward(shape), ConvInputGradient(shape));
+
+    /// <summary>The Gram matrix, <c>G = s F F^T</c>.</summary>
+    public KernelVariant GramForward(GramShape shape)
+    {
+        shape.Validate();
+        return Family;
+    }
+
+    /// <summary>The Gram matrix's backward, <c>dF = s (dG + dG^T) F</c>.</summary>
+    public KernelVariant GramBackward(GramShape shape)
+    {
+        shape.Validate();
+        return Family;
+    }
+
+    /// <summary>
+    /// Whether the operations without a GPU-style variant (ReLU, pooling, MSE, TV, vector arithmetic)
+    /// run in host code: on the CPU accelerator, whose buffers are host memory (also when a test runs
+    /// the tiled kernels there).
+    /// </summary>
+    public bool HostCode => Accelerator.Type == AcceleratorType.CPU;
+
+    /// <summary>
+    /// Threads of the first pass of <see cref="Reduction"/>'s sums: few on the CPU accelerator,
+    /// many on a GPU. By the accelerator alone (a CPU running tiled kernels for a test still sums as a CPU).
+    /// </summary>
+    public int ReductionWidth => Accelerator.Type == AcceleratorType.CPU ? CpuReductionWidth : GpuReductionWidth;
+
+    /// <inheritdoc/>
+    public override string ToString() =>
+        $"{Accelerator.Type} '{Accelerator.Name}' ({Accelerator.MaxThreadsPerGroup} threads per group" +
+        $"{(Tf32 ? ", TF32" : "")}{(TiledOnCpu ? ", tiled on the CPU" : "")})";
+}
+
+/// <summary>The variants one convolution layer runs, as <see cref="KernelChoice.Conv"/> chose them.</summary>
+/// <param name="Forward">The forward convolution with its fused ReLU.</param>
+/// <param name="InputGradient">The input gradient.</param>
+public readonly record struct ConvVariants(KernelVariant Forward, KernelVariant InputGradient)
+{
+    /// <summary>
+    /// Whether the input gradient is a tiled product: it then reads the transposed, flipped weights
+    /// (a second copy, prepared once) and can apply a kept ReLU output's mask as it loads dOut.
+    /// </summary>
+    public bool TiledInputGradient => InputGradient is KernelVariant.Tiled or KernelVariant.Tf32;
+}

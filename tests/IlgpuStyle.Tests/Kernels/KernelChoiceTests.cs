@@ -1,0 +1,181 @@
+using ILGPU.Runtime;
+using IlgpuStyle.Kernels;
+using IlgpuStyle.Network.Weights;
+using IlgpuStyle.Tests.Support;
+using static IlgpuStyle.Kernels.KernelVariant;
+
+namespace IlgpuStyle.Tests.Kernels;
+
+/// <summary>
+/// The one rule that picks every kernel (<see cref="KernelChoice"/>), pinned on VGG-19's real layer
+/// shapes at 512 x 512 for the accelerators the project runs on, described by hand (no GPU needed).
+/// </summary>
+public sealed class KernelChoiceTests
+{
+    private static readonly AcceleratorDescription ProjectCpu = new(AcceleratorType.CPU, 2, false, "CPUAccelerator");
+    private static readonly AcceleratorDescription H100 = new(AcceleratorType.Cuda, 1024, true, "NVIDIA H100");
+    private static readonly AcceleratorDescription V100 = new(AcceleratorType.Cuda, 1024, false, "Tesla V100");
+    private static readonly AcceleratorDescription Radeon = new(AcceleratorType.OpenCL, 256, false, "AMD Radeon");
+    private static readonly AcceleratorDescription SmallGroups = new(AcceleratorType.OpenCL, 128,
+        false, "small OpenCL GPU");
+
+    /// <summary>Each conv of VGG-19 at 512 x 512: its name and shape (3x3, padding 1, stride 1).</summary>
+    private static IEnumerable<(string Name, Conv2dShape Shape)> Vgg19At512()
+    {
+        var architecture = VggArchitecture.Vgg19;
+        int channels = 3;
+        foreach (string name in architecture.ConvNames)
+        {
+            int block = architecture.Block(name);
+            int size = 512 >> (block - 1);
+            int outChannels = VggArchitecture.BlockChannels[block - 1];
+            yield return (name, Conv2dShape.Vgg(channels, size, size, outChannels));
+            channels = outChannels;
+        }
+    }
+
+    /// <summary>
+    /// Every choice for VGG-19 at 512, one line per layer: conv forward, input gradient, Gram forward, Gram backward.
+    /// </summary>
+    private static Dictionary<string, (KernelVariant, KernelVariant, KernelVariant,
+        KernelVariant)> Choices(KernelChoice rule) =>
+        Vgg19At512().ToDictionary(l => l.Name, l =>
+        {
+            var gram = GramShape.Of(l.Shape.Output);
+            return (rule.ConvForward(l.Shape), rule.ConvInputGradient(l.Shape), rule.GramForward(gram),
+                rule.GramBackward(gram));
+        });
+
+    [Test]
+    public void TheCpuAcceleratorRunsHostCodeEverywhere()
+    {
+        var rule = new KernelChoice(ProjectCpu);
+        var choices = Choices(rule);
+        Assert.That(choices.Values, Is.All.EqualTo((Cpu, Cpu, Cpu, Cpu)));
+        Assert.That(choices, Has.Count.EqualTo(16));
+        Assert.That(rule.HostCode, Is.True, "ReLU, pooling, losses and vector arithmetic too");
+        Assert.That(new KernelChoice(H100).HostCode, Is.False);
+    }
+
+    [Test]
+    public void ACudaGpuRunsTheTiledProductsButConv1_1sInputGradient()
+    {
+        var choices = Choices(new KernelChoice(H100));
+        Assert.Multiple(() =>
+        {
+            Assert.That(choices["conv1_1"], Is.EqualTo((Tiled, PerElement, Tiled, Tiled)),
+                "a 3-channel gradient would idle a 64-channel tile");
+            Assert.That(choices.Where(c => c.Key != "conv1_1").Select(c => c.Value),
+                Is.All.EqualTo((Tiled, Tiled, Tiled, Tiled)));
+        });
+    }
+
+    [Test]
+    public void Tf32MovesOnlyTheConvolutionsToTensorCores()
+    {
+        var choices = Choices(new KernelChoice(H100, tf32: true));
+        Assert.Multiple(() =>
+        {
+            Assert.That(choices["conv1_1"], Is.EqualTo((Tf32, PerElement, Tiled, Tiled)));
+            Assert.That(choices.Where(c => c.Key != "conv1_1").Select(c => c.Value),
+                Is.All.EqualTo((Tf32, Tf32, Tiled, Tiled)));
+        });
+    }
+
+    [Test]
+    public void AnOpenClGpuRunsWhatACudaGpuRunsWithoutTf32()
+    {
+        Assert.That(Choices(new KernelChoice(Radeon)), Is.EquivalentTo(Choices(new KernelChoice(H100))));
+        Assert.That(Choices(new KernelChoice(SmallGroups)).Values, Is.All.EqualTo((PerElement, PerElement, PerElement,
+            PerElement)), "without 256-thread groups a GPU runs one thread per element");
+    }
+
+    [Test]
+    public void Tf32IsRefusedInOneLineWhereItCannotRun()
+    {
+        foreach (var description in new[] { V100, ProjectCpu, SmallGroups })
+        {
+            var error = Assert.Throws<DeviceSelectionException>(() => _ = new KernelChoice(description, tf32: true));
+            Assert.That(error!.Message, Does.StartWith("--tf32 needs an NVIDIA GPU of compute capability 8.0")
+                .And.Contain(description.Name).And.Not.Contain("\n"));
+        }
+    }
+
+    [Test]
+    public void AnInputGradientWithoutATransposedFormRunsPerElementOnAGpu()
+    {
+        var strided = new Conv2dShape(64, 32, 32, 64, 3, 3, 1, 2);
+        Assert.That(new KernelChoice(H100).ConvInputGradient(strided), Is.EqualTo(PerElement));
+        Assert.That(new KernelChoice(H100).ConvForward(strided), Is.EqualTo(Tiled));
+    }
+
+    [Test]
+    public void ADeviceIsDescribedWithoutAnAccelerator()
+    {
+        using var context = Devices.CreateContext();
+        var device = Devices.Select(context, "cpu");
+        var fromDevice = AcceleratorDescription.Of(device);
+        using var accelerator = device.CreateAccelerator(context);
+        Assert.That(fromDevice, Is.EqualTo(AcceleratorDescription.Of(accelerator)));
+        Assert.That(fromDevice.Type, Is.EqualTo(AcceleratorType.CPU));
+    }
+
+    /// <summary>
+    /// Auto in a launcher is the rule's choice: given a GPU's rule, the project's CPU accelerator is
+    /// sent to the tiled kernels, which its 2-thread groups cannot run (so they refuse, launching nothing).
+    /// </summary>
+    [Test]
+    public void AutoInEveryLauncherFollowsTheRule()
+    {
+        using var own = OwnAccelerator.ProjectCpu();
+        using var kernels = new KernelSet(own.Accelerator, new KernelChoice(H100));
+        var s = Conv2dShape.Vgg(16, 5, 7, 16);
+        var g = GramShape.Of(s.Output);
+        using var buffer = own.Accelerator.Allocate1D<float>(4096);
+        ILGPU.ArrayView<float> View(int length) => buffer.View.SubView(0, length);
+        Assert.Multiple(() =>
+        {
+            Assert.That(() => kernels.Conv.Forward(View(s.Output.Length), View(s.Input.Length), View(s.WeightLength),
+                View(16), s), Throws.TypeOf<NotSupportedException>().With.Message.Contain("tiled convolution"));
+            Assert.That(() => kernels.Conv.BackwardInput(View(s.Input.Length), View(s.Output.Length),
+                View(s.WeightLength), s), Throws.ArgumentException.With.Message.Contain("transposed weights"));
+            Assert.That(() => kernels.Gram.Forward(View(g.GramLength), View(g.FeatureLength), g, 1f),
+                Throws.TypeOf<NotSupportedException>().With.Message.Contain("tiled Gram"));
+        });
+    }
+}
+
+/// <summary>Layer names and blocks come from <see cref="VggArchitecture"/> alone.</summary>
+public sealed class VggArchitectureTests
+{
+    [Test]
+    public void NamesAndBlocksFollowEachOther()
+    {
+        var vgg19 = VggArchitecture.Vgg19;
+        Assert.Multiple(() =>
+        {
+            Assert.That(vgg19.ReluName("conv4_2"), Is.EqualTo("relu4_2"));
+            Assert.That(vgg19.ConvName("relu4_2"), Is.EqualTo("conv4_2"));
+            Assert.That(vgg19.Block("conv3_4"), Is.EqualTo(3));
+            Assert.That(vgg19.Block("relu5_1"), Is.EqualTo(5));
+            Assert.That(VggArchitecture.PoolName(2), Is.EqualTo("pool2"));
+            Assert.That(vgg19.ReluNames, Has.Count.EqualTo(16));
+            Assert.That(vgg19.ReluNames[0], Is.EqualTo("relu1_1"));
+            Assert.That(vgg19.Deepest(["relu5_1", "relu1_1", "relu4_2"]), Is.EqualTo("relu5_1"));
+            Assert.That(vgg19.Deepest(["relu3_4", "relu3_2"]), Is.EqualTo("relu3_4"));
+            Assert.That(() => VggArchitecture.Vgg16.Block("conv3_4"),
+                Throws.ArgumentException.With.Message.Contain("vgg16 has no layer"));
+        });
+    }
+
+    [Test]
+    public void AnUnknownLayerNameIsOneLineThatListsTheLayers()
+    {
+        var error = Assert.Throws<IlgpuStyle.Network.StyleSetupException>(
+            () => VggArchitecture.Vgg16.CheckReluName("relu3_4", "style"));
+        Assert.That(error!.Message,
+            Does.StartWith("Unknown style layer 'relu3_4': the layers are relu1_1, relu1_2, relu2_1")
+            .And.EndWith("relu5_3.").And.Not.Contain("\n"));
+        Assert.DoesNotThrow(() => VggArchitecture.Vgg16.CheckReluName("relu3_3", "style"));
+    }
+}
