@@ -225,6 +225,32 @@ internal sealed class StyleOptionsParser
     {
         Description = "Optimizer iterations.", DefaultValueFactory = _ => Defaults.Iterations,
     };
+    private readonly Option<int?> _minSize = new("--min-size")
+    {
+        Description = "Coarse to fine: run at --size, --size/r, --size/r^2, ... down to this longer side (r: " +
+                      "--scale-ratio), smallest first, each scale starting from the last one's result enlarged; " +
+                      "--iterations is then per scale.",
+    };
+    private readonly Option<double> _scaleRatio = new("--scale-ratio")
+    {
+        Description = "With --min-size: each scale is this much smaller than the next.",
+        DefaultValueFactory = _ => Defaults.ScaleRatio,
+    };
+    private readonly Option<string?> _schedule = new("--schedule")
+    {
+        Description = "Coarse to fine with every scale named: SIZE:ITERATIONS,... from the smallest, e.g. " +
+                      "256:500,512:300,1024:100; the last size is the result's (overrides --min-size).",
+    };
+    private readonly Option<int?> _initialIterations = new("--initial-iterations")
+    {
+        Description = "With --min-size: the first scale's iterations (default: --iterations, which is per scale).",
+    };
+    private readonly Option<double> _averageDecay = new("--average-decay")
+    {
+        Description = "Write the average of the iterates, exponentially weighted with this decay and restarted " +
+                      "at each scale (0: off, the last iterate; 0.99 suits Adam).",
+        DefaultValueFactory = _ => Defaults.AverageDecay,
+    };
     private readonly Option<string> _optimizer = Choice("--optimizer", "lbfgs or adam.", Defaults.Optimizer);
     private readonly Option<double?> _learningRate = new("--learning-rate")
     {
@@ -294,7 +320,8 @@ internal sealed class StyleOptionsParser
     };
     private readonly Option<int> _saveEvery = new("--save-every")
     {
-        Description = "Save a snapshot (out_N.png) every N iterations (0: never).",
+        Description = "Save a snapshot (out_N.png; coarse to fine: out_SIZE_N.png, and each scale's result) every " +
+                      "N iterations (0: never).",
         DefaultValueFactory = _ => Defaults.SaveEvery,
     };
     private readonly Option<string?> _report = new("--report")
@@ -318,7 +345,8 @@ internal sealed class StyleOptionsParser
     {
         foreach (var option in new Option[]
                  {
-                     _content, _style, _blend, _output, _size, _styleScale, _iterations, _optimizer, _learningRate,
+                     _content, _style, _blend, _output, _size, _styleScale, _iterations, _minSize, _scaleRatio,
+                     _schedule, _initialIterations, _averageDecay, _optimizer, _learningRate,
                      _history, _noLineSearch, _contentWeight, _styleWeight, _tvWeight, _contentLayers, _styleLayers,
                      _styleLayerWeights, _pooling, _normalize, _init, _initImage, _seed, _originalColors, _printEvery,
                      _saveEvery, _report, _tf32, _device, _threads, _weights,
@@ -335,14 +363,31 @@ internal sealed class StyleOptionsParser
         var styles = List(parse.GetValue(_style) ?? []);
         if (styles.Count == 0)
             throw new UsageException("--style is required: one or more paintings (comma-separated or repeated).");
+        var schedule = parse.GetValue(_schedule) is { } text ? ScaleSchedule.Parse(text) : null;
+        int size = parse.GetValue(_size);
+        if (schedule is not null)
+        {
+            // The last scale is the result: --size may repeat it, not contradict it.
+            if (parse.GetResult(_size) is { Implicit: false } && size != schedule[^1].Size)
+            {
+                throw new UsageException($"--schedule ends at {schedule[^1].Size} but --size is {size}: the last " +
+                                         "scale is the result's size; leave --size out or make the two agree.");
+            }
+            size = schedule[^1].Size;
+        }
         return Defaults with
         {
             Content = content,
             Styles = styles,
             Output = parse.GetValue(_output)!,
-            Size = parse.GetValue(_size),
+            Size = size,
             StyleScale = parse.GetValue(_styleScale),
             Iterations = parse.GetValue(_iterations),
+            MinSize = parse.GetValue(_minSize),
+            ScaleRatio = parse.GetValue(_scaleRatio),
+            Schedule = schedule,
+            InitialIterations = parse.GetValue(_initialIterations),
+            AverageDecay = parse.GetValue(_averageDecay),
             Optimizer = Parse<OptimizerKind>(parse.GetValue(_optimizer)!),
             LearningRate = parse.GetValue(_learningRate),
             Style = Defaults.Style with

@@ -28,10 +28,11 @@ internal static class ProgressDisplay
     /// <summary>
     /// Runs <paramref name="body"/> with a live bar on <paramref name="console"/> (the process's
     /// terminal when null) when <paramref name="live"/>, else with plain lines on
-    /// <paramref name="output"/>.
+    /// <paramref name="output"/>. A coarse-to-fine run runs it once per scale, with the scale as
+    /// <paramref name="label"/> (e.g. <c>scale 3/5 256x192</c>) before the iteration.
     /// </summary>
     public static void Run(TextWriter output, bool live, int iterations, Action<IProgressSink> body,
-        IAnsiConsole? console = null)
+        IAnsiConsole? console = null, string? label = null)
     {
         if (!live)
         {
@@ -56,31 +57,36 @@ internal static class ProgressDisplay
             .Start(context =>
             {
                 var task = context.AddTask("starting", maxValue: Math.Max(iterations, 1));
-                body(new LiveSink(console, task, iterations, description));
+                body(new LiveSink(console, task, iterations, description, label));
             });
     }
 
-    /// <summary>The <c>--print-every</c> line for one iteration.</summary>
-    public static string FormatIteration(int iteration, int total, LossBreakdown l) => string.Create(CultureInfo.InvariantCulture,
-        $"iteration {iteration}/{total}: total {l.Total:G6}, content {l.Content:G6}, style {l.Style:G6}, tv {l.TotalVariation:G6}");
+    /// <summary>The <c>--print-every</c> line for one iteration, after the scale's label if there is one.</summary>
+    public static string FormatIteration(int iteration, int total, LossBreakdown l, string? label = null) =>
+        (label is null ? "" : label + ", ") + string.Create(CultureInfo.InvariantCulture,
+            $"iteration {iteration}/{total}: total {l.Total:G6}, content {l.Content:G6}, style {l.Style:G6}, " +
+            $"tv {l.TotalVariation:G6}");
 
     /// <summary>
     /// The live bar's description in at most <paramref name="width"/> characters: the iteration
-    /// always, then as many of the total loss, the rate, the style, content and TV losses (in that
-    /// order of importance) as fit, shown in reading order.
+    /// always, then as many of the scale's <paramref name="label"/> (coarse to fine), the total loss,
+    /// the rate, the style, content and TV losses (in that order of importance) as fit, shown in
+    /// reading order.
     /// </summary>
-    public static string FitLiveDescription(int width, int iteration, int total, LossBreakdown l, double rate)
+    public static string FitLiveDescription(int width, int iteration, int total, LossBreakdown l, double rate,
+        string? label = null)
     {
         static string Format(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
-        var fields = new (int Importance, string Text)[]
+        var fields = new List<(int Importance, string Text)>
         {
             (0, Format($"{iteration}/{total}")),
-            (1, Format($"total {l.Total:0.###e+0}")),
-            (4, Format($"content {l.Content:0.###e+0}")),
-            (3, Format($"style {l.Style:0.###e+0}")),
-            (5, Format($"tv {l.TotalVariation:0.###e+0}")),
-            (2, Format($"{rate:0.00} it/s")),
+            (2, Format($"total {l.Total:0.###e+0}")),
+            (5, Format($"content {l.Content:0.###e+0}")),
+            (4, Format($"style {l.Style:0.###e+0}")),
+            (6, Format($"tv {l.TotalVariation:0.###e+0}")),
+            (3, Format($"{rate:0.00} it/s")),
         };
+        if (label is not null) fields.Insert(0, (1, label));
         const string Separator = "  ";
         var shown = new HashSet<int>();
         int used = 0;
@@ -109,14 +115,15 @@ internal static class ProgressDisplay
         public void Line(string text) => output.WriteLine(text);
     }
 
-    private sealed class LiveSink(IAnsiConsole console, ProgressTask task, int iterations, int width) : IProgressSink
+    private sealed class LiveSink(IAnsiConsole console, ProgressTask task, int iterations, int width, string? label)
+        : IProgressSink
     {
         public void Update(int iteration, LossBreakdown l)
         {
             double seconds = task.ElapsedTime?.TotalSeconds ?? 0;
             double rate = seconds > 0 ? iteration / seconds : 0;
             // Markup-escaped: a description is Spectre markup, and the text holds no brackets anyway.
-            task.Description = Markup.Escape(FitLiveDescription(width, iteration, iterations, l, rate));
+            task.Description = Markup.Escape(FitLiveDescription(width, iteration, iterations, l, rate, label));
             task.Value = iteration;
         }
 

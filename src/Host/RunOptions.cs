@@ -58,6 +58,28 @@ internal sealed record RunOptions
     /// <summary>Adam's settings (<see cref="Iterations"/> and <see cref="LearningRate"/> replace its own).</summary>
     public AdamOptions Adam { get; init; } = new();
 
+    /// <summary><c>--min-size</c>: the smallest scale of a coarse-to-fine run (null: one scale).</summary>
+    public int? MinSize { get; init; }
+
+    /// <summary><c>--scale-ratio</c>: how much larger each scale of <see cref="MinSize"/>'s series is than the
+    /// one before.</summary>
+    public double ScaleRatio { get; init; } = ScaleSchedule.DefaultRatio;
+
+    /// <summary><c>--schedule</c>, parsed: every scale and its iterations (null: none; it overrides
+    /// <see cref="MinSize"/>).</summary>
+    public IReadOnlyList<Scale>? Schedule { get; init; }
+
+    /// <summary><c>--initial-iterations</c>: the first scale's iterations (null: <see cref="Iterations"/>).</summary>
+    public int? InitialIterations { get; init; }
+
+    /// <summary><c>--average-decay</c>: D of the average of the iterates that is written (0: off, the last
+    /// iterate).</summary>
+    public double AverageDecay { get; init; }
+
+    /// <summary>Whether the run goes coarse to fine (<c>--min-size</c> or <c>--schedule</c>): its report and
+    /// snapshot names then carry the scale; otherwise it is the plain one-scale run.</summary>
+    public bool MultiScale => MinSize is not null || Schedule is not null;
+
     public InitKind Init { get; init; } = InitKind.Content;
     public string? InitImage { get; init; }
     public int Seed { get; init; }

@@ -3,23 +3,45 @@ using System.Text.Json.Serialization;
 
 namespace IlgpuStyle.Host;
 
-/// <summary>One row of the report: the losses at one iteration of the <c>--print-every</c> schedule.</summary>
+/// <summary>One row of the report: the losses at one iteration of the <c>--print-every</c> schedule.
+/// In a coarse-to-fine run, <see cref="Scale"/> is the 0-based scale and the iteration counts within it;
+/// a plain run leaves the key out.</summary>
 internal sealed record IterationRecord(
     [property: JsonPropertyName("iteration")] int Iteration,
     [property: JsonPropertyName("total")] double Total,
     [property: JsonPropertyName("content")] double Content,
     [property: JsonPropertyName("style")] double Style,
     [property: JsonPropertyName("tv")] double Tv,
-    [property: JsonPropertyName("ms")] double Ms);
+    [property: JsonPropertyName("ms")] double Ms,
+    [property: JsonPropertyName("scale"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    int? Scale = null);
 
-/// <summary>The <c>--report</c> JSON of SPEC.md ("What a run reports").</summary>
+/// <summary>The four losses of SPEC.md at one point.</summary>
+internal sealed record LossRecord(
+    [property: JsonPropertyName("total")] double Total,
+    [property: JsonPropertyName("content")] double Content,
+    [property: JsonPropertyName("style")] double Style,
+    [property: JsonPropertyName("tv")] double Tv);
+
+/// <summary>One scale of a coarse-to-fine run (SPEC.md, "Extensions"): its image size [H, W], the
+/// iterations it ran, its seconds (setup included) and the losses at its last iteration.</summary>
+internal sealed record ScaleRecord(
+    [property: JsonPropertyName("size")] int[] Size,
+    [property: JsonPropertyName("iterations")] int Iterations,
+    [property: JsonPropertyName("seconds")] double Seconds,
+    [property: JsonPropertyName("final")] LossRecord Final);
+
+/// <summary>The <c>--report</c> JSON of SPEC.md ("What a run reports"); a coarse-to-fine run adds
+/// <see cref="Scales"/> (SPEC.md, "Extensions"), a plain run has exactly the keys of SPEC.md.</summary>
 internal sealed record RunReport(
     [property: JsonPropertyName("device")] string Device,
     [property: JsonPropertyName("size")] int[] Size,
     [property: JsonPropertyName("weights")] string Weights,
     [property: JsonPropertyName("iterations")] IReadOnlyList<IterationRecord> Iterations,
     [property: JsonPropertyName("peak_device_bytes")] long PeakDeviceBytes,
-    [property: JsonPropertyName("seconds")] double Seconds)
+    [property: JsonPropertyName("seconds")] double Seconds,
+    [property: JsonPropertyName("scales"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    IReadOnlyList<ScaleRecord>? Scales = null)
 {
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 

@@ -25,6 +25,31 @@ internal static class ScaleSchedule
     /// hours of a loop to enumerate in the limit).</summary>
     public const int MaxScales = 1000;
 
+    /// <summary>
+    /// The scales <paramref name="o"/> asks for: <c>--schedule</c>'s, else <c>--min-size</c>'s series,
+    /// else the one scale of a plain run. Every value is checked whether or not it is used, so that a
+    /// typo does not wait for the day it matters.
+    /// </summary>
+    public static IReadOnlyList<Scale> Of(RunOptions o)
+    {
+        var series = Geometric(o.Size, o.MinSize ?? o.Size, o.ScaleRatio, o.Iterations,
+            o.InitialIterations ?? o.Iterations);
+        return o.Schedule ?? (o.MinSize is null ? Single(o.Size, o.Iterations) : series);
+    }
+
+    /// <summary>Options given that this run does not use, each as a sentence for a <c>note:</c> line.</summary>
+    public static IEnumerable<string> UnusedOptions(RunOptions o)
+    {
+        if (o.Schedule is not null && o.MinSize is not null)
+            yield return "--schedule names every scale, so --min-size is not used.";
+        if (o.Schedule is not null && o.InitialIterations is not null)
+            yield return "--schedule names every scale's iterations, so --initial-iterations is not used.";
+        if (o.MinSize is null && o.ScaleRatio != DefaultRatio)
+            yield return "--scale-ratio is used only with --min-size.";
+        if (!o.MultiScale && o.InitialIterations is not null)
+            yield return "--initial-iterations is used only with --min-size.";
+    }
+
     /// <summary>A plain run: one scale.</summary>
     public static IReadOnlyList<Scale> Single(int size, int iterations) => [new(size, iterations)];
 

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using ILGPU;
 using ILGPU.Runtime;
 using IlgpuStyle.Kernels;
@@ -21,13 +22,14 @@ internal static class StyleRun
     {
         var clock = Stopwatch.StartNew();
         Validate(o);
+        var scales = ScaleSchedule.Of(o);
+        foreach (string note in ScaleSchedule.UnusedOptions(o)) output.WriteLine($"note: {note}");
         ImageFiles.CheckWritable(o.Output, "output image");
         if (o.Report is not null) CheckReportWritable(o.Report);
 
         var weights = LoadWeights(o, output);
         var preprocessing = Preprocessing.FromName(weights.Preprocess);
         var contentFile = ImageFiles.Load(o.Content, "content image");
-        int styleSize = StyleSize(o, o.Size);
         var styleFiles = o.Styles.Select(s => ImageFiles.Load(s, "style image")).ToList();
         var initFile = o.Init == InitKind.Image ? ImageFiles.Load(o.InitImage!, "init image") : null;
         o.Style.CheckLayers(weights.Architecture);
@@ -37,82 +39,139 @@ internal static class StyleRun
         // The kernels every step will run; --tf32 where it cannot run is refused here.
         var kernelChoice = new KernelChoice(AcceleratorDescription.Of(device), o.Tf32);
         // Check memory from the target shapes, before resizing: a huge --size must fail here, not allocate.
+        // The last scale is the largest (o.Size); the smaller ones fit where it does.
         CheckMemory(device, weights, contentFile, styleFiles, kernelChoice, o);
-        var contentImage = ImageResize.ToLongerSide(contentFile, o.Size);
-        var styleImages = styleFiles.Select(s => ImageResize.ToLongerSide(s, styleSize)).ToList();
-        var initImage = initFile is null ? null : ImageResize.Resize(initFile, contentImage.Width, contentImage.Height);
-        var content = ToNetwork(preprocessing, contentImage);
-        var styles = styleImages.Select(i => ToNetwork(preprocessing, i)).ToList();
+        var finalShape = TargetShape(contentFile, o.Size);
         using var accelerator = device.CreateAccelerator(context);
         CpuHost.Threads = o.Threads;
         using var kernels = new KernelSet(accelerator, kernelChoice);
-        using var objective = new StyleObjective(kernels, weights, content, styles, o.Style);
-        using var x = accelerator.Allocate1D(InitialImage(o, content, initImage, preprocessing));
-        using IOptimizer optimizer = o.Optimizer == OptimizerKind.Lbfgs
-            ? new LbfgsOptimizer(kernels, objective, x.View, o.Lbfgs with
-            {
-                MaxIterations = Math.Max(o.Iterations, 1),
-                LearningRate = o.LearningRate ?? o.Lbfgs.LearningRate,
-            })
-            : new AdamOptimizer(kernels, objective, x.View, o.Adam with
-            {
-                MaxIterations = Math.Max(o.Iterations, 1),
-                LearningRate = o.LearningRate ?? RunOptions.DefaultAdamLearningRate(preprocessing),
-            });
+        var inputs = new RunInputs(weights, preprocessing, contentFile, styleFiles, initFile);
 
-        output.WriteLine($"Styling {o.Content} ({contentImage.Width}x{contentImage.Height}) with " +
+        output.WriteLine($"Styling {o.Content} ({finalShape.Width}x{finalShape.Height}) with " +
                          $"{string.Join(", ", o.Styles)} " +
                          $"on {accelerator.AcceleratorType} '{accelerator.Name.Trim()}': " +
-                         $"{o.Optimizer.ToString().ToLowerInvariant()}, {o.Iterations} iterations");
+                         $"{o.Optimizer.ToString().ToLowerInvariant()}, {DescribeScales(o, scales)}");
 
         var records = new List<IterationRecord>();
-        OptimizerStep last = default;
-        ProgressDisplay.Run(output, live, o.Iterations, sink =>
+        var scaleRecords = new List<ScaleRecord>();
+        long peakBytes = 0;
+        ScaleRun? scale = null;
+        RgbImage result;
+        try
         {
-            var watch = Stopwatch.StartNew();
-            last = optimizer.Start();
-            var losses = objective.ReadLosses();
-            Record(records, sink, 0, o.Iterations, losses, watch.Elapsed.TotalMilliseconds);
-            while (!last.Stopped && last.Iteration < o.Iterations)
+            for (int k = 0; k < scales.Count; k++)
             {
-                watch.Restart();
-                last = optimizer.Step();
-                double ms = watch.Elapsed.TotalMilliseconds;
-                bool final = last.Stopped || last.Iteration >= o.Iterations;
-                bool print = final || (o.PrintEvery > 0 && last.Iteration % o.PrintEvery == 0);
-                if (print || live) losses = objective.ReadLosses();
-                sink.Update(last.Iteration, losses);
-                if (print) Record(records, sink, last.Iteration, o.Iterations, losses, ms);
-                if (o.SaveEvery > 0 && last.Iteration % o.SaveEvery == 0 && !final)
+                var scaleClock = Stopwatch.StartNew();
+                var next = NewScale(kernels, inputs, o, scales, k, scale);
+                long carried = scale?.CarriedBytes ?? 0; // held until the new scale has taken it
+                scale?.Dispose();
+                scale = next;
+                var (last, losses) = Optimize(scale, o, output, live, records);
+                peakBytes = Math.Max(peakBytes, scale.DeviceBytes + carried);
+                bool lastScale = k == scales.Count - 1;
+                if (!lastScale && o.SaveEvery > 0) SaveSnapshot(scale, o, last.Iteration, output.WriteLine);
+                scale.Finish();
+                scaleRecords.Add(new ScaleRecord([scale.Shape.Height, scale.Shape.Width], last.Iteration,
+                    scaleClock.Elapsed.TotalSeconds,
+                    new LossRecord(losses.Total, losses.Content, losses.Style, losses.TotalVariation)));
+                if (o.MultiScale)
                 {
-                    string snapshot = SnapshotPath(o.Output, last.Iteration);
-                    ImageFiles.SaveAtomically(Render(x, preprocessing, contentImage, o.OriginalColors), snapshot);
-                    sink.Line($"saved {snapshot}");
+                    output.WriteLine($"{scale.Label}: {last.Iteration} iterations in " +
+                                     $"{ProgressDisplay.FormatDuration(scaleClock.Elapsed.TotalSeconds)}.");
                 }
+                if (last.Stop == StopReason.NonFinite) break; // the next scale would start from the same blow-up
             }
-        });
-        if (last.Stopped && last.Stop != StopReason.MaxIterations && last.Iteration < o.Iterations)
-            output.WriteLine($"Stopped at iteration {last.Iteration}: {Describe(last.Stop)}.");
+            result = scale!.Render();
+        }
+        finally
+        {
+            scale?.Dispose();
+        }
 
-        var result = Render(x, preprocessing, contentImage, o.OriginalColors);
         ImageFiles.SaveAtomically(result, o.Output);
         double seconds = clock.Elapsed.TotalSeconds;
         if (o.Report is not null)
         {
             new RunReport($"{accelerator.AcceleratorType} {accelerator.Name.Trim()}", [result.Height, result.Width],
-                o.Weights, records, objective.Memory.PeakBytes + OptimizerBytes(o, objective.Length) + x.LengthInBytes,
-                seconds).SaveAtomically(o.Report);
+                o.Weights, records, peakBytes, seconds, o.MultiScale ? scaleRecords : null).SaveAtomically(o.Report);
         }
         output.WriteLine(
             $"Wrote {o.Output} ({result.Width}x{result.Height}) in {ProgressDisplay.FormatDuration(seconds)}.");
         return 0;
     }
 
-    private static void Record(
-        List<IterationRecord> records, IProgressSink sink, int iteration, int total, LossBreakdown l, double ms)
+    /// <summary>
+    /// Runs one scale's optimizer to its iteration count (or until it stops): the <c>--print-every</c>
+    /// lines and report entries, the live bar, the <c>--save-every</c> snapshots. Returns the last
+    /// step and its losses.
+    /// </summary>
+    private static (OptimizerStep Last, LossBreakdown Losses) Optimize(ScaleRun scale, RunOptions o, TextWriter output,
+        bool live, List<IterationRecord> records)
     {
-        records.Add(new IterationRecord(iteration, l.Total, l.Content, l.Style, l.TotalVariation, ms));
-        sink.Line(ProgressDisplay.FormatIteration(iteration, total, l));
+        int total = scale.Scale.Iterations;
+        OptimizerStep last = default;
+        LossBreakdown losses = default;
+        ProgressDisplay.Run(output, live, total, sink =>
+        {
+            var watch = Stopwatch.StartNew();
+            last = scale.Start();
+            losses = scale.ReadLosses();
+            Record(records, sink, scale, 0, total, losses, watch.Elapsed.TotalMilliseconds);
+            while (!last.Stopped && last.Iteration < total)
+            {
+                watch.Restart();
+                last = scale.Step();
+                double ms = watch.Elapsed.TotalMilliseconds;
+                bool final = last.Stopped || last.Iteration >= total;
+                bool print = final || (o.PrintEvery > 0 && last.Iteration % o.PrintEvery == 0);
+                if (print || live) losses = scale.ReadLosses();
+                sink.Update(last.Iteration, losses);
+                if (print) Record(records, sink, scale, last.Iteration, total, losses, ms);
+                if (o.SaveEvery > 0 && last.Iteration % o.SaveEvery == 0 && !final)
+                    SaveSnapshot(scale, o, last.Iteration, sink.Line);
+            }
+        }, label: scale.Label);
+        if (last.Stopped && last.Stop != StopReason.MaxIterations && last.Iteration < total)
+        {
+            string where = scale.Label is null ? "" : $"{scale.Label}: ";
+            output.WriteLine($"{where}Stopped at iteration {last.Iteration}: {Describe(last.Stop)}.");
+        }
+        return (last, losses);
+    }
+
+    /// <summary>Builds scale k; a first scale too small for the network says which option sets it.</summary>
+    private static ScaleRun NewScale(KernelSet kernels, RunInputs inputs, RunOptions o, IReadOnlyList<Scale> scales,
+        int k, ScaleRun? previous)
+    {
+        try
+        {
+            return new ScaleRun(kernels, inputs, o, scales[k], k, scales.Count, previous);
+        }
+        catch (StyleSetupException e) when (k == 0 && o.MultiScale)
+        {
+            string option = o.Schedule is null ? "--min-size" : "the first --schedule size";
+            throw new UsageException($"{e.Message} That is the first scale: raise {option}.");
+        }
+    }
+
+    /// <summary>What the run will do, for its first line: <c>200 iterations</c>, or every scale.</summary>
+    private static string DescribeScales(RunOptions o, IReadOnlyList<Scale> scales) => o.MultiScale
+        ? $"{scales.Count} scales, " + string.Join(", ", scales.Select(s => $"{s.Size} px x {s.Iterations}"))
+        : $"{scales[0].Iterations} iterations";
+
+    private static void SaveSnapshot(ScaleRun scale, RunOptions o, int iteration, Action<string> report)
+    {
+        string snapshot = SnapshotPath(o.Output, iteration, o.MultiScale ? scale.Scale.Size : null);
+        ImageFiles.SaveAtomically(scale.Render(), snapshot);
+        report($"saved {snapshot}");
+    }
+
+    private static void Record(List<IterationRecord> records, IProgressSink sink, ScaleRun scale, int iteration,
+        int total, LossBreakdown l, double ms)
+    {
+        int? index = scale.Label is null ? null : scale.Index;
+        records.Add(new IterationRecord(iteration, l.Total, l.Content, l.Style, l.TotalVariation, ms, index));
+        sink.Line(ProgressDisplay.FormatIteration(iteration, total, l, scale.Label));
     }
 
     private static string Describe(StopReason reason) => reason switch
@@ -133,6 +192,11 @@ internal static class StyleRun
         if (o.StyleScale <= 0) throw new UsageException($"--style-scale must be positive, got {o.StyleScale}.");
         if (o.Iterations < 0) throw new UsageException($"--iterations must not be negative, got {o.Iterations}.");
         if (o.Threads < 1) throw new UsageException($"--threads must be at least 1, got {o.Threads}.");
+        if (!(o.AverageDecay >= 0 && o.AverageDecay < 1))
+        {
+            throw new UsageException("--average-decay must be at least 0 and below 1 (0: off; 0.99 suits Adam), " +
+                                     $"got {o.AverageDecay.ToString(CultureInfo.InvariantCulture)}.");
+        }
         if (o.Lbfgs.HistorySize <= 0)
             throw new UsageException($"--lbfgs-history must be at least 1, got {o.Lbfgs.HistorySize}.");
         if (o.LearningRate is <= 0)
@@ -197,55 +261,32 @@ internal static class StyleRun
         }
     }
 
-    private static NetworkImage ToNetwork(Preprocessing preprocessing, RgbImage image) =>
-        new(preprocessing.ToNetworkInput(image), new ChwShape(3, image.Height, image.Width));
-
-    private static float[] InitialImage(
-        RunOptions o, NetworkImage content, RgbImage? initImage, Preprocessing preprocessing)
-    {
-        switch (o.Init)
-        {
-            case InitKind.Image:
-                return preprocessing.ToNetworkInput(initImage!);
-            case InitKind.Random:
-                // Faint Gaussian noise around the mean colour, as neural-style does (0.001 on the 0-255 scale).
-                var random = new Random(o.Seed);
-                double sigma = preprocessing.Convention == PreprocessConvention.Caffe
-                    ? 1e-3
-                    : 1e-3 / LossWeights.TorchvisionScale;
-                var noise = new float[content.Data.Length];
-                for (int i = 0; i < noise.Length; i++)
-                {
-                    noise[i] = (float)(sigma * Math.Sqrt(-2 * Math.Log(1 - random.NextDouble()))
-                                             * Math.Cos(2 * Math.PI * random.NextDouble()));
-                }
-                return noise;
-            default:
-                return (float[])content.Data.Clone();
-        }
-    }
-
-    private static RgbImage Render(
-        MemoryBuffer1D<float, Stride1D.Dense> x, Preprocessing preprocessing, RgbImage content, bool originalColors)
-    {
-        x.Accelerator.Synchronize();
-        var image = preprocessing.ToImage(x.GetAsArray1D(), content.Width, content.Height);
-        return originalColors ? ColorTransfer.KeepOriginalColors(image, content) : image;
-    }
-
-    /// <summary><c>out.png</c> at iteration 100 is saved as <c>out_100.png</c>.</summary>
-    public static string SnapshotPath(string output, int iteration) =>
+    /// <summary><c>out.png</c> at iteration 100 is saved as <c>out_100.png</c>; at the scale of longer side 256
+    /// of a coarse-to-fine run, as <c>out_256_100.png</c>.</summary>
+    public static string SnapshotPath(string output, int iteration, int? scaleSize = null) =>
         Path.Combine(Path.GetDirectoryName(output) ?? "",
-            $"{Path.GetFileNameWithoutExtension(output)}_{iteration}{Path.GetExtension(output)}");
+            $"{Path.GetFileNameWithoutExtension(output)}_{(scaleSize is { } size ? $"{size}_" : "")}{iteration}" +
+            Path.GetExtension(output));
 
-    private static long OptimizerBytes(RunOptions o, int n) => o.Optimizer == OptimizerKind.Lbfgs
+    /// <summary>The longer side of the style images at a scale of longer side <paramref name="size"/>.</summary>
+    internal static int StyleSize(RunOptions o, int size) => Math.Max(1, (int)Math.Round(o.StyleScale * size));
+
+    internal static long OptimizerBytes(RunOptions o, int n) => o.Optimizer == OptimizerKind.Lbfgs
         ? LbfgsOptimizer.RequiredBytes(n, o.Lbfgs.HistorySize)
         : AdamOptimizer.RequiredBytes(n);
 
     /// <summary>
-    /// The longer side of the style images for a content size: <c>--style-scale</c> times it, at least 1.
+    /// Device bytes beyond one scale's loss, optimizer and x: the average of the iterates, and in a
+    /// coarse-to-fine run what the previous scale holds while the next one is built (its image and
+    /// Adam's state). That scale is smaller; its bytes are bounded here by this scale's.
     /// </summary>
-    private static int StyleSize(RunOptions o, int size) => Math.Max(1, (int)Math.Round(o.StyleScale * size));
+    private static long ScaleBytes(RunOptions o, int n)
+    {
+        long average = o.AverageDecay > 0 ? IterateAverage.RequiredBytes(n) : 0;
+        if (!o.MultiScale) return average;
+        long adam = o.Optimizer == OptimizerKind.Adam ? AdamOptimizer.RequiredBytes(n) : 0;
+        return average + sizeof(float) * (long)n + adam;
+    }
 
     private static void CheckMemory(Device device, VggWeights weights, RgbImage content, IReadOnlyList<RgbImage> styles,
         KernelChoice kernels, RunOptions o)
@@ -270,7 +311,7 @@ internal static class StyleRun
 
         long BytesAt(int size) => MemoryEstimate.RunBytes(weights, TargetShape(content, size),
             styles.Select(s => TargetShape(s, StyleSize(o, size))).ToList(), o.Style, kernels,
-            n => OptimizerBytes(o, n));
+            n => OptimizerBytes(o, n) + ScaleBytes(o, n));
     }
 
     /// <summary>

@@ -66,6 +66,18 @@ public sealed class IterateAverage : IDisposable
         _vectors.LinearCombination(destination, correction, _average.View, 0f, _average.View, 0f);
     }
 
+    /// <summary>The bias-corrected average, read to the host (waits for the device): for an image to
+    /// write while the optimizer goes on with x.</summary>
+    public float[] Read()
+    {
+        if (Count == 0) throw new InvalidOperationException("The average of no iterates is undefined: add one first.");
+        _average.Accelerator.Synchronize();
+        var values = _average.GetAsArray1D();
+        float correction = (float)(1 / Correction(Decay, Count));
+        for (int i = 0; i < values.Length; i++) values[i] *= correction;
+        return values;
+    }
+
     /// <summary><c>1 - D^t</c>, the weight the first t iterates hold in total; computed in double,
     /// where <c>D^t</c> for thousands of steps keeps its precision.</summary>
     private static double Correction(double decay, int t) => 1 - Math.Pow(decay, t);

@@ -26,7 +26,9 @@ public sealed class IterateAverageTests(DeviceKind kind) : AcceleratorFixture(ki
             using var iterate = Upload(Accelerator, x);
             average.Add(iterate.View);
             average.WriteTo(output.View);
-            results.Add(Download(output));
+            var written = Download(output);
+            Assert.That(average.Read(), Is.EqualTo(written), "read to the host: the same values");
+            results.Add(written);
         }
         Assert.That(average.Count, Is.EqualTo(iterates.Count));
         return results;
@@ -102,6 +104,7 @@ public sealed class IterateAverageTests(DeviceKind kind) : AcceleratorFixture(ki
         using var average = new IterateAverage(Kernels, 4, 0.9);
         using var output = Accelerator.Allocate1D<float>(4);
         Assert.Throws<InvalidOperationException>(() => average.WriteTo(output.View), "no iterate yet");
+        Assert.Throws<InvalidOperationException>(() => average.Read(), "no iterate yet");
         using var wrong = Accelerator.Allocate1D<float>(5);
         Assert.Throws<ArgumentException>(() => average.Add(wrong.View));
     }

@@ -1,0 +1,232 @@
+using ILGPU;
+using ILGPU.Runtime;
+using IlgpuStyle.Kernels;
+using IlgpuStyle.Network;
+using IlgpuStyle.Network.Images;
+using IlgpuStyle.Network.Weights;
+using IlgpuStyle.Optimization;
+
+namespace IlgpuStyle.Host;
+
+/// <summary>What every scale of a run is made from: the weights, their preprocessing, and the images
+/// as decoded from their files. Each scale resamples these originals, never another scale's copy, so
+/// no image is resampled twice.</summary>
+internal sealed record RunInputs(
+    VggWeights Weights, Preprocessing Preprocessing, RgbImage Content, IReadOnlyList<RgbImage> Styles, RgbImage? Init);
+
+/// <summary>
+/// One scale of a run: the content and style images at the scale's size, the loss there (targets
+/// recomputed at that size), the image being optimized, its optimizer and, with
+/// <c>--average-decay</c>, the average of its iterates. A plain run is a single scale; a
+/// coarse-to-fine run builds each scale from the one before.
+/// </summary>
+/// <remarks>
+/// <para>Lifetime: construct (the previous scale finished), <see cref="Start"/>, <see cref="Step"/>
+/// until done, <see cref="Finish"/> (the scale's result is then in <see cref="X"/> and the loss's
+/// memory is freed), let the next scale take what it needs, then <see cref="Dispose"/>.</para>
+/// <para>What carries to the next scale: the result (the average when averaging, which is what the
+/// scale writes), enlarged bicubic and clamped to the pixel range, and Adam's state
+/// (<see cref="AdamOptimizer.ContinueFrom"/>). L-BFGS starts each scale with an empty history: its
+/// curvature pairs are differences of images of the old size and have no meaning at the new one.</para>
+/// </remarks>
+internal sealed class ScaleRun : IDisposable
+{
+    private readonly RunOptions _options;
+    private readonly Preprocessing _preprocessing;
+    private StyleObjective? _objective; // the loss at this size, until Finish
+    private IOptimizer? _optimizer;     // after Finish kept only if it is Adam (the next scale takes its state)
+    private IterateAverage? _average;   // with --average-decay, until Finish
+    private bool _finished;
+
+    /// <summary>Builds scale <paramref name="index"/> of <paramref name="count"/>; <paramref name="previous"/>
+    /// (finished) is the scale before, or null for the first.</summary>
+    public ScaleRun(KernelSet kernels, RunInputs inputs, RunOptions o, Scale scale, int index, int count,
+        ScaleRun? previous)
+    {
+        _options = o;
+        _preprocessing = inputs.Preprocessing;
+        Scale = scale;
+        Index = index;
+        ContentImage = ImageResize.ToLongerSide(inputs.Content, scale.Size);
+        Shape = new ChwShape(3, ContentImage.Height, ContentImage.Width);
+        Label = o.MultiScale ? $"scale {index + 1}/{count} {Shape.Width}x{Shape.Height}" : null;
+        try
+        {
+            int styleSize = StyleRun.StyleSize(o, scale.Size);
+            var styles = inputs.Styles.Select(s => ToNetwork(ImageResize.ToLongerSide(s, styleSize))).ToList();
+            _objective = new StyleObjective(kernels, inputs.Weights, ToNetwork(ContentImage), styles, o.Style);
+            X = previous is null ? kernels.Accelerator.Allocate1D(InitialImage(inputs)) : Enlarge(kernels, previous);
+            _optimizer = CreateOptimizer(kernels, _objective, previous);
+            if (o.AverageDecay > 0) _average = new IterateAverage(kernels, Shape.Length, o.AverageDecay);
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The scale's size (longer side) and iterations.</summary>
+    public Scale Scale { get; }
+
+    /// <summary>0-based position in the run.</summary>
+    public int Index { get; }
+
+    /// <summary><c>scale 3/5 256x192</c> in a coarse-to-fine run, null in a plain run.</summary>
+    public string? Label { get; }
+
+    /// <summary>The content image resampled (from its file) to this scale.</summary>
+    public RgbImage ContentImage { get; }
+
+    /// <summary>(3, H, W) of the image at this scale.</summary>
+    public ChwShape Shape { get; }
+
+    /// <summary>The image being optimized, (3, H, W) preprocessed; after <see cref="Finish"/>, the scale's
+    /// result.</summary>
+    public MemoryBuffer1D<float, Stride1D.Dense> X { get; } = null!;
+
+    /// <summary>Device bytes this scale has held at its peak so far (the loss's buffers, the optimizer, x,
+    /// the average); read it before <see cref="Finish"/>.</summary>
+    public long DeviceBytes => (_objective ?? throw Finished()).Memory.PeakBytes
+                               + StyleRun.OptimizerBytes(_options, Shape.Length) + X.LengthInBytes
+                               + (_average is null ? 0 : IterateAverage.RequiredBytes(Shape.Length));
+
+    /// <summary>Device bytes this scale still holds after <see cref="Finish"/>, while the next scale is
+    /// built.</summary>
+    public long CarriedBytes =>
+        X.LengthInBytes + (_optimizer is AdamOptimizer ? AdamOptimizer.RequiredBytes(Shape.Length) : 0);
+
+    /// <summary>Evaluates the starting image (iteration 0) and counts it as the average's first iterate.</summary>
+    public OptimizerStep Start() => Track(Optimizer.Start());
+
+    /// <summary>One optimizer iteration; the new iterate joins the average.</summary>
+    public OptimizerStep Step() => Track(Optimizer.Step());
+
+    /// <summary>The losses of the last evaluation (the current x).</summary>
+    public LossBreakdown ReadLosses() => (_objective ?? throw Finished()).ReadLosses();
+
+    /// <summary>The image this scale would write now: the average of the iterates when averaging, else x;
+    /// with <c>--original-colors</c>, in the content's colours.</summary>
+    public RgbImage Render()
+    {
+        float[] values;
+        if (!_finished && _average is { Count: > 0 })
+        {
+            values = _average.Read();
+        }
+        else
+        {
+            X.Accelerator.Synchronize();
+            values = X.GetAsArray1D();
+        }
+        var image = _preprocessing.ToImage(values, Shape.Width, Shape.Height);
+        return _options.OriginalColors ? ColorTransfer.KeepOriginalColors(image, ContentImage) : image;
+    }
+
+    /// <summary>Ends the scale: its result (the average, when averaging) goes into <see cref="X"/>, and the
+    /// loss, the average and an L-BFGS history are freed before the next scale allocates its own.</summary>
+    public void Finish()
+    {
+        if (_finished) return;
+        if (_average is { Count: > 0 }) _average.WriteTo(X.View);
+        _average?.Dispose();
+        _average = null;
+        _objective?.Dispose();
+        _objective = null;
+        if (_optimizer is not AdamOptimizer)
+        {
+            _optimizer?.Dispose();
+            _optimizer = null;
+        }
+        _finished = true;
+    }
+
+    /// <inheritdoc/>
+    public void Dispose()
+    {
+        _average?.Dispose();
+        _optimizer?.Dispose();
+        _objective?.Dispose();
+        X?.Dispose();
+    }
+
+    private IOptimizer Optimizer => _finished || _optimizer is null ? throw Finished() : _optimizer;
+
+    private static InvalidOperationException Finished() => new("This scale is finished.");
+
+    /// <summary>The average takes every iterate with a finite loss (a NaN would poison it for good).</summary>
+    private OptimizerStep Track(OptimizerStep step)
+    {
+        if (step.Stop != StopReason.NonFinite) _average?.Add(X.View);
+        return step;
+    }
+
+    private NetworkImage ToNetwork(RgbImage image) =>
+        new(_preprocessing.ToNetworkInput(image), new ChwShape(3, image.Height, image.Width));
+
+    /// <summary>The first scale's starting image: the content, faint noise, or <c>--init-image</c> at this
+    /// size.</summary>
+    private float[] InitialImage(RunInputs inputs)
+    {
+        switch (_options.Init)
+        {
+            case InitKind.Image:
+                return _preprocessing.ToNetworkInput(ImageResize.Resize(inputs.Init!, Shape.Width, Shape.Height));
+            case InitKind.Random:
+                // Faint Gaussian noise around the mean colour, as neural-style does (0.001 on the 0-255 scale).
+                var random = new Random(_options.Seed);
+                double sigma = _preprocessing.Convention == PreprocessConvention.Caffe
+                    ? 1e-3
+                    : 1e-3 / LossWeights.TorchvisionScale;
+                var noise = new float[Shape.Length];
+                for (int i = 0; i < noise.Length; i++)
+                {
+                    noise[i] = (float)(sigma * Math.Sqrt(-2 * Math.Log(1 - random.NextDouble()))
+                                             * Math.Cos(2 * Math.PI * random.NextDouble()));
+                }
+                return noise;
+            default:
+                return _preprocessing.ToNetworkInput(ContentImage);
+        }
+    }
+
+    /// <summary>The previous scale's result enlarged to this scale, bicubic, each channel clamped to the
+    /// values of black and white there (bicubic overshoots at edges, by up to about 7% of a step).</summary>
+    private MemoryBuffer1D<float, Stride1D.Dense> Enlarge(KernelSet kernels, ScaleRun previous)
+    {
+        var x = kernels.Accelerator.Allocate1D<float>(Shape.Length);
+        ArrayView<float> to = x.View;
+        ArrayView<float> from = previous.X.View;
+        var toPlane = new ChwShape(1, Shape.Height, Shape.Width);
+        var fromPlane = new ChwShape(1, previous.Shape.Height, previous.Shape.Width);
+        for (int c = 0; c < Shape.Channels; c++)
+        {
+            var (low, high) = _preprocessing.ChannelRange(c);
+            kernels.Upsample.Forward(to.SubView(c * toPlane.Length, toPlane.Length),
+                from.SubView(c * fromPlane.Length, fromPlane.Length), toPlane, fromPlane, UpsampleFilter.Bicubic,
+                low, high);
+        }
+        return x;
+    }
+
+    private IOptimizer CreateOptimizer(KernelSet kernels, StyleObjective objective, ScaleRun? previous)
+    {
+        var o = _options;
+        int iterations = Math.Max(Scale.Iterations, 1);
+        if (o.Optimizer == OptimizerKind.Lbfgs)
+        {
+            return new LbfgsOptimizer(kernels, objective, X.View, o.Lbfgs with
+            {
+                MaxIterations = iterations,
+                LearningRate = o.LearningRate ?? o.Lbfgs.LearningRate,
+            });
+        }
+        var adam = new AdamOptimizer(kernels, objective, X.View, o.Adam with
+        {
+            MaxIterations = iterations,
+            LearningRate = o.LearningRate ?? RunOptions.DefaultAdamLearningRate(_preprocessing),
+        });
+        if (previous?._optimizer is AdamOptimizer before) adam.ContinueFrom(before, previous.Shape, Shape);
+        return adam;
+    }
+}
