@@ -126,6 +126,44 @@ public sealed class MultiScaleRunTests
             "the iteration goes first when only one thing fits");
     }
 
+    /// <summary>
+    /// With no iterations, a scale's result is where it started: the first scale's is the content at
+    /// 24 px, and the second's that image enlarged bicubic to 48 px and clamped to the pixel range
+    /// (not the content resampled at 48 px), exactly as the reference computes it on the host.
+    /// </summary>
+    [TestCase("caffe")]
+    [TestCase("torchvision")]
+    public void TheNextScaleStartsFromThePreviousResultEnlargedBicubicAndClamped(string convention)
+    {
+        string folder = NewFolder("carry");
+        string output = Path.Combine(folder, "out.png");
+        var run = Run("--content", ContentPng, "--style", StylePng, "--weights", TinyWeights(convention),
+            "--device", "cpu", "--schedule", "24:0,48:0", "--output", output);
+        Assert.That(run.Exit, Is.Zero, run.ToString());
+
+        var preprocessing = IlgpuStyle.Network.Preprocessing.FromName(convention);
+        var small = IlgpuStyle.Network.Images.ImageResize.ToLongerSide(Decode(ContentPng), 24);
+        var x = Array.ConvertAll(preprocessing.ToNetworkInput(small), v => (double)v);
+        var from = new IlgpuStyle.Kernels.ChwShape(1, 18, 24);
+        var to = new IlgpuStyle.Kernels.ChwShape(1, 36, 48);
+        var enlarged = new float[3 * to.Length];
+        for (int c = 0; c < 3; c++)
+        {
+            var plane = new double[to.Length];
+            var (low, high) = preprocessing.ChannelRange(c);
+            IlgpuStyle.Kernels.Upsample.ForwardReference(plane, x[(c * from.Length)..((c + 1) * from.Length)], to, from,
+                IlgpuStyle.Kernels.UpsampleFilter.Bicubic, low, high);
+            for (int i = 0; i < to.Length; i++) enlarged[c * to.Length + i] = (float)plane[i];
+        }
+        var expected = preprocessing.ToImage(enlarged, 48, 36).Pixels;
+        var actual = Decode(output).Pixels;
+        int worst = actual.Zip(expected, (a, e) => Math.Abs(a - e)).Max();
+        Assert.That(worst, Is.LessThanOrEqualTo(1), "equal up to float rounding at a half");
+        var direct = IlgpuStyle.Network.Images.ImageResize.ToLongerSide(Decode(ContentPng), 48).Pixels;
+        Assert.That(actual.Zip(direct, (a, d) => Math.Abs(a - d)).Max(), Is.GreaterThan(1),
+            "not the content resampled at the final size");
+    }
+
     /// <summary>Twice the same multi-scale run from seeded noise, with averaging: the same pixels.</summary>
     [Test]
     public void TheSameSeedGivesTheSameImage()
