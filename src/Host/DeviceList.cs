@@ -3,7 +3,9 @@ using IlgpuStyle.Kernels;
 
 namespace IlgpuStyle.Host;
 
-/// <summary><c>ilgpu-style devices</c>: the accelerators ILGPU sees, numbered as <c>--device N</c> takes them.</summary>
+/// <summary>
+/// <c>ilgpu-style devices</c>: the accelerators ILGPU sees, numbered as <c>--device N</c> takes them.
+/// </summary>
 internal static class DeviceList
 {
     public static int Print(TextWriter output)

@@ -23,9 +23,12 @@ internal static class Verification
             .Where(c => kernelPrefix is null || c.Kernel.StartsWith(kernelPrefix, StringComparison.OrdinalIgnoreCase))
             .ToList();
         if (checks.Count == 0)
-            throw new DeviceSelectionException($"No check's kernel name starts with '{kernelPrefix}'. Run 'ilgpu-style verify' without --kernel to see them all.");
+            throw new DeviceSelectionException(
+                $"No check's kernel name starts with '{kernelPrefix}'. " +
+                "Run 'ilgpu-style verify' without --kernel to see them all.");
 
-        output.WriteLine($"Verifying {checks.Count} kernel checks on {accelerator.AcceleratorType} '{accelerator.Name.Trim()}'");
+        output.WriteLine(
+            $"Verifying {checks.Count} kernel checks on {accelerator.AcceleratorType} '{accelerator.Name.Trim()}'");
         if (device is CLDevice openCL) output.WriteLine(OpenCLSupport.Describe([openCL]).Single());
         var rows = new List<string[]>();
         var failures = new List<CheckResult>();
@@ -54,7 +57,9 @@ internal static class Verification
         foreach (var group in skipped.GroupBy(c => c.RequirementText))
         {
             string kernelsSkipped = string.Join(", ", group.Select(c => c.Kernel).Distinct());
-            output.WriteLine($"skipped {group.Count()} checks ({kernelsSkipped}): {group.Key}; this device allows {accelerator.MaxNumThreadsPerGroup} threads per group");
+            output.WriteLine(
+                $"skipped {group.Count()} checks ({kernelsSkipped}): {group.Key}; " +
+                $"this device allows {accelerator.MaxNumThreadsPerGroup} threads per group");
         }
         foreach (var failure in failures)
             output.WriteLine($"FAIL {failure.Kernel} {failure.Shape}: {failure.Detail}");

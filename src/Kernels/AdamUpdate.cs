@@ -43,12 +43,15 @@ public readonly record struct AdamParameters(
 /// </remarks>
 public sealed class AdamUpdate
 {
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamParameters> _update;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+        AdamParameters> _update;
 
     /// <summary>Loads the kernel once for <paramref name="accelerator"/>.</summary>
     public AdamUpdate(Accelerator accelerator)
     {
-        _update = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamParameters>(UpdateKernel);
+        _update = accelerator.LoadAutoGroupedStreamKernel<
+            Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            AdamParameters>(UpdateKernel);
     }
 
     /// <summary>Updates x, m and v in place (each n elements) from the gradient (n elements).</summary>
@@ -57,7 +60,8 @@ public sealed class AdamUpdate
     /// <param name="v">Second-moment estimate; zero before step 1; overwritten.</param>
     /// <param name="gradient">The gradient at the current x; read only.</param>
     /// <param name="parameters">Hyper-parameters and bias corrections of this step.</param>
-    public void Update(ArrayView<float> x, ArrayView<float> m, ArrayView<float> v, ArrayView<float> gradient, AdamParameters parameters)
+    public void Update(ArrayView<float> x, ArrayView<float> m, ArrayView<float> v, ArrayView<float> gradient,
+        AdamParameters parameters)
     {
         Require.Length(m, x.Length, nameof(m));
         Require.Length(v, x.Length, nameof(v));

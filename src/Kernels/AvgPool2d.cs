@@ -35,8 +35,10 @@ public sealed partial class AvgPool2d
     {
         _accelerator = accelerator;
         _hostCode = CpuHost.Resolve(accelerator, hostCode);
-        _forward = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ChwShape>(ForwardKernel);
-        _backward = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ChwShape>(BackwardKernel);
+        _forward = accelerator.LoadAutoGroupedStreamKernel<
+            Index1D, ArrayView<float>, ArrayView<float>, ChwShape>(ForwardKernel);
+        _backward = accelerator.LoadAutoGroupedStreamKernel<
+            Index1D, ArrayView<float>, ArrayView<float>, ChwShape>(BackwardKernel);
     }
 
     /// <summary>output = window means of input; writes output.</summary>

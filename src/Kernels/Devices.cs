@@ -60,7 +60,8 @@ public static class Devices
     /// </summary>
     public static CPUDevice CpuDevice { get; } = new(
         numThreadsPerWarp: 2,
-        numWarpsPerMultiprocessor: Math.Max(1, (int)BitOperations.RoundUpToPowerOf2((uint)Environment.ProcessorCount) / 2),
+        numWarpsPerMultiprocessor: Math.Max(1,
+            (int)BitOperations.RoundUpToPowerOf2((uint)Environment.ProcessorCount) / 2),
         numMultiprocessors: 1);
 
     /// <summary>
@@ -77,7 +78,8 @@ public static class Devices
         {
             if (index < devices.Length) return devices[index];
             throw new DeviceSelectionException(
-                $"There is no device {index}: ILGPU sees {devices.Length} ({Describe(devices)}). Run 'ilgpu-style devices' to list them.");
+                $"There is no device {index}: ILGPU sees {devices.Length} ({Describe(devices)}). " +
+                    "Run 'ilgpu-style devices' to list them.");
         }
 
         AcceleratorType? type = wanted switch
@@ -96,7 +98,8 @@ public static class Devices
         }
         return devices.FirstOrDefault(d => d.AcceleratorType == type)
             ?? throw new DeviceSelectionException(type == AcceleratorType.Cuda
-                ? $"No CUDA device found (ILGPU sees: {Describe(devices)}). Install the NVIDIA driver, or use --device cpu."
+                ? $"No CUDA device found (ILGPU sees: {Describe(devices)}). " +
+                    "Install the NVIDIA driver, or use --device cpu."
                 : NoUsableOpenCL(devices));
     }
 

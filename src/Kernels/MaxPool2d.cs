@@ -47,19 +47,23 @@ public sealed partial class MaxPool2d
     {
         _accelerator = accelerator;
         _hostCode = CpuHost.Resolve(accelerator, hostCode);
-        _forward = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<byte>, ArrayView<float>, ChwShape, int>(ForwardKernel);
-        _backward = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<byte>, ChwShape>(BackwardKernel);
+        _forward = accelerator.LoadAutoGroupedStreamKernel<
+            Index1D, ArrayView<float>, ArrayView<byte>, ArrayView<float>, ChwShape, int>(ForwardKernel);
+        _backward = accelerator.LoadAutoGroupedStreamKernel<
+            Index1D, ArrayView<float>, ArrayView<float>, ArrayView<byte>, ChwShape>(BackwardKernel);
     }
 
     /// <summary>The output shape for an input of shape <paramref name="input"/> (floor on odd sizes).</summary>
-    public static ChwShape OutputShape(ChwShape input) => new(input.Channels, input.Height / Window, input.Width / Window);
+    public static ChwShape OutputShape(ChwShape input) =>
+        new(input.Channels, input.Height / Window, input.Width / Window);
 
     /// <summary>
     /// output = window maxima of input, argmax = which element of each window won; writes both.
     /// With <paramref name="reluInput"/> (input is a ReLU output, so never negative), a window whose
     /// maximum is not positive gets <see cref="NoWinner"/>: the ReLU's backward, fused.
     /// </summary>
-    public void Forward(ArrayView<float> output, ArrayView<byte> argmax, ArrayView<float> input, ChwShape inputShape, bool reluInput = false)
+    public void Forward(ArrayView<float> output, ArrayView<byte> argmax, ArrayView<float> input,
+        ChwShape inputShape, bool reluInput = false)
     {
         var outShape = CheckedOutputShape(inputShape);
         Require.Length(output, outShape.Length, nameof(output));
@@ -138,7 +142,8 @@ public sealed partial class MaxPool2d
     }
 
     /// <summary>CPU reference of <see cref="Forward"/>.</summary>
-    public static void ForwardReference(double[] output, byte[] argmax, double[] input, ChwShape s, bool reluInput = false)
+    public static void ForwardReference(double[] output, byte[] argmax, double[] input,
+        ChwShape s, bool reluInput = false)
     {
         var o = OutputShape(s);
         for (int c = 0; c < s.Channels; c++)

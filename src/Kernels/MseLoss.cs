@@ -44,7 +44,8 @@ public sealed partial class MseLoss
         _accelerator = accelerator;
         _hostCode = CpuHost.Resolve(accelerator, hostCode);
         _reduction = reduction;
-        _backward = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, int>(BackwardKernel);
+        _backward = accelerator.LoadAutoGroupedStreamKernel<
+            Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, int>(BackwardKernel);
     }
 
     /// <summary>loss[0] (+)= weight * mean((a - b)^2).</summary>

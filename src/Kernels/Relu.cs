@@ -33,9 +33,11 @@ public sealed partial class Relu
         _accelerator = accelerator;
         _hostCode = CpuHost.Resolve(accelerator, hostCode);
         _forward = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(ForwardKernel);
-        _backward = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>(BackwardKernel);
+        _backward = accelerator.LoadAutoGroupedStreamKernel<
+            Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>(BackwardKernel);
         _packMask = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<uint>, ArrayView<float>>(PackMaskKernel);
-        _backwardBits = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<uint>>(BackwardBitsKernel);
+        _backwardBits = accelerator.LoadAutoGroupedStreamKernel<
+            Index1D, ArrayView<float>, ArrayView<float>, ArrayView<uint>>(BackwardBitsKernel);
     }
 
     /// <summary>Words of a bit mask over n elements: ceil(n / 32).</summary>
@@ -56,7 +58,9 @@ public sealed partial class Relu
         if (dInput.Length > 0) _backward((int)dInput.Length, dInput, dOutput, output);
     }
 
-    /// <summary>mask bit i = output[i] &gt; 0, for the n elements of output; writes all of mask (the bits past n are 0).</summary>
+    /// <summary>
+    /// mask bit i = output[i] &gt; 0, for the n elements of output; writes all of mask (the bits past n are 0).
+    /// </summary>
     public void PackMask(ArrayView<uint> mask, ArrayView<float> output)
     {
         Require.Length(mask, MaskWords(output.Length), nameof(mask));
@@ -64,7 +68,9 @@ public sealed partial class Relu
         else if (mask.Length > 0) _packMask((int)mask.Length, mask, output);
     }
 
-    /// <summary>dInput[i] = mask bit i ? dOutput[i] : 0 (mask from <see cref="PackMask"/>); writes dInput, may run in place.</summary>
+    /// <summary>
+    /// dInput[i] = mask bit i ? dOutput[i] : 0 (mask from <see cref="PackMask"/>); writes dInput, may run in place.
+    /// </summary>
     public void BackwardBits(ArrayView<float> dInput, ArrayView<float> dOutput, ArrayView<uint> mask)
     {
         Require.Length(dOutput, dInput.Length, nameof(dOutput));
@@ -77,7 +83,8 @@ public sealed partial class Relu
         output[i] = XMath.Max(input[i], 0f);
 
     /// <summary>One thread per element; the forward output is the mask.</summary>
-    public static void BackwardKernel(Index1D i, ArrayView<float> dInput, ArrayView<float> dOutput, ArrayView<float> output) =>
+    public static void BackwardKernel(Index1D i, ArrayView<float> dInput, ArrayView<float> dOutput,
+        ArrayView<float> output) =>
         dInput[i] = output[i] > 0f ? dOutput[i] : 0f;
 
     /// <summary>
@@ -99,7 +106,8 @@ public sealed partial class Relu
     }
 
     /// <summary>One thread per element; bit i of the mask says whether y was positive.</summary>
-    public static void BackwardBitsKernel(Index1D i, ArrayView<float> dInput, ArrayView<float> dOutput, ArrayView<uint> mask) =>
+    public static void BackwardBitsKernel(Index1D i, ArrayView<float> dInput, ArrayView<float> dOutput,
+        ArrayView<uint> mask) =>
         dInput[i] = ((mask[i >> 5] >> (i & 31)) & 1u) != 0 ? dOutput[i] : 0f;
 
     /// <summary>CPU reference of <see cref="PackMask"/>.</summary>

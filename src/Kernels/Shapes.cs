@@ -31,7 +31,9 @@ public readonly record struct ChwShape(int Channels, int Height, int Width)
 /// kernel would kill the process, so it has to be caught on the host.</summary>
 public static class Require
 {
-    /// <summary>Throws <see cref="ArgumentException"/> unless the view holds exactly <paramref name="expected"/> elements.</summary>
+    /// <summary>
+    /// Throws <see cref="ArgumentException"/> unless the view holds exactly <paramref name="expected"/> elements.
+    /// </summary>
     public static void Length<T>(ILGPU.ArrayView<T> view, long expected, string name)
         where T : unmanaged
     {
@@ -39,7 +41,9 @@ public static class Require
             throw new ArgumentException($"{name} has {view.Length} elements but its shape needs {expected}.", name);
     }
 
-    /// <summary>Throws <see cref="ArgumentException"/> unless the array holds exactly <paramref name="expected"/> elements.</summary>
+    /// <summary>
+    /// Throws <see cref="ArgumentException"/> unless the array holds exactly <paramref name="expected"/> elements.
+    /// </summary>
     public static void Length<T>(T[] array, long expected, string name)
     {
         if (array.Length != expected)

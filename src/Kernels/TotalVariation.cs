@@ -53,7 +53,8 @@ public sealed partial class TotalVariation
         _accelerator = accelerator;
         _hostCode = CpuHost.Resolve(accelerator, hostCode);
         _reduction = reduction;
-        _backward = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ChwShape, float, int>(BackwardKernel);
+        _backward = accelerator.LoadAutoGroupedStreamKernel<
+            Index1D, ArrayView<float>, ArrayView<float>, ChwShape, float, int>(BackwardKernel);
     }
 
     /// <summary>loss[0] (+)= L_tv(x) with weight w.</summary>

@@ -53,12 +53,15 @@ public sealed partial class VectorOps
     private readonly Accelerator _accelerator;
     private readonly bool _hostCode;
     private readonly Action<Index1D, ArrayView<float>, float> _fill;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, float> _combine;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+        float, float, float> _combine;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>> _multiply;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float> _axpyByScalar;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ScalarOp> _scalar;
 
-    /// <summary>Loads the kernels once for <paramref name="accelerator"/>; reductions go through <paramref name="reduction"/>.</summary>
+    /// <summary>
+    /// Loads the kernels once for <paramref name="accelerator"/>; reductions go through <paramref name="reduction"/>.
+    /// </summary>
     /// <param name="accelerator">Where the operations run.</param>
     /// <param name="reduction">The device sums (the kernels' path).</param>
     /// <param name="hostCode">Run in host code (VectorOps.Cpu.cs); by default on the CPU
@@ -69,10 +72,14 @@ public sealed partial class VectorOps
         _accelerator = accelerator;
         _hostCode = CpuHost.Resolve(accelerator, hostCode);
         _fill = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, float>(FillKernel);
-        _combine = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, float>(CombineKernel);
-        _multiply = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>(MultiplyKernel);
-        _axpyByScalar = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float>(AxpyByScalarKernel);
-        _scalar = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ScalarOp>(ScalarKernel);
+        _combine = accelerator.LoadAutoGroupedStreamKernel<
+            Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, float>(CombineKernel);
+        _multiply = accelerator.LoadAutoGroupedStreamKernel<
+            Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>(MultiplyKernel);
+        _axpyByScalar = accelerator.LoadAutoGroupedStreamKernel<
+            Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float>(AxpyByScalarKernel);
+        _scalar = accelerator.LoadAutoGroupedStreamKernel<
+            Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ScalarOp>(ScalarKernel);
     }
 
     // ---------------------------------------------------------------- launchers
@@ -95,10 +102,12 @@ public sealed partial class VectorOps
     public void Axpy(ArrayView<float> y, float alpha, ArrayView<float> x) => LinearCombination(y, 1f, y, alpha, x, 0f);
 
     /// <summary><c>z[i] = x[i] + y[i]</c></summary>
-    public void Add(ArrayView<float> z, ArrayView<float> x, ArrayView<float> y) => LinearCombination(z, 1f, x, 1f, y, 0f);
+    public void Add(ArrayView<float> z, ArrayView<float> x, ArrayView<float> y) =>
+        LinearCombination(z, 1f, x, 1f, y, 0f);
 
     /// <summary><c>z[i] = x[i] - y[i]</c></summary>
-    public void Subtract(ArrayView<float> z, ArrayView<float> x, ArrayView<float> y) => LinearCombination(z, 1f, x, -1f, y, 0f);
+    public void Subtract(ArrayView<float> z, ArrayView<float> x, ArrayView<float> y) =>
+        LinearCombination(z, 1f, x, -1f, y, 0f);
 
     /// <summary><c>z[i] = a * x[i] + b * y[i] + c</c>: the general elementwise affine operation that
     /// fill, copy, scale, axpy, add and subtract are special cases of.</summary>
@@ -187,11 +196,13 @@ public sealed partial class VectorOps
         z[i] = x[i] * y[i];
 
     /// <summary>y[i] += factor * alpha[0] * x[i]. Every thread reads the same scalar: it is cached.</summary>
-    public static void AxpyByScalarKernel(Index1D i, ArrayView<float> y, ArrayView<float> x, ArrayView<float> alpha, float factor) =>
+    public static void AxpyByScalarKernel(Index1D i, ArrayView<float> y, ArrayView<float> x, ArrayView<float> alpha,
+        float factor) =>
         y[i] += factor * alpha[0] * x[i];
 
     /// <summary>One thread: result[0] = a[0] op b[0].</summary>
-    public static void ScalarKernel(Index1D index, ArrayView<float> result, ArrayView<float> a, ArrayView<float> b, ScalarOp op)
+    public static void ScalarKernel(Index1D index, ArrayView<float> result, ArrayView<float> a, ArrayView<float> b,
+        ScalarOp op)
     {
         float x = a[0];
         float y = b[0];

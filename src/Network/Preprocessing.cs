@@ -63,7 +63,8 @@ public sealed class Preprocessing
         for (int y = 0; y < height; y++)
         for (int col = 0; col < width; col++)
         for (int c = 0; c < 3; c++)
-            pixels[(y * width + col) * 3 + SourceChannel(c)] = (byte)Math.Clamp(Math.Round(Inverse(c, x[shape.Index(c, y, col)])), 0, 255);
+            pixels[(y * width + col) * 3 + SourceChannel(c)] =
+                (byte)Math.Clamp(Math.Round(Inverse(c, x[shape.Index(c, y, col)])), 0, 255);
         return new RgbImage(width, height, pixels);
     }
 

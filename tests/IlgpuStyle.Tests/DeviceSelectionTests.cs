@@ -21,7 +21,8 @@ public sealed class DeviceSelectionTests
     {
         using var context = Devices.CreateContext();
         var error = Assert.Throws<DeviceSelectionException>(() => Devices.Select(context, "99"));
-        Assert.That(error!.Message, Does.StartWith("There is no device 99").And.Contain("ilgpu-style devices").And.Not.Contain("\n"));
+        Assert.That(error!.Message,
+            Does.StartWith("There is no device 99").And.Contain("ilgpu-style devices").And.Not.Contain("\n"));
     }
 
     [Test]
@@ -42,6 +43,7 @@ public sealed class DeviceSelectionTests
             return;
         }
         var error = Assert.Throws<DeviceSelectionException>(() => Devices.Select(context, "cuda"));
-        Assert.That(error!.Message, Does.StartWith("No CUDA device found").And.Contain("--device cpu").And.Not.Contain("\n"));
+        Assert.That(error!.Message,
+            Does.StartWith("No CUDA device found").And.Contain("--device cpu").And.Not.Contain("\n"));
     }
 }

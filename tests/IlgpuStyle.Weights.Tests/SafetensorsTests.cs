@@ -30,19 +30,23 @@ public class SafetensorsTests
     public void WriteThenReadRoundTripsValuesShapesAndMetadata()
     {
         var random = new Random(5);
-        var a = new NamedTensor("a", [3, 1, 2], Enumerable.Range(0, 6).Select(_ => (float)random.NextDouble()).ToArray());
+        var a = new NamedTensor("a", [3, 1, 2],
+            Enumerable.Range(0, 6).Select(_ => (float)random.NextDouble()).ToArray());
         var b = new NamedTensor("b", [5], [float.MaxValue, -0f, float.Epsilon, 1e-30f, -7.5f]);
         string path = Path.Combine(_dir, "sub", "x.safetensors");
 
         SafetensorsFile.Write(path, [a, b], new Dictionary<string, string> { ["arch"] = "vgg16", ["note"] = "é\"\\" });
 
         var read = SafetensorsFile.Read(path);
-        Assert.That(read.Metadata, Is.EquivalentTo(new Dictionary<string, string> { ["arch"] = "vgg16", ["note"] = "é\"\\" }));
+        Assert.That(read.Metadata,
+            Is.EquivalentTo(new Dictionary<string, string> { ["arch"] = "vgg16", ["note"] = "é\"\\" }));
         Assert.That(read.Tensors.Select(t => t.Name), Is.EqualTo(new[] { "a", "b" }));
         Assert.That(read.Tensors[0].Shape, Is.EqualTo(new[] { 3, 1, 2 }));
         Assert.That(read.Tensors[0].Data, Is.EqualTo(a.Data));
-        Assert.That(read.Tensors[1].Data.Select(BitConverter.SingleToInt32Bits), Is.EqualTo(b.Data.Select(BitConverter.SingleToInt32Bits)));
-        Assert.That(Directory.GetFiles(Path.Combine(_dir, "sub")), Has.Length.EqualTo(1), "no temp file is left behind");
+        Assert.That(read.Tensors[1].Data.Select(BitConverter.SingleToInt32Bits),
+            Is.EqualTo(b.Data.Select(BitConverter.SingleToInt32Bits)));
+        Assert.That(Directory.GetFiles(Path.Combine(_dir, "sub")), Has.Length.EqualTo(1),
+            "no temp file is left behind");
         long headerLength = BitConverter.ToInt64(File.ReadAllBytes(path), 0);
         Assert.That((8 + headerLength) % 8, Is.Zero, "data starts 8-byte aligned");
     }
@@ -61,13 +65,15 @@ public class SafetensorsTests
 
     [TestCase("{\"t\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", 8, "outside")]
     [TestCase("{\"t\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", 8, "outside")]
-    [TestCase("{\"t\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},\"u\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[2,6]}}", 8, "overlap")]
+    [TestCase("{\"t\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}," +
+        "\"u\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[2,6]}}", 8, "overlap")]
     [TestCase("{\"t\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8, "needs 12 bytes")]
     [TestCase("{\"t\":{\"dtype\":\"I64\",\"shape\":[1],\"data_offsets\":[0,8]}}", 8, "only F32 and F16")]
     [TestCase("{\"t\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", 8, "non-negative")]
     [TestCase("{\"t\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,0]}}", 8, "invalid data_offsets")]
     [TestCase("{\"t\":{\"dtype\":\"F32\",\"shape\":[1]}}", 8, "data_offsets")]
-    [TestCase("{\"t\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},\"t\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8, "twice")]
+    [TestCase("{\"t\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}," +
+        "\"t\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8, "twice")]
     [TestCase("{\"__metadata__\":{\"arch\":3}}", 0, "not a string")]
     [TestCase("{\"t\": [1, 2", 8, "JSON")]
     [TestCase("[1, 2, 3]", 0, "not an object")]
@@ -98,8 +104,10 @@ public class SafetensorsTests
     {
         string shortFile = Path.Combine(_dir, "short.safetensors");
         File.WriteAllBytes(shortFile, [1, 2, 3]);
-        Assert.That(() => SafetensorsFile.Read(shortFile), Throws.TypeOf<WeightsFormatException>().With.Message.Contains("too short"));
-        Assert.That(() => SafetensorsFile.Read(Path.Combine(_dir, "absent.safetensors")), Throws.TypeOf<WeightsFormatException>().With.Message.Contains("cannot open"));
+        Assert.That(() => SafetensorsFile.Read(shortFile),
+            Throws.TypeOf<WeightsFormatException>().With.Message.Contains("too short"));
+        Assert.That(() => SafetensorsFile.Read(Path.Combine(_dir, "absent.safetensors")),
+            Throws.TypeOf<WeightsFormatException>().With.Message.Contains("cannot open"));
     }
 
     private static List<NamedTensor> TinyTensors(TinyVgg net) =>

@@ -18,7 +18,9 @@ internal static class TestFiles
         }
     }
 
-    /// <summary>The shared fixture folder, or marks the test ignored (never silently passed) when it is absent.</summary>
+    /// <summary>
+    /// The shared fixture folder, or marks the test ignored (never silently passed) when it is absent.
+    /// </summary>
     public static string RequireSharedWeights() =>
         SharedWeights ?? IgnoreMissing();
 
@@ -32,7 +34,9 @@ internal static class TestFiles
 
     private static string IgnoreMissing()
     {
-        Assert.Ignore("../shared/fixtures/weights is not present beside the repository; shared-fixture tests skipped (the built-in fixtures still cover the readers).");
+        Assert.Ignore(
+            "../shared/fixtures/weights is not present beside the repository; " +
+            "shared-fixture tests skipped (the built-in fixtures still cover the readers).");
         return "";
     }
 
@@ -44,7 +48,8 @@ internal static class TestFiles
                 return dir.FullName;
         }
         // Built with --artifacts-path outside the tree: walk up from the folder it was built from.
-        string? source = typeof(TestFiles).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyMetadataAttribute), false)
+        string? source = typeof(TestFiles).Assembly
+            .GetCustomAttributes(typeof(System.Reflection.AssemblyMetadataAttribute), false)
             .Cast<System.Reflection.AssemblyMetadataAttribute>().FirstOrDefault(a => a.Key == "SourceDirectory")?.Value;
         for (var dir = source == null ? null : new DirectoryInfo(source); dir != null; dir = dir.Parent)
         {

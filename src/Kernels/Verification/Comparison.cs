@@ -7,7 +7,9 @@ namespace IlgpuStyle.Kernels.Verification;
 /// element i passes when <c>|actual - reference| &lt;= Absolute + Relative * |reference|</c>.</summary>
 public readonly record struct Tolerance(double Absolute, double Relative)
 {
-    /// <summary>Whether <paramref name="actual"/> is close enough to <paramref name="reference"/> (NaN never is).</summary>
+    /// <summary>
+    /// Whether <paramref name="actual"/> is close enough to <paramref name="reference"/> (NaN never is).
+    /// </summary>
     public bool Accepts(double actual, double reference) =>
         Math.Abs(actual - reference) <= Absolute + Relative * Math.Abs(reference);
 }
@@ -19,13 +21,15 @@ public readonly record struct Tolerance(double Absolute, double Relative)
 /// <param name="MaxRelError">Largest |actual - reference| / max(|reference|, 1e-6).</param>
 /// <param name="Passed">Every element within tolerance.</param>
 /// <param name="Detail">For failures: the worst element and the first mismatches, with their indices.</param>
-public sealed record CheckResult(string Kernel, string Shape, double MaxAbsError, double MaxRelError, bool Passed, string Detail);
+public sealed record CheckResult(string Kernel, string Shape,
+    double MaxAbsError, double MaxRelError, bool Passed, string Detail);
 
 /// <summary>Element-by-element comparison of a device result with its CPU reference.</summary>
 public static class Comparison
 {
     /// <summary>Compares every element; NaN (a poisoned element the kernel never wrote) is a mismatch.</summary>
-    public static CheckResult Compare(string kernel, string shape, float[] actual, double[] reference, Tolerance tolerance)
+    public static CheckResult Compare(string kernel, string shape, float[] actual, double[] reference,
+        Tolerance tolerance)
     {
         if (actual.Length != reference.Length)
             return new CheckResult(kernel, shape, double.PositiveInfinity, double.PositiveInfinity, false,
@@ -54,7 +58,8 @@ public static class Comparison
         string detail = passed
             ? ""
             : string.Create(CultureInfo.InvariantCulture,
-                $"{mismatches} of {actual.Length} outside {tolerance.Absolute:G3} + {tolerance.Relative:G3}*|ref|; worst [{worst}] {actual[worst]:G9} vs {reference[worst]:G9}; first:{first}");
+                $"{mismatches} of {actual.Length} outside {tolerance.Absolute:G3} + {tolerance.Relative:G3}*|ref|; " +
+                    $"worst [{worst}] {actual[worst]:G9} vs {reference[worst]:G9}; first:{first}");
         return new CheckResult(kernel, shape, maxAbs, maxRel, passed, detail);
     }
 
@@ -71,11 +76,15 @@ public static class Comparison
         bool passed = mismatches == 0 && actual.Length == reference.Length;
         string detail = passed ? "" : firstIndex < 0
             ? $"length {actual.Length} != reference length {reference.Length}"
-            : $"{mismatches} of {reference.Length} differ; first [{firstIndex}] {actual[firstIndex]} vs {reference[firstIndex]}";
-        return new CheckResult(kernel, shape, passed ? 0 : double.PositiveInfinity, passed ? 0 : double.PositiveInfinity, passed, detail);
+            : $"{mismatches} of {reference.Length} differ; " +
+                $"first [{firstIndex}] {actual[firstIndex]} vs {reference[firstIndex]}";
+        return new CheckResult(kernel, shape, passed ? 0 : double.PositiveInfinity,
+            passed ? 0 : double.PositiveInfinity, passed, detail);
     }
 
-    /// <summary>Combines the checks of several outputs of one launch (e.g. a value and a gradient) into one row.</summary>
+    /// <summary>
+    /// Combines the checks of several outputs of one launch (e.g. a value and a gradient) into one row.
+    /// </summary>
     public static CheckResult Combine(string kernel, string shape, params CheckResult[] parts) =>
         new(kernel, shape,
             parts.Max(p => p.MaxAbsError),

@@ -53,7 +53,8 @@ public static partial class KernelChecks
     }
 
     /// <summary>The values followed by <see cref="Guard"/> sentinels that must survive the launch.</summary>
-    private static MemoryBuffer1D<float, ILGPU.Stride1D.Dense> UploadGuarded(Accelerator accelerator, double[] values) =>
+    private static MemoryBuffer1D<float, ILGPU.Stride1D.Dense> UploadGuarded(Accelerator accelerator,
+        double[] values) =>
         Upload(accelerator, Guarded(values));
 
     private static double[] Guarded(double[] values) =>

@@ -33,7 +33,9 @@ public static class TestData
         return buffer;
     }
 
-    /// <summary>A device buffer of n copies of <paramref name="value"/> (a value no kernel should leave behind).</summary>
+    /// <summary>
+    /// A device buffer of n copies of <paramref name="value"/> (a value no kernel should leave behind).
+    /// </summary>
     public static MemoryBuffer1D<T, Stride1D.Dense> Filled<T>(Accelerator accelerator, int n, T value)
         where T : unmanaged
     {

@@ -11,7 +11,9 @@ public static class ColorTransfer
     public static RgbImage KeepOriginalColors(RgbImage stylized, RgbImage content)
     {
         if (stylized.Width != content.Width || stylized.Height != content.Height)
-            throw new ArgumentException($"The images must have one size: {stylized.Width}x{stylized.Height} and {content.Width}x{content.Height}.");
+            throw new ArgumentException(
+                $"The images must have one size: {stylized.Width}x{stylized.Height} " +
+                $"and {content.Width}x{content.Height}.");
         var pixels = new byte[stylized.Pixels.Length];
         for (int i = 0; i < pixels.Length; i += 3)
         {

@@ -12,7 +12,8 @@ public sealed class RgbImage
         if (width <= 0 || height <= 0)
             throw new ArgumentException($"An image needs a positive size, got {width}x{height}.");
         if (pixels.Length != (long)width * height * 3)
-            throw new ArgumentException($"A {width}x{height} RGB image needs {width * height * 3} bytes, got {pixels.Length}.", nameof(pixels));
+            throw new ArgumentException(
+                $"A {width}x{height} RGB image needs {width * height * 3} bytes, got {pixels.Length}.", nameof(pixels));
         Width = width;
         Height = height;
         Pixels = pixels;

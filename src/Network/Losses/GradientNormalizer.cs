@@ -34,7 +34,9 @@ public sealed class GradientNormalizer
     /// <summary>A scratch view of n floats for a tap to write its raw (weight 1) gradient into.</summary>
     public ArrayView<float> Scratch(long n) => _scratch.View.SubView(0, n);
 
-    /// <summary><c>destination += weight * g / (|g|_1 + 1e-8)</c>, g being the scratch view from <see cref="Scratch"/>.</summary>
+    /// <summary>
+    /// <c>destination += weight * g / (|g|_1 + 1e-8)</c>, g being the scratch view from <see cref="Scratch"/>.
+    /// </summary>
     public void AddNormalized(ArrayView<float> destination, ArrayView<float> gradient, float weight)
     {
         var vectors = _kernels.Vectors;

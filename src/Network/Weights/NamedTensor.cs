@@ -6,7 +6,9 @@ namespace IlgpuStyle.Network.Weights;
 /// </summary>
 public sealed class NamedTensor
 {
-    /// <summary>Creates a tensor; throws if <paramref name="data"/> does not hold exactly the shape's element count.</summary>
+    /// <summary>
+    /// Creates a tensor; throws if <paramref name="data"/> does not hold exactly the shape's element count.
+    /// </summary>
     public NamedTensor(string name, IReadOnlyList<int> shape, float[] data)
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
@@ -14,7 +16,9 @@ public sealed class NamedTensor
         ArgumentNullException.ThrowIfNull(data);
         long count = ElementCount(shape);
         if (count != data.Length)
-            throw new ArgumentException($"tensor {name} has shape {FormatShape(shape)} ({count} elements) but {data.Length} values.", nameof(data));
+            throw new ArgumentException(
+                $"tensor {name} has shape {FormatShape(shape)} ({count} elements) but {data.Length} values.",
+                nameof(data));
         Name = name;
         Shape = shape.ToArray();
         Data = data;
@@ -43,7 +47,9 @@ public sealed class NamedTensor
         return count;
     }
 
-    /// <summary>Formats a shape the way the converter's table and error messages print it: <c>[4, 3, 3, 3]</c>.</summary>
+    /// <summary>
+    /// Formats a shape the way the converter's table and error messages print it: <c>[4, 3, 3, 3]</c>.
+    /// </summary>
     public static string FormatShape(IReadOnlyList<int> shape)
     {
         ArgumentNullException.ThrowIfNull(shape);

@@ -4,10 +4,13 @@ using System.Text.Json;
 
 namespace IlgpuStyle.Network.Weights;
 
-/// <summary>What a safetensors file holds: its <c>__metadata__</c> strings and its tensors, widened to float32.</summary>
+/// <summary>
+/// What a safetensors file holds: its <c>__metadata__</c> strings and its tensors, widened to float32.
+/// </summary>
 /// <param name="Metadata">The <c>__metadata__</c> object (empty when the file has none).</param>
 /// <param name="Tensors">The tensors in the order their data appears in the file.</param>
-public sealed record SafetensorsContents(IReadOnlyDictionary<string, string> Metadata, IReadOnlyList<NamedTensor> Tensors);
+public sealed record SafetensorsContents(IReadOnlyDictionary<string, string> Metadata,
+    IReadOnlyList<NamedTensor> Tensors);
 
 /// <summary>
 /// Reads and writes the safetensors format (SPEC.md, "Weights file"): an 8-byte little-endian
@@ -27,7 +30,8 @@ public static class SafetensorsFile
     /// The file appears atomically: data goes to a temporary file in the same folder, which is
     /// renamed over <paramref name="path"/> only when complete, so a failure never leaves a partial file.
     /// </summary>
-    public static void Write(string path, IReadOnlyList<NamedTensor> tensors, IReadOnlyDictionary<string, string> metadata)
+    public static void Write(string path, IReadOnlyList<NamedTensor> tensors,
+        IReadOnlyDictionary<string, string> metadata)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         ArgumentNullException.ThrowIfNull(tensors);
@@ -44,7 +48,8 @@ public static class SafetensorsFile
         string fullPath = Path.GetFullPath(path);
         string folder = Path.GetDirectoryName(fullPath) ?? ".";
         Directory.CreateDirectory(folder);
-        string temp = Path.Combine(folder, $".{Path.GetFileName(fullPath)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+        string temp = Path.Combine(folder,
+            $".{Path.GetFileName(fullPath)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
         try
         {
             using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
@@ -91,12 +96,15 @@ public static class SafetensorsFile
         {
             long fileLength = stream.Length;
             if (fileLength < 8)
-                throw new WeightsFormatException($"{name}: not a safetensors file: {fileLength} bytes is too short for the 8-byte header length.");
+                throw new WeightsFormatException(
+                    $"{name}: not a safetensors file: {fileLength} bytes is too short for the 8-byte header length.");
             Span<byte> lengthBytes = stackalloc byte[8];
             stream.ReadExactly(lengthBytes);
             ulong headerLength = BinaryPrimitives.ReadUInt64LittleEndian(lengthBytes);
             if (headerLength < 2 || headerLength > (ulong)MaxHeaderBytes || headerLength > (ulong)(fileLength - 8))
-                throw new WeightsFormatException($"{name}: header length {headerLength} is impossible for a file of {fileLength} bytes (not safetensors, or truncated).");
+                throw new WeightsFormatException(
+                    $"{name}: header length {headerLength} is impossible for a file of {fileLength} bytes " +
+                    "(not safetensors, or truncated).");
 
             byte[] header = new byte[(int)headerLength];
             stream.ReadExactly(header);
@@ -118,7 +126,8 @@ public static class SafetensorsFile
 
     private sealed record Entry(string Name, string Dtype, int[] Shape, long Begin, long End);
 
-    private static (Dictionary<string, string> Metadata, List<Entry> Entries) ParseHeader(string name, byte[] header, long dataLength)
+    private static (Dictionary<string, string> Metadata, List<Entry> Entries) ParseHeader(string name,
+        byte[] header, long dataLength)
     {
         JsonDocument doc;
         try
@@ -157,7 +166,9 @@ public static class SafetensorsFile
             {
                 var (previous, current) = (entries[i - 1], entries[i]);
                 if (current.Begin < previous.End)
-                    throw new WeightsFormatException($"{name}: tensors '{previous.Name}' and '{current.Name}' overlap (bytes {previous.Begin}-{previous.End} and {current.Begin}-{current.End}).");
+                    throw new WeightsFormatException(
+                        $"{name}: tensors '{previous.Name}' and '{current.Name}' overlap " +
+                        $"(bytes {previous.Begin}-{previous.End} and {current.Begin}-{current.End}).");
             }
             return (metadata, entries);
         }
@@ -187,7 +198,8 @@ public static class SafetensorsFile
         {
             "F32" => 4,
             "F16" => 2,
-            _ => throw new WeightsFormatException($"{name}: tensor '{tensor}' has dtype {dtype}; only F32 and F16 are supported."),
+            _ => throw new WeightsFormatException(
+                $"{name}: tensor '{tensor}' has dtype {dtype}; only F32 and F16 are supported."),
         };
 
         if (!value.TryGetProperty("shape", out var shapeElement) || shapeElement.ValueKind != JsonValueKind.Array)
@@ -196,16 +208,21 @@ public static class SafetensorsFile
         foreach (var d in shapeElement.EnumerateArray())
         {
             if (d.ValueKind != JsonValueKind.Number || !d.TryGetInt32(out int dim) || dim < 0)
-                throw new WeightsFormatException($"{name}: tensor '{tensor}' has a shape entry that is not a non-negative 32-bit integer.");
+                throw new WeightsFormatException(
+                    $"{name}: tensor '{tensor}' has a shape entry that is not a non-negative 32-bit integer.");
             shape.Add(dim);
         }
 
-        if (!value.TryGetProperty("data_offsets", out var offsets) || offsets.ValueKind != JsonValueKind.Array || offsets.GetArrayLength() != 2)
+        if (!value.TryGetProperty("data_offsets", out var offsets) || offsets.ValueKind != JsonValueKind.Array
+            || offsets.GetArrayLength() != 2)
             throw new WeightsFormatException($"{name}: tensor '{tensor}' has no [begin, end] data_offsets.");
-        if (!offsets[0].TryGetInt64(out long begin) || !offsets[1].TryGetInt64(out long end) || begin < 0 || end < begin)
+        if (!offsets[0].TryGetInt64(out long begin) || !offsets[1].TryGetInt64(out long end)
+            || begin < 0 || end < begin)
             throw new WeightsFormatException($"{name}: tensor '{tensor}' has invalid data_offsets.");
         if (end > dataLength)
-            throw new WeightsFormatException($"{name}: tensor '{tensor}' data_offsets [{begin}, {end}] point outside the {dataLength}-byte data section (truncated or corrupt file).");
+            throw new WeightsFormatException(
+                $"{name}: tensor '{tensor}' data_offsets [{begin}, {end}] " +
+                $"point outside the {dataLength}-byte data section (truncated or corrupt file).");
 
         long count;
         try
@@ -214,12 +231,16 @@ public static class SafetensorsFile
         }
         catch (OverflowException)
         {
-            throw new WeightsFormatException($"{name}: tensor '{tensor}' shape {NamedTensor.FormatShape(shape)} is too large.");
+            throw new WeightsFormatException(
+                $"{name}: tensor '{tensor}' shape {NamedTensor.FormatShape(shape)} is too large.");
         }
         if (count * elementSize != end - begin)
-            throw new WeightsFormatException($"{name}: tensor '{tensor}' shape {NamedTensor.FormatShape(shape)} needs {count * elementSize} bytes of {dtype} but data_offsets span {end - begin}.");
+            throw new WeightsFormatException(
+                $"{name}: tensor '{tensor}' shape {NamedTensor.FormatShape(shape)} " +
+                $"needs {count * elementSize} bytes of {dtype} but data_offsets span {end - begin}.");
         if (count > Array.MaxLength)
-            throw new WeightsFormatException($"{name}: tensor '{tensor}' has {count} elements, more than one array can hold.");
+            throw new WeightsFormatException(
+                $"{name}: tensor '{tensor}' has {count} elements, more than one array can hold.");
         return new Entry(tensor, dtype, shape.ToArray(), begin, end);
     }
 

@@ -39,11 +39,18 @@ public sealed class VggWeights
     /// <summary>Conv layers in network order.</summary>
     public IReadOnlyList<ConvLayerWeights> Layers { get; }
 
-    /// <summary>The layer called <paramref name="name"/> (e.g. <c>conv4_2</c>); throws <see cref="KeyNotFoundException"/> if absent.</summary>
+    /// <summary>
+    /// The layer called <paramref name="name"/> (e.g. <c>conv4_2</c>);
+    /// throws <see cref="KeyNotFoundException"/> if absent.
+    /// </summary>
     public ConvLayerWeights this[string name] =>
-        _byName.TryGetValue(name, out var layer) ? layer : throw new KeyNotFoundException($"{Architecture.Name} has no layer {name}.");
+        _byName.TryGetValue(name, out var layer)
+            ? layer
+            : throw new KeyNotFoundException($"{Architecture.Name} has no layer {name}.");
 
-    /// <summary>Loads and checks a converted weights file; throws <see cref="WeightsFormatException"/> on any problem.</summary>
+    /// <summary>
+    /// Loads and checks a converted weights file; throws <see cref="WeightsFormatException"/> on any problem.
+    /// </summary>
     public static VggWeights Load(string path)
     {
         var contents = SafetensorsFile.Read(path);
@@ -56,7 +63,8 @@ public sealed class VggWeights
     /// with consistent shapes, and no other tensor may be: a stray tensor means the file is not what
     /// its metadata claims. <paramref name="source"/> names the file in error messages.
     /// </summary>
-    public static VggWeights FromTensors(IReadOnlyList<NamedTensor> tensors, IReadOnlyDictionary<string, string> metadata, string source)
+    public static VggWeights FromTensors(IReadOnlyList<NamedTensor> tensors,
+        IReadOnlyDictionary<string, string> metadata, string source)
     {
         ArgumentNullException.ThrowIfNull(tensors);
         ArgumentNullException.ThrowIfNull(metadata);
@@ -66,7 +74,9 @@ public sealed class VggWeights
         var architecture = VggArchitecture.Find(archName)
             ?? throw new WeightsFormatException($"{source}: unknown arch '{archName}' (expected vgg19 or vgg16).");
         if (!metadata.TryGetValue("preprocess", out string? preprocess) || !PreprocessNames.Contains(preprocess))
-            throw new WeightsFormatException($"{source}: __metadata__ \"preprocess\" must be torchvision or caffe, got '{preprocess ?? "(missing)"}'.");
+            throw new WeightsFormatException(
+                $"{source}: __metadata__ \"preprocess\" must be torchvision or caffe, " +
+                $"got '{preprocess ?? "(missing)"}'.");
 
         var byName = new Dictionary<string, NamedTensor>(StringComparer.Ordinal);
         foreach (var t in tensors)
@@ -80,14 +90,18 @@ public sealed class VggWeights
         foreach (string name in architecture.ConvNames)
         {
             var weight = byName.GetValueOrDefault(name + ".weight")
-                ?? throw new WeightsFormatException($"{source}: {architecture.Name} needs tensor {name}.weight, which is missing.");
+                ?? throw new WeightsFormatException(
+                    $"{source}: {architecture.Name} needs tensor {name}.weight, which is missing.");
             var bias = byName.GetValueOrDefault(name + ".bias")
-                ?? throw new WeightsFormatException($"{source}: {architecture.Name} needs tensor {name}.bias, which is missing.");
+                ?? throw new WeightsFormatException(
+                    $"{source}: {architecture.Name} needs tensor {name}.bias, which is missing.");
             var s = weight.Shape;
             if (s.Count != 4 || s[1] != channels || s[2] != 3 || s[3] != 3 || s[0] <= 0)
-                throw new WeightsFormatException($"{source}: {name}.weight has shape {NamedTensor.FormatShape(s)}; expected [K, {channels}, 3, 3].");
+                throw new WeightsFormatException(
+                    $"{source}: {name}.weight has shape {NamedTensor.FormatShape(s)}; expected [K, {channels}, 3, 3].");
             if (bias.Shape.Count != 1 || bias.Shape[0] != s[0])
-                throw new WeightsFormatException($"{source}: {name}.bias has shape {NamedTensor.FormatShape(bias.Shape)}; expected [{s[0]}].");
+                throw new WeightsFormatException(
+                    $"{source}: {name}.bias has shape {NamedTensor.FormatShape(bias.Shape)}; expected [{s[0]}].");
             RequireFinite(weight, source);
             RequireFinite(bias, source);
             layers.Add(new ConvLayerWeights(name, channels, s[0], weight.Data, bias.Data));
@@ -97,7 +111,9 @@ public sealed class VggWeights
         }
 
         if (byName.Count > 0)
-            throw new WeightsFormatException($"{source}: tensor {byName.Keys.Order(StringComparer.Ordinal).First()} is not a layer of {architecture.Name}.");
+            throw new WeightsFormatException(
+                $"{source}: tensor {byName.Keys.Order(StringComparer.Ordinal).First()} " +
+                $"is not a layer of {architecture.Name}.");
         return new VggWeights(architecture, preprocess, layers);
     }
 

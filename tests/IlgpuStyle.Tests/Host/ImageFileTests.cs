@@ -64,7 +64,9 @@ public sealed class ImageFileTests
         AssertIncomplete("cut.jpg", whole[..length], "JPEG's end-of-image marker");
     }
 
-    /// <summary>A segment whose length field is shorter than the field itself (0 or 1) is damage, not a crash.</summary>
+    /// <summary>
+    /// A segment whose length field is shorter than the field itself (0 or 1) is damage, not a crash.
+    /// </summary>
     [TestCase(0)]
     [TestCase(1)]
     public void AJpegSegmentWithAnImpossibleLengthIsAnErrorNamingTheFile(int length)

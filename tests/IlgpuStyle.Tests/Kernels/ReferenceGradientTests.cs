@@ -38,7 +38,8 @@ public sealed class ReferenceGradientTests
             }
         }
         Assert.That(worst, Is.LessThan(1e-5),
-            $"{what}: worst relative error {worst:G3} at [{worstIndex}] (analytic {analytic[Math.Max(worstIndex, 0)]:G9})");
+            $"{what}: worst relative error {worst:G3} at [{worstIndex}] " +
+                $"(analytic {analytic[Math.Max(worstIndex, 0)]:G9})");
     }
 
     private static double Dot(double[] a, double[] b) => VectorOps.DotReference(a, b);

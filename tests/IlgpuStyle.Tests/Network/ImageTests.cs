@@ -32,7 +32,8 @@ public sealed class ImageTests
     {
         var image = new RgbImage(1, 1, [10, 20, 30]);
         var x = Preprocessing.Torchvision.ToNetworkInput(image);
-        Assert.That(x, Is.EqualTo(new[] { (10 / 255f - 0.485f) / 0.229f, (20 / 255f - 0.456f) / 0.224f, (30 / 255f - 0.406f) / 0.225f }).Within(1e-5));
+        Assert.That(x, Is.EqualTo(new[] { (10 / 255f - 0.485f) / 0.229f,
+            (20 / 255f - 0.456f) / 0.224f, (30 / 255f - 0.406f) / 0.225f }).Within(1e-5));
     }
 
     [Test]

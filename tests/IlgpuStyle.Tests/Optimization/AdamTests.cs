@@ -18,7 +18,8 @@ public sealed class AdamTests(DeviceKind kind) : AcceleratorFixture(kind)
         // still moves every variable at the same pace, then settles as m/sqrt(v) shrinks.
         using var objective = DiagonalQuadratic.IllConditioned(Kernels, 20, 100, seed: 12);
         using var x = Upload(Accelerator, new double[objective.Length]);
-        using var adam = new AdamOptimizer(Kernels, objective, x.View, new AdamOptions { LearningRate = 0.05, MaxIterations = 400 });
+        using var adam = new AdamOptimizer(Kernels, objective, x.View,
+            new AdamOptions { LearningRate = 0.05, MaxIterations = 400 });
 
         var steps = Run(adam);
         TestContext.Out.WriteLine(Describe(steps));
@@ -38,7 +39,8 @@ public sealed class AdamTests(DeviceKind kind) : AcceleratorFixture(kind)
         // about 0.012 here, a 2000-fold decrease, at x ~ (0.89, 0.79)).
         var objective = new Rosenbrock(Kernels, 2);
         using var x = Upload(Accelerator, [-1.2, 1]);
-        using var adam = new AdamOptimizer(Kernels, objective, x.View, new AdamOptions { LearningRate = 0.02, MaxIterations = 1500 });
+        using var adam = new AdamOptimizer(Kernels, objective, x.View,
+            new AdamOptions { LearningRate = 0.02, MaxIterations = 1500 });
 
         var steps = Run(adam);
         var result = Download(x);

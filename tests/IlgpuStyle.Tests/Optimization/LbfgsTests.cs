@@ -25,7 +25,8 @@ public sealed class LbfgsTests(DeviceKind kind) : AcceleratorFixture(kind)
         using var x = Upload(Accelerator, new double[objective.Length]);
         var options = new LbfgsOptions
         {
-            HistorySize = 8, MaxIterations = 300, LineSearch = lineSearch, GradientTolerance = 1e-4, ChangeTolerance = 1e-14,
+            HistorySize = 8, MaxIterations = 300, LineSearch = lineSearch,
+            GradientTolerance = 1e-4, ChangeTolerance = 1e-14,
         };
         using var lbfgs = new LbfgsOptimizer(Kernels, objective, x.View, options);
 
@@ -33,7 +34,8 @@ public sealed class LbfgsTests(DeviceKind kind) : AcceleratorFixture(kind)
         var result = Download(x);
         TestContext.Out.WriteLine(Describe(steps));
 
-        Assert.That(steps[^1].Stop, Is.AnyOf(StopReason.GradientTolerance, StopReason.ChangeTolerance), Describe(steps));
+        Assert.That(steps[^1].Stop, Is.AnyOf(StopReason.GradientTolerance, StopReason.ChangeTolerance),
+            Describe(steps));
         // f <= 1e-9 bounds the error of the flattest component (d = 1) by sqrt(2e-9) ~ 4.5e-5.
         Assert.That(steps[^1].Loss, Is.LessThan(1e-9), Describe(steps));
         Assert.That(MaxError(result, objective.Center), Is.LessThan(1e-4), Describe(steps));
@@ -41,7 +43,8 @@ public sealed class LbfgsTests(DeviceKind kind) : AcceleratorFixture(kind)
         {
             // A line search that respects the loss never lets it rise.
             for (int i = 1; i < steps.Count; i++)
-                Assert.That(steps[i].Loss, Is.LessThanOrEqualTo(steps[i - 1].Loss), $"iteration {i}: {Describe(steps)}");
+                Assert.That(steps[i].Loss, Is.LessThanOrEqualTo(steps[i - 1].Loss),
+                    $"iteration {i}: {Describe(steps)}");
         }
     }
 
@@ -104,14 +107,16 @@ public sealed class LbfgsTests(DeviceKind kind) : AcceleratorFixture(kind)
         for (int i = 0; i < n; i++) start[i] = i % 2 == 0 ? -1.2 : 1;
         var objective = new Rosenbrock(Kernels, n);
         using var x = Upload(Accelerator, start);
-        var options = new LbfgsOptions { HistorySize = historySize, MaxIterations = 300, LineSearch = lineSearch, GradientTolerance = 1e-4 };
+        var options = new LbfgsOptions { HistorySize = historySize, MaxIterations = 300,
+            LineSearch = lineSearch, GradientTolerance = 1e-4 };
         using var lbfgs = new LbfgsOptimizer(Kernels, objective, x.View, options);
 
         var steps = Run(lbfgs);
         var result = Download(x);
         TestContext.Out.WriteLine(Describe(steps));
 
-        Assert.That(steps[^1].Stop, Is.Not.EqualTo(StopReason.MaxIterations).And.Not.EqualTo(StopReason.NonFinite), Describe(steps));
+        Assert.That(steps[^1].Stop, Is.Not.EqualTo(StopReason.MaxIterations).And.Not.EqualTo(StopReason.NonFinite),
+            Describe(steps));
         Assert.That(MaxError(result, Enumerable.Repeat(1.0, n).ToArray()), Is.LessThan(1e-3), Describe(steps));
         Assert.That(steps[^1].Loss, Is.LessThan(1e-6));
     }
@@ -126,13 +131,15 @@ public sealed class LbfgsTests(DeviceKind kind) : AcceleratorFixture(kind)
         var center = Enumerable.Range(0, 30).Select(_ => 4 * random.NextDouble() - 2).ToArray();
         using var objective = new DiagonalQuadratic(Kernels, diagonal, center);
         using var x = Upload(Accelerator, new double[30]);
-        var options = new LbfgsOptions { HistorySize = 5, MaxIterations = 40, LineSearch = LineSearchKind.None, GradientTolerance = 1e-4 };
+        var options = new LbfgsOptions { HistorySize = 5, MaxIterations = 40,
+            LineSearch = LineSearchKind.None, GradientTolerance = 1e-4 };
         using var lbfgs = new LbfgsOptimizer(Kernels, objective, x.View, options);
 
         var steps = Run(lbfgs);
         TestContext.Out.WriteLine(Describe(steps));
 
-        Assert.That(steps.Skip(1).Select(s => s.Evaluations), Is.All.EqualTo(1), "one evaluation per iteration without a line search");
+        Assert.That(steps.Skip(1).Select(s => s.Evaluations), Is.All.EqualTo(1),
+            "one evaluation per iteration without a line search");
         Assert.That(steps[^1].Stop, Is.EqualTo(StopReason.GradientTolerance), Describe(steps));
         Assert.That(MaxError(Download(x), center), Is.LessThan(1e-5));
         // The first step is scaled by min(1, 1/|g|_1) as in torch: tiny here, so it must decrease f.
@@ -187,7 +194,8 @@ public sealed class LbfgsTests(DeviceKind kind) : AcceleratorFixture(kind)
         Assert.That(last.Iteration, Is.EqualTo(2));
         Assert.That(last.Stop, Is.EqualTo(StopReason.MaxIterations));
         Assert.That(last.TotalEvaluations, Is.EqualTo(objective.Evaluations));
-        Assert.That(last.Loss, Is.EqualTo(objective.Value(Download(x))).Within(1e-5), "the loss reported is the loss at x");
+        Assert.That(last.Loss, Is.EqualTo(objective.Value(Download(x))).Within(1e-5),
+            "the loss reported is the loss at x");
 
         int evaluations = objective.Evaluations;
         Assert.That(lbfgs.Step(), Is.EqualTo(last));
@@ -201,7 +209,8 @@ public sealed class LbfgsTests(DeviceKind kind) : AcceleratorFixture(kind)
         var start = new double[] { 0.5, -1, 2 };
         using var objective = new DiagonalQuadratic(Kernels, [1, 3, 0.5], [1, 1, 1]);
         using var x = Upload(Accelerator, start);
-        using var lbfgs = new LbfgsOptimizer(Kernels, objective, x.View, new LbfgsOptions { LineSearch = LineSearchKind.None, LearningRate = 1e30 });
+        using var lbfgs = new LbfgsOptimizer(Kernels, objective, x.View,
+            new LbfgsOptions { LineSearch = LineSearchKind.None, LearningRate = 1e30 });
 
         var zero = lbfgs.Start();
         var step = lbfgs.Step();
@@ -227,7 +236,9 @@ public sealed class LbfgsTests(DeviceKind kind) : AcceleratorFixture(kind)
         using var wrong = Accelerator.Allocate1D<float>(4);
         using var right = Accelerator.Allocate1D<float>(3);
         Assert.Throws<ArgumentException>(() => new LbfgsOptimizer(Kernels, objective, wrong.View));
-        Assert.Throws<ArgumentOutOfRangeException>(() => new LbfgsOptimizer(Kernels, objective, right.View, new LbfgsOptions { HistorySize = 0 }));
-        Assert.Throws<ArgumentOutOfRangeException>(() => new LbfgsOptimizer(Kernels, objective, right.View, new LbfgsOptions { Curvature = 1e-5 }));
+        Assert.Throws<ArgumentOutOfRangeException>(
+            () => new LbfgsOptimizer(Kernels, objective, right.View, new LbfgsOptions { HistorySize = 0 }));
+        Assert.Throws<ArgumentOutOfRangeException>(
+            () => new LbfgsOptimizer(Kernels, objective, right.View, new LbfgsOptions { Curvature = 1e-5 }));
     }
 }

@@ -6,7 +6,8 @@ namespace IlgpuStyle.Tests.Optimization;
 public sealed class LineSearchTests
 {
     // phi(t) = (t - 3)^2 / 2 + t^4 / 100: minimum near t = 2.5; phi'(0) = -3.
-    private static LinePoint Quartic(double t) => new(t, (t - 3) * (t - 3) / 2 + t * t * t * t / 100, (t - 3) + t * t * t / 25);
+    private static LinePoint Quartic(double t) =>
+        new(t, (t - 3) * (t - 3) / 2 + t * t * t * t / 100, (t - 3) + t * t * t / 25);
 
     [TestCase(1.0)]     // too short: extrapolates
     [TestCase(0.001)]   // far too short
@@ -16,7 +17,8 @@ public sealed class LineSearchTests
         var start = Quartic(0);
         int calls = 0;
         double last = double.NaN;
-        var result = LineSearch.StrongWolfe(t => { calls++; last = t; return Quartic(t); }, start, initialStep, 1e-4, 0.9, 25);
+        var result = LineSearch.StrongWolfe(t => { calls++; last = t; return Quartic(t); },
+            start, initialStep, 1e-4, 0.9, 25);
 
         Assert.That(result.Found, Is.True);
         Assert.That(result.Point.Loss, Is.LessThanOrEqualTo(start.Loss + 1e-4 * result.Point.Step * start.Slope));

@@ -35,6 +35,7 @@ internal static class OptimizerTestSupport
     /// <summary>A readable trace of a run for assertion messages.</summary>
     public static string Describe(List<OptimizerStep> steps) =>
         $"{steps.Count - 1} iterations, stop {steps[^1].Stop}, losses " +
-        string.Join(", ", steps.Take(6).Select(s => s.Loss.ToString("G4", System.Globalization.CultureInfo.InvariantCulture))) +
+        string.Join(", ",
+            steps.Take(6).Select(s => s.Loss.ToString("G4", System.Globalization.CultureInfo.InvariantCulture))) +
         (steps.Count > 6 ? $" ... {steps[^1].Loss:G4}" : "");
 }

@@ -6,7 +6,8 @@ using IlgpuStyle.Optimization;
 namespace IlgpuStyle.Tests.Optimization;
 
 /// <summary>Term i of 1/2 d_i (x_i - c_i)^2.</summary>
-public readonly struct QuadraticSummand(ArrayView<float> x, ArrayView<float> diagonal, ArrayView<float> center) : ISummand
+public readonly struct QuadraticSummand(ArrayView<float> x, ArrayView<float> diagonal,
+    ArrayView<float> center) : ISummand
 {
     private readonly ArrayView<float> _x = x;
     private readonly ArrayView<float> _d = diagonal;
@@ -37,7 +38,8 @@ public sealed class DiagonalQuadratic : IObjective, IDisposable
         Center = center;
         _diagonal = kernels.Accelerator.Allocate1D(Array.ConvertAll(diagonal, v => (float)v));
         _center = kernels.Accelerator.Allocate1D(Array.ConvertAll(center, v => (float)v));
-        _gradient = kernels.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(GradientKernel);
+        _gradient = kernels.Accelerator.LoadAutoGroupedStreamKernel<
+            Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(GradientKernel);
     }
 
     /// <summary>d_i = condition^(i/(n-1)): eigenvalues spread evenly on a log scale from 1 to condition.</summary>

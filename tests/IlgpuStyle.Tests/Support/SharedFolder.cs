@@ -37,7 +37,8 @@ internal static class SharedFolder
                           "directory, so ../shared cannot be found.");
         string path = Path.GetFullPath(Path.Combine(root!, "..", "shared", relativePath));
         if (!File.Exists(path))
-            Assert.Ignore($"../shared/{relativePath} is not beside this clone (it is in CI); the project's own fixtures cover this code without it.");
+            Assert.Ignore($"../shared/{relativePath} is not beside this clone (it is in CI); " +
+                "the project's own fixtures cover this code without it.");
         return path;
     }
 }
