@@ -116,9 +116,7 @@ internal static class Bench
         profiler.Clear();
 
         // The same evaluations with a marker before every piece, for the breakdown.
-        objective.Profiler = profiler;
-        for (int i = 0; i < iterations; i++) objective.Evaluate(x.View, gradient.View, loss.View);
-        objective.Profiler = null;
+        for (int i = 0; i < iterations; i++) objective.Evaluate(x.View, gradient.View, loss.View, profiler);
         var pieces = profiler.Collect();
         double piecesMs = pieces.Sum(p => p.Time.TotalMilliseconds) / iterations;
 

@@ -203,4 +203,15 @@ public readonly record struct ConvVariants(KernelVariant Forward, KernelVariant 
     /// (a second copy, prepared once) and can apply a kept ReLU output's mask as it loads dOut.
     /// </summary>
     public bool TiledInputGradient => InputGradient is KernelVariant.Tiled or KernelVariant.Tf32;
+
+    /// <summary>
+    /// Whether the input gradient can apply a kept ReLU output's mask as it loads dOut (host code and
+    /// the tiled products), so that the ReLU needs no backward step of its own.
+    /// </summary>
+    public bool MasksWithOutput => InputGradient is KernelVariant.Cpu or KernelVariant.Tiled or KernelVariant.Tf32;
+
+    /// <summary>
+    /// Whether the input gradient can apply a ReLU bit mask (<see cref="Relu.PackMask"/>) as it loads dOut (host code).
+    /// </summary>
+    public bool MasksWithBits => InputGradient is KernelVariant.Cpu;
 }

@@ -16,6 +16,21 @@ public sealed class LayerProfiler(Accelerator accelerator) : IDisposable
     public void Mark(string label) => _marks.Add((label, accelerator.AddProfilingMarker()));
 
     /// <summary>
+    /// Replays <paramref name="tape"/> as <see cref="Tape.Backward"/> does, from the last entry to the
+    /// first, marking each one first as "name backward": the profiler wraps the tape from outside.
+    /// </summary>
+    public void Replay(Tape tape)
+    {
+        ArgumentNullException.ThrowIfNull(tape);
+        for (int i = tape.Entries.Count - 1; i >= 0; i--)
+        {
+            var entry = tape.Entries[i];
+            Mark(entry.Name + " backward");
+            entry.Backward();
+        }
+    }
+
+    /// <summary>
     /// Waits for the device and returns each piece's duration (from its mark to the next), adding
     /// up pieces with the same label. The last mark only closes the piece before it.
     /// </summary>

@@ -134,13 +134,6 @@ public sealed class StyleObjective : IObjective, IDisposable
     /// <summary>Every device buffer of the objective: allocation count and peak bytes.</summary>
     public DeviceMemory Memory { get; }
 
-    /// <summary>When set, every piece of <see cref="Evaluate"/> is timed on the device (the bench command).</summary>
-    public LayerProfiler? Profiler
-    {
-        get => _tape.Profiler;
-        set => _tape.Profiler = value;
-    }
-
     /// <summary>The shape of a ReLU output the network computes.</summary>
     public ChwShape ActivationShape(string reluName) =>
         (_network ?? throw new InvalidOperationException("No network: only total variation is optimized."))
@@ -150,7 +143,15 @@ public sealed class StyleObjective : IObjective, IDisposable
     public IEnumerable<string> LayerNames => _network?.LayerNames ?? [];
 
     /// <inheritdoc/>
-    public void Evaluate(ArrayView<float> x, ArrayView<float> gradient, ArrayView<float> loss)
+    public void Evaluate(ArrayView<float> x, ArrayView<float> gradient, ArrayView<float> loss) =>
+        Evaluate(x, gradient, loss, profiler: null);
+
+    /// <summary>
+    /// <see cref="Evaluate(ArrayView{float}, ArrayView{float}, ArrayView{float})"/> with every piece
+    /// (each layer's forward and backward, each loss tap, the sums) marked on <paramref name="profiler"/>
+    /// for device-side timing (the bench command).
+    /// </summary>
+    public void Evaluate(ArrayView<float> x, ArrayView<float> gradient, ArrayView<float> loss, LayerProfiler? profiler)
     {
         Require.Length(x, Shape.Length, nameof(x));
         Require.Length(gradient, Shape.Length, nameof(gradient));
@@ -158,14 +159,14 @@ public sealed class StyleObjective : IObjective, IDisposable
         var vectors = _kernels.Vectors;
         var total = _scalars.View.SubView(0, 1);
         var tv = _scalars.View.SubView(3, 1);
-        Profiler?.Mark("clear");
+        profiler?.Mark("clear");
         vectors.Fill(_scalars.View, 0f);
 
         if (_network is not null)
         {
             _tape.Clear();
-            _network.Forward(x, _tape);        // content and style taps add their losses here
-            _network.Backward(_tape, gradient); // and their gradients here
+            _network.Forward(x, _tape, profiler);        // content and style taps add their losses here
+            _network.Backward(_tape, gradient, profiler); // and their gradients here
         }
         else
         {
@@ -174,16 +175,16 @@ public sealed class StyleObjective : IObjective, IDisposable
 
         if (_weights.TotalVariation != 0)
         {
-            Profiler?.Mark("total variation");
+            profiler?.Mark("total variation");
             _kernels.TotalVariation.Forward(tv, x, Shape, _weights.TotalVariation, accumulate: true);
             _kernels.TotalVariation.Backward(gradient, x, Shape, _weights.TotalVariation, accumulate: true);
         }
 
-        Profiler?.Mark("loss sum");
+        profiler?.Mark("loss sum");
         vectors.Scalar(total, _scalars.View.SubView(1, 1), ScalarOp.Add, _scalars.View.SubView(2, 1));
         vectors.Scalar(total, total, ScalarOp.Add, tv);
         vectors.Copy(loss, total);
-        Profiler?.Mark("host, between evaluations");
+        profiler?.Mark("host, between evaluations");
     }
 
     /// <summary>Waits for the device and reads the last evaluation's loss terms (one small copy).</summary>

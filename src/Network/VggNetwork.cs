@@ -16,16 +16,17 @@ namespace IlgpuStyle.Network;
 /// needs only two gradient buffers the size of the largest tensor, used alternately from the
 /// deepest layer back to the input ("ping-pong"): layer k's output gradient is in one and its
 /// input gradient goes to the other; in the forward pass the same two buffers hold the outputs that
-/// are not kept. Everything is allocated once, when the network is built.
+/// are not kept. Everything is allocated once, when the network is built, and so is every backward
+/// closure: each captures the buffers it reads and writes then, so the tape a forward pass fills
+/// replays on its own (micrograd's way), and an evaluation allocates nothing.
 /// </remarks>
 public sealed class VggNetwork
 {
     private readonly KernelSet _kernels;
     private readonly List<Layer> _layers = [];
-    private readonly Dictionary<string, List<ILossTap>> _taps = [];
-    private readonly Dictionary<ILossTap, Action> _tapBackwards = [];
     private readonly MemoryBuffer1D<float, Stride1D.Dense>[] _gradients;
-    private ArrayView<float> _dInput;
+    private readonly ArrayView<float> _inputGradient;   // (3, H, W) what layer 0's backward writes
+    private readonly ArrayView<float> _deepestGradient; // the last layer's output gradient, cleared before a replay
 
     /// <summary>
     /// Builds the network for inputs of shape <c>(3, height, width)</c>, up to and including
@@ -58,16 +59,23 @@ public sealed class VggNetwork
         if (weights.Architecture.Deepest(kept.Append(deepestLayer)) != deepestLayer)
             throw new ArgumentException($"A kept layer lies past {deepestLayer}, where the network stops.");
 
+        // Layer k's output gradient lives in buffer k mod 2 and its input gradient in the other one;
+        // the input's own gradient (layer 0's input gradient) in buffer 1.
         _gradients = [memory.Floats(Plan.ScratchLength), memory.Floats(Plan.ScratchLength)];
-        foreach (var planned in Plan.Layers)
+        for (int k = 0; k < Plan.Layers.Count; k++)
         {
+            var planned = Plan.Layers[k];
             var output = planned.Kept
                 ? memory.Tensor(planned.Output)
                 : new DeviceTensor(_gradients[planned.Scratch].View.SubView(0, planned.Output.Length), planned.Output);
+            var gradients = new LayerGradients(Input: Gradient(k - 1, planned.Input.Length),
+                                               Output: Gradient(k, planned.Output.Length));
             _layers.Add(planned.Conv is { } conv
-                ? new ConvReluLayer(conv, planned, output, kernels, memory)
-                : new PoolLayer(planned, pooling, output, kernels, memory));
+                ? new ConvReluLayer(conv, planned, output, gradients, kernels, memory)
+                : new PoolLayer(planned, pooling, output, gradients, kernels, memory));
         }
+        _inputGradient = Gradient(-1, InputShape.Length);
+        _deepestGradient = _layers[^1].Gradients.Output;
     }
 
     /// <summary>What the network computes and holds, layer by layer.</summary>
@@ -99,82 +107,94 @@ public sealed class VggNetwork
         ?? throw new ArgumentException($"The network does not compute {reluName} (it stops at " +
                                        $"{_layers[^1].Names.Last()}).");
 
-    /// <summary>Attaches a loss tap to the (kept) ReLU output it names.</summary>
+    /// <summary>
+    /// Attaches a loss tap to the (kept) ReLU output it names; its backward closure is built here,
+    /// reading that output and adding to its gradient.
+    /// </summary>
     public void AddTap(ILossTap tap)
     {
         Activation(tap.Layer); // validates the name
-        if (!_taps.TryGetValue(tap.Layer, out var list)) _taps[tap.Layer] = list = [];
-        list.Add(tap);
+        var layer = _layers.OfType<ConvReluLayer>().Single(l => l.ReluName == tap.Layer);
+        var output = layer.Output;
+        var dOutput = layer.Gradients.Output;
+        layer.Taps.Add(new TapStep(tap, $"{tap.GetType().Name}@{tap.Layer}", () => tap.Backward(dOutput, output)));
     }
 
     /// <summary>
-    /// Runs every layer on <paramref name="input"/> (a <c>(3, H, W)</c> view), the taps after
-    /// their ReLU, and records the backward closures
-    /// on <paramref name="tape"/>.
+    /// Runs every layer on <paramref name="input"/> (a <c>(3, H, W)</c> view), the taps after their
+    /// ReLU, and records each one's backward closure on <paramref name="tape"/>. With a
+    /// <paramref name="profiler"/>, each piece is marked first ("conv1_1+relu1_1 forward").
     /// </summary>
-    public void Forward(ArrayView<float> input, Tape tape)
+    public void Forward(ArrayView<float> input, Tape tape, LayerProfiler? profiler = null)
     {
         Require.Length(input, InputShape.Length, nameof(input));
         var current = new DeviceTensor(input, InputShape);
-        for (int k = 0; k < _layers.Count; k++)
+        foreach (var layer in _layers)
         {
-            var layer = _layers[k];
-            tape.Profiler?.Mark(string.Join("+", layer.Names) + " forward");
+            profiler?.Mark(layer.ForwardLabel);
             layer.Forward(current);
-            layer.RecordBackward(tape, this, k);
-            if (layer is ConvReluLayer conv && _taps.TryGetValue(conv.ReluName, out var taps))
+            layer.RecordBackward(tape);
+            foreach (var tap in layer.Taps)
             {
-                foreach (var tap in taps)
-                {
-                    tape.Profiler?.Mark($"{tap.GetType().Name}@{conv.ReluName} forward");
-                    tap.Forward(conv.Output);
-                    if (!_tapBackwards.TryGetValue(tap, out var backward))
-                    {
-                        int index = k;
-                        _tapBackwards[tap] = backward = () => tap.Backward(OutputGradient(index), conv.Output);
-                    }
-                    tape.Record($"{tap.GetType().Name}@{conv.ReluName}", backward);
-                }
+                profiler?.Mark(tap.Name + " forward");
+                tap.Tap.Forward(layer.Output);
+                tape.Record(tap.Name, tap.Backward);
             }
             current = layer.Output;
         }
     }
 
     /// <summary>
-    /// Clears the deepest layer's output gradient, replays the tape, and leaves the gradient with
-    /// respect to the input in <paramref name="dInput"/> (written, not accumulated).
+    /// Clears the deepest layer's output gradient, replays the tape (through
+    /// <paramref name="profiler"/>, which marks each entry, when given), and copies the gradient with
+    /// respect to the input into <paramref name="dInput"/> (written, not accumulated).
     /// </summary>
-    public void Backward(Tape tape, ArrayView<float> dInput)
+    public void Backward(Tape tape, ArrayView<float> dInput, LayerProfiler? profiler = null)
     {
         Require.Length(dInput, InputShape.Length, nameof(dInput));
-        _dInput = dInput;
-        _kernels.Vectors.Fill(OutputGradient(_layers.Count - 1), 0f);
-        tape.Backward();
+        _kernels.Vectors.Fill(_deepestGradient, 0f);
+        if (profiler is null) tape.Backward();
+        else profiler.Replay(tape);
+        profiler?.Mark("input gradient");
+        _kernels.Vectors.Copy(dInput, _inputGradient);
     }
 
-    /// <summary>Gradient of layer k's output: ping-pong buffer k mod 2, sized to the output.</summary>
-    private ArrayView<float> OutputGradient(int k) => _gradients[k % 2].View.SubView(0, _layers[k].Output.Shape.Length);
-
-    /// <summary>Gradient of layer k's input: the other buffer, or the caller's dInput for layer 0.</summary>
-    private ArrayView<float> InputGradient(int k) => k == 0 ? _dInput : OutputGradient(k - 1);
+    /// <summary>Layer k's output gradient (k = -1: the input's), sized to <paramref name="length"/>.</summary>
+    private ArrayView<float> Gradient(int k, int length) => _gradients[(k + 2) % 2].View.SubView(0, length);
 
     // ------------------------------------------------------------------ layers
 
-    private abstract class Layer
+    /// <summary>The two gradient views of a layer, fixed when the network is built.</summary>
+    /// <param name="Input">dInput, which the layer's backward writes.</param>
+    /// <param name="Output">dOutput, which it reads (and, for a ReLU, masks in place).</param>
+    private readonly record struct LayerGradients(ArrayView<float> Input, ArrayView<float> Output);
+
+    /// <summary>A loss tap on a layer's output: its tape label and its backward closure, built once.</summary>
+    private sealed record TapStep(ILossTap Tap, string Name, Action Backward);
+
+    private abstract class Layer(LayerGradients gradients)
     {
+        public LayerGradients Gradients { get; } = gradients;
+
+        public List<TapStep> Taps { get; } = [];
+
         public abstract DeviceTensor Output { get; }
 
         public abstract IEnumerable<string> Names { get; }
 
+        /// <summary>The profiler's label of the forward pass: <c>conv1_1+relu1_1 forward</c>.</summary>
+        public string ForwardLabel => string.Join("+", Names) + " forward";
+
         public abstract void Forward(DeviceTensor input);
 
-        public abstract void RecordBackward(Tape tape, VggNetwork network, int index);
+        /// <summary>Records the closures built with the layer (recording allocates nothing).</summary>
+        public abstract void RecordBackward(Tape tape);
     }
 
     /// <summary>
     /// conv{b}_{i} with its bias and ReLU fused into one kernel. Backward is the ReLU mask, then the
     /// input gradient. The mask comes from the kept output, from bits packed in the forward pass, or
-    /// from nowhere when a max pooling follows (<see cref="ReluMaskSource"/>). The tiled kernel
+    /// from nowhere when a max pooling follows (<see cref="ReluMaskSource"/>). A tiled input gradient
     /// applies a kept output's mask as it loads dOut, and runs over the transposed, flipped weights
     /// prepared here once.
     /// </summary>
@@ -184,18 +204,18 @@ public sealed class VggNetwork
         private readonly Conv2dShape _shape;
         private readonly ArrayView<float> _weight;     // (K, C, 3, 3)
         private readonly ArrayView<float> _bias;       // (K)
-        private readonly ArrayView<float> _transposed; // (C, K, 3, 3) flipped, for the tiled backward; empty otherwise
         private readonly ArrayView<uint> _maskBits;    // ceil(K*H*W / 32) words with Mask == Bits; empty otherwise
-        private readonly string _convName;
-        private Action? _reluBackward;
-        private Action? _convBackward;
+        private readonly string _convLabel;            // conv3_1, or relu3_1+conv3_1 with the ReLU fused in
+        private readonly Action _convBackward;
+        private readonly Action? _reluBackward;        // null where nothing is left to mask
 
         public ConvReluLayer(ConvLayerWeights weights, PlannedLayer planned, DeviceTensor output,
-            KernelSet kernels, DeviceMemory memory)
+            LayerGradients gradients, KernelSet kernels, DeviceMemory memory)
+            : base(gradients)
         {
             _kernels = kernels;
             Planned = planned;
-            _convName = weights.Name;
+            ConvName = weights.Name;
             ReluName = planned.ReluName!;
             var input = planned.Input;
             _shape = Conv2dShape.Vgg(input.Channels, input.Height, input.Width, weights.OutChannels);
@@ -204,78 +224,70 @@ public sealed class VggNetwork
             Output = output;
             if (planned.Mask == ReluMaskSource.Bits)
                 _maskBits = memory.Words(Relu.MaskWords(output.Shape.Length)).View;
-            if (planned.Kernels.TiledInputGradient)
+
+            // The closures the tape replays, in reverse: the ReLU step (recorded last) runs first.
+            // Where the input-gradient kernel applies the ReLU mask itself as it loads dOut, there is
+            // no ReLU step (ConvVariants says which masks each variant applies).
+            bool fusedMask = planned.Mask switch
             {
-                _transposed = memory.Floats(_shape.WeightLength).View;
-                kernels.Conv.TransposeFlip(_transposed, _weight, _shape);
-            }
+                ReluMaskSource.KeptOutput => planned.Kernels.MasksWithOutput,
+                ReluMaskSource.Bits => planned.Kernels.MasksWithBits,
+                _ => false,
+            };
+            _convLabel = fusedMask ? $"{ReluName}+{ConvName}" : ConvName;
+            _convBackward = InputGradient(memory, fusedMask);
+            _reluBackward = fusedMask || planned.Mask == ReluMaskSource.MaxPooling ? null
+                : planned.Mask == ReluMaskSource.Bits
+                    ? () => kernels.Relu.BackwardBits(gradients.Output, gradients.Output, _maskBits)
+                    : () => kernels.Relu.Backward(gradients.Output, gradients.Output, output.View);
         }
 
         public PlannedLayer Planned { get; }
+
+        public string ConvName { get; }
 
         public string ReluName { get; }
 
         public override DeviceTensor Output { get; }
 
-        public override IEnumerable<string> Names => [_convName, ReluName];
+        public override IEnumerable<string> Names => [ConvName, ReluName];
 
         public override void Forward(DeviceTensor input)
         {
-            _kernels.Conv.Forward(Output.View, input.View, _weight, _bias, _shape, fuseRelu: true,
-                Planned.Kernels.Forward);
+            var variant = Planned.Kernels.Forward;
+            _kernels.Conv.Forward(Output.View, input.View, _weight, _bias, _shape, fuseRelu: true, variant);
             if (Planned.Mask == ReluMaskSource.Bits)
                 _kernels.Relu.PackMask(_maskBits, Output.View); // before the next layers reuse Output's buffer
         }
 
-        public override void RecordBackward(Tape tape, VggNetwork network, int index)
+        public override void RecordBackward(Tape tape)
         {
-            // Built once: recording an existing delegate allocates nothing. The tape replays in
-            // reverse, so the ReLU step recorded last runs first.
-            var mask = Planned.Mask;
-            if (Planned.Kernels.InputGradient == KernelVariant.Cpu)
-            {
-                // The host-code input gradient applies any ReLU mask as it gathers dOut: no ReLU step.
-                var output = mask == ReluMaskSource.KeptOutput ? Output.View : default;
-                var bits = mask == ReluMaskSource.Bits ? _maskBits : default;
-                _convBackward ??= () => _kernels.Conv.BackwardInputCpu(network.InputGradient(index),
-                    network.OutputGradient(index), _weight, _shape, output, bits);
-                tape.Record(mask == ReluMaskSource.MaxPooling ? _convName : $"{ReluName}+{_convName}", _convBackward);
-                return;
-            }
-            bool tiled = Planned.Kernels.TiledInputGradient;
-            _convBackward ??= BackwardInput(network, index, tiled,
-                fusedMask: tiled && mask == ReluMaskSource.KeptOutput ? Output.View : default);
-            tape.Record(tiled && mask == ReluMaskSource.KeptOutput ? $"{ReluName}+{_convName}" : _convName,
-                _convBackward);
-            if (mask == ReluMaskSource.MaxPooling || (tiled && mask == ReluMaskSource.KeptOutput)) return;
-
-            _reluBackward ??= () =>
-            {
-                var dOutput = network.OutputGradient(index); // masked in place
-                if (mask == ReluMaskSource.Bits)
-                    _kernels.Relu.BackwardBits(dOutput, dOutput, _maskBits);
-                else
-                    _kernels.Relu.Backward(dOutput, dOutput, Output.View);
-            };
-            tape.Record(ReluName, _reluBackward);
+            tape.Record(_convLabel, _convBackward);
+            if (_reluBackward is not null) tape.Record(ReluName, _reluBackward);
         }
 
         /// <summary>
-        /// The input gradient, in the variant the plan chose: the tiled kernels over the transposed
-        /// weights (masking dOut by <paramref name="fusedMask"/> as they load it, when given), or a
-        /// plain kernel over the weights.
+        /// The input gradient's closure, in the variant the plan chose: host code over the weights, a
+        /// tiled product over the transposed weights (prepared here once), or a plain kernel over the
+        /// weights. With <paramref name="fusedMask"/> the kernel masks dOut by the ReLU's kept output
+        /// or bits as it loads it.
         /// </summary>
-        private Action BackwardInput(VggNetwork network, int index, bool tiled, ArrayView<float> fusedMask)
+        private Action InputGradient(DeviceMemory memory, bool fusedMask)
         {
+            var (dInput, dOutput) = (Gradients.Input, Gradients.Output);
+            var output = fusedMask && Planned.Mask == ReluMaskSource.KeptOutput ? Output.View : default;
+            var bits = fusedMask && Planned.Mask == ReluMaskSource.Bits ? _maskBits : default;
             var variant = Planned.Kernels.InputGradient;
-            if (!tiled)
-                return () => _kernels.Conv.BackwardInput(network.InputGradient(index), network.OutputGradient(index),
-                    _weight, _shape, variant);
+            if (variant == KernelVariant.Cpu)
+                return () => _kernels.Conv.BackwardInputCpu(dInput, dOutput, _weight, _shape, output, bits);
+            if (!Planned.Kernels.TiledInputGradient)
+                return () => _kernels.Conv.BackwardInput(dInput, dOutput, _weight, _shape, variant);
+
+            var transposed = memory.Floats(_shape.WeightLength).View; // (C, K, 3, 3) flipped
+            _kernels.Conv.TransposeFlip(transposed, _weight, _shape);
             return variant == KernelVariant.Tf32
-                ? () => _kernels.Conv.BackwardInputTf32(network.InputGradient(index), network.OutputGradient(index),
-                    _transposed, fusedMask, _shape)
-                : () => _kernels.Conv.BackwardInputTiled(network.InputGradient(index), network.OutputGradient(index),
-                    _transposed, fusedMask, _shape);
+                ? () => _kernels.Conv.BackwardInputTf32(dInput, dOutput, transposed, output, _shape)
+                : () => _kernels.Conv.BackwardInputTiled(dInput, dOutput, transposed, output, _shape);
         }
     }
 
@@ -290,17 +302,23 @@ public sealed class VggNetwork
         private readonly Pooling _pooling;
         private readonly ArrayView<byte> _argmax;
         private readonly string _name;
-        private Action? _backward;
+        private readonly Action _backward;
 
-        public PoolLayer(PlannedLayer planned, Pooling pooling, DeviceTensor output,
+        public PoolLayer(PlannedLayer planned, Pooling pooling, DeviceTensor output, LayerGradients gradients,
             KernelSet kernels, DeviceMemory memory)
+            : base(gradients)
         {
             _name = planned.Name;
             _kernels = kernels;
             _inputShape = planned.Input;
             _pooling = pooling;
             Output = output;
-            _argmax = pooling == Pooling.Max ? memory.Bytes(output.Shape.Length).View : default;
+            var argmax = pooling == Pooling.Max ? memory.Bytes(output.Shape.Length).View : default;
+            _argmax = argmax;
+            var (dInput, dOutput) = (gradients.Input, gradients.Output);
+            _backward = pooling == Pooling.Max
+                ? () => kernels.MaxPool.Backward(dInput, dOutput, argmax, planned.Input)
+                : () => kernels.AvgPool.Backward(dInput, dOutput, planned.Input);
         }
 
         public override DeviceTensor Output { get; }
@@ -315,17 +333,6 @@ public sealed class VggNetwork
                 _kernels.AvgPool.Forward(Output.View, input.View, _inputShape);
         }
 
-        public override void RecordBackward(Tape tape, VggNetwork network, int index)
-        {
-            _backward ??= () =>
-            {
-                if (_pooling == Pooling.Max)
-                    _kernels.MaxPool.Backward(network.InputGradient(index),
-                        network.OutputGradient(index), _argmax, _inputShape);
-                else
-                    _kernels.AvgPool.Backward(network.InputGradient(index), network.OutputGradient(index), _inputShape);
-            };
-            tape.Record(_name, _backward);
-        }
+        public override void RecordBackward(Tape tape) => tape.Record(_name, _backward);
     }
 }
