@@ -25,13 +25,15 @@ internal static class Cli
     /// <param name="output">Where results and progress go.</param>
     /// <param name="error">Where one-line errors go.</param>
     /// <param name="live">Draw a live progress bar (only when <paramref name="output"/> is a terminal).</param>
-    public static int Run(string[] args, TextWriter output, TextWriter error, bool live = false)
+    /// <param name="interruption">Ctrl-C and SIGTERM, when the process listens for them.</param>
+    public static int Run(string[] args, TextWriter output, TextWriter error, bool live = false,
+        Interruption? interruption = null)
     {
         var root = new RootCommand(
             "ilgpu-style: render a photograph in the style of paintings (Gatys et al.) " +
             "with hand-written ILGPU kernels.");
         var run = new StyleOptionsParser(root);
-        root.SetAction(parse => Guarded(error, () => StyleRun.Execute(run.Read(parse), output, live)));
+        root.SetAction(parse => Guarded(error, () => StyleRun.Execute(run.Read(parse), output, live, interruption)));
         root.Subcommands.Add(DevicesCommand(output, error));
         root.Subcommands.Add(VerifyCommand(output, error));
         root.Subcommands.Add(BenchCommand(output, error));
@@ -47,11 +49,9 @@ internal static class Cli
     }
 
     /// <summary>The <c>--threads</c> option of the main job and bench.</summary>
-    internal static Option<int> ThreadsOption() => new("--threads")
-    {
-        Description = "Cores the CPU device uses (its host-code operations); the default is every core.",
-        DefaultValueFactory = _ => StyleOptionsParser.Defaults.Threads,
-    };
+    internal static Option<int> ThreadsOption() => NumberOptions.Whole("--threads",
+        "Cores the CPU device uses (its host-code operations); the default is every core.",
+        StyleOptionsParser.Defaults.Threads, minimum: 1);
 
     /// <summary>Sets the CPU device's cores; fewer than one is a usage error.</summary>
     internal static void UseThreads(int threads)
@@ -94,25 +94,13 @@ internal static class Cli
     private static Command BenchCommand(TextWriter output, TextWriter error)
     {
         var device = DeviceOption();
-        var sizes = new Option<int[]>("--size")
-        {
-            Description = "Image sizes (N x N) to time; repeat for several.",
-            DefaultValueFactory = _ => [512],
-            AllowMultipleArgumentsPerToken = true,
-        };
-        var iterations = new Option<int>("--iterations")
-        {
-            Description = "Timed evaluations per size.", DefaultValueFactory = _ => 10,
-        };
-        var warmup = new Option<int>("--warmup")
-        {
-            Description = "Untimed evaluations first (kernel compilation, caches).", DefaultValueFactory = _ => 2,
-        };
-        var divisor = new Option<int>("--width-divisor")
-        {
-            Description = "Divide VGG-19's channel counts by this (for quick runs on the CPU accelerator).",
-            DefaultValueFactory = _ => 1,
-        };
+        // VGG-19 pools four times before relu5_1, so a side of 16 is the smallest that reaches it.
+        var sizes = NumberOptions.WholeList("--size", "Image sizes (N x N) to time; repeat for several.", [512], 16);
+        var iterations = NumberOptions.Whole("--iterations", "Timed evaluations per size.", 10, minimum: 1);
+        var warmup = NumberOptions.Whole("--warmup", "Untimed evaluations first (kernel compilation, caches).", 2,
+            minimum: 0);
+        var divisor = NumberOptions.Whole("--width-divisor",
+            "Divide VGG-19's channel counts by this (for quick runs on the CPU accelerator).", 1, minimum: 1);
         var json = new Option<string?>("--json") { Description = "Also write the results as JSON to this file." };
         var tf32 = new Option<bool>("--tf32")
         {
@@ -170,6 +158,11 @@ internal static class Cli
             error.WriteLine($"error: {OneLine(e.Message)}");
             return ExitUsage;
         }
+        catch (RunFailedException e)
+        {
+            error.WriteLine($"error: {OneLine(e.Message)}");
+            return ExitFailed;
+        }
         catch (ILGPU.Runtime.AcceleratorException e)
         {
             error.WriteLine($"error: the device failed ({OneLine(e.Message)}). If it ran out of memory, " +
@@ -202,7 +195,8 @@ internal sealed class StyleOptionsParser
     };
     private readonly Option<string[]> _style = new("--style")
     {
-        Description = "Style image(s): comma-separated or repeated. Required.",
+        Description = "Style image(s): comma-separated, or --style repeated (each value is then one file, " +
+                      "commas and all). Required.",
     };
     private readonly Option<string?> _blend = new("--style-blend-weights")
     {
@@ -212,19 +206,12 @@ internal sealed class StyleOptionsParser
     {
         Description = "The result, .png or .jpg.", DefaultValueFactory = _ => Defaults.Output,
     };
-    private readonly Option<int> _size = new("--size")
-    {
-        Description = "Longer side of the result, in pixels.", DefaultValueFactory = _ => Defaults.Size,
-    };
-    private readonly Option<double> _styleScale = new("--style-scale")
-    {
-        Description = "Style images are scaled to a longer side of style-scale * size.",
-        DefaultValueFactory = _ => Defaults.StyleScale,
-    };
-    private readonly Option<int> _iterations = new("--iterations")
-    {
-        Description = "Optimizer iterations.", DefaultValueFactory = _ => Defaults.Iterations,
-    };
+    private readonly Option<int> _size = NumberOptions.Whole("--size", "Longer side of the result, in pixels.",
+        Defaults.Size, minimum: 1);
+    private readonly Option<double?> _styleScale = NumberOptions.Real("--style-scale",
+        "Style images are scaled to a longer side of style-scale * size.", zeroAllowed: false, Defaults.StyleScale);
+    private readonly Option<int> _iterations = NumberOptions.Whole("--iterations", "Optimizer iterations.",
+        Defaults.Iterations, minimum: 0);
     private readonly Option<int?> _minSize = new("--min-size")
     {
         Description = "Coarse to fine: run at --size, --size/r, --size/r^2, ... down to this longer side (r: " +
@@ -252,33 +239,24 @@ internal sealed class StyleOptionsParser
         DefaultValueFactory = _ => Defaults.AverageDecay,
     };
     private readonly Option<string> _optimizer = Choice("--optimizer", "lbfgs or adam.", Defaults.Optimizer);
-    private readonly Option<double?> _learningRate = new("--learning-rate")
-    {
-        Description = $"Adam's step (default {Number(RunOptions.CaffeAdamLearningRate)} for caffe weights, " +
-                      $"{Number(RunOptions.CaffeAdamLearningRate)}/{Number(LossWeights.TorchvisionScale)} for " +
-                      $"torchvision weights), or L-BFGS's step scale (default {Number(Defaults.Lbfgs.LearningRate)}).",
-    };
-    private readonly Option<int> _history = new("--lbfgs-history")
-    {
-        Description = "L-BFGS curvature pairs kept.", DefaultValueFactory = _ => Defaults.Lbfgs.HistorySize,
-    };
+    private readonly Option<double?> _learningRate = NumberOptions.Real("--learning-rate",
+        $"Adam's step (default {Number(RunOptions.CaffeAdamLearningRate)} for caffe weights, " +
+        $"{Number(RunOptions.CaffeAdamLearningRate)}/{Number(LossWeights.TorchvisionScale)} for " +
+        $"torchvision weights), or L-BFGS's step scale (default {Number(Defaults.Lbfgs.LearningRate)}).",
+        zeroAllowed: false);
+    private readonly Option<int> _history = NumberOptions.Whole("--lbfgs-history", "L-BFGS curvature pairs kept.",
+        Defaults.Lbfgs.HistorySize, minimum: 1);
     private readonly Option<bool> _noLineSearch = new("--lbfgs-no-line-search")
     {
         Description = "Fixed L-BFGS steps without a line search, like the classic tool " +
                       $"(default: {Describe(Defaults.Lbfgs.LineSearch)}).",
     };
-    private readonly Option<float?> _contentWeight = new("--content-weight")
-    {
-        Description = $"w_c ({WeightDefaults(LossWeights.Caffe.Content, 2)}).",
-    };
-    private readonly Option<float?> _styleWeight = new("--style-weight")
-    {
-        Description = $"w_s ({WeightDefaults(LossWeights.Caffe.Style, 4)}).",
-    };
-    private readonly Option<float?> _tvWeight = new("--tv-weight")
-    {
-        Description = $"w_tv, total-variation smoothing ({WeightDefaults(LossWeights.Caffe.TotalVariation, 2)}).",
-    };
+    private readonly Option<double?> _contentWeight = LossWeight("--content-weight",
+        $"w_c ({WeightDefaults(LossWeights.Caffe.Content, 2)}).");
+    private readonly Option<double?> _styleWeight = LossWeight("--style-weight",
+        $"w_s ({WeightDefaults(LossWeights.Caffe.Style, 4)}).");
+    private readonly Option<double?> _tvWeight = LossWeight("--tv-weight",
+        $"w_tv, total-variation smoothing ({WeightDefaults(LossWeights.Caffe.TotalVariation, 2)}).");
     private readonly Option<string> _contentLayers = new("--content-layers")
     {
         Description = "Comma-separated ReLU layers for the content loss.",
@@ -305,25 +283,16 @@ internal sealed class StyleOptionsParser
     {
         Description = "The starting image for --init image (resized to the content's size).",
     };
-    private readonly Option<int> _seed = new("--seed")
-    {
-        Description = "Seed of --init random.", DefaultValueFactory = _ => Defaults.Seed,
-    };
+    private readonly Option<int> _seed = NumberOptions.Whole("--seed", "Seed of --init random.", Defaults.Seed);
     private readonly Option<bool> _originalColors = new("--original-colors")
     {
         Description = "Keep the content's colours: take only the luminance of the result.",
     };
-    private readonly Option<int> _printEvery = new("--print-every")
-    {
-        Description = "Print the losses every N iterations (0: only the first and last).",
-        DefaultValueFactory = _ => Defaults.PrintEvery,
-    };
-    private readonly Option<int> _saveEvery = new("--save-every")
-    {
-        Description = "Save a snapshot (out_N.png; coarse to fine: out_SIZE_N.png, and each scale's result) every " +
-                      "N iterations (0: never).",
-        DefaultValueFactory = _ => Defaults.SaveEvery,
-    };
+    private readonly Option<int> _printEvery = NumberOptions.Whole("--print-every",
+        "Print the losses every N iterations (0: only the first and last).", Defaults.PrintEvery, minimum: 0);
+    private readonly Option<int> _saveEvery = NumberOptions.Whole("--save-every",
+        "Save a snapshot (out_N.png; coarse to fine: out_SIZE_N.png, and each scale's result) every " +
+        "N iterations (0: never).", Defaults.SaveEvery, minimum: 0);
     private readonly Option<string?> _report = new("--report")
     {
         Description = "Write a JSON report (losses per printed iteration, device, peak memory, time) to this file.",
@@ -335,10 +304,11 @@ internal sealed class StyleOptionsParser
     };
     private readonly Option<string> _device = Cli.DeviceOption();
     private readonly Option<int> _threads = Cli.ThreadsOption();
-    private readonly Option<string> _weights = new("--weights")
+    private readonly Option<string?> _weights = new("--weights")
     {
-        Description = "Converted VGG weights (safetensors); the default is downloaded and converted on first use.",
-        DefaultValueFactory = _ => Defaults.Weights,
+        Description = $"Converted VGG weights (safetensors). Default: ${WeightsLocation.Variable} if set, else the " +
+                      $"repository's weights/{WeightsLocation.FileName} if present, else {WeightsLocation.PerUser} " +
+                      "(downloaded and converted on first use).",
     };
 
     public StyleOptionsParser(RootCommand root)
@@ -360,7 +330,7 @@ internal sealed class StyleOptionsParser
     {
         string content = parse.GetValue(_content)
             ?? throw new UsageException("--content is required: the photograph to repaint. See 'ilgpu-style --help'.");
-        var styles = List(parse.GetValue(_style) ?? []);
+        var styles = StyleFiles(parse.GetValue(_style) ?? []);
         if (styles.Count == 0)
             throw new UsageException("--style is required: one or more paintings (comma-separated or repeated).");
         var schedule = parse.GetValue(_schedule) is { } text ? ScaleSchedule.Parse(text) : null;
@@ -381,7 +351,7 @@ internal sealed class StyleOptionsParser
             Styles = styles,
             Output = parse.GetValue(_output)!,
             Size = size,
-            StyleScale = parse.GetValue(_styleScale),
+            StyleScale = parse.GetValue(_styleScale)!.Value,
             Iterations = parse.GetValue(_iterations),
             MinSize = parse.GetValue(_minSize),
             ScaleRatio = parse.GetValue(_scaleRatio),
@@ -394,13 +364,13 @@ internal sealed class StyleOptionsParser
             {
                 ContentLayers = List([parse.GetValue(_contentLayers)!]),
                 StyleLayers = List([parse.GetValue(_styleLayers)!]),
-                StyleLayerWeights = Numbers(parse.GetValue(_styleLayerWeights), "--style-layer-weights"),
-                ContentWeight = parse.GetValue(_contentWeight),
-                StyleWeight = parse.GetValue(_styleWeight),
-                TvWeight = parse.GetValue(_tvWeight),
+                StyleLayerWeights = NumberOptions.Weights(parse.GetValue(_styleLayerWeights), "--style-layer-weights"),
+                ContentWeight = (float?)parse.GetValue(_contentWeight),
+                StyleWeight = (float?)parse.GetValue(_styleWeight),
+                TvWeight = (float?)parse.GetValue(_tvWeight),
                 Pooling = Parse<Pooling>(parse.GetValue(_pooling)!),
                 NormalizeGradients = parse.GetValue(_normalize),
-                StyleBlendWeights = Numbers(parse.GetValue(_blend), "--style-blend-weights"),
+                StyleBlendWeights = NumberOptions.Weights(parse.GetValue(_blend), "--style-blend-weights"),
             },
             Lbfgs = Defaults.Lbfgs with
             {
@@ -417,7 +387,7 @@ internal sealed class StyleOptionsParser
             Report = parse.GetValue(_report),
             Device = parse.GetValue(_device)!,
             Threads = parse.GetValue(_threads),
-            Weights = parse.GetValue(_weights)!,
+            Weights = parse.GetValue(_weights),
         };
     }
 
@@ -458,21 +428,21 @@ internal sealed class StyleOptionsParser
         ? value.ToString("0.###e0", CultureInfo.InvariantCulture)
         : value.ToString(CultureInfo.InvariantCulture);
 
+    /// <summary>A loss weight: a float, 0 or more; left out, the weights' convention chooses.</summary>
+    private static Option<double?> LossWeight(string name, string description) =>
+        NumberOptions.Real(name, description, zeroAllowed: true, maximum: float.MaxValue);
+
+    /// <summary>
+    /// The style images: one <c>--style</c> value is split at commas (<c>a.jpg,b.jpg</c>); when
+    /// <c>--style</c> is repeated each value is one file as given, so a name with a comma can be
+    /// given on its own (<c>--style "Composition, 1921.jpg" --style b.jpg</c>), as can a single value that
+    /// names an existing file.
+    /// </summary>
+    private static List<string> StyleFiles(string[] values) =>
+        values.Length == 1 && !File.Exists(values[0]) ? List(values) : values.Where(v => v.Trim().Length > 0).ToList();
+
     /// <summary>Comma-separated and repeated values, flattened, blanks dropped.</summary>
     private static List<string> List(IEnumerable<string> values) =>
         values.SelectMany(v => v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
             .ToList();
-
-    private static List<float>? Numbers(string? text, string option)
-    {
-        if (text is null) return null;
-        var numbers = new List<float>();
-        foreach (string item in List([text]))
-        {
-            if (!float.TryParse(item, NumberStyles.Float, CultureInfo.InvariantCulture, out float value))
-                throw new UsageException($"{option} takes comma-separated numbers; '{item}' is not one.");
-            numbers.Add(value);
-        }
-        return numbers;
-    }
 }

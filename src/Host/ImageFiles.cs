@@ -64,25 +64,12 @@ internal static class ImageFiles
         return reason.Length > 0 && reason.Any(char.IsLetter) && e is InvalidOperationException ? $" ({reason})" : "";
     }
 
-    /// <summary>Throws unless <paramref name="path"/> has an extension we can write and a folder we can write into.</summary>
-    public static void CheckWritable(string path, string role)
+    /// <summary>Throws unless <paramref name="path"/> ends in an extension we can write.</summary>
+    public static void CheckExtension(string path, string role)
     {
         string extension = Path.GetExtension(path).ToLowerInvariant();
         if (!WritableExtensions.Contains(extension))
             throw new UsageException($"The {role} '{path}' must end in .png, .jpg or .jpeg.");
-        string folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        if (!Directory.Exists(folder))
-            throw new UsageException($"The folder of the {role}, '{folder}', does not exist. Create it or choose another path.");
-        string probe = Path.Combine(folder, $".ilgpu-style-probe-{Environment.ProcessId}");
-        try
-        {
-            File.WriteAllBytes(probe, []);
-            File.Delete(probe);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new UsageException($"Cannot write the {role} into '{folder}': {e.Message}");
-        }
     }
 
     /// <summary>
@@ -92,16 +79,18 @@ internal static class ImageFiles
     public static void SaveAtomically(RgbImage image, string path)
     {
         string full = Path.GetFullPath(path);
-        string temp = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.{Environment.ProcessId}.tmp");
+        string temp = Path.Combine(Path.GetDirectoryName(full)!,
+            $".{Path.GetFileName(full)}.{Environment.ProcessId}.tmp");
+        const StbImageWriteSharp.ColorComponents Rgb = StbImageWriteSharp.ColorComponents.RedGreenBlue;
         try
         {
             using (var stream = File.Create(temp))
             {
                 var writer = new ImageWriter();
                 if (Path.GetExtension(full).Equals(".png", StringComparison.OrdinalIgnoreCase))
-                    writer.WritePng(image.Pixels, image.Width, image.Height, StbImageWriteSharp.ColorComponents.RedGreenBlue, stream);
+                    writer.WritePng(image.Pixels, image.Width, image.Height, Rgb, stream);
                 else
-                    writer.WriteJpg(image.Pixels, image.Width, image.Height, StbImageWriteSharp.ColorComponents.RedGreenBlue, stream, 95);
+                    writer.WriteJpg(image.Pixels, image.Width, image.Height, Rgb, stream, 95);
             }
             File.Move(temp, full, overwrite: true);
         }

@@ -26,9 +26,6 @@ internal enum InitKind
 /// </summary>
 internal sealed record RunOptions
 {
-    /// <summary>Where the weights live unless <c>--weights</c> says otherwise; fetched on first use.</summary>
-    public const string DefaultWeights = "weights/vgg19.safetensors";
-
     /// <summary>Adam's default learning rate on the caffe (0-255) scale, as in neural-style.</summary>
     public const double CaffeAdamLearningRate = 10;
 
@@ -92,7 +89,8 @@ internal sealed record RunOptions
     public int SaveEvery { get; init; }
     public string? Report { get; init; }
     public string Device { get; init; } = "auto";
-    public string Weights { get; init; } = DefaultWeights;
+    /// <summary>The weights file; null: the default (<see cref="WeightsLocation.Default"/>).</summary>
+    public string? Weights { get; init; }
 
     /// <summary>
     /// Adam's step is in input units, so its default follows the input scale (SPEC.md: works

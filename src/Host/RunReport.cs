@@ -31,8 +31,9 @@ internal sealed record ScaleRecord(
     [property: JsonPropertyName("seconds")] double Seconds,
     [property: JsonPropertyName("final")] LossRecord Final);
 
-/// <summary>The <c>--report</c> JSON of SPEC.md ("What a run reports"); a coarse-to-fine run adds
-/// <see cref="Scales"/> (SPEC.md, "Extensions"), a plain run has exactly the keys of SPEC.md.</summary>
+/// <summary>The <c>--report</c> JSON of SPEC.md ("What a run reports"), plus <c>stop</c>: how the
+/// optimization ended ("iterations done", "converged", "non-finite loss", "interrupted"); a
+/// coarse-to-fine run adds <see cref="Scales"/> (SPEC.md, "Extensions").</summary>
 internal sealed record RunReport(
     [property: JsonPropertyName("device")] string Device,
     [property: JsonPropertyName("size")] int[] Size,
@@ -40,6 +41,7 @@ internal sealed record RunReport(
     [property: JsonPropertyName("iterations")] IReadOnlyList<IterationRecord> Iterations,
     [property: JsonPropertyName("peak_device_bytes")] long PeakDeviceBytes,
     [property: JsonPropertyName("seconds")] double Seconds,
+    [property: JsonPropertyName("stop")] string Stop,
     [property: JsonPropertyName("scales"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     IReadOnlyList<ScaleRecord>? Scales = null)
 {

@@ -18,21 +18,35 @@ namespace IlgpuStyle.Host;
 /// </summary>
 internal static class StyleRun
 {
-    public static int Execute(RunOptions o, TextWriter output, bool live)
+    /// <summary>Runs the job; returns the exit code (0, or after a NaN loss or a signal, what that means).</summary>
+    /// <param name="o">The parsed options.</param>
+    /// <param name="output">Where progress and the final line go.</param>
+    /// <param name="live">Draw a live progress bar.</param>
+    /// <param name="interruption">Ctrl-C and SIGTERM, when the process listens for them.</param>
+    public static int Execute(RunOptions o, TextWriter output, bool live, Interruption? interruption = null)
     {
         var clock = Stopwatch.StartNew();
         Validate(o);
         var scales = ScaleSchedule.Of(o);
         foreach (string note in ScaleSchedule.UnusedOptions(o)) output.WriteLine($"note: {note}");
-        ImageFiles.CheckWritable(o.Output, "output image");
-        if (o.Report is not null) CheckReportWritable(o.Report);
-
-        var weights = LoadWeights(o, output);
-        var preprocessing = Preprocessing.FromName(weights.Preprocess);
+        var (weightsPath, weightsSource) = o.Weights is null ? WeightsLocation.Default() : (o.Weights, "--weights");
+        // Every input and every output is checked before the weights, whose first use downloads 548 MB.
+        OutputPaths.Check(Outputs(o), Inputs(o, weightsPath));
+        ImageFiles.CheckExtension(o.Output, "output image");
         var contentFile = ImageFiles.Load(o.Content, "content image");
         var styleFiles = o.Styles.Select(s => ImageFiles.Load(s, "style image")).ToList();
         var initFile = o.Init == InitKind.Image ? ImageFiles.Load(o.InitImage!, "init image") : null;
+        // A missing default file is VGG-19 once downloaded, so layers and sizes can be checked before that.
+        if (!File.Exists(weightsPath) && o.Weights is null)
+        {
+            o.Style.CheckLayers(VggArchitecture.Vgg19);
+            CheckImageSizes(o, contentFile, styleFiles);
+        }
+
+        var weights = LoadWeights(weightsPath, weightsSource, o.Weights is null, output);
+        var preprocessing = Preprocessing.FromName(weights.Preprocess);
         o.Style.CheckLayers(weights.Architecture);
+        CheckImageSizes(o, contentFile, styleFiles);
 
         using var context = Devices.CreateContext();
         var device = Devices.Select(context, o.Device);
@@ -42,6 +56,7 @@ internal static class StyleRun
         // The last scale is the largest (o.Size); the smaller ones fit where it does.
         CheckMemory(device, weights, contentFile, styleFiles, kernelChoice, o);
         var finalShape = TargetShape(contentFile, o.Size);
+        output.WriteLine($"Starting {device.AcceleratorType} '{device.Name.Trim()}' and compiling its kernels...");
         using var accelerator = device.CreateAccelerator(context);
         CpuHost.Threads = o.Threads;
         using var kernels = new KernelSet(accelerator, kernelChoice);
@@ -57,16 +72,20 @@ internal static class StyleRun
         long peakBytes = 0;
         ScaleRun? scale = null;
         RgbImage result;
+        OptimizerStep final = default;
+        interruption?.Arm();
         try
         {
             for (int k = 0; k < scales.Count; k++)
             {
                 var scaleClock = Stopwatch.StartNew();
+                output.WriteLine($"Computing the style targets at {scales[k].Size} px...");
                 var next = NewScale(kernels, inputs, o, scales, k, scale);
                 long carried = scale?.CarriedBytes ?? 0; // held until the new scale has taken it
                 scale?.Dispose();
                 scale = next;
-                var (last, losses) = Optimize(scale, o, output, live, records);
+                var (last, losses) = Optimize(scale, o, output, live, records, interruption);
+                final = last;
                 peakBytes = Math.Max(peakBytes, scale.DeviceBytes + carried);
                 bool lastScale = k == scales.Count - 1;
                 if (!lastScale && o.SaveEvery > 0) SaveSnapshot(scale, o, last.Iteration, output.WriteLine);
@@ -80,24 +99,114 @@ internal static class StyleRun
                                      $"{ProgressDisplay.FormatDuration(scaleClock.Elapsed.TotalSeconds)}.");
                 }
                 if (last.Stop == StopReason.NonFinite) break; // the next scale would start from the same blow-up
+                if (interruption?.Requested == true) break;
             }
             result = scale!.Render();
         }
         finally
         {
+            interruption?.Disarm();
             scale?.Dispose();
         }
 
-        ImageFiles.SaveAtomically(result, o.Output);
+        // The image first: it is the result; the report only describes it.
+        Save(() => ImageFiles.SaveAtomically(result, o.Output), $"the output image '{o.Output}'",
+            "nothing was written");
         double seconds = clock.Elapsed.TotalSeconds;
         if (o.Report is not null)
         {
-            new RunReport($"{accelerator.AcceleratorType} {accelerator.Name.Trim()}", [result.Height, result.Width],
-                o.Weights, records, peakBytes, seconds, o.MultiScale ? scaleRecords : null).SaveAtomically(o.Report);
+            var report = new RunReport($"{accelerator.AcceleratorType} {accelerator.Name.Trim()}",
+                [result.Height, result.Width], weightsPath, records, peakBytes, seconds,
+                Outcome(final, scales[^1].Iterations, interruption), o.MultiScale ? scaleRecords : null);
+            Save(() => report.SaveAtomically(o.Report), $"the report '{o.Report}'", $"{o.Output} was written");
         }
-        output.WriteLine(
-            $"Wrote {o.Output} ({result.Width}x{result.Height}) in {ProgressDisplay.FormatDuration(seconds)}.");
+
+        string wrote = $"{o.Output} ({result.Width}x{result.Height})" + (o.Report is null ? "" : $" and {o.Report}");
+        if (interruption?.Requested == true)
+        {
+            output.WriteLine($"{interruption.SignalName}: stopped at iteration {final.Iteration}; saved {wrote}.");
+            return interruption.ExitCode;
+        }
+        if (final.Stop == StopReason.NonFinite)
+        {
+            // The optimizers move x back to the previous iterate, the last one with a finite loss.
+            throw new RunFailedException(
+                $"the loss became infinite or NaN at iteration {final.Iteration}; wrote the last image with a finite " +
+                $"loss (iteration {Math.Max(final.Iteration - 1, 0)}) to {wrote}. Try a smaller --learning-rate or " +
+                "smaller loss weights (--style-weight, --content-weight).");
+        }
+        output.WriteLine($"Wrote {wrote} in {ProgressDisplay.FormatDuration(seconds)}.");
         return 0;
+    }
+
+    /// <summary>Every image at its target size is large enough for the layers it feeds (names checked).</summary>
+    private static void CheckImageSizes(RunOptions o, RgbImage content, IReadOnlyList<RgbImage> styles)
+    {
+        CheckLargeEnough(TargetShape(content, o.Size), [.. o.Style.ContentLayers, .. o.Style.StyleLayers],
+            "content image", "--size");
+        for (int i = 0; i < styles.Count; i++)
+        {
+            CheckLargeEnough(TargetShape(styles[i], StyleSize(o, o.Size)), o.Style.StyleLayers,
+                $"style image '{o.Styles[i]}'", "--size or --style-scale");
+        }
+    }
+
+    /// <summary>
+    /// Each 2x2 pooling halves the image and needs at least 2x2 pixels, so reaching block b
+    /// (<c>relu{b}_i</c>) needs a shorter side of 2^(b-1) pixels: 16 for relu5_1.
+    /// </summary>
+    private static void CheckLargeEnough(ChwShape shape, IReadOnlyList<string> layers, string what, string options)
+    {
+        string deepest = layers.MaxBy(layer => layer[4])!; // relu{b}_{i}: the block is the 5th character
+        int minimum = 1 << (deepest[4] - '1');
+        if (Math.Min(shape.Height, shape.Width) >= minimum) return;
+        throw new UsageException($"The {what} becomes {shape.Width}x{shape.Height} pixels, too small to reach " +
+                                 $"{deepest}: its shorter side must be at least {minimum} pixels. " +
+                                 $"Use a larger {options}.");
+    }
+
+    /// <summary>How the optimization ended, as the report's <c>stop</c> says it.</summary>
+    private static string Outcome(OptimizerStep last, int iterations, Interruption? interruption) =>
+        interruption?.Requested == true ? "interrupted"
+        : last.Stop == StopReason.NonFinite ? "non-finite loss"
+        : last.Iteration >= iterations || last.Stop == StopReason.MaxIterations ? "iterations done"
+        : "converged";
+
+    /// <summary>
+    /// One write at the end of the run: a failure (a full disk, a folder that became read-only)
+    /// becomes one line saying what was and was not written; the atomic save has left no
+    /// temporary file behind.
+    /// </summary>
+    private static void Save(Action save, string what, string state)
+    {
+        try
+        {
+            save();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new RunFailedException($"could not write {what} ({e.Message.TrimEnd('.')}); {state}.");
+        }
+    }
+
+    /// <summary>The files a run reads: none of them may be written.</summary>
+    private static List<(string Role, string Path)> Inputs(RunOptions o, string weightsPath)
+    {
+        var inputs = new List<(string, string)> { ("content image", o.Content) };
+        inputs.AddRange(o.Styles.Select(s => ("style image", s)));
+        if (o.InitImage is not null) inputs.Add(("init image", o.InitImage));
+        inputs.Add(("weights file", weightsPath));
+        return inputs;
+    }
+
+    /// <summary>The files a run writes: the image, the report, and every snapshot it will save.</summary>
+    private static List<(string Role, string Path)> Outputs(RunOptions o)
+    {
+        var outputs = new List<(string, string)> { ("output image", o.Output) };
+        if (o.Report is not null) outputs.Add(("report", o.Report));
+        for (int i = o.SaveEvery; !o.MultiScale && o.SaveEvery > 0 && i < o.Iterations; i += o.SaveEvery)
+            outputs.Add(($"snapshot of iteration {i}", SnapshotPath(o.Output, i)));
+        return outputs;
     }
 
     /// <summary>
@@ -106,7 +215,7 @@ internal static class StyleRun
     /// step and its losses.
     /// </summary>
     private static (OptimizerStep Last, LossBreakdown Losses) Optimize(ScaleRun scale, RunOptions o, TextWriter output,
-        bool live, List<IterationRecord> records)
+        bool live, List<IterationRecord> records, Interruption? interruption)
     {
         int total = scale.Scale.Iterations;
         OptimizerStep last = default;
@@ -117,12 +226,12 @@ internal static class StyleRun
             last = scale.Start();
             losses = scale.ReadLosses();
             Record(records, sink, scale, 0, total, losses, watch.Elapsed.TotalMilliseconds);
-            while (!last.Stopped && last.Iteration < total)
+            while (!last.Stopped && last.Iteration < total && interruption?.Requested != true)
             {
                 watch.Restart();
                 last = scale.Step();
                 double ms = watch.Elapsed.TotalMilliseconds;
-                bool final = last.Stopped || last.Iteration >= total;
+                bool final = last.Stopped || last.Iteration >= total || interruption?.Requested == true;
                 bool print = final || (o.PrintEvery > 0 && last.Iteration % o.PrintEvery == 0);
                 if (print || live) losses = scale.ReadLosses();
                 sink.Update(last.Iteration, losses);
@@ -131,7 +240,8 @@ internal static class StyleRun
                     SaveSnapshot(scale, o, last.Iteration, sink.Line);
             }
         }, label: scale.Label);
-        if (last.Stopped && last.Stop != StopReason.MaxIterations && last.Iteration < total)
+        if (last.Stopped && last.Stop is not (StopReason.MaxIterations or StopReason.NonFinite)
+            && last.Iteration < total)
         {
             string where = scale.Label is null ? "" : $"{scale.Label}: ";
             output.WriteLine($"{where}Stopped at iteration {last.Iteration}: {Describe(last.Stop)}.");
@@ -219,30 +329,25 @@ internal static class StyleRun
         }
     }
 
-    private static void CheckReportWritable(string path)
+    /// <summary>
+    /// Loads the weights, printing what it does (a large file takes seconds); the default file is
+    /// downloaded and converted on first use, an explicit <c>--weights</c> must exist.
+    /// </summary>
+    private static VggWeights LoadWeights(string path, string source, bool isDefault, TextWriter output)
     {
-        string folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        if (!Directory.Exists(folder))
+        if (!File.Exists(path))
         {
-            throw new UsageException(
-                $"The folder of the report, '{folder}', does not exist. Create it or choose another path.");
-        }
-    }
-
-    private static VggWeights LoadWeights(RunOptions o, TextWriter output)
-    {
-        if (!File.Exists(o.Weights))
-        {
-            if (Path.GetFullPath(o.Weights) != Path.GetFullPath(RunOptions.DefaultWeights))
+            if (!isDefault)
             {
-                throw new UsageException($"The weights file '{o.Weights}' does not exist. Convert one with " +
+                throw new UsageException($"The weights file '{path}' does not exist. Convert one with " +
                                          "tools/Converter, or leave --weights out to download VGG-19.");
             }
-            output.WriteLine(
-                $"{o.Weights} is missing: downloading torchvision's VGG-19 weights and converting them (once).");
+            output.WriteLine($"The default weights {path} ({source}) are missing: downloading torchvision's " +
+                             $"VGG-19 weights and converting them (once; set {WeightsLocation.Variable} to use " +
+                             "another file).");
             try
             {
-                WeightDownloader.DownloadAndConvertAsync(TorchvisionFile.Vgg19, o.Weights, log: output)
+                WeightDownloader.DownloadAndConvertAsync(TorchvisionFile.Vgg19, path, log: output)
                     .GetAwaiter().GetResult();
             }
             catch (ConverterException e)
@@ -250,9 +355,10 @@ internal static class StyleRun
                 throw new UsageException(e.Message);
             }
         }
+        output.WriteLine($"Loading the weights {path}...");
         try
         {
-            return VggWeights.Load(o.Weights);
+            return VggWeights.Load(path);
         }
         catch (WeightsFormatException e)
         {
@@ -260,6 +366,7 @@ internal static class StyleRun
                 $"The weights file cannot be used: {e.Message} Convert it again with tools/Converter.");
         }
     }
+
 
     /// <summary><c>out.png</c> at iteration 100 is saved as <c>out_100.png</c>; at the scale of longer side 256
     /// of a coarse-to-fine run, as <c>out_256_100.png</c>.</summary>

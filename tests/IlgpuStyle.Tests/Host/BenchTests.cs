@@ -55,7 +55,8 @@ public sealed class BenchTests
         using var error = new StringWriter();
         int exit = Cli.Run(["bench", "--device", "cpu", "--size", "8"], output, error);
         Assert.That(exit, Is.EqualTo(Cli.ExitUsage));
-        Assert.That(error.ToString(), Does.StartWith("error: --size must be at least 16"));
+        Assert.That(error.ToString(),
+            Does.StartWith("error: --size takes whole numbers, each at least 16; '8' is not one."));
     }
 
     [Test]

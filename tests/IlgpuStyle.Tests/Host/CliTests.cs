@@ -75,7 +75,7 @@ public sealed class CliTests
             .And.Contain("--optimizer <adam|lbfgs>").And.Contain("[default: lbfgs]")
             .And.Contain("--pooling <avg|max>").And.Contain("[default: max]")
             .And.Contain($"Optimizer iterations. [default: {IOptimizer.DefaultMaxIterations}]")
-            .And.Contain($"[default: {RunOptions.DefaultWeights}]"));
+            .And.Contain($"Default: ${WeightsLocation.Variable} if set").And.Contain(WeightsLocation.PerUser));
     }
 
     [Test]

@@ -13,7 +13,7 @@ namespace IlgpuStyle.Tests.Host;
 public sealed class MultiScaleRunTests
 {
     private static readonly string[] ReportKeys =
-        ["device", "size", "weights", "iterations", "peak_device_bytes", "seconds", "scales"];
+        ["device", "size", "weights", "iterations", "peak_device_bytes", "seconds", "stop", "scales"];
 
     private static readonly string[] IterationKeys = ["iteration", "total", "content", "style", "tv", "ms", "scale"];
 
@@ -92,7 +92,7 @@ public sealed class MultiScaleRunTests
             .And.Contain("scale 2/3 32x24, iteration 4/4: total ")
             .And.Contain("scale 3/3 48x36, iteration 2/4: total ")
             .And.Contain("saved " + Path.Combine(folder, "out_32_4.png")));
-        Assert.That(run.Output.TrimEnd().Split('\n')[^1], Does.StartWith($"Wrote {output} (48x36) in "));
+        Assert.That(run.Output.TrimEnd().Split('\n')[^1], Does.StartWith($"Wrote {output} (48x36) and {report} in "));
     }
 
     [Test]

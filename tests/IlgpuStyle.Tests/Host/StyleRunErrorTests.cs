@@ -186,11 +186,13 @@ public sealed class StyleRunErrorTests
     [Test]
     public void BlendWeightsThatAreNotNumbers() =>
         Assert.That(Refused(("--style-blend-weights", "1,x")),
-            Does.Contain("--style-blend-weights takes comma-separated numbers; 'x' is not one"));
+            Does.Contain("--style-blend-weights takes comma-separated numbers, each 0 or more (like 1,0.5); " +
+                         "'x' is not one"));
 
     [Test]
     public void SizeZero() =>
-        Assert.That(Refused(("--size", "0")), Does.Contain("--size must be a positive number of pixels, got 0"));
+        Assert.That(Refused(("--size", "0")),
+            Does.Contain("--size takes a whole number, at least 1; '0' is not one."));
 
     /// <summary>
     /// A size no device holds fails fast, from shapes alone, before any image is resized or buffer allocated.
@@ -290,47 +292,103 @@ public sealed class StyleRunErrorTests
 
     [Test]
     public void NegativeLossWeights() =>
-        Assert.That(Refused(("--style-weight", "-1")), Does.Contain("Loss weights must be non-negative"));
+        Assert.That(Refused(("--style-weight", "-1")),
+            Is.EqualTo("error: --style-weight takes a number, 0 or more (like 1.5 or 1e-3); '-1' is not one. " +
+                       "See 'ilgpu-style --help'."));
 }
 
 /// <summary>
 /// The default weights, missing, with no way to download them: the run says how to get the file by
-/// hand. Changes the current directory and an environment variable, so it runs alone.
+/// hand, and checks every input before trying. Changes the current directory and environment
+/// variables, so it runs alone.
 /// </summary>
 [NonParallelizable]
 public sealed class MissingDefaultWeightsTests
 {
+    private string _folder = "";
+    private string _weights = "";
+    private string _previousDirectory = "";
+    private string? _previousUrl;
+    private string? _previousWeights;
+
+    [SetUp]
+    public void Offline()
+    {
+        _folder = NewFolder("offline");
+        _weights = Path.Combine(NewFolder("per-user"), "ilgpu-style", WeightsLocation.FileName);
+        _previousDirectory = Environment.CurrentDirectory;
+        _previousUrl = Environment.GetEnvironmentVariable(WeightDownloader.UrlBaseVariable);
+        _previousWeights = Environment.GetEnvironmentVariable(WeightsLocation.Variable);
+        Environment.CurrentDirectory = _folder;
+        // Port 9 (discard) on loopback: nothing listens, the connection is refused at once.
+        Environment.SetEnvironmentVariable(WeightDownloader.UrlBaseVariable, "http://127.0.0.1:9/");
+        Environment.SetEnvironmentVariable(WeightsLocation.Variable, _weights);
+    }
+
+    [TearDown]
+    public void Restore()
+    {
+        Environment.CurrentDirectory = _previousDirectory;
+        Environment.SetEnvironmentVariable(WeightDownloader.UrlBaseVariable, _previousUrl);
+        Environment.SetEnvironmentVariable(WeightsLocation.Variable, _previousWeights);
+    }
+
+    private static CliResult RunWith(params string[] change)
+    {
+        var options = new Dictionary<string, string>
+        {
+            ["--content"] = ContentPng, ["--style"] = StylePng, ["--device"] = "cpu", ["--size"] = "32",
+            ["--iterations"] = "1", ["--output"] = "out.png",
+        };
+        for (int i = 0; i < change.Length; i += 2) options[change[i]] = change[i + 1];
+        return Run(options.SelectMany(o => new[] { o.Key, o.Value }).ToArray());
+    }
+
     [Test]
     public void WithNoNetworkTheErrorSaysHowToGetTheWeightsByHand()
     {
-        string folder = NewFolder("offline");
-        string previousDirectory = Environment.CurrentDirectory;
-        string? previousUrl = Environment.GetEnvironmentVariable(WeightDownloader.UrlBaseVariable);
-        try
-        {
-            Environment.CurrentDirectory = folder;
-            // Port 9 (discard) on loopback: nothing listens, the connection is refused at once.
-            Environment.SetEnvironmentVariable(WeightDownloader.UrlBaseVariable, "http://127.0.0.1:9/");
-            var run = Run("--content", ContentPng, "--style", StylePng, "--device", "cpu", "--size", "32",
-                "--iterations", "1", "--output", "out.png");
+        var run = RunWith();
 
-            Assert.That(run.Exit, Is.EqualTo(Cli.ExitUsage), run.ToString());
-            string error = run.Error.TrimEnd();
-            Assert.That(error, Does.StartWith("error: cannot reach http://127.0.0.1:9/vgg19-dcbb9e9d.pth"));
-            Assert.That(error,
-                Does.Contain("To get the weights by hand, download http://127.0.0.1:9/vgg19-dcbb9e9d.pth")
-                .And.Contain("tools/Converter").And.Contain(RunOptions.DefaultWeights));
-            Assert.That(error, Does.Not.Contain('\n').And.Not.Contain("   at "));
-            Assert.That(run.Output, Does.Contain($"{RunOptions.DefaultWeights} is missing: downloading"));
-            Assert.That(File.Exists(Path.Combine(folder, "out.png")), Is.False, "no output");
-            Assert.That(File.Exists(Path.Combine(folder, RunOptions.DefaultWeights)), Is.False, "no weights file");
-            Assert.That(Directory.GetFiles(folder, "*", SearchOption.AllDirectories), Is.Empty,
-                "no partial download or temporary file");
-        }
-        finally
-        {
-            Environment.CurrentDirectory = previousDirectory;
-            Environment.SetEnvironmentVariable(WeightDownloader.UrlBaseVariable, previousUrl);
-        }
+        Assert.That(run.Exit, Is.EqualTo(Cli.ExitUsage), run.ToString());
+        string error = run.Error.TrimEnd();
+        Assert.That(error, Does.StartWith("error: cannot reach http://127.0.0.1:9/vgg19-dcbb9e9d.pth"));
+        Assert.That(error,
+            Does.Contain("To get the weights by hand, download http://127.0.0.1:9/vgg19-dcbb9e9d.pth")
+            .And.Contain("tools/Converter").And.Contain(_weights));
+        Assert.That(error, Does.Not.Contain('\n').And.Not.Contain("   at "));
+        Assert.That(run.Output, Does.Contain($"The default weights {_weights} (from {WeightsLocation.Variable}) are " +
+                                             "missing: downloading"));
+        Assert.That(File.Exists(Path.Combine(_folder, "out.png")), Is.False, "no output");
+        Assert.That(File.Exists(_weights), Is.False, "no weights file");
+        Assert.That(Directory.GetFiles(_folder, "*", SearchOption.AllDirectories), Is.Empty,
+            "no partial download or temporary file");
+    }
+
+    /// <summary>A typo in any input is reported at once, never after a 548 MB download.</summary>
+    [TestCase("--content", "phot.jpg", "The content image 'phot.jpg' does not exist")]
+    [TestCase("--style-layers", "relu1_1,relu9_1", "Unknown style layer 'relu9_1'")]
+    [TestCase("--output", "missing/out.png", "The folder of the output image")]
+    [TestCase("--report", ".", "The report '.' is an existing folder")]
+    public void EveryInputIsCheckedBeforeTheDownload(string option, string value, string message)
+    {
+        var run = RunWith(option, value);
+
+        Assert.That(run.Exit, Is.EqualTo(Cli.ExitUsage), run.ToString());
+        Assert.That(run.Error.TrimEnd(), Does.StartWith("error: " + message));
+        Assert.That(run.Output, Does.Not.Contain("downloading"), "no download was tried");
+    }
+
+    /// <summary>The default weights are the same file from any working directory.</summary>
+    [Test]
+    public void TheDefaultWeightsDoNotDependOnTheWorkingDirectory()
+    {
+        Assert.That(WeightsLocation.Default(), Is.EqualTo((_weights, $"from {WeightsLocation.Variable}")));
+        Environment.SetEnvironmentVariable(WeightsLocation.Variable, null);
+        var fromHere = WeightsLocation.Default();
+        Environment.CurrentDirectory = Path.GetTempPath();
+        Assert.That(WeightsLocation.Default(), Is.EqualTo(fromHere));
+        Assert.That(Path.IsPathRooted(fromHere.Path), Is.True);
+        Assert.That(fromHere.Path, Does.EndWith(Path.Combine("ilgpu-style", WeightsLocation.FileName))
+            .Or.EndWith(Path.Combine("weights", WeightsLocation.FileName)));
     }
 }

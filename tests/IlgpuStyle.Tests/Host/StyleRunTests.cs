@@ -12,7 +12,9 @@ namespace IlgpuStyle.Tests.Host;
 public sealed class StyleRunTests
 {
     /// <summary>SPEC.md's report keys, exactly.</summary>
-    private static readonly string[] ReportKeys = ["device", "size", "weights", "iterations", "peak_device_bytes", "seconds"];
+    /// <summary>SPEC.md's keys, and <c>stop</c>: how the optimization ended.</summary>
+    private static readonly string[] ReportKeys =
+        ["device", "size", "weights", "iterations", "peak_device_bytes", "seconds", "stop"];
 
     private static readonly string[] IterationKeys = ["iteration", "total", "content", "style", "tv", "ms"];
 
@@ -102,7 +104,8 @@ public sealed class StyleRunTests
         foreach (int i in new[] { 0, 5, 10, 12 })
             Assert.That(run.Output, Does.Contain($"iteration {i}/12: total "));
         Assert.That(run.Output, Does.Not.Contain("iteration 1/12").And.Not.Contain("iteration 11/12"));
-        Assert.That(run.Output.TrimEnd().Split('\n')[^1], Does.StartWith($"Wrote {output} (48x36) in "));
+        Assert.That(run.Output.TrimEnd().Split('\n')[^1],
+            Does.StartWith($"Wrote {output} (48x36) and {Path.Combine(folder, "run.json")} in "));
         Assert.That(Directory.GetFiles(folder).Select(Path.GetFileName), Is.EquivalentTo(new[] { "out.png", "run.json" }), "no temporary files left");
     }
 

@@ -1,0 +1,287 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using IlgpuStyle.Host;
+using static IlgpuStyle.Tests.Host.HostFiles;
+
+namespace IlgpuStyle.Tests.Host;
+
+/// <summary>
+/// Numbers mean the same under every locale, every numeric option is checked with a message naming
+/// it, outputs never replace an input or anything but a regular file, and a run that goes wrong
+/// (a NaN loss, Ctrl-C, SIGTERM) keeps its image.
+/// </summary>
+[NonParallelizable] // sets the current culture
+public sealed class ReliabilityTests
+{
+    private CultureInfo _culture = CultureInfo.InvariantCulture;
+    private string _folder = "";
+
+    [SetUp]
+    public void German()
+    {
+        _culture = CultureInfo.CurrentCulture;
+        // German: ',' is the decimal separator and '.' groups thousands ("1.5" would read as 15).
+        CultureInfo.CurrentCulture = CultureInfo.GetCultureInfo("de-DE");
+        _folder = NewFolder("reliability");
+    }
+
+    [TearDown]
+    public void RestoreCulture() => CultureInfo.CurrentCulture = _culture;
+
+    private static (RunOptions? Options, string? Error) Parse(params string[] args)
+    {
+        var root = new RootCommand();
+        var parser = new StyleOptionsParser(root);
+        var parsed = root.Parse(["--content", "c.png", "--style", "s.png", .. args]);
+        if (parsed.Errors.Count > 0) return (null, parsed.Errors[0].Message);
+        try
+        {
+            return (parser.Read(parsed), null);
+        }
+        catch (UsageException e)
+        {
+            return (null, e.Message);
+        }
+    }
+
+    [Test]
+    public void NumbersReadTheSameUnderAGermanLocale()
+    {
+        var (o, error) = Parse("--style-weight", "1.5", "--style-scale", "0.5", "--learning-rate", "2.5e-1",
+            "--content-weight", "1e3", "--style-layer-weights", "1,0.5,0.25,1,1", "--style-blend-weights", "0.5");
+        Assert.That(error, Is.Null);
+        Assert.That(o!.Style.StyleWeight, Is.EqualTo(1.5f));
+        Assert.That(o.StyleScale, Is.EqualTo(0.5));
+        Assert.That(o.LearningRate, Is.EqualTo(0.25));
+        Assert.That(o.Style.ContentWeight, Is.EqualTo(1000f));
+        Assert.That(o.Style.StyleLayerWeights, Is.EqualTo(new[] { 1f, 0.5f, 0.25f, 1f, 1f }));
+    }
+
+    /// <summary>Every numeric option, with values that are not one number in its range.</summary>
+    [TestCase("--size", "0")]
+    [TestCase("--size", "1.5")]
+    [TestCase("--size", "abc")]
+    [TestCase("--size", "99999999999")]
+    [TestCase("--style-scale", "0")]
+    [TestCase("--style-scale", "0,5")]
+    [TestCase("--style-scale", "-1")]
+    [TestCase("--iterations", "-1")]
+    [TestCase("--iterations", "1e3")]
+    [TestCase("--learning-rate", "0")]
+    [TestCase("--learning-rate", "NaN")]
+    [TestCase("--lbfgs-history", "0")]
+    [TestCase("--content-weight", "-1")]
+    [TestCase("--style-weight", "1,5")]
+    [TestCase("--style-weight", "Infinity")]
+    [TestCase("--style-weight", "1e39")]
+    [TestCase("--tv-weight", "nan")]
+    [TestCase("--seed", "x")]
+    [TestCase("--print-every", "-5")]
+    [TestCase("--save-every", "2.5")]
+    [TestCase("--style-layer-weights", "1,x,1,1,1")]
+    [TestCase("--style-layer-weights", "1,-1,1,1,1")]
+    [TestCase("--style-layer-weights", "0,0,0,0,0")]
+    [TestCase("--style-layer-weights", "1,inf,1,1,1")]
+    [TestCase("--style-blend-weights", "0")]
+    [TestCase("--style-blend-weights", "1e40")]
+    public void EveryNumericOptionIsCheckedAndNamed(string option, string value)
+    {
+        var (o, error) = Parse(option, value);
+        Assert.That(o, Is.Null, $"{option} {value} was accepted");
+        Assert.That(error, Does.StartWith(option + " "), "the message names the option first");
+        Assert.That(value.Split(',').Append(value).Any(v => error!.Contains($"'{v}'", StringComparison.Ordinal)),
+            Is.True, $"the message quotes the value: {error}");
+        Assert.That(error, Does.Not.Contain("System.").And.Not.Contain("Int32").And.Not.Contain("Double"));
+    }
+
+    [Test]
+    public void TheStyleScaleMessageNamesTheStyleScale()
+    {
+        var (_, error) = Parse("--style-scale", "0");
+        Assert.That(error, Is.EqualTo("--style-scale takes a positive number (like 1.5 or 1e-3); '0' is not one."));
+    }
+
+    /// <summary>A repeated --style takes each value as one file, so a name may contain a comma.</summary>
+    [Test]
+    public void RepeatedStylesKeepCommasInTheirNames()
+    {
+        var root = new RootCommand();
+        var parser = new StyleOptionsParser(root);
+        var o = parser.Read(root.Parse(["--content", "c.png", "--style", "Composition, 1921.jpg", "--style", "b.png"]));
+        Assert.That(o.Styles, Is.EqualTo(new[] { "Composition, 1921.jpg", "b.png" }));
+        o = parser.Read(root.Parse(["--content", "c.png", "--style", "a.png, b.png"]));
+        Assert.That(o.Styles, Is.EqualTo(new[] { "a.png", "b.png" }), "one value is still a comma-separated list");
+    }
+
+    /// <summary>A valid run's arguments, some replaced.</summary>
+    private string[] Args(string output, params string[] change)
+    {
+        var options = new Dictionary<string, string>
+        {
+            ["--content"] = ContentPng, ["--style"] = StylePng, ["--weights"] = TinyWeights(), ["--device"] = "cpu",
+            ["--size"] = "32", ["--iterations"] = "2", ["--output"] = output,
+        };
+        for (int i = 0; i < change.Length; i += 2) options[change[i]] = change[i + 1];
+        return options.SelectMany(o => new[] { o.Key, o.Value }).ToArray();
+    }
+
+    private static void AssertRefused(CliResult run, string message)
+    {
+        Assert.That(run.Exit, Is.EqualTo(Cli.ExitUsage), run.ToString());
+        Assert.That(run.Error.TrimEnd(), Does.StartWith("error: " + message).And.Not.Contain('\n'), run.ToString());
+        Assert.That(run.Output, Does.Not.Contain("Styling"), "refused before the run");
+    }
+
+    /// <summary>An input given as an output, or two outputs that are one file: refused before the run.</summary>
+    [Test]
+    public void InputsAreNeverOverwritten()
+    {
+        string content = Path.Combine(_folder, "photo.png");
+        File.Copy(ContentPng, content);
+        byte[] before = File.ReadAllBytes(content);
+        string link = Path.Combine(_folder, "link-to-photo.png");
+        File.CreateSymbolicLink(link, content);
+        string output = Path.Combine(_folder, "out.png");
+
+        AssertRefused(Run(Args(content, "--content", content)),
+            $"The output image '{content}' is the content image: the run would overwrite one of its inputs.");
+        AssertRefused(Run(Args(output, "--content", content, "--report", content)),
+            $"The report '{content}' is the content image");
+        AssertRefused(Run(Args(content, "--content", link)), $"The output image '{content}' is the content image");
+        AssertRefused(Run(Args(StylePng)), $"The output image '{StylePng}' is the style image");
+        AssertRefused(Run(Args(output, "--report", output)),
+            $"The report and the output image are the same file, '{output}'");
+        string weights = Path.Combine(_folder, "w.png");
+        File.Copy(TinyWeights(), weights);
+        AssertRefused(Run(Args(weights, "--weights", weights)), $"The output image '{weights}' is the weights file");
+        AssertRefused(Run(Args(output, "--init", "image", "--init-image", output)), "The output image");
+        Assert.That(File.ReadAllBytes(content), Is.EqualTo(before));
+    }
+
+    [Test]
+    public void OnlyRegularFilesAreReplaced()
+    {
+        string output = Path.Combine(_folder, "out.png");
+        AssertRefused(Run(Args(_folder)), $"The output image '{_folder}' is an existing folder");
+        string folderPng = Directory.CreateDirectory(Path.Combine(_folder, "dir.png")).FullName;
+        AssertRefused(Run(Args(folderPng)), $"The output image '{folderPng}' is an existing folder");
+        AssertRefused(Run(Args(output, "--report", _folder)), $"The report '{_folder}' is an existing folder");
+        string file = Path.Combine(_folder, "file");
+        File.WriteAllText(file, "x");
+        AssertRefused(Run(Args(Path.Combine(file, "out.png"))), $"The folder of the output image, '{file}', is a file");
+        string link = Path.Combine(_folder, "link.png");
+        File.CreateSymbolicLink(link, Path.Combine(_folder, "elsewhere.png"));
+        AssertRefused(Run(Args(link)), $"The output image '{link}' is a symbolic link to");
+        if (!OperatingSystem.IsWindows())
+        {
+            AssertRefused(Run(Args(output, "--report", "/dev/null")),
+                "The report '/dev/null' exists and is not a regular file");
+        }
+        Assert.That(Directory.GetFiles(_folder).Select(Path.GetFileName),
+            Is.EquivalentTo(new[] { "file", "link.png" }));
+    }
+
+    /// <summary>
+    /// A loss that overflows (Adam's first step of 1e30 per pixel) is not a success: the run stops,
+    /// keeps the last finite image (here the initial one), says so in one line, and exits 1; the
+    /// report records it.
+    /// </summary>
+    [TestCase("adam")]
+    [TestCase("lbfgs")]
+    public void ANonFiniteLossKeepsTheLastFiniteImageAndFails(string optimizer)
+    {
+        string output = Path.Combine(_folder, "out.png"), report = Path.Combine(_folder, "run.json");
+        string[] extra = optimizer == "adam" ? [] : ["--lbfgs-no-line-search", ""];
+        var args = Args(output, "--optimizer", optimizer, "--learning-rate", "1e30", "--iterations", "5",
+            "--report", report).Concat(extra.Where(e => e.Length > 0)).ToArray();
+
+        var run = Run(args);
+
+        Assert.That(run.Exit, Is.EqualTo(Cli.ExitFailed), run.ToString());
+        Assert.That(run.Error.TrimEnd(), Does.StartWith("error: the loss became infinite or NaN at iteration 1; " +
+            $"wrote the last image with a finite loss (iteration 0) to {output}").And.Not.Contain('\n'));
+        Assert.That(run.Error, Does.Contain("--learning-rate"));
+        var image = Decode(output);
+        var content = Decode(ContentPng);
+        Assert.That((image.Width, image.Height), Is.EqualTo((32, 24)));
+        Assert.That(image.Pixels.Select(p => (int)p).Average(), Is.EqualTo(content.Pixels.Select(p => (int)p).Average())
+            .Within(8), "the initial (content) image, not a NaN image");
+        using var json = HostFiles.Report(report);
+        Assert.That(json.RootElement.GetProperty("stop").GetString(), Is.EqualTo("non-finite loss"));
+    }
+
+    /// <summary>"Too small" names the image and the minimum (16 pixels to reach relu5_1).</summary>
+    [Test]
+    public void TooSmallSaysWhichImageAndTheMinimum()
+    {
+        string output = Path.Combine(_folder, "out.png");
+        AssertRefused(Run(Args(output, "--size", "12")), "The content image becomes 12x9 pixels, too small to " +
+                                                           "reach relu5_1: its shorter side must be at least 16 " +
+                                                           "pixels. Use a larger --size.");
+        AssertRefused(Run(Args(output, "--style-scale", "0.25")), $"The style image '{StylePng}' becomes 8x8 " +
+                                                                   "pixels, too small to reach relu5_1: its shorter " +
+                                                                   "side must be at least 16 pixels. Use a larger " +
+                                                                   "--size or --style-scale.");
+    }
+
+    [Test]
+    public void TheSetUpStepsSayWhatTheyDo()
+    {
+        string output = Path.Combine(_folder, "out.png");
+        var run = Run(Args(output));
+        Assert.That(run.Exit, Is.Zero, run.ToString());
+        Assert.That(run.Output, Does.Contain("Loading the weights").And.Contain("compiling its kernels")
+            .And.Contain("Computing the style targets"));
+    }
+
+    /// <summary>
+    /// Ctrl-C or SIGTERM during the optimization (the real console, in its own process): the image so
+    /// far and the report are saved, nothing temporary is left, and the exit code is the shell's.
+    /// </summary>
+    [TestCase("INT", 130, "Ctrl-C")]
+    [TestCase("TERM", 143, "SIGTERM")]
+    public void ASignalSavesTheImageAndExitsWithTheShellsCode(string signal, int code, string name)
+    {
+        Assume.That(OperatingSystem.IsWindows(), Is.False, "POSIX signals");
+        string output = Path.Combine(_folder, "out.png"), report = Path.Combine(_folder, "run.json");
+        var start = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+        };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "ilgpu-style.dll"));
+        foreach (string a in Args(output, "--iterations", "1000000", "--print-every", "1", "--report", report))
+            start.ArgumentList.Add(a);
+        using var process = Process.Start(start)!;
+        var lines = new List<string>();
+        var third = new TaskCompletionSource();
+        process.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data is null) return;
+            lock (lines) lines.Add(e.Data);
+            if (e.Data.StartsWith("iteration 3/", StringComparison.Ordinal)) third.TrySetResult();
+        };
+        process.BeginOutputReadLine();
+        string errors = "";
+        var errorTask = process.StandardError.ReadToEndAsync().ContinueWith(t => errors = t.Result);
+        Assert.That(third.Task.Wait(TimeSpan.FromSeconds(120)), Is.True, "the run reached iteration 3");
+
+        Process.Start("kill", ["-" + signal, process.Id.ToString(CultureInfo.InvariantCulture)])!.WaitForExit();
+        Assert.That(process.WaitForExit(TimeSpan.FromSeconds(60)), Is.True, "the run stopped");
+        process.WaitForExit();
+        errorTask.Wait();
+
+        string all = string.Join("\n", lines);
+        Assert.That(process.ExitCode, Is.EqualTo(code), all + errors);
+        Assert.That(all,
+            Does.Match($@"{name}: stopped at iteration \d+; saved {Escape(output)} \(32x24\) and {Escape(report)}\."));
+        Assert.That(Decode(output).Width, Is.EqualTo(32));
+        using var json = HostFiles.Report(report);
+        Assert.That(json.RootElement.GetProperty("stop").GetString(), Is.EqualTo("interrupted"));
+        Assert.That(Directory.GetFiles(_folder).Select(Path.GetFileName),
+            Is.EquivalentTo(new[] { "out.png", "run.json" }),
+            "no temporary file left");
+    }
+
+    private static string Escape(string text) => System.Text.RegularExpressions.Regex.Escape(text);
+}
