@@ -39,6 +39,9 @@ internal static class Cli
         root.Subcommands.Add(BenchCommand(output, error));
         root.Subcommands.Add(PtxCommand(output, error));
 
+        // Every message of ilgpu-style is English, so System.CommandLine's own ones are too (it would
+        // otherwise follow the user's UI language, half German, half English).
+        CultureInfo.CurrentUICulture = CultureInfo.InvariantCulture;
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
         {
@@ -218,11 +221,8 @@ internal sealed class StyleOptionsParser
                       "--scale-ratio), smallest first, each scale starting from the last one's result enlarged; " +
                       "--iterations is then per scale.",
     };
-    private readonly Option<double> _scaleRatio = new("--scale-ratio")
-    {
-        Description = "With --min-size: each scale is this much smaller than the next.",
-        DefaultValueFactory = _ => Defaults.ScaleRatio,
-    };
+    private readonly Option<double?> _scaleRatio = NumberOptions.Real("--scale-ratio",
+        "With --min-size: each scale is this much smaller than the next.", zeroAllowed: false, Defaults.ScaleRatio);
     private readonly Option<string?> _schedule = new("--schedule")
     {
         Description = "Coarse to fine with every scale named: SIZE:ITERATIONS,... from the smallest, e.g. " +
@@ -232,12 +232,9 @@ internal sealed class StyleOptionsParser
     {
         Description = "With --min-size: the first scale's iterations (default: --iterations, which is per scale).",
     };
-    private readonly Option<double> _averageDecay = new("--average-decay")
-    {
-        Description = "Write the average of the iterates, exponentially weighted with this decay and restarted " +
-                      "at each scale (0: off, the last iterate; 0.99 suits Adam).",
-        DefaultValueFactory = _ => Defaults.AverageDecay,
-    };
+    private readonly Option<double?> _averageDecay = NumberOptions.Real("--average-decay",
+        "Write the average of the iterates, exponentially weighted with this decay and restarted " +
+        "at each scale (0: off, the last iterate; 0.99 suits Adam).", zeroAllowed: true, Defaults.AverageDecay);
     private readonly Option<string> _optimizer = Choice("--optimizer", "lbfgs or adam.", Defaults.Optimizer);
     private readonly Option<double?> _learningRate = NumberOptions.Real("--learning-rate",
         $"Adam's step (default {Number(RunOptions.CaffeAdamLearningRate)} for caffe weights, " +
@@ -354,10 +351,10 @@ internal sealed class StyleOptionsParser
             StyleScale = parse.GetValue(_styleScale)!.Value,
             Iterations = parse.GetValue(_iterations),
             MinSize = parse.GetValue(_minSize),
-            ScaleRatio = parse.GetValue(_scaleRatio),
+            ScaleRatio = parse.GetValue(_scaleRatio)!.Value,
             Schedule = schedule,
             InitialIterations = parse.GetValue(_initialIterations),
-            AverageDecay = parse.GetValue(_averageDecay),
+            AverageDecay = parse.GetValue(_averageDecay)!.Value,
             Optimizer = Parse<OptimizerKind>(parse.GetValue(_optimizer)!),
             LearningRate = parse.GetValue(_learningRate),
             Style = Defaults.Style with

@@ -250,8 +250,9 @@ public sealed class MultiScaleRunTests
             "That is the first scale: raise the first --schedule size.", "--schedule", "8:1,32:1"),
         Bad("--scale-ratio must be a number greater than 1", "--min-size", "16", "--scale-ratio", "1"),
         Bad("--scale-ratio must be a number greater than 1", "--min-size", "16", "--scale-ratio", "0.5"),
-        Bad("--scale-ratio must be a number greater than 1", "--scale-ratio", "-2"),
-        Bad("--scale-ratio must be a number greater than 1", "--scale-ratio", "NaN"),
+        // Not a positive number at all: refused while parsing (NumberOptions), naming the option.
+        Bad("--scale-ratio takes a positive number (like 1.5 or 1e-3); '-2' is not one.", "--scale-ratio", "-2"),
+        Bad("--scale-ratio takes a positive number (like 1.5 or 1e-3); 'NaN' is not one.", "--scale-ratio", "NaN"),
         Bad("--scale-ratio", "--scale-ratio", "x"),
         Bad("--scale-ratio 1.0000001 is so close to 1", "--min-size", "16", "--scale-ratio", "1.0000001"),
         Bad("--schedule names no scale", "--schedule", ""),
@@ -263,8 +264,10 @@ public sealed class MultiScaleRunTests
         Bad("--initial-iterations must not be negative, got -1.", "--min-size", "16", "--initial-iterations", "-1"),
         Bad("--initial-iterations", "--initial-iterations", "many"),
         Bad("--average-decay must be at least 0 and below 1", "--average-decay", "1"),
-        Bad("--average-decay must be at least 0 and below 1", "--average-decay", "-0.1"),
-        Bad("--average-decay must be at least 0 and below 1", "--average-decay", "NaN"),
+        Bad("--average-decay takes a number, 0 or more (like 1.5 or 1e-3); '-0.1' is not one.", "--average-decay",
+            "-0.1"),
+        Bad("--average-decay takes a number, 0 or more (like 1.5 or 1e-3); 'NaN' is not one.", "--average-decay",
+            "NaN"),
         Bad("--average-decay", "--average-decay", "lots"),
     ];
 

@@ -56,6 +56,9 @@ public sealed class ReliabilityTests
         Assert.That(o.LearningRate, Is.EqualTo(0.25));
         Assert.That(o.Style.ContentWeight, Is.EqualTo(1000f));
         Assert.That(o.Style.StyleLayerWeights, Is.EqualTo(new[] { 1f, 0.5f, 0.25f, 1f, 1f }));
+        (o, error) = Parse("--min-size", "64", "--scale-ratio", "1.5", "--average-decay", "0.99");
+        Assert.That(error, Is.Null);
+        Assert.That((o!.ScaleRatio, o.AverageDecay), Is.EqualTo((1.5, 0.99)));
     }
 
     /// <summary>Every numeric option, with values that are not one number in its range.</summary>
@@ -85,6 +88,8 @@ public sealed class ReliabilityTests
     [TestCase("--style-layer-weights", "1,inf,1,1,1")]
     [TestCase("--style-blend-weights", "0")]
     [TestCase("--style-blend-weights", "1e40")]
+    [TestCase("--scale-ratio", "1,5")]
+    [TestCase("--average-decay", "0,99")]
     public void EveryNumericOptionIsCheckedAndNamed(string option, string value)
     {
         var (o, error) = Parse(option, value);
