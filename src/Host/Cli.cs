@@ -215,12 +215,9 @@ internal sealed class StyleOptionsParser
         "Style images are scaled to a longer side of style-scale * size.", zeroAllowed: false, Defaults.StyleScale);
     private readonly Option<int> _iterations = NumberOptions.Whole("--iterations", "Optimizer iterations.",
         Defaults.Iterations, minimum: 0);
-    private readonly Option<int?> _minSize = new("--min-size")
-    {
-        Description = "Coarse to fine: run at --size, --size/r, --size/r^2, ... down to this longer side (r: " +
-                      "--scale-ratio), smallest first, each scale starting from the last one's result enlarged; " +
-                      "--iterations is then per scale.",
-    };
+    private readonly Option<int?> _minSize = NumberOptions.OptionalWhole("--min-size",
+        "Coarse to fine: run at --size, --size/r, --size/r^2, ... down to this longer side (r: --scale-ratio), " +
+        "smallest first, each scale starting from the last one's result enlarged; --iterations is then per scale.");
     private readonly Option<double?> _scaleRatio = NumberOptions.Real("--scale-ratio",
         "With --min-size: each scale is this much smaller than the next.", zeroAllowed: false, Defaults.ScaleRatio);
     private readonly Option<string?> _schedule = new("--schedule")
@@ -228,10 +225,8 @@ internal sealed class StyleOptionsParser
         Description = "Coarse to fine with every scale named: SIZE:ITERATIONS,... from the smallest, e.g. " +
                       "256:500,512:300,1024:100; the last size is the result's (overrides --min-size).",
     };
-    private readonly Option<int?> _initialIterations = new("--initial-iterations")
-    {
-        Description = "With --min-size: the first scale's iterations (default: --iterations, which is per scale).",
-    };
+    private readonly Option<int?> _initialIterations = NumberOptions.OptionalWhole("--initial-iterations",
+        "With --min-size: the first scale's iterations (default: --iterations, which is per scale).");
     private readonly Option<double?> _averageDecay = NumberOptions.Real("--average-decay",
         "Write the average of the iterates, exponentially weighted with this decay and restarted " +
         "at each scale (0: off, the last iterate; 0.99 suits Adam).", zeroAllowed: true, Defaults.AverageDecay);

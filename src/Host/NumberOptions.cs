@@ -23,6 +23,15 @@ internal static class NumberOptions
         return option;
     }
 
+    /// <summary>A whole-number option without a default (null when left out); its range is the run's to
+    /// check.</summary>
+    public static Option<int?> OptionalWhole(string name, string description)
+    {
+        var option = new Option<int?>(name) { Description = description };
+        option.CustomParser = result => ParseWhole(result, name, "a whole number", int.MinValue);
+        return option;
+    }
+
     /// <summary>Whole numbers from <paramref name="minimum"/> up, one or more (<c>--size 256 512</c>).</summary>
     public static Option<int[]> WholeList(string name, string description, int[] defaultValue, int minimum)
     {

@@ -204,8 +204,20 @@ internal static class StyleRun
     {
         var outputs = new List<(string, string)> { ("output image", o.Output) };
         if (o.Report is not null) outputs.Add(("report", o.Report));
-        for (int i = o.SaveEvery; !o.MultiScale && o.SaveEvery > 0 && i < o.Iterations; i += o.SaveEvery)
-            outputs.Add(($"snapshot of iteration {i}", SnapshotPath(o.Output, i)));
+        if (o.SaveEvery <= 0) return outputs;
+        var scales = ScaleSchedule.Of(o);
+        foreach (var (scale, k) in scales.Select((s, k) => (s, k)))
+        {
+            int? size = o.MultiScale ? scale.Size : null;
+            for (int i = o.SaveEvery; i < scale.Iterations; i += o.SaveEvery)
+                outputs.Add(($"snapshot of iteration {i}", SnapshotPath(o.Output, i, size)));
+            // Every scale's result but the last (the output itself) is saved too.
+            if (k < scales.Count - 1)
+            {
+                outputs.Add(($"snapshot of iteration {scale.Iterations}",
+                    SnapshotPath(o.Output, scale.Iterations, size)));
+            }
+        }
         return outputs;
     }
 

@@ -243,7 +243,7 @@ public sealed class MultiScaleRunTests
         Bad("--min-size must be a positive number of pixels, got 0.", "--min-size", "0"),
         Bad("--min-size must be a positive number of pixels, got -5.", "--min-size", "-5"),
         Bad("--min-size 64 is larger than --size 32", "--min-size", "64"),
-        Bad("--min-size", "--min-size", "abc"),
+        Bad("--min-size takes a whole number; 'abc' is not one.", "--min-size", "abc"),
         Bad("A 8x8 image is too small to reach relu5_1: pool4 needs at least 2x2 pixels, and it has 1x1. " +
             "That is the first scale: raise --min-size.", "--min-size", "8"),
         Bad("A 8x8 image is too small to reach relu5_1: pool4 needs at least 2x2 pixels, and it has 1x1. " +
@@ -253,7 +253,7 @@ public sealed class MultiScaleRunTests
         // Not a positive number at all: refused while parsing (NumberOptions), naming the option.
         Bad("--scale-ratio takes a positive number (like 1.5 or 1e-3); '-2' is not one.", "--scale-ratio", "-2"),
         Bad("--scale-ratio takes a positive number (like 1.5 or 1e-3); 'NaN' is not one.", "--scale-ratio", "NaN"),
-        Bad("--scale-ratio", "--scale-ratio", "x"),
+        Bad("--scale-ratio takes a positive number (like 1.5 or 1e-3); 'x' is not one.", "--scale-ratio", "x"),
         Bad("--scale-ratio 1.0000001 is so close to 1", "--min-size", "16", "--scale-ratio", "1.0000001"),
         Bad("--schedule names no scale", "--schedule", ""),
         Bad("--schedule entry '32' is not SIZE:ITERATIONS", "--schedule", "32"),
@@ -262,13 +262,14 @@ public sealed class MultiScaleRunTests
         Bad("--schedule entry '0:3': the size must be a positive number of pixels.", "--schedule", "0:3"),
         Bad("--schedule ends at 48 but --size is 32", "--schedule", "16:2,48:2"),
         Bad("--initial-iterations must not be negative, got -1.", "--min-size", "16", "--initial-iterations", "-1"),
-        Bad("--initial-iterations", "--initial-iterations", "many"),
+        Bad("--initial-iterations takes a whole number; 'many' is not one.", "--initial-iterations", "many"),
         Bad("--average-decay must be at least 0 and below 1", "--average-decay", "1"),
         Bad("--average-decay takes a number, 0 or more (like 1.5 or 1e-3); '-0.1' is not one.", "--average-decay",
             "-0.1"),
         Bad("--average-decay takes a number, 0 or more (like 1.5 or 1e-3); 'NaN' is not one.", "--average-decay",
             "NaN"),
-        Bad("--average-decay", "--average-decay", "lots"),
+        Bad("--average-decay takes a number, 0 or more (like 1.5 or 1e-3); 'lots' is not one.", "--average-decay",
+            "lots"),
     ];
 
     /// <summary>Each bad value: exit code 2, one line naming the option, nothing written.</summary>
@@ -282,13 +283,23 @@ public sealed class MultiScaleRunTests
             .. extra]);
         Assert.That(run.Exit, Is.EqualTo(Cli.ExitUsage), run.ToString());
         string error = run.Error.TrimEnd();
-        Assert.That(error, Does.StartWith("error: "), run.ToString());
-        // A value that is not a number at all is refused by the parser, in its words; it names the option too.
-        Assert.That(error, message.StartsWith("--", StringComparison.Ordinal) && !message.Contains(' ')
-            ? Does.Contain(message) : Does.StartWith("error: " + message), run.ToString());
+        Assert.That(error, Does.StartWith("error: " + message), run.ToString());
         Assert.That(error, Does.Not.Contain('\n'), "one line");
         Assert.That(run.Error + run.Output, Does.Not.Contain("   at ").And.Not.Contain("Exception"), "no stack trace");
         Assert.That(Directory.GetFiles(folder), Is.Empty, "nothing written");
+    }
+
+    /// <summary>Snapshot paths carry the scale, and are checked with the other outputs before the run.</summary>
+    [Test]
+    public void ASnapshotPathThatCannotBeWrittenIsRefusedBeforeTheRun()
+    {
+        string folder = NewFolder("bad-snapshot");
+        Directory.CreateDirectory(Path.Combine(folder, "out_24_3.png")); // the first scale's result
+        var run = Run("--content", ContentPng, "--style", StylePng, "--weights", TinyWeights(), "--device", "cpu",
+            "--schedule", "24:3,32:3", "--save-every", "3", "--output", Path.Combine(folder, "out.png"));
+        Assert.That(run.Exit, Is.EqualTo(Cli.ExitUsage), run.ToString());
+        Assert.That(run.Error, Does.StartWith("error: ").And.Contain("out_24_3.png"));
+        Assert.That(run.Output, Does.Not.Contain("iteration"), "refused before the run");
     }
 
     /// <summary>The memory check covers the largest scale (the final one) before anything is allocated.</summary>
