@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
 namespace IlgpuStyle.Kernels;
@@ -13,17 +14,18 @@ namespace IlgpuStyle.Kernels;
 /// </summary>
 /// <remarks>
 /// <para>Blocking (BLIS style): the columns of C are cut into panels of <see cref="Columns"/>; a
-/// panel of B is gathered <see cref="Depth"/> reduction rows at a time into a buffer on the core's
-/// stack (192 x 32 floats = 24 KB: it stays in the 32-48 KB L1 cache while every strip of A streams
-/// past it from L2). The micro-kernel keeps an 8 x 32 block of C in 16 AVX-512 registers (8 rows x
-/// 2 vectors of 16 columns) and, per reduction step, loads 2 vectors of B, broadcasts 8 values of A
-/// and issues 16 FMAs: 10 loads per 16 FMAs, so the FMA units set the pace, and 16 independent
+/// group of 8 panels of B is gathered <see cref="Depth"/> reduction rows at a time into a buffer of
+/// the core's (8 x 192 x 32 floats = 192 KB, in L2), and every strip of A's block (192 x 8 floats
+/// = 6 KB, in L1 once loaded) serves all 8 panels before the next strip is read. So A, which can
+/// be 9 MB (conv5's weights), is read from memory once per 256 columns instead of once per 32.
+/// The micro-kernel keeps an 8 x 32 block of C in 16 AVX-512 registers (8 rows x 2 vectors of 16
+/// columns) and, per reduction step, loads 2 vectors of B, broadcasts 8 values of A and issues 16 FMAs: 10 loads per 16 FMAs, so the FMA units set the pace, and 16 independent
 /// accumulators hide the FMA latency (4 cycles, 2 units). Vectorising along the columns (pixels,
 /// in a convolution) lets each block be stored straight into the rows of a CHW tensor. 8 rows
 /// divide every VGG channel count; 32 columns divide VGG's row widths at 512 x 512 down to
 /// relu5_1, so panels rarely straddle image rows.</para>
-/// <para>Work is split over the cores by panels, and by groups of strips as well when a small
-/// image has fewer than 4 panels per core. Each block of C is computed by one core in a fixed
+/// <para>Work is split over the cores by groups of panels, and by groups of strips as well when a
+/// small image has fewer than 4 groups per core. Each block of C is computed by one core in a fixed
 /// order, so results do not depend on the number of threads.</para>
 /// </remarks>
 public static unsafe class CpuGemm
@@ -90,15 +92,19 @@ public static unsafe class CpuGemm
         where TSource : struct, IPanelSource
     {
         int panels = (product.N + Columns - 1) / Columns;
+        int groups = (panels + GroupPanels - 1) / GroupPanels;
         int strips = Strips(product.M);
         int wanted = 4 * CpuHost.Threads;
-        int stripsPerItem = panels >= wanted ? strips : Math.Max(1, strips * panels / wanted);
+        int stripsPerItem = groups >= wanted ? strips : Math.Max(1, strips * groups / wanted);
         int stripGroups = (strips + stripsPerItem - 1) / stripsPerItem;
         var work = new Work<TSource>(product, source, epilogue, strips, stripsPerItem, stripGroups);
-        CpuHost.For(panels * stripGroups, work.Run);
+        CpuHost.For(groups * stripGroups, work.Run);
     }
 
-    /// <summary>The loop over work items: a panel of columns x a group of strips.</summary>
+    /// <summary>Panels gathered together (8 x 24 KB in L2), so that each block of A, once in L1, serves all of them.</summary>
+    private const int GroupPanels = 8;
+
+    /// <summary>The loop over work items: a group of panels x a group of strips.</summary>
     private sealed class Work<TSource>(Product p, TSource source, Epilogue epilogue, int strips, int stripsPerItem,
         int stripGroups)
         where TSource : struct, IPanelSource
@@ -106,37 +112,52 @@ public static unsafe class CpuGemm
         [SkipLocalsInit]
         public void Run(int firstItem, int endItem)
         {
-            float* panel = stackalloc float[Depth * Columns];
+            float* panels = (float*)NativeMemory.AlignedAlloc((nuint)(GroupPanels * Depth * Columns * sizeof(float)), 64);
             float* tile = stackalloc float[Rows * Columns]; // an edge block, padded to full size
             float* start = stackalloc float[Rows];
-            bool relu = epilogue == Epilogue.Relu;
-            for (int item = firstItem; item < endItem; item++)
+            try
             {
-                int n0 = item / stripGroups * Columns;
-                int firstStrip = item % stripGroups * stripsPerItem;
-                int endStrip = Math.Min(strips, firstStrip + stripsPerItem);
-                int width = Math.Min(Columns, p.N - n0);
-                for (int r0 = 0; r0 < p.R; r0 += Depth)
+                for (int item = firstItem; item < endItem; item++) RunItem(item, panels, tile, start);
+            }
+            finally
+            {
+                NativeMemory.AlignedFree(panels);
+            }
+        }
+
+        private void RunItem(int item, float* panels, float* tile, float* start)
+        {
+            bool relu = epilogue == Epilogue.Relu;
+            int firstColumn = item / stripGroups * GroupPanels * Columns;
+            int count = Math.Min(GroupPanels, (p.N - firstColumn + Columns - 1) / Columns);
+            int firstStrip = item % stripGroups * stripsPerItem;
+            int endStrip = Math.Min(strips, firstStrip + stripsPerItem);
+            for (int r0 = 0; r0 < p.R; r0 += Depth)
+            {
+                int depth = Math.Min(Depth, p.R - r0);
+                for (int q = 0; q < count; q++) source.Pack(panels + q * Depth * Columns, r0, depth, firstColumn + q * Columns, p.N);
+                bool init = r0 == 0 && !p.Accumulate, last = r0 + depth == p.R;
+                for (int strip = firstStrip; strip < endStrip; strip++)
                 {
-                    int depth = Math.Min(Depth, p.R - r0);
-                    source.Pack(panel, r0, depth, n0, p.N);
-                    bool init = r0 == 0 && !p.Accumulate, last = r0 + depth == p.R;
-                    for (int strip = firstStrip; strip < endStrip; strip++)
+                    int m0 = strip * Rows;
+                    int height = Math.Min(Rows, p.M - m0);
+                    for (int i = 0; i < Rows; i++) start[i] = p.Bias != null && i < height ? p.Bias[m0 + i] : 0f;
+                    float* a = p.PackedA + ((long)strip * p.R + r0) * Rows;
+                    for (int q = 0; q < count; q++)
                     {
-                        int m0 = strip * Rows;
-                        int height = Math.Min(Rows, p.M - m0);
-                        for (int i = 0; i < Rows; i++) start[i] = p.Bias != null && i < height ? p.Bias[m0 + i] : 0f;
-                        float* a = p.PackedA + ((long)strip * p.R + r0) * Rows;
+                        int n0 = firstColumn + q * Columns;
+                        int width = Math.Min(Columns, p.N - n0);
+                        float* b = panels + q * Depth * Columns;
                         float* c = p.Output + (long)m0 * p.N + n0;
                         if (height == Rows && width == Columns)
                         {
-                            MicroKernel(a, panel, depth, c, p.N, init ? start : null, last && relu);
+                            MicroKernel(a, b, depth, c, p.N, init ? start : null, last && relu);
                             continue;
                         }
                         // Edge block: through a full-size tile, copying only the real rows and columns.
                         for (int i = 0; i < height && !init; i++)
                             new Span<float>(c + (long)i * p.N, width).CopyTo(new Span<float>(tile + i * Columns, width));
-                        MicroKernel(a, panel, depth, tile, Columns, init ? start : null, last && relu);
+                        MicroKernel(a, b, depth, tile, Columns, init ? start : null, last && relu);
                         for (int i = 0; i < height; i++)
                             new Span<float>(tile + i * Columns, width).CopyTo(new Span<float>(c + (long)i * p.N, width));
                     }
