@@ -30,8 +30,10 @@ public sealed partial class Conv2d
 {
     private readonly CpuHost.Scratch _cpuPackedWeights = new();
 
-    /// <summary>output = conv(input, weight) + bias, then ReLU when <paramref name="fuseRelu"/>, in host code (CPU accelerator only).</summary>
-    public unsafe void ForwardCpu(ArrayView<float> output, ArrayView<float> input, ArrayView<float> weight, ArrayView<float> bias,
+    /// <summary>output = conv(input, weight) + bias, then ReLU when <paramref name="fuseRelu"/>, in host code (CPU
+    /// accelerator only).</summary>
+    public unsafe void ForwardCpu(ArrayView<float> output, ArrayView<float> input, ArrayView<float> weight,
+        ArrayView<float> bias,
         Conv2dShape shape, bool fuseRelu = false)
     {
         CheckForward(output, input, weight, bias, shape);
@@ -72,7 +74,8 @@ public sealed partial class Conv2d
         {
             Source = CpuHost.Pointer(dOutput), Channels = s.OutChannels, Height = s.OutHeight, Width = s.OutWidth,
             GridWidth = s.Width, KernelHeight = s.KernelHeight, KernelWidth = s.KernelWidth,
-            Step = 1, Spread = s.Stride, OffsetY = s.Padding - s.KernelHeight + 1, OffsetX = s.Padding - s.KernelWidth + 1,
+            Step = 1, Spread = s.Stride, OffsetY = s.Padding - s.KernelHeight + 1, OffsetX =
+                s.Padding - s.KernelWidth + 1,
             MaskValues = CpuHost.Pointer(reluOutput), MaskBits = CpuHost.Pointer(reluBits),
         };
         RunCpuProduct(CpuHost.Pointer(dInput), CpuHost.Pointer(weight), null, s, transposed: true,
@@ -85,7 +88,8 @@ public sealed partial class Conv2d
     private void RequireCpu()
     {
         if (!CpuHost.Supports(_accelerator))
-            throw new InvalidOperationException($"The host-code convolution needs the CPU accelerator, not {_accelerator.Name.Trim()}.");
+            throw new InvalidOperationException(
+                $"The host-code convolution needs the CPU accelerator, not {_accelerator.Name.Trim()}.");
     }
 
     /// <summary>
@@ -136,18 +140,21 @@ public sealed partial class Conv2d
                 for (; e + 16 <= count; e += 16)
                 {
                     var keep = Vector512.GreaterThan(Vector512.Load(mask + e), Vector512<float>.Zero);
-                    Vector512.Store(Vector512.ConditionalSelect(keep, Vector512.Load(source + e), Vector512<float>.Zero), destination + e);
+                    Vector512.Store(Vector512.ConditionalSelect(keep, Vector512.Load(source + e),
+                        Vector512<float>.Zero), destination + e);
                 }
                 for (; e < count; e++) destination[e] = mask[e] > 0f ? source[e] : 0f;
             }
             else
             {
-                var lanes = Vector512.Create(1u, 2u, 4u, 8u, 16u, 32u, 64u, 128u, 256u, 512u, 1024u, 2048u, 4096u, 8192u, 16384u, 32768u);
+                var lanes = Vector512.Create(1u, 2u, 4u, 8u, 16u, 32u, 64u, 128u, 256u, 512u, 1024u, 2048u, 4096u,
+                    8192u, 16384u, 32768u);
                 for (; e + 16 <= count; e += 16)
                 {
                     var bits = Vector512.Create(Bits16(MaskBits, index + e)) & lanes;
                     var keep = Vector512.Equals(bits, lanes).AsSingle();
-                    Vector512.Store(Vector512.ConditionalSelect(keep, Vector512.Load(source + e), Vector512<float>.Zero), destination + e);
+                    Vector512.Store(Vector512.ConditionalSelect(keep, Vector512.Load(source + e),
+                        Vector512<float>.Zero), destination + e);
                 }
                 for (; e < count; e++)
                 {
@@ -284,7 +291,8 @@ public sealed partial class Conv2d
         {
             for (int c = 0; c < strips * CpuGemm.Rows; c++)
             {
-                float* destination = packed + ((long)(c / CpuGemm.Rows) * depth + k * window) * CpuGemm.Rows + c % CpuGemm.Rows;
+                float* destination = packed + ((long)(
+                    c / CpuGemm.Rows) * depth + k * window) * CpuGemm.Rows + c % CpuGemm.Rows;
                 float* source = weight + ((long)k * s.InChannels + c) * window;
                 for (int t = 0; t < window; t++)
                     destination[(window - 1 - t) * CpuGemm.Rows] = c < s.InChannels ? source[t] : 0f;

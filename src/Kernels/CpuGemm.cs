@@ -19,8 +19,9 @@ namespace IlgpuStyle.Kernels;
 /// = 6 KB, in L1 once loaded) serves all 8 panels before the next strip is read. So A, which can
 /// be 9 MB (conv5's weights), is read from memory once per 256 columns instead of once per 32.
 /// The micro-kernel keeps an 8 x 32 block of C in 16 AVX-512 registers (8 rows x 2 vectors of 16
-/// columns) and, per reduction step, loads 2 vectors of B, broadcasts 8 values of A and issues 16 FMAs: 10 loads per 16 FMAs, so the FMA units set the pace, and 16 independent
-/// accumulators hide the FMA latency (4 cycles, 2 units). Vectorising along the columns (pixels,
+/// columns) and, per reduction step, loads 2 vectors of B, broadcasts 8 values of A and issues 16
+/// FMAs: 10 loads per 16 FMAs, so the FMA units set the pace, and 16 independent accumulators hide
+/// the FMA latency (4 cycles, 2 units). Vectorising along the columns (pixels,
 /// in a convolution) lets each block be stored straight into the rows of a CHW tensor. 8 rows
 /// divide every VGG channel count; 32 columns divide VGG's row widths at 512 x 512 down to
 /// relu5_1, so panels rarely straddle image rows.</para>
@@ -70,7 +71,8 @@ public static unsafe class CpuGemm
     /// <param name="N">Columns of C.</param>
     /// <param name="R">The reduction length.</param>
     /// <param name="Accumulate">C starts from its own values (C += A x B).</param>
-    public readonly struct Product(float* Output, float* PackedA, float* Bias, int M, int N, int R, bool Accumulate = false)
+    public readonly struct Product(float* Output, float* PackedA, float* Bias, int M, int N, int R, bool Accumulate =
+        false)
     {
         public float* Output { get; } = Output;
 
@@ -101,7 +103,8 @@ public static unsafe class CpuGemm
         CpuHost.For(groups * stripGroups, work.Run);
     }
 
-    /// <summary>Panels gathered together (8 x 24 KB in L2), so that each block of A, once in L1, serves all of them.</summary>
+    /// <summary>Panels gathered together (8 x 24 KB in L2), so that each block of A, once in L1, serves all of
+    /// them.</summary>
     private const int GroupPanels = 8;
 
     /// <summary>The loop over work items: a group of panels x a group of strips.</summary>
@@ -112,7 +115,8 @@ public static unsafe class CpuGemm
         [SkipLocalsInit]
         public void Run(int firstItem, int endItem)
         {
-            float* panels = (float*)NativeMemory.AlignedAlloc((nuint)(GroupPanels * Depth * Columns * sizeof(float)), 64);
+            float* panels = (float*)NativeMemory.AlignedAlloc((nuint)(GroupPanels * Depth * Columns * sizeof(float)),
+                64);
             float* tile = stackalloc float[Rows * Columns]; // an edge block, padded to full size
             float* start = stackalloc float[Rows];
             try
@@ -135,7 +139,8 @@ public static unsafe class CpuGemm
             for (int r0 = 0; r0 < p.R; r0 += Depth)
             {
                 int depth = Math.Min(Depth, p.R - r0);
-                for (int q = 0; q < count; q++) source.Pack(panels + q * Depth * Columns, r0, depth, firstColumn + q * Columns, p.N);
+                for (int q = 0; q < count; q++) source.Pack(panels + q * Depth * Columns, r0, depth,
+                    firstColumn + q * Columns, p.N);
                 bool init = r0 == 0 && !p.Accumulate, last = r0 + depth == p.R;
                 for (int strip = firstStrip; strip < endStrip; strip++)
                 {
@@ -156,10 +161,12 @@ public static unsafe class CpuGemm
                         }
                         // Edge block: through a full-size tile, copying only the real rows and columns.
                         for (int i = 0; i < height && !init; i++)
-                            new Span<float>(c + (long)i * p.N, width).CopyTo(new Span<float>(tile + i * Columns, width));
+                            new Span<float>(c + (long)i * p.N, width).CopyTo(new Span<float>(tile + i * Columns,
+                                width));
                         MicroKernel(a, b, depth, tile, Columns, init ? start : null, last && relu);
                         for (int i = 0; i < height; i++)
-                            new Span<float>(tile + i * Columns, width).CopyTo(new Span<float>(c + (long)i * p.N, width));
+                            new Span<float>(tile + i * Columns, width).CopyTo(new Span<float>(c + (long)i * p.N,
+                                width));
                     }
                 }
             }

@@ -75,7 +75,8 @@ public sealed partial class Gram : IDisposable
         for (int i = 0; i < CpuGemm.Rows; i++)
         {
             int row = strip * CpuGemm.Rows + i;
-            packed[((long)strip * c + r) * CpuGemm.Rows + i] = row < c ? scale * (dg[row * c + r] + dg[r * c + row]) : 0f;
+            float factor = row < c ? scale * (dg[row * c + r] + dg[r * c + row]) : 0f;
+            packed[((long)strip * c + r) * CpuGemm.Rows + i] = factor;
         }
         var product = new CpuGemm.Product(CpuHost.Pointer(dFeatures), packed, null, c, shape.Positions, c, accumulate);
         CpuGemm.Run(product, new FeatureRows(CpuHost.Pointer(features), shape.Positions), CpuGemm.Epilogue.None);
@@ -87,7 +88,8 @@ public sealed partial class Gram : IDisposable
     private void RequireCpu()
     {
         if (!CpuHost.Supports(_accelerator))
-            throw new InvalidOperationException($"The host-code Gram needs the CPU accelerator, not {_accelerator.Name.Trim()}.");
+            throw new InvalidOperationException(
+                $"The host-code Gram needs the CPU accelerator, not {_accelerator.Name.Trim()}.");
     }
 
     /// <summary>The (bi, bj) block pair, bj &gt;= bi, at a position of the row-by-row enumeration.</summary>
@@ -139,10 +141,14 @@ public sealed partial class Gram : IDisposable
         }
 
         float* sums = stackalloc float[Block * Block];
-        sums[0] = Vector512.Sum(s00); sums[1] = Vector512.Sum(s01); sums[2] = Vector512.Sum(s02); sums[3] = Vector512.Sum(s03);
-        sums[4] = Vector512.Sum(s10); sums[5] = Vector512.Sum(s11); sums[6] = Vector512.Sum(s12); sums[7] = Vector512.Sum(s13);
-        sums[8] = Vector512.Sum(s20); sums[9] = Vector512.Sum(s21); sums[10] = Vector512.Sum(s22); sums[11] = Vector512.Sum(s23);
-        sums[12] = Vector512.Sum(s30); sums[13] = Vector512.Sum(s31); sums[14] = Vector512.Sum(s32); sums[15] = Vector512.Sum(s33);
+        sums[0] = Vector512.Sum(s00); sums[1] = Vector512.Sum(s01);
+        sums[2] = Vector512.Sum(s02); sums[3] = Vector512.Sum(s03);
+        sums[4] = Vector512.Sum(s10); sums[5] = Vector512.Sum(s11);
+        sums[6] = Vector512.Sum(s12); sums[7] = Vector512.Sum(s13);
+        sums[8] = Vector512.Sum(s20); sums[9] = Vector512.Sum(s21);
+        sums[10] = Vector512.Sum(s22); sums[11] = Vector512.Sum(s23);
+        sums[12] = Vector512.Sum(s30); sums[13] = Vector512.Sum(s31);
+        sums[14] = Vector512.Sum(s32); sums[15] = Vector512.Sum(s33);
         float** rows = stackalloc float*[2 * Block];
         rows[0] = a0; rows[1] = a1; rows[2] = a2; rows[3] = a3; rows[4] = b0; rows[5] = b1; rows[6] = b2; rows[7] = b3;
         for (int i = 0; i < Block; i++)

@@ -36,7 +36,8 @@ public sealed partial class MaxPool2d
         });
     }
 
-    private unsafe void BackwardCpu(ArrayView<float> dInput, ArrayView<float> dOutput, ArrayView<byte> argmax, ChwShape s)
+    private unsafe void BackwardCpu(ArrayView<float> dInput, ArrayView<float> dOutput, ArrayView<byte> argmax,
+        ChwShape s)
     {
         CpuHost.Begin(_accelerator);
         float* pd = CpuHost.Pointer(dInput), pg = CpuHost.Pointer(dOutput);

@@ -8,7 +8,8 @@ namespace IlgpuStyle.Kernels;
 /// the sum in fixed chunks with double partials (deterministic, <see cref="CpuHost.Sum"/>).</summary>
 public sealed partial class MseLoss
 {
-    private unsafe void ForwardCpu(ArrayView<float> loss, ArrayView<float> a, ArrayView<float> b, float weight, bool accumulate)
+    private unsafe void ForwardCpu(ArrayView<float> loss, ArrayView<float> a, ArrayView<float> b, float weight,
+        bool accumulate)
     {
         Require.Length(loss, 1, nameof(loss));
         CpuHost.Begin(_accelerator);
@@ -31,7 +32,8 @@ public sealed partial class MseLoss
         result[0] = accumulate ? result[0] + value : value;
     }
 
-    private unsafe void BackwardCpu(ArrayView<float> dA, ArrayView<float> a, ArrayView<float> b, float weight, bool accumulate)
+    private unsafe void BackwardCpu(ArrayView<float> dA, ArrayView<float> a, ArrayView<float> b, float weight,
+        bool accumulate)
     {
         CpuHost.Begin(_accelerator);
         float* pd = CpuHost.Pointer(dA), pa = CpuHost.Pointer(a), pb = CpuHost.Pointer(b);

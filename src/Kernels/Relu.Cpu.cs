@@ -22,8 +22,10 @@ public sealed partial class Relu
                 long start = word * 32;
                 if (start + 32 <= n)
                 {
-                    uint low = (uint)Vector512.GreaterThan(Vector512.Load(po + start), Vector512<float>.Zero).ExtractMostSignificantBits();
-                    uint high = (uint)Vector512.GreaterThan(Vector512.Load(po + start + 16), Vector512<float>.Zero).ExtractMostSignificantBits();
+                    uint low = (uint)Vector512.GreaterThan(Vector512.Load(po + start),
+                        Vector512<float>.Zero).ExtractMostSignificantBits();
+                    uint high = (uint)Vector512.GreaterThan(Vector512.Load(po + start + 16),
+                        Vector512<float>.Zero).ExtractMostSignificantBits();
                     pm[word] = low | high << 16;
                     continue;
                 }

@@ -30,11 +30,13 @@ public sealed partial class VectorOps
     /// <param name="count">How many rows take part (0: nothing happens).</param>
     /// <param name="v">The vector every row is multiplied with.</param>
     /// <param name="scratch">At least <see cref="DotsScratchLength"/>(count) floats (unused in host code).</param>
-    public void Dots(ArrayView<float> result, ArrayView<float> rows, int count, ArrayView<float> v, ArrayView<float> scratch)
+    public void Dots(ArrayView<float> result, ArrayView<float> rows, int count, ArrayView<float> v,
+        ArrayView<float> scratch)
     {
         long n = v.Length;
         if (count < 0 || result.Length < count || rows.Length < count * n)
-            throw new ArgumentException($"Dots of {count} rows of {n} need {count} results and {count * n} row floats.");
+            throw new ArgumentException(
+                $"Dots of {count} rows of {n} need {count} results and {count * n} row floats.");
         if (count == 0) return;
         if (_hostCode)
         {
@@ -42,10 +44,13 @@ public sealed partial class VectorOps
             return;
         }
         if (scratch.Length < DotsScratchLength(count))
-            throw new ArgumentException($"Dots of {count} rows need {DotsScratchLength(count)} floats of scratch.", nameof(scratch));
+            throw new ArgumentException($"Dots of {count} rows need {DotsScratchLength(count)} floats of scratch.",
+                nameof(scratch));
         var partials = scratch.SubView(0, DotsScratchLength(count));
-        _dotsPartial ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(DotsPartialKernel);
-        _dotsFinish ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(DotsFinishKernel);
+        _dotsPartial ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, int>(DotsPartialKernel);
+        _dotsFinish ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(
+            DotsFinishKernel);
         _dotsPartial((int)partials.Length, partials, rows, v, (int)n);
         _dotsFinish(count, result, partials);
     }
@@ -54,22 +59,26 @@ public sealed partial class VectorOps
     /// z = (accumulate ? z : 0) + sum over r &lt; count of coefficients[r] * rows[r], rows holding
     /// vectors of z's length one after another: one launch or one host pass.
     /// </summary>
-    public void CombineRows(ArrayView<float> z, ArrayView<float> rows, ArrayView<float> coefficients, int count, bool accumulate)
+    public void CombineRows(ArrayView<float> z, ArrayView<float> rows, ArrayView<float> coefficients, int count,
+        bool accumulate)
     {
         long n = z.Length;
         if (count < 0 || coefficients.Length < count || rows.Length < count * n)
-            throw new ArgumentException($"A combination of {count} rows of {n} needs {count} coefficients and {count * n} row floats.");
+            throw new ArgumentException(
+                $"A combination of {count} rows of {n} needs {count} coefficients and {count * n} row floats.");
         if (_hostCode)
         {
             CombineRowsCpu(z, rows, coefficients, count, accumulate);
             return;
         }
-        _combineRows ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(CombineRowsKernel);
+        _combineRows ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, int, int>(CombineRowsKernel);
         if (n > 0) _combineRows((int)n, z, rows, coefficients, count, accumulate ? 1 : 0);
     }
 
     /// <summary>Pass 1 of <see cref="Dots"/>: thread (r, p) sums rows[r][i] v[i] for i = p, p+P, ... (Kahan).</summary>
-    public static void DotsPartialKernel(Index1D index, ArrayView<float> partials, ArrayView<float> rows, ArrayView<float> v, int n)
+    public static void DotsPartialKernel(Index1D index, ArrayView<float> partials, ArrayView<float> rows,
+        ArrayView<float> v, int n)
     {
         int r = index / DotPartials, p = index % DotPartials;
         long start = (long)r * n;
@@ -93,7 +102,8 @@ public sealed partial class VectorOps
     }
 
     /// <summary>One thread per element i: z[i] (+)= sum over rows of coefficients[r] * rows[r][i].</summary>
-    public static void CombineRowsKernel(Index1D i, ArrayView<float> z, ArrayView<float> rows, ArrayView<float> coefficients,
+    public static void CombineRowsKernel(Index1D i, ArrayView<float> z, ArrayView<float> rows,
+        ArrayView<float> coefficients,
         int count, int accumulate)
     {
         long n = z.Length;
@@ -118,7 +128,8 @@ public sealed partial class VectorOps
                 {
                     long stop = Math.Min(n, start + 16384), i = start;
                     var lanes = Vector512<float>.Zero;
-                    for (; i + 16 <= stop; i += 16) lanes = Vector512.FusedMultiplyAdd(Vector512.Load(row + i), Vector512.Load(pv + i), lanes);
+                    for (; i + 16 <= stop; i += 16) lanes = Vector512.FusedMultiplyAdd(Vector512.Load(row + i),
+                        Vector512.Load(pv + i), lanes);
                     total += Vector512.Sum(Vector512.WidenLower(lanes)) + Vector512.Sum(Vector512.WidenUpper(lanes));
                     for (; i < stop; i++) total += (double)row[i] * pv[i];
                 }
@@ -127,7 +138,8 @@ public sealed partial class VectorOps
         });
     }
 
-    private unsafe void CombineRowsCpu(ArrayView<float> z, ArrayView<float> rows, ArrayView<float> coefficients, int count,
+    private unsafe void CombineRowsCpu(ArrayView<float> z, ArrayView<float> rows, ArrayView<float> coefficients,
+        int count,
         bool accumulate)
     {
         CpuHost.Begin(_accelerator);
@@ -146,7 +158,8 @@ public sealed partial class VectorOps
                     var c = Vector512.Create(pc[r]);
                     long i = block;
                     for (; i + 16 <= stop; i += 16)
-                        Vector512.Store(Vector512.FusedMultiplyAdd(c, Vector512.Load(row + i), Vector512.Load(pz + i)), pz + i);
+                        Vector512.Store(Vector512.FusedMultiplyAdd(c, Vector512.Load(row + i), Vector512.Load(
+                            pz + i)), pz + i);
                     for (; i < stop; i++) pz[i] = MathF.FusedMultiplyAdd(pc[r], row[i], pz[i]);
                 }
             }
@@ -165,7 +178,8 @@ public sealed partial class VectorOps
     }
 
     /// <summary>Reference for <see cref="CombineRows"/>.</summary>
-    public static void CombineRowsReference(double[] z, double[] rows, double[] coefficients, int count, bool accumulate)
+    public static void CombineRowsReference(double[] z, double[] rows, double[] coefficients, int count,
+        bool accumulate)
     {
         for (int i = 0; i < z.Length; i++)
         {

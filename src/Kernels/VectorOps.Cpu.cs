@@ -19,7 +19,8 @@ public sealed partial class VectorOps
         CpuHost.ForElements(x.Length, (first, end) => new Span<float>(p + first, (int)(end - first)).Fill(value));
     }
 
-    private unsafe void LinearCombinationCpu(ArrayView<float> z, float a, ArrayView<float> x, float b, ArrayView<float> y, float c)
+    private unsafe void LinearCombinationCpu(ArrayView<float> z, float a, ArrayView<float> x, float b,
+        ArrayView<float> y, float c)
     {
         CpuHost.Begin(_accelerator);
         float* pz = CpuHost.Pointer(z), px = CpuHost.Pointer(x), py = CpuHost.Pointer(y);
@@ -87,7 +88,8 @@ public sealed partial class VectorOps
                     : Vector512.FusedMultiplyAdd(vx, kind == SumKind.Square ? vx : Vector512.Load(py + i), lanes);
             }
             double total = Vector512.Sum(Vector512.WidenLower(lanes)) + Vector512.Sum(Vector512.WidenUpper(lanes));
-            for (; i < end; i++) total += kind == SumKind.Abs ? MathF.Abs(px[i]) : (double)px[i] * (kind == SumKind.Square ? px[i] : py[i]);
+            for (; i < end; i++) total += kind == SumKind.Abs ? MathF.Abs(px[i]) : (double)px[i] * (kind ==
+                SumKind.Square ? px[i] : py[i]);
             return total;
         });
         CpuHost.Pointer(result)[0] = (float)(kind == SumKind.Square ? Math.Sqrt(sum) : sum);

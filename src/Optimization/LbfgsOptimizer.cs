@@ -288,7 +288,8 @@ public sealed class LbfgsOptimizer : IOptimizer
         int k = _count, m = _m;
         _vectors.Dots(DotBlock(GradientWithS), _s.View, k, _gradient.View, _dotScratch.View);
         _vectors.Dots(DotBlock(GradientWithY), _y.View, k, _gradient.View, _dotScratch.View);
-        _dots.View.SubView(GradientWithS * m, 2 * m).AsContiguous().CopyToCPU(_hostDots.AsSpan(GradientWithS * m, 2 * m));
+        _dots.View.SubView(GradientWithS * m, 2 * m).AsContiguous().CopyToCPU(_hostDots.AsSpan(GradientWithS * m,
+            2 * m));
 
         Array.Clear(_sCoefficient);
         Array.Clear(_yCoefficient);

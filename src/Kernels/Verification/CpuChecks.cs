@@ -53,7 +53,8 @@ public static partial class KernelChecks
         foreach (var shape in grams)
         {
             string text = $"C{shape.Channels} M{shape.Positions}";
-            checks.Add(Cpu("gram.forward/cpu", text, k => GramForward(k, shape, KernelVariant.Cpu, "gram.forward/cpu", text)));
+            checks.Add(Cpu("gram.forward/cpu", text, k => GramForward(k, shape, KernelVariant.Cpu,
+                "gram.forward/cpu", text)));
             foreach (bool accumulate in new[] { false, true })
             {
                 string name = $"gram.backward{(accumulate ? "+accumulate" : "")}/cpu";
@@ -75,14 +76,18 @@ public static partial class KernelChecks
         AddVectorOps(host, host: true);
         const int n = 100003; // 7 chunks of the sums, the last partial; a mask word cut short
         string text = $"n={n}";
-        host.Add(new("vector.dot", text, k => Reduce(k, true, "vector.dot", text, n, null, (v, r, x, y) => v.Dot(r, x, y), VectorOps.DotReference)));
+        host.Add(new("vector.dot", text, k => Reduce(k, true, "vector.dot", text, n, null, (v, r, x, y) => v.Dot(r,
+            x, y), VectorOps.DotReference)));
         host.Add(new("vector.linear-combination", text, k => Elementwise2(k, true, "vector.linear-combination", n,
             (v, x, y, z) => v.LinearCombination(z, 0.5f, x, -2f, y, 0.25f), (x, y) => 0.5 * x - 2 * y + 0.25)));
         host.Add(new("mse.forward", text, k => MseForward(k, true, n, false, "mse.forward")));
         var pool = new ChwShape(9, 33, 35);
-        host.Add(new("maxpool2d.forward/fused-relu", pool.ToString(), k => MaxPoolForward(k, true, pool, true, "maxpool2d.forward/fused-relu", pool.ToString())));
-        host.Add(new("maxpool2d.backward/fused-relu", pool.ToString(), k => MaxPoolBackward(k, true, pool, true, "maxpool2d.backward/fused-relu", pool.ToString())));
-        foreach (var check in host.Where(c => !c.Kernel.StartsWith("relu.", StringComparison.Ordinal) || c.Kernel == "relu.pack-mask"))
+        host.Add(new("maxpool2d.forward/fused-relu", pool.ToString(), k => MaxPoolForward(k, true, pool, true,
+            "maxpool2d.forward/fused-relu", pool.ToString())));
+        host.Add(new("maxpool2d.backward/fused-relu", pool.ToString(), k => MaxPoolBackward(k, true, pool, true,
+            "maxpool2d.backward/fused-relu", pool.ToString())));
+        foreach (var check in host.Where(c => !c.Kernel.StartsWith("relu.", StringComparison.Ordinal) || c.Kernel ==
+            "relu.pack-mask"))
         {
             checks.Add(Cpu(check.Kernel + "/cpu", check.Shape, k =>
             {
@@ -95,7 +100,8 @@ public static partial class KernelChecks
     private static KernelCheck Cpu(string name, string shape, Func<KernelSet, CheckResult> run) =>
         new(name, shape, run) { Requires = CpuHost.Supports, RequirementText = CpuRequirement };
 
-    /// <summary>The input sits at an offset inside a larger buffer, as the network's views into its scratch do.</summary>
+    /// <summary>The input sits at an offset inside a larger buffer, as the network's views into its scratch
+    /// do.</summary>
     private static CheckResult CpuConvForward(KernelSet k, Conv2dShape s, bool relu, string name)
     {
         var random = new Random(81);

@@ -226,10 +226,14 @@ public static partial class KernelChecks
         foreach (var shape in PoolShapes)
         {
             string text = shape.ToString();
-            checks.Add(new("maxpool2d.forward", text, k => MaxPoolForward(k, host, shape, reluInput: false, "maxpool2d.forward", text)));
-            checks.Add(new("maxpool2d.backward", text, k => MaxPoolBackward(k, host, shape, reluInput: false, "maxpool2d.backward", text)));
-            checks.Add(new("maxpool2d.forward/fused-relu", text, k => MaxPoolForward(k, host, shape, reluInput: true, "maxpool2d.forward/fused-relu", text)));
-            checks.Add(new("maxpool2d.backward/fused-relu", text, k => MaxPoolBackward(k, host, shape, reluInput: true, "maxpool2d.backward/fused-relu", text)));
+            checks.Add(new("maxpool2d.forward", text, k => MaxPoolForward(k, host, shape, reluInput: false,
+                "maxpool2d.forward", text)));
+            checks.Add(new("maxpool2d.backward", text, k => MaxPoolBackward(k, host, shape, reluInput: false,
+                "maxpool2d.backward", text)));
+            checks.Add(new("maxpool2d.forward/fused-relu", text, k => MaxPoolForward(k, host, shape, reluInput: true,
+                "maxpool2d.forward/fused-relu", text)));
+            checks.Add(new("maxpool2d.backward/fused-relu", text, k => MaxPoolBackward(k, host, shape,
+                reluInput: true, "maxpool2d.backward/fused-relu", text)));
             checks.Add(new("avgpool2d.forward", text, k => AvgPoolForward(k, host, shape, text)));
             checks.Add(new("avgpool2d.backward", text, k => AvgPoolBackward(k, host, shape, text)));
         }
@@ -257,7 +261,8 @@ public static partial class KernelChecks
         return input;
     }
 
-    private static CheckResult MaxPoolForward(KernelSet k, bool host, ChwShape s, bool reluInput, string name, string text)
+    private static CheckResult MaxPoolForward(KernelSet k, bool host, ChwShape s, bool reluInput, string name,
+        string text)
     {
         var o = MaxPool2d.OutputShape(s);
         var input = PoolInput(s, 31, reluInput);
@@ -274,7 +279,8 @@ public static partial class KernelChecks
             Comparison.CompareExact("argmax", text, DownloadAll(argmax), expectedArgmax));
     }
 
-    private static CheckResult MaxPoolBackward(KernelSet k, bool host, ChwShape s, bool reluInput, string name, string text)
+    private static CheckResult MaxPoolBackward(KernelSet k, bool host, ChwShape s, bool reluInput, string name,
+        string text)
     {
         var o = MaxPool2d.OutputShape(s);
         var input = PoolInput(s, 32, reluInput);
@@ -383,8 +389,10 @@ public static partial class KernelChecks
             foreach (bool accumulate in new[] { false, true })
             {
                 string suffix = accumulate ? "+accumulate" : "";
-                checks.Add(new($"mse.forward{suffix}", $"n={n}", k => MseForward(k, host, n, accumulate, $"mse.forward{suffix}")));
-                checks.Add(new($"mse.backward{suffix}", $"n={n}", k => MseBackward(k, host, n, accumulate, $"mse.backward{suffix}")));
+                checks.Add(new($"mse.forward{suffix}", $"n={n}", k => MseForward(k, host, n, accumulate,
+                    $"mse.forward{suffix}")));
+                checks.Add(new($"mse.backward{suffix}", $"n={n}", k => MseBackward(k, host, n, accumulate,
+                    $"mse.backward{suffix}")));
             }
         }
         ChwShape[] tvShapes = [new(3, 5, 7), new(2, 1, 4), new(1, 6, 1), new(2, 2, 2)];
@@ -393,8 +401,10 @@ public static partial class KernelChecks
             foreach (bool accumulate in new[] { false, true })
             {
                 string suffix = accumulate ? "+accumulate" : "";
-                checks.Add(new($"tv.forward{suffix}", shape.ToString(), k => TvForward(k, host, shape, accumulate, $"tv.forward{suffix}")));
-                checks.Add(new($"tv.backward{suffix}", shape.ToString(), k => TvBackward(k, host, shape, accumulate, $"tv.backward{suffix}")));
+                checks.Add(new($"tv.forward{suffix}", shape.ToString(), k => TvForward(k, host, shape, accumulate,
+                    $"tv.forward{suffix}")));
+                checks.Add(new($"tv.backward{suffix}", shape.ToString(), k => TvBackward(k, host, shape, accumulate,
+                    $"tv.backward{suffix}")));
             }
         }
     }
@@ -427,7 +437,8 @@ public static partial class KernelChecks
         using var dA = Upload(k.Accelerator, a);
         using var dB = Upload(k.Accelerator, b);
         using var gradient = accumulate ? Upload(k.Accelerator, start) : Poisoned(k.Accelerator, n);
-        new MseLoss(k.Accelerator, k.Reduction, host).Backward(gradient.View, dA.View, dB.View, (float)weight, accumulate);
+        new MseLoss(k.Accelerator, k.Reduction, host).Backward(gradient.View, dA.View, dB.View, (float)weight,
+            accumulate);
         return Comparison.Compare(name, $"n={n}", Download(gradient), expected, Elementwise);
     }
 
@@ -454,7 +465,8 @@ public static partial class KernelChecks
 
         using var dX = Upload(k.Accelerator, x);
         using var gradient = accumulate ? Upload(k.Accelerator, start) : Poisoned(k.Accelerator, s.Length);
-        new TotalVariation(k.Accelerator, k.Reduction, host).Backward(gradient.View, dX.View, s, (float)weight, accumulate);
+        new TotalVariation(k.Accelerator, k.Reduction, host).Backward(gradient.View, dX.View, s, (float)weight,
+            accumulate);
         return Comparison.Compare(name, s.ToString(), Download(gradient), expected, Sums);
     }
 
@@ -465,13 +477,20 @@ public static partial class KernelChecks
         const int n = 1001;
         string text = $"n={n}";
 
-        checks.Add(new("vector.fill", text, k => Elementwise1(k, host, "vector.fill", n, (v, x, z) => v.Fill(z, -3.5f), x => -3.5)));
-        checks.Add(new("vector.copy", text, k => Elementwise1(k, host, "vector.copy", n, (v, x, z) => v.Copy(z, x), x => x)));
-        checks.Add(new("vector.scale", text, k => Elementwise1(k, host, "vector.scale", n, (v, x, z) => { v.Copy(z, x); v.Scale(z, 0.3f); }, x => (float)0.3 * x)));
-        checks.Add(new("vector.add", text, k => Elementwise2(k, host, "vector.add", n, (v, x, y, z) => v.Add(z, x, y), (x, y) => x + y)));
-        checks.Add(new("vector.subtract", text, k => Elementwise2(k, host, "vector.subtract", n, (v, x, y, z) => v.Subtract(z, x, y), (x, y) => x - y)));
-        checks.Add(new("vector.multiply", text, k => Elementwise2(k, host, "vector.multiply", n, (v, x, y, z) => v.Multiply(z, x, y), (x, y) => x * y)));
-        checks.Add(new("vector.axpy", text, k => Elementwise2(k, host, "vector.axpy", n, (v, x, y, z) => { v.Copy(z, y); v.Axpy(z, -1.75f, x); }, (x, y) => y - 1.75 * x)));
+        checks.Add(new("vector.fill", text, k => Elementwise1(k, host, "vector.fill", n, (v, x, z) => v.Fill(z,
+            -3.5f), x => -3.5)));
+        checks.Add(new("vector.copy", text, k => Elementwise1(k, host, "vector.copy", n, (v, x, z) => v.Copy(z, x),
+            x => x)));
+        checks.Add(new("vector.scale", text, k => Elementwise1(k, host, "vector.scale", n, (v, x, z) => { v.Copy(z,
+            x); v.Scale(z, 0.3f); }, x => (float)0.3 * x)));
+        checks.Add(new("vector.add", text, k => Elementwise2(k, host, "vector.add", n, (v, x, y, z) => v.Add(z, x,
+            y), (x, y) => x + y)));
+        checks.Add(new("vector.subtract", text, k => Elementwise2(k, host, "vector.subtract", n, (v, x, y,
+            z) => v.Subtract(z, x, y), (x, y) => x - y)));
+        checks.Add(new("vector.multiply", text, k => Elementwise2(k, host, "vector.multiply", n, (v, x, y,
+            z) => v.Multiply(z, x, y), (x, y) => x * y)));
+        checks.Add(new("vector.axpy", text, k => Elementwise2(k, host, "vector.axpy", n, (v, x, y, z) => { v.Copy(z,
+            y); v.Axpy(z, -1.75f, x); }, (x, y) => y - 1.75 * x)));
         checks.Add(new("vector.linear-combination", text, k => Elementwise2(k, host, "vector.linear-combination", n,
             (v, x, y, z) => v.LinearCombination(z, 0.5f, x, -2f, y, 0.25f), (x, y) => 0.5 * x - 2 * y + 0.25)));
         checks.Add(new("vector.axpy-by-scalar", text, k => AxpyByScalar(k, host, n)));
@@ -489,14 +508,18 @@ public static partial class KernelChecks
         {
             string shape = width is null ? text : $"n=5000 P={width}";
             int count = width is null ? n : 5000;
-            checks.Add(new("vector.dot", shape, k => Reduce(k, host, "vector.dot", shape, count, width, (v, r, x, y) => v.Dot(r, x, y), VectorOps.DotReference)));
-            checks.Add(new("vector.l1-norm", shape, k => Reduce(k, host, "vector.l1-norm", shape, count, width, (v, r, x, y) => v.L1Norm(r, x), (x, y) => VectorOps.L1NormReference(x))));
-            checks.Add(new("vector.l2-norm", shape, k => Reduce(k, host, "vector.l2-norm", shape, count, width, (v, r, x, y) => v.L2Norm(r, x), (x, y) => Math.Sqrt(VectorOps.DotReference(x, x)))));
+            checks.Add(new("vector.dot", shape, k => Reduce(k, host, "vector.dot", shape, count, width, (v, r, x,
+                y) => v.Dot(r, x, y), VectorOps.DotReference)));
+            checks.Add(new("vector.l1-norm", shape, k => Reduce(k, host, "vector.l1-norm", shape, count, width, (v,
+                r, x, y) => v.L1Norm(r, x), (x, y) => VectorOps.L1NormReference(x))));
+            checks.Add(new("vector.l2-norm", shape, k => Reduce(k, host, "vector.l2-norm", shape, count, width, (v,
+                r, x, y) => v.L2Norm(r, x), (x, y) => Math.Sqrt(VectorOps.DotReference(x, x)))));
         }
 
         foreach (var op in Enum.GetValues<ScalarOp>())
         {
-            checks.Add(new($"vector.scalar-{op.ToString().ToLowerInvariant()}", "a=1.5 b=-0.25", k => ScalarCheck(k, host, op, 1.5, -0.25)));
+            checks.Add(new($"vector.scalar-{op.ToString().ToLowerInvariant()}", "a=1.5 b=-0.25", k => ScalarCheck(k,
+                host, op, 1.5, -0.25)));
         }
         checks.Add(new("vector.scalar-divide", "a=1.5 b=0", k => ScalarCheck(k, host, ScalarOp.Divide, 1.5, 0)));
     }
@@ -572,7 +595,8 @@ public static partial class KernelChecks
         using var dRows = Upload(k.Accelerator, rows);
         using var dCoefficients = Upload(k.Accelerator, coefficients);
         using var z = accumulate ? Upload(k.Accelerator, start) : Poisoned(k.Accelerator, n);
-        new VectorOps(k.Accelerator, k.Reduction, host).CombineRows(z.View, dRows.View, dCoefficients.View, count, accumulate);
+        new VectorOps(k.Accelerator, k.Reduction, host).CombineRows(z.View, dRows.View, dCoefficients.View, count,
+            accumulate);
         return Comparison.Compare(name, "5 rows, n=1001", Download(z), expected, Sums);
     }
 
