@@ -13,9 +13,9 @@ namespace IlgpuStyle.Kernels;
 /// positions loads 8 vectors and issues 16 FMAs, and the lanes are added once per block and
 /// chunk. Only blocks on and above the diagonal are computed (the symmetry halves the work), and
 /// each is mirrored. The positions are taken in chunks whose slice of every row fits in L2
-/// (256 KB for all C rows), so the rows j of a chunk are read from cache by every block; the
-/// cores share each chunk's blocks. Sums carry over from chunk to chunk in G and are scaled after
-/// the last. Each entry is computed by one core in a fixed order: the result does not depend on
+/// (256 KB for all C rows), so the rows j of a chunk are read from cache by every block; each core
+/// takes ranges of blocks and walks every chunk for them. Sums carry over from chunk to chunk in
+/// G and are scaled after the last. Each entry is computed by one core in a fixed order: the result does not depend on
 /// the number of threads.</para>
 /// <para>Backward, <c>dF = s (dG + dG^T) F</c>, is a product <c>[C, C] x [C, M]</c>: the symmetric
 /// factor is packed into strips once per call and the rows of F are the panels of B, through
@@ -40,20 +40,22 @@ public sealed partial class Gram : IDisposable
         int blocks = (c + Block - 1) / Block;
         int pairs = blocks * (blocks + 1) / 2;
         int chunk = Math.Max(256, 65536 / c / 16 * 16); // floats of each row per chunk: C rows x chunk = 256 KB
-        for (int m0 = 0; m0 < m; m0 += chunk)
+        // One parallel pass: each core takes ranges of blocks and walks all the chunks for them,
+        // so the rows of a chunk stay in its cache across its blocks.
+        CpuHost.For(pairs, (start, end) =>
         {
-            int length = Math.Min(chunk, m - m0);
-            bool first = m0 == 0, last = m0 + length == m;
-            CpuHost.For(pairs, (start, end) =>
+            for (int m0 = 0; m0 < m; m0 += chunk)
             {
+                int length = Math.Min(chunk, m - m0);
+                bool first = m0 == 0, last = m0 + length == m;
                 var (bi, bj) = Pair(start, blocks);
                 for (int pair = start; pair < end; pair++)
                 {
                     GramBlock(g, f, c, m, bi * Block, bj * Block, m0, length, first, last ? scale : 1f);
                     if (++bj == blocks) bj = ++bi;
                 }
-            });
-        }
+            }
+        });
     }
 
     /// <summary>dFeatures (+)= scale * (dGram + dGram^T) F in host code (CPU accelerator only).</summary>
