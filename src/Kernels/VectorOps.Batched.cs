@@ -14,45 +14,57 @@ public sealed partial class VectorOps
     /// <summary>Partial sums per row of <see cref="Dots"/> on a device (fixed: the sums are deterministic).</summary>
     public const int DotPartials = 64;
 
-    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>? _dotsPartial;
-    private Action<Index1D, ArrayView<float>, ArrayView<float>>? _dotsFinish;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, DotVectors, int>? _dotsPartial;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, int, int>? _dotsFinish;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>? _combineRows;
 
-    /// <summary>Floats of the scratch <see cref="Dots"/> needs for <paramref name="rows"/> rows.</summary>
-    public static long DotsScratchLength(int rows) => (long)rows * DotPartials;
+    /// <summary>Floats of the scratch <see cref="Dots"/> needs for <paramref name="rows"/> rows (three
+    /// vectors).</summary>
+    public static long DotsScratchLength(int rows) => 3L * rows * DotPartials;
 
     /// <summary>
-    /// result[r] = rows[r]·v for r &lt; count, where rows holds vectors of v's length one after
-    /// another: two launches (partial sums, then their sum per row in a fixed order) or one host pass.
+    /// result[j*stride + r] = rows[r]·v_j for r &lt; count and each of the (up to three) vectors,
+    /// where rows holds vectors of v_0's length one after another. Each row is read once for all
+    /// the vectors: two launches (partial sums, then their sum in a fixed order) or one host pass.
     /// </summary>
-    /// <param name="result">At least count floats.</param>
-    /// <param name="rows">At least count rows of v.Length floats.</param>
+    /// <param name="result">At least (vectors - 1)*stride + count floats.</param>
+    /// <param name="stride">Floats between the results of consecutive vectors (at least count).</param>
+    /// <param name="rows">At least count rows of v_0.Length floats.</param>
     /// <param name="count">How many rows take part (0: nothing happens).</param>
-    /// <param name="v">The vector every row is multiplied with.</param>
+    /// <param name="vectors">The vectors every row is multiplied with.</param>
     /// <param name="scratch">At least <see cref="DotsScratchLength"/>(count) floats (unused in host code).</param>
-    public void Dots(ArrayView<float> result, ArrayView<float> rows, int count, ArrayView<float> v,
+    public void Dots(ArrayView<float> result, int stride, ArrayView<float> rows, int count, DotVectors vectors,
         ArrayView<float> scratch)
     {
-        long n = v.Length;
-        if (count < 0 || result.Length < count || rows.Length < count * n)
+        long n = vectors.V0.Length;
+        int k = vectors.Count;
+        if (count < 0 || stride < count || result.Length < (long)(k - 1) * stride + count || rows.Length < count * n)
+        {
             throw new ArgumentException(
-                $"Dots of {count} rows of {n} need {count} results and {count * n} row floats.");
+                $"Dots of {count} rows of {n} with {k} vectors need {(k - 1) * stride + count} results " +
+                $"and {count * n} row floats.");
+        }
+        if (vectors.V1.Length is not 0 && vectors.V1.Length !=
+            n || vectors.V2.Length is not 0 && vectors.V2.Length != n)
+            throw new ArgumentException("Every vector of a batched dot product needs the same length.", nameof(
+                vectors));
         if (count == 0) return;
         if (_hostCode)
         {
-            DotsCpu(result, rows, count, v);
+            DotsCpu(result, stride, rows, count, vectors);
             return;
         }
         if (scratch.Length < DotsScratchLength(count))
+        {
             throw new ArgumentException($"Dots of {count} rows need {DotsScratchLength(count)} floats of scratch.",
                 nameof(scratch));
-        var partials = scratch.SubView(0, DotsScratchLength(count));
+        }
         _dotsPartial ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
-            ArrayView<float>, int>(DotsPartialKernel);
-        _dotsFinish ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(
-            DotsFinishKernel);
-        _dotsPartial((int)partials.Length, partials, rows, v, (int)n);
-        _dotsFinish(count, result, partials);
+            DotVectors, int>(DotsPartialKernel);
+        _dotsFinish ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int,
+            int>(DotsFinishKernel);
+        _dotsPartial(count * DotPartials, scratch, rows, vectors, count);
+        _dotsFinish(k * count, result, scratch, count, stride);
     }
 
     /// <summary>
@@ -76,29 +88,43 @@ public sealed partial class VectorOps
         if (n > 0) _combineRows((int)n, z, rows, coefficients, count, accumulate ? 1 : 0);
     }
 
-    /// <summary>Pass 1 of <see cref="Dots"/>: thread (r, p) sums rows[r][i] v[i] for i = p, p+P, ... (Kahan).</summary>
+    /// <summary>
+    /// Pass 1 of <see cref="Dots"/>: thread (r, p) sums rows[r][i] v_j[i] for i = p, p+P, ... for
+    /// each vector j (Kahan), into partials[(j*count + r)*P + p].
+    /// </summary>
     public static void DotsPartialKernel(Index1D index, ArrayView<float> partials, ArrayView<float> rows,
-        ArrayView<float> v, int n)
+        DotVectors vectors, int count)
     {
-        int r = index / DotPartials, p = index % DotPartials;
-        long start = (long)r * n;
-        float sum = 0f, compensation = 0f;
-        for (int i = p; i < n; i += DotPartials)
+        int r = index / DotPartials, p = index % DotPartials, k = vectors.Count;
+        long n = vectors.V0.Length, start = r * n;
+        float sum0 = 0f, sum1 = 0f, sum2 = 0f, c0 = 0f, c1 = 0f, c2 = 0f;
+        for (long i = p; i < n; i += DotPartials)
         {
-            float term = rows[start + i] * v[i] - compensation;
-            float next = sum + term;
-            compensation = next - sum - term;
-            sum = next;
+            float x = rows[start + i];
+            KahanAdd(ref sum0, ref c0, x * vectors.V0[i]);
+            if (k > 1) KahanAdd(ref sum1, ref c1, x * vectors.V1[i]);
+            if (k > 2) KahanAdd(ref sum2, ref c2, x * vectors.V2[i]);
         }
-        partials[index] = sum;
+        partials[(long)r * DotPartials + p] = sum0;
+        if (k > 1) partials[((long)count + r) * DotPartials + p] = sum1;
+        if (k > 2) partials[(2L * count + r) * DotPartials + p] = sum2;
     }
 
-    /// <summary>Pass 2 of <see cref="Dots"/>: thread r adds its row's partials in order.</summary>
-    public static void DotsFinishKernel(Index1D r, ArrayView<float> result, ArrayView<float> partials)
+    private static void KahanAdd(ref float sum, ref float compensation, float value)
+    {
+        float term = value - compensation;
+        float next = sum + term;
+        compensation = next - sum - term;
+        sum = next;
+    }
+
+    /// <summary>Pass 2 of <see cref="Dots"/>: thread (j, r) adds its partials in order.</summary>
+    public static void DotsFinishKernel(Index1D index, ArrayView<float> result, ArrayView<float> partials, int count,
+        int stride)
     {
         float sum = 0f;
-        for (int p = 0; p < DotPartials; p++) sum += partials[r * DotPartials + p];
-        result[r] = sum;
+        for (int p = 0; p < DotPartials; p++) sum += partials[(long)(int)index * DotPartials + p];
+        result[index / count * stride + index % count] = sum;
     }
 
     /// <summary>One thread per element i: z[i] (+)= sum over rows of coefficients[r] * rows[r][i].</summary>
@@ -112,31 +138,54 @@ public sealed partial class VectorOps
         z[i] = value;
     }
 
-    private unsafe void DotsCpu(ArrayView<float> result, ArrayView<float> rows, int count, ArrayView<float> v)
+    private unsafe void DotsCpu(ArrayView<float> result, int stride, ArrayView<float> rows, int count,
+        DotVectors vectors)
     {
         CpuHost.Begin(_accelerator);
-        float* pr = CpuHost.Pointer(rows), pv = CpuHost.Pointer(v), presult = CpuHost.Pointer(result);
-        long n = v.Length;
+        float* pr = CpuHost.Pointer(rows), presult = CpuHost.Pointer(result);
+        float* v0 = CpuHost.Pointer(vectors.V0), v1 = CpuHost.Pointer(vectors.V1), v2 = CpuHost.Pointer(vectors.V2);
+        int k = vectors.Count;
+        long n = vectors.V0.Length;
         // One row per work item, summed in order by one core: the result does not depend on the threads.
         CpuHost.For(count, (first, end) =>
         {
             for (int r = first; r < end; r++)
             {
                 float* row = pr + r * n;
-                double total = 0;
+                double t0 = 0, t1 = 0, t2 = 0;
                 for (long start = 0; start < n; start += 16384)
                 {
                     long stop = Math.Min(n, start + 16384), i = start;
-                    var lanes = Vector512<float>.Zero;
-                    for (; i + 16 <= stop; i += 16) lanes = Vector512.FusedMultiplyAdd(Vector512.Load(row + i),
-                        Vector512.Load(pv + i), lanes);
-                    total += Vector512.Sum(Vector512.WidenLower(lanes)) + Vector512.Sum(Vector512.WidenUpper(lanes));
-                    for (; i < stop; i++) total += (double)row[i] * pv[i];
+                    var l0 = Vector512<float>.Zero;
+                    var l1 = l0;
+                    var l2 = l0;
+                    for (; i + 16 <= stop; i += 16)
+                    {
+                        var x = Vector512.Load(row + i);
+                        l0 = Vector512.FusedMultiplyAdd(x, Vector512.Load(v0 + i), l0);
+                        if (k > 1) l1 = Vector512.FusedMultiplyAdd(x, Vector512.Load(v1 + i), l1);
+                        if (k > 2) l2 = Vector512.FusedMultiplyAdd(x, Vector512.Load(v2 + i), l2);
+                    }
+                    t0 += Wide(l0);
+                    t1 += Wide(l1);
+                    t2 += Wide(l2);
+                    for (; i < stop; i++)
+                    {
+                        t0 += (double)row[i] * v0[i];
+                        if (k > 1) t1 += (double)row[i] * v1[i];
+                        if (k > 2) t2 += (double)row[i] * v2[i];
+                    }
                 }
-                presult[r] = (float)total;
+                presult[r] = (float)t0;
+                if (k > 1) presult[stride + r] = (float)t1;
+                if (k > 2) presult[2L * stride + r] = (float)t2;
             }
         });
     }
+
+    /// <summary>The sum of 16 float lanes, in double.</summary>
+    private static double Wide(Vector512<float> lanes) =>
+        Vector512.Sum(Vector512.WidenLower(lanes)) + Vector512.Sum(Vector512.WidenUpper(lanes));
 
     private unsafe void CombineRowsCpu(ArrayView<float> z, ArrayView<float> rows, ArrayView<float> coefficients,
         int count,
@@ -166,7 +215,7 @@ public sealed partial class VectorOps
         });
     }
 
-    /// <summary>Reference for <see cref="Dots"/>.</summary>
+    /// <summary>Reference for <see cref="Dots"/> with one vector.</summary>
     public static void DotsReference(double[] result, double[] rows, int count, double[] v)
     {
         for (int r = 0; r < count; r++)
@@ -188,4 +237,16 @@ public sealed partial class VectorOps
             z[i] = value;
         }
     }
+}
+
+/// <summary>The one to three vectors of a batched dot product (<see cref="VectorOps.Dots"/>): V0, then
+/// V1 and V2 when not empty.</summary>
+/// <param name="V0">The first vector.</param>
+/// <param name="V1">A second vector of the same length, or empty.</param>
+/// <param name="V2">A third vector of the same length (only with a second), or empty.</param>
+public readonly record struct DotVectors(ArrayView<float> V0, ArrayView<float> V1 = default,
+    ArrayView<float> V2 = default)
+{
+    /// <summary>How many vectors take part.</summary>
+    public int Count => V1.Length == 0 ? 1 : V2.Length == 0 ? 2 : 3;
 }

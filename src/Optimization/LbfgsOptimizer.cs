@@ -46,8 +46,9 @@ public sealed class LbfgsOptimizer : IOptimizer
     private const int ScalarCount = 6;
 
     // Blocks of m floats in the batched dot products' buffer.
-    private const int NewSWithS = 0, NewSWithY = 1, NewYWithS = 2, NewYWithY = 3, GradientWithS = 4, GradientWithY = 5;
-    private const int DotBlocks = 6;
+    // The rows of S against (s_new, y_new, g), then the rows of Y against the same three.
+    private const int SWithNewS = 0, SWithNewY = 1, SWithGradient = 2, YWithNewS = 3, YWithNewY = 4, YWithGradient = 5;
+    private const int DotBlockCount = 6;
 
     private readonly VectorOps _vectors;
     private readonly IObjective _objective;
@@ -74,6 +75,7 @@ public sealed class LbfgsOptimizer : IOptimizer
     private readonly double[] _ss, _sy, _yy; // s_i·s_j, s_i·y_j, y_i·y_j
     private readonly double[] _sCoefficient, _yCoefficient, _alphaHost; // (m) the recursion's vector and alphas
     private readonly float[] _coefficientsHost; // (2m) s coefficients, then y coefficients
+    private bool _gradientDotsFresh;            // _hostDots holds g·s_j and g·y_j for the current g
     private readonly Func<double, LinePoint> _line;
 
     private int _oldest;          // ring slot of the oldest pair
@@ -113,11 +115,11 @@ public sealed class LbfgsOptimizer : IOptimizer
         _q = accelerator.Allocate1D<float>(_n);
         _s = accelerator.Allocate1D<float>((long)_m * _n);
         _y = accelerator.Allocate1D<float>((long)_m * _n);
-        _dots = accelerator.Allocate1D<float>(DotBlocks * _m);
+        _dots = accelerator.Allocate1D<float>(DotBlockCount * _m);
         _dotScratch = accelerator.Allocate1D<float>(VectorOps.DotsScratchLength(_m));
         _coefficients = accelerator.Allocate1D<float>(2 * _m);
         _scalars = accelerator.Allocate1D<float>(ScalarCount);
-        _hostDots = new float[DotBlocks * _m];
+        _hostDots = new float[DotBlockCount * _m];
         _ss = new double[_m * _m];
         _sy = new double[_m * _m];
         _yy = new double[_m * _m];
@@ -131,7 +133,7 @@ public sealed class LbfgsOptimizer : IOptimizer
     /// <summary>Device bytes the optimizer allocates for n variables (x itself not included), so a
     /// caller can check the device's memory before starting.</summary>
     public static long RequiredBytes(int n, int historySize) =>
-        sizeof(float) * ((5L + 2L * historySize) * n + (DotBlocks + 2L) * historySize +
+        sizeof(float) * ((5L + 2L * historySize) * n + (DotBlockCount + 2L) * historySize +
                          VectorOps.DotsScratchLength(historySize) + ScalarCount);
 
     /// <summary>Curvature pairs currently held (k).</summary>
@@ -286,10 +288,14 @@ public sealed class LbfgsOptimizer : IOptimizer
             return;
         }
         int k = _count, m = _m;
-        _vectors.Dots(DotBlock(GradientWithS), _s.View, k, _gradient.View, _dotScratch.View);
-        _vectors.Dots(DotBlock(GradientWithY), _y.View, k, _gradient.View, _dotScratch.View);
-        _dots.View.SubView(GradientWithS * m, 2 * m).AsContiguous().CopyToCPU(_hostDots.AsSpan(GradientWithS * m,
-            2 * m));
+        if (!_gradientDotsFresh)
+        {
+            // The pair stored last did not bring g's dot products along (it was refused, or g moved since).
+            _vectors.Dots(DotBlocks(SWithGradient, 1), m, _s.View, k, new DotVectors(_gradient.View), _dotScratch.View);
+            _vectors.Dots(DotBlocks(YWithGradient, 1), m, _y.View, k, new DotVectors(_gradient.View), _dotScratch.View);
+            _dots.View.AsContiguous().CopyToCPU(_hostDots.AsSpan());
+            _gradientDotsFresh = true;
+        }
 
         Array.Clear(_sCoefficient);
         Array.Clear(_yCoefficient);
@@ -299,7 +305,7 @@ public sealed class LbfgsOptimizer : IOptimizer
         for (int j = k - 1; j >= 0; j--)
         {
             int i = Slot(j);
-            double sq = g * _hostDots[GradientWithS * m + i];
+            double sq = g * _hostDots[SWithGradient * m + i];
             for (int l = 0; l < k; l++) sq += _sCoefficient[l] * _ss[i * m + l] + _yCoefficient[l] * _sy[i * m + l];
             _alphaHost[i] = sq / _sy[i * m + i];
             _yCoefficient[i] -= _alphaHost[i];
@@ -319,7 +325,7 @@ public sealed class LbfgsOptimizer : IOptimizer
         for (int j = 0; j < k; j++)
         {
             int i = Slot(j);
-            double yr = g * _hostDots[GradientWithY * m + i];
+            double yr = g * _hostDots[YWithGradient * m + i];
             for (int l = 0; l < k; l++) yr += _sCoefficient[l] * _sy[l * m + i] + _yCoefficient[l] * _yy[i * m + l];
             _sCoefficient[i] += _alphaHost[i] - yr / _sy[i * m + i];
         }
@@ -376,17 +382,18 @@ public sealed class LbfgsOptimizer : IOptimizer
         // The new pair's dot products with every stored pair (itself included): one row and one
         // column of each host matrix. Slots [0, k) hold the pairs (see ComputeDirection).
         int k = _count, m = _m;
-        _vectors.Dots(DotBlock(NewSWithS), _s.View, k, S(slot), _dotScratch.View);
-        _vectors.Dots(DotBlock(NewSWithY), _y.View, k, S(slot), _dotScratch.View);
-        _vectors.Dots(DotBlock(NewYWithS), _s.View, k, Y(slot), _dotScratch.View);
-        _vectors.Dots(DotBlock(NewYWithY), _y.View, k, Y(slot), _dotScratch.View);
-        _dots.View.SubView(0, 4 * m).AsContiguous().CopyToCPU(_hostDots.AsSpan(0, 4 * m));
+        // g (the gradient the next direction starts from) rides along: one pass over S, one over Y.
+        var vectors = new DotVectors(S(slot), Y(slot), _gradient.View);
+        _vectors.Dots(DotBlocks(SWithNewS, 3), m, _s.View, k, vectors, _dotScratch.View);
+        _vectors.Dots(DotBlocks(YWithNewS, 3), m, _y.View, k, vectors, _dotScratch.View);
+        _dots.View.AsContiguous().CopyToCPU(_hostDots.AsSpan());
+        _gradientDotsFresh = true;
         for (int j = 0; j < k; j++)
         {
-            _ss[slot * m + j] = _ss[j * m + slot] = _hostDots[NewSWithS * m + j];
-            _sy[slot * m + j] = _hostDots[NewSWithY * m + j]; // s_new·y_j
-            _sy[j * m + slot] = _hostDots[NewYWithS * m + j]; // s_j·y_new
-            _yy[slot * m + j] = _yy[j * m + slot] = _hostDots[NewYWithY * m + j];
+            _ss[slot * m + j] = _ss[j * m + slot] = _hostDots[SWithNewS * m + j];
+            _sy[j * m + slot] = _hostDots[SWithNewY * m + j]; // s_j·y_new
+            _sy[slot * m + j] = _hostDots[YWithNewS * m + j]; // s_new·y_j
+            _yy[slot * m + j] = _yy[j * m + slot] = _hostDots[YWithNewY * m + j];
         }
     }
 
@@ -394,6 +401,7 @@ public sealed class LbfgsOptimizer : IOptimizer
     {
         _count = 0;
         _oldest = 0;
+        _gradientDotsFresh = false;
         HistoryResets++;
     }
 
@@ -413,6 +421,7 @@ public sealed class LbfgsOptimizer : IOptimizer
     {
         _vectors.LinearCombination(_x, 1f, _startX.View, (float)t, _direction.View, 0f);
         _objective.Evaluate(_x, _gradient.View, Scalar(LossSlot));
+        _gradientDotsFresh = false;
         _vectors.Dot(Scalar(SlopeSlot), _gradient.View, _direction.View);
         Read(LossSlot, 2);
         _totalEvaluations++;
@@ -445,7 +454,7 @@ public sealed class LbfgsOptimizer : IOptimizer
 
     private ArrayView<float> Scalar(int slot) => _scalars.View.SubView(slot, 1);
 
-    private ArrayView<float> DotBlock(int block) => _dots.View.SubView((long)block * _m, _m);
+    private ArrayView<float> DotBlocks(int first, int count) => _dots.View.SubView((long)first * _m, (long)count * _m);
 
     /// <summary>Waits for the device and copies scalar slots [first, first + count) to the host.</summary>
     private void Read(int first, int count) =>

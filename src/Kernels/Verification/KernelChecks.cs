@@ -496,7 +496,8 @@ public static partial class KernelChecks
         checks.Add(new("vector.axpy-by-scalar", text, k => AxpyByScalar(k, host, n)));
 
         // Batched: 5 of 7 rows take part (the last two hold NaN: a row past the count must not be read).
-        checks.Add(new("vector.dots", "5 rows, n=1001", k => Dots(k, host)));
+        checks.Add(new("vector.dots", "5 rows, n=1001", k => Dots(k, host, 1, "5 rows, n=1001")));
+        checks.Add(new("vector.dots", "5 rows x 3 vectors", k => Dots(k, host, 3, "5 rows x 3 vectors")));
         foreach (bool accumulate in new[] { false, true })
         {
             string name = $"vector.combine-rows{(accumulate ? "+accumulate" : "")}";
@@ -567,20 +568,37 @@ public static partial class KernelChecks
     private static double[] BatchRows(Random random, int n) =>
         [.. Uniform(random, 5 * n), .. Enumerable.Repeat(double.NaN, 2 * n)];
 
-    private static CheckResult Dots(KernelSet k, bool host)
+    /// <summary>Dots of 5 rows with 1 or 3 vectors, results 7 apart (the gaps must stay untouched).</summary>
+    private static CheckResult Dots(KernelSet k, bool host, int vectors, string text)
     {
-        const int n = 1001, count = 5;
+        const int n = 1001, count = 5, stride = 7;
         var random = new Random(65);
         var rows = BatchRows(random, n);
-        var v = Uniform(random, n);
-        var expected = new double[count];
-        VectorOps.DotsReference(expected, rows, count, v);
+        var v = Enumerable.Range(0, vectors).Select(_ => Uniform(random, n)).ToArray();
+        var expected = new double[vectors * stride];
+        Array.Fill(expected, double.NaN);
+        for (int j = 0; j < vectors; j++)
+        {
+            var block = new double[count];
+            VectorOps.DotsReference(block, rows, count, v[j]);
+            block.CopyTo(expected, j * stride);
+        }
         using var dRows = Upload(k.Accelerator, rows);
-        using var dV = Upload(k.Accelerator, v);
+        var dV = v.Select(x => Upload(k.Accelerator, x)).ToArray();
         using var scratch = Poisoned(k.Accelerator, (int)VectorOps.DotsScratchLength(count));
-        using var result = Poisoned(k.Accelerator, count);
-        new VectorOps(k.Accelerator, k.Reduction, host).Dots(result.View, dRows.View, count, dV.View, scratch.View);
-        return Comparison.Compare("vector.dots", "5 rows, n=1001", Download(result), expected, Sums);
+        using var result = Poisoned(k.Accelerator, expected.Length);
+        var batch = vectors == 1 ? new DotVectors(dV[0].View) : new DotVectors(dV[0].View, dV[1].View, dV[2].View);
+        new VectorOps(k.Accelerator, k.Reduction, host).Dots(result.View, stride, dRows.View, count, batch,
+            scratch.View);
+        var actual = Download(result);
+        foreach (var buffer in dV) buffer.Dispose();
+        // The gaps between the blocks must still hold the poison: compare them as NaN against NaN.
+        for (int i = 0; i < actual.Length; i++)
+        {
+            if (i % stride >= count && float.IsNaN(actual[i])) actual[i] = 0f;
+            if (i % stride >= count) expected[i] = 0;
+        }
+        return Comparison.Compare("vector.dots", text, actual, expected, Sums);
     }
 
     private static CheckResult CombineRows(KernelSet k, bool host, bool accumulate, string name)
