@@ -3,6 +3,8 @@ using ILGPU.Runtime;
 using ILGPU.Runtime.CPU;
 using IlgpuStyle.Kernels;
 using IlgpuStyle.Kernels.Verification;
+using IlgpuStyle.Network;
+using IlgpuStyle.Tests.Network;
 using IlgpuStyle.Tests.Support;
 
 namespace IlgpuStyle.Tests.Kernels;
@@ -60,15 +62,15 @@ public sealed class TiledNetworkTests
             a => new KernelSet(a, new KernelChoice(AcceleratorDescription.Of(a), tf32, tiledOnCpu: true)));
         var accelerator = own.Accelerator;
         var kernels = own.Kernels;
-        var weights = IlgpuStyle.Tests.Network.TinyVgg.Create();
-        var content = IlgpuStyle.Tests.Network.TinyVgg.Image(16, 18, seed: 60);
-        var style = IlgpuStyle.Tests.Network.TinyVgg.Image(17, 16, seed: 61);
-        var x = IlgpuStyle.Tests.Network.TinyVgg.Image(16, 18, seed: 62);
-        var options = new IlgpuStyle.Network.StyleOptions();
-        using var objective = new IlgpuStyle.Network.StyleObjective(kernels, weights, content, [style], options);
+        var weights = TinyVgg.Create();
+        var content = TinyVgg.Image(16, 18, seed: 60);
+        var style = TinyVgg.Image(17, 16, seed: 61);
+        var x = TinyVgg.Image(16, 18, seed: 62);
+        var options = new StyleOptions();
+        using var objective = new StyleObjective(kernels, weights, content, [style], options);
         Assert.That(objective.LayerNames, Does.Contain("conv1_1"));
-        Assert.That(IlgpuStyle.Network.MemoryEstimate.ObjectiveBytes(weights, content.Shape, [style.Shape], options,
-            kernels.Choice), Is.EqualTo(objective.Memory.PeakBytes), "the estimate counts the transposed weights");
+        Assert.That(MemoryEstimate.ObjectiveBytes(weights, content.Shape, [style.Shape], options, kernels.Choice),
+            Is.EqualTo(objective.Memory.PeakBytes), "the estimate counts the transposed weights");
 
         using var input = accelerator.Allocate1D(x.Data);
         using var gradient = TestData.Poisoned(accelerator, x.Data.Length);
@@ -76,10 +78,10 @@ public sealed class TiledNetworkTests
         objective.Evaluate(input.View, gradient.View, loss.View);
         var losses = objective.ReadLosses();
 
-        var reference = new IlgpuStyle.Tests.Network.ReferenceObjective(weights, content, [style], options);
+        var reference = new ReferenceObjective(weights, content, [style], options);
         var expectedGradient = new double[x.Data.Length];
         var expected = reference.Evaluate(
-            IlgpuStyle.Tests.Network.ReferenceObjective.ToDouble(x.Data), expectedGradient);
+            ReferenceObjective.ToDouble(x.Data), expectedGradient);
         var actual = TestData.Download(gradient);
         if (tf32)
         {

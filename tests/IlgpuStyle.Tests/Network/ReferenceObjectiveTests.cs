@@ -1,4 +1,5 @@
 using IlgpuStyle.Network;
+using IlgpuStyle.Network.Images;
 
 namespace IlgpuStyle.Tests.Network;
 
@@ -37,6 +38,24 @@ public sealed class ReferenceObjectiveTests
             Assert.That(numeric, Is.EqualTo(analytic).Within(1e-5 * Math.Abs(analytic) + 1e-9 * gradient.Max(Math.Abs)),
                 $"trial {trial}: directional derivative");
         }
+    }
+
+    /// <summary>The project's preprocessing (in float) against the reference's statement of SPEC.md's.</summary>
+    [TestCase(PreprocessConvention.Caffe)]
+    [TestCase(PreprocessConvention.Torchvision)]
+    public void PreprocessingMatchesTheReference(PreprocessConvention convention)
+    {
+        var pixels = new byte[5 * 7 * 3];
+        new Random(34).NextBytes(pixels); // every channel different, so a swapped channel order fails
+        var image = new RgbImage(7, 5, pixels);
+        var preprocessing = convention == PreprocessConvention.Caffe ? Preprocessing.Caffe : Preprocessing.Torchvision;
+        var actual = preprocessing.ToNetworkInput(image);
+        var expected = ReferenceObjective.Preprocess(image, convention);
+        Assert.That(actual.Length, Is.EqualTo(expected.Length));
+        for (int i = 0; i < actual.Length; i++)
+            Assert.That(actual[i], Is.EqualTo(expected[i]).Within(1e-6 * Math.Max(1, Math.Abs(expected[i]))),
+                $"element {i}");
+
     }
 
     private static double[] Step(double[] x, double[] direction, double h) =>

@@ -1,0 +1,291 @@
+using IlgpuStyle.Kernels;
+using IlgpuStyle.Network.Images;
+using IlgpuStyle.Network.Weights;
+
+namespace IlgpuStyle.Network;
+
+/// <summary>
+/// The whole algorithm of Gatys, Ecker and Bethge in one file, in plain double-precision C# on the
+/// CPU: preprocessing, the VGG forward pass, the content, style and total-variation losses, and the
+/// backward pass to the image. Read it top to bottom before anything else; every equation is
+/// SPEC.md's ("Preprocessing" and "Loss").
+/// </summary>
+/// <remarks>
+/// <para>It is the reference the device code is tested against (<see cref="StyleObjective"/> on
+/// every accelerator), and it is itself tested against finite differences. So it never calls the
+/// device code: each layer is the CPU reference that sits beside its kernels (for example
+/// <see cref="Conv2d.ForwardReference"/>, plain nested loops), and this file only composes them,
+/// as neural-style's single Lua file composes torch's layers.</para>
+/// <para>What it leaves out: resizing and image files (the images arrive preprocessed, as
+/// <see cref="NetworkImage"/>), gradient normalisation (an option that changes the gradient away
+/// from the loss's exact one), and the optimizer (L-BFGS or Adam only ever ask for
+/// <see cref="Evaluate"/>'s loss and gradient).</para>
+/// <para>Glossary: x the image being optimized (preprocessed, 3 x H x W); <c>F_l(x)</c> the
+/// activation after the ReLU named <c>relu{b}_{i}</c>, viewed as a C x (H*W) matrix, with
+/// <c>N_l = C*H*W</c> elements; <c>G_l = F_l F_l^T / N_l</c> its Gram matrix.</para>
+/// </remarks>
+public sealed class ReferenceObjective
+{
+    private readonly VggWeights _weights;
+    private readonly Pooling _pooling;
+    private readonly LossWeights _lossWeights;               // w_c, w_s, w_tv
+    private readonly IReadOnlyList<string> _contentLayers;
+    private readonly IReadOnlyList<string> _styleLayers;
+    private readonly IReadOnlyList<double> _styleLayerWeights; // one factor of w_s per style layer
+    private readonly Dictionary<string, double[]> _contentTargets = []; // F_l(content), (C, H, W)
+    private readonly Dictionary<string, double[]> _styleTargets = [];   // A_l, (C, C)
+
+    // ---------------------------------------------------------------- 1. preprocessing
+
+    private static readonly double[] TorchvisionMean = [0.485, 0.456, 0.406]; // RGB
+    private static readonly double[] TorchvisionStd = [0.229, 0.224, 0.225];  // RGB
+    private static readonly double[] CaffeMean = [103.939, 116.779, 123.68];  // BGR, 0-255 scale
+
+    /// <summary>
+    /// The network input of an image (SPEC.md, "Preprocessing"), shape (3, H, W). torchvision:
+    /// <c>x[c] = (rgb[c]/255 - mean[c]) / std[c]</c>, mean 0.485 0.456 0.406, std 0.229 0.224 0.225.
+    /// caffe: channels in BGR order, <c>x[c] = bgr[c] - mean[c]</c> on the 0-255 scale, mean
+    /// 103.939 116.779 123.68.
+    /// </summary>
+    public static double[] Preprocess(RgbImage image, PreprocessConvention convention)
+    {
+        var shape = new ChwShape(3, image.Height, image.Width);
+        var x = new double[shape.Length];
+        for (int c = 0; c < 3; c++)
+        for (int y = 0; y < image.Height; y++)
+        for (int col = 0; col < image.Width; col++)
+        {
+            int pixel = (y * image.Width + col) * 3; // pixels: (H, W, 3) RGB bytes
+            x[shape.Index(c, y, col)] = convention == PreprocessConvention.Caffe
+                ? image.Pixels[pixel + 2 - c] - CaffeMean[c]
+                : (image.Pixels[pixel + c] / 255.0 - TorchvisionMean[c]) / TorchvisionStd[c];
+        }
+        return x;
+    }
+
+    // ---------------------------------------------------------------- 2. the targets
+
+    /// <summary>
+    /// Computes the targets the losses compare against, once: <c>F_l(content)</c> at each content
+    /// layer and the style targets <c>A_l = sum_k b_k G_l(style_k)</c> at each style layer, with the
+    /// blend weights <c>b_k</c> of <paramref name="options"/> normalized to sum 1 (equal by default).
+    /// </summary>
+    public ReferenceObjective(VggWeights weights, NetworkImage content, IReadOnlyList<NetworkImage> styles,
+        StyleOptions options)
+    {
+        _weights = weights;
+        _pooling = options.Pooling;
+        Shape = content.Shape;
+        _lossWeights = options.ResolveWeights(Preprocessing.FromName(weights.Preprocess));
+        _contentLayers = options.ContentLayers;
+        _styleLayers = options.StyleLayers;
+        _styleLayerWeights = options.StyleLayerWeights?.Select(w => (double)w).ToList()
+                             ?? options.StyleLayers.Select(_ => 1.0).ToList();
+
+        var contentRun = Forward(ToDouble(content.Data), content.Shape);
+        foreach (string layer in _contentLayers) _contentTargets[layer] = Find(contentRun, layer).Output;
+
+        var raw = options.StyleBlendWeights?.Select(w => (double)w).ToList() ?? styles.Select(_ => 1.0).ToList();
+        var blend = raw.Select(w => w / raw.Sum()).ToList();
+        foreach (string layer in _styleLayers)
+        {
+            int channels = Find(contentRun, layer).OutShape.Channels;
+            _styleTargets[layer] = new double[channels * channels];
+        }
+        for (int k = 0; k < styles.Count; k++)
+        {
+            var run = Forward(ToDouble(styles[k].Data), styles[k].Shape);
+            foreach (string layer in _styleLayers)
+            {
+                var step = Find(run, layer);
+                var gram = GramOf(step.Output, step.OutShape);
+                for (int i = 0; i < gram.Length; i++) _styleTargets[layer][i] += blend[k] * gram[i];
+            }
+        }
+    }
+
+    /// <summary>The shape of the image being optimized, (3, H, W): the content image's.</summary>
+    public ChwShape Shape { get; }
+
+    /// <summary>A float tensor widened to double.</summary>
+    public static double[] ToDouble(float[] data) => Array.ConvertAll(data, v => (double)v);
+
+    // ---------------------------------------------------------------- 3. the VGG forward pass
+
+    /// <summary>One layer of the forward pass and what its backward pass needs.</summary>
+    public sealed class Step
+    {
+        /// <summary><c>relu{b}_{i}</c> (a convolution and its ReLU) or <c>pool{b}</c>.</summary>
+        public required string Name { get; init; }
+
+        /// <summary>The layer's input shape.</summary>
+        public required ChwShape InShape { get; init; }
+
+        /// <summary>The layer's output shape.</summary>
+        public required ChwShape OutShape { get; init; }
+
+        /// <summary>The layer's output, (C, H, W) row-major: for a convolution, after its ReLU.</summary>
+        public required double[] Output { get; init; }
+
+        /// <summary>The convolution's weights; null for a pooling layer.</summary>
+        public ConvLayerWeights? Conv { get; init; }
+
+        /// <summary>Max pooling's saved choice per output (the window offset of the maximum); null otherwise.</summary>
+        public byte[]? Argmax { get; init; }
+    }
+
+    /// <summary>
+    /// VGG's convolutional part on <paramref name="x"/>: each <c>conv{b}_{i}</c> (3x3, padding 1,
+    /// stride 1) followed by its ReLU, and a 2x2 pooling of stride 2 (max or average) between
+    /// blocks. The network is cut after the deepest layer any loss reads, as neural-style does:
+    /// nothing after it changes the loss.
+    /// </summary>
+    public List<Step> Forward(double[] x, ChwShape shape)
+    {
+        string deepest = _weights.Architecture.Deepest(_contentLayers.Concat(_styleLayers));
+        var steps = new List<Step>();
+        int block = 1;
+        foreach (var conv in _weights.Layers)
+        {
+            int convBlock = _weights.Architecture.Block(conv.Name);
+            if (convBlock != block)
+            {
+                // The pooling that closes the previous block (floor on odd sizes).
+                var pooledShape = MaxPool2d.OutputShape(shape);
+                var pooled = new double[pooledShape.Length];
+                byte[]? argmax = null;
+                if (_pooling == Pooling.Max)
+                {
+                    argmax = new byte[pooledShape.Length];
+                    MaxPool2d.ForwardReference(pooled, argmax, x, shape);
+                }
+                else
+                {
+                    AvgPool2d.ForwardReference(pooled, x, shape);
+                }
+                steps.Add(new Step
+                {
+                    Name = VggArchitecture.PoolName(block), InShape = shape, OutShape = pooledShape, Output = pooled,
+                    Argmax = argmax,
+                });
+                (x, shape, block) = (pooled, pooledShape, convBlock);
+            }
+
+            // out[k] = bias[k] + sum_c w[k, c] * x[c] (a 3x3 cross-correlation), then ReLU: max(out, 0).
+            var s = Conv2dShape.Vgg(shape.Channels, shape.Height, shape.Width, conv.OutChannels);
+            var output = new double[s.Output.Length];
+            Conv2d.ForwardReference(output, x, ToDouble(conv.Weight), ToDouble(conv.Bias), s, fuseRelu: false);
+            Relu.ForwardReference(output, output);
+            string relu = _weights.Architecture.ReluName(conv.Name);
+            steps.Add(new Step { Name = relu, InShape = shape, OutShape = s.Output, Output = output, Conv = conv });
+            (x, shape) = (output, s.Output);
+            if (relu == deepest) break;
+        }
+        return steps;
+    }
+
+    /// <summary><c>G = F F^T / N</c> of a (C, H, W) activation viewed as C x (H*W); N = C*H*W.</summary>
+    public static double[] GramOf(double[] features, ChwShape shape)
+    {
+        var g = GramShape.Of(shape);
+        var gram = new double[g.GramLength];
+        Gram.ForwardReference(gram, features, g, 1.0 / shape.Length);
+        return gram;
+    }
+
+    // ---------------------------------------------------------------- 4. the losses and 5. backward
+
+    /// <summary>
+    /// <c>L(x) = L_c + L_s + L_tv</c> and its terms (SPEC.md, "Loss"); fills
+    /// <paramref name="gradient"/> (same shape as x) with <c>dL/dx</c> when it is given.
+    /// </summary>
+    public (double Total, double Content, double Style, double Tv) Evaluate(double[] x, double[]? gradient)
+    {
+        var steps = Forward(x, Shape);
+
+        // Content: L_c = w_c * sum over content layers of mean((F_l(x) - F_l(content))^2).
+        double content = 0;
+        foreach (string layer in _contentLayers)
+            content += MseLoss.ForwardReference(Find(steps, layer).Output, _contentTargets[layer],
+                _lossWeights.Content);
+
+
+        // Style: L_s = w_s * sum over style layers of (layer weight) * mean((G_l(x) - A_l)^2).
+        double style = 0;
+        for (int i = 0; i < _styleLayers.Count; i++)
+        {
+            var step = Find(steps, _styleLayers[i]);
+            style += MseLoss.ForwardReference(GramOf(step.Output, step.OutShape), _styleTargets[_styleLayers[i]],
+                _lossWeights.Style * _styleLayerWeights[i]);
+        }
+
+        // Total variation on the input: L_tv = (w_tv / 2) * sum_c sum_{i<H-1} sum_{j<W-1}
+        // [(x[c,i,j] - x[c,i,j+1])^2 + (x[c,i,j] - x[c,i+1,j])^2].
+        double tv = TotalVariation.ForwardReference(x, Shape, _lossWeights.TotalVariation);
+
+        if (gradient is not null) Backward(x, steps, gradient);
+        return (content + style + tv, content, style, tv);
+    }
+
+    /// <summary>
+    /// <c>dL/dx</c> by the chain rule, from the deepest layer to the image. At each ReLU a loss
+    /// reads, that loss's gradient is added to the one flowing down (a loss is an identity layer
+    /// that adds gradient, as in neural-style); then each layer maps the gradient of its output to
+    /// the gradient of its input. The weights are frozen, so no weight gradient is computed.
+    /// </summary>
+    private void Backward(double[] x, List<Step> steps, double[] gradient)
+    {
+        var dOut = new double[steps[^1].Output.Length]; // dL/d(output of the current step)
+        for (int k = steps.Count - 1; k >= 0; k--)
+        {
+            var step = steps[k];
+
+            // d/dF of w * mean((F - P)^2) = (2 w / N) (F - P).
+            if (_contentTargets.TryGetValue(step.Name, out var target))
+                MseLoss.BackwardReference(dOut, step.Output, target, _lossWeights.Content, accumulate: true);
+
+            // d/dG of w * mean((G - A)^2) = (2 w / C^2) (G - A), and through G = F F^T / N:
+            // dF = (dG + dG^T) F / N.
+            int styleIndex = IndexOf(_styleLayers, step.Name);
+            if (styleIndex >= 0)
+            {
+                var g = GramShape.Of(step.OutShape);
+                var dGram = new double[g.GramLength];
+                MseLoss.BackwardReference(dGram, GramOf(step.Output, step.OutShape), _styleTargets[step.Name],
+                    _lossWeights.Style * _styleLayerWeights[styleIndex], accumulate: false);
+                Gram.BackwardReference(dOut, dGram, step.Output, g, 1.0 / step.OutShape.Length, accumulate: true);
+            }
+
+            var dIn = k == 0 ? gradient : new double[step.InShape.Length];
+            if (step.Conv is { } conv)
+            {
+                // ReLU passes the gradient where its output is positive; the convolution's input
+                // gradient is the convolution of dOut with the flipped, transposed weights.
+                Relu.BackwardReference(dOut, dOut, step.Output);
+                Conv2d.BackwardInputReference(dIn, dOut, ToDouble(conv.Weight),
+                    Conv2dShape.Vgg(step.InShape.Channels, step.InShape.Height, step.InShape.Width, conv.OutChannels));
+            }
+            else if (step.Argmax is not null)
+            {
+                MaxPool2d.BackwardReference(dIn, dOut, step.Argmax, step.InShape); // to each window's maximum
+            }
+            else
+            {
+                AvgPool2d.BackwardReference(dIn, dOut, step.InShape); // a quarter to each of the window's pixels
+            }
+            dOut = dIn;
+        }
+
+        // The TV term depends on x directly: its gradient is added last.
+        TotalVariation.BackwardReference(gradient, x, Shape, _lossWeights.TotalVariation, accumulate: true);
+    }
+
+    private static Step Find(List<Step> steps, string name) => steps.Single(s => s.Name == name);
+
+    private static int IndexOf(IReadOnlyList<string> names, string name)
+    {
+        for (int i = 0; i < names.Count; i++)
+            if (names[i] == name) return i;
+        return -1;
+    }
+}
