@@ -88,7 +88,7 @@ public sealed partial class Conv2d
     }
 
     /// <summary>
-    /// Forward, kernel 4 (GPU tensor cores): the tiled implicit GEMM with <c>mma.sync</c> m16n8k8 TF32,
+    /// Forward, kernel 5 (GPU tensor cores): the tiled implicit GEMM with <c>mma.sync</c> m16n8k8 TF32,
     /// described on <see cref="ForwardTf32"/>'s class remarks. Group (bx, by) computes output channels
     /// [64 by, 64 by + 64) x pixels [64 bx, 64 bx + 64) with 256 threads (a 1-D group), over slice z of
     /// the reduction (the same split as the tiled kernel, <see cref="Splits"/>).

@@ -191,12 +191,7 @@ public sealed partial class Conv2d
     private void LaunchTiled(ArrayView<float> output, ArrayView<float> input, ArrayView<float> mask,
         ArrayView<float> weight, ArrayView<float> bias, Conv2dShape shape, TiledFlags flags, int splits, bool tf32)
     {
-        if (!_description.FitsTiledGroups)
-        {
-            throw new NotSupportedException(
-                $"The tiled convolution needs {TileThreads * TileThreads} threads per group; " +
-                $"{_description.Name} allows {_description.MaxThreadsPerGroup}.");
-        }
+        RequireTiledGroups("tiled");
         int reduction = shape.InChannels * shape.KernelHeight * shape.KernelWidth;
         if (splits < 0)
             throw new ArgumentException($"The number of splits must be 0 (automatic) or positive, got {splits}.",
@@ -235,6 +230,17 @@ public sealed partial class Conv2d
         _sumSplits(shape.Output.Length, output, target, bias, shape, flags, slices);
     }
 
+    /// <summary>Throws unless the accelerator runs 16 x 16 groups.</summary>
+    private void RequireTiledGroups(string kernel)
+    {
+        if (!_description.FitsTiledGroups)
+        {
+            throw new NotSupportedException(
+                $"The {kernel} convolution needs {TileThreads * TileThreads} threads per group; " +
+                $"{_description.Name} allows {_description.MaxThreadsPerGroup}.");
+        }
+    }
+
     /// <summary>
     /// The rows of R that group z of the grid (<c>Grid.IdxZ</c>) reduces over, and where it writes:
     /// the whole of R and the output itself with a single slice; else <paramref name="chunk"/> rows
@@ -268,7 +274,7 @@ public sealed partial class Conv2d
     }
 
     /// <summary>
-    /// Forward, kernel 3 (GPU): the tiled implicit GEMM described on the class. Group (bx, by, z)
+    /// Forward, kernel 4 (GPU): the tiled implicit GEMM described on the class. Group (bx, by, z)
     /// computes output channels [64 by, 64 by + 64) x pixels [64 bx, 64 bx + 64) over slice z of
     /// the reduction (<see cref="Slice"/>).
     /// </summary>

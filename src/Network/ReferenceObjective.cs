@@ -209,7 +209,6 @@ public sealed class ReferenceObjective
             content += MseLoss.ForwardReference(Find(steps, layer).Output, _contentTargets[layer],
                 _lossWeights.Content);
 
-
         // Style: L_s = w_s * sum over style layers of (layer weight) * mean((G_l(x) - A_l)^2).
         double style = 0;
         for (int i = 0; i < _styleLayers.Count; i++)

@@ -24,102 +24,23 @@ public static partial class KernelChecks
     // (tensor cores may align addends with truncation, so a little looser than Sums).
     private static readonly Tolerance Tf32Rounded = new(1e-4, 1e-4);
 
-    static partial void AddTf32Kernels(List<KernelCheck> checks)
-    {
-        foreach (var shape in TiledForwardShapes)
-        {
-            foreach (bool relu in new[] { false, true })
-            {
-                string name = $"conv2d.forward{(relu ? "+relu" : "")}/tf32";
-                checks.Add(Tf32(name, shape.ToString(), k => Tf32Forward(k, shape, relu, name)));
-            }
-        }
+    /// <summary>Kernel 5: kernel 4's tiles on TF32 tensor cores, split reductions.</summary>
+    private static readonly FastConvolution Tf32Convolution = new("tf32", RunsTf32, true,
+        (c, output, input, weight, bias, s, relu, splits) =>
+            c.ForwardTf32(output, input, weight, bias, s, relu, splits),
+        (c, dInput, dOutput, weight, mask, s, splits) =>
+            c.BackwardInputTf32(dInput, dOutput, weight, mask, s, splits),
+        WithinTf32);
 
-        foreach (var shape in TiledBackwardShapes)
-        {
-            foreach (bool mask in new[] { false, true })
-            {
-                string name = $"conv2d.backward{(mask ? "+relu-mask" : "")}/tf32";
-                checks.Add(Tf32(name, shape.ToString(), k => Tf32Backward(k, shape, mask, name)));
-            }
-        }
+    static partial void AddTf32Kernels(List<KernelCheck> checks) => AddFastConvolution(checks, Tf32Convolution);
 
-        // The split reduction, as for the tiled kernel.
-        foreach (int splits in new[] { 3, 7 })
-        {
-            var shape = TiledForwardShapes[1];
-            checks.Add(Tf32("conv2d.forward+relu/tf32-split", $"{shape} x{splits}",
-                k => Tf32Forward(k, shape, true, "conv2d.forward+relu/tf32-split", splits)));
-            var back = TiledBackwardShapes[1];
-            checks.Add(Tf32("conv2d.backward+relu-mask/tf32-split", $"{back} x{splits}",
-                k => Tf32Backward(k, back, true, "conv2d.backward+relu-mask/tf32-split", splits)));
-        }
-    }
-
-    // The tiled checks' requirement text, so that verify reports both in one "skipped" line (on CUDA
-    // RunsTf32 also needs compute capability 8.0, which every GPU this project targets has).
-    private static KernelCheck Tf32(string name, string shape, Func<KernelSet, CheckResult> run) =>
-        new(name, shape, run)
-        {
-            Requires = a => AcceleratorDescription.Of(a).RunsTf32,
-            RequirementText = TiledRequirement,
-        };
-
-    private static CheckResult Tf32Forward(KernelSet k, Conv2dShape s, bool relu, string name, int splits = 0)
-    {
-        var random = new Random(81);
-        var input = Uniform(random, s.Input.Length);
-        var weight = Uniform(random, s.WeightLength);
-        var bias = Uniform(random, s.OutChannels);
-        var expected = new double[s.Output.Length];
-        Conv2d.ForwardReference(expected, input, weight, bias, s, relu);
-        var rounded = new double[s.Output.Length];
-        Conv2d.ForwardReference(rounded, RoundedToTf32(input), RoundedToTf32(weight), bias, s, relu);
-        var magnitude = new double[s.Output.Length]; // sum_r |w||x| per output
-        Conv2d.ForwardReference(magnitude, Absolute(input), Absolute(weight),
-            new double[s.OutChannels], s, fuseRelu: false);
-
-        var a = k.Accelerator;
-        using var dInput = Upload(a, input);
-        using var dWeight = Upload(a, weight);
-        using var dBias = Upload(a, bias);
-        using var output = Poisoned(a, s.Output.Length);
-        k.Conv.ForwardTf32(output.View, dInput.View, dWeight.View, dBias.View, s, relu, splits);
-        var actual = Download(output);
-        return Comparison.Combine(name, s.ToString(),
-            WithinTf32Bound(name, s.ToString(), actual, expected, magnitude),
-            Comparison.Compare(name + " vs tf32-rounded reference", s.ToString(), actual, rounded, Tf32Rounded));
-    }
-
-    private static CheckResult Tf32Backward(KernelSet k, Conv2dShape s, bool mask, string name, int splits = 0)
-    {
-        var random = new Random(82);
-        var dOutput = Uniform(random, s.Output.Length);
-        var weight = Uniform(random, s.WeightLength);
-        var reluOutput = Uniform(random, s.Output.Length);
-        Relu.ForwardReference(reluOutput, reluOutput); // a real ReLU output: about half zeros
-        var masked = (double[])dOutput.Clone();
-        if (mask) Relu.BackwardReference(masked, dOutput, reluOutput);
-        var expected = new double[s.Input.Length];
-        Conv2d.BackwardInputReference(expected, masked, weight, s);
-        var rounded = new double[s.Input.Length];
-        Conv2d.BackwardInputReference(rounded, RoundedToTf32(masked), RoundedToTf32(weight), s);
-        var magnitude = new double[s.Input.Length];
-        Conv2d.BackwardInputReference(magnitude, Absolute(masked), Absolute(weight), s);
-
-        var a = k.Accelerator;
-        using var dOut = Upload(a, dOutput);
-        using var dWeight = Upload(a, weight);
-        using var transposed = Poisoned(a, s.WeightLength);
-        using var saved = Upload(a, reluOutput);
-        using var dInput = Poisoned(a, s.Input.Length);
-        k.Conv.TransposeFlip(transposed.View, dWeight.View, s);
-        k.Conv.BackwardInputTf32(dInput.View, dOut.View, transposed.View, mask ? saved.View : default, s, splits);
-        var actual = Download(dInput);
-        return Comparison.Combine(name, s.ToString(),
-            WithinTf32Bound(name, s.ToString(), actual, expected, magnitude),
-            Comparison.Compare(name + " vs tf32-rounded reference", s.ToString(), actual, rounded, Tf32Rounded));
-    }
+    /// <summary>The two comparisons of the remarks: the worst-case bound, and the TF32-rounded reference.</summary>
+    private static CheckResult WithinTf32(string kernel, string shape, float[] actual, double[] x, double[] w,
+        Func<double[], double[], double[]> reference, Func<double[], double[], double[]> magnitude) =>
+        Comparison.Combine(kernel, shape,
+            WithinTf32Bound(kernel, shape, actual, reference(x, w), magnitude(Absolute(x), Absolute(w))),
+            Comparison.Compare(kernel + " vs tf32-rounded reference", shape, actual,
+                reference(RoundedToTf32(x), RoundedToTf32(w)), Tf32Rounded));
 
     private static double[] RoundedToTf32(double[] values) =>
         Array.ConvertAll(values, v => (double)Conv2d.RoundTf32((float)v));
@@ -127,11 +48,11 @@ public static partial class KernelChecks
     private static double[] Absolute(double[] values) => Array.ConvertAll(values, Math.Abs);
 
     /// <summary>
-    /// Element i passes when |actual - reference| &lt;= 2^-10 magnitude[i] + 1e-6 (the TF32 worst case, see the
-    /// remarks).
+    /// Element i passes when |actual - reference| &lt;= 2^-10 magnitude[i] + 1e-6 (the TF32 worst case,
+    /// see the remarks).
     /// </summary>
-    private static CheckResult WithinTf32Bound(string kernel, string shape, float[] actual,
-        double[] reference, double[] magnitude)
+    private static CheckResult WithinTf32Bound(string kernel, string shape, float[] actual, double[] reference,
+        double[] magnitude)
     {
         double maxAbs = 0, maxRel = 0;
         int mismatches = 0, first = -1;
@@ -145,8 +66,8 @@ public static partial class KernelChecks
             if (mismatches++ == 0) first = i;
         }
         string detail = mismatches == 0 ? "" : string.Create(CultureInfo.InvariantCulture,
-            $"{mismatches} of {actual.Length} outside 2^-10 * sum|w||x|; first [{first}] {actual[first]:G9} vs " +
-            $"{reference[first]:G9} (bound {Math.ScaleB(magnitude[first], -10) + 1e-6:G3})");
+            $"{mismatches} of {actual.Length} outside 2^-10 * sum|w||x|; first [{first}] {actual[first]:G9} " +
+            $"vs {reference[first]:G9} (bound {Math.ScaleB(magnitude[first], -10) + 1e-6:G3})");
         return new CheckResult(kernel, shape, maxAbs, maxRel, mismatches == 0, detail);
     }
 }

@@ -39,7 +39,8 @@ public sealed class CliTests
             o.Style.StyleBlendWeights, o.Style.NormalizeGradients), Is.EqualTo((style.ContentWeight, style.StyleWeight,
             style.TvWeight, style.StyleLayerWeights, style.StyleBlendWeights, style.NormalizeGradients)));
         var expected = new RunOptions { Content = "c.png", Styles = o.Styles };
-        Assert.That(o with { Style = expected.Style }, Is.EqualTo(expected), "every other field keeps RunOptions' default");
+        Assert.That(o with { Style = expected.Style }, Is.EqualTo(expected),
+            "every other field keeps RunOptions' default");
         Assert.That(o.Iterations, Is.EqualTo(IOptimizer.DefaultMaxIterations));
     }
 

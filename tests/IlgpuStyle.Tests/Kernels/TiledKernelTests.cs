@@ -33,16 +33,22 @@ public sealed class TiledKernelTests : AcceleratorTest
             $"{check}: max abs error {result.MaxAbsError:G3}, max rel error {result.MaxRelError:G3}. {result.Detail}");
     }
 
-    [Test]
-    public void TheDefaultCpuAcceleratorRefusesTheTiledKernelWithAMessage()
+    /// <param name="sharedTile">The shared-memory tiled kernel (kernel 3) instead of the register-blocked one.</param>
+    [TestCase(false)]
+    [TestCase(true)]
+    public void TheDefaultCpuAcceleratorRefusesTheTiledKernelsWithAMessage(bool sharedTile)
     {
         using var projectCpu = OwnAccelerator.ProjectCpu();
         var (accelerator, kernels) = (projectCpu.Accelerator, projectCpu.Kernels);
         var s = Conv2dShape.Vgg(3, 5, 7, 4);
         using var buffer = accelerator.Allocate1D<float>(1000);
-        var error = Assert.Throws<NotSupportedException>(() => kernels.Conv.ForwardTiled(
-            buffer.View.SubView(0, s.Output.Length), buffer.View.SubView(0, s.Input.Length),
-            buffer.View.SubView(0, s.WeightLength), buffer.View.SubView(0, 4), s, fuseRelu: true));
+        var (output, input) = (buffer.View.SubView(0, s.Output.Length), buffer.View.SubView(0, s.Input.Length));
+        var (weight, bias) = (buffer.View.SubView(0, s.WeightLength), buffer.View.SubView(0, 4));
+        var error = Assert.Throws<NotSupportedException>(() =>
+        {
+            if (sharedTile) kernels.Conv.ForwardSharedTile(output, input, weight, bias, s, fuseRelu: true);
+            else kernels.Conv.ForwardTiled(output, input, weight, bias, s, fuseRelu: true);
+        });
         Assert.That(error!.Message, Does.Contain("needs 256 threads per group"));
     }
 }

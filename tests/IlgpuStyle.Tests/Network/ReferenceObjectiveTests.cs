@@ -55,7 +55,6 @@ public sealed class ReferenceObjectiveTests
         for (int i = 0; i < actual.Length; i++)
             Assert.That(actual[i], Is.EqualTo(expected[i]).Within(1e-6 * Math.Max(1, Math.Abs(expected[i]))),
                 $"element {i}");
-
     }
 
     private static double[] Step(double[] x, double[] direction, double h) =>
