@@ -103,7 +103,7 @@ public sealed class CliTests
         Assert.That(output.TrimEnd(), Does.EndWith($"{plain} passed, 0 failed, {tiled} skipped"),
             "the tiled kernels need 256-thread groups, which the CPU accelerator does not offer: " +
             "skipped, with the reason");
-        Assert.That(output, Does.Contain($"skipped {tiled} checks (conv2d.forward/tiled")
+        Assert.That(output, Does.Contain($"skipped {tiled} checks (conv2d.forward/shared-tile")
             .And.Contain("needs 256 threads per group"));
     }
 
