@@ -66,7 +66,7 @@ public sealed partial class Conv2d
         ArrayView<float> weight, ArrayView<float> bias, Conv2dShape shape, TiledFlags flags)
     {
         RequireTiledGroups("shared-tile");
-        _sharedTile ??= _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>,
+        _sharedTile ??= _accelerator.LoadSharedMemoryLauncher<ArrayView<float>, ArrayView<float>, ArrayView<float>,
             ArrayView<float>, ArrayView<float>, Conv2dShape, TiledFlags>(SharedTileKernel);
         int pixels = shape.OutHeight * shape.OutWidth;
         var groups = new Index2D((pixels + SharedTile - 1) / SharedTile,
