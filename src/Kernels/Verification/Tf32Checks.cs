@@ -26,11 +26,8 @@ public static partial class KernelChecks
 
     /// <summary>Kernel 5: kernel 4's tiles on TF32 tensor cores, split reductions.</summary>
     private static readonly FastConvolution Tf32Convolution = new("tf32", RunsTf32, true,
-        (c, output, input, weight, bias, s, relu, splits) =>
-            c.ForwardTf32(output, input, weight, bias, s, relu, splits),
-        (c, dInput, dOutput, weight, mask, s, splits) =>
-            c.BackwardInputTf32(dInput, dOutput, weight, mask, s, splits),
-        WithinTf32);
+        (c, y, x, w, b, s, relu, splits) => c.ForwardTf32(y, x, w, b, s, relu, splits),
+        (c, dx, dy, w, mask, s, splits) => c.BackwardInputTf32(dx, dy, w, mask, s, splits), WithinTf32);
 
     static partial void AddTf32Kernels(List<KernelCheck> checks) => AddFastConvolution(checks, Tf32Convolution);
 

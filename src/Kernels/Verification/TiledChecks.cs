@@ -59,20 +59,18 @@ public static partial class KernelChecks
     private delegate CheckResult Judge(string kernel, string shape, float[] actual, double[] x, double[] w,
         Func<double[], double[], double[]> reference, Func<double[], double[], double[]> magnitude);
 
+    // The launchers below name the forward's output y, its input x, weights w and bias b; the input
+    // gradient dx, the output gradient dy.
+
     /// <summary>Kernel 3: shared-memory tiles, one output per thread (no split).</summary>
     private static readonly FastConvolution SharedTileConvolution = new("shared-tile", FitsTiledGroups, false,
-        (c, output, input, weight, bias, s, relu, _) => c.ForwardSharedTile(output, input, weight, bias, s, relu),
-        (c, dInput, dOutput, weight, mask, s, _) =>
-            c.BackwardInputSharedTile(dInput, dOutput, weight, mask, s),
-        WithinFloatSums);
+        (c, y, x, w, b, s, relu, _) => c.ForwardSharedTile(y, x, w, b, s, relu),
+        (c, dx, dy, w, mask, s, _) => c.BackwardInputSharedTile(dx, dy, w, mask, s), WithinFloatSums);
 
     /// <summary>Kernel 4: register-blocked tiles, split reductions.</summary>
     private static readonly FastConvolution TiledConvolution = new("tiled", FitsTiledGroups, true,
-        (c, output, input, weight, bias, s, relu, splits) =>
-            c.ForwardTiled(output, input, weight, bias, s, relu, splits),
-        (c, dInput, dOutput, weight, mask, s, splits) =>
-            c.BackwardInputTiled(dInput, dOutput, weight, mask, s, splits),
-        WithinFloatSums);
+        (c, y, x, w, b, s, relu, splits) => c.ForwardTiled(y, x, w, b, s, relu, splits),
+        (c, dx, dy, w, mask, s, splits) => c.BackwardInputTiled(dx, dy, w, mask, s, splits), WithinFloatSums);
 
     static partial void AddTiledKernels(List<KernelCheck> checks)
     {
