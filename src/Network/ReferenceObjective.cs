@@ -16,8 +16,9 @@ namespace IlgpuStyle.Network;
 /// device code: each layer is the CPU reference that sits beside its kernels (for example
 /// <see cref="Conv2d.ForwardReference"/>, plain nested loops), and this file only composes them,
 /// as neural-style's single Lua file composes torch's layers.</para>
-/// <para>What it leaves out: resizing and image files (the images arrive preprocessed, as
-/// <see cref="NetworkImage"/>), gradient normalisation (an option that changes the gradient away
+/// <para>What it leaves out: image files and resizing (<see cref="Preprocess"/> states the
+/// preprocessing; the constructor takes images already preprocessed, as <see cref="NetworkImage"/>),
+/// gradient normalisation (an option that changes the gradient away
 /// from the loss's exact one), and the optimizer (L-BFGS or Adam only ever ask for
 /// <see cref="Evaluate"/>'s loss and gradient).</para>
 /// <para>Glossary: x the image being optimized (preprocessed, 3 x H x W); <c>F_l(x)</c> the
