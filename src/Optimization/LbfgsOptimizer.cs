@@ -409,7 +409,8 @@ public sealed class LbfgsOptimizer : IOptimizer
 
     private LineSearchResult Search(LinePoint start, double step) => _options.LineSearch switch
     {
-        LineSearchKind.Armijo => LineSearch.Armijo(_line, start, step, _options.SufficientDecrease, _options.MaxLineSearchEvaluations),
+        LineSearchKind.Armijo => LineSearch.Armijo(
+            _line, start, step, _options.SufficientDecrease, _options.MaxLineSearchEvaluations),
         LineSearchKind.StrongWolfe => LineSearch.StrongWolfe(_line, start, step, _options.SufficientDecrease,
             _options.Curvature, _options.MaxLineSearchEvaluations),
         // Fixed step: take it whatever the loss does (torch's lineSearch = nil).

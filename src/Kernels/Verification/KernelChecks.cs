@@ -10,7 +10,9 @@ namespace IlgpuStyle.Kernels.Verification;
 /// <param name="Run">Runs the kernel on fresh seeded data and compares.</param>
 public sealed record KernelCheck(string Kernel, string Shape, Func<KernelSet, CheckResult> Run)
 {
-    /// <summary>What the accelerator must offer for this check (null: any accelerator), e.g. 256-thread groups.</summary>
+    /// <summary>
+    /// What the accelerator must offer for this check (null: any accelerator), e.g. 256-thread groups.
+    /// </summary>
     public Func<ILGPU.Runtime.Accelerator, bool>? Requires { get; init; }
 
     /// <summary>Why the check cannot run on an accelerator that fails <see cref="Requires"/>.</summary>
@@ -102,19 +104,23 @@ public static partial class KernelChecks
             string text = shape.ToString();
             foreach (var variant in RowAndElement)
             {
-                checks.Add(new($"conv2d.forward/{Name(variant)}", text, k => ConvForward(k, shape, variant, fuseRelu: false, $"conv2d.forward/{Name(variant)}", text)));
-                checks.Add(new($"conv2d.backward/{Name(variant)}", text, k => ConvBackward(k, shape, variant, $"conv2d.backward/{Name(variant)}", text)));
+                checks.Add(new($"conv2d.forward/{Name(variant)}", text,
+                    k => ConvForward(k, shape, variant, fuseRelu: false, $"conv2d.forward/{Name(variant)}", text)));
+                checks.Add(new($"conv2d.backward/{Name(variant)}", text,
+                    k => ConvBackward(k, shape, variant, $"conv2d.backward/{Name(variant)}", text)));
             }
         }
         var vgg = shapes[0];
         foreach (var variant in RowAndElement)
         {
             string name = $"conv2d.forward+relu/{Name(variant)}";
-            checks.Add(new(name, "C3 5x7 K4 3x3 p1 s1", k => ConvForward(k, vgg, variant, fuseRelu: true, name, "C3 5x7 K4 3x3 p1 s1")));
+            checks.Add(new(name, "C3 5x7 K4 3x3 p1 s1",
+                k => ConvForward(k, vgg, variant, fuseRelu: true, name, "C3 5x7 K4 3x3 p1 s1")));
         }
     }
 
-    private static CheckResult ConvForward(KernelSet k, Conv2dShape s, KernelVariant variant, bool fuseRelu, string name, string text)
+    private static CheckResult ConvForward(
+        KernelSet k, Conv2dShape s, KernelVariant variant, bool fuseRelu, string name, string text)
     {
         var random = new Random(11);
         var input = Uniform(random, s.Input.Length);
@@ -363,7 +369,8 @@ public static partial class KernelChecks
         return Comparison.Compare(name, text, Download(gram), expected, Sums);
     }
 
-    private static CheckResult GramBackward(KernelSet k, GramShape s, KernelVariant variant, bool accumulate, string name, string text)
+    private static CheckResult GramBackward(
+        KernelSet k, GramShape s, KernelVariant variant, bool accumulate, string name, string text)
     {
         var random = new Random(42);
         var features = Uniform(random, s.FeatureLength);
@@ -536,7 +543,8 @@ public static partial class KernelChecks
     }
 
     private static CheckResult Elementwise2(KernelSet k, bool host, string name, int n,
-        Action<VectorOps, ArrayView<float>, ArrayView<float>, ArrayView<float>> run, Func<double, double, double> reference)
+        Action<VectorOps, ArrayView<float>, ArrayView<float>, ArrayView<float>> run,
+        Func<double, double, double> reference)
     {
         var random = new Random(62);
         var x = Uniform(random, n);
@@ -619,7 +627,8 @@ public static partial class KernelChecks
     }
 
     private static CheckResult Reduce(KernelSet k, bool host, string name, string shape, int n, int? width,
-        Action<VectorOps, ArrayView<float>, ArrayView<float>, ArrayView<float>> run, Func<double[], double[], double> reference)
+        Action<VectorOps, ArrayView<float>, ArrayView<float>, ArrayView<float>> run,
+        Func<double[], double[], double> reference)
     {
         var random = new Random(64);
         var x = Uniform(random, n);
@@ -646,6 +655,7 @@ public static partial class KernelChecks
         using var dB = Upload(k.Accelerator, [b]);
         using var result = Poisoned(k.Accelerator, 1);
         new VectorOps(k.Accelerator, k.Reduction, host).Scalar(result.View, dA.View, op, dB.View);
-        return Comparison.Compare($"vector.scalar-{op.ToString().ToLowerInvariant()}", $"a={a} b={b}", Download(result), [expected], Elementwise);
+        return Comparison.Compare($"vector.scalar-{op.ToString().ToLowerInvariant()}", $"a={a} b={b}",
+            Download(result), [expected], Elementwise);
     }
 }

@@ -121,7 +121,8 @@ public sealed class MultiScaleRunTests
         const string label = "scale 2/3 32x24";
         Assert.That(ProgressDisplay.FitLiveDescription(200, 5, 10, losses, 1.5, label),
             Does.StartWith("scale 2/3 32x24  5/10  total 1.235e+12"));
-        Assert.That(ProgressDisplay.FitLiveDescription(30, 5, 10, losses, 1.5, label), Is.EqualTo("scale 2/3 32x24  5/10"));
+        Assert.That(ProgressDisplay.FitLiveDescription(30, 5, 10, losses, 1.5, label),
+            Is.EqualTo("scale 2/3 32x24  5/10"));
         Assert.That(ProgressDisplay.FitLiveDescription(12, 5, 10, losses, 1.5, label), Is.EqualTo("5/10"),
             "the iteration goes first when only one thing fits");
     }

@@ -48,8 +48,10 @@ public sealed class StyleRunTests
         string folder = NewFolder("halves");
         string output = Path.Combine(folder, "out.png");
         string report = Path.Combine(folder, "report.json");
-        var run = Run("--content", content, "--style", style, "--weights", weights, "--device", "cpu", "--optimizer", optimizer,
-            "--size", size.ToString(), "--iterations", "20", "--print-every", "5", "--output", output, "--report", report);
+        var run = Run("--content", content, "--style", style, "--weights", weights, "--device", "cpu",
+            "--optimizer", optimizer,
+            "--size", size.ToString(), "--iterations", "20", "--print-every", "5", "--output", output,
+            "--report", report);
         Assert.That(run.Exit, Is.Zero, run.ToString());
 
         using var json = Report(report);
@@ -59,8 +61,10 @@ public sealed class StyleRunTests
         double first = totals[0].Total, last = totals[^1].Total;
         Assert.That(double.IsFinite(first) && first > 0, Is.True, $"initial loss {first}");
         Assert.That(last, Is.LessThanOrEqualTo(first / 2),
-            $"{optimizer} with {Path.GetFileName(weights)}: total loss {first:G6} -> {last:G6} after {totals[^1].Iteration} iterations " +
-            $"(ratio {last / first:G3}); losses: {string.Join(", ", totals.Select(t => $"{t.Iteration}:{t.Total:G4}"))}");
+            $"{optimizer} with {Path.GetFileName(weights)}: total loss {first:G6} -> {last:G6} " +
+            $"after {totals[^1].Iteration} iterations " +
+            $"(ratio {last / first:G3}); losses: " +
+            $"{string.Join(", ", totals.Select(t => $"{t.Iteration}:{t.Total:G4}"))}");
         Assert.That(File.Exists(output), Is.True);
     }
 
@@ -93,7 +97,8 @@ public sealed class StyleRunTests
         {
             Assert.That(entry.EnumerateObject().Select(p => p.Name), Is.EquivalentTo(IterationKeys));
             double total = entry.GetProperty("total").GetDouble();
-            double parts = entry.GetProperty("content").GetDouble() + entry.GetProperty("style").GetDouble() + entry.GetProperty("tv").GetDouble();
+            double parts = entry.GetProperty("content").GetDouble() + entry.GetProperty("style").GetDouble()
+                + entry.GetProperty("tv").GetDouble();
             Assert.That(total, Is.EqualTo(parts).Within(1e-4 * Math.Abs(total) + 1e-6), "total = content + style + tv");
             Assert.That(entry.GetProperty("ms").GetDouble(), Is.GreaterThanOrEqualTo(0));
         }
@@ -106,7 +111,8 @@ public sealed class StyleRunTests
         Assert.That(run.Output, Does.Not.Contain("iteration 1/12").And.Not.Contain("iteration 11/12"));
         Assert.That(run.Output.TrimEnd().Split('\n')[^1],
             Does.StartWith($"Wrote {output} (48x36) and {Path.Combine(folder, "run.json")} in "));
-        Assert.That(Directory.GetFiles(folder).Select(Path.GetFileName), Is.EquivalentTo(new[] { "out.png", "run.json" }), "no temporary files left");
+        Assert.That(Directory.GetFiles(folder).Select(Path.GetFileName),
+            Is.EquivalentTo(new[] { "out.png", "run.json" }), "no temporary files left");
     }
 
     [Test]
@@ -115,7 +121,8 @@ public sealed class StyleRunTests
         string folder = NewFolder("print0");
         string report = Path.Combine(folder, "run.json");
         var run = Run("--content", ContentPng, "--style", StylePng, "--weights", TinyWeights(), "--device", "cpu",
-            "--size", "32", "--iterations", "3", "--print-every", "0", "--output", Path.Combine(folder, "out.png"), "--report", report);
+            "--size", "32", "--iterations", "3", "--print-every", "0", "--output", Path.Combine(folder, "out.png"),
+            "--report", report);
         Assert.That(run.Exit, Is.Zero, run.ToString());
         using var json = Report(report);
         Assert.That(Totals(json).Select(t => t.Iteration), Is.EqualTo(new[] { 0, 3 }));
@@ -132,7 +139,8 @@ public sealed class StyleRunTests
         Assert.That(run.Exit, Is.Zero, run.ToString());
         var image = Decode(output);
         Assert.That((image.Width, image.Height), Is.EqualTo((size, shorter)));
-        Assert.That(File.ReadAllBytes(output).Take(4), Is.EqualTo(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }));
+        Assert.That(File.ReadAllBytes(output).Take(4),
+            Is.EqualTo(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }));
     }
 
     [Test]
@@ -171,7 +179,8 @@ public sealed class StyleRunTests
             "--size", "32", "--iterations", "5", "--save-every", "2", "--print-every", "0", "--output", output);
         Assert.That(run.Exit, Is.Zero, run.ToString());
         // Snapshots at 2 and 4; the final iteration is the output itself.
-        Assert.That(Directory.GetFiles(folder).Select(Path.GetFileName), Is.EquivalentTo(new[] { "out.png", "out_2.png", "out_4.png" }),
+        Assert.That(Directory.GetFiles(folder).Select(Path.GetFileName),
+            Is.EquivalentTo(new[] { "out.png", "out_2.png", "out_4.png" }),
             "snapshots named out_N.png and no temporary files left");
         Assert.That(run.Output, Does.Contain("saved " + Path.Combine(folder, "out_2.png")));
         foreach (string file in Directory.GetFiles(folder))
@@ -179,7 +188,8 @@ public sealed class StyleRunTests
             var image = Decode(file);
             Assert.That((image.Width, image.Height), Is.EqualTo((32, 24)), file);
         }
-        Assert.That(Decode(Path.Combine(folder, "out_2.png")).Pixels, Is.Not.EqualTo(Decode(output).Pixels), "a snapshot is the image at its iteration");
+        Assert.That(Decode(Path.Combine(folder, "out_2.png")).Pixels, Is.Not.EqualTo(Decode(output).Pixels),
+            "a snapshot is the image at its iteration");
     }
 
     [Test]
@@ -225,8 +235,10 @@ public sealed class StyleRunTests
         double kept = ChromaDistance("--original-colors");
         double free = ChromaDistance();
         TestContext.Out.WriteLine($"mean |dU|,|dV|: with --original-colors {kept:F2}, without {free:F2}");
-        Assert.That(kept, Is.LessThan(3), "with --original-colors, U and V are the content's (up to rounding and clamping)");
-        Assert.That(free, Is.GreaterThan(4 * kept).And.GreaterThan(5), "without it, the colours move away from the content's");
+        Assert.That(kept, Is.LessThan(3),
+            "with --original-colors, U and V are the content's (up to rounding and clamping)");
+        Assert.That(free, Is.GreaterThan(4 * kept).And.GreaterThan(5),
+            "without it, the colours move away from the content's");
     }
 
     [TestCase("random")]
@@ -236,7 +248,9 @@ public sealed class StyleRunTests
         string folder = NewFolder("init-" + init);
         string output = Path.Combine(folder, "out.png");
         string report = Path.Combine(folder, "run.json");
-        string[] initArgs = init == "image" ? ["--init", "image", "--init-image", PortraitJpeg] : ["--init", "random", "--seed", "3"];
+        string[] initArgs = init == "image"
+            ? ["--init", "image", "--init-image", PortraitJpeg]
+            : ["--init", "random", "--seed", "3"];
         var run = Run(["--content", ContentPng, "--style", StylePng, "--weights", TinyWeights(), "--device", "cpu",
             "--size", "40", "--iterations", "2", "--output", output, "--report", report, .. initArgs]);
         Assert.That(run.Exit, Is.Zero, run.ToString());
