@@ -250,10 +250,19 @@ public sealed class ReliabilityTests
     {
         Assume.That(OperatingSystem.IsWindows(), Is.False, "POSIX signals");
         string output = Path.Combine(_folder, "out.png"), report = Path.Combine(_folder, "run.json");
-        var start = new ProcessStartInfo("dotnet")
+        // A shell starts background jobs with SIGINT ignored, and a process keeps a signal ignored on
+        // entry (as nohup relies on): where the test runner was started that way, GNU env gives the
+        // console SIGINT's default disposition back, as a terminal's Ctrl-C would find it.
+        bool resetSignal = DefaultSignalEnvWorks();
+        var start = new ProcessStartInfo(resetSignal ? "env" : "dotnet")
         {
             RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
         };
+        if (resetSignal)
+        {
+            start.ArgumentList.Add("--default-signal=INT");
+            start.ArgumentList.Add("dotnet");
+        }
         start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "ilgpu-style.dll"));
         foreach (string a in Args(output, "--iterations", "1000000", "--print-every", "1", "--report", report))
             start.ArgumentList.Add(a);
@@ -289,4 +298,22 @@ public sealed class ReliabilityTests
     }
 
     private static string Escape(string text) => System.Text.RegularExpressions.Regex.Escape(text);
+
+    /// <summary>Whether <c>env --default-signal=INT</c> (GNU coreutils 8.31 and later) runs here.</summary>
+    private static bool DefaultSignalEnvWorks()
+    {
+        try
+        {
+            using var probe = Process.Start(new ProcessStartInfo("env", ["--default-signal=INT", "true"])
+            {
+                RedirectStandardError = true, UseShellExecute = false,
+            })!;
+            probe.WaitForExit();
+            return probe.ExitCode == 0;
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            return false;
+        }
+    }
 }
