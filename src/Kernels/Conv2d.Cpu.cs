@@ -37,7 +37,7 @@ public sealed partial class Conv2d
         Conv2dShape shape, bool fuseRelu = false)
     {
         CheckForward(output, input, weight, bias, shape);
-        RequireCpu();
+        CpuHost.Require(_accelerator, "convolution");
         CpuHost.Begin(_accelerator);
         var s = shape;
         var gather = new CpuGather
@@ -67,7 +67,7 @@ public sealed partial class Conv2d
         if (reluBits.Length > 0) Require.Length(reluBits, Relu.MaskWords(shape.Output.Length), nameof(reluBits));
         if (reluOutput.Length > 0 && reluBits.Length > 0)
             throw new ArgumentException("Give the ReLU mask once: as the kept output or as bits, not both.");
-        RequireCpu();
+        CpuHost.Require(_accelerator, "convolution");
         CpuHost.Begin(_accelerator);
         var s = shape;
         var gather = new CpuGather
@@ -84,13 +84,6 @@ public sealed partial class Conv2d
 
     /// <summary>Frees the host scratch of the CPU variant (the packed weights).</summary>
     public void Dispose() => _cpuPackedWeights.Dispose();
-
-    private void RequireCpu()
-    {
-        if (!CpuHost.Supports(_accelerator))
-            throw new InvalidOperationException(
-                $"The host-code convolution needs the CPU accelerator, not {_accelerator.Name.Trim()}.");
-    }
 
     /// <summary>
     /// Where column n of B comes from: pixel n = (a, b) of a grid <see cref="GridWidth"/> wide, row

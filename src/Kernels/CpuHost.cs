@@ -32,6 +32,19 @@ public static class CpuHost
     /// <summary>Whether host variants can run on <paramref name="accelerator"/>: its buffers are host memory.</summary>
     public static bool Supports(Accelerator accelerator) => accelerator.AcceleratorType == AcceleratorType.CPU;
 
+    /// <summary>Refuses to run a host variant on an accelerator whose buffers are not host memory.</summary>
+    /// <param name="accelerator">Where the operation was asked to run.</param>
+    /// <param name="what">The operation, for the message (e.g. "convolution").</param>
+    /// <exception cref="InvalidOperationException">Not the CPU accelerator.</exception>
+    public static void Require(Accelerator accelerator, string what)
+    {
+        if (!Supports(accelerator))
+        {
+            throw new InvalidOperationException(
+                $"The host-code {what} needs the CPU accelerator, not {accelerator.Name.Trim()}.");
+        }
+    }
+
     /// <summary>
     /// Whether an operation runs in host code: as asked, or by default as <see cref="KernelChoice.HostCode"/> says.
     /// </summary>

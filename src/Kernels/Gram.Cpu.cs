@@ -33,7 +33,7 @@ public sealed partial class Gram : IDisposable
         shape.Validate();
         Require.Length(gram, shape.GramLength, nameof(gram));
         Require.Length(features, shape.FeatureLength, nameof(features));
-        RequireCpu();
+        CpuHost.Require(_accelerator, "Gram");
         CpuHost.Begin(_accelerator);
         float* g = CpuHost.Pointer(gram), f = CpuHost.Pointer(features);
         int c = shape.Channels, m = shape.Positions;
@@ -66,7 +66,7 @@ public sealed partial class Gram : IDisposable
         Require.Length(dFeatures, shape.FeatureLength, nameof(dFeatures));
         Require.Length(dGram, shape.GramLength, nameof(dGram));
         Require.Length(features, shape.FeatureLength, nameof(features));
-        RequireCpu();
+        CpuHost.Require(_accelerator, "Gram");
         CpuHost.Begin(_accelerator);
         int c = shape.Channels;
         int strips = CpuGemm.Strips(c);
@@ -86,13 +86,6 @@ public sealed partial class Gram : IDisposable
 
     /// <summary>Frees the host scratch of the CPU variant.</summary>
     public void Dispose() => _cpuPackedFactor.Dispose();
-
-    private void RequireCpu()
-    {
-        if (!CpuHost.Supports(_accelerator))
-            throw new InvalidOperationException(
-                $"The host-code Gram needs the CPU accelerator, not {_accelerator.Name.Trim()}.");
-    }
 
     /// <summary>The (bi, bj) block pair, bj &gt;= bi, at a position of the row-by-row enumeration.</summary>
     private static (int Bi, int Bj) Pair(int index, int blocks)

@@ -61,7 +61,7 @@ public sealed class LbfgsOptimizer : IOptimizer
     private readonly MemoryBuffer1D<float, Stride1D.Dense> _startX;       // (n) x at the start of the iteration
     private readonly MemoryBuffer1D<float, Stride1D.Dense> _startGradient; // (n) g there
     private readonly MemoryBuffer1D<float, Stride1D.Dense> _direction;    // (n) d; after a step, staging for y
-    private readonly MemoryBuffer1D<float, Stride1D.Dense> _q;            // (n) two-loop q; after a step, staging for s
+    private readonly MemoryBuffer1D<float, Stride1D.Dense> _q;            // (n) staging for s after a step
     private readonly MemoryBuffer1D<float, Stride1D.Dense> _s;            // (m, n) s of slot i at [i*n, (i+1)*n)
     private readonly MemoryBuffer1D<float, Stride1D.Dense> _y;            // (m, n) y likewise
     private readonly MemoryBuffer1D<float, Stride1D.Dense> _dots;         // (6m) batched dot products, blocks above
@@ -362,7 +362,8 @@ public sealed class LbfgsOptimizer : IOptimizer
     }
 
     /// <summary>Stores the staged pair (s in q, y in d; y·s and y·y in their slots) as the newest,
-    /// overwriting the oldest when the history is full; sets rho and gamma on the device.</summary>
+    /// overwriting the oldest when the history is full; its dot products with the stored pairs (and
+    /// g's) go to the host matrices the two-loop recursion reads.</summary>
     private void StorePair()
     {
         int slot;
