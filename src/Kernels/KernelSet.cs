@@ -32,6 +32,7 @@ public sealed class KernelSet : IDisposable
         Mse = new MseLoss(accelerator, Reduction, Choice.HostCode);
         TotalVariation = new TotalVariation(accelerator, Reduction, Choice.HostCode);
         Upsample = new Upsample(accelerator);
+        Window = new Window(accelerator, Choice.HostCode);
     }
 
     /// <summary>
@@ -71,6 +72,9 @@ public sealed class KernelSet : IDisposable
 
     /// <summary>Bilinear and bicubic enlargement, from one scale of a coarse-to-fine run to the next.</summary>
     public Upsample Upsample { get; }
+
+    /// <summary>Copies between a tensor and one window of it (a tiled evaluation's tiles).</summary>
+    public Window Window { get; }
 
     /// <inheritdoc/>
     public void Dispose()

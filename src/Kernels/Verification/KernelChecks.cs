@@ -61,6 +61,7 @@ public static partial class KernelChecks
         AddVectorOps(checks);
         AddOptimizerKernels(checks);
         AddUpsampleKernels(checks);
+        AddWindowKernels(checks);
         AddTiledKernels(checks);
         AddTf32Kernels(checks);
         AddCpuKernels(checks);
@@ -85,6 +86,9 @@ public static partial class KernelChecks
 
     /// <summary>Checks of bilinear and bicubic upsampling (in UpsampleChecks.cs).</summary>
     static partial void AddUpsampleKernels(List<KernelCheck> checks);
+
+    /// <summary>Checks of the window copies of tiled evaluation (in WindowChecks.cs).</summary>
+    static partial void AddWindowKernels(List<KernelCheck> checks);
 
     private static string Name(KernelVariant variant) => variant == KernelVariant.PerRow ? "per-row" : "per-element";
 
