@@ -1,4 +1,5 @@
 using IlgpuStyle.Kernels;
+using IlgpuStyle.Network.Tiling;
 using IlgpuStyle.Network.Weights;
 
 namespace IlgpuStyle.Network;
@@ -17,10 +18,28 @@ public static class MemoryEstimate
     /// <param name="options">The loss settings (their layer names are checked first).</param>
     /// <param name="kernels">The kernels the network will run (the tiled input gradients keep transposed
     /// weights).</param>
+    /// <param name="tileCore">The objective's tile core (null: untiled).</param>
     /// <exception cref="StyleSetupException">An unknown or repeated layer name.</exception>
     public static long ObjectiveBytes(VggWeights weights, ChwShape content, IReadOnlyList<ChwShape> styles,
-        StyleOptions options, KernelChoice kernels)
+        StyleOptions options, KernelChoice kernels, int? tileCore = null) =>
+        Objective(weights, content, styles, options, kernels, tileCore).Total;
+
+    /// <summary>
+    /// <see cref="ObjectiveBytes"/> by part: weights, one network's (tiled: one tile's) buffers, targets, loss
+    /// buffers, and the peak.
+    /// </summary>
+    /// <param name="weights">The network's weights.</param>
+    /// <param name="content">The content image's shape (and so x's).</param>
+    /// <param name="styles">The style images' shapes.</param>
+    /// <param name="options">The loss settings (their layer names are checked first).</param>
+    /// <param name="kernels">The kernels the network will run.</param>
+    /// <param name="tileCore">The objective's tile core (null: untiled).</param>
+    /// <exception cref="StyleSetupException">An unknown or repeated layer name.</exception>
+    public static ObjectiveMemory Objective(VggWeights weights, ChwShape content, IReadOnlyList<ChwShape> styles,
+        StyleOptions options, KernelChoice kernels, int? tileCore = null)
     {
+        if (tileCore is { } core && TilePlan.Build(weights, content, styles, options, kernels, core) is { } plan)
+            return plan.Memory();
         var architecture = weights.Architecture;
         options.CheckLayers(architecture);
         var lossWeights = options.ResolveWeights(Preprocessing.FromName(weights.Preprocess));
@@ -28,7 +47,7 @@ public static class MemoryEstimate
         var styleLayers = lossWeights.Style != 0 && styles.Count > 0 ? options.StyleLayers : [];
         long scalars = 4 * sizeof(float);
         var used = contentLayers.Concat(styleLayers).ToList();
-        if (used.Count == 0) return scalars;
+        if (used.Count == 0) return new ObjectiveMemory(0, 0, 0, scalars, scalars);
 
         // Construction, in the objective's order: the style targets, and each style image's
         // temporary network (freed after use); then the main network, the content targets and the
@@ -52,11 +71,15 @@ public static class MemoryEstimate
             options.Pooling, used, kernels);
         var shapes = network.Layers.Where(l => l.ReluName is not null).ToDictionary(l => l.ReluName!, l => l.Output);
         persistent += network.DeviceBytes();
-        if (options.NormalizeGradients) persistent += sizeof(float) * (used.Max(l => shapes[l].Length) + 3L);
-        persistent += contentLayers.Sum(l => sizeof(float) * (long)shapes[l].Length);
+        long normalizer = options.NormalizeGradients ? sizeof(float) * (used.Max(l => shapes[l].Length) + 3L) : 0;
+        persistent += normalizer;
+        long contentTargets = contentLayers.Sum(l => sizeof(float) * (long)shapes[l].Length);
+        persistent += contentTargets;
         peak = Math.Max(peak, persistent + sizeof(float) * (long)content.Length);
         persistent += 2 * styleTargets;
-        return Math.Max(peak, persistent);
+        long weightBytes = network.WeightBytes();
+        return new ObjectiveMemory(weightBytes, network.DeviceBytes() - weightBytes, styleTargets + contentTargets,
+            scalars + 2 * styleTargets + normalizer, Math.Max(peak, persistent));
     }
 
     /// <summary>
@@ -70,12 +93,19 @@ public static class MemoryEstimate
     /// <param name="options">The loss settings.</param>
     /// <param name="kernels">The kernels the network will run.</param>
     /// <param name="optimizerBytes">The optimizer's device bytes for an x of this many floats.</param>
+    /// <param name="tileCore">The objective's tile core (null: untiled).</param>
     public static long RunBytes(VggWeights weights, ChwShape content, IReadOnlyList<ChwShape> styles,
-        StyleOptions options, KernelChoice kernels, Func<int, long> optimizerBytes)
+        StyleOptions options, KernelChoice kernels, Func<int, long> optimizerBytes, int? tileCore = null)
     {
         // Checked before anything else: past int.MaxValue elements ChwShape.Length itself would wrap around.
-        if (styles.Append(content).Any(s => LargestActivation(weights, s) > int.MaxValue)) return long.MaxValue;
-        return ObjectiveBytes(weights, content, styles, options, kernels) + optimizerBytes(content.Length) +
+        // Tiled, no activation is the whole image's, but the content targets are, at their layers.
+        options.CheckLayers(weights.Architecture);
+        bool tooLarge = tileCore is null
+            ? styles.Append(content).Any(s => LargestActivation(weights, s) > int.MaxValue)
+            : 3L * content.Height * content.Width > int.MaxValue ||
+              options.ContentLayers.Any(l => ContentLayerLength(weights, l, content) > int.MaxValue);
+        if (tooLarge) return long.MaxValue;
+        return ObjectiveBytes(weights, content, styles, options, kernels, tileCore) + optimizerBytes(content.Length) +
                sizeof(float) * (long)content.Length;
     }
 
@@ -92,6 +122,14 @@ public static class MemoryEstimate
             largest = Math.Max(largest, (long)conv.OutChannels * (input.Height >> pools) * (input.Width >> pools));
         }
         return largest;
+    }
+
+    /// <summary>Elements of a ReLU layer's activation for an input of this shape, in long arithmetic.</summary>
+    private static long ContentLayerLength(VggWeights weights, string reluName, ChwShape input)
+    {
+        int shift = weights.Architecture.Block(reluName) - 1;
+        long channels = weights[weights.Architecture.ConvName(reluName)].OutChannels;
+        return channels * (input.Height >> shift) * (input.Width >> shift);
     }
 
     /// <summary>

@@ -126,6 +126,22 @@ public sealed class NetworkPlan
     }
 
     /// <summary>
+    /// The part of <see cref="DeviceBytes"/> that is weights: each conv's weights and bias, and its
+    /// transposed weights where its input gradient is tiled.
+    /// </summary>
+    public long WeightBytes()
+    {
+        long bytes = 0;
+        foreach (var layer in Layers)
+        {
+            if (layer.Conv is not { } conv) continue;
+            int copies = layer.Kernels.TiledInputGradient ? 2 : 1;
+            bytes += sizeof(float) * ((long)conv.Weight.Length * copies + conv.Bias.Length);
+        }
+        return bytes;
+    }
+
+    /// <summary>
     /// Device bytes the network allocates: weights (twice for a tiled input gradient, which reads them
     /// transposed), kept outputs, masks, argmax, the two shared buffers.
     /// </summary>

@@ -2,6 +2,7 @@ using ILGPU;
 using ILGPU.Runtime;
 using IlgpuStyle.Kernels;
 using IlgpuStyle.Network.Losses;
+using IlgpuStyle.Network.Tiling;
 using IlgpuStyle.Network.Weights;
 using IlgpuStyle.Optimization;
 
@@ -28,14 +29,24 @@ public sealed class StyleObjective : IObjective, IDisposable
 {
     private readonly KernelSet _kernels;
     private readonly VggNetwork? _network;
+    private readonly TiledObjective? _tiled; // with a tile grid of more than one tile (then no _network)
+    private readonly Func<string, ChwShape>? _wholeShape; // the whole image's activations, when tiled
     private readonly Tape _tape = new();
     private readonly MemoryBuffer1D<float, Stride1D.Dense> _scalars; // (4) total, content, style, tv
     private readonly LossWeights _weights;
 
     /// <summary>Builds the network for <paramref name="content"/>'s size and captures every target.</summary>
+    /// <param name="kernels">The kernels.</param>
+    /// <param name="weights">The network's weights.</param>
+    /// <param name="content">The content image (and so x's shape).</param>
+    /// <param name="styles">The style images.</param>
+    /// <param name="options">The loss settings.</param>
+    /// <param name="tileCore">Null: untiled. Otherwise the core of a tile in pixels: the image is evaluated
+    /// through a network the size of one tile (<see cref="TileGrid.For"/>, <see cref="TilePlan"/>), with the
+    /// same loss and gradient; a core that covers the image leaves it untiled.</param>
     /// <exception cref="StyleSetupException">Unknown layers, mismatched weights, an image too small, ...</exception>
     public StyleObjective(KernelSet kernels, VggWeights weights, NetworkImage content,
-        IReadOnlyList<NetworkImage> styles, StyleOptions options)
+        IReadOnlyList<NetworkImage> styles, StyleOptions options, int? tileCore = null)
     {
         _kernels = kernels;
         Shape = content.Shape;
@@ -59,6 +70,20 @@ public sealed class StyleObjective : IObjective, IDisposable
             _scalars = Memory.Floats(4);
             var used = contentLayers.Concat(styleLayers).ToList();
             if (used.Count == 0) return; // only total variation: no network needed
+
+            var plan = tileCore is { } core
+                ? TilePlan.Build(weights, content.Shape, styles.Select(s => s.Shape).ToList(), options, kernels.Choice,
+                    core)
+                : null;
+            if (plan is not null)
+            {
+                var styleWeights = styleLayers
+                    .Select(l => _weights.Style * layerWeights[options.StyleLayers.ToList().IndexOf(l)]).ToList();
+                _tiled = new TiledObjective(kernels, Memory, weights, content, styles, blend, plan, _weights.Content,
+                    styleWeights, options.Pooling, _scalars.View.SubView(1, 1), _scalars.View.SubView(2, 1));
+                _wholeShape = l => TilePlan.LayerShape(weights, l, content.Shape.Height, content.Shape.Width);
+                return;
+            }
 
             // Style targets first: A_l = sum_k b_k G_l(style_k), each style image forwarded once
             // through a temporary network of its own size, freed before the main network exists,
@@ -135,12 +160,16 @@ public sealed class StyleObjective : IObjective, IDisposable
     public DeviceMemory Memory { get; }
 
     /// <summary>The shape of a ReLU output the network computes.</summary>
-    public ChwShape ActivationShape(string reluName) =>
+    public ChwShape ActivationShape(string reluName) => _wholeShape?.Invoke(reluName) ??
         (_network ?? throw new InvalidOperationException("No network: only total variation is optimized."))
             .OutputShape(reluName);
 
-    /// <summary>The network's layers, in order (empty when only total variation is optimized).</summary>
-    public IEnumerable<string> LayerNames => _network?.LayerNames ?? [];
+    /// <summary>The network's layers, in order (empty when only total variation is optimized; tiled: the tile
+    /// network's).</summary>
+    public IEnumerable<string> LayerNames => _tiled?.LayerNames ?? _network?.LayerNames ?? [];
+
+    /// <summary>Whether the image is evaluated tile by tile (a <c>tileCore</c> smaller than the image).</summary>
+    public bool IsTiled => _tiled is not null;
 
     /// <inheritdoc/>
     public void Evaluate(ArrayView<float> x, ArrayView<float> gradient, ArrayView<float> loss) =>
@@ -162,7 +191,11 @@ public sealed class StyleObjective : IObjective, IDisposable
         profiler?.Mark("clear");
         vectors.Fill(_scalars.View, 0f);
 
-        if (_network is not null)
+        if (_tiled is not null)
+        {
+            _tiled.Evaluate(x, gradient, profiler); // the same loss and gradient, a tile at a time
+        }
+        else if (_network is not null)
         {
             _tape.Clear();
             _network.Forward(x, _tape, profiler);        // content and style taps add their losses here

@@ -152,11 +152,21 @@ public sealed class VggNetwork
     public void Backward(Tape tape, ArrayView<float> dInput, LayerProfiler? profiler = null)
     {
         Require.Length(dInput, InputShape.Length, nameof(dInput));
+        var inputGradient = BackwardToInput(tape, profiler);
+        profiler?.Mark("input gradient");
+        _kernels.Vectors.Copy(dInput, inputGradient);
+    }
+
+    /// <summary>
+    /// <see cref="Backward"/> without the copy: the gradient with respect to the input, <c>(3, H, W)</c>, is
+    /// returned where the network left it, one of its own buffers, valid until the next forward pass.
+    /// </summary>
+    public ArrayView<float> BackwardToInput(Tape tape, LayerProfiler? profiler = null)
+    {
         _kernels.Vectors.Fill(_deepestGradient, 0f);
         if (profiler is null) tape.Backward();
         else profiler.Replay(tape);
-        profiler?.Mark("input gradient");
-        _kernels.Vectors.Copy(dInput, _inputGradient);
+        return _inputGradient;
     }
 
     /// <summary>Layer k's output gradient (k = -1: the input's), sized to <paramref name="length"/>.</summary>

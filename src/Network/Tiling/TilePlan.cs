@@ -1,0 +1,229 @@
+using IlgpuStyle.Kernels;
+using IlgpuStyle.Network.Weights;
+
+namespace IlgpuStyle.Network.Tiling;
+
+/// <summary>
+/// The device bytes of a <see cref="StyleObjective"/> by part, as a dry run prints them.
+/// </summary>
+/// <param name="Weights">The network's weights (and transposed copies where an input gradient is tiled).</param>
+/// <param name="Network">One network's activations, masks and gradient buffers (tiled: one tile's, with the
+/// tile's input and the buffers of the positions it owns).</param>
+/// <param name="Targets">The style targets (Gram matrices) and the content targets (content layers at the whole
+/// image's size).</param>
+/// <param name="LossBuffers">The loss scalars, each style layer's <c>G</c> and <c>dG</c>, the gradient
+/// normaliser's buffers.</param>
+/// <param name="Total">The peak: the sum of the parts, or more while a style image's temporary network captures
+/// its targets, when that network is larger than the main one.</param>
+public sealed record ObjectiveMemory(long Weights, long Network, long Targets, long LossBuffers, long Total)
+{
+    /// <summary>The sum of the parts (what the objective holds after it is built).</summary>
+    public long Held => Weights + Network + Targets + LossBuffers;
+}
+
+/// <summary>One style image's target capture in a tiled objective: its own grid and network.</summary>
+/// <param name="Grid">The style image's grid (one tile when it fits in one).</param>
+/// <param name="Network">The network for one of its tiles.</param>
+/// <param name="ScratchLength">Floats of the buffer that owned positions are cropped into (0: every owned window is
+/// a whole tile activation, nothing is cropped).</param>
+public sealed record StyleCapturePlan(TileGrid Grid, NetworkPlan Network, int ScratchLength);
+
+/// <summary>
+/// What a tiled <see cref="StyleObjective"/> computes and allocates, decided from shapes alone, so that the
+/// objective (which allocates exactly this) and <see cref="MemoryEstimate"/> cannot disagree.
+/// </summary>
+/// <remarks>
+/// <para>Order of allocation, which sets the peak: the loss scalars; the style targets; per style image, in a
+/// scope freed after it, a network for one of its tiles, that tile's input, a Gram buffer and the crop scratch;
+/// then, held: the tile network, the tile's input, two crop scratches (owned features and their gradient) and
+/// the Gram buffer, the content targets, each style layer's G and dG, the normaliser's scalars.</para>
+/// <para>An evaluation: pass 1 (when there is a style loss) runs every tile forward and sums each style layer's
+/// Gram over the positions the tile owns; then the style loss and dG are exact. With
+/// <see cref="StyleOptions.NormalizeGradients"/> a forward pass more sums each tap's gradient's L1 norm over
+/// owned positions. Pass 2 runs every tile forward and backward with each loss's gradient at owned positions
+/// only (the content loss is summed here), and adds the tile's input gradient into the image's.</para>
+/// </remarks>
+public sealed class TilePlan
+{
+    private TilePlan(TileGrid grid, NetworkPlan network, IReadOnlyList<string> contentLayers,
+        IReadOnlyList<string> styleLayers, IReadOnlyList<StyleCapturePlan> styles, int scratchLength,
+        int gramLength, bool normalize, IReadOnlyList<ChwShape> contentShapes, long untiledFlops)
+    {
+        Grid = grid;
+        Network = network;
+        ContentLayers = contentLayers;
+        StyleLayers = styleLayers;
+        Styles = styles;
+        ScratchLength = scratchLength;
+        GramLength = gramLength;
+        Normalize = normalize;
+        ContentShapes = contentShapes;
+        UntiledFlops = untiledFlops;
+    }
+
+    /// <summary>The content image's grid (more than one tile).</summary>
+    public TileGrid Grid { get; }
+
+    /// <summary>The network of one tile, <see cref="TileGrid.LargestTile"/>, built once.</summary>
+    public NetworkPlan Network { get; }
+
+    /// <summary>The content layers (none when the content weight is 0).</summary>
+    public IReadOnlyList<string> ContentLayers { get; }
+
+    /// <summary>The style layers (none when the style weight is 0 or there is no style image).</summary>
+    public IReadOnlyList<string> StyleLayers { get; }
+
+    /// <summary>Each style image's target capture.</summary>
+    public IReadOnlyList<StyleCapturePlan> Styles { get; }
+
+    /// <summary>Floats of each of the two crop scratches of the tile network.</summary>
+    public int ScratchLength { get; }
+
+    /// <summary>Floats of the Gram buffer, the largest style layer's <c>C*C</c> (0 without a style loss).</summary>
+    public int GramLength { get; }
+
+    /// <summary>Whether each tap's gradient is divided by its L1 norm.</summary>
+    public bool Normalize { get; }
+
+    /// <summary>The whole image's shape at each content layer (the content targets').</summary>
+    public IReadOnlyList<ChwShape> ContentShapes { get; }
+
+    /// <summary>Tile passes per evaluation: forward-only passes over every tile before the last one
+    /// (pass 1 with a style loss, one more to normalise gradients), and the forward and backward pass.</summary>
+    public int ForwardOnlyPasses => (StyleLayers.Count > 0 ? 1 : 0) + (Normalize ? 1 : 0);
+
+    /// <summary>Convolution FLOPs of one untiled evaluation of the same image: a forward pass and an input
+    /// gradient (as costly as the forward) through every convolution.</summary>
+    public long UntiledFlops { get; }
+
+    /// <summary>
+    /// Convolution FLOPs of one tiled evaluation: per tile, <see cref="ForwardOnlyPasses"/> forward passes and
+    /// one forward and backward pass, all over the tile's region (the halo is computed again by each tile).
+    /// </summary>
+    public long TiledFlops => Grid.Tiles.Count * ConvFlops(Network) * (ForwardOnlyPasses + 2L);
+
+    /// <summary>
+    /// The time of a tiled evaluation relative to an untiled one, estimated by their convolution FLOPs
+    /// (which are most of an evaluation's time on every device measured).
+    /// </summary>
+    public double RelativeTime => (double)TiledFlops / UntiledFlops;
+
+    /// <summary>
+    /// The plan for these images with cores of <paramref name="core"/> pixels (<see cref="TileGrid.For"/>);
+    /// null when that grid is one tile, or when no layer is used: the objective then runs untiled.
+    /// </summary>
+    /// <exception cref="StyleSetupException">An unknown layer name.</exception>
+    public static TilePlan? Build(VggWeights weights, ChwShape content, IReadOnlyList<ChwShape> styles,
+        StyleOptions options, KernelChoice kernels, int core)
+    {
+        ArgumentNullException.ThrowIfNull(weights);
+        ArgumentNullException.ThrowIfNull(options);
+        var architecture = weights.Architecture;
+        options.CheckLayers(architecture);
+        var lossWeights = options.ResolveWeights(Preprocessing.FromName(weights.Preprocess));
+        var contentLayers = lossWeights.Content != 0 ? options.ContentLayers : [];
+        var styleLayers = lossWeights.Style != 0 && styles.Count > 0 ? options.StyleLayers : [];
+        var used = contentLayers.Concat(styleLayers).ToList();
+        if (used.Count == 0) return null;
+        var grid = TileGrid.For(architecture, used, content.Height, content.Width, core);
+        if (grid.IsSingle) return null;
+
+        var network = Plan(weights, grid, used, options.Pooling, kernels);
+        var captures = styleLayers.Count == 0 ? [] : styles.Select(style =>
+        {
+            var styleGrid = TileGrid.For(architecture, styleLayers, style.Height, style.Width, core);
+            var styleNetwork = Plan(weights, styleGrid, styleLayers, options.Pooling, kernels);
+            return new StyleCapturePlan(styleGrid, styleNetwork,
+                ScratchFor(weights, styleGrid, styleNetwork, styleLayers, everyWindow: false));
+        }).ToList();
+        int gramLength = styleLayers.Count == 0 ? 0 : styleLayers.Max(l => StyleObjective.GramLength(weights, l));
+        var contentShapes = contentLayers.Select(l => LayerShape(weights, l, content.Height, content.Width)).ToList();
+        long untiled = ConvFlops(NetworkPlan.Build(weights, content.Height, content.Width,
+            architecture.Deepest(used), options.Pooling, used, kernels));
+        return new TilePlan(grid, network, contentLayers, styleLayers, captures,
+            ScratchFor(weights, grid, network, used, everyWindow: options.NormalizeGradients), gramLength,
+            options.NormalizeGradients, contentShapes, untiled);
+    }
+
+    /// <summary>The device bytes the tiled objective holds and its peak, by part (the allocation order of the
+    /// remarks).</summary>
+    public ObjectiveMemory Memory()
+    {
+        const long f = sizeof(float);
+        long scalars = 4 * f;
+        long styleTargets = f * StyleTargetFloats;
+        long peak = scalars + styleTargets;
+        foreach (var style in Styles)
+        {
+            long capture = style.Network.DeviceBytes() + f * style.Grid.LargestTile.Length + f * GramLength +
+                           f * style.ScratchLength;
+            peak = Math.Max(peak, scalars + styleTargets + capture);
+        }
+        long weights = Network.WeightBytes();
+        long network = Network.DeviceBytes() - weights + f * Grid.LargestTile.Length + 2 * f * ScratchLength +
+                       f * GramLength;
+        long contentTargets = f * ContentShapes.Sum(s => (long)s.Length);
+        long lossBuffers = scalars + 2 * styleTargets + (Normalize ? f * NormalizerFloats : 0);
+        var held = new ObjectiveMemory(weights, network, styleTargets + contentTargets, lossBuffers, 0);
+        return held with { Total = Math.Max(peak, held.Held) };
+    }
+
+    /// <summary>Floats of the style targets, one <c>C*C</c> Gram matrix per style layer.</summary>
+    internal long StyleTargetFloats => StyleGramLengths.Sum(l => (long)l);
+
+    /// <summary>Each style layer's <c>C*C</c>.</summary>
+    internal IReadOnlyList<int> StyleGramLengths => StyleLayers
+        .Select(l => Network.Layers.Single(p => p.ReluName == l).Output.Channels)
+        .Select(c => c * c).ToList();
+
+    /// <summary>The normaliser's device floats: a norm per tap, then a partial sum, epsilon and 1.</summary>
+    internal int NormalizerFloats => ContentLayers.Count + StyleLayers.Count + 3;
+
+    /// <summary>The whole image's activation of a ReLU layer: <c>(C, H >> (b-1), W >> (b-1))</c>, the poolings'
+    /// floors taken one after the other being the floor of the division.</summary>
+    internal static ChwShape LayerShape(VggWeights weights, string reluName, int height, int width)
+    {
+        int shift = weights.Architecture.Block(reluName) - 1;
+        int channels = weights[weights.Architecture.ConvName(reluName)].OutChannels;
+        return new ChwShape(channels, height >> shift, width >> shift);
+    }
+
+    /// <summary>The convolution FLOPs of a network's forward pass and input gradient: 2 * 2*K*C*9*H*W each
+    /// conv.</summary>
+    internal static long ConvFlops(NetworkPlan network) => network.Layers
+        .Where(l => l.Conv is not null)
+        .Sum(l => 2L * 2 * l.Conv!.OutChannels * l.Conv.InChannels * 9 * l.Output.PlaneLength);
+
+    /// <summary>Whether a window is its whole tensor (then nothing needs cropping).</summary>
+    internal static bool IsWhole(WindowShape window) =>
+        window.Y == 0 && window.X == 0 && window.Height == window.Tensor.Height && window.Width == window.Tensor.Width;
+
+    private static NetworkPlan Plan(VggWeights weights, TileGrid grid, IReadOnlyList<string> used, Pooling pooling,
+        KernelChoice kernels)
+    {
+        var tile = grid.LargestTile;
+        return NetworkPlan.Build(weights, tile.Height, tile.Width, weights.Architecture.Deepest(used), pooling,
+            used, kernels);
+    }
+
+    /// <summary>
+    /// The largest owned window (floats) over the tiles and <paramref name="layers"/>, counting only windows that
+    /// must be cropped (not a whole activation) unless <paramref name="everyWindow"/>.
+    /// </summary>
+    private static int ScratchFor(VggWeights weights, TileGrid grid, NetworkPlan network,
+        IReadOnlyList<string> layers, bool everyWindow)
+    {
+        int largest = 0;
+        foreach (string layer in layers)
+        {
+            var activation = network.Layers.Single(l => l.ReluName == layer).Output;
+            int stride = TileGrid.LayerStride(weights.Architecture, layer);
+            foreach (var tile in grid.Tiles)
+            {
+                var window = grid.OwnedWindow(tile, stride, activation);
+                if (!window.IsEmpty && (everyWindow || !IsWhole(window))) largest = Math.Max(largest, window.Length);
+            }
+        }
+        return largest;
+    }
+}

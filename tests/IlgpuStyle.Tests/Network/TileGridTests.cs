@@ -1,0 +1,114 @@
+using IlgpuStyle.Network.Tiling;
+using IlgpuStyle.Network.Weights;
+
+namespace IlgpuStyle.Tests.Network;
+
+/// <summary>
+/// The geometry of tiled evaluation (shapes only, no device): every feature position of every used layer is
+/// owned by exactly one tile, and everything an owned position depends on lies in its tile's region.
+/// </summary>
+public sealed class TileGridTests
+{
+    private static IEnumerable<TestCaseData> Grids()
+    {
+        // (architecture, layers, height, width, core): sizes that are not multiples of the stride, remainders
+        // shorter than a stride (joined to the core before) and longer (a last tile that is mostly halo), a
+        // grid tiled along one axis only.
+        yield return Case("vgg19", ["relu3_2", "relu1_1", "relu2_1"], 61, 53, 8);
+        yield return Case("vgg19", ["relu3_1"], 101, 67, 12);
+        yield return Case("vgg19", ["relu4_2", "relu1_1", "relu3_1", "relu4_1"], 203, 97, 16);
+        yield return Case("vgg16", ["relu4_2", "relu2_1"], 131, 45, 24);
+        yield return Case("vgg19", ["relu5_1", "relu4_2", "relu1_1"], 517, 389, 128);
+        yield return Case("vgg16", ["relu5_1"], 300, 170, 40);
+        yield return Case("vgg19", ["relu1_2"], 11, 300, 5);
+        yield return Case("vgg19", ["relu2_2", "relu1_1"], 63, 64, 4);
+    }
+
+    private static TestCaseData Case(string arch, string[] layers, int height, int width, int core) =>
+        new TestCaseData(arch, layers, height, width, core)
+            .SetArgDisplayNames(arch, string.Join(",", layers), $"{width}x{height}", $"core {core}");
+
+    [TestCaseSource(nameof(Grids))]
+    public void OwnedPositionsCoverEveryFeatureExactlyOnce(string arch, string[] layers, int height, int width,
+        int core)
+    {
+        var architecture = VggArchitecture.Find(arch)!;
+        var grid = TileGrid.For(architecture, layers, height, width, core);
+        Assert.That(grid.IsSingle, Is.False, $"the case must tile: {grid}");
+        foreach (string layer in layers)
+        {
+            int stride = TileGrid.LayerStride(architecture, layer);
+            int shift = architecture.Block(layer) - 1;
+            int layerHeight = height >> shift, layerWidth = width >> shift;
+            var count = new int[layerHeight, layerWidth];
+            foreach (var tile in grid.Tiles)
+            {
+                var owned = grid.Owned(tile, stride);
+                for (int y = owned.Y; y < owned.Bottom; y++)
+                for (int x = owned.X; x < owned.Right; x++)
+                    count[y, x]++;
+            }
+            for (int y = 0; y < layerHeight; y++)
+            for (int x = 0; x < layerWidth; x++)
+                Assert.That(count[y, x], Is.EqualTo(1), $"{layer} position ({x}, {y}) of {grid}");
+        }
+    }
+
+    [TestCaseSource(nameof(Grids))]
+    public void EveryOwnedPositionSeesOnlyItsRegionAndEveryRegionHasTheSameAlignedShape(string arch,
+        string[] layers, int height, int width, int core)
+    {
+        var architecture = VggArchitecture.Find(arch)!;
+        var grid = TileGrid.For(architecture, layers, height, width, core);
+        foreach (var tile in grid.Tiles)
+        {
+            var region = tile.Region;
+            Assert.That((region.Height, region.Width),
+                Is.EqualTo((grid.LargestTile.Height, grid.LargestTile.Width)), "one network serves every tile");
+            Assert.That(region.Y % grid.Stride == 0 && region.X % grid.Stride == 0, Is.True, $"{region} aligned");
+            Assert.That(region.Y >= 0 && region.X >= 0 && region.Bottom <= height && region.Right <= width, Is.True,
+                $"{region} inside the image");
+            foreach (string layer in layers)
+            {
+                int stride = TileGrid.LayerStride(architecture, layer);
+                int radius = TileGrid.ReceptiveRadius(architecture, layer);
+                var owned = grid.Owned(tile, stride);
+                if (owned.IsEmpty) continue;
+                // The pixels the owned positions read, clipped only where the image ends.
+                int top = owned.Y * stride - radius, bottom = owned.Bottom * stride + radius;
+                int left = owned.X * stride - radius, right = owned.Right * stride + radius;
+                Assert.That(top >= region.Y || region.Y == 0, Is.True, $"{layer} top of {tile}");
+                Assert.That(left >= region.X || region.X == 0, Is.True, $"{layer} left of {tile}");
+                Assert.That(bottom <= region.Bottom || region.Bottom == height, Is.True, $"{layer} bottom of {tile}");
+                Assert.That(right <= region.Right || region.Right == width, Is.True, $"{layer} right of {tile}");
+            }
+        }
+    }
+
+    [Test]
+    public void HaloAndStrideFollowTheDeepestLayer()
+    {
+        var vgg19 = VggArchitecture.Vgg19;
+        Assert.Multiple(() =>
+        {
+            Assert.That(TileGrid.ReceptiveRadius(vgg19, "relu5_1"), Is.EqualTo(70));
+            Assert.That(TileGrid.ReceptiveRadius(vgg19, "relu4_2"), Is.EqualTo(38));
+            Assert.That(TileGrid.ReceptiveRadius(VggArchitecture.Vgg16, "relu5_1"), Is.EqualTo(58));
+            var grid = TileGrid.For(vgg19, ["relu1_1", "relu5_1", "relu4_2"], 1000, 700, 250);
+            Assert.That((grid.Stride, grid.Halo, grid.Core), Is.EqualTo((16, 80, 240)));
+            Assert.That(TileGrid.MinimumCore(vgg19, ["relu4_2", "relu2_1"]), Is.EqualTo(8));
+            // 1000 = 4 * 240 + 40: a remainder of 40 >= 16 is a row of its own.
+            Assert.That((grid.Rows, grid.Columns), Is.EqualTo((5, 3)));
+        });
+    }
+
+    [Test]
+    public void ACoreThatCoversTheImageLeavesItWhole()
+    {
+        var grid = TileGrid.For(VggArchitecture.Vgg19, ["relu4_2"], 100, 60, 512);
+        Assert.That(grid.IsSingle, Is.True);
+        Assert.That(grid.LargestTile, Is.EqualTo(new IlgpuStyle.Kernels.ChwShape(3, 100, 60)));
+        // Regions that would need the whole axis anyway: no tiling along it either.
+        Assert.That(TileGrid.For(VggArchitecture.Vgg19, ["relu5_1"], 150, 150, 64).IsSingle, Is.True);
+    }
+}

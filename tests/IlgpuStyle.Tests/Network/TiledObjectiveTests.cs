@@ -1,0 +1,161 @@
+using ILGPU;
+using ILGPU.Runtime;
+using IlgpuStyle.Kernels.Verification;
+using IlgpuStyle.Network;
+using IlgpuStyle.Network.Tiling;
+using IlgpuStyle.Network.Weights;
+using IlgpuStyle.Tests.Support;
+
+namespace IlgpuStyle.Tests.Network;
+
+/// <summary>
+/// A tiled evaluation against the untiled one (issue 14): the same loss (1e-5 relative) and gradient (1e-4
+/// relative in L2), whatever the sizes, layers, pooling and architecture; and the memory estimate of a tiled
+/// objective equals what it allocates.
+/// </summary>
+public sealed class TiledObjectiveTests(DeviceKind kind) : AcceleratorFixture(kind)
+{
+    /// <summary>One case: weights, images, options and the tile core.</summary>
+    public sealed record Case(string Arch, Pooling Pooling, int Height, int Width, int Core, StyleOptions Options,
+        (int Height, int Width)[] Styles)
+    {
+        public VggWeights Weights() => TinyVgg.Create(arch: Arch);
+
+        public NetworkImage Content() => TinyVgg.Image(Height, Width, seed: 61);
+
+        public NetworkImage[] StyleImages() =>
+            Styles.Select((s, k) => TinyVgg.Image(s.Height, s.Width, seed: 62 + k)).ToArray();
+
+        public StyleOptions Settings => Options with { Pooling = Pooling };
+    }
+
+    private static IEnumerable<TestCaseData> Cases()
+    {
+        var shallow = new StyleOptions
+        {
+            ContentLayers = ["relu3_2", "relu2_2"],
+            StyleLayers = ["relu1_1", "relu2_1", "relu3_1", "relu3_2"],
+            StyleLayerWeights = [1f, 0.5f, 2f, 1f],
+            StyleBlendWeights = [0.3f, 0.7f],
+        };
+        // 61 x 53 with cores of 8 (stride 4, halo 16): 8 x 7 tiles, remainders of 5 and 5 rows and columns
+        // (last tiles mostly halo); two styles, one tiled, one smaller than a tile.
+        yield return Make("vgg19 max, several layers, blended styles", new Case("vgg19", Pooling.Max, 61, 53, 8,
+            shallow, [(47, 58), (20, 23)]));
+        yield return Make("vgg16 avg, relu4 layers", new Case("vgg16", Pooling.Avg, 130, 120, 24, new StyleOptions
+        {
+            ContentLayers = ["relu4_2"],
+            StyleLayers = ["relu1_2", "relu3_3", "relu4_1"],
+        }, [(166, 70)]));
+        yield return Make("vgg19 relu5_1, default layers", new Case("vgg19", Pooling.Max, 181, 210, 48,
+            new StyleOptions(), [(120, 100)]));
+        yield return Make("content only (one pass)", new Case("vgg19", Pooling.Avg, 45, 38, 4, new StyleOptions
+        {
+            ContentLayers = ["relu2_1", "relu1_2"], StyleWeight = 0f,
+        }, [(10, 10)]));
+        yield return Make("normalized gradients", new Case("vgg19", Pooling.Max, 59, 44, 8,
+            shallow with { NormalizeGradients = true, StyleBlendWeights = null }, [(40, 50)]));
+    }
+
+    private static TestCaseData Make(string name, Case c) => new TestCaseData(c).SetArgDisplayNames(name);
+
+    [TestCaseSource(nameof(Cases))]
+    public void TiledEvaluationEqualsUntiled(Case c)
+    {
+        var weights = c.Weights();
+        var content = c.Content();
+        var styles = c.StyleImages();
+        var x = TinyVgg.Image(c.Height, c.Width, seed: 70);
+        using var untiled = new StyleObjective(Kernels, weights, content, styles, c.Settings);
+        using var tiled = new StyleObjective(Kernels, weights, content, styles, c.Settings, tileCore: c.Core);
+        Assert.That(tiled.IsTiled, Is.True, "the case must tile");
+        var (expectedGradient, expected) = Evaluate(untiled, x);
+        var (gradient, actual) = Evaluate(tiled, x);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(actual.Total, Is.EqualTo(expected.Total).Within(1e-5 * Math.Abs(expected.Total)), "total");
+            Assert.That(actual.Content, Is.EqualTo(expected.Content).Within(1e-5 * Math.Abs(expected.Total)),
+                "content");
+            Assert.That(actual.Style, Is.EqualTo(expected.Style).Within(1e-5 * Math.Abs(expected.Total)), "style");
+            Assert.That(actual.TotalVariation, Is.EqualTo(expected.TotalVariation), "total variation");
+            Assert.That(RelativeL2(gradient, expectedGradient), Is.LessThan(1e-4), "gradient, relative L2");
+        });
+    }
+
+    [TestCaseSource(nameof(Cases))]
+    public void EstimateEqualsThePeakTheTiledObjectiveAllocates(Case c)
+    {
+        var weights = c.Weights();
+        var styles = c.StyleImages();
+        var memory = MemoryEstimate.Objective(weights, new(3, c.Height, c.Width), styles.Select(s => s.Shape).ToList(),
+            c.Settings, Kernels.Choice, c.Core);
+        using var objective = new StyleObjective(Kernels, weights, c.Content(), styles, c.Settings, c.Core);
+        Assert.That(memory.Total, Is.EqualTo(objective.Memory.PeakBytes));
+        Assert.That(memory.Held, Is.EqualTo(objective.Memory.CurrentBytes), "the parts are what it holds");
+    }
+
+    /// <summary>The tile network is built once: evaluations allocate nothing, and hold one tile's network.</summary>
+    [Test]
+    public void TiledEvaluationsAllocateNothingAndHoldOneTileNetwork()
+    {
+        var c = Cases().First().Arguments[0] as Case;
+        var weights = c!.Weights();
+        using var objective = new StyleObjective(Kernels, weights, c.Content(), c.StyleImages(), c.Settings, c.Core);
+        var x = TinyVgg.Image(c.Height, c.Width, seed: 71);
+        Evaluate(objective, x);
+        int allocations = objective.Memory.AllocationCount;
+        long bytes = objective.Memory.CurrentBytes;
+        Evaluate(objective, x);
+        Assert.That(objective.Memory.AllocationCount, Is.EqualTo(allocations));
+        Assert.That(objective.Memory.CurrentBytes, Is.EqualTo(bytes));
+
+        var untiled = MemoryEstimate.Objective(weights, new(3, c.Height, c.Width),
+            c.StyleImages().Select(s => s.Shape).ToList(), c.Settings, Kernels.Choice);
+        var tiled = MemoryEstimate.Objective(weights, new(3, c.Height, c.Width),
+            c.StyleImages().Select(s => s.Shape).ToList(), c.Settings, Kernels.Choice, c.Core);
+        // 41 x 41 tiles of a 61 x 53 image: about half its pixels.
+        Assert.That(tiled.Network, Is.LessThan(untiled.Network * 3 / 4), "one tile's network, not the image's");
+        Assert.That(tiled.Weights, Is.EqualTo(untiled.Weights), "weights once");
+    }
+
+    /// <summary>A core that covers the image: the untiled objective, to the bit.</summary>
+    [Test]
+    public void ACoreLargerThanTheImageIsTheUntiledObjective()
+    {
+        var weights = TinyVgg.Create();
+        var content = TinyVgg.Image(30, 27, seed: 72);
+        var style = TinyVgg.Image(25, 31, seed: 73);
+        var options = new StyleOptions();
+        var x = TinyVgg.Image(30, 27, seed: 74);
+        using var untiled = new StyleObjective(Kernels, weights, content, [style], options);
+        using var large = new StyleObjective(Kernels, weights, content, [style], options, tileCore: 32);
+        Assert.That(large.IsTiled, Is.False);
+        var (g1, l1) = Evaluate(untiled, x);
+        var (g2, l2) = Evaluate(large, x);
+        Assert.That(l2, Is.EqualTo(l1));
+        Assert.That(g2, Is.EqualTo(g1));
+        Assert.That(large.Memory.PeakBytes, Is.EqualTo(untiled.Memory.PeakBytes));
+    }
+
+    private (float[] Gradient, LossBreakdown Losses) Evaluate(StyleObjective objective, NetworkImage x)
+    {
+        using var input = Accelerator.Allocate1D(x.Data);
+        using var gradient = TestData.Poisoned(Accelerator, x.Data.Length);
+        using var loss = TestData.Poisoned(Accelerator, 1);
+        objective.Evaluate(input.View, gradient.View, loss.View);
+        var losses = objective.ReadLosses();
+        return (TestData.Download(gradient), losses);
+    }
+
+    private static double RelativeL2(float[] actual, float[] expected)
+    {
+        double difference = 0, norm = 0;
+        for (int i = 0; i < actual.Length; i++)
+        {
+            difference += Math.Pow((double)actual[i] - expected[i], 2);
+            norm += (double)expected[i] * expected[i];
+        }
+        return Math.Sqrt(difference / norm);
+    }
+}
