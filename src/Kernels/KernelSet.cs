@@ -33,6 +33,7 @@ public sealed class KernelSet : IDisposable
         TotalVariation = new TotalVariation(accelerator, Reduction, Choice.HostCode);
         Upsample = new Upsample(accelerator);
         Window = new Window(accelerator, Choice.HostCode);
+        Replicate = new ChannelReplicate(accelerator);
     }
 
     /// <summary>
@@ -75,6 +76,9 @@ public sealed class KernelSet : IDisposable
 
     /// <summary>Copies between a tensor and one window of it (a tiled evaluation's tiles).</summary>
     public Window Window { get; }
+
+    /// <summary>One channel to three and back: luminance-only transfer's input to the network.</summary>
+    public ChannelReplicate Replicate { get; }
 
     /// <inheritdoc/>
     public void Dispose()

@@ -55,17 +55,93 @@ public sealed class Preprocessing
     }
 
     /// <summary>The image of a preprocessed <c>(3, H, W)</c> tensor: inverted, clamped, rounded.</summary>
-    public RgbImage ToImage(float[] x, int width, int height)
+    public RgbImage ToImage(float[] x, int width, int height) => ToPixels(x, width, height).ToBytes();
+
+    /// <summary>The image of a preprocessed <c>(3, H, W)</c> tensor, inverted and clamped to [0, 255] but not
+    /// rounded (what a 16-bit output is written from).</summary>
+    public FloatRgbImage ToPixels(float[] x, int width, int height)
     {
         var shape = new ChwShape(3, height, width);
         Require.Length(x, shape.Length, nameof(x));
-        var pixels = new byte[width * height * 3];
+        var pixels = new float[width * height * 3];
         for (int y = 0; y < height; y++)
         for (int col = 0; col < width; col++)
         for (int c = 0; c < 3; c++)
             pixels[(y * width + col) * 3 + SourceChannel(c)] =
-                (byte)Math.Clamp(Math.Round(Inverse(c, x[shape.Index(c, y, col)])), 0, 255);
-        return new RgbImage(width, height, pixels);
+                (float)Math.Clamp(Inverse(c, x[shape.Index(c, y, col)]), 0, 255);
+        return new FloatRgbImage(width, height, pixels);
+    }
+
+    // ---------------------------------------------------------------- luminance-only transfer
+
+    /// <summary>
+    /// The one optimized channel of luminance-only transfer, <c>y = (Y - m) / s</c>: the luminance Y (0-255)
+    /// on the scale of this convention's network input, centred on the luminance of the mean colour (so
+    /// that y = 0 is the mean colour's grey, as x = 0 is the mean colour) and divided by the luminance of
+    /// the channels' deviations (1 for caffe). Learning rates and the TV weight then mean for y what they
+    /// mean for x.
+    /// </summary>
+    public (double Mean, double Scale) LuminanceScale => Convention == PreprocessConvention.Caffe
+        ? (Yiq.Luminance(CaffeMeanBgr[2], CaffeMeanBgr[1], CaffeMeanBgr[0]), 1.0)
+        : (255 * Yiq.Luminance(TorchvisionMean[0], TorchvisionMean[1], TorchvisionMean[2]),
+           255 * Yiq.Luminance(TorchvisionStd[0], TorchvisionStd[1], TorchvisionStd[2]));
+
+    /// <summary>The optimized channel y of luminance values Y (0-255), one per pixel.</summary>
+    public float[] LuminanceToNetwork(ReadOnlySpan<double> luminance)
+    {
+        var (mean, scale) = LuminanceScale;
+        var y = new float[luminance.Length];
+        for (int i = 0; i < y.Length; i++) y[i] = (float)((luminance[i] - mean) / scale);
+        return y;
+    }
+
+    /// <summary>The luminance (0-255, clamped) of the optimized channel y.</summary>
+    public double[] LuminanceFromNetwork(ReadOnlySpan<float> y)
+    {
+        var (mean, scale) = LuminanceScale;
+        var luminance = new double[y.Length];
+        for (int i = 0; i < y.Length; i++) luminance[i] = Math.Clamp(scale * y[i] + mean, 0, 255);
+        return luminance;
+    }
+
+    /// <summary>The values of y for black and white.</summary>
+    public (float Low, float High) LuminanceRange
+    {
+        get
+        {
+            var (mean, scale) = LuminanceScale;
+            return ((float)((0 - mean) / scale), (float)((255 - mean) / scale));
+        }
+    }
+
+    /// <summary>
+    /// The network input of a grey image (R = G = B = Y) as an affine map of y, per network channel:
+    /// <c>x[c] = Forward(c, s y + m) = a_c y + b_c</c>, with b_c = Forward(c, m) and a_c = Forward(c, m + s) - b_c
+    /// (Forward is affine). Caffe's a_c is 1 and b_c = m - mean_c; torchvision's a_c = s / (255 std_c).
+    /// </summary>
+    public ReplicateParameters LuminanceReplication(int planeLength)
+    {
+        var (mean, scale) = LuminanceScale;
+        var offsets = new float[3];
+        var scales = new float[3];
+        for (int c = 0; c < 3; c++)
+        {
+            offsets[c] = (float)Forward(c, mean);
+            scales[c] = (float)(Forward(c, mean + scale) - Forward(c, mean));
+        }
+        return ReplicateParameters.Of(planeLength, scales, offsets);
+    }
+
+    /// <summary>The <c>(3, H, W)</c> network input of a grey image of luminance Y (0-255, one per pixel),
+    /// unrounded: what <see cref="LuminanceReplication"/> makes of <see cref="LuminanceToNetwork"/>.</summary>
+    public float[] GreyToNetworkInput(ReadOnlySpan<double> luminance)
+    {
+        int plane = luminance.Length;
+        var x = new float[3 * plane];
+        for (int c = 0; c < 3; c++)
+        for (int i = 0; i < plane; i++)
+            x[c * plane + i] = (float)Forward(c, luminance[i]);
+        return x;
     }
 
     /// <summary>The values of pixel values 0 and 255 in network channel c: the range an image can hold

@@ -62,6 +62,7 @@ public static partial class KernelChecks
         AddOptimizerKernels(checks);
         AddUpsampleKernels(checks);
         AddWindowKernels(checks);
+        AddReplicateKernels(checks);
         AddTiledKernels(checks);
         AddTf32Kernels(checks);
         AddCpuKernels(checks);
@@ -89,6 +90,9 @@ public static partial class KernelChecks
 
     /// <summary>Checks of the window copies of tiled evaluation (in WindowChecks.cs).</summary>
     static partial void AddWindowKernels(List<KernelCheck> checks);
+
+    /// <summary>Checks of the one-to-three channel map of luminance-only transfer (in ReplicateChecks.cs).</summary>
+    static partial void AddReplicateKernels(List<KernelCheck> checks);
 
     private static string Name(KernelVariant variant) => variant == KernelVariant.PerRow ? "per-row" : "per-element";
 
