@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using IlgpuStyle.Kernels;
 using IlgpuStyle.Network;
+using IlgpuStyle.Network.Images;
 using IlgpuStyle.Network.Weights;
 using IlgpuStyle.Optimization;
 using IlgpuStyle.Weights;
@@ -194,7 +195,8 @@ internal sealed class StyleOptionsParser
 
     private readonly Option<string?> _content = new("--content")
     {
-        Description = "The photograph to repaint (JPEG, PNG, BMP, TGA). Required.",
+        Description = "The photograph to repaint (JPEG, PNG, BMP, TGA). Left out, the run synthesises a texture " +
+                      "of the style (see --texture-size).",
     };
     private readonly Option<string[]> _style = new("--style")
     {
@@ -303,6 +305,20 @@ internal sealed class StyleOptionsParser
                       "(downloaded and converted on first use).",
     };
 
+    // ---------------------------------------------------------------- colour, textures, output (issue 16)
+    private readonly Option<string> _colorControl = KebabChoice("--color-control",
+        "none; post-luminance (the result's luminance in the content's colours, as --original-colors); " +
+        "luminance-only (optimize the luminance alone, recombined with the content's colours); match-style " +
+        "(the style images' colours matched to the content's first).", Defaults.ColorControl);
+    private readonly Option<string> _colorMatch = KebabChoice("--color-match",
+        "With --color-control match-style: pca, chol or sym (linear maps that match mean and covariance), or " +
+        "histogram (each channel's histogram).", Defaults.ColorMatch);
+    private readonly Option<string?> _textureSize = new("--texture-size")
+    {
+        Description = "Without --content: the texture's WIDTHxHEIGHT (default: --size square).",
+    };
+    private readonly Option<string> _bitDepth = BitDepthOption();
+
     public StyleOptionsParser(RootCommand root)
     {
         foreach (var option in new Option[]
@@ -312,6 +328,7 @@ internal sealed class StyleOptionsParser
                      _history, _noLineSearch, _contentWeight, _styleWeight, _tvWeight, _contentLayers, _styleLayers,
                      _styleLayerWeights, _pooling, _normalize, _init, _initImage, _seed, _originalColors, _printEvery,
                      _saveEvery, _report, _tf32, _device, _threads, _weights,
+                     _colorControl, _colorMatch, _textureSize, _bitDepth,
                  })
         {
             root.Options.Add(option);
@@ -320,8 +337,7 @@ internal sealed class StyleOptionsParser
 
     public RunOptions Read(ParseResult parse)
     {
-        string content = parse.GetValue(_content)
-            ?? throw new UsageException("--content is required: the photograph to repaint. See 'ilgpu-style --help'.");
+        string? content = parse.GetValue(_content);
         var styles = StyleFiles(parse.GetValue(_style) ?? []);
         if (styles.Count == 0)
             throw new UsageException("--style is required: one or more paintings (comma-separated or repeated).");
@@ -337,6 +353,9 @@ internal sealed class StyleOptionsParser
             }
             size = schedule[^1].Size;
         }
+        // Issue 16: a texture's --texture-size sets the run's size (its longer side).
+        var textureSize = TextureSizeOf(parse, content, size);
+        if (textureSize is { } texture) size = Math.Max(texture.Width, texture.Height);
         return Defaults with
         {
             Content = content,
@@ -372,7 +391,6 @@ internal sealed class StyleOptionsParser
             Init = Parse<InitKind>(parse.GetValue(_init)!),
             InitImage = parse.GetValue(_initImage),
             Seed = parse.GetValue(_seed),
-            OriginalColors = parse.GetValue(_originalColors),
             Tf32 = parse.GetValue(_tf32),
             PrintEvery = parse.GetValue(_printEvery),
             SaveEvery = parse.GetValue(_saveEvery),
@@ -380,8 +398,106 @@ internal sealed class StyleOptionsParser
             Device = parse.GetValue(_device)!,
             Threads = parse.GetValue(_threads),
             Weights = parse.GetValue(_weights),
-        };
+        } with { ColorControl = ColorControlOf(parse), ColorMatch = ColorMatchOf(parse), BitDepth = BitDepthOf(parse),
+                 TextureSize = textureSize, Init = InitOf(parse, content) };
     }
+
+    // ---------------------------------------------------------------- colour, textures, output (issue 16)
+
+    /// <summary><c>--color-control</c>, and <c>--original-colors</c> as its <c>post-luminance</c>; the two
+    /// given with different meanings is an error.</summary>
+    private ColorControl ColorControlOf(ParseResult parse)
+    {
+        var control = KebabParse<ColorControl>(parse.GetValue(_colorControl)!);
+        if (!parse.GetValue(_originalColors)) return control;
+        if (parse.GetResult(_colorControl) is { Implicit: false } && control != ColorControl.PostLuminance)
+        {
+            throw new UsageException($"--original-colors means --color-control post-luminance, but --color-control " +
+                                     $"is {StyleRun.Name(control)}: give one of the two.");
+        }
+        return ColorControl.PostLuminance;
+    }
+
+    /// <summary><c>--color-match</c>, which only <c>--color-control match-style</c> uses.</summary>
+    private ColorMatchMethod ColorMatchOf(ParseResult parse)
+    {
+        var method = KebabParse<ColorMatchMethod>(parse.GetValue(_colorMatch)!);
+        if (parse.GetResult(_colorMatch) is { Implicit: false }
+            && KebabParse<ColorControl>(parse.GetValue(_colorControl)!) != ColorControl.MatchStyle)
+        {
+            throw new UsageException("--color-match is used only with --color-control match-style; add that or " +
+                                     "leave --color-match out.");
+        }
+        return method;
+    }
+
+    private int BitDepthOf(ParseResult parse) => int.Parse(parse.GetValue(_bitDepth)!, CultureInfo.InvariantCulture);
+
+    private static Option<string> BitDepthOption()
+    {
+        var option = new Option<string>("--bit-depth")
+        {
+            Description = "Bits per sample of the PNG output and snapshots: 8 or 16 (16: written from the " +
+                          "unrounded result).",
+            DefaultValueFactory = _ => Defaults.BitDepth.ToString(CultureInfo.InvariantCulture),
+        };
+        option.Validators.Add(result =>
+        {
+            if (result.Tokens.Count == 0) return; // the default
+            string value = result.Tokens[^1].Value;
+            if (value is not ("8" or "16")) result.AddError($"--bit-depth takes 8 or 16; '{value}' is not one.");
+        });
+        return option;
+    }
+
+    /// <summary>
+    /// <c>--texture-size WxH</c> (only without <c>--content</c>); its longer side is the run's <c>--size</c>,
+    /// which may repeat it but not contradict it.
+    /// </summary>
+    private (int Width, int Height)? TextureSizeOf(ParseResult parse, string? content, int size)
+    {
+        if (parse.GetValue(_textureSize) is not { } text) return null;
+        if (content is not null)
+        {
+            throw new UsageException("--texture-size is for a texture (no --content); with a content image the " +
+                                     "result takes the content's shape and --size its longer side.");
+        }
+        var parts = text.Split('x', 'X');
+        if (parts.Length != 2 || !int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out int w)
+            || !int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out int h) || w < 1 || h < 1)
+        {
+            throw new UsageException($"--texture-size takes WIDTHxHEIGHT in pixels, e.g. 512x384; '{text}' is not " +
+                                     "that.");
+        }
+        int longer = Math.Max(w, h);
+        if ((parse.GetResult(_size) is { Implicit: false } || parse.GetValue(_schedule) is not null) && size != longer)
+        {
+            throw new UsageException($"--texture-size {w}x{h} has the longer side {longer} but the run's size is " +
+                                     $"{size} (--size or --schedule): make the two agree or leave --size out.");
+        }
+        return (w, h);
+    }
+
+    /// <summary><c>--init</c>; a texture (no content) starts from noise unless told otherwise.</summary>
+    private InitKind InitOf(ParseResult parse, string? content) =>
+        content is null && parse.GetResult(_init) is null or { Implicit: true }
+            ? InitKind.Random
+            : Parse<InitKind>(parse.GetValue(_init)!);
+
+    /// <summary>An option whose values are an enum's members in kebab case (<c>post-luminance</c>).</summary>
+    private static Option<string> KebabChoice<T>(string name, string description, T defaultValue)
+        where T : struct, Enum
+    {
+        var option = new Option<string>(name)
+        {
+            Description = description, DefaultValueFactory = _ => StyleRun.Name(defaultValue),
+        };
+        option.AcceptOnlyFromAmong(Enum.GetValues<T>().Select(v => StyleRun.Name(v)).ToArray());
+        return option;
+    }
+
+    private static T KebabParse<T>(string name) where T : struct, Enum =>
+        Enum.Parse<T>(name.Replace("-", "", StringComparison.Ordinal), ignoreCase: true);
 
     /// <summary>An option whose values are an enum's members in lower case, in declaration order.</summary>
     private static Option<string> Choice<T>(string name, string description, T defaultValue)

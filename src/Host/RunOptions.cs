@@ -1,4 +1,5 @@
 using IlgpuStyle.Network;
+using IlgpuStyle.Network.Images;
 using IlgpuStyle.Optimization;
 
 namespace IlgpuStyle.Host;
@@ -18,6 +19,22 @@ internal enum InitKind
     Image,
 }
 
+/// <summary>What a run does about colour (<c>--color-control</c>; Gatys et al. 2017, section 5).</summary>
+internal enum ColorControl
+{
+    /// <summary>Colours come from the optimization like everything else.</summary>
+    None,
+
+    /// <summary>After the run, the result's luminance with the content's chroma (<c>--original-colors</c>).</summary>
+    PostLuminance,
+
+    /// <summary>The optimization runs on luminance alone (section 5.1).</summary>
+    LuminanceOnly,
+
+    /// <summary>The style images' colours matched to the content's before the targets (section 5.2).</summary>
+    MatchStyle,
+}
+
 /// <summary>
 /// Everything <c>ilgpu-style --content ... --style ...</c> was asked to do, as parsed. The loss's,
 /// L-BFGS's and Adam's settings are their own option records, whose defaults are the run's defaults;
@@ -29,7 +46,8 @@ internal sealed record RunOptions
     /// <summary>Adam's default learning rate on the caffe (0-255) scale, as in neural-style.</summary>
     public const double CaffeAdamLearningRate = 10;
 
-    public required string Content { get; init; }
+    /// <summary>The content image; null synthesises a texture (issue 16, "Textures").</summary>
+    public required string? Content { get; init; }
     public required IReadOnlyList<string> Styles { get; init; }
     public string Output { get; init; } = "out.png";
     public int Size { get; init; } = 512;
@@ -80,7 +98,6 @@ internal sealed record RunOptions
     public InitKind Init { get; init; } = InitKind.Content;
     public string? InitImage { get; init; }
     public int Seed { get; init; }
-    public bool OriginalColors { get; init; }
     public bool Tf32 { get; init; }
 
     /// <summary>Cores the CPU device's host-code operations use (<c>--threads</c>; default: every core).</summary>
@@ -91,6 +108,28 @@ internal sealed record RunOptions
     public string Device { get; init; } = "auto";
     /// <summary>The weights file; null: the default (<see cref="WeightsLocation.Default"/>).</summary>
     public string? Weights { get; init; }
+
+    // ---------------------------------------------------------------- colour, textures, output (issue 16)
+
+    /// <summary><c>--color-control</c> (<c>--original-colors</c> is
+    /// <see cref="ColorControl.PostLuminance"/>).</summary>
+    public ColorControl ColorControl { get; init; } = ColorControl.None;
+
+    /// <summary><c>--color-match</c>: the map of <see cref="ColorControl.MatchStyle"/>.</summary>
+    public ColorMatchMethod ColorMatch { get; init; } = ColorMatchMethod.Pca;
+
+    /// <summary><c>--texture-size WxH</c> of a run without content (null: <see cref="Size"/> square).</summary>
+    public (int Width, int Height)? TextureSize { get; init; }
+
+    /// <summary><c>--bit-depth</c> of the PNG output and snapshots: 8 or 16.</summary>
+    public int BitDepth { get; init; } = 8;
+
+    /// <summary>Whether the run synthesises a texture (no content image).</summary>
+    public bool Texture => Content is null;
+
+    /// <summary>A texture's size at the last scale: <see cref="TextureSize"/>, else <see cref="Size"/>
+    /// square.</summary>
+    public (int Width, int Height) TextureCanvas => TextureSize ?? (Size, Size);
 
     /// <summary>
     /// Adam's step is in input units, so its default follows the input scale (SPEC.md: works

@@ -9,10 +9,16 @@ using IlgpuStyle.Optimization;
 namespace IlgpuStyle.Host;
 
 /// <summary>What every scale of a run is made from: the weights, their preprocessing, and the images
-/// as decoded from their files. Each scale resamples these originals, never another scale's copy, so
-/// no image is resampled twice.</summary>
-internal sealed record RunInputs(
-    VggWeights Weights, Preprocessing Preprocessing, RgbImage Content, IReadOnlyList<RgbImage> Styles, RgbImage? Init);
+/// as decoded from their files (the styles already colour-matched with <c>--color-control match-style</c>).
+/// Each scale resamples these originals, never another scale's copy, so no image is resampled twice.</summary>
+/// <param name="Weights">The VGG weights.</param>
+/// <param name="Preprocessing">Their input convention.</param>
+/// <param name="Content">The content image; null for a texture.</param>
+/// <param name="Canvas">The size the result has before scaling: the content's, or the texture's.</param>
+/// <param name="Styles">The style images.</param>
+/// <param name="Init">The <c>--init-image</c>, if any.</param>
+internal sealed record RunInputs(VggWeights Weights, Preprocessing Preprocessing, RgbImage? Content,
+    (int Width, int Height) Canvas, IReadOnlyList<RgbImage> Styles, RgbImage? Init);
 
 /// <summary>
 /// One scale of a run: the content and style images at the scale's size, the loss there (targets
@@ -28,12 +34,16 @@ internal sealed record RunInputs(
 /// scale writes), enlarged bicubic and clamped to the pixel range, and Adam's state
 /// (<see cref="AdamOptimizer.ContinueFrom"/>). L-BFGS starts each scale with an empty history: its
 /// curvature pairs are differences of images of the old size and have no meaning at the new one.</para>
+/// <para>With <c>--color-control luminance-only</c> the variable is one channel, the luminance
+/// (<see cref="LuminanceObjective"/>), at every scale: <see cref="VariableShape"/> is (1, H, W), and the
+/// enlargement and Adam's moments carry that one channel.</para>
 /// </remarks>
 internal sealed class ScaleRun : IDisposable
 {
     private readonly RunOptions _options;
     private readonly Preprocessing _preprocessing;
-    private StyleObjective? _objective; // the loss at this size, until Finish
+    private StyleObjective? _objective;          // the loss at this size, until Finish
+    private LuminanceObjective? _luminance;      // or, luminance-only, the loss on y
     private IOptimizer? _optimizer;     // after Finish kept only if it is Adam (the next scale takes its state)
     private IterateAverage? _average;   // with --average-decay, until Finish
     private bool _finished;
@@ -47,17 +57,40 @@ internal sealed class ScaleRun : IDisposable
         _preprocessing = inputs.Preprocessing;
         Scale = scale;
         Index = index;
-        ContentImage = ImageResize.ToLongerSide(inputs.Content, scale.Size);
-        Shape = new ChwShape(3, ContentImage.Height, ContentImage.Width);
+        var (width, height) = ImageResize.LongerSideSize(inputs.Canvas.Width, inputs.Canvas.Height, scale.Size);
+        ContentImage = inputs.Content is null ? null : ImageResize.Resize(inputs.Content, width, height);
+        Shape = new ChwShape(3, height, width);
+        VariableShape = Luminance ? new ChwShape(1, height, width) : Shape;
         Label = o.MultiScale ? $"scale {index + 1}/{count} {Shape.Width}x{Shape.Height}" : null;
         try
         {
             int styleSize = StyleRun.StyleSize(o, scale.Size);
-            var styles = inputs.Styles.Select(s => ToNetwork(ImageResize.ToLongerSide(s, styleSize))).ToList();
-            _objective = new StyleObjective(kernels, inputs.Weights, ToNetwork(ContentImage), styles, o.Style);
+            var styles = inputs.Styles.Select(s => ImageResize.ToLongerSide(s, styleSize)).ToList();
+            IObjective objective;
+            if (Luminance)
+            {
+                // Grey images: the content's luminance, and each style's matched to its mean and deviation.
+                var contentLuminance = Yiq.Luminance(ContentImage!);
+                var greyStyles = styles.Select(s => Grey(Yiq.MatchMeanAndDeviation(Yiq.Luminance(s),
+                    contentLuminance), s.Width, s.Height)).ToList();
+                _luminance = new LuminanceObjective(kernels, inputs.Weights, Grey(contentLuminance, width, height),
+                    greyStyles, o.Style);
+                objective = _luminance;
+            }
+            else
+            {
+                // A texture has no content: its loss has content weight 0 (StyleRun), so this blank image only
+                // gives the network its size.
+                var content = ContentImage is null
+                    ? new NetworkImage(new float[Shape.Length], Shape)
+                    : ToNetwork(ContentImage);
+                _objective = new StyleObjective(kernels, inputs.Weights, content, styles.Select(ToNetwork).ToList(),
+                    o.Style);
+                objective = _objective;
+            }
             X = previous is null ? kernels.Accelerator.Allocate1D(InitialImage(inputs)) : Enlarge(kernels, previous);
-            _optimizer = CreateOptimizer(kernels, _objective, previous);
-            if (o.AverageDecay > 0) _average = new IterateAverage(kernels, Shape.Length, o.AverageDecay);
+            _optimizer = CreateOptimizer(kernels, objective, previous);
+            if (o.AverageDecay > 0) _average = new IterateAverage(kernels, VariableShape.Length, o.AverageDecay);
         }
         catch
         {
@@ -75,26 +108,30 @@ internal sealed class ScaleRun : IDisposable
     /// <summary><c>scale 3/5 256x192</c> in a coarse-to-fine run, null in a plain run.</summary>
     public string? Label { get; }
 
-    /// <summary>The content image resampled (from its file) to this scale.</summary>
-    public RgbImage ContentImage { get; }
+    /// <summary>The content image resampled (from its file) to this scale; null for a texture.</summary>
+    public RgbImage? ContentImage { get; }
 
     /// <summary>(3, H, W) of the image at this scale.</summary>
     public ChwShape Shape { get; }
 
-    /// <summary>The image being optimized, (3, H, W) preprocessed; after <see cref="Finish"/>, the scale's
-    /// result.</summary>
+    /// <summary>The shape of <see cref="X"/>: <see cref="Shape"/>, or (1, H, W) when only the luminance is
+    /// optimized.</summary>
+    public ChwShape VariableShape { get; }
+
+    /// <summary>The image being optimized, (3, H, W) preprocessed, or luminance-only its one channel y; after
+    /// <see cref="Finish"/>, the scale's result.</summary>
     public MemoryBuffer1D<float, Stride1D.Dense> X { get; } = null!;
 
     /// <summary>Device bytes this scale has held at its peak so far (the loss's buffers, the optimizer, x,
     /// the average); read it before <see cref="Finish"/>.</summary>
-    public long DeviceBytes => (_objective ?? throw Finished()).Memory.PeakBytes
-                               + StyleRun.OptimizerBytes(_options, Shape.Length) + X.LengthInBytes
-                               + (_average is null ? 0 : IterateAverage.RequiredBytes(Shape.Length));
+    public long DeviceBytes => (_objective?.Memory ?? _luminance?.Memory ?? throw Finished()).PeakBytes
+                               + StyleRun.OptimizerBytes(_options, VariableShape.Length) + X.LengthInBytes
+                               + (_average is null ? 0 : IterateAverage.RequiredBytes(VariableShape.Length));
 
     /// <summary>Device bytes this scale still holds after <see cref="Finish"/>, while the next scale is
     /// built.</summary>
     public long CarriedBytes =>
-        X.LengthInBytes + (_optimizer is AdamOptimizer ? AdamOptimizer.RequiredBytes(Shape.Length) : 0);
+        X.LengthInBytes + (_optimizer is AdamOptimizer ? AdamOptimizer.RequiredBytes(VariableShape.Length) : 0);
 
     /// <summary>Evaluates the starting image (iteration 0) and counts it as the average's first iterate.</summary>
     public OptimizerStep Start() => Track(Optimizer.Start());
@@ -103,11 +140,15 @@ internal sealed class ScaleRun : IDisposable
     public OptimizerStep Step() => Track(Optimizer.Step());
 
     /// <summary>The losses of the last evaluation (the current x).</summary>
-    public LossBreakdown ReadLosses() => (_objective ?? throw Finished()).ReadLosses();
+    public LossBreakdown ReadLosses() =>
+        _objective?.ReadLosses() ?? _luminance?.ReadLosses() ?? throw Finished();
 
-    /// <summary>The image this scale would write now: the average of the iterates when averaging, else x;
-    /// with <c>--original-colors</c>, in the content's colours.</summary>
-    public RgbImage Render()
+    private bool Luminance => _options.ColorControl == ColorControl.LuminanceOnly;
+
+    /// <summary>The image this scale would write now (unrounded): the average of the iterates when averaging,
+    /// else x; with <c>--color-control post-luminance</c> its luminance in the content's colours, and
+    /// luminance-only the optimized luminance with the content's chroma.</summary>
+    public FloatRgbImage Render()
     {
         float[] values;
         if (!_finished && _average is { Count: > 0 })
@@ -119,8 +160,11 @@ internal sealed class ScaleRun : IDisposable
             X.Accelerator.Synchronize();
             values = X.GetAsArray1D();
         }
-        var image = _preprocessing.ToImage(values, Shape.Width, Shape.Height);
-        return _options.OriginalColors ? ColorTransfer.KeepOriginalColors(image, ContentImage) : image;
+        if (Luminance) return Yiq.Recombine(_preprocessing.LuminanceFromNetwork(values), ContentImage!);
+        var image = _preprocessing.ToPixels(values, Shape.Width, Shape.Height);
+        return _options.ColorControl == ColorControl.PostLuminance
+            ? ColorTransfer.KeepOriginalColors(image, ContentImage!)
+            : image;
     }
 
     /// <summary>Ends the scale: its result (the average, when averaging) goes into <see cref="X"/>, and the
@@ -133,6 +177,8 @@ internal sealed class ScaleRun : IDisposable
         _average = null;
         _objective?.Dispose();
         _objective = null;
+        _luminance?.Dispose();
+        _luminance = null;
         if (_optimizer is not AdamOptimizer)
         {
             _optimizer?.Dispose();
@@ -147,6 +193,7 @@ internal sealed class ScaleRun : IDisposable
         _average?.Dispose();
         _optimizer?.Dispose();
         _objective?.Dispose();
+        _luminance?.Dispose();
         X?.Dispose();
     }
 
@@ -164,21 +211,29 @@ internal sealed class ScaleRun : IDisposable
     private NetworkImage ToNetwork(RgbImage image) =>
         new(_preprocessing.ToNetworkInput(image), new ChwShape(3, image.Height, image.Width));
 
+    /// <summary>The network input of a grey image of luminance Y (0-255, one per pixel).</summary>
+    private NetworkImage Grey(double[] luminance, int width, int height) =>
+        new(_preprocessing.GreyToNetworkInput(luminance), new ChwShape(3, height, width));
+
     /// <summary>The first scale's starting image: the content, faint noise, or <c>--init-image</c> at this
-    /// size.</summary>
+    /// size; luminance-only, its luminance.</summary>
     private float[] InitialImage(RunInputs inputs)
     {
         switch (_options.Init)
         {
             case InitKind.Image:
-                return _preprocessing.ToNetworkInput(ImageResize.Resize(inputs.Init!, Shape.Width, Shape.Height));
+                var init = ImageResize.Resize(inputs.Init!, Shape.Width, Shape.Height);
+                return Luminance
+                    ? _preprocessing.LuminanceToNetwork(Yiq.Luminance(init))
+                    : _preprocessing.ToNetworkInput(init);
             case InitKind.Random:
-                // Faint Gaussian noise around the mean colour, as neural-style does (0.001 on the 0-255 scale).
+                // Faint Gaussian noise around the mean colour, as neural-style does (0.001 on the 0-255 scale);
+                // luminance-only, around the mean colour's grey (y = 0).
                 var random = new Random(_options.Seed);
                 double sigma = _preprocessing.Convention == PreprocessConvention.Caffe
                     ? 1e-3
                     : 1e-3 / LossWeights.TorchvisionScale;
-                var noise = new float[Shape.Length];
+                var noise = new float[VariableShape.Length];
                 for (int i = 0; i < noise.Length; i++)
                 {
                     noise[i] = (float)(sigma * Math.Sqrt(-2 * Math.Log(1 - random.NextDouble()))
@@ -186,7 +241,9 @@ internal sealed class ScaleRun : IDisposable
                 }
                 return noise;
             default:
-                return _preprocessing.ToNetworkInput(ContentImage);
+                return Luminance
+                    ? _preprocessing.LuminanceToNetwork(Yiq.Luminance(ContentImage!))
+                    : _preprocessing.ToNetworkInput(ContentImage!);
         }
     }
 
@@ -194,14 +251,14 @@ internal sealed class ScaleRun : IDisposable
     /// values of black and white there (bicubic overshoots at edges, by up to about 7% of a step).</summary>
     private MemoryBuffer1D<float, Stride1D.Dense> Enlarge(KernelSet kernels, ScaleRun previous)
     {
-        var x = kernels.Accelerator.Allocate1D<float>(Shape.Length);
+        var x = kernels.Accelerator.Allocate1D<float>(VariableShape.Length);
         ArrayView<float> to = x.View;
         ArrayView<float> from = previous.X.View;
         var toPlane = new ChwShape(1, Shape.Height, Shape.Width);
         var fromPlane = new ChwShape(1, previous.Shape.Height, previous.Shape.Width);
-        for (int c = 0; c < Shape.Channels; c++)
+        for (int c = 0; c < VariableShape.Channels; c++)
         {
-            var (low, high) = _preprocessing.ChannelRange(c);
+            var (low, high) = Luminance ? _preprocessing.LuminanceRange : _preprocessing.ChannelRange(c);
             kernels.Upsample.Forward(to.SubView(c * toPlane.Length, toPlane.Length),
                 from.SubView(c * fromPlane.Length, fromPlane.Length), toPlane, fromPlane, UpsampleFilter.Bicubic,
                 low, high);
@@ -209,7 +266,7 @@ internal sealed class ScaleRun : IDisposable
         return x;
     }
 
-    private IOptimizer CreateOptimizer(KernelSet kernels, StyleObjective objective, ScaleRun? previous)
+    private IOptimizer CreateOptimizer(KernelSet kernels, IObjective objective, ScaleRun? previous)
     {
         var o = _options;
         int iterations = Math.Max(Scale.Iterations, 1);
@@ -226,7 +283,8 @@ internal sealed class ScaleRun : IDisposable
             MaxIterations = iterations,
             LearningRate = o.LearningRate ?? RunOptions.DefaultAdamLearningRate(_preprocessing),
         });
-        if (previous?._optimizer is AdamOptimizer before) adam.ContinueFrom(before, previous.Shape, Shape);
+        if (previous?._optimizer is AdamOptimizer before)
+            adam.ContinueFrom(before, previous.VariableShape, VariableShape);
         return adam;
     }
 }

@@ -27,26 +27,39 @@ internal static class StyleRun
     {
         var clock = Stopwatch.StartNew();
         Validate(o);
+        ValidateColourAndOutput(o);
+        // A texture has no content to match: its loss is the style's (and TV) alone (Gatys et al. 2015).
+        if (o.Texture) o = o with { Style = o.Style with { ContentWeight = 0 } };
         var scales = ScaleSchedule.Of(o);
         foreach (string note in ScaleSchedule.UnusedOptions(o)) output.WriteLine($"note: {note}");
         var (weightsPath, weightsSource) = o.Weights is null ? WeightsLocation.Default() : (o.Weights, "--weights");
         // Every input and every output is checked before the weights, whose first use downloads 548 MB.
         OutputPaths.Check(Outputs(o), Inputs(o, weightsPath));
         ImageFiles.CheckExtension(o.Output, "output image");
-        var contentFile = ImageFiles.Load(o.Content, "content image");
+        CheckBitDepth(o);
+        var (contentFile, contentAlpha) = o.Content is null
+            ? (null, null)
+            : ImageFiles.LoadWithAlpha(o.Content, "content image");
+        var canvas = contentFile is null ? o.TextureCanvas : (contentFile.Width, contentFile.Height);
         var styleFiles = o.Styles.Select(s => ImageFiles.Load(s, "style image")).ToList();
         var initFile = o.Init == InitKind.Image ? ImageFiles.Load(o.InitImage!, "init image") : null;
+        if (contentAlpha is not null && !ImageFiles.IsPng(o.Output))
+        {
+            output.WriteLine($"note: the content image has an alpha channel, which a JPEG cannot hold: {o.Output} " +
+                             "will be opaque (write a .png to keep it).");
+            contentAlpha = null;
+        }
         // A missing default file is VGG-19 once downloaded, so layers and sizes can be checked before that.
         if (!File.Exists(weightsPath) && o.Weights is null)
         {
             o.Style.CheckLayers(VggArchitecture.Vgg19);
-            CheckImageSizes(o, contentFile, styleFiles);
+            CheckImageSizes(o, canvas, styleFiles);
         }
 
         var weights = LoadWeights(weightsPath, weightsSource, o.Weights is null, output);
         var preprocessing = Preprocessing.FromName(weights.Preprocess);
         o.Style.CheckLayers(weights.Architecture);
-        CheckImageSizes(o, contentFile, styleFiles);
+        CheckImageSizes(o, canvas, styleFiles);
 
         using var context = Devices.CreateContext();
         var device = Devices.Select(context, o.Device);
@@ -54,24 +67,32 @@ internal static class StyleRun
         var kernelChoice = new KernelChoice(AcceleratorDescription.Of(device), o.Tf32);
         // Check memory from the target shapes, before resizing: a huge --size must fail here, not allocate.
         // The last scale is the largest (o.Size); the smaller ones fit where it does.
-        CheckMemory(device, weights, contentFile, styleFiles, kernelChoice, o);
-        var finalShape = TargetShape(contentFile, o.Size);
+        CheckMemory(device, weights, canvas, styleFiles, kernelChoice, o);
+        var finalShape = TargetShape(canvas, o.Size);
         output.WriteLine($"Starting {device.AcceleratorType} '{device.Name.Trim()}' and compiling its kernels...");
         using var accelerator = device.CreateAccelerator(context);
         CpuHost.Threads = o.Threads;
         using var kernels = new KernelSet(accelerator, kernelChoice);
-        var inputs = new RunInputs(weights, preprocessing, contentFile, styleFiles, initFile);
+        if (o.ColorControl == ColorControl.MatchStyle)
+        {
+            output.WriteLine($"Matching the style images' colours to the content's ({Name(o.ColorMatch)})...");
+            styleFiles = styleFiles.Select(s => ColorMatch.Match(s, contentFile!, o.ColorMatch)).ToList();
+        }
+        var inputs = new RunInputs(weights, preprocessing, contentFile, canvas, styleFiles, initFile);
 
-        output.WriteLine($"Styling {o.Content} ({finalShape.Width}x{finalShape.Height}) with " +
-                         $"{string.Join(", ", o.Styles)} " +
+        string what = o.Content is null
+            ? $"Synthesising a {finalShape.Width}x{finalShape.Height} texture of"
+            : $"Styling {o.Content} ({finalShape.Width}x{finalShape.Height}) with";
+        output.WriteLine($"{what} {string.Join(", ", o.Styles)} " +
                          $"on {accelerator.AcceleratorType} '{accelerator.Name.Trim()}': " +
-                         $"{o.Optimizer.ToString().ToLowerInvariant()}, {DescribeScales(o, scales)}");
+                         $"{o.Optimizer.ToString().ToLowerInvariant()}, {DescribeScales(o, scales)}" +
+                         (o.ColorControl == ColorControl.None ? "" : $", colour: {Name(o.ColorControl)}"));
 
         var records = new List<IterationRecord>();
         var scaleRecords = new List<ScaleRecord>();
         long peakBytes = 0;
         ScaleRun? scale = null;
-        RgbImage result;
+        FloatRgbImage result;
         OptimizerStep final = default;
         interruption?.Arm();
         try
@@ -84,11 +105,13 @@ internal static class StyleRun
                 long carried = scale?.CarriedBytes ?? 0; // held until the new scale has taken it
                 scale?.Dispose();
                 scale = next;
-                var (last, losses) = Optimize(scale, o, output, live, records, interruption);
+                var (last, losses) = Optimize(scale, o, output, live, records, interruption,
+                    (iteration, line) => SaveSnapshot(scale, o, contentAlpha, canvas, iteration, line));
                 final = last;
                 peakBytes = Math.Max(peakBytes, scale.DeviceBytes + carried);
                 bool lastScale = k == scales.Count - 1;
-                if (!lastScale && o.SaveEvery > 0) SaveSnapshot(scale, o, last.Iteration, output.WriteLine);
+                if (!lastScale && o.SaveEvery > 0)
+                    SaveSnapshot(scale, o, contentAlpha, canvas, last.Iteration, output.WriteLine);
                 scale.Finish();
                 scaleRecords.Add(new ScaleRecord([scale.Shape.Height, scale.Shape.Width], last.Iteration,
                     scaleClock.Elapsed.TotalSeconds,
@@ -110,8 +133,9 @@ internal static class StyleRun
         }
 
         // The image first: it is the result; the report only describes it.
-        Save(() => ImageFiles.SaveAtomically(result, o.Output), $"the output image '{o.Output}'",
-            "nothing was written");
+        var resultAlpha = AlphaAt(contentAlpha, canvas, result.Width, result.Height);
+        Save(() => ImageFiles.SaveAtomically(result, o.Output, o.BitDepth, resultAlpha),
+            $"the output image '{o.Output}'", "nothing was written");
         double seconds = clock.Elapsed.TotalSeconds;
         if (o.Report is not null)
         {
@@ -140,13 +164,14 @@ internal static class StyleRun
     }
 
     /// <summary>Every image at its target size is large enough for the layers it feeds (names checked).</summary>
-    private static void CheckImageSizes(RunOptions o, RgbImage content, IReadOnlyList<RgbImage> styles)
+    private static void CheckImageSizes(RunOptions o, (int Width, int Height) canvas, IReadOnlyList<RgbImage> styles)
     {
-        CheckLargeEnough(TargetShape(content, o.Size), [.. o.Style.ContentLayers, .. o.Style.StyleLayers],
-            "content image", "--size");
+        CheckLargeEnough(TargetShape(canvas, o.Size), [.. o.Style.ContentLayers, .. o.Style.StyleLayers],
+            o.Texture ? "texture" : "content image", o.Texture ? "--size or --texture-size" : "--size");
         for (int i = 0; i < styles.Count; i++)
         {
-            CheckLargeEnough(TargetShape(styles[i], StyleSize(o, o.Size)), o.Style.StyleLayers,
+            CheckLargeEnough(TargetShape((styles[i].Width, styles[i].Height), StyleSize(o, o.Size)),
+                o.Style.StyleLayers,
                 $"style image '{o.Styles[i]}'", "--size or --style-scale");
         }
     }
@@ -192,7 +217,8 @@ internal static class StyleRun
     /// <summary>The files a run reads: none of them may be written.</summary>
     private static List<(string Role, string Path)> Inputs(RunOptions o, string weightsPath)
     {
-        var inputs = new List<(string, string)> { ("content image", o.Content) };
+        var inputs = new List<(string, string)>();
+        if (o.Content is not null) inputs.Add(("content image", o.Content));
         inputs.AddRange(o.Styles.Select(s => ("style image", s)));
         if (o.InitImage is not null) inputs.Add(("init image", o.InitImage));
         inputs.Add(("weights file", weightsPath));
@@ -227,7 +253,7 @@ internal static class StyleRun
     /// step and its losses.
     /// </summary>
     private static (OptimizerStep Last, LossBreakdown Losses) Optimize(ScaleRun scale, RunOptions o, TextWriter output,
-        bool live, List<IterationRecord> records, Interruption? interruption)
+        bool live, List<IterationRecord> records, Interruption? interruption, Action<int, Action<string>> snapshot)
     {
         int total = scale.Scale.Iterations;
         OptimizerStep last = default;
@@ -249,7 +275,7 @@ internal static class StyleRun
                 sink.Update(last.Iteration, losses);
                 if (print) Record(records, sink, scale, last.Iteration, total, losses, ms);
                 if (o.SaveEvery > 0 && last.Iteration % o.SaveEvery == 0 && !final)
-                    SaveSnapshot(scale, o, last.Iteration, sink.Line);
+                    snapshot(last.Iteration, sink.Line);
             }
         }, label: scale.Label);
         if (last.Stopped && last.Stop is not (StopReason.MaxIterations or StopReason.NonFinite)
@@ -281,12 +307,20 @@ internal static class StyleRun
         ? $"{scales.Count} scales, " + string.Join(", ", scales.Select(s => $"{s.Size} px x {s.Iterations}"))
         : $"{scales[0].Iterations} iterations";
 
-    private static void SaveSnapshot(ScaleRun scale, RunOptions o, int iteration, Action<string> report)
+    /// <summary>Saves the scale's image now as a snapshot, at the output's bit depth and with the content's
+    /// alpha at the scale's size.</summary>
+    private static void SaveSnapshot(ScaleRun scale, RunOptions o, byte[]? alpha, (int Width, int Height) canvas,
+        int iteration, Action<string> report)
     {
         string snapshot = SnapshotPath(o.Output, iteration, o.MultiScale ? scale.Scale.Size : null);
-        ImageFiles.SaveAtomically(scale.Render(), snapshot);
+        var image = scale.Render();
+        ImageFiles.SaveAtomically(image, snapshot, o.BitDepth, AlphaAt(alpha, canvas, image.Width, image.Height));
         report($"saved {snapshot}");
     }
+
+    /// <summary>The content's alpha (at the content's size) resized like the content to an image's size.</summary>
+    private static byte[]? AlphaAt(byte[]? alpha, (int Width, int Height) canvas, int width, int height) =>
+        alpha is null ? null : ImageFiles.ResizeAlpha(alpha, canvas.Width, canvas.Height, width, height);
 
     private static void Record(List<IterationRecord> records, IProgressSink sink, ScaleRun scale, int iteration,
         int total, LossBreakdown l, double ms)
@@ -407,8 +441,8 @@ internal static class StyleRun
         return average + sizeof(float) * (long)n + adam;
     }
 
-    private static void CheckMemory(Device device, VggWeights weights, RgbImage content, IReadOnlyList<RgbImage> styles,
-        KernelChoice kernels, RunOptions o)
+    private static void CheckMemory(Device device, VggWeights weights, (int Width, int Height) canvas,
+        IReadOnlyList<RgbImage> styles, KernelChoice kernels, RunOptions o)
     {
         // The CPU accelerator reports no real size; there the limit is what the process may still use.
         long available = device.AcceleratorType == AcceleratorType.CPU
@@ -428,17 +462,63 @@ internal static class StyleRun
                                  $"{device.Name.Trim()} has {DeviceList.FormatBytes(budget)} to spare: {hint}, " +
                                  "or lower --lbfgs-history, or use --optimizer adam.");
 
-        long BytesAt(int size) => MemoryEstimate.RunBytes(weights, TargetShape(content, size),
-            styles.Select(s => TargetShape(s, StyleSize(o, size))).ToList(), o.Style, kernels,
-            n => OptimizerBytes(o, n) + ScaleBytes(o, n));
+        // Luminance-only adds a (3, H, W) input and its gradient; its x, optimizer and average are a third of
+        // the sizes counted here, which covers them.
+        long BytesAt(int size) => MemoryEstimate.RunBytes(weights, TargetShape(canvas, size),
+            styles.Select(s => TargetShape((s.Width, s.Height), StyleSize(o, size))).ToList(), o.Style, kernels,
+            n => OptimizerBytes(o, n) + ScaleBytes(o, n)
+                 + (o.ColorControl == ColorControl.LuminanceOnly ? 2L * sizeof(float) * n : 0));
     }
 
     /// <summary>
     /// The shape <see cref="ImageResize.ToLongerSide"/> will give <paramref name="image"/>, without resizing it.
     /// </summary>
-    private static ChwShape TargetShape(RgbImage image, int longerSide)
+    private static ChwShape TargetShape((int Width, int Height) image, int longerSide)
     {
         var (width, height) = ImageResize.LongerSideSize(image.Width, image.Height, longerSide);
         return new ChwShape(3, height, width);
+    }
+
+    /// <summary>An option value as the command line spells it (<c>post-luminance</c>).</summary>
+    internal static string Name<T>(T value) where T : struct, Enum =>
+        string.Concat(value.ToString().Select((c, i) => char.IsUpper(c) && i > 0 ? $"-{char.ToLowerInvariant(c)}"
+            : char.ToLowerInvariant(c).ToString()));
+
+    /// <summary>
+    /// The options of issue 16's colour, texture and output sections, against each other and the content:
+    /// what needs a content image, <c>--color-match</c> without <c>match-style</c>, <c>--texture-size</c> with a
+    /// content, <c>--init content</c> without one, <c>--content-weight</c> for a texture.
+    /// </summary>
+    private static void ValidateColourAndOutput(RunOptions o)
+    {
+        if (o.BitDepth is not (8 or 16))
+            throw new UsageException($"--bit-depth must be 8 or 16, got {o.BitDepth}.");
+        if (o.Content is null)
+        {
+            if (o.ColorControl != ColorControl.None)
+            {
+                throw new UsageException($"--color-control {Name(o.ColorControl)} needs a --content image to take " +
+                                         "colours from; a texture (no --content) takes the style's colours.");
+            }
+            if (o.Init == InitKind.Content)
+                throw new UsageException("--init content needs --content; a texture starts from --init random.");
+            if (o.Style.ContentWeight is > 0)
+                throw new UsageException("--content-weight needs --content; a texture has no content loss.");
+        }
+        else if (o.TextureSize is not null)
+        {
+            throw new UsageException("--texture-size is for a texture (no --content); with a content image the " +
+                                     "result takes the content's shape and --size its longer side.");
+        }
+    }
+
+    /// <summary>16-bit output is a PNG.</summary>
+    private static void CheckBitDepth(RunOptions o)
+    {
+        if (o.BitDepth == 16 && !ImageFiles.IsPng(o.Output))
+        {
+            throw new UsageException($"--bit-depth 16 needs a PNG output, but '{o.Output}' is a JPEG (8 bits only); " +
+                                     "write a .png or leave --bit-depth out.");
+        }
     }
 }

@@ -8,22 +8,28 @@ namespace IlgpuStyle.Network.Images;
 public static class ColorTransfer
 {
     /// <summary>Y of <paramref name="stylized"/> with U and V of <paramref name="content"/> (same size).</summary>
-    public static RgbImage KeepOriginalColors(RgbImage stylized, RgbImage content)
+    public static RgbImage KeepOriginalColors(RgbImage stylized, RgbImage content) =>
+        KeepOriginalColors(FloatRgbImage.From(stylized), content).ToBytes();
+
+    /// <summary>Y of <paramref name="stylized"/> (unrounded) with U and V of <paramref name="content"/> (same
+    /// size), clamped to [0, 255] but not rounded.</summary>
+    public static FloatRgbImage KeepOriginalColors(FloatRgbImage stylized, RgbImage content)
     {
         if (stylized.Width != content.Width || stylized.Height != content.Height)
             throw new ArgumentException(
                 $"The images must have one size: {stylized.Width}x{stylized.Height} " +
                 $"and {content.Width}x{content.Height}.");
-        var pixels = new byte[stylized.Pixels.Length];
+        var pixels = new float[stylized.Pixels.Length];
+        var s = stylized.Pixels;
         for (int i = 0; i < pixels.Length; i += 3)
         {
-            double y = Luma(stylized.Pixels, i);
+            double y = 0.299 * s[i] + 0.587 * s[i + 1] + 0.114 * s[i + 2];
             var (u, v) = Chroma(content.Pixels, i);
-            pixels[i] = ToByte(y + 1.13983 * v);
-            pixels[i + 1] = ToByte(y - 0.39465 * u - 0.58060 * v);
-            pixels[i + 2] = ToByte(y + 2.03211 * u);
+            pixels[i] = Clamp(y + 1.13983 * v);
+            pixels[i + 1] = Clamp(y - 0.39465 * u - 0.58060 * v);
+            pixels[i + 2] = Clamp(y + 2.03211 * u);
         }
-        return new RgbImage(stylized.Width, stylized.Height, pixels);
+        return new FloatRgbImage(stylized.Width, stylized.Height, pixels);
     }
 
     /// <summary>Y of the pixel at byte offset i (BT.601 weights).</summary>
@@ -34,5 +40,5 @@ public static class ColorTransfer
         (-0.14713 * rgb[i] - 0.28886 * rgb[i + 1] + 0.436 * rgb[i + 2],
          0.615 * rgb[i] - 0.51499 * rgb[i + 1] - 0.10001 * rgb[i + 2]);
 
-    private static byte ToByte(double value) => (byte)Math.Clamp(Math.Round(value), 0, 255);
+    private static float Clamp(double value) => (float)Math.Clamp(value, 0, 255);
 }

@@ -278,9 +278,81 @@ public sealed class StyleRunErrorTests
     public void AnOptimizerThatDoesNotExist() =>
         Assert.That(Refused(("--optimizer", "sgd")), Does.Contain("sgd"));
 
+    // ---------------------------------------------------------------- colour, textures, output (issue 16)
+
     [Test]
-    public void NoContentAtAll() =>
-        Assert.That(Refused(("--content", null)), Does.Contain("--content is required"));
+    public void ATextureStartingFromTheContent() =>
+        Assert.That(Refused(("--content", null), ("--init", "content")),
+            Does.Contain("--init content needs --content; a texture starts from --init random"));
+
+    [TestCase("post-luminance")]
+    [TestCase("luminance-only")]
+    [TestCase("match-style")]
+    public void AColourControlOfATexture(string control) =>
+        Assert.That(Refused(("--content", null), ("--color-control", control)),
+            Does.Contain($"--color-control {control} needs a --content image"));
+
+    [Test]
+    public void OriginalColorsOfATexture() =>
+        Assert.That(Refused(("--content", null), ("--original-colors", "")),
+            Does.Contain("--color-control post-luminance needs a --content image"));
+
+    [Test]
+    public void AContentWeightForATexture() =>
+        Assert.That(Refused(("--content", null), ("--content-weight", "5")),
+            Does.Contain("--content-weight needs --content"));
+
+    [Test]
+    public void ATextureSizeWithAContent() =>
+        Assert.That(Refused(("--texture-size", "64x48")), Does.Contain("--texture-size is for a texture"));
+
+    [TestCase("64by48")]
+    [TestCase("64x0")]
+    [TestCase("x48")]
+    [TestCase("64x48x2")]
+    [TestCase("-4x8")]
+    public void ATextureSizeThatIsNoSize(string value) =>
+        Assert.That(Refused(("--content", null), ("--texture-size", value)),
+            Does.Contain($"--texture-size takes WIDTHxHEIGHT in pixels, e.g. 512x384; '{value}' is not that."));
+
+    [Test]
+    public void ATextureSizeAndASizeThatDisagree() =>
+        Assert.That(Refused(("--content", null), ("--texture-size", "64x48"), ("--size", "32")),
+            Does.Contain("--texture-size 64x48 has the longer side 64 but the run's size is 32"));
+
+    [Test]
+    public void OriginalColorsAndAnotherColourControl() =>
+        Assert.That(Refused(("--original-colors", ""), ("--color-control", "match-style")),
+            Does.Contain("--original-colors means --color-control post-luminance, but --color-control is " +
+                         "match-style: give one of the two."));
+
+    [Test]
+    public void AColourMatchWithoutMatchStyle() =>
+        Assert.That(Refused(("--color-match", "chol")),
+            Does.Contain("--color-match is used only with --color-control match-style"));
+
+    [Test]
+    public void AColourControlThatDoesNotExist() =>
+        Assert.That(Refused(("--color-control", "sepia")), Does.Contain("sepia"));
+
+    [Test]
+    public void AColourMatchThatDoesNotExist() =>
+        Assert.That(Refused(("--color-control", "match-style"), ("--color-match", "lab")), Does.Contain("lab"));
+
+    [TestCase("12")]
+    [TestCase("0")]
+    [TestCase("16.0")]
+    public void ABitDepthOtherThan8Or16(string depth) =>
+        Assert.That(Refused(("--bit-depth", depth)),
+            Is.EqualTo($"error: --bit-depth takes 8 or 16; '{depth}' is not one. See 'ilgpu-style --help'."));
+
+    [Test]
+    public void SixteenBitsIntoAJpeg()
+    {
+        string jpeg = Path.Combine(_folder, "out.jpg");
+        Assert.That(Refused(Args(("--bit-depth", "16"), ("--output", jpeg)), jpeg),
+            Does.Contain("--bit-depth 16 needs a PNG output"));
+    }
 
     [Test]
     public void InitImageWithoutAnInitImage() =>
