@@ -195,6 +195,24 @@ public sealed class ReferenceGradientTests
         AssertGradient("mse", x => MseLoss.ForwardReference(x, b, 3.0), a, analytic);
     }
 
+    [Test]
+    public void ReplicateBackwardIsTheGradient()
+    {
+        // Luminance-only transfer's one-to-three channel map, with scales and offsets as torchvision's differ.
+        var p = ReplicateParameters.Of(35, [1.0227f, 0.9457f, 1.1351f], [-0.1133f, 0.2791f, -0.0512f]);
+        var random = new Random(8);
+        var y = TestData.Uniform(random, 35);
+        var r = TestData.Uniform(random, 3 * 35);
+        var analytic = new double[35];
+        ChannelReplicate.BackwardReference(analytic, r, p);
+        var x = new double[3 * 35];
+        AssertGradient("replicate", v =>
+        {
+            ChannelReplicate.ForwardReference(x, v, p);
+            return Dot(r, x);
+        }, y, analytic);
+    }
+
     [TestCase(3, 5, 7)]
     [TestCase(2, 2, 2)]
     [TestCase(1, 1, 4)]
