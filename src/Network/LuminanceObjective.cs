@@ -35,14 +35,16 @@ public sealed class LuminanceObjective : IObjective, IDisposable
     /// <param name="content">The content's luminance as a grey network input (3, H, W).</param>
     /// <param name="styles">Each style's (matched) luminance as a grey network input.</param>
     /// <param name="options">The loss; its TV weight applies to y.</param>
+    /// <param name="tileCore">Passed to the inner <see cref="StyleObjective"/>: its tiled evaluation (null:
+    /// whole image).</param>
     public LuminanceObjective(KernelSet kernels, VggWeights weights, NetworkImage content,
-        IReadOnlyList<NetworkImage> styles, StyleOptions options)
+        IReadOnlyList<NetworkImage> styles, StyleOptions options, int? tileCore = null)
     {
         _kernels = kernels;
         var preprocessing = Preprocessing.FromName(weights.Preprocess);
         var resolved = options.ResolveWeights(preprocessing);
         _tvWeight = resolved.TotalVariation;
-        _inner = new StyleObjective(kernels, weights, content, styles, options with { TvWeight = 0 });
+        _inner = new StyleObjective(kernels, weights, content, styles, options with { TvWeight = 0 }, tileCore);
         Shape = new ChwShape(1, content.Shape.Height, content.Shape.Width);
         _replication = preprocessing.LuminanceReplication(Shape.Length);
         Weights = resolved;
@@ -67,6 +69,9 @@ public sealed class LuminanceObjective : IObjective, IDisposable
 
     /// <summary>The loss weights in force, the TV weight applying to y.</summary>
     public LossWeights Weights { get; }
+
+    /// <summary>Whether the inner objective evaluates in tiles.</summary>
+    public bool IsTiled => _inner.IsTiled;
 
     /// <summary>Every device buffer (the inner objective's and the replication's).</summary>
     public DeviceMemory Memory => _inner.Memory;

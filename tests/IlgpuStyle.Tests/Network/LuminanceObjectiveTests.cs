@@ -73,18 +73,22 @@ public sealed class LuminanceObjectiveTests(DeviceKind kind) : AcceleratorFixtur
         Assert.That(left, Is.EqualTo(right).Within(1e-4 * (1 + Math.Abs(right))));
     }
 
-    [TestCaseSource(nameof(Conventions))]
-    public void TheObjectiveMatchesTheReferenceComposedWithTheReplication(string convention)
+    [TestCase("caffe", null)]
+    [TestCase("torchvision", null)]
+    [TestCase("caffe", 8)]
+    public void TheObjectiveMatchesTheReferenceComposedWithTheReplication(string convention, int? tileCore)
     {
-        const int height = 18, width = 22;
+        // Tiled: an image several regions (core + halo) across.
+        int height = tileCore is null ? 18 : 44, width = tileCore is null ? 22 : 50;
         var weights = TinyVgg.Create(convention);
         var preprocessing = Preprocessing.FromName(convention);
         var content = Grey(preprocessing, RandomLuminance(4, height * width), height, width);
         var style = Grey(preprocessing, RandomLuminance(5, 20 * 16), 20, 16);
         var y = preprocessing.LuminanceToNetwork(RandomLuminance(6, height * width));
 
-        using var objective = new LuminanceObjective(Kernels, weights, content, [style], Options);
+        using var objective = new LuminanceObjective(Kernels, weights, content, [style], Options, tileCore);
         Assert.That(objective.Shape, Is.EqualTo(new ChwShape(1, height, width)));
+        Assert.That(objective.IsTiled, Is.EqualTo(tileCore is not null), "an 8-pixel core tiles 44 x 50");
         using var x = Accelerator.Allocate1D(y);
         using var gradient = TestData.Poisoned(Accelerator, y.Length);
         using var loss = TestData.Poisoned(Accelerator, 1);
