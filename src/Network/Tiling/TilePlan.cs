@@ -98,9 +98,17 @@ public sealed class TilePlan
 
     /// <summary>
     /// Convolution FLOPs of one tiled evaluation: per tile, <see cref="ForwardOnlyPasses"/> forward passes and
-    /// one forward and backward pass, all over the tile's region (the halo is computed again by each tile).
+    /// one forward and backward pass, all over the tile's region (the halo is computed again by each tile), less
+    /// one forward per forward-only pass (the next pass starts with the tile the network holds).
     /// </summary>
-    public long TiledFlops => Grid.Tiles.Count * ConvFlops(Network) * (ForwardOnlyPasses + 2L);
+    public long TiledFlops
+    {
+        get
+        {
+            long forward = ConvFlops(Network) / 2, tiles = Grid.Tiles.Count;
+            return forward * (tiles * (ForwardOnlyPasses + 1) - ForwardOnlyPasses) + forward * tiles;
+        }
+    }
 
     /// <summary>
     /// The time of a tiled evaluation relative to an untiled one, estimated by their convolution FLOPs

@@ -21,6 +21,7 @@ internal sealed class TiledObjective
     private readonly TileContext _context;
     private readonly List<TiledContentLoss> _content = [];
     private readonly List<TiledStyleLoss> _style = [];
+    private int _forwarded = -1; // the tile whose forward pass the network holds (-1: none, or spent by backward)
 
     /// <summary>
     /// Captures the style targets (each style image through its own grid) and the content targets, and builds
@@ -100,10 +101,11 @@ internal sealed class TiledObjective
     {
         profiler?.Mark("clear");
         _kernels.Vectors.Fill(gradient, 0f);
+        _forwarded = -1; // x is new
         if (_style.Count > 0)
         {
             foreach (var loss in _style) loss.ClearGram();
-            for (int t = 0; t < _grid.Tiles.Count; t++)
+            foreach (int t in Order())
             {
                 Forward(x, t, profiler);
                 profiler?.Mark("tiled style Gram");
@@ -115,7 +117,7 @@ internal sealed class TiledObjective
         if (_plan.Normalize)
         {
             _context.ClearNorms();
-            for (int t = 0; t < _grid.Tiles.Count; t++)
+            foreach (int t in Order())
             {
                 Forward(x, t, profiler);
                 profiler?.Mark("tiled gradient norms");
@@ -123,23 +125,41 @@ internal sealed class TiledObjective
             }
             _context.InvertNorms();
         }
-        for (int t = 0; t < _grid.Tiles.Count; t++)
+        foreach (int t in Order())
         {
             Forward(x, t, profiler);
             profiler?.Mark("tiled content loss");
             foreach (var loss in _content) loss.AddLoss(_network.Activation(loss.Layer));
+            _forwarded = -1; // backward reuses the buffers of the outputs that are not kept
             var tileGradient = _network.BackwardToInput(_tape, profiler);
             profiler?.Mark("tile gradient");
             _kernels.Window.Add(gradient, tileGradient, _grid.RegionWindow(_grid.Tiles[t]));
         }
     }
 
-    /// <summary>Tile t's pixels of x into the tile input, and the network forward (recording the tape).</summary>
+    /// <summary>
+    /// The tiles in the order of the next pass: starting with the tile whose forward pass the network still
+    /// holds from the pass before (the last one), so that pass need not run it again.
+    /// </summary>
+    private IEnumerable<int> Order()
+    {
+        int count = _grid.Tiles.Count;
+        return _forwarded == count - 1
+            ? Enumerable.Range(0, count).Reverse()
+            : Enumerable.Range(0, count);
+    }
+
+    /// <summary>
+    /// Tile t's pixels of x into the tile input, and the network forward (recording the tape), unless the network
+    /// holds that tile's forward pass already.
+    /// </summary>
     private void Forward(ArrayView<float> x, int t, LayerProfiler? profiler)
     {
+        _context.Tile = t;
+        if (t == _forwarded) return;
+        _forwarded = t;
         profiler?.Mark("tile input");
         _kernels.Window.Crop(_tileInput.View, x, _grid.RegionWindow(_grid.Tiles[t]));
-        _context.Tile = t;
         _tape.Clear();
         _network.Forward(_tileInput.View, _tape, profiler);
     }
