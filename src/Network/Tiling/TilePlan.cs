@@ -142,14 +142,14 @@ public sealed class TilePlan
             var styleGrid = TileGrid.For(architecture, styleLayers, style.Height, style.Width, core);
             var styleNetwork = Plan(weights, styleGrid, styleLayers, options.Pooling, kernels);
             return new StyleCapturePlan(styleGrid, styleNetwork,
-                ScratchFor(weights, styleGrid, styleNetwork, styleLayers, everyWindow: false));
+                ScratchFor(weights, styleGrid, styleNetwork, styleLayers, cropWhole: false));
         }).ToList();
         int gramLength = styleLayers.Count == 0 ? 0 : styleLayers.Max(l => StyleObjective.GramLength(weights, l));
         var contentShapes = contentLayers.Select(l => LayerShape(weights, l, content.Height, content.Width)).ToList();
         long untiled = ConvFlops(NetworkPlan.Build(weights, content.Height, content.Width,
             architecture.Deepest(used), options.Pooling, used, kernels));
         return new TilePlan(grid, network, contentLayers, styleLayers, captures,
-            ScratchFor(weights, grid, network, used, everyWindow: options.NormalizeGradients), gramLength,
+            ScratchFor(weights, grid, network, used, cropWhole: true), gramLength,
             options.NormalizeGradients, contentShapes, untiled);
     }
 
@@ -202,6 +202,29 @@ public sealed class TilePlan
         .Where(l => l.Conv is not null)
         .Sum(l => 2L * 2 * l.Conv!.OutChannels * l.Conv.InChannels * 9 * l.Output.PlaneLength);
 
+    /// <summary>Strips of rows an owned window is cut into, about this many per core.</summary>
+    internal const int StripsPerCore = 8;
+
+    /// <summary>
+    /// The owned window of <paramref name="tile"/> at a layer (<see cref="TileGrid.OwnedWindow"/>) cut into strips
+    /// of rows, about <see cref="StripsPerCore"/> per core, which the losses crop and process one at a time: the
+    /// crop buffers then hold a strip, not the window, about an eighth of the memory. A window that is its whole
+    /// activation stays whole (it is read where it is, not cropped). None for an empty window.
+    /// </summary>
+    internal static IEnumerable<WindowShape> Strips(TileGrid grid, Tile tile, int stride, ChwShape activation)
+    {
+        var window = grid.OwnedWindow(tile, stride, activation);
+        if (window.IsEmpty) yield break;
+        if (IsWhole(window))
+        {
+            yield return window;
+            yield break;
+        }
+        int rows = Math.Max(1, (grid.Core / stride + StripsPerCore - 1) / StripsPerCore);
+        for (int y = 0; y < window.Height; y += rows)
+            yield return window with { Y = window.Y + y, Height = Math.Min(rows, window.Height - y) };
+    }
+
     /// <summary>Whether a window is its whole tensor (then nothing needs cropping).</summary>
     internal static bool IsWhole(WindowShape window) =>
         window.Y == 0 && window.X == 0 && window.Height == window.Tensor.Height && window.Width == window.Tensor.Width;
@@ -215,11 +238,12 @@ public sealed class TilePlan
     }
 
     /// <summary>
-    /// The largest owned window (floats) over the tiles and <paramref name="layers"/>, counting only windows that
-    /// must be cropped (not a whole activation) unless <paramref name="everyWindow"/>.
+    /// The largest strip (floats) over the tiles and <paramref name="layers"/>, counting a whole activation only
+    /// when <paramref name="cropWhole"/> (the tile network's losses crop every strip; a style capture reads a whole
+    /// activation where it is).
     /// </summary>
     private static int ScratchFor(VggWeights weights, TileGrid grid, NetworkPlan network,
-        IReadOnlyList<string> layers, bool everyWindow)
+        IReadOnlyList<string> layers, bool cropWhole)
     {
         int largest = 0;
         foreach (string layer in layers)
@@ -228,8 +252,8 @@ public sealed class TilePlan
             int stride = TileGrid.LayerStride(weights.Architecture, layer);
             foreach (var tile in grid.Tiles)
             {
-                var window = grid.OwnedWindow(tile, stride, activation);
-                if (!window.IsEmpty && (everyWindow || !IsWhole(window))) largest = Math.Max(largest, window.Length);
+                foreach (var strip in Strips(grid, tile, stride, activation))
+                    if (cropWhole || !IsWhole(strip)) largest = Math.Max(largest, strip.Length);
             }
         }
         return largest;

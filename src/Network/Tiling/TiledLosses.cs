@@ -94,11 +94,12 @@ internal sealed class TileContext
 }
 
 /// <summary>
-/// The owned positions of one loss layer in every tile of a grid: each tile's window of its activation.
+/// The owned positions of one loss layer in every tile of a grid: each tile's window of its activation, in strips
+/// of rows (<see cref="TilePlan.Strips"/>), each cropped and processed on its own.
 /// </summary>
 internal abstract class TiledLoss : ILossTap
 {
-    private readonly WindowShape[] _windows;
+    private readonly Strip[][] _strips; // per tile
 
     protected TiledLoss(string layer, TileContext context, ChwShape tileActivation, ChwShape wholeActivation,
         int stride, int normIndex)
@@ -107,8 +108,16 @@ internal abstract class TiledLoss : ILossTap
         Context = context;
         Whole = wholeActivation;
         NormIndex = normIndex;
-        _windows = context.Grid.Tiles.Select(t => context.Grid.OwnedWindow(t, stride, tileActivation)).ToArray();
+        int index = 0;
+        _strips = context.Grid.Tiles
+            .Select(t => TilePlan.Strips(context.Grid, t, stride, tileActivation)
+                .Select(w => new Strip(w, index++)).ToArray())
+            .ToArray();
+        StripCount = index;
     }
+
+    /// <summary>One strip of a tile's owned window, and its number among all tiles' strips (in grid order).</summary>
+    protected readonly record struct Strip(WindowShape Window, int Index);
 
     /// <inheritdoc/>
     public string Layer { get; }
@@ -123,11 +132,14 @@ internal abstract class TiledLoss : ILossTap
     /// <summary>This tap's norm scalar in the context; -1 when gradients are not normalised.</summary>
     protected int NormIndex { get; }
 
-    /// <summary>The owned window of tile t's activation.</summary>
-    protected WindowShape Window(int t) => _windows[t];
+    /// <summary>Strips of all tiles.</summary>
+    protected int StripCount { get; }
 
-    /// <summary>Windows of every tile, in grid order.</summary>
-    protected IReadOnlyList<WindowShape> Windows => _windows;
+    /// <summary>The strips of tile t's owned window (none when it owns nothing at this layer).</summary>
+    protected Strip[] Strips(int t) => _strips[t];
+
+    /// <summary>The strips of every tile, in grid order.</summary>
+    protected IEnumerable<Strip> AllStrips => _strips.SelectMany(s => s);
 
     /// <summary>Nothing: a tiled loss is summed by the objective between the passes.</summary>
     public void Forward(DeviceTensor activation)
@@ -137,34 +149,35 @@ internal abstract class TiledLoss : ILossTap
     /// <summary>Adds the loss's gradient at the current tile's owned positions (zero elsewhere).</summary>
     public void Backward(ArrayView<float> dActivation, DeviceTensor activation)
     {
-        var window = Window(Context.Tile);
-        if (window.IsEmpty) return;
-        var features = Crop(activation, window);
-        var gradient = Context.Gradient(window.Length);
-        RawGradient(gradient, features, Context.Tile, NormIndex >= 0);
-        Context.AddOwned(dActivation, gradient, window, NormIndex, LossWeight);
+        foreach (var strip in Strips(Context.Tile))
+        {
+            var gradient = Context.Gradient(strip.Window.Length);
+            RawGradient(gradient, Crop(activation, strip.Window), strip, NormIndex >= 0);
+            Context.AddOwned(dActivation, gradient, strip.Window, NormIndex, LossWeight);
+        }
     }
 
     /// <summary>Adds the L1 norm of the raw gradient at the current tile's owned positions to this tap's.</summary>
     public void AddNorm(DeviceTensor activation)
     {
-        var window = Window(Context.Tile);
-        if (window.IsEmpty) return;
-        var gradient = Context.Gradient(window.Length);
-        RawGradient(gradient, Crop(activation, window), Context.Tile, raw: true);
-        Context.AddNorm(NormIndex, gradient);
+        foreach (var strip in Strips(Context.Tile))
+        {
+            var gradient = Context.Gradient(strip.Window.Length);
+            RawGradient(gradient, Crop(activation, strip.Window), strip, raw: true);
+            Context.AddNorm(NormIndex, gradient);
+        }
     }
 
     /// <summary>The weight of the term (applied after normalisation when normalising).</summary>
     protected abstract float LossWeight { get; }
 
     /// <summary>
-    /// Writes the gradient at tile t's owned positions into <paramref name="gradient"/>: the loss's own
-    /// (weighted), or with <paramref name="raw"/> the weight-1 gradient the normaliser divides.
+    /// Writes the gradient at a strip's positions into <paramref name="gradient"/>: the loss's own (weighted), or
+    /// with <paramref name="raw"/> the weight-1 gradient the normaliser divides.
     /// </summary>
-    protected abstract void RawGradient(ArrayView<float> gradient, ArrayView<float> features, int t, bool raw);
+    protected abstract void RawGradient(ArrayView<float> gradient, ArrayView<float> features, Strip strip, bool raw);
 
-    /// <summary>The owned positions of the activation, compact: cropped into the features scratch.</summary>
+    /// <summary>The positions of a strip of the activation, compact: cropped into the features scratch.</summary>
     protected ArrayView<float> Crop(DeviceTensor activation, WindowShape window)
     {
         var features = Context.Features(window.Length);
@@ -175,12 +188,12 @@ internal abstract class TiledLoss : ILossTap
 
 /// <summary>
 /// Content loss on one layer over tiles: <c>w_c * sum_tiles sum_owned (F - T)^2 / N</c>, N the whole
-/// layer's length, which is SPEC.md's mean. The target T is kept compact, tile after tile (each tile's
-/// owned window), so it has exactly the whole layer's length.
+/// layer's length, which is SPEC.md's mean. The target T is kept compact, strip after strip of each tile's
+/// owned window, so it has exactly the whole layer's length.
 /// </summary>
 internal sealed class TiledContentLoss : TiledLoss
 {
-    private readonly ArrayView<float>[] _targets; // per tile: its owned window of F_l(content)
+    private readonly ArrayView<float>[] _targets; // per strip: its part of F_l(content)
     private readonly ArrayView<float> _loss;
     private readonly float _weight;
 
@@ -191,42 +204,44 @@ internal sealed class TiledContentLoss : TiledLoss
         _loss = loss;
         _weight = weight;
         var all = memory.Floats(wholeActivation.Length).View;
-        _targets = new ArrayView<float>[Windows.Count];
+        _targets = new ArrayView<float>[StripCount];
         long offset = 0;
-        for (int t = 0; t < Windows.Count; t++)
+        foreach (var strip in AllStrips)
         {
-            int n = Windows[t].IsEmpty ? 0 : Windows[t].Length;
-            _targets[t] = all.SubView(offset, n);
-            offset += n;
+            _targets[strip.Index] = all.SubView(offset, strip.Window.Length);
+            offset += strip.Window.Length;
         }
     }
 
     protected override float LossWeight => _weight;
 
-    /// <summary>Tile t's share of N, by which the mean over its owned positions is weighted.</summary>
-    private float Share(int t) => (float)((double)Window(t).Length / Whole.Length);
+    /// <summary>A strip's share of N, by which the mean over its positions is weighted.</summary>
+    private float Share(Strip strip) => (float)((double)strip.Window.Length / Whole.Length);
 
     /// <summary>Records the current tile's owned part of the target from a forward pass of the content image.</summary>
     public void CaptureTarget(DeviceTensor activation)
     {
-        var window = Window(Context.Tile);
-        if (!window.IsEmpty) Kernels.Window.Crop(_targets[Context.Tile], activation.View, window);
+        foreach (var strip in Strips(Context.Tile))
+            Kernels.Window.Crop(_targets[strip.Index], activation.View, strip.Window);
     }
 
     /// <summary>Adds the current tile's part of the loss.</summary>
     public void AddLoss(DeviceTensor activation)
     {
-        int t = Context.Tile;
-        var window = Window(t);
-        if (window.IsEmpty) return;
-        Kernels.Mse.Forward(_loss, Crop(activation, window), _targets[t], _weight * Share(t), accumulate: true);
+        foreach (var strip in Strips(Context.Tile))
+        {
+            Kernels.Mse.Forward(_loss, Crop(activation, strip.Window), _targets[strip.Index], _weight * Share(strip),
+                accumulate: true);
+        }
     }
 
     /// <summary>
-    /// 2 w (F - T) / N (w = 1 raw): the MSE gradient over the window is 2 w' (F - T) / n, w' = w n / N.
+    /// 2 w (F - T) / N (w = 1 raw): the MSE gradient over the strip is 2 w' (F - T) / n, w' = w n / N.
     /// </summary>
-    protected override void RawGradient(ArrayView<float> gradient, ArrayView<float> features, int t, bool raw) =>
-        Kernels.Mse.Backward(gradient, features, _targets[t], (raw ? 1f : _weight) * Share(t), accumulate: false);
+    protected override void RawGradient(ArrayView<float> gradient, ArrayView<float> features, Strip strip,
+        bool raw) =>
+        Kernels.Mse.Backward(gradient, features, _targets[strip.Index], (raw ? 1f : _weight) * Share(strip),
+            accumulate: false);
 }
 
 /// <summary>
@@ -263,9 +278,11 @@ internal sealed class TiledStyleLoss : TiledLoss
     /// <summary>Adds the current tile's owned positions' part of G.</summary>
     public void AddGram(DeviceTensor activation)
     {
-        var window = Window(Context.Tile);
-        if (window.IsEmpty) return;
-        AddGram(Kernels, Context.Gram(_gram.IntLength), _gram, Crop(activation, window), window, Scale, 1f);
+        foreach (var strip in Strips(Context.Tile))
+        {
+            AddGram(Kernels, Context.Gram(_gram.IntLength), _gram, Crop(activation, strip.Window), strip.Window,
+                Scale, 1f);
+        }
     }
 
     /// <summary>The loss from the summed G, and dG (of the weighted loss, or of weight 1 when normalising).</summary>
@@ -275,12 +292,14 @@ internal sealed class TiledStyleLoss : TiledLoss
         Kernels.Mse.Backward(_dGram, _gram, _target, NormIndex >= 0 ? 1f : _weight, accumulate: false);
     }
 
-    protected override void RawGradient(ArrayView<float> gradient, ArrayView<float> features, int t, bool raw) =>
-        Kernels.Gram.Backward(gradient, _dGram, features, new GramShape(Whole.Channels, Window(t).Height *
-            Window(t).Width), Scale, accumulate: false);
+    /// <summary>(dG + dG^T) F / N at the strip's positions (dG already of the weighted loss, or raw).</summary>
+    protected override void RawGradient(ArrayView<float> gradient, ArrayView<float> features, Strip strip,
+        bool raw) =>
+        Kernels.Gram.Backward(gradient, _dGram, features,
+            new GramShape(Whole.Channels, strip.Window.Height * strip.Window.Width), Scale, accumulate: false);
 
     /// <summary>
-    /// sum += factor * scale * F F^T for the owned positions <paramref name="features"/> (compact, the shape of
+    /// sum += factor * scale * F F^T for the positions <paramref name="features"/> (compact, the shape of
     /// <paramref name="window"/>), through <paramref name="scratch"/> (C*C): how both the objective's G and the
     /// style targets are summed over tiles.
     /// </summary>

@@ -186,19 +186,19 @@ internal sealed class TiledObjective
             for (int i = 0; i < layers.Count; i++)
             {
                 var activation = network.Activation(layers[i]);
-                var window = grid.OwnedWindow(tile, TileGrid.LayerStride(weights.Architecture, layers[i]),
-                    activation.Shape);
-                if (window.IsEmpty) continue;
-                var features = activation.View;
-                if (!TilePlan.IsWhole(window))
-                {
-                    features = scratch.SubView(0, window.Length);
-                    _kernels.Window.Crop(features, activation.View, window);
-                }
                 var whole = TilePlan.LayerShape(weights, layers[i], style.Shape.Height, style.Shape.Width);
-                int c2 = whole.Channels * whole.Channels;
-                TiledStyleLoss.AddGram(_kernels, gram.SubView(0, c2), targets[i], features, window,
-                    1f / whole.Length, blend);
+                int stride = TileGrid.LayerStride(weights.Architecture, layers[i]);
+                foreach (var strip in TilePlan.Strips(grid, tile, stride, activation.Shape))
+                {
+                    var features = activation.View;
+                    if (!TilePlan.IsWhole(strip))
+                    {
+                        features = scratch.SubView(0, strip.Length);
+                        _kernels.Window.Crop(features, activation.View, strip);
+                    }
+                    TiledStyleLoss.AddGram(_kernels, gram.SubView(0, whole.Channels * whole.Channels), targets[i],
+                        features, strip, 1f / whole.Length, blend);
+                }
             }
             _kernels.Accelerator.Synchronize(); // the host's crop is reused for the next tile
         }
