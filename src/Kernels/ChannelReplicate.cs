@@ -40,15 +40,23 @@ public readonly record struct ReplicateParameters(int PlaneLength, float Scale0,
 /// <c>dInput[p] = sum_c Scale_c * dOutput[c, p]</c>, the gradient with respect to the one channel.
 /// </summary>
 /// <remarks>Glossary: P = H * W pixels. Layout: <c>input[p]</c> (1, H, W); <c>output[c*P + p]</c> (3, H, W).
-/// Both directions write (never accumulate) their output.</remarks>
-public sealed class ChannelReplicate
+/// Both directions write (never accumulate) their output. On the CPU accelerator both run in host code
+/// (ChannelReplicate.Cpu.cs).</remarks>
+public sealed partial class ChannelReplicate
 {
+    private readonly Accelerator _accelerator;
+    private readonly bool _hostCode; // run in host code (ChannelReplicate.Cpu.cs)
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ReplicateParameters> _forward;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ReplicateParameters> _backward;
 
     /// <summary>Loads the kernels once for <paramref name="accelerator"/>.</summary>
-    public ChannelReplicate(Accelerator accelerator)
+    /// <param name="accelerator">Where the kernels run.</param>
+    /// <param name="hostCode">Run in host code (the CPU variant); by default on the CPU accelerator. False runs
+    /// the kernels anywhere.</param>
+    public ChannelReplicate(Accelerator accelerator, bool? hostCode = null)
     {
+        _accelerator = accelerator;
+        _hostCode = CpuHost.Resolve(accelerator, hostCode);
         _forward = accelerator.LoadAutoGroupedStreamKernel<
             Index1D, ArrayView<float>, ArrayView<float>, ReplicateParameters>(ForwardKernel);
         _backward = accelerator.LoadAutoGroupedStreamKernel<
@@ -59,14 +67,18 @@ public sealed class ChannelReplicate
     public void Forward(ArrayView<float> output, ArrayView<float> input, ReplicateParameters p)
     {
         Validate(output.Length, input.Length, p, nameof(output), nameof(input));
-        if (p.PlaneLength > 0) _forward(3 * p.PlaneLength, output, input, p);
+        if (p.PlaneLength == 0) return;
+        if (_hostCode) ForwardCpu(output, input, p);
+        else _forward(3 * p.PlaneLength, output, input, p);
     }
 
     /// <summary>Writes all of <paramref name="dInput"/> (1, H, W) from <paramref name="dOutput"/> (3, H, W).</summary>
     public void Backward(ArrayView<float> dInput, ArrayView<float> dOutput, ReplicateParameters p)
     {
         Validate(dOutput.Length, dInput.Length, p, nameof(dOutput), nameof(dInput));
-        if (p.PlaneLength > 0) _backward(p.PlaneLength, dInput, dOutput, p);
+        if (p.PlaneLength == 0) return;
+        if (_hostCode) BackwardCpu(dInput, dOutput, p);
+        else _backward(p.PlaneLength, dInput, dOutput, p);
     }
 
     private static void Validate(long threeChannels, long oneChannel, ReplicateParameters p, string threeName,

@@ -33,7 +33,7 @@ public sealed class KernelSet : IDisposable
         TotalVariation = new TotalVariation(accelerator, Reduction, Choice.HostCode);
         Upsample = new Upsample(accelerator);
         Window = new Window(accelerator, Choice.HostCode);
-        Replicate = new ChannelReplicate(accelerator);
+        Replicate = new ChannelReplicate(accelerator, Choice.HostCode);
     }
 
     /// <summary>
