@@ -34,6 +34,7 @@ public sealed class KernelSet : IDisposable
         Upsample = new Upsample(accelerator);
         Window = new Window(accelerator, Choice.HostCode);
         Replicate = new ChannelReplicate(accelerator, Choice.HostCode);
+        Guide = new GuideMultiply(accelerator);
     }
 
     /// <summary>
@@ -79,6 +80,9 @@ public sealed class KernelSet : IDisposable
 
     /// <summary>One channel to three and back: luminance-only transfer's input to the network.</summary>
     public ChannelReplicate Replicate { get; }
+
+    /// <summary>Features times a per-position guide: the step of the guided (region) Gram matrices.</summary>
+    public GuideMultiply Guide { get; }
 
     /// <inheritdoc/>
     public void Dispose()

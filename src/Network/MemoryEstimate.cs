@@ -9,7 +9,7 @@ namespace IlgpuStyle.Network;
 /// from shapes alone, so that a run can be refused before it allocates anything (and can say how
 /// large an image would fit). It mirrors the objective's allocations one for one; a test keeps the two equal.
 /// </summary>
-public static class MemoryEstimate
+public static partial class MemoryEstimate
 {
     /// <summary>Peak device bytes of the objective for these images and options.</summary>
     /// <param name="weights">The network's weights.</param>
@@ -19,10 +19,12 @@ public static class MemoryEstimate
     /// <param name="kernels">The kernels the network will run (the tiled input gradients keep transposed
     /// weights).</param>
     /// <param name="tileCore">The objective's tile core (null: untiled).</param>
-    /// <exception cref="StyleSetupException">An unknown or repeated layer name.</exception>
+    /// <param name="regions">The regions' layout, when the style loss is guided (null: one blended style
+    /// loss).</param>
+    /// <exception cref="StyleSetupException">An unknown or repeated layer name; regions with tiles.</exception>
     public static long ObjectiveBytes(VggWeights weights, ChwShape content, IReadOnlyList<ChwShape> styles,
-        StyleOptions options, KernelChoice kernels, int? tileCore = null) =>
-        Objective(weights, content, styles, options, kernels, tileCore).Total;
+        StyleOptions options, KernelChoice kernels, int? tileCore = null, RegionLayout? regions = null) =>
+        Objective(weights, content, styles, options, kernels, tileCore, regions).Total;
 
     /// <summary>
     /// <see cref="ObjectiveBytes"/> by part: weights, one network's (tiled: one tile's) buffers, targets, loss
@@ -34,20 +36,23 @@ public static class MemoryEstimate
     /// <param name="options">The loss settings (their layer names are checked first).</param>
     /// <param name="kernels">The kernels the network will run.</param>
     /// <param name="tileCore">The objective's tile core (null: untiled).</param>
-    /// <exception cref="StyleSetupException">An unknown or repeated layer name.</exception>
+    /// <param name="regions">The regions' layout, when the style loss is guided (refused, as the objective
+    /// refuses it, with a tile core smaller than the image).</param>
+    /// <exception cref="StyleSetupException">An unknown or repeated layer name; regions with tiles.</exception>
     public static ObjectiveMemory Objective(VggWeights weights, ChwShape content, IReadOnlyList<ChwShape> styles,
-        StyleOptions options, KernelChoice kernels, int? tileCore = null)
+        StyleOptions options, KernelChoice kernels, int? tileCore = null, RegionLayout? regions = null)
     {
         if (tileCore is { } core && TilePlan.Build(weights, content, styles, options, kernels, core) is { } plan)
-            return plan.Memory();
+            return regions is null ? plan.Memory() : throw StyleObjective.RegionsCannotBeTiled();
         var architecture = weights.Architecture;
         options.CheckLayers(architecture);
         var lossWeights = options.ResolveWeights(Preprocessing.FromName(weights.Preprocess));
         var contentLayers = lossWeights.Content != 0 ? options.ContentLayers : [];
         var styleLayers = lossWeights.Style != 0 && styles.Count > 0 ? options.StyleLayers : [];
-        long scalars = 4 * sizeof(float);
+        long scalars = (4 + (regions?.Count ?? 0)) * sizeof(float);
         var used = contentLayers.Concat(styleLayers).ToList();
         if (used.Count == 0) return new ObjectiveMemory(0, 0, 0, scalars, scalars);
+        if (regions is not null) return RegionObjective(weights, content, styles, options, kernels, regions);
 
         // Construction, in the objective's order: the style targets, and each style image's
         // temporary network (freed after use); then the main network, the content targets and the
@@ -94,8 +99,10 @@ public static class MemoryEstimate
     /// <param name="kernels">The kernels the network will run.</param>
     /// <param name="optimizerBytes">The optimizer's device bytes for an x of this many floats.</param>
     /// <param name="tileCore">The objective's tile core (null: untiled).</param>
+    /// <param name="regions">The regions' layout, when the style loss is guided.</param>
     public static long RunBytes(VggWeights weights, ChwShape content, IReadOnlyList<ChwShape> styles,
-        StyleOptions options, KernelChoice kernels, Func<int, long> optimizerBytes, int? tileCore = null)
+        StyleOptions options, KernelChoice kernels, Func<int, long> optimizerBytes, int? tileCore = null,
+        RegionLayout? regions = null)
     {
         // Checked before anything else: past int.MaxValue elements ChwShape.Length itself would wrap around.
         // Tiled, no activation is the whole image's, but the content targets are, at their layers.
@@ -105,7 +112,8 @@ public static class MemoryEstimate
             : 3L * content.Height * content.Width > int.MaxValue ||
               options.ContentLayers.Any(l => ContentLayerLength(weights, l, content) > int.MaxValue);
         if (tooLarge) return long.MaxValue;
-        return ObjectiveBytes(weights, content, styles, options, kernels, tileCore) + optimizerBytes(content.Length) +
+        return ObjectiveBytes(weights, content, styles, options, kernels, tileCore, regions) +
+               optimizerBytes(content.Length) +
                sizeof(float) * (long)content.Length;
     }
 

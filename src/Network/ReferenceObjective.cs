@@ -35,6 +35,7 @@ public sealed class ReferenceObjective
     private readonly IReadOnlyList<double> _styleLayerWeights; // one factor of w_s per style layer
     private readonly Dictionary<string, double[]> _contentTargets = []; // F_l(content), (C, H, W)
     private readonly Dictionary<string, double[]> _styleTargets = [];   // A_l, (C, C)
+    private readonly List<RegionTerms>? _regions;                       // with regions: per region, in order
 
     // ---------------------------------------------------------------- 1. preprocessing
 
@@ -70,9 +71,11 @@ public sealed class ReferenceObjective
     /// Computes the targets the losses compare against, once: <c>F_l(content)</c> at each content
     /// layer and the style targets <c>A_l = sum_k b_k G_l(style_k)</c> at each style layer, with the
     /// blend weights <c>b_k</c> of <paramref name="options"/> normalized to sum 1 (equal by default).
+    /// With <paramref name="regions"/>, region r's targets are instead the guided Grams of style image r
+    /// (<see cref="RegionTerms"/>).
     /// </summary>
     public ReferenceObjective(VggWeights weights, NetworkImage content, IReadOnlyList<NetworkImage> styles,
-        StyleOptions options)
+        StyleOptions options, StyleRegions? regions = null)
     {
         _weights = weights;
         _pooling = options.Pooling;
@@ -86,6 +89,13 @@ public sealed class ReferenceObjective
         var contentRun = Forward(ToDouble(content.Data), content.Shape);
         foreach (string layer in _contentLayers) _contentTargets[layer] = Find(contentRun, layer).Output;
 
+        if (regions is not null)
+        {
+            _regions = Enumerable.Range(0, regions.Count)
+                .Select(r => new RegionTerms(this, regions.Content[r], styles[r], regions.Styles[r], regions.Mode))
+                .ToList();
+            return;
+        }
         var raw = options.StyleBlendWeights?.Select(w => (double)w).ToList() ?? styles.Select(_ => 1.0).ToList();
         var blend = raw.Select(w => w / raw.Sum()).ToList();
         foreach (string layer in _styleLayers)
@@ -107,6 +117,9 @@ public sealed class ReferenceObjective
 
     /// <summary>The shape of the image being optimized, (3, H, W): the content image's.</summary>
     public ChwShape Shape { get; }
+
+    /// <summary>With regions, each region's style loss at the last <see cref="Evaluate"/>; else empty.</summary>
+    public IReadOnlyList<double> LastRegionStyle { get; private set; } = [];
 
     /// <summary>A float tensor widened to double.</summary>
     public static double[] ToDouble(float[] data) => Array.ConvertAll(data, v => (double)v);
@@ -212,11 +225,18 @@ public sealed class ReferenceObjective
 
         // Style: L_s = w_s * sum over style layers of (layer weight) * mean((G_l(x) - A_l)^2).
         double style = 0;
-        for (int i = 0; i < _styleLayers.Count; i++)
+        for (int i = 0; i < _styleLayers.Count && _regions is null; i++)
         {
             var step = Find(steps, _styleLayers[i]);
             style += MseLoss.ForwardReference(GramOf(step.Output, step.OutShape), _styleTargets[_styleLayers[i]],
                 _lossWeights.Style * _styleLayerWeights[i]);
+        }
+
+        // With regions: L_s = w_s * sum over regions r and layers of (layer weight) * mean((G^r_l(x) - A^r_l)^2).
+        if (_regions is not null)
+        {
+            LastRegionStyle = _regions.Select(region => region.Loss(steps)).ToList();
+            style = LastRegionStyle.Sum();
         }
 
         // Total variation on the input: L_tv = (w_tv / 2) * sum_c sum_{i<H-1} sum_{j<W-1}
@@ -247,7 +267,8 @@ public sealed class ReferenceObjective
             // d/dG of w * mean((G - A)^2) = (2 w / C^2) (G - A), and through G = F F^T / N:
             // dF = (dG + dG^T) F / N.
             int styleIndex = IndexOf(_styleLayers, step.Name);
-            if (styleIndex >= 0)
+            foreach (var region in _regions ?? []) region.Backward(dOut, step, styleIndex);
+            if (styleIndex >= 0 && _regions is null)
             {
                 var g = GramShape.Of(step.OutShape);
                 var dGram = new double[g.GramLength];
@@ -278,6 +299,89 @@ public sealed class ReferenceObjective
 
         // The TV term depends on x directly: its gradient is added last.
         TotalVariation.BackwardReference(gradient, x, Shape, _lossWeights.TotalVariation, accumulate: true);
+    }
+
+    // ---------------------------------------------------------------- 6. regions (guided Grams)
+
+    /// <summary>
+    /// One region's share of the style loss (Gatys et al. 2017, sec. 4; SPEC.md, "Regions"): at each
+    /// style layer l, with <c>T_l</c> the region's guide there (<see cref="RegionGuides"/>),
+    /// <c>G^r_l(x) = (F_l o T_l)(F_l o T_l)^T / (C_l * sum_p T_l[p]^2)</c>, compared with
+    /// <c>A^r_l</c>, the same guided Gram of the region's style image under its own guide (all ones
+    /// when it has none). A layer where either guide is zero everywhere has no Gram and adds nothing.
+    /// </summary>
+    private sealed class RegionTerms
+    {
+        private readonly ReferenceObjective _owner;
+        private readonly Dictionary<string, double[]> _guides = [];  // T_l of the content, (H_l * W_l)
+        private readonly Dictionary<string, double[]> _targets = []; // A^r_l, (C, C); absent: the term is left out
+
+        public RegionTerms(ReferenceObjective owner, GuidePlane content, NetworkImage style, GuidePlane? styleGuide,
+            MaskMode mode)
+        {
+            _owner = owner;
+            var layers = owner._styleLayers;
+            var contentGuides = RegionGuides.AtLayers(content, owner._weights, layers, mode);
+            var styleGuides = styleGuide is null
+                ? null
+                : RegionGuides.AtLayers(styleGuide, owner._weights, layers, mode);
+            var run = owner.Forward(ToDouble(style.Data), style.Shape);
+            foreach (string layer in layers)
+            {
+                var step = Find(run, layer);
+                var guide = styleGuides?[layer].Values ?? Enumerable.Repeat(1.0, step.OutShape.PlaneLength).ToArray();
+                _guides[layer] = contentGuides[layer].Values;
+                if (Scale(guide, step.OutShape) == 0 || Scale(_guides[layer], step.OutShape) == 0) continue;
+                _targets[layer] = GuidedGram(step.Output, guide, step.OutShape);
+            }
+        }
+
+        /// <summary>This region's style loss on the forward pass <paramref name="steps"/>.</summary>
+        public double Loss(List<Step> steps)
+        {
+            double loss = 0;
+            for (int i = 0; i < _owner._styleLayers.Count; i++)
+            {
+                string layer = _owner._styleLayers[i];
+                if (!_targets.TryGetValue(layer, out var target)) continue;
+                var step = Find(steps, layer);
+                loss += MseLoss.ForwardReference(GuidedGram(step.Output, _guides[layer], step.OutShape), target,
+                    _owner._lossWeights.Style * _owner._styleLayerWeights[i]);
+            }
+            return loss;
+        }
+
+        /// <summary>
+        /// Adds this region's gradient at <paramref name="step"/> (style layer number
+        /// <paramref name="styleIndex"/>, or -1) to <paramref name="dOut"/>: through the MSE, the Gram
+        /// of <c>F o T</c>, and the multiply by T.
+        /// </summary>
+        public void Backward(double[] dOut, Step step, int styleIndex)
+        {
+            if (styleIndex < 0 || !_targets.TryGetValue(step.Name, out var target)) return;
+            var guide = _guides[step.Name];
+            var g = GramShape.Of(step.OutShape);
+            var dGram = new double[g.GramLength];
+            MseLoss.BackwardReference(dGram, GuidedGram(step.Output, guide, step.OutShape), target,
+                _owner._lossWeights.Style * _owner._styleLayerWeights[styleIndex], accumulate: false);
+            GuideMultiply.GuidedGramBackwardReference(dOut, dGram, step.Output, guide, g, Scale(guide, step.OutShape),
+                accumulate: true);
+        }
+
+        private static double[] GuidedGram(double[] features, double[] guide, ChwShape shape)
+        {
+            var g = GramShape.Of(shape);
+            var gram = new double[g.GramLength];
+            GuideMultiply.GuidedGramReference(gram, features, guide, g, Scale(guide, shape));
+            return gram;
+        }
+
+        /// <summary><c>1 / (C * sum_p T[p]^2)</c>, or 0 for a guide that is zero everywhere.</summary>
+        private static double Scale(double[] guide, ChwShape shape)
+        {
+            double mass = guide.Sum(t => t * t);
+            return mass == 0 ? 0 : 1 / (shape.Channels * mass);
+        }
     }
 
     private static Step Find(List<Step> steps, string name) => steps.Single(s => s.Name == name);

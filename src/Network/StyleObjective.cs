@@ -12,7 +12,13 @@ namespace IlgpuStyle.Network;
 public sealed record NetworkImage(float[] Data, ChwShape Shape);
 
 /// <summary>The loss terms of one evaluation, read back to the host.</summary>
-public readonly record struct LossBreakdown(float Total, float Content, float Style, float TotalVariation);
+/// <param name="Total">L.</param>
+/// <param name="Content">L_c.</param>
+/// <param name="Style">L_s (with regions, the sum of <paramref name="Regions"/>).</param>
+/// <param name="TotalVariation">L_tv.</param>
+/// <param name="Regions">With regions, each region's style loss in region order; otherwise null.</param>
+public readonly record struct LossBreakdown(float Total, float Content, float Style, float TotalVariation,
+    IReadOnlyList<float>? Regions = null);
 
 /// <summary>
 /// The function style transfer minimizes, <c>x -&gt; (L(x), dL/dx)</c> on the device, with
@@ -25,14 +31,14 @@ public readonly record struct LossBreakdown(float Total, float Content, float St
 /// Then every evaluation is one forward and one backward pass over buffers allocated here, with the
 /// losses summed into device scalars; nothing is read back unless <see cref="ReadLosses"/> is called.
 /// </remarks>
-public sealed class StyleObjective : IObjective, IDisposable
+public sealed partial class StyleObjective : IObjective, IDisposable
 {
     private readonly KernelSet _kernels;
     private readonly VggNetwork? _network;
     private readonly TiledObjective? _tiled; // with a tile grid of more than one tile (then no _network)
     private readonly Func<string, ChwShape>? _wholeShape; // the whole image's activations, when tiled
     private readonly Tape _tape = new();
-    private readonly MemoryBuffer1D<float, Stride1D.Dense> _scalars; // (4) total, content, style, tv
+    private readonly MemoryBuffer1D<float, Stride1D.Dense> _scalars; // (4 + R) total, content, style, tv, regions'
     private readonly LossWeights _weights;
 
     /// <summary>Builds the network for <paramref name="content"/>'s size and captures every target.</summary>
@@ -44,9 +50,12 @@ public sealed class StyleObjective : IObjective, IDisposable
     /// <param name="tileCore">Null: untiled. Otherwise the core of a tile in pixels: the image is evaluated
     /// through a network the size of one tile (<see cref="TileGrid.For"/>, <see cref="TilePlan"/>), with the
     /// same loss and gradient; a core that covers the image leaves it untiled.</param>
+    /// <param name="regions">Null, or one region per style image: the style loss is then the sum over
+    /// regions of guided Gram losses (SPEC.md, "Regions"), and the blend weights must be left out. Regions
+    /// are not evaluated tile by tile: with a tile core smaller than the image they are refused.</param>
     /// <exception cref="StyleSetupException">Unknown layers, mismatched weights, an image too small, ...</exception>
     public StyleObjective(KernelSet kernels, VggWeights weights, NetworkImage content,
-        IReadOnlyList<NetworkImage> styles, StyleOptions options, int? tileCore = null)
+        IReadOnlyList<NetworkImage> styles, StyleOptions options, int? tileCore = null, StyleRegions? regions = null)
     {
         _kernels = kernels;
         Shape = content.Shape;
@@ -60,6 +69,7 @@ public sealed class StyleObjective : IObjective, IDisposable
             if (layerWeights.Count != options.StyleLayers.Count)
                 throw new StyleSetupException($"There are {options.StyleLayers.Count} style layers but " +
                                               $"{layerWeights.Count} style layer weights.");
+            CheckRegions(regions, content, styles, options);
             var blend = NormalizedBlend(options.StyleBlendWeights, styles.Count);
 
             var contentLayers = _weights.Content != 0 ? options.ContentLayers : [];
@@ -67,9 +77,11 @@ public sealed class StyleObjective : IObjective, IDisposable
             if (styleLayers.Count > 0 && styles.Count == 0)
                 throw new StyleSetupException("The style loss needs at least one style image.");
 
-            _scalars = Memory.Floats(4);
+            _regionCount = regions?.Count ?? 0;
+            _scalars = Memory.Floats(4 + _regionCount);
             var used = contentLayers.Concat(styleLayers).ToList();
             if (used.Count == 0) return; // only total variation: no network needed
+            var blendedLayers = regions is null ? styleLayers : []; // with regions, each has its own targets
 
             var plan = tileCore is { } core
                 ? TilePlan.Build(weights, content.Shape, styles.Select(s => s.Shape).ToList(), options, kernels.Choice,
@@ -77,6 +89,7 @@ public sealed class StyleObjective : IObjective, IDisposable
                 : null;
             if (plan is not null)
             {
+                if (regions is not null) throw RegionsCannotBeTiled();
                 var styleWeights = styleLayers
                     .Select(l => _weights.Style * layerWeights[options.StyleLayers.ToList().IndexOf(l)]).ToList();
                 _tiled = new TiledObjective(kernels, Memory, weights, content, styles, blend, plan, _weights.Content,
@@ -88,18 +101,18 @@ public sealed class StyleObjective : IObjective, IDisposable
             // Style targets first: A_l = sum_k b_k G_l(style_k), each style image forwarded once
             // through a temporary network of its own size, freed before the main network exists,
             // so that the peak is the larger of the two networks, not their sum.
-            var styleTargets = styleLayers.Select(l => Memory.Floats(GramLength(weights, l))).ToList();
+            var styleTargets = blendedLayers.Select(l => Memory.Floats(GramLength(weights, l))).ToList();
             foreach (var target in styleTargets) kernels.Vectors.Fill(target.View, 0f);
-            for (int k = 0; k < styles.Count && styleLayers.Count > 0; k++)
+            for (int k = 0; k < styles.Count && blendedLayers.Count > 0; k++)
             {
                 using var scope = Memory.Scope();
                 var styleNetwork = BuildNetwork(kernels, Memory, weights, styles[k].Shape,
-                    styleLayers, options.Pooling);
+                    blendedLayers, options.Pooling);
                 var input = Memory.Upload(styles[k].Data);
                 styleNetwork.Forward(input.View, new Tape());
-                for (int i = 0; i < styleLayers.Count; i++)
+                for (int i = 0; i < blendedLayers.Count; i++)
                 {
-                    var activation = styleNetwork.Activation(styleLayers[i]);
+                    var activation = styleNetwork.Activation(blendedLayers[i]);
                     var gram = Memory.Floats(GramShape.Of(activation.Shape).GramLength);
                     kernels.Gram.Forward(gram.View, activation.View, GramShape.Of(activation.Shape),
                         StyleLoss.GramScale(activation.Shape));
@@ -107,6 +120,9 @@ public sealed class StyleObjective : IObjective, IDisposable
                 }
                 kernels.Accelerator.Synchronize(); // the scope frees the style network's buffers next
             }
+            var regionTargets = regions is null || styleLayers.Count == 0
+                ? null
+                : CaptureRegionTargets(kernels, weights, styles, styleLayers, options.Pooling, regions);
 
             _network = BuildNetwork(kernels, Memory, weights, content.Shape, used, options.Pooling);
             int largest = used.Max(n => _network.OutputShape(n).Length); // the largest gradient a tap normalizes
@@ -128,12 +144,18 @@ public sealed class StyleObjective : IObjective, IDisposable
             for (int i = 0; i < contentLayers.Count; i++)
                 _network.AddTap(new ContentLoss(contentLayers[i], kernels, contentTargets[i].View, contentLoss,
                     _weights.Content, normalizer));
-            for (int i = 0; i < styleLayers.Count; i++)
+            for (int i = 0; i < blendedLayers.Count; i++)
             {
-                var shape = _network.Activation(styleLayers[i]).Shape;
-                float weight = _weights.Style * layerWeights[options.StyleLayers.ToList().IndexOf(styleLayers[i])];
-                _network.AddTap(new StyleLoss(styleLayers[i], shape, kernels, Memory, styleTargets[i].View,
+                var shape = _network.Activation(blendedLayers[i]).Shape;
+                float weight = _weights.Style * layerWeights[options.StyleLayers.ToList().IndexOf(blendedLayers[i])];
+                _network.AddTap(new StyleLoss(blendedLayers[i], shape, kernels, Memory, styleTargets[i].View,
                     styleLoss, weight, normalizer));
+            }
+            if (regionTargets is not null)
+            {
+                var regionWeights = styleLayers.Select(l => _weights.Style * layerWeights[
+                    options.StyleLayers.ToList().IndexOf(l)]).ToList();
+                AddRegionTaps(kernels, weights, styleLayers, regionWeights, regions!, regionTargets, normalizer);
             }
             kernels.Accelerator.Synchronize();
         }
@@ -214,6 +236,7 @@ public sealed class StyleObjective : IObjective, IDisposable
         }
 
         profiler?.Mark("loss sum");
+        SumRegionLosses();
         vectors.Scalar(total, _scalars.View.SubView(1, 1), ScalarOp.Add, _scalars.View.SubView(2, 1));
         vectors.Scalar(total, total, ScalarOp.Add, tv);
         vectors.Copy(loss, total);
@@ -225,7 +248,7 @@ public sealed class StyleObjective : IObjective, IDisposable
     {
         _kernels.Accelerator.Synchronize();
         var values = _scalars.GetAsArray1D();
-        return new LossBreakdown(values[0], values[1], values[2], values[3]);
+        return new LossBreakdown(values[0], values[1], values[2], values[3], _regionCount == 0 ? null : values[4..]);
     }
 
     /// <inheritdoc/>

@@ -63,6 +63,7 @@ public static partial class KernelChecks
         AddUpsampleKernels(checks);
         AddWindowKernels(checks);
         AddReplicateKernels(checks);
+        AddGuideKernels(checks);
         AddTiledKernels(checks);
         AddTf32Kernels(checks);
         AddCpuKernels(checks);
@@ -90,6 +91,9 @@ public static partial class KernelChecks
 
     /// <summary>Checks of the window copies of tiled evaluation (in WindowChecks.cs).</summary>
     static partial void AddWindowKernels(List<KernelCheck> checks);
+
+    /// <summary>Checks of the guide multiply and the guided Gram built on it (in GuideChecks.cs).</summary>
+    static partial void AddGuideKernels(List<KernelCheck> checks);
 
     /// <summary>Checks of the one-to-three channel map of luminance-only transfer (in ReplicateChecks.cs).</summary>
     static partial void AddReplicateKernels(List<KernelCheck> checks);

@@ -70,7 +70,7 @@ public static class ImageResize
     /// Output pixel o covers input coordinates centred at <c>(o + 0.5) * in/out - 0.5</c>; the
     /// tent's half-width is 1 input pixel when enlarging and <c>in/out</c> when shrinking.
     /// </summary>
-    private static (int Source, double Weight)[][] Taps(int inputLength, int outputLength)
+    internal static (int Source, double Weight)[][] Taps(int inputLength, int outputLength)
     {
         double scale = (double)inputLength / outputLength;
         double support = Math.Max(1.0, scale);
