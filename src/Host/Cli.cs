@@ -296,6 +296,25 @@ internal sealed class StyleOptionsParser
         Description = "Run the convolutions on TF32 tensor cores (NVIDIA compute capability 8.0+): faster, " +
                       "about 3e-4 relative precision.",
     };
+    // Regions (Gatys et al. 2017, sec. 4): which style paints where.
+    private readonly Option<string?> _contentMask = new("--content-mask")
+    {
+        Description = "A grey image the content's shape, white where the (one) style applies; grey weights it. " +
+                      "Every pixel must be non-black.",
+    };
+    private readonly Option<string?> _contentMasks = new("--content-masks")
+    {
+        Description = "Comma-separated grey images the content's shape, mask i white where style image i paints; " +
+                      "every pixel must be non-black in at least one, overlaps are weighted by the values.",
+    };
+    private readonly Option<string?> _styleMasks = new("--style-masks")
+    {
+        Description = "Comma-separated grey images, mask i the shape of style image i and white on the part of it " +
+                      "that is used (default: all of each).",
+    };
+    private readonly Option<string?> _maskMode = ChoiceWithoutDefault<MaskMode>("--mask-mode",
+        "How masks reach each layer: simple (averaged down; the default) or inside (eroded so that a region's " +
+        "features never see across its boundary).");
     private readonly Option<string> _device = Cli.DeviceOption();
     private readonly Option<int> _threads = Cli.ThreadsOption();
     private readonly Option<string?> _weights = new("--weights")
@@ -329,6 +348,7 @@ internal sealed class StyleOptionsParser
                      _styleLayerWeights, _pooling, _normalize, _init, _initImage, _seed, _originalColors, _printEvery,
                      _saveEvery, _report, _tf32, _device, _threads, _weights,
                      _colorControl, _colorMatch, _textureSize, _bitDepth,
+                     _contentMask, _contentMasks, _styleMasks, _maskMode,
                  })
         {
             root.Options.Add(option);
@@ -398,6 +418,9 @@ internal sealed class StyleOptionsParser
             Device = parse.GetValue(_device)!,
             Threads = parse.GetValue(_threads),
             Weights = parse.GetValue(_weights),
+            ContentMasks = ContentMasks(parse),
+            StyleMasks = parse.GetValue(_styleMasks) is { } styleMasks ? List([styleMasks]) : null,
+            MaskMode = parse.GetValue(_maskMode) is { } mode ? Parse<MaskMode>(mode) : null,
         } with { ColorControl = ColorControlOf(parse), ColorMatch = ColorMatchOf(parse), BitDepth = BitDepthOf(parse),
                  TextureSize = textureSize, Init = InitOf(parse, content) };
     }
@@ -498,6 +521,28 @@ internal sealed class StyleOptionsParser
 
     private static T KebabParse<T>(string name) where T : struct, Enum =>
         Enum.Parse<T>(name.Replace("-", "", StringComparison.Ordinal), ignoreCase: true);
+
+    // ---------------------------------------------------------------- regions (issue 16)
+
+    /// <summary><c>--content-mask FILE</c> or <c>--content-masks M1,M2,...</c> (not both), or null.</summary>
+    private List<string>? ContentMasks(ParseResult parse)
+    {
+        string? single = parse.GetValue(_contentMask), several = parse.GetValue(_contentMasks);
+        if (single is not null && several is not null)
+        {
+            throw new UsageException("Give --content-mask (one style image) or --content-masks (one mask per " +
+                                     "style image), not both.");
+        }
+        return single is not null ? [single] : several is not null ? List([several]) : null;
+    }
+
+    /// <summary>An option whose values are an enum's members in lower case, with no default value.</summary>
+    private static Option<string?> ChoiceWithoutDefault<T>(string name, string description) where T : struct, Enum
+    {
+        var option = new Option<string?>(name) { Description = description };
+        option.AcceptOnlyFromAmong(Enum.GetValues<T>().Select(Name).ToArray());
+        return option;
+    }
 
     /// <summary>An option whose values are an enum's members in lower case, in declaration order.</summary>
     private static Option<string> Choice<T>(string name, string description, T defaultValue)

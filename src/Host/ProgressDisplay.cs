@@ -61,11 +61,17 @@ internal static class ProgressDisplay
             });
     }
 
-    /// <summary>The <c>--print-every</c> line for one iteration, after the scale's label if there is one.</summary>
-    public static string FormatIteration(int iteration, int total, LossBreakdown l, string? label = null) =>
-        (label is null ? "" : label + ", ") + string.Create(CultureInfo.InvariantCulture,
-            $"iteration {iteration}/{total}: total {l.Total:G6}, content {l.Content:G6}, style {l.Style:G6}, " +
-            $"tv {l.TotalVariation:G6}");
+    /// <summary>The <c>--print-every</c> line for one iteration, after the scale's label if there is one.
+    /// With masks, each region's style loss follows the style loss in parentheses.</summary>
+    public static string FormatIteration(int iteration, int total, LossBreakdown l, string? label = null)
+    {
+        string regions = l.Regions is null
+            ? ""
+            : $" (regions {string.Join(", ", l.Regions.Select(r => r.ToString("G4", CultureInfo.InvariantCulture)))})";
+        return (label is null ? "" : label + ", ") + string.Create(CultureInfo.InvariantCulture,
+            $"iteration {iteration}/{total}: total {l.Total:G6}, content {l.Content:G6}, " +
+            $"style {l.Style:G6}{regions}, tv {l.TotalVariation:G6}");
+    }
 
     /// <summary>
     /// The live bar's description in at most <paramref name="width"/> characters: the iteration

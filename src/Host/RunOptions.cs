@@ -131,6 +131,18 @@ internal sealed record RunOptions
     /// square.</summary>
     public (int Width, int Height) TextureCanvas => TextureSize ?? (Size, Size);
 
+    // Regions (Gatys et al. 2017, sec. 4; RegionMasks.cs checks and loads them).
+
+    /// <summary><c>--content-mask</c> or <c>--content-masks</c>: mask i says where style image i paints
+    /// (null: no regions).</summary>
+    public IReadOnlyList<string>? ContentMasks { get; init; }
+
+    /// <summary><c>--style-masks</c>: mask i says which part of style image i is used (null: all of each).</summary>
+    public IReadOnlyList<string>? StyleMasks { get; init; }
+
+    /// <summary><c>--mask-mode</c> as given (null: left out, <see cref="MaskMode.Simple"/>).</summary>
+    public MaskMode? MaskMode { get; init; }
+
     /// <summary>
     /// Adam's step is in input units, so its default follows the input scale (SPEC.md: works
     /// untuned for both conventions).

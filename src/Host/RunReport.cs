@@ -5,7 +5,8 @@ namespace IlgpuStyle.Host;
 
 /// <summary>One row of the report: the losses at one iteration of the <c>--print-every</c> schedule.
 /// In a coarse-to-fine run, <see cref="Scale"/> is the 0-based scale and the iteration counts within it;
-/// a plain run leaves the key out.</summary>
+/// a plain run leaves the key out. With masks, <see cref="Regions"/> is each region's style loss (in the
+/// order of the masks; they sum to <c>style</c>); without, the key is left out.</summary>
 internal sealed record IterationRecord(
     [property: JsonPropertyName("iteration")] int Iteration,
     [property: JsonPropertyName("total")] double Total,
@@ -14,7 +15,9 @@ internal sealed record IterationRecord(
     [property: JsonPropertyName("tv")] double Tv,
     [property: JsonPropertyName("ms")] double Ms,
     [property: JsonPropertyName("scale"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
-    int? Scale = null);
+    int? Scale = null,
+    [property: JsonPropertyName("regions"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    IReadOnlyList<double>? Regions = null);
 
 /// <summary>The four losses of SPEC.md at one point.</summary>
 internal sealed record LossRecord(

@@ -8,7 +8,7 @@ using IlgpuStyle.Optimization;
 
 namespace IlgpuStyle.Host;
 
-/// <summary>What every scale of a run is made from: the weights, their preprocessing, and the images
+/// <summary>What every scale of a run is made from: the weights, their preprocessing, and the images (and masks)
 /// as decoded from their files (the styles already colour-matched with <c>--color-control match-style</c>).
 /// Each scale resamples these originals, never another scale's copy, so no image is resampled twice.</summary>
 /// <param name="Weights">The VGG weights.</param>
@@ -17,8 +17,9 @@ namespace IlgpuStyle.Host;
 /// <param name="Canvas">The size the result has before scaling: the content's, or the texture's.</param>
 /// <param name="Styles">The style images.</param>
 /// <param name="Init">The <c>--init-image</c>, if any.</param>
+/// <param name="Masks">The regions' masks, if any (<see cref="RegionMasks"/>).</param>
 internal sealed record RunInputs(VggWeights Weights, Preprocessing Preprocessing, RgbImage? Content,
-    (int Width, int Height) Canvas, IReadOnlyList<RgbImage> Styles, RgbImage? Init);
+    (int Width, int Height) Canvas, IReadOnlyList<RgbImage> Styles, RgbImage? Init, RegionMasks? Masks = null);
 
 /// <summary>
 /// One scale of a run: the content and style images at the scale's size, the loss there (targets
@@ -66,6 +67,7 @@ internal sealed class ScaleRun : IDisposable
         {
             int styleSize = StyleRun.StyleSize(o, scale.Size);
             var styles = inputs.Styles.Select(s => ImageResize.ToLongerSide(s, styleSize)).ToList();
+            var regions = ContentImage is null ? null : inputs.Masks?.At(ContentImage, styles); // none for a texture
             IObjective objective;
             if (Luminance)
             {
@@ -74,8 +76,9 @@ internal sealed class ScaleRun : IDisposable
                 var greyStyles = styles.Select(s => Grey(Yiq.MatchMeanAndDeviation(Yiq.Luminance(s),
                     contentLuminance), s.Width, s.Height)).ToList();
                 _luminance = new LuminanceObjective(kernels, inputs.Weights, Grey(contentLuminance, width, height),
-                    greyStyles, o.Style);
+                    greyStyles, o.Style, regions: regions);
                 objective = _luminance;
+                OmittedRegionTerms = _luminance.OmittedRegionTerms;
             }
             else
             {
@@ -85,8 +88,9 @@ internal sealed class ScaleRun : IDisposable
                     ? new NetworkImage(new float[Shape.Length], Shape)
                     : ToNetwork(ContentImage);
                 _objective = new StyleObjective(kernels, inputs.Weights, content, styles.Select(ToNetwork).ToList(),
-                    o.Style);
+                    o.Style, regions: regions);
                 objective = _objective;
+                OmittedRegionTerms = _objective.OmittedRegionTerms;
             }
             X = previous is null ? kernels.Accelerator.Allocate1D(InitialImage(inputs)) : Enlarge(kernels, previous);
             _optimizer = CreateOptimizer(kernels, objective, previous);
@@ -107,6 +111,10 @@ internal sealed class ScaleRun : IDisposable
 
     /// <summary><c>scale 3/5 256x192</c> in a coarse-to-fine run, null in a plain run.</summary>
     public string? Label { get; }
+
+    /// <summary>Region terms the loss leaves out at this scale (<see cref="StyleObjective.OmittedRegionTerms"/>).
+    /// </summary>
+    public IReadOnlyList<string> OmittedRegionTerms { get; } = [];
 
     /// <summary>The content image resampled (from its file) to this scale; null for a texture.</summary>
     public RgbImage? ContentImage { get; }

@@ -49,6 +49,7 @@ internal static class StyleRun
                              "will be opaque (write a .png to keep it).");
             contentAlpha = null;
         }
+        var masks = contentFile is null ? null : RegionMasks.Load(o, contentFile, styleFiles); // none: a texture
         // A missing default file is VGG-19 once downloaded, so layers and sizes can be checked before that.
         if (!File.Exists(weightsPath) && o.Weights is null)
         {
@@ -78,7 +79,7 @@ internal static class StyleRun
             output.WriteLine($"Matching the style images' colours to the content's ({Name(o.ColorMatch)})...");
             styleFiles = styleFiles.Select(s => ColorMatch.Match(s, contentFile!, o.ColorMatch)).ToList();
         }
-        var inputs = new RunInputs(weights, preprocessing, contentFile, canvas, styleFiles, initFile);
+        var inputs = new RunInputs(weights, preprocessing, contentFile, canvas, styleFiles, initFile, masks);
 
         string what = o.Content is null
             ? $"Synthesising a {finalShape.Width}x{finalShape.Height} texture of"
@@ -102,6 +103,12 @@ internal static class StyleRun
                 var scaleClock = Stopwatch.StartNew();
                 output.WriteLine($"Computing the style targets at {scales[k].Size} px...");
                 var next = NewScale(kernels, inputs, o, scales, k, scale);
+                if (next.OmittedRegionTerms.Count > 0)
+                {
+                    output.WriteLine($"note: at {next.Shape.Width}x{next.Shape.Height}, these region terms have " +
+                                     "no position whose receptive field lies inside their mask and are left out: " +
+                                     $"{string.Join(", ", next.OmittedRegionTerms)}.");
+                }
                 long carried = scale?.CarriedBytes ?? 0; // held until the new scale has taken it
                 scale?.Dispose();
                 scale = next;
@@ -221,6 +228,7 @@ internal static class StyleRun
         if (o.Content is not null) inputs.Add(("content image", o.Content));
         inputs.AddRange(o.Styles.Select(s => ("style image", s)));
         if (o.InitImage is not null) inputs.Add(("init image", o.InitImage));
+        inputs.AddRange(RegionMasks.Files(o));
         inputs.Add(("weights file", weightsPath));
         return inputs;
     }
@@ -326,7 +334,8 @@ internal static class StyleRun
         int total, LossBreakdown l, double ms)
     {
         int? index = scale.Label is null ? null : scale.Index;
-        records.Add(new IterationRecord(iteration, l.Total, l.Content, l.Style, l.TotalVariation, ms, index));
+        records.Add(new IterationRecord(iteration, l.Total, l.Content, l.Style, l.TotalVariation, ms, index,
+            l.Regions?.Select(r => (double)r).ToList()));
         sink.Line(ProgressDisplay.FormatIteration(iteration, total, l, scale.Label));
     }
 
@@ -373,6 +382,7 @@ internal static class StyleRun
             if (w < 0 || !float.IsFinite(w))
                 throw new UsageException($"Loss weights must be non-negative numbers, got {w}.");
         }
+        RegionMasks.CheckOptions(o);
     }
 
     /// <summary>
@@ -467,7 +477,8 @@ internal static class StyleRun
         long BytesAt(int size) => MemoryEstimate.RunBytes(weights, TargetShape(canvas, size),
             styles.Select(s => TargetShape((s.Width, s.Height), StyleSize(o, size))).ToList(), o.Style, kernels,
             n => OptimizerBytes(o, n) + ScaleBytes(o, n)
-                 + (o.ColorControl == ColorControl.LuminanceOnly ? 2L * sizeof(float) * n : 0));
+                 + (o.ColorControl == ColorControl.LuminanceOnly ? 2L * sizeof(float) * n : 0),
+            regions: RegionMasks.LayoutOf(o));
     }
 
     /// <summary>

@@ -37,14 +37,17 @@ public sealed class LuminanceObjective : IObjective, IDisposable
     /// <param name="options">The loss; its TV weight applies to y.</param>
     /// <param name="tileCore">Passed to the inner <see cref="StyleObjective"/>: its tiled evaluation (null:
     /// whole image).</param>
+    /// <param name="regions">The regions of a masked run (null: none), as <see cref="StyleObjective"/> takes them.
+    /// </param>
     public LuminanceObjective(KernelSet kernels, VggWeights weights, NetworkImage content,
-        IReadOnlyList<NetworkImage> styles, StyleOptions options, int? tileCore = null)
+        IReadOnlyList<NetworkImage> styles, StyleOptions options, int? tileCore = null, StyleRegions? regions = null)
     {
         _kernels = kernels;
         var preprocessing = Preprocessing.FromName(weights.Preprocess);
         var resolved = options.ResolveWeights(preprocessing);
         _tvWeight = resolved.TotalVariation;
-        _inner = new StyleObjective(kernels, weights, content, styles, options with { TvWeight = 0 }, tileCore);
+        _inner = new StyleObjective(kernels, weights, content, styles, options with { TvWeight = 0 }, tileCore,
+            regions);
         Shape = new ChwShape(1, content.Shape.Height, content.Shape.Width);
         _replication = preprocessing.LuminanceReplication(Shape.Length);
         Weights = resolved;
@@ -72,6 +75,9 @@ public sealed class LuminanceObjective : IObjective, IDisposable
 
     /// <summary>Whether the inner objective evaluates in tiles.</summary>
     public bool IsTiled => _inner.IsTiled;
+
+    /// <summary>The inner objective's <see cref="StyleObjective.OmittedRegionTerms"/>.</summary>
+    public IReadOnlyList<string> OmittedRegionTerms => _inner.OmittedRegionTerms;
 
     /// <summary>Every device buffer (the inner objective's and the replication's).</summary>
     public DeviceMemory Memory => _inner.Memory;

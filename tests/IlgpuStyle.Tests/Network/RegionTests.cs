@@ -262,7 +262,8 @@ public sealed class RegionGuideTests
         {
             var a = left.Resize(width, height);
             var b = right.Resize(width, height);
-            Assert.That(a.Values.Zip(b.Values, (p, q) => p + q), Is.All.EqualTo(1.0).Within(1e-12), $"{width}x{height}");
+            Assert.That(a.Values.Zip(b.Values, (p, q) => p + q), Is.All.EqualTo(1.0).Within(1e-12),
+                $"{width}x{height}");
         }
         Assert.That(left.Resize(50, 30), Is.SameAs(left), "the right size is not resampled");
     }
