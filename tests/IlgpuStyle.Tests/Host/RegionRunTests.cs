@@ -21,7 +21,8 @@ public sealed class RegionRunTests
         _output = Path.Combine(_folder, "out.png");
     }
 
-    /// <summary>A grey PNG of <paramref name="width"/> x <paramref name="height"/>, pixel (x, y) = value(x, y).</summary>
+    /// <summary>A grey PNG of <paramref name="width"/> x <paramref name="height"/>: pixel (x, y) is
+    /// value(x, y).</summary>
     private string Mask(string name, int width, int height, Func<int, int, byte> value)
     {
         var pixels = new byte[width * height];
