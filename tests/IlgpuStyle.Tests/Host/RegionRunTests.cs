@@ -85,9 +85,11 @@ public sealed class RegionRunTests
             "no regions key without masks");
     }
 
-    private string Refused(params string[] more)
+    private string Refused(params string[] more) => RefusedRun(Args(more));
+
+    private string RefusedRun(string[] args)
     {
-        var run = Run(Args(more));
+        var run = Run(args);
         Assert.That(run.Exit, Is.EqualTo(Cli.ExitUsage), run.ToString());
         string error = run.Error.TrimEnd();
         Assert.That(error, Does.StartWith("error: "), run.ToString());
@@ -166,6 +168,11 @@ public sealed class RegionRunTests
     public void BlendWeightsWithMasks() =>
         Assert.That(Refused("--style", $"{StylePng},{StylePng}", "--content-masks", $"{Left},{Right}",
             "--style-blend-weights", "1,2"), Does.Contain("--style-blend-weights cannot be used with masks"));
+
+    [Test]
+    public void MasksForATexture() =>
+        Assert.That(RefusedRun(Args("--style", StylePng, "--content-mask", Left).Skip(2).ToArray()),
+            Does.Contain("Masks need --content"));
 
     [Test]
     public void AnOutputThatIsAMask()
