@@ -21,16 +21,23 @@ namespace IlgpuStyle.Kernels;
 /// <see cref="Gram.Backward"/>, which accumulates straight into the activation's gradient. With a
 /// guide of ones both products are the features themselves, bit for bit, which is why one
 /// all-white mask gives exactly the unguided loss and gradient.</para>
-/// <para>One thread per output element (C*M). <c>T*T</c> is formed first, then the product with F,
-/// in the reference too.</para>
+/// <para>One thread per output element (C*M); on the CPU accelerator, host code over ranges of positions
+/// (GuideMultiply.Cpu.cs). <c>T*T</c> is formed first, then the product with F, in the reference too.</para>
 /// </remarks>
-public sealed class GuideMultiply
+public sealed partial class GuideMultiply
 {
+    private readonly Accelerator _accelerator;
+    private readonly bool _hostCode; // run in host code (GuideMultiply.Cpu.cs)
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> _forward;
 
     /// <summary>Loads the kernel once for <paramref name="accelerator"/>.</summary>
-    public GuideMultiply(Accelerator accelerator)
+    /// <param name="accelerator">Where the kernel runs.</param>
+    /// <param name="hostCode">Run in host code (the CPU variant); by default on the CPU accelerator. False runs
+    /// the kernel anywhere.</param>
+    public GuideMultiply(Accelerator accelerator, bool? hostCode = null)
     {
+        _accelerator = accelerator;
+        _hostCode = CpuHost.Resolve(accelerator, hostCode);
         _forward = accelerator.LoadAutoGroupedStreamKernel<
             Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(ForwardKernel);
     }
@@ -46,7 +53,8 @@ public sealed class GuideMultiply
         Require.Length(output, shape.FeatureLength, nameof(output));
         Require.Length(features, shape.FeatureLength, nameof(features));
         Require.Length(guide, shape.Positions, nameof(guide));
-        _forward(shape.FeatureLength, output, features, guide, shape.Positions, squared ? 1 : 0);
+        if (_hostCode) ForwardCpu(output, features, guide, shape, squared);
+        else _forward(shape.FeatureLength, output, features, guide, shape.Positions, squared ? 1 : 0);
     }
 
     /// <summary>One thread per element (c, m).</summary>

@@ -34,7 +34,7 @@ public sealed class KernelSet : IDisposable
         Upsample = new Upsample(accelerator);
         Window = new Window(accelerator, Choice.HostCode);
         Replicate = new ChannelReplicate(accelerator, Choice.HostCode);
-        Guide = new GuideMultiply(accelerator);
+        Guide = new GuideMultiply(accelerator, Choice.HostCode);
     }
 
     /// <summary>

@@ -75,6 +75,7 @@ public static partial class KernelChecks
         AddLosses(host, host: true);
         AddVectorOps(host, host: true);
         AddReplicate(host, host: true);
+        AddGuide(host, host: true);
         const int n = 100003; // 7 chunks of the sums, the last partial; a mask word cut short
         string text = $"n={n}";
         host.Add(new("vector.dot", text, k => Reduce(k, true, "vector.dot", text, n, null, (v, r, x, y) => v.Dot(r,

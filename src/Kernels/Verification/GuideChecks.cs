@@ -4,21 +4,28 @@ namespace IlgpuStyle.Kernels.Verification;
 
 public static partial class KernelChecks
 {
-    static partial void AddGuideKernels(List<KernelCheck> checks)
+    static partial void AddGuideKernels(List<KernelCheck> checks) => AddGuide(checks, host: false);
+
+    /// <summary>
+    /// The guide multiply, as the kernel or (<paramref name="host"/>) in host code, and the guided Gram built on
+    /// it as a style tap runs it; the host variant also on a plane that spans several cores' ranges.
+    /// </summary>
+    private static void AddGuide(List<KernelCheck> checks, bool host)
     {
         GramShape[] shapes =
         [
             new(3, 35),  // more positions than channels, as at the first layers
             new(12, 5),  // more channels than positions, as at deep layers of a small image
         ];
-        foreach (var shape in shapes)
+        foreach (var shape in host ? [.. shapes, new(3, 100003)] : shapes)
         {
             string text = $"C{shape.Channels} M{shape.Positions}";
             foreach (bool squared in new[] { false, true })
             {
                 string name = squared ? "guide.multiply/squared" : "guide.multiply";
-                checks.Add(new(name, text, k => GuideMultiplyCheck(k, shape, squared, name, text)));
+                checks.Add(new(name, text, k => GuideMultiplyCheck(k, host, shape, squared, name, text)));
             }
+            if (host) continue; // the guided Gram's Gram kernels have their own host checks
             checks.Add(new("guide.gram.forward", text, k => GuidedGramForward(k, shape, text)));
             foreach (bool accumulate in new[] { false, true })
             {
@@ -36,7 +43,8 @@ public static partial class KernelChecks
         return guide;
     }
 
-    private static CheckResult GuideMultiplyCheck(KernelSet k, GramShape s, bool squared, string name, string text)
+    private static CheckResult GuideMultiplyCheck(KernelSet k, bool host, GramShape s, bool squared, string name,
+        string text)
     {
         var random = new Random(91);
         var features = Uniform(random, s.FeatureLength);
@@ -47,7 +55,7 @@ public static partial class KernelChecks
         using var dFeatures = Upload(k.Accelerator, features);
         using var dGuide = Upload(k.Accelerator, guide);
         using var output = Poisoned(k.Accelerator, s.FeatureLength);
-        k.Guide.Forward(output.View, dFeatures.View, dGuide.View, s, squared);
+        new GuideMultiply(k.Accelerator, host).Forward(output.View, dFeatures.View, dGuide.View, s, squared);
         return Comparison.Compare(name, text, Download(output), expected, Elementwise);
     }
 
