@@ -102,6 +102,21 @@ public sealed class TileGridTests
         });
     }
 
+    /// <summary>The objective's grid follows only the layers whose loss has a weight.</summary>
+    [Test]
+    public void TheObjectivesGridIgnoresLayersWithoutWeight()
+    {
+        var weights = TinyVgg.Create();
+        var styleOnly = new IlgpuStyle.Network.StyleOptions
+        {
+            ContentLayers = ["relu5_1"], StyleLayers = ["relu2_1", "relu3_1"], ContentWeight = 0f,
+        };
+        var grid = TileGrid.ForObjective(weights, styleOnly, 100, 90, 20)!;
+        Assert.That((grid.Stride, grid.Halo), Is.EqualTo((4, 12)), "relu3_1: stride 4, radius 2 + 4 + 4");
+        Assert.That(TileGrid.ForObjective(weights, styleOnly with { StyleWeight = 0f }, 100, 90, 20), Is.Null,
+            "no loss reads a layer: nothing to tile");
+    }
+
     [Test]
     public void ACoreThatCoversTheImageLeavesItWhole()
     {

@@ -119,6 +119,21 @@ public sealed class TiledObjectiveTests(DeviceKind kind) : AcceleratorFixture(ki
         Assert.That(tiled.Weights, Is.EqualTo(untiled.Weights), "weights once");
     }
 
+    /// <summary>The untiled estimate by part: the parts are what the objective holds once built.</summary>
+    [Test]
+    public void UntiledPartsAreWhatTheObjectiveHolds()
+    {
+        var c = Cases().First().Arguments[0] as Case;
+        var weights = c!.Weights();
+        var styles = c.StyleImages();
+        var memory = MemoryEstimate.Objective(weights, new(3, c.Height, c.Width), styles.Select(s => s.Shape).ToList(),
+            c.Settings with { NormalizeGradients = true }, Kernels.Choice);
+        using var objective = new StyleObjective(Kernels, weights, c.Content(), styles,
+            c.Settings with { NormalizeGradients = true });
+        Assert.That(memory.Held, Is.EqualTo(objective.Memory.CurrentBytes));
+        Assert.That(memory.Total, Is.EqualTo(objective.Memory.PeakBytes));
+    }
+
     /// <summary>A core that covers the image: the untiled objective, to the bit.</summary>
     [Test]
     public void ACoreLargerThanTheImageIsTheUntiledObjective()
