@@ -106,7 +106,8 @@ internal static class StyleRun
                 if (next.OmittedRegionTerms.Count > 0)
                 {
                     output.WriteLine($"note: at {next.Shape.Width}x{next.Shape.Height}, these region terms have " +
-                                     "no position whose receptive field lies inside their mask and are left out: " +
+                                     "no position whose receptive field lies inside their (content or style) mask " +
+                                     "and are left out: " +
                                      $"{string.Join(", ", next.OmittedRegionTerms)}.");
                 }
                 long carried = scale?.CarriedBytes ?? 0; // held until the new scale has taken it

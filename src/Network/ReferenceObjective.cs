@@ -21,6 +21,8 @@ namespace IlgpuStyle.Network;
 /// gradient normalisation (an option that changes the gradient away
 /// from the loss's exact one), and the optimizer (L-BFGS or Adam only ever ask for
 /// <see cref="Evaluate"/>'s loss and gradient).</para>
+/// <para>Regions (Gatys et al. 2017, sec. 4) are section 6: with masks the style loss is a sum of guided Gram
+/// losses, one per region and layer; the guides themselves come from <see cref="RegionGuides"/>.</para>
 /// <para>Glossary: x the image being optimized (preprocessed, 3 x H x W); <c>F_l(x)</c> the
 /// activation after the ReLU named <c>relu{b}_{i}</c>, viewed as a C x (H*W) matrix, with
 /// <c>N_l = C*H*W</c> elements; <c>G_l = F_l F_l^T / N_l</c> its Gram matrix.</para>
