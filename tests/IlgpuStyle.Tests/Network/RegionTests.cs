@@ -162,10 +162,11 @@ public sealed class RegionTests(DeviceKind kind) : AcceleratorFixture(kind)
             styleGuides ? Ramp(40, 44, 20, 21) : null], MaskMode.Simple);
         foreach (var options in new[] { new StyleOptions(), new StyleOptions { NormalizeGradients = true } })
         {
-            long estimate = MemoryEstimate.ObjectiveBytes(weights, content.Shape,
+            var estimate = MemoryEstimate.Objective(weights, content.Shape,
                 styles.Select(s => s.Shape).ToList(), options, Kernels.Choice, regions: regions.Layout);
             using var objective = new StyleObjective(Kernels, weights, content, styles, options, regions: regions);
-            Assert.That(estimate, Is.EqualTo(objective.Memory.PeakBytes));
+            Assert.That(estimate.Total, Is.EqualTo(objective.Memory.PeakBytes));
+            Assert.That(estimate.Held, Is.EqualTo(objective.Memory.CurrentBytes), "the parts are what it holds");
         }
     }
 
@@ -325,6 +326,45 @@ public sealed class RegionGuideTests
         Assert.That(actual.Style, Is.EqualTo(expected.Style).Within(1e-12 * expected.Style));
         for (int i = 0; i < x.Length; i++)
             Assert.That(gradient[i], Is.EqualTo(expectedGradient[i]).Within(1e-10 * expectedGradient.Max(Math.Abs)));
+    }
+
+    /// <summary>
+    /// The definition behind inside guides, in double precision: at every style layer, the features times the
+    /// region's inside guide do not change when every pixel outside the region does (and simple guides'
+    /// do, so the check can fail).
+    /// </summary>
+    [TestCase(MaskMode.Inside, true)]
+    [TestCase(MaskMode.Simple, false)]
+    public void InsideGuidedFeaturesIgnorePixelsOutsideTheRegion(MaskMode mode, bool unchanged)
+    {
+        var weights = TinyVgg.Create();
+        string[] layers = ["relu1_1", "relu1_2", "relu2_1", "relu2_2", "relu3_1"];
+        var options = new StyleOptions { ContentLayers = ["relu1_1"], StyleLayers = layers };
+        var image = TinyVgg.Image(36, 44, seed: 81);
+        var region = RegionTests.Ramp(36, 44, from: 28, to: 28);
+        var guides = RegionGuides.AtLayers(region, weights, layers, mode);
+        var reference = new ReferenceObjective(weights, image, [image], options);
+        var x = ReferenceObjective.ToDouble(image.Data);
+        var changed = (double[])x.Clone();
+        var random = new Random(82);
+        for (int i = 0; i < x.Length; i++)
+            if (region.Values[i % region.Values.Length] == 0) changed[i] += 20 + 40 * random.NextDouble();
+        var before = reference.Forward(x, image.Shape);
+        var after = reference.Forward(changed, image.Shape);
+        foreach (string layer in layers)
+        {
+            var guide = guides[layer].Values;
+            var a = before.Single(s => s.Name == layer);
+            var b = after.Single(s => s.Name == layer);
+            var g = GramShape.Of(a.OutShape);
+            var guidedBefore = new double[g.FeatureLength];
+            var guidedAfter = new double[g.FeatureLength];
+            GuideMultiply.ForwardReference(guidedBefore, a.Output, guide, g, squared: false);
+            GuideMultiply.ForwardReference(guidedAfter, b.Output, guide, g, squared: false);
+            Assert.That(guide.Max(), Is.EqualTo(1.0), $"{layer}: the region reaches it");
+            if (unchanged) Assert.That(guidedAfter, Is.EqualTo(guidedBefore), layer);
+            else Assert.That(guidedAfter, Is.Not.EqualTo(guidedBefore), layer);
+        }
     }
 
     private static double At(GuidePlane plane, int y, int x) => plane.Values[y * plane.Width + x];
