@@ -19,12 +19,14 @@ internal sealed record IterationRecord(
     [property: JsonPropertyName("regions"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     IReadOnlyList<double>? Regions = null);
 
-/// <summary>The four losses of SPEC.md at one point.</summary>
+/// <summary>The four losses of SPEC.md at one point, and with masks each region's style loss.</summary>
 internal sealed record LossRecord(
     [property: JsonPropertyName("total")] double Total,
     [property: JsonPropertyName("content")] double Content,
     [property: JsonPropertyName("style")] double Style,
-    [property: JsonPropertyName("tv")] double Tv);
+    [property: JsonPropertyName("tv")] double Tv,
+    [property: JsonPropertyName("regions"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    IReadOnlyList<double>? Regions = null);
 
 /// <summary>One scale of a coarse-to-fine run (SPEC.md, "Extensions"): its image size [H, W], the
 /// iterations it ran, its seconds (setup included) and the losses at its last iteration.</summary>

@@ -123,7 +123,8 @@ internal static class StyleRun
                 scale.Finish();
                 scaleRecords.Add(new ScaleRecord([scale.Shape.Height, scale.Shape.Width], last.Iteration,
                     scaleClock.Elapsed.TotalSeconds,
-                    new LossRecord(losses.Total, losses.Content, losses.Style, losses.TotalVariation)));
+                    new LossRecord(losses.Total, losses.Content, losses.Style, losses.TotalVariation,
+                        losses.Regions?.Select(r => (double)r).ToList())));
                 if (o.MultiScale)
                 {
                     output.WriteLine($"{scale.Label}: {last.Iteration} iterations in " +

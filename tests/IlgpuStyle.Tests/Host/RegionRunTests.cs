@@ -53,7 +53,7 @@ public sealed class RegionRunTests
         var run = Run(Args("--style", $"{StylePng},{PortraitJpeg}", "--content-masks", $"{Left},{Right}",
             "--style-masks", $"{Mask("s1.png", 40, 40, (x, y) => x < y ? (byte)255 : (byte)0)}," +
                              Mask("s2.png", 15, 25, (_, _) => 255), // the portrait's shape (30x50) at half its size
-            "--mask-mode", "inside", "--report", report));
+            "--mask-mode", "inside", "--min-size", "24", "--report", report));
         Assert.That(run.Exit, Is.EqualTo(0), run.ToString());
         Assert.That(run.Output, Does.Contain("(regions "), "the printed lines give each region's loss");
         using var json = Report(report);
@@ -63,6 +63,12 @@ public sealed class RegionRunTests
             Assert.That(regions, Has.Count.EqualTo(2));
             Assert.That(regions, Is.All.GreaterThanOrEqualTo(0));
             Assert.That(regions.Sum(), Is.EqualTo(entry.GetProperty("style").GetDouble()).Within(1e-4).Percent);
+        }
+        foreach (var scale in json.RootElement.GetProperty("scales").EnumerateArray())
+        {
+            var final = scale.GetProperty("final");
+            Assert.That(final.GetProperty("regions").EnumerateArray().Sum(r => r.GetDouble()),
+                Is.EqualTo(final.GetProperty("style").GetDouble()).Within(1e-4).Percent, "each scale's regions");
         }
         Assert.That(File.Exists(_output), Is.True);
     }
