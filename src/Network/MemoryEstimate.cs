@@ -21,7 +21,7 @@ public static partial class MemoryEstimate
     /// <param name="tileCore">The objective's tile core (null: untiled).</param>
     /// <param name="regions">The regions' layout, when the style loss is guided (null: one blended style
     /// loss).</param>
-    /// <exception cref="StyleSetupException">An unknown or repeated layer name; regions with tiles.</exception>
+    /// <exception cref="StyleSetupException">An unknown or repeated layer name.</exception>
     public static long ObjectiveBytes(VggWeights weights, ChwShape content, IReadOnlyList<ChwShape> styles,
         StyleOptions options, KernelChoice kernels, int? tileCore = null, RegionLayout? regions = null) =>
         Objective(weights, content, styles, options, kernels, tileCore, regions).Total;
@@ -36,14 +36,15 @@ public static partial class MemoryEstimate
     /// <param name="options">The loss settings (their layer names are checked first).</param>
     /// <param name="kernels">The kernels the network will run.</param>
     /// <param name="tileCore">The objective's tile core (null: untiled).</param>
-    /// <param name="regions">The regions' layout, when the style loss is guided (refused, as the objective
-    /// refuses it, with a tile core smaller than the image).</param>
-    /// <exception cref="StyleSetupException">An unknown or repeated layer name; regions with tiles.</exception>
+    /// <param name="regions">The regions' layout, when the style loss is guided (null: one blended style
+    /// loss).</param>
+    /// <exception cref="StyleSetupException">An unknown or repeated layer name.</exception>
     public static ObjectiveMemory Objective(VggWeights weights, ChwShape content, IReadOnlyList<ChwShape> styles,
         StyleOptions options, KernelChoice kernels, int? tileCore = null, RegionLayout? regions = null)
     {
-        if (tileCore is { } core && TilePlan.Build(weights, content, styles, options, kernels, core) is { } plan)
-            return regions is null ? plan.Memory() : throw StyleObjective.RegionsCannotBeTiled();
+        if (tileCore is { } core && TilePlan.Build(weights, content, styles, options, kernels, core, regions) is
+            { } plan)
+            return plan.Memory();
         var architecture = weights.Architecture;
         options.CheckLayers(architecture);
         var lossWeights = options.ResolveWeights(Preprocessing.FromName(weights.Preprocess));

@@ -28,13 +28,8 @@ public sealed partial class StyleObjective
     /// <c>region 2 at relu5_1</c>; empty without regions.</summary>
     public IReadOnlyList<string> OmittedRegionTerms => _omittedRegionTerms;
 
-    /// <summary>
-    /// Why a run with regions cannot be tiled: the tiled losses sum plain Grams over each tile's owned
-    /// positions, and a guided Gram would need each tile's window of every region's guide as well.
-    /// </summary>
-    internal static StyleSetupException RegionsCannotBeTiled() => new(
-        "Masks (regions) cannot be combined with tiled evaluation yet: use a --size whose whole image fits the " +
-        "device, or leave the masks out.");
+    /// <summary>How <see cref="OmittedRegionTerms"/> names a term (region from 0).</summary>
+    private static string RegionTerm(int region, string layer) => $"region {region + 1} at {layer}";
 
     private static void CheckRegions(StyleRegions? regions, NetworkImage content, IReadOnlyList<NetworkImage> styles,
         StyleOptions options)
@@ -131,7 +126,7 @@ public sealed partial class StyleObjective
                     Memory.Upload(guide).View, scale, scratch, _scalars.View.SubView(4 + r, 1), layerWeights[i],
                     normalizer);
                 if (scale == 0 || _styleGuideEmpty![r, i])
-                    _omittedRegionTerms.Add($"region {r + 1} at {styleLayers[i]}");
+                    _omittedRegionTerms.Add(RegionTerm(r, styleLayers[i]));
                 else
                     network.AddTap(tap);
             }

@@ -51,8 +51,8 @@ public sealed partial class StyleObjective : IObjective, IDisposable
     /// through a network the size of one tile (<see cref="TileGrid.For"/>, <see cref="TilePlan"/>), with the
     /// same loss and gradient; a core that covers the image leaves it untiled.</param>
     /// <param name="regions">Null, or one region per style image: the style loss is then the sum over
-    /// regions of guided Gram losses (SPEC.md, "Regions"), and the blend weights must be left out. Regions
-    /// are not evaluated tile by tile: with a tile core smaller than the image they are refused.</param>
+    /// regions of guided Gram losses (SPEC.md, "Regions"), and the blend weights must be left out; tiled or
+    /// not, the same losses and gradient.</param>
     /// <exception cref="StyleSetupException">Unknown layers, mismatched weights, an image too small, ...</exception>
     public StyleObjective(KernelSet kernels, VggWeights weights, NetworkImage content,
         IReadOnlyList<NetworkImage> styles, StyleOptions options, int? tileCore = null, StyleRegions? regions = null)
@@ -85,15 +85,19 @@ public sealed partial class StyleObjective : IObjective, IDisposable
 
             var plan = tileCore is { } core
                 ? TilePlan.Build(weights, content.Shape, styles.Select(s => s.Shape).ToList(), options, kernels.Choice,
-                    core)
+                    core, regions?.Layout)
                 : null;
             if (plan is not null)
             {
-                if (regions is not null) throw RegionsCannotBeTiled();
                 var styleWeights = styleLayers
                     .Select(l => _weights.Style * layerWeights[options.StyleLayers.ToList().IndexOf(l)]).ToList();
+                List<ArrayView<float>> styleLosses = regions is null
+                    ? [_scalars.View.SubView(2, 1)]
+                    : Enumerable.Range(0, regions.Count)
+                        .Select(r => (ArrayView<float>)_scalars.View.SubView(4 + r, 1)).ToList();
                 _tiled = new TiledObjective(kernels, Memory, weights, content, styles, blend, plan, _weights.Content,
-                    styleWeights, options.Pooling, _scalars.View.SubView(1, 1), _scalars.View.SubView(2, 1));
+                    styleWeights, options.Pooling, _scalars.View.SubView(1, 1), styleLosses, regions);
+                _omittedRegionTerms.AddRange(_tiled.OmittedRegionTerms.Select(t => RegionTerm(t.Region, t.Layer)));
                 _wholeShape = l => TilePlan.LayerShape(weights, l, content.Shape.Height, content.Shape.Width);
                 return;
             }

@@ -1,3 +1,4 @@
+using ILGPU;
 using IlgpuStyle.Kernels;
 using IlgpuStyle.Network.Weights;
 
@@ -11,8 +12,8 @@ namespace IlgpuStyle.Network.Tiling;
 /// tile's input and the buffers of the positions it owns).</param>
 /// <param name="Targets">The style targets (Gram matrices) and the content targets (content layers at the whole
 /// image's size).</param>
-/// <param name="LossBuffers">The loss scalars, each style layer's <c>G</c> and <c>dG</c>, the gradient
-/// normaliser's buffers.</param>
+/// <param name="LossBuffers">The loss scalars, each style term's <c>G</c> and <c>dG</c> (and region guide), the
+/// gradient normaliser's buffers.</param>
 /// <param name="Total">The peak: the sum of the parts, or more while a style image's temporary network captures
 /// its targets, when that network is larger than the main one.</param>
 public sealed record ObjectiveMemory(long Weights, long Network, long Targets, long LossBuffers, long Total)
@@ -26,7 +27,9 @@ public sealed record ObjectiveMemory(long Weights, long Network, long Targets, l
 /// <param name="Network">The network for one of its tiles.</param>
 /// <param name="ScratchLength">Floats of the buffer that owned positions are cropped into (0: every owned window is
 /// a whole tile activation, nothing is cropped).</param>
-public sealed record StyleCapturePlan(TileGrid Grid, NetworkPlan Network, int ScratchLength);
+/// <param name="GuideLength">Floats of the image's style guide at every style layer (0: no style guide). A guided
+/// capture crops every owned window, whole or not, and weights it by the guide in place.</param>
+public sealed record StyleCapturePlan(TileGrid Grid, NetworkPlan Network, int ScratchLength, int GuideLength = 0);
 
 /// <summary>
 /// What a tiled <see cref="StyleObjective"/> computes and allocates, decided from shapes alone, so that the
@@ -37,6 +40,11 @@ public sealed record StyleCapturePlan(TileGrid Grid, NetworkPlan Network, int Sc
 /// scope freed after it, a network for one of its tiles, that tile's input, a Gram buffer and the crop scratch;
 /// then, held: the tile network, the tile's input, two crop scratches (owned features and their gradient) and
 /// the Gram buffer, the content targets, each style layer's G and dG, the normaliser's scalars.</para>
+/// <para>With regions (SPEC.md, "Regions") there is a set of style targets, G and dG per region, each style term
+/// holds its region's guide at its layer (the whole layer's, cut into the strips the term visits), and a style
+/// image with a style guide holds that guide at each style layer while its targets are captured. The guided Gram
+/// is a sum over positions like the plain one, so it splits over owned positions the same way; its
+/// normalisation is the whole guide's.</para>
 /// <para>An evaluation: pass 1 (when there is a style loss) runs every tile forward and sums each style layer's
 /// Gram over the positions the tile owns; then the style loss and dG are exact. With
 /// <see cref="StyleOptions.NormalizeGradients"/> a forward pass more sums each tap's gradient's L1 norm over
@@ -47,8 +55,11 @@ public sealed class TilePlan
 {
     private TilePlan(TileGrid grid, NetworkPlan network, IReadOnlyList<string> contentLayers,
         IReadOnlyList<string> styleLayers, IReadOnlyList<StyleCapturePlan> styles, int scratchLength,
-        int gramLength, bool normalize, IReadOnlyList<ChwShape> contentShapes, long untiledFlops)
+        int gramLength, bool normalize, IReadOnlyList<ChwShape> contentShapes, long untiledFlops,
+        RegionLayout? regions, long guideFloats)
     {
+        Regions = regions;
+        GuideFloats = guideFloats;
         Grid = grid;
         Network = network;
         ContentLayers = contentLayers;
@@ -85,6 +96,15 @@ public sealed class TilePlan
     /// <summary>Whether each tap's gradient is divided by its L1 norm.</summary>
     public bool Normalize { get; }
 
+    /// <summary>The regions' layout (null: one blended style loss).</summary>
+    public RegionLayout? Regions { get; }
+
+    /// <summary>Sets of style terms: one per region, or the one blended set.</summary>
+    public int StyleSets => Regions?.Count ?? 1;
+
+    /// <summary>Floats of the content guides the style terms hold: every region's at every style layer.</summary>
+    public long GuideFloats { get; }
+
     /// <summary>The whole image's shape at each content layer (the content targets').</summary>
     public IReadOnlyList<ChwShape> ContentShapes { get; }
 
@@ -120,9 +140,16 @@ public sealed class TilePlan
     /// The plan for these images with cores of <paramref name="core"/> pixels (<see cref="TileGrid.For"/>);
     /// null when that grid is one tile, or when no layer is used: the objective then runs untiled.
     /// </summary>
+    /// <param name="weights">The network's weights.</param>
+    /// <param name="content">The content image's shape.</param>
+    /// <param name="styles">The style images' shapes.</param>
+    /// <param name="options">The loss settings.</param>
+    /// <param name="kernels">The kernels the network will run.</param>
+    /// <param name="core">The tile core in pixels.</param>
+    /// <param name="regions">The regions' layout (null: one blended style loss); one region per style image.</param>
     /// <exception cref="StyleSetupException">An unknown layer name.</exception>
     public static TilePlan? Build(VggWeights weights, ChwShape content, IReadOnlyList<ChwShape> styles,
-        StyleOptions options, KernelChoice kernels, int core)
+        StyleOptions options, KernelChoice kernels, int core, RegionLayout? regions = null)
     {
         ArgumentNullException.ThrowIfNull(weights);
         ArgumentNullException.ThrowIfNull(options);
@@ -137,20 +164,23 @@ public sealed class TilePlan
         if (grid.IsSingle) return null;
 
         var network = Plan(weights, grid, used, options.Pooling, kernels);
-        var captures = styleLayers.Count == 0 ? [] : styles.Select(style =>
+        var captures = styleLayers.Count == 0 ? [] : styles.Select((style, k) =>
         {
             var styleGrid = TileGrid.For(architecture, styleLayers, style.Height, style.Width, core);
             var styleNetwork = Plan(weights, styleGrid, styleLayers, options.Pooling, kernels);
+            bool guided = regions is not null && regions.StyleGuided[k];
             return new StyleCapturePlan(styleGrid, styleNetwork,
-                ScratchFor(weights, styleGrid, styleNetwork, styleLayers, cropWhole: false));
+                ScratchFor(weights, styleGrid, styleNetwork, styleLayers, cropWhole: guided),
+                guided ? (int)PlaneFloats(weights, styleLayers, style) : 0);
         }).ToList();
         int gramLength = styleLayers.Count == 0 ? 0 : styleLayers.Max(l => StyleObjective.GramLength(weights, l));
         var contentShapes = contentLayers.Select(l => LayerShape(weights, l, content.Height, content.Width)).ToList();
         long untiled = ConvFlops(NetworkPlan.Build(weights, content.Height, content.Width,
             architecture.Deepest(used), options.Pooling, used, kernels));
+        long guides = regions is null ? 0 : regions.Count * PlaneFloats(weights, styleLayers, content);
         return new TilePlan(grid, network, contentLayers, styleLayers, captures,
             ScratchFor(weights, grid, network, used, cropWhole: true), gramLength,
-            options.NormalizeGradients, contentShapes, untiled);
+            options.NormalizeGradients, contentShapes, untiled, regions, guides);
     }
 
     /// <summary>The device bytes the tiled objective holds and its peak, by part (the allocation order of the
@@ -158,34 +188,35 @@ public sealed class TilePlan
     public ObjectiveMemory Memory()
     {
         const long f = sizeof(float);
-        long scalars = 4 * f;
+        long scalars = (4 + (Regions?.Count ?? 0)) * f;
         long styleTargets = f * StyleTargetFloats;
         long peak = scalars + styleTargets;
         foreach (var style in Styles)
         {
             long capture = style.Network.DeviceBytes() + f * style.Grid.LargestTile.Length + f * GramLength +
-                           f * style.ScratchLength;
+                           f * style.ScratchLength + f * style.GuideLength;
             peak = Math.Max(peak, scalars + styleTargets + capture);
         }
         long weights = Network.WeightBytes();
         long network = Network.DeviceBytes() - weights + f * Grid.LargestTile.Length + 2 * f * ScratchLength +
                        f * GramLength;
         long contentTargets = f * ContentShapes.Sum(s => (long)s.Length);
-        long lossBuffers = scalars + 2 * styleTargets + (Normalize ? f * NormalizerFloats : 0);
+        long lossBuffers = scalars + 2 * styleTargets + f * GuideFloats + (Normalize ? f * NormalizerFloats : 0);
         var held = new ObjectiveMemory(weights, network, styleTargets + contentTargets, lossBuffers, 0);
         return held with { Total = Math.Max(peak, held.Held) };
     }
 
-    /// <summary>Floats of the style targets, one <c>C*C</c> Gram matrix per style layer.</summary>
-    internal long StyleTargetFloats => StyleGramLengths.Sum(l => (long)l);
+    /// <summary>Floats of the style targets, one <c>C*C</c> Gram matrix per style layer (and region).</summary>
+    internal long StyleTargetFloats => StyleSets * StyleGramLengths.Sum(l => (long)l);
 
     /// <summary>Each style layer's <c>C*C</c>.</summary>
     internal IReadOnlyList<int> StyleGramLengths => StyleLayers
         .Select(l => Network.Layers.Single(p => p.ReluName == l).Output.Channels)
         .Select(c => c * c).ToList();
 
-    /// <summary>The normaliser's device floats: a norm per tap, then a partial sum, epsilon and 1.</summary>
-    internal int NormalizerFloats => ContentLayers.Count + StyleLayers.Count + 3;
+    /// <summary>The normaliser's device floats: a norm per tap (content layer, style layer of each set), then a
+    /// partial sum, epsilon and 1.</summary>
+    internal int NormalizerFloats => ContentLayers.Count + StyleSets * StyleLayers.Count + 3;
 
     /// <summary>The whole image's activation of a ReLU layer: <c>(C, H >> (b-1), W >> (b-1))</c>, the poolings'
     /// floors taken one after the other being the floor of the division.</summary>
@@ -194,6 +225,50 @@ public sealed class TilePlan
         int shift = weights.Architecture.Block(reluName) - 1;
         int channels = weights[weights.Architecture.ConvName(reluName)].OutChannels;
         return new ChwShape(channels, height >> shift, width >> shift);
+    }
+
+    /// <summary>Positions of an image of this shape at every one of <paramref name="layers"/>: the floats of a guide
+    /// at each.</summary>
+    private static long PlaneFloats(VggWeights weights, IReadOnlyList<string> layers, ChwShape image) =>
+        layers.Sum(l => (long)LayerShape(weights, l, image.Height, image.Width).PlaneLength);
+
+    /// <summary>
+    /// A whole layer's plane (a guide, <paramref name="whole"/>'s height x width) at the owned positions of every
+    /// tile of <paramref name="grid"/>, strip after strip in grid order, the order in which the losses visit them
+    /// (<see cref="Strips"/>): the owned positions partition the layer, so it has the plane's length.
+    /// </summary>
+    internal static float[] InStripOrder(float[] plane, ChwShape whole, TileGrid grid, int stride,
+        ChwShape tileActivation)
+    {
+        var result = new float[plane.Length];
+        int offset = 0;
+        foreach (var tile in grid.Tiles)
+        foreach (var strip in Strips(grid, tile, stride, tileActivation))
+        {
+            int top = tile.Region.Y / stride + strip.Y, left = tile.Region.X / stride + strip.X;
+            for (int y = 0; y < strip.Height; y++)
+                Array.Copy(plane, (top + y) * whole.Width + left, result, offset + y * strip.Width, strip.Width);
+            offset += strip.Height * strip.Width;
+        }
+        if (offset != plane.Length)
+            throw new InvalidOperationException($"The owned positions cover {offset} of {plane.Length} positions.");
+        return result;
+    }
+
+    /// <summary>
+    /// Views of <paramref name="all"/> (laid out as <see cref="InStripOrder"/> lays a plane out) per tile and strip:
+    /// <c>[t][s]</c> holds strip s of tile t's positions.
+    /// </summary>
+    internal static ArrayView<float>[][] StripViews(ArrayView<float> all, TileGrid grid, int stride,
+        ChwShape tileActivation)
+    {
+        long offset = 0;
+        return grid.Tiles.Select(tile => Strips(grid, tile, stride, tileActivation).Select(strip =>
+        {
+            var view = all.SubView(offset, (long)strip.Height * strip.Width);
+            offset += (long)strip.Height * strip.Width;
+            return view;
+        }).ToArray()).ToArray();
     }
 
     /// <summary>The convolution FLOPs of a network's forward pass and input gradient: 2 * 2*K*C*9*H*W each

@@ -107,6 +107,8 @@ internal abstract class TiledLoss : ILossTap
         Layer = layer;
         Context = context;
         Whole = wholeActivation;
+        TileActivation = tileActivation;
+        Stride = stride;
         NormIndex = normIndex;
         int index = 0;
         _strips = context.Grid.Tiles
@@ -128,6 +130,12 @@ internal abstract class TiledLoss : ILossTap
 
     /// <summary>The whole image's activation at this layer (N = its length normalises the losses).</summary>
     protected ChwShape Whole { get; }
+
+    /// <summary>The tile network's activation at this layer.</summary>
+    protected ChwShape TileActivation { get; }
+
+    /// <summary>The layer's stride in pixels.</summary>
+    protected int Stride { get; }
 
     /// <summary>This tap's norm scalar in the context; -1 when gradients are not normalised.</summary>
     protected int NormIndex { get; }
@@ -249,16 +257,30 @@ internal sealed class TiledContentLoss : TiledLoss
 /// length) is the whole image's Gram matrix; the loss and <c>dG</c> follow from it once every tile has been
 /// seen, and each tile's gradient is <c>(dG + dG^T) F_owned / N</c>.
 /// </summary>
+/// <remarks>
+/// With a region's guide T (SPEC.md, "Regions") the same sums give the guided Gram: each owned strip of F is
+/// weighted by its strip of T before its Gram is added, the scale is the whole guide's
+/// <c>s = 1 / (C * sum_p T[p]^2)</c> instead of 1/N, and the gradient is <c>s (dG + dG^T)(F o T^2)</c> at the
+/// strip's positions, as <see cref="Losses.GuidedStyleLoss"/> computes it over the whole image. The weighting is
+/// done in place on the cropped features, which are a copy.
+/// </remarks>
 internal sealed class TiledStyleLoss : TiledLoss
 {
     private readonly ArrayView<float> _target; // (C, C) A_l
     private readonly ArrayView<float> _gram;   // (C, C) G_l(x), summed over the tiles
     private readonly ArrayView<float> _dGram;  // (C, C)
+    private readonly ArrayView<float>[]? _guides; // per strip, its positions of the guide (null: unguided)
     private readonly ArrayView<float> _loss;
     private readonly float _weight;
+    private readonly float _scale;
 
+    /// <summary>
+    /// A term on <paramref name="layer"/>; <paramref name="guide"/> is null, or the region's guide at this layer
+    /// over the whole image (its height x width, as <see cref="RegionGuides.ToFloat"/> gives it).
+    /// </summary>
     public TiledStyleLoss(string layer, TileContext context, ChwShape tileActivation, ChwShape wholeActivation,
-        int stride, DeviceMemory memory, ArrayView<float> target, ArrayView<float> loss, float weight, int normIndex)
+        int stride, DeviceMemory memory, ArrayView<float> target, ArrayView<float> loss, float weight, int normIndex,
+        float[]? guide = null)
         : base(layer, context, tileActivation, wholeActivation, stride, normIndex)
     {
         int length = wholeActivation.Channels * wholeActivation.Channels;
@@ -267,11 +289,25 @@ internal sealed class TiledStyleLoss : TiledLoss
         _dGram = memory.Floats(length).View;
         _loss = loss;
         _weight = weight;
+        _scale = guide is null ? 1f / Whole.Length : RegionGuides.GramScale(Whole.Channels, guide);
+        if (guide is not null)
+        {
+            var all = memory.Upload(TilePlan.InStripOrder(guide, Whole, Context.Grid, Stride, TileActivation)).View;
+            _guides = new ArrayView<float>[StripCount];
+            long offset = 0;
+            foreach (var strip in AllStrips)
+            {
+                long positions = (long)strip.Window.Height * strip.Window.Width;
+                _guides[strip.Index] = all.SubView(offset, positions);
+                offset += positions;
+            }
+        }
     }
 
     protected override float LossWeight => _weight;
 
-    private float Scale => 1f / Whole.Length;
+    /// <summary>Whether the term has a Gram to compare: false when its guide is zero everywhere.</summary>
+    public bool HasMass => _scale != 0;
 
     public void ClearGram() => Kernels.Vectors.Fill(_gram, 0f);
 
@@ -280,8 +316,8 @@ internal sealed class TiledStyleLoss : TiledLoss
     {
         foreach (var strip in Strips(Context.Tile))
         {
-            AddGram(Kernels, Context.Gram(_gram.IntLength), _gram, Crop(activation, strip.Window), strip.Window,
-                Scale, 1f);
+            var features = Guided(Crop(activation, strip.Window), strip, squared: false);
+            AddGram(Kernels, Context.Gram(_gram.IntLength), _gram, features, strip.Window, _scale, 1f);
         }
     }
 
@@ -292,11 +328,24 @@ internal sealed class TiledStyleLoss : TiledLoss
         Kernels.Mse.Backward(_dGram, _gram, _target, NormIndex >= 0 ? 1f : _weight, accumulate: false);
     }
 
-    /// <summary>(dG + dG^T) F / N at the strip's positions (dG already of the weighted loss, or raw).</summary>
+    /// <summary>(dG + dG^T) F / N at the strip's positions (dG already of the weighted loss, or raw); guided,
+    /// s (dG + dG^T)(F o T^2).</summary>
     protected override void RawGradient(ArrayView<float> gradient, ArrayView<float> features, Strip strip,
         bool raw) =>
-        Kernels.Gram.Backward(gradient, _dGram, features,
-            new GramShape(Whole.Channels, strip.Window.Height * strip.Window.Width), Scale, accumulate: false);
+        Kernels.Gram.Backward(gradient, _dGram, Guided(features, strip, squared: true), Shape(strip), _scale,
+            accumulate: false);
+
+    private static GramShape Shape(Strip strip) =>
+        new(strip.Window.Tensor.Channels, strip.Window.Height * strip.Window.Width);
+
+    /// <summary>The cropped features of a strip weighted in place by its guide (squared: by T^2); unguided, as
+    /// they are.</summary>
+    private ArrayView<float> Guided(ArrayView<float> features, Strip strip, bool squared)
+    {
+        if (_guides is not null)
+            Kernels.Guide.Forward(features, features, _guides[strip.Index], Shape(strip), squared);
+        return features;
+    }
 
     /// <summary>
     /// sum += factor * scale * F F^T for the positions <paramref name="features"/> (compact, the shape of

@@ -21,6 +21,7 @@ internal sealed class TiledObjective
     private readonly TileContext _context;
     private readonly List<TiledContentLoss> _content = [];
     private readonly List<TiledStyleLoss> _style = [];
+    private readonly List<(int Region, string Layer)> _omitted = [];
     private int _forwarded = -1; // the tile whose forward pass the network holds (-1: none, or spent by backward)
 
     /// <summary>
@@ -38,21 +39,39 @@ internal sealed class TiledObjective
     /// <param name="styleWeights">w_s times the layer's weight, per style layer of the plan.</param>
     /// <param name="pooling">The pooling.</param>
     /// <param name="contentLoss">The content-loss scalar every content layer adds to.</param>
-    /// <param name="styleLoss">The style-loss scalar every style layer adds to.</param>
+    /// <param name="styleLosses">The style-loss scalar every style layer adds to: one, or with regions one per
+    /// region.</param>
+    /// <param name="regions">Null, or one region per style image (<see cref="TilePlan.Regions"/> their layout): a
+    /// guided style term per region and layer, with region r's targets the guided Grams of style image r.</param>
     public TiledObjective(KernelSet kernels, DeviceMemory memory, VggWeights weights, NetworkImage content,
         IReadOnlyList<NetworkImage> styles, IReadOnlyList<float> blend, TilePlan plan, float contentWeight,
-        IReadOnlyList<float> styleWeights, Pooling pooling, ArrayView<float> contentLoss, ArrayView<float> styleLoss)
+        IReadOnlyList<float> styleWeights, Pooling pooling, ArrayView<float> contentLoss,
+        IReadOnlyList<ArrayView<float>> styleLosses, StyleRegions? regions)
     {
         _kernels = kernels;
         _plan = plan;
         _grid = plan.Grid;
         var architecture = weights.Architecture;
+        var layers = plan.StyleLayers;
 
-        // Style targets first, each style image through a temporary network freed before the next.
-        var styleTargets = plan.StyleGramLengths.Select(n => (ArrayView<float>)memory.Floats(n).View).ToList();
-        foreach (var target in styleTargets) kernels.Vectors.Fill(target, 0f);
+        // Style targets first, each style image through a temporary network freed before the next: blended into
+        // one set, or with regions style image r into region r's set, weighted by its style guide if it has one.
+        var styleTargets = Enumerable.Range(0, plan.StyleSets)
+            .Select(_ => plan.StyleGramLengths.Select(n => (ArrayView<float>)memory.Floats(n).View).ToList())
+            .ToList();
+        foreach (var target in styleTargets.SelectMany(t => t)) kernels.Vectors.Fill(target, 0f);
+        var styleGuideEmpty = new bool[plan.StyleSets, layers.Count];
         for (int k = 0; k < plan.Styles.Count; k++)
-            CaptureStyle(memory, weights, styles[k], plan.Styles[k], plan.StyleLayers, pooling, styleTargets, blend[k]);
+        {
+            var guides = regions?.Styles[k] is { } pixels ? GuidesAt(pixels, weights, layers, regions.Mode) : null;
+            for (int i = 0; guides is not null && i < layers.Count; i++)
+            {
+                int channels = weights[architecture.ConvName(layers[i])].OutChannels;
+                styleGuideEmpty[k, i] = RegionGuides.GramScale(channels, guides[i]) == 0;
+            }
+            CaptureStyle(memory, weights, styles[k], plan.Styles[k], layers, pooling,
+                styleTargets[regions is null ? 0 : k], regions is null ? blend[k] : 1f, guides);
+        }
 
         var used = plan.ContentLayers.Concat(plan.StyleLayers).ToList();
         var tile = _grid.LargestTile;
@@ -67,13 +86,20 @@ internal sealed class TiledObjective
                 plan.ContentShapes[i], TileGrid.LayerStride(architecture, layer), memory, contentLoss, contentWeight,
                 plan.Normalize ? normIndex++ : -1));
         }
-        for (int i = 0; i < plan.StyleLayers.Count; i++)
+        for (int r = 0; r < plan.StyleSets; r++)
         {
-            string layer = plan.StyleLayers[i];
-            var whole = TilePlan.LayerShape(weights, layer, content.Shape.Height, content.Shape.Width);
-            _style.Add(new TiledStyleLoss(layer, _context, _network.OutputShape(layer), whole,
-                TileGrid.LayerStride(architecture, layer), memory, styleTargets[i], styleLoss, styleWeights[i],
-                plan.Normalize ? normIndex++ : -1));
+            var guides = regions is null ? null : GuidesAt(regions.Content[r], weights, layers, regions.Mode);
+            for (int i = 0; i < layers.Count; i++)
+            {
+                string layer = layers[i];
+                var whole = TilePlan.LayerShape(weights, layer, content.Shape.Height, content.Shape.Width);
+                var loss = new TiledStyleLoss(layer, _context, _network.OutputShape(layer), whole,
+                    TileGrid.LayerStride(architecture, layer), memory, styleTargets[r][i], styleLosses[r],
+                    styleWeights[i], plan.Normalize ? normIndex++ : -1, guides?[i]);
+                // A term without a Gram to compare is built all the same (the memory depends on shapes alone).
+                if (loss.HasMass && !styleGuideEmpty[r, i]) _style.Add(loss);
+                else _omitted.Add((r, layer));
+            }
         }
 
         // Content targets: the content image forwarded tile by tile, each tile's owned window kept.
@@ -89,6 +115,10 @@ internal sealed class TiledObjective
         foreach (var loss in _content.Concat<TiledLoss>(_style)) _network.AddTap(loss);
         kernels.Accelerator.Synchronize();
     }
+
+    /// <summary>The region terms left out (region index, layer) because a guide is zero everywhere at the layer, in
+    /// the content or in the style image.</summary>
+    public IReadOnlyList<(int Region, string Layer)> OmittedRegionTerms => _omitted;
 
     /// <summary>The tile network's layers, in order.</summary>
     public IEnumerable<string> LayerNames => _network.LayerNames;
@@ -165,11 +195,14 @@ internal sealed class TiledObjective
     }
 
     /// <summary>
-    /// Adds <paramref name="blend"/> times the style image's Gram matrices to the targets, tile by tile through a
-    /// network freed afterwards (the whole image as one tile when it fits one).
+    /// Adds <paramref name="factor"/> times the style image's Gram matrices to the targets, tile by tile through a
+    /// network freed afterwards (the whole image as one tile when it fits one); with <paramref name="guides"/> (the
+    /// image's style guide at each layer, whole) the guided Grams, each owned strip weighted by its guide in the
+    /// crop scratch.
     /// </summary>
     private void CaptureStyle(DeviceMemory memory, VggWeights weights, NetworkImage style, StyleCapturePlan capture,
-        IReadOnlyList<string> layers, Pooling pooling, IReadOnlyList<ArrayView<float>> targets, float blend)
+        IReadOnlyList<string> layers, Pooling pooling, IReadOnlyList<ArrayView<float>> targets, float factor,
+        IReadOnlyList<float[]>? guides)
     {
         using var scope = memory.Scope();
         var grid = capture.Grid;
@@ -177,31 +210,56 @@ internal sealed class TiledObjective
         var input = memory.Floats(grid.LargestTile.Length);
         var gram = memory.Floats(_plan.GramLength).View;
         var scratch = capture.ScratchLength > 0 ? memory.Floats(capture.ScratchLength).View : default;
+        var shapes = layers.Select(l => TilePlan.LayerShape(weights, l, style.Shape.Height, style.Shape.Width))
+            .ToList();
+        var strides = layers.Select(l => TileGrid.LayerStride(weights.Architecture, l)).ToList();
+        var scales = shapes.Select((whole, i) =>
+            guides is null ? 1f / whole.Length : RegionGuides.GramScale(whole.Channels, guides[i])).ToList();
+        // Per layer, tile and strip, the strip's positions of the guide (capture.GuideLength floats in all).
+        var guideStrips = guides?.Select((g, i) => TilePlan.StripViews(memory.Upload(TilePlan.InStripOrder(g,
+            shapes[i], grid, strides[i], network.OutputShape(layers[i]))).View, grid, strides[i],
+            network.OutputShape(layers[i]))).ToList();
         var tape = new Tape();
-        foreach (var tile in grid.Tiles)
+        for (int t = 0; t < grid.Tiles.Count; t++)
         {
+            var tile = grid.Tiles[t];
             input.CopyFromCPU(Region(style, grid, tile));
             tape.Clear();
             network.Forward(input.View, tape);
             for (int i = 0; i < layers.Count; i++)
             {
                 var activation = network.Activation(layers[i]);
-                var whole = TilePlan.LayerShape(weights, layers[i], style.Shape.Height, style.Shape.Width);
-                int stride = TileGrid.LayerStride(weights.Architecture, layers[i]);
-                foreach (var strip in TilePlan.Strips(grid, tile, stride, activation.Shape))
+                var whole = shapes[i];
+                int s = 0;
+                foreach (var strip in TilePlan.Strips(grid, tile, strides[i], activation.Shape))
                 {
                     var features = activation.View;
-                    if (!TilePlan.IsWhole(strip))
+                    if (guideStrips is not null || !TilePlan.IsWhole(strip))
                     {
                         features = scratch.SubView(0, strip.Length);
                         _kernels.Window.Crop(features, activation.View, strip);
                     }
+                    if (guideStrips is not null)
+                    {
+                        _kernels.Guide.Forward(features, features, guideStrips[i][t][s],
+                            new GramShape(whole.Channels, strip.Height * strip.Width), squared: false);
+                    }
+                    s++;
                     TiledStyleLoss.AddGram(_kernels, gram.SubView(0, whole.Channels * whole.Channels), targets[i],
-                        features, strip, 1f / whole.Length, blend);
+                        features, strip, scales[i], factor);
                 }
             }
             _kernels.Accelerator.Synchronize(); // the host's crop is reused for the next tile
         }
+    }
+
+    /// <summary>A region's guide at each of <paramref name="layers"/> over the whole image, as the device uses
+    /// it.</summary>
+    private static List<float[]> GuidesAt(GuidePlane pixels, VggWeights weights, IReadOnlyList<string> layers,
+        MaskMode mode)
+    {
+        var guides = RegionGuides.AtLayers(pixels, weights, layers, mode);
+        return layers.Select(l => RegionGuides.ToFloat(guides[l])).ToList();
     }
 
     /// <summary>A tile's region of an image, cut out on the host.</summary>

@@ -189,19 +189,6 @@ public sealed class RegionTests(DeviceKind kind) : AcceleratorFixture(kind)
             Assert.That(() => new StyleObjective(Kernels, weights, content, [style], new StyleOptions(),
                 regions: new StyleRegions([GuidePlane.White(21, 18)], [null], MaskMode.Simple)),
                 Throws.TypeOf<StyleSetupException>().With.Message.Contains("18x21"));
-            // Tiles (a core of 8 pixels splits a 40x44 image at shallow layers) are refused with regions, by
-            // the estimate too; a core that covers the image is no tiling.
-            var shallow = new StyleOptions { ContentLayers = ["relu2_2"], StyleLayers = ["relu1_1", "relu2_1"] };
-            var large = TinyVgg.Image(40, 44, seed: 59);
-            var one = new StyleRegions([GuidePlane.White(40, 44)], [null], MaskMode.Simple);
-            Assert.That(() => new StyleObjective(Kernels, weights, large, [style], shallow, tileCore: 8,
-                regions: one), Throws.TypeOf<StyleSetupException>().With.Message.Contains("tiled evaluation"));
-            Assert.That(() => MemoryEstimate.ObjectiveBytes(weights, large.Shape, [style.Shape], shallow,
-                    Kernels.Choice, tileCore: 8, regions: one.Layout),
-                Throws.TypeOf<StyleSetupException>().With.Message.Contains("tiled evaluation"));
-            using var untiled = new StyleObjective(Kernels, weights, large, [style], shallow, tileCore: 64,
-                regions: one);
-            Assert.That(untiled.IsTiled, Is.False);
         });
     }
 
