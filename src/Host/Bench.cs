@@ -4,6 +4,7 @@ using System.Text.Json.Serialization;
 using ILGPU.Runtime;
 using IlgpuStyle.Kernels;
 using IlgpuStyle.Network;
+using IlgpuStyle.Network.Tiling;
 using IlgpuStyle.Network.Weights;
 using IlgpuStyle.Optimization;
 
@@ -18,6 +19,17 @@ internal sealed record BenchPiece(
     [property: JsonPropertyName("gflops_per_s")] double GflopsPerSecond,
     [property: JsonPropertyName("share")] double Share);
 
+/// <summary>A tiled evaluation of the same image (<c>bench --tile-size</c>), against the untiled one.</summary>
+internal sealed record BenchTiled(
+    [property: JsonPropertyName("grid")] int[] Grid,
+    [property: JsonPropertyName("core")] int Core,
+    [property: JsonPropertyName("halo")] int Halo,
+    [property: JsonPropertyName("ms_per_evaluation")] double MsPerEvaluation,
+    [property: JsonPropertyName("relative_time")] double RelativeTime,
+    [property: JsonPropertyName("relative_flops")] double RelativeFlops,
+    [property: JsonPropertyName("objective_bytes")] long ObjectiveBytes,
+    [property: JsonPropertyName("untiled_objective_bytes")] long UntiledObjectiveBytes);
+
 /// <summary>The bench result for one image size.</summary>
 internal sealed record BenchSize(
     [property: JsonPropertyName("size")] int Size,
@@ -26,7 +38,9 @@ internal sealed record BenchSize(
     [property: JsonPropertyName("gflop_per_evaluation")] double GflopPerEvaluation,
     [property: JsonPropertyName("tflops_per_s")] double TflopsPerSecond,
     [property: JsonPropertyName("peak_device_bytes")] long PeakDeviceBytes,
-    [property: JsonPropertyName("pieces")] IReadOnlyList<BenchPiece> Pieces);
+    [property: JsonPropertyName("pieces")] IReadOnlyList<BenchPiece> Pieces,
+    [property: JsonPropertyName("tiled"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    BenchTiled? Tiled = null);
 
 /// <summary>What <c>bench --json</c> writes.</summary>
 internal sealed record BenchReport(
@@ -40,13 +54,15 @@ internal sealed record BenchReport(
 /// SPEC.md's default layers) of VGG-19 on random weights and random images, as the PyTorch peer
 /// <c>torch_gatys.py</c> does, with device-side timing. Prints a table per piece (kernel, shape,
 /// ms, GFLOP/s, share of the total), ms per evaluation, achieved TFLOP/s and peak device bytes
-/// (with L-BFGS's history of 100, as a real run holds it).
+/// (with L-BFGS's history of 100, as a real run holds it). With <c>--tile-size N</c> it also times a tiled
+/// evaluation of the same image and weights (the same loss and gradient) against the untiled one.
 /// </summary>
 internal static class Bench
 {
     public static int Run(TextWriter output, string deviceRequest, IReadOnlyList<int> sizes, int iterations, int warmup,
-        int widthDivisor, string? jsonPath, bool tf32 = false)
+        int widthDivisor, string? jsonPath, bool tf32 = false, int? tileSize = null)
     {
+        if (tileSize is < 1) throw new UsageException($"--tile-size must be at least 1 pixel, got {tileSize}.");
         if (sizes.Count == 0 || sizes.Any(s => s < 16))
             throw new UsageException("--size must be at least 16 (VGG-19 pools four times before relu5_1).");
         if (iterations < 1 || warmup < 0)
@@ -66,7 +82,12 @@ internal static class Bench
 
         var results = new List<BenchSize>();
         foreach (int size in sizes)
-            results.Add(RunSize(output, kernels, weights, size, iterations, warmup));
+        {
+            var result = RunSize(output, kernels, weights, size, iterations, warmup);
+            if (tileSize is { } side)
+                result = result with { Tiled = RunTiled(output, kernels, weights, result, side, warmup) };
+            results.Add(result);
+        }
 
         if (jsonPath is not null)
         {
@@ -142,6 +163,48 @@ internal static class Bench
             "{0:0.000} ms per evaluation, {1:0.000} GFLOP per evaluation, {2:0.0000} TFLOP/s, " +
             "peak device bytes {3} ({4}, L-BFGS history 100)",
             msPerEvaluation, gflop, result.TflopsPerSecond, peak, DeviceList.FormatBytes(peak)));
+        return result;
+    }
+
+    /// <summary>
+    /// Times whole tiled evaluations of the image <see cref="RunSize"/> timed untiled (the same weights, images and
+    /// evaluations), with cores of <paramref name="side"/> pixels rounded to the stride as the main job rounds
+    /// <c>--tile-size</c>.
+    /// </summary>
+    private static BenchTiled RunTiled(TextWriter output, KernelSet kernels, VggWeights weights, BenchSize untiled,
+        int side, int warmup)
+    {
+        var accelerator = kernels.Accelerator;
+        var shape = new ChwShape(3, untiled.Size, untiled.Size);
+        var options = new StyleOptions();
+        int core = RunPlanner.RoundToStride(side, TileGrid.MinimumCore(weights.Architecture,
+            [.. options.ContentLayers, .. options.StyleLayers]));
+        var plan = TilePlan.Build(weights, shape, [shape], options, kernels.Choice, core)
+            ?? throw new UsageException($"--tile-size {side}: one tile of {core} px covers the {untiled.Size} px " +
+                                        "image (with its halo); use a smaller --tile-size or a larger --size.");
+        using var objective = new StyleObjective(kernels, weights, RandomImage(shape, 1), [RandomImage(shape, 2)],
+            options, core);
+        using var x = accelerator.Allocate1D(RandomImage(shape, 3).Data);
+        using var gradient = accelerator.Allocate1D<float>(shape.Length);
+        using var loss = accelerator.Allocate1D<float>(1);
+        for (int i = 0; i < warmup; i++) objective.Evaluate(x.View, gradient.View, loss.View);
+        accelerator.Synchronize();
+        using var profiler = new LayerProfiler(accelerator);
+        profiler.Mark("evaluations");
+        for (int i = 0; i < untiled.Evaluations; i++) objective.Evaluate(x.View, gradient.View, loss.View);
+        profiler.Mark("end");
+        double ms = profiler.Collect()[0].Time.TotalMilliseconds / untiled.Evaluations;
+
+        var grid = plan.Grid;
+        long bytes = MemoryEstimate.ObjectiveBytes(weights, shape, [shape], options, kernels.Choice, core);
+        long whole = MemoryEstimate.ObjectiveBytes(weights, shape, [shape], options, kernels.Choice);
+        var result = new BenchTiled([grid.Rows, grid.Columns], grid.Core, grid.Halo, ms, ms / untiled.MsPerEvaluation,
+            plan.RelativeTime, bytes, whole);
+        output.WriteLine(string.Format(CultureInfo.InvariantCulture,
+            "tiled {0}x{1} (core {2}, halo {3}, tiles of {4}x{5}): {6:0.000} ms per evaluation, {7:0.00}x untiled " +
+            "({8:0.00}x by FLOPs); objective {9} instead of {10}",
+            grid.Rows, grid.Columns, grid.Core, grid.Halo, grid.LargestTile.Width, grid.LargestTile.Height, ms,
+            result.RelativeTime, result.RelativeFlops, DeviceList.FormatBytes(bytes), DeviceList.FormatBytes(whole)));
         return result;
     }
 

@@ -110,17 +110,27 @@ internal static class Cli
         {
             Description = "Time the TF32 tensor-core convolutions (NVIDIA compute capability 8.0+).",
         };
+        // Memory planning and tiling: a tiled evaluation timed against the untiled one.
+        var tileSize = NumberOptions.OptionalWhole("--tile-size",
+            "Also time a tiled evaluation of the same image, tile cores of N x N pixels (rounded to the stride, " +
+            "16), against the untiled one.");
         var command = new Command("bench",
             "Time one loss evaluation (forward + backward) of VGG-19 per image size, with a per-layer table, " +
             "TFLOP/s and peak device memory.");
         var threads = ThreadsOption();
-        foreach (var option in new Option[] { device, sizes, iterations, warmup, divisor, json, tf32, threads })
+        foreach (var option in new Option[]
+                 {
+                     device, sizes, iterations, warmup, divisor, json, tf32, threads, tileSize,
+                 })
+        {
             command.Options.Add(option);
+        }
         command.SetAction(parse => Guarded(error, () =>
         {
             UseThreads(parse.GetValue(threads));
             return Bench.Run(output, parse.GetValue(device)!, parse.GetValue(sizes)!, parse.GetValue(iterations),
-                parse.GetValue(warmup), parse.GetValue(divisor), parse.GetValue(json), parse.GetValue(tf32));
+                parse.GetValue(warmup), parse.GetValue(divisor), parse.GetValue(json), parse.GetValue(tf32),
+                parse.GetValue(tileSize));
         }));
         return command;
     }
@@ -338,6 +348,11 @@ internal sealed class StyleOptionsParser
     };
     private readonly Option<string> _bitDepth = BitDepthOption();
 
+    // ---------------------------------------------------------------- memory planning, tiles (issue 14)
+    private readonly Option<long?> _maxMemory = PlanningOptions.MaxMemory();
+    private readonly Option<int> _tileSize = PlanningOptions.TileSize();
+    private readonly Option<bool> _dryRun = PlanningOptions.DryRun();
+
     public StyleOptionsParser(RootCommand root)
     {
         foreach (var option in new Option[]
@@ -353,6 +368,7 @@ internal sealed class StyleOptionsParser
         {
             root.Options.Add(option);
         }
+        foreach (var option in new Option[] { _maxMemory, _tileSize, _dryRun }) root.Options.Add(option);
     }
 
     public RunOptions Read(ParseResult parse)
@@ -421,6 +437,10 @@ internal sealed class StyleOptionsParser
             ContentMasks = ContentMasks(parse),
             StyleMasks = parse.GetValue(_styleMasks) is { } styleMasks ? List([styleMasks]) : null,
             MaskMode = parse.GetValue(_maskMode) is { } mode ? Parse<MaskMode>(mode) : null,
+            // Memory planning, tiles (issue 14).
+            MaxMemory = parse.GetValue(_maxMemory),
+            TileSize = parse.GetValue(_tileSize) is var side and not PlanningOptions.Auto ? side : null,
+            DryRun = parse.GetValue(_dryRun),
         } with { ColorControl = ColorControlOf(parse), ColorMatch = ColorMatchOf(parse), BitDepth = BitDepthOf(parse),
                  TextureSize = textureSize, Init = InitOf(parse, content) };
     }

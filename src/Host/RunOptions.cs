@@ -143,6 +143,19 @@ internal sealed record RunOptions
     /// <summary><c>--mask-mode</c> as given (null: left out, <see cref="MaskMode.Simple"/>).</summary>
     public MaskMode? MaskMode { get; init; }
 
+    // ---------------------------------------------------------------- memory planning, tiles (issue 14)
+
+    /// <summary><c>--max-memory</c>: the device bytes the run may plan for; null: the device's free memory less a
+    /// margin (<see cref="MemoryLimit.Default"/>).</summary>
+    public long? MaxMemory { get; init; }
+
+    /// <summary><c>--tile-size</c>: the side of a tile's core in pixels; null: auto (untiled when the run fits,
+    /// else the largest tile that fits).</summary>
+    public int? TileSize { get; init; }
+
+    /// <summary><c>--dry-run</c>: print the plan and exit without running or writing anything.</summary>
+    public bool DryRun { get; init; }
+
     /// <summary>
     /// Adam's step is in input units, so its default follows the input scale (SPEC.md: works
     /// untuned for both conventions).

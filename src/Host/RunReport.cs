@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using IlgpuStyle.Network.Tiling;
 
 namespace IlgpuStyle.Host;
 
@@ -28,17 +29,33 @@ internal sealed record LossRecord(
     [property: JsonPropertyName("regions"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     IReadOnlyList<double>? Regions = null);
 
+/// <summary>How a tiled scale was evaluated (SPEC.md, "Extensions": tiling changes no other key): the grid
+/// [rows, columns], the side of a tile's core and its halo, in pixels.</summary>
+internal sealed record TileRecord(
+    [property: JsonPropertyName("grid")] int[] Grid,
+    [property: JsonPropertyName("core")] int Core,
+    [property: JsonPropertyName("halo")] int Halo)
+{
+    /// <summary>The record of a scale's tiles; null when the scale is evaluated whole.</summary>
+    public static TileRecord? Of(TileGrid? tiles) =>
+        tiles is { } t ? new TileRecord([t.Rows, t.Columns], t.Core, t.Halo) : null;
+}
+
 /// <summary>One scale of a coarse-to-fine run (SPEC.md, "Extensions"): its image size [H, W], the
-/// iterations it ran, its seconds (setup included) and the losses at its last iteration.</summary>
+/// iterations it ran, its seconds (setup included) and the losses at its last iteration; <c>tiles</c> only when
+/// the scale was tiled.</summary>
 internal sealed record ScaleRecord(
     [property: JsonPropertyName("size")] int[] Size,
     [property: JsonPropertyName("iterations")] int Iterations,
     [property: JsonPropertyName("seconds")] double Seconds,
-    [property: JsonPropertyName("final")] LossRecord Final);
+    [property: JsonPropertyName("final")] LossRecord Final,
+    [property: JsonPropertyName("tiles"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    TileRecord? Tiles = null);
 
 /// <summary>The <c>--report</c> JSON of SPEC.md ("What a run reports"), plus <c>stop</c>: how the
 /// optimization ended ("iterations done", "converged", "non-finite loss", "interrupted"); a
-/// coarse-to-fine run adds <see cref="Scales"/> (SPEC.md, "Extensions").</summary>
+/// coarse-to-fine run adds <see cref="Scales"/> (SPEC.md, "Extensions"), and a tiled plain run
+/// <see cref="Tiles"/>.</summary>
 internal sealed record RunReport(
     [property: JsonPropertyName("device")] string Device,
     [property: JsonPropertyName("size")] int[] Size,
@@ -48,7 +65,9 @@ internal sealed record RunReport(
     [property: JsonPropertyName("seconds")] double Seconds,
     [property: JsonPropertyName("stop")] string Stop,
     [property: JsonPropertyName("scales"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
-    IReadOnlyList<ScaleRecord>? Scales = null)
+    IReadOnlyList<ScaleRecord>? Scales = null,
+    [property: JsonPropertyName("tiles"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    TileRecord? Tiles = null)
 {
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 

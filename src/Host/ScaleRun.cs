@@ -3,6 +3,7 @@ using ILGPU.Runtime;
 using IlgpuStyle.Kernels;
 using IlgpuStyle.Network;
 using IlgpuStyle.Network.Images;
+using IlgpuStyle.Network.Tiling;
 using IlgpuStyle.Network.Weights;
 using IlgpuStyle.Optimization;
 
@@ -50,19 +51,25 @@ internal sealed class ScaleRun : IDisposable
     private bool _finished;
 
     /// <summary>Builds scale <paramref name="index"/> of <paramref name="count"/>; <paramref name="previous"/>
-    /// (finished) is the scale before, or null for the first.</summary>
+    /// (finished) is the scale before, or null for the first; <paramref name="tiles"/> the tiles its loss is
+    /// evaluated in, as <see cref="RunPlanner"/> decided (null: whole).</summary>
     public ScaleRun(KernelSet kernels, RunInputs inputs, RunOptions o, Scale scale, int index, int count,
-        ScaleRun? previous)
+        ScaleRun? previous, TileGrid? tiles = null)
     {
         _options = o;
         _preprocessing = inputs.Preprocessing;
         Scale = scale;
+        Tiles = tiles;
         Index = index;
         var (width, height) = ImageResize.LongerSideSize(inputs.Canvas.Width, inputs.Canvas.Height, scale.Size);
         ContentImage = inputs.Content is null ? null : ImageResize.Resize(inputs.Content, width, height);
         Shape = new ChwShape(3, height, width);
         VariableShape = Luminance ? new ChwShape(1, height, width) : Shape;
         Label = o.MultiScale ? $"scale {index + 1}/{count} {Shape.Width}x{Shape.Height}" : null;
+        string? tileLabel = tiles is null ? null : $"{tiles.Rows}x{tiles.Columns} tiles";
+        ProgressLabel = Label is null ? tileLabel
+            : tileLabel is null ? Label
+            : $"{Label}, {tileLabel}";
         try
         {
             int styleSize = StyleRun.StyleSize(o, scale.Size);
@@ -76,7 +83,7 @@ internal sealed class ScaleRun : IDisposable
                 var greyStyles = styles.Select(s => Grey(Yiq.MatchMeanAndDeviation(Yiq.Luminance(s),
                     contentLuminance), s.Width, s.Height)).ToList();
                 _luminance = new LuminanceObjective(kernels, inputs.Weights, Grey(contentLuminance, width, height),
-                    greyStyles, o.Style, regions: regions);
+                    greyStyles, o.Style, tiles?.Core, regions);
                 objective = _luminance;
                 OmittedRegionTerms = _luminance.OmittedRegionTerms;
             }
@@ -88,7 +95,7 @@ internal sealed class ScaleRun : IDisposable
                     ? new NetworkImage(new float[Shape.Length], Shape)
                     : ToNetwork(ContentImage);
                 _objective = new StyleObjective(kernels, inputs.Weights, content, styles.Select(ToNetwork).ToList(),
-                    o.Style, regions: regions);
+                    o.Style, tiles?.Core, regions);
                 objective = _objective;
                 OmittedRegionTerms = _objective.OmittedRegionTerms;
             }
@@ -106,6 +113,9 @@ internal sealed class ScaleRun : IDisposable
     /// <summary>The scale's size (longer side) and iterations.</summary>
     public Scale Scale { get; }
 
+    /// <summary>The tiles the loss is evaluated in; null when it is evaluated whole.</summary>
+    public TileGrid? Tiles { get; }
+
     /// <summary>0-based position in the run.</summary>
     public int Index { get; }
 
@@ -115,6 +125,10 @@ internal sealed class ScaleRun : IDisposable
     /// <summary>Region terms the loss leaves out at this scale (<see cref="StyleObjective.OmittedRegionTerms"/>).
     /// </summary>
     public IReadOnlyList<string> OmittedRegionTerms { get; } = [];
+
+    /// <summary>What the progress lines say before the iteration: <see cref="Label"/>, and the tiles when the scale
+    /// is tiled (<c>scale 3/5 2048x1536, 3x2 tiles</c>, or <c>3x2 tiles</c> in a plain run).</summary>
+    public string? ProgressLabel { get; }
 
     /// <summary>The content image resampled (from its file) to this scale; null for a texture.</summary>
     public RgbImage? ContentImage { get; }

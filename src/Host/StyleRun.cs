@@ -50,28 +50,38 @@ internal static class StyleRun
             contentAlpha = null;
         }
         var masks = contentFile is null ? null : RegionMasks.Load(o, contentFile, styleFiles); // none: a texture
-        // A missing default file is VGG-19 once downloaded, so layers and sizes can be checked before that.
-        if (!File.Exists(weightsPath) && o.Weights is null)
-        {
-            o.Style.CheckLayers(VggArchitecture.Vgg19);
-            CheckImageSizes(o, canvas, styleFiles);
-        }
-
-        var weights = LoadWeights(weightsPath, weightsSource, o.Weights is null, output);
-        var preprocessing = Preprocessing.FromName(weights.Preprocess);
-        o.Style.CheckLayers(weights.Architecture);
+        // A missing default file is VGG-19 once downloaded, whose shapes are known: the layers, the sizes and the
+        // memory plan are checked from them before the download (and a dry run plans without downloading).
+        bool download = !File.Exists(weightsPath) && o.Weights is null;
+        var weights = download ? null : LoadWeights(weightsPath, weightsSource, isDefault: o.Weights is null, output);
+        var shapes = weights ?? RunPlanner.Vgg19Shapes();
+        o.Style.CheckLayers(shapes.Architecture);
         CheckImageSizes(o, canvas, styleFiles);
 
         using var context = Devices.CreateContext();
         var device = Devices.Select(context, o.Device);
         // The kernels every step will run; --tf32 where it cannot run is refused here.
         var kernelChoice = new KernelChoice(AcceleratorDescription.Of(device), o.Tf32);
-        // Check memory from the target shapes, before resizing: a huge --size must fail here, not allocate.
-        // The last scale is the largest (o.Size); the smaller ones fit where it does.
-        CheckMemory(device, weights, canvas, styleFiles, kernelChoice, o);
+        // The accelerator is created (a context, no buffers) for the memory it has free; the plan is made from
+        // shapes before any image is resized or buffer allocated, so a huge --size fails here.
+        using var accelerator = device.CreateAccelerator(context);
+        var plan = RunPlanner.Plan(o, scales, shapes, canvas, styleFiles, kernelChoice,
+            MemoryLimit.Of(o.MaxMemory, accelerator));
+        foreach (string note in plan.Notes) output.WriteLine($"note: {note}");
+        if (o.DryRun)
+        {
+            if (download)
+            {
+                output.WriteLine($"note: the default weights {weightsPath} are missing: planned with VGG-19's " +
+                                 "shapes (a real run downloads them first).");
+            }
+            RunPlanner.Print(plan, o, shapes, output);
+            return 0;
+        }
+        weights ??= LoadWeights(weightsPath, weightsSource, isDefault: true, output);
+        var preprocessing = Preprocessing.FromName(weights.Preprocess);
         var finalShape = TargetShape(canvas, o.Size);
         output.WriteLine($"Starting {device.AcceleratorType} '{device.Name.Trim()}' and compiling its kernels...");
-        using var accelerator = device.CreateAccelerator(context);
         CpuHost.Threads = o.Threads;
         using var kernels = new KernelSet(accelerator, kernelChoice);
         if (o.ColorControl == ColorControl.MatchStyle)
@@ -101,8 +111,11 @@ internal static class StyleRun
             for (int k = 0; k < scales.Count; k++)
             {
                 var scaleClock = Stopwatch.StartNew();
-                output.WriteLine($"Computing the style targets at {scales[k].Size} px...");
-                var next = NewScale(kernels, inputs, o, scales, k, scale);
+                string tiles = plan.Scales[k].Tiles is { } t
+                    ? $" in {t.Rows}x{t.Columns} tiles ({t.Core} px and a {t.Halo} px halo)"
+                    : "";
+                output.WriteLine($"Computing the style targets at {scales[k].Size} px{tiles}...");
+                var next = NewScale(kernels, inputs, o, plan.Scales, k, scale);
                 if (next.OmittedRegionTerms.Count > 0)
                 {
                     output.WriteLine($"note: at {next.Shape.Width}x{next.Shape.Height}, these region terms have " +
@@ -124,7 +137,8 @@ internal static class StyleRun
                 scaleRecords.Add(new ScaleRecord([scale.Shape.Height, scale.Shape.Width], last.Iteration,
                     scaleClock.Elapsed.TotalSeconds,
                     new LossRecord(losses.Total, losses.Content, losses.Style, losses.TotalVariation,
-                        losses.Regions?.Select(r => (double)r).ToList())));
+                        losses.Regions?.Select(r => (double)r).ToList()),
+                    TileRecord.Of(scale.Tiles)));
                 if (o.MultiScale)
                 {
                     output.WriteLine($"{scale.Label}: {last.Iteration} iterations in " +
@@ -150,7 +164,8 @@ internal static class StyleRun
         {
             var report = new RunReport($"{accelerator.AcceleratorType} {accelerator.Name.Trim()}",
                 [result.Height, result.Width], weightsPath, records, peakBytes, seconds,
-                Outcome(final, scales[^1].Iterations, interruption), o.MultiScale ? scaleRecords : null);
+                Outcome(final, scales[^1].Iterations, interruption), o.MultiScale ? scaleRecords : null,
+                o.MultiScale ? null : TileRecord.Of(plan.Scales[0].Tiles));
             Save(() => report.SaveAtomically(o.Report), $"the report '{o.Report}'", $"{o.Output} was written");
         }
 
@@ -287,7 +302,7 @@ internal static class StyleRun
                 if (o.SaveEvery > 0 && last.Iteration % o.SaveEvery == 0 && !final)
                     snapshot(last.Iteration, sink.Line);
             }
-        }, label: scale.Label);
+        }, label: scale.ProgressLabel);
         if (last.Stopped && last.Stop is not (StopReason.MaxIterations or StopReason.NonFinite)
             && last.Iteration < total)
         {
@@ -298,12 +313,12 @@ internal static class StyleRun
     }
 
     /// <summary>Builds scale k; a first scale too small for the network says which option sets it.</summary>
-    private static ScaleRun NewScale(KernelSet kernels, RunInputs inputs, RunOptions o, IReadOnlyList<Scale> scales,
-        int k, ScaleRun? previous)
+    private static ScaleRun NewScale(KernelSet kernels, RunInputs inputs, RunOptions o,
+        IReadOnlyList<ScalePlan> scales, int k, ScaleRun? previous)
     {
         try
         {
-            return new ScaleRun(kernels, inputs, o, scales[k], k, scales.Count, previous);
+            return new ScaleRun(kernels, inputs, o, scales[k].Scale, k, scales.Count, previous, scales[k].Tiles);
         }
         catch (StyleSetupException e) when (k == 0 && o.MultiScale)
         {
@@ -338,7 +353,7 @@ internal static class StyleRun
         int? index = scale.Label is null ? null : scale.Index;
         records.Add(new IterationRecord(iteration, l.Total, l.Content, l.Style, l.TotalVariation, ms, index,
             l.Regions?.Select(r => (double)r).ToList()));
-        sink.Line(ProgressDisplay.FormatIteration(iteration, total, l, scale.Label));
+        sink.Line(ProgressDisplay.FormatIteration(iteration, total, l, scale.ProgressLabel));
     }
 
     private static string Describe(StopReason reason) => reason switch
@@ -445,7 +460,7 @@ internal static class StyleRun
     /// coarse-to-fine run what the previous scale holds while the next one is built (its image and
     /// Adam's state). That scale is smaller; its bytes are bounded here by this scale's.
     /// </summary>
-    private static long ScaleBytes(RunOptions o, int n)
+    internal static long ScaleBytes(RunOptions o, int n)
     {
         long average = o.AverageDecay > 0 ? IterateAverage.RequiredBytes(n) : 0;
         if (!o.MultiScale) return average;
@@ -453,40 +468,10 @@ internal static class StyleRun
         return average + sizeof(float) * (long)n + adam;
     }
 
-    private static void CheckMemory(Device device, VggWeights weights, (int Width, int Height) canvas,
-        IReadOnlyList<RgbImage> styles, KernelChoice kernels, RunOptions o)
-    {
-        // The CPU accelerator reports no real size; there the limit is what the process may still use.
-        long available = device.AcceleratorType == AcceleratorType.CPU
-            ? GC.GetGCMemoryInfo().TotalAvailableMemoryBytes
-            : device.MemorySize;
-        long budget = (long)(available * 0.9); // leave room for the runtime and kernels' own scratch
-        long needed = BytesAt(o.Size);
-        if (needed <= budget) return;
-
-        // The largest --size that fits, every image scaled as the run would scale it.
-        int fits = MemoryEstimate.LargestFittingSize(o.Size, budget, BytesAt);
-        string hint = fits >= 16 ? $"--size {fits} fits" : "even a small image does not fit";
-        if (needed == long.MaxValue)
-            throw new UsageException($"--size {o.Size} makes tensors of more than 2^31 elements, which the kernels " +
-                                     $"cannot index: {hint} on {device.Name.Trim()}.");
-        throw new UsageException($"--size {o.Size} needs about {DeviceList.FormatBytes(needed)} of device memory but " +
-                                 $"{device.Name.Trim()} has {DeviceList.FormatBytes(budget)} to spare: {hint}, " +
-                                 "or lower --lbfgs-history, or use --optimizer adam.");
-
-        // Luminance-only adds a (3, H, W) input and its gradient; its x, optimizer and average are a third of
-        // the sizes counted here, which covers them.
-        long BytesAt(int size) => MemoryEstimate.RunBytes(weights, TargetShape(canvas, size),
-            styles.Select(s => TargetShape((s.Width, s.Height), StyleSize(o, size))).ToList(), o.Style, kernels,
-            n => OptimizerBytes(o, n) + ScaleBytes(o, n)
-                 + (o.ColorControl == ColorControl.LuminanceOnly ? 2L * sizeof(float) * n : 0),
-            regions: RegionMasks.LayoutOf(o));
-    }
-
     /// <summary>
     /// The shape <see cref="ImageResize.ToLongerSide"/> will give <paramref name="image"/>, without resizing it.
     /// </summary>
-    private static ChwShape TargetShape((int Width, int Height) image, int longerSide)
+    internal static ChwShape TargetShape((int Width, int Height) image, int longerSide)
     {
         var (width, height) = ImageResize.LongerSideSize(image.Width, image.Height, longerSide);
         return new ChwShape(3, height, width);

@@ -48,6 +48,37 @@ public sealed class BenchTests
         }
     }
 
+    /// <summary><c>bench --tile-size</c> times a tiled evaluation of the same image against the untiled one.</summary>
+    [Test]
+    public void BenchTimesATiledEvaluationAgainstTheUntiledOne()
+    {
+        string json = Path.Combine(Path.GetTempPath(), $"ilgpu-bench-{Guid.NewGuid():N}.json");
+        try
+        {
+            using var output = new StringWriter();
+            using var error = new StringWriter();
+            int exit = Cli.Run(["bench", "--device", "cpu", "--size", "256", "--iterations", "1", "--warmup", "0",
+                "--width-divisor", "16", "--tile-size", "100", "--json", json], output, error);
+            Assert.That(exit, Is.Zero, error.ToString());
+            Assert.That(output.ToString(), Does.Match(@"tiled 3x3 \(core 96, halo 80, tiles of 240x240\): [\d.]+ ms " +
+                                                      @"per evaluation, [\d.]+x untiled \([\d.]+x by FLOPs\)"));
+
+            using var document = JsonDocument.Parse(File.ReadAllText(json));
+            var size = document.RootElement.GetProperty("sizes")[0];
+            var tiled = size.GetProperty("tiled");
+            Assert.That(tiled.GetProperty("grid").EnumerateArray().Select(e => e.GetInt32()),
+                Is.EqualTo(new[] { 3, 3 }));
+            Assert.That(tiled.GetProperty("core").GetInt32(), Is.EqualTo(96));
+            Assert.That(tiled.GetProperty("relative_time").GetDouble(), Is.EqualTo(
+                tiled.GetProperty("ms_per_evaluation").GetDouble() / size.GetProperty("ms_per_evaluation").GetDouble())
+                .Within(1e-9));
+        }
+        finally
+        {
+            File.Delete(json);
+        }
+    }
+
     [Test]
     public void BenchRefusesImpossibleSizes()
     {

@@ -312,7 +312,7 @@ public sealed class MultiScaleRunTests
         var run = Run("--content", ContentPng, "--style", StylePng, "--weights", TinyWeights(), "--device", "cpu",
             "--size", "20000", "--min-size", "32", "--output", Path.Combine(folder, "out.png"));
         Assert.That(run.Exit, Is.EqualTo(Cli.ExitUsage), run.ToString());
-        Assert.That(run.Error, Does.Match(@"^error: --size 20000 needs about [\d.]+ [KMGTPE]i?B of device memory"));
+        Assert.That(run.Error, Does.Match(StyleRunErrorTests.SmallestTilesTooLarge("20000", "20000 x 15000")));
         Assert.That(clock.Elapsed.TotalSeconds, Is.LessThan(10), "fails before the first scale runs");
         Assert.That(Directory.GetFiles(folder), Is.Empty);
     }

@@ -203,15 +203,25 @@ public sealed class StyleRunErrorTests
         long allocated = GC.GetTotalAllocatedBytes(precise: true);
         var clock = Stopwatch.StartNew();
         // With the tests' weights (channels / 16) a 20000 x 15000 run needs hundreds of GB (L-BFGS
-        // alone ~740 GB) while its largest tensor (4 x 20000 x 15000) stays within int indices.
+        // alone ~740 GB) even in tiles, while the tensors of the whole image stay within int indices.
         string error = Refused(("--size", "20000"));
         double seconds = clock.Elapsed.TotalSeconds;
         long bytes = GC.GetTotalAllocatedBytes(precise: true) - allocated;
-        Assert.That(error, Does.Match(@"^error: --size 20000 needs about [\d.]+ [KMGTPE]i?B of device memory " +
-                                      @"but .+ has [\d.]+ [KMGTPE]i?B to spare: --size \d+ fits"));
+        Assert.That(error, Does.Match(SmallestTilesTooLarge("20000", "20000 x 15000")));
         Assert.That(seconds, Is.LessThan(10), "fails fast");
         Assert.That(bytes, Is.LessThan(256L << 20), "nothing large is allocated before the check");
     }
+
+    /// <summary>
+    /// The planner's refusal of a run that does not fit even in the smallest tiles: L-BFGS's vectors and the
+    /// cheaper optimizer or history, or (when neither fits) the whole run and the largest --size that fits.
+    /// </summary>
+    internal static string SmallestTilesTooLarge(string size, string widthByHeight) =>
+        $@"^error: (L-BFGS history 100 at {widthByHeight} needs [\d.]+ [KMGTPE]i?B of image-sized vectors, and the " +
+        $@"run [\d.]+ [KMGTPE]i?B even in the smallest tiles \(\d+ px\)|Even in the smallest tiles \(\d+ px\), " +
+        $@"--size {size} needs about " +
+        @"[\d.]+ [KMGTPE]i?B), more than the limit of .+: " +
+        @"(use --optimizer adam|use --lbfgs-history \d+|.*--size \d+ fits)";
 
     /// <summary>
     /// A size whose tensors would have more than 2^31 elements is refused on any device, however
@@ -447,6 +457,36 @@ public sealed class MissingDefaultWeightsTests
 
         Assert.That(run.Exit, Is.EqualTo(Cli.ExitUsage), run.ToString());
         Assert.That(run.Error.TrimEnd(), Does.StartWith("error: " + message));
+        Assert.That(run.Output, Does.Not.Contain("downloading"), "no download was tried");
+    }
+
+    /// <summary>
+    /// A dry run without the default weights plans from VGG-19's shapes, which are known, instead of downloading
+    /// 548 MB: it exits 0 and writes nothing, not even the weights.
+    /// </summary>
+    [Test]
+    public void ADryRunPlansFromVgg19sShapesWithoutDownloading()
+    {
+        var run = RunWith("--size", "8192", "--optimizer", "adam", "--max-memory", "80GB", "--dry-run", "true");
+
+        Assert.That(run.Exit, Is.Zero, run.ToString());
+        Assert.That(run.Output, Does.Contain($"note: the default weights {_weights} are missing: planned with " +
+                                             "VGG-19's shapes (a real run downloads them first).")
+            .And.Contain("Plan for vgg19 (Adam), limit 74.5 GiB (--max-memory):")
+            .And.Contain("scale 1/1: 8192x6144, 1 iterations, "));
+        Assert.That(run.Output, Does.Not.Contain("downloading"));
+        Assert.That(File.Exists(_weights), Is.False, "no weights file");
+        Assert.That(Directory.GetFiles(_folder, "*", SearchOption.AllDirectories), Is.Empty, "nothing written");
+    }
+
+    /// <summary>A run too large for the memory limit is refused from VGG-19's shapes, before the download.</summary>
+    [Test]
+    public void ARunTooLargeForTheMemoryIsRefusedBeforeTheDownload()
+    {
+        var run = RunWith("--size", "8192", "--max-memory", "8GB");
+
+        Assert.That(run.Exit, Is.EqualTo(Cli.ExitUsage), run.ToString());
+        Assert.That(run.Error, Does.StartWith("error: L-BFGS history 100 at 8192 x 6144 needs "));
         Assert.That(run.Output, Does.Not.Contain("downloading"), "no download was tried");
     }
 

@@ -1,0 +1,295 @@
+using System.CommandLine;
+using System.Text.RegularExpressions;
+using ILGPU.Runtime;
+using IlgpuStyle.Host;
+using IlgpuStyle.Kernels;
+using IlgpuStyle.Network;
+using IlgpuStyle.Network.Weights;
+using IlgpuStyle.Tests.Network;
+using static IlgpuStyle.Tests.Host.HostFiles;
+
+namespace IlgpuStyle.Tests.Host;
+
+/// <summary>
+/// The memory planner of the console (issue 14): <c>--max-memory</c>, <c>--tile-size</c> and <c>--dry-run</c>
+/// parsed and refused as every option is, the plan's choice of tiles, its bytes against what a run allocates, and
+/// a tiled run against an untiled one. Tiny weights (channels / 16) and drawn images: nothing from ../shared.
+/// </summary>
+public sealed class PlannerTests
+{
+    private static readonly KernelChoice Cpu = new(new AcceleratorDescription(AcceleratorType.CPU, 1, false, "CPU"));
+
+    private static readonly Lazy<VggWeights> Weights = new(() => VggWeights.Load(TinyWeights()));
+
+    private static RunOptions Parse(params string[] args)
+    {
+        var root = new RootCommand();
+        var parser = new StyleOptionsParser(root);
+        var parsed = root.Parse(["--content", "c.png", "--style", "s.png", .. args]);
+        Assert.That(parsed.Errors, Is.Empty);
+        return parser.Read(parsed);
+    }
+
+    /// <summary>The plan the console makes for the drawn content and style images under <paramref name="limit"/>
+    /// bytes.</summary>
+    private static RunPlan Plan(RunOptions o, long limit)
+    {
+        var scales = ScaleSchedule.Of(o);
+        var content = Decode(ContentPng);
+        return RunPlanner.Plan(o, scales, Weights.Value, (content.Width, content.Height), [Decode(StylePng)], Cpu,
+            new MemoryLimit(limit, "the test"));
+    }
+
+    private static RunOptions Options(int size, params string[] more) =>
+        Parse(["--size", size.ToString(System.Globalization.CultureInfo.InvariantCulture), .. more]);
+
+    [TestCase("6GB", 6_000_000_000L)]
+    [TestCase("512MB", 512_000_000L)]
+    [TestCase("1.5GiB", 1_610_612_736L)]
+    [TestCase("2 kB", 2_000L)]
+    [TestCase("64mib", 64L << 20)]
+    [TestCase("1e9B", 1_000_000_000L)]
+    public void MaxMemoryReadsDecimalAndBinaryUnits(string text, long bytes)
+    {
+        Assert.That(PlanningOptions.TryParseBytes(text, out long parsed), Is.True);
+        Assert.That(parsed, Is.EqualTo(bytes));
+        Assert.That(Parse("--max-memory", text).MaxMemory, Is.EqualTo(bytes));
+    }
+
+    [TestCase("6")]
+    [TestCase("6G")]
+    [TestCase("-1GB")]
+    [TestCase("0GB")]
+    [TestCase("1,5GB")]
+    [TestCase("GB")]
+    [TestCase("6XB")]
+    [TestCase("1e30TB")]
+    public void MaxMemoryRefusesAnythingElseInOneLine(string text)
+    {
+        var run = Run("--content", ContentPng, "--style", StylePng, "--max-memory", text);
+        Assert.That(run.Exit, Is.EqualTo(Cli.ExitUsage), run.ToString());
+        Assert.That(run.Error, Is.EqualTo(
+            "error: --max-memory takes a size with a unit, like 6GB, 512MB or 1.5GiB (GB = 10^9 bytes, " +
+            $"GiB = 2^30 bytes); '{text}' is not one. See 'ilgpu-style --help'.{Environment.NewLine}"));
+    }
+
+    [Test]
+    public void TileSizeIsAutoOrPixelsAndTheDefaultsPlanFreely()
+    {
+        var defaults = Parse();
+        Assert.That((defaults.TileSize, defaults.MaxMemory, defaults.DryRun), Is.EqualTo(((int?)null, (long?)null,
+            false)));
+        Assert.That(Parse("--tile-size", "auto").TileSize, Is.Null);
+        Assert.That(Parse("--tile-size", "AUTO").TileSize, Is.Null);
+        Assert.That(Parse("--tile-size", "320", "--dry-run").TileSize, Is.EqualTo(320));
+        Assert.That(Parse("--dry-run").DryRun, Is.True);
+    }
+
+    [TestCase("0")]
+    [TestCase("-16")]
+    [TestCase("big")]
+    [TestCase("1.5")]
+    public void TileSizeRefusesAnythingElseInOneLine(string text)
+    {
+        var run = Run("--content", ContentPng, "--style", StylePng, "--tile-size", text);
+        Assert.That(run.Exit, Is.EqualTo(Cli.ExitUsage), run.ToString());
+        Assert.That(run.Error, Is.EqualTo($"error: --tile-size takes auto or a whole number of pixels, at least 1; " +
+                                          $"'{text}' is not one. See 'ilgpu-style --help'.{Environment.NewLine}"));
+    }
+
+    [TestCase(500, 16, 496)]
+    [TestCase(504, 16, 512)]
+    [TestCase(1, 16, 16)]
+    [TestCase(100, 8, 104)]
+    public void ATileSizeIsRoundedToTheNearestStride(int side, int stride, int core) =>
+        Assert.That(RunPlanner.RoundToStride(side, stride), Is.EqualTo(core));
+
+    /// <summary>The bytes of the last scale with tiles of <paramref name="core"/> pixels (null: untiled).</summary>
+    private static long BytesAt(RunOptions o, int? core) =>
+        Plan(o with { TileSize = core }, long.MaxValue).Scales[^1].Bytes.Total;
+
+    /// <summary>
+    /// <c>auto</c> leaves a run that fits untiled, and otherwise takes, of the cores under the limit, the one with
+    /// the least arithmetic and of those the largest: no larger core fits and costs as little. (With the default
+    /// layers a tile's halo is 80 px, so tiles need a 256 px image.)
+    /// </summary>
+    [Test]
+    public void AutoPicksTheLargestCheapestTileUnderTheLimit()
+    {
+        var o = Options(256, "--optimizer", "adam");
+        long untiled = BytesAt(o, null), smallest = BytesAt(o, 16);
+        Assert.That(Plan(o, untiled).Scales[0].Tiles, Is.Null, "a run that fits is not tiled");
+        Assert.That(smallest, Is.LessThan(untiled));
+
+        long limit = (smallest + untiled) / 2;
+        var tiled = Plan(o, limit).Scales[0];
+        Assert.That(tiled.Tiles, Is.Not.Null, "a run over the limit is tiled");
+        var grid = tiled.Tiles!;
+        Assert.That(tiled.Bytes.Total, Is.LessThanOrEqualTo(limit));
+        Assert.That(tiled.Bytes.Total, Is.EqualTo(BytesAt(o, grid.Core)));
+        Assert.That(grid.Core % grid.Stride, Is.Zero);
+        Assert.That(grid.Rows * grid.Columns, Is.GreaterThan(1));
+        Assert.That(tiled.RelativeTime, Is.GreaterThan(1), "tiles recompute their halos");
+        for (int core = grid.Stride; core < 256; core += grid.Stride)
+        {
+            var other = Plan(o with { TileSize = core }, long.MaxValue).Scales[0];
+            if (other.Tiles is null || other.Bytes.Total > limit) continue;
+            Assert.That(other.RelativeTime, Is.GreaterThanOrEqualTo(tiled.RelativeTime),
+                $"core {core} fits and costs less than the chosen {grid.Core}");
+            if (core > grid.Core)
+            {
+                Assert.That(other.RelativeTime, Is.GreaterThan(tiled.RelativeTime),
+                    $"core {core} fits, costs as little and is larger than the chosen {grid.Core}");
+            }
+        }
+    }
+
+    /// <summary>An explicit <c>--tile-size</c> that does not fit is refused, naming one that does.</summary>
+    [Test]
+    public void ATileSizeOverTheLimitIsRefusedNamingOneThatFits()
+    {
+        var o = Options(256, "--optimizer", "adam");
+        long limit = (BytesAt(o, 16) + BytesAt(o, null)) / 2;
+        int tooLarge = Enumerable.Range(1, 15).Select(k => 256 - 16 * k)
+            .First(core => Plan(o with { TileSize = core }, long.MaxValue).Scales[0] is { Tiles: not null } s
+                           && s.Bytes.Total > limit);
+        var e = Assert.Throws<UsageException>(() => Plan(o with { TileSize = tooLarge }, limit))!;
+        var fits = Regex.Match(e.Message, $@"^--tile-size {tooLarge} at 256x192 needs about [\d.]+ [KMG]iB, more " +
+                                          @"than the limit of [\d.]+ [KMG]iB \(the test\): --tile-size (\d+) fits " +
+                                          @"\(or leave --tile-size out: auto\)\.$");
+        Assert.That(fits.Success, Is.True, e.Message);
+        int core = int.Parse(fits.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.That(Plan(o with { TileSize = core }, limit).Scales[0].Tiles!.Core, Is.EqualTo(core));
+    }
+
+    /// <summary>Coarse to fine: only the scales that do not fit are tiled.</summary>
+    [Test]
+    public void OnlyTheScalesThatDoNotFitAreTiled()
+    {
+        var o = Parse("--schedule", "64:1,128:1,256:1", "--optimizer", "adam");
+        long limit = (BytesAt(o, 16) + BytesAt(o, null)) / 2;
+        var plan = Plan(o, limit).Scales;
+        Assert.That(plan.Select(s => s.Tiles is not null), Is.EqualTo(new[] { false, false, true }));
+        Assert.That(plan.Select(s => s.Bytes.Total), Has.All.LessThanOrEqualTo(limit));
+    }
+
+    /// <summary>
+    /// The bytes the plan predicts are the peak the run reports (which counts every buffer it allocates), untiled
+    /// and tiled, for each optimizer, with the average of the iterates, and for a luminance-only run (one channel
+    /// optimized through the three-channel objective).
+    /// </summary>
+    [TestCase("lbfgs", false, "none")]
+    [TestCase("adam", false, "none")]
+    [TestCase("lbfgs", true, "none")]
+    [TestCase("adam", true, "none")]
+    [TestCase("adam", false, "luminance-only")]
+    [TestCase("lbfgs", true, "luminance-only")]
+    public void ThePlannedBytesAreWhatTheRunAllocates(string optimizer, bool tiled, string colour)
+    {
+        string[] common = ["--optimizer", optimizer, "--lbfgs-history", "5", "--average-decay", "0.9",
+            "--color-control", colour];
+        var o = Options(256, common);
+        long limit = tiled ? (BytesAt(o, 16) + BytesAt(o, null)) / 2 : BytesAt(o, null);
+        var plan = Plan(o, limit).Scales[0];
+        Assert.That(plan.Tiles is not null, Is.EqualTo(tiled));
+
+        string folder = NewFolder("planned-bytes");
+        string report = Path.Combine(folder, "run.json");
+        var run = Run(["--content", ContentPng, "--style", StylePng, "--weights", TinyWeights(), "--device", "cpu",
+            "--size", "256", "--iterations", "2", "--max-memory", $"{limit}B", "--output",
+            Path.Combine(folder, "out.png"), "--report", report, .. common]);
+        Assert.That(run.Exit, Is.Zero, run.ToString());
+        using var json = Report(report);
+        Assert.That(json.RootElement.GetProperty("peak_device_bytes").GetInt64(), Is.EqualTo(plan.Bytes.Total));
+        Assert.That(json.RootElement.TryGetProperty("tiles", out var tiles), Is.EqualTo(tiled),
+            "a tiled plain run says so in its report; an untiled one keeps SPEC.md's keys");
+        if (tiled)
+        {
+            Assert.That(tiles.GetProperty("grid").EnumerateArray().Select(e => e.GetInt32()),
+                Is.EqualTo(new[] { plan.Tiles!.Rows, plan.Tiles.Columns }));
+        }
+    }
+
+    /// <summary>
+    /// A run whose memory limit forces several tiles paints the same image as an untiled run (the loss and gradient
+    /// are the whole image's, up to float summation order): within one grey level per pixel. With Adam: L-BFGS's
+    /// line search accepts or rejects a trial step on loss differences as small as float rounding, so two runs
+    /// that differ only in summation order part ways after a few iterations, tiled or not.
+    /// </summary>
+    [Test]
+    public void ATiledRunPaintsTheSameImageAsAnUntiledOne()
+    {
+        const int Size = 256;
+        string[] adam = ["--optimizer", "adam"];
+        var o = Options(Size, adam);
+        long limit = BytesAt(o, 64);
+        var grid = Plan(o, limit).Scales[0].Tiles;
+        Assert.That(grid, Is.Not.Null);
+        Assert.That(grid!.Rows * grid.Columns, Is.GreaterThanOrEqualTo(4), "several tiles: " + grid);
+
+        string folder = NewFolder("tiled-image");
+        string Paint(string name, params string[] more)
+        {
+            string output = Path.Combine(folder, name);
+            var run = Run(["--content", ContentPng, "--style", StylePng, "--weights", TinyWeights(), "--device", "cpu",
+                "--size", $"{Size}", "--iterations", "10", "--print-every", "5", "--output", output, .. adam,
+                .. more]);
+            Assert.That(run.Exit, Is.Zero, run.ToString());
+            return run.Output;
+        }
+        Paint("whole.png");
+        string tiledOutput = Paint("tiled.png", "--max-memory", $"{limit}B");
+        Assert.That(tiledOutput, Does.Contain($"{grid.Rows}x{grid.Columns} tiles, iteration 10/10"),
+            "the progress says it is tiled");
+
+        var whole = Decode(Path.Combine(folder, "whole.png"));
+        var tiled = Decode(Path.Combine(folder, "tiled.png"));
+        int worst = whole.Pixels.Zip(tiled.Pixels, (a, b) => Math.Abs(a - b)).Max();
+        TestContext.Out.WriteLine($"{grid}: largest difference {worst} grey levels");
+        Assert.That(worst, Is.LessThanOrEqualTo(1));
+    }
+
+    /// <summary><c>--dry-run</c> prints the plan, exits 0 and writes nothing: no image, no report.</summary>
+    [Test]
+    public void ADryRunPrintsThePlanAndWritesNothing()
+    {
+        string folder = NewFolder("dry-run");
+        var run = Run("--content", ContentPng, "--style", StylePng, "--weights", TinyWeights(), "--device", "cpu",
+            "--size", "256", "--optimizer", "adam", "--max-memory", "8MB", "--tile-size", "100", "--dry-run",
+            "--output", Path.Combine(folder, "out.png"), "--report", Path.Combine(folder, "run.json"),
+            "--save-every", "1");
+        Assert.That(run.Exit, Is.Zero, run.ToString());
+        Assert.That(Directory.GetFileSystemEntries(folder), Is.Empty);
+        Assert.That(run.Output, Does.Contain("note: --tile-size 100 is not a multiple of 16 (the stride of relu5_1): " +
+                                             "tiles of 96 px are used."));
+        Assert.That(run.Output, Does.Contain("Plan for vgg19 (Adam), limit 7.6 MiB (--max-memory):")
+            .And.Contain("scale 1/1: 256x192, 1000 iterations, 2x3 tiles, core 96 px, halo 80 px")
+            .And.Contain("one tile's activations and gradients").And.Contain("optimizer state")
+            .And.Contain("time per evaluation: about"));
+        Assert.That(run.Output, Does.Not.Contain("iteration 0"), "nothing ran");
+    }
+
+    /// <summary>
+    /// A run that does not fit even in the smallest tiles names the cheapest fix, and that fix fits: here L-BFGS's
+    /// history, whose image-sized vectors no tiling can shrink.
+    /// </summary>
+    [Test]
+    public void ARunThatFitsInNoTilesNamesTheCheapestFix()
+    {
+        var o = Options(2048);
+        long adam = Plan(o with { Optimizer = OptimizerKind.Adam }, long.MaxValue).Scales[0].Bytes.Total;
+        long limit = 4 * adam;
+        var e = Assert.Throws<UsageException>(() => Plan(o, limit))!;
+        var fix = Regex.Match(e.Message,
+            @"^L-BFGS history 100 at 2048 x 1536 needs [\d.]+ [KMG]iB of image-sized vectors, and the run [\d.]+ " +
+            @"[KMG]iB even in the smallest tiles \(32 px\), more than the limit of [\d.]+ [KMG]iB \(the test\): " +
+            @"use --optimizer adam or --lbfgs-history (\d+)\.$");
+        Assert.That(fix.Success, Is.True, e.Message);
+        int history = int.Parse(fix.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.That(history, Is.InRange(1, 99));
+        Assert.DoesNotThrow(() => Plan(o with { Lbfgs = o.Lbfgs with { HistorySize = history } }, limit));
+        Assert.Throws<UsageException>(
+            () => Plan(o with { Lbfgs = o.Lbfgs with { HistorySize = history + 1 } }, limit));
+        Assert.DoesNotThrow(() => Plan(o with { Optimizer = OptimizerKind.Adam }, limit));
+    }
+}
