@@ -57,7 +57,8 @@ internal static class PlanningOptions
             Description = "Evaluate the loss in tiles whose core (the part each tile owns) is N x N pixels, " +
                           "N rounded to the deepest layer's stride (16 for relu5_1); the loss and gradient are " +
                           "still exactly the whole image's. auto: untiled when the run fits in --max-memory, " +
-                          "else the largest tile that fits. [default: auto]",
+                          "else the tiles that fit with the least arithmetic (as a rule the largest). " +
+                          "[default: auto]",
         };
         option.CustomParser = result =>
         {

@@ -150,7 +150,7 @@ internal sealed record RunOptions
     public long? MaxMemory { get; init; }
 
     /// <summary><c>--tile-size</c>: the side of a tile's core in pixels; null: auto (untiled when the run fits,
-    /// else the largest tile that fits).</summary>
+    /// else the tiles that fit with the least arithmetic, <see cref="RunPlanner"/>).</summary>
     public int? TileSize { get; init; }
 
     /// <summary><c>--dry-run</c>: print the plan and exit without running or writing anything.</summary>

@@ -173,6 +173,29 @@ public sealed class PlannerTests
         Assert.That(plan.Select(s => s.Bytes.Total), Has.All.LessThanOrEqualTo(limit));
     }
 
+    /// <summary>A coarse-to-fine run tiles its last scale only, and its progress and report say so.</summary>
+    [Test]
+    public void ACoarseToFineRunTilesOnlyItsLastScaleAndSaysSo()
+    {
+        string[] args = ["--schedule", "64:2,256:2", "--optimizer", "adam"];
+        var o = Parse(args);
+        long limit = (BytesAt(o, 16) + BytesAt(o, null)) / 2;
+        var grid = Plan(o, limit).Scales[1].Tiles!;
+
+        string folder = NewFolder("tiled-scales");
+        string report = Path.Combine(folder, "run.json");
+        var run = Run(["--content", ContentPng, "--style", StylePng, "--weights", TinyWeights(), "--device", "cpu",
+            "--max-memory", $"{limit}B", "--output", Path.Combine(folder, "out.png"), "--report", report, .. args]);
+        Assert.That(run.Exit, Is.Zero, run.ToString());
+        Assert.That(run.Output, Does.Contain($"scale 2/2 256x192, {grid.Rows}x{grid.Columns} tiles, iteration 2/2")
+            .And.Contain("scale 1/2 64x48, iteration 2/2"));
+        using var json = Report(report);
+        var scales = json.RootElement.GetProperty("scales");
+        Assert.That(scales[0].TryGetProperty("tiles", out _), Is.False, "the first scale fits whole");
+        Assert.That(scales[1].GetProperty("tiles").GetProperty("core").GetInt32(), Is.EqualTo(grid.Core));
+        Assert.That(json.RootElement.TryGetProperty("tiles", out _), Is.False, "a coarse-to-fine run: per scale");
+    }
+
     /// <summary>
     /// The bytes the plan predicts are the peak the run reports (which counts every buffer it allocates), untiled
     /// and tiled, for each optimizer, with the average of the iterates, and for a luminance-only run (one channel
