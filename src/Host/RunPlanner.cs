@@ -103,6 +103,11 @@ internal static class RunPlanner
                 throw new UsageException($"--tile-size {core} at {shape.Width}x{shape.Height} {what}: " +
                                          $"--tile-size {fits} fits (or leave --tile-size out: auto).");
             }
+            if (model.Grid(scale.Size, core) is null)
+            {
+                notes.Add($"--tile-size {core}: one tile (with its halo) covers the {shape.Width}x{shape.Height} " +
+                          "image, so it is evaluated whole.");
+            }
             return model.Planned(scale, core);
         }
 

@@ -162,6 +162,18 @@ public sealed class PlannerTests
         Assert.That(Plan(o with { TileSize = core }, limit).Scales[0].Tiles!.Core, Is.EqualTo(core));
     }
 
+    /// <summary>A <c>--tile-size</c> whose tile covers the image leaves it whole, and says so.</summary>
+    [Test]
+    public void ATileSizeThatCoversTheImageLeavesItWholeWithANote()
+    {
+        var plan = Plan(Options(256, "--tile-size", "240"), long.MaxValue);
+        Assert.That(plan.Scales[0].Tiles, Is.Null);
+        Assert.That(plan.Notes, Is.EqualTo(new[]
+        {
+            "--tile-size 240: one tile (with its halo) covers the 256x192 image, so it is evaluated whole.",
+        }));
+    }
+
     /// <summary>Coarse to fine: only the scales that do not fit are tiled.</summary>
     [Test]
     public void OnlyTheScalesThatDoNotFitAreTiled()
