@@ -535,7 +535,7 @@ internal sealed class StyleOptionsParser
         {
             Description = description, DefaultValueFactory = _ => StyleRun.Name(defaultValue),
         };
-        option.AcceptOnlyFromAmong(Enum.GetValues<T>().Select(v => StyleRun.Name(v)).ToArray());
+        AcceptOnly(option, Enum.GetValues<T>().Select(v => StyleRun.Name(v)).ToArray());
         return option;
     }
 
@@ -560,7 +560,7 @@ internal sealed class StyleOptionsParser
     private static Option<string?> ChoiceWithoutDefault<T>(string name, string description) where T : struct, Enum
     {
         var option = new Option<string?>(name) { Description = description };
-        option.AcceptOnlyFromAmong(Enum.GetValues<T>().Select(Name).ToArray());
+        AcceptOnly(option, Enum.GetValues<T>().Select(Name).ToArray());
         return option;
     }
 
@@ -572,11 +572,30 @@ internal sealed class StyleOptionsParser
         {
             Description = description, DefaultValueFactory = _ => Name(defaultValue),
         };
-        option.AcceptOnlyFromAmong(Enum.GetValues<T>().Select(Name).ToArray());
+        AcceptOnly(option, Enum.GetValues<T>().Select(Name).ToArray());
         return option;
     }
 
     private static string Name<T>(T value) where T : struct, Enum => value.ToString().ToLowerInvariant();
+
+    /// <summary>
+    /// Restricts <paramref name="option"/> to <paramref name="names"/> with the project's one-line message
+    /// (<c>--pooling takes max or avg; 'foo' is not one.</c>), not System.CommandLine's tab-separated list.
+    /// </summary>
+    private static void AcceptOnly(Option option, string[] names)
+    {
+        string expected = names.Length == 1 ? names[0] : string.Join(", ", names[..^1]) + " or " + names[^1];
+        option.HelpName = string.Join("|", names.Order(StringComparer.Ordinal)); // --pooling <avg|max>
+        option.CompletionSources.Add(names);
+        option.Validators.Add(result =>
+        {
+            foreach (var token in result.Tokens.Where(t => !names.Contains(t.Value, StringComparer.Ordinal)))
+            {
+                result.AddError($"{option.Name} takes {expected}; '{token.Value}' is not one.");
+                return;
+            }
+        });
+    }
 
     private static T Parse<T>(string name) where T : struct, Enum => Enum.Parse<T>(name, ignoreCase: true);
 

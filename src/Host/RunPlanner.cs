@@ -167,17 +167,21 @@ internal static class RunPlanner
         // The run's own vectors alone rule out most sizes without planning their tiles.
         int fitting = MemoryEstimate.LargestFittingSize(scale.Size, limit.Bytes,
             s => model.RunVectorBytes(o, s) > limit.Bytes ? long.MaxValue : model.Needs(s, model.SmallestCore(s)));
-        string smaller = fitting >= 16 ? $"--size {fitting} fits" : "even a small image does not fit";
+        // A texture's size is --texture-size at the last scale; at another scale, or without it, --size.
+        string sizeOption = o.Texture && o.TextureSize is { } t && scale.Size == o.Size
+            ? $"--texture-size {t.Width}x{t.Height}"
+            : $"--size {scale.Size}";
+        string smaller = fitting >= 16 ? $"--size {fitting} fits" : "not even a 16-pixel image fits";
         if (needs == long.MaxValue)
         {
-            return $"--size {scale.Size} makes tensors of more than 2^31 elements, which the kernels cannot index: " +
+            return $"{sizeOption} makes tensors of more than 2^31 elements, which the kernels cannot index: " +
                    $"{smaller} in {limit}.";
         }
 
         var bytes = model.Bytes(scale.Size, smallest);
         string size = $"{shape.Width} x {shape.Height}";
         string where = $"even in the smallest tiles ({smallest} px)";
-        string against = $"{where}, --size {scale.Size} needs about {DeviceList.FormatBytes(needs)}, more than the " +
+        string against = $"{where}, {sizeOption} needs about {DeviceList.FormatBytes(needs)}, more than the " +
                          $"limit of {limit}";
         // Only the run's own vectors depend on the optimizer and the average: the objective's bytes stay.
         bool Fits(RunOptions changed) =>
@@ -200,8 +204,8 @@ internal static class RunPlanner
         if (o.AverageDecay > 0 && Fits(o with { AverageDecay = 0 }))
             return $"{Capitalized(against)}: leave out --average-decay (its average is one more image-sized vector).";
         return $"{Capitalized(against)}, of which the image-sized buffers, optimizer state and targets need " +
-               $"{DeviceList.FormatBytes(bytes.Total - bytes.Tile - bytes.Weights)}: {smaller}; or raise " +
-               "--max-memory.";
+               $"{DeviceList.FormatBytes(bytes.Total - bytes.Tile - bytes.Weights)}: " +
+               (fitting >= 16 ? $"use --size {fitting} or raise --max-memory." : $"{smaller}; raise --max-memory.");
     }
 
     private static string Capitalized(string text) => char.ToUpperInvariant(text[0]) + text[1..];

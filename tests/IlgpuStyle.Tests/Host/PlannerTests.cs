@@ -327,4 +327,25 @@ public sealed class PlannerTests
             () => Plan(o with { Lbfgs = o.Lbfgs with { HistorySize = history + 1 } }, limit));
         Assert.DoesNotThrow(() => Plan(o with { Optimizer = OptimizerKind.Adam }, limit));
     }
+
+    /// <summary>
+    /// When the run's own vectors (here Adam's) leave no room at any size, the message says to raise the limit, and
+    /// when a smaller size fits, it names it: the fix is a sentence either way.
+    /// </summary>
+    [Test]
+    public void ARunThatFitsAtNoSizeSaysToRaiseTheLimit()
+    {
+        var o = Options(2048, "--optimizer", "adam");
+        var e = Assert.Throws<UsageException>(() => Plan(o, 1000))!;
+        Assert.That(e.Message, Does.StartWith("Even in the smallest tiles (32 px), --size 2048 needs about ")
+            .And.EndWith(": not even a 16-pixel image fits; raise --max-memory."));
+
+        long atHalf = Plan(Options(1024, "--optimizer", "adam"), long.MaxValue).Scales[0].Bytes.Total;
+        var smaller = Assert.Throws<UsageException>(() => Plan(o, atHalf))!;
+        var fix = Regex.Match(smaller.Message, @": use --size (\d+) or raise --max-memory\.$");
+        Assert.That(fix.Success, Is.True, smaller.Message);
+        int size = int.Parse(fix.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.That(size, Is.InRange(1024, 2047));
+        Assert.DoesNotThrow(() => Plan(Options(size, "--optimizer", "adam"), atHalf));
+    }
 }

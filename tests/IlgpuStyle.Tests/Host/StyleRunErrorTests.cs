@@ -221,7 +221,7 @@ public sealed class StyleRunErrorTests
         $@"run [\d.]+ [KMGTPE]i?B even in the smallest tiles \(\d+ px\)|Even in the smallest tiles \(\d+ px\), " +
         $@"--size {size} needs about " +
         @"[\d.]+ [KMGTPE]i?B), more than the limit of .+: " +
-        @"(use --optimizer adam|use --lbfgs-history \d+|.*--size \d+ fits)";
+        @"(use --optimizer adam|use --lbfgs-history \d+|use --size \d+ or raise --max-memory)";
 
     /// <summary>
     /// A size whose tensors would have more than 2^31 elements is refused on any device, however
@@ -377,6 +377,14 @@ public sealed class StyleRunErrorTests
         Assert.That(Refused(("--style-weight", "-1")),
             Is.EqualTo("error: --style-weight takes a number, 0 or more (like 1.5 or 1e-3); '-1' is not one. " +
                        "See 'ilgpu-style --help'."));
+
+    [TestCase("--pooling", "foo", "max or avg")]
+    [TestCase("--optimizer", "sgd", "lbfgs or adam")]
+    [TestCase("--mask-mode", "outside", "simple or inside")]
+    [TestCase("--color-control", "x", "none, post-luminance, luminance-only or match-style")]
+    public void AnUnknownChoiceNamesTheChoices(string option, string value, string choices) =>
+        Assert.That(Refused((option, value)),
+            Is.EqualTo($"error: {option} takes {choices}; '{value}' is not one. See 'ilgpu-style --help'."));
 }
 
 /// <summary>
