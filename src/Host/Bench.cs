@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using ILGPU;
 using ILGPU.Runtime;
 using IlgpuStyle.Kernels;
 using IlgpuStyle.Network;
@@ -122,22 +123,12 @@ internal static class Bench
             n => LbfgsOptimizer.RequiredBytes(n, history));
 
         using var objective = new StyleObjective(kernels, weights, content, [style], options);
-        using var x = accelerator.Allocate1D(RandomImage(shape, 3).Data);
-        using var gradient = accelerator.Allocate1D<float>(shape.Length);
-        using var loss = accelerator.Allocate1D<float>(1);
-        for (int i = 0; i < warmup; i++) objective.Evaluate(x.View, gradient.View, loss.View);
-        accelerator.Synchronize();
-
-        // Whole evaluations, back to back, timed between two device markers.
+        using var evaluations = new Evaluations(objective, shape);
         using var profiler = new LayerProfiler(accelerator);
-        profiler.Mark("evaluations");
-        for (int i = 0; i < iterations; i++) objective.Evaluate(x.View, gradient.View, loss.View);
-        profiler.Mark("end");
-        double msPerEvaluation = profiler.Collect()[0].Time.TotalMilliseconds / iterations;
-        profiler.Clear();
+        double msPerEvaluation = evaluations.MsPerEvaluation(profiler, warmup, iterations);
 
         // The same evaluations with a marker before every piece, for the breakdown.
-        for (int i = 0; i < iterations; i++) objective.Evaluate(x.View, gradient.View, loss.View, profiler);
+        evaluations.Run(iterations, profiler);
         var pieces = profiler.Collect();
         double piecesMs = pieces.Sum(p => p.Time.TotalMilliseconds) / iterations;
 
@@ -174,7 +165,6 @@ internal static class Bench
     private static BenchTiled RunTiled(TextWriter output, KernelSet kernels, VggWeights weights, BenchSize untiled,
         int side, int warmup)
     {
-        var accelerator = kernels.Accelerator;
         var shape = new ChwShape(3, untiled.Size, untiled.Size);
         var options = new StyleOptions();
         int core = RunPlanner.RoundToStride(side, TileGrid.MinimumCore(weights.Architecture,
@@ -184,16 +174,9 @@ internal static class Bench
                                         "image (with its halo); use a smaller --tile-size or a larger --size.");
         using var objective = new StyleObjective(kernels, weights, RandomImage(shape, 1), [RandomImage(shape, 2)],
             options, core);
-        using var x = accelerator.Allocate1D(RandomImage(shape, 3).Data);
-        using var gradient = accelerator.Allocate1D<float>(shape.Length);
-        using var loss = accelerator.Allocate1D<float>(1);
-        for (int i = 0; i < warmup; i++) objective.Evaluate(x.View, gradient.View, loss.View);
-        accelerator.Synchronize();
-        using var profiler = new LayerProfiler(accelerator);
-        profiler.Mark("evaluations");
-        for (int i = 0; i < untiled.Evaluations; i++) objective.Evaluate(x.View, gradient.View, loss.View);
-        profiler.Mark("end");
-        double ms = profiler.Collect()[0].Time.TotalMilliseconds / untiled.Evaluations;
+        using var evaluations = new Evaluations(objective, shape);
+        using var profiler = new LayerProfiler(kernels.Accelerator);
+        double ms = evaluations.MsPerEvaluation(profiler, warmup, untiled.Evaluations);
 
         var grid = plan.Grid;
         long bytes = MemoryEstimate.ObjectiveBytes(weights, shape, [shape], options, kernels.Choice, core);
@@ -206,6 +189,47 @@ internal static class Bench
             grid.Rows, grid.Columns, grid.Core, grid.Halo, grid.LargestTile.Width, grid.LargestTile.Height, ms,
             result.RelativeTime, result.RelativeFlops, DeviceList.FormatBytes(bytes), DeviceList.FormatBytes(whole)));
         return result;
+    }
+
+    /// <summary>An objective's evaluations at one random x, with x, its gradient and the loss on the device.</summary>
+    private sealed class Evaluations(StyleObjective objective, ChwShape shape) : IDisposable
+    {
+        private readonly MemoryBuffer1D<float, Stride1D.Dense> _x =
+            objective.Memory.Accelerator.Allocate1D(RandomImage(shape, 3).Data);
+        private readonly MemoryBuffer1D<float, Stride1D.Dense> _gradient =
+            objective.Memory.Accelerator.Allocate1D<float>(shape.Length);
+        private readonly MemoryBuffer1D<float, Stride1D.Dense> _loss =
+            objective.Memory.Accelerator.Allocate1D<float>(1);
+
+        /// <summary>Queues <paramref name="count"/> evaluations, each piece marked on <paramref name="profiler"/> when
+        /// one is given.</summary>
+        public void Run(int count, LayerProfiler? profiler = null)
+        {
+            for (int i = 0; i < count; i++) objective.Evaluate(_x.View, _gradient.View, _loss.View, profiler);
+        }
+
+        /// <summary>
+        /// <paramref name="warmup"/> evaluations untimed, then <paramref name="count"/> back to back between two
+        /// device markers of <paramref name="profiler"/> (cleared afterwards): milliseconds per evaluation.
+        /// </summary>
+        public double MsPerEvaluation(LayerProfiler profiler, int warmup, int count)
+        {
+            Run(warmup);
+            objective.Memory.Accelerator.Synchronize();
+            profiler.Mark("evaluations");
+            Run(count);
+            profiler.Mark("end");
+            double ms = profiler.Collect()[0].Time.TotalMilliseconds / count;
+            profiler.Clear();
+            return ms;
+        }
+
+        public void Dispose()
+        {
+            _x.Dispose();
+            _gradient.Dispose();
+            _loss.Dispose();
+        }
     }
 
     /// <summary>
