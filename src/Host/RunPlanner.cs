@@ -34,8 +34,10 @@ internal sealed record PlannedBytes(long Weights, long Tile, long ImageSized, lo
 /// <param name="Bytes">Its device bytes by part.</param>
 /// <param name="RelativeTime">An evaluation's arithmetic relative to an untiled one (1 when untiled): a tiled
 /// evaluation recomputes each tile's halo and runs the forward pass twice.</param>
+/// <param name="WholeBytes">What the scale would need untiled (<see cref="long.MaxValue"/>: a tensor past 2^31
+/// elements), so a plan can say why it tiles.</param>
 internal sealed record ScalePlan(Scale Scale, ChwShape Shape, TileGrid? Tiles, PlannedBytes Bytes,
-    double RelativeTime);
+    double RelativeTime, long WholeBytes);
 
 /// <summary>Every scale's plan, the limit it was made against, and notes for the user.</summary>
 internal sealed record RunPlan(IReadOnlyList<ScalePlan> Scales, MemoryLimit Limit, IReadOnlyList<string> Notes);
@@ -208,6 +210,15 @@ internal static class RunPlanner
                (fitting >= 16 ? $"use --size {fitting} or raise --max-memory." : $"{smaller}; raise --max-memory.");
     }
 
+    /// <summary>Why a scale is tiled: --tile-size asked, the whole image is over the limit, or a whole tensor
+    /// would pass the kernels' int indices.</summary>
+    private static string WhyTiled(ScalePlan s, RunOptions o, MemoryLimit limit) =>
+        s.WholeBytes == long.MaxValue
+            ? "whole, a tensor would have more than 2^31 elements, which the kernels cannot index"
+            : s.WholeBytes > limit.Bytes
+                ? $"whole it would need {DeviceList.FormatBytes(s.WholeBytes)}, more than the limit"
+                : $"--tile-size {o.TileSize} asks for it (whole it would need {DeviceList.FormatBytes(s.WholeBytes)})";
+
     private static string Capitalized(string text) => char.ToUpperInvariant(text[0]) + text[1..];
 
     /// <summary>
@@ -229,6 +240,7 @@ internal static class RunPlanner
                 : "untiled";
             output.WriteLine($"scale {k + 1}/{plan.Scales.Count}: {s.Shape.Width}x{s.Shape.Height}, " +
                              $"{s.Scale.Iterations} iterations, {tiles}");
+            if (s.Tiles is not null) output.WriteLine($"tiled because {WhyTiled(s, o, plan.Limit)}");
             var b = s.Bytes;
             TextTable.Write(output, ["part", "bytes"],
             [
@@ -327,9 +339,10 @@ internal static class RunPlanner
         public ScalePlan Planned(Scale scale, int? core)
         {
             var shape = ContentShape(scale.Size);
+            long whole = Needs(scale.Size, null);
             if (core is { } c && Grid(scale.Size, c) is { } grid)
-                return new ScalePlan(scale, shape, grid, Bytes(scale.Size, c), RelativeTime(scale.Size, c));
-            return new ScalePlan(scale, shape, null, Bytes(scale.Size, null), 1);
+                return new ScalePlan(scale, shape, grid, Bytes(scale.Size, c), RelativeTime(scale.Size, c), whole);
+            return new ScalePlan(scale, shape, null, Bytes(scale.Size, null), 1, whole);
         }
 
         /// <summary>

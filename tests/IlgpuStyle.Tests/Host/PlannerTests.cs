@@ -299,6 +299,7 @@ public sealed class PlannerTests
                                              "tiles of 96 px are used."));
         Assert.That(run.Output, Does.Contain("Plan for vgg19 (Adam), limit 7.6 MiB (--max-memory):")
             .And.Contain("scale 1/1: 256x192, 1000 iterations, 2x3 tiles, core 96 px, halo 80 px")
+            .And.Match(@"tiled because whole it would need [\d.]+ [KMG]iB, more than the limit")
             .And.Contain("one tile's activations and gradients").And.Contain("optimizer state")
             .And.Contain("time per evaluation: about"));
         Assert.That(run.Output, Does.Not.Contain("iteration 0"), "nothing ran");
