@@ -28,17 +28,6 @@ public sealed class NetworkTests(DeviceKind kind) : AcceleratorFixture(kind)
             $"{what}: max abs {result.MaxAbsError:G3} (scale {scale:G3}); {result.Detail}");
     }
 
-    private (float[] Gradient, LossBreakdown Losses, float Loss) EvaluateOnDevice(
-        StyleObjective objective, NetworkImage x)
-    {
-        using var input = Accelerator.Allocate1D(x.Data);
-        using var gradient = TestData.Poisoned(Accelerator, x.Data.Length);
-        using var loss = TestData.Poisoned(Accelerator, 1);
-        objective.Evaluate(input.View, gradient.View, loss.View);
-        var losses = objective.ReadLosses();
-        return (TestData.Download(gradient), losses, TestData.Download(loss)[0]);
-    }
-
     /// <summary>
     /// One evaluation of the objective on the device, and the same on the double-precision reference.
     /// </summary>
@@ -48,7 +37,7 @@ public sealed class NetworkTests(DeviceKind kind) : AcceleratorFixture(kind)
             NetworkImage x, StyleOptions options)
     {
         using var objective = new StyleObjective(Kernels, weights, content, styles, options);
-        var (gradient, losses, loss) = EvaluateOnDevice(objective, x);
+        var (gradient, losses, loss) = DeviceEvaluation.Of(Accelerator, objective, x);
         var reference = new ReferenceObjective(weights, content, styles, options);
         var expectedGradient = new double[x.Data.Length];
         var expected = reference.Evaluate(ReferenceObjective.ToDouble(x.Data), expectedGradient);
@@ -256,7 +245,7 @@ public sealed class NetworkTests(DeviceKind kind) : AcceleratorFixture(kind)
         NetworkImage x, StyleOptions options)
     {
         using var objective = new StyleObjective(Kernels, weights, content, [style], options);
-        var (_, l, _) = EvaluateOnDevice(objective, x);
+        var (_, l, _) = DeviceEvaluation.Of(Accelerator, objective, x);
         return [l.Total, l.Content, l.Style, l.TotalVariation];
     }
 
@@ -315,8 +304,8 @@ public sealed class NetworkTests(DeviceKind kind) : AcceleratorFixture(kind)
         using var single = new StyleObjective(Kernels, weights, content, [a], AllLayers);
         using var blended = new StyleObjective(
             Kernels, weights, content, [a, b], AllLayers with { StyleBlendWeights = [1f, 0f] });
-        var (g1, l1, _) = EvaluateOnDevice(single, x);
-        var (g2, l2, _) = EvaluateOnDevice(blended, x);
+        var (g1, l1, _) = DeviceEvaluation.Of(Accelerator, single, x);
+        var (g2, l2, _) = DeviceEvaluation.Of(Accelerator, blended, x);
         Assert.That(l2.Style, Is.EqualTo(l1.Style).Within(1e-5).Percent);
         Assert.That(g2, Is.EqualTo(g1).Within(1e-4).Percent);
     }
@@ -400,8 +389,8 @@ public sealed class NetworkTests(DeviceKind kind) : AcceleratorFixture(kind)
         using var plain = new StyleObjective(Kernels, weights, content, [], options);
         using var normalized = new StyleObjective(Kernels, weights, content, [],
             options with { NormalizeGradients = true });
-        var (g1, l1, _) = EvaluateOnDevice(plain, x);
-        var (g2, l2, _) = EvaluateOnDevice(normalized, x);
+        var (g1, l1, _) = DeviceEvaluation.Of(Accelerator, plain, x);
+        var (g2, l2, _) = DeviceEvaluation.Of(Accelerator, normalized, x);
         Assert.That(l2.Content, Is.EqualTo(l1.Content).Within(1e-5).Percent);
 
         var reference = new ReferenceObjective(weights, content, [content], options);

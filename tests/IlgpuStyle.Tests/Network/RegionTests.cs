@@ -19,15 +19,6 @@ public sealed class RegionTests(DeviceKind kind) : AcceleratorFixture(kind)
         StyleLayers = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"],
     };
 
-    private (float[] Gradient, LossBreakdown Losses) Evaluate(StyleObjective objective, NetworkImage x)
-    {
-        using var input = Accelerator.Allocate1D(x.Data);
-        using var gradient = TestData.Poisoned(Accelerator, x.Data.Length);
-        using var loss = TestData.Poisoned(Accelerator, 1);
-        objective.Evaluate(input.View, gradient.View, loss.View);
-        return (TestData.Download(gradient), objective.ReadLosses());
-    }
-
     [TestCase(MaskMode.Simple, Pooling.Max, false)]
     [TestCase(MaskMode.Inside, Pooling.Avg, false)]
     [TestCase(MaskMode.Simple, Pooling.Max, true)]
@@ -42,8 +33,8 @@ public sealed class RegionTests(DeviceKind kind) : AcceleratorFixture(kind)
 
         using var plain = new StyleObjective(Kernels, weights, content, [style], options);
         using var masked = new StyleObjective(Kernels, weights, content, [style], options, regions: regions);
-        var (expectedGradient, expected) = Evaluate(plain, x);
-        var (gradient, losses) = Evaluate(masked, x);
+        var (expectedGradient, expected, _) = DeviceEvaluation.Of(Accelerator, plain, x);
+        var (gradient, losses, _) = DeviceEvaluation.Of(Accelerator, masked, x);
 
         Assert.Multiple(() =>
         {
@@ -78,7 +69,7 @@ public sealed class RegionTests(DeviceKind kind) : AcceleratorFixture(kind)
 
         using var objective = new StyleObjective(Kernels, weights, content, [first, second], options,
             regions: regions);
-        var (gradient, losses) = Evaluate(objective, x);
+        var (gradient, losses, _) = DeviceEvaluation.Of(Accelerator, objective, x);
         var reference = new ReferenceObjective(weights, content, [first, second], options, regions: regions);
         var expectedGradient = new double[x.Data.Length];
         var expected = reference.Evaluate(ReferenceObjective.ToDouble(x.Data), expectedGradient);
@@ -122,8 +113,8 @@ public sealed class RegionTests(DeviceKind kind) : AcceleratorFixture(kind)
 
         using var objective = new StyleObjective(Kernels, weights, content, [style, style], options,
             regions: regions);
-        var before = Evaluate(objective, x).Losses;
-        var after = Evaluate(objective, x with { Data = changed }).Losses;
+        var before = DeviceEvaluation.Of(Accelerator, objective, x).Losses;
+        var after = DeviceEvaluation.Of(Accelerator, objective, x with { Data = changed }).Losses;
 
         Assert.That(objective.OmittedRegionTerms, Is.Empty, "the region reaches relu3_1 in both modes");
         Assert.That(after.Regions![1], Is.Not.EqualTo(before.Regions![1]), "the other region sees the change");
@@ -144,7 +135,7 @@ public sealed class RegionTests(DeviceKind kind) : AcceleratorFixture(kind)
         using var objective = new StyleObjective(Kernels, weights, content, [content, content], options,
             regions: regions);
         Assert.That(objective.OmittedRegionTerms, Is.EqualTo(new[] { "region 1 at relu3_1" }));
-        var (_, losses) = Evaluate(objective, TinyVgg.Image(32, 32, seed: 72));
+        var (_, losses, _) = DeviceEvaluation.Of(Accelerator, objective, TinyVgg.Image(32, 32, seed: 72));
         Assert.That(losses.Regions!.All(float.IsFinite), Is.True);
         Assert.That(losses.Regions![0], Is.GreaterThan(0f), "relu1_1 still counts");
     }

@@ -5,6 +5,7 @@ using IlgpuStyle.Network;
 using IlgpuStyle.Network.Tiling;
 using IlgpuStyle.Network.Weights;
 using IlgpuStyle.Tests.Support;
+using static IlgpuStyle.Tests.Support.DeviceEvaluation;
 
 namespace IlgpuStyle.Tests.Network;
 
@@ -69,8 +70,8 @@ public sealed class TiledObjectiveTests(DeviceKind kind) : AcceleratorFixture(ki
         using var untiled = new StyleObjective(Kernels, weights, content, styles, c.Settings);
         using var tiled = new StyleObjective(Kernels, weights, content, styles, c.Settings, tileCore: c.Core);
         Assert.That(tiled.IsTiled, Is.True, "the case must tile");
-        var (expectedGradient, expected) = Evaluate(untiled, x);
-        var (gradient, actual) = Evaluate(tiled, x);
+        var (expectedGradient, expected, _) = DeviceEvaluation.Of(Accelerator, untiled, x);
+        var (gradient, actual, _) = DeviceEvaluation.Of(Accelerator, tiled, x);
 
         Assert.Multiple(() =>
         {
@@ -103,10 +104,10 @@ public sealed class TiledObjectiveTests(DeviceKind kind) : AcceleratorFixture(ki
         var weights = c!.Weights();
         using var objective = new StyleObjective(Kernels, weights, c.Content(), c.StyleImages(), c.Settings, c.Core);
         var x = TinyVgg.Image(c.Height, c.Width, seed: 71);
-        Evaluate(objective, x);
+        DeviceEvaluation.Of(Accelerator, objective, x);
         int allocations = objective.Memory.AllocationCount;
         long bytes = objective.Memory.CurrentBytes;
-        Evaluate(objective, x);
+        DeviceEvaluation.Of(Accelerator, objective, x);
         Assert.That(objective.Memory.AllocationCount, Is.EqualTo(allocations));
         Assert.That(objective.Memory.CurrentBytes, Is.EqualTo(bytes));
 
@@ -146,31 +147,10 @@ public sealed class TiledObjectiveTests(DeviceKind kind) : AcceleratorFixture(ki
         using var untiled = new StyleObjective(Kernels, weights, content, [style], options);
         using var large = new StyleObjective(Kernels, weights, content, [style], options, tileCore: 32);
         Assert.That(large.IsTiled, Is.False);
-        var (g1, l1) = Evaluate(untiled, x);
-        var (g2, l2) = Evaluate(large, x);
+        var (g1, l1, _) = DeviceEvaluation.Of(Accelerator, untiled, x);
+        var (g2, l2, _) = DeviceEvaluation.Of(Accelerator, large, x);
         Assert.That(l2, Is.EqualTo(l1));
         Assert.That(g2, Is.EqualTo(g1));
         Assert.That(large.Memory.PeakBytes, Is.EqualTo(untiled.Memory.PeakBytes));
-    }
-
-    private (float[] Gradient, LossBreakdown Losses) Evaluate(StyleObjective objective, NetworkImage x)
-    {
-        using var input = Accelerator.Allocate1D(x.Data);
-        using var gradient = TestData.Poisoned(Accelerator, x.Data.Length);
-        using var loss = TestData.Poisoned(Accelerator, 1);
-        objective.Evaluate(input.View, gradient.View, loss.View);
-        var losses = objective.ReadLosses();
-        return (TestData.Download(gradient), losses);
-    }
-
-    private static double RelativeL2(float[] actual, float[] expected)
-    {
-        double difference = 0, norm = 0;
-        for (int i = 0; i < actual.Length; i++)
-        {
-            difference += Math.Pow((double)actual[i] - expected[i], 2);
-            norm += (double)expected[i] * expected[i];
-        }
-        return Math.Sqrt(difference / norm);
     }
 }

@@ -3,6 +3,7 @@ using IlgpuStyle.Kernels.Verification;
 using IlgpuStyle.Network;
 using IlgpuStyle.Network.Weights;
 using IlgpuStyle.Tests.Support;
+using static IlgpuStyle.Tests.Support.DeviceEvaluation;
 
 namespace IlgpuStyle.Tests.Network;
 
@@ -66,8 +67,8 @@ public sealed class TiledRegionTests(DeviceKind kind) : AcceleratorFixture(kind)
         using var untiled = new StyleObjective(Kernels, weights, content, styles, c.Options, regions: regions);
         using var tiled = new StyleObjective(Kernels, weights, content, styles, c.Options, c.Core, regions);
         Assert.That(tiled.IsTiled, Is.True, "the case must tile");
-        var (expectedGradient, expected) = Evaluate(untiled, x);
-        var (gradient, actual) = Evaluate(tiled, x);
+        var (expectedGradient, expected, _) = DeviceEvaluation.Of(Accelerator, untiled, x);
+        var (gradient, actual, _) = DeviceEvaluation.Of(Accelerator, tiled, x);
 
         Assert.Multiple(() =>
         {
@@ -99,25 +100,5 @@ public sealed class TiledRegionTests(DeviceKind kind) : AcceleratorFixture(kind)
         Assert.That(objective.IsTiled, Is.True, "the case must tile");
         Assert.That(memory.Total, Is.EqualTo(objective.Memory.PeakBytes));
         Assert.That(memory.Held, Is.EqualTo(objective.Memory.CurrentBytes), "the parts are what it holds");
-    }
-
-    private (float[] Gradient, LossBreakdown Losses) Evaluate(StyleObjective objective, NetworkImage x)
-    {
-        using var input = Accelerator.Allocate1D(x.Data);
-        using var gradient = TestData.Poisoned(Accelerator, x.Data.Length);
-        using var loss = TestData.Poisoned(Accelerator, 1);
-        objective.Evaluate(input.View, gradient.View, loss.View);
-        return (TestData.Download(gradient), objective.ReadLosses());
-    }
-
-    private static double RelativeL2(float[] actual, float[] expected)
-    {
-        double difference = 0, norm = 0;
-        for (int i = 0; i < actual.Length; i++)
-        {
-            difference += Math.Pow((double)actual[i] - expected[i], 2);
-            norm += (double)expected[i] * expected[i];
-        }
-        return Math.Sqrt(difference / norm);
     }
 }
