@@ -75,7 +75,7 @@ public static partial class MemoryEstimate
 
         var network = NetworkPlan.Build(weights, content.Height, content.Width, architecture.Deepest(used),
             options.Pooling, used, kernels);
-        var shapes = network.Layers.Where(l => l.ReluName is not null).ToDictionary(l => l.ReluName!, l => l.Output);
+        var shapes = Outputs(network);
         persistent += network.DeviceBytes();
         long normalizer = options.NormalizeGradients ? sizeof(float) * (used.Max(l => shapes[l].Length) + 3L) : 0;
         persistent += normalizer;
