@@ -397,10 +397,14 @@ internal static class RunPlanner
         /// </summary>
         public long RunVectorBytes(RunOptions options, int size)
         {
-            var shape = ContentShape(size);
-            int n = options.ColorControl == ColorControl.LuminanceOnly ? shape.PlaneLength : shape.Length;
+            int n = VariableLength(options, ContentShape(size));
             return sizeof(float) * (long)n + StyleRun.ScaleBytes(options, n) + StyleRun.OptimizerBytes(options, n);
         }
+
+        /// <summary>Floats in x for a network input of <paramref name="shape"/>: one channel with luminance-only,
+        /// three otherwise.</summary>
+        private static int VariableLength(RunOptions options, ChwShape shape) =>
+            options.ColorControl == ColorControl.LuminanceOnly ? shape.PlaneLength : shape.Length;
 
         /// <summary>The bytes at the scale of longer side <paramref name="size"/> with tile core
         /// <paramref name="core"/> (null: untiled), by part: the objective's as <see cref="MemoryEstimate"/> plans
@@ -412,10 +416,11 @@ internal static class RunPlanner
             var objective = tiles?.Memory() ?? MemoryEstimate.Objective(weights, shape, StyleShapes(size), o.Style,
                 kernels, regions: Regions);
             // Luminance-only optimizes y, (1, H, W), through the style objective on (3, H, W): the replication
-            // holds that input and its gradient beside the objective's buffers (LuminanceObjective).
-            bool luminance = o.ColorControl == ColorControl.LuminanceOnly;
-            int n = luminance ? shape.PlaneLength : shape.Length;
-            long replication = luminance ? sizeof(float) * (2L * shape.Length + 1) : 0;
+            // holds that input and its gradient beside the objective's buffers.
+            int n = VariableLength(o, shape);
+            long replication = o.ColorControl == ColorControl.LuminanceOnly
+                ? LuminanceObjective.ReplicationBytes(shape)
+                : 0;
             long held = objective.Held + replication;
             // The peak beyond what the objective holds comes from a style image's network capturing its targets:
             // network memory too, and gone when the objective's own network is built.

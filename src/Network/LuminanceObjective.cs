@@ -67,6 +67,12 @@ public sealed class LuminanceObjective : IObjective, IDisposable
     /// <summary>The shape of y, <c>(1, H, W)</c>.</summary>
     public ChwShape Shape { get; }
 
+    /// <summary>
+    /// Device bytes it holds beside its inner objective's, for a network input of <paramref name="network"/>
+    /// <c>(3, H, W)</c>: the grey input, its gradient and the TV scalar (the memory plan adds them).
+    /// </summary>
+    public static long ReplicationBytes(ChwShape network) => sizeof(float) * (2L * network.Length + 1);
+
     /// <inheritdoc/>
     public int Length => Shape.Length;
 
