@@ -233,8 +233,8 @@ public sealed partial class Conv2d : IDisposable
                     float w = weight[s.WeightIndex(k, c, ky, kx)];
                     // Output columns whose input column x = ox*S - P + kx lies inside [0, W).
                     int first = FirstInside(s.Padding - kx, s.Stride);
-                    int last = LastInside(s.Width - 1 + s.Padding - kx, s.Stride, s.OutWidth);
-                    for (int ox = first; ox <= last; ox++)
+                    int end = EndInside(s.Width - 1 + s.Padding - kx, s.Stride, s.OutWidth);
+                    for (int ox = first; ox < end; ox++)
                         output[outRow + ox] += w * input[inRow + ox * s.Stride - s.Padding + kx];
                 }
             }
@@ -306,8 +306,8 @@ public sealed partial class Conv2d : IDisposable
                 {
                     float w = weight[s.WeightIndex(k, c, ky, kx)];
                     int first = FirstInside(s.Padding - kx, s.Stride);
-                    int last = LastInside(s.Width - 1 + s.Padding - kx, s.Stride, s.OutWidth);
-                    for (int ox = first; ox <= last; ox++)
+                    int end = EndInside(s.Width - 1 + s.Padding - kx, s.Stride, s.OutWidth);
+                    for (int ox = first; ox < end; ox++)
                         dInput[inRow + ox * s.Stride - s.Padding + kx] += w * dOutput[outRow + ox];
                 }
             }
@@ -318,10 +318,12 @@ public sealed partial class Conv2d : IDisposable
     private static int FirstInside(int lowest, int stride) => lowest <= 0 ? 0 : (lowest + stride - 1) / stride;
 
     /// <summary>
-    /// Largest ox &lt; OW with ox*S &lt;= highest (the last output column whose input column is &lt; W), or -1.
+    /// One past the largest ox &lt; OW with ox*S &lt;= highest (the last output column whose input column is
+    /// &lt; W); 0 when there is none. An end, not a last column, so that "none" needs no -1: ILGPU's OpenCL C
+    /// writes a negative int constant as its unsigned bits (4294967295), which compilers warn about.
     /// </summary>
-    private static int LastInside(int highest, int stride, int outWidth) =>
-        highest < 0 ? -1 : XMath.Min(highest / stride, outWidth - 1);
+    private static int EndInside(int highest, int stride, int outWidth) =>
+        highest < 0 ? 0 : XMath.Min(highest / stride + 1, outWidth);
 
     // ---------------------------------------------------------------- CPU references
 
