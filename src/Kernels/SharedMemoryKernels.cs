@@ -24,9 +24,10 @@ namespace IlgpuStyle.Kernels;
 /// variable (<c>local float* shared_var_N;</c> and its length <c>int shared_var_len_N;</c>, declared
 /// outside the kernel and assigned inside it). A program-scope variable lives in global memory, one
 /// object for every work-group of every launch: each group writes its own local memory's address into
-/// it and reads back whichever group wrote last, so groups that run at once use each other's scratch. PoCL, which runs work-groups
-/// on several threads each with its own local memory, showed it: the TF32 emulation (the one user of
-/// dynamic shared memory) was wrong in 3 of 10 test runs with 2 threads and 14 of 24 with 8.</para>
+/// it and reads back whichever group wrote last, so groups that run at once use each other's scratch.
+/// PoCL, which runs work-groups on several threads each with its own local memory, showed it: the TF32
+/// emulation (the one user of dynamic shared memory) was wrong in 3 of 10 test runs with 2 threads and
+/// 14 of 24 with 8.</para>
 /// <para>How: on an OpenCL accelerator the kernel is compiled by the accelerator's own backend, exactly
 /// as ILGPU's <c>LoadStreamKernel</c> would; its OpenCL C is corrected (<see cref="Corrected(string, string)"/>:
 /// the barriers get <c>CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE</c>, the global fence ILGPU wrote staying
