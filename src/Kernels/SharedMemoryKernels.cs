@@ -255,7 +255,7 @@ public static class SharedMemoryKernels
     /// The program-scope variables of an OpenCL C source: every declaration outside a function that is
     /// neither a type (<c>typedef</c>, <c>struct</c>/<c>union</c>/<c>enum</c>) nor a function prototype,
     /// e.g. <c>local float* shared_var_7;</c> or <c>constant float table[2] = {1, 2};</c>. In OpenCL C 2.0
-    /// such a variable is one object for the whole launch, shared by every work-group.
+    /// such a variable is one object for the whole program, shared by every work-group of every launch.
     /// </summary>
     /// <param name="source">OpenCL C.</param>
     public static IReadOnlyList<string> ProgramScopeVariables(string source) =>
