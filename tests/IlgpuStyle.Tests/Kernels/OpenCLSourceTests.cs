@@ -55,7 +55,7 @@ public sealed class OpenCLSourceTests
     {
         var (_, loaded) = Compile(kernel);
         Assert.That(SharedMemoryKernels.ProgramScopeVariables(loaded), Is.Empty,
-            "a program-scope variable is one object for the whole launch, shared by every work-group");
+            "a program-scope variable is one object for the whole program, shared by every work-group");
         Assert.That(SharedMemoryKernels.ProgramScopeFunctions(loaded), Has.Count.EqualTo(1), "functions");
     }
 
