@@ -244,8 +244,8 @@ internal sealed class StyleOptionsParser
         "at each scale (0: off, the last iterate; 0.99 suits Adam).", zeroAllowed: true, Defaults.AverageDecay);
     private readonly Option<string> _optimizer = Choice("--optimizer", "lbfgs or adam.", Defaults.Optimizer);
     private readonly Option<double?> _learningRate = NumberOptions.Real("--learning-rate",
-        $"Adam's step (default {Number(RunOptions.CaffeAdamLearningRate)} for caffe weights, " +
-        $"{Number(RunOptions.CaffeAdamLearningRate)}/{Number(LossWeights.TorchvisionScale)} for " +
+        $"Adam's step (default {Number(Preprocessing.CaffeAdamLearningRate)} for caffe weights, " +
+        $"{Number(Preprocessing.CaffeAdamLearningRate)}/{Number(Preprocessing.TorchvisionScale)} for " +
         $"torchvision weights), or L-BFGS's step scale (default {Number(Defaults.Lbfgs.LearningRate)}).",
         zeroAllowed: false);
     private readonly Option<int> _history = NumberOptions.Whole("--lbfgs-history", "L-BFGS curvature pairs kept.",
@@ -608,12 +608,12 @@ internal sealed class StyleOptionsParser
 
     /// <summary>
     /// A loss weight's defaults for both conventions: the torchvision one is the caffe one times
-    /// <see cref="LossWeights.TorchvisionScale"/> to the power the term scales with (see
+    /// <see cref="Preprocessing.TorchvisionScale"/> to the power the term scales with (see
     /// <see cref="LossWeights.Torchvision"/>).
     /// </summary>
     private static string WeightDefaults(float caffe, int power) =>
-        $"default {Number(caffe)} for caffe weights, {Number(caffe)}*{Number(LossWeights.TorchvisionScale)}^{power} " +
-        "for torchvision weights";
+        $"default {Number(caffe)} for caffe weights, " +
+        $"{Number(caffe)}*{Number(Preprocessing.TorchvisionScale)}^{power} for torchvision weights";
 
     /// <summary>A default as the help shows it: <c>5</c>, <c>58</c>, <c>1e-3</c>.</summary>
     private static string Number(double value) => value is > 0 and < 0.01

@@ -43,9 +43,6 @@ internal enum ColorControl
 /// </summary>
 internal sealed record RunOptions
 {
-    /// <summary>Adam's default learning rate on the caffe (0-255) scale, as in neural-style.</summary>
-    public const double CaffeAdamLearningRate = 10;
-
     /// <summary>The content image; null synthesises a texture (issue 16, "Textures").</summary>
     public required string? Content { get; init; }
     public required IReadOnlyList<string> Styles { get; init; }
@@ -60,7 +57,8 @@ internal sealed record RunOptions
 
     /// <summary>
     /// The step of whichever optimizer runs; null means its default: L-BFGS's
-    /// <see cref="LbfgsOptions.LearningRate"/>, or <see cref="DefaultAdamLearningRate"/> for the weights.
+    /// <see cref="LbfgsOptions.LearningRate"/>, or Adam's for the weights' input scale
+    /// (<see cref="Preprocessing.AdamLearningRate"/>).
     /// </summary>
     public double? LearningRate { get; init; }
 
@@ -155,13 +153,4 @@ internal sealed record RunOptions
 
     /// <summary><c>--dry-run</c>: print the plan and exit without running or writing anything.</summary>
     public bool DryRun { get; init; }
-
-    /// <summary>
-    /// Adam's step is in input units, so its default follows the input scale (SPEC.md: works
-    /// untuned for both conventions).
-    /// </summary>
-    public static double DefaultAdamLearningRate(Preprocessing preprocessing) =>
-        preprocessing.Convention == PreprocessConvention.Caffe
-            ? CaffeAdamLearningRate
-            : CaffeAdamLearningRate / LossWeights.TorchvisionScale;
 }

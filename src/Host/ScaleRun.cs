@@ -249,12 +249,9 @@ internal sealed class ScaleRun : IDisposable
                     ? _preprocessing.LuminanceToNetwork(Yiq.Luminance(init))
                     : _preprocessing.ToNetworkInput(init);
             case InitKind.Random:
-                // Faint Gaussian noise around the mean colour, as neural-style does (0.001 on the 0-255 scale);
-                // luminance-only, around the mean colour's grey (y = 0).
+                // Faint Gaussian noise around the mean colour; luminance-only, around the mean colour's grey (y = 0).
                 var random = new Random(_options.Seed);
-                double sigma = _preprocessing.Convention == PreprocessConvention.Caffe
-                    ? 1e-3
-                    : 1e-3 / LossWeights.TorchvisionScale;
+                double sigma = _preprocessing.NoiseSigma;
                 var noise = new float[VariableShape.Length];
                 for (int i = 0; i < noise.Length; i++)
                 {
@@ -303,7 +300,7 @@ internal sealed class ScaleRun : IDisposable
         var adam = new AdamOptimizer(kernels, objective, X.View, o.Adam with
         {
             MaxIterations = iterations,
-            LearningRate = o.LearningRate ?? RunOptions.DefaultAdamLearningRate(_preprocessing),
+            LearningRate = o.LearningRate ?? _preprocessing.AdamLearningRate,
         });
         if (previous?._optimizer is AdamOptimizer before)
             adam.ContinueFrom(before, previous.VariableShape, VariableShape);
