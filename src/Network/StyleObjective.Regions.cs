@@ -8,8 +8,8 @@ namespace IlgpuStyle.Network;
 
 /// <summary>
 /// Regions (Gatys et al. 2017, sec. 4; SPEC.md, "Regions"): region r is painted in style image r.
-/// Its targets are the guided Grams of style image r (its style guide, or all of it), its loss a
-/// <see cref="GuidedStyleLoss"/> per style layer adding into its own device scalar, and the style
+/// Its targets are the guided Grams of style image r (its style guide, or all of it), its loss a guided
+/// <see cref="StyleLoss"/> per style layer adding into its own device scalar, and the style
 /// loss the sum of the regions' scalars.
 /// </summary>
 /// <remarks>
@@ -104,7 +104,7 @@ public sealed partial class StyleObjective
     }
 
     /// <summary>
-    /// A <see cref="GuidedStyleLoss"/> per region and style layer, over one scratch buffer the size of
+    /// A guided <see cref="StyleLoss"/> per region and style layer, over one scratch buffer the size of
     /// the largest style activation, each adding into its region's scalar; terms with an empty guide
     /// are built but not attached.
     /// </summary>
@@ -122,9 +122,9 @@ public sealed partial class StyleObjective
                 var shape = network.Activation(styleLayers[i]).Shape;
                 var guide = RegionGuides.ToFloat(guides[styleLayers[i]]);
                 float scale = RegionGuides.GramScale(shape.Channels, guide);
-                var tap = new GuidedStyleLoss(styleLayers[i], shape, kernels, Memory, targets[r][i].View,
-                    Memory.Upload(guide).View, scale, scratch, _scalars.View.SubView(4 + r, 1), layerWeights[i],
-                    normalizer);
+                var tap = new StyleLoss(styleLayers[i], shape, kernels, Memory, targets[r][i].View,
+                    _scalars.View.SubView(4 + r, 1), layerWeights[i], normalizer,
+                    new StyleGuide(Memory.Upload(guide).View, scale, scratch));
                 if (scale == 0 || _styleGuideEmpty![r, i])
                     _omittedRegionTerms.Add(RegionTerm(r, styleLayers[i]));
                 else

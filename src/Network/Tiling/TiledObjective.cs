@@ -214,7 +214,8 @@ internal sealed class TiledObjective
             .ToList();
         var strides = layers.Select(l => TileGrid.LayerStride(weights.Architecture, l)).ToList();
         var scales = shapes.Select((whole, i) =>
-            guides is null ? 1f / whole.Length : RegionGuides.GramScale(whole.Channels, guides[i])).ToList();
+            guides is null ? Losses.StyleLoss.GramScale(whole) : RegionGuides.GramScale(whole.Channels, guides[i]))
+            .ToList();
         // Per layer, tile and strip, the strip's positions of the guide (capture.GuideLength floats in all).
         var guideStrips = guides?.Select((g, i) => TilePlan.StripViews(memory.Upload(TilePlan.InStripOrder(g,
             shapes[i], grid, strides[i], network.OutputShape(layers[i]))).View, grid, strides[i],
