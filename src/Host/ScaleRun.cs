@@ -144,16 +144,14 @@ internal sealed class ScaleRun : IDisposable
     /// <see cref="Finish"/>, the scale's result.</summary>
     public MemoryBuffer1D<float, Stride1D.Dense> X { get; } = null!;
 
-    /// <summary>Device bytes this scale has held at its peak so far (the loss's buffers, the optimizer, x,
-    /// the average); read it before <see cref="Finish"/>.</summary>
+    /// <summary>Device bytes this scale has held at its peak so far, as allocated (the loss's buffers, the
+    /// optimizer, x, the average); read it before <see cref="Finish"/>.</summary>
     public long DeviceBytes => (_objective?.Memory ?? _luminance?.Memory ?? throw Finished()).PeakBytes
-                               + StyleRun.OptimizerBytes(_options, VariableShape.Length) + X.LengthInBytes
-                               + (_average is null ? 0 : IterateAverage.RequiredBytes(VariableShape.Length));
+                               + Optimizer.DeviceBytes + X.LengthInBytes + (_average?.DeviceBytes ?? 0);
 
     /// <summary>Device bytes this scale still holds after <see cref="Finish"/>, while the next scale is
-    /// built.</summary>
-    public long CarriedBytes =>
-        X.LengthInBytes + (_optimizer is AdamOptimizer ? AdamOptimizer.RequiredBytes(VariableShape.Length) : 0);
+    /// built: x, and Adam's state.</summary>
+    public long CarriedBytes => X.LengthInBytes + (_optimizer is AdamOptimizer adam ? adam.DeviceBytes : 0);
 
     /// <summary>Evaluates the starting image (iteration 0) and counts it as the average's first iterate.</summary>
     public OptimizerStep Start() => Track(Optimizer.Start());
