@@ -106,23 +106,20 @@ internal static class Bench
     {
         var accelerator = kernels.Accelerator;
         var shape = new ChwShape(3, size, size);
-        var options = new StyleOptions();
-        var content = RandomImage(shape, 1);
-        var style = RandomImage(shape, 2);
+        var plan = Plan(kernels, weights, shape, tileCore: null);
+        var memory = plan.Memory ?? throw new UsageException($"--size {size} makes tensors of more than 2^31 " +
+                                                             "elements, which the kernels cannot index.");
         // What the bench allocates (objective, x, gradient, loss), checked like a run's; the peak it
-        // reports adds what a real run's L-BFGS (history 100) would hold on top.
-        long benchBytes = MemoryEstimate.ObjectiveBytes(weights, shape, [shape], options, kernels.Choice) +
-                          2L * sizeof(float) * shape.Length + sizeof(float);
+        // reports is a default run's (L-BFGS history 100) at this size.
+        long benchBytes = memory.Total + 2L * sizeof(float) * shape.Length + sizeof(float);
         if (accelerator.AcceleratorType != AcceleratorType.CPU && benchBytes > (long)(accelerator.MemorySize * 0.9))
         {
             throw new UsageException($"--size {size} needs about {DeviceList.FormatBytes(benchBytes)} " +
                                      $"but the device has {DeviceList.FormatBytes(accelerator.MemorySize)}.");
         }
-        int history = new LbfgsOptions().HistorySize;
-        long peak = MemoryEstimate.RunBytes(weights, shape, [shape], options, kernels.Choice,
-            n => LbfgsOptimizer.RequiredBytes(n, history));
+        long peak = PlannedBytes.Of(memory, RunVectors.Of(DefaultRun, shape.Length)).Total;
 
-        using var objective = new StyleObjective(kernels, weights, content, [style], options);
+        using var objective = plan.Create(kernels, weights, Images(shape));
         using var evaluations = new Evaluations(objective, shape);
         using var profiler = new LayerProfiler(accelerator);
         double msPerEvaluation = evaluations.MsPerEvaluation(profiler, warmup, iterations);
@@ -136,7 +133,7 @@ internal static class Bench
         foreach (var (label, time) in pieces)
         {
             double ms = time.TotalMilliseconds / iterations;
-            var (flop, shapeText) = Work(label, objective, weights);
+            var (flop, shapeText) = Work(label, shape, weights);
             rows.Add(new BenchPiece(label, shapeText, ms, flop / 1e9, ms > 0 ? flop / 1e6 / ms : 0, ms / piecesMs));
         }
         double gflop = rows.Sum(r => r.Gflop);
@@ -166,23 +163,22 @@ internal static class Bench
         int side, int warmup)
     {
         var shape = new ChwShape(3, untiled.Size, untiled.Size);
-        var options = new StyleOptions();
-        int core = RunPlanner.RoundToStride(side, TileGrid.MinimumCore(weights.Architecture,
-            [.. options.ContentLayers, .. options.StyleLayers]));
-        var plan = TilePlan.Build(weights, shape, [shape], options, kernels.Choice, core)
+        var wholePlan = Plan(kernels, weights, shape, tileCore: null);
+        int core = RunPlanner.RoundToStride(side, wholePlan.Loss.Stride);
+        var plan = Plan(kernels, weights, shape, core);
+        var tiles = plan.Tiles
             ?? throw new UsageException($"--tile-size {side}: one tile of {core} px covers the {untiled.Size} px " +
                                         "image (with its halo); use a smaller --tile-size or a larger --size.");
-        using var objective = new StyleObjective(kernels, weights, RandomImage(shape, 1), [RandomImage(shape, 2)],
-            options, core);
+        using var objective = plan.Create(kernels, weights, Images(shape));
         using var evaluations = new Evaluations(objective, shape);
         using var profiler = new LayerProfiler(kernels.Accelerator);
         double ms = evaluations.MsPerEvaluation(profiler, warmup, untiled.Evaluations);
 
-        var grid = plan.Grid;
-        long bytes = MemoryEstimate.ObjectiveBytes(weights, shape, [shape], options, kernels.Choice, core);
-        long whole = MemoryEstimate.ObjectiveBytes(weights, shape, [shape], options, kernels.Choice);
+        var grid = tiles.Grid;
+        long bytes = plan.Memory!.Total;
+        long whole = wholePlan.Memory!.Total;
         var result = new BenchTiled([grid.Rows, grid.Columns], grid.Core, grid.Halo, ms, ms / untiled.MsPerEvaluation,
-            plan.RelativeTime, bytes, whole);
+            tiles.RelativeTime, bytes, whole);
         output.WriteLine(string.Format(CultureInfo.InvariantCulture,
             "tiled {0}x{1} (core {2}, halo {3}, tiles of {4}x{5}): {6:0.000} ms per evaluation, {7:0.00}x untiled " +
             "({8:0.00}x by FLOPs); objective {9} instead of {10}",
@@ -191,8 +187,20 @@ internal static class Bench
         return result;
     }
 
+    /// <summary>A run with every option left out: the peak a bench reports is such a run's.</summary>
+    private static readonly RunOptions DefaultRun = new() { Content = null, Styles = [] };
+
+    /// <summary>The objective the bench times: SPEC.md's default loss on a content and a style image of one
+    /// shape, whole or in tiles of <paramref name="tileCore"/>.</summary>
+    private static ObjectivePlan Plan(KernelSet kernels, VggWeights weights, ChwShape shape, int? tileCore) =>
+        ObjectivePlan.Build(LossPlan.Build(weights, new StyleOptions(), styleCount: 1), weights, kernels.Choice,
+            shape, [shape], tileCore);
+
+    /// <summary>The random content and style images every evaluation of a size uses.</summary>
+    private static ObjectiveImages Images(ChwShape shape) => new(RandomImage(shape, 1), [RandomImage(shape, 2)]);
+
     /// <summary>An objective's evaluations at one random x, with x, its gradient and the loss on the device.</summary>
-    private sealed class Evaluations(StyleObjective objective, ChwShape shape) : IDisposable
+    private sealed class Evaluations(IStyleObjective objective, ChwShape shape) : IDisposable
     {
         private readonly MemoryBuffer1D<float, Stride1D.Dense> _x =
             objective.Memory.Accelerator.Allocate1D(RandomImage(shape, 3).Data);
@@ -237,27 +245,28 @@ internal static class Bench
     /// costs 2*K*C*9*H*W; a Gram matrix and its backward 2*C*C*H*W each. Everything else (ReLU,
     /// pooling, MSE, TV) moves memory and is counted as 0 FLOP.
     /// </summary>
-    internal static (double Flop, string Shape) Work(string label, StyleObjective objective, VggWeights weights)
+    internal static (double Flop, string Shape) Work(string label, ChwShape image, VggWeights weights)
     {
+        ChwShape ActivationShape(string relu) => weights.LayerShape(relu, image.Height, image.Width);
         string name = label.Split(' ')[0];
         // "conv1_1+relu1_1 forward", "conv1_1 backward", and on a GPU the fused "relu1_2+conv1_2 backward".
         string? conv = name.Split('+').FirstOrDefault(part => part.StartsWith("conv", StringComparison.Ordinal));
         if (conv is not null)
         {
             var layer = weights[conv];
-            var output = objective.ActivationShape(weights.Architecture.ReluName(conv));
+            var output = ActivationShape(weights.Architecture.ReluName(conv));
             double flop = 2.0 * layer.OutChannels * layer.InChannels * 9 * output.PlaneLength;
             return (flop, $"{layer.InChannels}->{layer.OutChannels} {output.Height}x{output.Width}");
         }
         int at = name.IndexOf('@', StringComparison.Ordinal);
         if (at > 0)
         {
-            var activation = objective.ActivationShape(name[(at + 1)..]);
+            var activation = ActivationShape(name[(at + 1)..]);
             bool gram = name.StartsWith("StyleLoss", StringComparison.Ordinal);
             return (gram ? 2.0 * activation.Channels * activation.Channels * activation.PlaneLength : 0,
                 activation.ToString());
         }
-        return (0, name.StartsWith("relu", StringComparison.Ordinal) ? objective.ActivationShape(name).ToString() : "");
+        return (0, name.StartsWith("relu", StringComparison.Ordinal) ? ActivationShape(name).ToString() : "");
     }
 
     private static string Format(double value, string format) => value.ToString(format, CultureInfo.InvariantCulture);
@@ -283,7 +292,7 @@ internal static class Bench
         var architecture = VggArchitecture.Vgg19;
         foreach (string name in architecture.ConvNames)
         {
-            int outChannels = VggArchitecture.BlockChannels[architecture.Block(name) - 1] / widthDivisor;
+            int outChannels = architecture.OutChannels(name) / widthDivisor;
             double std = Math.Sqrt(2.0 / (inChannels * 9));
             var weight = new float[outChannels * inChannels * 9];
             for (int i = 0; i < weight.Length; i++)

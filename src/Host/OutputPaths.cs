@@ -3,12 +3,53 @@ using System.Runtime.InteropServices;
 namespace IlgpuStyle.Host;
 
 /// <summary>
-/// The checks on every file a run will write (the image, the report, the snapshots), made before
-/// anything long starts: a run must never end, after an hour, unable to save its result, and it
-/// must never replace one of its own inputs or anything that is not a plain file.
+/// The files a run reads and writes, and the checks on every file it will write (the image, the report,
+/// the snapshots), made before anything long starts: a run must never end, after an hour, unable to save
+/// its result, and it must never replace one of its own inputs or anything that is not a plain file.
 /// </summary>
 internal static class OutputPaths
 {
+    /// <summary>The files a run reads: none of them may be written.</summary>
+    public static List<(string Role, string Path)> Read(RunOptions o, string weightsPath)
+    {
+        var inputs = new List<(string, string)>();
+        if (o.Content is not null) inputs.Add(("content image", o.Content));
+        inputs.AddRange(o.Styles.Select(s => ("style image", s)));
+        if (o.InitImage is not null) inputs.Add(("init image", o.InitImage));
+        inputs.AddRange(RegionMasks.Files(o));
+        inputs.Add(("weights file", weightsPath));
+        return inputs;
+    }
+
+    /// <summary>The files a run writes: the image, the report, and every snapshot it will save.</summary>
+    public static List<(string Role, string Path)> Written(RunOptions o)
+    {
+        var outputs = new List<(string, string)> { ("output image", o.Output) };
+        if (o.Report is not null) outputs.Add(("report", o.Report));
+        if (o.SaveEvery <= 0) return outputs;
+        var scales = ScaleSchedule.Of(o);
+        foreach (var (scale, k) in scales.Select((s, k) => (s, k)))
+        {
+            int? size = o.MultiScale ? scale.Size : null;
+            for (int i = o.SaveEvery; i < scale.Iterations; i += o.SaveEvery)
+                outputs.Add(($"snapshot of iteration {i}", SnapshotPath(o.Output, i, size)));
+            // Every scale's result but the last (the output itself) is saved too.
+            if (k < scales.Count - 1)
+            {
+                outputs.Add(($"snapshot of iteration {scale.Iterations}",
+                    SnapshotPath(o.Output, scale.Iterations, size)));
+            }
+        }
+        return outputs;
+    }
+
+    /// <summary><c>out.png</c> at iteration 100 is saved as <c>out_100.png</c>; at the scale of longer side 256
+    /// of a coarse-to-fine run, as <c>out_256_100.png</c>.</summary>
+    public static string SnapshotPath(string output, int iteration, int? scaleSize = null) =>
+        Path.Combine(Path.GetDirectoryName(output) ?? "",
+            $"{Path.GetFileNameWithoutExtension(output)}_{(scaleSize is { } size ? $"{size}_" : "")}{iteration}" +
+            Path.GetExtension(output));
+
     /// <summary>
     /// Throws a <see cref="UsageException"/> unless each of <paramref name="outputs"/> (role, path)
     /// can be created or replaced as a regular file in an existing folder, none is the same file as

@@ -1,53 +1,18 @@
-using System.Globalization;
 using IlgpuStyle.Kernels;
 using IlgpuStyle.Network;
 using IlgpuStyle.Network.Images;
 using IlgpuStyle.Network.Tiling;
 using IlgpuStyle.Network.Weights;
-using IlgpuStyle.Optimization;
 
 namespace IlgpuStyle.Host;
 
-/// <summary>A run's device bytes at one scale, by part (<c>--dry-run</c> prints them).</summary>
-/// <param name="Weights">The network's weights on the device (and transposed copies where a GPU kernel reads
-/// them so).</param>
-/// <param name="Tile">One network's activations, masks and gradient buffers: the whole image's when untiled, one
-/// tile's (with its input and the buffers of the positions it owns) when tiled; or, when that is more, what a
-/// style image's network holds while it captures the targets.</param>
-/// <param name="ImageSized">x, the average of the iterates, and in a coarse-to-fine run what the previous scale
-/// hands over while this one is built (its image and Adam's moments).</param>
-/// <param name="Optimizer">The optimizer's vectors, each the size of the image: the gradient, scratch, and
-/// L-BFGS's history (2 per curvature pair) or Adam's moments.</param>
-/// <param name="Targets">The content targets (the content layers' activations over the whole image) and the
-/// style Gram targets.</param>
-/// <param name="Loss">The loss scalars, each style layer's G and dG, the gradient normaliser's buffers.</param>
-internal sealed record PlannedBytes(long Weights, long Tile, long ImageSized, long Optimizer, long Targets, long Loss)
-{
-    /// <summary>Everything the scale holds at its peak.</summary>
-    public long Total => Weights + Tile + ImageSized + Optimizer + Targets + Loss;
-}
-
-/// <summary>How one scale will be evaluated, and what it will hold.</summary>
-/// <param name="Scale">The scale's size and iterations.</param>
-/// <param name="Shape">The image's (3, H, W) there.</param>
-/// <param name="Tiles">The tiles, or null when the scale is evaluated whole.</param>
-/// <param name="Bytes">Its device bytes by part.</param>
-/// <param name="RelativeTime">An evaluation's arithmetic relative to an untiled one (1 when untiled): a tiled
-/// evaluation recomputes each tile's halo and runs the forward pass twice.</param>
-/// <param name="WholeBytes">What the scale would need untiled (<see cref="long.MaxValue"/>: a tensor past 2^31
-/// elements), so a plan can say why it tiles.</param>
-internal sealed record ScalePlan(Scale Scale, ChwShape Shape, TileGrid? Tiles, PlannedBytes Bytes,
-    double RelativeTime, long WholeBytes);
-
-/// <summary>Every scale's plan, the limit it was made against, and notes for the user.</summary>
-internal sealed record RunPlan(IReadOnlyList<ScalePlan> Scales, MemoryLimit Limit, IReadOnlyList<string> Notes);
-
 /// <summary>
-/// Decides, before anything is allocated, how each scale of a run is evaluated: whole when it fits in the memory
+/// Makes the <see cref="RunPlan"/>, before anything is allocated: the loss once (<see cref="LossPlan"/>), then for
+/// each scale the image's and the style images' sizes and how it is evaluated: whole when it fits in the memory
 /// limit, otherwise in tiles (<see cref="TileGrid"/>; the loss and gradient stay exactly the whole image's), with
 /// the tile core that fits and costs least (<see cref="ChooseCore"/>: as a rule the largest) or the one
-/// <c>--tile-size</c> asks for; and refuses a run that does not fit even in the smallest tiles, naming the
-/// cheapest change that would make it fit.
+/// <c>--tile-size</c> asks for. It refuses a run whose images are too small for its layers, and one that does not
+/// fit even in the smallest tiles, naming the cheapest change that would make it fit.
 /// </summary>
 /// <remarks>
 /// Only what grows with the tile can be tiled away. The image-sized vectors (x, the gradient, the optimizer's
@@ -56,35 +21,87 @@ internal sealed record RunPlan(IReadOnlyList<ScalePlan> Scales, MemoryLimit Limi
 /// </remarks>
 internal static class RunPlanner
 {
-    /// <summary>Plans every scale of <paramref name="scales"/>; throws a <see cref="UsageException"/> naming the
-    /// cheapest fix when a scale does not fit even in the smallest tiles.</summary>
-    /// <param name="o">The run's options.</param>
-    /// <param name="scales">Its scales, smallest first.</param>
-    /// <param name="weights">The weights, or VGG-19's shapes (<see cref="Vgg19Shapes"/>).</param>
+    /// <summary>Plans the run; throws a <see cref="UsageException"/> for images too small for the layers, or
+    /// naming the cheapest fix when a scale does not fit even in the smallest tiles.</summary>
+    /// <param name="o">The run's options (parsed and checked).</param>
+    /// <param name="scales">Its scales, smallest first (<see cref="ScaleSchedule.Of"/>).</param>
+    /// <param name="weights">The weights, or VGG-19's shapes (<see cref="WeightsLocation.Vgg19Shapes"/>): only their
+    /// shapes are read.</param>
     /// <param name="canvas">The size the result has before scaling: the content image's, or the texture's.</param>
-    /// <param name="styles">The style images as decoded.</param>
+    /// <param name="styles">The style images' sizes as decoded.</param>
     /// <param name="kernels">The kernels the run will use (some keep transposed weights).</param>
     /// <param name="limit">The device bytes the run may hold.</param>
+    /// <exception cref="StyleSetupException">Unknown layers, loss settings that do not fit the images.</exception>
     public static RunPlan Plan(RunOptions o, IReadOnlyList<Scale> scales, VggWeights weights,
-        (int Width, int Height) canvas, IReadOnlyList<RgbImage> styles, KernelChoice kernels, MemoryLimit limit)
+        (int Width, int Height) canvas, IReadOnlyList<(int Width, int Height)> styles, KernelChoice kernels,
+        MemoryLimit limit)
     {
+        var loss = LossPlan.Build(weights, o.Style, styles.Count,
+            o.Texture ? ObjectiveKind.Texture : ObjectiveKind.Content, RegionMasks.LayoutOf(o),
+            o.ColorControl == ColorControl.LuminanceOnly);
+        CheckImageSizes(o, loss, canvas, styles);
         var notes = new List<string>();
-        var model = new Model(o, weights, canvas, styles, kernels);
+        var model = new Model(o, loss, weights, canvas, styles, kernels);
 
         // The largest (last) scale first: when a run does not fit, that is the scale to name.
-        var planned = scales.Reverse().Select(scale => PlanScale(model, scale, limit, notes)).Reverse().ToList();
-        return new RunPlan(planned, limit, notes.Distinct().ToList());
+        var planned = scales.Select((scale, k) => (scale, k)).Reverse()
+            .Select(s => PlanScale(model, s.scale, s.k, scales.Count, limit, notes)).Reverse().ToList();
+        return new RunPlan(loss, planned, limit, notes.Distinct().ToList());
     }
 
-    private static ScalePlan PlanScale(Model model, Scale scale, MemoryLimit limit, List<string> notes)
+    /// <summary>The longer side of the style images at a scale of longer side <paramref name="size"/>.</summary>
+    private static int StyleSize(RunOptions o, int size) => Math.Max(1, (int)Math.Round(o.StyleScale * size));
+
+    /// <summary>The shape <see cref="ImageResize.ToLongerSide"/> gives an image, without resizing it.</summary>
+    private static ChwShape TargetShape((int Width, int Height) image, int longerSide)
+    {
+        var (width, height) = ImageResize.LongerSideSize(image.Width, image.Height, longerSide);
+        return new ChwShape(3, height, width);
+    }
+
+    /// <summary>
+    /// Every image at its final size is large enough for the layers it feeds: each 2x2 pooling halves the image
+    /// and needs at least 2x2 pixels, so reaching a layer of stride s needs a shorter side of s pixels (16 for
+    /// relu5_1). (The first scale of a coarse-to-fine run is checked when it is built, naming its option.)
+    /// </summary>
+    private static void CheckImageSizes(RunOptions o, LossPlan loss, (int Width, int Height) canvas,
+        IReadOnlyList<(int Width, int Height)> styles)
+    {
+        if (loss.DeepestLayer is { } deepest)
+        {
+            CheckLargeEnough(loss.Architecture, TargetShape(canvas, o.Size), deepest,
+                o.Texture ? "texture" : "content image", o.Texture ? "--size or --texture-size" : "--size");
+        }
+        if (loss.Style.Count == 0) return;
+        string deepestStyle = loss.Architecture.Deepest(loss.Style.Select(l => l.Name));
+        for (int i = 0; i < styles.Count; i++)
+        {
+            CheckLargeEnough(loss.Architecture, TargetShape(styles[i], StyleSize(o, o.Size)), deepestStyle,
+                $"style image '{o.Styles[i]}'", "--size or --style-scale");
+        }
+    }
+
+    private static void CheckLargeEnough(VggArchitecture architecture, ChwShape shape, string deepest, string what,
+        string options)
+    {
+        int minimum = architecture.Stride(deepest);
+        if (Math.Min(shape.Height, shape.Width) >= minimum) return;
+        throw new UsageException($"The {what} becomes {shape.Width}x{shape.Height} pixels, too small to reach " +
+                                 $"{deepest}: its shorter side must be at least {minimum} pixels. " +
+                                 $"Use a larger {options}.");
+    }
+
+    private static ScalePlan PlanScale(Model model, Scale scale, int index, int count, MemoryLimit limit,
+        List<string> notes)
     {
         var o = model.Options;
         var shape = model.ContentShape(scale.Size);
-        int stride = model.Stride;
-        if (o.TileSize is null && model.Needs(scale.Size, null) <= limit.Bytes) return model.Planned(scale, null);
+        int stride = model.Loss.Stride;
+        if (o.TileSize is null && model.Fits(scale.Size, null, limit.Bytes))
+            return model.Planned(scale, index, count, null);
         // Tiles keep whole-image buffers of their own (the gradient they add up), so the smallest can need more
         // than a whole evaluation: only now, with the whole image over the limit, is it the last resort.
-        if (model.Needs(scale.Size, model.SmallestCore(scale.Size)) > limit.Bytes)
+        if (!model.Fits(scale.Size, model.SmallestCore(scale.Size), limit.Bytes))
             throw new UsageException(SmallestTileFix(model, scale, limit));
 
         if (o.TileSize is { } asked)
@@ -92,12 +109,12 @@ internal static class RunPlanner
             int core = RoundToStride(asked, stride);
             if (core != asked)
             {
-                notes.Add($"--tile-size {asked} is not a multiple of {stride} (the stride of {model.DeepestLayer}): " +
-                          $"tiles of {core} px are used.");
+                notes.Add($"--tile-size {asked} is not a multiple of {stride} (the stride of " +
+                          $"{model.Loss.DeepestLayer}): tiles of {core} px are used.");
             }
-            long needs = model.Needs(scale.Size, core);
-            if (needs > limit.Bytes)
+            if (!model.Fits(scale.Size, core, limit.Bytes))
             {
+                long needs = model.Needs(scale.Size, core);
                 int fits = ChooseCore(model, scale.Size, limit.Bytes);
                 string what = needs == long.MaxValue
                     ? "makes tensors of more than 2^31 elements, which the kernels cannot index"
@@ -105,15 +122,15 @@ internal static class RunPlanner
                 throw new UsageException($"--tile-size {core} at {shape.Width}x{shape.Height} {what}: " +
                                          $"--tile-size {fits} fits (or leave --tile-size out: auto).");
             }
-            if (model.Grid(scale.Size, core) is null)
+            if (!model.Objective(scale.Size, core).IsTiled)
             {
                 notes.Add($"--tile-size {core}: one tile (with its halo) covers the {shape.Width}x{shape.Height} " +
                           "image, so it is evaluated whole.");
             }
-            return model.Planned(scale, core);
+            return model.Planned(scale, index, count, core);
         }
 
-        return model.Planned(scale, ChooseCore(model, scale.Size, limit.Bytes));
+        return model.Planned(scale, index, count, ChooseCore(model, scale.Size, limit.Bytes));
     }
 
     /// <summary>
@@ -128,8 +145,8 @@ internal static class RunPlanner
     private static int ChooseCore(Model model, int size, long limit)
     {
         var shape = model.ContentShape(size);
-        int stride = model.Stride;
-        int halo = model.Halo(size);
+        int stride = model.Loss.Stride;
+        int halo = model.Loss.DeepestLayer is { } deepest ? TileGrid.HaloFor(model.Loss.Architecture, deepest) : 0;
         int smallest = model.SmallestCore(size);
         int best = smallest;
         double bestCost = double.MaxValue;
@@ -140,8 +157,9 @@ internal static class RunPlanner
             // the core where that exceeds the cheapest found (with 10% to spare for the poolings' rounding), no
             // smaller core can win, and those are the many-tile plans that are slow to work out.
             if ((core + halo) / (double)(core + stride) > bestCost * 1.1) break;
-            if (model.Grid(size, core) is null || model.Needs(size, core) > limit) continue;
-            double cost = model.RelativeTime(size, core);
+            var plan = model.Objective(size, core);
+            if (!plan.IsTiled || !model.Fits(size, core, limit)) continue;
+            double cost = plan.Tiles!.RelativeTime;
             if (cost >= bestCost * (1 - 1e-9)) continue; // from the largest down: a tie keeps the larger core
             best = core;
             bestCost = cost;
@@ -156,6 +174,22 @@ internal static class RunPlanner
             int.MaxValue / stride * stride);
 
     /// <summary>
+    /// The largest size below <paramref name="size"/> whose <paramref name="bytesAt"/> fits
+    /// <paramref name="budget"/> (bisection: the bytes grow with the size), or 0 when not even 1 fits.
+    /// </summary>
+    public static int LargestFittingSize(int size, long budget, Func<int, long> bytesAt)
+    {
+        ArgumentNullException.ThrowIfNull(bytesAt);
+        int low = 0, high = size;
+        while (high - low > 1)
+        {
+            int middle = (low + high) / 2;
+            if (bytesAt(middle) <= budget) low = middle; else high = middle;
+        }
+        return low;
+    }
+
+    /// <summary>
     /// The message for a scale that does not fit even in the smallest tiles: what it needs, against what, and the
     /// cheapest change that fits, tried in order of how little it changes the result: a shorter L-BFGS history (or
     /// Adam), no average of the iterates, a smaller image, more memory.
@@ -167,8 +201,8 @@ internal static class RunPlanner
         int smallest = model.SmallestCore(scale.Size);
         long needs = model.Needs(scale.Size, smallest);
         // The run's own vectors alone rule out most sizes without planning their tiles.
-        int fitting = MemoryEstimate.LargestFittingSize(scale.Size, limit.Bytes,
-            s => model.RunVectorBytes(o, s) > limit.Bytes ? long.MaxValue : model.Needs(s, model.SmallestCore(s)));
+        int fitting = LargestFittingSize(scale.Size, limit.Bytes,
+            s => model.Vectors(o, s).Total > limit.Bytes ? long.MaxValue : model.Needs(s, model.SmallestCore(s)));
         // A texture's size is --texture-size at the last scale; at another scale, or without it, --size.
         string sizeOption = o.Texture && o.TextureSize is { } t && scale.Size == o.Size
             ? $"--texture-size {t.Width}x{t.Height}"
@@ -180,14 +214,14 @@ internal static class RunPlanner
                    $"{smaller} in {limit}.";
         }
 
-        var bytes = model.Bytes(scale.Size, smallest);
+        var bytes = model.Bytes(scale.Size, smallest)!;
         string size = $"{shape.Width} x {shape.Height}";
         string where = $"even in the smallest tiles ({smallest} px)";
         string against = $"{where}, {sizeOption} needs about {DeviceList.FormatBytes(needs)}, more than the " +
                          $"limit of {limit}";
         // Only the run's own vectors depend on the optimizer and the average: the objective's bytes stay.
         bool Fits(RunOptions changed) =>
-            needs - model.RunVectorBytes(o, scale.Size) + model.RunVectorBytes(changed, scale.Size) <= limit.Bytes;
+            needs - model.Vectors(o, scale.Size).Total + model.Vectors(changed, scale.Size).Total <= limit.Bytes;
         if (o.Optimizer == OptimizerKind.Lbfgs)
         {
             int history = o.Lbfgs.HistorySize;
@@ -210,111 +244,36 @@ internal static class RunPlanner
                (fitting >= 16 ? $"use --size {fitting} or raise --max-memory." : $"{smaller}; raise --max-memory.");
     }
 
-    /// <summary>Why a scale is tiled: --tile-size asked, the whole image is over the limit, or a whole tensor
-    /// would pass the kernels' int indices.</summary>
-    private static string WhyTiled(ScalePlan s, RunOptions o, MemoryLimit limit) =>
-        s.WholeBytes == long.MaxValue
-            ? "whole, a tensor would have more than 2^31 elements, which the kernels cannot index"
-            : s.WholeBytes > limit.Bytes
-                ? $"whole it would need {DeviceList.FormatBytes(s.WholeBytes)}, more than the limit"
-                : $"--tile-size {o.TileSize} asks for it (whole it would need {DeviceList.FormatBytes(s.WholeBytes)})";
-
     private static string Capitalized(string text) => char.ToUpperInvariant(text[0]) + text[1..];
 
     /// <summary>
-    /// The plan as <c>--dry-run</c> prints it: per scale the image, the tiles, the bytes by part, the total against
-    /// the limit and the time per evaluation relative to untiled.
+    /// The objective's plan and the run's bytes at any size and tile core, for the images as the run will resample
+    /// them: what the planner weighs its choices with. Each plan is made once (a small core over a large image has
+    /// many tiles).
     /// </summary>
-    public static void Print(RunPlan plan, RunOptions o, VggWeights weights, TextWriter output)
+    private sealed class Model(RunOptions o, LossPlan loss, VggWeights weights, (int Width, int Height) canvas,
+        IReadOnlyList<(int Width, int Height)> styles, KernelChoice kernels)
     {
-        string optimizer = o.Optimizer == OptimizerKind.Lbfgs
-            ? $"L-BFGS history {o.Lbfgs.HistorySize}"
-            : "Adam";
-        output.WriteLine($"Plan for {weights.Architecture.Name} ({optimizer}), limit {plan.Limit}:");
-        for (int k = 0; k < plan.Scales.Count; k++)
-        {
-            var s = plan.Scales[k];
-            string tiles = s.Tiles is { } t
-                ? $"{t.Rows}x{t.Columns} tiles, core {t.Core} px, halo {t.Halo} px " +
-                  $"(each tile {t.LargestTile.Width}x{t.LargestTile.Height})"
-                : "untiled";
-            output.WriteLine($"scale {k + 1}/{plan.Scales.Count}: {s.Shape.Width}x{s.Shape.Height}, " +
-                             $"{s.Scale.Iterations} iterations, {tiles}");
-            if (s.Tiles is not null) output.WriteLine($"tiled because {WhyTiled(s, o, plan.Limit)}");
-            var b = s.Bytes;
-            TextTable.Write(output, ["part", "bytes"],
-            [
-                ["weights", DeviceList.FormatBytes(b.Weights)],
-                [s.Tiles is null ? "activations and gradients" : "one tile's activations and gradients",
-                    DeviceList.FormatBytes(b.Tile)],
-                ["image-sized buffers", DeviceList.FormatBytes(b.ImageSized)],
-                ["optimizer state", DeviceList.FormatBytes(b.Optimizer)],
-                ["targets", DeviceList.FormatBytes(b.Targets)],
-                ["loss buffers", DeviceList.FormatBytes(b.Loss)],
-                ["total", $"{DeviceList.FormatBytes(b.Total)} of {DeviceList.FormatBytes(plan.Limit.Bytes)}"],
-            ]);
-            if (s.Tiles is not null)
-            {
-                string times = s.RelativeTime.ToString("0.00", CultureInfo.InvariantCulture);
-                output.WriteLine($"time per evaluation: about {times}x untiled (by arithmetic: the halos, and a " +
-                                 "second forward pass)");
-            }
-        }
-    }
+        private readonly Dictionary<(int Size, int? Core), ObjectivePlan> _plans = [];
 
-    /// <summary>
-    /// VGG-19's layer shapes with zero weights, for planning a run whose default weights are not downloaded yet:
-    /// the plan needs shapes only. Layers of one shape share one array (19 MB instead of 548 MB).
-    /// </summary>
-    public static VggWeights Vgg19Shapes()
-    {
-        var architecture = VggArchitecture.Vgg19;
-        var arrays = new Dictionary<long, float[]>();
-        float[] Zeros(long length) => arrays.TryGetValue(length, out var a) ? a : arrays[length] = new float[length];
-        var tensors = new List<NamedTensor>();
-        int inChannels = 3;
-        foreach (string name in architecture.ConvNames)
-        {
-            int outChannels = VggArchitecture.BlockChannels[architecture.Block(name) - 1];
-            tensors.Add(new NamedTensor(name + ".weight", [outChannels, inChannels, 3, 3],
-                Zeros(9L * outChannels * inChannels)));
-            tensors.Add(new NamedTensor(name + ".bias", [outChannels], Zeros(outChannels)));
-            inChannels = outChannels;
-        }
-        var metadata = new Dictionary<string, string> { ["arch"] = "vgg19", ["preprocess"] = "torchvision" };
-        return VggWeights.FromTensors(tensors, metadata, "VGG-19's shapes");
-    }
-
-    /// <summary>
-    /// What a scale needs, from shapes alone: the engine's estimate of the objective (<see cref="MemoryEstimate"/>)
-    /// and the run's own buffers around it, for the images at each scale's size as the run will resample them.
-    /// </summary>
-    private sealed class Model(RunOptions o, VggWeights weights, (int Width, int Height) canvas,
-        IReadOnlyList<RgbImage> styles, KernelChoice kernels)
-    {
         public RunOptions Options => o;
 
-        /// <summary>The deepest layer any loss reads, whose stride the tiles' origins follow.</summary>
-        public string DeepestLayer => weights.Architecture.Deepest(o.Style.ContentLayers.Concat(o.Style.StyleLayers));
+        public LossPlan Loss => loss;
 
-        private readonly Dictionary<(int Size, int Core), TilePlan?> _tilePlans = [];
+        public ChwShape ContentShape(int size) => TargetShape(canvas, size);
 
-        /// <summary>The regions' masks, as the objective lays them out (null: no regions).</summary>
-        private RegionLayout? Regions => RegionMasks.LayoutOf(o);
-        private readonly Dictionary<int, bool> _wholeImageIndexable = [];
-
-        public ChwShape ContentShape(int size) => StyleRun.TargetShape(canvas, size);
-
-        private List<ChwShape> StyleShapes(int size) =>
-            styles.Select(s => StyleRun.TargetShape((s.Width, s.Height), StyleRun.StyleSize(o, size))).ToList();
-
-        /// <summary>The tiles at the scale of longer side <paramref name="size"/>; null when no network runs (only
-        /// total variation) or one tile covers the image.</summary>
-        public TileGrid? Grid(int size, int core)
+        /// <summary>
+        /// The objective at the scale of longer side <paramref name="size"/>: whole (<paramref name="core"/> null,
+        /// or a core whose one tile covers the image) or in tiles of that core.
+        /// </summary>
+        public ObjectivePlan Objective(int size, int? core)
         {
-            var shape = ContentShape(size);
-            var grid = TileGrid.ForObjective(weights, o.Style, shape.Height, shape.Width, core);
-            return grid is { IsSingle: false } ? grid : null;
+            if (_plans.TryGetValue((size, core), out var known)) return known;
+            var styleShapes = styles.Select(s => TargetShape(s, StyleSize(o, size))).ToList();
+            var plan = ObjectivePlan.Build(loss, weights, kernels, ContentShape(size), styleShapes, core);
+            if (core is not null && !plan.IsTiled) plan = Objective(size, null);
+            _plans[(size, core)] = plan;
+            return plan;
         }
 
         /// <summary>
@@ -326,118 +285,37 @@ internal static class RunPlanner
         public int SmallestCore(int size)
         {
             var shape = ContentShape(size);
+            int stride = loss.Stride;
             int sixtyFourth = (Math.Max(shape.Height, shape.Width) + 63) / 64;
-            return Math.Max(Stride, (sixtyFourth + Stride - 1) / Stride * Stride);
+            return Math.Max(stride, (sixtyFourth + stride - 1) / stride * stride);
         }
 
-        /// <summary>The deepest used layer's stride: every core is a multiple of it.</summary>
-        public int Stride => TileGrid.MinimumCore(weights.Architecture, [.. o.Style.ContentLayers,
-            .. o.Style.StyleLayers]);
+        /// <summary>The run's own vectors at a size, with <paramref name="options"/>' optimizer and average.</summary>
+        public RunVectors Vectors(RunOptions options, int size) =>
+            RunVectors.Of(options, loss.VariableShape(ContentShape(size)).Length);
 
-        /// <summary>The scale evaluated whole (<paramref name="core"/> null) or in tiles of that core (whole when
-        /// one tile covers the image).</summary>
-        public ScalePlan Planned(Scale scale, int? core)
+        /// <summary>The bytes at a size and core by part; null when a tensor could not be indexed.</summary>
+        public PlannedBytes? Bytes(int size, int? core) => Objective(size, core).Memory is { } memory
+            ? PlannedBytes.Of(memory, Vectors(o, size))
+            : null;
+
+        /// <summary>
+        /// The bytes at a size and core, or <see cref="long.MaxValue"/> when a tensor it holds would have more than
+        /// 2^31 elements, which no device can run (the kernels index with int), however large its memory.
+        /// </summary>
+        public long Needs(int size, int? core) => Bytes(size, core)?.Total ?? long.MaxValue;
+
+        /// <summary>Whether the scale at a size and core can run within <paramref name="limit"/> bytes.</summary>
+        public bool Fits(int size, int? core, long limit) => Bytes(size, core) is { } bytes && bytes.Total <= limit;
+
+        /// <summary>Scale <paramref name="index"/> of <paramref name="count"/>, evaluated whole
+        /// (<paramref name="core"/> null) or in tiles of that core.</summary>
+        public ScalePlan Planned(Scale scale, int index, int count, int? core)
         {
             var shape = ContentShape(scale.Size);
-            long whole = Needs(scale.Size, null);
-            if (core is { } c && Grid(scale.Size, c) is { } grid)
-                return new ScalePlan(scale, shape, grid, Bytes(scale.Size, c), RelativeTime(scale.Size, c), whole);
-            return new ScalePlan(scale, shape, null, Bytes(scale.Size, null), 1, whole);
-        }
-
-        /// <summary>
-        /// The bytes the scale of longer side <paramref name="size"/> needs with tile core <paramref name="core"/>
-        /// (null: untiled), or <see cref="long.MaxValue"/> when a tensor it holds would have more than 2^31 elements,
-        /// which no device can run (the kernels index with int), however large its memory: untiled, any activation;
-        /// tiled, the whole image's tensors (<see cref="MemoryEstimate.RunBytes"/>) and every tile's activations.
-        /// </summary>
-        public long Needs(int size, int? core)
-        {
-            var tiles = core is { } c ? TilePlanAt(size, c) : null;
-            if (tiles is null)
-            {
-                bool fits = MemoryEstimate.RunBytes(weights, ContentShape(size), StyleShapes(size), o.Style, kernels,
-                    _ => 0, regions: Regions) != long.MaxValue;
-                return fits ? Bytes(size, null).Total : long.MaxValue;
-            }
-            var tileInputs = tiles.Styles.Select(s => s.Grid.LargestTile).Append(tiles.Grid.LargestTile);
-            if (!WholeImageIndexable(size, tiles.Grid.Core)
-                || tileInputs.Any(t => MemoryEstimate.LargestActivation(weights, t) > int.MaxValue))
-                return long.MaxValue;
-            return Bytes(size, core).Total;
-        }
-
-        /// <summary>
-        /// Whether the whole image's tensors of a tiled run (x, the content targets) can be indexed: the same for
-        /// every core, so asked of <see cref="MemoryEstimate.RunBytes"/> once per size, with the tiles of the core
-        /// at hand.
-        /// </summary>
-        private bool WholeImageIndexable(int size, int core)
-        {
-            if (_wholeImageIndexable.TryGetValue(size, out bool known)) return known;
-            bool indexable = MemoryEstimate.RunBytes(weights, ContentShape(size), StyleShapes(size), o.Style,
-                kernels, _ => 0, core, Regions) != long.MaxValue;
-            _wholeImageIndexable[size] = indexable;
-            return indexable;
-        }
-
-        /// <summary>The tiled objective's plan for tiles of <paramref name="core"/> (null: one tile covers the
-        /// image), built once per size and core: a small core over a large image has many tiles.</summary>
-        private TilePlan? TilePlanAt(int size, int core)
-        {
-            if (_tilePlans.TryGetValue((size, core), out var known)) return known;
-            var plan = Grid(size, core) is null ? null
-                : TilePlan.Build(weights, ContentShape(size), StyleShapes(size), o.Style, kernels, core, Regions);
-            _tilePlans[(size, core)] = plan;
-            return plan;
-        }
-
-        /// <summary>The bytes of what the run allocates around the objective, with <paramref name="options"/>'
-        /// optimizer and average: x, the optimizer's vectors, the average, what the previous scale hands over.
-        /// </summary>
-        public long RunVectorBytes(RunOptions options, int size)
-        {
-            int n = VariableLength(options, ContentShape(size));
-            return sizeof(float) * (long)n + StyleRun.ScaleBytes(options, n) + StyleRun.OptimizerBytes(options, n);
-        }
-
-        /// <summary>Floats in x for a network input of <paramref name="shape"/>: one channel with luminance-only,
-        /// three otherwise.</summary>
-        private static int VariableLength(RunOptions options, ChwShape shape) =>
-            options.ColorControl == ColorControl.LuminanceOnly ? shape.PlaneLength : shape.Length;
-
-        /// <summary>The bytes at the scale of longer side <paramref name="size"/> with tile core
-        /// <paramref name="core"/> (null: untiled), by part: the objective's as <see cref="MemoryEstimate"/> plans
-        /// them, and the run's own buffers around it.</summary>
-        public PlannedBytes Bytes(int size, int? core)
-        {
-            var shape = ContentShape(size);
-            var tiles = core is { } c ? TilePlanAt(size, c) : null;
-            var objective = tiles?.Memory() ?? MemoryEstimate.Objective(weights, shape, StyleShapes(size), o.Style,
-                kernels, regions: Regions);
-            // Luminance-only optimizes y, (1, H, W), through the style objective on (3, H, W): the replication
-            // holds that input and its gradient beside the objective's buffers.
-            int n = VariableLength(o, shape);
-            long replication = o.ColorControl == ColorControl.LuminanceOnly
-                ? LuminanceObjective.ReplicationBytes(shape)
-                : 0;
-            long held = objective.Held + replication;
-            // The peak beyond what the objective holds comes from a style image's network capturing its targets:
-            // network memory too, and gone when the objective's own network is built.
-            long network = objective.Network + Math.Max(objective.Total, held) - held;
-            long run = sizeof(float) * (long)n + StyleRun.ScaleBytes(o, n); // x, the average, the previous scale
-            return new PlannedBytes(objective.Weights, network, run + replication, StyleRun.OptimizerBytes(o, n),
-                objective.Targets, objective.LossBuffers);
-        }
-
-        /// <summary>The arithmetic of a tiled evaluation relative to an untiled one (<see cref="TilePlan"/>).</summary>
-        public double RelativeTime(int size, int core) => TilePlanAt(size, core)?.RelativeTime ?? 1;
-
-        /// <summary>Pixels of context around each core (<see cref="TileGrid.Halo"/>).</summary>
-        public int Halo(int size)
-        {
-            var shape = ContentShape(size);
-            return TileGrid.ForObjective(weights, o.Style, shape.Height, shape.Width, Stride)?.Halo ?? 0;
+            string? label = o.MultiScale ? $"scale {index + 1}/{count} {shape.Width}x{shape.Height}" : null;
+            return new ScalePlan(scale, index, Objective(scale.Size, core), Bytes(scale.Size, core)!,
+                Needs(scale.Size, null), label);
         }
     }
 }

@@ -9,19 +9,6 @@ using IlgpuStyle.Optimization;
 
 namespace IlgpuStyle.Host;
 
-/// <summary>What every scale of a run is made from: the weights, their preprocessing, and the images (and masks)
-/// as decoded from their files (the styles already colour-matched with <c>--color-control match-style</c>).
-/// Each scale resamples these originals, never another scale's copy, so no image is resampled twice.</summary>
-/// <param name="Weights">The VGG weights.</param>
-/// <param name="Preprocessing">Their input convention.</param>
-/// <param name="Content">The content image; null for a texture.</param>
-/// <param name="Canvas">The size the result has before scaling: the content's, or the texture's.</param>
-/// <param name="Styles">The style images.</param>
-/// <param name="Init">The <c>--init-image</c>, if any.</param>
-/// <param name="Masks">The regions' masks, if any (<see cref="RegionMasks"/>).</param>
-internal sealed record RunInputs(VggWeights Weights, Preprocessing Preprocessing, RgbImage? Content,
-    (int Width, int Height) Canvas, IReadOnlyList<RgbImage> Styles, RgbImage? Init, RegionMasks? Masks = null);
-
 /// <summary>
 /// One scale of a run: the content and style images at the scale's size, the loss there (targets
 /// recomputed at that size), the image being optimized, its optimizer and, with
@@ -44,63 +31,29 @@ internal sealed class ScaleRun : IDisposable
 {
     private readonly RunOptions _options;
     private readonly Preprocessing _preprocessing;
-    private StyleObjective? _objective;          // the loss at this size, until Finish
-    private LuminanceObjective? _luminance;      // or, luminance-only, the loss on y
+    private IStyleObjective? _objective; // the loss at this size, until Finish
     private IOptimizer? _optimizer;     // after Finish kept only if it is Adam (the next scale takes its state)
     private IterateAverage? _average;   // with --average-decay, until Finish
     private bool _finished;
 
-    /// <summary>Builds scale <paramref name="index"/> of <paramref name="count"/>; <paramref name="previous"/>
-    /// (finished) is the scale before, or null for the first; <paramref name="tiles"/> the tiles its loss is
-    /// evaluated in, as <see cref="RunPlanner"/> decided (null: whole).</summary>
-    public ScaleRun(KernelSet kernels, RunInputs inputs, RunOptions o, Scale scale, int index, int count,
-        ScaleRun? previous, TileGrid? tiles = null)
+    /// <summary>Builds the scale <paramref name="plan"/> describes from the run's images and
+    /// <paramref name="weights"/>; <paramref name="previous"/> (finished) is the scale before, or null for the
+    /// first.</summary>
+    public ScaleRun(KernelSet kernels, VggWeights weights, RunImages images, RunOptions o, ScalePlan plan,
+        ScaleRun? previous)
     {
         _options = o;
-        _preprocessing = inputs.Preprocessing;
-        Scale = scale;
-        Tiles = tiles;
-        Index = index;
-        var (width, height) = ImageResize.LongerSideSize(inputs.Canvas.Width, inputs.Canvas.Height, scale.Size);
-        ContentImage = inputs.Content is null ? null : ImageResize.Resize(inputs.Content, width, height);
-        Shape = new ChwShape(3, height, width);
-        VariableShape = Luminance ? new ChwShape(1, height, width) : Shape;
-        Label = o.MultiScale ? $"scale {index + 1}/{count} {Shape.Width}x{Shape.Height}" : null;
-        string? tileLabel = tiles is null ? null : $"{tiles.Rows}x{tiles.Columns} tiles";
-        ProgressLabel = Label is null ? tileLabel
-            : tileLabel is null ? Label
-            : $"{Label}, {tileLabel}";
+        Plan = plan;
+        var objective = plan.Objective;
+        _preprocessing = objective.Loss.Preprocessing;
+        ContentImage = images.Content is null ? null : Resize(images.Content, objective.Input);
         try
         {
-            int styleSize = StyleRun.StyleSize(o, scale.Size);
-            var styles = inputs.Styles.Select(s => ImageResize.ToLongerSide(s, styleSize)).ToList();
-            var regions = ContentImage is null ? null : inputs.Masks?.At(ContentImage, styles); // none for a texture
-            IObjective objective;
-            if (Luminance)
-            {
-                // Grey images: the content's luminance, and each style's matched to its mean and deviation.
-                var contentLuminance = Yiq.Luminance(ContentImage!);
-                var greyStyles = styles.Select(s => Grey(Yiq.MatchMeanAndDeviation(Yiq.Luminance(s),
-                    contentLuminance), s.Width, s.Height)).ToList();
-                _luminance = new LuminanceObjective(kernels, inputs.Weights, Grey(contentLuminance, width, height),
-                    greyStyles, o.Style, tiles?.Core, regions);
-                objective = _luminance;
-                OmittedRegionTerms = _luminance.OmittedRegionTerms;
-            }
-            else
-            {
-                // A texture has no content: its loss has content weight 0 (StyleRun), so this blank image only
-                // gives the network its size.
-                var content = ContentImage is null
-                    ? new NetworkImage(new float[Shape.Length], Shape)
-                    : ToNetwork(ContentImage);
-                _objective = new StyleObjective(kernels, inputs.Weights, content, styles.Select(ToNetwork).ToList(),
-                    o.Style, tiles?.Core, regions);
-                objective = _objective;
-                OmittedRegionTerms = _objective.OmittedRegionTerms;
-            }
-            X = previous is null ? kernels.Accelerator.Allocate1D(InitialImage(inputs)) : Enlarge(kernels, previous);
-            _optimizer = CreateOptimizer(kernels, objective, previous);
+            var styles = images.Styles.Select((s, k) => Resize(s, objective.Styles[k])).ToList();
+            var regions = ContentImage is null ? null : images.Masks?.At(ContentImage, styles); // none for a texture
+            _objective = objective.Create(kernels, weights, NetworkImages(styles, regions));
+            X = previous is null ? kernels.Accelerator.Allocate1D(InitialImage(images)) : Enlarge(kernels, previous);
+            _optimizer = CreateOptimizer(kernels, _objective, previous);
             if (o.AverageDecay > 0) _average = new IterateAverage(kernels, VariableShape.Length, o.AverageDecay);
         }
         catch
@@ -110,35 +63,22 @@ internal sealed class ScaleRun : IDisposable
         }
     }
 
-    /// <summary>The scale's size (longer side) and iterations.</summary>
-    public Scale Scale { get; }
+    /// <summary>What the scale is: its size, iterations, objective and tiles.</summary>
+    public ScalePlan Plan { get; }
 
-    /// <summary>The tiles the loss is evaluated in; null when it is evaluated whole.</summary>
-    public TileGrid? Tiles { get; }
-
-    /// <summary>0-based position in the run.</summary>
-    public int Index { get; }
-
-    /// <summary><c>scale 3/5 256x192</c> in a coarse-to-fine run, null in a plain run.</summary>
-    public string? Label { get; }
-
-    /// <summary>Region terms the loss leaves out at this scale (<see cref="StyleObjective.OmittedRegionTerms"/>).
+    /// <summary>Region terms the loss leaves out at this scale (<see cref="IStyleObjective.OmittedRegionTerms"/>).
     /// </summary>
-    public IReadOnlyList<string> OmittedRegionTerms { get; } = [];
-
-    /// <summary>What the progress lines say before the iteration: <see cref="Label"/>, and the tiles when the scale
-    /// is tiled (<c>scale 3/5 2048x1536, 3x2 tiles</c>, or <c>3x2 tiles</c> in a plain run).</summary>
-    public string? ProgressLabel { get; }
+    public IReadOnlyList<string> OmittedRegionTerms => _objective?.OmittedRegionTerms ?? throw Finished();
 
     /// <summary>The content image resampled (from its file) to this scale; null for a texture.</summary>
     public RgbImage? ContentImage { get; }
 
     /// <summary>(3, H, W) of the image at this scale.</summary>
-    public ChwShape Shape { get; }
+    public ChwShape Shape => Plan.Shape;
 
     /// <summary>The shape of <see cref="X"/>: <see cref="Shape"/>, or (1, H, W) when only the luminance is
     /// optimized.</summary>
-    public ChwShape VariableShape { get; }
+    public ChwShape VariableShape => Plan.Objective.Variable;
 
     /// <summary>The image being optimized, (3, H, W) preprocessed, or luminance-only its one channel y; after
     /// <see cref="Finish"/>, the scale's result.</summary>
@@ -146,8 +86,8 @@ internal sealed class ScaleRun : IDisposable
 
     /// <summary>Device bytes this scale has held at its peak so far, as allocated (the loss's buffers, the
     /// optimizer, x, the average); read it before <see cref="Finish"/>.</summary>
-    public long DeviceBytes => (_objective?.Memory ?? _luminance?.Memory ?? throw Finished()).PeakBytes
-                               + Optimizer.DeviceBytes + X.LengthInBytes + (_average?.DeviceBytes ?? 0);
+    public long DeviceBytes => (_objective ?? throw Finished()).Memory.PeakBytes + Optimizer.DeviceBytes +
+                               X.LengthInBytes + (_average?.DeviceBytes ?? 0);
 
     /// <summary>Device bytes this scale still holds after <see cref="Finish"/>, while the next scale is
     /// built: x, and Adam's state.</summary>
@@ -160,10 +100,9 @@ internal sealed class ScaleRun : IDisposable
     public OptimizerStep Step() => Track(Optimizer.Step());
 
     /// <summary>The losses of the last evaluation (the current x).</summary>
-    public LossBreakdown ReadLosses() =>
-        _objective?.ReadLosses() ?? _luminance?.ReadLosses() ?? throw Finished();
+    public LossBreakdown ReadLosses() => (_objective ?? throw Finished()).ReadLosses();
 
-    private bool Luminance => _options.ColorControl == ColorControl.LuminanceOnly;
+    private bool Luminance => Plan.Objective.Loss.Luminance;
 
     /// <summary>The image this scale would write now (unrounded): the average of the iterates when averaging,
     /// else x; with <c>--color-control post-luminance</c> its luminance in the content's colours, and
@@ -197,8 +136,6 @@ internal sealed class ScaleRun : IDisposable
         _average = null;
         _objective?.Dispose();
         _objective = null;
-        _luminance?.Dispose();
-        _luminance = null;
         if (_optimizer is not AdamOptimizer)
         {
             _optimizer?.Dispose();
@@ -213,7 +150,6 @@ internal sealed class ScaleRun : IDisposable
         _average?.Dispose();
         _optimizer?.Dispose();
         _objective?.Dispose();
-        _luminance?.Dispose();
         X?.Dispose();
     }
 
@@ -228,6 +164,25 @@ internal sealed class ScaleRun : IDisposable
         return step;
     }
 
+    private static RgbImage Resize(RgbImage image, ChwShape shape) =>
+        ImageResize.Resize(image, shape.Width, shape.Height);
+
+    /// <summary>The images the objective is built from: the content (none for a texture) and the styles as network
+    /// inputs; luminance-only, grey: the content's luminance, and each style's matched to its mean and
+    /// deviation.</summary>
+    private ObjectiveImages NetworkImages(IReadOnlyList<RgbImage> styles, StyleRegions? regions)
+    {
+        if (!Luminance)
+        {
+            return new ObjectiveImages(ContentImage is null ? null : ToNetwork(ContentImage),
+                styles.Select(ToNetwork).ToList(), regions);
+        }
+        var contentLuminance = Yiq.Luminance(ContentImage!);
+        var greyStyles = styles.Select(s => Grey(Yiq.MatchMeanAndDeviation(Yiq.Luminance(s), contentLuminance),
+            s.Width, s.Height)).ToList();
+        return new ObjectiveImages(Grey(contentLuminance, Shape.Width, Shape.Height), greyStyles, regions);
+    }
+
     private NetworkImage ToNetwork(RgbImage image) =>
         new(_preprocessing.ToNetworkInput(image), new ChwShape(3, image.Height, image.Width));
 
@@ -237,12 +192,12 @@ internal sealed class ScaleRun : IDisposable
 
     /// <summary>The first scale's starting image: the content, faint noise, or <c>--init-image</c> at this
     /// size; luminance-only, its luminance.</summary>
-    private float[] InitialImage(RunInputs inputs)
+    private float[] InitialImage(RunImages images)
     {
         switch (_options.Init)
         {
             case InitKind.Image:
-                var init = ImageResize.Resize(inputs.Init!, Shape.Width, Shape.Height);
+                var init = Resize(images.Init!, Shape);
                 return Luminance
                     ? _preprocessing.LuminanceToNetwork(Yiq.Luminance(init))
                     : _preprocessing.ToNetworkInput(init);
@@ -286,7 +241,7 @@ internal sealed class ScaleRun : IDisposable
     private IOptimizer CreateOptimizer(KernelSet kernels, IObjective objective, ScaleRun? previous)
     {
         var o = _options;
-        int iterations = Math.Max(Scale.Iterations, 1);
+        int iterations = Math.Max(Plan.Scale.Iterations, 1);
         if (o.Optimizer == OptimizerKind.Lbfgs)
         {
             return new LbfgsOptimizer(kernels, objective, X.View, o.Lbfgs with

@@ -1,7 +1,11 @@
+using IlgpuStyle.Network.Weights;
+using IlgpuStyle.Weights;
+
 namespace IlgpuStyle.Host;
 
 /// <summary>
-/// Where the default VGG-19 weights live, found the same way from any working directory (a path
+/// Where a run's weights come from (<c>--weights</c>, or the default file, downloaded on first use), and how they
+/// are loaded. The default VGG-19 weights live, found the same way from any working directory (a path
 /// relative to the working directory would download 548 MB again in every folder a run starts in):
 /// <list type="number">
 /// <item>the file named by the environment variable <see cref="Variable"/>, when set;</item>
@@ -27,6 +31,76 @@ internal static class WeightsLocation
         Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData,
             Environment.SpecialFolderOption.DoNotVerify),
         "ilgpu-style", FileName);
+
+    /// <summary>The weights file a run uses: <c>--weights</c>, or the default (<see cref="Default"/>); the source in
+    /// words, for messages; whether it is the default, which a run may download.</summary>
+    public static (string Path, string Source, bool IsDefault) Of(string? weights)
+    {
+        if (weights is not null) return (weights, "--weights", false);
+        var (path, source) = Default();
+        return (path, source, true);
+    }
+
+    /// <summary>
+    /// Loads the weights, printing what it does (a large file takes seconds); the default file is
+    /// downloaded and converted on first use, an explicit <c>--weights</c> must exist.
+    /// </summary>
+    public static VggWeights Load(string path, string source, bool isDefault, TextWriter output)
+    {
+        if (!File.Exists(path))
+        {
+            if (!isDefault)
+            {
+                throw new UsageException($"The weights file '{path}' does not exist. Convert one with " +
+                                         "tools/Converter, or leave --weights out to download VGG-19.");
+            }
+            output.WriteLine($"The default weights {path} ({source}) are missing: downloading torchvision's " +
+                             $"VGG-19 weights and converting them (once; set {Variable} to use " +
+                             "another file).");
+            try
+            {
+                WeightDownloader.DownloadAndConvertAsync(TorchvisionFile.Vgg19, path, log: output)
+                    .GetAwaiter().GetResult();
+            }
+            catch (ConverterException e)
+            {
+                throw new UsageException(e.Message);
+            }
+        }
+        output.WriteLine($"Loading the weights {path}...");
+        try
+        {
+            return VggWeights.Load(path);
+        }
+        catch (WeightsFormatException e)
+        {
+            throw new UsageException(
+                $"The weights file cannot be used: {e.Message} Convert it again with tools/Converter.");
+        }
+    }
+
+    /// <summary>
+    /// VGG-19's layer shapes with zero weights, for planning a run whose default weights are not downloaded yet:
+    /// the plan needs shapes only. Layers of one shape share one array (19 MB instead of 548 MB).
+    /// </summary>
+    public static VggWeights Vgg19Shapes()
+    {
+        var architecture = VggArchitecture.Vgg19;
+        var arrays = new Dictionary<long, float[]>();
+        float[] Zeros(long length) => arrays.TryGetValue(length, out var a) ? a : arrays[length] = new float[length];
+        var tensors = new List<NamedTensor>();
+        int inChannels = 3;
+        foreach (string name in architecture.ConvNames)
+        {
+            int outChannels = architecture.OutChannels(name);
+            tensors.Add(new NamedTensor(name + ".weight", [outChannels, inChannels, 3, 3],
+                Zeros(9L * outChannels * inChannels)));
+            tensors.Add(new NamedTensor(name + ".bias", [outChannels], Zeros(outChannels)));
+            inChannels = outChannels;
+        }
+        var metadata = new Dictionary<string, string> { ["arch"] = "vgg19", ["preprocess"] = "torchvision" };
+        return VggWeights.FromTensors(tensors, metadata, "VGG-19's shapes");
+    }
 
     /// <summary>The default weights file, and in words where that choice came from (for messages).</summary>
     public static (string Path, string Source) Default()

@@ -29,24 +29,20 @@ public sealed class VggNetwork
     private readonly ArrayView<float> _deepestGradient; // the last layer's output gradient, cleared before a replay
 
     /// <summary>
-    /// Builds the network for inputs of shape <c>(3, height, width)</c>, up to and including
-    /// <paramref name="deepestLayer"/> (a <c>relu{b}_{i}</c> name), keeping the outputs of the ReLU
-    /// layers named in <paramref name="kept"/> (those the caller will tap or read), with the kernels
-    /// <paramref name="kernels"/> chooses (<see cref="KernelSet.Choice"/>).
+    /// Builds the network <paramref name="plan"/> describes (<see cref="NetworkPlan.Build"/>: its input size, the
+    /// deepest layer, the outputs it keeps, the kernels), with the conv weights of <paramref name="weights"/>.
     /// </summary>
-    /// <exception cref="StyleSetupException">An unknown layer name.</exception>
-    /// <exception cref="ArgumentException">A kept layer past the deepest, or an image too small for the pooling it
-    /// needs.</exception>
-    public VggNetwork(KernelSet kernels, DeviceMemory memory, VggWeights weights, int height, int width,
-        string deepestLayer, Pooling pooling, IReadOnlyCollection<string> kept)
+    /// <exception cref="ArgumentException">An image too small for the pooling it needs, or weights of another
+    /// shape than planned.</exception>
+    public VggNetwork(KernelSet kernels, DeviceMemory memory, VggWeights weights, NetworkPlan plan)
     {
         _kernels = kernels;
-        InputShape = new ChwShape(3, height, width);
+        Plan = plan;
+        InputShape = plan.Input;
+        int height = InputShape.Height, width = InputShape.Width;
         if (height <= 0 || width <= 0)
             throw new ArgumentException($"The image must have a positive size, got {width}x{height}.");
-        foreach (string name in kept.Append(deepestLayer)) weights.Architecture.CheckReluName(name);
-
-        Plan = NetworkPlan.Build(weights, height, width, deepestLayer, pooling, kept, kernels.Choice);
+        string deepestLayer = plan.Layers[^1].Names.Last();
         foreach (var pool in Plan.Layers.Where(l => l.Conv is null))
         {
             if (pool.Input.Height < 2 || pool.Input.Width < 2)
@@ -56,8 +52,6 @@ public sealed class VggNetwork
                                             $"{pool.Input.Width}x{pool.Input.Height}.");
             }
         }
-        if (weights.Architecture.Deepest(kept.Append(deepestLayer)) != deepestLayer)
-            throw new ArgumentException($"A kept layer lies past {deepestLayer}, where the network stops.");
 
         // Layer k's output gradient lives in buffer k mod 2 and its input gradient in the other one;
         // the input's own gradient (layer 0's input gradient) in buffer 1.
@@ -70,9 +64,9 @@ public sealed class VggNetwork
                 : new DeviceTensor(_gradients[planned.Scratch].View.SubView(0, planned.Output.Length), planned.Output);
             var gradients = new LayerGradients(Input: Gradient(k - 1, planned.Input.Length),
                                                Output: Gradient(k, planned.Output.Length));
-            _layers.Add(planned.Conv is { } conv
-                ? new ConvReluLayer(conv, planned, output, gradients, kernels, memory)
-                : new PoolLayer(planned, pooling, output, gradients, kernels, memory));
+            _layers.Add(planned.Conv is not null
+                ? new ConvReluLayer(Weights(weights, planned), planned, output, gradients, kernels, memory)
+                : new PoolLayer(planned, plan.Pooling, output, gradients, kernels, memory));
         }
         _inputGradient = Gradient(-1, InputShape.Length);
         _deepestGradient = _layers[^1].Gradients.Output;
@@ -85,7 +79,7 @@ public sealed class VggNetwork
     public ChwShape InputShape { get; }
 
     /// <summary>Layer names in order, e.g. <c>conv1_1, relu1_1, conv1_2, relu1_2, pool1, ...</c>.</summary>
-    public IEnumerable<string> LayerNames => _layers.SelectMany(l => l.Names);
+    public IEnumerable<string> LayerNames => Plan.LayerNames;
 
     /// <summary>The output of a kept ReLU layer (valid after <see cref="Forward"/>).</summary>
     /// <exception cref="ArgumentException">The network does not compute or does not keep that layer.</exception>
@@ -102,10 +96,7 @@ public sealed class VggNetwork
 
     /// <summary>The shape of a ReLU layer's output, kept or not.</summary>
     /// <exception cref="ArgumentException">The network does not compute that layer.</exception>
-    public ChwShape OutputShape(string reluName) =>
-        Plan.Layers.FirstOrDefault(l => l.ReluName == reluName)?.Output
-        ?? throw new ArgumentException($"The network does not compute {reluName} (it stops at " +
-                                       $"{_layers[^1].Names.Last()}).");
+    public ChwShape OutputShape(string reluName) => Plan.OutputShape(reluName);
 
     /// <summary>
     /// Attaches a loss tap to the (kept) ReLU output it names; its backward closure is built here,
@@ -167,6 +158,19 @@ public sealed class VggNetwork
         if (profiler is null) tape.Backward();
         else profiler.Replay(tape);
         return _inputGradient;
+    }
+
+    /// <summary>The weights of a planned conv layer, which must have the planned shape.</summary>
+    private static ConvLayerWeights Weights(VggWeights weights, PlannedLayer planned)
+    {
+        var conv = weights[planned.Name];
+        if (conv.InChannels != planned.Input.Channels || conv.OutChannels != planned.Output.Channels)
+        {
+            throw new ArgumentException($"{planned.Name} was planned for {planned.Input.Channels} -> " +
+                                        $"{planned.Output.Channels} channels, but its weights have " +
+                                        $"{conv.InChannels} -> {conv.OutChannels}.");
+        }
+        return conv;
     }
 
     /// <summary>Layer k's output gradient (k = -1: the input's), sized to <paramref name="length"/>.</summary>

@@ -22,7 +22,7 @@ internal sealed class TileContext
         _gradient = plan.ScratchLength > 0 ? memory.Floats(plan.ScratchLength).View : default;
         _gram = plan.GramLength > 0 ? memory.Floats(plan.GramLength).View : default;
         Grid = plan.Grid;
-        if (plan.Normalize)
+        if (plan.NormalizerFloats > 0)
         {
             int taps = plan.NormalizerFloats - 3;
             var scalars = new float[plan.NormalizerFloats];

@@ -36,8 +36,9 @@ public sealed class PlannerTests
     {
         var scales = ScaleSchedule.Of(o);
         var content = Decode(ContentPng);
-        return RunPlanner.Plan(o, scales, Weights.Value, (content.Width, content.Height), [Decode(StylePng)], Cpu,
-            new MemoryLimit(limit, "the test"));
+        var style = Decode(StylePng);
+        return RunPlanner.Plan(o, scales, Weights.Value, (content.Width, content.Height), [(style.Width, style.Height)],
+            Cpu, new MemoryLimit(limit, "the test"));
     }
 
     private static RunOptions Options(int size, params string[] more) =>

@@ -73,9 +73,9 @@ public sealed class TiledNetworkTests
         var style = TinyVgg.Image(17, 16, seed: 61);
         var x = TinyVgg.Image(16, 18, seed: 62);
         var options = new StyleOptions();
-        using var objective = new StyleObjective(kernels, weights, content, [style], options);
-        Assert.That(objective.LayerNames, Does.Contain("conv1_1"));
-        Assert.That(MemoryEstimate.ObjectiveBytes(weights, content.Shape, [style.Shape], options, kernels.Choice),
+        using var objective = Objectives.Create(kernels, weights, content, [style], options);
+        Assert.That(objective.Plan.LayerNames, Does.Contain("conv1_1"));
+        Assert.That(objective.Plan.Memory!.Total,
             Is.EqualTo(objective.Memory.PeakBytes), "the estimate counts the transposed weights");
 
         using var input = accelerator.Allocate1D(x.Data);
