@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using IlgpuStyle.Network.Tiling;
+using IlgpuStyle.Optimization;
 
 namespace IlgpuStyle.Host;
 
@@ -70,6 +71,14 @@ internal sealed record RunReport(
     TileRecord? Tiles = null)
 {
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+
+    /// <summary>How the optimization ended, as <c>stop</c> says it, from its last step, the last scale's
+    /// iterations and whether it was interrupted.</summary>
+    public static string Outcome(OptimizerStep last, int iterations, bool interrupted) =>
+        interrupted ? "interrupted"
+        : last.Stop == StopReason.NonFinite ? "non-finite loss"
+        : last.Iteration >= iterations || last.Stop == StopReason.MaxIterations ? "iterations done"
+        : "converged";
 
     /// <summary>Writes the report to a temporary file beside <paramref name="path"/>, then renames it.</summary>
     public void SaveAtomically(string path)

@@ -142,7 +142,7 @@ internal static class StyleRun
         {
             var report = new RunReport($"{accelerator.AcceleratorType} {accelerator.Name.Trim()}",
                 [result.Height, result.Width], weightsPath, records, peakBytes, seconds,
-                Outcome(final, plan.Scales[^1].Scale.Iterations, interruption),
+                RunReport.Outcome(final, plan.Scales[^1].Scale.Iterations, interruption?.Requested == true),
                 o.MultiScale ? scaleRecords : null, o.MultiScale ? null : TileRecord.Of(plan.Scales[0].Tiles));
             Save(() => report.SaveAtomically(o.Report), $"the report '{o.Report}'", $"{o.Output} was written");
         }
@@ -190,13 +190,6 @@ internal static class StyleRun
         ImageFiles.SaveAtomically(image, snapshot, o.BitDepth, images.AlphaAt(image.Width, image.Height));
         report($"saved {snapshot}");
     }
-
-    /// <summary>How the optimization ended, as the report's <c>stop</c> says it.</summary>
-    private static string Outcome(OptimizerStep last, int iterations, Interruption? interruption) =>
-        interruption?.Requested == true ? "interrupted"
-        : last.Stop == StopReason.NonFinite ? "non-finite loss"
-        : last.Iteration >= iterations || last.Stop == StopReason.MaxIterations ? "iterations done"
-        : "converged";
 
     /// <summary>
     /// One write at the end of the run: a failure (a full disk, a folder that became read-only)
