@@ -26,8 +26,6 @@ internal static class StyleRun
     public static int Execute(RunOptions o, TextWriter output, bool live, Interruption? interruption = null)
     {
         var clock = Stopwatch.StartNew();
-        Validate(o);
-        ValidateColourAndOutput(o);
         // A texture has no content to match: its loss is the style's (and TV) alone (Gatys et al. 2015).
         if (o.Texture) o = o with { Style = o.Style with { ContentWeight = 0 } };
         var scales = ScaleSchedule.Of(o);
@@ -36,7 +34,6 @@ internal static class StyleRun
         // Every input and every output is checked before the weights, whose first use downloads 548 MB.
         OutputPaths.Check(Outputs(o), Inputs(o, weightsPath));
         ImageFiles.CheckExtension(o.Output, "output image");
-        CheckBitDepth(o);
         var (contentFile, contentAlpha) = o.Content is null
             ? (null, null)
             : ImageFiles.LoadWithAlpha(o.Content, "content image");
@@ -86,7 +83,8 @@ internal static class StyleRun
         using var kernels = new KernelSet(accelerator, kernelChoice);
         if (o.ColorControl == ColorControl.MatchStyle)
         {
-            output.WriteLine($"Matching the style images' colours to the content's ({Name(o.ColorMatch)})...");
+            output.WriteLine("Matching the style images' colours to the content's " +
+                             $"({ChoiceOptions.Name(o.ColorMatch)})...");
             styleFiles = styleFiles.Select(s => ColorMatch.Match(s, contentFile!, o.ColorMatch)).ToList();
         }
         var inputs = new RunInputs(weights, preprocessing, contentFile, canvas, styleFiles, initFile, masks);
@@ -96,8 +94,10 @@ internal static class StyleRun
             : $"Styling {o.Content} ({finalShape.Width}x{finalShape.Height}) with";
         output.WriteLine($"{what} {string.Join(", ", o.Styles)} " +
                          $"on {accelerator.AcceleratorType} '{accelerator.Name.Trim()}': " +
-                         $"{o.Optimizer.ToString().ToLowerInvariant()}, {DescribeScales(o, scales)}" +
-                         (o.ColorControl == ColorControl.None ? "" : $", colour: {Name(o.ColorControl)}"));
+                         $"{ChoiceOptions.Name(o.Optimizer)}, {DescribeScales(o, scales)}" +
+                         (o.ColorControl == ColorControl.None
+                             ? ""
+                             : $", colour: {ChoiceOptions.Name(o.ColorControl)}"));
 
         var records = new List<IterationRecord>();
         var scaleRecords = new List<ScaleRecord>();
@@ -366,42 +366,6 @@ internal static class StyleRun
         _ => reason.ToString(),
     };
 
-    private static void Validate(RunOptions o)
-    {
-        if (o.Styles.Count == 0)
-            throw new UsageException("--style needs at least one image (several: comma-separated or repeated).");
-        if (o.Size <= 0) throw new UsageException($"--size must be a positive number of pixels, got {o.Size}.");
-        if (o.StyleScale <= 0) throw new UsageException($"--style-scale must be positive, got {o.StyleScale}.");
-        if (o.Iterations < 0) throw new UsageException($"--iterations must not be negative, got {o.Iterations}.");
-        if (o.Threads < 1) throw new UsageException($"--threads must be at least 1, got {o.Threads}.");
-        if (!(o.AverageDecay >= 0 && o.AverageDecay < 1))
-        {
-            throw new UsageException("--average-decay must be at least 0 and below 1 (0: off; 0.99 suits Adam), " +
-                                     $"got {o.AverageDecay.ToString(CultureInfo.InvariantCulture)}.");
-        }
-        if (o.Lbfgs.HistorySize <= 0)
-            throw new UsageException($"--lbfgs-history must be at least 1, got {o.Lbfgs.HistorySize}.");
-        if (o.LearningRate is <= 0)
-            throw new UsageException($"--learning-rate must be positive, got {o.LearningRate}.");
-        if (o.PrintEvery < 0 || o.SaveEvery < 0)
-            throw new UsageException("--print-every and --save-every must not be negative.");
-        if (o.Init == InitKind.Image && o.InitImage is null)
-            throw new UsageException("--init image needs --init-image FILE.");
-        if (o.Init != InitKind.Image && o.InitImage is not null)
-            throw new UsageException("--init-image is used only with --init image.");
-        if (o.Style.StyleBlendWeights is { } blend && blend.Count != o.Styles.Count)
-        {
-            throw new UsageException(
-                $"--style-blend-weights has {blend.Count} values but there are {o.Styles.Count} style images.");
-        }
-        foreach (float w in new[] { o.Style.ContentWeight, o.Style.StyleWeight, o.Style.TvWeight }.OfType<float>())
-        {
-            if (w < 0 || !float.IsFinite(w))
-                throw new UsageException($"Loss weights must be non-negative numbers, got {w}.");
-        }
-        RegionMasks.CheckOptions(o);
-    }
-
     /// <summary>
     /// Loads the weights, printing what it does (a large file takes seconds); the default file is
     /// downloaded and converted on first use, an explicit <c>--weights</c> must exist.
@@ -475,48 +439,5 @@ internal static class StyleRun
     {
         var (width, height) = ImageResize.LongerSideSize(image.Width, image.Height, longerSide);
         return new ChwShape(3, height, width);
-    }
-
-    /// <summary>An option value as the command line spells it (<c>post-luminance</c>).</summary>
-    internal static string Name<T>(T value) where T : struct, Enum =>
-        string.Concat(value.ToString().Select((c, i) => char.IsUpper(c) && i > 0 ? $"-{char.ToLowerInvariant(c)}"
-            : char.ToLowerInvariant(c).ToString()));
-
-    /// <summary>
-    /// The options of issue 16's colour, texture and output sections, against each other and the content:
-    /// what needs a content image, <c>--color-match</c> without <c>match-style</c>, <c>--texture-size</c> with a
-    /// content, <c>--init content</c> without one, <c>--content-weight</c> for a texture.
-    /// </summary>
-    private static void ValidateColourAndOutput(RunOptions o)
-    {
-        if (o.BitDepth is not (8 or 16))
-            throw new UsageException($"--bit-depth must be 8 or 16, got {o.BitDepth}.");
-        if (o.Content is null)
-        {
-            if (o.ColorControl != ColorControl.None)
-            {
-                throw new UsageException($"--color-control {Name(o.ColorControl)} needs a --content image to take " +
-                                         "colours from; a texture (no --content) takes the style's colours.");
-            }
-            if (o.Init == InitKind.Content)
-                throw new UsageException("--init content needs --content; a texture starts from --init random.");
-            if (o.Style.ContentWeight is > 0)
-                throw new UsageException("--content-weight needs --content; a texture has no content loss.");
-        }
-        else if (o.TextureSize is not null)
-        {
-            throw new UsageException("--texture-size is for a texture (no --content); with a content image the " +
-                                     "result takes the content's shape and --size its longer side.");
-        }
-    }
-
-    /// <summary>16-bit output is a PNG.</summary>
-    private static void CheckBitDepth(RunOptions o)
-    {
-        if (o.BitDepth == 16 && !ImageFiles.IsPng(o.Output))
-        {
-            throw new UsageException($"--bit-depth 16 needs a PNG output, but '{o.Output}' is a JPEG (8 bits only); " +
-                                     "write a .png or leave --bit-depth out.");
-        }
     }
 }

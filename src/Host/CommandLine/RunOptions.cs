@@ -43,6 +43,10 @@ internal enum ColorControl
 /// </summary>
 internal sealed record RunOptions
 {
+    /// <summary>What a run does with every option left out (content and styles have no default): the defaults
+    /// the command line shows and uses.</summary>
+    public static RunOptions Defaults { get; } = new() { Content = "", Styles = [] };
+
     /// <summary>Adam's default learning rate on the caffe (0-255) scale, as in neural-style.</summary>
     public const double CaffeAdamLearningRate = 10;
 
