@@ -40,16 +40,25 @@ internal static class Cli
         root.Subcommands.Add(BenchCommand(output, error));
         root.Subcommands.Add(PtxCommand(output, error));
 
-        // Every message of ilgpu-style is English, so System.CommandLine's own ones are too (it would
-        // otherwise follow the user's UI language, half German, half English).
-        CultureInfo.CurrentUICulture = CultureInfo.InvariantCulture;
-        var parsed = root.Parse(args);
-        if (parsed.Errors.Count > 0)
+        // Every message of ilgpu-style is English with invariant numbers, as the parser reads them, so
+        // System.CommandLine's own messages and the help's defaults are too: under a German culture the help would
+        // otherwise show "[default: 1,41421356]", which the parser then refuses, half in German.
+        var (culture, uiCulture) = (CultureInfo.CurrentCulture, CultureInfo.CurrentUICulture);
+        CultureInfo.CurrentCulture = CultureInfo.CurrentUICulture = CultureInfo.InvariantCulture;
+        try
         {
-            error.WriteLine($"error: {OneLine(parsed.Errors[0].Message)} See 'ilgpu-style --help'.");
-            return ExitUsage;
+            var parsed = root.Parse(args);
+            if (parsed.Errors.Count > 0)
+            {
+                error.WriteLine($"error: {OneLine(parsed.Errors[0].Message)} See 'ilgpu-style --help'.");
+                return ExitUsage;
+            }
+            return parsed.Invoke(new InvocationConfiguration { Output = output, Error = error });
         }
-        return parsed.Invoke(new InvocationConfiguration { Output = output, Error = error });
+        finally
+        {
+            (CultureInfo.CurrentCulture, CultureInfo.CurrentUICulture) = (culture, uiCulture);
+        }
     }
 
     private static Command DevicesCommand(TextWriter output, TextWriter error)

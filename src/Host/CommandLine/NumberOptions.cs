@@ -66,8 +66,11 @@ internal static class NumberOptions
             {
                 if (!TryWhole(token.Value, out int value) || value < minimum)
                 {
-                    result.AddError(
-                        $"{name} takes {WholeExpected(minimum, plural: true)}; '{token.Value}' is not one.");
+                    result.AddError(OutOfRange(token.Value)
+                        ? string.Create(CultureInfo.InvariantCulture,
+                            $"{name} takes whole numbers from {minimum} to {int.MaxValue}; " +
+                            $"'{token.Value}' is out of range.")
+                        : $"{name} takes {WholeExpected(minimum, plural: true)}; '{token.Value}' is not one.");
                     return defaultValue;
                 }
                 values.Add(value);
@@ -170,9 +173,17 @@ internal static class NumberOptions
     {
         string text = Last(result);
         if (TryWhole(text, out int value) && value >= minimum) return value;
-        result.AddError($"{name} takes {WholeExpected(minimum)}; '{text}' is not one.");
+        result.AddError(OutOfRange(text)
+            ? string.Create(CultureInfo.InvariantCulture,
+                $"{name} takes a whole number from {minimum} to {int.MaxValue}; '{text}' is out of range.")
+            : $"{name} takes {WholeExpected(minimum)}; '{text}' is not one.");
         return null;
     }
+
+    /// <summary>Whether <paramref name="text"/> is a whole number, but one past int's range.</summary>
+    private static bool OutOfRange(string text) =>
+        System.Numerics.BigInteger.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture,
+            out var big) && (big > int.MaxValue || big < int.MinValue);
 
     /// <summary>The value given (the last one when the option is repeated).</summary>
     internal static string Last(ArgumentResult result) => result.Tokens.Count > 0 ? result.Tokens[^1].Value : "";

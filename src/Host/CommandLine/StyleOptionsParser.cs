@@ -183,6 +183,14 @@ internal sealed class StyleOptionsParser
         {
             root.Options.Add(option);
         }
+        foreach (var option in new Option[] { _content, _output, _report, _weights, _initImage, _contentMask })
+            TextOptions.RefuseEmpty(option);
+        foreach (var option in new Option[] { _style, _contentMasks, _styleMasks })
+            TextOptions.RefuseNone(option, "comma-separated file names");
+        TextOptions.RefuseNone(_contentLayers, "comma-separated ReLU layers (like relu4_2)",
+            "; to leave the content loss out, use --content-weight 0");
+        TextOptions.RefuseNone(_styleLayers, "comma-separated ReLU layers (like relu1_1,relu2_1)",
+            "; to leave the style loss out, use --style-weight 0");
     }
 
     /// <summary>
