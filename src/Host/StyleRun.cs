@@ -8,6 +8,7 @@ using IlgpuStyle.Network.Images;
 using IlgpuStyle.Network.Weights;
 using IlgpuStyle.Optimization;
 using IlgpuStyle.Weights;
+using IlgpuStyle.Weights.Files;
 
 namespace IlgpuStyle.Host;
 
@@ -32,7 +33,7 @@ internal static class StyleRun
         foreach (string note in ScaleSchedule.UnusedOptions(o)) output.WriteLine($"note: {note}");
         var (weightsPath, weightsSource) = o.Weights is null ? WeightsLocation.Default() : (o.Weights, "--weights");
         // Every input and every output is checked before the weights, whose first use downloads 548 MB.
-        OutputPaths.Check(Outputs(o), Inputs(o, weightsPath));
+        OutputFiles.Check(Outputs(o), Inputs(o, weightsPath));
         ImageFiles.CheckExtension(o.Output, "output image");
         var (contentFile, contentAlpha) = o.Content is null
             ? (null, null)

@@ -6,6 +6,7 @@ using IlgpuStyle.Network.Images;
 using IlgpuStyle.Network.Weights;
 using IlgpuStyle.Optimization;
 using IlgpuStyle.Weights;
+using IlgpuStyle.Weights.Files;
 
 namespace IlgpuStyle.Host;
 
@@ -152,7 +153,7 @@ internal static class Cli
             return body();
         }
         catch (Exception e) when (e is UsageException or DeviceSelectionException or StyleSetupException
-                                      or WeightsFormatException or ConverterException)
+                                      or WeightsFormatException or ConverterException or OutputPathException)
         {
             error.WriteLine($"error: {OneLine(e.Message)}");
             return ExitUsage;

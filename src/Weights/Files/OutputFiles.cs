@@ -1,16 +1,20 @@
 using System.Runtime.InteropServices;
 
-namespace IlgpuStyle.Host;
+namespace IlgpuStyle.Weights.Files;
+
+/// <summary>An output path that cannot be used; the message is one line that says why and what to do.</summary>
+public sealed class OutputPathException(string message) : Exception(message);
 
 /// <summary>
-/// The checks on every file a run will write (the image, the report, the snapshots), made before
-/// anything long starts: a run must never end, after an hour, unable to save its result, and it
-/// must never replace one of its own inputs or anything that is not a plain file.
+/// The checks on every file the program writes (the console's image, report and snapshots; the converter's
+/// weights), made before anything long starts: a run must never end, after an hour, unable to save its result,
+/// and it must never replace one of its own inputs, another output, or anything that is not a plain file.
+/// Every writer then writes to <see cref="FileIdentity.OutputPath"/>, atomically (a temporary file renamed).
 /// </summary>
-internal static class OutputPaths
+public static class OutputFiles
 {
     /// <summary>
-    /// Throws a <see cref="UsageException"/> unless each of <paramref name="outputs"/> (role, path)
+    /// Throws an <see cref="OutputPathException"/> unless each of <paramref name="outputs"/> (role, path)
     /// can be created or replaced as a regular file in an existing folder, none is the same file as
     /// another output or as any of <paramref name="inputs"/> (role, path).
     /// </summary>
@@ -21,24 +25,24 @@ internal static class OutputPaths
         foreach (var (role, path) in outputs)
         {
             CheckTarget(role, path);
-            string folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
+            string folder = Path.GetDirectoryName(FileIdentity.OutputPath(path))!;
             if (probed.Add(folder)) ProbeFolder(role, folder);
         }
         for (int i = 0; i < outputs.Count; i++)
         {
             foreach (var input in inputs)
             {
-                if (SameFile(outputs[i].Path, input.Path))
+                if (FileIdentity.Same(outputs[i].Path, input.Path))
                 {
-                    throw new UsageException($"The {outputs[i].Role} '{outputs[i].Path}' is the {input.Role}: " +
+                    throw new OutputPathException($"The {outputs[i].Role} '{outputs[i].Path}' is the {input.Role}: " +
                                              "the run would overwrite one of its inputs. Choose another path.");
                 }
             }
             for (int j = 0; j < i; j++)
             {
-                if (SameFile(outputs[i].Path, outputs[j].Path))
+                if (FileIdentity.Same(outputs[i].Path, outputs[j].Path))
                 {
-                    throw new UsageException($"The {outputs[i].Role} and the {outputs[j].Role} are the same file, " +
+                    throw new OutputPathException($"The {outputs[i].Role} and the {outputs[j].Role} are the same file, " +
                                              $"'{outputs[i].Path}'. Give them different paths.");
                 }
             }
@@ -52,29 +56,29 @@ internal static class OutputPaths
     /// </summary>
     private static void CheckTarget(string role, string path)
     {
-        string full = Path.GetFullPath(path);
+        string full = FileIdentity.OutputPath(path);
         if (Directory.Exists(full))
-            throw new UsageException($"The {role} '{path}' is an existing folder. Give a file name inside it.");
+            throw new OutputPathException($"The {role} '{path}' is an existing folder. Give a file name inside it.");
         string folder = Path.GetDirectoryName(full)!;
         if (File.Exists(folder))
         {
-            throw new UsageException(
+            throw new OutputPathException(
                 $"The folder of the {role}, '{folder}', is a file, not a folder. Choose another path.");
         }
         if (!Directory.Exists(folder))
         {
-            throw new UsageException(
+            throw new OutputPathException(
                 $"The folder of the {role}, '{folder}', does not exist. Create it or choose another path.");
         }
         var file = new FileInfo(full);
         if (file.LinkTarget is { } target)
         {
-            throw new UsageException($"The {role} '{path}' is a symbolic link to '{target}'; it is not replaced " +
+            throw new OutputPathException($"The {role} '{path}' is a symbolic link to '{target}'; it is not replaced " +
                                      "through a link. Give the target's own path, or another path.");
         }
         if (file.Exists && !IsRegularFile(full))
         {
-            throw new UsageException($"The {role} '{path}' exists and is not a regular file (a device, a pipe or a " +
+            throw new OutputPathException($"The {role} '{path}' exists and is not a regular file (a device, a pipe or a " +
                                      "socket); only regular files are replaced. Choose another path.");
         }
     }
@@ -90,27 +94,7 @@ internal static class OutputPaths
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new UsageException($"Cannot write the {role} into '{folder}': {e.Message}");
-        }
-    }
-
-    /// <summary>Whether two paths name the same file, following symbolic links.</summary>
-    public static bool SameFile(string a, string b) =>
-        string.Equals(Resolved(a), Resolved(b), OperatingSystem.IsWindows() || OperatingSystem.IsMacOS()
-            ? StringComparison.OrdinalIgnoreCase
-            : StringComparison.Ordinal);
-
-    private static string Resolved(string path)
-    {
-        string full = Path.GetFullPath(path);
-        try
-        {
-            var target = new FileInfo(full).ResolveLinkTarget(returnFinalTarget: true);
-            return target is null ? full : Path.GetFullPath(target.FullName);
-        }
-        catch (IOException)
-        {
-            return full; // a link loop or an unreadable link: compare the path as written
+            throw new OutputPathException($"Cannot write the {role} into '{folder}': {e.Message}");
         }
     }
 
