@@ -51,7 +51,7 @@ internal static class StyleRun
         // A missing default file is VGG-19 once downloaded, whose shapes are known: the layers, the sizes and the
         // memory plan are checked from them before the download (and a dry run plans without downloading).
         bool download = !File.Exists(weightsPath) && o.Weights is null;
-        var weights = download ? null : LoadWeights(weightsPath, weightsSource, isDefault: o.Weights is null, output);
+        var weights = download ? null : WeightsLocation.Load(weightsPath, weightsSource, isDefault: o.Weights is null, output);
         var shapes = weights ?? RunPlanner.Vgg19Shapes();
         o.Style.CheckLayers(shapes.Architecture);
         CheckImageSizes(o, canvas, styleFiles);
@@ -76,7 +76,7 @@ internal static class StyleRun
             RunPlanner.Print(plan, o, shapes, output);
             return 0;
         }
-        weights ??= LoadWeights(weightsPath, weightsSource, isDefault: true, output);
+        weights ??= WeightsLocation.Load(weightsPath, weightsSource, isDefault: true, output);
         var preprocessing = Preprocessing.FromName(weights.Preprocess);
         var finalShape = TargetShape(canvas, o.Size);
         output.WriteLine($"Starting {device.AcceleratorType} '{device.Name.Trim()}' and compiling its kernels...");
@@ -366,45 +366,6 @@ internal static class StyleRun
         StopReason.NonFinite => "the loss became infinite or NaN; try smaller weights or a smaller --learning-rate",
         _ => reason.ToString(),
     };
-
-    /// <summary>
-    /// Loads the weights, printing what it does (a large file takes seconds); the default file is
-    /// downloaded and converted on first use, an explicit <c>--weights</c> must exist.
-    /// </summary>
-    private static VggWeights LoadWeights(string path, string source, bool isDefault, TextWriter output)
-    {
-        if (!File.Exists(path))
-        {
-            if (!isDefault)
-            {
-                throw new UsageException($"The weights file '{path}' does not exist. Convert one with " +
-                                         "tools/Converter, or leave --weights out to download VGG-19.");
-            }
-            output.WriteLine($"The default weights {path} ({source}) are missing: downloading torchvision's " +
-                             $"VGG-19 weights and converting them (once; set {WeightsLocation.Variable} to use " +
-                             "another file).");
-            try
-            {
-                WeightDownloader.DownloadAndConvertAsync(TorchvisionFile.Vgg19, path, log: output)
-                    .GetAwaiter().GetResult();
-            }
-            catch (ConverterException e)
-            {
-                throw new UsageException(e.Message);
-            }
-        }
-        output.WriteLine($"Loading the weights {path}...");
-        try
-        {
-            return VggWeights.Load(path);
-        }
-        catch (WeightsFormatException e)
-        {
-            throw new UsageException(
-                $"The weights file cannot be used: {e.Message} Convert it again with tools/Converter.");
-        }
-    }
-
 
     /// <summary><c>out.png</c> at iteration 100 is saved as <c>out_100.png</c>; at the scale of longer side 256
     /// of a coarse-to-fine run, as <c>out_256_100.png</c>.</summary>
