@@ -12,22 +12,12 @@ namespace IlgpuStyle.Tests.Host;
 [NonParallelizable] // one test sets the current culture
 public sealed class EmptyAndOutOfRangeTests
 {
-    private static string Refused(params string[] args)
+    private static string Refused(params string[] changes)
     {
         string folder = NewFolder("empty");
-        string output = Path.Combine(folder, "out.png");
-        var options = new Dictionary<string, string>
-        {
-            ["--content"] = ContentPng, ["--style"] = StylePng, ["--weights"] = TinyWeights(), ["--device"] = "cpu",
-            ["--size"] = "32", ["--iterations"] = "1", ["--output"] = output,
-        };
-        for (int i = 0; i < args.Length; i += 2) options[args[i]] = args[i + 1];
-        var run = Run([.. options.SelectMany(o => new[] { o.Key, o.Value })]);
-        Assert.That(run.Exit, Is.EqualTo(Cli.ExitUsage), run.ToString());
-        Assert.That(run.Error.TrimEnd(), Does.StartWith("error: ").And.Not.Contain('\n'), run.ToString());
-        Assert.That(run.Error + run.Output, Does.Not.Contain("   at ").And.Not.Contain("Exception"), "no stack trace");
+        string error = SmallRuns.Refused(Run(SmallRuns.SmallRun(Path.Combine(folder, "out.png"), changes)));
         Assert.That(Directory.GetFiles(folder), Is.Empty, "nothing written");
-        return run.Error;
+        return error;
     }
 
     [Test]

@@ -32,22 +32,13 @@ public sealed class OutputIdentityTests
         File.CreateSymbolicLink(_link, _images);
     }
 
-    private CliResult RunWith(params string[] changes)
-    {
-        var options = new Dictionary<string, string>
-        {
-            ["--content"] = _content, ["--style"] = _style, ["--weights"] = TinyWeights(), ["--device"] = "cpu",
-            ["--size"] = "32", ["--iterations"] = "2", ["--output"] = Path.Combine(_folder, "out.png"),
-        };
-        for (int i = 0; i < changes.Length; i += 2) options[changes[i]] = changes[i + 1];
-        return Run([.. options.SelectMany(o => new[] { o.Key, o.Value })]);
-    }
+    private CliResult RunWith(params string[] changes) => Run(SmallRuns.SmallRun(Path.Combine(_folder, "out.png"),
+        ["--content", _content, "--style", _style, "--iterations", "2", .. changes]));
 
     /// <summary>Refused in one line before the run, and the inputs are as they were.</summary>
     private void AssertRefused(CliResult run, string message)
     {
-        Assert.That(run.Exit, Is.EqualTo(Cli.ExitUsage), run.ToString());
-        Assert.That(run.Error.TrimEnd(), Does.StartWith("error: " + message).And.Not.Contain('\n'), run.ToString());
+        Assert.That(SmallRuns.Refused(run), Does.StartWith("error: " + message));
         Assert.That(File.ReadAllBytes(_content), Is.EqualTo(File.ReadAllBytes(ContentPng)), "the content is intact");
         Assert.That(File.ReadAllBytes(_style), Is.EqualTo(File.ReadAllBytes(StylePng)), "the style is intact");
     }

@@ -104,22 +104,13 @@ public sealed class ReliabilityTests
         Assert.That(o!.Styles, Is.EqualTo(new[] { "a.png", "b.png" }), "one value is still a comma-separated list");
     }
 
-    /// <summary>A valid run's arguments, some replaced.</summary>
-    private string[] Args(string output, params string[] change)
-    {
-        var options = new Dictionary<string, string>
-        {
-            ["--content"] = ContentPng, ["--style"] = StylePng, ["--weights"] = TinyWeights(), ["--device"] = "cpu",
-            ["--size"] = "32", ["--iterations"] = "2", ["--output"] = output,
-        };
-        for (int i = 0; i < change.Length; i += 2) options[change[i]] = change[i + 1];
-        return options.SelectMany(o => new[] { o.Key, o.Value }).ToArray();
-    }
+    /// <summary>A valid run's arguments (two iterations), some replaced.</summary>
+    private static string[] Args(string output, params string[] change) =>
+        SmallRuns.SmallRun(output, ["--iterations", "2", .. change]);
 
     private static void AssertRefused(CliResult run, string message)
     {
-        Assert.That(run.Exit, Is.EqualTo(Cli.ExitUsage), run.ToString());
-        Assert.That(run.Error.TrimEnd(), Does.StartWith("error: " + message).And.Not.Contain('\n'), run.ToString());
+        Assert.That(SmallRuns.Refused(run), Does.StartWith("error: " + message));
         Assert.That(run.Output, Does.Not.Contain("Styling"), "refused before the run");
     }
 

@@ -25,21 +25,7 @@ public sealed class StyleRunErrorTests
     /// <summary>
     /// A valid run's arguments with some replaced: a value of null drops the option, "" makes it a bare flag.
     /// </summary>
-    private string[] Args(params (string Option, string? Value)[] changes)
-    {
-        var options = new List<(string Option, string? Value)>
-        {
-            ("--content", ContentPng), ("--style", StylePng), ("--weights", TinyWeights()), ("--device", "cpu"),
-            ("--size", "32"), ("--iterations", "1"), ("--output", _output),
-        };
-        foreach (var (option, value) in changes)
-        {
-            int at = options.FindIndex(o => o.Option == option);
-            if (at >= 0) options.RemoveAt(at);
-            if (value is not null) options.Add((option, value));
-        }
-        return options.SelectMany(o => o.Value == "" ? new[] { o.Option } : [o.Option, o.Value!]).ToArray();
-    }
+    private string[] Args(params (string Option, string? Value)[] changes) => SmallRuns.SmallRun(_output, changes);
 
     private string File(string name, byte[] bytes)
     {
@@ -51,12 +37,7 @@ public sealed class StyleRunErrorTests
     /// <summary>Runs, and checks the common contract of a refused run; returns the error line.</summary>
     private string Refused(string[] args, string outputPath)
     {
-        var run = Run(args);
-        Assert.That(run.Exit, Is.EqualTo(Cli.ExitUsage), run.ToString());
-        string error = run.Error.TrimEnd();
-        Assert.That(error, Does.StartWith("error: "), run.ToString());
-        Assert.That(error, Does.Not.Contain('\n'), "one line");
-        Assert.That(run.Error + run.Output, Does.Not.Contain("   at ").And.Not.Contain("Exception"), "no stack trace");
+        string error = SmallRuns.Refused(Run(args));
         Assert.That(System.IO.File.Exists(outputPath), Is.False, "nothing written at the output path");
         Assert.That(Directory.GetFiles(_folder)
                 .Where(f => f.EndsWith(".tmp", StringComparison.Ordinal) || Path.GetFileName(f).StartsWith('.')),
