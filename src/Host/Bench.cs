@@ -60,16 +60,15 @@ internal sealed record BenchReport(
 /// </summary>
 internal static class Bench
 {
+    /// <summary>Runs the bench (every option's range checked by its parser); returns the exit code.</summary>
     public static int Run(TextWriter output, string deviceRequest, IReadOnlyList<int> sizes, int iterations, int warmup,
-        int widthDivisor, string? jsonPath, bool tf32 = false, int? tileSize = null)
+        int widthDivisor, string? jsonPath, bool tf32, int threads, int? tileSize = null)
     {
-        if (tileSize is < 1) throw new UsageException($"--tile-size must be at least 1 pixel, got {tileSize}.");
-        if (sizes.Count == 0 || sizes.Any(s => s < 16))
+        if (sizes.Any(s => s < 16))
             throw new UsageException("--size must be at least 16 (VGG-19 pools four times before relu5_1).");
-        if (iterations < 1 || warmup < 0)
-            throw new UsageException("--iterations must be at least 1 and --warmup not negative.");
-        if (widthDivisor < 1 || VggArchitecture.BlockChannels.Any(c => c % widthDivisor != 0))
+        if (VggArchitecture.BlockChannels.Any(c => c % widthDivisor != 0))
             throw new UsageException("--width-divisor must divide 64 (1, 2, 4, 8, 16, 32 or 64).");
+        CpuHost.Threads = threads;
 
         using var context = Devices.CreateContext(profiling: true);
         var device = Devices.Select(context, deviceRequest);

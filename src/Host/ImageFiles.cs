@@ -1,6 +1,7 @@
 using IlgpuStyle.Network.Images;
 using StbImageSharp;
 using StbImageWriteSharp;
+using IlgpuStyle.Weights.Files;
 
 namespace IlgpuStyle.Host;
 
@@ -140,7 +141,7 @@ internal static class ImageFiles
         if (bitDepth is not (8 or 16)) throw new ArgumentOutOfRangeException(nameof(bitDepth), bitDepth, "8 or 16.");
         bool png = IsPng(path);
         if (bitDepth == 16 && !png) throw new ArgumentException("A 16-bit image must be a PNG.", nameof(path));
-        string full = Path.GetFullPath(path);
+        string full = FileIdentity.OutputPath(path); // where the checks looked
         string temp = Path.Combine(Path.GetDirectoryName(full)!,
             $".{Path.GetFileName(full)}.{Environment.ProcessId}.tmp");
         try

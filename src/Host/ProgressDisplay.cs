@@ -57,7 +57,7 @@ internal static class ProgressDisplay
             .Start(context =>
             {
                 var task = context.AddTask("starting", maxValue: Math.Max(iterations, 1));
-                body(new LiveSink(console, task, iterations, description, label));
+                body(new LiveSink(console, task, iterations, description, label, width - 1));
             });
     }
 
@@ -121,8 +121,52 @@ internal static class ProgressDisplay
         public void Line(string text) => output.WriteLine(text);
     }
 
-    private sealed class LiveSink(IAnsiConsole console, ProgressTask task, int iterations, int width, string? label)
-        : IProgressSink
+    /// <summary>
+    /// <paramref name="text"/> in lines of at most <paramref name="width"/> characters, broken after a comma where
+    /// it can be (<c>iteration 5/10: total ..., content ..., style ... (regions ...), tv ...</c>), each line after
+    /// the first indented by two spaces; a piece longer than a line is cut.
+    /// </summary>
+    public static IEnumerable<string> Wrap(string text, int width)
+    {
+        width = Math.Max(width, 8);
+        string line = "";
+        foreach (string piece in Pieces(text))
+        {
+            if (line.Length > 0 && line.Length + piece.Length > width)
+            {
+                yield return line.TrimEnd();
+                line = "  ";
+            }
+            line += line == "  " ? piece.TrimStart() : piece;
+            while (line.Length > width)
+            {
+                yield return line[..width];
+                line = "  " + line[width..];
+            }
+        }
+        if (line.Trim().Length > 0) yield return line.TrimEnd();
+    }
+
+    /// <summary>The text cut after each ", " and ": " (the separators stay with the piece before them).</summary>
+    private static IEnumerable<string> Pieces(string text)
+    {
+        int start = 0;
+        for (int i = 0; i + 1 < text.Length; i++)
+        {
+            if (text[i] is ',' or ':' && text[i + 1] == ' ')
+            {
+                yield return text[start..(i + 2)];
+                start = i + 2;
+            }
+        }
+        if (start < text.Length) yield return text[start..];
+    }
+
+    /// <summary>The live bar. Lines printed above it are wrapped to the terminal by <see cref="Wrap"/>: one the
+    /// terminal wrapped itself would leave pieces of the bar behind when it is redrawn, since Spectre counts the
+    /// lines it drew, not the rows they took.</summary>
+    private sealed class LiveSink(IAnsiConsole console, ProgressTask task, int iterations, int width, string? label,
+        int lineWidth) : IProgressSink
     {
         public void Update(int iteration, LossBreakdown l)
         {
@@ -133,6 +177,9 @@ internal static class ProgressDisplay
             task.Value = iteration;
         }
 
-        public void Line(string text) => console.WriteLine(text);
+        public void Line(string text)
+        {
+            foreach (string line in Wrap(text, lineWidth)) console.WriteLine(line);
+        }
     }
 }

@@ -21,44 +21,6 @@ namespace IlgpuStyle.Host;
 /// </remarks>
 internal sealed record RegionMasks(IReadOnlyList<GuidePlane> Content, IReadOnlyList<GuidePlane?> Styles, MaskMode Mode)
 {
-    /// <summary>
-    /// Checks how the mask options combine, before any file is read: a content mask per style image,
-    /// a style mask per style image, no blend weights with masks, no mode without masks.
-    /// </summary>
-    public static void CheckOptions(RunOptions o)
-    {
-        int styles = o.Styles.Count;
-        if (o.ContentMasks is { } content && content.Count != styles)
-        {
-            throw new UsageException($"{Count(content.Count, "content mask")} for {Count(styles, "style image")}: " +
-                                     "mask i says where style image i paints, so give one per style image " +
-                                     "(--content-mask for one, --content-masks for several).");
-        }
-        if (o.StyleMasks is { } style && style.Count != styles)
-        {
-            throw new UsageException($"--style-masks has {Count(style.Count, "mask")} for " +
-                                     $"{Count(styles, "style image")}: give one per style image, in order.");
-        }
-        if (o.StyleMasks is not null && o.ContentMasks is null && styles > 1)
-        {
-            throw new UsageException("--style-masks with several style images needs --content-masks to say where " +
-                                     "each style paints.");
-        }
-        bool masked = o.ContentMasks is not null || o.StyleMasks is not null;
-        if (masked && o.Content is null)
-        {
-            throw new UsageException("Masks need --content: a texture (no content image) has no picture to divide " +
-                                     "into regions.");
-        }
-        if (masked && o.Style.StyleBlendWeights is not null)
-        {
-            throw new UsageException("--style-blend-weights cannot be used with masks: each style paints its own " +
-                                     "region; leave the blend weights out.");
-        }
-        if (!masked && o.MaskMode is not null)
-            throw new UsageException("--mask-mode needs --content-mask, --content-masks or --style-masks.");
-    }
-
     /// <summary>The mask files a run reads (none of them may be written).</summary>
     public static IEnumerable<(string Role, string Path)> Files(RunOptions o) =>
         (o.ContentMasks ?? []).Select(m => ("content mask", m))
@@ -70,7 +32,7 @@ internal sealed record RegionMasks(IReadOnlyList<GuidePlane> Content, IReadOnlyL
         : new RegionLayout(o.Styles.Select(_ => o.StyleMasks is not null).ToList());
 
     /// <summary>
-    /// Reads and checks the masks against the decoded images (<see cref="CheckOptions"/> first); null
+    /// Reads and checks the masks against the decoded images (their options checked by <see cref="OptionRules"/>); null
     /// when the run has none. With <c>--style-masks</c> alone (one style image) the content mask is
     /// the whole image.
     /// </summary>
@@ -140,6 +102,4 @@ internal sealed record RegionMasks(IReadOnlyList<GuidePlane> Content, IReadOnlyL
                                  "so make each pixel white or grey in at least one mask.");
     }
 
-    /// <summary><c>1 content mask</c>, <c>2 content masks</c>.</summary>
-    private static string Count(int count, string noun) => $"{count} {noun}{(count == 1 ? "" : "s")}";
 }

@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using IlgpuStyle.Network.Tiling;
 using IlgpuStyle.Optimization;
+using IlgpuStyle.Weights.Files;
 
 namespace IlgpuStyle.Host;
 
@@ -83,7 +84,7 @@ internal sealed record RunReport(
     /// <summary>Writes the report to a temporary file beside <paramref name="path"/>, then renames it.</summary>
     public void SaveAtomically(string path)
     {
-        string full = Path.GetFullPath(path);
+        string full = FileIdentity.OutputPath(path); // where the checks looked
         string temp = full + $".{Environment.ProcessId}.tmp";
         try
         {

@@ -1,5 +1,3 @@
-using System.Globalization;
-
 namespace IlgpuStyle.Host;
 
 /// <summary>One scale of a coarse-to-fine run: the longer side of the image there, and the
@@ -27,15 +25,12 @@ internal static class ScaleSchedule
 
     /// <summary>
     /// The scales <paramref name="o"/> asks for: <c>--schedule</c>'s, else <c>--min-size</c>'s series,
-    /// else the one scale of a plain run. Every value is checked whether or not it is used, so that a
-    /// typo does not wait for the day it matters.
+    /// else the one scale of a plain run.
     /// </summary>
-    public static IReadOnlyList<Scale> Of(RunOptions o)
-    {
-        var series = Geometric(o.Size, o.MinSize ?? o.Size, o.ScaleRatio, o.Iterations,
-            o.InitialIterations ?? o.Iterations);
-        return o.Schedule ?? (o.MinSize is null ? Single(o.Size, o.Iterations) : series);
-    }
+    public static IReadOnlyList<Scale> Of(RunOptions o) => o.Schedule
+        ?? (o.MinSize is { } minSize
+            ? Geometric(o.Size, minSize, o.ScaleRatio, o.Iterations, o.InitialIterations ?? o.Iterations)
+            : Single(o.Size, o.Iterations));
 
     /// <summary>Options given that this run does not use, each as a sentence for a <c>note:</c> line.</summary>
     public static IEnumerable<string> UnusedOptions(RunOptions o)
@@ -50,6 +45,11 @@ internal static class ScaleSchedule
             yield return "--initial-iterations is used only with --min-size.";
     }
 
+    /// <summary>How many times <paramref name="ratio"/> divides <paramref name="size"/> before the sizes drop
+    /// below <paramref name="minSize"/>: the number of scales less one.</summary>
+    public static double Steps(int size, int minSize, double ratio) =>
+        Math.Log(size / (minSize - 0.5)) / Math.Log(ratio);
+
     /// <summary>A plain run: one scale.</summary>
     public static IReadOnlyList<Scale> Single(int size, int iterations) => [new(size, iterations)];
 
@@ -60,25 +60,7 @@ internal static class ScaleSchedule
     public static IReadOnlyList<Scale> Geometric(int size, int minSize, double ratio, int iterations,
         int initialIterations)
     {
-        if (minSize <= 0) throw new UsageException($"--min-size must be a positive number of pixels, got {minSize}.");
-        if (minSize > size)
-        {
-            throw new UsageException($"--min-size {minSize} is larger than --size {size}: " +
-                                     "the first scale cannot be larger than the last.");
-        }
-        if (!(ratio > 1) || double.IsInfinity(ratio))
-        {
-            throw new UsageException("--scale-ratio must be a number greater than 1 (each scale this much smaller " +
-                                     $"than the next), got {Format(ratio)}.");
-        }
-        double steps = Math.Log(size / (minSize - 0.5)) / Math.Log(ratio);
-        if (steps > MaxScales)
-        {
-            throw new UsageException($"--scale-ratio {Format(ratio)} is so close to 1 that {size} down to {minSize} " +
-                                     $"takes over {MaxScales} steps; use a ratio such as {Format(DefaultRatio)}.");
-        }
-        if (initialIterations < 0)
-            throw new UsageException($"--initial-iterations must not be negative, got {initialIterations}.");
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(ratio, 1); // OptionRules and the parser saw to it
 
         var sizes = new SortedSet<int>();
         for (int k = 0; ; k++)
@@ -121,14 +103,9 @@ internal static class ScaleSchedule
         return scales;
     }
 
-    private static int Number(string text, string entry, string what)
-    {
-        if (!int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int value))
-            throw new UsageException($"--schedule entry '{entry}': the {what} '{text}' is not a whole number.");
-        return value;
-    }
+    private static int Number(string text, string entry, string what) => NumberOptions.TryWhole(text, out int value)
+        ? value
+        : throw new UsageException($"--schedule entry '{entry}': the {what} '{text}' is not a whole number.");
 
     private const string Example = "--schedule 256:500,512:300";
-
-    private static string Format(double value) => value.ToString("G", CultureInfo.InvariantCulture);
 }

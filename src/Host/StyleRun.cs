@@ -24,15 +24,12 @@ internal static class StyleRun
     public static int Execute(RunOptions o, TextWriter output, bool live, Interruption? interruption = null)
     {
         var clock = Stopwatch.StartNew();
-        Validate(o);
-        ValidateColourAndOutput(o);
         var scales = ScaleSchedule.Of(o);
         foreach (string note in ScaleSchedule.UnusedOptions(o)) output.WriteLine($"note: {note}");
         var (weightsPath, weightsSource, isDefault) = WeightsLocation.Of(o.Weights);
         // Every input and every output is checked before the weights, whose first use downloads 548 MB.
-        OutputPaths.Check(OutputPaths.Written(o), OutputPaths.Read(o, weightsPath));
+        OutputPaths.Check(o, weightsPath);
         ImageFiles.CheckExtension(o.Output, "output image");
-        CheckBitDepth(o);
         var images = RunImages.Load(o, output);
         // A missing default file is VGG-19 once downloaded, whose shapes are known: the layers, the sizes and the
         // memory plan are checked from them before the download (and a dry run plans without downloading).
@@ -65,7 +62,8 @@ internal static class StyleRun
         using var kernels = new KernelSet(accelerator, kernelChoice);
         if (o.ColorControl == ColorControl.MatchStyle)
         {
-            output.WriteLine($"Matching the style images' colours to the content's ({Name(o.ColorMatch)})...");
+            output.WriteLine("Matching the style images' colours to the content's " +
+                             $"({ChoiceOptions.Name(o.ColorMatch)})...");
             images = images with { Styles = images.Styles.Select(s => ColorMatch.Match(s, images.Content!,
                 o.ColorMatch)).ToList() };
         }
@@ -76,8 +74,10 @@ internal static class StyleRun
             : $"Styling {o.Content} ({finalShape.Width}x{finalShape.Height}) with";
         output.WriteLine($"{what} {string.Join(", ", o.Styles)} " +
                          $"on {accelerator.AcceleratorType} '{accelerator.Name.Trim()}': " +
-                         $"{o.Optimizer.ToString().ToLowerInvariant()}, {DescribeScales(o, plan)}" +
-                         (o.ColorControl == ColorControl.None ? "" : $", colour: {Name(o.ColorControl)}"));
+                         $"{ChoiceOptions.Name(o.Optimizer)}, {DescribeScales(o, plan)}" +
+                         (o.ColorControl == ColorControl.None
+                             ? ""
+                             : $", colour: {ChoiceOptions.Name(o.ColorControl)}"));
 
         // The main loop: each scale built from the one before, optimized, and its result handed on.
         var records = new List<IterationRecord>();
@@ -213,83 +213,4 @@ internal static class StyleRun
         ? $"{plan.Scales.Count} scales, " +
           string.Join(", ", plan.Scales.Select(s => $"{s.Scale.Size} px x {s.Scale.Iterations}"))
         : $"{plan.Scales[0].Scale.Iterations} iterations";
-
-    private static void Validate(RunOptions o)
-    {
-        if (o.Styles.Count == 0)
-            throw new UsageException("--style needs at least one image (several: comma-separated or repeated).");
-        if (o.Size <= 0) throw new UsageException($"--size must be a positive number of pixels, got {o.Size}.");
-        if (o.StyleScale <= 0) throw new UsageException($"--style-scale must be positive, got {o.StyleScale}.");
-        if (o.Iterations < 0) throw new UsageException($"--iterations must not be negative, got {o.Iterations}.");
-        if (o.Threads < 1) throw new UsageException($"--threads must be at least 1, got {o.Threads}.");
-        if (!(o.AverageDecay >= 0 && o.AverageDecay < 1))
-        {
-            throw new UsageException("--average-decay must be at least 0 and below 1 (0: off; 0.99 suits Adam), " +
-                                     $"got {o.AverageDecay.ToString(CultureInfo.InvariantCulture)}.");
-        }
-        if (o.Lbfgs.HistorySize <= 0)
-            throw new UsageException($"--lbfgs-history must be at least 1, got {o.Lbfgs.HistorySize}.");
-        if (o.LearningRate is <= 0)
-            throw new UsageException($"--learning-rate must be positive, got {o.LearningRate}.");
-        if (o.PrintEvery < 0 || o.SaveEvery < 0)
-            throw new UsageException("--print-every and --save-every must not be negative.");
-        if (o.Init == InitKind.Image && o.InitImage is null)
-            throw new UsageException("--init image needs --init-image FILE.");
-        if (o.Init != InitKind.Image && o.InitImage is not null)
-            throw new UsageException("--init-image is used only with --init image.");
-        if (o.Style.StyleBlendWeights is { } blend && blend.Count != o.Styles.Count)
-        {
-            throw new UsageException(
-                $"--style-blend-weights has {blend.Count} values but there are {o.Styles.Count} style images.");
-        }
-        foreach (float w in new[] { o.Style.ContentWeight, o.Style.StyleWeight, o.Style.TvWeight }.OfType<float>())
-        {
-            if (w < 0 || !float.IsFinite(w))
-                throw new UsageException($"Loss weights must be non-negative numbers, got {w}.");
-        }
-        RegionMasks.CheckOptions(o);
-    }
-
-    /// <summary>An option value as the command line spells it (<c>post-luminance</c>).</summary>
-    internal static string Name<T>(T value) where T : struct, Enum =>
-        string.Concat(value.ToString().Select((c, i) => char.IsUpper(c) && i > 0 ? $"-{char.ToLowerInvariant(c)}"
-            : char.ToLowerInvariant(c).ToString()));
-
-    /// <summary>
-    /// The options of issue 16's colour, texture and output sections, against each other and the content:
-    /// what needs a content image, <c>--color-match</c> without <c>match-style</c>, <c>--texture-size</c> with a
-    /// content, <c>--init content</c> without one, <c>--content-weight</c> for a texture.
-    /// </summary>
-    private static void ValidateColourAndOutput(RunOptions o)
-    {
-        if (o.BitDepth is not (8 or 16))
-            throw new UsageException($"--bit-depth must be 8 or 16, got {o.BitDepth}.");
-        if (o.Content is null)
-        {
-            if (o.ColorControl != ColorControl.None)
-            {
-                throw new UsageException($"--color-control {Name(o.ColorControl)} needs a --content image to take " +
-                                         "colours from; a texture (no --content) takes the style's colours.");
-            }
-            if (o.Init == InitKind.Content)
-                throw new UsageException("--init content needs --content; a texture starts from --init random.");
-            if (o.Style.ContentWeight is > 0)
-                throw new UsageException("--content-weight needs --content; a texture has no content loss.");
-        }
-        else if (o.TextureSize is not null)
-        {
-            throw new UsageException("--texture-size is for a texture (no --content); with a content image the " +
-                                     "result takes the content's shape and --size its longer side.");
-        }
-    }
-
-    /// <summary>16-bit output is a PNG.</summary>
-    private static void CheckBitDepth(RunOptions o)
-    {
-        if (o.BitDepth == 16 && !ImageFiles.IsPng(o.Output))
-        {
-            throw new UsageException($"--bit-depth 16 needs a PNG output, but '{o.Output}' is a JPEG (8 bits only); " +
-                                     "write a .png or leave --bit-depth out.");
-        }
-    }
 }

@@ -43,10 +43,16 @@ internal static class WeightsLocation
 
     /// <summary>
     /// Loads the weights, printing what it does (a large file takes seconds); the default file is
-    /// downloaded and converted on first use, an explicit <c>--weights</c> must exist.
+    /// downloaded and converted on first use, an explicit <c>--weights</c> must exist. A file the converter could
+    /// read (a .pth or .caffemodel) is refused with the command that converts it.
     /// </summary>
     public static VggWeights Load(string path, string source, bool isDefault, TextWriter output)
     {
+        if (Directory.Exists(path))
+        {
+            throw new UsageException($"The weights file '{path}' is a folder, not a file. Give the .safetensors " +
+                                     "file in it.");
+        }
         if (!File.Exists(path))
         {
             if (!isDefault)
@@ -55,8 +61,7 @@ internal static class WeightsLocation
                                          "tools/Converter, or leave --weights out to download VGG-19.");
             }
             output.WriteLine($"The default weights {path} ({source}) are missing: downloading torchvision's " +
-                             $"VGG-19 weights and converting them (once; set {Variable} to use " +
-                             "another file).");
+                             $"VGG-19 weights and converting them (once; set {Variable} to use another file).");
             try
             {
                 WeightDownloader.DownloadAndConvertAsync(TorchvisionFile.Vgg19, path, log: output)
@@ -74,10 +79,24 @@ internal static class WeightsLocation
         }
         catch (WeightsFormatException e)
         {
+            if (WeightSources.Recognise(path) is { } kind)
+            {
+                string converted = Path.ChangeExtension(path, ".safetensors");
+                if (converted == path) converted = Path.ChangeExtension(path, ".converted.safetensors");
+                throw new UsageException($"The weights file '{path}' is {kind}, which the program reads once " +
+                                         "converted: dotnet run --project tools/Converter -c Release -- " +
+                                         $"{Quoted(path)} {Quoted(converted)}, then --weights {Quoted(converted)}.");
+            }
             throw new UsageException(
                 $"The weights file cannot be used: {e.Message} Convert it again with tools/Converter.");
         }
     }
+
+    /// <summary>A path as a shell takes it: in single quotes when it holds anything but plain characters.</summary>
+    private static string Quoted(string path) =>
+        path.All(c => char.IsAsciiLetterOrDigit(c) || c is '/' or '.' or '_' or '-' or '+' or ':')
+            ? path
+            : $"'{path.Replace("'", "'\\''", StringComparison.Ordinal)}'";
 
     /// <summary>
     /// VGG-19's layer shapes with zero weights, for planning a run whose default weights are not downloaded yet:
@@ -102,11 +121,21 @@ internal static class WeightsLocation
         return VggWeights.FromTensors(tensors, metadata, "VGG-19's shapes");
     }
 
-    /// <summary>The default weights file, and in words where that choice came from (for messages).</summary>
+    /// <summary>The default weights file, and in words where that choice came from (for messages). A file named
+    /// by <see cref="Variable"/> must exist: the download goes only to the built-in locations, never to a path
+    /// that may be a typo.</summary>
     public static (string Path, string Source) Default()
     {
         string? named = Environment.GetEnvironmentVariable(Variable);
-        if (!string.IsNullOrWhiteSpace(named)) return (Path.GetFullPath(named), $"from {Variable}");
+        if (!string.IsNullOrWhiteSpace(named))
+        {
+            if (!File.Exists(named))
+            {
+                throw new UsageException($"{Variable} names '{named}', which is not a file. Set it to converted " +
+                                         $"weights, or unset it to use (and on first use download) {PerUser}.");
+            }
+            return (Path.GetFullPath(named), $"from {Variable}");
+        }
         if (RepositoryWeights() is { } repository && File.Exists(repository))
             return (repository, "the repository's weights/");
         return (PerUser, "the per-user location");

@@ -1,13 +1,15 @@
 using System.Diagnostics;
 using IlgpuStyle.Network.Weights;
 using IlgpuStyle.Weights;
+using IlgpuStyle.Weights.Files;
 
 namespace IlgpuStyle.Converter;
 
 /// <summary>
 /// Command line: <c>INPUT OUTPUT.safetensors [--arch vgg19|vgg16] [--preprocess torchvision|caffe]</c>,
 /// <c>--download vgg19|vgg16 [OUTPUT.safetensors] [--url-base URL]</c>, or <c>--list INPUT</c>.
-/// Exit codes: 0 success, 1 the file or download failed, 2 bad arguments. Errors are one line.
+/// Exit codes: 0 success, 1 the file or download failed, 2 bad arguments (an output that would replace the
+/// input, a folder, a link or a device included). Errors are one line.
 /// </summary>
 public static class Program
 {
@@ -106,6 +108,11 @@ public static class Program
                 return UsageError(stderr, "expected an input file and an output .safetensors file");
             WeightConverter.Convert(positional[0], positional[1], architecture, preprocess, stdout);
             return 0;
+        }
+        catch (OutputPathException e)
+        {
+            stderr.WriteLine($"error: {e.Message}");
+            return 2;
         }
         catch (ConverterException e)
         {

@@ -86,8 +86,12 @@ public sealed class BenchTests
         using var error = new StringWriter();
         int exit = Cli.Run(["bench", "--device", "cpu", "--size", "8"], output, error);
         Assert.That(exit, Is.EqualTo(Cli.ExitUsage));
+        Assert.That(error.ToString(), Does.StartWith("error: --size must be at least 16 (VGG-19 pools four times"));
+        error.GetStringBuilder().Clear();
+        exit = Cli.Run(["bench", "--device", "cpu", "--size", "0"], output, error);
+        Assert.That(exit, Is.EqualTo(Cli.ExitUsage));
         Assert.That(error.ToString(),
-            Does.StartWith("error: --size takes whole numbers, each at least 16; '8' is not one."));
+            Does.StartWith("error: --size takes whole numbers, each at least 1; '0' is not one."));
     }
 
     [Test]

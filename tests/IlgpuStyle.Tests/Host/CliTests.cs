@@ -1,4 +1,3 @@
-using System.CommandLine;
 using IlgpuStyle.Host;
 using IlgpuStyle.Network;
 using IlgpuStyle.Optimization;
@@ -18,11 +17,9 @@ public sealed class CliTests
 
     private static RunOptions Parse(params string[] args)
     {
-        var root = new RootCommand();
-        var parser = new StyleOptionsParser(root);
-        var parsed = root.Parse(args);
-        Assert.That(parsed.Errors, Is.Empty);
-        return parser.Read(parsed);
+        var (options, error) = OptionParsing.TryParse(args);
+        Assert.That(error, Is.Null);
+        return options!;
     }
 
     [Test]

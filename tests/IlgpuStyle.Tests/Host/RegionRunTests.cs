@@ -41,10 +41,7 @@ public sealed class RegionRunTests
 
     /// <summary>A small run's arguments, then <paramref name="more"/> (which may name another --output).</summary>
     private string[] Args(params string[] more) =>
-    [
-        "--content", ContentPng, "--weights", TinyWeights(), "--device", "cpu", "--size", "32", "--iterations", "2",
-        "--print-every", "1", .. more.Contains("--output") ? [] : new[] { "--output", _output }, .. more,
-    ];
+        SmallRuns.SmallRun(_output, ["--iterations", "2", "--print-every", "1", .. more]);
 
     [Test]
     public void TwoRegionsRunAndTheReportGivesEachRegionsLoss()
@@ -95,12 +92,7 @@ public sealed class RegionRunTests
 
     private string RefusedRun(string[] args)
     {
-        var run = Run(args);
-        Assert.That(run.Exit, Is.EqualTo(Cli.ExitUsage), run.ToString());
-        string error = run.Error.TrimEnd();
-        Assert.That(error, Does.StartWith("error: "), run.ToString());
-        Assert.That(error, Does.Not.Contain('\n'), "one line");
-        Assert.That(run.Error + run.Output, Does.Not.Contain("   at ").And.Not.Contain("Exception"), "no stack trace");
+        string error = SmallRuns.Refused(Run(args));
         Assert.That(File.Exists(_output), Is.False, "nothing written");
         return error;
     }

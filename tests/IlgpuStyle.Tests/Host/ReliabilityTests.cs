@@ -1,4 +1,3 @@
-using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using IlgpuStyle.Host;
@@ -29,21 +28,8 @@ public sealed class ReliabilityTests
     [TearDown]
     public void RestoreCulture() => CultureInfo.CurrentCulture = _culture;
 
-    private static (RunOptions? Options, string? Error) Parse(params string[] args)
-    {
-        var root = new RootCommand();
-        var parser = new StyleOptionsParser(root);
-        var parsed = root.Parse(["--content", "c.png", "--style", "s.png", .. args]);
-        if (parsed.Errors.Count > 0) return (null, parsed.Errors[0].Message);
-        try
-        {
-            return (parser.Read(parsed), null);
-        }
-        catch (UsageException e)
-        {
-            return (null, e.Message);
-        }
-    }
+    private static (RunOptions? Options, string? Error) Parse(params string[] args) =>
+        OptionParsing.TryParse([.. OptionParsing.Minimal, .. args]);
 
     [Test]
     public void NumbersReadTheSameUnderAGermanLocale()
@@ -111,30 +97,20 @@ public sealed class ReliabilityTests
     [Test]
     public void RepeatedStylesKeepCommasInTheirNames()
     {
-        var root = new RootCommand();
-        var parser = new StyleOptionsParser(root);
-        var o = parser.Read(root.Parse(["--content", "c.png", "--style", "Composition, 1921.jpg", "--style", "b.png"]));
-        Assert.That(o.Styles, Is.EqualTo(new[] { "Composition, 1921.jpg", "b.png" }));
-        o = parser.Read(root.Parse(["--content", "c.png", "--style", "a.png, b.png"]));
-        Assert.That(o.Styles, Is.EqualTo(new[] { "a.png", "b.png" }), "one value is still a comma-separated list");
+        var (o, _) = OptionParsing.TryParse("--content", "c.png", "--style", "Composition, 1921.jpg", "--style",
+            "b.png");
+        Assert.That(o!.Styles, Is.EqualTo(new[] { "Composition, 1921.jpg", "b.png" }));
+        (o, _) = OptionParsing.TryParse("--content", "c.png", "--style", "a.png, b.png");
+        Assert.That(o!.Styles, Is.EqualTo(new[] { "a.png", "b.png" }), "one value is still a comma-separated list");
     }
 
-    /// <summary>A valid run's arguments, some replaced.</summary>
-    private string[] Args(string output, params string[] change)
-    {
-        var options = new Dictionary<string, string>
-        {
-            ["--content"] = ContentPng, ["--style"] = StylePng, ["--weights"] = TinyWeights(), ["--device"] = "cpu",
-            ["--size"] = "32", ["--iterations"] = "2", ["--output"] = output,
-        };
-        for (int i = 0; i < change.Length; i += 2) options[change[i]] = change[i + 1];
-        return options.SelectMany(o => new[] { o.Key, o.Value }).ToArray();
-    }
+    /// <summary>A valid run's arguments (two iterations), some replaced.</summary>
+    private static string[] Args(string output, params string[] change) =>
+        SmallRuns.SmallRun(output, ["--iterations", "2", .. change]);
 
     private static void AssertRefused(CliResult run, string message)
     {
-        Assert.That(run.Exit, Is.EqualTo(Cli.ExitUsage), run.ToString());
-        Assert.That(run.Error.TrimEnd(), Does.StartWith("error: " + message).And.Not.Contain('\n'), run.ToString());
+        Assert.That(SmallRuns.Refused(run), Does.StartWith("error: " + message));
         Assert.That(run.Output, Does.Not.Contain("Styling"), "refused before the run");
     }
 

@@ -29,28 +29,27 @@ public sealed class ScaleScheduleTests
         Assert.That(scales, Is.EqualTo(new[] { new Scale(128, 1000), new Scale(256, 500), new Scale(512, 500) }));
     }
 
-    [TestCase(512, 0, 2.0, "--min-size must be a positive number of pixels, got 0.")]
-    [TestCase(512, -4, 2.0, "--min-size must be a positive number of pixels, got -4.")]
-    [TestCase(256, 512, 2.0, "--min-size 512 is larger than --size 256")]
-    [TestCase(512, 128, 1.0, "--scale-ratio must be a number greater than 1")]
-    [TestCase(512, 128, 0.5, "--scale-ratio must be a number greater than 1")]
-    [TestCase(512, 128, -2.0, "--scale-ratio must be a number greater than 1")]
-    [TestCase(512, 128, double.NaN, "--scale-ratio must be a number greater than 1")]
-    [TestCase(512, 128, double.PositiveInfinity, "--scale-ratio must be a number greater than 1")]
-    [TestCase(512, 16, 1.000001, "--scale-ratio 1.000001 is so close to 1")]
-    public void BadGeometricSettingsAreRefusedNamingTheOption(int size, int minSize, double ratio, string message)
+    [TestCase("512", "0", "2", "--min-size takes a whole number, at least 1; '0' is not one.")]
+    [TestCase("512", "-4", "2", "--min-size takes a whole number, at least 1; '-4' is not one.")]
+    [TestCase("256", "512", "2", "--min-size 512 is larger than --size 256")]
+    [TestCase("512", "128", "1", "--scale-ratio takes a number greater than 1 (each scale this much smaller")]
+    [TestCase("512", "128", "0.5", "--scale-ratio takes a number greater than 1")]
+    [TestCase("512", "128", "-2", "--scale-ratio takes a number greater than 1")]
+    [TestCase("512", "128", "NaN", "--scale-ratio takes a number greater than 1")]
+    [TestCase("512", "128", "Infinity", "--scale-ratio takes a number greater than 1")]
+    [TestCase("512", "16", "1.000001", "--scale-ratio 1.000001 is so close to 1")]
+    public void BadGeometricSettingsAreRefusedNamingTheOption(string size, string minSize, string ratio,
+        string message)
     {
-        var e = Assert.Throws<UsageException>(() => ScaleSchedule.Geometric(size, minSize, ratio, 10, 10))!;
-        Assert.That(e.Message, Does.StartWith(message));
-        Assert.That(e.Message, Does.Not.Contain('\n'));
+        string error = OptionParsing.Refused("--size", size, "--min-size", minSize, "--scale-ratio", ratio);
+        Assert.That(error, Does.StartWith(message));
+        Assert.That(error, Does.Not.Contain('\n'));
     }
 
     [Test]
-    public void NegativeInitialIterationsAreRefused()
-    {
-        var e = Assert.Throws<UsageException>(() => ScaleSchedule.Geometric(512, 128, 2, 10, -1))!;
-        Assert.That(e.Message, Is.EqualTo("--initial-iterations must not be negative, got -1."));
-    }
+    public void NegativeInitialIterationsAreRefused() =>
+        Assert.That(OptionParsing.Refused("--min-size", "128", "--initial-iterations", "-1"),
+            Is.EqualTo("--initial-iterations takes a whole number, at least 0; '-1' is not one."));
 
     [TestCase("256:500,512:300,1024:100", new[] { 256, 500, 512, 300, 1024, 100 })]
     [TestCase(" 256 : 500 , 512:300 ,", new[] { 256, 500, 512, 300 })] // spaces and a trailing comma

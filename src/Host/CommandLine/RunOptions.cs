@@ -43,6 +43,10 @@ internal enum ColorControl
 /// </summary>
 internal sealed record RunOptions
 {
+    /// <summary>What a run does with every option left out (content and styles have no default): the defaults
+    /// the command line shows and uses.</summary>
+    public static RunOptions Defaults { get; } = new() { Content = "", Styles = [] };
+
     /// <summary>The content image; null synthesises a texture (issue 16, "Textures").</summary>
     public required string? Content { get; init; }
     public required IReadOnlyList<string> Styles { get; init; }

@@ -1,6 +1,4 @@
 using System.CommandLine;
-using System.CommandLine.Parsing;
-using System.Globalization;
 
 namespace IlgpuStyle.Host;
 
@@ -37,7 +35,7 @@ internal static class PlanningOptions
         };
         option.CustomParser = result =>
         {
-            string text = Last(result);
+            string text = NumberOptions.Last(result);
             if (TryParseBytes(text, out long bytes)) return bytes;
             result.AddError($"--max-memory takes {SizeExpected}; '{text}' is not one.");
             return null;
@@ -49,23 +47,23 @@ internal static class PlanningOptions
     /// parser for a value given): <see cref="RunOptions.TileSize"/> null.</summary>
     public const int Auto = 0;
 
-    /// <summary><c>--tile-size N|auto</c>: the tile core's side in pixels, or <see cref="Auto"/>.</summary>
-    public static Option<int> TileSize()
+    /// <summary>What <c>--tile-size</c> means in the main job.</summary>
+    public const string TileSizeDescription =
+        "Evaluate the loss in tiles whose core (the part each tile owns) is N x N pixels, N rounded to the " +
+        "deepest layer's stride (16 for relu5_1); the loss and gradient are still exactly the whole image's. " +
+        "auto: untiled when the run fits in --max-memory, else the tiles that fit with the least arithmetic (as a " +
+        "rule the largest). [default: auto]";
+
+    /// <summary><c>--tile-size N|auto</c>: the tile core's side in pixels, or <see cref="Auto"/>; the main job and
+    /// bench read it alike, each with its own <paramref name="description"/>.</summary>
+    public static Option<int> TileSize(string description = TileSizeDescription)
     {
-        var option = new Option<int>("--tile-size")
-        {
-            Description = "Evaluate the loss in tiles whose core (the part each tile owns) is N x N pixels, " +
-                          "N rounded to the deepest layer's stride (16 for relu5_1); the loss and gradient are " +
-                          "still exactly the whole image's. auto: untiled when the run fits in --max-memory, " +
-                          "else the tiles that fit with the least arithmetic (as a rule the largest). " +
-                          "[default: auto]",
-        };
+        var option = new Option<int>("--tile-size") { Description = description };
         option.CustomParser = result =>
         {
-            string text = Last(result);
+            string text = NumberOptions.Last(result);
             if (text.Equals("auto", StringComparison.OrdinalIgnoreCase)) return Auto;
-            if (int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int side) && side >= 1)
-                return side;
+            if (NumberOptions.TryWhole(text, out int side) && side >= 1) return side;
             result.AddError($"--tile-size takes auto or a whole number of pixels, at least 1; '{text}' is not one.");
             return Auto;
         };
@@ -92,12 +90,10 @@ internal static class PlanningOptions
             .OrderByDescending(u => u.Unit.Length).FirstOrDefault();
         if (match.Unit is null) return false;
         string number = trimmed[..^match.Unit.Length].TrimEnd();
-        if (!NumberOptions.TryReal(number, zeroAllowed: false, out double value)) return false;
+        if (!NumberOptions.TryReal(number, out double value) || value <= 0) return false;
         double total = Math.Floor(value * match.Bytes);
         if (total < 1 || total >= long.MaxValue) return false;
         bytes = (long)total;
         return true;
     }
-
-    private static string Last(ArgumentResult result) => result.Tokens.Count > 0 ? result.Tokens[^1].Value : "";
 }
