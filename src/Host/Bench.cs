@@ -61,7 +61,7 @@ internal sealed record BenchReport(
 internal static class Bench
 {
     public static int Run(TextWriter output, string deviceRequest, IReadOnlyList<int> sizes, int iterations, int warmup,
-        int widthDivisor, string? jsonPath, bool tf32 = false, int? tileSize = null)
+        int widthDivisor, string? jsonPath, bool tf32 = false, int? tileSize = null, int? threads = null)
     {
         if (tileSize is < 1) throw new UsageException($"--tile-size must be at least 1 pixel, got {tileSize}.");
         if (sizes.Count == 0 || sizes.Any(s => s < 16))
@@ -74,7 +74,8 @@ internal static class Bench
         using var context = Devices.CreateContext(profiling: true);
         var device = Devices.Select(context, deviceRequest);
         using var accelerator = device.CreateAccelerator(context);
-        using var kernels = new KernelSet(accelerator, new KernelChoice(AcceleratorDescription.Of(device), tf32));
+        using var kernels = new KernelSet(accelerator, new KernelChoice(AcceleratorDescription.Of(device), tf32),
+            threads);
         var weights = RandomVgg19(widthDivisor, seed: 0);
         string deviceName = $"{accelerator.AcceleratorType} {accelerator.Name.Trim()}{(tf32 ? " (TF32)" : "")}";
         output.WriteLine($"Bench on {deviceName}: " +

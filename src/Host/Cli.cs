@@ -57,13 +57,6 @@ internal static class Cli
         "Cores the CPU device uses (its host-code operations); the default is every core.",
         StyleOptionsParser.Defaults.Threads, minimum: 1);
 
-    /// <summary>Sets the CPU device's cores; fewer than one is a usage error.</summary>
-    internal static void UseThreads(int threads)
-    {
-        if (threads < 1) throw new UsageException($"--threads must be at least 1, got {threads}.");
-        CpuHost.Threads = threads;
-    }
-
     internal static Option<string> DeviceOption() => new("--device")
     {
         Description = $"The device to run on: {Devices.Choices}.",
@@ -127,10 +120,9 @@ internal static class Cli
         }
         command.SetAction(parse => Guarded(error, () =>
         {
-            UseThreads(parse.GetValue(threads));
             return Bench.Run(output, parse.GetValue(device)!, parse.GetValue(sizes)!, parse.GetValue(iterations),
                 parse.GetValue(warmup), parse.GetValue(divisor), parse.GetValue(json), parse.GetValue(tf32),
-                parse.GetValue(tileSize));
+                parse.GetValue(tileSize), parse.GetValue(threads));
         }));
         return command;
     }
