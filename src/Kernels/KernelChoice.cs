@@ -72,7 +72,7 @@ public readonly record struct AcceleratorDescription(AcceleratorType Type, int M
 /// <item>The CPU accelerator runs host code everywhere (<see cref="KernelVariant.Cpu"/>): its
 /// buffers are host memory, and plain C# with SIMD on every core beats anything ILGPU's CPU
 /// accelerator runs, which is scalar, with each simulated thread an OS thread and each group
-/// barrier a real one (ILGPU-NOTES.md). Its kernels remain for the checks and for comparison.</item>
+/// barrier a real one (ILGPU-NOTES.md). Its kernels still run there in the checks.</item>
 /// <item>A GPU that fits 256-thread groups runs the tiled matrix products: convolutions both ways and
 /// the Gram matrix both ways; with <c>--tf32</c>, the convolutions on TF32 tensor cores instead.
 /// One shape is the exception: an input gradient with fewer than 16 channels (conv1_1's, the
@@ -222,7 +222,7 @@ public sealed class KernelChoice
 
     /// <summary>
     /// <paramref name="variant"/> itself, or for <see cref="KernelVariant.Auto"/> the rule's choice
-    /// <paramref name="auto"/>: what every launcher of a pass switches on.
+    /// <paramref name="auto"/>: what every launcher switches on.
     /// </summary>
     public static KernelVariant Resolve(KernelVariant variant, KernelVariant auto) =>
         variant == KernelVariant.Auto ? auto : variant;

@@ -60,7 +60,7 @@ public sealed partial class VectorOps
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>,
         float, float, float> _combine;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>> _multiply;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float> _axpyByScalar;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, float, ArrayView<float>> _axpyByScalar;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ScalarOp> _scalar;
 
     /// <summary>
@@ -82,7 +82,7 @@ public sealed partial class VectorOps
         _multiply = accelerator.LoadAutoGroupedStreamKernel<
             Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>(MultiplyKernel);
         _axpyByScalar = accelerator.LoadAutoGroupedStreamKernel<
-            Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float>(AxpyByScalarKernel);
+            Index1D, ArrayView<float>, ArrayView<float>, float, ArrayView<float>>(AxpyByScalarKernel);
         _scalar = accelerator.LoadAutoGroupedStreamKernel<
             Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ScalarOp>(ScalarKernel);
     }
@@ -133,8 +133,8 @@ public sealed partial class VectorOps
         z[i] = x[i] * y[i];
 
     /// <summary>y[i] += factor * alpha[0] * x[i]. Every thread reads the same scalar: it is cached.</summary>
-    public static void AxpyByScalarKernel(Index1D i, ArrayView<float> y, ArrayView<float> x, ArrayView<float> alpha,
-        float factor) =>
+    public static void AxpyByScalarKernel(Index1D i, ArrayView<float> y, ArrayView<float> alpha, float factor,
+        ArrayView<float> x) =>
         y[i] += factor * alpha[0] * x[i];
 
     /// <summary>One thread: result[0] = a[0] op b[0].</summary>
@@ -224,7 +224,7 @@ public sealed partial class VectorOps
         Require.Length(alpha, 1, nameof(alpha));
         Require.Length(x, y.Length, nameof(x));
         if (InHostCode(variant)) AxpyByScalarCpu(y, alpha, factor, x);
-        else if (y.Length > 0) _axpyByScalar((int)y.Length, y, x, alpha, factor);
+        else if (y.Length > 0) _axpyByScalar((int)y.Length, y, alpha, factor, x);
     }
 
     /// <summary><c>result[0] = x · y</c></summary>
