@@ -68,12 +68,12 @@ internal static class Bench
             throw new UsageException("--size must be at least 16 (VGG-19 pools four times before relu5_1).");
         if (VggArchitecture.BlockChannels.Any(c => c % widthDivisor != 0))
             throw new UsageException("--width-divisor must divide 64 (1, 2, 4, 8, 16, 32 or 64).");
-        CpuHost.Threads = threads;
 
         using var context = Devices.CreateContext(profiling: true);
         var device = Devices.Select(context, deviceRequest);
         using var accelerator = device.CreateAccelerator(context);
-        using var kernels = new KernelSet(accelerator, new KernelChoice(AcceleratorDescription.Of(device), tf32));
+        using var kernels = new KernelSet(accelerator, new KernelChoice(AcceleratorDescription.Of(device), tf32),
+            threads);
         var weights = RandomVgg19(widthDivisor, seed: 0);
         string deviceName = $"{accelerator.AcceleratorType} {accelerator.Name.Trim()}{(tf32 ? " (TF32)" : "")}";
         output.WriteLine($"Bench on {deviceName}: " +

@@ -58,8 +58,7 @@ internal static class StyleRun
         }
         weights ??= WeightsLocation.Load(weightsPath, weightsSource, isDefault: true, output);
         output.WriteLine($"Starting {device.AcceleratorType} '{device.Name.Trim()}' and compiling its kernels...");
-        CpuHost.Threads = o.Threads;
-        using var kernels = new KernelSet(accelerator, kernelChoice);
+        using var kernels = new KernelSet(accelerator, kernelChoice, o.Threads);
         if (o.ColorControl == ColorControl.MatchStyle)
         {
             output.WriteLine("Matching the style images' colours to the content's " +

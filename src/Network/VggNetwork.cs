@@ -206,22 +206,18 @@ public sealed class VggNetwork
     }
 
     /// <summary>
-    /// conv{b}_{i} with its bias and ReLU fused into one kernel. Backward is the ReLU mask, then the
-    /// input gradient. The mask comes from the kept output, from bits packed in the forward pass, or
-    /// from nowhere when a max pooling follows (<see cref="ReluMaskSource"/>). A tiled input gradient
-    /// applies a kept output's mask as it loads dOut, and runs over the transposed, flipped weights
-    /// prepared here once.
+    /// conv{b}_{i} with its bias and ReLU fused into one kernel. Backward is the input gradient through
+    /// the ReLU, one call: the mask comes from the kept output, from bits packed in the forward pass, or
+    /// from nowhere when a max pooling follows (<see cref="ReluMaskSource"/>); the convolution applies it
+    /// (<see cref="Conv2d.BackwardInput"/>), and prepares the weights its variants read once, here.
     /// </summary>
     private sealed class ConvReluLayer : Layer
     {
         private readonly KernelSet _kernels;
-        private readonly Conv2dShape _shape;
-        private readonly ArrayView<float> _weight;     // (K, C, 3, 3)
-        private readonly ArrayView<float> _bias;       // (K)
+        private readonly Conv2dWeights _weights;       // W (K, C, 3, 3), bias (K), W' where the variant reads it
         private readonly ArrayView<uint> _maskBits;    // ceil(K*H*W / 32) words with Mask == Bits; empty otherwise
-        private readonly string _convLabel;            // conv3_1, or relu3_1+conv3_1 with the ReLU fused in
+        private readonly string _convLabel;            // conv3_1, or relu3_1+conv3_1 with the ReLU's mask applied
         private readonly Action _convBackward;
-        private readonly Action? _reluBackward;        // null where nothing is left to mask
 
         public ConvReluLayer(ConvLayerWeights weights, PlannedLayer planned, DeviceTensor output,
             LayerGradients gradients, KernelSet kernels, DeviceMemory memory)
@@ -232,28 +228,20 @@ public sealed class VggNetwork
             ConvName = weights.Name;
             ReluName = planned.ReluName!;
             var input = planned.Input;
-            _shape = Conv2dShape.Vgg(input.Channels, input.Height, input.Width, weights.OutChannels);
-            _weight = memory.Upload(weights.Weight).View;
-            _bias = memory.Upload(weights.Bias).View;
+            var shape = Conv2dShape.Vgg(input.Channels, input.Height, input.Width, weights.OutChannels);
+            var weight = memory.Upload(weights.Weight).View;
+            var bias = memory.Upload(weights.Bias).View;
             Output = output;
             if (planned.Mask == ReluMaskSource.Bits)
                 _maskBits = memory.Words(Relu.MaskWords(output.Shape.Length)).View;
+            _weights = kernels.Conv.Prepare(shape, weight, bias, n => memory.Floats(n).View, planned.Kernels);
 
-            // The closures the tape replays, in reverse: the ReLU step (recorded last) runs first.
-            // Where the input-gradient kernel applies the ReLU mask itself as it loads dOut, there is
-            // no ReLU step (ConvVariants says which masks each variant applies).
-            bool fusedMask = planned.Mask switch
-            {
-                ReluMaskSource.KeptOutput => planned.Kernels.MasksWithOutput,
-                ReluMaskSource.Bits => planned.Kernels.MasksWithBits,
-                _ => false,
-            };
-            _convLabel = fusedMask ? $"{ReluName}+{ConvName}" : ConvName;
-            _convBackward = InputGradient(memory, fusedMask);
-            _reluBackward = fusedMask || planned.Mask == ReluMaskSource.MaxPooling ? null
-                : planned.Mask == ReluMaskSource.Bits
-                    ? () => kernels.Relu.BackwardBits(gradients.Output, gradients.Output, _maskBits)
-                    : () => kernels.Relu.Backward(gradients.Output, gradients.Output, output.View);
+            // The closure the tape replays: the input gradient through the ReLU (its mask, where there is one).
+            var (dInput, dOutput) = (gradients.Input, gradients.Output);
+            var reluOutput = planned.Mask == ReluMaskSource.KeptOutput ? output.View : default;
+            var bits = _maskBits;
+            _convLabel = planned.Mask == ReluMaskSource.MaxPooling ? ConvName : $"{ReluName}+{ConvName}";
+            _convBackward = () => kernels.Conv.BackwardInput(dInput, dOutput, _weights, reluOutput, bits);
         }
 
         public PlannedLayer Planned { get; }
@@ -266,43 +254,11 @@ public sealed class VggNetwork
 
         public override IEnumerable<string> Names => [ConvName, ReluName];
 
-        public override void Forward(DeviceTensor input)
-        {
-            var variant = Planned.Kernels.Forward;
-            _kernels.Conv.Forward(Output.View, input.View, _weight, _bias, _shape, fuseRelu: true, variant);
-            if (Planned.Mask == ReluMaskSource.Bits)
-                _kernels.Relu.PackMask(_maskBits, Output.View); // before the next layers reuse Output's buffer
-        }
+        // The mask's bits are packed before the next layers reuse Output's buffer.
+        public override void Forward(DeviceTensor input) =>
+            _kernels.Conv.Forward(Output.View, _maskBits, input.View, _weights, fuseRelu: true);
 
-        public override void RecordBackward(Tape tape)
-        {
-            tape.Record(_convLabel, _convBackward);
-            if (_reluBackward is not null) tape.Record(ReluName, _reluBackward);
-        }
-
-        /// <summary>
-        /// The input gradient's closure, in the variant the plan chose: host code over the weights, a
-        /// tiled product over the transposed weights (prepared here once), or a plain kernel over the
-        /// weights. With <paramref name="fusedMask"/> the kernel masks dOut by the ReLU's kept output
-        /// or bits as it loads it.
-        /// </summary>
-        private Action InputGradient(DeviceMemory memory, bool fusedMask)
-        {
-            var (dInput, dOutput) = (Gradients.Input, Gradients.Output);
-            var output = fusedMask && Planned.Mask == ReluMaskSource.KeptOutput ? Output.View : default;
-            var bits = fusedMask && Planned.Mask == ReluMaskSource.Bits ? _maskBits : default;
-            var variant = Planned.Kernels.InputGradient;
-            if (variant == KernelVariant.Cpu)
-                return () => _kernels.Conv.BackwardInputCpu(dInput, dOutput, _weight, _shape, output, bits);
-            if (!Planned.Kernels.TiledInputGradient)
-                return () => _kernels.Conv.BackwardInput(dInput, dOutput, _weight, _shape, variant);
-
-            var transposed = memory.Floats(_shape.WeightLength).View; // (C, K, 3, 3) flipped
-            _kernels.Conv.TransposeFlip(transposed, _weight, _shape);
-            return variant == KernelVariant.Tf32
-                ? () => _kernels.Conv.BackwardInputTf32(dInput, dOutput, transposed, output, _shape)
-                : () => _kernels.Conv.BackwardInputTiled(dInput, dOutput, transposed, output, _shape);
-        }
+        public override void RecordBackward(Tape tape) => tape.Record(_convLabel, _convBackward);
     }
 
     /// <summary>

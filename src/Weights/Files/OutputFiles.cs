@@ -35,15 +35,15 @@ public static class OutputFiles
                 if (FileIdentity.Same(outputs[i].Path, input.Path))
                 {
                     throw new OutputPathException($"The {outputs[i].Role} '{outputs[i].Path}' is the {input.Role}: " +
-                                             "the run would overwrite one of its inputs. Choose another path.");
+                                                  "the run would overwrite one of its inputs. Choose another path.");
                 }
             }
             for (int j = 0; j < i; j++)
             {
                 if (FileIdentity.Same(outputs[i].Path, outputs[j].Path))
                 {
-                    throw new OutputPathException($"The {outputs[i].Role} and the {outputs[j].Role} are the same file, " +
-                                             $"'{outputs[i].Path}'. Give them different paths.");
+                    throw new OutputPathException($"The {outputs[i].Role} and the {outputs[j].Role} are the same " +
+                                                  $"file, '{outputs[i].Path}'. Give them different paths.");
                 }
             }
         }
@@ -73,13 +73,13 @@ public static class OutputFiles
         var file = new FileInfo(full);
         if (file.LinkTarget is { } target)
         {
-            throw new OutputPathException($"The {role} '{path}' is a symbolic link to '{target}'; it is not replaced " +
-                                     "through a link. Give the target's own path, or another path.");
+            throw new OutputPathException($"The {role} '{path}' is a symbolic link to '{target}'; it is not " +
+                                          "replaced through a link. Give the target's own path, or another path.");
         }
         if (file.Exists && !IsRegularFile(full))
         {
-            throw new OutputPathException($"The {role} '{path}' exists and is not a regular file (a device, a pipe or a " +
-                                     "socket); only regular files are replaced. Choose another path.");
+            throw new OutputPathException($"The {role} '{path}' exists and is not a regular file (a device, a pipe " +
+                                          "or a socket); only regular files are replaced. Choose another path.");
         }
     }
 

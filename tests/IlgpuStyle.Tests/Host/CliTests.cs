@@ -90,7 +90,7 @@ public sealed class CliTests
         var (exit, output, error) = Run("verify", "--device", "cpu");
         Assert.That(error, Is.Empty);
         Assert.That(exit, Is.Zero, output);
-        Assert.That(output, Does.Contain("conv2d.backward/per-row").And.Contain("gram.forward/per-element")
+        Assert.That(output, Does.Contain("conv2d.backward/per-element").And.Contain("gram.forward/per-element")
             .And.Contain("tv.backward"));
         var all = IlgpuStyle.Kernels.Verification.KernelChecks.All;
         // Everything runs on the CPU accelerator (the host-code variants included) but the tiled kernels.
@@ -100,7 +100,7 @@ public sealed class CliTests
         Assert.That(output.TrimEnd(), Does.EndWith($"{plain} passed, 0 failed, {tiled} skipped"),
             "the tiled kernels need 256-thread groups, which the CPU accelerator does not offer: " +
             "skipped, with the reason");
-        Assert.That(output, Does.Contain($"skipped {tiled} checks (conv2d.forward/shared-tile")
+        Assert.That(output, Does.Contain($"skipped {tiled} checks (conv2d.forward/tiled")
             .And.Contain("needs 256 threads per group"));
     }
 
