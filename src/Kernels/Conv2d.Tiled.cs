@@ -27,7 +27,7 @@ namespace IlgpuStyle.Kernels;
 /// row) and consecutive r of W (W is [K, R] row-major), and each thread stores 4 consecutive pixels of
 /// out.</para>
 /// <para>The input gradient is the same kernel: with stride 1, <c>dIn = conv(dOut, W')</c> where
-/// <c>W'[c, k, ky, kx] = W[k, c, KH-1-ky, KW-1-kx]</c> and padding <c>KH-1-P</c> (<see cref="TransposedShape"/>;
+/// <c>W'[c, k, ky, kx] = W[k, c, KH-1-ky, KW-1-kx]</c> and padding <c>KH-1-P</c> (<see cref="Conv2dShape.Transposed"/>;
 /// <see cref="Prepare"/> makes W' once per layer). The ReLU that followed the convolution in the forward
 /// pass is fused in: each dOut value is multiplied by <c>[y &gt; 0]</c> as it is loaded.</para>
 /// <para>Per-layer choice: the tile is 64 x 64 for every layer, and what varies with the layer's
@@ -106,27 +106,6 @@ public sealed partial class Conv2d
         long byScratch = Math.Max(1, SplitScratchFloats / Math.Max(1L, shape.Output.Length));
         return (int)Math.Max(1, Math.Min(wanted, Math.Min(byReduction, byScratch)));
     }
-
-    /// <summary>
-    /// The per-layer choice: whether the tiled product pays for a convolution of this shape. A group
-    /// always computes 64 output channels; with fewer than 16 it would throw away more than 3/4 of
-    /// its work. In VGG that is exactly one product, the input gradient of conv1_1 (3 channels, the
-    /// image): tiled, it would cost as much as a 64-channel layer (about 19 GFLOP-equivalent at 512 x
-    /// 512 instead of 0.9), while the one-thread-per-element kernel does only the real work.
-    /// </summary>
-    public static bool TiledPays(Conv2dShape shape) => shape.OutChannels >= 16;
-
-    /// <summary>
-    /// Whether the input gradient of <paramref name="shape"/> is itself a convolution the tiled kernels
-    /// can run (<see cref="TransposedShape"/>): stride 1, a square kernel and padding &lt;= KH-1.
-    /// </summary>
-    public static bool HasTransposedForm(Conv2dShape shape) =>
-        shape.Stride == 1 && shape.KernelHeight == shape.KernelWidth && shape.Padding <= shape.KernelHeight - 1;
-
-    /// <summary>The convolution whose forward pass is the input gradient of <paramref name="s"/> (stride 1).</summary>
-    public static Conv2dShape TransposedShape(Conv2dShape s) =>
-        new(s.OutChannels, s.OutHeight, s.OutWidth, s.InChannels, s.KernelHeight, s.KernelWidth,
-            s.KernelHeight - 1 - s.Padding, 1);
 
     // ---------------------------------------------------------------- kernel 2
 
@@ -250,14 +229,14 @@ public sealed partial class Conv2d
         public static TiledProduct InputGradient(ArrayView<float> dInput, ArrayView<float> dOutput,
             Conv2dWeights weights, ArrayView<float> reluOutput, string kernel)
         {
-            if (!HasTransposedForm(weights.Shape))
+            if (!weights.Shape.HasTransposedForm)
             {
                 throw new ArgumentException($"The {kernel} input gradient needs stride 1, a square kernel and " +
                                             $"padding <= kernel-1: {weights.Shape}.");
             }
             bool masked = reluOutput.Length > 0;
             return new(dInput, dOutput, masked ? reluOutput : dOutput, weights.Transposed, weights.Transposed,
-                TransposedShape(weights.Shape), masked ? TiledFlags.MaskInput : TiledFlags.None);
+                weights.Shape.Transposed, masked ? TiledFlags.MaskInput : TiledFlags.None);
         }
     }
 

@@ -29,6 +29,17 @@ public readonly record struct Conv2dShape(
     int InChannels, int Height, int Width, int OutChannels,
     int KernelHeight, int KernelWidth, int Padding, int Stride)
 {
+    /// <summary>
+    /// Whether the input gradient is itself a convolution (<see cref="Transposed"/>), which the tiled kernels can
+    /// then run: stride 1, a square kernel and padding &lt;= KH-1.
+    /// </summary>
+    public bool HasTransposedForm => Stride == 1 && KernelHeight == KernelWidth && Padding <= KernelHeight - 1;
+
+    /// <summary>The convolution whose forward pass is this one's input gradient (stride 1): the flipped,
+    /// transposed filter over dOut, padded by <c>KH-1-P</c>.</summary>
+    public Conv2dShape Transposed =>
+        new(OutChannels, OutHeight, OutWidth, InChannels, KernelHeight, KernelWidth, KernelHeight - 1 - Padding, 1);
+
     /// <summary>A VGG convolution: 3x3, padding 1, stride 1 (output size = input size).</summary>
     public static Conv2dShape Vgg(int inChannels, int height, int width, int outChannels) =>
         new(inChannels, height, width, outChannels, 3, 3, 1, 1);

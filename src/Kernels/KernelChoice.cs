@@ -76,7 +76,7 @@ public readonly record struct AcceleratorDescription(AcceleratorType Type, int M
 /// <item>A GPU that fits 256-thread groups runs the tiled matrix products: convolutions both ways and
 /// the Gram matrix both ways; with <c>--tf32</c>, the convolutions on TF32 tensor cores instead.
 /// One shape is the exception: an input gradient with fewer than 16 channels (conv1_1's, the
-/// image) would waste most of a 64-channel tile (<see cref="Conv2d.TiledPays"/>), and one with a
+/// image) would waste most of a 64-channel tile (<see cref="TiledPays"/>), and one with a
 /// stride or padding the transposed product cannot express has no tiled form; both run per element.
 /// Every pass over memory (ReLU's mask, pooling, the losses, vector arithmetic, windows) runs one
 /// thread per element.</item>
@@ -162,13 +162,22 @@ public sealed class KernelChoice
         shape.Validate();
         var family = Tf32 ? KernelVariant.Tf32 : Family;
         bool tiled = family is KernelVariant.Tiled or KernelVariant.Tf32;
-        if (tiled && !(Conv2d.HasTransposedForm(shape) && Conv2d.TiledPays(Conv2d.TransposedShape(shape))))
+        if (tiled && !(shape.HasTransposedForm && TiledPays(shape.Transposed)))
             return KernelVariant.PerElement;
         return family;
     }
 
     /// <summary>Both directions of a convolution layer.</summary>
     public ConvVariants Conv(Conv2dShape shape) => new(ConvForward(shape), ConvInputGradient(shape));
+
+    /// <summary>
+    /// Whether the tiled product pays for a convolution of this shape. A group always computes 64 output
+    /// channels; with fewer than 16 it would throw away more than 3/4 of its work. In VGG that is exactly one
+    /// product, the input gradient of conv1_1 (3 channels, the image): tiled, it would cost as much as a
+    /// 64-channel layer (about 19 GFLOP-equivalent at 512 x 512 instead of 0.9), while the one-thread-per-element
+    /// kernel does only the real work.
+    /// </summary>
+    private static bool TiledPays(Conv2dShape shape) => shape.OutChannels >= 16;
 
     /// <summary>The Gram matrix, <c>G = s F F^T</c>.</summary>
     public KernelVariant GramForward(GramShape shape)

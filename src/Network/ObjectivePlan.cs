@@ -8,8 +8,8 @@ namespace IlgpuStyle.Network;
 /// What the objective computes and allocates for images of one size, decided from shapes alone and made once:
 /// its loss (<see cref="LossPlan"/>), x's shape, the networks it builds (the whole image's, or one tile's with its
 /// <see cref="TilePlan"/>), and the device bytes they take by part (<see cref="Memory"/>). The objective is built
-/// from it (<see cref="Create"/>) and allocates exactly what it counts; the planner reads the same value, so the
-/// memory estimate is the allocation.
+/// from it (<see cref="StyleObjectives.Create"/>) and allocates exactly what it counts; the planner reads the same
+/// value, so the memory estimate is the allocation.
 /// </summary>
 public sealed partial class ObjectivePlan
 {
@@ -121,43 +121,9 @@ public sealed partial class ObjectivePlan
         return new ObjectivePlan(loss, input, styles, network, styleNetworks, tiles, indexable);
     }
 
-    /// <summary>
-    /// Builds the objective this plan describes, capturing every target: the whole-image or the tiled form, and
-    /// luminance-only the replication around it.
-    /// </summary>
-    /// <param name="kernels">The kernels (their choice should be the one planned with).</param>
-    /// <param name="weights">The network's weights, of the planned shapes.</param>
-    /// <param name="images">The images at this plan's sizes (luminance-only: grey network inputs).</param>
-    /// <exception cref="StyleSetupException">Images that do not match the plan, an image too small for the
-    /// deepest layer, a tensor past 2^31 elements.</exception>
-    public IStyleObjective Create(KernelSet kernels, VggWeights weights, ObjectiveImages images)
-    {
-        ArgumentNullException.ThrowIfNull(kernels);
-        ArgumentNullException.ThrowIfNull(images);
-        if (!Indexable)
-        {
-            throw new StyleSetupException($"A {Input.Width}x{Input.Height} image makes tensors of more than 2^31 " +
-                                          "elements, which the kernels cannot index: evaluate it in tiles.");
-        }
-        CheckImages(images);
-        var memory = new DeviceMemory(kernels.Accelerator);
-        try
-        {
-            StyleObjective rgb = Tiles is null
-                ? new WholeImageObjective(kernels, this, memory, weights, images)
-                : new TiledObjective(kernels, this, memory, weights, images);
-            return Loss.Luminance ? new LuminanceObjective(kernels, this, rgb) : rgb;
-        }
-        catch
-        {
-            memory.Dispose(); // every buffer allocated before the failure
-            throw;
-        }
-    }
-
     /// <summary>The images must be the ones planned: a content image unless a texture, each at its size, and the
     /// regions' guides at their images' sizes.</summary>
-    private void CheckImages(ObjectiveImages images)
+    internal void CheckImages(ObjectiveImages images)
     {
         if ((images.Content is null) != (Loss.Kind == ObjectiveKind.Texture))
         {

@@ -20,7 +20,7 @@ public readonly record struct LossBreakdown(float Total, float Content, float St
 /// <summary>
 /// The function style transfer minimizes, <c>x -&gt; (L(x), dL/dx)</c> on the device, in every form a run needs:
 /// the whole image or tiles, with or without regions, on x or on its luminance. Built by
-/// <see cref="ObjectivePlan.Create"/>; a run holds one and does not ask which form it is.
+/// <see cref="StyleObjectives.Create"/>; a run holds one and does not ask which form it is.
 /// </summary>
 public interface IStyleObjective : IObjective, IDisposable
 {

@@ -16,12 +16,6 @@ namespace IlgpuStyle.Host;
 /// </summary>
 internal static class Cli
 {
-    /// <summary>Exit code for a run that completed but found a problem (a failed check).</summary>
-    public const int ExitFailed = 1;
-
-    /// <summary>Exit code for a request that could not be carried out (bad input, no such device).</summary>
-    public const int ExitUsage = 2;
-
     /// <summary>Parses <paramref name="args"/>, runs the command and returns the process exit code.</summary>
     /// <param name="args">The command line.</param>
     /// <param name="output">Where results and progress go.</param>
@@ -52,7 +46,7 @@ internal static class Cli
             if (parsed.Errors.Count > 0)
             {
                 error.WriteLine($"error: {OneLine(parsed.Errors[0].Message)} See 'ilgpu-style --help'.");
-                return ExitUsage;
+                return ExitCodes.Usage;
             }
             return parsed.Invoke(new InvocationConfiguration { Output = output, Error = error });
         }
@@ -144,7 +138,7 @@ internal static class Cli
 
     /// <summary>
     /// Runs a command body; errors the user can act on print one line (no stack trace) and return
-    /// <see cref="ExitUsage"/>.
+    /// <see cref="ExitCodes.Usage"/>.
     /// </summary>
     internal static int Guarded(TextWriter error, Func<int> body)
     {
@@ -156,23 +150,23 @@ internal static class Cli
                                       or WeightsFormatException or ConverterException or OutputPathException)
         {
             error.WriteLine($"error: {OneLine(e.Message)}");
-            return ExitUsage;
+            return ExitCodes.Usage;
         }
         catch (RunFailedException e)
         {
             error.WriteLine($"error: {OneLine(e.Message)}");
-            return ExitFailed;
+            return ExitCodes.Failed;
         }
         catch (ILGPU.Runtime.AcceleratorException e)
         {
             error.WriteLine($"error: the device failed ({OneLine(e.Message)}). If it ran out of memory, " +
                             "use a smaller --size; else check the driver, or use --device cpu.");
-            return ExitUsage;
+            return ExitCodes.Usage;
         }
         catch (OutOfMemoryException)
         {
             error.WriteLine("error: out of memory. Use a smaller --size or --lbfgs-history, or --optimizer adam.");
-            return ExitUsage;
+            return ExitCodes.Usage;
         }
     }
 

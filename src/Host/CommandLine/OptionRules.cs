@@ -49,6 +49,19 @@ internal static class OptionRules
         }
     }
 
+    /// <summary>Options given that this run does not use, each as a sentence for a <c>note:</c> line.</summary>
+    public static IEnumerable<string> Unused(RunOptions o)
+    {
+        if (o.Schedule is not null && o.MinSize is not null)
+            yield return "--schedule names every scale, so --min-size is not used.";
+        if (o.Schedule is not null && o.InitialIterations is not null)
+            yield return "--schedule names every scale's iterations, so --initial-iterations is not used.";
+        if (o.MinSize is null && o.ScaleRatio != RunOptions.Defaults.ScaleRatio)
+            yield return "--scale-ratio is used only with --min-size.";
+        if (!o.MultiScale && o.InitialIterations is not null)
+            yield return "--initial-iterations is used only with --min-size.";
+    }
+
     /// <summary><c>--size</c> against <c>--schedule</c>'s last scale and a texture's longer side.</summary>
     private static void CheckSizes(RunOptions o, GivenOptions given)
     {
@@ -160,7 +173,7 @@ internal static class OptionRules
         if (ScaleSchedule.Steps(o.Size, minSize, o.ScaleRatio) > ScaleSchedule.MaxScales)
         {
             string ratio = o.ScaleRatio.ToString("G", CultureInfo.InvariantCulture);
-            string usual = ScaleSchedule.DefaultRatio.ToString("G", CultureInfo.InvariantCulture);
+            string usual = RunOptions.Defaults.ScaleRatio.ToString("G", CultureInfo.InvariantCulture);
             throw new UsageException($"--scale-ratio {ratio} is so close to 1 that {o.Size} down to {minSize} takes " +
                                      $"over {ScaleSchedule.MaxScales} steps; use a ratio such as {usual}.");
         }

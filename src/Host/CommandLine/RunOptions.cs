@@ -79,8 +79,8 @@ internal sealed record RunOptions
     public int? MinSize { get; init; }
 
     /// <summary><c>--scale-ratio</c>: how much larger each scale of <see cref="MinSize"/>'s series is than the
-    /// one before.</summary>
-    public double ScaleRatio { get; init; } = ScaleSchedule.DefaultRatio;
+    /// one before; by default sqrt(2), so each scale has twice the pixels of the one before.</summary>
+    public double ScaleRatio { get; init; } = 1.41421356;
 
     /// <summary><c>--schedule</c>, parsed: every scale and its iterations (null: none; it overrides
     /// <see cref="MinSize"/>).</summary>

@@ -85,11 +85,11 @@ public sealed class BenchTests
         using var output = new StringWriter();
         using var error = new StringWriter();
         int exit = Cli.Run(["bench", "--device", "cpu", "--size", "8"], output, error);
-        Assert.That(exit, Is.EqualTo(Cli.ExitUsage));
+        Assert.That(exit, Is.EqualTo(ExitCodes.Usage));
         Assert.That(error.ToString(), Does.StartWith("error: --size must be at least 16 (VGG-19 pools four times"));
         error.GetStringBuilder().Clear();
         exit = Cli.Run(["bench", "--device", "cpu", "--size", "0"], output, error);
-        Assert.That(exit, Is.EqualTo(Cli.ExitUsage));
+        Assert.That(exit, Is.EqualTo(ExitCodes.Usage));
         Assert.That(error.ToString(),
             Does.StartWith("error: --size takes whole numbers, each at least 1; '0' is not one."));
     }

@@ -118,7 +118,7 @@ public sealed class CliTests
     public void AMissingDeviceIsOneLineAndExitCodeTwo()
     {
         var (exit, output, error) = Run("verify", "--device", "99");
-        Assert.That(exit, Is.EqualTo(Cli.ExitUsage));
+        Assert.That(exit, Is.EqualTo(ExitCodes.Usage));
         Assert.That(output, Is.Empty);
         Assert.That(error.TrimEnd(), Does.StartWith("error: There is no device 99").And.Not.Contain("\n")
             .And.Not.Contain("   at "));
@@ -128,7 +128,7 @@ public sealed class CliTests
     public void AnUnknownKernelFilterIsOneLine()
     {
         var (exit, _, error) = Run("verify", "--device", "cpu", "--kernel", "softmax");
-        Assert.That(exit, Is.EqualTo(Cli.ExitUsage));
+        Assert.That(exit, Is.EqualTo(ExitCodes.Usage));
         Assert.That(error.TrimEnd(),
             Does.Contain("No check's kernel name starts with 'softmax'").And.Not.Contain("\n"));
     }
@@ -158,7 +158,7 @@ public sealed class CliTests
     {
         string folder = Path.Combine(Path.GetTempPath(), $"ilgpu-style-ptx-{Guid.NewGuid():N}");
         var (exit, output, error) = Run("ptx", "--kernel", "Conv2d.Softmax", "--out", folder);
-        Assert.That(exit, Is.EqualTo(Cli.ExitUsage));
+        Assert.That(exit, Is.EqualTo(ExitCodes.Usage));
         Assert.That(output, Is.Empty);
         Assert.That(error.TrimEnd(), Does.StartWith("error: No kernel 'Conv2d.Softmax': use one of")
             .And.Contain("Conv2d.TiledKernel").And.Contain("Reduction.PartialSumsKernel_AbsSummand")
@@ -170,7 +170,7 @@ public sealed class CliTests
     public void Tf32WithoutTensorCoresIsOneLine()
     {
         var (exit, _, error) = Run("bench", "--device", "cpu", "--size", "16", "--tf32");
-        Assert.That(exit, Is.EqualTo(Cli.ExitUsage));
+        Assert.That(exit, Is.EqualTo(ExitCodes.Usage));
         Assert.That(error.TrimEnd(),
             Does.StartWith("error: --tf32 needs an NVIDIA GPU of compute capability 8.0").And.Not.Contain("\n"));
     }

@@ -289,7 +289,7 @@ public sealed class MultiScaleRunTests
         var run = Run(["--content", ContentPng, "--style", StylePng, "--weights", TinyWeights(), "--device", "cpu",
             "--size", "32", "--iterations", "1", "--output", output, "--report", Path.Combine(folder, "r.json"),
             .. extra]);
-        Assert.That(run.Exit, Is.EqualTo(Cli.ExitUsage), run.ToString());
+        Assert.That(run.Exit, Is.EqualTo(ExitCodes.Usage), run.ToString());
         string error = run.Error.TrimEnd();
         Assert.That(error, Does.StartWith("error: " + message), run.ToString());
         Assert.That(error, Does.Not.Contain('\n'), "one line");
@@ -305,7 +305,7 @@ public sealed class MultiScaleRunTests
         Directory.CreateDirectory(Path.Combine(folder, "out_24_3.png")); // the first scale's result
         var run = Run("--content", ContentPng, "--style", StylePng, "--weights", TinyWeights(), "--device", "cpu",
             "--schedule", "24:3,32:3", "--save-every", "3", "--output", Path.Combine(folder, "out.png"));
-        Assert.That(run.Exit, Is.EqualTo(Cli.ExitUsage), run.ToString());
+        Assert.That(run.Exit, Is.EqualTo(ExitCodes.Usage), run.ToString());
         Assert.That(run.Error, Does.StartWith("error: ").And.Contain("out_24_3.png"));
         Assert.That(run.Output, Does.Not.Contain("iteration"), "refused before the run");
     }
@@ -318,7 +318,7 @@ public sealed class MultiScaleRunTests
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var run = Run("--content", ContentPng, "--style", StylePng, "--weights", TinyWeights(), "--device", "cpu",
             "--size", "20000", "--min-size", "32", "--output", Path.Combine(folder, "out.png"));
-        Assert.That(run.Exit, Is.EqualTo(Cli.ExitUsage), run.ToString());
+        Assert.That(run.Exit, Is.EqualTo(ExitCodes.Usage), run.ToString());
         Assert.That(run.Error, Does.Match(StyleRunErrorTests.SmallestTilesTooLarge("20000", "20000 x 15000")));
         Assert.That(clock.Elapsed.TotalSeconds, Is.LessThan(10), "fails before the first scale runs");
         Assert.That(Directory.GetFiles(folder), Is.Empty);

@@ -56,7 +56,7 @@ public sealed class OutputIdentityTests
     {
         string output = Path.Combine(_images, "out.png");
         var run = RunWith("--output", output, "--report", Path.Combine(_link, "out.png"));
-        Assert.That(run.Exit, Is.EqualTo(Cli.ExitUsage), run.ToString());
+        Assert.That(run.Exit, Is.EqualTo(ExitCodes.Usage), run.ToString());
         Assert.That(run.Error, Does.StartWith("error: The report and the output image are the same file"));
         Assert.That(File.Exists(output), Is.False, "nothing written");
     }
@@ -90,7 +90,7 @@ public sealed class OutputIdentityTests
         File.Copy(ContentPng, Path.Combine(_images, "out_1.png"));
         string content = Path.Combine(_images, "out_1.png");
         var run = RunWith("--content", content, "--output", Path.Combine(_link, "out.png"), "--save-every", "1");
-        Assert.That(run.Exit, Is.EqualTo(Cli.ExitUsage), run.ToString());
+        Assert.That(run.Exit, Is.EqualTo(ExitCodes.Usage), run.ToString());
         Assert.That(run.Error,
             Does.StartWith("error: The snapshot of iteration 1 '").And.Contain("is the content image"));
         Assert.That(File.ReadAllBytes(content), Is.EqualTo(File.ReadAllBytes(ContentPng)));

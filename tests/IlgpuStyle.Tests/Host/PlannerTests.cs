@@ -68,7 +68,7 @@ public sealed class PlannerTests
     public void MaxMemoryRefusesAnythingElseInOneLine(string text)
     {
         var run = Run("--content", ContentPng, "--style", StylePng, "--max-memory", text);
-        Assert.That(run.Exit, Is.EqualTo(Cli.ExitUsage), run.ToString());
+        Assert.That(run.Exit, Is.EqualTo(ExitCodes.Usage), run.ToString());
         Assert.That(run.Error, Is.EqualTo(
             "error: --max-memory takes a size with a unit, like 6GB, 512MB or 1.5GiB (GB = 10^9 bytes, " +
             $"GiB = 2^30 bytes); '{text}' is not one. See 'ilgpu-style --help'.{Environment.NewLine}"));
@@ -93,7 +93,7 @@ public sealed class PlannerTests
     public void TileSizeRefusesAnythingElseInOneLine(string text)
     {
         var run = Run("--content", ContentPng, "--style", StylePng, "--tile-size", text);
-        Assert.That(run.Exit, Is.EqualTo(Cli.ExitUsage), run.ToString());
+        Assert.That(run.Exit, Is.EqualTo(ExitCodes.Usage), run.ToString());
         Assert.That(run.Error, Is.EqualTo($"error: --tile-size takes auto or a whole number of pixels, at least 1; " +
                                           $"'{text}' is not one. See 'ilgpu-style --help'.{Environment.NewLine}"));
     }

@@ -178,7 +178,7 @@ public sealed class RegionRunTests
         string mask = Left;
         byte[] before = File.ReadAllBytes(mask);
         var run = Run(Args("--style", StylePng, "--content-mask", mask, "--output", mask));
-        Assert.That(run.Exit, Is.EqualTo(Cli.ExitUsage), run.ToString());
+        Assert.That(run.Exit, Is.EqualTo(ExitCodes.Usage), run.ToString());
         Assert.That(run.Error, Does.Contain("is the content mask"));
         Assert.That(File.ReadAllBytes(mask), Is.EqualTo(before), "the mask is untouched");
     }

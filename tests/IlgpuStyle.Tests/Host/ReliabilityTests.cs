@@ -179,7 +179,7 @@ public sealed class ReliabilityTests
 
         var run = Run(args);
 
-        Assert.That(run.Exit, Is.EqualTo(Cli.ExitFailed), run.ToString());
+        Assert.That(run.Exit, Is.EqualTo(ExitCodes.Failed), run.ToString());
         Assert.That(run.Error.TrimEnd(), Does.StartWith("error: the loss became infinite or NaN at iteration 1; " +
             $"wrote the last image with a finite loss (iteration 0) to {output}").And.Not.Contain('\n'));
         Assert.That(run.Error, Does.Contain("--learning-rate"));

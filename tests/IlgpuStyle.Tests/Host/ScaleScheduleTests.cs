@@ -10,15 +10,15 @@ public sealed class ScaleScheduleTests
         ScaleSchedule.Geometric(size, minSize, ratio, iterations: 10, initialIterations: 10)
             .Select(s => s.Size).ToArray();
 
-    [TestCase(512, 128, ScaleSchedule.DefaultRatio, new[] { 128, 181, 256, 362, 512 })] // the example
+    [TestCase(512, 128, 1.41421356, new[] { 128, 181, 256, 362, 512 })] // the example
     [TestCase(512, 128, 2.0, new[] { 128, 256, 512 })]                                  // exact powers keep the minimum
     [TestCase(1000, 100, 2.0, new[] { 125, 250, 500, 1000 })]                           // 62.5 is below the minimum
     [TestCase(700, 300, 1.5, new[] { 311, 467, 700 })]                                  // 466.67 and 311.1 rounded
     [TestCase(100, 90, 1.05, new[] { 91, 95, 100 })]                                    // 90.70 rounds to 91 >= 90
     [TestCase(10, 9, 1.01, new[] { 9, 10 })]                                            // sizes repeat: kept once
-    [TestCase(512, 512, ScaleSchedule.DefaultRatio, new[] { 512 })]                     // the minimum is the size
-    [TestCase(512, 363, ScaleSchedule.DefaultRatio, new[] { 512 })]                     // 362 is below 363
-    [TestCase(512, 362, ScaleSchedule.DefaultRatio, new[] { 362, 512 })]
+    [TestCase(512, 512, 1.41421356, new[] { 512 })]                     // the minimum is the size
+    [TestCase(512, 363, 1.41421356, new[] { 512 })]                     // 362 is below 363
+    [TestCase(512, 362, 1.41421356, new[] { 362, 512 })]
     public void TheGeometricSeriesRunsFromTheMinimumToTheSize(int size, int minSize, double ratio, int[] expected) =>
         Assert.That(Sizes(size, minSize, ratio), Is.EqualTo(expected));
 

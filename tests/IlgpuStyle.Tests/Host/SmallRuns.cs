@@ -47,7 +47,7 @@ internal static class SmallRuns
     /// </summary>
     public static string Refused(CliResult run)
     {
-        Assert.That(run.Exit, Is.EqualTo(Cli.ExitUsage), run.ToString());
+        Assert.That(run.Exit, Is.EqualTo(ExitCodes.Usage), run.ToString());
         string error = run.Error.TrimEnd();
         Assert.That(error, Does.StartWith("error: ").And.Not.Contain('\n'), run.ToString());
         Assert.That(run.Error + run.Output, Does.Not.Contain("   at ").And.Not.Contain("Exception"), "no stack trace");

@@ -450,7 +450,7 @@ public sealed class MissingDefaultWeightsTests
     {
         var run = RunWith();
 
-        Assert.That(run.Exit, Is.EqualTo(Cli.ExitUsage), run.ToString());
+        Assert.That(run.Exit, Is.EqualTo(ExitCodes.Usage), run.ToString());
         string error = run.Error.TrimEnd();
         Assert.That(error, Does.StartWith("error: cannot reach http://127.0.0.1:9/vgg19-dcbb9e9d.pth"));
         Assert.That(error,
@@ -474,7 +474,7 @@ public sealed class MissingDefaultWeightsTests
     {
         var run = RunWith(option, value);
 
-        Assert.That(run.Exit, Is.EqualTo(Cli.ExitUsage), run.ToString());
+        Assert.That(run.Exit, Is.EqualTo(ExitCodes.Usage), run.ToString());
         Assert.That(run.Error.TrimEnd(), Does.StartWith("error: " + message));
         Assert.That(run.Output, Does.Not.Contain("downloading"), "no download was tried");
     }
@@ -504,7 +504,7 @@ public sealed class MissingDefaultWeightsTests
     {
         var run = RunWith("--size", "8192", "--max-memory", "8GB");
 
-        Assert.That(run.Exit, Is.EqualTo(Cli.ExitUsage), run.ToString());
+        Assert.That(run.Exit, Is.EqualTo(ExitCodes.Usage), run.ToString());
         Assert.That(run.Error, Does.StartWith("error: L-BFGS history 100 at 8192 x 6144 needs "));
         Assert.That(run.Output, Does.Not.Contain("downloading"), "no download was tried");
     }
@@ -519,7 +519,7 @@ public sealed class MissingDefaultWeightsTests
         string typo = Path.Combine(_folder, "vgg19.safetensor");
         Environment.SetEnvironmentVariable(WeightsLocation.Variable, typo);
         var run = RunWith();
-        Assert.That(run.Exit, Is.EqualTo(Cli.ExitUsage), run.ToString());
+        Assert.That(run.Exit, Is.EqualTo(ExitCodes.Usage), run.ToString());
         Assert.That(run.Error.TrimEnd(), Is.EqualTo($"error: {WeightsLocation.Variable} names '{typo}', which is not " +
                                                     "a file. Set it to converted weights, or unset it to use (and on " +
                                                     $"first use download) {_weights}."));

@@ -126,7 +126,7 @@ public sealed class SplitRuleTests
         {
             var shape = Conv2dShape.Vgg(l.C, size / l.Scale, size / l.Scale, l.K);
             return (Conv2d.Splits(shape, multiprocessors),
-                Conv2d.Splits(Conv2d.TransposedShape(shape), multiprocessors));
+                Conv2d.Splits(shape.Transposed, multiprocessors));
         });
 
     [Test]

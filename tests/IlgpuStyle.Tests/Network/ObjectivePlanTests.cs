@@ -59,9 +59,10 @@ public sealed class ObjectivePlanTests(DeviceKind kind) : AcceleratorFixture(kin
             Assert.That(plan.Loss.DeepestLayer, Is.EqualTo("relu2_1"), "the content layer does not deepen it");
             Assert.That(plan.IsTiled, Is.EqualTo(tileCore is not null));
         });
-        using var objective = plan.Create(Kernels, weights, new ObjectiveImages(null, [style]));
+        using var objective = StyleObjectives.Create(plan, Kernels, weights, new ObjectiveImages(null, [style]));
         Assert.That(plan.Memory!.Total, Is.EqualTo(objective.Memory.PeakBytes));
-        Assert.That(() => plan.Create(Kernels, weights, new ObjectiveImages(TinyVgg.Image(44, 50, seed: 1), [style])),
+        var content = TinyVgg.Image(44, 50, seed: 1);
+        Assert.That(() => StyleObjectives.Create(plan, Kernels, weights, new ObjectiveImages(content, [style])),
             Throws.ArgumentException.With.Message.Contains("no content image"));
 
         var x = TinyVgg.Image(44, 50, seed: 53);

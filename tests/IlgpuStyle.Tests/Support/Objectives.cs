@@ -21,7 +21,7 @@ internal static class Objectives
     public static IStyleObjective Create(KernelSet kernels, VggWeights weights, NetworkImage content,
         IReadOnlyList<NetworkImage> styles, StyleOptions options, int? tileCore = null, StyleRegions? regions = null,
         bool luminance = false) =>
-        Plan(weights, kernels.Choice, content.Shape, styles.Select(s => s.Shape).ToList(), options, tileCore,
-                regions?.Layout, luminance: luminance)
-            .Create(kernels, weights, new ObjectiveImages(content, styles, regions));
+        StyleObjectives.Create(Plan(weights, kernels.Choice, content.Shape, styles.Select(s => s.Shape).ToList(),
+            options, tileCore, regions?.Layout, luminance: luminance), kernels, weights,
+            new ObjectiveImages(content, styles, regions));
 }

@@ -16,9 +16,6 @@ internal readonly record struct Scale(int Size, int Iterations);
 /// </remarks>
 internal static class ScaleSchedule
 {
-    /// <summary>The default <c>--scale-ratio</c>, sqrt(2): each scale has twice the pixels of the one before.</summary>
-    public const double DefaultRatio = 1.41421356;
-
     /// <summary>More scales than this is a ratio too close to 1, not a plan (and would take
     /// hours of a loop to enumerate in the limit).</summary>
     public const int MaxScales = 1000;
@@ -31,19 +28,6 @@ internal static class ScaleSchedule
         ?? (o.MinSize is { } minSize
             ? Geometric(o.Size, minSize, o.ScaleRatio, o.Iterations, o.InitialIterations ?? o.Iterations)
             : Single(o.Size, o.Iterations));
-
-    /// <summary>Options given that this run does not use, each as a sentence for a <c>note:</c> line.</summary>
-    public static IEnumerable<string> UnusedOptions(RunOptions o)
-    {
-        if (o.Schedule is not null && o.MinSize is not null)
-            yield return "--schedule names every scale, so --min-size is not used.";
-        if (o.Schedule is not null && o.InitialIterations is not null)
-            yield return "--schedule names every scale's iterations, so --initial-iterations is not used.";
-        if (o.MinSize is null && o.ScaleRatio != DefaultRatio)
-            yield return "--scale-ratio is used only with --min-size.";
-        if (!o.MultiScale && o.InitialIterations is not null)
-            yield return "--initial-iterations is used only with --min-size.";
-    }
 
     /// <summary>How many times <paramref name="ratio"/> divides <paramref name="size"/> before the sizes drop
     /// below <paramref name="minSize"/>: the number of scales less one.</summary>

@@ -65,6 +65,6 @@ internal static class Verification
             output.WriteLine($"FAIL {failure.Kernel} {failure.Shape}: {failure.Detail}");
         int ran = checks.Count - skipped.Count;
         output.WriteLine($"{ran - failures.Count} passed, {failures.Count} failed, {skipped.Count} skipped");
-        return failures.Count == 0 ? 0 : Cli.ExitFailed;
+        return failures.Count == 0 ? 0 : ExitCodes.Failed;
     }
 }

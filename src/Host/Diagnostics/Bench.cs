@@ -118,7 +118,7 @@ internal static class Bench
         }
         long peak = PlannedBytes.Of(memory, RunVectors.Of(DefaultRun, shape.Length)).Total;
 
-        using var objective = plan.Create(kernels, weights, Images(shape));
+        using var objective = StyleObjectives.Create(plan, kernels, weights, Images(shape));
         using var evaluations = new Evaluations(objective, shape);
         using var profiler = new LayerProfiler(accelerator);
         double msPerEvaluation = evaluations.MsPerEvaluation(profiler, warmup, iterations);
@@ -168,7 +168,7 @@ internal static class Bench
         var tiles = plan.Tiles
             ?? throw new UsageException($"--tile-size {side}: one tile of {core} px covers the {untiled.Size} px " +
                                         "image (with its halo); use a smaller --tile-size or a larger --size.");
-        using var objective = plan.Create(kernels, weights, Images(shape));
+        using var objective = StyleObjectives.Create(plan, kernels, weights, Images(shape));
         using var evaluations = new Evaluations(objective, shape);
         using var profiler = new LayerProfiler(kernels.Accelerator);
         double ms = evaluations.MsPerEvaluation(profiler, warmup, untiled.Evaluations);

@@ -25,7 +25,7 @@ internal static class StyleRun
     {
         var clock = Stopwatch.StartNew();
         var scales = ScaleSchedule.Of(o);
-        foreach (string note in ScaleSchedule.UnusedOptions(o)) output.WriteLine($"note: {note}");
+        foreach (string note in OptionRules.Unused(o)) output.WriteLine($"note: {note}");
         var (weightsPath, weightsSource, isDefault) = WeightsLocation.Of(o.Weights);
         // Every input and every output is checked before the weights, whose first use downloads 548 MB.
         OutputPaths.Check(o, weightsPath);

@@ -51,7 +51,7 @@ internal sealed class ScaleRun : IDisposable
         {
             var styles = images.Styles.Select((s, k) => Resize(s, objective.Styles[k])).ToList();
             var regions = ContentImage is null ? null : images.Masks?.At(ContentImage, styles); // none for a texture
-            _objective = objective.Create(kernels, weights, NetworkImages(styles, regions));
+            _objective = StyleObjectives.Create(objective, kernels, weights, NetworkImages(styles, regions));
             X = previous is null ? kernels.Accelerator.Allocate1D(InitialImage(images)) : Enlarge(kernels, previous);
             _optimizer = CreateOptimizer(kernels, _objective, previous);
             if (o.AverageDecay > 0) _average = new IterateAverage(kernels, VariableShape.Length, o.AverageDecay);
