@@ -227,8 +227,7 @@ public sealed class VggNetwork
             Planned = planned;
             ConvName = weights.Name;
             ReluName = planned.ReluName!;
-            var input = planned.Input;
-            var shape = Conv2dShape.Vgg(input.Channels, input.Height, input.Width, weights.OutChannels);
+            var shape = planned.Conv!.Value; // the plan's, as it counted the layer's bytes
             var weight = memory.Upload(weights.Weight).View;
             var bias = memory.Upload(weights.Bias).View;
             Output = output;

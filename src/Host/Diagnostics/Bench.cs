@@ -64,8 +64,16 @@ internal static class Bench
     public static int Run(TextWriter output, string deviceRequest, IReadOnlyList<int> sizes, int iterations, int warmup,
         int widthDivisor, string? jsonPath, bool tf32, int threads, int? tileSize = null)
     {
-        if (sizes.Any(s => s < 16))
-            throw new UsageException("--size must be at least 16 (VGG-19 pools four times before relu5_1).");
+        // The main job's rule (RunPlanner): an image reaches a layer when its shorter side is at least the layer's
+        // stride; the bench runs the default layers, down to relu5_1 (16).
+        var defaults = new StyleOptions();
+        string deepest = VggArchitecture.Vgg19.Deepest([.. defaults.ContentLayers, .. defaults.StyleLayers]);
+        int minimum = VggArchitecture.Vgg19.Stride(deepest);
+        if (sizes.FirstOrDefault(s => s < minimum) is var small and > 0)
+        {
+            throw new UsageException($"--size {small} is too small to reach {deepest}: an image's side must be at " +
+                                     $"least {minimum} pixels.");
+        }
         if (VggArchitecture.BlockChannels.Any(c => c % widthDivisor != 0))
             throw new UsageException("--width-divisor must divide 64 (1, 2, 4, 8, 16, 32 or 64).");
 

@@ -86,7 +86,9 @@ public sealed class BenchTests
         using var error = new StringWriter();
         int exit = Cli.Run(["bench", "--device", "cpu", "--size", "8"], output, error);
         Assert.That(exit, Is.EqualTo(ExitCodes.Usage));
-        Assert.That(error.ToString(), Does.StartWith("error: --size must be at least 16 (VGG-19 pools four times"));
+        Assert.That(error.ToString(),
+            Does.StartWith("error: --size 8 is too small to reach relu5_1: an image's side must be at least 16 " +
+                           "pixels."));
         error.GetStringBuilder().Clear();
         exit = Cli.Run(["bench", "--device", "cpu", "--size", "0"], output, error);
         Assert.That(exit, Is.EqualTo(ExitCodes.Usage));
