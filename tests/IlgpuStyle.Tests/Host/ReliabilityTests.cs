@@ -190,6 +190,33 @@ public sealed class ReliabilityTests
             .Within(8), "the initial (content) image, not a NaN image");
         using var json = HostFiles.Report(report);
         Assert.That(json.RootElement.GetProperty("stop").GetString(), Is.EqualTo("non-finite loss"));
+        // Iteration 1 is not shown or recorded with iteration 0's losses, the ones the optimizer holds after
+        // going back: its line says what happened, and the report's last row is iteration 0, the image written.
+        Assert.That(run.Output, Does.Contain("iteration 1/5: the loss became infinite or NaN; the image goes back " +
+                                             "to iteration 0").And.Not.Contain("iteration 1/5: total"));
+        Assert.That(json.RootElement.GetProperty("iterations").EnumerateArray()
+            .Select(row => row.GetProperty("iteration").GetInt32()), Is.EqualTo(new[] { 0 }));
+    }
+
+    /// <summary>
+    /// A starting image whose loss is already infinite (a TV weight near float's largest value) is no result:
+    /// its line shows the infinite losses as they are, nothing is written (no image, no report, whose JSON could
+    /// not hold them anyway), and one line says so, exit code 1.
+    /// </summary>
+    [TestCase("adam")]
+    [TestCase("lbfgs")]
+    public void AnInfiniteLossAtTheStartWritesNothingAndFails(string optimizer)
+    {
+        string output = Path.Combine(_folder, "out.png"), report = Path.Combine(_folder, "run.json");
+        var run = Run(Args(output, "--optimizer", optimizer, "--tv-weight", "3e38", "--iterations", "3",
+            "--report", report));
+
+        Assert.That(run.Exit, Is.EqualTo(ExitCodes.Failed), run.ToString());
+        Assert.That(run.Error.TrimEnd(), Is.EqualTo("error: the loss of the starting image (iteration 0) is " +
+            "infinite or NaN; nothing was written. Try smaller loss weights (--style-weight, --content-weight, " +
+            "--tv-weight)."));
+        Assert.That(run.Output, Does.Match(@"iteration 0/3: total Infinity, .*tv Infinity"));
+        Assert.That(Directory.GetFileSystemEntries(_folder), Is.Empty, "nothing written");
     }
 
     /// <summary>"Too small" names the image and the minimum (16 pixels to reach relu5_1).</summary>
