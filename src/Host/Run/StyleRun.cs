@@ -157,12 +157,20 @@ internal static class StyleRun
             Save(() => report.SaveAtomically(o.Report), $"the report '{o.Report}'", $"{o.Output} was written");
         }
 
-        string wrote = $"{o.Output} ({result.Width}x{result.Height})" + (o.Report is null ? "" : $" and {o.Report}");
         if (interruption?.Requested == true)
         {
-            output.WriteLine($"{interruption.SignalName}: stopped at iteration {final.Iteration}; saved {wrote}.");
+            // Like crowsonkb/style-transfer-pytorch, an interrupted coarse-to-fine run saves the scale it was at, at
+            // that scale's size: enlarged, it would only look like the final result.
+            var end = plan.Scales[^1].Shape;
+            string size = scale!.Plan.Index < plan.Scales.Count - 1
+                ? $"{result.Width}x{result.Height}, that scale's size, not the final {end.Width}x{end.Height}"
+                : $"{result.Width}x{result.Height}";
+            string at = scale.Plan.Label is { } label ? $"{label}, iteration" : "iteration";
+            output.WriteLine($"{interruption.SignalName}: stopped at {at} {final.Iteration}; saved {o.Output} " +
+                             $"({size}){(o.Report is null ? "" : $" and {o.Report}")}.");
             return interruption.ExitCode;
         }
+        string wrote = $"{o.Output} ({result.Width}x{result.Height})" + (o.Report is null ? "" : $" and {o.Report}");
         if (final.Stop == StopReason.NonFinite)
         {
             // The optimizers move x back to the previous iterate, the last one with a finite loss; at a later
