@@ -219,18 +219,19 @@ public sealed class ReliabilityTests
         Assert.That(Directory.GetFileSystemEntries(_folder), Is.Empty, "nothing written");
     }
 
-    /// <summary>"Too small" names the image and the minimum (16 pixels to reach relu5_1).</summary>
+    /// <summary>"Too small" names the image, the minimum (16 pixels to reach relu5_1) and the least value of each
+    /// option that makes it large enough.</summary>
     [Test]
     public void TooSmallSaysWhichImageAndTheMinimum()
     {
         string output = Path.Combine(_folder, "out.png");
         AssertRefused(Run(Args(output, "--size", "12")), "The content image becomes 12x9 pixels, too small to " +
                                                            "reach relu5_1: its shorter side must be at least 16 " +
-                                                           "pixels. Use a larger --size.");
+                                                           "pixels. Use at least --size 21.");
         AssertRefused(Run(Args(output, "--style-scale", "0.25")), $"The style image '{StylePng}' becomes 8x8 " +
                                                                    "pixels, too small to reach relu5_1: its shorter " +
-                                                                   "side must be at least 16 pixels. Use a larger " +
-                                                                   "--size or --style-scale.");
+                                                                   "side must be at least 16 pixels. Use at least " +
+                                                                   "--style-scale 0.5 or --size 62.");
     }
 
     [Test]

@@ -222,7 +222,7 @@ public sealed class StyleRunErrorTests
         $@"run [\d.]+ [KMGTPE]i?B even in the smallest tiles \(\d+ px\)|Even in the smallest tiles \(\d+ px\), " +
         $@"--size {size} needs about " +
         @"[\d.]+ [KMGTPE]i?B), more than the limit of .+: " +
-        @"(use --optimizer adam|use --lbfgs-history \d+|use --size \d+ or raise --max-memory)";
+        @"(use --optimizer adam|use --lbfgs-history \d+|use --size \d+ or --max-memory [\d.]+[MG]iB)";
 
     /// <summary>
     /// A size whose tensors would have more than 2^31 elements is refused on any device, however
