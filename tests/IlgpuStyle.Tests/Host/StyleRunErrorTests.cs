@@ -60,7 +60,8 @@ public sealed class StyleRunErrorTests
     [Test]
     public void ATextFileNamedJpg() =>
         Assert.That(Refused(("--content", File("photo.jpg", "this is not a JPEG\n"u8.ToArray()))),
-            Does.Contain("photo.jpg' could not be read as an image").And.Contain("Use a JPEG, PNG, BMP or TGA file"));
+            Does.Contain("photo.jpg' could not be read as an image")
+                .And.Contain("Use a JPEG, PNG, BMP, TGA, GIF or PSD file"));
 
     [Test]
     public void AFileThatIsNotAnImage() =>
