@@ -20,6 +20,9 @@ public sealed class BenchTests
             Assert.That(exit, Is.Zero, error.ToString());
             Assert.That(output.ToString(), Does.Contain("conv1_1+relu1_1 forward").And.Contain("conv5_1 backward")
                 .And.Contain("StyleLoss@relu3_1 backward").And.Contain("ms per evaluation"));
+            // The pieces' milliseconds do not add up to the evaluation's, and the output says why.
+            Assert.That(output.ToString(), Does.Match(@"\(the pieces add up to [\d.]+ ms: each is timed alone, " +
+                                                      @"between markers .* so the two differ\)"));
 
             using var document = JsonDocument.Parse(File.ReadAllText(json));
             var size = document.RootElement.GetProperty("sizes")[0];

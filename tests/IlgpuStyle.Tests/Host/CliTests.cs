@@ -145,7 +145,12 @@ public sealed class CliTests
             string file = Path.Combine(folder, "Conv2d.TiledKernel.ptx");
             Assert.That(output, Does.StartWith(file).And.Contain("1 kernel(s)"));
             Assert.That(Directory.GetFiles(folder), Has.Length.EqualTo(1));
-            Assert.That(File.ReadAllText(file), Does.Contain(".entry").And.Contain("bar.sync"));
+            string ptx = File.ReadAllText(file);
+            Assert.That(ptx, Does.Contain(".entry").And.Contain("bar.sync"));
+            // The message says sm_90, the file's target line sm_80: the message explains the file's line.
+            string target = System.Text.RegularExpressions.Regex.Match(ptx, @"^\.target (\w+)",
+                System.Text.RegularExpressions.RegexOptions.Multiline).Groups[1].Value;
+            Assert.That(output, Does.Contain("for sm_90").And.Contain($"the files say '.target {target}' because"));
         }
         finally
         {
