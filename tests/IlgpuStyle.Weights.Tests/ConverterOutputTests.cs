@@ -32,7 +32,11 @@ public sealed class ConverterOutputTests
         _bytes = TinyVgg.Vgg19().ZipPth();
         File.WriteAllBytes(_input, _bytes);
         File.CreateSymbolicLink(Path.Combine(_dir, "work-link"), models);
+        // Long ago, so that any write in the folder (a file made and deleted) shows, whatever the clock's tick.
+        Directory.SetLastWriteTimeUtc(models, Untouched);
     }
+
+    private static readonly DateTime Untouched = new(2000, 1, 1, 0, 0, 0, DateTimeKind.Utc);
 
     [TearDown]
     public void TearDown() => Directory.Delete(_dir, recursive: true);
@@ -47,6 +51,8 @@ public sealed class ConverterOutputTests
         Assert.That(File.ReadAllBytes(_input), Is.EqualTo(_bytes), "the input is intact");
         Assert.That(Directory.GetFiles(Path.GetDirectoryName(_input)!), Is.EquivalentTo(new[] { _input }),
             "no temporary file left");
+        Assert.That(Directory.GetLastWriteTimeUtc(Path.GetDirectoryName(_input)!), Is.EqualTo(Untouched),
+            "nothing was written in the input's folder, not even a probe of whether it can be written");
     }
 
     [Test]

@@ -38,7 +38,11 @@ public sealed class OutputIdentityTests
         string work = Directory.CreateDirectory(Path.Combine(_folder, "work")).FullName;
         _link = Path.Combine(work, "imglink");
         File.CreateSymbolicLink(_link, _images);
+        // Long ago, so that any write in the folder (a file made and deleted) shows, whatever the clock's tick.
+        Directory.SetLastWriteTimeUtc(_images, Untouched);
     }
+
+    private static readonly DateTime Untouched = new(2000, 1, 1, 0, 0, 0, DateTimeKind.Utc);
 
     private CliResult RunWith(params string[] changes) => Run(SmallRuns.SmallRun(Path.Combine(_folder, "out.png"),
         ["--content", _content, "--style", _style, "--iterations", "2", .. changes]));
@@ -49,6 +53,8 @@ public sealed class OutputIdentityTests
         Assert.That(SmallRuns.Refused(run), Does.StartWith("error: " + message));
         Assert.That(File.ReadAllBytes(_content), Is.EqualTo(File.ReadAllBytes(ContentPng)), "the content is intact");
         Assert.That(File.ReadAllBytes(_style), Is.EqualTo(File.ReadAllBytes(StylePng)), "the style is intact");
+        Assert.That(Directory.GetLastWriteTimeUtc(_images), Is.EqualTo(Untouched),
+            "nothing was written in the inputs' folder, not even a probe of whether it can be written");
     }
 
     [Test]
