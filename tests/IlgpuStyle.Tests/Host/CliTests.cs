@@ -158,6 +158,19 @@ public sealed class CliTests
         }
     }
 
+    /// <summary>An empty <c>--out</c> or <c>--kernel</c> (an unset shell variable) is one line, not a stack trace;
+    /// so is an empty <c>verify --kernel</c>.</summary>
+    [TestCase("ptx", "--out", "", "--out takes a folder, and '' is empty")]
+    [TestCase("ptx", "--kernel", "", "--out", "ptx", "--kernel takes a kernel name, and '' is empty")]
+    [TestCase("verify", "--device", "cpu", "--kernel", " ", "--kernel takes a kernel name, and ' ' is empty")]
+    public void AnEmptyNameIsOneLine(params string[] argsThenMessage)
+    {
+        var (exit, _, error) = Run(argsThenMessage[..^1]);
+        Assert.That(exit, Is.EqualTo(ExitCodes.Usage));
+        Assert.That(error, Does.StartWith("error: " + argsThenMessage[^1]).And.Not.Contain("   at "));
+        Assert.That(error.TrimEnd().Split('\n'), Has.Length.EqualTo(1));
+    }
+
     [Test]
     public void AnUnknownPtxKernelIsOneLineListingTheNamesAndWritesNothing()
     {
