@@ -84,10 +84,39 @@ internal static partial class RunPlanner
     /// <summary>
     /// Refuses a run whose images are too small at the final size, naming the least <c>--size</c> (or
     /// <c>--texture-size</c>) at which every image is large enough, and for a style image also the least
-    /// <c>--style-scale</c>. (The first scale of a coarse-to-fine run is checked when it is built, naming its
-    /// option.)
+    /// <c>--style-scale</c>; then a coarse-to-fine run whose first scale is too small, naming the least
+    /// <c>--min-size</c> (or first <c>--schedule</c> size) that is not.
     /// </summary>
-    private static void CheckImageSizes(Model model)
+    private static void CheckImageSizes(Model model, IReadOnlyList<Scale> scales)
+    {
+        var o = model.Options;
+        CheckFinalSize(model);
+        if (!o.MultiScale || TooSmall(model, scales[0].Size) is not { } first) return;
+        // The final scale is large enough (checked above), so the search ends there.
+        int least = Enumerable.Range(scales[0].Size + 1, Math.Max(o.Size - scales[0].Size, 0))
+            .First(size => TooSmall(model, size) is null);
+        string text = least.ToString(CultureInfo.InvariantCulture);
+        RunFix fix;
+        string option;
+        if (o.Schedule is { } schedule)
+        {
+            string joined = string.Join(",", schedule.Skip(1).Where(s => s.Size > least)
+                .Select(s => $"{s.Size}:{s.Iterations}").Prepend($"{least}:{schedule[0].Iterations}"));
+            fix = new RunFix($"--schedule {joined}", [("--schedule", joined)]);
+            option = $"the first --schedule size, {scales[0].Size}";
+        }
+        else
+        {
+            fix = RunFix.Set("--min-size", text);
+            option = $"--min-size {o.MinSize}";
+        }
+        throw new UsageException($"The {first.Name} becomes {first.Shape.Width}x{first.Shape.Height} pixels at the " +
+                                 $"first scale ({option}), too small to reach {first.Deepest}: its shorter side " +
+                                 $"must be at least {first.Minimum} pixels. Use at least {fix.Text}.", [fix]);
+    }
+
+    /// <summary>The images too small at the final size (<see cref="CheckImageSizes"/>).</summary>
+    private static void CheckFinalSize(Model model)
     {
         var o = model.Options;
         if (TooSmall(model, o.Size) is not { } small) return;

@@ -40,7 +40,7 @@ internal static partial class RunPlanner
             o.Texture ? ObjectiveKind.Texture : ObjectiveKind.Content, RegionMasks.LayoutOf(o),
             o.ColorControl == ColorControl.LuminanceOnly);
         var model = new Model(o, loss, weights, canvas, styles, kernels, scales[^1].Iterations);
-        CheckImageSizes(model);
+        CheckImageSizes(model, scales);
         var notes = new List<string>();
         if (CaptureNote(model) is { } capture) notes.Add(capture);
 

@@ -188,7 +188,8 @@ internal static class StyleRun
         return 0;
     }
 
-    /// <summary>Builds a scale; a first scale too small for the network says which option sets it.</summary>
+    /// <summary>Builds a scale; a first scale the network refuses says which option sets it (the planner has
+    /// refused a first scale too small for the layers already, naming the value that fits).</summary>
     private static ScaleRun NewScale(KernelSet kernels, VggWeights weights, RunImages images, RunOptions o,
         ScalePlan plan, ScaleRun? previous)
     {

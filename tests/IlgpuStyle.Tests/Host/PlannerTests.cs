@@ -391,9 +391,10 @@ public sealed class PlannerTests
 
     /// <summary>
     /// Runs the planner refuses, one for each kind of advice it gives: images too small (content, style image,
-    /// texture), a style image past the kernels' indices or over the limit, L-BFGS's history (also with
-    /// <c>--tile-size</c>), the average, a smaller size (plain, coarse to fine by <c>--min-size</c> and by
-    /// <c>--schedule</c>, a texture), a larger limit only, and a <c>--tile-size</c> over the limit.
+    /// texture, a coarse-to-fine run's first scale), a style image past the kernels' indices or over the limit,
+    /// L-BFGS's history (also with <c>--tile-size</c>), the average, a smaller size (plain, coarse to fine by
+    /// <c>--min-size</c> and by <c>--schedule</c>, a texture), a larger limit only, and a <c>--tile-size</c> over
+    /// the limit.
     /// </summary>
     private static IEnumerable<TestCaseData> RefusedRuns()
     {
@@ -403,6 +404,8 @@ public sealed class PlannerTests
         yield return Case("ContentTooSmall", [.. content, "--size", "8"]);
         yield return Case("StyleTooSmall", [.. content, "--size", "64", "--style-scale", "0.1"]);
         yield return Case("TextureTooSmall", [.. texture, "--texture-size", "12x8"]);
+        yield return Case("FirstScaleTooSmall", [.. content, "--size", "64", "--min-size", "8"]);
+        yield return Case("FirstScheduleScaleTooSmall", [.. content, "--schedule", "8:1,12:1,64:1"]);
         yield return Case("StylePastTheIndices", [.. content, "--size", "64", "--style-scale", "1000"]);
         string[] bigStyle = [.. content, "--size", "64", "--optimizer", "adam"];
         yield return Case("StyleOverTheLimit", [.. bigStyle, "--style-scale", "30", "--max-memory",
