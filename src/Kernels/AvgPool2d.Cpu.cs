@@ -1,47 +1,38 @@
 using ILGPU;
-using ILGPU.Runtime;
 
 namespace IlgpuStyle.Kernels;
 
-/// <summary>2x2 average pooling in host code for the CPU accelerator: one row per work item on every core.</summary>
+/// <summary>Kernel 2 of average pooling, host code for the CPU accelerator: max pooling's row walks
+/// (one output or input row per work item, every core) with the mean instead of the maximum.</summary>
 public sealed partial class AvgPool2d
 {
     private unsafe void ForwardCpu(ArrayView<float> output, ArrayView<float> input, ChwShape s)
     {
-        CpuHost.Begin(_accelerator);
+        _host.Begin("average pooling");
         float* po = CpuHost.Pointer(output), pi = CpuHost.Pointer(input);
-        var o = MaxPool2d.OutputShape(s);
-        CpuHost.For(o.Channels * o.Height, (firstRow, endRow) =>
+        int outWidth = s.Width / Window;
+        MaxPool2d.ForOutputRows(_host, s, (o, corner) =>
         {
-            for (int row = firstRow; row < endRow; row++)
+            float* top = pi + corner, bottom = top + s.Width;
+            for (int ox = 0; ox < outWidth; ox++)
             {
-                int c = row / o.Height, oy = row % o.Height;
-                float* top = pi + ((long)c * s.Height + oy * Window) * s.Width, bottom = top + s.Width;
-                for (int ox = 0; ox < o.Width; ox++)
-                {
-                    int x = ox * Window;
-                    po[(long)row * o.Width + ox] = (top[x] + top[x + 1] + bottom[x] + bottom[x + 1]) * InverseArea;
-                }
+                int x = ox * Window;
+                po[o + ox] = (top[x] + top[x + 1] + bottom[x] + bottom[x + 1]) * InverseArea;
             }
         });
     }
 
     private unsafe void BackwardCpu(ArrayView<float> dInput, ArrayView<float> dOutput, ChwShape s)
     {
-        CpuHost.Begin(_accelerator);
+        _host.Begin("average pooling");
         float* pd = CpuHost.Pointer(dInput), pg = CpuHost.Pointer(dOutput);
-        var o = MaxPool2d.OutputShape(s);
-        CpuHost.For(s.Channels * s.Height, (firstRow, endRow) =>
+        int outWidth = s.Width / Window;
+        MaxPool2d.ForInputRows(_host, s, (i, o, _) =>
         {
-            for (int row = firstRow; row < endRow; row++)
+            for (int x = 0; x < s.Width; x++)
             {
-                int c = row / s.Height, oy = row % s.Height / Window;
-                long outRow = ((long)c * o.Height + oy) * o.Width;
-                for (int x = 0; x < s.Width; x++)
-                {
-                    int ox = x / Window;
-                    pd[(long)row * s.Width + x] = oy < o.Height && ox < o.Width ? pg[outRow + ox] * InverseArea : 0f;
-                }
+                int ox = x / Window;
+                pd[i + x] = o >= 0 && ox < outWidth ? pg[o + ox] * InverseArea : 0f;
             }
         });
     }

@@ -2,17 +2,16 @@ using ILGPU;
 
 namespace IlgpuStyle.Kernels;
 
-/// <summary>The one-to-three channel map in host code for the CPU accelerator (where a kernel runs as scalar
-/// code, one OS thread per simulated thread): plain loops over pixel ranges, every core.</summary>
+/// <summary>Kernel 2 of the one-to-three channel map, host code for the CPU accelerator (where a kernel runs as
+/// scalar code, one OS thread per simulated thread): plain loops over pixel ranges, every core.</summary>
 public sealed partial class ChannelReplicate
 {
     private unsafe void ForwardCpu(ArrayView<float> output, ArrayView<float> input, ReplicateParameters p)
     {
-        CpuHost.Begin(_accelerator);
-        float* po = CpuHost.Pointer(output);
-        float* pi = CpuHost.Pointer(input);
+        _host.Begin("channel replication");
+        float* po = CpuHost.Pointer(output), pi = CpuHost.Pointer(input);
         int plane = p.PlaneLength;
-        CpuHost.ForElements(plane, (first, end) =>
+        _host.ForElements(plane, (first, end) =>
         {
             for (int c = 0; c < 3; c++)
             {
@@ -25,11 +24,10 @@ public sealed partial class ChannelReplicate
 
     private unsafe void BackwardCpu(ArrayView<float> dInput, ArrayView<float> dOutput, ReplicateParameters p)
     {
-        CpuHost.Begin(_accelerator);
-        float* pd = CpuHost.Pointer(dInput);
-        float* pg = CpuHost.Pointer(dOutput);
+        _host.Begin("channel replication");
+        float* pd = CpuHost.Pointer(dInput), pg = CpuHost.Pointer(dOutput);
         long plane = p.PlaneLength;
-        CpuHost.ForElements(plane, (first, end) =>
+        _host.ForElements(plane, (first, end) =>
         {
             for (long i = first; i < end; i++)
                 pd[i] = p.Scale0 * pg[i] + p.Scale1 * pg[i + plane] + p.Scale2 * pg[i + 2 * plane];

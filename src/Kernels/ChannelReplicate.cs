@@ -40,76 +40,30 @@ public readonly record struct ReplicateParameters(int PlaneLength, float Scale0,
 /// <c>dInput[p] = sum_c Scale_c * dOutput[c, p]</c>, the gradient with respect to the one channel.
 /// </summary>
 /// <remarks>Glossary: P = H * W pixels. Layout: <c>input[p]</c> (1, H, W); <c>output[c*P + p]</c> (3, H, W).
-/// Both directions write (never accumulate) their output. On the CPU accelerator both run in host code
-/// (ChannelReplicate.Cpu.cs).</remarks>
+/// Both directions write (never accumulate) their output. Reading order: the CPU references, kernel 1 (one
+/// thread per element), kernel 2 (host code, ChannelReplicate.Cpu.cs), the launchers.</remarks>
 public sealed partial class ChannelReplicate
 {
-    private readonly Accelerator _accelerator;
-    private readonly bool _hostCode; // run in host code (ChannelReplicate.Cpu.cs)
+    private readonly KernelChoice _choice; // what Auto runs
+    private readonly CpuHost _host;        // kernel 2's cores
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ReplicateParameters> _forward;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ReplicateParameters> _backward;
 
     /// <summary>Loads the kernels once for <paramref name="accelerator"/>.</summary>
     /// <param name="accelerator">Where the kernels run.</param>
-    /// <param name="hostCode">Run in host code (the CPU variant); by default on the CPU accelerator. False runs
-    /// the kernels anywhere.</param>
-    public ChannelReplicate(Accelerator accelerator, bool? hostCode = null)
+    /// <param name="choice">The rule <see cref="KernelVariant.Auto"/> follows.</param>
+    /// <param name="host">The host-code variant's cores.</param>
+    public ChannelReplicate(Accelerator accelerator, KernelChoice choice, CpuHost host)
     {
-        _accelerator = accelerator;
-        _hostCode = CpuHost.Resolve(accelerator, hostCode);
+        _choice = choice;
+        _host = host;
         _forward = accelerator.LoadAutoGroupedStreamKernel<
             Index1D, ArrayView<float>, ArrayView<float>, ReplicateParameters>(ForwardKernel);
         _backward = accelerator.LoadAutoGroupedStreamKernel<
             Index1D, ArrayView<float>, ArrayView<float>, ReplicateParameters>(BackwardKernel);
     }
 
-    /// <summary>Writes all of <paramref name="output"/> (3, H, W) from <paramref name="input"/> (1, H, W).</summary>
-    public void Forward(ArrayView<float> output, ArrayView<float> input, ReplicateParameters p)
-    {
-        Validate(output.Length, input.Length, p, nameof(output), nameof(input));
-        if (p.PlaneLength == 0) return;
-        if (_hostCode) ForwardCpu(output, input, p);
-        else _forward(3 * p.PlaneLength, output, input, p);
-    }
-
-    /// <summary>Writes all of <paramref name="dInput"/> (1, H, W) from <paramref name="dOutput"/> (3, H, W).</summary>
-    public void Backward(ArrayView<float> dInput, ArrayView<float> dOutput, ReplicateParameters p)
-    {
-        Validate(dOutput.Length, dInput.Length, p, nameof(dOutput), nameof(dInput));
-        if (p.PlaneLength == 0) return;
-        if (_hostCode) BackwardCpu(dInput, dOutput, p);
-        else _backward(p.PlaneLength, dInput, dOutput, p);
-    }
-
-    private static void Validate(long threeChannels, long oneChannel, ReplicateParameters p, string threeName,
-        string oneName)
-    {
-        if (p.PlaneLength < 0) throw new ArgumentException($"A plane of {p.PlaneLength} pixels.", nameof(p));
-        if (threeChannels != 3L * p.PlaneLength)
-            throw new ArgumentException($"{threeName} must hold 3 x {p.PlaneLength} values, has {threeChannels}.");
-        if (oneChannel != p.PlaneLength)
-            throw new ArgumentException($"{oneName} must hold {p.PlaneLength} values, has {oneChannel}.");
-    }
-
-    // ---------------------------------------------------------------- kernels
-
-    /// <summary>One thread per output element (c, p).</summary>
-    public static void ForwardKernel(Index1D index, ArrayView<float> output, ArrayView<float> input,
-        ReplicateParameters p)
-    {
-        int c = index / p.PlaneLength;
-        output[index] = p.Scale(c) * input[index - c * p.PlaneLength] + p.Offset(c);
-    }
-
-    /// <summary>One thread per pixel p: the three channels' gradients, each times its scale.</summary>
-    public static void BackwardKernel(Index1D index, ArrayView<float> dInput, ArrayView<float> dOutput,
-        ReplicateParameters p)
-    {
-        dInput[index] = p.Scale0 * dOutput[index] + p.Scale1 * dOutput[index + p.PlaneLength]
-                        + p.Scale2 * dOutput[index + 2 * p.PlaneLength];
-    }
-
-    // ---------------------------------------------------------------- CPU reference
+    // ---------------------------------------------------------------- CPU references
 
     /// <summary>Reference for <see cref="Forward"/>, in double: each channel c of each pixel p.</summary>
     public static void ForwardReference(double[] output, double[] input, ReplicateParameters p)
@@ -131,5 +85,65 @@ public sealed partial class ChannelReplicate
             for (int c = 0; c < 3; c++) sum += (double)p.Scale(c) * dOutput[c * p.PlaneLength + i];
             dInput[i] = sum;
         }
+    }
+
+    // ---------------------------------------------------------------- kernel 1: one thread per element
+
+    /// <summary>One thread per output element (c, p).</summary>
+    public static void ForwardKernel(Index1D index, ArrayView<float> output, ArrayView<float> input,
+        ReplicateParameters p)
+    {
+        int c = index / p.PlaneLength;
+        output[index] = p.Scale(c) * input[index - c * p.PlaneLength] + p.Offset(c);
+    }
+
+    /// <summary>One thread per pixel p: the three channels' gradients, each times its scale.</summary>
+    public static void BackwardKernel(Index1D index, ArrayView<float> dInput, ArrayView<float> dOutput,
+        ReplicateParameters p)
+    {
+        dInput[index] = p.Scale0 * dOutput[index] + p.Scale1 * dOutput[index + p.PlaneLength]
+                        + p.Scale2 * dOutput[index + 2 * p.PlaneLength];
+    }
+
+    // ---------------------------------------------------------------- kernel 2: host code (ChannelReplicate.Cpu.cs)
+
+    // ---------------------------------------------------------------- launchers
+
+    /// <summary>Writes all of <paramref name="output"/> (3, H, W) from <paramref name="input"/> (1, H, W).</summary>
+    public void Forward(ArrayView<float> output, ArrayView<float> input, ReplicateParameters p,
+        KernelVariant variant = KernelVariant.Auto)
+    {
+        Validate(output.Length, input.Length, p, nameof(output), nameof(input));
+        if (p.PlaneLength == 0) return;
+        switch (KernelChoice.Resolve(variant, _choice.Replicate()))
+        {
+            case KernelVariant.PerElement: _forward(3 * p.PlaneLength, output, input, p); break;
+            case KernelVariant.Cpu: ForwardCpu(output, input, p); break;
+            default: throw KernelChoice.NotOffered("channel replication", variant);
+        }
+    }
+
+    /// <summary>Writes all of <paramref name="dInput"/> (1, H, W) from <paramref name="dOutput"/> (3, H, W).</summary>
+    public void Backward(ArrayView<float> dInput, ArrayView<float> dOutput, ReplicateParameters p,
+        KernelVariant variant = KernelVariant.Auto)
+    {
+        Validate(dOutput.Length, dInput.Length, p, nameof(dOutput), nameof(dInput));
+        if (p.PlaneLength == 0) return;
+        switch (KernelChoice.Resolve(variant, _choice.Replicate()))
+        {
+            case KernelVariant.PerElement: _backward(p.PlaneLength, dInput, dOutput, p); break;
+            case KernelVariant.Cpu: BackwardCpu(dInput, dOutput, p); break;
+            default: throw KernelChoice.NotOffered("channel replication", variant);
+        }
+    }
+
+    private static void Validate(long threeChannels, long oneChannel, ReplicateParameters p, string threeName,
+        string oneName)
+    {
+        if (p.PlaneLength < 0) throw new ArgumentException($"A plane of {p.PlaneLength} pixels.", nameof(p));
+        if (threeChannels != 3L * p.PlaneLength)
+            throw new ArgumentException($"{threeName} must hold 3 x {p.PlaneLength} values, has {threeChannels}.");
+        if (oneChannel != p.PlaneLength)
+            throw new ArgumentException($"{oneName} must hold {p.PlaneLength} values, has {oneChannel}.");
     }
 }

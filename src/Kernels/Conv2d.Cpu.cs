@@ -6,9 +6,9 @@ using ILGPU.Runtime;
 namespace IlgpuStyle.Kernels;
 
 /// <summary>
-/// The fast CPU convolution: host C# over the CPU accelerator's buffers, a packed, register-tiled
-/// matrix product with AVX-512 fused multiply-adds on every core (ILGPU's CPU accelerator runs
-/// kernels scalar, see <see cref="CpuHost"/>).
+/// Kernel 4 of the convolution, for the CPU accelerator: kernel 2's implicit GEMM as host C# over the
+/// accelerator's buffers, a packed, register-tiled matrix product with AVX-512 fused multiply-adds on
+/// every core (ILGPU's CPU accelerator runs kernels scalar, see <see cref="CpuHost"/>).
 /// </summary>
 /// <remarks>
 /// <para>The product: as in the tiled GPU kernel, <c>out[M, N] = A[M, R] x B[R, N]</c> with
@@ -30,46 +30,32 @@ public sealed partial class Conv2d
 {
     private readonly CpuHost.Scratch _cpuPackedWeights = new();
 
-    /// <summary>output = conv(input, weight) + bias, then ReLU when <paramref name="fuseRelu"/>, in host code (CPU
-    /// accelerator only).</summary>
-    public unsafe void ForwardCpu(ArrayView<float> output, ArrayView<float> input, ArrayView<float> weight,
-        ArrayView<float> bias,
-        Conv2dShape shape, bool fuseRelu = false)
+    /// <summary>Kernel 4's forward: output = conv(input, W) + bias, ReLU when <paramref name="fuseRelu"/>.</summary>
+    private unsafe void ForwardCpu(ArrayView<float> output, ArrayView<float> input, Conv2dWeights weights,
+        bool fuseRelu)
     {
-        CheckForward(output, input, weight, bias, shape);
-        CpuHost.Require(_accelerator, "convolution");
-        CpuHost.Begin(_accelerator);
-        var s = shape;
+        _host.Begin("convolution");
+        var s = weights.Shape;
         var gather = new CpuGather
         {
             Source = CpuHost.Pointer(input), Channels = s.InChannels, Height = s.Height, Width = s.Width,
             GridWidth = s.OutWidth, KernelHeight = s.KernelHeight, KernelWidth = s.KernelWidth,
             Step = s.Stride, Spread = 1, OffsetY = -s.Padding, OffsetX = -s.Padding,
         };
-        RunCpuProduct(CpuHost.Pointer(output), CpuHost.Pointer(weight), CpuHost.Pointer(bias), s, transposed: false,
-            gather, s.OutChannels, s.OutHeight * s.OutWidth, fuseRelu);
+        RunCpuProduct(CpuHost.Pointer(output), CpuHost.Pointer(weights.Weight), CpuHost.Pointer(weights.Bias), s,
+            transposed: false, gather, s.OutChannels, s.OutHeight * s.OutWidth, fuseRelu);
     }
 
     /// <summary>
-    /// dInput = gradient of the convolution with respect to its input, with dOut first masked by the
-    /// ReLU that followed the convolution when a mask is given (<paramref name="reluOutput"/>: the
-    /// kept ReLU output, dOut passes where it is &gt; 0; or <paramref name="reluBits"/>: its bit
-    /// mask, <see cref="Relu.PackMask"/>); in host code (CPU accelerator only). Writes dInput.
+    /// Kernel 4's input gradient, the product over W' packed straight from W, with dOut masked as it is
+    /// gathered by the kept ReLU output (<paramref name="reluOutput"/>) or its bits (<paramref name="reluBits"/>)
+    /// when one is given.
     /// </summary>
-    public unsafe void BackwardInputCpu(ArrayView<float> dInput, ArrayView<float> dOutput, ArrayView<float> weight,
-        Conv2dShape shape, ArrayView<float> reluOutput = default, ArrayView<uint> reluBits = default)
+    private unsafe void BackwardInputCpu(ArrayView<float> dInput, ArrayView<float> dOutput, Conv2dWeights weights,
+        ArrayView<float> reluOutput, ArrayView<uint> reluBits)
     {
-        shape.Validate();
-        Require.Length(dInput, shape.Input.Length, nameof(dInput));
-        Require.Length(dOutput, shape.Output.Length, nameof(dOutput));
-        Require.Length(weight, shape.WeightLength, nameof(weight));
-        if (reluOutput.Length > 0) Require.Length(reluOutput, shape.Output.Length, nameof(reluOutput));
-        if (reluBits.Length > 0) Require.Length(reluBits, Relu.MaskWords(shape.Output.Length), nameof(reluBits));
-        if (reluOutput.Length > 0 && reluBits.Length > 0)
-            throw new ArgumentException("Give the ReLU mask once: as the kept output or as bits, not both.");
-        CpuHost.Require(_accelerator, "convolution");
-        CpuHost.Begin(_accelerator);
-        var s = shape;
+        _host.Begin("convolution");
+        var s = weights.Shape;
         var gather = new CpuGather
         {
             Source = CpuHost.Pointer(dOutput), Channels = s.OutChannels, Height = s.OutHeight, Width = s.OutWidth,
@@ -78,12 +64,9 @@ public sealed partial class Conv2d
                 s.Padding - s.KernelWidth + 1,
             MaskValues = CpuHost.Pointer(reluOutput), MaskBits = CpuHost.Pointer(reluBits),
         };
-        RunCpuProduct(CpuHost.Pointer(dInput), CpuHost.Pointer(weight), null, s, transposed: true,
+        RunCpuProduct(CpuHost.Pointer(dInput), CpuHost.Pointer(weights.Weight), null, s, transposed: true,
             gather, s.InChannels, s.Height * s.Width, relu: false);
     }
-
-    /// <summary>Frees the host scratch of the CPU variant (the packed weights).</summary>
-    public void Dispose() => _cpuPackedWeights.Dispose();
 
     /// <summary>
     /// Where column n of B comes from: pixel n = (a, b) of a grid <see cref="GridWidth"/> wide, row
@@ -245,11 +228,11 @@ public sealed partial class Conv2d
         int strips = CpuGemm.Strips(rows);
         float* packed = _cpuPackedWeights.Get((long)strips * CpuGemm.Rows * depth);
         if (transposed)
-            CpuHost.For(s.OutChannels, (first, end) => PackTransposedWeights(packed, weight, s, first, end));
+            _host.For(s.OutChannels, (first, end) => PackTransposedWeights(packed, weight, s, first, end));
         else
-            CpuHost.For(strips, (first, end) => PackWeights(packed, weight, s, first, end));
+            _host.For(strips, (first, end) => PackWeights(packed, weight, s, first, end));
         var epilogue = relu ? CpuGemm.Epilogue.Relu : CpuGemm.Epilogue.None;
-        CpuGemm.Run(new CpuGemm.Product(output, packed, bias, rows, pixels, depth), gather, epilogue);
+        CpuGemm.Run(_host, new CpuGemm.Product(output, packed, bias, rows, pixels, depth), gather, epilogue);
     }
 
     /// <summary>

@@ -7,8 +7,9 @@ using ILGPU.Runtime.Cuda;
 namespace IlgpuStyle.Kernels;
 
 /// <summary>
-/// The TF32 tensor-core convolution: the tiled implicit GEMM of <see cref="TiledKernel"/> with its
-/// inner product done by the warp-level <c>mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32</c>.
+/// Kernel 3 of the convolution, with <c>--tf32</c> on NVIDIA GPUs of compute capability 8.0+: what it adds
+/// over kernel 2 (<see cref="TiledKernel"/>) is the inner product, done on tensor cores by the warp-level
+/// <c>mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32</c> instead of each thread's 4 x 4 block of FMAs.
 /// </summary>
 /// <remarks>
 /// <para>Same GEMM as the tiled kernel: <c>out[K, P] = W[K, R] x X[R, P]</c>, R = C*KH*KW, P = OH*OW,
@@ -43,33 +44,6 @@ public sealed partial class Conv2d
         ArrayView<float>, Conv2dShape, TiledFlags, int>? _tf32;
 
     /// <summary>
-    /// Forward with TF32 tensor cores: output = conv(input) + bias, ReLU when <paramref name="fuseRelu"/>.
-    /// Same contract as <see cref="ForwardTiled"/>; products carry TF32 rounding (relative error near 2^-10 each).
-    /// </summary>
-    public void ForwardTf32(ArrayView<float> output, ArrayView<float> input, ArrayView<float> weight,
-        ArrayView<float> bias, Conv2dShape shape, bool fuseRelu, int splits = 0)
-    {
-        CheckForward(output, input, weight, bias, shape);
-        RequireTf32();
-        LaunchTiled(output, input, input, weight, bias, shape,
-            TiledFlags.Bias | (fuseRelu ? TiledFlags.Relu : TiledFlags.None), splits, tf32: true);
-    }
-
-    /// <summary>
-    /// dInput with TF32 tensor cores over <paramref name="transposedWeight"/> (from <see cref="TransposeFlip"/>),
-    /// dOutput masked by <c>reluOutput &gt; 0</c> when <paramref name="reluOutput"/> is given. Same contract
-    /// as <see cref="BackwardInputTiled"/>: stride 1, a square kernel, padding &lt;= KH-1. Writes dInput.
-    /// </summary>
-    public void BackwardInputTf32(ArrayView<float> dInput, ArrayView<float> dOutput, ArrayView<float> transposedWeight,
-        ArrayView<float> reluOutput, Conv2dShape shape, int splits = 0)
-    {
-        var (mask, flags) = CheckTransposedGradient(dInput, dOutput, transposedWeight, reluOutput, shape, "TF32");
-        RequireTf32();
-        LaunchTiled(dInput, dOutput, mask, transposedWeight, transposedWeight, TransposedShape(shape),
-            flags, splits, tf32: true);
-    }
-
-    /// <summary>
     /// The TF32 kernel's dynamic shared memory: the fragment scratch of the emulated mma
     /// (<see cref="Tf32Kernel"/>), 12 KB, where there are no tensor cores; none on CUDA.
     /// </summary>
@@ -88,8 +62,8 @@ public sealed partial class Conv2d
     }
 
     /// <summary>
-    /// Forward, kernel 5 (GPU tensor cores): the tiled implicit GEMM with <c>mma.sync</c> m16n8k8 TF32,
-    /// described on <see cref="ForwardTf32"/>'s class remarks. Group (bx, by) computes output channels
+    /// Kernel 3 (GPU tensor cores): kernel 2's tiled implicit GEMM with <c>mma.sync</c> m16n8k8 TF32,
+    /// described on the remarks above. Group (bx, by) computes output channels
     /// [64 by, 64 by + 64) x pixels [64 bx, 64 bx + 64) with 256 threads (a 1-D group), over slice z of
     /// the reduction (the same split as the tiled kernel, <see cref="Splits"/>).
     /// </summary>
@@ -261,6 +235,17 @@ public sealed partial class Conv2d
         // Adding half of the dropped unit to the magnitude bits rounds ties away from zero; a carry
         // into the exponent is the correct result (e.g. up to the next power of two).
         return Interop.IntAsFloat((bits + 0x1000u) & 0xFFFFE000u);
+    }
+
+    // ---------------------------------------------------------------- its launch
+
+    /// <summary>Launches kernel 3 (256 threads a group) over kernel 2's slices of the reduction.</summary>
+    private void LaunchTf32(TiledProduct product, int splits)
+    {
+        RequireTf32();
+        _tf32 ??= _accelerator.LoadSharedMemoryLauncher<ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, Conv2dShape, TiledFlags, int>(Tf32Kernel);
+        LaunchSlices(_tf32, new Index3D(Tf32Threads, 1, 1), Tf32Scratch, product, splits);
     }
 }
 

@@ -5,25 +5,31 @@ using ILGPU.Runtime;
 namespace IlgpuStyle.Kernels;
 
 /// <summary>
-/// The fast GPU convolution: an implicit GEMM tiled in shared memory with register blocking.
+/// Kernel 2 of the convolution, for GPUs with 256-thread groups: an implicit GEMM tiled in shared
+/// memory with register blocking.
 /// </summary>
 /// <remarks>
-/// <para>A convolution is a matrix product in disguise: with <c>R = C*KH*KW</c> and <c>P = OH*OW</c>,
-/// <c>out[K, P] = W[K, R] x X[R, P]</c>, where column p of X holds the R input values window p
-/// reads ("im2col"). X is never built: each tile of it is gathered from the input straight into
-/// shared memory ("implicit" GEMM), with zeros for padding.</para>
-/// <para>Tiles (the product itself is <see cref="TiledGemm.Multiply"/>, explained there): a group of
-/// 16 x 16 threads computes a 64 x 64 block of out (64 output channels x 64 pixels), each thread a
-/// 4 x 4 sub-block in registers, 8 rows of R at a time through shared memory. 64 x 64 suits VGG:
-/// K is 64..512 (a multiple of 64) and P is 1024..262144 at 512 x 512; the first layer's R = 27
-/// wastes part of one 8-row step, which is why R is padded with zeros.</para>
-/// <para>Coalescing: consecutive threads load consecutive pixels of X (consecutive addresses within
-/// an input row) and consecutive r of W (W is [K, R] row-major), and each thread stores 4
-/// consecutive pixels of out.</para>
-/// <para>The input gradient is the same kernel (see <see cref="BackwardInputTiled"/>): with stride 1,
-/// <c>dIn = conv(dOut, W')</c> where <c>W'[c, k, ky, kx] = W[k, c, KH-1-ky, KW-1-kx]</c> and padding
-/// <c>KH-1-P</c>. The ReLU that preceded it in the forward pass is fused in: each dOut value is
-/// multiplied by <c>[y &gt; 0]</c> as it is loaded.</para>
+/// <para>What it adds over kernel 1: tiles. A convolution is a matrix product in disguise: with
+/// <c>R = C*KH*KW</c> and <c>P = OH*OW</c>, <c>out[K, P] = W[K, R] x X[R, P]</c>, where column p of X
+/// holds the R input values window p reads ("im2col"). Every output reads a row of W and a column of
+/// X, R values each, and kernel 1 fetches them all from global memory for every output. Here a group
+/// of 16 x 16 threads computes a 64 x 64 block of out (64 output channels x 64 pixels) and walks R 8
+/// rows at a time: the group loads an 8 x 64 slice of W and of X into shared memory, waits at a
+/// barrier (a thread reads what others wrote), multiplies, and waits again before the next step
+/// overwrites the slices. Each thread keeps a 4 x 4 sub-block of out in registers, so 8 shared-memory
+/// reads feed 16 multiply-adds, and every value loaded from global memory is used 64 times instead of
+/// once. The product itself is <see cref="TiledGemm.Multiply"/>, explained there. X is never built:
+/// each tile of it is gathered from the input straight into shared memory ("implicit" GEMM,
+/// <see cref="ConvOperands"/>), with zeros for padding.</para>
+/// <para>64 x 64 suits VGG: K is 64..512 (a multiple of 64) and P is 1024..262144 at 512 x 512; the
+/// first layer's R = 27 wastes part of one 8-row step, which is why R is padded with zeros.
+/// Coalescing: consecutive threads load consecutive pixels of X (consecutive addresses within an input
+/// row) and consecutive r of W (W is [K, R] row-major), and each thread stores 4 consecutive pixels of
+/// out.</para>
+/// <para>The input gradient is the same kernel: with stride 1, <c>dIn = conv(dOut, W')</c> where
+/// <c>W'[c, k, ky, kx] = W[k, c, KH-1-ky, KW-1-kx]</c> and padding <c>KH-1-P</c> (<see cref="Conv2dShape.Transposed"/>;
+/// <see cref="Prepare"/> makes W' once per layer). The ReLU that followed the convolution in the forward
+/// pass is fused in: each dOut value is multiplied by <c>[y &gt; 0]</c> as it is loaded.</para>
 /// <para>Per-layer choice: the tile is 64 x 64 for every layer, and what varies with the layer's
 /// shape is how many groups share one tile's reduction (<see cref="Splits"/>): a deep layer of a
 /// small image has too few tiles to occupy the GPU, so its reduction is split.</para>
@@ -38,7 +44,7 @@ public sealed partial class Conv2d
     private const int TileN = TiledGemm.Tile;   // 64 pixels per group
     private const int TileK = TiledGemm.Step;   // reduction rows per shared-memory step
 
-    /// <summary>Flags of <see cref="TiledKernel"/>.</summary>
+    /// <summary>Flags of <see cref="TiledKernel"/> and <see cref="Tf32Kernel"/>.</summary>
     [Flags]
     public enum TiledFlags
     {
@@ -70,6 +76,8 @@ public sealed partial class Conv2d
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dShape, TiledFlags, int>?
         _sumSplits;
 
+    // ---------------------------------------------------------------- the shapes kernels 2 and 3 take
+
     /// <summary>
     /// The per-layer choice of how many slices of the reduction R = C*KH*KW the fast kernels split
     /// a convolution into. Each slice is a full set of 64 x 64 tiles over R/splits rows, written to a
@@ -99,145 +107,44 @@ public sealed partial class Conv2d
         return (int)Math.Max(1, Math.Min(wanted, Math.Min(byReduction, byScratch)));
     }
 
-    /// <summary>
-    /// The per-layer choice: whether the tiled product pays for a convolution of this shape. A group
-    /// always computes 64 output channels; with fewer than 16 it would throw away more than 3/4 of
-    /// its work. In VGG that is exactly one product, the input gradient of conv1_1 (3 channels, the
-    /// image): tiled, it would cost as much as a 64-channel layer (about 19 GFLOP-equivalent at 512 x
-    /// 512 instead of 0.9), while the one-thread-per-element kernel does only the real work.
-    /// </summary>
-    public static bool TiledPays(Conv2dShape shape) => shape.OutChannels >= 16;
+    // ---------------------------------------------------------------- kernel 2
 
     /// <summary>
-    /// Whether the input gradient of <paramref name="shape"/> is itself a convolution the tiled kernels
-    /// can run (<see cref="TransposedShape"/>): stride 1, a square kernel and padding &lt;= KH-1.
+    /// Kernel 2 (GPU): the tiled implicit GEMM described on the class. Group (bx, by, z) computes
+    /// output channels [64 by, 64 by + 64) x pixels [64 bx, 64 bx + 64) over slice z of the reduction
+    /// (<see cref="Slice"/>). The input gradient is this kernel over W' (<see cref="TransposeFlipKernel"/>).
     /// </summary>
-    public static bool HasTransposedForm(Conv2dShape shape) =>
-        shape.Stride == 1 && shape.KernelHeight == shape.KernelWidth && shape.Padding <= shape.KernelHeight - 1;
-
-    /// <summary>
-    /// Forward with the tiled kernel: output = conv(input) + bias, ReLU when <paramref name="fuseRelu"/>.
-    /// <paramref name="splits"/> slices of the reduction (0: the per-layer choice, <see cref="Splits"/>).
-    /// </summary>
-    public void ForwardTiled(ArrayView<float> output, ArrayView<float> input, ArrayView<float> weight,
-        ArrayView<float> bias, Conv2dShape shape, bool fuseRelu, int splits = 0)
+    public static void TiledKernel(ArrayView<float> output, ArrayView<float> input, ArrayView<float> mask,
+        ArrayView<float> weight, ArrayView<float> bias, Conv2dShape s, TiledFlags flags, int chunk)
     {
-        CheckForward(output, input, weight, bias, shape);
-        var flags = TiledFlags.Bias | (fuseRelu ? TiledFlags.Relu : TiledFlags.None);
-        LaunchTiled(output, input, input, weight, bias, shape, flags, splits, tf32: false);
-    }
+        // tileW[kk*68 + m] = W[m0 + m, r0 + kk] and tileX[kk*68 + n] = X[r0 + kk, n0 + n]: rows of 64
+        // padded to TiledGemm.Stride = 68 against bank conflicts.
+        var tileW = SharedMemory.Allocate<float>(TiledGemm.SharedFloats);
+        var tileX = SharedMemory.Allocate<float>(TiledGemm.SharedFloats);
+        int tx = Group.IdxX;                   // this thread's pixel columns: 4tx .. 4tx+3
+        int ty = Group.IdxY;                   // this thread's channel rows:  4ty .. 4ty+3
+        int n0 = Grid.IdxX * TileN;
+        int m0 = Grid.IdxY * TileM;
+        int pixels = s.OutHeight * s.OutWidth;
+        var (start, count, target, epilogue) = Slice(output, s, flags, chunk);
+        var operands = new ConvOperands(weight, input, mask, s, (flags & TiledFlags.MaskInput) != 0, start, count);
+        var sum = TiledGemm.Multiply(operands, tileW, tileX, m0, n0);
 
-    /// <summary>
-    /// The weights of the input-gradient convolution: <c>W'[c, k, ky, kx] = W[k, c, KH-1-ky, KW-1-kx]</c>,
-    /// shape (C, K, KH, KW). The weights are frozen, so this runs once per layer.
-    /// </summary>
-    public void TransposeFlip(ArrayView<float> transposed, ArrayView<float> weight, Conv2dShape shape)
-    {
-        shape.Validate();
-        Require.Length(weight, shape.WeightLength, nameof(weight));
-        Require.Length(transposed, shape.WeightLength, nameof(transposed));
-        _transposeFlip ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
-            Conv2dShape>(TransposeFlipKernel);
-        _transposeFlip(shape.WeightLength, transposed, weight, shape);
-    }
-
-    /// <summary>
-    /// dInput = gradient of the convolution with respect to its input, with the tiled kernel over
-    /// <paramref name="transposedWeight"/> (from <see cref="TransposeFlip"/>). When
-    /// <paramref name="reluOutput"/> is given, dOutput is first masked by <c>reluOutput &gt; 0</c>
-    /// (the ReLU backward, fused). Needs stride 1, a square kernel and padding &lt;= KH-1. Writes dInput.
-    /// <paramref name="splits"/> as for <see cref="ForwardTiled"/>.
-    /// </summary>
-    public void BackwardInputTiled(ArrayView<float> dInput, ArrayView<float> dOutput, ArrayView<float> transposedWeight,
-        ArrayView<float> reluOutput, Conv2dShape shape, int splits = 0)
-    {
-        var (mask, flags) = CheckTransposedGradient(dInput, dOutput, transposedWeight, reluOutput, shape, "tiled");
-        LaunchTiled(dInput, dOutput, mask, transposedWeight, transposedWeight, TransposedShape(shape), flags, splits,
-            tf32: false);
-    }
-
-    /// <summary>
-    /// The checks both fast input gradients make before launching (stride 1, a square kernel,
-    /// padding &lt;= KH-1, lengths), and the mask view and flags to launch with.
-    /// </summary>
-    private static (ArrayView<float> Mask, TiledFlags Flags) CheckTransposedGradient(ArrayView<float> dInput,
-        ArrayView<float> dOutput, ArrayView<float> transposedWeight, ArrayView<float> reluOutput,
-        Conv2dShape shape, string kernel)
-    {
-        shape.Validate();
-        if (!HasTransposedForm(shape))
+        // Epilogue: bias and ReLU fused, 4 consecutive pixels per row stored by each thread.
+        int kBase = m0 + ty * Micro, pBase = n0 + tx * Micro;
+        for (int i = 0; i < Micro; i++)
         {
-            throw new ArgumentException(
-                $"The {kernel} input gradient needs stride 1, a square kernel and padding <= kernel-1: {shape}.");
-        }
-        Require.Length(dInput, shape.Input.Length, nameof(dInput));
-        Require.Length(dOutput, shape.Output.Length, nameof(dOutput));
-        Require.Length(transposedWeight, shape.WeightLength, nameof(transposedWeight));
-        if (reluOutput.Length == 0) return (dOutput, TiledFlags.None);
-        Require.Length(reluOutput, shape.Output.Length, nameof(reluOutput));
-        return (reluOutput, TiledFlags.MaskInput);
-    }
-
-    /// <summary>The convolution whose forward pass is the input gradient of <paramref name="s"/> (stride 1).</summary>
-    public static Conv2dShape TransposedShape(Conv2dShape s) =>
-        new(s.OutChannels, s.OutHeight, s.OutWidth, s.InChannels, s.KernelHeight, s.KernelWidth,
-            s.KernelHeight - 1 - s.Padding, 1);
-
-    /// <summary>
-    /// Launches the tiled (or TF32) kernel over <paramref name="splits"/> slices of the reduction
-    /// (0: <see cref="Splits"/>), each a multiple of 8 rows; with more than one, the slices write
-    /// raw partial sums to the scratch and <see cref="SumSplitsKernel"/> finishes.
-    /// </summary>
-    private void LaunchTiled(ArrayView<float> output, ArrayView<float> input, ArrayView<float> mask,
-        ArrayView<float> weight, ArrayView<float> bias, Conv2dShape shape, TiledFlags flags, int splits, bool tf32)
-    {
-        RequireTiledGroups("tiled");
-        int reduction = shape.InChannels * shape.KernelHeight * shape.KernelWidth;
-        if (splits < 0)
-            throw new ArgumentException($"The number of splits must be 0 (automatic) or positive, got {splits}.",
-                nameof(splits));
-        if (splits == 0) splits = Splits(shape, _accelerator.NumMultiprocessors);
-        int chunk = (reduction + splits - 1) / splits;
-        chunk = (chunk + TileK - 1) / TileK * TileK;
-        int slices = (reduction + chunk - 1) / chunk; // the slices that are not empty
-        if (slices > 1 && (long)slices * shape.Output.Length > _splitScratch.Length)
-            throw new ArgumentException($"Cannot split the reduction of {shape} {splits} ways.", nameof(splits));
-
-        int pixels = shape.OutHeight * shape.OutWidth;
-        var grid = new Index3D((pixels + TileN - 1) / TileN, (shape.OutChannels + TileM - 1) / TileM, slices);
-        var target = output;
-        if (slices > 1)
-        {
-            target = _splitScratch.SubView(0, (long)slices * shape.Output.Length);
-        }
-        if (tf32)
-        {
-            _tf32 ??= _accelerator.LoadSharedMemoryLauncher<ArrayView<float>, ArrayView<float>, ArrayView<float>,
-                ArrayView<float>, ArrayView<float>, Conv2dShape, TiledFlags, int>(Tf32Kernel);
-            _tf32(new KernelConfig(grid, new Index3D(Tf32Threads, 1, 1), Tf32Scratch),
-                target, input, mask, weight, bias, shape, flags, chunk);
-        }
-        else
-        {
-            _tiled ??= _accelerator.LoadSharedMemoryLauncher<ArrayView<float>, ArrayView<float>, ArrayView<float>,
-                ArrayView<float>, ArrayView<float>, Conv2dShape, TiledFlags, int>(TiledKernel);
-            _tiled(new KernelConfig(grid, new Index3D(TileThreads, TileThreads, 1)),
-                target, input, mask, weight, bias, shape, flags, chunk);
-        }
-        if (slices == 1) return;
-        _sumSplits ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
-            ArrayView<float>, Conv2dShape, TiledFlags, int>(SumSplitsKernel);
-        _sumSplits(shape.Output.Length, output, target, bias, shape, flags, slices);
-    }
-
-    /// <summary>Throws unless the accelerator runs 16 x 16 groups.</summary>
-    private void RequireTiledGroups(string kernel)
-    {
-        if (!_description.FitsTiledGroups)
-        {
-            throw new NotSupportedException(
-                $"The {kernel} convolution needs {TileThreads * TileThreads} threads per group; " +
-                $"{_description.Name} allows {_description.MaxThreadsPerGroup}.");
+            int k = kBase + i;
+            if (k >= s.OutChannels) break;
+            float b = (epilogue & TiledFlags.Bias) != 0 ? bias[k] : 0f;
+            for (int j = 0; j < Micro; j++)
+            {
+                int p = pBase + j;
+                if (p >= pixels) break;
+                float value = sum.Get(i, j) + b;
+                if ((epilogue & TiledFlags.Relu) != 0) value = XMath.Max(value, 0f);
+                target[k * pixels + p] = value;
+            }
         }
     }
 
@@ -274,45 +181,9 @@ public sealed partial class Conv2d
     }
 
     /// <summary>
-    /// Forward, kernel 4 (GPU): the tiled implicit GEMM described on the class. Group (bx, by, z)
-    /// computes output channels [64 by, 64 by + 64) x pixels [64 bx, 64 bx + 64) over slice z of
-    /// the reduction (<see cref="Slice"/>).
+    /// Kernel 2's weights for the input gradient, one thread per element of W':
+    /// W'[c, k, ky, kx] = W[k, c, KH-1-ky, KW-1-kx] (<see cref="Prepare"/> runs it once per layer).
     /// </summary>
-    public static void TiledKernel(ArrayView<float> output, ArrayView<float> input, ArrayView<float> mask,
-        ArrayView<float> weight, ArrayView<float> bias, Conv2dShape s, TiledFlags flags, int chunk)
-    {
-        // tileW[kk*68 + m] = W[m0 + m, r0 + kk] and tileX[kk*68 + n] = X[r0 + kk, n0 + n]: rows of 64
-        // padded to TiledGemm.Stride = 68 against bank conflicts.
-        var tileW = SharedMemory.Allocate<float>(TiledGemm.SharedFloats);
-        var tileX = SharedMemory.Allocate<float>(TiledGemm.SharedFloats);
-        int tx = Group.IdxX;                   // this thread's pixel columns: 4tx .. 4tx+3
-        int ty = Group.IdxY;                   // this thread's channel rows:  4ty .. 4ty+3
-        int n0 = Grid.IdxX * TileN;
-        int m0 = Grid.IdxY * TileM;
-        int pixels = s.OutHeight * s.OutWidth;
-        var (start, count, target, epilogue) = Slice(output, s, flags, chunk);
-        var operands = new ConvOperands(weight, input, mask, s, (flags & TiledFlags.MaskInput) != 0, start, count);
-        var sum = TiledGemm.Multiply(operands, tileW, tileX, m0, n0);
-
-        // Epilogue: bias and ReLU fused, 4 consecutive pixels per row stored by each thread.
-        int kBase = m0 + ty * Micro, pBase = n0 + tx * Micro;
-        for (int i = 0; i < Micro; i++)
-        {
-            int k = kBase + i;
-            if (k >= s.OutChannels) break;
-            float b = (epilogue & TiledFlags.Bias) != 0 ? bias[k] : 0f;
-            for (int j = 0; j < Micro; j++)
-            {
-                int p = pBase + j;
-                if (p >= pixels) break;
-                float value = sum.Get(i, j) + b;
-                if ((epilogue & TiledFlags.Relu) != 0) value = XMath.Max(value, 0f);
-                target[k * pixels + p] = value;
-            }
-        }
-    }
-
-    /// <summary>One thread per element of W': W'[c, k, ky, kx] = W[k, c, KH-1-ky, KW-1-kx].</summary>
     public static void TransposeFlipKernel(Index1D index, ArrayView<float> transposed, ArrayView<float> weight,
         Conv2dShape s)
     {
@@ -323,7 +194,7 @@ public sealed partial class Conv2d
         transposed[index] = weight[s.WeightIndex(k, c, s.KernelHeight - 1 - ky, s.KernelWidth - 1 - kx)];
     }
 
-    /// <summary>CPU reference of <see cref="TransposeFlip"/>.</summary>
+    /// <summary>CPU reference of <see cref="TransposeFlipKernel"/>.</summary>
     public static void TransposeFlipReference(double[] transposed, double[] weight, Conv2dShape s)
     {
         for (int k = 0; k < s.OutChannels; k++)
@@ -332,6 +203,102 @@ public sealed partial class Conv2d
         for (int kx = 0; kx < s.KernelWidth; kx++)
             transposed[((c * s.OutChannels + k) * s.KernelHeight + ky) * s.KernelWidth + kx] =
                 weight[s.WeightIndex(k, c, s.KernelHeight - 1 - ky, s.KernelWidth - 1 - kx)];
+    }
+
+    // ---------------------------------------------------------------- its launch
+
+    /// <summary>
+    /// One product that kernel 2 or 3 computes: <c>Output = conv(Input, Weight)</c> over
+    /// <see cref="Shape"/>, with the epilogue and input mask of <see cref="Flags"/> (the input masked by
+    /// <c>Mask &gt; 0</c>). A layer's forward pass is one; its input gradient is another, over W'.
+    /// </summary>
+    private readonly record struct TiledProduct(ArrayView<float> Output, ArrayView<float> Input,
+        ArrayView<float> Mask, ArrayView<float> Weight, ArrayView<float> Bias, Conv2dShape Shape, TiledFlags Flags)
+    {
+        /// <summary>The forward pass: output = conv(input, W) + bias, ReLU when <paramref name="fuseRelu"/>.</summary>
+        public static TiledProduct Forward(ArrayView<float> output, ArrayView<float> input, Conv2dWeights weights,
+            bool fuseRelu) =>
+            new(output, input, input, weights.Weight, weights.Bias, weights.Shape,
+                TiledFlags.Bias | (fuseRelu ? TiledFlags.Relu : TiledFlags.None));
+
+        /// <summary>
+        /// The input gradient, <c>dIn = conv(dOut, W')</c> with dOut masked by <paramref name="reluOutput"/>
+        /// &gt; 0 as it is loaded (when given), after refusing a shape with no transposed form (stride 1,
+        /// a square kernel, padding &lt;= KH-1).
+        /// </summary>
+        public static TiledProduct InputGradient(ArrayView<float> dInput, ArrayView<float> dOutput,
+            Conv2dWeights weights, ArrayView<float> reluOutput, string kernel)
+        {
+            if (!weights.Shape.HasTransposedForm)
+            {
+                throw new ArgumentException($"The {kernel} input gradient needs stride 1, a square kernel and " +
+                                            $"padding <= kernel-1: {weights.Shape}.");
+            }
+            bool masked = reluOutput.Length > 0;
+            return new(dInput, dOutput, masked ? reluOutput : dOutput, weights.Transposed, weights.Transposed,
+                weights.Shape.Transposed, masked ? TiledFlags.MaskInput : TiledFlags.None);
+        }
+    }
+
+    /// <summary>Launches kernel 2 (16 x 16 threads a group) over the slices of the reduction.</summary>
+    private void LaunchTiled(TiledProduct product, int splits)
+    {
+        RequireTiledGroups("tiled");
+        _tiled ??= _accelerator.LoadSharedMemoryLauncher<ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, Conv2dShape, TiledFlags, int>(TiledKernel);
+        LaunchSlices(_tiled, new Index3D(TileThreads, TileThreads, 1), SharedMemoryConfig.Empty, product, splits);
+    }
+
+    /// <summary>
+    /// Launches <paramref name="kernel"/> (kernel 2 or 3, groups of <paramref name="group"/> threads) over
+    /// <paramref name="splits"/> slices of the product's reduction R = C*KH*KW (0: <see cref="Splits"/>),
+    /// each a multiple of 8 rows. With one slice the kernel writes the output itself; with more, each slice
+    /// writes its raw partial sums to the split scratch and <see cref="SumSplitsKernel"/> finishes.
+    /// </summary>
+    private void LaunchSlices(Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+        ArrayView<float>, ArrayView<float>, Conv2dShape, TiledFlags, int> kernel, Index3D group,
+        SharedMemoryConfig sharedMemory, TiledProduct p, int splits)
+    {
+        var shape = p.Shape;
+        int reduction = shape.InChannels * shape.KernelHeight * shape.KernelWidth;
+        if (splits < 0)
+            throw new ArgumentException($"The number of splits must be 0 (automatic) or positive, got {splits}.",
+                nameof(splits));
+        if (splits == 0) splits = Splits(shape, _accelerator.NumMultiprocessors);
+        int chunk = (reduction + splits - 1) / splits;
+        chunk = (chunk + TileK - 1) / TileK * TileK;
+        int slices = (reduction + chunk - 1) / chunk; // the slices that are not empty
+        if (slices > 1 && (long)slices * shape.Output.Length > _splitScratch.Length)
+            throw new ArgumentException($"Cannot split the reduction of {shape} {splits} ways.", nameof(splits));
+
+        int pixels = shape.OutHeight * shape.OutWidth;
+        var grid = new Index3D((pixels + TileN - 1) / TileN, (shape.OutChannels + TileM - 1) / TileM, slices);
+        var target = slices > 1 ? _splitScratch.SubView(0, (long)slices * shape.Output.Length) : p.Output;
+        kernel(new KernelConfig(grid, group, sharedMemory), target, p.Input, p.Mask, p.Weight, p.Bias, shape, p.Flags,
+            chunk);
+        if (slices == 1) return;
+        _sumSplits ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, Conv2dShape, TiledFlags, int>(SumSplitsKernel);
+        _sumSplits(shape.Output.Length, p.Output, target, p.Bias, shape, p.Flags, slices);
+    }
+
+    /// <summary>Writes W' (<see cref="TransposeFlipKernel"/>) for <see cref="Prepare"/>.</summary>
+    private void TransposeFlip(ArrayView<float> transposed, ArrayView<float> weight, Conv2dShape shape)
+    {
+        _transposeFlip ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
+            Conv2dShape>(TransposeFlipKernel);
+        _transposeFlip(shape.WeightLength, transposed, weight, shape);
+    }
+
+    /// <summary>Throws unless the accelerator runs 16 x 16 groups.</summary>
+    private void RequireTiledGroups(string kernel)
+    {
+        if (!_description.FitsTiledGroups)
+        {
+            throw new NotSupportedException(
+                $"The {kernel} convolution needs {TileThreads * TileThreads} threads per group; " +
+                $"{_description.Name} allows {_description.MaxThreadsPerGroup}.");
+        }
     }
 }
 

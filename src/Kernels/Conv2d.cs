@@ -4,18 +4,42 @@ using ILGPU.Runtime;
 
 namespace IlgpuStyle.Kernels;
 
+// The convolution, read as llm.c's dev/cuda/conv2d.cu would be, in four files:
+//   Conv2d.cs        glossary and shapes; the CPU reference; kernel 1; the one launcher
+//   Conv2d.Tiled.cs  kernel 2 (GPU, 256-thread groups): the implicit GEMM in 64 x 64 shared-memory tiles,
+//                    4 x 4 outputs per thread, the reduction split where a layer has too few tiles
+//   Conv2d.Tf32.cs   kernel 3 (GPU, --tf32): kernel 2's tiles multiplied on TF32 tensor cores
+//   Conv2d.Cpu.cs    kernel 4 (the CPU accelerator): kernel 2's product as host code, BLIS's loops around
+//                    an AVX-512 register tile (CpuGemm.cs)
+// Each kernel file launches its own kernel. KernelChoice.ConvForward/ConvInputGradient pick the variant;
+// Prepare fixes it per layer, with what it needs (kernels 2 and 3 read the input gradient's weights
+// transposed); Forward and BackwardInput switch on it.
+//
 // Glossary: C input channels, H x W input size, K output channels, KH x KW kernel size,
 // P zero padding (same on every side), S stride, OH x OW output size.
-//   input  : (C, H, W)        input[(c*H + y)*W + x]
-//   weight : (K, C, KH, KW)   weight[((k*C + c)*KH + ky)*KW + kx]   (PyTorch's order)
-//   bias   : (K)
-//   output : (K, OH, OW)      OH = (H + 2P - KH)/S + 1, OW likewise
+//   input      : (C, H, W)        input[(c*H + y)*W + x]
+//   weight     : (K, C, KH, KW)   weight[((k*C + c)*KH + ky)*KW + kx]   (PyTorch's order)
+//   transposed : (C, K, KH, KW)   transposed[((c*K + k)*KH + ky)*KW + kx] = weight[k, c, KH-1-ky, KW-1-kx]
+//   bias       : (K)
+//   output     : (K, OH, OW)      OH = (H + 2P - KH)/S + 1, OW likewise
+//   reluBits   : (ceil(K*OH*OW / 32))  bit i: output[i] > 0 (Relu.PackMask's layout)
 
 /// <summary>The dimensions of one 2-D convolution (batch 1). VGG uses 3x3 kernels, padding 1, stride 1.</summary>
 public readonly record struct Conv2dShape(
     int InChannels, int Height, int Width, int OutChannels,
     int KernelHeight, int KernelWidth, int Padding, int Stride)
 {
+    /// <summary>
+    /// Whether the input gradient is itself a convolution (<see cref="Transposed"/>), which the tiled kernels can
+    /// then run: stride 1, a square kernel and padding &lt;= KH-1.
+    /// </summary>
+    public bool HasTransposedForm => Stride == 1 && KernelHeight == KernelWidth && Padding <= KernelHeight - 1;
+
+    /// <summary>The convolution whose forward pass is this one's input gradient (stride 1): the flipped,
+    /// transposed filter over dOut, padded by <c>KH-1-P</c>.</summary>
+    public Conv2dShape Transposed =>
+        new(OutChannels, OutHeight, OutWidth, InChannels, KernelHeight, KernelWidth, KernelHeight - 1 - Padding, 1);
+
     /// <summary>A VGG convolution: 3x3, padding 1, stride 1 (output size = input size).</summary>
     public static Conv2dShape Vgg(int inChannels, int height, int width, int outChannels) =>
         new(inChannels, height, width, outChannels, 3, 3, 1, 1);
@@ -60,6 +84,39 @@ public readonly record struct Conv2dShape(
 }
 
 /// <summary>
+/// One convolution layer's weights as its variants read them, made once by <see cref="Conv2d.Prepare"/>:
+/// the shape, the variants (both directions, fixed for the layer), W and the bias, and, where the
+/// input gradient is a tiled product, the transposed, flipped copy W' it reads.
+/// </summary>
+public readonly struct Conv2dWeights
+{
+    internal Conv2dWeights(Conv2dShape shape, ConvVariants variants, ArrayView<float> weight, ArrayView<float> bias,
+        ArrayView<float> transposed)
+    {
+        Shape = shape;
+        Variants = variants;
+        Weight = weight;
+        Bias = bias;
+        Transposed = transposed;
+    }
+
+    /// <summary>The convolution's dimensions.</summary>
+    public Conv2dShape Shape { get; }
+
+    /// <summary>The variant of each direction (never <see cref="KernelVariant.Auto"/>).</summary>
+    public ConvVariants Variants { get; }
+
+    /// <summary>W, (K, C, KH, KW).</summary>
+    public ArrayView<float> Weight { get; }
+
+    /// <summary>The bias, (K).</summary>
+    public ArrayView<float> Bias { get; }
+
+    /// <summary>W', (C, K, KH, KW), flipped; empty unless <see cref="ConvVariants.TiledInputGradient"/>.</summary>
+    public ArrayView<float> Transposed { get; }
+}
+
+/// <summary>
 /// 2-D convolution with bias (cross-correlation, as in every deep-learning framework), optionally
 /// followed by a fused ReLU, and its backward pass with respect to the input (the weights are frozen).
 /// </summary>
@@ -74,262 +131,43 @@ public readonly record struct Conv2dShape(
 public sealed partial class Conv2d : IDisposable
 {
     private readonly Accelerator _accelerator;
-    private readonly AcceleratorDescription _description; // what the accelerator can run
-    private readonly KernelChoice _choice; // what Auto runs
+    private readonly AcceleratorDescription _description; // what the accelerator can run (the launches' checks)
+    private readonly KernelChoice _choice;                // what Auto runs
+    private readonly CpuHost _host;                       // kernel 4's cores
+    private readonly Relu _relu;                          // the ReLU's backward, where a variant cannot fuse it
+    private readonly ArrayView<float> _splitScratch;      // the KernelSet's, for kernels 2 and 3's split products
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
         Conv2dShape, int> _forwardPerElement;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-        Conv2dShape, int> _forwardPerRow;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>,
         Conv2dShape> _backwardPerElement;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dShape> _backwardPerRow;
 
-    // The KernelSet's, for split products; empty where the tiled kernels cannot run.
-    private readonly ArrayView<float> _splitScratch;
-
-    /// <summary>Loads the kernels once for <paramref name="accelerator"/>.</summary>
+    /// <summary>Loads kernel 1 for <paramref name="accelerator"/> (kernels 2 and 3 load on first use).</summary>
     /// <param name="accelerator">Where the kernels run.</param>
-    /// <param name="splitScratch">Device scratch of <see cref="TiledGemm.SplitScratchFloats"/> floats for split tiled
-    /// products (empty: they cannot split).</param>
-    /// <param name="choice">The rule <see cref="KernelVariant.Auto"/> follows (default: the accelerator's, nothing
-    /// asked).</param>
-    public Conv2d(Accelerator accelerator, ArrayView<float> splitScratch = default, KernelChoice? choice = null)
+    /// <param name="choice">The rule <see cref="KernelVariant.Auto"/> follows.</param>
+    /// <param name="host">Kernel 4's cores.</param>
+    /// <param name="relu">The ReLU's backward, for the variants that cannot apply its mask themselves.</param>
+    /// <param name="splitScratch">Device scratch of <see cref="TiledGemm.SplitScratchFloats"/> floats for split
+    /// tiled products (empty: they cannot split).</param>
+    public Conv2d(Accelerator accelerator, KernelChoice choice, CpuHost host, Relu relu,
+        ArrayView<float> splitScratch = default)
     {
         _accelerator = accelerator;
-        _splitScratch = splitScratch;
         _description = AcceleratorDescription.Of(accelerator);
-        _choice = choice ?? new KernelChoice(_description);
+        _choice = choice;
+        _host = host;
+        _relu = relu;
+        _splitScratch = splitScratch;
         _forwardPerElement = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
             ArrayView<float>, ArrayView<float>, Conv2dShape, int>(ForwardPerElementKernel);
-        _forwardPerRow = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
-            ArrayView<float>, ArrayView<float>, Conv2dShape, int>(ForwardPerRowKernel);
         _backwardPerElement = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
             ArrayView<float>, Conv2dShape>(BackwardInputPerElementKernel);
-        _backwardPerRow = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
-            ArrayView<float>, Conv2dShape>(BackwardInputPerRowKernel);
     }
 
-    // ---------------------------------------------------------------- launchers
-
-    /// <summary>
-    /// output = conv(input, weight) + bias, then ReLU when <paramref name="fuseRelu"/>; writes output.
-    /// Any variant (the tiled and TF32 ones with the per-layer split, <see cref="Splits"/>).
-    /// </summary>
-    public void Forward(ArrayView<float> output, ArrayView<float> input, ArrayView<float> weight, ArrayView<float> bias,
-        Conv2dShape shape, bool fuseRelu = false, KernelVariant variant = KernelVariant.Auto)
-    {
-        CheckForward(output, input, weight, bias, shape);
-        int relu = fuseRelu ? 1 : 0;
-        switch (variant == KernelVariant.Auto ? _choice.ConvForward(shape) : variant)
-        {
-            case KernelVariant.PerRow:
-                _forwardPerRow(shape.OutChannels * shape.OutHeight, output, input, weight, bias, shape, relu);
-                break;
-            case KernelVariant.Cpu: ForwardCpu(output, input, weight, bias, shape, fuseRelu); break;
-            case KernelVariant.Tiled: ForwardTiled(output, input, weight, bias, shape, fuseRelu); break;
-            case KernelVariant.Tf32: ForwardTf32(output, input, weight, bias, shape, fuseRelu); break;
-            default: _forwardPerElement(shape.Output.Length, output, input, weight, bias, shape, relu); break;
-        }
-    }
-
-    /// <summary>
-    /// dInput = gradient of the convolution with respect to its input; writes dInput. The tiled and
-    /// TF32 variants read <paramref name="transposedWeight"/> (from <see cref="TransposeFlip"/>), the
-    /// others <paramref name="weight"/>.
-    /// </summary>
-    public void BackwardInput(ArrayView<float> dInput, ArrayView<float> dOutput, ArrayView<float> weight,
-        Conv2dShape shape, KernelVariant variant = KernelVariant.Auto, ArrayView<float> transposedWeight = default)
-    {
-        shape.Validate();
-        Require.Length(dInput, shape.Input.Length, nameof(dInput));
-        Require.Length(dOutput, shape.Output.Length, nameof(dOutput));
-        Require.Length(weight, shape.WeightLength, nameof(weight));
-        variant = variant == KernelVariant.Auto ? _choice.ConvInputGradient(shape) : variant;
-        if ((variant is KernelVariant.Tiled or KernelVariant.Tf32) && transposedWeight.Length == 0)
-        {
-            throw new ArgumentException($"The {variant} input gradient reads the transposed weights: " +
-                                        "prepare them with TransposeFlip and pass them.", nameof(transposedWeight));
-        }
-        switch (variant)
-        {
-            case KernelVariant.PerRow:
-                _backwardPerRow(shape.InChannels * shape.Height, dInput, dOutput, weight, shape);
-                break;
-            case KernelVariant.Cpu: BackwardInputCpu(dInput, dOutput, weight, shape); break;
-            case KernelVariant.Tiled: BackwardInputTiled(dInput, dOutput, transposedWeight, default, shape); break;
-            case KernelVariant.Tf32: BackwardInputTf32(dInput, dOutput, transposedWeight, default, shape); break;
-            default: _backwardPerElement(shape.Input.Length, dInput, dOutput, weight, shape); break;
-        }
-    }
-
-    /// <summary>The checks every forward launcher makes before launching: a valid shape and matching lengths.</summary>
-    private static void CheckForward(ArrayView<float> output, ArrayView<float> input, ArrayView<float> weight,
-        ArrayView<float> bias, Conv2dShape shape)
-    {
-        shape.Validate();
-        Require.Length(output, shape.Output.Length, nameof(output));
-        Require.Length(input, shape.Input.Length, nameof(input));
-        Require.Length(weight, shape.WeightLength, nameof(weight));
-        Require.Length(bias, shape.OutChannels, nameof(bias));
-    }
-
-    // ---------------------------------------------------------------- kernels
-
-    /// <summary>
-    /// Forward, kernel 1: one thread per output element (k, oy, ox). Neighbouring threads differ in
-    /// ox, so their input reads are neighbouring too (coalesced); every thread reads the same
-    /// weights in the same order (broadcast through the cache).
-    /// </summary>
-    public static void ForwardPerElementKernel(Index1D index, ArrayView<float> output, ArrayView<float> input,
-        ArrayView<float> weight, ArrayView<float> bias, Conv2dShape s, int fuseRelu)
-    {
-        int ox = index % s.OutWidth;
-        int oy = index / s.OutWidth % s.OutHeight;
-        int k = index / (s.OutWidth * s.OutHeight);
-        int y0 = oy * s.Stride - s.Padding;
-        int x0 = ox * s.Stride - s.Padding;
-
-        float sum = bias[k];
-        for (int c = 0; c < s.InChannels; c++)
-        {
-            for (int ky = 0; ky < s.KernelHeight; ky++)
-            {
-                int y = y0 + ky;
-                if (y < 0 || y >= s.Height) continue;
-                for (int kx = 0; kx < s.KernelWidth; kx++)
-                {
-                    int x = x0 + kx;
-                    if (x < 0 || x >= s.Width) continue;
-                    sum += weight[s.WeightIndex(k, c, ky, kx)] * input[(c * s.Height + y) * s.Width + x];
-                }
-            }
-        }
-        output[index] = fuseRelu != 0 ? XMath.Max(sum, 0f) : sum;
-    }
-
-    /// <summary>
-    /// Forward, kernel 2 (for the CPU accelerator): one thread per output row (k, oy). The row is
-    /// initialised with the bias and then each weight is applied to a whole row at once, so the
-    /// innermost loop streams along contiguous memory, which is what a CPU core is good at.
-    /// </summary>
-    public static void ForwardPerRowKernel(Index1D row, ArrayView<float> output, ArrayView<float> input,
-        ArrayView<float> weight, ArrayView<float> bias, Conv2dShape s, int fuseRelu)
-    {
-        int k = row / s.OutHeight;
-        int oy = row % s.OutHeight;
-        int outRow = row * s.OutWidth;
-        for (int ox = 0; ox < s.OutWidth; ox++)
-            output[outRow + ox] = bias[k];
-
-        for (int c = 0; c < s.InChannels; c++)
-        {
-            for (int ky = 0; ky < s.KernelHeight; ky++)
-            {
-                int y = oy * s.Stride - s.Padding + ky;
-                if (y < 0 || y >= s.Height) continue;
-                int inRow = (c * s.Height + y) * s.Width;
-                for (int kx = 0; kx < s.KernelWidth; kx++)
-                {
-                    float w = weight[s.WeightIndex(k, c, ky, kx)];
-                    // Output columns whose input column x = ox*S - P + kx lies inside [0, W).
-                    int first = FirstInside(s.Padding - kx, s.Stride);
-                    int end = EndInside(s.Width - 1 + s.Padding - kx, s.Stride, s.OutWidth);
-                    for (int ox = first; ox < end; ox++)
-                        output[outRow + ox] += w * input[inRow + ox * s.Stride - s.Padding + kx];
-                }
-            }
-        }
-
-        if (fuseRelu != 0)
-        {
-            for (int ox = 0; ox < s.OutWidth; ox++)
-                output[outRow + ox] = XMath.Max(output[outRow + ox], 0f);
-        }
-    }
-
-    /// <summary>
-    /// Backward, kernel 1: one thread per input element (c, y, x) gathers every output gradient
-    /// whose window covered it. With stride S only the offsets where <c>y + P - ky</c> is a multiple
-    /// of S come from a real output row.
-    /// </summary>
-    public static void BackwardInputPerElementKernel(Index1D index, ArrayView<float> dInput, ArrayView<float> dOutput,
-        ArrayView<float> weight, Conv2dShape s)
-    {
-        int x = index % s.Width;
-        int y = index / s.Width % s.Height;
-        int c = index / (s.Width * s.Height);
-
-        float sum = 0f;
-        for (int ky = 0; ky < s.KernelHeight; ky++)
-        {
-            int ty = y + s.Padding - ky;
-            if (ty < 0 || ty % s.Stride != 0) continue;
-            int oy = ty / s.Stride;
-            if (oy >= s.OutHeight) continue;
-            for (int kx = 0; kx < s.KernelWidth; kx++)
-            {
-                int tx = x + s.Padding - kx;
-                if (tx < 0 || tx % s.Stride != 0) continue;
-                int ox = tx / s.Stride;
-                if (ox >= s.OutWidth) continue;
-                for (int k = 0; k < s.OutChannels; k++)
-                    sum += weight[s.WeightIndex(k, c, ky, kx)] * dOutput[(k * s.OutHeight + oy) * s.OutWidth + ox];
-            }
-        }
-        dInput[index] = sum;
-    }
-
-    /// <summary>
-    /// Backward, kernel 2 (for the CPU accelerator): one thread per input row (c, y). It owns that
-    /// row of dInput, so it can scatter into it: for every output row the window reached from y,
-    /// each weight adds a whole row of output gradients, shifted.
-    /// </summary>
-    public static void BackwardInputPerRowKernel(Index1D row, ArrayView<float> dInput, ArrayView<float> dOutput,
-        ArrayView<float> weight, Conv2dShape s)
-    {
-        int c = row / s.Height;
-        int y = row % s.Height;
-        int inRow = row * s.Width;
-        for (int x = 0; x < s.Width; x++)
-            dInput[inRow + x] = 0f;
-
-        for (int ky = 0; ky < s.KernelHeight; ky++)
-        {
-            int ty = y + s.Padding - ky;
-            if (ty < 0 || ty % s.Stride != 0) continue;
-            int oy = ty / s.Stride;
-            if (oy >= s.OutHeight) continue;
-            for (int k = 0; k < s.OutChannels; k++)
-            {
-                int outRow = (k * s.OutHeight + oy) * s.OutWidth;
-                for (int kx = 0; kx < s.KernelWidth; kx++)
-                {
-                    float w = weight[s.WeightIndex(k, c, ky, kx)];
-                    int first = FirstInside(s.Padding - kx, s.Stride);
-                    int end = EndInside(s.Width - 1 + s.Padding - kx, s.Stride, s.OutWidth);
-                    for (int ox = first; ox < end; ox++)
-                        dInput[inRow + ox * s.Stride - s.Padding + kx] += w * dOutput[outRow + ox];
-                }
-            }
-        }
-    }
-
-    /// <summary>Smallest ox >= 0 with ox*S >= lowest (the first output column whose input column is >= 0).</summary>
-    private static int FirstInside(int lowest, int stride) => lowest <= 0 ? 0 : (lowest + stride - 1) / stride;
-
-    /// <summary>
-    /// One past the largest ox &lt; OW with ox*S &lt;= highest (the last output column whose input column is
-    /// &lt; W); 0 when there is none. An end, not a last column, so that "none" needs no -1: ILGPU's OpenCL C
-    /// writes a negative int constant as its unsigned bits (4294967295), which compilers warn about.
-    /// </summary>
-    private static int EndInside(int highest, int stride, int outWidth) =>
-        highest < 0 ? 0 : XMath.Min(highest / stride + 1, outWidth);
-
-    // ---------------------------------------------------------------- CPU references
+    // ---------------------------------------------------------------- CPU reference
 
     /// <summary>
     /// CPU reference of <see cref="Forward"/>: the definition, in plain nested loops and double
-    /// precision. Every device kernel above is tested against this.
+    /// precision. Every kernel below is tested against this.
     /// </summary>
     public static void ForwardReference(double[] output, double[] input, double[] weight, double[] bias,
         Conv2dShape s, bool fuseRelu = false)
@@ -384,4 +222,186 @@ public sealed partial class Conv2d : IDisposable
             }
         }
     }
+
+    // ---------------------------------------------------------------- kernel 1: one thread per output
+
+    /// <summary>
+    /// Forward, kernel 1: one thread per output element (k, oy, ox), the reference's loop body as it
+    /// stands. Neighbouring threads differ in ox, so their input reads are neighbouring too
+    /// (coalesced); every thread reads the same weights in the same order (broadcast through the cache).
+    /// </summary>
+    public static void ForwardPerElementKernel(Index1D index, ArrayView<float> output, ArrayView<float> input,
+        ArrayView<float> weight, ArrayView<float> bias, Conv2dShape s, int fuseRelu)
+    {
+        int ox = index % s.OutWidth;
+        int oy = index / s.OutWidth % s.OutHeight;
+        int k = index / (s.OutWidth * s.OutHeight);
+        int y0 = oy * s.Stride - s.Padding;
+        int x0 = ox * s.Stride - s.Padding;
+
+        float sum = bias[k];
+        for (int c = 0; c < s.InChannels; c++)
+        {
+            for (int ky = 0; ky < s.KernelHeight; ky++)
+            {
+                int y = y0 + ky;
+                if (y < 0 || y >= s.Height) continue;
+                for (int kx = 0; kx < s.KernelWidth; kx++)
+                {
+                    int x = x0 + kx;
+                    if (x < 0 || x >= s.Width) continue;
+                    sum += weight[s.WeightIndex(k, c, ky, kx)] * input[(c * s.Height + y) * s.Width + x];
+                }
+            }
+        }
+        output[index] = fuseRelu != 0 ? XMath.Max(sum, 0f) : sum;
+    }
+
+    /// <summary>
+    /// Backward, kernel 1: one thread per input element (c, y, x) gathers every output gradient
+    /// whose window covered it. With stride S only the offsets where <c>y + P - ky</c> is a multiple
+    /// of S come from a real output row.
+    /// </summary>
+    public static void BackwardInputPerElementKernel(Index1D index, ArrayView<float> dInput, ArrayView<float> dOutput,
+        ArrayView<float> weight, Conv2dShape s)
+    {
+        int x = index % s.Width;
+        int y = index / s.Width % s.Height;
+        int c = index / (s.Width * s.Height);
+
+        float sum = 0f;
+        for (int ky = 0; ky < s.KernelHeight; ky++)
+        {
+            int ty = y + s.Padding - ky;
+            if (ty < 0 || ty % s.Stride != 0) continue;
+            int oy = ty / s.Stride;
+            if (oy >= s.OutHeight) continue;
+            for (int kx = 0; kx < s.KernelWidth; kx++)
+            {
+                int tx = x + s.Padding - kx;
+                if (tx < 0 || tx % s.Stride != 0) continue;
+                int ox = tx / s.Stride;
+                if (ox >= s.OutWidth) continue;
+                for (int k = 0; k < s.OutChannels; k++)
+                    sum += weight[s.WeightIndex(k, c, ky, kx)] * dOutput[(k * s.OutHeight + oy) * s.OutWidth + ox];
+            }
+        }
+        dInput[index] = sum;
+    }
+
+    // ---------------------------------------------------------------- kernels 2, 3, 4: in their files
+
+    // ---------------------------------------------------------------- the launcher
+
+    /// <summary>
+    /// Prepares one layer's weights for its variants, once, when the layer is built: the variants are
+    /// <paramref name="variants"/>, with <see cref="KernelVariant.Auto"/> in either direction meaning the
+    /// rule's for <paramref name="shape"/>; where the input gradient is then a tiled product (kernels 2
+    /// and 3), the transposed, flipped weights it reads (<see cref="Conv2dWeights.Transposed"/>) are written
+    /// to <c>WeightLength</c> floats from <paramref name="allocate"/> (whose caller counts them).
+    /// </summary>
+    /// <param name="shape">The convolution's dimensions.</param>
+    /// <param name="weight">W, (K, C, KH, KW); read by every launch, so it must outlive them.</param>
+    /// <param name="bias">The bias, (K).</param>
+    /// <param name="allocate">n => a device view of n floats, called at most once.</param>
+    /// <param name="variants">The variants to run (default: the rule's in both directions).</param>
+    public Conv2dWeights Prepare(Conv2dShape shape, ArrayView<float> weight, ArrayView<float> bias,
+        Func<long, ArrayView<float>> allocate, ConvVariants variants = default)
+    {
+        shape.Validate();
+        Require.Length(weight, shape.WeightLength, nameof(weight));
+        Require.Length(bias, shape.OutChannels, nameof(bias));
+        variants = new ConvVariants(KernelChoice.Resolve(variants.Forward, _choice.ConvForward(shape)),
+            KernelChoice.Resolve(variants.InputGradient, _choice.ConvInputGradient(shape)));
+        var transposed = default(ArrayView<float>);
+        if (variants.TiledInputGradient)
+        {
+            transposed = allocate(shape.WeightLength);
+            TransposeFlip(transposed, weight, shape);
+        }
+        return new Conv2dWeights(shape, variants, weight, bias, transposed);
+    }
+
+    /// <summary>
+    /// output = conv(input, W) + bias, then ReLU when <paramref name="fuseRelu"/>; writes output. With
+    /// <paramref name="reluBits"/> (a fused ReLU only) it also writes the ReLU's mask, bit i = output[i] &gt; 0,
+    /// for a backward pass that keeps no output: one call per layer. Runs the layer's forward variant;
+    /// <paramref name="splits"/> sets kernels 2 and 3's slices of the reduction (0: the per-layer choice,
+    /// <see cref="Splits"/>).
+    /// </summary>
+    public void Forward(ArrayView<float> output, ArrayView<uint> reluBits, ArrayView<float> input,
+        Conv2dWeights weights, bool fuseRelu, int splits = 0)
+    {
+        var shape = weights.Shape;
+        shape.Validate();
+        Require.Length(output, shape.Output.Length, nameof(output));
+        Require.Length(input, shape.Input.Length, nameof(input));
+        if (reluBits.Length > 0 && !fuseRelu)
+            throw new ArgumentException("A ReLU mask needs the fused ReLU.", nameof(reluBits));
+        var variant = weights.Variants.Forward;
+        switch (variant)
+        {
+            case KernelVariant.PerElement:
+                _forwardPerElement(shape.Output.Length, output, input, weights.Weight, weights.Bias, shape,
+                    fuseRelu ? 1 : 0);
+                break;
+            case KernelVariant.Tiled: LaunchTiled(TiledProduct.Forward(output, input, weights, fuseRelu), splits);
+                break;
+            case KernelVariant.Tf32: LaunchTf32(TiledProduct.Forward(output, input, weights, fuseRelu), splits);
+                break;
+            case KernelVariant.Cpu: ForwardCpu(output, input, weights, fuseRelu); break;
+            default: throw KernelChoice.NotOffered("convolution", variant);
+        }
+        // Before the next layers reuse output's buffer.
+        if (reluBits.Length > 0) _relu.PackMask(reluBits, output);
+    }
+
+    /// <summary>
+    /// dInput = gradient of the convolution with respect to its input, with dOutput first masked by the
+    /// ReLU that followed the convolution when a mask is given: <paramref name="reluOutput"/> (the kept ReLU
+    /// output; dOut passes where it is &gt; 0) or <paramref name="reluBits"/> (its bits, from
+    /// <see cref="Forward"/>). Writes dInput. Runs the layer's input-gradient variant, which applies the mask as
+    /// it loads dOut where it can (kernel 4 either mask, kernels 2 and 3 the kept output); otherwise the mask
+    /// is a pass of its own first, in place on dOutput. <paramref name="splits"/> as for <see cref="Forward"/>.
+    /// </summary>
+    public void BackwardInput(ArrayView<float> dInput, ArrayView<float> dOutput, Conv2dWeights weights,
+        ArrayView<float> reluOutput = default, ArrayView<uint> reluBits = default, int splits = 0)
+    {
+        var shape = weights.Shape;
+        shape.Validate();
+        Require.Length(dInput, shape.Input.Length, nameof(dInput));
+        Require.Length(dOutput, shape.Output.Length, nameof(dOutput));
+        if (reluOutput.Length > 0) Require.Length(reluOutput, shape.Output.Length, nameof(reluOutput));
+        if (reluBits.Length > 0) Require.Length(reluBits, Relu.MaskWords(shape.Output.Length), nameof(reluBits));
+        if (reluOutput.Length > 0 && reluBits.Length > 0)
+            throw new ArgumentException("Give the ReLU mask once: as the kept output or as bits, not both.");
+        var variant = weights.Variants.InputGradient;
+        if (reluBits.Length > 0 && variant != KernelVariant.Cpu)
+        {
+            _relu.BackwardBits(dOutput, dOutput, reluBits);
+            reluBits = default;
+        }
+        if (reluOutput.Length > 0 && variant == KernelVariant.PerElement)
+        {
+            _relu.Backward(dOutput, dOutput, reluOutput);
+            reluOutput = default;
+        }
+        switch (variant)
+        {
+            case KernelVariant.PerElement:
+                _backwardPerElement(shape.Input.Length, dInput, dOutput, weights.Weight, shape);
+                break;
+            case KernelVariant.Tiled:
+                LaunchTiled(TiledProduct.InputGradient(dInput, dOutput, weights, reluOutput, "tiled"), splits);
+                break;
+            case KernelVariant.Tf32:
+                LaunchTf32(TiledProduct.InputGradient(dInput, dOutput, weights, reluOutput, "TF32"), splits);
+                break;
+            case KernelVariant.Cpu: BackwardInputCpu(dInput, dOutput, weights, reluOutput, reluBits); break;
+            default: throw KernelChoice.NotOffered("convolution", variant);
+        }
+    }
+
+    /// <summary>Frees kernel 4's host scratch (the packed weights).</summary>
+    public void Dispose() => _cpuPackedWeights.Dispose();
 }

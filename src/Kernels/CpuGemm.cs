@@ -89,18 +89,18 @@ public static unsafe class CpuGemm
         public bool Accumulate { get; } = Accumulate;
     }
 
-    /// <summary>C = A x B (+ bias or + C), then the epilogue, on <see cref="CpuHost.Threads"/> cores.</summary>
-    public static void Run<TSource>(Product product, TSource source, Epilogue epilogue)
+    /// <summary>C = A x B (+ bias or + C), then the epilogue, on <paramref name="host"/>'s cores.</summary>
+    public static void Run<TSource>(CpuHost host, Product product, TSource source, Epilogue epilogue)
         where TSource : struct, IPanelSource
     {
         int panels = (product.N + Columns - 1) / Columns;
         int groups = (panels + GroupPanels - 1) / GroupPanels;
         int strips = Strips(product.M);
-        int wanted = 4 * CpuHost.Threads;
+        int wanted = 4 * host.Threads;
         int stripsPerItem = groups >= wanted ? strips : Math.Max(1, strips * groups / wanted);
         int stripGroups = (strips + stripsPerItem - 1) / stripsPerItem;
         var work = new Work<TSource>(product, source, epilogue, strips, stripsPerItem, stripGroups);
-        CpuHost.For(groups * stripGroups, work.Run);
+        host.For(groups * stripGroups, work.Run);
     }
 
     /// <summary>Panels gathered together (8 x 24 KB in L2), so that each block of A, once in L1, serves all of

@@ -1,12 +1,14 @@
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using ILGPU;
 using ILGPU.Runtime;
 
 namespace IlgpuStyle.Kernels;
 
 /// <summary>
-/// What the host-code CPU variants share: the number of cores they use, the host address of a CPU
-/// accelerator's view, and the hand-over from the accelerator's stream to host code.
+/// What the host-code variants (<see cref="KernelVariant.Cpu"/>) share: the accelerator whose buffers
+/// they read, the number of cores they use, the hand-over from the accelerator's stream to host code,
+/// and the loops they are built from (ranges, rows, deterministic sums). One per <see cref="KernelSet"/>.
 /// </summary>
 /// <remarks>
 /// ILGPU's CPU accelerator runs kernel code scalar through its own compiler and refuses SIMD
@@ -15,53 +17,50 @@ namespace IlgpuStyle.Kernels;
 /// host variant may still be running on the accelerator's threads, so every host variant first
 /// waits for the stream (<see cref="Begin"/>); host variants themselves return when done.
 /// </remarks>
-public static class CpuHost
+public sealed class CpuHost
 {
-    private static int _threads = Environment.ProcessorCount;
+    /// <summary>
+    /// Elements per chunk of a deterministic sum (<see cref="Sum"/>): its partial sums do not depend on
+    /// the number of threads.
+    /// </summary>
+    public const int SumChunk = 16384;
 
-    /// <summary>Cores the host variants use (<c>--threads</c>; default: every core).</summary>
-    /// <exception cref="ArgumentOutOfRangeException">Not positive.</exception>
-    public static int Threads
+    private readonly Accelerator _accelerator;
+
+    /// <summary>The host variants on <paramref name="accelerator"/>, on <paramref name="threads"/> cores.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">Fewer than one thread.</exception>
+    public CpuHost(Accelerator accelerator, int threads)
     {
-        get => _threads;
-        set => _threads = value > 0
-            ? value
-            : throw new ArgumentOutOfRangeException(nameof(value), value, "The number of threads must be at least 1.");
+        if (threads < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(threads), threads,
+                "The number of threads must be at least 1.");
+        }
+        _accelerator = accelerator;
+        Threads = threads;
     }
+
+    /// <summary>Cores the host variants use (<c>--threads</c>; by default every core).</summary>
+    public int Threads { get; }
 
     /// <summary>Whether host variants can run on <paramref name="accelerator"/>: its buffers are host memory.</summary>
     public static bool Supports(Accelerator accelerator) => accelerator.AcceleratorType == AcceleratorType.CPU;
 
-    /// <summary>Refuses to run a host variant on an accelerator whose buffers are not host memory.</summary>
-    /// <param name="accelerator">Where the operation was asked to run.</param>
+    /// <summary>
+    /// Starts a host variant: refuses an accelerator whose buffers are not host memory, then waits until
+    /// every kernel already launched on it has finished.
+    /// </summary>
     /// <param name="what">The operation, for the message (e.g. "convolution").</param>
     /// <exception cref="InvalidOperationException">Not the CPU accelerator.</exception>
-    public static void Require(Accelerator accelerator, string what)
+    public void Begin(string what)
     {
-        if (!Supports(accelerator))
+        if (!Supports(_accelerator))
         {
             throw new InvalidOperationException(
-                $"The host-code {what} needs the CPU accelerator, not {accelerator.Name.Trim()}.");
+                $"The host-code {what} needs the CPU accelerator, not {_accelerator.Name.Trim()}.");
         }
+        _accelerator.Synchronize();
     }
-
-    /// <summary>
-    /// Whether an operation runs in host code: as asked, or by default as <see cref="KernelChoice.HostCode"/> says.
-    /// </summary>
-    /// <exception cref="ArgumentException">Host code asked of an accelerator whose buffers are not host
-    /// memory.</exception>
-    public static bool Resolve(Accelerator accelerator, bool? hostCode)
-    {
-        if (hostCode == true && !Supports(accelerator))
-        {
-            throw new ArgumentException(
-                $"Host code runs only on the CPU accelerator, not on {accelerator.Name.Trim()}.");
-        }
-        return hostCode ?? KernelChoice.For(accelerator).HostCode;
-    }
-
-    /// <summary>Waits until every kernel already launched on <paramref name="accelerator"/> has finished.</summary>
-    public static void Begin(Accelerator accelerator) => accelerator.Synchronize();
 
     /// <summary>The host address of element 0 of a CPU accelerator's view (null for an empty view).</summary>
     public static unsafe T* Pointer<T>(ArrayView<T> view)
@@ -73,7 +72,7 @@ public static class CpuHost
     /// cores, in contiguous ranges (neighbouring items share data). There are four ranges per core,
     /// taken as cores come free, so a core slowed by another process does not hold up the rest.
     /// </summary>
-    public static void For(int count, Action<int, int> body)
+    public void For(int count, Action<int, int> body)
     {
         int threads = Math.Min(Threads, count);
         if (threads <= 1)
@@ -87,16 +86,38 @@ public static class CpuHost
     }
 
     /// <summary>
-    /// Elements per partial sum of <see cref="Sum"/>: the partials do not depend on the number of threads.
+    /// Runs <paramref name="body"/>(row, c, y) for every row of a tensor of <paramref name="channels"/>
+    /// planes of <paramref name="height"/> rows (row = c*height + y, the row's place in CHW order), rows
+    /// spread over the cores as in <see cref="For"/>: the walk of every host variant that goes row by row.
     /// </summary>
-    private const int SumChunk = 16384;
+    public void ForRows(int channels, int height, Action<int, int, int> body) =>
+        For(channels * height, (first, end) =>
+        {
+            for (int row = first; row < end; row++) body(row, row / height, row % height);
+        });
+
+    /// <summary>
+    /// Runs <paramref name="body"/>(first, end) over 0..count-1 in ranges of at least 4096
+    /// elements on every core: for passes over memory, where a small vector is not worth a second core.
+    /// </summary>
+    public void ForElements(long count, Action<long, long> body)
+    {
+        const int Grain = 4096;
+        int pieces = (int)Math.Min((count + Grain - 1) / Grain, 64L * Threads);
+        if (pieces <= 1)
+        {
+            if (count > 0) body(0, count);
+            return;
+        }
+        For(pieces, (first, end) => body(count * first / pieces, count * end / pieces));
+    }
 
     /// <summary>
     /// A deterministic sum over 0..count-1: <paramref name="rangeSum"/>(first, end) sums fixed
-    /// chunks of 16384 elements on every core, and the chunks' partial sums (doubles) are added in
-    /// order. The result depends only on count, not on the number of threads.
+    /// chunks of <see cref="SumChunk"/> elements on every core, and the chunks' partial sums
+    /// (doubles) are added in order. The result depends only on count, not on the number of threads.
     /// </summary>
-    public static double Sum(long count, Func<long, long, double> rangeSum)
+    public double Sum(long count, Func<long, long, double> rangeSum)
     {
         int chunks = (int)((count + SumChunk - 1) / SumChunk);
         double[] partials = System.Buffers.ArrayPool<double>.Shared.Rent(Math.Max(chunks, 1));
@@ -112,20 +133,32 @@ public static class CpuHost
     }
 
     /// <summary>
-    /// Runs <paramref name="body"/>(first, end) over 0..count-1 in ranges of at least 4096
-    /// elements on every core: for passes over memory, where a small vector is not worth a second core.
+    /// <see cref="Sum(long, Func{long, long, double})"/> of a summand's terms, each chunk summed by
+    /// <see cref="AddTerms"/> from 0.
     /// </summary>
-    public static void ForElements(long count, Action<long, long> body)
+    public double Sum<TSummand>(long count, TSummand summand)
+        where TSummand : struct, ILaneSummand =>
+        Sum(count, (first, end) => AddTerms(0, first, end, summand));
+
+    /// <summary>
+    /// <paramref name="total"/> plus the terms of elements [first, end): 16 at a time into float lanes,
+    /// the lanes then widened and added in double (<see cref="LaneSum"/>), and the last (end - first) mod 16
+    /// terms one by one in double.
+    /// </summary>
+    public static double AddTerms<TSummand>(double total, long first, long end, TSummand summand)
+        where TSummand : struct, ILaneSummand
     {
-        const int Grain = 4096;
-        int pieces = (int)Math.Min((count + Grain - 1) / Grain, 64L * Threads);
-        if (pieces <= 1)
-        {
-            if (count > 0) body(0, count);
-            return;
-        }
-        For(pieces, (first, end) => body(count * first / pieces, count * end / pieces));
+        var lanes = Vector512<float>.Zero;
+        long i = first;
+        for (; i + 16 <= end; i += 16) lanes = summand.Add(lanes, i);
+        total += LaneSum(lanes);
+        for (; i < end; i++) total += summand.At(i);
+        return total;
     }
+
+    /// <summary>The sum of 16 float lanes, each widened to double first (so that no lane's bits are lost).</summary>
+    public static double LaneSum(Vector512<float> lanes) =>
+        Vector512.Sum(Vector512.WidenLower(lanes)) + Vector512.Sum(Vector512.WidenUpper(lanes));
 
     /// <summary>A 64-byte aligned host buffer that grows on demand and lives as long as its owner.</summary>
     internal sealed unsafe class Scratch : IDisposable
@@ -152,4 +185,17 @@ public static class CpuHost
             _length = 0;
         }
     }
+}
+
+/// <summary>
+/// One element's term of a host sum (the host twin of the device's <see cref="ISummand"/>): sixteen
+/// elements at a time into float lanes, or one element in double for the rest of a chunk.
+/// </summary>
+public interface ILaneSummand
+{
+    /// <summary><paramref name="lanes"/> plus the terms of elements i..i+15, lane by lane.</summary>
+    Vector512<float> Add(Vector512<float> lanes, long i);
+
+    /// <summary>The term of element <paramref name="i"/>, in double.</summary>
+    double At(long i);
 }

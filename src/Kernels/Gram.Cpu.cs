@@ -5,7 +5,10 @@ using ILGPU.Runtime;
 
 namespace IlgpuStyle.Kernels;
 
-/// <summary>The Gram matrix and its backward pass in host code for the CPU accelerator (AVX-512, every core).</summary>
+/// <summary>
+/// Kernel 3 of the Gram matrix, for the CPU accelerator: both directions as host code over the
+/// accelerator's buffers (AVX-512, every core), blocked for the registers and the caches.
+/// </summary>
 /// <remarks>
 /// <para>Forward, <c>G_ij = s sum_m F_im F_jm</c>: every entry is a dot product of two feature rows,
 /// and the rows are contiguous, so nothing is packed. A 4 x 4 block of G (rows i..i+3 against
@@ -21,20 +24,16 @@ namespace IlgpuStyle.Kernels;
 /// factor is packed into strips once per call and the rows of F are the panels of B, through
 /// <see cref="CpuGemm"/> (accumulating into dF when asked).</para>
 /// </remarks>
-public sealed partial class Gram : IDisposable
+public sealed partial class Gram
 {
     private const int Block = 4;
 
     private readonly CpuHost.Scratch _cpuPackedFactor = new();
 
-    /// <summary>gram = scale * F F^T in host code (CPU accelerator only); writes gram.</summary>
-    public unsafe void ForwardCpu(ArrayView<float> gram, ArrayView<float> features, GramShape shape, float scale)
+    /// <summary>Kernel 3's forward: gram = scale * F F^T; writes gram.</summary>
+    private unsafe void ForwardCpu(ArrayView<float> gram, ArrayView<float> features, GramShape shape, float scale)
     {
-        shape.Validate();
-        Require.Length(gram, shape.GramLength, nameof(gram));
-        Require.Length(features, shape.FeatureLength, nameof(features));
-        CpuHost.Require(_accelerator, "Gram");
-        CpuHost.Begin(_accelerator);
+        _host.Begin("Gram matrix");
         float* g = CpuHost.Pointer(gram), f = CpuHost.Pointer(features);
         int c = shape.Channels, m = shape.Positions;
         int blocks = (c + Block - 1) / Block;
@@ -42,7 +41,7 @@ public sealed partial class Gram : IDisposable
         int chunk = Math.Max(256, 65536 / c / 16 * 16); // floats of each row per chunk: C rows x chunk = 256 KB
         // One parallel pass: each core takes ranges of blocks and walks all the chunks for them,
         // so the rows of a chunk stay in its cache across its blocks.
-        CpuHost.For(pairs, (start, end) =>
+        _host.For(pairs, (start, end) =>
         {
             for (int m0 = 0; m0 < m; m0 += chunk)
             {
@@ -58,16 +57,11 @@ public sealed partial class Gram : IDisposable
         });
     }
 
-    /// <summary>dFeatures (+)= scale * (dGram + dGram^T) F in host code (CPU accelerator only).</summary>
-    public unsafe void BackwardCpu(ArrayView<float> dFeatures, ArrayView<float> dGram, ArrayView<float> features,
+    /// <summary>Kernel 3's backward: dFeatures (+)= scale * (dGram + dGram^T) F.</summary>
+    private unsafe void BackwardCpu(ArrayView<float> dFeatures, ArrayView<float> dGram, ArrayView<float> features,
         GramShape shape, float scale, bool accumulate)
     {
-        shape.Validate();
-        Require.Length(dFeatures, shape.FeatureLength, nameof(dFeatures));
-        Require.Length(dGram, shape.GramLength, nameof(dGram));
-        Require.Length(features, shape.FeatureLength, nameof(features));
-        CpuHost.Require(_accelerator, "Gram");
-        CpuHost.Begin(_accelerator);
+        _host.Begin("Gram matrix");
         int c = shape.Channels;
         int strips = CpuGemm.Strips(c);
         float* packed = _cpuPackedFactor.Get((long)strips * CpuGemm.Rows * c);
@@ -81,11 +75,8 @@ public sealed partial class Gram : IDisposable
             packed[((long)strip * c + r) * CpuGemm.Rows + i] = factor;
         }
         var product = new CpuGemm.Product(CpuHost.Pointer(dFeatures), packed, null, c, shape.Positions, c, accumulate);
-        CpuGemm.Run(product, new FeatureRows(CpuHost.Pointer(features), shape.Positions), CpuGemm.Epilogue.None);
+        CpuGemm.Run(_host, product, new FeatureRows(CpuHost.Pointer(features), shape.Positions), CpuGemm.Epilogue.None);
     }
-
-    /// <summary>Frees the host scratch of the CPU variant.</summary>
-    public void Dispose() => _cpuPackedFactor.Dispose();
 
     /// <summary>The (bi, bj) block pair, bj &gt;= bi, at a position of the row-by-row enumeration.</summary>
     private static (int Bi, int Bj) Pair(int index, int blocks)

@@ -63,7 +63,11 @@ public readonly struct GramBackwardOperands(ArrayView<float> dGram, ArrayView<fl
     public bool BContiguousInReduction => false;
 }
 
-/// <summary>The tiled GPU kernels of the Gram matrix: both directions are one tiled matrix product.</summary>
+/// <summary>
+/// Kernel 2 of the Gram matrix, for GPUs with 256-thread groups: what it adds over kernel 1 is the
+/// tiled matrix product (<see cref="TiledGemm.Multiply"/>, the convolution's kernel 2 too), which uses
+/// each value it loads 64 times; both directions are one such product.
+/// </summary>
 public sealed partial class Gram
 {
     /// <summary>Floats of the shared split scratch the partial Gram matrices may use (4 MB of its 8).</summary>
@@ -72,7 +76,6 @@ public sealed partial class Gram
     /// <summary>Fewest positions a split covers: below this the extra pass costs more than it saves.</summary>
     private const int MinPositionsPerSplit = 512;
 
-    private readonly ArrayView<float> _splitScratch; // the KernelSet's; empty where tiled kernels cannot run
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, GramShape, float, int>? _forwardTiled;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, int>? _sumSplits;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, GramShape,
@@ -97,64 +100,10 @@ public sealed partial class Gram
         return Math.Max(1, Math.Min(wanted, Math.Min(byPositions, byScratch)));
     }
 
-    /// <summary>
-    /// The tiled forward with an explicit number of splits of the positions (the launcher picks
-    /// <see cref="Splits"/>; tests choose their own to cover the split path on any accelerator).
-    /// </summary>
-    public void ForwardTiled(ArrayView<float> gram, ArrayView<float> features, GramShape shape, float scale, int splits)
-    {
-        shape.Validate();
-        Require.Length(gram, shape.GramLength, nameof(gram));
-        Require.Length(features, shape.FeatureLength, nameof(features));
-        RequireTiled();
-        bool fits = splits == 1 || (long)splits * shape.GramLength <= SplitScratchFloats;
-        if (splits < 1 || splits > shape.Positions || !fits)
-            throw new ArgumentException($"Cannot split a Gram of {shape.Channels}x{shape.Positions} {splits} ways.",
-                nameof(splits));
-        _forwardTiled ??= _accelerator.LoadSharedMemoryLauncher<ArrayView<float>, ArrayView<float>, GramShape, float,
-            int>(ForwardTiledKernel);
-        int chunk = (shape.Positions + splits - 1) / splits;
-        splits = (shape.Positions + chunk - 1) / chunk; // the slices that are not empty
-        int blocks = (shape.Channels + TiledGemm.Tile - 1) / TiledGemm.Tile;
-        var config = new KernelConfig(new Index3D(blocks, blocks, splits),
-            new Index3D(TiledGemm.Threads, TiledGemm.Threads, 1));
-        if (splits == 1)
-        {
-            _forwardTiled(config, gram, features, shape, scale, chunk);
-            return;
-        }
-        var partials = _splitScratch.SubView(0, (long)splits * shape.GramLength);
-        _forwardTiled(config, partials, features, shape, scale, chunk);
-        _sumSplits ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>,
-            ArrayView<float>, int>(SumSplitsKernel);
-        _sumSplits(shape.GramLength, gram, partials, splits);
-    }
-
-    private void ForwardTiled(ArrayView<float> gram, ArrayView<float> features, GramShape shape, float scale) =>
-        ForwardTiled(gram, features, shape, scale, Splits(shape, _accelerator.NumMultiprocessors));
-
-    private void BackwardTiled(ArrayView<float> dFeatures, ArrayView<float> dGram, ArrayView<float> features,
-        GramShape shape, float scale, bool accumulate)
-    {
-        RequireTiled();
-        _backwardTiled ??= _accelerator.LoadSharedMemoryLauncher<ArrayView<float>, ArrayView<float>, ArrayView<float>,
-            GramShape, float, int>(BackwardTiledKernel);
-        _backwardTiled(TiledGemm.Config(shape.Channels, shape.Positions), dFeatures, dGram, features, shape,
-            scale, accumulate ? 1 : 0);
-    }
-
-    private void RequireTiled()
-    {
-        if (!_description.FitsTiledGroups)
-        {
-            throw new NotSupportedException(
-                $"The tiled Gram kernels need {AcceleratorDescription.TiledGroupThreads} threads per group; " +
-                $"{_description.Name} allows {_description.MaxThreadsPerGroup}.");
-        }
-    }
+    // ---------------------------------------------------------------- kernel 2
 
     /// <summary>
-    /// Forward, kernel 3 (GPU): G = s F F^T as a tiled product, over the positions of split z
+    /// Kernel 2's forward: G = s F F^T as a tiled product, over the positions of split z
     /// (grid Z), into slice z of <paramref name="output"/> (the Gram itself when there is one split).
     /// G is symmetric, so only the blocks on and above the diagonal are computed (a group below it
     /// returns at once, before any barrier) and each off-diagonal block is also stored transposed.
@@ -199,7 +148,7 @@ public sealed partial class Gram
         gram[e] = sum;
     }
 
-    /// <summary>Backward, kernel 3 (GPU): dF (+)= s (dG + dG^T) F as one tiled product.</summary>
+    /// <summary>Kernel 2's backward: dF (+)= s (dG + dG^T) F as one tiled product.</summary>
     public static void BackwardTiledKernel(ArrayView<float> dFeatures, ArrayView<float> dGram,
         ArrayView<float> features, GramShape s, float scale, int accumulate)
     {
@@ -220,6 +169,62 @@ public sealed partial class Gram
                 float gradient = scale * sum.Get(a, b);
                 dFeatures[index] = accumulate != 0 ? dFeatures[index] + gradient : gradient;
             }
+        }
+    }
+
+    // ---------------------------------------------------------------- its launch
+
+    /// <summary>
+    /// Kernel 2's forward over <paramref name="splits"/> slices of the positions (0: <see cref="Splits"/>;
+    /// tests choose their own to cover the split path on any accelerator).
+    /// </summary>
+    private void ForwardTiled(ArrayView<float> gram, ArrayView<float> features, GramShape shape, float scale,
+        int splits)
+    {
+        RequireTiled();
+        if (splits == 0) splits = Splits(shape, _accelerator.NumMultiprocessors);
+        bool fits = splits == 1 || (long)splits * shape.GramLength <= SplitScratchFloats;
+        if (splits < 1 || splits > shape.Positions || !fits)
+            throw new ArgumentException($"Cannot split a Gram of {shape.Channels}x{shape.Positions} {splits} ways.",
+                nameof(splits));
+        _forwardTiled ??= _accelerator.LoadSharedMemoryLauncher<ArrayView<float>, ArrayView<float>, GramShape, float,
+            int>(ForwardTiledKernel);
+        int chunk = (shape.Positions + splits - 1) / splits;
+        splits = (shape.Positions + chunk - 1) / chunk; // the slices that are not empty
+        int blocks = (shape.Channels + TiledGemm.Tile - 1) / TiledGemm.Tile;
+        var config = new KernelConfig(new Index3D(blocks, blocks, splits),
+            new Index3D(TiledGemm.Threads, TiledGemm.Threads, 1));
+        if (splits == 1)
+        {
+            _forwardTiled(config, gram, features, shape, scale, chunk);
+            return;
+        }
+        var partials = _splitScratch.SubView(0, (long)splits * shape.GramLength);
+        _forwardTiled(config, partials, features, shape, scale, chunk);
+        _sumSplits ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>,
+            ArrayView<float>, int>(SumSplitsKernel);
+        _sumSplits(shape.GramLength, gram, partials, splits);
+    }
+
+    /// <summary>Kernel 2's backward: one tiled product.</summary>
+    private void BackwardTiled(ArrayView<float> dFeatures, ArrayView<float> dGram, ArrayView<float> features,
+        GramShape shape, float scale, bool accumulate)
+    {
+        RequireTiled();
+        _backwardTiled ??= _accelerator.LoadSharedMemoryLauncher<ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            GramShape, float, int>(BackwardTiledKernel);
+        _backwardTiled(TiledGemm.Config(shape.Channels, shape.Positions), dFeatures, dGram, features, shape,
+            scale, accumulate ? 1 : 0);
+    }
+
+    /// <summary>Throws unless the accelerator runs 16 x 16 groups.</summary>
+    private void RequireTiled()
+    {
+        if (!_description.FitsTiledGroups)
+        {
+            throw new NotSupportedException(
+                $"The tiled Gram kernels need {AcceleratorDescription.TiledGroupThreads} threads per group; " +
+                $"{_description.Name} allows {_description.MaxThreadsPerGroup}.");
         }
     }
 }

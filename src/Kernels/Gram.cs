@@ -3,6 +3,12 @@ using ILGPU.Runtime;
 
 namespace IlgpuStyle.Kernels;
 
+// The Gram matrix, read as llm.c's dev/cuda files are, in three files:
+//   Gram.cs        glossary and shapes; the CPU reference; kernel 1; the one launcher
+//   Gram.Tiled.cs  kernel 2 (GPU, 256-thread groups): both directions as one tiled matrix product
+//   Gram.Cpu.cs    kernel 3 (the CPU accelerator): host code, AVX-512 register blocks on every core
+// KernelChoice.GramForward/GramBackward pick the variant for Auto; the launchers switch on it.
+//
 // Glossary: C channels, M = H*W positions, s the normalisation (SPEC.md: s = 1/N, N = C*H*W).
 //   features : (C, M)  a (C, H, W) activation viewed as C rows of M values: F[i*M + m]
 //   gram     : (C, C)  G[i*C + j] = s * sum_m F[i,m] * F[j,m]   (symmetric)
@@ -36,143 +42,37 @@ public readonly record struct GramShape(int Channels, int Positions)
 /// i.e. <c>dF = s (dG + dG^T) F</c>. It accumulates into dFeatures when asked (a style tap adds
 /// its gradient to the one already flowing down from deeper layers), otherwise writes.
 /// </remarks>
-public sealed partial class Gram
+public sealed partial class Gram : IDisposable
 {
     private readonly Accelerator _accelerator;
-    private readonly AcceleratorDescription _description; // what the accelerator can run
-    private readonly KernelChoice _choice; // what Auto runs
+    private readonly AcceleratorDescription _description; // what the accelerator can run (the launches' checks)
+    private readonly KernelChoice _choice;                // what Auto runs
+    private readonly CpuHost _host;                       // kernel 3's cores
+    private readonly ArrayView<float> _splitScratch;      // the KernelSet's, for kernel 2's split forward
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, GramShape, float> _forwardPerElement;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, GramShape, float> _forwardPerRow;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, GramShape, float,
         int> _backwardPerElement;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, GramShape,
-        float, int> _backwardPerRow;
 
-    /// <summary>Loads the kernels once for <paramref name="accelerator"/>.</summary>
+    /// <summary>Loads kernel 1 for <paramref name="accelerator"/> (kernel 2 loads on first use).</summary>
     /// <param name="accelerator">Where the kernels run.</param>
+    /// <param name="choice">The rule <see cref="KernelVariant.Auto"/> follows.</param>
+    /// <param name="host">Kernel 3's cores.</param>
     /// <param name="splitScratch">Device scratch of <see cref="TiledGemm.SplitScratchFloats"/> floats for the split
     /// tiled forward (empty: it cannot split).</param>
-    /// <param name="choice">The rule <see cref="KernelVariant.Auto"/> follows (default: the accelerator's, nothing
-    /// asked).</param>
-    public Gram(Accelerator accelerator, ArrayView<float> splitScratch = default, KernelChoice? choice = null)
+    public Gram(Accelerator accelerator, KernelChoice choice, CpuHost host, ArrayView<float> splitScratch = default)
     {
         _accelerator = accelerator;
         _description = AcceleratorDescription.Of(accelerator);
-        _choice = choice ?? new KernelChoice(_description);
+        _choice = choice;
+        _host = host;
         _splitScratch = splitScratch;
         _forwardPerElement = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
             GramShape, float>(ForwardPerElementKernel);
-        _forwardPerRow = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
-            GramShape, float>(ForwardPerRowKernel);
         _backwardPerElement = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
             ArrayView<float>, GramShape, float, int>(BackwardPerElementKernel);
-        _backwardPerRow = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
-            ArrayView<float>, GramShape, float, int>(BackwardPerRowKernel);
     }
 
-    /// <summary>gram = scale * F F^T; writes gram.</summary>
-    public void Forward(ArrayView<float> gram, ArrayView<float> features, GramShape shape, float scale,
-        KernelVariant variant = KernelVariant.Auto)
-    {
-        shape.Validate();
-        Require.Length(gram, shape.GramLength, nameof(gram));
-        Require.Length(features, shape.FeatureLength, nameof(features));
-        switch (variant == KernelVariant.Auto ? _choice.GramForward(shape) : variant)
-        {
-            case KernelVariant.PerRow: _forwardPerRow(shape.Channels, gram, features, shape, scale); break;
-            case KernelVariant.Cpu: ForwardCpu(gram, features, shape, scale); break;
-            case KernelVariant.Tiled: ForwardTiled(gram, features, shape, scale); break;
-            default: _forwardPerElement(shape.GramLength, gram, features, shape, scale); break;
-        }
-    }
-
-    /// <summary>
-    /// dFeatures (+)= scale * (dGram + dGram^T) F; writes, or accumulates when <paramref name="accumulate"/>.
-    /// </summary>
-    public void Backward(ArrayView<float> dFeatures, ArrayView<float> dGram, ArrayView<float> features, GramShape shape,
-        float scale, bool accumulate, KernelVariant variant = KernelVariant.Auto)
-    {
-        shape.Validate();
-        Require.Length(dFeatures, shape.FeatureLength, nameof(dFeatures));
-        Require.Length(dGram, shape.GramLength, nameof(dGram));
-        Require.Length(features, shape.FeatureLength, nameof(features));
-        int add = accumulate ? 1 : 0;
-        switch (variant == KernelVariant.Auto ? _choice.GramBackward(shape) : variant)
-        {
-            case KernelVariant.PerRow:
-                _backwardPerRow(shape.Channels, dFeatures, dGram, features, shape, scale, add);
-                break;
-            case KernelVariant.Cpu: BackwardCpu(dFeatures, dGram, features, shape, scale, accumulate); break;
-            case KernelVariant.Tiled: BackwardTiled(dFeatures, dGram, features, shape, scale, accumulate); break;
-            default: _backwardPerElement(shape.FeatureLength, dFeatures, dGram, features, shape, scale, add); break;
-        }
-    }
-
-    /// <summary>
-    /// Forward, kernel 1: one thread per entry (i, j). Only threads with i &lt;= j compute, and they
-    /// write both G_ij and G_ji: the symmetry halves the work.
-    /// </summary>
-    public static void ForwardPerElementKernel(Index1D index, ArrayView<float> gram, ArrayView<float> features,
-        GramShape s, float scale)
-    {
-        int i = index / s.Channels;
-        int j = index % s.Channels;
-        if (i > j) return; // (j, i) writes this entry
-        float sum = 0f;
-        for (int m = 0; m < s.Positions; m++)
-            sum += features[i * s.Positions + m] * features[j * s.Positions + m];
-        gram[i * s.Channels + j] = scale * sum;
-        gram[j * s.Channels + i] = scale * sum;
-    }
-
-    /// <summary>Forward, kernel 2 (CPU): thread i computes G_ij for j &gt;= i and mirrors each to G_ji.</summary>
-    public static void ForwardPerRowKernel(Index1D i, ArrayView<float> gram, ArrayView<float> features,
-        GramShape s, float scale)
-    {
-        int rowI = i * s.Positions;
-        for (int j = i; j < s.Channels; j++)
-        {
-            int rowJ = j * s.Positions;
-            float sum = 0f;
-            for (int m = 0; m < s.Positions; m++)
-                sum += features[rowI + m] * features[rowJ + m];
-            gram[i * s.Channels + j] = scale * sum;
-            gram[j * s.Channels + i] = scale * sum;
-        }
-    }
-
-    /// <summary>Backward, kernel 1: one thread per feature element (i, m).</summary>
-    public static void BackwardPerElementKernel(Index1D index, ArrayView<float> dFeatures, ArrayView<float> dGram,
-        ArrayView<float> features, GramShape s, float scale, int accumulate)
-    {
-        int i = index / s.Positions;
-        int m = index % s.Positions;
-        float sum = 0f;
-        for (int j = 0; j < s.Channels; j++)
-            sum += (dGram[i * s.Channels + j] + dGram[j * s.Channels + i]) * features[j * s.Positions + m];
-        float gradient = scale * sum;
-        dFeatures[index] = accumulate != 0 ? dFeatures[index] + gradient : gradient;
-    }
-
-    /// <summary>Backward, kernel 2 (CPU): thread i owns row i of dFeatures and adds one scaled
-    /// feature row per j, streaming along contiguous memory.</summary>
-    public static void BackwardPerRowKernel(Index1D i, ArrayView<float> dFeatures, ArrayView<float> dGram,
-        ArrayView<float> features, GramShape s, float scale, int accumulate)
-    {
-        int rowI = i * s.Positions;
-        if (accumulate == 0)
-        {
-            for (int m = 0; m < s.Positions; m++)
-                dFeatures[rowI + m] = 0f;
-        }
-        for (int j = 0; j < s.Channels; j++)
-        {
-            float coefficient = scale * (dGram[i * s.Channels + j] + dGram[j * s.Channels + i]);
-            int rowJ = j * s.Positions;
-            for (int m = 0; m < s.Positions; m++)
-                dFeatures[rowI + m] += coefficient * features[rowJ + m];
-        }
-    }
+    // ---------------------------------------------------------------- CPU reference
 
     /// <summary>CPU reference of <see cref="Forward"/>: the definition, every entry computed.</summary>
     public static void ForwardReference(double[] gram, double[] features, GramShape s, double scale)
@@ -204,4 +104,83 @@ public sealed partial class Gram
             dFeatures[j * s.Positions + m] += g * features[i * s.Positions + m];
         }
     }
+
+    // ---------------------------------------------------------------- kernel 1: one thread per element
+
+    /// <summary>
+    /// Forward, kernel 1: one thread per entry (i, j). Only threads with i &lt;= j compute, and they
+    /// write both G_ij and G_ji: the symmetry halves the work.
+    /// </summary>
+    public static void ForwardPerElementKernel(Index1D index, ArrayView<float> gram, ArrayView<float> features,
+        GramShape s, float scale)
+    {
+        int i = index / s.Channels;
+        int j = index % s.Channels;
+        if (i > j) return; // (j, i) writes this entry
+        float sum = 0f;
+        for (int m = 0; m < s.Positions; m++)
+            sum += features[i * s.Positions + m] * features[j * s.Positions + m];
+        gram[i * s.Channels + j] = scale * sum;
+        gram[j * s.Channels + i] = scale * sum;
+    }
+
+    /// <summary>Backward, kernel 1: one thread per feature element (i, m).</summary>
+    public static void BackwardPerElementKernel(Index1D index, ArrayView<float> dFeatures, ArrayView<float> dGram,
+        ArrayView<float> features, GramShape s, float scale, int accumulate)
+    {
+        int i = index / s.Positions;
+        int m = index % s.Positions;
+        float sum = 0f;
+        for (int j = 0; j < s.Channels; j++)
+            sum += (dGram[i * s.Channels + j] + dGram[j * s.Channels + i]) * features[j * s.Positions + m];
+        float gradient = scale * sum;
+        dFeatures[index] = accumulate != 0 ? dFeatures[index] + gradient : gradient;
+    }
+
+    // ---------------------------------------------------------------- kernels 2 and 3: in their files
+
+    // ---------------------------------------------------------------- the launcher
+
+    /// <summary>
+    /// gram = scale * F F^T; writes gram. <paramref name="splits"/>: kernel 2's slices of the positions
+    /// (0: the per-shape choice, <see cref="Splits"/>).
+    /// </summary>
+    public void Forward(ArrayView<float> gram, ArrayView<float> features, GramShape shape, float scale,
+        KernelVariant variant = KernelVariant.Auto, int splits = 0)
+    {
+        shape.Validate();
+        Require.Length(gram, shape.GramLength, nameof(gram));
+        Require.Length(features, shape.FeatureLength, nameof(features));
+        switch (KernelChoice.Resolve(variant, _choice.GramForward(shape)))
+        {
+            case KernelVariant.PerElement: _forwardPerElement(shape.GramLength, gram, features, shape, scale); break;
+            case KernelVariant.Tiled: ForwardTiled(gram, features, shape, scale, splits); break;
+            case KernelVariant.Cpu: ForwardCpu(gram, features, shape, scale); break;
+            default: throw KernelChoice.NotOffered("Gram matrix", variant);
+        }
+    }
+
+    /// <summary>
+    /// dFeatures (+)= scale * (dGram + dGram^T) F; writes, or accumulates when <paramref name="accumulate"/>.
+    /// </summary>
+    public void Backward(ArrayView<float> dFeatures, ArrayView<float> dGram, ArrayView<float> features, GramShape shape,
+        float scale, bool accumulate, KernelVariant variant = KernelVariant.Auto)
+    {
+        shape.Validate();
+        Require.Length(dFeatures, shape.FeatureLength, nameof(dFeatures));
+        Require.Length(dGram, shape.GramLength, nameof(dGram));
+        Require.Length(features, shape.FeatureLength, nameof(features));
+        switch (KernelChoice.Resolve(variant, _choice.GramBackward(shape)))
+        {
+            case KernelVariant.PerElement:
+                _backwardPerElement(shape.FeatureLength, dFeatures, dGram, features, shape, scale, accumulate ? 1 : 0);
+                break;
+            case KernelVariant.Tiled: BackwardTiled(dFeatures, dGram, features, shape, scale, accumulate); break;
+            case KernelVariant.Cpu: BackwardCpu(dFeatures, dGram, features, shape, scale, accumulate); break;
+            default: throw KernelChoice.NotOffered("Gram matrix", variant);
+        }
+    }
+
+    /// <summary>Frees kernel 3's host scratch.</summary>
+    public void Dispose() => _cpuPackedFactor.Dispose();
 }

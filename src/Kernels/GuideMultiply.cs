@@ -21,50 +21,29 @@ namespace IlgpuStyle.Kernels;
 /// <see cref="Gram.Backward"/>, which accumulates straight into the activation's gradient. With a
 /// guide of ones both products are the features themselves, bit for bit, which is why one
 /// all-white mask gives exactly the unguided loss and gradient.</para>
-/// <para>One thread per output element (C*M); on the CPU accelerator, host code over ranges of positions
-/// (GuideMultiply.Cpu.cs). <c>T*T</c> is formed first, then the product with F, in the reference too.</para>
+/// <para>Reading order: the CPU references, kernel 1 (one thread per output element, C*M), kernel 2 (host
+/// code over ranges of positions, GuideMultiply.Cpu.cs), the launcher. <c>T*T</c> is formed first, then the
+/// product with F, in the reference too.</para>
 /// </remarks>
 public sealed partial class GuideMultiply
 {
-    private readonly Accelerator _accelerator;
-    private readonly bool _hostCode; // run in host code (GuideMultiply.Cpu.cs)
+    private readonly KernelChoice _choice; // what Auto runs
+    private readonly CpuHost _host;        // kernel 2's cores
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> _forward;
 
     /// <summary>Loads the kernel once for <paramref name="accelerator"/>.</summary>
     /// <param name="accelerator">Where the kernel runs.</param>
-    /// <param name="hostCode">Run in host code (the CPU variant); by default on the CPU accelerator. False runs
-    /// the kernel anywhere.</param>
-    public GuideMultiply(Accelerator accelerator, bool? hostCode = null)
+    /// <param name="choice">The rule <see cref="KernelVariant.Auto"/> follows.</param>
+    /// <param name="host">The host-code variant's cores.</param>
+    public GuideMultiply(Accelerator accelerator, KernelChoice choice, CpuHost host)
     {
-        _accelerator = accelerator;
-        _hostCode = CpuHost.Resolve(accelerator, hostCode);
+        _choice = choice;
+        _host = host;
         _forward = accelerator.LoadAutoGroupedStreamKernel<
             Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(ForwardKernel);
     }
 
-    /// <summary>
-    /// Writes <c>output = features o guide^p</c> (p = 2 when <paramref name="squared"/>), the guide
-    /// broadcast over the channels. <paramref name="output"/> may not alias <paramref name="features"/>.
-    /// </summary>
-    public void Forward(ArrayView<float> output, ArrayView<float> features, ArrayView<float> guide, GramShape shape,
-        bool squared)
-    {
-        shape.Validate();
-        Require.Length(output, shape.FeatureLength, nameof(output));
-        Require.Length(features, shape.FeatureLength, nameof(features));
-        Require.Length(guide, shape.Positions, nameof(guide));
-        if (_hostCode) ForwardCpu(output, features, guide, shape, squared);
-        else _forward(shape.FeatureLength, output, features, guide, shape.Positions, squared ? 1 : 0);
-    }
-
-    /// <summary>One thread per element (c, m).</summary>
-    public static void ForwardKernel(Index1D index, ArrayView<float> output, ArrayView<float> features,
-        ArrayView<float> guide, int positions, int squared)
-    {
-        float t = guide[index % positions];
-        float factor = squared != 0 ? t * t : t;
-        output[index] = features[index] * factor;
-    }
+    // ---------------------------------------------------------------- CPU references
 
     /// <summary>CPU reference of <see cref="Forward"/>.</summary>
     public static void ForwardReference(double[] output, double[] features, double[] guide, GramShape s, bool squared)
@@ -103,5 +82,41 @@ public sealed partial class GuideMultiply
         for (int c = 0; c < s.Channels; c++)
         for (int m = 0; m < s.Positions; m++)
             dFeatures[c * s.Positions + m] += dGuided[c * s.Positions + m] * guide[m];
+    }
+
+    // ---------------------------------------------------------------- kernel 1: one thread per element
+
+    /// <summary>One thread per element (c, m).</summary>
+    public static void ForwardKernel(Index1D index, ArrayView<float> output, ArrayView<float> features,
+        ArrayView<float> guide, int positions, int squared)
+    {
+        float t = guide[index % positions];
+        float factor = squared != 0 ? t * t : t;
+        output[index] = features[index] * factor;
+    }
+
+    // ---------------------------------------------------------------- kernel 2: host code (GuideMultiply.Cpu.cs)
+
+    // ---------------------------------------------------------------- launcher
+
+    /// <summary>
+    /// Writes <c>output = features o guide^p</c> (p = 2 when <paramref name="squared"/>), the guide
+    /// broadcast over the channels. <paramref name="output"/> may not alias <paramref name="features"/>.
+    /// </summary>
+    public void Forward(ArrayView<float> output, ArrayView<float> features, ArrayView<float> guide, GramShape shape,
+        bool squared, KernelVariant variant = KernelVariant.Auto)
+    {
+        shape.Validate();
+        Require.Length(output, shape.FeatureLength, nameof(output));
+        Require.Length(features, shape.FeatureLength, nameof(features));
+        Require.Length(guide, shape.Positions, nameof(guide));
+        switch (KernelChoice.Resolve(variant, _choice.Guide()))
+        {
+            case KernelVariant.PerElement:
+                _forward(shape.FeatureLength, output, features, guide, shape.Positions, squared ? 1 : 0);
+                break;
+            case KernelVariant.Cpu: ForwardCpu(output, features, guide, shape, squared); break;
+            default: throw KernelChoice.NotOffered("guide multiply", variant);
+        }
     }
 }

@@ -3,7 +3,10 @@ using ILGPU.Runtime.Cuda;
 
 namespace IlgpuStyle.Kernels;
 
-/// <summary>Which implementation a launcher runs. <see cref="Auto"/> asks <see cref="KernelChoice"/>.</summary>
+/// <summary>
+/// Which implementation a launcher runs: the one dispatch of every operation. <see cref="Auto"/> asks
+/// <see cref="KernelChoice"/>; a launcher refuses a variant its operation does not have.
+/// </summary>
 public enum KernelVariant
 {
     /// <summary>
@@ -12,12 +15,8 @@ public enum KernelVariant
     /// </summary>
     Auto,
 
-    /// <summary>One thread per output element: the plain GPU kernel.</summary>
+    /// <summary>One thread per output element: the plain GPU kernel (kernel 1 of every operation).</summary>
     PerElement,
-
-    /// <summary>One thread per output row (or channel): the coarse kernel the CPU accelerator wants,
-    /// where each simulated thread is costly and one core should stream through a row.</summary>
-    PerRow,
 
     /// <summary>A shared-memory tiled matrix product (GPU; needs 256 threads per group).</summary>
     Tiled,
@@ -70,16 +69,17 @@ public readonly record struct AcceleratorDescription(AcceleratorType Type, int M
 /// <remarks>
 /// <para>The rule, from the accelerator first and the shape second:</para>
 /// <list type="bullet">
-/// <item>The CPU accelerator runs host code everywhere (<see cref="KernelVariant.Cpu"/>, and
-/// <see cref="HostCode"/> for the operations with no other variant): its buffers are host memory,
-/// and plain C# with SIMD on every core beats anything ILGPU's CPU accelerator runs, which is
-/// scalar, with each simulated thread an OS thread and each group barrier a real one (ILGPU-NOTES.md).
-/// Its kernels (per row, per element) remain for the checks and for comparison.</item>
+/// <item>The CPU accelerator runs host code everywhere (<see cref="KernelVariant.Cpu"/>): its
+/// buffers are host memory, and plain C# with SIMD on every core beats anything ILGPU's CPU
+/// accelerator runs, which is scalar, with each simulated thread an OS thread and each group
+/// barrier a real one (ILGPU-NOTES.md). Its kernels still run there in the checks.</item>
 /// <item>A GPU that fits 256-thread groups runs the tiled matrix products: convolutions both ways and
 /// the Gram matrix both ways; with <c>--tf32</c>, the convolutions on TF32 tensor cores instead.
 /// One shape is the exception: an input gradient with fewer than 16 channels (conv1_1's, the
-/// image) would waste most of a 64-channel tile (<see cref="Conv2d.TiledPays"/>), and one with a
-/// stride or padding the transposed product cannot express has no tiled form; both run per element.</item>
+/// image) would waste most of a 64-channel tile (<see cref="TiledPays"/>), and one with a
+/// stride or padding the transposed product cannot express has no tiled form; both run per element.
+/// Every pass over memory (ReLU's mask, pooling, the losses, vector arithmetic, windows) runs one
+/// thread per element.</item>
 /// <item>Any other GPU runs one thread per element.</item>
 /// </list>
 /// <para>A new variant is one more branch in <see cref="Family"/> (or in the method of the
@@ -133,11 +133,21 @@ public sealed class KernelChoice
     /// <summary>Whether the CPU accelerator runs the GPU's tiled kernels (tests).</summary>
     public bool TiledOnCpu { get; }
 
-    /// <summary>The kind of kernels this accelerator wants, before any shape is looked at.</summary>
+    /// <summary>The kind of kernels this accelerator wants for the matrix products, before any shape is looked
+    /// at.</summary>
     private KernelVariant Family =>
         Accelerator.Type == AcceleratorType.CPU && !TiledOnCpu ? KernelVariant.Cpu
         : Accelerator.FitsTiledGroups ? KernelVariant.Tiled
         : KernelVariant.PerElement;
+
+    /// <summary>
+    /// The passes over memory: host code where the buffers are host memory (the CPU accelerator, also when
+    /// a test runs the tiled products there), one thread per element on a GPU.
+    /// </summary>
+    private KernelVariant Pass =>
+        Accelerator.Type == AcceleratorType.CPU ? KernelVariant.Cpu : KernelVariant.PerElement;
+
+    // ---------------------------------------------------------------- the matrix products
 
     /// <summary>The forward convolution (with its fused ReLU).</summary>
     public KernelVariant ConvForward(Conv2dShape shape)
@@ -152,13 +162,22 @@ public sealed class KernelChoice
         shape.Validate();
         var family = Tf32 ? KernelVariant.Tf32 : Family;
         bool tiled = family is KernelVariant.Tiled or KernelVariant.Tf32;
-        if (tiled && !(Conv2d.HasTransposedForm(shape) && Conv2d.TiledPays(Conv2d.TransposedShape(shape))))
+        if (tiled && !(shape.HasTransposedForm && TiledPays(shape.Transposed)))
             return KernelVariant.PerElement;
         return family;
     }
 
     /// <summary>Both directions of a convolution layer.</summary>
     public ConvVariants Conv(Conv2dShape shape) => new(ConvForward(shape), ConvInputGradient(shape));
+
+    /// <summary>
+    /// Whether the tiled product pays for a convolution of this shape. A group always computes 64 output
+    /// channels; with fewer than 16 it would throw away more than 3/4 of its work. In VGG that is exactly one
+    /// product, the input gradient of conv1_1 (3 channels, the image): tiled, it would cost as much as a
+    /// 64-channel layer (about 19 GFLOP-equivalent at 512 x 512 instead of 0.9), while the one-thread-per-element
+    /// kernel does only the real work.
+    /// </summary>
+    private static bool TiledPays(Conv2dShape shape) => shape.OutChannels >= 16;
 
     /// <summary>The Gram matrix, <c>G = s F F^T</c>.</summary>
     public KernelVariant GramForward(GramShape shape)
@@ -174,18 +193,52 @@ public sealed class KernelChoice
         return Family;
     }
 
-    /// <summary>
-    /// Whether the operations without a GPU-style variant (ReLU, pooling, MSE, TV, vector arithmetic)
-    /// run in host code: on the CPU accelerator, whose buffers are host memory (also when a test runs
-    /// the tiled kernels there).
-    /// </summary>
-    public bool HostCode => Accelerator.Type == AcceleratorType.CPU;
+    // ---------------------------------------------------------------- the passes over memory
+    // One rule (Pass) for all of them, asked by each operation on its own so that one can change alone.
+
+    /// <summary>The ReLU's bit mask (<see cref="Kernels.Relu.PackMask"/>).</summary>
+    public KernelVariant Relu() => Pass;
+
+    /// <summary>Max pooling, both directions.</summary>
+    public KernelVariant MaxPool() => Pass;
+
+    /// <summary>Average pooling, both directions.</summary>
+    public KernelVariant AvgPool() => Pass;
+
+    /// <summary>The mean squared error, value and gradient.</summary>
+    public KernelVariant Mse() => Pass;
+
+    /// <summary>Total variation, value and gradient.</summary>
+    public KernelVariant TotalVariation() => Pass;
+
+    /// <summary>The optimizers' vector arithmetic and sums.</summary>
+    public KernelVariant Vectors() => Pass;
+
+    /// <summary>The window copies of a tiled evaluation.</summary>
+    public KernelVariant Window() => Pass;
+
+    /// <summary>Luminance-only transfer's one channel to three and back.</summary>
+    public KernelVariant Replicate() => Pass;
+
+    /// <summary>The guide multiply of the guided Gram matrices.</summary>
+    public KernelVariant Guide() => Pass;
 
     /// <summary>
     /// Threads of the first pass of <see cref="Reduction"/>'s sums: few on the CPU accelerator,
     /// many on a GPU. By the accelerator alone (a CPU running tiled kernels for a test still sums as a CPU).
     /// </summary>
     public int ReductionWidth => Accelerator.Type == AcceleratorType.CPU ? CpuReductionWidth : GpuReductionWidth;
+
+    /// <summary>
+    /// <paramref name="variant"/> itself, or for <see cref="KernelVariant.Auto"/> the rule's choice
+    /// <paramref name="auto"/>: what every launcher switches on.
+    /// </summary>
+    public static KernelVariant Resolve(KernelVariant variant, KernelVariant auto) =>
+        variant == KernelVariant.Auto ? auto : variant;
+
+    /// <summary>The error of a launcher asked for a variant its operation does not have.</summary>
+    public static ArgumentException NotOffered(string operation, KernelVariant variant) =>
+        new($"The {operation} has no {variant} variant.", nameof(variant));
 
     /// <inheritdoc/>
     public override string ToString() =>
@@ -199,19 +252,8 @@ public sealed class KernelChoice
 public readonly record struct ConvVariants(KernelVariant Forward, KernelVariant InputGradient)
 {
     /// <summary>
-    /// Whether the input gradient is a tiled product: it then reads the transposed, flipped weights
-    /// (a second copy, prepared once) and can apply a kept ReLU output's mask as it loads dOut.
+    /// Whether the input gradient is a tiled product: it then reads the transposed, flipped weights,
+    /// a second copy that <see cref="Conv2d.Prepare"/> makes once (and the memory estimate counts).
     /// </summary>
     public bool TiledInputGradient => InputGradient is KernelVariant.Tiled or KernelVariant.Tf32;
-
-    /// <summary>
-    /// Whether the input gradient can apply a kept ReLU output's mask as it loads dOut (host code and
-    /// the tiled products), so that the ReLU needs no backward step of its own.
-    /// </summary>
-    public bool MasksWithOutput => InputGradient is KernelVariant.Cpu or KernelVariant.Tiled or KernelVariant.Tf32;
-
-    /// <summary>
-    /// Whether the input gradient can apply a ReLU bit mask (<see cref="Relu.PackMask"/>) as it loads dOut (host code).
-    /// </summary>
-    public bool MasksWithBits => InputGradient is KernelVariant.Cpu;
 }

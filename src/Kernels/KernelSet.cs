@@ -14,27 +14,30 @@ public sealed class KernelSet : IDisposable
     /// <param name="accelerator">Where every kernel runs.</param>
     /// <param name="choice">Which variant runs each operation (with the user's <c>--tf32</c>); by default
     /// the rule for this accelerator with nothing asked.</param>
-    public KernelSet(Accelerator accelerator, KernelChoice? choice = null)
+    /// <param name="threads">Cores the host-code variants use (<c>--threads</c>); by default every core.</param>
+    /// <exception cref="ArgumentOutOfRangeException">Fewer than one thread.</exception>
+    public KernelSet(Accelerator accelerator, KernelChoice? choice = null, int? threads = null)
     {
         Accelerator = accelerator;
         Choice = choice ?? KernelChoice.For(accelerator);
+        Host = new CpuHost(accelerator, threads ?? Environment.ProcessorCount);
         Reduction = new Reduction(accelerator, Choice.ReductionWidth);
-        Vectors = new VectorOps(accelerator, Reduction, Choice.HostCode);
+        Vectors = new VectorOps(accelerator, Choice, Host, Reduction);
         // The split products' partials, wherever the tiled kernels can run (a test may launch them explicitly).
-        if (AcceleratorDescription.Of(accelerator).FitsTiledGroups)
+        if (Choice.Accelerator.FitsTiledGroups)
             _splitScratch = accelerator.Allocate1D<float>(TiledGemm.SplitScratchFloats);
         var splitScratch = _splitScratch?.View ?? default;
-        Conv = new Conv2d(accelerator, splitScratch, Choice);
-        Relu = new Relu(accelerator, Choice.HostCode);
-        MaxPool = new MaxPool2d(accelerator, Choice.HostCode);
-        AvgPool = new AvgPool2d(accelerator, Choice.HostCode);
-        Gram = new Gram(accelerator, splitScratch, Choice);
-        Mse = new MseLoss(accelerator, Reduction, Choice.HostCode);
-        TotalVariation = new TotalVariation(accelerator, Reduction, Choice.HostCode);
+        Relu = new Relu(accelerator, Choice, Host);
+        Conv = new Conv2d(accelerator, Choice, Host, Relu, splitScratch);
+        MaxPool = new MaxPool2d(accelerator, Choice, Host);
+        AvgPool = new AvgPool2d(accelerator, Choice, Host);
+        Gram = new Gram(accelerator, Choice, Host, splitScratch);
+        Mse = new MseLoss(accelerator, Choice, Host, Reduction);
+        TotalVariation = new TotalVariation(accelerator, Choice, Host, Reduction);
         Upsample = new Upsample(accelerator);
-        Window = new Window(accelerator, Choice.HostCode);
-        Replicate = new ChannelReplicate(accelerator, Choice.HostCode);
-        Guide = new GuideMultiply(accelerator, Choice.HostCode);
+        Window = new Window(accelerator, Choice, Host);
+        Replicate = new ChannelReplicate(accelerator, Choice, Host);
+        Guide = new GuideMultiply(accelerator, Choice, Host);
     }
 
     /// <summary>
@@ -45,16 +48,19 @@ public sealed class KernelSet : IDisposable
     /// <summary>The accelerator every kernel runs on.</summary>
     public Accelerator Accelerator { get; }
 
+    /// <summary>What the host-code variants share: the cores they use, and their loops.</summary>
+    public CpuHost Host { get; }
+
     /// <summary>Deterministic device sums (used by the losses and the vector reductions).</summary>
     public Reduction Reduction { get; }
 
     /// <summary>Vector arithmetic for the optimizers.</summary>
     public VectorOps Vectors { get; }
 
-    /// <summary>Convolution with bias (and fused ReLU), and its input gradient.</summary>
+    /// <summary>Convolution with bias (and its fused ReLU and mask), and its input gradient through the ReLU.</summary>
     public Conv2d Conv { get; }
 
-    /// <summary>ReLU forward and backward.</summary>
+    /// <summary>ReLU's backward (its forward is fused into the convolution) and its bit mask.</summary>
     public Relu Relu { get; }
 
     /// <summary>2x2 max pooling forward and backward.</summary>

@@ -1,37 +1,31 @@
 using ILGPU;
-using ILGPU.Runtime;
 
 namespace IlgpuStyle.Kernels;
 
-/// <summary>2x2 max pooling in host code for the CPU accelerator: one output row (forward) or input
-/// row (backward) per work item on every core. A pass over memory: plain loops in the kernels'
-/// order of comparison, so the argmax (and the tie-breaking) is the kernels'.</summary>
+/// <summary>Kernel 2 of max pooling, host code for the CPU accelerator: one output row (forward) or input
+/// row (backward) per work item on every core. A pass over memory: plain loops in kernel 1's order of
+/// comparison, so the argmax (and the tie-breaking) is kernel 1's.</summary>
 public sealed partial class MaxPool2d
 {
     private unsafe void ForwardCpu(ArrayView<float> output, ArrayView<byte> argmax, ArrayView<float> input, ChwShape s,
         bool reluInput)
     {
-        CpuHost.Begin(_accelerator);
+        _host.Begin("max pooling");
         float* po = CpuHost.Pointer(output), pi = CpuHost.Pointer(input);
         byte* pa = CpuHost.Pointer(argmax);
-        var o = OutputShape(s);
-        CpuHost.For(o.Channels * o.Height, (firstRow, endRow) =>
+        int outWidth = s.Width / Window;
+        ForOutputRows(_host, s, (o, corner) =>
         {
-            for (int row = firstRow; row < endRow; row++)
+            float* top = pi + corner, bottom = top + s.Width;
+            for (int ox = 0; ox < outWidth; ox++)
             {
-                int c = row / o.Height, oy = row % o.Height;
-                float* top = pi + ((long)c * s.Height + oy * Window) * s.Width, bottom = top + s.Width;
-                for (int ox = 0; ox < o.Width; ox++)
-                {
-                    int x = ox * Window, best = 0;
-                    float bestValue = top[x];
-                    if (top[x + 1] > bestValue) { bestValue = top[x + 1]; best = 1; }
-                    if (bottom[x] > bestValue) { bestValue = bottom[x]; best = 2; }
-                    if (bottom[x + 1] > bestValue) { bestValue = bottom[x + 1]; best = 3; }
-                    long index = (long)row * o.Width + ox;
-                    po[index] = bestValue;
-                    pa[index] = reluInput && bestValue <= 0f ? NoWinner : (byte)best;
-                }
+                int x = ox * Window, best = 0;
+                float bestValue = top[x];
+                if (top[x + 1] > bestValue) { bestValue = top[x + 1]; best = 1; }
+                if (bottom[x] > bestValue) { bestValue = bottom[x]; best = 2; }
+                if (bottom[x + 1] > bestValue) { bestValue = bottom[x + 1]; best = 3; }
+                po[o + ox] = bestValue;
+                pa[o + ox] = reluInput && bestValue <= 0f ? NoWinner : (byte)best;
             }
         });
     }
@@ -39,28 +33,18 @@ public sealed partial class MaxPool2d
     private unsafe void BackwardCpu(ArrayView<float> dInput, ArrayView<float> dOutput, ArrayView<byte> argmax,
         ChwShape s)
     {
-        CpuHost.Begin(_accelerator);
+        _host.Begin("max pooling");
         float* pd = CpuHost.Pointer(dInput), pg = CpuHost.Pointer(dOutput);
         byte* pa = CpuHost.Pointer(argmax);
-        var o = OutputShape(s);
-        CpuHost.For(s.Channels * s.Height, (firstRow, endRow) =>
+        int outWidth = s.Width / Window;
+        ForInputRows(_host, s, (i, o, dy) =>
         {
-            for (int row = firstRow; row < endRow; row++)
+            float* destination = pd + i;
+            for (int x = 0; x < s.Width; x++)
             {
-                int c = row / s.Height, y = row % s.Height, oy = y / Window;
-                float* destination = pd + (long)row * s.Width;
-                if (oy >= o.Height) // the last row of an odd-sized input is in no window
-                {
-                    new Span<float>(destination, s.Width).Clear();
-                    continue;
-                }
-                long outRow = ((long)c * o.Height + oy) * o.Width;
-                int dy = (y - oy * Window) * Window;
-                for (int x = 0; x < s.Width; x++)
-                {
-                    int ox = x / Window;
-                    destination[x] = ox < o.Width && pa[outRow + ox] == dy + x - ox * Window ? pg[outRow + ox] : 0f;
-                }
+                int ox = x / Window;
+                bool won = o >= 0 && ox < outWidth && pa[o + ox] == dy + x - ox * Window;
+                destination[x] = won ? pg[o + ox] : 0f;
             }
         });
     }

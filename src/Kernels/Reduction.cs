@@ -55,13 +55,13 @@ public sealed class Reduction : IDisposable
 
     /// <summary>Allocates the scratch space once and loads the kernels that do not depend on the summand.</summary>
     /// <param name="accelerator">Where the sums run.</param>
-    /// <param name="firstPassWidth">Threads of the first pass (P); by default chosen for the
-    /// accelerator (<see cref="KernelChoice.ReductionWidth"/>). Tests set it to exercise every pass on small
-    /// inputs.</param>
-    public Reduction(Accelerator accelerator, int? firstPassWidth = null)
+    /// <param name="firstPassWidth">Threads of the first pass (P): the rule's
+    /// <see cref="KernelChoice.ReductionWidth"/> for the accelerator. Tests set a small one to exercise every
+    /// pass on small inputs.</param>
+    public Reduction(Accelerator accelerator, int firstPassWidth)
     {
         _accelerator = accelerator;
-        _firstPassWidth = firstPassWidth ?? KernelChoice.For(accelerator).ReductionWidth;
+        _firstPassWidth = firstPassWidth;
         if (_firstPassWidth <= 0)
             throw new ArgumentOutOfRangeException(nameof(firstPassWidth), "The first pass needs at least one thread.");
         _scratch = accelerator.Allocate1D<float>(_firstPassWidth + FoldedPartials);

@@ -1,21 +1,20 @@
 using System.Runtime.Intrinsics;
 using ILGPU;
-using ILGPU.Runtime;
 
 namespace IlgpuStyle.Kernels;
 
-/// <summary>The ReLU's bit mask in host code for the CPU accelerator: 16 outputs compared at once
+/// <summary>Kernel 2 of the ReLU's bit mask, host code for the CPU accelerator: 16 outputs compared at once
 /// (their sign bits gathered into 16 mask bits), every core. The mask's backward needs no host
-/// variant: the CPU convolution applies the bits as it gathers dOut (<see cref="Conv2d.BackwardInputCpu"/>).</summary>
+/// variant: the CPU convolution applies the bits as it gathers dOut (<see cref="Conv2d.BackwardInput"/>).</summary>
 public sealed partial class Relu
 {
     private unsafe void PackMaskCpu(ArrayView<uint> mask, ArrayView<float> output)
     {
-        CpuHost.Begin(_accelerator);
+        _host.Begin("ReLU mask");
         uint* pm = CpuHost.Pointer(mask);
         float* po = CpuHost.Pointer(output);
         long n = output.Length;
-        CpuHost.ForElements(mask.Length, (first, end) =>
+        _host.ForElements(mask.Length, (first, end) =>
         {
             for (long word = first; word < end; word++)
             {

@@ -1,38 +1,42 @@
 using ILGPU;
-using ILGPU.Algorithms;
 using ILGPU.Runtime;
 
 namespace IlgpuStyle.Kernels;
 
+// Glossary: n elements of a tensor of any shape; y = max(x, 0) the ReLU's output, dy its gradient.
+//   output : (n)           y[i]
+//   mask   : (ceil(n/32))  bit i mod 32 of word i / 32 is y[i] > 0
+
 /// <summary>
-/// ReLU, <c>y = max(x, 0)</c>, elementwise on a tensor of any shape (n elements).
+/// ReLU, <c>y = max(x, 0)</c>, elementwise: its backward and its bit mask. Its forward has no kernel of
+/// its own: every convolution applies it in its epilogue (<see cref="Conv2d.Forward"/>).
 /// </summary>
 /// <remarks>
 /// <para>Backward needs only the forward output: <c>dx = y &gt; 0 ? dy : 0</c> (where x = 0 the
-/// subgradient 0 is used, as PyTorch does). Both directions may run in place (output aliasing input).</para>
+/// subgradient 0 is used, as PyTorch does), and may run in place (dInput aliasing dOutput).</para>
 /// <para>Backward needs only whether <c>y &gt; 0</c>, one bit. Where nothing else reads y after the
 /// forward pass, the network keeps just those bits (<see cref="PackMask"/>, 1/32 of the floats) and
-/// masks with <see cref="BackwardBits"/>. Bit i of the mask is bit <c>i mod 32</c> of word
-/// <c>i / 32</c>.</para>
+/// masks with <see cref="BackwardBits"/>. The convolution's input gradient applies either mask itself
+/// where its variant can (<see cref="Conv2d.BackwardInput"/>), and calls these launchers where it cannot.</para>
+/// <para>Reading order: the CPU references, kernel 1 (one thread per element, or per mask word), kernel 2
+/// (the mask in host code, Relu.Cpu.cs), the launchers.</para>
 /// </remarks>
 public sealed partial class Relu
 {
-    private readonly Accelerator _accelerator;
-    private readonly bool _hostCode; // run in host code (Relu.Cpu.cs)
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>> _forward;
+    private readonly KernelChoice _choice; // what Auto runs
+    private readonly CpuHost _host;        // kernel 2's cores
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>> _backward;
     private readonly Action<Index1D, ArrayView<uint>, ArrayView<float>> _packMask;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<uint>> _backwardBits;
 
     /// <summary>Loads the kernels once for <paramref name="accelerator"/>.</summary>
     /// <param name="accelerator">Where the kernels run.</param>
-    /// <param name="hostCode">Run in host code (the CPU variant); by default on the CPU accelerator,
-    /// where it is many times faster than the kernels. False runs the kernels anywhere.</param>
-    public Relu(Accelerator accelerator, bool? hostCode = null)
+    /// <param name="choice">The rule <see cref="KernelVariant.Auto"/> follows.</param>
+    /// <param name="host">The host-code variant's cores.</param>
+    public Relu(Accelerator accelerator, KernelChoice choice, CpuHost host)
     {
-        _accelerator = accelerator;
-        _hostCode = CpuHost.Resolve(accelerator, hostCode);
-        _forward = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(ForwardKernel);
+        _choice = choice;
+        _host = host;
         _backward = accelerator.LoadAutoGroupedStreamKernel<
             Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>(BackwardKernel);
         _packMask = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<uint>, ArrayView<float>>(PackMaskKernel);
@@ -43,44 +47,40 @@ public sealed partial class Relu
     /// <summary>Words of a bit mask over n elements: ceil(n / 32).</summary>
     public static long MaskWords(long n) => (n + 31) / 32;
 
-    /// <summary>output[i] = max(input[i], 0); writes output.</summary>
-    public void Forward(ArrayView<float> output, ArrayView<float> input)
+    // ---------------------------------------------------------------- CPU references
+
+    /// <summary>CPU reference of the forward pass (fused into the convolution on the device).</summary>
+    public static void ForwardReference(double[] output, double[] input)
     {
-        Require.Length(input, output.Length, nameof(input));
-        if (output.Length > 0) _forward((int)output.Length, output, input);
+        for (int i = 0; i < output.Length; i++)
+            output[i] = Math.Max(input[i], 0.0);
     }
 
-    /// <summary>dInput[i] = output[i] &gt; 0 ? dOutput[i] : 0; writes dInput.</summary>
-    public void Backward(ArrayView<float> dInput, ArrayView<float> dOutput, ArrayView<float> output)
+    /// <summary>CPU reference of <see cref="Backward"/>.</summary>
+    public static void BackwardReference(double[] dInput, double[] dOutput, double[] output)
     {
-        Require.Length(dOutput, dInput.Length, nameof(dOutput));
-        Require.Length(output, dInput.Length, nameof(output));
-        if (dInput.Length > 0) _backward((int)dInput.Length, dInput, dOutput, output);
+        for (int i = 0; i < dInput.Length; i++)
+            dInput[i] = output[i] > 0 ? dOutput[i] : 0.0;
     }
 
-    /// <summary>
-    /// mask bit i = output[i] &gt; 0, for the n elements of output; writes all of mask (the bits past n are 0).
-    /// </summary>
-    public void PackMask(ArrayView<uint> mask, ArrayView<float> output)
+    /// <summary>CPU reference of <see cref="PackMask"/>.</summary>
+    public static void PackMaskReference(uint[] mask, double[] output)
     {
-        Require.Length(mask, MaskWords(output.Length), nameof(mask));
-        if (_hostCode) PackMaskCpu(mask, output);
-        else if (mask.Length > 0) _packMask((int)mask.Length, mask, output);
+        Array.Clear(mask);
+        for (int i = 0; i < output.Length; i++)
+        {
+            if (output[i] > 0) mask[i / 32] |= 1u << (i % 32);
+        }
     }
 
-    /// <summary>
-    /// dInput[i] = mask bit i ? dOutput[i] : 0 (mask from <see cref="PackMask"/>); writes dInput, may run in place.
-    /// </summary>
-    public void BackwardBits(ArrayView<float> dInput, ArrayView<float> dOutput, ArrayView<uint> mask)
+    /// <summary>CPU reference of <see cref="BackwardBits"/>.</summary>
+    public static void BackwardBitsReference(double[] dInput, double[] dOutput, uint[] mask)
     {
-        Require.Length(dOutput, dInput.Length, nameof(dOutput));
-        Require.Length(mask, MaskWords(dInput.Length), nameof(mask));
-        if (dInput.Length > 0) _backwardBits((int)dInput.Length, dInput, dOutput, mask);
+        for (int i = 0; i < dInput.Length; i++)
+            dInput[i] = (mask[i / 32] & (1u << (i % 32))) != 0 ? dOutput[i] : 0.0;
     }
 
-    /// <summary>One thread per element.</summary>
-    public static void ForwardKernel(Index1D i, ArrayView<float> output, ArrayView<float> input) =>
-        output[i] = XMath.Max(input[i], 0f);
+    // ---------------------------------------------------------------- kernel 1: one thread per element
 
     /// <summary>One thread per element; the forward output is the mask.</summary>
     public static void BackwardKernel(Index1D i, ArrayView<float> dInput, ArrayView<float> dOutput,
@@ -110,34 +110,41 @@ public sealed partial class Relu
         ArrayView<uint> mask) =>
         dInput[i] = ((mask[i >> 5] >> (i & 31)) & 1u) != 0 ? dOutput[i] : 0f;
 
-    /// <summary>CPU reference of <see cref="PackMask"/>.</summary>
-    public static void PackMaskReference(uint[] mask, double[] output)
+    // ---------------------------------------------------------------- kernel 2: the mask in host code (Relu.Cpu.cs)
+
+    // ---------------------------------------------------------------- launchers
+
+    /// <summary>dInput[i] = output[i] &gt; 0 ? dOutput[i] : 0; writes dInput, may run in place.</summary>
+    public void Backward(ArrayView<float> dInput, ArrayView<float> dOutput, ArrayView<float> output)
     {
-        Array.Clear(mask);
-        for (int i = 0; i < output.Length; i++)
+        Require.Length(dOutput, dInput.Length, nameof(dOutput));
+        Require.Length(output, dInput.Length, nameof(output));
+        if (dInput.Length > 0) _backward((int)dInput.Length, dInput, dOutput, output);
+    }
+
+    /// <summary>
+    /// mask bit i = output[i] &gt; 0, for the n elements of output; writes all of mask (the bits past n are 0).
+    /// </summary>
+    public void PackMask(ArrayView<uint> mask, ArrayView<float> output, KernelVariant variant = KernelVariant.Auto)
+    {
+        Require.Length(mask, MaskWords(output.Length), nameof(mask));
+        switch (KernelChoice.Resolve(variant, _choice.Relu()))
         {
-            if (output[i] > 0) mask[i / 32] |= 1u << (i % 32);
+            case KernelVariant.PerElement:
+                if (mask.Length > 0) _packMask((int)mask.Length, mask, output);
+                break;
+            case KernelVariant.Cpu: PackMaskCpu(mask, output); break;
+            default: throw KernelChoice.NotOffered("ReLU mask", variant);
         }
     }
 
-    /// <summary>CPU reference of <see cref="BackwardBits"/>.</summary>
-    public static void BackwardBitsReference(double[] dInput, double[] dOutput, uint[] mask)
+    /// <summary>
+    /// dInput[i] = mask bit i ? dOutput[i] : 0 (mask from <see cref="PackMask"/>); writes dInput, may run in place.
+    /// </summary>
+    public void BackwardBits(ArrayView<float> dInput, ArrayView<float> dOutput, ArrayView<uint> mask)
     {
-        for (int i = 0; i < dInput.Length; i++)
-            dInput[i] = (mask[i / 32] & (1u << (i % 32))) != 0 ? dOutput[i] : 0.0;
-    }
-
-    /// <summary>CPU reference of <see cref="Forward"/>.</summary>
-    public static void ForwardReference(double[] output, double[] input)
-    {
-        for (int i = 0; i < output.Length; i++)
-            output[i] = Math.Max(input[i], 0.0);
-    }
-
-    /// <summary>CPU reference of <see cref="Backward"/>.</summary>
-    public static void BackwardReference(double[] dInput, double[] dOutput, double[] output)
-    {
-        for (int i = 0; i < dInput.Length; i++)
-            dInput[i] = output[i] > 0 ? dOutput[i] : 0.0;
+        Require.Length(dOutput, dInput.Length, nameof(dOutput));
+        Require.Length(mask, MaskWords(dInput.Length), nameof(mask));
+        if (dInput.Length > 0) _backwardBits((int)dInput.Length, dInput, dOutput, mask);
     }
 }

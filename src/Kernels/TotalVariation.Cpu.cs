@@ -1,9 +1,8 @@
 using ILGPU;
-using ILGPU.Runtime;
 
 namespace IlgpuStyle.Kernels;
 
-/// <summary>Total variation in host code for the CPU accelerator: one image row per work item on
+/// <summary>Kernel 2 of total variation, host code for the CPU accelerator: one image row per work item on
 /// every core (the image is small beside the network: plain loops suffice), the value summed in
 /// fixed chunks with double partials (deterministic, <see cref="CpuHost.Sum"/>).</summary>
 public sealed partial class TotalVariation
@@ -11,9 +10,9 @@ public sealed partial class TotalVariation
     private unsafe void ForwardCpu(ArrayView<float> loss, ArrayView<float> x, ChwShape s, float weight, bool accumulate)
     {
         Require.Length(loss, 1, nameof(loss));
-        CpuHost.Begin(_accelerator);
+        _host.Begin("total variation");
         float* p = CpuHost.Pointer(x);
-        double sum = CpuHost.Sum(s.Length, (first, end) =>
+        double sum = _host.Sum(s.Length, (first, end) =>
         {
             double total = 0;
             for (long index = first; index < end; index++)
@@ -32,25 +31,21 @@ public sealed partial class TotalVariation
 
     private unsafe void BackwardCpu(ArrayView<float> dX, ArrayView<float> x, ChwShape s, float weight, bool accumulate)
     {
-        CpuHost.Begin(_accelerator);
+        _host.Begin("total variation");
         float* pd = CpuHost.Pointer(dX), p = CpuHost.Pointer(x);
-        CpuHost.For(s.Channels * s.Height, (firstRow, endRow) =>
+        _host.ForRows(s.Channels, s.Height, (row, _, i) =>
         {
-            for (int row = firstRow; row < endRow; row++)
+            bool rowHasTerms = i < s.Height - 1;
+            for (int j = 0; j < s.Width; j++)
             {
-                int i = row % s.Height;
-                bool rowHasTerms = i < s.Height - 1;
-                for (int j = 0; j < s.Width; j++)
-                {
-                    long index = (long)row * s.Width + j;
-                    bool columnHasTerms = j < s.Width - 1;
-                    float v = p[index], g = 0f;
-                    if (rowHasTerms && columnHasTerms) g += 2f * v - p[index + 1] - p[index + s.Width];
-                    if (rowHasTerms && j > 0) g -= p[index - 1] - v;
-                    if (columnHasTerms && i > 0) g -= p[index - s.Width] - v;
-                    g *= weight;
-                    pd[index] = accumulate ? pd[index] + g : g;
-                }
+                long index = (long)row * s.Width + j;
+                bool columnHasTerms = j < s.Width - 1;
+                float v = p[index], g = 0f;
+                if (rowHasTerms && columnHasTerms) g += 2f * v - p[index + 1] - p[index + s.Width];
+                if (rowHasTerms && j > 0) g -= p[index - 1] - v;
+                if (columnHasTerms && i > 0) g -= p[index - s.Width] - v;
+                g *= weight;
+                pd[index] = accumulate ? pd[index] + g : g;
             }
         });
     }

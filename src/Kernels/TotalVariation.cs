@@ -29,72 +29,37 @@ public readonly struct TotalVariationSummand(ArrayView<float> x, ChwShape shape)
 /// Total-variation loss on the network input (a smoothness prior), value and gradient.
 /// </summary>
 /// <remarks>
-/// Pixel x[c,i,j] appears in up to three terms: as the left/upper pixel of its own term (when
+/// <para>Pixel x[c,i,j] appears in up to three terms: as the left/upper pixel of its own term (when
 /// i &lt; H-1 and j &lt; W-1), as the right pixel of the term at (i, j-1), and as the lower pixel of
 /// the term at (i-1, j). Differentiating <c>(w/2)(a - b)^2</c> gives <c>w(a - b)</c> for a and
 /// <c>-w(a - b)</c> for b, so
 /// <c>dx[c,i,j] = w * ( [own](2x_ij - x_i,j+1 - x_i+1,j) - [left](x_i,j-1 - x_ij) - [up](x_i-1,j - x_ij) )</c>.
-/// The value is reduced on the device; value and gradient write, or accumulate when asked.
+/// The value is reduced on the device; value and gradient write, or accumulate when asked.</para>
+/// <para>Reading order: the CPU references, kernel 1 (the device sum of <see cref="TotalVariationSummand"/>,
+/// one thread per pixel for the gradient), kernel 2 (host code, TotalVariation.Cpu.cs), the launchers.</para>
 /// </remarks>
 public sealed partial class TotalVariation
 {
-    private readonly Accelerator _accelerator;
-    private readonly bool _hostCode; // run in host code (TotalVariation.Cpu.cs)
+    private readonly KernelChoice _choice; // what Auto runs
+    private readonly CpuHost _host;        // kernel 2's cores
     private readonly Reduction _reduction;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ChwShape, float, int> _backward;
 
     /// <summary>Loads the kernels once for <paramref name="accelerator"/>.</summary>
     /// <param name="accelerator">Where the kernels run.</param>
-    /// <param name="reduction">The device sums (the kernels' path).</param>
-    /// <param name="hostCode">Run in host code (the CPU variant); by default on the CPU accelerator,
-    /// where it is many times faster than the kernels. False runs the kernels anywhere.</param>
-    public TotalVariation(Accelerator accelerator, Reduction reduction, bool? hostCode = null)
+    /// <param name="choice">The rule <see cref="KernelVariant.Auto"/> follows.</param>
+    /// <param name="host">The host-code variant's cores.</param>
+    /// <param name="reduction">The device sums (kernel 1's value).</param>
+    public TotalVariation(Accelerator accelerator, KernelChoice choice, CpuHost host, Reduction reduction)
     {
-        _accelerator = accelerator;
-        _hostCode = CpuHost.Resolve(accelerator, hostCode);
+        _choice = choice;
+        _host = host;
         _reduction = reduction;
         _backward = accelerator.LoadAutoGroupedStreamKernel<
             Index1D, ArrayView<float>, ArrayView<float>, ChwShape, float, int>(BackwardKernel);
     }
 
-    /// <summary>loss[0] (+)= L_tv(x) with weight w.</summary>
-    public void Forward(ArrayView<float> loss, ArrayView<float> x, ChwShape shape, float weight, bool accumulate)
-    {
-        shape.Validate("total-variation input");
-        Require.Length(x, shape.Length, nameof(x));
-        if (_hostCode) ForwardCpu(loss, x, shape, weight, accumulate);
-        else _reduction.Sum(loss, shape.Length, new TotalVariationSummand(x, shape), weight / 2f, accumulate);
-    }
-
-    /// <summary>dX (+)= dL_tv/dx.</summary>
-    public void Backward(ArrayView<float> dX, ArrayView<float> x, ChwShape shape, float weight, bool accumulate)
-    {
-        shape.Validate("total-variation input");
-        Require.Length(dX, shape.Length, nameof(dX));
-        Require.Length(x, shape.Length, nameof(x));
-        if (_hostCode) BackwardCpu(dX, x, shape, weight, accumulate);
-        else _backward(shape.Length, dX, x, shape, weight, accumulate ? 1 : 0);
-    }
-
-    /// <summary>One thread per pixel: the (up to) three terms it appears in, as in the remarks.</summary>
-    public static void BackwardKernel(Index1D index, ArrayView<float> dX, ArrayView<float> x, ChwShape s,
-        float weight, int accumulate)
-    {
-        int j = index % s.Width;
-        int i = index / s.Width % s.Height;
-        bool rowHasTerms = i < s.Height - 1;   // rows i < H-1 hold terms
-        bool columnHasTerms = j < s.Width - 1; // columns j < W-1 hold terms
-        float v = x[index];
-        float g = 0f;
-        if (rowHasTerms && columnHasTerms)
-            g += 2f * v - x[index + 1] - x[index + s.Width];
-        if (rowHasTerms && j > 0)              // right pixel of the term at (i, j-1)
-            g -= x[index - 1] - v;
-        if (columnHasTerms && i > 0)           // lower pixel of the term at (i-1, j)
-            g -= x[index - s.Width] - v;
-        g *= weight;
-        dX[index] = accumulate != 0 ? dX[index] + g : g;
-    }
+    // ---------------------------------------------------------------- CPU references
 
     /// <summary>CPU reference of <see cref="Forward"/>: SPEC.md's formula, term by term.</summary>
     public static double ForwardReference(double[] x, ChwShape s, double weight)
@@ -124,6 +89,63 @@ public sealed partial class TotalVariation
             dX[right] -= weight * (x[here] - x[right]);
             dX[here] += weight * (x[here] - x[down]);
             dX[down] -= weight * (x[here] - x[down]);
+        }
+    }
+
+    // ---------------------------------------------------------------- kernel 1: one thread per pixel
+
+    /// <summary>One thread per pixel: the (up to) three terms it appears in, as in the remarks.</summary>
+    public static void BackwardKernel(Index1D index, ArrayView<float> dX, ArrayView<float> x, ChwShape s,
+        float weight, int accumulate)
+    {
+        int j = index % s.Width;
+        int i = index / s.Width % s.Height;
+        bool rowHasTerms = i < s.Height - 1;   // rows i < H-1 hold terms
+        bool columnHasTerms = j < s.Width - 1; // columns j < W-1 hold terms
+        float v = x[index];
+        float g = 0f;
+        if (rowHasTerms && columnHasTerms)
+            g += 2f * v - x[index + 1] - x[index + s.Width];
+        if (rowHasTerms && j > 0)              // right pixel of the term at (i, j-1)
+            g -= x[index - 1] - v;
+        if (columnHasTerms && i > 0)           // lower pixel of the term at (i-1, j)
+            g -= x[index - s.Width] - v;
+        g *= weight;
+        dX[index] = accumulate != 0 ? dX[index] + g : g;
+    }
+
+    // ---------------------------------------------------------------- kernel 2: host code (TotalVariation.Cpu.cs)
+
+    // ---------------------------------------------------------------- launchers
+
+    /// <summary>loss[0] (+)= L_tv(x) with weight w.</summary>
+    public void Forward(ArrayView<float> loss, ArrayView<float> x, ChwShape shape, float weight, bool accumulate,
+        KernelVariant variant = KernelVariant.Auto)
+    {
+        shape.Validate("total-variation input");
+        Require.Length(x, shape.Length, nameof(x));
+        switch (KernelChoice.Resolve(variant, _choice.TotalVariation()))
+        {
+            case KernelVariant.PerElement:
+                _reduction.Sum(loss, shape.Length, new TotalVariationSummand(x, shape), weight / 2f, accumulate);
+                break;
+            case KernelVariant.Cpu: ForwardCpu(loss, x, shape, weight, accumulate); break;
+            default: throw KernelChoice.NotOffered("total variation", variant);
+        }
+    }
+
+    /// <summary>dX (+)= dL_tv/dx.</summary>
+    public void Backward(ArrayView<float> dX, ArrayView<float> x, ChwShape shape, float weight, bool accumulate,
+        KernelVariant variant = KernelVariant.Auto)
+    {
+        shape.Validate("total-variation input");
+        Require.Length(dX, shape.Length, nameof(dX));
+        Require.Length(x, shape.Length, nameof(x));
+        switch (KernelChoice.Resolve(variant, _choice.TotalVariation()))
+        {
+            case KernelVariant.PerElement: _backward(shape.Length, dX, x, shape, weight, accumulate ? 1 : 0); break;
+            case KernelVariant.Cpu: BackwardCpu(dX, x, shape, weight, accumulate); break;
+            default: throw KernelChoice.NotOffered("total variation", variant);
         }
     }
 }

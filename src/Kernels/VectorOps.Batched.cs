@@ -1,4 +1,3 @@
-using System.Runtime.Intrinsics;
 using ILGPU;
 using ILGPU.Runtime;
 
@@ -22,71 +21,32 @@ public sealed partial class VectorOps
     /// vectors).</summary>
     public static long DotsScratchLength(int rows) => 3L * rows * DotPartials;
 
-    /// <summary>
-    /// result[j*stride + r] = rows[r]·v_j for r &lt; count and each of the (up to three) vectors,
-    /// where rows holds vectors of v_0's length one after another. Each row is read once for all
-    /// the vectors: two launches (partial sums, then their sum in a fixed order) or one host pass.
-    /// </summary>
-    /// <param name="result">At least (vectors - 1)*stride + count floats.</param>
-    /// <param name="stride">Floats between the results of consecutive vectors (at least count).</param>
-    /// <param name="rows">At least count rows of v_0.Length floats.</param>
-    /// <param name="count">How many rows take part (0: nothing happens).</param>
-    /// <param name="vectors">The vectors every row is multiplied with.</param>
-    /// <param name="scratch">At least <see cref="DotsScratchLength"/>(count) floats (unused in host code).</param>
-    public void Dots(ArrayView<float> result, int stride, ArrayView<float> rows, int count, DotVectors vectors,
-        ArrayView<float> scratch)
+    // ---------------------------------------------------------------- CPU references
+
+    /// <summary>Reference for <see cref="Dots"/> with one vector.</summary>
+    public static void DotsReference(double[] result, double[] rows, int count, double[] v)
     {
-        long n = vectors.V0.Length;
-        int k = vectors.Count;
-        if (count < 0 || stride < count || result.Length < (long)(k - 1) * stride + count || rows.Length < count * n)
+        for (int r = 0; r < count; r++)
         {
-            throw new ArgumentException(
-                $"Dots of {count} rows of {n} with {k} vectors need {(k - 1) * stride + count} results " +
-                $"and {count * n} row floats.");
+            double sum = 0;
+            for (int i = 0; i < v.Length; i++) sum += rows[r * v.Length + i] * v[i];
+            result[r] = sum;
         }
-        if (vectors.V1.Length is not 0 && vectors.V1.Length !=
-            n || vectors.V2.Length is not 0 && vectors.V2.Length != n)
-            throw new ArgumentException("Every vector of a batched dot product needs the same length.", nameof(
-                vectors));
-        if (count == 0) return;
-        if (_hostCode)
-        {
-            DotsCpu(result, stride, rows, count, vectors);
-            return;
-        }
-        if (scratch.Length < DotsScratchLength(count))
-        {
-            throw new ArgumentException($"Dots of {count} rows need {DotsScratchLength(count)} floats of scratch.",
-                nameof(scratch));
-        }
-        _dotsPartial ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
-            DotVectors, int>(DotsPartialKernel);
-        _dotsFinish ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int,
-            int>(DotsFinishKernel);
-        _dotsPartial(count * DotPartials, scratch, rows, vectors, count);
-        _dotsFinish(k * count, result, scratch, count, stride);
     }
 
-    /// <summary>
-    /// z = (accumulate ? z : 0) + sum over r &lt; count of coefficients[r] * rows[r], rows holding
-    /// vectors of z's length one after another: one launch or one host pass.
-    /// </summary>
-    public void CombineRows(ArrayView<float> z, ArrayView<float> rows, ArrayView<float> coefficients, int count,
+    /// <summary>Reference for <see cref="CombineRows"/>.</summary>
+    public static void CombineRowsReference(double[] z, double[] rows, double[] coefficients, int count,
         bool accumulate)
     {
-        long n = z.Length;
-        if (count < 0 || coefficients.Length < count || rows.Length < count * n)
-            throw new ArgumentException(
-                $"A combination of {count} rows of {n} needs {count} coefficients and {count * n} row floats.");
-        if (_hostCode)
+        for (int i = 0; i < z.Length; i++)
         {
-            CombineRowsCpu(z, rows, coefficients, count, accumulate);
-            return;
+            double value = accumulate ? z[i] : 0;
+            for (int r = 0; r < count; r++) value += coefficients[r] * rows[r * z.Length + i];
+            z[i] = value;
         }
-        _combineRows ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
-            ArrayView<float>, int, int>(CombineRowsKernel);
-        if (n > 0) _combineRows((int)n, z, rows, coefficients, count, accumulate ? 1 : 0);
     }
+
+    // ---------------------------------------------------------------- kernel 1: partial sums, one thread per element
 
     /// <summary>
     /// Pass 1 of <see cref="Dots"/>: thread (r, p) sums rows[r][i] v_j[i] for i = p, p+P, ... for
@@ -138,104 +98,75 @@ public sealed partial class VectorOps
         z[i] = value;
     }
 
-    private unsafe void DotsCpu(ArrayView<float> result, int stride, ArrayView<float> rows, int count,
-        DotVectors vectors)
+    // ---------------------------------------------------------------- kernel 2: host code (VectorOps.Cpu.cs)
+
+    // ---------------------------------------------------------------- launchers
+
+    /// <summary>
+    /// result[j*stride + r] = rows[r]·v_j for r &lt; count and each of the (up to three) vectors,
+    /// where rows holds vectors of v_0's length one after another. Each row is read once for all
+    /// the vectors: two launches (partial sums, then their sum in a fixed order) or one host pass.
+    /// </summary>
+    /// <param name="result">At least (vectors - 1)*stride + count floats.</param>
+    /// <param name="stride">Floats between the results of consecutive vectors (at least count).</param>
+    /// <param name="rows">At least count rows of v_0.Length floats.</param>
+    /// <param name="count">How many rows take part (0: nothing happens).</param>
+    /// <param name="vectors">The vectors every row is multiplied with.</param>
+    /// <param name="scratch">At least <see cref="DotsScratchLength"/>(count) floats (unused in host code).</param>
+    /// <param name="variant">Kernel 1 (two launches) or the host code; Auto: the rule's.</param>
+    public void Dots(ArrayView<float> result, int stride, ArrayView<float> rows, int count, DotVectors vectors,
+        ArrayView<float> scratch, KernelVariant variant = KernelVariant.Auto)
     {
-        CpuHost.Begin(_accelerator);
-        float* pr = CpuHost.Pointer(rows), presult = CpuHost.Pointer(result);
-        float* v0 = CpuHost.Pointer(vectors.V0), v1 = CpuHost.Pointer(vectors.V1), v2 = CpuHost.Pointer(vectors.V2);
-        int k = vectors.Count;
         long n = vectors.V0.Length;
-        // One row per work item, summed in order by one core: the result does not depend on the threads.
-        CpuHost.For(count, (first, end) =>
+        int k = vectors.Count;
+        if (count < 0 || stride < count || result.Length < (long)(k - 1) * stride + count || rows.Length < count * n)
         {
-            for (int r = first; r < end; r++)
-            {
-                float* row = pr + r * n;
-                double t0 = 0, t1 = 0, t2 = 0;
-                for (long start = 0; start < n; start += 16384)
-                {
-                    long stop = Math.Min(n, start + 16384), i = start;
-                    var l0 = Vector512<float>.Zero;
-                    var l1 = l0;
-                    var l2 = l0;
-                    for (; i + 16 <= stop; i += 16)
-                    {
-                        var x = Vector512.Load(row + i);
-                        l0 = Vector512.FusedMultiplyAdd(x, Vector512.Load(v0 + i), l0);
-                        if (k > 1) l1 = Vector512.FusedMultiplyAdd(x, Vector512.Load(v1 + i), l1);
-                        if (k > 2) l2 = Vector512.FusedMultiplyAdd(x, Vector512.Load(v2 + i), l2);
-                    }
-                    t0 += Wide(l0);
-                    t1 += Wide(l1);
-                    t2 += Wide(l2);
-                    for (; i < stop; i++)
-                    {
-                        t0 += (double)row[i] * v0[i];
-                        if (k > 1) t1 += (double)row[i] * v1[i];
-                        if (k > 2) t2 += (double)row[i] * v2[i];
-                    }
-                }
-                presult[r] = (float)t0;
-                if (k > 1) presult[stride + r] = (float)t1;
-                if (k > 2) presult[2L * stride + r] = (float)t2;
-            }
-        });
+            throw new ArgumentException(
+                $"Dots of {count} rows of {n} with {k} vectors need {(k - 1) * stride + count} results " +
+                $"and {count * n} row floats.");
+        }
+        if (vectors.V1.Length is not 0 && vectors.V1.Length !=
+            n || vectors.V2.Length is not 0 && vectors.V2.Length != n)
+            throw new ArgumentException("Every vector of a batched dot product needs the same length.", nameof(
+                vectors));
+        if (count == 0) return;
+        if (InHostCode(variant))
+        {
+            DotsCpu(result, stride, rows, count, vectors);
+            return;
+        }
+        if (scratch.Length < DotsScratchLength(count))
+        {
+            throw new ArgumentException($"Dots of {count} rows need {DotsScratchLength(count)} floats of scratch.",
+                nameof(scratch));
+        }
+        _dotsPartial ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
+            DotVectors, int>(DotsPartialKernel);
+        _dotsFinish ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int,
+            int>(DotsFinishKernel);
+        _dotsPartial(count * DotPartials, scratch, rows, vectors, count);
+        _dotsFinish(k * count, result, scratch, count, stride);
     }
 
-    /// <summary>The sum of 16 float lanes, in double.</summary>
-    private static double Wide(Vector512<float> lanes) =>
-        Vector512.Sum(Vector512.WidenLower(lanes)) + Vector512.Sum(Vector512.WidenUpper(lanes));
-
-    private unsafe void CombineRowsCpu(ArrayView<float> z, ArrayView<float> rows, ArrayView<float> coefficients,
-        int count,
-        bool accumulate)
+    /// <summary>
+    /// z = (accumulate ? z : 0) + sum over r &lt; count of coefficients[r] * rows[r], rows holding
+    /// vectors of z's length one after another: one launch or one host pass.
+    /// </summary>
+    public void CombineRows(ArrayView<float> z, ArrayView<float> rows, ArrayView<float> coefficients, int count,
+        bool accumulate, KernelVariant variant = KernelVariant.Auto)
     {
-        CpuHost.Begin(_accelerator);
-        float* pz = CpuHost.Pointer(z), pr = CpuHost.Pointer(rows), pc = CpuHost.Pointer(coefficients);
         long n = z.Length;
-        // Element ranges of 4096 (16 KB of z, kept in L1 while every row's slice streams past).
-        CpuHost.ForElements(n, (first, end) =>
+        if (count < 0 || coefficients.Length < count || rows.Length < count * n)
+            throw new ArgumentException(
+                $"A combination of {count} rows of {n} needs {count} coefficients and {count * n} row floats.");
+        if (InHostCode(variant))
         {
-            for (long block = first; block < end; block += 4096)
-            {
-                long stop = Math.Min(end, block + 4096);
-                if (!accumulate) new Span<float>(pz + block, (int)(stop - block)).Clear();
-                for (int r = 0; r < count; r++)
-                {
-                    float* row = pr + r * n;
-                    var c = Vector512.Create(pc[r]);
-                    long i = block;
-                    for (; i + 16 <= stop; i += 16)
-                        Vector512.Store(Vector512.FusedMultiplyAdd(c, Vector512.Load(row + i), Vector512.Load(
-                            pz + i)), pz + i);
-                    for (; i < stop; i++) pz[i] = MathF.FusedMultiplyAdd(pc[r], row[i], pz[i]);
-                }
-            }
-        });
-    }
-
-    /// <summary>Reference for <see cref="Dots"/> with one vector.</summary>
-    public static void DotsReference(double[] result, double[] rows, int count, double[] v)
-    {
-        for (int r = 0; r < count; r++)
-        {
-            double sum = 0;
-            for (int i = 0; i < v.Length; i++) sum += rows[r * v.Length + i] * v[i];
-            result[r] = sum;
+            CombineRowsCpu(z, rows, coefficients, count, accumulate);
+            return;
         }
-    }
-
-    /// <summary>Reference for <see cref="CombineRows"/>.</summary>
-    public static void CombineRowsReference(double[] z, double[] rows, double[] coefficients, int count,
-        bool accumulate)
-    {
-        for (int i = 0; i < z.Length; i++)
-        {
-            double value = accumulate ? z[i] : 0;
-            for (int r = 0; r < count; r++) value += coefficients[r] * rows[r * z.Length + i];
-            z[i] = value;
-        }
+        _combineRows ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, int, int>(CombineRowsKernel);
+        if (n > 0) _combineRows((int)n, z, rows, coefficients, count, accumulate ? 1 : 0);
     }
 }
 

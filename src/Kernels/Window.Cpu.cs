@@ -4,14 +4,14 @@ using ILGPU;
 namespace IlgpuStyle.Kernels;
 
 /// <summary>
-/// The window copies in host code for the CPU accelerator: one row of the window at a time
+/// Kernel 2 of the window copies, host code for the CPU accelerator: one row of the window at a time
 /// (contiguous in both tensors), rows spread over the cores.
 /// </summary>
 public sealed partial class Window
 {
     private unsafe void CropCpu(ArrayView<float> window, ArrayView<float> tensor, WindowShape s)
     {
-        CpuHost.Begin(_accelerator);
+        _host.Begin("window copy");
         float* pw = CpuHost.Pointer(window), pt = CpuHost.Pointer(tensor);
         ForRows(s, (row, offset) =>
             new ReadOnlySpan<float>(pt + offset, s.Width).CopyTo(new Span<float>(pw + (long)row * s.Width, s.Width)));
@@ -19,7 +19,7 @@ public sealed partial class Window
 
     private unsafe void AddCpu(ArrayView<float> tensor, ArrayView<float> window, WindowShape s)
     {
-        CpuHost.Begin(_accelerator);
+        _host.Begin("window copy");
         float* pw = CpuHost.Pointer(window), pt = CpuHost.Pointer(tensor);
         ForRows(s, (row, offset) =>
         {
@@ -35,16 +35,7 @@ public sealed partial class Window
     /// Runs <paramref name="body"/>(row, offset) for every row of the window (row = c*h + y of the
     /// compact copy) with the tensor's flat index of that row's first element, on every core.
     /// </summary>
-    private static void ForRows(WindowShape s, Action<int, long> body)
-    {
-        int rows = s.Tensor.Channels * s.Height;
-        CpuHost.For(rows, (first, end) =>
-        {
-            for (int row = first; row < end; row++)
-            {
-                int c = row / s.Height, y = row % s.Height;
-                body(row, ((long)c * s.Tensor.Height + s.Y + y) * s.Tensor.Width + s.X);
-            }
-        });
-    }
+    private void ForRows(WindowShape s, Action<int, long> body) =>
+        _host.ForRows(s.Tensor.Channels, s.Height,
+            (row, c, y) => body(row, ((long)c * s.Tensor.Height + s.Y + y) * s.Tensor.Width + s.X));
 }

@@ -56,60 +56,30 @@ public readonly record struct WindowShape(ChwShape Tensor, int Y, int X, int Hei
 /// to take a tile out of the image, the positions a tile owns out of its activations, and to add
 /// gradients back in (<c>IlgpuStyle.Network.Tiling</c>).
 /// </summary>
+/// <remarks>Reading order: the CPU references, kernel 1 (one thread per element of the window), kernel 2
+/// (host code, Window.Cpu.cs), the launchers.</remarks>
 public sealed partial class Window
 {
-    private readonly Accelerator _accelerator;
-    private readonly bool _hostCode; // run in host code (Window.Cpu.cs)
+    private readonly KernelChoice _choice; // what Auto runs
+    private readonly CpuHost _host;        // kernel 2's cores
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, WindowShape> _crop;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, WindowShape> _add;
 
     /// <summary>Loads the kernels once for <paramref name="accelerator"/>.</summary>
     /// <param name="accelerator">Where the kernels run.</param>
-    /// <param name="hostCode">Run in host code (the CPU variant); by default on the CPU accelerator.
-    /// False runs the kernels anywhere.</param>
-    public Window(Accelerator accelerator, bool? hostCode = null)
+    /// <param name="choice">The rule <see cref="KernelVariant.Auto"/> follows.</param>
+    /// <param name="host">The host-code variant's cores.</param>
+    public Window(Accelerator accelerator, KernelChoice choice, CpuHost host)
     {
-        _accelerator = accelerator;
-        _hostCode = CpuHost.Resolve(accelerator, hostCode);
+        _choice = choice;
+        _host = host;
         _crop = accelerator.LoadAutoGroupedStreamKernel<
             Index1D, ArrayView<float>, ArrayView<float>, WindowShape>(CropKernel);
         _add = accelerator.LoadAutoGroupedStreamKernel<
             Index1D, ArrayView<float>, ArrayView<float>, WindowShape>(AddKernel);
     }
 
-    /// <summary>Writes the window of <paramref name="tensor"/> into <paramref name="window"/> (compact).</summary>
-    public void Crop(ArrayView<float> window, ArrayView<float> tensor, WindowShape shape)
-    {
-        Check(window, tensor, shape);
-        if (_hostCode) CropCpu(window, tensor, shape);
-        else _crop(shape.Length, window, tensor, shape);
-    }
-
-    /// <summary>Adds <paramref name="window"/> (compact) into the window of <paramref name="tensor"/>.</summary>
-    public void Add(ArrayView<float> tensor, ArrayView<float> window, WindowShape shape)
-    {
-        Check(window, tensor, shape);
-        if (_hostCode) AddCpu(tensor, window, shape);
-        else _add(shape.Length, tensor, window, shape);
-    }
-
-    private static void Check(ArrayView<float> window, ArrayView<float> tensor, WindowShape shape)
-    {
-        shape.Validate();
-        Require.Length(window, shape.Length, nameof(window));
-        Require.Length(tensor, shape.Tensor.Length, nameof(tensor));
-    }
-
-    /// <summary>One thread per element of the window: window[i] = tensor[its index].</summary>
-    public static void CropKernel(Index1D i, ArrayView<float> window, ArrayView<float> tensor, WindowShape s) =>
-        window[i] = tensor[s.TensorIndex(i)];
-
-    /// <summary>One thread per element of the window (each tensor element has one writer).</summary>
-    public static void AddKernel(Index1D i, ArrayView<float> tensor, ArrayView<float> window, WindowShape s)
-    {
-        int t = s.TensorIndex(i);
-        tensor[t] += window[i];
-    }
+    // ---------------------------------------------------------------- CPU references
 
     /// <summary>CPU reference of <see cref="Crop"/>, loops over (c, y, x) written out.</summary>
     public static void CropReference(double[] window, double[] tensor, WindowShape s)
@@ -129,5 +99,55 @@ public sealed partial class Window
         for (int y = 0; y < w.Height; y++)
         for (int x = 0; x < w.Width; x++)
             tensor[s.Tensor.Index(c, s.Y + y, s.X + x)] += window[w.Index(c, y, x)];
+    }
+
+    // ---------------------------------------------------------------- kernel 1: one thread per element
+
+    /// <summary>One thread per element of the window: window[i] = tensor[its index].</summary>
+    public static void CropKernel(Index1D i, ArrayView<float> window, ArrayView<float> tensor, WindowShape s) =>
+        window[i] = tensor[s.TensorIndex(i)];
+
+    /// <summary>One thread per element of the window (each tensor element has one writer).</summary>
+    public static void AddKernel(Index1D i, ArrayView<float> tensor, ArrayView<float> window, WindowShape s)
+    {
+        int t = s.TensorIndex(i);
+        tensor[t] += window[i];
+    }
+
+    // ---------------------------------------------------------------- kernel 2: host code (Window.Cpu.cs)
+
+    // ---------------------------------------------------------------- launchers
+
+    /// <summary>Writes the window of <paramref name="tensor"/> into <paramref name="window"/> (compact).</summary>
+    public void Crop(ArrayView<float> window, ArrayView<float> tensor, WindowShape shape,
+        KernelVariant variant = KernelVariant.Auto)
+    {
+        Check(window, tensor, shape);
+        switch (KernelChoice.Resolve(variant, _choice.Window()))
+        {
+            case KernelVariant.PerElement: _crop(shape.Length, window, tensor, shape); break;
+            case KernelVariant.Cpu: CropCpu(window, tensor, shape); break;
+            default: throw KernelChoice.NotOffered("window copy", variant);
+        }
+    }
+
+    /// <summary>Adds <paramref name="window"/> (compact) into the window of <paramref name="tensor"/>.</summary>
+    public void Add(ArrayView<float> tensor, ArrayView<float> window, WindowShape shape,
+        KernelVariant variant = KernelVariant.Auto)
+    {
+        Check(window, tensor, shape);
+        switch (KernelChoice.Resolve(variant, _choice.Window()))
+        {
+            case KernelVariant.PerElement: _add(shape.Length, tensor, window, shape); break;
+            case KernelVariant.Cpu: AddCpu(tensor, window, shape); break;
+            default: throw KernelChoice.NotOffered("window copy", variant);
+        }
+    }
+
+    private static void Check(ArrayView<float> window, ArrayView<float> tensor, WindowShape shape)
+    {
+        shape.Validate();
+        Require.Length(window, shape.Length, nameof(window));
+        Require.Length(tensor, shape.Tensor.Length, nameof(tensor));
     }
 }

@@ -27,7 +27,8 @@ public enum ReluMaskSource
 /// <param name="ReluName">The ReLU's name, <c>relu3_2</c> for <c>conv3_2</c>; null for a pooling layer.</param>
 /// <param name="Input">The input shape.</param>
 /// <param name="Output">The output shape.</param>
-/// <param name="Conv">The conv's weights; null for a pooling layer.</param>
+/// <param name="Conv">The conv's shape (its weights are looked up by <see cref="Name"/> when the network is built);
+/// null for a pooling layer.</param>
 /// <param name="Kernels">The conv's kernel variants, as <see cref="KernelChoice"/> chose them; default for a pooling
 /// layer.</param>
 /// <param name="Kept">Whether the output gets a buffer of its own, valid after the forward pass (a loss reads
@@ -36,11 +37,15 @@ public enum ReluMaskSource
 /// <param name="Scratch">Which of the two shared buffers holds the output while it is not kept: 0 or 1; -1 when
 /// kept.</param>
 public sealed record PlannedLayer(string Name, string? ReluName, ChwShape Input, ChwShape Output,
-    ConvLayerWeights? Conv, ConvVariants Kernels, bool Kept, ReluMaskSource Mask, int Scratch);
+    Conv2dShape? Conv, ConvVariants Kernels, bool Kept, ReluMaskSource Mask, int Scratch)
+{
+    /// <summary>The names the layer runs under: <c>conv1_1, relu1_1</c>, or <c>pool1</c>.</summary>
+    public IEnumerable<string> Names => ReluName is null ? [Name] : [Name, ReluName];
+}
 
 /// <summary>
 /// What a <see cref="VggNetwork"/> computes and holds, decided from shapes alone, so that the
-/// network and the up-front memory estimate (<see cref="MemoryEstimate"/>) cannot disagree.
+/// network and the up-front memory estimate (<see cref="ObjectivePlan.Memory"/>) cannot disagree.
 /// </summary>
 /// <remarks>
 /// <para>The forward pass must keep only what is read later. Backward needs, per conv layer, not
@@ -72,17 +77,33 @@ public sealed class NetworkPlan
     /// <summary>The pooling between blocks.</summary>
     public Pooling Pooling { get; }
 
+    /// <summary>The input shape, <c>(3, H, W)</c>.</summary>
+    public ChwShape Input => Layers[0].Input;
+
+    /// <summary>Layer names in order, e.g. <c>conv1_1, relu1_1, conv1_2, relu1_2, pool1, ...</c>.</summary>
+    public IEnumerable<string> LayerNames => Layers.SelectMany(l => l.Names);
+
+    /// <summary>The shape of a ReLU layer's output, kept or not.</summary>
+    /// <exception cref="ArgumentException">The network does not compute that layer.</exception>
+    public ChwShape OutputShape(string reluName) =>
+        Layers.FirstOrDefault(l => l.ReluName == reluName)?.Output
+        ?? throw new ArgumentException($"The network does not compute {reluName} (it stops at " +
+                                       $"{Layers[^1].Names.Last()}).");
+
     /// <summary>
-    /// Plans VGG for a <c>(3, height, width)</c> input up to <paramref name="deepestLayer"/>, keeping
-    /// the ReLU outputs named in <paramref name="kept"/>, with the kernels <paramref name="kernels"/>
-    /// chooses. Shapes only: it does not validate sizes (an image too small simply gets empty
-    /// shapes; <see cref="VggNetwork"/> refuses it).
+    /// Plans VGG for a <c>(3, height, width)</c> input up to the deepest of <paramref name="kept"/>, keeping
+    /// the ReLU outputs named there, with the kernels <paramref name="kernels"/> chooses. Shapes only: it does
+    /// not validate sizes (an image too small simply gets empty shapes; <see cref="VggNetwork"/> refuses it).
     /// </summary>
-    public static NetworkPlan Build(VggWeights weights, int height, int width, string deepestLayer, Pooling pooling,
+    /// <exception cref="StyleSetupException">An unknown layer name.</exception>
+    /// <exception cref="ArgumentException">No layer named.</exception>
+    public static NetworkPlan Build(VggWeights weights, int height, int width, Pooling pooling,
         IReadOnlyCollection<string> kept, KernelChoice kernels)
     {
         var architecture = weights.Architecture;
-        var shapes = new List<(string Name, string? Relu, ChwShape Input, ChwShape Output, ConvLayerWeights? Conv)>();
+        foreach (string name in kept) architecture.CheckReluName(name);
+        string deepestLayer = architecture.Deepest(kept);
+        var shapes = new List<(string Name, string? Relu, ChwShape Input, ChwShape Output, bool Conv)>();
         var shape = new ChwShape(3, height, width);
         int block = 1;
         foreach (var conv in weights.Layers)
@@ -91,13 +112,13 @@ public sealed class NetworkPlan
             if (convBlock != block)
             {
                 var pooled = MaxPool2d.OutputShape(shape);
-                shapes.Add((VggArchitecture.PoolName(block), null, shape, pooled, null));
+                shapes.Add((VggArchitecture.PoolName(block), null, shape, pooled, false));
                 shape = pooled;
                 block = convBlock;
             }
             var output = new ChwShape(conv.OutChannels, shape.Height, shape.Width);
             string relu = architecture.ReluName(conv.Name);
-            shapes.Add((conv.Name, relu, shape, output, conv));
+            shapes.Add((conv.Name, relu, shape, output, true));
             shape = output;
             if (relu == deepestLayer) break;
         }
@@ -106,17 +127,18 @@ public sealed class NetworkPlan
         int previousScratch = -1; // the input image is not in scratch
         for (int k = 0; k < shapes.Count; k++)
         {
-            var (name, relu, input, output, conv) = shapes[k];
+            var (name, relu, input, output, isConv) = shapes[k];
             bool isKept = relu is not null && kept.Contains(relu);
-            bool maxPoolNext = k + 1 < shapes.Count && shapes[k + 1].Conv is null && pooling == Pooling.Max;
+            bool maxPoolNext = k + 1 < shapes.Count && !shapes[k + 1].Conv && pooling == Pooling.Max;
             // A kept output masks its own gradient: a loss adds gradient at every element, not only
             // at the pooling's winners, so a pooling after it cannot stand in for its mask.
             var mask = isKept ? ReluMaskSource.KeptOutput
                 : maxPoolNext ? ReluMaskSource.MaxPooling
                 : ReluMaskSource.Bits;
             int scratch = isKept ? -1 : previousScratch == 0 ? 1 : 0;
-            var variants = conv is null || input.Length == 0 ? default
-                : kernels.Conv(Conv2dShape.Vgg(input.Channels, input.Height, input.Width, conv.OutChannels));
+            Conv2dShape? conv = isConv ? Conv2dShape.Vgg(input.Channels, input.Height, input.Width, output.Channels)
+                : null;
+            var variants = conv is not { } c || input.Length == 0 ? default : kernels.Conv(c);
             layers.Add(new PlannedLayer(name, relu, input, output, conv, variants, isKept, mask, scratch));
             previousScratch = scratch;
         }
@@ -129,17 +151,7 @@ public sealed class NetworkPlan
     /// The part of <see cref="DeviceBytes"/> that is weights: each conv's weights and bias, and its
     /// transposed weights where its input gradient is tiled.
     /// </summary>
-    public long WeightBytes()
-    {
-        long bytes = 0;
-        foreach (var layer in Layers)
-        {
-            if (layer.Conv is not { } conv) continue;
-            int copies = layer.Kernels.TiledInputGradient ? 2 : 1;
-            bytes += sizeof(float) * ((long)conv.Weight.Length * copies + conv.Bias.Length);
-        }
-        return bytes;
-    }
+    public long WeightBytes() => Layers.Sum(WeightBytes);
 
     /// <summary>
     /// Device bytes the network allocates: weights (twice for a tiled input gradient, which reads them
@@ -150,10 +162,9 @@ public sealed class NetworkPlan
         long bytes = 2L * sizeof(float) * ScratchLength;
         foreach (var layer in Layers)
         {
-            if (layer.Conv is { } conv)
+            if (layer.Conv is not null)
             {
-                int copies = layer.Kernels.TiledInputGradient ? 2 : 1;
-                bytes += sizeof(float) * ((long)conv.Weight.Length * copies + conv.Bias.Length);
+                bytes += WeightBytes(layer);
                 if (layer.Kept) bytes += sizeof(float) * (long)layer.Output.Length;
                 if (layer.Mask == ReluMaskSource.Bits) bytes += sizeof(uint) * Relu.MaskWords(layer.Output.Length);
             }
@@ -163,5 +174,20 @@ public sealed class NetworkPlan
             }
         }
         return bytes;
+    }
+
+    /// <summary>
+    /// The convolution FLOPs of a forward pass and an input gradient (as costly as the forward): 2 * 2*K*C*9*H*W
+    /// each conv.
+    /// </summary>
+    public long ConvFlops() => Layers.Where(l => l.Conv is not null).Sum(l => 2 * 2 * l.Conv!.Value.MultiplyAdds);
+
+    /// <summary>A conv's weights and bias on the device, and its transposed weights where its input gradient is
+    /// tiled; nothing for a pooling.</summary>
+    private static long WeightBytes(PlannedLayer layer)
+    {
+        if (layer.Conv is not { } conv) return 0;
+        int copies = layer.Kernels.TiledInputGradient ? 2 : 1;
+        return sizeof(float) * ((long)conv.WeightLength * copies + conv.OutChannels);
     }
 }

@@ -34,6 +34,34 @@ public sealed class Preprocessing
     /// <summary>Which convention this is.</summary>
     public PreprocessConvention Convention { get; }
 
+    /// <summary>
+    /// How many times smaller torchvision-convention inputs are than caffe-convention ones:
+    /// caffe feeds <c>rgb - mean</c> on the 0-255 scale, torchvision <c>(rgb/255 - mean)/std</c>
+    /// with std about 0.226, so about 255 * 0.226 = 57.6.
+    /// </summary>
+    public const float TorchvisionScale = 58f;
+
+    /// <summary>Adam's default learning rate on the caffe (0-255) scale, as in neural-style.</summary>
+    public const double CaffeAdamLearningRate = 10;
+
+    /// <summary>
+    /// How many times smaller this convention's inputs are than caffe's 0-255 scale: 1 for caffe,
+    /// <see cref="TorchvisionScale"/> for torchvision. Everything measured in input units follows it.
+    /// </summary>
+    public float InputScale => Convention == PreprocessConvention.Caffe ? 1f : TorchvisionScale;
+
+    /// <summary>
+    /// Adam's default step: its step is in input units, so it follows the input scale (SPEC.md: works
+    /// untuned for both conventions).
+    /// </summary>
+    public double AdamLearningRate => CaffeAdamLearningRate / InputScale;
+
+    /// <summary>
+    /// The deviation of <c>--init random</c>'s noise: faint Gaussian noise around the mean colour, as
+    /// neural-style's (0.001 on the 0-255 scale), in input units.
+    /// </summary>
+    public double NoiseSigma => 1e-3 / InputScale;
+
     /// <summary>The convention named in a weights file's metadata (<c>torchvision</c> or <c>caffe</c>).</summary>
     public static Preprocessing FromName(string name) => name switch
     {

@@ -8,27 +8,22 @@ public sealed class StyleSetupException(string message) : Exception(message);
 /// <summary>The weights of the three loss terms (SPEC.md's <c>w_c</c>, <c>w_s</c>, <c>w_tv</c>).</summary>
 public sealed record LossWeights(float Content, float Style, float TotalVariation)
 {
-    /// <summary>
-    /// How many times smaller torchvision-convention inputs are than caffe-convention ones:
-    /// caffe feeds <c>rgb - mean</c> on the 0-255 scale, torchvision <c>(rgb/255 - mean)/std</c>
-    /// with std about 0.226, so about 255 * 0.226 = 57.6.
-    /// </summary>
-    public const float TorchvisionScale = 58f;
-
     /// <summary>The classic tool's defaults, for caffe-convention weights (0-255 scale).</summary>
     public static LossWeights Caffe { get; } = new(5f, 100f, 1e-3f);
 
     /// <summary>
     /// Defaults for torchvision-convention weights that strike the caffe defaults' balance: with
-    /// inputs and features about s = 58 times smaller, the content loss (squares of features) and
-    /// the TV loss (squares of pixels) shrink by s^2 and the style loss (squares of Gram entries,
-    /// themselves products of features) by s^4, so the weights grow by the same factors and every
-    /// term keeps its caffe-convention size.
+    /// inputs and features about s = 58 times smaller (<see cref="Preprocessing.TorchvisionScale"/>), the
+    /// content loss (squares of features) and the TV loss (squares of pixels) shrink by s^2 and the style
+    /// loss (squares of Gram entries, themselves products of features) by s^4, so the weights grow by
+    /// the same factors and every term keeps its caffe-convention size.
     /// </summary>
     public static LossWeights Torchvision { get; } = new(
-        Caffe.Content * TorchvisionScale * TorchvisionScale,
-        Caffe.Style * TorchvisionScale * TorchvisionScale * TorchvisionScale * TorchvisionScale,
-        Caffe.TotalVariation * TorchvisionScale * TorchvisionScale);
+        Caffe.Content * Scale * Scale,
+        Caffe.Style * Scale * Scale * Scale * Scale,
+        Caffe.TotalVariation * Scale * Scale);
+
+    private const float Scale = Preprocessing.TorchvisionScale;
 
     /// <summary>The defaults for a preprocessing convention (<c>caffe</c> or <c>torchvision</c>).</summary>
     public static LossWeights DefaultsFor(Preprocessing preprocessing) =>

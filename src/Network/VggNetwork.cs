@@ -29,24 +29,20 @@ public sealed class VggNetwork
     private readonly ArrayView<float> _deepestGradient; // the last layer's output gradient, cleared before a replay
 
     /// <summary>
-    /// Builds the network for inputs of shape <c>(3, height, width)</c>, up to and including
-    /// <paramref name="deepestLayer"/> (a <c>relu{b}_{i}</c> name), keeping the outputs of the ReLU
-    /// layers named in <paramref name="kept"/> (those the caller will tap or read), with the kernels
-    /// <paramref name="kernels"/> chooses (<see cref="KernelSet.Choice"/>).
+    /// Builds the network <paramref name="plan"/> describes (<see cref="NetworkPlan.Build"/>: its input size, the
+    /// deepest layer, the outputs it keeps, the kernels), with the conv weights of <paramref name="weights"/>.
     /// </summary>
-    /// <exception cref="StyleSetupException">An unknown layer name.</exception>
-    /// <exception cref="ArgumentException">A kept layer past the deepest, or an image too small for the pooling it
-    /// needs.</exception>
-    public VggNetwork(KernelSet kernels, DeviceMemory memory, VggWeights weights, int height, int width,
-        string deepestLayer, Pooling pooling, IReadOnlyCollection<string> kept)
+    /// <exception cref="ArgumentException">An image too small for the pooling it needs, or weights of another
+    /// shape than planned.</exception>
+    public VggNetwork(KernelSet kernels, DeviceMemory memory, VggWeights weights, NetworkPlan plan)
     {
         _kernels = kernels;
-        InputShape = new ChwShape(3, height, width);
+        Plan = plan;
+        InputShape = plan.Input;
+        int height = InputShape.Height, width = InputShape.Width;
         if (height <= 0 || width <= 0)
             throw new ArgumentException($"The image must have a positive size, got {width}x{height}.");
-        foreach (string name in kept.Append(deepestLayer)) weights.Architecture.CheckReluName(name);
-
-        Plan = NetworkPlan.Build(weights, height, width, deepestLayer, pooling, kept, kernels.Choice);
+        string deepestLayer = plan.Layers[^1].Names.Last();
         foreach (var pool in Plan.Layers.Where(l => l.Conv is null))
         {
             if (pool.Input.Height < 2 || pool.Input.Width < 2)
@@ -56,8 +52,6 @@ public sealed class VggNetwork
                                             $"{pool.Input.Width}x{pool.Input.Height}.");
             }
         }
-        if (weights.Architecture.Deepest(kept.Append(deepestLayer)) != deepestLayer)
-            throw new ArgumentException($"A kept layer lies past {deepestLayer}, where the network stops.");
 
         // Layer k's output gradient lives in buffer k mod 2 and its input gradient in the other one;
         // the input's own gradient (layer 0's input gradient) in buffer 1.
@@ -70,9 +64,9 @@ public sealed class VggNetwork
                 : new DeviceTensor(_gradients[planned.Scratch].View.SubView(0, planned.Output.Length), planned.Output);
             var gradients = new LayerGradients(Input: Gradient(k - 1, planned.Input.Length),
                                                Output: Gradient(k, planned.Output.Length));
-            _layers.Add(planned.Conv is { } conv
-                ? new ConvReluLayer(conv, planned, output, gradients, kernels, memory)
-                : new PoolLayer(planned, pooling, output, gradients, kernels, memory));
+            _layers.Add(planned.Conv is not null
+                ? new ConvReluLayer(Weights(weights, planned), planned, output, gradients, kernels, memory)
+                : new PoolLayer(planned, plan.Pooling, output, gradients, kernels, memory));
         }
         _inputGradient = Gradient(-1, InputShape.Length);
         _deepestGradient = _layers[^1].Gradients.Output;
@@ -85,7 +79,7 @@ public sealed class VggNetwork
     public ChwShape InputShape { get; }
 
     /// <summary>Layer names in order, e.g. <c>conv1_1, relu1_1, conv1_2, relu1_2, pool1, ...</c>.</summary>
-    public IEnumerable<string> LayerNames => _layers.SelectMany(l => l.Names);
+    public IEnumerable<string> LayerNames => Plan.LayerNames;
 
     /// <summary>The output of a kept ReLU layer (valid after <see cref="Forward"/>).</summary>
     /// <exception cref="ArgumentException">The network does not compute or does not keep that layer.</exception>
@@ -102,10 +96,7 @@ public sealed class VggNetwork
 
     /// <summary>The shape of a ReLU layer's output, kept or not.</summary>
     /// <exception cref="ArgumentException">The network does not compute that layer.</exception>
-    public ChwShape OutputShape(string reluName) =>
-        Plan.Layers.FirstOrDefault(l => l.ReluName == reluName)?.Output
-        ?? throw new ArgumentException($"The network does not compute {reluName} (it stops at " +
-                                       $"{_layers[^1].Names.Last()}).");
+    public ChwShape OutputShape(string reluName) => Plan.OutputShape(reluName);
 
     /// <summary>
     /// Attaches a loss tap to the (kept) ReLU output it names; its backward closure is built here,
@@ -169,6 +160,19 @@ public sealed class VggNetwork
         return _inputGradient;
     }
 
+    /// <summary>The weights of a planned conv layer, which must have the planned shape.</summary>
+    private static ConvLayerWeights Weights(VggWeights weights, PlannedLayer planned)
+    {
+        var conv = weights[planned.Name];
+        if (conv.InChannels != planned.Input.Channels || conv.OutChannels != planned.Output.Channels)
+        {
+            throw new ArgumentException($"{planned.Name} was planned for {planned.Input.Channels} -> " +
+                                        $"{planned.Output.Channels} channels, but its weights have " +
+                                        $"{conv.InChannels} -> {conv.OutChannels}.");
+        }
+        return conv;
+    }
+
     /// <summary>Layer k's output gradient (k = -1: the input's), sized to <paramref name="length"/>.</summary>
     private ArrayView<float> Gradient(int k, int length) => _gradients[(k + 2) % 2].View.SubView(0, length);
 
@@ -202,22 +206,18 @@ public sealed class VggNetwork
     }
 
     /// <summary>
-    /// conv{b}_{i} with its bias and ReLU fused into one kernel. Backward is the ReLU mask, then the
-    /// input gradient. The mask comes from the kept output, from bits packed in the forward pass, or
-    /// from nowhere when a max pooling follows (<see cref="ReluMaskSource"/>). A tiled input gradient
-    /// applies a kept output's mask as it loads dOut, and runs over the transposed, flipped weights
-    /// prepared here once.
+    /// conv{b}_{i} with its bias and ReLU fused into one kernel. Backward is the input gradient through
+    /// the ReLU, one call: the mask comes from the kept output, from bits packed in the forward pass, or
+    /// from nowhere when a max pooling follows (<see cref="ReluMaskSource"/>); the convolution applies it
+    /// (<see cref="Conv2d.BackwardInput"/>), and prepares the weights its variants read once, here.
     /// </summary>
     private sealed class ConvReluLayer : Layer
     {
         private readonly KernelSet _kernels;
-        private readonly Conv2dShape _shape;
-        private readonly ArrayView<float> _weight;     // (K, C, 3, 3)
-        private readonly ArrayView<float> _bias;       // (K)
+        private readonly Conv2dWeights _weights;       // W (K, C, 3, 3), bias (K), W' where the variant reads it
         private readonly ArrayView<uint> _maskBits;    // ceil(K*H*W / 32) words with Mask == Bits; empty otherwise
-        private readonly string _convLabel;            // conv3_1, or relu3_1+conv3_1 with the ReLU fused in
+        private readonly string _convLabel;            // conv3_1, or relu3_1+conv3_1 with the ReLU's mask applied
         private readonly Action _convBackward;
-        private readonly Action? _reluBackward;        // null where nothing is left to mask
 
         public ConvReluLayer(ConvLayerWeights weights, PlannedLayer planned, DeviceTensor output,
             LayerGradients gradients, KernelSet kernels, DeviceMemory memory)
@@ -227,29 +227,20 @@ public sealed class VggNetwork
             Planned = planned;
             ConvName = weights.Name;
             ReluName = planned.ReluName!;
-            var input = planned.Input;
-            _shape = Conv2dShape.Vgg(input.Channels, input.Height, input.Width, weights.OutChannels);
-            _weight = memory.Upload(weights.Weight).View;
-            _bias = memory.Upload(weights.Bias).View;
+            var shape = planned.Conv!.Value; // the plan's, as it counted the layer's bytes
+            var weight = memory.Upload(weights.Weight).View;
+            var bias = memory.Upload(weights.Bias).View;
             Output = output;
             if (planned.Mask == ReluMaskSource.Bits)
                 _maskBits = memory.Words(Relu.MaskWords(output.Shape.Length)).View;
+            _weights = kernels.Conv.Prepare(shape, weight, bias, n => memory.Floats(n).View, planned.Kernels);
 
-            // The closures the tape replays, in reverse: the ReLU step (recorded last) runs first.
-            // Where the input-gradient kernel applies the ReLU mask itself as it loads dOut, there is
-            // no ReLU step (ConvVariants says which masks each variant applies).
-            bool fusedMask = planned.Mask switch
-            {
-                ReluMaskSource.KeptOutput => planned.Kernels.MasksWithOutput,
-                ReluMaskSource.Bits => planned.Kernels.MasksWithBits,
-                _ => false,
-            };
-            _convLabel = fusedMask ? $"{ReluName}+{ConvName}" : ConvName;
-            _convBackward = InputGradient(memory, fusedMask);
-            _reluBackward = fusedMask || planned.Mask == ReluMaskSource.MaxPooling ? null
-                : planned.Mask == ReluMaskSource.Bits
-                    ? () => kernels.Relu.BackwardBits(gradients.Output, gradients.Output, _maskBits)
-                    : () => kernels.Relu.Backward(gradients.Output, gradients.Output, output.View);
+            // The closure the tape replays: the input gradient through the ReLU (its mask, where there is one).
+            var (dInput, dOutput) = (gradients.Input, gradients.Output);
+            var reluOutput = planned.Mask == ReluMaskSource.KeptOutput ? output.View : default;
+            var bits = _maskBits;
+            _convLabel = planned.Mask == ReluMaskSource.MaxPooling ? ConvName : $"{ReluName}+{ConvName}";
+            _convBackward = () => kernels.Conv.BackwardInput(dInput, dOutput, _weights, reluOutput, bits);
         }
 
         public PlannedLayer Planned { get; }
@@ -262,43 +253,11 @@ public sealed class VggNetwork
 
         public override IEnumerable<string> Names => [ConvName, ReluName];
 
-        public override void Forward(DeviceTensor input)
-        {
-            var variant = Planned.Kernels.Forward;
-            _kernels.Conv.Forward(Output.View, input.View, _weight, _bias, _shape, fuseRelu: true, variant);
-            if (Planned.Mask == ReluMaskSource.Bits)
-                _kernels.Relu.PackMask(_maskBits, Output.View); // before the next layers reuse Output's buffer
-        }
+        // The mask's bits are packed before the next layers reuse Output's buffer.
+        public override void Forward(DeviceTensor input) =>
+            _kernels.Conv.Forward(Output.View, _maskBits, input.View, _weights, fuseRelu: true);
 
-        public override void RecordBackward(Tape tape)
-        {
-            tape.Record(_convLabel, _convBackward);
-            if (_reluBackward is not null) tape.Record(ReluName, _reluBackward);
-        }
-
-        /// <summary>
-        /// The input gradient's closure, in the variant the plan chose: host code over the weights, a
-        /// tiled product over the transposed weights (prepared here once), or a plain kernel over the
-        /// weights. With <paramref name="fusedMask"/> the kernel masks dOut by the ReLU's kept output
-        /// or bits as it loads it.
-        /// </summary>
-        private Action InputGradient(DeviceMemory memory, bool fusedMask)
-        {
-            var (dInput, dOutput) = (Gradients.Input, Gradients.Output);
-            var output = fusedMask && Planned.Mask == ReluMaskSource.KeptOutput ? Output.View : default;
-            var bits = fusedMask && Planned.Mask == ReluMaskSource.Bits ? _maskBits : default;
-            var variant = Planned.Kernels.InputGradient;
-            if (variant == KernelVariant.Cpu)
-                return () => _kernels.Conv.BackwardInputCpu(dInput, dOutput, _weight, _shape, output, bits);
-            if (!Planned.Kernels.TiledInputGradient)
-                return () => _kernels.Conv.BackwardInput(dInput, dOutput, _weight, _shape, variant);
-
-            var transposed = memory.Floats(_shape.WeightLength).View; // (C, K, 3, 3) flipped
-            _kernels.Conv.TransposeFlip(transposed, _weight, _shape);
-            return variant == KernelVariant.Tf32
-                ? () => _kernels.Conv.BackwardInputTf32(dInput, dOutput, transposed, output, _shape)
-                : () => _kernels.Conv.BackwardInputTiled(dInput, dOutput, transposed, output, _shape);
-        }
+        public override void RecordBackward(Tape tape) => tape.Record(_convLabel, _convBackward);
     }
 
     /// <summary>

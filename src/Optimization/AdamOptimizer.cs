@@ -32,6 +32,7 @@ public sealed class AdamOptimizer : IOptimizer
     private readonly MemoryBuffer1D<float, Stride1D.Dense> _v;        // (n) second moment
     private readonly MemoryBuffer1D<float, Stride1D.Dense> _loss;     // (1) f at the current x
     private readonly float[] _host = new float[1];
+    private readonly MemoryBuffer[] _buffers;                         // every buffer above, to count and free
 
     private int _iteration;   // iterations of this optimizer, what MaxIterations counts
     private int _step;        // Adam's t: also counts the steps of the optimizer continued from
@@ -62,6 +63,7 @@ public sealed class AdamOptimizer : IOptimizer
         _v = accelerator.Allocate1D<float>(x.Length);
         _loss = accelerator.Allocate1D<float>(1);
         _previous = accelerator.Allocate1D<float>(x.Length);
+        _buffers = [_gradient, _m, _v, _loss, _previous];
         _vectors.Fill(_m.View, 0f);
         _vectors.Fill(_v.View, 0f);
     }
@@ -137,12 +139,11 @@ public sealed class AdamOptimizer : IOptimizer
     /// <inheritdoc/>
     public void Dispose()
     {
-        _gradient.Dispose();
-        _m.Dispose();
-        _v.Dispose();
-        _loss.Dispose();
-        _previous.Dispose();
+        foreach (var buffer in _buffers) buffer.Dispose();
     }
+
+    /// <inheritdoc/>
+    public long DeviceBytes => _buffers.Sum(b => b.LengthInBytes);
 
     /// <summary>f and g at the current x; reads f (one float) to the host.</summary>
     private float Evaluate()

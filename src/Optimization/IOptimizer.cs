@@ -55,6 +55,10 @@ public interface IOptimizer : IDisposable
     /// </summary>
     const int DefaultMaxIterations = 1000;
 
+    /// <summary>Device bytes the optimizer holds (x, which the caller owns, not included): what it allocated, as
+    /// its <c>RequiredBytes</c> states it beforehand.</summary>
+    long DeviceBytes { get; }
+
     /// <summary>
     /// Evaluates the objective at the initial x and returns iteration 0 (the loss a run reports
     /// before optimizing). Only the first call evaluates; later calls return the same result.

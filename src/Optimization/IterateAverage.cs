@@ -48,6 +48,9 @@ public sealed class IterateAverage : IDisposable
     /// <summary>Device bytes for n variables.</summary>
     public static long RequiredBytes(int n) => sizeof(float) * (long)n;
 
+    /// <summary>Device bytes it holds (what it allocated).</summary>
+    public long DeviceBytes => _average.LengthInBytes;
+
     /// <summary>Adds iterate x_{t+1} (n elements): <c>avg = D*avg + (1-D)*x</c>.</summary>
     public void Add(ArrayView<float> x)
     {

@@ -69,6 +69,7 @@ public sealed class LbfgsOptimizer : IOptimizer
     private readonly MemoryBuffer1D<float, Stride1D.Dense> _coefficients; // (2m) the direction's s and y coefficients
     private readonly MemoryBuffer1D<float, Stride1D.Dense> _scalars;      // (ScalarCount) see the slots above
     private readonly float[] _host = new float[ScalarCount];             // host copies of the slots read
+    private readonly MemoryBuffer[] _buffers;                              // every buffer above, to count and free
 
     // The host side of the two-loop recursion, by ring slot (m x m row-major for the matrices).
     private readonly float[] _hostDots;      // (6m) host copy of _dots
@@ -119,6 +120,8 @@ public sealed class LbfgsOptimizer : IOptimizer
         _dotScratch = accelerator.Allocate1D<float>(VectorOps.DotsScratchLength(_m));
         _coefficients = accelerator.Allocate1D<float>(2 * _m);
         _scalars = accelerator.Allocate1D<float>(ScalarCount);
+        _buffers = [_gradient, _startX, _startGradient, _direction, _q, _s, _y, _dots, _dotScratch, _coefficients,
+            _scalars];
         _hostDots = new float[DotBlockCount * _m];
         _ss = new double[_m * _m];
         _sy = new double[_m * _m];
@@ -253,18 +256,11 @@ public sealed class LbfgsOptimizer : IOptimizer
     /// <inheritdoc/>
     public void Dispose()
     {
-        _gradient.Dispose();
-        _startX.Dispose();
-        _startGradient.Dispose();
-        _direction.Dispose();
-        _q.Dispose();
-        _s.Dispose();
-        _y.Dispose();
-        _dots.Dispose();
-        _dotScratch.Dispose();
-        _coefficients.Dispose();
-        _scalars.Dispose();
+        foreach (var buffer in _buffers) buffer.Dispose();
     }
+
+    /// <inheritdoc/>
+    public long DeviceBytes => _buffers.Sum(b => b.LengthInBytes);
 
     // ------------------------------------------------------------------ the two-loop recursion
 

@@ -1,4 +1,5 @@
 using IlgpuStyle.Network.Weights;
+using IlgpuStyle.Weights.Files;
 
 namespace IlgpuStyle.Weights;
 
@@ -29,6 +30,8 @@ public static class WeightConverter
         log ??= TextWriter.Null;
         if (preprocess != null && !VggWeights.PreprocessNames.Contains(preprocess))
             throw new ConverterException($"unknown preprocess '{preprocess}' (expected torchvision or caffe)");
+        // Before anything is read: the output may not be the input, under any spelling (OutputPathException).
+        OutputFiles.Check([("output file", outputPath)], [("input file", inputPath)]);
 
         var source = WeightSources.Open(inputPath);
         log.WriteLine($"{inputPath}: {source.Format}, {source.Tensors.Count} tensors");
@@ -71,7 +74,7 @@ public static class WeightConverter
 
         try
         {
-            SafetensorsFile.Write(outputPath, tensors, metadata);
+            SafetensorsFile.Write(FileIdentity.OutputPath(outputPath), tensors, metadata);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

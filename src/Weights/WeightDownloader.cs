@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Security.Cryptography;
 using IlgpuStyle.Network.Weights;
+using IlgpuStyle.Weights.Files;
 
 namespace IlgpuStyle.Weights;
 
@@ -95,7 +96,7 @@ public static class WeightDownloader
         ArgumentException.ThrowIfNullOrEmpty(outputPath);
         log ??= TextWriter.Null;
         string url = ResolveUrlBase(urlBase) + file.FileName;
-        string folder = Path.GetDirectoryName(Path.GetFullPath(outputPath))!;
+        string folder = Path.GetDirectoryName(FileIdentity.OutputPath(outputPath))!;
         bool createdFolder = !Directory.Exists(folder);
         Directory.CreateDirectory(folder);
         string downloaded = Path.Combine(folder, file.FileName);

@@ -26,16 +26,59 @@ public static class WeightSources
 
             if (length == 0)
                 throw new SourceFormatException("the file is empty");
-            if (start.StartsWith("PK\x03\x04"u8))
-                return PthFile.OpenZip(path);
-            if (start[0] == 0x80) // pickle PROTO opcode, the first byte of every protocol >= 2 pickle
-                return PthFile.OpenLegacy(path);
-            if (CaffeModelFile.LooksLikeNetParameter(start))
-                return CaffeModelFile.Open(path);
-            throw new SourceFormatException("not a PyTorch .pth or Caffe .caffemodel file (starts with bytes " +
-                                            $"{Convert.ToHexString(start[..Math.Min(8, length)])})");
+            return Kind(start) switch
+            {
+                SourceFileKind.PthZip => PthFile.OpenZip(path),
+                SourceFileKind.PthLegacy => PthFile.OpenLegacy(path),
+                SourceFileKind.Caffe => CaffeModelFile.Open(path),
+                _ => throw new SourceFormatException("not a PyTorch .pth or Caffe .caffemodel file (starts with " +
+                                                     $"bytes {Convert.ToHexString(start[..Math.Min(8, length)])})"),
+            };
         });
     }
+
+    /// <summary>
+    /// What a file is, by its first bytes, in words for a message (<c>a PyTorch .pth file</c>), or null when it is
+    /// none of the formats the converter reads: the console asks this of a <c>--weights</c> file it cannot load, to
+    /// say "convert it" rather than that its header is impossible.
+    /// </summary>
+    public static string? Recognise(string path)
+    {
+        byte[] head = new byte[16];
+        int length;
+        try
+        {
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+            length = stream.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+        return length == 0 ? null : Kind(head.AsSpan(0, length)) switch
+        {
+            SourceFileKind.PthZip or SourceFileKind.PthLegacy => "a PyTorch .pth file",
+            SourceFileKind.Caffe => "a Caffe .caffemodel file",
+            _ => null,
+        };
+    }
+
+    /// <summary>The formats the converter reads, told apart by their first bytes.</summary>
+    private enum SourceFileKind
+    {
+        Unknown,
+        PthZip,
+        PthLegacy,
+        Caffe,
+    }
+
+    /// <summary>The zip signature (torch since 1.6), the pickle PROTO opcode (older torch), or a Caffe
+    /// <c>NetParameter</c> field tag.</summary>
+    private static SourceFileKind Kind(ReadOnlySpan<byte> start) =>
+        start.StartsWith("PK\x03\x04"u8) ? SourceFileKind.PthZip
+        : start[0] == 0x80 ? SourceFileKind.PthLegacy // the first byte of every protocol >= 2 pickle
+        : CaffeModelFile.LooksLikeNetParameter(start) ? SourceFileKind.Caffe
+        : SourceFileKind.Unknown;
 
     /// <summary>
     /// Runs a reader step and turns every way a malformed file can fail into one

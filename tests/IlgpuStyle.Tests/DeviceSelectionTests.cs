@@ -12,7 +12,11 @@ public sealed class DeviceSelectionTests
         using var context = Devices.CreateContext();
         Assert.That(Devices.Select(context, "cpu").AcceleratorType, Is.EqualTo(AcceleratorType.CPU));
         Assert.That(Devices.Select(context, " CPU ").AcceleratorType, Is.EqualTo(AcceleratorType.CPU));
-        Assert.That(Devices.Select(context, "auto"), Is.Not.Null);
+        // auto: the first CUDA device, else the first OpenCL device, else the CPU.
+        var expected = context.Devices.FirstOrDefault(d => d.AcceleratorType == AcceleratorType.Cuda)
+                       ?? context.Devices.FirstOrDefault(d => d.AcceleratorType == AcceleratorType.OpenCL)
+                       ?? context.Devices.First(d => d.AcceleratorType == AcceleratorType.CPU);
+        Assert.That(Devices.Select(context, "auto"), Is.SameAs(expected));
         Assert.That(Devices.Select(context, "0"), Is.SameAs(context.Devices[0]));
     }
 

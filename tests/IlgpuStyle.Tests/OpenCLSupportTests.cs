@@ -129,7 +129,7 @@ public sealed class OpenCLSupportTests
                 Assert.Ignore("a usable OpenCL device is present (the kernel tests run on it)");
         }
         var (exit, output, error) = Run("verify", "--device", "opencl");
-        Assert.That(exit, Is.EqualTo(Cli.ExitUsage));
+        Assert.That(exit, Is.EqualTo(ExitCodes.Usage));
         Assert.That(output, Is.Empty);
         Assert.That(error.TrimEnd(), Does.StartWith("error: No usable OpenCL device found: ")
             .And.Contain(OpenCLSupport.Requirement).And.Contain("--device cpu").And.Not.Contain("\n"));

@@ -1,13 +1,16 @@
 using System.Diagnostics;
 using IlgpuStyle.Network.Weights;
 using IlgpuStyle.Weights;
+using IlgpuStyle.Weights.Files;
 
 namespace IlgpuStyle.Converter;
 
 /// <summary>
 /// Command line: <c>INPUT OUTPUT.safetensors [--arch vgg19|vgg16] [--preprocess torchvision|caffe]</c>,
 /// <c>--download vgg19|vgg16 [OUTPUT.safetensors] [--url-base URL]</c>, or <c>--list INPUT</c>.
-/// Exit codes: 0 success, 1 the file or download failed, 2 bad arguments. Errors are one line.
+/// Exit codes: 0 success, 1 the file or download failed, 2 bad arguments (an output that would replace the
+/// input, a folder, a link or a device included). Errors are one line (bad arguments end with where the usage
+/// is: <c>--help</c>).
 /// </summary>
 public static class Program
 {
@@ -60,6 +63,10 @@ public static class Program
             }
         }
 
+        // An empty path is what an unset shell variable gives; the file system would refuse it with an exception.
+        if (positional.Any(string.IsNullOrWhiteSpace) || list?.Trim() == "" || urlBase?.Trim() == "")
+            return UsageError(stderr, "a path or URL is empty (is a shell variable not set?)");
+
         VggArchitecture? architecture = null;
         if (arch != null && (architecture = VggArchitecture.Find(arch)) == null)
             return UsageError(stderr, $"--arch must be vgg19 or vgg16, not '{arch}'");
@@ -107,6 +114,11 @@ public static class Program
             WeightConverter.Convert(positional[0], positional[1], architecture, preprocess, stdout);
             return 0;
         }
+        catch (OutputPathException e)
+        {
+            stderr.WriteLine($"error: {e.Message}");
+            return 2;
+        }
         catch (ConverterException e)
         {
             stderr.WriteLine($"error: {e.Message}");
@@ -119,10 +131,10 @@ public static class Program
         }
     }
 
+    /// <summary>One line, as every error: the problem, then where the usage is.</summary>
     private static int UsageError(TextWriter stderr, string message)
     {
-        stderr.WriteLine($"error: {message}");
-        stderr.WriteLine(Usage);
+        stderr.WriteLine($"error: {message}. See 'ilgpu-style-convert --help'.");
         return 2;
     }
 

@@ -16,10 +16,7 @@ public static partial class KernelChecks
     /// </summary>
     private static readonly Conv2dShape[] CpuShapes =
     [
-        new(3, 5, 7, 4, 3, 3, 1, 1),
-        new(2, 6, 9, 5, 3, 3, 0, 2),
-        new(4, 7, 5, 3, 1, 1, 0, 1),
-        new(3, 8, 6, 2, 2, 4, 2, 3),
+        .. ConvShapes,
         new(30, 7, 11, 21, 3, 3, 1, 1),
         new(23, 9, 6, 30, 3, 3, 1, 1),
         new(5, 9, 8, 7, 3, 3, 1, 2),
@@ -37,12 +34,14 @@ public static partial class KernelChecks
             foreach (bool relu in new[] { false, true })
             {
                 string name = $"conv2d.forward{(relu ? "+relu" : "")}/cpu";
-                checks.Add(Cpu(name, text, k => CpuConvForward(k, shape, relu, name)));
+                checks.Add(Cpu(name, text, k => ConvForward(k, shape, KernelVariant.Cpu, relu, name, seed: 81,
+                    WithinFloatSums, offset: 5)));
             }
             foreach (var mask in new[] { "", "+relu-mask", "+relu-bits" })
             {
                 string name = $"conv2d.backward{mask}/cpu";
-                checks.Add(Cpu(name, text, k => CpuConvBackward(k, shape, mask, name)));
+                checks.Add(Cpu(name, text, k => ConvBackward(k, shape, KernelVariant.Cpu, mask, name, seed: 82,
+                    WithinFloatSums)));
             }
         }
 
@@ -70,23 +69,24 @@ public static partial class KernelChecks
     static partial void AddCpuPasses(List<KernelCheck> checks)
     {
         var host = new List<KernelCheck>();
-        AddRelu(host, host: true);
-        AddPooling(host, host: true);
-        AddLosses(host, host: true);
-        AddVectorOps(host, host: true);
-        AddReplicate(host, host: true);
-        AddGuide(host, host: true);
+        const KernelVariant cpu = KernelVariant.Cpu;
+        AddRelu(host, cpu);
+        AddPooling(host, cpu);
+        AddLosses(host, cpu);
+        AddVectorOps(host, cpu);
+        AddReplicate(host, cpu);
+        AddGuide(host, cpu);
         const int n = 100003; // 7 chunks of the sums, the last partial; a mask word cut short
         string text = $"n={n}";
-        host.Add(new("vector.dot", text, k => Reduce(k, true, "vector.dot", text, n, null, (v, r, x, y) => v.Dot(r,
-            x, y), VectorOps.DotReference)));
-        host.Add(new("vector.linear-combination", text, k => Elementwise2(k, true, "vector.linear-combination", n,
-            (v, x, y, z) => v.LinearCombination(z, 0.5f, x, -2f, y, 0.25f), (x, y) => 0.5 * x - 2 * y + 0.25)));
-        host.Add(new("mse.forward", text, k => MseForward(k, true, n, false, "mse.forward")));
+        host.Add(new("vector.dot", text, k => Reduce(k, "vector.dot", text, n, null, (v, r, x, y) => v.Dot(r,
+            x, y, cpu), VectorOps.DotReference)));
+        host.Add(new("vector.linear-combination", text, k => Elementwise2(k, "vector.linear-combination", n,
+            (v, x, y, z) => v.LinearCombination(z, 0.5f, x, -2f, y, 0.25f, cpu), (x, y) => 0.5 * x - 2 * y + 0.25)));
+        host.Add(new("mse.forward", text, k => MseForward(k, cpu, n, false, "mse.forward")));
         var pool = new ChwShape(9, 33, 35);
-        host.Add(new("maxpool2d.forward/fused-relu", pool.ToString(), k => MaxPoolForward(k, true, pool, true,
+        host.Add(new("maxpool2d.forward/fused-relu", pool.ToString(), k => MaxPoolForward(k, cpu, pool, true,
             "maxpool2d.forward/fused-relu", pool.ToString())));
-        host.Add(new("maxpool2d.backward/fused-relu", pool.ToString(), k => MaxPoolBackward(k, true, pool, true,
+        host.Add(new("maxpool2d.backward/fused-relu", pool.ToString(), k => MaxPoolBackward(k, cpu, pool, true,
             "maxpool2d.backward/fused-relu", pool.ToString())));
         foreach (var check in host.Where(c => !c.Kernel.StartsWith("relu.", StringComparison.Ordinal) || c.Kernel ==
             "relu.pack-mask"))
@@ -101,50 +101,4 @@ public static partial class KernelChecks
 
     private static KernelCheck Cpu(string name, string shape, Func<KernelSet, CheckResult> run) =>
         new(name, shape, run) { Requires = CpuHost.Supports, RequirementText = CpuRequirement };
-
-    /// <summary>The input sits at an offset inside a larger buffer, as the network's views into its scratch
-    /// do.</summary>
-    private static CheckResult CpuConvForward(KernelSet k, Conv2dShape s, bool relu, string name)
-    {
-        var random = new Random(81);
-        var input = Uniform(random, s.Input.Length + 5);
-        var weight = Uniform(random, s.WeightLength);
-        var bias = Uniform(random, s.OutChannels);
-        var expected = new double[s.Output.Length];
-        Conv2d.ForwardReference(expected, input[5..], weight, bias, s, relu);
-
-        var a = k.Accelerator;
-        using var dInput = Upload(a, input);
-        using var dWeight = Upload(a, weight);
-        using var dBias = Upload(a, bias);
-        using var output = Poisoned(a, s.Output.Length);
-        k.Conv.ForwardCpu(output.View, dInput.View.SubView(5, s.Input.Length), dWeight.View, dBias.View, s, relu);
-        return Comparison.Compare(name, s.ToString(), Download(output), expected, Sums);
-    }
-
-    /// <summary>The ReLU mask given as the kept output or as its bits, or none.</summary>
-    private static CheckResult CpuConvBackward(KernelSet k, Conv2dShape s, string mask, string name)
-    {
-        var random = new Random(82);
-        var dOutput = Uniform(random, s.Output.Length);
-        var weight = Uniform(random, s.WeightLength);
-        var reluOutput = Uniform(random, s.Output.Length);
-        Relu.ForwardReference(reluOutput, reluOutput); // a real ReLU output: about half zeros
-        var bits = new uint[Relu.MaskWords(s.Output.Length)];
-        Relu.PackMaskReference(bits, reluOutput);
-        var masked = (double[])dOutput.Clone();
-        if (mask.Length > 0) Relu.BackwardReference(masked, dOutput, reluOutput);
-        var expected = new double[s.Input.Length];
-        Conv2d.BackwardInputReference(expected, masked, weight, s);
-
-        var a = k.Accelerator;
-        using var dOut = Upload(a, dOutput);
-        using var dWeight = Upload(a, weight);
-        using var saved = Upload(a, reluOutput);
-        using var dBits = a.Allocate1D(bits);
-        using var dInput = Poisoned(a, s.Input.Length);
-        k.Conv.BackwardInputCpu(dInput.View, dOut.View, dWeight.View, s,
-            mask == "+relu-mask" ? saved.View : default, mask == "+relu-bits" ? dBits.View : default);
-        return Comparison.Compare(name, s.ToString(), Download(dInput), expected, Sums);
-    }
 }

@@ -4,14 +4,15 @@ namespace IlgpuStyle.Kernels.Verification;
 
 public static partial class KernelChecks
 {
-    static partial void AddGuideKernels(List<KernelCheck> checks) => AddGuide(checks, host: false);
+    static partial void AddGuideKernels(List<KernelCheck> checks) => AddGuide(checks, KernelVariant.PerElement);
 
     /// <summary>
-    /// The guide multiply, as the kernel or (<paramref name="host"/>) in host code, and the guided Gram built on
-    /// it as a style tap runs it; the host variant also on a plane that spans several cores' ranges.
+    /// The guide multiply as <paramref name="variant"/> (kernel 1 or the host code), and the guided Gram built on
+    /// it as a style tap runs it; the host code also on a plane that spans several cores' ranges.
     /// </summary>
-    private static void AddGuide(List<KernelCheck> checks, bool host)
+    private static void AddGuide(List<KernelCheck> checks, KernelVariant variant)
     {
+        bool host = variant == KernelVariant.Cpu;
         GramShape[] shapes =
         [
             new(3, 35),  // more positions than channels, as at the first layers
@@ -23,7 +24,7 @@ public static partial class KernelChecks
             foreach (bool squared in new[] { false, true })
             {
                 string name = squared ? "guide.multiply/squared" : "guide.multiply";
-                checks.Add(new(name, text, k => GuideMultiplyCheck(k, host, shape, squared, name, text)));
+                checks.Add(new(name, text, k => GuideMultiplyCheck(k, variant, shape, squared, name, text)));
             }
             if (host) continue; // the guided Gram's Gram kernels have their own host checks
             checks.Add(new("guide.gram.forward", text, k => GuidedGramForward(k, shape, text)));
@@ -43,8 +44,8 @@ public static partial class KernelChecks
         return guide;
     }
 
-    private static CheckResult GuideMultiplyCheck(KernelSet k, bool host, GramShape s, bool squared, string name,
-        string text)
+    private static CheckResult GuideMultiplyCheck(KernelSet k, KernelVariant variant, GramShape s, bool squared,
+        string name, string text)
     {
         var random = new Random(91);
         var features = Uniform(random, s.FeatureLength);
@@ -55,7 +56,7 @@ public static partial class KernelChecks
         using var dFeatures = Upload(k.Accelerator, features);
         using var dGuide = Upload(k.Accelerator, guide);
         using var output = Poisoned(k.Accelerator, s.FeatureLength);
-        new GuideMultiply(k.Accelerator, host).Forward(output.View, dFeatures.View, dGuide.View, s, squared);
+        k.Guide.Forward(output.View, dFeatures.View, dGuide.View, s, squared, variant);
         return Comparison.Compare(name, text, Download(output), expected, Elementwise);
     }
 

@@ -43,8 +43,6 @@ public static partial class KernelChecks
     // Sums of up to a few hundred float products, compared with a double-precision reference.
     private static readonly Tolerance Sums = new(2e-5, 1e-4);
 
-    private static readonly KernelVariant[] RowAndElement = [KernelVariant.PerElement, KernelVariant.PerRow];
-
     private static readonly Lazy<IReadOnlyList<KernelCheck>> Catalog = new(Build);
 
     /// <summary>All checks, in a stable order (built on first use, after every static field below).</summary>
@@ -98,89 +96,134 @@ public static partial class KernelChecks
     /// <summary>Checks of the one-to-three channel map of luminance-only transfer (in ReplicateChecks.cs).</summary>
     static partial void AddReplicateKernels(List<KernelCheck> checks);
 
-    private static string Name(KernelVariant variant) => variant == KernelVariant.PerRow ? "per-row" : "per-element";
-
     // ------------------------------------------------------------------ convolution
+
+    /// <summary>
+    /// The convolution's awkward shapes, on which every variant is checked: VGG's 3x3/pad 1/stride 1 on an
+    /// awkward size; no padding, stride 2 (odd output widths); 1x1 (the first layer of some VGG variants);
+    /// a rectangular kernel with padding wider than the kernel. (A property: the other files' shape lists
+    /// start from it, and static fields of a partial class have no order across files.)
+    /// </summary>
+    private static Conv2dShape[] ConvShapes =>
+    [
+        new(3, 5, 7, 4, 3, 3, 1, 1),
+        new(2, 6, 9, 5, 3, 3, 0, 2),
+        new(4, 7, 5, 3, 1, 1, 0, 1),
+        new(3, 8, 6, 2, 2, 4, 2, 3),
+    ];
+
+    /// <summary>
+    /// Judges a result computed from inputs <paramref name="x"/> and weights <paramref name="w"/>:
+    /// <paramref name="reference"/> maps (x, w) to the exact result, <paramref name="magnitude"/> to
+    /// the same product without bias or ReLU (for error bounds that scale with <c>sum |w||x|</c>).
+    /// </summary>
+    private delegate CheckResult Judge(string kernel, string shape, float[] actual, double[] x, double[] w,
+        Func<double[], double[], double[]> reference, Func<double[], double[], double[]> magnitude);
+
+    /// <summary>A float kernel's sums against the double reference (<see cref="Sums"/>).</summary>
+    private static CheckResult WithinFloatSums(string kernel, string shape, float[] actual, double[] x, double[] w,
+        Func<double[], double[], double[]> reference, Func<double[], double[], double[]> magnitude) =>
+        Comparison.Compare(kernel, shape, actual, reference(x, w), Sums);
 
     private static void AddConvolution(List<KernelCheck> checks)
     {
-        Conv2dShape[] shapes =
-        [
-            new(3, 5, 7, 4, 3, 3, 1, 1),  // VGG's 3x3/pad 1/stride 1 on an awkward size
-            new(2, 6, 9, 5, 3, 3, 0, 2),  // no padding, stride 2 (odd output widths)
-            new(4, 7, 5, 3, 1, 1, 0, 1),  // 1x1 (the first layer of some VGG variants)
-            new(3, 8, 6, 2, 2, 4, 2, 3),  // rectangular kernel; padding wider than the kernel
-        ];
-        foreach (var shape in shapes)
+        const KernelVariant variant = KernelVariant.PerElement;
+        foreach (var shape in ConvShapes)
         {
             string text = shape.ToString();
-            foreach (var variant in RowAndElement)
-            {
-                checks.Add(new($"conv2d.forward/{Name(variant)}", text,
-                    k => ConvForward(k, shape, variant, fuseRelu: false, $"conv2d.forward/{Name(variant)}", text)));
-                checks.Add(new($"conv2d.backward/{Name(variant)}", text,
-                    k => ConvBackward(k, shape, variant, $"conv2d.backward/{Name(variant)}", text)));
-            }
+            checks.Add(new("conv2d.forward/per-element", text, k => ConvForward(k, shape, variant, fuseRelu: false,
+                "conv2d.forward/per-element", seed: 11, WithinFloatSums)));
+            checks.Add(new("conv2d.backward/per-element", text, k => ConvBackward(k, shape, variant, mask: "",
+                "conv2d.backward/per-element", seed: 12, WithinFloatSums)));
         }
-        var vgg = shapes[0];
-        foreach (var variant in RowAndElement)
-        {
-            string name = $"conv2d.forward+relu/{Name(variant)}";
-            checks.Add(new(name, "C3 5x7 K4 3x3 p1 s1",
-                k => ConvForward(k, vgg, variant, fuseRelu: true, name, "C3 5x7 K4 3x3 p1 s1")));
-        }
+        var vgg = ConvShapes[0];
+        checks.Add(new("conv2d.forward+relu/per-element", vgg.ToString(), k => ConvForward(k, vgg, variant,
+            fuseRelu: true, "conv2d.forward+relu/per-element", seed: 11, WithinFloatSums)));
     }
 
-    private static CheckResult ConvForward(
-        KernelSet k, Conv2dShape s, KernelVariant variant, bool fuseRelu, string name, string text)
+    /// <summary>
+    /// The forward convolution in <paramref name="variant"/> (the input gradient's variant left per element,
+    /// so no W' is made) on data drawn from <paramref name="seed"/>, judged by <paramref name="judge"/>. The
+    /// input may sit at <paramref name="offset"/> inside a larger buffer, as the network's views into its
+    /// scratch do; <paramref name="splits"/> are the tiled kernels' slices of the reduction.
+    /// </summary>
+    private static CheckResult ConvForward(KernelSet k, Conv2dShape s, KernelVariant variant, bool fuseRelu,
+        string name, int seed, Judge judge, int offset = 0, int splits = 0)
     {
-        var random = new Random(11);
-        var input = Uniform(random, s.Input.Length);
+        var random = new Random(seed);
+        var input = Uniform(random, s.Input.Length + offset);
         var weight = Uniform(random, s.WeightLength);
         var bias = Uniform(random, s.OutChannels);
-        var expected = new double[s.Output.Length];
-        Conv2d.ForwardReference(expected, input, weight, bias, s, fuseRelu);
+        double[] Reference(double[] x, double[] w)
+        {
+            var output = new double[s.Output.Length];
+            Conv2d.ForwardReference(output, x, w, bias, s, fuseRelu);
+            return output;
+        }
+        double[] Magnitude(double[] x, double[] w)
+        {
+            var output = new double[s.Output.Length];
+            Conv2d.ForwardReference(output, x, w, new double[s.OutChannels], s, fuseRelu: false);
+            return output;
+        }
 
         var a = k.Accelerator;
         using var dInput = Upload(a, input);
         using var dWeight = Upload(a, weight);
         using var dBias = Upload(a, bias);
         using var output = Poisoned(a, s.Output.Length);
-        k.Conv.Forward(output.View, dInput.View, dWeight.View, dBias.View, s, fuseRelu, variant);
-        return Comparison.Compare(name, text, Download(output), expected, Sums);
+        var weights = k.Conv.Prepare(s, dWeight.View, dBias.View, _ => default,
+            new ConvVariants(variant, KernelVariant.PerElement));
+        k.Conv.Forward(output.View, default, dInput.View.SubView(offset, s.Input.Length), weights, fuseRelu, splits);
+        return judge(name, s.ToString(), Download(output), input[offset..], weight, Reference, Magnitude);
     }
 
-    private static CheckResult ConvBackward(KernelSet k, Conv2dShape s, KernelVariant variant, string name, string text)
+    /// <summary>
+    /// The input gradient in <paramref name="variant"/> (with W' as <see cref="Conv2d.Prepare"/> makes it
+    /// where the variant reads it) on data drawn from <paramref name="seed"/>, through a ReLU's
+    /// <paramref name="mask"/>: none (""), the kept output ("+relu-mask") or its bits ("+relu-bits").
+    /// </summary>
+    private static CheckResult ConvBackward(KernelSet k, Conv2dShape s, KernelVariant variant, string mask,
+        string name, int seed, Judge judge, int splits = 0)
     {
-        var random = new Random(12);
+        var random = new Random(seed);
         var dOutput = Uniform(random, s.Output.Length);
         var weight = Uniform(random, s.WeightLength);
-        var expected = new double[s.Input.Length];
-        Conv2d.BackwardInputReference(expected, dOutput, weight, s);
+        var reluOutput = Uniform(random, s.Output.Length);
+        Relu.ForwardReference(reluOutput, reluOutput); // a real ReLU output: about half zeros
+        var bits = new uint[Relu.MaskWords(s.Output.Length)];
+        Relu.PackMaskReference(bits, reluOutput);
+        var masked = (double[])dOutput.Clone();
+        if (mask.Length > 0) Relu.BackwardReference(masked, dOutput, reluOutput);
+        double[] Reference(double[] dy, double[] w)
+        {
+            var dInput = new double[s.Input.Length];
+            Conv2d.BackwardInputReference(dInput, dy, w, s);
+            return dInput;
+        }
 
         var a = k.Accelerator;
         using var dOut = Upload(a, dOutput);
         using var dWeight = Upload(a, weight);
+        using var dBias = Upload(a, new double[s.OutChannels]);
+        using var transposed = Poisoned(a, s.WeightLength);
+        using var saved = Upload(a, reluOutput);
+        using var dBits = a.Allocate1D(bits);
         using var dInput = Poisoned(a, s.Input.Length);
-        k.Conv.BackwardInput(dInput.View, dOut.View, dWeight.View, s, variant);
-        return Comparison.Compare(name, text, Download(dInput), expected, Sums);
+        var weights = k.Conv.Prepare(s, dWeight.View, dBias.View, _ => transposed.View,
+            new ConvVariants(KernelVariant.PerElement, variant));
+        k.Conv.BackwardInput(dInput.View, dOut.View, weights, mask == "+relu-mask" ? saved.View : default,
+            mask == "+relu-bits" ? dBits.View : default, splits);
+        return judge(name, s.ToString(), Download(dInput), masked, weight, Reference, Reference);
     }
 
     // ------------------------------------------------------------------ ReLU
 
-    private static void AddRelu(List<KernelCheck> checks, bool host = false)
+    /// <param name="checks">Where the checks go.</param>
+    /// <param name="variant">The variant of the operations that have two (kernel 1 or the host code).</param>
+    private static void AddRelu(List<KernelCheck> checks, KernelVariant variant = KernelVariant.PerElement)
     {
         const int n = 37;
-        checks.Add(new("relu.forward", "n=37", k =>
-        {
-            var input = Uniform(new Random(21), n);
-            var expected = new double[n];
-            Relu.ForwardReference(expected, input);
-            using var dInput = Upload(k.Accelerator, input);
-            using var output = Poisoned(k.Accelerator, n);
-            k.Relu.Forward(output.View, dInput.View);
-            return Comparison.Compare("relu.forward", "n=37", Download(output), expected, Elementwise);
-        }));
         checks.Add(new("relu.backward", "n=37", k =>
         {
             var random = new Random(22);
@@ -209,7 +252,7 @@ public static partial class KernelChecks
                 Relu.PackMaskReference(expected, output);
                 using var saved = Upload(k.Accelerator, output);
                 using var mask = Filled(k.Accelerator, expected.Length, 0xDEADBEEFu);
-                new Relu(k.Accelerator, host).PackMask(mask.View, saved.View);
+                k.Relu.PackMask(mask.View, saved.View, variant);
                 return Comparison.CompareExact("relu.pack-mask", text, DownloadAll(mask), expected);
             }));
             checks.Add(new("relu.backward/bits", text, k =>
@@ -239,21 +282,21 @@ public static partial class KernelChecks
         new(1, 9, 2),  // a single window column
     ];
 
-    private static void AddPooling(List<KernelCheck> checks, bool host = false)
+    private static void AddPooling(List<KernelCheck> checks, KernelVariant variant = KernelVariant.PerElement)
     {
         foreach (var shape in PoolShapes)
         {
             string text = shape.ToString();
-            checks.Add(new("maxpool2d.forward", text, k => MaxPoolForward(k, host, shape, reluInput: false,
+            checks.Add(new("maxpool2d.forward", text, k => MaxPoolForward(k, variant, shape, reluInput: false,
                 "maxpool2d.forward", text)));
-            checks.Add(new("maxpool2d.backward", text, k => MaxPoolBackward(k, host, shape, reluInput: false,
+            checks.Add(new("maxpool2d.backward", text, k => MaxPoolBackward(k, variant, shape, reluInput: false,
                 "maxpool2d.backward", text)));
-            checks.Add(new("maxpool2d.forward/fused-relu", text, k => MaxPoolForward(k, host, shape, reluInput: true,
-                "maxpool2d.forward/fused-relu", text)));
-            checks.Add(new("maxpool2d.backward/fused-relu", text, k => MaxPoolBackward(k, host, shape,
+            checks.Add(new("maxpool2d.forward/fused-relu", text, k => MaxPoolForward(k, variant, shape,
+                reluInput: true, "maxpool2d.forward/fused-relu", text)));
+            checks.Add(new("maxpool2d.backward/fused-relu", text, k => MaxPoolBackward(k, variant, shape,
                 reluInput: true, "maxpool2d.backward/fused-relu", text)));
-            checks.Add(new("avgpool2d.forward", text, k => AvgPoolForward(k, host, shape, text)));
-            checks.Add(new("avgpool2d.backward", text, k => AvgPoolBackward(k, host, shape, text)));
+            checks.Add(new("avgpool2d.forward", text, k => AvgPoolForward(k, variant, shape, text)));
+            checks.Add(new("avgpool2d.backward", text, k => AvgPoolBackward(k, variant, shape, text)));
         }
     }
 
@@ -279,7 +322,8 @@ public static partial class KernelChecks
         return input;
     }
 
-    private static CheckResult MaxPoolForward(KernelSet k, bool host, ChwShape s, bool reluInput, string name,
+    private static CheckResult MaxPoolForward(KernelSet k, KernelVariant variant, ChwShape s, bool reluInput,
+        string name,
         string text)
     {
         var o = MaxPool2d.OutputShape(s);
@@ -291,13 +335,14 @@ public static partial class KernelChecks
         using var dInput = Upload(k.Accelerator, input);
         using var output = Poisoned(k.Accelerator, o.Length);
         using var argmax = Filled<byte>(k.Accelerator, o.Length, 77);
-        new MaxPool2d(k.Accelerator, host).Forward(output.View, argmax.View, dInput.View, s, reluInput);
+        k.MaxPool.Forward(output.View, argmax.View, dInput.View, s, reluInput, variant);
         return Comparison.Combine(name, text,
             Comparison.Compare("output", text, Download(output), expected, Elementwise),
             Comparison.CompareExact("argmax", text, DownloadAll(argmax), expectedArgmax));
     }
 
-    private static CheckResult MaxPoolBackward(KernelSet k, bool host, ChwShape s, bool reluInput, string name,
+    private static CheckResult MaxPoolBackward(KernelSet k, KernelVariant variant, ChwShape s, bool reluInput,
+        string name,
         string text)
     {
         var o = MaxPool2d.OutputShape(s);
@@ -312,34 +357,36 @@ public static partial class KernelChecks
         using var dOut = Upload(k.Accelerator, dOutput);
         using var dArgmax = k.Accelerator.Allocate1D(argmax);
         using var dInput = Poisoned(k.Accelerator, s.Length);
-        new MaxPool2d(k.Accelerator, host).Backward(dInput.View, dOut.View, dArgmax.View, s);
+        k.MaxPool.Backward(dInput.View, dOut.View, dArgmax.View, s, variant);
         return Comparison.Compare(name, text, Download(dInput), expected, Elementwise);
     }
 
-    private static CheckResult AvgPoolForward(KernelSet k, bool host, ChwShape s, string text)
-    {
-        var o = MaxPool2d.OutputShape(s);
-        var input = Uniform(new Random(33), s.Length);
-        var expected = new double[o.Length];
-        AvgPool2d.ForwardReference(expected, input, s);
+    private static CheckResult AvgPoolForward(KernelSet k, KernelVariant variant, ChwShape s, string text) =>
+        OneToOne(k, "avgpool2d.forward", text, seed: 33, s.Length, MaxPool2d.OutputShape(s).Length,
+            (expected, input) => AvgPool2d.ForwardReference(expected, input, s),
+            (output, input) => k.AvgPool.Forward(output, input, s, variant), Elementwise);
 
+    private static CheckResult AvgPoolBackward(KernelSet k, KernelVariant variant, ChwShape s, string text) =>
+        OneToOne(k, "avgpool2d.backward", text, seed: 34, MaxPool2d.OutputShape(s).Length, s.Length,
+            (expected, dOutput) => AvgPool2d.BackwardReference(expected, dOutput, s),
+            (dInput, dOutput) => k.AvgPool.Backward(dInput, dOutput, s, variant), Elementwise);
+
+    /// <summary>
+    /// A launch with one input and one output against its reference: <paramref name="inputLength"/>
+    /// values drawn from <paramref name="seed"/>, the reference's result, the launch's into a poisoned
+    /// output of <paramref name="outputLength"/>, compared within <paramref name="tolerance"/>.
+    /// </summary>
+    private static CheckResult OneToOne(KernelSet k, string name, string text, int seed, int inputLength,
+        int outputLength, Action<double[], double[]> reference, Action<ArrayView<float>, ArrayView<float>> launch,
+        Tolerance tolerance)
+    {
+        var input = Uniform(new Random(seed), inputLength);
+        var expected = new double[outputLength];
+        reference(expected, input);
         using var dInput = Upload(k.Accelerator, input);
-        using var output = Poisoned(k.Accelerator, o.Length);
-        new AvgPool2d(k.Accelerator, host).Forward(output.View, dInput.View, s);
-        return Comparison.Compare("avgpool2d.forward", text, Download(output), expected, Elementwise);
-    }
-
-    private static CheckResult AvgPoolBackward(KernelSet k, bool host, ChwShape s, string text)
-    {
-        var o = MaxPool2d.OutputShape(s);
-        var dOutput = Uniform(new Random(34), o.Length);
-        var expected = new double[s.Length];
-        AvgPool2d.BackwardReference(expected, dOutput, s);
-
-        using var dOut = Upload(k.Accelerator, dOutput);
-        using var dInput = Poisoned(k.Accelerator, s.Length);
-        new AvgPool2d(k.Accelerator, host).Backward(dInput.View, dOut.View, s);
-        return Comparison.Compare("avgpool2d.backward", text, Download(dInput), expected, Elementwise);
+        using var output = Poisoned(k.Accelerator, outputLength);
+        launch(output.View, dInput.View);
+        return Comparison.Compare(name, text, Download(output), expected, tolerance);
     }
 
     // ------------------------------------------------------------------ Gram
@@ -355,15 +402,13 @@ public static partial class KernelChecks
         foreach (var shape in shapes)
         {
             string text = $"C{shape.Channels} M{shape.Positions}";
-            foreach (var variant in RowAndElement)
+            const KernelVariant variant = KernelVariant.PerElement;
+            checks.Add(new("gram.forward/per-element", text,
+                k => GramForward(k, shape, variant, "gram.forward/per-element", text)));
+            foreach (bool accumulate in new[] { false, true })
             {
-                string forward = $"gram.forward/{Name(variant)}";
-                checks.Add(new(forward, text, k => GramForward(k, shape, variant, forward, text)));
-                foreach (bool accumulate in new[] { false, true })
-                {
-                    string backward = $"gram.backward{(accumulate ? "+accumulate" : "")}/{Name(variant)}";
-                    checks.Add(new(backward, text, k => GramBackward(k, shape, variant, accumulate, backward, text)));
-                }
+                string backward = $"gram.backward{(accumulate ? "+accumulate" : "")}/per-element";
+                checks.Add(new(backward, text, k => GramBackward(k, shape, variant, accumulate, backward, text)));
             }
         }
     }
@@ -401,16 +446,16 @@ public static partial class KernelChecks
 
     // ------------------------------------------------------------------ losses
 
-    private static void AddLosses(List<KernelCheck> checks, bool host = false)
+    private static void AddLosses(List<KernelCheck> checks, KernelVariant variant = KernelVariant.PerElement)
     {
         foreach (int n in new[] { 1, 1000 })
         {
             foreach (bool accumulate in new[] { false, true })
             {
                 string suffix = accumulate ? "+accumulate" : "";
-                checks.Add(new($"mse.forward{suffix}", $"n={n}", k => MseForward(k, host, n, accumulate,
+                checks.Add(new($"mse.forward{suffix}", $"n={n}", k => MseForward(k, variant, n, accumulate,
                     $"mse.forward{suffix}")));
-                checks.Add(new($"mse.backward{suffix}", $"n={n}", k => MseBackward(k, host, n, accumulate,
+                checks.Add(new($"mse.backward{suffix}", $"n={n}", k => MseBackward(k, variant, n, accumulate,
                     $"mse.backward{suffix}")));
             }
         }
@@ -420,15 +465,15 @@ public static partial class KernelChecks
             foreach (bool accumulate in new[] { false, true })
             {
                 string suffix = accumulate ? "+accumulate" : "";
-                checks.Add(new($"tv.forward{suffix}", shape.ToString(), k => TvForward(k, host, shape, accumulate,
-                    $"tv.forward{suffix}")));
-                checks.Add(new($"tv.backward{suffix}", shape.ToString(), k => TvBackward(k, host, shape, accumulate,
-                    $"tv.backward{suffix}")));
+                checks.Add(new($"tv.forward{suffix}", shape.ToString(), k => TvForward(k, variant, shape,
+                    accumulate, $"tv.forward{suffix}")));
+                checks.Add(new($"tv.backward{suffix}", shape.ToString(), k => TvBackward(k, variant, shape,
+                    accumulate, $"tv.backward{suffix}")));
             }
         }
     }
 
-    private static CheckResult MseForward(KernelSet k, bool host, int n, bool accumulate, string name)
+    private static CheckResult MseForward(KernelSet k, KernelVariant variant, int n, bool accumulate, string name)
     {
         var random = new Random(51);
         var a = Uniform(random, n);
@@ -439,11 +484,11 @@ public static partial class KernelChecks
         using var dA = Upload(k.Accelerator, a);
         using var dB = Upload(k.Accelerator, b);
         using var loss = accumulate ? Upload(k.Accelerator, [start]) : Poisoned(k.Accelerator, 1);
-        new MseLoss(k.Accelerator, k.Reduction, host).Forward(loss.View, dA.View, dB.View, (float)weight, accumulate);
+        k.Mse.Forward(loss.View, dA.View, dB.View, (float)weight, accumulate, variant);
         return Comparison.Compare(name, $"n={n}", Download(loss), [expected], Sums);
     }
 
-    private static CheckResult MseBackward(KernelSet k, bool host, int n, bool accumulate, string name)
+    private static CheckResult MseBackward(KernelSet k, KernelVariant variant, int n, bool accumulate, string name)
     {
         var random = new Random(52);
         var a = Uniform(random, n);
@@ -456,12 +501,12 @@ public static partial class KernelChecks
         using var dA = Upload(k.Accelerator, a);
         using var dB = Upload(k.Accelerator, b);
         using var gradient = accumulate ? Upload(k.Accelerator, start) : Poisoned(k.Accelerator, n);
-        new MseLoss(k.Accelerator, k.Reduction, host).Backward(gradient.View, dA.View, dB.View, (float)weight,
-            accumulate);
+        k.Mse.Backward(gradient.View, dA.View, dB.View, (float)weight, accumulate, variant);
         return Comparison.Compare(name, $"n={n}", Download(gradient), expected, Elementwise);
     }
 
-    private static CheckResult TvForward(KernelSet k, bool host, ChwShape s, bool accumulate, string name)
+    private static CheckResult TvForward(KernelSet k, KernelVariant variant, ChwShape s, bool accumulate,
+        string name)
     {
         var x = Uniform(new Random(53), s.Length);
         const double weight = 0.3, start = -1.25;
@@ -469,11 +514,12 @@ public static partial class KernelChecks
 
         using var dX = Upload(k.Accelerator, x);
         using var loss = accumulate ? Upload(k.Accelerator, [start]) : Poisoned(k.Accelerator, 1);
-        new TotalVariation(k.Accelerator, k.Reduction, host).Forward(loss.View, dX.View, s, (float)weight, accumulate);
+        k.TotalVariation.Forward(loss.View, dX.View, s, (float)weight, accumulate, variant);
         return Comparison.Compare(name, s.ToString(), Download(loss), [expected], Sums);
     }
 
-    private static CheckResult TvBackward(KernelSet k, bool host, ChwShape s, bool accumulate, string name)
+    private static CheckResult TvBackward(KernelSet k, KernelVariant variant, ChwShape s, bool accumulate,
+        string name)
     {
         var random = new Random(54);
         var x = Uniform(random, s.Length);
@@ -484,43 +530,49 @@ public static partial class KernelChecks
 
         using var dX = Upload(k.Accelerator, x);
         using var gradient = accumulate ? Upload(k.Accelerator, start) : Poisoned(k.Accelerator, s.Length);
-        new TotalVariation(k.Accelerator, k.Reduction, host).Backward(gradient.View, dX.View, s, (float)weight,
-            accumulate);
+        k.TotalVariation.Backward(gradient.View, dX.View, s, (float)weight, accumulate, variant);
         return Comparison.Compare(name, s.ToString(), Download(gradient), expected, Sums);
     }
 
     // ------------------------------------------------------------------ vector operations
 
-    private static void AddVectorOps(List<KernelCheck> checks, bool host = false)
+    private static void AddVectorOps(List<KernelCheck> checks, KernelVariant variant = KernelVariant.PerElement)
     {
         const int n = 1001;
         string text = $"n={n}";
+        var v = variant;
 
-        checks.Add(new("vector.fill", text, k => Elementwise1(k, host, "vector.fill", n, (v, x, z) => v.Fill(z,
-            -3.5f), x => -3.5)));
-        checks.Add(new("vector.copy", text, k => Elementwise1(k, host, "vector.copy", n, (v, x, z) => v.Copy(z, x),
+        checks.Add(new("vector.fill", text, k => Elementwise1(k, "vector.fill", n, (ops, x, z) => ops.Fill(z,
+            -3.5f, v), x => -3.5)));
+        checks.Add(new("vector.copy", text, k => Elementwise1(k, "vector.copy", n, (ops, x, z) => ops.Copy(z, x, v),
             x => x)));
-        checks.Add(new("vector.scale", text, k => Elementwise1(k, host, "vector.scale", n, (v, x, z) => { v.Copy(z,
-            x); v.Scale(z, 0.3f); }, x => (float)0.3 * x)));
-        checks.Add(new("vector.add", text, k => Elementwise2(k, host, "vector.add", n, (v, x, y, z) => v.Add(z, x,
-            y), (x, y) => x + y)));
-        checks.Add(new("vector.subtract", text, k => Elementwise2(k, host, "vector.subtract", n, (v, x, y,
-            z) => v.Subtract(z, x, y), (x, y) => x - y)));
-        checks.Add(new("vector.multiply", text, k => Elementwise2(k, host, "vector.multiply", n, (v, x, y,
-            z) => v.Multiply(z, x, y), (x, y) => x * y)));
-        checks.Add(new("vector.axpy", text, k => Elementwise2(k, host, "vector.axpy", n, (v, x, y, z) => { v.Copy(z,
-            y); v.Axpy(z, -1.75f, x); }, (x, y) => y - 1.75 * x)));
-        checks.Add(new("vector.linear-combination", text, k => Elementwise2(k, host, "vector.linear-combination", n,
-            (v, x, y, z) => v.LinearCombination(z, 0.5f, x, -2f, y, 0.25f), (x, y) => 0.5 * x - 2 * y + 0.25)));
-        checks.Add(new("vector.axpy-by-scalar", text, k => AxpyByScalar(k, host, n)));
+        checks.Add(new("vector.scale", text, k => Elementwise1(k, "vector.scale", n, (ops, x, z) =>
+        {
+            ops.Copy(z, x, v);
+            ops.Scale(z, 0.3f, v);
+        }, x => (float)0.3 * x)));
+        checks.Add(new("vector.add", text, k => Elementwise2(k, "vector.add", n, (ops, x, y, z) => ops.Add(z, x, y, v),
+            (x, y) => x + y)));
+        checks.Add(new("vector.subtract", text, k => Elementwise2(k, "vector.subtract", n, (ops, x, y,
+            z) => ops.Subtract(z, x, y, v), (x, y) => x - y)));
+        checks.Add(new("vector.multiply", text, k => Elementwise2(k, "vector.multiply", n, (ops, x, y,
+            z) => ops.Multiply(z, x, y, v), (x, y) => x * y)));
+        checks.Add(new("vector.axpy", text, k => Elementwise2(k, "vector.axpy", n, (ops, x, y, z) =>
+        {
+            ops.Copy(z, y, v);
+            ops.Axpy(z, -1.75f, x, v);
+        }, (x, y) => y - 1.75 * x)));
+        checks.Add(new("vector.linear-combination", text, k => Elementwise2(k, "vector.linear-combination", n,
+            (ops, x, y, z) => ops.LinearCombination(z, 0.5f, x, -2f, y, 0.25f, v), (x, y) => 0.5 * x - 2 * y + 0.25)));
+        checks.Add(new("vector.axpy-by-scalar", text, k => AxpyByScalar(k, v, n)));
 
         // Batched: 5 of 7 rows take part (the last two hold NaN: a row past the count must not be read).
-        checks.Add(new("vector.dots", "5 rows, n=1001", k => Dots(k, host, 1, "5 rows, n=1001")));
-        checks.Add(new("vector.dots", "5 rows x 3 vectors", k => Dots(k, host, 3, "5 rows x 3 vectors")));
+        checks.Add(new("vector.dots", "5 rows, n=1001", k => Dots(k, v, 1, "5 rows, n=1001")));
+        checks.Add(new("vector.dots", "5 rows x 3 vectors", k => Dots(k, v, 3, "5 rows x 3 vectors")));
         foreach (bool accumulate in new[] { false, true })
         {
             string name = $"vector.combine-rows{(accumulate ? "+accumulate" : "")}";
-            checks.Add(new(name, "5 rows, n=1001", k => CombineRows(k, host, accumulate, name)));
+            checks.Add(new(name, "5 rows, n=1001", k => CombineRows(k, v, accumulate, name)));
         }
 
         // Reductions: the default width, and a width that forces the fold pass on any accelerator.
@@ -528,33 +580,33 @@ public static partial class KernelChecks
         {
             string shape = width is null ? text : $"n=5000 P={width}";
             int count = width is null ? n : 5000;
-            checks.Add(new("vector.dot", shape, k => Reduce(k, host, "vector.dot", shape, count, width, (v, r, x,
-                y) => v.Dot(r, x, y), VectorOps.DotReference)));
-            checks.Add(new("vector.l1-norm", shape, k => Reduce(k, host, "vector.l1-norm", shape, count, width, (v,
-                r, x, y) => v.L1Norm(r, x), (x, y) => VectorOps.L1NormReference(x))));
-            checks.Add(new("vector.l2-norm", shape, k => Reduce(k, host, "vector.l2-norm", shape, count, width, (v,
-                r, x, y) => v.L2Norm(r, x), (x, y) => Math.Sqrt(VectorOps.DotReference(x, x)))));
+            checks.Add(new("vector.dot", shape, k => Reduce(k, "vector.dot", shape, count, width, (ops, r, x,
+                y) => ops.Dot(r, x, y, v), VectorOps.DotReference)));
+            checks.Add(new("vector.l1-norm", shape, k => Reduce(k, "vector.l1-norm", shape, count, width, (ops,
+                r, x, y) => ops.L1Norm(r, x, v), (x, y) => VectorOps.L1NormReference(x))));
+            checks.Add(new("vector.l2-norm", shape, k => Reduce(k, "vector.l2-norm", shape, count, width, (ops,
+                r, x, y) => ops.L2Norm(r, x, v), (x, y) => Math.Sqrt(VectorOps.DotReference(x, x)))));
         }
 
         foreach (var op in Enum.GetValues<ScalarOp>())
         {
             checks.Add(new($"vector.scalar-{op.ToString().ToLowerInvariant()}", "a=1.5 b=-0.25", k => ScalarCheck(k,
-                host, op, 1.5, -0.25)));
+                v, op, 1.5, -0.25)));
         }
-        checks.Add(new("vector.scalar-divide", "a=1.5 b=0", k => ScalarCheck(k, host, ScalarOp.Divide, 1.5, 0)));
+        checks.Add(new("vector.scalar-divide", "a=1.5 b=0", k => ScalarCheck(k, v, ScalarOp.Divide, 1.5, 0)));
     }
 
-    private static CheckResult Elementwise1(KernelSet k, bool host, string name, int n,
+    private static CheckResult Elementwise1(KernelSet k, string name, int n,
         Action<VectorOps, ArrayView<float>, ArrayView<float>> run, Func<double, double> reference)
     {
         var x = Uniform(new Random(61), n);
         using var dX = Upload(k.Accelerator, x);
         using var z = Poisoned(k.Accelerator, n);
-        run(new VectorOps(k.Accelerator, k.Reduction, host), dX.View, z.View);
+        run(k.Vectors, dX.View, z.View);
         return Comparison.Compare(name, $"n={n}", Download(z), Array.ConvertAll(x, v => reference(v)), Elementwise);
     }
 
-    private static CheckResult Elementwise2(KernelSet k, bool host, string name, int n,
+    private static CheckResult Elementwise2(KernelSet k, string name, int n,
         Action<VectorOps, ArrayView<float>, ArrayView<float>, ArrayView<float>> run,
         Func<double, double, double> reference)
     {
@@ -564,13 +616,13 @@ public static partial class KernelChecks
         using var dX = Upload(k.Accelerator, x);
         using var dY = Upload(k.Accelerator, y);
         using var z = Poisoned(k.Accelerator, n);
-        run(new VectorOps(k.Accelerator, k.Reduction, host), dX.View, dY.View, z.View);
+        run(k.Vectors, dX.View, dY.View, z.View);
         var expected = new double[n];
         for (int i = 0; i < n; i++) expected[i] = reference(x[i], y[i]);
         return Comparison.Compare(name, $"n={n}", Download(z), expected, Elementwise);
     }
 
-    private static CheckResult AxpyByScalar(KernelSet k, bool host, int n)
+    private static CheckResult AxpyByScalar(KernelSet k, KernelVariant variant, int n)
     {
         var random = new Random(63);
         var x = Uniform(random, n);
@@ -579,7 +631,7 @@ public static partial class KernelChecks
         using var dX = Upload(k.Accelerator, x);
         using var dY = Upload(k.Accelerator, y);
         using var dAlpha = Upload(k.Accelerator, [alpha]);
-        new VectorOps(k.Accelerator, k.Reduction, host).AxpyByScalar(dY.View, dAlpha.View, (float)factor, dX.View);
+        k.Vectors.AxpyByScalar(dY.View, dAlpha.View, (float)factor, dX.View, variant);
         var expected = new double[n];
         for (int i = 0; i < n; i++) expected[i] = y[i] + factor * alpha * x[i];
         return Comparison.Compare("vector.axpy-by-scalar", $"n={n}", Download(dY), expected, Elementwise);
@@ -589,7 +641,7 @@ public static partial class KernelChecks
         [.. Uniform(random, 5 * n), .. Enumerable.Repeat(double.NaN, 2 * n)];
 
     /// <summary>Dots of 5 rows with 1 or 3 vectors, results 7 apart (the gaps must stay untouched).</summary>
-    private static CheckResult Dots(KernelSet k, bool host, int vectors, string text)
+    private static CheckResult Dots(KernelSet k, KernelVariant variant, int vectors, string text)
     {
         const int n = 1001, count = 5, stride = 7;
         var random = new Random(65);
@@ -608,8 +660,7 @@ public static partial class KernelChecks
         using var scratch = Poisoned(k.Accelerator, (int)VectorOps.DotsScratchLength(count));
         using var result = Poisoned(k.Accelerator, expected.Length);
         var batch = vectors == 1 ? new DotVectors(dV[0].View) : new DotVectors(dV[0].View, dV[1].View, dV[2].View);
-        new VectorOps(k.Accelerator, k.Reduction, host).Dots(result.View, stride, dRows.View, count, batch,
-            scratch.View);
+        k.Vectors.Dots(result.View, stride, dRows.View, count, batch, scratch.View, variant);
         var actual = Download(result);
         foreach (var buffer in dV) buffer.Dispose();
         // The gaps between the blocks must still hold the poison: compare them as NaN against NaN.
@@ -621,7 +672,7 @@ public static partial class KernelChecks
         return Comparison.Compare("vector.dots", text, actual, expected, Sums);
     }
 
-    private static CheckResult CombineRows(KernelSet k, bool host, bool accumulate, string name)
+    private static CheckResult CombineRows(KernelSet k, KernelVariant variant, bool accumulate, string name)
     {
         const int n = 1001, count = 5;
         var random = new Random(66);
@@ -633,20 +684,21 @@ public static partial class KernelChecks
         using var dRows = Upload(k.Accelerator, rows);
         using var dCoefficients = Upload(k.Accelerator, coefficients);
         using var z = accumulate ? Upload(k.Accelerator, start) : Poisoned(k.Accelerator, n);
-        new VectorOps(k.Accelerator, k.Reduction, host).CombineRows(z.View, dRows.View, dCoefficients.View, count,
-            accumulate);
+        k.Vectors.CombineRows(z.View, dRows.View, dCoefficients.View, count, accumulate, variant);
         return Comparison.Compare(name, "5 rows, n=1001", Download(z), expected, Sums);
     }
 
-    private static CheckResult Reduce(KernelSet k, bool host, string name, string shape, int n, int? width,
+    /// <summary>A sum, on the kernel set's reduction or (<paramref name="width"/>) on one of that first-pass
+    /// width.</summary>
+    private static CheckResult Reduce(KernelSet k, string name, string shape, int n, int? width,
         Action<VectorOps, ArrayView<float>, ArrayView<float>, ArrayView<float>> run,
         Func<double[], double[], double> reference)
     {
         var random = new Random(64);
         var x = Uniform(random, n);
         var y = Uniform(random, n);
-        using var reduction = new Reduction(k.Accelerator, width);
-        var vectors = new VectorOps(k.Accelerator, width is null ? k.Reduction : reduction, host);
+        using var reduction = width is { } w ? new Reduction(k.Accelerator, w) : null;
+        var vectors = reduction is null ? k.Vectors : new VectorOps(k.Accelerator, k.Choice, k.Host, reduction);
         using var dX = Upload(k.Accelerator, x);
         using var dY = Upload(k.Accelerator, y);
         using var result = Poisoned(k.Accelerator, 1);
@@ -654,7 +706,7 @@ public static partial class KernelChecks
         return Comparison.Compare(name, shape, Download(result), [reference(x, y)], Sums);
     }
 
-    private static CheckResult ScalarCheck(KernelSet k, bool host, ScalarOp op, double a, double b)
+    private static CheckResult ScalarCheck(KernelSet k, KernelVariant variant, ScalarOp op, double a, double b)
     {
         double expected = op switch
         {
@@ -666,7 +718,7 @@ public static partial class KernelChecks
         using var dA = Upload(k.Accelerator, [a]);
         using var dB = Upload(k.Accelerator, [b]);
         using var result = Poisoned(k.Accelerator, 1);
-        new VectorOps(k.Accelerator, k.Reduction, host).Scalar(result.View, dA.View, op, dB.View);
+        k.Vectors.Scalar(result.View, dA.View, op, dB.View, variant);
         return Comparison.Compare($"vector.scalar-{op.ToString().ToLowerInvariant()}", $"a={a} b={b}",
             Download(result), [expected], Elementwise);
     }

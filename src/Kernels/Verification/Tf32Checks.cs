@@ -24,10 +24,8 @@ public static partial class KernelChecks
     // (tensor cores may align addends with truncation, so a little looser than Sums).
     private static readonly Tolerance Tf32Rounded = new(1e-4, 1e-4);
 
-    /// <summary>Kernel 5: kernel 4's tiles on TF32 tensor cores, split reductions.</summary>
-    private static readonly FastConvolution Tf32Convolution = new("tf32", RunsTf32, true,
-        (c, y, x, w, b, s, relu, splits) => c.ForwardTf32(y, x, w, b, s, relu, splits),
-        (c, dx, dy, w, mask, s, splits) => c.BackwardInputTf32(dx, dy, w, mask, s, splits), WithinTf32);
+    /// <summary>Kernel 3: kernel 2's tiles on TF32 tensor cores, split reductions.</summary>
+    private static readonly FastConvolution Tf32Convolution = new("tf32", KernelVariant.Tf32, RunsTf32, WithinTf32);
 
     static partial void AddTf32Kernels(List<KernelCheck> checks) => AddFastConvolution(checks, Tf32Convolution);
 

@@ -8,17 +8,16 @@ namespace IlgpuStyle.Kernels.Verification;
 public static partial class KernelChecks
 {
     /// <summary>
-    /// Shapes for every fast forward convolution (shared-tile, tiled, TF32): one group mostly empty;
-    /// ragged edges in K and P (2 x 2 groups of 64 x 64, or 5 x 6 of 16 x 16) and R = 45 (6 steps of
-    /// 8, or 3 of 16, the last partial); stride 2 without padding; 1x1; R = 9 (one full step of 8 and
-    /// a step with a single row).
+    /// Shapes for every fast forward convolution (kernels 2 and 3, tiled and TF32): one group mostly empty;
+    /// ragged edges in K and P (2 x 2 groups of 64 x 64) and R = 45 (6 steps of 8, the last partial);
+    /// stride 2 without padding; 1x1; R = 9 (one full step of 8 and a step with a single row).
     /// </summary>
     private static readonly Conv2dShape[] TiledForwardShapes =
     [
-        new(3, 5, 7, 4, 3, 3, 1, 1),
+        ConvShapes[0],
         new(5, 9, 10, 70, 3, 3, 1, 1),
-        new(2, 6, 9, 5, 3, 3, 0, 2),
-        new(4, 7, 5, 3, 1, 1, 0, 1),
+        ConvShapes[1],
+        ConvShapes[2],
         new(1, 6, 5, 3, 3, 3, 1, 1),
     ];
 
@@ -28,9 +27,9 @@ public static partial class KernelChecks
     /// </summary>
     private static readonly Conv2dShape[] TiledBackwardShapes =
     [
-        new(3, 5, 7, 4, 3, 3, 1, 1),
+        ConvShapes[0],
         new(70, 9, 10, 5, 3, 3, 1, 1),
-        new(4, 7, 5, 3, 1, 1, 0, 1),
+        ConvShapes[2],
         new(3, 6, 6, 4, 3, 3, 0, 1),
     ];
 
@@ -38,43 +37,18 @@ public static partial class KernelChecks
         "needs 256 threads per group (the tests run it on a wide CPU accelerator of its own)";
 
     /// <summary>
-    /// One of the fast convolutions as the checks see it: its variant in the catalog's names, what
-    /// the accelerator must offer, its two launchers (the splits are ignored by one that cannot
-    /// split), whether it splits, and how close its result must come to the reference.
+    /// One of the fast convolutions as the checks see it: its name in the catalog's names, its variant,
+    /// what the accelerator must offer, and how close its result must come to the reference.
     /// </summary>
-    private sealed record FastConvolution(string Variant, Func<Accelerator, bool> Requires, bool Splits,
-        FastForwardLauncher Forward, FastBackwardLauncher Backward, Judge Judge);
+    private sealed record FastConvolution(string Name, KernelVariant Variant, Func<Accelerator, bool> Requires,
+        Judge Judge);
 
-    private delegate void FastForwardLauncher(Conv2d conv, ArrayView<float> output, ArrayView<float> input,
-        ArrayView<float> weight, ArrayView<float> bias, Conv2dShape shape, bool relu, int splits);
-
-    private delegate void FastBackwardLauncher(Conv2d conv, ArrayView<float> dInput, ArrayView<float> dOutput,
-        ArrayView<float> transposedWeight, ArrayView<float> reluOutput, Conv2dShape shape, int splits);
-
-    /// <summary>
-    /// Judges a result computed from inputs <paramref name="x"/> and weights <paramref name="w"/>:
-    /// <paramref name="reference"/> maps (x, w) to the exact result, <paramref name="magnitude"/> to
-    /// the same product without bias or ReLU (for error bounds that scale with <c>sum |w||x|</c>).
-    /// </summary>
-    private delegate CheckResult Judge(string kernel, string shape, float[] actual, double[] x, double[] w,
-        Func<double[], double[], double[]> reference, Func<double[], double[], double[]> magnitude);
-
-    // The launchers below name the forward's output y, its input x, weights w and bias b; the input
-    // gradient dx, the output gradient dy.
-
-    /// <summary>Kernel 3: shared-memory tiles, one output per thread (no split).</summary>
-    private static readonly FastConvolution SharedTileConvolution = new("shared-tile", FitsTiledGroups, false,
-        (c, y, x, w, b, s, relu, _) => c.ForwardSharedTile(y, x, w, b, s, relu),
-        (c, dx, dy, w, mask, s, _) => c.BackwardInputSharedTile(dx, dy, w, mask, s), WithinFloatSums);
-
-    /// <summary>Kernel 4: register-blocked tiles, split reductions.</summary>
-    private static readonly FastConvolution TiledConvolution = new("tiled", FitsTiledGroups, true,
-        (c, y, x, w, b, s, relu, splits) => c.ForwardTiled(y, x, w, b, s, relu, splits),
-        (c, dx, dy, w, mask, s, splits) => c.BackwardInputTiled(dx, dy, w, mask, s, splits), WithinFloatSums);
+    /// <summary>Kernel 2: register-blocked tiles, split reductions.</summary>
+    private static readonly FastConvolution TiledConvolution = new("tiled", KernelVariant.Tiled, FitsTiledGroups,
+        WithinFloatSums);
 
     static partial void AddTiledKernels(List<KernelCheck> checks)
     {
-        AddFastConvolution(checks, SharedTileConvolution);
         AddFastConvolution(checks, TiledConvolution);
 
         // C < M; C > M; 3 x 3 blocks, ragged; a single entry.
@@ -105,9 +79,8 @@ public static partial class KernelChecks
     /// <summary>
     /// The checks of one fast convolution, the same for each: forward with and without ReLU on
     /// <see cref="TiledForwardShapes"/>, the input gradient with and without the ReLU mask on
-    /// <see cref="TiledBackwardShapes"/>, and, for one that splits, split reductions (partials summed
-    /// in a second pass, then bias and ReLU): R = 45 in 3 slices (16, 16, 13 rows) and in 6 (of 8
-    /// rows, the last of 5).
+    /// <see cref="TiledBackwardShapes"/>, and split reductions (partials summed in a second pass, then
+    /// bias and ReLU): R = 45 in 3 slices (16, 16, 13 rows) and in 6 (of 8 rows, the last of 5).
     /// </summary>
     private static void AddFastConvolution(List<KernelCheck> checks, FastConvolution conv)
     {
@@ -115,8 +88,9 @@ public static partial class KernelChecks
         {
             foreach (bool relu in new[] { false, true })
             {
-                string name = $"conv2d.forward{(relu ? "+relu" : "")}/{conv.Variant}";
-                checks.Add(Fast(conv, name, shape.ToString(), k => FastForward(k, conv, shape, relu, name)));
+                string name = $"conv2d.forward{(relu ? "+relu" : "")}/{conv.Name}";
+                checks.Add(Fast(conv, name, shape.ToString(), k => ConvForward(k, shape, conv.Variant, relu, name,
+                    seed: 71, conv.Judge)));
             }
         }
 
@@ -124,21 +98,22 @@ public static partial class KernelChecks
         {
             foreach (bool mask in new[] { false, true })
             {
-                string name = $"conv2d.backward{(mask ? "+relu-mask" : "")}/{conv.Variant}";
-                checks.Add(Fast(conv, name, shape.ToString(), k => FastBackward(k, conv, shape, mask, name)));
+                string name = $"conv2d.backward{(mask ? "+relu-mask" : "")}/{conv.Name}";
+                checks.Add(Fast(conv, name, shape.ToString(), k => ConvBackward(k, shape, conv.Variant,
+                    mask ? "+relu-mask" : "", name, seed: 72, conv.Judge)));
             }
         }
 
-        if (!conv.Splits) return;
         foreach (int splits in new[] { 3, 7 })
         {
             var shape = TiledForwardShapes[1];
-            string name = $"conv2d.forward+relu/{conv.Variant}-split";
-            checks.Add(Fast(conv, name, $"{shape} x{splits}", k => FastForward(k, conv, shape, true, name, splits)));
+            string name = $"conv2d.forward+relu/{conv.Name}-split";
+            checks.Add(Fast(conv, name, $"{shape} x{splits}", k => ConvForward(k, shape, conv.Variant, true, name,
+                seed: 71, conv.Judge, splits: splits)));
             var back = TiledBackwardShapes[1];
-            string backName = $"conv2d.backward+relu-mask/{conv.Variant}-split";
-            checks.Add(Fast(conv, backName, $"{back} x{splits}",
-                k => FastBackward(k, conv, back, true, backName, splits)));
+            string backName = $"conv2d.backward+relu-mask/{conv.Name}-split";
+            checks.Add(Fast(conv, backName, $"{back} x{splits}", k => ConvBackward(k, back, conv.Variant,
+                "+relu-mask", backName, seed: 72, conv.Judge, splits)));
         }
     }
 
@@ -157,68 +132,6 @@ public static partial class KernelChecks
     private static KernelCheck Tiled(string name, string shape, Func<KernelSet, CheckResult> run) =>
         new(name, shape, run) { Requires = FitsTiledGroups, RequirementText = TiledRequirement };
 
-    private static CheckResult FastForward(KernelSet k, FastConvolution conv, Conv2dShape s, bool relu, string name,
-        int splits = 0)
-    {
-        var random = new Random(71);
-        var input = Uniform(random, s.Input.Length);
-        var weight = Uniform(random, s.WeightLength);
-        var bias = Uniform(random, s.OutChannels);
-        double[] Reference(double[] x, double[] w)
-        {
-            var output = new double[s.Output.Length];
-            Conv2d.ForwardReference(output, x, w, bias, s, relu);
-            return output;
-        }
-        double[] Magnitude(double[] x, double[] w)
-        {
-            var output = new double[s.Output.Length];
-            Conv2d.ForwardReference(output, x, w, new double[s.OutChannels], s, fuseRelu: false);
-            return output;
-        }
-
-        var a = k.Accelerator;
-        using var dInput = Upload(a, input);
-        using var dWeight = Upload(a, weight);
-        using var dBias = Upload(a, bias);
-        using var output = Poisoned(a, s.Output.Length);
-        conv.Forward(k.Conv, output.View, dInput.View, dWeight.View, dBias.View, s, relu, splits);
-        return conv.Judge(name, s.ToString(), Download(output), input, weight, Reference, Magnitude);
-    }
-
-    private static CheckResult FastBackward(KernelSet k, FastConvolution conv, Conv2dShape s, bool mask, string name,
-        int splits = 0)
-    {
-        var random = new Random(72);
-        var dOutput = Uniform(random, s.Output.Length);
-        var weight = Uniform(random, s.WeightLength);
-        var reluOutput = Uniform(random, s.Output.Length);
-        Relu.ForwardReference(reluOutput, reluOutput); // a real ReLU output: about half zeros
-        var masked = (double[])dOutput.Clone();
-        if (mask) Relu.BackwardReference(masked, dOutput, reluOutput);
-        double[] Reference(double[] dy, double[] w)
-        {
-            var dInput = new double[s.Input.Length];
-            Conv2d.BackwardInputReference(dInput, dy, w, s);
-            return dInput;
-        }
-
-        var a = k.Accelerator;
-        using var dOut = Upload(a, dOutput);
-        using var dWeight = Upload(a, weight);
-        using var transposed = Poisoned(a, s.WeightLength);
-        using var saved = Upload(a, reluOutput);
-        using var dInput = Poisoned(a, s.Input.Length);
-        k.Conv.TransposeFlip(transposed.View, dWeight.View, s);
-        conv.Backward(k.Conv, dInput.View, dOut.View, transposed.View, mask ? saved.View : default, s, splits);
-        return conv.Judge(name, s.ToString(), Download(dInput), masked, weight, Reference, Reference);
-    }
-
-    /// <summary>A float kernel's sums against the double reference (<see cref="Sums"/>).</summary>
-    private static CheckResult WithinFloatSums(string kernel, string shape, float[] actual, double[] x, double[] w,
-        Func<double[], double[], double[]> reference, Func<double[], double[], double[]> magnitude) =>
-        Comparison.Compare(kernel, shape, actual, reference(x, w), Sums);
-
     private static CheckResult GramForwardSplit(KernelSet k, GramShape s, int splits, string text)
     {
         var features = Uniform(new Random(74), s.FeatureLength);
@@ -227,18 +140,21 @@ public static partial class KernelChecks
         Gram.ForwardReference(expected, features, s, scale);
         using var dFeatures = Upload(k.Accelerator, features);
         using var gram = Poisoned(k.Accelerator, s.GramLength);
-        k.Gram.ForwardTiled(gram.View, dFeatures.View, s, (float)scale, splits);
+        k.Gram.Forward(gram.View, dFeatures.View, s, (float)scale, KernelVariant.Tiled, splits);
         return Comparison.Compare("gram.forward/tiled-split", text, Download(gram), expected, Sums);
     }
 
+    /// <summary>W' as <see cref="Conv2d.Prepare"/> makes it for a tiled input gradient.</summary>
     private static CheckResult TransposeFlip(KernelSet k, Conv2dShape s)
     {
         var weight = Uniform(new Random(73), s.WeightLength);
         var expected = new double[s.WeightLength];
         Conv2d.TransposeFlipReference(expected, weight, s);
         using var dWeight = Upload(k.Accelerator, weight);
+        using var dBias = Upload(k.Accelerator, new double[s.OutChannels]);
         using var transposed = Poisoned(k.Accelerator, s.WeightLength);
-        k.Conv.TransposeFlip(transposed.View, dWeight.View, s);
+        k.Conv.Prepare(s, dWeight.View, dBias.View, _ => transposed.View,
+            new ConvVariants(KernelVariant.PerElement, KernelVariant.Tiled));
         return Comparison.Compare("conv2d.transpose-flip", s.ToString(), Download(transposed), expected, Elementwise);
     }
 }

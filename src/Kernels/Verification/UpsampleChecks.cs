@@ -1,5 +1,3 @@
-using static IlgpuStyle.Kernels.Verification.TestData;
-
 namespace IlgpuStyle.Kernels.Verification;
 
 public static partial class KernelChecks
@@ -31,16 +29,8 @@ public static partial class KernelChecks
     }
 
     private static CheckResult UpsampleCheck(KernelSet k, ChwShape input, ChwShape output, UpsampleFilter filter,
-        float low, float high, string name, string text)
-    {
-        var random = new Random(81);
-        var values = Uniform(random, input.Length);
-        var expected = new double[output.Length];
-        Upsample.ForwardReference(expected, values, output, input, filter, low, high);
-
-        using var dInput = Upload(k.Accelerator, values);
-        using var dOutput = Poisoned(k.Accelerator, output.Length);
-        k.Upsample.Forward(dOutput.View, dInput.View, output, input, filter, low, high);
-        return Comparison.Compare(name, text, Download(dOutput), expected, Sums);
-    }
+        float low, float high, string name, string text) =>
+        OneToOne(k, name, text, seed: 81, input.Length, output.Length,
+            (expected, values) => Upsample.ForwardReference(expected, values, output, input, filter, low, high),
+            (result, values) => k.Upsample.Forward(result, values, output, input, filter, low, high), Sums);
 }

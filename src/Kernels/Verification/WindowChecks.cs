@@ -16,31 +16,25 @@ public static partial class KernelChecks
         foreach (var shape in shapes)
         {
             string text = shape.ToString();
-            foreach (bool host in new[] { false, true })
+            foreach (var variant in new[] { KernelVariant.PerElement, KernelVariant.Cpu })
             {
-                string suffix = host ? "/cpu" : "";
-                var crop = new KernelCheck("window.crop" + suffix, text, k => WindowCrop(k, host, shape, text));
-                var add = new KernelCheck("window.add" + suffix, text, k => WindowAdd(k, host, shape, text));
+                bool host = variant == KernelVariant.Cpu;
+                string suffix = Suffix(variant);
+                var crop = new KernelCheck("window.crop" + suffix, text, k => WindowCrop(k, variant, shape, text));
+                var add = new KernelCheck("window.add" + suffix, text, k => WindowAdd(k, variant, shape, text));
                 checks.AddRange(host ? [crop with { Requires = CpuHost.Supports, RequirementText = CpuRequirement },
                     add with { Requires = CpuHost.Supports, RequirementText = CpuRequirement }] : [crop, add]);
             }
         }
     }
 
-    private static CheckResult WindowCrop(KernelSet k, bool host, WindowShape s, string text)
-    {
-        var tensor = Uniform(new Random(91), s.Tensor.Length);
-        var expected = new double[s.Length];
-        Window.CropReference(expected, tensor, s);
-
-        using var dTensor = Upload(k.Accelerator, tensor);
-        using var window = Poisoned(k.Accelerator, s.Length);
-        new Window(k.Accelerator, host).Crop(window.View, dTensor.View, s);
-        return Comparison.Compare("window.crop" + (host ? "/cpu" : ""), text, Download(window), expected, Elementwise);
-    }
+    private static CheckResult WindowCrop(KernelSet k, KernelVariant variant, WindowShape s, string text) =>
+        OneToOne(k, "window.crop" + Suffix(variant), text, seed: 91, s.Tensor.Length, s.Length,
+            (expected, tensor) => Window.CropReference(expected, tensor, s),
+            (window, tensor) => k.Window.Crop(window, tensor, s, variant), Elementwise);
 
     /// <summary>Every element of the tensor is compared: those outside the window must keep their values.</summary>
-    private static CheckResult WindowAdd(KernelSet k, bool host, WindowShape s, string text)
+    private static CheckResult WindowAdd(KernelSet k, KernelVariant variant, WindowShape s, string text)
     {
         var random = new Random(92);
         var tensor = Uniform(random, s.Tensor.Length);
@@ -50,7 +44,10 @@ public static partial class KernelChecks
 
         using var dTensor = Upload(k.Accelerator, tensor);
         using var dWindow = Upload(k.Accelerator, window);
-        new Window(k.Accelerator, host).Add(dTensor.View, dWindow.View, s);
-        return Comparison.Compare("window.add" + (host ? "/cpu" : ""), text, Download(dTensor), expected, Elementwise);
+        k.Window.Add(dTensor.View, dWindow.View, s, variant);
+        return Comparison.Compare("window.add" + Suffix(variant), text, Download(dTensor), expected, Elementwise);
     }
+
+    /// <summary>The host code's checks are named with "/cpu" after kernel 1's.</summary>
+    private static string Suffix(KernelVariant variant) => variant == KernelVariant.Cpu ? "/cpu" : "";
 }

@@ -41,7 +41,8 @@ public sealed record Tile(int Row, int Column, PixelRect Region, PixelRect Core)
 /// computes it exactly as the whole image's network would.
 /// </summary>
 /// <remarks>
-/// <para>Geometry. Let the deepest used layer have stride <c>S</c> (1, 2, 4, 8, 16 in blocks 1 to 5):
+/// <para>Geometry. Let the deepest used layer have stride <c>S</c> (1, 2, 4, 8, 16 in blocks 1 to 5,
+/// <see cref="VggArchitecture.Stride"/>):
 /// its position p covers pixels <c>pS .. pS+S-1</c>. Cores are <see cref="Core"/> pixels (a multiple
 /// of S) long, starting at multiples of it; the last core of a row or column runs to the image's
 /// edge (a remainder shorter than S joins the core before it). Every region starts at a multiple of
@@ -122,7 +123,7 @@ public sealed class TileGrid
     /// <summary>
     /// The grid for an image of <paramref name="height"/> x <paramref name="width"/> pixels whose losses
     /// read <paramref name="usedLayers"/>, with cores of <paramref name="core"/> pixels, rounded down to a
-    /// multiple of the stride (and at least the stride, <see cref="MinimumCore"/>). A core that covers an
+    /// multiple of the stride (and at least the stride). A core that covers an
     /// axis, or whose regions would, leaves that axis in one piece.
     /// </summary>
     /// <exception cref="ArgumentException">No used layer, an unknown one, or a size or core that is not
@@ -135,50 +136,22 @@ public sealed class TileGrid
             throw new ArgumentException($"The image must have a positive size, got {width}x{height}.");
         if (core <= 0) throw new ArgumentException($"The tile core must be positive, got {core}.", nameof(core));
         string deepest = architecture.Deepest(usedLayers);
-        int stride = LayerStride(architecture, deepest);
-        int halo = RoundUp(ReceptiveRadius(architecture, deepest), stride);
+        int stride = architecture.Stride(deepest);
+        int halo = HaloFor(architecture, deepest);
         int rounded = Math.Max(stride, core / stride * stride);
         return new TileGrid(height, width, stride, halo, rounded,
             Axis.Cut(height, rounded, halo, stride), Axis.Cut(width, rounded, halo, stride));
     }
 
     /// <summary>
-    /// The grid of a <see cref="StyleObjective"/> for a content image of this size: its used layers are the
-    /// content layers (when the content weight is not 0) and the style layers (when the style weight is not 0).
-    /// Null when no layer is used (only total variation: no network, nothing to tile).
+    /// The pixels of context a tile needs on each side of its core when <paramref name="deepestLayer"/> is the
+    /// deepest layer a loss reads: that layer's receptive radius (<see cref="VggArchitecture.ReceptiveRadius"/>),
+    /// rounded up to its stride so that regions start where the poolings pair pixels.
     /// </summary>
-    public static TileGrid? ForObjective(VggWeights weights, StyleOptions options, int height, int width, int core)
+    public static int HaloFor(VggArchitecture architecture, string deepestLayer)
     {
-        var used = UsedLayers(weights, options);
-        return used.Count == 0 ? null : For(weights.Architecture, used, height, width, core);
-    }
-
-    /// <summary>The smallest core for these layers: the stride of the deepest (16 for a layer of block 5).</summary>
-    public static int MinimumCore(VggArchitecture architecture, IReadOnlyList<string> usedLayers) =>
-        LayerStride(architecture, architecture.Deepest(usedLayers));
-
-    /// <summary>
-    /// The stride of a ReLU layer in input pixels, <c>2^(block - 1)</c>: one 2x2 pooling before each block
-    /// after the first.
-    /// </summary>
-    public static int LayerStride(VggArchitecture architecture, string reluName) =>
-        1 << (architecture.Block(reluName) - 1);
-
-    /// <summary>
-    /// The receptive-field radius of a ReLU layer in input pixels: its position p reads pixels
-    /// <c>p*s - r .. p*s + s - 1 + r</c> (s its stride). Each 3x3 convolution up to it adds its input's stride;
-    /// a 2x2 pooling of stride s pairs positions whose pixels are adjacent and adds nothing. 70 for VGG-19's
-    /// relu5_1, 38 for relu4_2.
-    /// </summary>
-    public static int ReceptiveRadius(VggArchitecture architecture, string reluName)
-    {
-        int radius = 0;
-        foreach (string relu in architecture.ReluNames)
-        {
-            radius += LayerStride(architecture, relu);
-            if (relu == reluName) return radius;
-        }
-        throw new ArgumentException($"{architecture.Name} has no layer '{reluName}'.", nameof(reluName));
+        ArgumentNullException.ThrowIfNull(architecture);
+        return RoundUp(architecture.ReceptiveRadius(deepestLayer), architecture.Stride(deepestLayer));
     }
 
     /// <summary>
@@ -220,18 +193,6 @@ public sealed class TileGrid
     public override string ToString() =>
         $"{Rows}x{Columns} tiles of {LargestTile.Width}x{LargestTile.Height} (core {Core}, halo {Halo}, " +
         $"stride {Stride}) over {Width}x{Height}";
-
-    /// <summary>
-    /// The layers a <see cref="StyleObjective"/> runs its network for: the content layers unless the content
-    /// weight is 0, then the style layers unless the style weight is 0.
-    /// </summary>
-    internal static IReadOnlyList<string> UsedLayers(VggWeights weights, StyleOptions options)
-    {
-        var lossWeights = options.ResolveWeights(Preprocessing.FromName(weights.Preprocess));
-        var content = lossWeights.Content != 0 ? options.ContentLayers : [];
-        var style = lossWeights.Style != 0 ? options.StyleLayers : [];
-        return content.Concat(style).ToList();
-    }
 
     private static int RoundUp(int value, int multiple) => (value + multiple - 1) / multiple * multiple;
 

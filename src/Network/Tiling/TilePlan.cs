@@ -4,24 +4,6 @@ using IlgpuStyle.Network.Weights;
 
 namespace IlgpuStyle.Network.Tiling;
 
-/// <summary>
-/// The device bytes of a <see cref="StyleObjective"/> by part, as a dry run prints them.
-/// </summary>
-/// <param name="Weights">The network's weights (and transposed copies where an input gradient is tiled).</param>
-/// <param name="Network">One network's activations, masks and gradient buffers (tiled: one tile's, with the
-/// tile's input and the buffers of the positions it owns).</param>
-/// <param name="Targets">The style targets (Gram matrices) and the content targets (content layers at the whole
-/// image's size).</param>
-/// <param name="LossBuffers">The loss scalars, each style term's <c>G</c> and <c>dG</c> (and region guide), the
-/// gradient normaliser's buffers.</param>
-/// <param name="Total">The peak: the sum of the parts, or more while a style image's temporary network captures
-/// its targets, when that network is larger than the main one.</param>
-public sealed record ObjectiveMemory(long Weights, long Network, long Targets, long LossBuffers, long Total)
-{
-    /// <summary>The sum of the parts (what the objective holds after it is built).</summary>
-    public long Held => Weights + Network + Targets + LossBuffers;
-}
-
 /// <summary>One style image's target capture in a tiled objective: its own grid and network.</summary>
 /// <param name="Grid">The style image's grid (one tile when it fits in one).</param>
 /// <param name="Network">The network for one of its tiles.</param>
@@ -32,8 +14,9 @@ public sealed record ObjectiveMemory(long Weights, long Network, long Targets, l
 public sealed record StyleCapturePlan(TileGrid Grid, NetworkPlan Network, int ScratchLength, int GuideLength = 0);
 
 /// <summary>
-/// What a tiled <see cref="StyleObjective"/> computes and allocates, decided from shapes alone, so that the
-/// objective (which allocates exactly this) and <see cref="MemoryEstimate"/> cannot disagree.
+/// What a <see cref="TiledObjective"/> computes and allocates, decided from shapes alone: the grid, the network of
+/// one tile, each style image's capture and the crop buffers; <see cref="ObjectivePlan"/> counts their bytes, in
+/// the order the objective allocates them.
 /// </summary>
 /// <remarks>
 /// <para>Order of allocation, which sets the peak: the loss scalars; the style targets; per style image, in a
@@ -53,22 +36,17 @@ public sealed record StyleCapturePlan(TileGrid Grid, NetworkPlan Network, int Sc
 /// </remarks>
 public sealed class TilePlan
 {
-    private TilePlan(TileGrid grid, NetworkPlan network, IReadOnlyList<string> contentLayers,
-        IReadOnlyList<string> styleLayers, IReadOnlyList<StyleCapturePlan> styles, int scratchLength,
-        int gramLength, bool normalize, IReadOnlyList<ChwShape> contentShapes, long untiledFlops,
-        RegionLayout? regions, long guideFloats)
+    private TilePlan(TileGrid grid, NetworkPlan network, IReadOnlyList<StyleCapturePlan> styles, int scratchLength,
+        int gramLength, long guideFloats, int forwardOnlyPasses, int normalizerFloats, long untiledFlops)
     {
-        Regions = regions;
-        GuideFloats = guideFloats;
         Grid = grid;
         Network = network;
-        ContentLayers = contentLayers;
-        StyleLayers = styleLayers;
         Styles = styles;
         ScratchLength = scratchLength;
         GramLength = gramLength;
-        Normalize = normalize;
-        ContentShapes = contentShapes;
+        GuideFloats = guideFloats;
+        ForwardOnlyPasses = forwardOnlyPasses;
+        NormalizerFloats = normalizerFloats;
         UntiledFlops = untiledFlops;
     }
 
@@ -78,13 +56,7 @@ public sealed class TilePlan
     /// <summary>The network of one tile, <see cref="TileGrid.LargestTile"/>, built once.</summary>
     public NetworkPlan Network { get; }
 
-    /// <summary>The content layers (none when the content weight is 0).</summary>
-    public IReadOnlyList<string> ContentLayers { get; }
-
-    /// <summary>The style layers (none when the style weight is 0 or there is no style image).</summary>
-    public IReadOnlyList<string> StyleLayers { get; }
-
-    /// <summary>Each style image's target capture.</summary>
+    /// <summary>Each style image's target capture (none without a style loss).</summary>
     public IReadOnlyList<StyleCapturePlan> Styles { get; }
 
     /// <summary>Floats of each of the two crop scratches of the tile network.</summary>
@@ -93,24 +65,16 @@ public sealed class TilePlan
     /// <summary>Floats of the Gram buffer, the largest style layer's <c>C*C</c> (0 without a style loss).</summary>
     public int GramLength { get; }
 
-    /// <summary>Whether each tap's gradient is divided by its L1 norm.</summary>
-    public bool Normalize { get; }
-
-    /// <summary>The regions' layout (null: one blended style loss).</summary>
-    public RegionLayout? Regions { get; }
-
-    /// <summary>Sets of style terms: one per region, or the one blended set.</summary>
-    public int StyleSets => Regions?.Count ?? 1;
-
     /// <summary>Floats of the content guides the style terms hold: every region's at every style layer.</summary>
     public long GuideFloats { get; }
 
-    /// <summary>The whole image's shape at each content layer (the content targets').</summary>
-    public IReadOnlyList<ChwShape> ContentShapes { get; }
-
     /// <summary>Tile passes per evaluation: forward-only passes over every tile before the last one
     /// (pass 1 with a style loss, one more to normalise gradients), and the forward and backward pass.</summary>
-    public int ForwardOnlyPasses => (StyleLayers.Count > 0 ? 1 : 0) + (Normalize ? 1 : 0);
+    public int ForwardOnlyPasses { get; }
+
+    /// <summary>The normaliser's device floats (0 without normalisation): a norm per tap (content layer, style
+    /// layer of each set), then a partial sum, epsilon and 1.</summary>
+    public int NormalizerFloats { get; }
 
     /// <summary>Convolution FLOPs of one untiled evaluation of the same image: a forward pass and an input
     /// gradient (as costly as the forward) through every convolution.</summary>
@@ -125,7 +89,7 @@ public sealed class TilePlan
     {
         get
         {
-            long forward = ConvFlops(Network) / 2, tiles = Grid.Tiles.Count;
+            long forward = Network.ConvFlops() / 2, tiles = Grid.Tiles.Count;
             return forward * (tiles * (ForwardOnlyPasses + 1) - ForwardOnlyPasses) + forward * tiles;
         }
     }
@@ -137,100 +101,49 @@ public sealed class TilePlan
     public double RelativeTime => (double)TiledFlops / UntiledFlops;
 
     /// <summary>
-    /// The plan for these images with cores of <paramref name="core"/> pixels (<see cref="TileGrid.For"/>);
-    /// null when that grid is one tile, or when no layer is used: the objective then runs untiled.
+    /// The plan for a content image and style images of these shapes with cores of <paramref name="core"/> pixels
+    /// (<see cref="TileGrid.For"/>); null when that grid is one tile, or when no layer is used: the objective then
+    /// runs untiled.
     /// </summary>
-    /// <param name="weights">The network's weights.</param>
-    /// <param name="content">The content image's shape.</param>
-    /// <param name="styles">The style images' shapes.</param>
-    /// <param name="options">The loss settings.</param>
+    /// <param name="loss">The loss: its layers, pooling, normalisation and regions.</param>
+    /// <param name="weights">The network's weights (their shapes).</param>
     /// <param name="kernels">The kernels the network will run.</param>
+    /// <param name="content">The content image's shape (x's network input).</param>
+    /// <param name="styles">The style images' shapes.</param>
     /// <param name="core">The tile core in pixels.</param>
-    /// <param name="regions">The regions' layout (null: one blended style loss); one region per style image.</param>
-    /// <exception cref="StyleSetupException">An unknown layer name.</exception>
-    public static TilePlan? Build(VggWeights weights, ChwShape content, IReadOnlyList<ChwShape> styles,
-        StyleOptions options, KernelChoice kernels, int core, RegionLayout? regions = null)
+    internal static TilePlan? Build(LossPlan loss, VggWeights weights, KernelChoice kernels, ChwShape content,
+        IReadOnlyList<ChwShape> styles, int core)
     {
-        ArgumentNullException.ThrowIfNull(weights);
-        ArgumentNullException.ThrowIfNull(options);
-        var architecture = weights.Architecture;
-        options.CheckLayers(architecture);
-        var lossWeights = options.ResolveWeights(Preprocessing.FromName(weights.Preprocess));
-        var contentLayers = lossWeights.Content != 0 ? options.ContentLayers : [];
-        var styleLayers = lossWeights.Style != 0 && styles.Count > 0 ? options.StyleLayers : [];
-        var used = contentLayers.Concat(styleLayers).ToList();
+        var architecture = loss.Architecture;
+        var used = loss.UsedLayers;
         if (used.Count == 0) return null;
         var grid = TileGrid.For(architecture, used, content.Height, content.Width, core);
         if (grid.IsSingle) return null;
 
-        var network = Plan(weights, grid, used, options.Pooling, kernels);
+        var styleLayers = loss.Style.Select(l => l.Name).ToList();
+        var network = Plan(weights, grid, used, loss.Pooling, kernels);
         var captures = styleLayers.Count == 0 ? [] : styles.Select((style, k) =>
         {
             var styleGrid = TileGrid.For(architecture, styleLayers, style.Height, style.Width, core);
-            var styleNetwork = Plan(weights, styleGrid, styleLayers, options.Pooling, kernels);
-            bool guided = regions is not null && regions.StyleGuided[k];
+            var styleNetwork = Plan(weights, styleGrid, styleLayers, loss.Pooling, kernels);
+            bool guided = loss.Regions is { } regions && regions.StyleGuided[k];
             return new StyleCapturePlan(styleGrid, styleNetwork,
-                ScratchFor(weights, styleGrid, styleNetwork, styleLayers, cropWhole: guided),
-                guided ? (int)PlaneFloats(weights, styleLayers, style) : 0);
+                ScratchFor(architecture, styleGrid, styleNetwork, styleLayers, cropWhole: guided),
+                guided ? (int)PlaneFloats(loss, style) : 0);
         }).ToList();
-        int gramLength = styleLayers.Count == 0 ? 0 : styleLayers.Max(l => StyleObjective.GramLength(weights, l));
-        var contentShapes = contentLayers.Select(l => LayerShape(weights, l, content.Height, content.Width)).ToList();
-        long untiled = ConvFlops(NetworkPlan.Build(weights, content.Height, content.Width,
-            architecture.Deepest(used), options.Pooling, used, kernels));
-        long guides = regions is null ? 0 : regions.Count * PlaneFloats(weights, styleLayers, content);
-        return new TilePlan(grid, network, contentLayers, styleLayers, captures,
-            ScratchFor(weights, grid, network, used, cropWhole: true), gramLength,
-            options.NormalizeGradients, contentShapes, untiled, regions, guides);
+        int gramLength = loss.Style.Count == 0 ? 0 : loss.Style.Max(l => l.GramLength);
+        long untiled = NetworkPlan.Build(weights, content.Height, content.Width, loss.Pooling, used, kernels)
+            .ConvFlops();
+        long guides = loss.Regions is null ? 0 : loss.Regions.Count * PlaneFloats(loss, content);
+        int forwardOnly = (loss.Style.Count > 0 ? 1 : 0) + (loss.Normalize ? 1 : 0);
+        int normalizer = loss.Normalize ? loss.Content.Count + loss.StyleSets * loss.Style.Count + 3 : 0;
+        return new TilePlan(grid, network, captures, ScratchFor(architecture, grid, network, used, cropWhole: true),
+            gramLength, guides, forwardOnly, normalizer, untiled);
     }
 
-    /// <summary>The device bytes the tiled objective holds and its peak, by part (the allocation order of the
-    /// remarks).</summary>
-    public ObjectiveMemory Memory()
-    {
-        const long f = sizeof(float);
-        long scalars = (4 + (Regions?.Count ?? 0)) * f;
-        long styleTargets = f * StyleTargetFloats;
-        long peak = scalars + styleTargets;
-        foreach (var style in Styles)
-        {
-            long capture = style.Network.DeviceBytes() + f * style.Grid.LargestTile.Length + f * GramLength +
-                           f * style.ScratchLength + f * style.GuideLength;
-            peak = Math.Max(peak, scalars + styleTargets + capture);
-        }
-        long weights = Network.WeightBytes();
-        long network = Network.DeviceBytes() - weights + f * Grid.LargestTile.Length + 2 * f * ScratchLength +
-                       f * GramLength;
-        long contentTargets = f * ContentShapes.Sum(s => (long)s.Length);
-        long lossBuffers = scalars + 2 * styleTargets + f * GuideFloats + (Normalize ? f * NormalizerFloats : 0);
-        var held = new ObjectiveMemory(weights, network, styleTargets + contentTargets, lossBuffers, 0);
-        return held with { Total = Math.Max(peak, held.Held) };
-    }
-
-    /// <summary>Floats of the style targets, one <c>C*C</c> Gram matrix per style layer (and region).</summary>
-    internal long StyleTargetFloats => StyleSets * StyleGramLengths.Sum(l => (long)l);
-
-    /// <summary>Each style layer's <c>C*C</c>.</summary>
-    internal IReadOnlyList<int> StyleGramLengths => StyleLayers
-        .Select(l => Network.Layers.Single(p => p.ReluName == l).Output.Channels)
-        .Select(c => c * c).ToList();
-
-    /// <summary>The normaliser's device floats: a norm per tap (content layer, style layer of each set), then a
-    /// partial sum, epsilon and 1.</summary>
-    internal int NormalizerFloats => ContentLayers.Count + StyleSets * StyleLayers.Count + 3;
-
-    /// <summary>The whole image's activation of a ReLU layer: <c>(C, H >> (b-1), W >> (b-1))</c>, the poolings'
-    /// floors taken one after the other being the floor of the division.</summary>
-    internal static ChwShape LayerShape(VggWeights weights, string reluName, int height, int width)
-    {
-        int shift = weights.Architecture.Block(reluName) - 1;
-        int channels = weights[weights.Architecture.ConvName(reluName)].OutChannels;
-        return new ChwShape(channels, height >> shift, width >> shift);
-    }
-
-    /// <summary>Positions of an image of this shape at every one of <paramref name="layers"/>: the floats of a guide
-    /// at each.</summary>
-    private static long PlaneFloats(VggWeights weights, IReadOnlyList<string> layers, ChwShape image) =>
-        layers.Sum(l => (long)LayerShape(weights, l, image.Height, image.Width).PlaneLength);
+    /// <summary>Positions of an image of this shape at every style layer: the floats of a guide at each.</summary>
+    private static long PlaneFloats(LossPlan loss, ChwShape image) => loss.Style.Sum(l =>
+        (long)loss.Architecture.LayerShape(l.Name, l.Channels, image.Height, image.Width).PlaneLength);
 
     /// <summary>
     /// A whole layer's plane (a guide, <paramref name="whole"/>'s height x width) at the owned positions of every
@@ -271,12 +184,6 @@ public sealed class TilePlan
         }).ToArray()).ToArray();
     }
 
-    /// <summary>The convolution FLOPs of a network's forward pass and input gradient: 2 * 2*K*C*9*H*W each
-    /// conv.</summary>
-    internal static long ConvFlops(NetworkPlan network) => network.Layers
-        .Where(l => l.Conv is not null)
-        .Sum(l => 2L * 2 * l.Conv!.OutChannels * l.Conv.InChannels * 9 * l.Output.PlaneLength);
-
     /// <summary>Strips of rows an owned window is cut into, about this many per core.</summary>
     internal const int StripsPerCore = 8;
 
@@ -305,26 +212,22 @@ public sealed class TilePlan
         window.Y == 0 && window.X == 0 && window.Height == window.Tensor.Height && window.Width == window.Tensor.Width;
 
     private static NetworkPlan Plan(VggWeights weights, TileGrid grid, IReadOnlyList<string> used, Pooling pooling,
-        KernelChoice kernels)
-    {
-        var tile = grid.LargestTile;
-        return NetworkPlan.Build(weights, tile.Height, tile.Width, weights.Architecture.Deepest(used), pooling,
-            used, kernels);
-    }
+        KernelChoice kernels) =>
+        NetworkPlan.Build(weights, grid.LargestTile.Height, grid.LargestTile.Width, pooling, used, kernels);
 
     /// <summary>
     /// The largest strip (floats) over the tiles and <paramref name="layers"/>, counting a whole activation only
     /// when <paramref name="cropWhole"/> (the tile network's losses crop every strip; a style capture reads a whole
     /// activation where it is).
     /// </summary>
-    private static int ScratchFor(VggWeights weights, TileGrid grid, NetworkPlan network,
+    private static int ScratchFor(VggArchitecture architecture, TileGrid grid, NetworkPlan network,
         IReadOnlyList<string> layers, bool cropWhole)
     {
         int largest = 0;
         foreach (string layer in layers)
         {
-            var activation = network.Layers.Single(l => l.ReluName == layer).Output;
-            int stride = TileGrid.LayerStride(weights.Architecture, layer);
+            var activation = network.OutputShape(layer);
+            int stride = architecture.Stride(layer);
             foreach (var tile in grid.Tiles)
             {
                 foreach (var strip in Strips(grid, tile, stride, activation))

@@ -22,7 +22,7 @@ internal sealed class TileContext
         _gradient = plan.ScratchLength > 0 ? memory.Floats(plan.ScratchLength).View : default;
         _gram = plan.GramLength > 0 ? memory.Floats(plan.GramLength).View : default;
         Grid = plan.Grid;
-        if (plan.Normalize)
+        if (plan.NormalizerFloats > 0)
         {
             int taps = plan.NormalizerFloats - 3;
             var scalars = new float[plan.NormalizerFloats];
@@ -261,7 +261,7 @@ internal sealed class TiledContentLoss : TiledLoss
 /// With a region's guide T (SPEC.md, "Regions") the same sums give the guided Gram: each owned strip of F is
 /// weighted by its strip of T before its Gram is added, the scale is the whole guide's
 /// <c>s = 1 / (C * sum_p T[p]^2)</c> instead of 1/N, and the gradient is <c>s (dG + dG^T)(F o T^2)</c> at the
-/// strip's positions, as <see cref="Losses.GuidedStyleLoss"/> computes it over the whole image. The weighting is
+/// strip's positions, as <see cref="Losses.StyleLoss"/> computes it over the whole image. The weighting is
 /// done in place on the cropped features, which are a copy.
 /// </remarks>
 internal sealed class TiledStyleLoss : TiledLoss
@@ -289,7 +289,7 @@ internal sealed class TiledStyleLoss : TiledLoss
         _dGram = memory.Floats(length).View;
         _loss = loss;
         _weight = weight;
-        _scale = guide is null ? 1f / Whole.Length : RegionGuides.GramScale(Whole.Channels, guide);
+        _scale = guide is null ? Losses.StyleLoss.GramScale(Whole) : RegionGuides.GramScale(Whole.Channels, guide);
         if (guide is not null)
         {
             var all = memory.Upload(TilePlan.InStripOrder(guide, Whole, Context.Grid, Stride, TileActivation)).View;

@@ -1,18 +1,18 @@
 using ILGPU;
 using ILGPU.Runtime;
 using IlgpuStyle.Kernels;
+using IlgpuStyle.Network.Losses;
 using IlgpuStyle.Network.Weights;
 
 namespace IlgpuStyle.Network.Tiling;
 
 /// <summary>
-/// The body of a tiled <see cref="StyleObjective"/>: the loss and gradient of the whole image, computed one
-/// tile at a time through one network the size of a tile (<see cref="TilePlan"/> says what it allocates and
-/// how an evaluation goes; <see cref="TileGrid"/> why it is exact).
+/// The objective evaluated tile by tile: the loss and gradient of the whole image, computed one tile at a time
+/// through one network the size of a tile (<see cref="TilePlan"/> says what it allocates and how an evaluation
+/// goes; <see cref="TileGrid"/> why it is exact).
 /// </summary>
-internal sealed class TiledObjective
+internal sealed class TiledObjective : StyleObjective
 {
-    private readonly KernelSet _kernels;
     private readonly TilePlan _plan;
     private readonly TileGrid _grid;
     private readonly VggNetwork _network;
@@ -21,7 +21,6 @@ internal sealed class TiledObjective
     private readonly TileContext _context;
     private readonly List<TiledContentLoss> _content = [];
     private readonly List<TiledStyleLoss> _style = [];
-    private readonly List<(int Region, string Layer)> _omitted = [];
     private int _forwarded = -1; // the tile whose forward pass the network holds (-1: none, or spent by backward)
 
     /// <summary>
@@ -29,129 +28,110 @@ internal sealed class TiledObjective
     /// the tile network, allocating exactly what <paramref name="plan"/> counts, in its order.
     /// </summary>
     /// <param name="kernels">The kernels.</param>
+    /// <param name="plan">The plan, tiled.</param>
     /// <param name="memory">Where every buffer is allocated.</param>
     /// <param name="weights">The network's weights.</param>
-    /// <param name="content">The content image (whole).</param>
-    /// <param name="styles">The style images (whole).</param>
-    /// <param name="blend">Each style image's blend weight, normalised.</param>
-    /// <param name="plan">The plan.</param>
-    /// <param name="contentWeight">w_c.</param>
-    /// <param name="styleWeights">w_s times the layer's weight, per style layer of the plan.</param>
-    /// <param name="pooling">The pooling.</param>
-    /// <param name="contentLoss">The content-loss scalar every content layer adds to.</param>
-    /// <param name="styleLosses">The style-loss scalar every style layer adds to: one, or with regions one per
-    /// region.</param>
-    /// <param name="regions">Null, or one region per style image (<see cref="TilePlan.Regions"/> their layout): a
-    /// guided style term per region and layer, with region r's targets the guided Grams of style image r.</param>
-    public TiledObjective(KernelSet kernels, DeviceMemory memory, VggWeights weights, NetworkImage content,
-        IReadOnlyList<NetworkImage> styles, IReadOnlyList<float> blend, TilePlan plan, float contentWeight,
-        IReadOnlyList<float> styleWeights, Pooling pooling, ArrayView<float> contentLoss,
-        IReadOnlyList<ArrayView<float>> styleLosses, StyleRegions? regions)
+    /// <param name="images">The content image (none for a texture), the style images and the regions (whole): with
+    /// regions a guided style term per region and layer, region r's targets the guided Grams of style image
+    /// r.</param>
+    public TiledObjective(KernelSet kernels, ObjectivePlan plan, DeviceMemory memory, VggWeights weights,
+        ObjectiveImages images)
+        : base(kernels, plan, memory)
     {
-        _kernels = kernels;
-        _plan = plan;
-        _grid = plan.Grid;
-        var architecture = weights.Architecture;
-        var layers = plan.StyleLayers;
+        _plan = plan.Tiles!;
+        _grid = _plan.Grid;
+        var loss = plan.Loss;
+        var layers = loss.Style;
+        var names = layers.Select(l => l.Name).ToList();
+        var regions = images.Regions;
 
-        // Style targets first, each style image through a temporary network freed before the next: blended into
-        // one set, or with regions style image r into region r's set, weighted by its style guide if it has one.
-        var styleTargets = Enumerable.Range(0, plan.StyleSets)
-            .Select(_ => plan.StyleGramLengths.Select(n => (ArrayView<float>)memory.Floats(n).View).ToList())
+        // Style targets first, each style image through a temporary network freed before the next: blended
+        // into one set, or with regions style image r into region r's set, weighted by its style guide if it
+        // has one.
+        var styleTargets = Enumerable.Range(0, loss.StyleSets)
+            .Select(_ => layers.Select(l => (ArrayView<float>)Memory.Floats(l.GramLength).View).ToList())
             .ToList();
         foreach (var target in styleTargets.SelectMany(t => t)) kernels.Vectors.Fill(target, 0f);
-        var styleGuideEmpty = new bool[plan.StyleSets, layers.Count];
-        for (int k = 0; k < plan.Styles.Count; k++)
+        var styleGuideEmpty = new bool[loss.StyleSets, layers.Count];
+        for (int k = 0; k < _plan.Styles.Count; k++)
         {
-            var guides = regions?.Styles[k] is { } pixels ? GuidesAt(pixels, weights, layers, regions.Mode) : null;
+            var guides = regions?.Styles[k] is { } pixels ? GuidesAt(pixels, weights, names, regions.Mode) : null;
             for (int i = 0; guides is not null && i < layers.Count; i++)
-            {
-                int channels = weights[architecture.ConvName(layers[i])].OutChannels;
-                styleGuideEmpty[k, i] = RegionGuides.GramScale(channels, guides[i]) == 0;
-            }
-            CaptureStyle(memory, weights, styles[k], plan.Styles[k], layers, pooling,
-                styleTargets[regions is null ? 0 : k], regions is null ? blend[k] : 1f, guides);
+                styleGuideEmpty[k, i] = RegionGuides.GramScale(layers[i].Channels, guides[i]) == 0;
+            CaptureStyle(weights, images.Styles[k], _plan.Styles[k], styleTargets[regions is null ? 0 : k],
+                regions is null ? loss.Blend[k] : 1f, guides);
         }
 
-        var used = plan.ContentLayers.Concat(plan.StyleLayers).ToList();
         var tile = _grid.LargestTile;
-        _network = Build(kernels, memory, weights, tile, used, pooling);
-        _tileInput = memory.Floats(tile.Length);
-        _context = new TileContext(kernels, memory, plan);
+        _network = Network(weights, _plan.Network);
+        _tileInput = Memory.Floats(tile.Length);
+        _context = new TileContext(kernels, Memory, _plan);
         int normIndex = 0;
-        for (int i = 0; i < plan.ContentLayers.Count; i++)
+        foreach (var layer in loss.Content)
         {
-            string layer = plan.ContentLayers[i];
-            _content.Add(new TiledContentLoss(layer, _context, _network.OutputShape(layer),
-                plan.ContentShapes[i], TileGrid.LayerStride(architecture, layer), memory, contentLoss, contentWeight,
-                plan.Normalize ? normIndex++ : -1));
+            _content.Add(new TiledContentLoss(layer.Name, _context, _network.OutputShape(layer.Name),
+                plan.LayerShape(layer), layer.Stride, Memory, ContentScalar, layer.Weight,
+                loss.Normalize ? normIndex++ : -1));
         }
-        for (int r = 0; r < plan.StyleSets; r++)
+        for (int r = 0; r < loss.StyleSets; r++)
         {
-            var guides = regions is null ? null : GuidesAt(regions.Content[r], weights, layers, regions.Mode);
+            var guides = regions is null ? null : GuidesAt(regions.Content[r], weights, names, regions.Mode);
             for (int i = 0; i < layers.Count; i++)
             {
-                string layer = layers[i];
-                var whole = TilePlan.LayerShape(weights, layer, content.Shape.Height, content.Shape.Width);
-                var loss = new TiledStyleLoss(layer, _context, _network.OutputShape(layer), whole,
-                    TileGrid.LayerStride(architecture, layer), memory, styleTargets[r][i], styleLosses[r],
-                    styleWeights[i], plan.Normalize ? normIndex++ : -1, guides?[i]);
+                var layer = layers[i];
+                var term = new TiledStyleLoss(layer.Name, _context, _network.OutputShape(layer.Name),
+                    plan.LayerShape(layer), layer.Stride, Memory, styleTargets[r][i], StyleScalar(r),
+                    layer.Weight, loss.Normalize ? normIndex++ : -1, guides?[i]);
                 // A term without a Gram to compare is built all the same (the memory depends on shapes alone).
-                if (loss.HasMass && !styleGuideEmpty[r, i]) _style.Add(loss);
-                else _omitted.Add((r, layer));
+                if (term.HasMass && !styleGuideEmpty[r, i]) _style.Add(term);
+                else Omit(r, layer.Name);
             }
         }
 
         // Content targets: the content image forwarded tile by tile, each tile's owned window kept.
-        for (int t = 0; t < _grid.Tiles.Count; t++)
+        for (int t = 0; t < _grid.Tiles.Count && images.Content is { } content && _content.Count > 0; t++)
         {
             _tileInput.CopyFromCPU(Region(content, _grid, _grid.Tiles[t]));
             _context.Tile = t;
             _tape.Clear();
             _network.Forward(_tileInput.View, _tape);
-            foreach (var loss in _content) loss.CaptureTarget(_network.Activation(loss.Layer));
+            foreach (var term in _content) term.CaptureTarget(_network.Activation(term.Layer));
             kernels.Accelerator.Synchronize(); // the host's crop is reused for the next tile
         }
-        foreach (var loss in _content.Concat<TiledLoss>(_style)) _network.AddTap(loss);
+        foreach (var term in _content.Concat<TiledLoss>(_style)) _network.AddTap(term);
         kernels.Accelerator.Synchronize();
     }
-
-    /// <summary>The region terms left out (region index, layer) because a guide is zero everywhere at the layer, in
-    /// the content or in the style image.</summary>
-    public IReadOnlyList<(int Region, string Layer)> OmittedRegionTerms => _omitted;
-
-    /// <summary>The tile network's layers, in order.</summary>
-    public IEnumerable<string> LayerNames => _network.LayerNames;
 
     /// <summary>
     /// Writes the whole image's gradient of the content and style losses into <paramref name="gradient"/> and
     /// adds the losses to their scalars (<see cref="TilePlan"/>'s passes).
     /// </summary>
-    public void Evaluate(ArrayView<float> x, ArrayView<float> gradient, LayerProfiler? profiler)
+    private protected override void EvaluateNetwork(ArrayView<float> x, ArrayView<float> gradient,
+        LayerProfiler? profiler)
     {
         profiler?.Mark("clear");
-        _kernels.Vectors.Fill(gradient, 0f);
+        Kernels.Vectors.Fill(gradient, 0f);
         _forwarded = -1; // x is new
         if (_style.Count > 0)
         {
-            foreach (var loss in _style) loss.ClearGram();
+            foreach (var term in _style) term.ClearGram();
             foreach (int t in Order())
             {
                 Forward(x, t, profiler);
                 profiler?.Mark("tiled style Gram");
-                foreach (var loss in _style) loss.AddGram(_network.Activation(loss.Layer));
+                foreach (var term in _style) term.AddGram(_network.Activation(term.Layer));
             }
             profiler?.Mark("tiled style loss");
-            foreach (var loss in _style) loss.Finish();
+            foreach (var term in _style) term.Finish();
         }
-        if (_plan.Normalize)
+        if (Plan.Loss.Normalize)
         {
             _context.ClearNorms();
             foreach (int t in Order())
             {
                 Forward(x, t, profiler);
                 profiler?.Mark("tiled gradient norms");
-                foreach (var loss in _content.Concat<TiledLoss>(_style)) loss.AddNorm(_network.Activation(loss.Layer));
+                foreach (var term in _content.Concat<TiledLoss>(_style)) term.AddNorm(_network.Activation(term.Layer));
             }
             _context.InvertNorms();
         }
@@ -159,11 +139,11 @@ internal sealed class TiledObjective
         {
             Forward(x, t, profiler);
             profiler?.Mark("tiled content loss");
-            foreach (var loss in _content) loss.AddLoss(_network.Activation(loss.Layer));
+            foreach (var term in _content) term.AddLoss(_network.Activation(term.Layer));
             _forwarded = -1; // backward reuses the buffers of the outputs that are not kept
             var tileGradient = _network.BackwardToInput(_tape, profiler);
             profiler?.Mark("tile gradient");
-            _kernels.Window.Add(gradient, tileGradient, _grid.RegionWindow(_grid.Tiles[t]));
+            Kernels.Window.Add(gradient, tileGradient, _grid.RegionWindow(_grid.Tiles[t]));
         }
     }
 
@@ -189,7 +169,7 @@ internal sealed class TiledObjective
         if (t == _forwarded) return;
         _forwarded = t;
         profiler?.Mark("tile input");
-        _kernels.Window.Crop(_tileInput.View, x, _grid.RegionWindow(_grid.Tiles[t]));
+        Kernels.Window.Crop(_tileInput.View, x, _grid.RegionWindow(_grid.Tiles[t]));
         _tape.Clear();
         _network.Forward(_tileInput.View, _tape, profiler);
     }
@@ -200,25 +180,23 @@ internal sealed class TiledObjective
     /// image's style guide at each layer, whole) the guided Grams, each owned strip weighted by its guide in the
     /// crop scratch.
     /// </summary>
-    private void CaptureStyle(DeviceMemory memory, VggWeights weights, NetworkImage style, StyleCapturePlan capture,
-        IReadOnlyList<string> layers, Pooling pooling, IReadOnlyList<ArrayView<float>> targets, float factor,
-        IReadOnlyList<float[]>? guides)
+    private void CaptureStyle(VggWeights weights, NetworkImage style, StyleCapturePlan capture,
+        IReadOnlyList<ArrayView<float>> targets, float factor, IReadOnlyList<float[]>? guides)
     {
-        using var scope = memory.Scope();
+        using var scope = Memory.Scope();
+        var layers = Plan.Loss.Style;
         var grid = capture.Grid;
-        var network = Build(_kernels, memory, weights, grid.LargestTile, layers, pooling);
-        var input = memory.Floats(grid.LargestTile.Length);
-        var gram = memory.Floats(_plan.GramLength).View;
-        var scratch = capture.ScratchLength > 0 ? memory.Floats(capture.ScratchLength).View : default;
-        var shapes = layers.Select(l => TilePlan.LayerShape(weights, l, style.Shape.Height, style.Shape.Width))
-            .ToList();
-        var strides = layers.Select(l => TileGrid.LayerStride(weights.Architecture, l)).ToList();
+        var network = Network(weights, capture.Network);
+        var input = Memory.Floats(grid.LargestTile.Length);
+        var gram = Memory.Floats(_plan.GramLength).View;
+        var scratch = capture.ScratchLength > 0 ? Memory.Floats(capture.ScratchLength).View : default;
+        var shapes = layers.Select(l => Plan.LayerShape(l, style.Shape)).ToList();
         var scales = shapes.Select((whole, i) =>
-            guides is null ? 1f / whole.Length : RegionGuides.GramScale(whole.Channels, guides[i])).ToList();
+            guides is null ? StyleLoss.GramScale(whole) : RegionGuides.GramScale(whole.Channels, guides[i])).ToList();
         // Per layer, tile and strip, the strip's positions of the guide (capture.GuideLength floats in all).
-        var guideStrips = guides?.Select((g, i) => TilePlan.StripViews(memory.Upload(TilePlan.InStripOrder(g,
-            shapes[i], grid, strides[i], network.OutputShape(layers[i]))).View, grid, strides[i],
-            network.OutputShape(layers[i]))).ToList();
+        var guideStrips = guides?.Select((g, i) => TilePlan.StripViews(Memory.Upload(TilePlan.InStripOrder(g,
+            shapes[i], grid, layers[i].Stride, network.OutputShape(layers[i].Name))).View, grid, layers[i].Stride,
+            network.OutputShape(layers[i].Name))).ToList();
         var tape = new Tape();
         for (int t = 0; t < grid.Tiles.Count; t++)
         {
@@ -228,28 +206,28 @@ internal sealed class TiledObjective
             network.Forward(input.View, tape);
             for (int i = 0; i < layers.Count; i++)
             {
-                var activation = network.Activation(layers[i]);
+                var activation = network.Activation(layers[i].Name);
                 var whole = shapes[i];
                 int s = 0;
-                foreach (var strip in TilePlan.Strips(grid, tile, strides[i], activation.Shape))
+                foreach (var strip in TilePlan.Strips(grid, tile, layers[i].Stride, activation.Shape))
                 {
                     var features = activation.View;
                     if (guideStrips is not null || !TilePlan.IsWhole(strip))
                     {
                         features = scratch.SubView(0, strip.Length);
-                        _kernels.Window.Crop(features, activation.View, strip);
+                        Kernels.Window.Crop(features, activation.View, strip);
                     }
                     if (guideStrips is not null)
                     {
-                        _kernels.Guide.Forward(features, features, guideStrips[i][t][s],
+                        Kernels.Guide.Forward(features, features, guideStrips[i][t][s],
                             new GramShape(whole.Channels, strip.Height * strip.Width), squared: false);
                     }
                     s++;
-                    TiledStyleLoss.AddGram(_kernels, gram.SubView(0, whole.Channels * whole.Channels), targets[i],
+                    TiledStyleLoss.AddGram(Kernels, gram.SubView(0, whole.Channels * whole.Channels), targets[i],
                         features, strip, scales[i], factor);
                 }
             }
-            _kernels.Accelerator.Synchronize(); // the host's crop is reused for the next tile
+            Kernels.Accelerator.Synchronize(); // the host's crop is reused for the next tile
         }
     }
 
@@ -275,19 +253,5 @@ internal sealed class TiledObjective
                 (c * window.Height + y) * window.Width, window.Width);
         }
         return data;
-    }
-
-    private static VggNetwork Build(KernelSet kernels, DeviceMemory memory, VggWeights weights, ChwShape tile,
-        IReadOnlyList<string> used, Pooling pooling)
-    {
-        try
-        {
-            return new VggNetwork(kernels, memory, weights, tile.Height, tile.Width,
-                weights.Architecture.Deepest(used), pooling, used);
-        }
-        catch (ArgumentException e)
-        {
-            throw new StyleSetupException(e.Message);
-        }
     }
 }

@@ -1,3 +1,5 @@
+using IlgpuStyle.Kernels;
+
 namespace IlgpuStyle.Network.Weights;
 
 /// <summary>
@@ -78,6 +80,43 @@ public sealed class VggArchitecture
     /// <summary>The block (1 to 5) of a conv or ReLU layer: 3 for <c>conv3_2</c> and <c>relu3_2</c>.</summary>
     /// <exception cref="ArgumentException">Not a conv or ReLU layer of this architecture.</exception>
     public int Block(string layer) => _block.TryGetValue(layer, out int block) ? block : throw Unknown(layer);
+
+    /// <summary>
+    /// The stride of a conv or ReLU layer in input pixels, <c>2^(block - 1)</c>: one 2x2 pooling before each block
+    /// after the first, so position p of the layer covers pixels <c>p*s .. p*s + s - 1</c>.
+    /// </summary>
+    /// <exception cref="ArgumentException">Not a conv or ReLU layer of this architecture.</exception>
+    public int Stride(string layer) => 1 << (Block(layer) - 1);
+
+    /// <summary>
+    /// The shape of a layer's activation for a <c>(3, height, width)</c> input, its <paramref name="channels"/> being
+    /// the conv's output channels (the weights say): <c>(C, H / s, W / s)</c>, s its <see cref="Stride"/>, the
+    /// poolings' floors taken one after the other being the floor of the division.
+    /// </summary>
+    public ChwShape LayerShape(string layer, int channels, int height, int width) =>
+        new(channels, height / Stride(layer), width / Stride(layer));
+
+    /// <summary>
+    /// The receptive-field radius of a ReLU layer in input pixels: its position p reads pixels
+    /// <c>p*s - r .. p*s + s - 1 + r</c> (s its stride). Each 3x3 convolution up to it adds its input's stride;
+    /// a 2x2 pooling of stride s pairs positions whose pixels are adjacent and adds nothing. 70 for VGG-19's
+    /// relu5_1, 38 for relu4_2.
+    /// </summary>
+    /// <exception cref="ArgumentException">Not a ReLU layer of this architecture.</exception>
+    public int ReceptiveRadius(string reluName)
+    {
+        int radius = 0;
+        foreach (string relu in ReluNames)
+        {
+            radius += Stride(relu);
+            if (relu == reluName) return radius;
+        }
+        throw Unknown(reluName);
+    }
+
+    /// <summary>The output channels of a conv or ReLU layer in VGG-16 and VGG-19 as published
+    /// (<see cref="BlockChannels"/>); a weights file may differ, and then the weights say.</summary>
+    public int OutChannels(string layer) => BlockChannels[Block(layer) - 1];
 
     /// <summary>The ReLU that follows a conv: <c>relu4_2</c> for <c>conv4_2</c>.</summary>
     /// <exception cref="ArgumentException">Not a conv layer of this architecture.</exception>

@@ -1,4 +1,5 @@
 using System.Globalization;
+using IlgpuStyle.Kernels;
 
 namespace IlgpuStyle.Network.Weights;
 
@@ -47,6 +48,13 @@ public sealed class VggWeights
         _byName.TryGetValue(name, out var layer)
             ? layer
             : throw new KeyNotFoundException($"{Architecture.Name} has no layer {name}.");
+
+    /// <summary>
+    /// The shape of a ReLU layer's activation for a <c>(3, height, width)</c> input
+    /// (<see cref="VggArchitecture.LayerShape"/> with its conv's output channels).
+    /// </summary>
+    public ChwShape LayerShape(string reluName, int height, int width) =>
+        Architecture.LayerShape(reluName, this[Architecture.ConvName(reluName)].OutChannels, height, width);
 
     /// <summary>
     /// Loads and checks a converted weights file; throws <see cref="WeightsFormatException"/> on any problem.

@@ -20,6 +20,9 @@ public sealed class BenchTests
             Assert.That(exit, Is.Zero, error.ToString());
             Assert.That(output.ToString(), Does.Contain("conv1_1+relu1_1 forward").And.Contain("conv5_1 backward")
                 .And.Contain("StyleLoss@relu3_1 backward").And.Contain("ms per evaluation"));
+            // The pieces' milliseconds do not add up to the evaluation's, and the output says why.
+            Assert.That(output.ToString(), Does.Match(@"\(the pieces add up to [\d.]+ ms: each is timed alone, " +
+                                                      @"between markers .* so the two differ\)"));
 
             using var document = JsonDocument.Parse(File.ReadAllText(json));
             var size = document.RootElement.GetProperty("sizes")[0];
@@ -46,6 +49,37 @@ public sealed class BenchTests
         {
             File.Delete(json);
         }
+    }
+
+    /// <summary>
+    /// <c>--json</c> is checked as every output is, before any timing: empty (an unset shell variable), a folder, a
+    /// folder that does not exist or a link is one line, exit code 2, with nothing written (it was a stack trace, and
+    /// a link was written through).
+    /// </summary>
+    [Test]
+    public void ABadJsonPathIsOneLineBeforeAnyTiming()
+    {
+        string folder = HostFiles.NewFolder("bench-json");
+        string link = Path.Combine(folder, "link.json");
+        File.CreateSymbolicLink(link, Path.Combine(folder, "target.json"));
+        foreach (var (path, message) in new[]
+                 {
+                     ("", "--json takes a file name, and '' is empty"),
+                     (folder, $"The JSON file (--json) '{folder}' is an existing folder"),
+                     (Path.Combine(folder, "missing", "b.json"), "The folder of the JSON file (--json)"),
+                     (link, $"The JSON file (--json) '{link}' is a symbolic link"),
+                 })
+        {
+            using var output = new StringWriter();
+            using var error = new StringWriter();
+            int exit = Cli.Run(["bench", "--device", "cpu", "--size", "32", "--iterations", "1", "--warmup", "0",
+                "--width-divisor", "16", "--json", path], output, error);
+            Assert.That(exit, Is.EqualTo(ExitCodes.Usage), error.ToString());
+            Assert.That(error.ToString(), Does.StartWith("error: " + message).And.Not.Contain("   at "));
+            Assert.That(error.ToString().TrimEnd().Split('\n'), Has.Length.EqualTo(1));
+            Assert.That(output.ToString(), Does.Not.Contain("size 32x32"), "refused before any timing");
+        }
+        Assert.That(Directory.GetFileSystemEntries(folder), Is.EquivalentTo(new[] { link }), "nothing written");
     }
 
     /// <summary><c>bench --tile-size</c> times a tiled evaluation of the same image against the untiled one.</summary>
@@ -85,31 +119,33 @@ public sealed class BenchTests
         using var output = new StringWriter();
         using var error = new StringWriter();
         int exit = Cli.Run(["bench", "--device", "cpu", "--size", "8"], output, error);
-        Assert.That(exit, Is.EqualTo(Cli.ExitUsage));
+        Assert.That(exit, Is.EqualTo(ExitCodes.Usage));
         Assert.That(error.ToString(),
-            Does.StartWith("error: --size takes whole numbers, each at least 16; '8' is not one."));
+            Does.StartWith("error: --size 8 is too small to reach relu5_1: an image's side must be at least 16 " +
+                           "pixels."));
+        error.GetStringBuilder().Clear();
+        exit = Cli.Run(["bench", "--device", "cpu", "--size", "0"], output, error);
+        Assert.That(exit, Is.EqualTo(ExitCodes.Usage));
+        Assert.That(error.ToString(),
+            Does.StartWith("error: --size takes whole numbers, each at least 1; '0' is not one."));
     }
 
     [Test]
     public void EveryKindOfPieceLabelGetsItsFlopCount()
     {
-        using var projectCpu = OwnAccelerator.ProjectCpu();
-        var kernels = projectCpu.Kernels;
         var weights = Bench.RandomVgg19(widthDivisor: 16, seed: 1);
-        var image = IlgpuStyle.Tests.Network.TinyVgg.Image(32, 32, seed: 1);
-        using var objective = new IlgpuStyle.Network.StyleObjective(
-            kernels, weights, image, [image], new IlgpuStyle.Network.StyleOptions());
+        var image = new IlgpuStyle.Kernels.ChwShape(3, 32, 32);
         double conv12 = 2.0 * 4 * 4 * 9 * 32 * 32; // conv1_2: 4 -> 4 channels at 32 x 32
         Assert.Multiple(() =>
         {
-            Assert.That(Bench.Work("conv1_2+relu1_2 forward", objective, weights).Flop, Is.EqualTo(conv12));
-            Assert.That(Bench.Work("conv1_2 backward", objective, weights).Flop, Is.EqualTo(conv12));
-            Assert.That(Bench.Work("relu1_2+conv1_2 backward", objective, weights).Flop, Is.EqualTo(conv12),
+            Assert.That(Bench.Work("conv1_2+relu1_2 forward", image, weights).Flop, Is.EqualTo(conv12));
+            Assert.That(Bench.Work("conv1_2 backward", image, weights).Flop, Is.EqualTo(conv12));
+            Assert.That(Bench.Work("relu1_2+conv1_2 backward", image, weights).Flop, Is.EqualTo(conv12),
                 "the fused GPU backward");
             Assert.That(
-                Bench.Work("StyleLoss@relu2_1 backward", objective, weights).Flop, Is.EqualTo(2.0 * 8 * 8 * 16 * 16));
-            Assert.That(Bench.Work("relu1_2 backward", objective, weights).Flop, Is.Zero);
-            Assert.That(Bench.Work("total variation", objective, weights).Flop, Is.Zero);
+                Bench.Work("StyleLoss@relu2_1 backward", image, weights).Flop, Is.EqualTo(2.0 * 8 * 8 * 16 * 16));
+            Assert.That(Bench.Work("relu1_2 backward", image, weights).Flop, Is.Zero);
+            Assert.That(Bench.Work("total variation", image, weights).Flop, Is.Zero);
         });
     }
 }

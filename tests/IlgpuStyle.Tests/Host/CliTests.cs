@@ -1,4 +1,3 @@
-using System.CommandLine;
 using IlgpuStyle.Host;
 using IlgpuStyle.Network;
 using IlgpuStyle.Optimization;
@@ -18,11 +17,9 @@ public sealed class CliTests
 
     private static RunOptions Parse(params string[] args)
     {
-        var root = new RootCommand();
-        var parser = new StyleOptionsParser(root);
-        var parsed = root.Parse(args);
-        Assert.That(parsed.Errors, Is.Empty);
-        return parser.Read(parsed);
+        var (options, error) = OptionParsing.TryParse(args);
+        Assert.That(error, Is.Null);
+        return options!;
     }
 
     [Test]
@@ -93,7 +90,7 @@ public sealed class CliTests
         var (exit, output, error) = Run("verify", "--device", "cpu");
         Assert.That(error, Is.Empty);
         Assert.That(exit, Is.Zero, output);
-        Assert.That(output, Does.Contain("conv2d.backward/per-row").And.Contain("gram.forward/per-element")
+        Assert.That(output, Does.Contain("conv2d.backward/per-element").And.Contain("gram.forward/per-element")
             .And.Contain("tv.backward"));
         var all = IlgpuStyle.Kernels.Verification.KernelChecks.All;
         // Everything runs on the CPU accelerator (the host-code variants included) but the tiled kernels.
@@ -103,7 +100,7 @@ public sealed class CliTests
         Assert.That(output.TrimEnd(), Does.EndWith($"{plain} passed, 0 failed, {tiled} skipped"),
             "the tiled kernels need 256-thread groups, which the CPU accelerator does not offer: " +
             "skipped, with the reason");
-        Assert.That(output, Does.Contain($"skipped {tiled} checks (conv2d.forward/shared-tile")
+        Assert.That(output, Does.Contain($"skipped {tiled} checks (conv2d.forward/tiled")
             .And.Contain("needs 256 threads per group"));
     }
 
@@ -121,7 +118,7 @@ public sealed class CliTests
     public void AMissingDeviceIsOneLineAndExitCodeTwo()
     {
         var (exit, output, error) = Run("verify", "--device", "99");
-        Assert.That(exit, Is.EqualTo(Cli.ExitUsage));
+        Assert.That(exit, Is.EqualTo(ExitCodes.Usage));
         Assert.That(output, Is.Empty);
         Assert.That(error.TrimEnd(), Does.StartWith("error: There is no device 99").And.Not.Contain("\n")
             .And.Not.Contain("   at "));
@@ -131,7 +128,7 @@ public sealed class CliTests
     public void AnUnknownKernelFilterIsOneLine()
     {
         var (exit, _, error) = Run("verify", "--device", "cpu", "--kernel", "softmax");
-        Assert.That(exit, Is.EqualTo(Cli.ExitUsage));
+        Assert.That(exit, Is.EqualTo(ExitCodes.Usage));
         Assert.That(error.TrimEnd(),
             Does.Contain("No check's kernel name starts with 'softmax'").And.Not.Contain("\n"));
     }
@@ -148,7 +145,12 @@ public sealed class CliTests
             string file = Path.Combine(folder, "Conv2d.TiledKernel.ptx");
             Assert.That(output, Does.StartWith(file).And.Contain("1 kernel(s)"));
             Assert.That(Directory.GetFiles(folder), Has.Length.EqualTo(1));
-            Assert.That(File.ReadAllText(file), Does.Contain(".entry").And.Contain("bar.sync"));
+            string ptx = File.ReadAllText(file);
+            Assert.That(ptx, Does.Contain(".entry").And.Contain("bar.sync"));
+            // The message says sm_90, the file's target line sm_80: the message explains the file's line.
+            string target = System.Text.RegularExpressions.Regex.Match(ptx, @"^\.target (\w+)",
+                System.Text.RegularExpressions.RegexOptions.Multiline).Groups[1].Value;
+            Assert.That(output, Does.Contain("for sm_90").And.Contain($"the files say '.target {target}' because"));
         }
         finally
         {
@@ -156,12 +158,25 @@ public sealed class CliTests
         }
     }
 
+    /// <summary>An empty <c>--out</c> or <c>--kernel</c> (an unset shell variable) is one line, not a stack trace;
+    /// so is an empty <c>verify --kernel</c>.</summary>
+    [TestCase("ptx", "--out", "", "--out takes a folder, and '' is empty")]
+    [TestCase("ptx", "--kernel", "", "--out", "ptx", "--kernel takes a kernel name, and '' is empty")]
+    [TestCase("verify", "--device", "cpu", "--kernel", " ", "--kernel takes a kernel name, and ' ' is empty")]
+    public void AnEmptyNameIsOneLine(params string[] argsThenMessage)
+    {
+        var (exit, _, error) = Run(argsThenMessage[..^1]);
+        Assert.That(exit, Is.EqualTo(ExitCodes.Usage));
+        Assert.That(error, Does.StartWith("error: " + argsThenMessage[^1]).And.Not.Contain("   at "));
+        Assert.That(error.TrimEnd().Split('\n'), Has.Length.EqualTo(1));
+    }
+
     [Test]
     public void AnUnknownPtxKernelIsOneLineListingTheNamesAndWritesNothing()
     {
         string folder = Path.Combine(Path.GetTempPath(), $"ilgpu-style-ptx-{Guid.NewGuid():N}");
         var (exit, output, error) = Run("ptx", "--kernel", "Conv2d.Softmax", "--out", folder);
-        Assert.That(exit, Is.EqualTo(Cli.ExitUsage));
+        Assert.That(exit, Is.EqualTo(ExitCodes.Usage));
         Assert.That(output, Is.Empty);
         Assert.That(error.TrimEnd(), Does.StartWith("error: No kernel 'Conv2d.Softmax': use one of")
             .And.Contain("Conv2d.TiledKernel").And.Contain("Reduction.PartialSumsKernel_AbsSummand")
@@ -173,7 +188,7 @@ public sealed class CliTests
     public void Tf32WithoutTensorCoresIsOneLine()
     {
         var (exit, _, error) = Run("bench", "--device", "cpu", "--size", "16", "--tf32");
-        Assert.That(exit, Is.EqualTo(Cli.ExitUsage));
+        Assert.That(exit, Is.EqualTo(ExitCodes.Usage));
         Assert.That(error.TrimEnd(),
             Does.StartWith("error: --tf32 needs an NVIDIA GPU of compute capability 8.0").And.Not.Contain("\n"));
     }

@@ -106,8 +106,10 @@ public sealed class ColourTextureOutputTests
             Content = ContentPng, Styles = [StylePng], Size = 64, ColorControl = ColorControl.LuminanceOnly,
             Iterations = 3,
         };
-        var inputs = new RunInputs(weights, preprocessing, content, (64, 48), [style], null);
-        using var scale = new ScaleRun(cpu.Kernels, inputs, options, new Scale(64, 3), 0, 1, null);
+        var plan = RunPlanner.Plan(options, ScaleSchedule.Of(options), weights, (content.Width, content.Height),
+            [(style.Width, style.Height)], cpu.Kernels.Choice, new MemoryLimit(long.MaxValue, "the test"));
+        var images = new RunImages(content, null, (content.Width, content.Height), [style]);
+        using var scale = new ScaleRun(cpu.Kernels, weights, images, options, plan.Scales[0], null);
         Assert.That(scale.VariableShape, Is.EqualTo(new ChwShape(1, 48, 64)), "one channel is optimized");
         scale.Start();
         for (int i = 0; i < 3; i++) scale.Step();

@@ -21,7 +21,10 @@ public sealed partial class ProgressDisplayTests
             Interactive = InteractionSupport.Yes,
             Out = new AnsiConsoleOutput(screen),
         });
+        // Every dimension set here: Spectre would otherwise read the height from the process's terminal, which
+        // under TERM=dumb, in cron or in CI has none (a live display then fails with an ArgumentException).
         console.Profile.Width = width;
+        console.Profile.Height = 24;
         console.Profile.Capabilities.Interactive = true;
         return (console, screen);
     }
@@ -59,6 +62,43 @@ public sealed partial class ProgressDisplayTests
         Assert.That(lines.Last(), Does.StartWith("1000/1000"), "the iteration is always shown");
         if (width >= 80) Assert.That(lines.Last(), Does.Contain("total 1.235e+12"));
     }
+
+    /// <summary>
+    /// Lines printed above the live bar (the --print-every lines of a coarse-to-fine run with regions, wider than
+    /// 80 columns) are wrapped after a comma to fit, so the bar is redrawn cleanly: every row the terminal shows
+    /// is shorter than it, and each printed line's text is all there, in order.
+    /// </summary>
+    [TestCase(80)]
+    [TestCase(60)]
+    public void LinesAboveTheBarFitTheTerminal(int width)
+    {
+        var losses = Large with { Regions = [1.234e11f, 5.678e10f, 9.1e9f] };
+        string line = ProgressDisplay.FormatIteration(50, 500, losses, "scale 3/5 1024x768, 2x3 tiles");
+        Assert.That(line.Length, Is.GreaterThan(width), "the line would wrap");
+        var (console, screen) = Terminal(width);
+        ProgressDisplay.Run(TextWriter.Null, live: true, iterations: 500, sink =>
+        {
+            for (int i = 0; i < 3; i++)
+            {
+                sink.Update(50 * i, losses);
+                sink.Line(line);
+            }
+        }, console, "scale 3/5 1024x768, 2x3 tiles");
+
+        var rows = VisibleLines(screen.ToString());
+        Assert.That(rows.Max(r => r.Length), Is.LessThan(width), "every row shorter than the terminal");
+        var wrapped = ProgressDisplay.Wrap(line, width - 1).ToList();
+        Assert.That(string.Concat(wrapped.Select(w => w.Trim())).Replace(" ", "", StringComparison.Ordinal),
+            Is.EqualTo(line.Replace(" ", "", StringComparison.Ordinal)), "nothing lost");
+        Assert.That(wrapped.Skip(1), Has.All.StartWith("  ").And.All.Length.LessThan(width));
+        Assert.That(wrapped.Select(w => rows.Count(r => r == w)), Has.All.EqualTo(3), "each piece printed 3 times");
+    }
+
+    [TestCase("iteration 5/10: total 1, content 2", 100, new[] { "iteration 5/10: total 1, content 2" })]
+    [TestCase("iteration 5/10: total 1, content 2", 20, new[] { "iteration 5/10:", "  total 1, content 2" })]
+    [TestCase("abcdefghijklmnop", 8, new[] { "abcdefgh", "  ijklmn", "  op" })]
+    public void WrapBreaksAfterCommasAndColons(string text, int width, string[] expected) =>
+        Assert.That(ProgressDisplay.Wrap(text, width), Is.EqualTo(expected));
 
     [Test]
     public void TheDescriptionDropsTheLeastUsefulNumbersFirst()

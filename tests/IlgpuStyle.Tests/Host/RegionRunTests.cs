@@ -41,10 +41,7 @@ public sealed class RegionRunTests
 
     /// <summary>A small run's arguments, then <paramref name="more"/> (which may name another --output).</summary>
     private string[] Args(params string[] more) =>
-    [
-        "--content", ContentPng, "--weights", TinyWeights(), "--device", "cpu", "--size", "32", "--iterations", "2",
-        "--print-every", "1", .. more.Contains("--output") ? [] : new[] { "--output", _output }, .. more,
-    ];
+        SmallRuns.SmallRun(_output, ["--iterations", "2", "--print-every", "1", .. more]);
 
     [Test]
     public void TwoRegionsRunAndTheReportGivesEachRegionsLoss()
@@ -95,12 +92,7 @@ public sealed class RegionRunTests
 
     private string RefusedRun(string[] args)
     {
-        var run = Run(args);
-        Assert.That(run.Exit, Is.EqualTo(Cli.ExitUsage), run.ToString());
-        string error = run.Error.TrimEnd();
-        Assert.That(error, Does.StartWith("error: "), run.ToString());
-        Assert.That(error, Does.Not.Contain('\n'), "one line");
-        Assert.That(run.Error + run.Output, Does.Not.Contain("   at ").And.Not.Contain("Exception"), "no stack trace");
+        string error = SmallRuns.Refused(Run(args));
         Assert.That(File.Exists(_output), Is.False, "nothing written");
         return error;
     }
@@ -120,6 +112,20 @@ public sealed class RegionRunTests
         Assert.That(Refused("--style", $"{StylePng},{StylePng}", "--content-masks",
                 $"{Left},{Mask("narrow.png", 64, 48, (x, _) => x >= 40 ? (byte)255 : (byte)0)}"),
             Does.Contain("288 of the 64x48 mask pixels are black in every content mask (the first at x=34, y=0)"));
+
+    /// <summary>
+    /// A single mask is its style's strength over the picture, so black is allowed there: the README's fade from
+    /// black at one edge runs, in either mask mode (two masks that leave a pixel black are still refused, above).
+    /// </summary>
+    [TestCase("simple")]
+    [TestCase("inside")]
+    public void ASingleMaskMayFadeToBlack(string mode)
+    {
+        string fade = Mask("fade.png", 64, 48, (x, _) => (byte)(4 * x));
+        var run = Run(Args("--style", StylePng, "--content-mask", fade, "--mask-mode", mode));
+        Assert.That(run.Exit, Is.Zero, run.ToString());
+        Assert.That(Decode(_output).Width, Is.EqualTo(32));
+    }
 
     [Test]
     public void ABlackMask() =>
@@ -186,7 +192,7 @@ public sealed class RegionRunTests
         string mask = Left;
         byte[] before = File.ReadAllBytes(mask);
         var run = Run(Args("--style", StylePng, "--content-mask", mask, "--output", mask));
-        Assert.That(run.Exit, Is.EqualTo(Cli.ExitUsage), run.ToString());
+        Assert.That(run.Exit, Is.EqualTo(ExitCodes.Usage), run.ToString());
         Assert.That(run.Error, Does.Contain("is the content mask"));
         Assert.That(File.ReadAllBytes(mask), Is.EqualTo(before), "the mask is untouched");
     }

@@ -47,15 +47,26 @@ public sealed class KernelChoiceTests
         });
 
     [Test]
-    public void TheCpuAcceleratorRunsHostCodeEverywhere()
+    public void TheCpuAcceleratorRunsHostCodeEverywhereAndAGpuThePassesPerElement()
     {
         var rule = new KernelChoice(ProjectCpu);
         var choices = Choices(rule);
         Assert.That(choices.Values, Is.All.EqualTo((Cpu, Cpu, Cpu, Cpu)));
         Assert.That(choices, Has.Count.EqualTo(16));
-        Assert.That(rule.HostCode, Is.True, "ReLU, pooling, losses and vector arithmetic too");
-        Assert.That(new KernelChoice(H100).HostCode, Is.False);
+        Assert.That(Passes(rule), Is.All.EqualTo(Cpu), "ReLU's mask, pooling, losses and vector arithmetic too");
+        var wideCpu = new AcceleratorDescription(AcceleratorType.CPU, 256, false, "wide CPU");
+        Assert.That(Passes(new KernelChoice(wideCpu, tiledOnCpu: true)), Is.All.EqualTo(Cpu),
+            "the buffers are host memory, whichever products run");
+        foreach (var gpu in new[] { H100, Radeon, SmallGroups })
+            Assert.That(Passes(new KernelChoice(gpu)), Is.All.EqualTo(PerElement), gpu.Name);
     }
+
+    /// <summary>The rule's choice for each pass over memory.</summary>
+    private static KernelVariant[] Passes(KernelChoice rule) =>
+    [
+        rule.Relu(), rule.MaxPool(), rule.AvgPool(), rule.Mse(), rule.TotalVariation(), rule.Vectors(),
+        rule.Window(), rule.Replicate(), rule.Guide(),
+    ];
 
     [Test]
     public void ACudaGpuRunsTheTiledProductsButConv1_1sInputGradient()
@@ -132,13 +143,17 @@ public sealed class KernelChoiceTests
         var s = Conv2dShape.Vgg(16, 5, 7, 16);
         var g = GramShape.Of(s.Output);
         using var buffer = own.Accelerator.Allocate1D<float>(4096);
+        using var transposed = own.Accelerator.Allocate1D<float>(s.WeightLength);
         ILGPU.ArrayView<float> View(int length) => buffer.View.SubView(0, length);
+        var weights = kernels.Conv.Prepare(s, View(s.WeightLength), View(16), _ => transposed.View);
         Assert.Multiple(() =>
         {
-            Assert.That(() => kernels.Conv.Forward(View(s.Output.Length), View(s.Input.Length), View(s.WeightLength),
-                View(16), s), Throws.TypeOf<NotSupportedException>().With.Message.Contain("tiled convolution"));
-            Assert.That(() => kernels.Conv.BackwardInput(View(s.Input.Length), View(s.Output.Length),
-                View(s.WeightLength), s), Throws.ArgumentException.With.Message.Contain("transposed weights"));
+            Assert.That(weights.Variants, Is.EqualTo(new ConvVariants(Tiled, Tiled)));
+            Assert.That(weights.Transposed.Length, Is.EqualTo(s.WeightLength), "the tiled gradient reads W'");
+            Assert.That(() => kernels.Conv.Forward(View(s.Output.Length), default, View(s.Input.Length), weights,
+                fuseRelu: true), Throws.TypeOf<NotSupportedException>().With.Message.Contain("tiled convolution"));
+            Assert.That(() => kernels.Conv.BackwardInput(View(s.Input.Length), View(s.Output.Length), weights),
+                Throws.TypeOf<NotSupportedException>().With.Message.Contain("tiled convolution"));
             Assert.That(() => kernels.Gram.Forward(View(g.GramLength), View(g.FeatureLength), g, 1f),
                 Throws.TypeOf<NotSupportedException>().With.Message.Contain("tiled Gram"));
         });

@@ -15,15 +15,15 @@ public sealed class LauncherValidationTests : AcceleratorTest
 {
     protected override OwnAccelerator CreateOwnAccelerator() => OwnAccelerator.ProjectCpu();
 
-    private ArrayView<float> Floats(int n) => Accelerator.Allocate1D<float>(n).View;
+    private ArrayView<float> Floats(long n) => Accelerator.Allocate1D<float>(n).View;
 
     [Test]
     public void ConvolutionRejectsAShortInput()
     {
         var s = Conv2dShape.Vgg(3, 5, 7, 4);
+        var weights = Kernels.Conv.Prepare(s, Floats(s.WeightLength), Floats(4), Floats);
         var error = Assert.Throws<ArgumentException>(() =>
-            Kernels.Conv.Forward(
-                Floats(s.Output.Length), Floats(s.Input.Length - 1), Floats(s.WeightLength), Floats(4), s));
+            Kernels.Conv.Forward(Floats(s.Output.Length), default, Floats(s.Input.Length - 1), weights, true));
         Assert.That(error!.Message, Does.Contain("input has 104 elements but its shape needs 105"));
     }
 
@@ -31,11 +31,8 @@ public sealed class LauncherValidationTests : AcceleratorTest
     public void ConvolutionRejectsAWrongWeightOrBias()
     {
         var s = Conv2dShape.Vgg(3, 5, 7, 4);
-        Assert.Throws<ArgumentException>(() =>
-            Kernels.Conv.BackwardInput(Floats(s.Input.Length), Floats(s.Output.Length), Floats(s.WeightLength + 1), s));
-        Assert.Throws<ArgumentException>(() =>
-            Kernels.Conv.Forward(
-                Floats(s.Output.Length), Floats(s.Input.Length), Floats(s.WeightLength), Floats(3), s));
+        Assert.Throws<ArgumentException>(() => Kernels.Conv.Prepare(s, Floats(s.WeightLength + 1), Floats(4), Floats));
+        Assert.Throws<ArgumentException>(() => Kernels.Conv.Prepare(s, Floats(s.WeightLength), Floats(3), Floats));
     }
 
     [Test]
@@ -47,13 +44,16 @@ public sealed class LauncherValidationTests : AcceleratorTest
     }
 
     [Test]
-    public void PoolingRejectsTinyInputsAndWrongLengths()
+    public void PoolingRejectsTinyInputsWrongLengthsAndAVariantItLacks()
     {
         var tiny = new ChwShape(2, 1, 5);
         Assert.Throws<ArgumentException>(() => Kernels.AvgPool.Forward(Floats(2), Floats(10), tiny));
         var s = new ChwShape(2, 5, 5);
         Assert.Throws<ArgumentException>(() =>
             Kernels.MaxPool.Forward(Floats(8), Accelerator.Allocate1D<byte>(7).View, Floats(50), s));
+        var error = Assert.Throws<ArgumentException>(() =>
+            Kernels.AvgPool.Backward(Floats(50), Floats(8), s, KernelVariant.Tiled));
+        Assert.That(error!.Message, Does.StartWith("The average pooling has no Tiled variant."));
     }
 
     [Test]

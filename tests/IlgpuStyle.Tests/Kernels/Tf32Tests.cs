@@ -68,7 +68,9 @@ public sealed class Tf32Tests : AcceleratorTest
         using var weight = Accelerator.Allocate1D(new[] { 3f });
         using var bias = Accelerator.Allocate1D(new[] { 0f });
         using var output = Accelerator.Allocate1D<float>(1);
-        Kernels.Conv.ForwardTf32(output.View, input.View, weight.View, bias.View, s, fuseRelu: false);
+        var weights = Kernels.Conv.Prepare(s, weight.View, bias.View, _ => default,
+            new ConvVariants(KernelVariant.Tf32, KernelVariant.PerElement));
+        Kernels.Conv.Forward(output.View, default, input.View, weights, fuseRelu: false);
         Assert.That(TestData.Download(output)[0], Is.EqualTo(3f));
     }
 
@@ -79,9 +81,11 @@ public sealed class Tf32Tests : AcceleratorTest
         var (accelerator, kernels) = (projectCpu.Accelerator, projectCpu.Kernels);
         var s = Conv2dShape.Vgg(3, 5, 7, 4);
         using var buffer = accelerator.Allocate1D<float>(1000);
-        var error = Assert.Throws<NotSupportedException>(() => kernels.Conv.ForwardTf32(
-            buffer.View.SubView(0, s.Output.Length), buffer.View.SubView(0, s.Input.Length),
-            buffer.View.SubView(0, s.WeightLength), buffer.View.SubView(0, 4), s, fuseRelu: true));
+        var weights = kernels.Conv.Prepare(s, buffer.View.SubView(0, s.WeightLength), buffer.View.SubView(0, 4),
+            _ => default, new ConvVariants(KernelVariant.Tf32, KernelVariant.PerElement));
+        var error = Assert.Throws<NotSupportedException>(() => kernels.Conv.Forward(
+            buffer.View.SubView(0, s.Output.Length), default, buffer.View.SubView(0, s.Input.Length), weights,
+            fuseRelu: true));
         Assert.That(error!.Message, Does.Contain("needs 256 threads per group"));
     }
 

@@ -33,10 +33,8 @@ public sealed class TiledKernelTests : AcceleratorTest
             $"{check}: max abs error {result.MaxAbsError:G3}, max rel error {result.MaxRelError:G3}. {result.Detail}");
     }
 
-    /// <param name="sharedTile">The shared-memory tiled kernel (kernel 3) instead of the register-blocked one.</param>
-    [TestCase(false)]
-    [TestCase(true)]
-    public void TheDefaultCpuAcceleratorRefusesTheTiledKernelsWithAMessage(bool sharedTile)
+    [Test]
+    public void TheDefaultCpuAcceleratorRefusesTheTiledKernelsWithAMessage()
     {
         using var projectCpu = OwnAccelerator.ProjectCpu();
         var (accelerator, kernels) = (projectCpu.Accelerator, projectCpu.Kernels);
@@ -44,11 +42,10 @@ public sealed class TiledKernelTests : AcceleratorTest
         using var buffer = accelerator.Allocate1D<float>(1000);
         var (output, input) = (buffer.View.SubView(0, s.Output.Length), buffer.View.SubView(0, s.Input.Length));
         var (weight, bias) = (buffer.View.SubView(0, s.WeightLength), buffer.View.SubView(0, 4));
-        var error = Assert.Throws<NotSupportedException>(() =>
-        {
-            if (sharedTile) kernels.Conv.ForwardSharedTile(output, input, weight, bias, s, fuseRelu: true);
-            else kernels.Conv.ForwardTiled(output, input, weight, bias, s, fuseRelu: true);
-        });
+        var weights = kernels.Conv.Prepare(s, weight, bias, _ => default,
+            new ConvVariants(KernelVariant.Tiled, KernelVariant.PerElement));
+        var error = Assert.Throws<NotSupportedException>(
+            () => kernels.Conv.Forward(output, default, input, weights, fuseRelu: true));
         Assert.That(error!.Message, Does.Contain("needs 256 threads per group"));
     }
 }
@@ -73,9 +70,9 @@ public sealed class TiledNetworkTests
         var style = TinyVgg.Image(17, 16, seed: 61);
         var x = TinyVgg.Image(16, 18, seed: 62);
         var options = new StyleOptions();
-        using var objective = new StyleObjective(kernels, weights, content, [style], options);
-        Assert.That(objective.LayerNames, Does.Contain("conv1_1"));
-        Assert.That(MemoryEstimate.ObjectiveBytes(weights, content.Shape, [style.Shape], options, kernels.Choice),
+        using var objective = Objectives.Create(kernels, weights, content, [style], options);
+        Assert.That(objective.Plan.LayerNames, Does.Contain("conv1_1"));
+        Assert.That(objective.Plan.Memory!.Total,
             Is.EqualTo(objective.Memory.PeakBytes), "the estimate counts the transposed weights");
 
         using var input = accelerator.Allocate1D(x.Data);
@@ -129,7 +126,7 @@ public sealed class SplitRuleTests
         {
             var shape = Conv2dShape.Vgg(l.C, size / l.Scale, size / l.Scale, l.K);
             return (Conv2d.Splits(shape, multiprocessors),
-                Conv2d.Splits(Conv2d.TransposedShape(shape), multiprocessors));
+                Conv2d.Splits(shape.Transposed, multiprocessors));
         });
 
     [Test]

@@ -28,7 +28,7 @@ public sealed class FixtureWeightsTests(DeviceKind kind) : AcceleratorFixture(ki
             var style = TinyVgg.Image(20, 20, seed: 41, preprocess);
             var x = TinyVgg.Image(24, 20, seed: 42, preprocess);
             var options = new StyleOptions();
-            using var objective = new StyleObjective(Kernels, weights, content, [style], options);
+            using var objective = Objectives.Create(Kernels, weights, content, [style], options);
             using var input = Accelerator.Allocate1D(x.Data);
             using var gradient = Accelerator.Allocate1D<float>(x.Data.Length);
             using var loss = Accelerator.Allocate1D<float>(1);

@@ -86,9 +86,10 @@ public sealed class LuminanceObjectiveTests(DeviceKind kind) : AcceleratorFixtur
         var style = Grey(preprocessing, RandomLuminance(5, 20 * 16), 20, 16);
         var y = preprocessing.LuminanceToNetwork(RandomLuminance(6, height * width));
 
-        using var objective = new LuminanceObjective(Kernels, weights, content, [style], Options, tileCore);
-        Assert.That(objective.Shape, Is.EqualTo(new ChwShape(1, height, width)));
-        Assert.That(objective.IsTiled, Is.EqualTo(tileCore is not null), "an 8-pixel core tiles 44 x 50");
+        using var objective = Objectives.Create(Kernels, weights, content, [style], Options, tileCore, luminance: true);
+        Assert.That(objective.Plan.Variable, Is.EqualTo(new ChwShape(1, height, width)));
+        Assert.That(objective.Length, Is.EqualTo(height * width));
+        Assert.That(objective.Plan.IsTiled, Is.EqualTo(tileCore is not null), "an 8-pixel core tiles 44 x 50");
         using var x = Accelerator.Allocate1D(y);
         using var gradient = TestData.Poisoned(Accelerator, y.Length);
         using var loss = TestData.Poisoned(Accelerator, 1);

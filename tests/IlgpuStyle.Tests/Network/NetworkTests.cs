@@ -36,7 +36,7 @@ public sealed class NetworkTests(DeviceKind kind) : AcceleratorFixture(kind)
         DeviceAndReference(IlgpuStyle.Network.Weights.VggWeights weights, NetworkImage content, NetworkImage[] styles,
             NetworkImage x, StyleOptions options)
     {
-        using var objective = new StyleObjective(Kernels, weights, content, styles, options);
+        using var objective = Objectives.Create(Kernels, weights, content, styles, options);
         var (gradient, losses, loss) = DeviceEvaluation.Of(Accelerator, objective, x);
         var reference = new ReferenceObjective(weights, content, styles, options);
         var expectedGradient = new double[x.Data.Length];
@@ -51,7 +51,8 @@ public sealed class NetworkTests(DeviceKind kind) : AcceleratorFixture(kind)
         var image = TinyVgg.Image(20, 24, seed: 1);
         using var memory = new DeviceMemory(Accelerator);
         string[] kept = ["relu1_1", "relu1_2", "relu2_2", "relu3_4", "relu4_2", "relu5_1"];
-        var network = new VggNetwork(Kernels, memory, weights, 20, 24, "relu5_1", Pooling.Max, kept);
+        var network = new VggNetwork(Kernels, memory, weights,
+            NetworkPlan.Build(weights, 20, 24, Pooling.Max, kept, Kernels.Choice));
         using var input = Accelerator.Allocate1D(image.Data);
         network.Forward(input.View, new Tape());
         Accelerator.Synchronize();
@@ -78,7 +79,8 @@ public sealed class NetworkTests(DeviceKind kind) : AcceleratorFixture(kind)
         var weights = TinyVgg.Create();
         var image = TinyVgg.Image(19, 22, seed: 6);
         using var memory = new DeviceMemory(Accelerator);
-        var network = new VggNetwork(Kernels, memory, weights, 19, 22, "relu5_1", pooling, ["relu5_1"]);
+        var network = new VggNetwork(Kernels, memory, weights,
+            NetworkPlan.Build(weights, 19, 22, pooling, ["relu5_1"], Kernels.Choice));
         using var input = Accelerator.Allocate1D(image.Data);
         network.Forward(input.View, new Tape());
         Accelerator.Synchronize();
@@ -100,7 +102,7 @@ public sealed class NetworkTests(DeviceKind kind) : AcceleratorFixture(kind)
     public void ThePlanKeepsTappedOutputsAndTheLeastMaskTheBackwardNeeds()
     {
         string[] tapped = [.. AllLayers.ContentLayers, .. AllLayers.StyleLayers];
-        var plan = NetworkPlan.Build(TinyVgg.Create(), 64, 64, "relu5_1", Pooling.Max, tapped, Kernels.Choice);
+        var plan = NetworkPlan.Build(TinyVgg.Create(), 64, 64, Pooling.Max, tapped, Kernels.Choice);
         var convs = plan.Layers.Where(l => l.Conv is not null).ToDictionary(l => l.ReluName!);
         Assert.Multiple(() =>
         {
@@ -115,11 +117,11 @@ public sealed class NetworkTests(DeviceKind kind) : AcceleratorFixture(kind)
             Assert.That(inScratch.All(p => p.First.Scratch != p.Second.Scratch),
                 "a layer never writes the buffer it reads");
         });
-        var beforePool = NetworkPlan.Build(TinyVgg.Create(), 64, 64, "relu3_1", Pooling.Max, ["relu1_2", "relu3_1"],
+        var beforePool = NetworkPlan.Build(TinyVgg.Create(), 64, 64, Pooling.Max, ["relu1_2", "relu3_1"],
             Kernels.Choice);
         Assert.That(beforePool.Layers.Single(l => l.ReluName == "relu1_2").Mask, Is.EqualTo(ReluMaskSource.KeptOutput),
             "a loss's gradient reaches every element: a kept output masks itself even before a pooling");
-        var avg = NetworkPlan.Build(TinyVgg.Create(), 64, 64, "relu5_1", Pooling.Avg, tapped, Kernels.Choice);
+        var avg = NetworkPlan.Build(TinyVgg.Create(), 64, 64, Pooling.Avg, tapped, Kernels.Choice);
         Assert.That(avg.Layers.Count(l => l.Mask == ReluMaskSource.Bits && l.Conv is not null), Is.EqualTo(7),
             "average pooling cannot carry the mask");
     }
@@ -244,7 +246,7 @@ public sealed class NetworkTests(DeviceKind kind) : AcceleratorFixture(kind)
     private double[] Losses(IlgpuStyle.Network.Weights.VggWeights weights, NetworkImage content, NetworkImage style,
         NetworkImage x, StyleOptions options)
     {
-        using var objective = new StyleObjective(Kernels, weights, content, [style], options);
+        using var objective = Objectives.Create(Kernels, weights, content, [style], options);
         var (_, l, _) = DeviceEvaluation.Of(Accelerator, objective, x);
         return [l.Total, l.Content, l.Style, l.TotalVariation];
     }
@@ -254,11 +256,11 @@ public sealed class NetworkTests(DeviceKind kind) : AcceleratorFixture(kind)
     {
         var weights = TinyVgg.Create(arch: "vgg16");
         var image = TinyVgg.Image(16, 16, seed: 22);
-        using var objective = new StyleObjective(Kernels, weights, image, [image], AllLayers);
-        Assert.That(objective.LayerNames.Count(n => n.StartsWith("conv", StringComparison.Ordinal)), Is.EqualTo(11),
-            "conv1_1 .. conv5_1 of VGG-16");
-        Assert.That(objective.LayerNames, Does.Not.Contain("conv3_4"));
-        Assert.That(() => new StyleObjective(
+        using var objective = Objectives.Create(Kernels, weights, image, [image], AllLayers);
+        Assert.That(objective.Plan.LayerNames.Count(n => n.StartsWith("conv", StringComparison.Ordinal)),
+            Is.EqualTo(11), "conv1_1 .. conv5_1 of VGG-16");
+        Assert.That(objective.Plan.LayerNames, Does.Not.Contain("conv3_4"));
+        Assert.That(() => Objectives.Create(
             Kernels, weights, image, [image], AllLayers with { StyleLayers = ["relu3_4"] }),
             Throws.TypeOf<StyleSetupException>().With.Message.StartsWith("Unknown style layer 'relu3_4'"));
     }
@@ -269,13 +271,13 @@ public sealed class NetworkTests(DeviceKind kind) : AcceleratorFixture(kind)
         var weights = TinyVgg.Create();
         var image = TinyVgg.Image(16, 16, seed: 9);
         var options = new StyleOptions { ContentLayers = ["relu2_2"], StyleLayers = ["relu1_1", "relu2_1"] };
-        using var objective = new StyleObjective(Kernels, weights, image, [image], options);
-        Assert.That(objective.LayerNames, Is.EqualTo(new[] { "conv1_1", "relu1_1", "conv1_2", "relu1_2", "pool1",
+        using var objective = Objectives.Create(Kernels, weights, image, [image], options);
+        Assert.That(objective.Plan.LayerNames, Is.EqualTo(new[] { "conv1_1", "relu1_1", "conv1_2", "relu1_2", "pool1",
             "conv2_1", "relu2_1", "conv2_2", "relu2_2" }));
 
         var styleOnly = options with { ContentWeight = 0f };
-        using var shallower = new StyleObjective(Kernels, weights, image, [image], styleOnly);
-        Assert.That(shallower.LayerNames.Last(), Is.EqualTo("relu2_1"),
+        using var shallower = Objectives.Create(Kernels, weights, image, [image], styleOnly);
+        Assert.That(shallower.Plan.LayerNames.Last(), Is.EqualTo("relu2_1"),
             "a content layer with weight 0 needs no layers");
     }
 
@@ -301,8 +303,8 @@ public sealed class NetworkTests(DeviceKind kind) : AcceleratorFixture(kind)
         var a = TinyVgg.Image(18, 16, seed: 14);
         var b = TinyVgg.Image(16, 20, seed: 15);
         var x = TinyVgg.Image(16, 17, seed: 16);
-        using var single = new StyleObjective(Kernels, weights, content, [a], AllLayers);
-        using var blended = new StyleObjective(
+        using var single = Objectives.Create(Kernels, weights, content, [a], AllLayers);
+        using var blended = Objectives.Create(
             Kernels, weights, content, [a, b], AllLayers with { StyleBlendWeights = [1f, 0f] });
         var (g1, l1, _) = DeviceEvaluation.Of(Accelerator, single, x);
         var (g2, l2, _) = DeviceEvaluation.Of(Accelerator, blended, x);
@@ -315,7 +317,7 @@ public sealed class NetworkTests(DeviceKind kind) : AcceleratorFixture(kind)
     {
         var weights = TinyVgg.Create();
         var image = TinyVgg.Image(16, 16, seed: 17);
-        using var objective = new StyleObjective(
+        using var objective = Objectives.Create(
             Kernels, weights, image, [image], AllLayers with { NormalizeGradients = true });
         using var input = Accelerator.Allocate1D(image.Data);
         using var gradient = Accelerator.Allocate1D<float>(image.Data.Length);
@@ -386,8 +388,8 @@ public sealed class NetworkTests(DeviceKind kind) : AcceleratorFixture(kind)
         var content = TinyVgg.Image(16, 16, seed: 18);
         var x = TinyVgg.Image(16, 16, seed: 19);
         var options = new StyleOptions { StyleWeight = 0f, TvWeight = 0f, ContentWeight = 3f };
-        using var plain = new StyleObjective(Kernels, weights, content, [], options);
-        using var normalized = new StyleObjective(Kernels, weights, content, [],
+        using var plain = Objectives.Create(Kernels, weights, content, [], options);
+        using var normalized = Objectives.Create(Kernels, weights, content, [],
             options with { NormalizeGradients = true });
         var (g1, l1, _) = DeviceEvaluation.Of(Accelerator, plain, x);
         var (g2, l2, _) = DeviceEvaluation.Of(Accelerator, normalized, x);
@@ -411,19 +413,19 @@ public sealed class NetworkTests(DeviceKind kind) : AcceleratorFixture(kind)
         var image = TinyVgg.Image(16, 16, seed: 20);
         Assert.Multiple(() =>
         {
-            Assert.That(() => new StyleObjective(
+            Assert.That(() => Objectives.Create(
                 Kernels, weights, image, [image], AllLayers with { ContentLayers = ["relu9_9"] }),
                 Throws.TypeOf<StyleSetupException>().With.Message.StartsWith("Unknown content layer 'relu9_9'"));
-            Assert.That(() => new StyleObjective(
+            Assert.That(() => Objectives.Create(
                 Kernels, weights, image, [image], AllLayers with { StyleBlendWeights = [1f, 1f] }),
                 Throws.TypeOf<StyleSetupException>().With.Message.Contains("1 style images but 2 blend weights"));
-            Assert.That(() => new StyleObjective(
+            Assert.That(() => Objectives.Create(
                 Kernels, weights, image, [image], AllLayers with { StyleLayerWeights = [1f] }),
                 Throws.TypeOf<StyleSetupException>().With.Message.Contains("5 style layers but 1 style layer weights"));
-            Assert.That(() => new StyleObjective(Kernels, weights, image, [], AllLayers),
+            Assert.That(() => Objectives.Create(Kernels, weights, image, [], AllLayers),
                 Throws.TypeOf<StyleSetupException>().With.Message.Contains("at least one style image"));
             var tiny = TinyVgg.Image(7, 9, seed: 21);
-            Assert.That(() => new StyleObjective(Kernels, weights, tiny, [tiny], AllLayers),
+            Assert.That(() => Objectives.Create(Kernels, weights, tiny, [tiny], AllLayers),
                 Throws.TypeOf<StyleSetupException>().With.Message.Contains("too small to reach relu"));
         });
     }

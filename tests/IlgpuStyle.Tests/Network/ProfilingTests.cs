@@ -3,6 +3,7 @@ using ILGPU.Runtime;
 using IlgpuStyle.Kernels;
 using IlgpuStyle.Kernels.Verification;
 using IlgpuStyle.Network;
+using IlgpuStyle.Tests.Support;
 
 namespace IlgpuStyle.Tests.Network;
 
@@ -21,7 +22,7 @@ public sealed class ProfilingTests
         var weights = TinyVgg.Create();
         var content = TinyVgg.Image(20, 18, seed: 70);
         var x = TinyVgg.Image(20, 18, seed: 72);
-        using var objective = new StyleObjective(kernels, weights, content, [TinyVgg.Image(17, 21, seed: 71)],
+        using var objective = Objectives.Create(kernels, weights, content, [TinyVgg.Image(17, 21, seed: 71)],
             new StyleOptions());
         using var input = accelerator.Allocate1D(x.Data);
         using var plain = TestData.Poisoned(accelerator, x.Data.Length);

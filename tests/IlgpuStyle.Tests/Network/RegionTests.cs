@@ -31,8 +31,8 @@ public sealed class RegionTests(DeviceKind kind) : AcceleratorFixture(kind)
         var options = AllLayers with { Pooling = pooling, NormalizeGradients = normalize };
         var regions = new StyleRegions([GuidePlane.White(18, 21)], [null], mode);
 
-        using var plain = new StyleObjective(Kernels, weights, content, [style], options);
-        using var masked = new StyleObjective(Kernels, weights, content, [style], options, regions: regions);
+        using var plain = Objectives.Create(Kernels, weights, content, [style], options);
+        using var masked = Objectives.Create(Kernels, weights, content, [style], options, regions: regions);
         var (expectedGradient, expected, _) = DeviceEvaluation.Of(Accelerator, plain, x);
         var (gradient, losses, _) = DeviceEvaluation.Of(Accelerator, masked, x);
 
@@ -67,7 +67,7 @@ public sealed class RegionTests(DeviceKind kind) : AcceleratorFixture(kind)
         var regions = new StyleRegions([left, right], [null, styleGuide], mode);
         var options = AllLayers with { Pooling = pooling, StyleLayers = ["relu1_1", "relu2_1", "relu3_1", "relu4_1"] };
 
-        using var objective = new StyleObjective(Kernels, weights, content, [first, second], options,
+        using var objective = Objectives.Create(Kernels, weights, content, [first, second], options,
             regions: regions);
         var (gradient, losses, _) = DeviceEvaluation.Of(Accelerator, objective, x);
         var reference = new ReferenceObjective(weights, content, [first, second], options, regions: regions);
@@ -111,7 +111,7 @@ public sealed class RegionTests(DeviceKind kind) : AcceleratorFixture(kind)
         for (int i = 0; i < changed.Length; i++)
             if (left.Values[i % left.Values.Length] == 0) changed[i] += (float)(50 * random.NextDouble() + 10);
 
-        using var objective = new StyleObjective(Kernels, weights, content, [style, style], options,
+        using var objective = Objectives.Create(Kernels, weights, content, [style, style], options,
             regions: regions);
         var before = DeviceEvaluation.Of(Accelerator, objective, x).Losses;
         var after = DeviceEvaluation.Of(Accelerator, objective, x with { Data = changed }).Losses;
@@ -132,7 +132,7 @@ public sealed class RegionTests(DeviceKind kind) : AcceleratorFixture(kind)
         var right = new GuidePlane(left.Values.Select(v => 1 - v).ToArray(), 32, 32);
         var regions = new StyleRegions([left, right], [null, null], MaskMode.Inside);
         var options = AllLayers with { StyleLayers = ["relu1_1", "relu3_1"] };
-        using var objective = new StyleObjective(Kernels, weights, content, [content, content], options,
+        using var objective = Objectives.Create(Kernels, weights, content, [content, content], options,
             regions: regions);
         Assert.That(objective.OmittedRegionTerms, Is.EqualTo(new[] { "region 1 at relu3_1" }));
         var (_, losses, _) = DeviceEvaluation.Of(Accelerator, objective, TinyVgg.Image(32, 32, seed: 72));
@@ -153,9 +153,9 @@ public sealed class RegionTests(DeviceKind kind) : AcceleratorFixture(kind)
             styleGuides ? Ramp(40, 44, 20, 21) : null], MaskMode.Simple);
         foreach (var options in new[] { new StyleOptions(), new StyleOptions { NormalizeGradients = true } })
         {
-            var estimate = MemoryEstimate.Objective(weights, content.Shape,
-                styles.Select(s => s.Shape).ToList(), options, Kernels.Choice, regions: regions.Layout);
-            using var objective = new StyleObjective(Kernels, weights, content, styles, options, regions: regions);
+            var estimate = Objectives.Plan(weights, Kernels.Choice, content.Shape,
+                styles.Select(s => s.Shape).ToList(), options, regions: regions.Layout).Memory!;
+            using var objective = Objectives.Create(Kernels, weights, content, styles, options, regions: regions);
             Assert.That(estimate.Total, Is.EqualTo(objective.Memory.PeakBytes));
             Assert.That(estimate.Held, Is.EqualTo(objective.Memory.CurrentBytes), "the parts are what it holds");
         }
@@ -170,14 +170,14 @@ public sealed class RegionTests(DeviceKind kind) : AcceleratorFixture(kind)
         var white = GuidePlane.White(18, 21);
         Assert.Multiple(() =>
         {
-            Assert.That(() => new StyleObjective(Kernels, weights, content, [style, style], new StyleOptions(),
+            Assert.That(() => Objectives.Create(Kernels, weights, content, [style, style], new StyleOptions(),
                 regions: new StyleRegions([white], [null], MaskMode.Simple)), Throws.TypeOf<StyleSetupException>()
                 .With.Message.Contains("2 style images but 1 regions"));
-            Assert.That(() => new StyleObjective(Kernels, weights, content, [style],
+            Assert.That(() => Objectives.Create(Kernels, weights, content, [style],
                 new StyleOptions { StyleBlendWeights = [1f] },
                 regions: new StyleRegions([white], [null], MaskMode.Simple)),
                 Throws.TypeOf<StyleSetupException>().With.Message.Contains("blend weights"));
-            Assert.That(() => new StyleObjective(Kernels, weights, content, [style], new StyleOptions(),
+            Assert.That(() => Objectives.Create(Kernels, weights, content, [style], new StyleOptions(),
                 regions: new StyleRegions([GuidePlane.White(21, 18)], [null], MaskMode.Simple)),
                 Throws.TypeOf<StyleSetupException>().With.Message.Contains("18x21"));
         });

@@ -1,5 +1,8 @@
+using IlgpuStyle.Kernels;
+using IlgpuStyle.Network;
 using IlgpuStyle.Network.Tiling;
 using IlgpuStyle.Network.Weights;
+using IlgpuStyle.Tests.Support;
 
 namespace IlgpuStyle.Tests.Network;
 
@@ -37,7 +40,7 @@ public sealed class TileGridTests
         Assert.That(grid.IsSingle, Is.False, $"the case must tile: {grid}");
         foreach (string layer in layers)
         {
-            int stride = TileGrid.LayerStride(architecture, layer);
+            int stride = architecture.Stride(layer);
             int shift = architecture.Block(layer) - 1;
             int layerHeight = height >> shift, layerWidth = width >> shift;
             var count = new int[layerHeight, layerWidth];
@@ -70,8 +73,8 @@ public sealed class TileGridTests
                 $"{region} inside the image");
             foreach (string layer in layers)
             {
-                int stride = TileGrid.LayerStride(architecture, layer);
-                int radius = TileGrid.ReceptiveRadius(architecture, layer);
+                int stride = architecture.Stride(layer);
+                int radius = architecture.ReceptiveRadius(layer);
                 var owned = grid.Owned(tile, stride);
                 if (owned.IsEmpty) continue;
                 // The pixels the owned positions read, clipped only where the image ends.
@@ -91,12 +94,13 @@ public sealed class TileGridTests
         var vgg19 = VggArchitecture.Vgg19;
         Assert.Multiple(() =>
         {
-            Assert.That(TileGrid.ReceptiveRadius(vgg19, "relu5_1"), Is.EqualTo(70));
-            Assert.That(TileGrid.ReceptiveRadius(vgg19, "relu4_2"), Is.EqualTo(38));
-            Assert.That(TileGrid.ReceptiveRadius(VggArchitecture.Vgg16, "relu5_1"), Is.EqualTo(58));
+            Assert.That(vgg19.ReceptiveRadius("relu5_1"), Is.EqualTo(70));
+            Assert.That(vgg19.ReceptiveRadius("relu4_2"), Is.EqualTo(38));
+            Assert.That(VggArchitecture.Vgg16.ReceptiveRadius("relu5_1"), Is.EqualTo(58));
             var grid = TileGrid.For(vgg19, ["relu1_1", "relu5_1", "relu4_2"], 1000, 700, 250);
             Assert.That((grid.Stride, grid.Halo, grid.Core), Is.EqualTo((16, 80, 240)));
-            Assert.That(TileGrid.MinimumCore(vgg19, ["relu4_2", "relu2_1"]), Is.EqualTo(8));
+            Assert.That(vgg19.Stride(vgg19.Deepest(["relu4_2", "relu2_1"])), Is.EqualTo(8));
+            Assert.That(TileGrid.HaloFor(vgg19, "relu4_2"), Is.EqualTo(40), "38 rounded up to the stride 8");
             // 1000 = 4 * 240 + 40: a remainder of 40 >= 16 is a row of its own.
             Assert.That((grid.Rows, grid.Columns), Is.EqualTo((5, 3)));
         });
@@ -111,9 +115,12 @@ public sealed class TileGridTests
         {
             ContentLayers = ["relu5_1"], StyleLayers = ["relu2_1", "relu3_1"], ContentWeight = 0f,
         };
-        var grid = TileGrid.ForObjective(weights, styleOnly, 100, 90, 20)!;
+        var cpu = new KernelChoice(new AcceleratorDescription(ILGPU.Runtime.AcceleratorType.CPU, 1, false, "CPU"));
+        ObjectivePlan Plan(IlgpuStyle.Network.StyleOptions options) =>
+            Objectives.Plan(weights, cpu, new ChwShape(3, 100, 90), [new ChwShape(3, 30, 30)], options, tileCore: 20);
+        var grid = Plan(styleOnly).Tiles!.Grid;
         Assert.That((grid.Stride, grid.Halo), Is.EqualTo((4, 12)), "relu3_1: stride 4, radius 2 + 4 + 4");
-        Assert.That(TileGrid.ForObjective(weights, styleOnly with { StyleWeight = 0f }, 100, 90, 20), Is.Null,
+        Assert.That(Plan(styleOnly with { StyleWeight = 0f }).IsTiled, Is.False,
             "no loss reads a layer: nothing to tile");
     }
 
@@ -122,7 +129,7 @@ public sealed class TileGridTests
     {
         var grid = TileGrid.For(VggArchitecture.Vgg19, ["relu4_2"], 100, 60, 512);
         Assert.That(grid.IsSingle, Is.True);
-        Assert.That(grid.LargestTile, Is.EqualTo(new IlgpuStyle.Kernels.ChwShape(3, 100, 60)));
+        Assert.That(grid.LargestTile, Is.EqualTo(new ChwShape(3, 100, 60)));
         // Regions that would need the whole axis anyway: no tiling along it either.
         Assert.That(TileGrid.For(VggArchitecture.Vgg19, ["relu5_1"], 150, 150, 64).IsSingle, Is.True);
     }

@@ -67,9 +67,9 @@ public sealed class TiledObjectiveTests(DeviceKind kind) : AcceleratorFixture(ki
         var content = c.Content();
         var styles = c.StyleImages();
         var x = TinyVgg.Image(c.Height, c.Width, seed: 70);
-        using var untiled = new StyleObjective(Kernels, weights, content, styles, c.Settings);
-        using var tiled = new StyleObjective(Kernels, weights, content, styles, c.Settings, tileCore: c.Core);
-        Assert.That(tiled.IsTiled, Is.True, "the case must tile");
+        using var untiled = Objectives.Create(Kernels, weights, content, styles, c.Settings);
+        using var tiled = Objectives.Create(Kernels, weights, content, styles, c.Settings, tileCore: c.Core);
+        Assert.That(tiled.Plan.IsTiled, Is.True, "the case must tile");
         var (expectedGradient, expected, _) = DeviceEvaluation.Of(Accelerator, untiled, x);
         var (gradient, actual, _) = DeviceEvaluation.Of(Accelerator, tiled, x);
 
@@ -89,9 +89,9 @@ public sealed class TiledObjectiveTests(DeviceKind kind) : AcceleratorFixture(ki
     {
         var weights = c.Weights();
         var styles = c.StyleImages();
-        var memory = MemoryEstimate.Objective(weights, new(3, c.Height, c.Width), styles.Select(s => s.Shape).ToList(),
-            c.Settings, Kernels.Choice, c.Core);
-        using var objective = new StyleObjective(Kernels, weights, c.Content(), styles, c.Settings, c.Core);
+        var memory = Objectives.Plan(weights, Kernels.Choice, new(3, c.Height, c.Width),
+            styles.Select(s => s.Shape).ToList(), c.Settings, c.Core).Memory!;
+        using var objective = Objectives.Create(Kernels, weights, c.Content(), styles, c.Settings, c.Core);
         Assert.That(memory.Total, Is.EqualTo(objective.Memory.PeakBytes));
         Assert.That(memory.Held, Is.EqualTo(objective.Memory.CurrentBytes), "the parts are what it holds");
     }
@@ -102,7 +102,7 @@ public sealed class TiledObjectiveTests(DeviceKind kind) : AcceleratorFixture(ki
     {
         var c = Cases().First().Arguments[0] as Case;
         var weights = c!.Weights();
-        using var objective = new StyleObjective(Kernels, weights, c.Content(), c.StyleImages(), c.Settings, c.Core);
+        using var objective = Objectives.Create(Kernels, weights, c.Content(), c.StyleImages(), c.Settings, c.Core);
         var x = TinyVgg.Image(c.Height, c.Width, seed: 71);
         DeviceEvaluation.Of(Accelerator, objective, x);
         int allocations = objective.Memory.AllocationCount;
@@ -111,10 +111,10 @@ public sealed class TiledObjectiveTests(DeviceKind kind) : AcceleratorFixture(ki
         Assert.That(objective.Memory.AllocationCount, Is.EqualTo(allocations));
         Assert.That(objective.Memory.CurrentBytes, Is.EqualTo(bytes));
 
-        var untiled = MemoryEstimate.Objective(weights, new(3, c.Height, c.Width),
-            c.StyleImages().Select(s => s.Shape).ToList(), c.Settings, Kernels.Choice);
-        var tiled = MemoryEstimate.Objective(weights, new(3, c.Height, c.Width),
-            c.StyleImages().Select(s => s.Shape).ToList(), c.Settings, Kernels.Choice, c.Core);
+        var untiled = Objectives.Plan(weights, Kernels.Choice, new(3, c.Height, c.Width),
+            c.StyleImages().Select(s => s.Shape).ToList(), c.Settings).Memory!;
+        var tiled = Objectives.Plan(weights, Kernels.Choice, new(3, c.Height, c.Width),
+            c.StyleImages().Select(s => s.Shape).ToList(), c.Settings, c.Core).Memory!;
         // 41 x 41 tiles of a 61 x 53 image: about half its pixels.
         Assert.That(tiled.Network, Is.LessThan(untiled.Network * 3 / 4), "one tile's network, not the image's");
         Assert.That(tiled.Weights, Is.EqualTo(untiled.Weights), "weights once");
@@ -127,9 +127,9 @@ public sealed class TiledObjectiveTests(DeviceKind kind) : AcceleratorFixture(ki
         var c = Cases().First().Arguments[0] as Case;
         var weights = c!.Weights();
         var styles = c.StyleImages();
-        var memory = MemoryEstimate.Objective(weights, new(3, c.Height, c.Width), styles.Select(s => s.Shape).ToList(),
-            c.Settings with { NormalizeGradients = true }, Kernels.Choice);
-        using var objective = new StyleObjective(Kernels, weights, c.Content(), styles,
+        var memory = Objectives.Plan(weights, Kernels.Choice, new(3, c.Height, c.Width),
+            styles.Select(s => s.Shape).ToList(), c.Settings with { NormalizeGradients = true }).Memory!;
+        using var objective = Objectives.Create(Kernels, weights, c.Content(), styles,
             c.Settings with { NormalizeGradients = true });
         Assert.That(memory.Held, Is.EqualTo(objective.Memory.CurrentBytes));
         Assert.That(memory.Total, Is.EqualTo(objective.Memory.PeakBytes));
@@ -144,9 +144,9 @@ public sealed class TiledObjectiveTests(DeviceKind kind) : AcceleratorFixture(ki
         var style = TinyVgg.Image(25, 31, seed: 73);
         var options = new StyleOptions();
         var x = TinyVgg.Image(30, 27, seed: 74);
-        using var untiled = new StyleObjective(Kernels, weights, content, [style], options);
-        using var large = new StyleObjective(Kernels, weights, content, [style], options, tileCore: 32);
-        Assert.That(large.IsTiled, Is.False);
+        using var untiled = Objectives.Create(Kernels, weights, content, [style], options);
+        using var large = Objectives.Create(Kernels, weights, content, [style], options, tileCore: 32);
+        Assert.That(large.Plan.IsTiled, Is.False);
         var (g1, l1, _) = DeviceEvaluation.Of(Accelerator, untiled, x);
         var (g2, l2, _) = DeviceEvaluation.Of(Accelerator, large, x);
         Assert.That(l2, Is.EqualTo(l1));

@@ -64,9 +64,9 @@ public sealed class TiledRegionTests(DeviceKind kind) : AcceleratorFixture(kind)
         var styles = c.StyleImages();
         var regions = c.Regions();
         var x = TinyVgg.Image(c.Height, c.Width, seed: 90);
-        using var untiled = new StyleObjective(Kernels, weights, content, styles, c.Options, regions: regions);
-        using var tiled = new StyleObjective(Kernels, weights, content, styles, c.Options, c.Core, regions);
-        Assert.That(tiled.IsTiled, Is.True, "the case must tile");
+        using var untiled = Objectives.Create(Kernels, weights, content, styles, c.Options, regions: regions);
+        using var tiled = Objectives.Create(Kernels, weights, content, styles, c.Options, c.Core, regions);
+        Assert.That(tiled.Plan.IsTiled, Is.True, "the case must tile");
         var (expectedGradient, expected, _) = DeviceEvaluation.Of(Accelerator, untiled, x);
         var (gradient, actual, _) = DeviceEvaluation.Of(Accelerator, tiled, x);
 
@@ -94,10 +94,10 @@ public sealed class TiledRegionTests(DeviceKind kind) : AcceleratorFixture(kind)
         var weights = TinyVgg.Create();
         var styles = c.StyleImages();
         var regions = c.Regions();
-        var memory = MemoryEstimate.Objective(weights, new(3, c.Height, c.Width),
-            styles.Select(s => s.Shape).ToList(), c.Options, Kernels.Choice, c.Core, regions.Layout);
-        using var objective = new StyleObjective(Kernels, weights, c.Content(), styles, c.Options, c.Core, regions);
-        Assert.That(objective.IsTiled, Is.True, "the case must tile");
+        var memory = Objectives.Plan(weights, Kernels.Choice, new(3, c.Height, c.Width),
+            styles.Select(s => s.Shape).ToList(), c.Options, c.Core, regions.Layout).Memory!;
+        using var objective = Objectives.Create(Kernels, weights, c.Content(), styles, c.Options, c.Core, regions);
+        Assert.That(objective.Plan.IsTiled, Is.True, "the case must tile");
         Assert.That(memory.Total, Is.EqualTo(objective.Memory.PeakBytes));
         Assert.That(memory.Held, Is.EqualTo(objective.Memory.CurrentBytes), "the parts are what it holds");
     }

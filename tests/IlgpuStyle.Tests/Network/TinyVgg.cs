@@ -20,7 +20,7 @@ internal static class TinyVgg
         int inChannels = 3;
         foreach (string name in architecture.ConvNames)
         {
-            int outChannels = VggArchitecture.BlockChannels[architecture.Block(name) - 1] / 16;
+            int outChannels = architecture.OutChannels(name) / 16;
             double std = Math.Sqrt(2.0 / (inChannels * 9));
             var weight = new float[outChannels * inChannels * 9];
             for (int i = 0; i < weight.Length; i++) weight[i] = (float)(std * Normal(random));

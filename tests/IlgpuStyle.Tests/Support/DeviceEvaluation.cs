@@ -4,7 +4,7 @@ using IlgpuStyle.Network;
 
 namespace IlgpuStyle.Tests.Support;
 
-/// <summary>One evaluation of a <see cref="StyleObjective"/> on the device, read back, and how the network tests
+/// <summary>One evaluation of a <see cref="IStyleObjective"/> on the device, read back, and how the network tests
 /// compare two gradients.</summary>
 internal static class DeviceEvaluation
 {
@@ -13,7 +13,7 @@ internal static class DeviceEvaluation
     /// does not write shows as NaN): the gradient, the loss terms and the loss scalar.
     /// </summary>
     public static (float[] Gradient, LossBreakdown Losses, float Loss) Of(Accelerator accelerator,
-        StyleObjective objective, NetworkImage x)
+        IStyleObjective objective, NetworkImage x)
     {
         using var input = accelerator.Allocate1D(x.Data);
         using var gradient = TestData.Poisoned(accelerator, x.Data.Length);

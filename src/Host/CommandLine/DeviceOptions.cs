@@ -1,0 +1,30 @@
+using System.CommandLine;
+using IlgpuStyle.Kernels;
+
+namespace IlgpuStyle.Host;
+
+/// <summary>
+/// The options that say where and how the kernels run, declared once for every command that has them (the main
+/// job, <c>bench</c>, <c>verify</c>): <c>--device</c>, <c>--threads</c>, <c>--tf32</c>.
+/// </summary>
+internal static class DeviceOptions
+{
+    /// <summary><c>--device auto|cpu|cuda|opencl|INDEX</c>.</summary>
+    public static Option<string> Device() => new("--device")
+    {
+        Description = $"The device to run on: {Devices.Choices}.",
+        DefaultValueFactory = _ => RunOptions.Defaults.Device,
+    };
+
+    /// <summary><c>--threads N</c>: the cores the CPU device's host code uses, at least 1.</summary>
+    public static Option<int> Threads() => NumberOptions.Whole("--threads",
+        "Cores the CPU device uses (its host-code operations); the default is every core.",
+        RunOptions.Defaults.Threads, minimum: 1);
+
+    /// <summary><c>--tf32</c>: the convolutions on TF32 tensor cores.</summary>
+    public static Option<bool> Tf32() => new("--tf32")
+    {
+        Description = "Run the convolutions on TF32 tensor cores (NVIDIA compute capability 8.0+): faster, " +
+                      "about 3e-4 relative precision per product.",
+    };
+}

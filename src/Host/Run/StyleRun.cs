@@ -1,0 +1,240 @@
+using System.Diagnostics;
+using System.Globalization;
+using IlgpuStyle.Kernels;
+using IlgpuStyle.Network;
+using IlgpuStyle.Network.Images;
+using IlgpuStyle.Network.Weights;
+using IlgpuStyle.Optimization;
+
+namespace IlgpuStyle.Host;
+
+/// <summary>
+/// The main job: <c>ilgpu-style --content C --style S</c> renders C in the style of S.
+/// Everything that can be checked before the long part is checked first (paths, images, weights,
+/// layer names, device memory), so a bad input fails in a second with nothing written; then the plan
+/// (<see cref="RunPlan"/>) is made once, and the run is a loop over its scales.
+/// </summary>
+internal static class StyleRun
+{
+    /// <summary>Runs the job; returns the exit code (0, or after a NaN loss or a signal, what that means).</summary>
+    /// <param name="o">The parsed options.</param>
+    /// <param name="output">Where progress and the final line go.</param>
+    /// <param name="live">Draw a live progress bar.</param>
+    /// <param name="interruption">Ctrl-C and SIGTERM, when the process listens for them.</param>
+    public static int Execute(RunOptions o, TextWriter output, bool live, Interruption? interruption = null)
+    {
+        var clock = Stopwatch.StartNew();
+        var scales = ScaleSchedule.Of(o);
+        foreach (string note in OptionRules.Unused(o)) output.WriteLine($"note: {note}");
+        var (weightsPath, weightsSource, isDefault) = WeightsLocation.Of(o.Weights);
+        // Every input and every output is checked before the weights, whose first use downloads 548 MB.
+        OutputPaths.Check(o, weightsPath);
+        ImageFiles.CheckExtension(o.Output, "output image");
+        var images = RunImages.Load(o, output);
+        // A missing default file is VGG-19 once downloaded, whose shapes are known: the layers, the sizes and the
+        // memory plan are checked from them before the download (and a dry run plans without downloading).
+        bool download = !File.Exists(weightsPath) && isDefault;
+        var weights = download ? null : WeightsLocation.Load(weightsPath, weightsSource, isDefault, output);
+
+        using var context = Devices.CreateContext();
+        var device = Devices.Select(context, o.Device);
+        // The kernels every step will run; --tf32 where it cannot run is refused here.
+        var kernelChoice = new KernelChoice(AcceleratorDescription.Of(device), o.Tf32);
+        // The accelerator is created (a context, no buffers) for the memory it has free; the plan is made from
+        // shapes before any image is resized or buffer allocated, so a huge --size fails here.
+        using var accelerator = device.CreateAccelerator(context);
+        var plan = RunPlanner.Plan(o, scales, weights ?? WeightsLocation.Vgg19Shapes(), images.Canvas,
+            images.StyleSizes, kernelChoice, MemoryLimit.Of(o.MaxMemory, accelerator));
+        foreach (string note in plan.Notes) output.WriteLine($"note: {note}");
+        if (o.DryRun)
+        {
+            if (download)
+            {
+                output.WriteLine($"note: the default weights {weightsPath} are missing: planned with VGG-19's " +
+                                 "shapes (a real run downloads them first).");
+            }
+            plan.Print(o, output);
+            return 0;
+        }
+        weights ??= WeightsLocation.Load(weightsPath, weightsSource, isDefault: true, output);
+        output.WriteLine($"Starting {device.AcceleratorType} '{device.Name.Trim()}' and compiling its kernels...");
+        using var kernels = new KernelSet(accelerator, kernelChoice, o.Threads);
+        if (o.ColorControl == ColorControl.MatchStyle)
+        {
+            output.WriteLine("Matching the style images' colours to the content's " +
+                             $"({ChoiceOptions.Name(o.ColorMatch)})...");
+            images = images with { Styles = images.Styles.Select(s => ColorMatch.Match(s, images.Content!,
+                o.ColorMatch)).ToList() };
+        }
+
+        var finalShape = plan.Scales[^1].Shape;
+        string what = o.Content is null
+            ? $"Synthesising a {finalShape.Width}x{finalShape.Height} texture of"
+            : $"Styling {o.Content} ({finalShape.Width}x{finalShape.Height}) with";
+        output.WriteLine($"{what} {string.Join(", ", o.Styles)} " +
+                         $"on {accelerator.AcceleratorType} '{accelerator.Name.Trim()}': " +
+                         $"{ChoiceOptions.Name(o.Optimizer)}, {DescribeScales(o, plan)}" +
+                         (o.ColorControl == ColorControl.None
+                             ? ""
+                             : $", colour: {ChoiceOptions.Name(o.ColorControl)}"));
+
+        // The main loop: each scale built from the one before, optimized, and its result handed on.
+        var records = new List<IterationRecord>();
+        var scaleRecords = new List<ScaleRecord>();
+        long peakBytes = 0;
+        ScaleRun? scale = null;
+        FloatRgbImage result;
+        OptimizerStep final = default;
+        interruption?.Arm();
+        try
+        {
+            foreach (var scalePlan in plan.Scales)
+            {
+                var scaleClock = Stopwatch.StartNew();
+                string tiles = scalePlan.Tiles is { } t
+                    ? $" in {t.Rows}x{t.Columns} tiles ({t.Core} px and a {t.Halo} px halo)"
+                    : "";
+                output.WriteLine($"Computing the style targets at {scalePlan.Scale.Size} px{tiles}...");
+                var next = NewScale(kernels, weights, images, o, scalePlan, scale);
+                if (next.OmittedRegionTerms.Count > 0)
+                {
+                    output.WriteLine($"note: at {next.Shape.Width}x{next.Shape.Height}, these region terms have " +
+                                     "no position whose receptive field lies inside their (content or style) mask " +
+                                     $"and are left out: {string.Join(", ", next.OmittedRegionTerms)}.");
+                }
+                long carried = scale?.CarriedBytes ?? 0; // held until the new scale has taken it
+                scale?.Dispose();
+                scale = next;
+                var (last, losses) = ScaleProgress.Optimize(scale, o, output, live, records, interruption,
+                    (iteration, line) => SaveSnapshot(scale, o, images, iteration, line));
+                final = last;
+                peakBytes = Math.Max(peakBytes, scale.DeviceBytes + carried);
+                if (scalePlan.Index < plan.Scales.Count - 1 && o.SaveEvery > 0)
+                    SaveSnapshot(scale, o, images, last.Iteration, output.WriteLine);
+                scale.Finish();
+                if (losses is { } l) // a scale whose starting image's loss is not finite has no losses to report
+                {
+                    scaleRecords.Add(new ScaleRecord([scale.Shape.Height, scale.Shape.Width], last.Iteration,
+                        scaleClock.Elapsed.TotalSeconds,
+                        new LossRecord(l.Total, l.Content, l.Style, l.TotalVariation,
+                            l.Regions?.Select(r => (double)r).ToList()),
+                        TileRecord.Of(scalePlan.Tiles)));
+                }
+                if (scalePlan.Label is { } label)
+                {
+                    output.WriteLine($"{label}: {last.Iteration} iterations in " +
+                                     $"{ProgressDisplay.FormatDuration(scaleClock.Elapsed.TotalSeconds)}.");
+                }
+                if (last.Stop == StopReason.NonFinite) break; // the next scale would start from the same blow-up
+                if (interruption?.Requested == true) break;
+            }
+            result = scale!.Render();
+        }
+        finally
+        {
+            interruption?.Disarm();
+            scale?.Dispose();
+        }
+
+        // A first image whose loss is not finite is no result: nothing is written.
+        if (final.Stop == StopReason.NonFinite && final.Iteration == 0 && scale!.Plan.Index == 0)
+        {
+            throw new RunFailedException(
+                "the loss of the starting image (iteration 0) is infinite or NaN; nothing was written. Try " +
+                "smaller loss weights (--style-weight, --content-weight, --tv-weight).");
+        }
+
+        // The image first: it is the result; the report only describes it.
+        Save(() => ImageFiles.SaveAtomically(result, o.Output, o.BitDepth, images.AlphaAt(result.Width,
+            result.Height)), $"the output image '{o.Output}'", "nothing was written");
+        double seconds = clock.Elapsed.TotalSeconds;
+        if (o.Report is not null)
+        {
+            var report = new RunReport($"{accelerator.AcceleratorType} {accelerator.Name.Trim()}",
+                [result.Height, result.Width], weightsPath, records, peakBytes, seconds,
+                RunReport.Outcome(final, plan.Scales[^1].Scale.Iterations, interruption?.Requested == true),
+                o.MultiScale ? scaleRecords : null, o.MultiScale ? null : TileRecord.Of(plan.Scales[0].Tiles));
+            Save(() => report.SaveAtomically(o.Report), $"the report '{o.Report}'", $"{o.Output} was written");
+        }
+
+        if (interruption?.Requested == true)
+        {
+            // Like crowsonkb/style-transfer-pytorch, an interrupted coarse-to-fine run saves the scale it was at, at
+            // that scale's size: enlarged, it would only look like the final result.
+            var end = plan.Scales[^1].Shape;
+            string size = scale!.Plan.Index < plan.Scales.Count - 1
+                ? $"{result.Width}x{result.Height}, that scale's size, not the final {end.Width}x{end.Height}"
+                : $"{result.Width}x{result.Height}";
+            string at = scale.Plan.Label is { } label ? $"{label}, iteration" : "iteration";
+            output.WriteLine($"{interruption.SignalName}: stopped at {at} {final.Iteration}; saved {o.Output} " +
+                             $"({size}){(o.Report is null ? "" : $" and {o.Report}")}.");
+            return interruption.ExitCode;
+        }
+        string wrote = $"{o.Output} ({result.Width}x{result.Height})" + (o.Report is null ? "" : $" and {o.Report}");
+        if (final.Stop == StopReason.NonFinite)
+        {
+            // The optimizers move x back to the previous iterate, the last one with a finite loss; at a later
+            // scale's iteration 0, x is the scale before's result, enlarged.
+            string at = scale!.Plan.Label is { } label ? $"{label}, iteration" : "iteration";
+            string kept = final.Iteration > 0
+                ? $"iteration {final.Iteration - 1}"
+                : "the previous scale's result, enlarged to this scale";
+            throw new RunFailedException(
+                $"the loss became infinite or NaN at {at} {final.Iteration}; wrote the last image with a finite " +
+                $"loss ({kept}) to {wrote}. Try a smaller --learning-rate or smaller loss weights (--style-weight, " +
+                "--content-weight).");
+        }
+        output.WriteLine($"Wrote {wrote} in {ProgressDisplay.FormatDuration(seconds)}.");
+        return 0;
+    }
+
+    /// <summary>Builds a scale; a first scale the network refuses says which option sets it (the planner has
+    /// refused a first scale too small for the layers already, naming the value that fits).</summary>
+    private static ScaleRun NewScale(KernelSet kernels, VggWeights weights, RunImages images, RunOptions o,
+        ScalePlan plan, ScaleRun? previous)
+    {
+        try
+        {
+            return new ScaleRun(kernels, weights, images, o, plan, previous);
+        }
+        catch (StyleSetupException e) when (plan.Index == 0 && o.MultiScale)
+        {
+            string option = o.Schedule is null ? "--min-size" : "the first --schedule size";
+            throw new UsageException($"{e.Message} That is the first scale: raise {option}.");
+        }
+    }
+
+    /// <summary>Saves the scale's image now as a snapshot, at the output's bit depth and with the content's
+    /// alpha at the scale's size.</summary>
+    private static void SaveSnapshot(ScaleRun scale, RunOptions o, RunImages images, int iteration,
+        Action<string> report)
+    {
+        string snapshot = OutputPaths.SnapshotPath(o.Output, iteration, o.MultiScale ? scale.Plan.Scale.Size : null);
+        var image = scale.Render();
+        ImageFiles.SaveAtomically(image, snapshot, o.BitDepth, images.AlphaAt(image.Width, image.Height));
+        report($"saved {snapshot}");
+    }
+
+    /// <summary>
+    /// One write at the end of the run: a failure (a full disk, a folder that became read-only)
+    /// becomes one line saying what was and was not written; the atomic save has left no
+    /// temporary file behind.
+    /// </summary>
+    private static void Save(Action save, string what, string state)
+    {
+        try
+        {
+            save();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new RunFailedException($"could not write {what} ({e.Message.TrimEnd('.')}); {state}.");
+        }
+    }
+
+    /// <summary>What the run will do, for its first line: <c>200 iterations</c>, or every scale.</summary>
+    private static string DescribeScales(RunOptions o, RunPlan plan) => o.MultiScale
+        ? $"{plan.Scales.Count} scales, " +
+          string.Join(", ", plan.Scales.Select(s => $"{s.Scale.Size} px x {s.Scale.Iterations}"))
+        : $"{plan.Scales[0].Scale.Iterations} iterations";
+}

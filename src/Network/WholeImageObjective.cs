@@ -1,0 +1,101 @@
+using ILGPU;
+using IlgpuStyle.Kernels;
+using IlgpuStyle.Network.Losses;
+using IlgpuStyle.Network.Weights;
+
+namespace IlgpuStyle.Network;
+
+/// <summary>
+/// The objective over the whole image at once: one network the image's size, with content and style taps on
+/// its kept ReLU outputs (neural-style's loss modules), so an evaluation is one forward and one backward pass.
+/// </summary>
+/// <remarks>
+/// Building it captures the targets: each style image is forwarded through a temporary network of its own size
+/// to accumulate <c>A_l = sum_k b_k G_l(style_k)</c> (freed before the main network exists, so that the peak is
+/// the larger of the two networks, not their sum), then the content image through the main network for
+/// <c>F_l(content)</c>. With regions each region's targets are captured instead
+/// (WholeImageObjective.Regions.cs). Everything is allocated here, in the order
+/// <see cref="ObjectivePlan"/> counts it.
+/// </remarks>
+internal sealed partial class WholeImageObjective : StyleObjective
+{
+    private readonly VggNetwork? _network; // null when only total variation is optimized
+    private readonly Tape _tape = new();
+
+    public WholeImageObjective(KernelSet kernels, ObjectivePlan plan, DeviceMemory memory, VggWeights weights,
+        ObjectiveImages images)
+        : base(kernels, plan, memory)
+    {
+        var loss = plan.Loss;
+        if (plan.Network is not { } networkPlan) return; // only total variation: no network needed
+        var blended = loss.Regions is null ? loss.Style : []; // with regions, each has its own targets
+
+        // Style targets first: A_l = sum_k b_k G_l(style_k).
+        var styleTargets = blended.Select(l => Memory.Floats(l.GramLength)).ToList();
+        foreach (var target in styleTargets) kernels.Vectors.Fill(target.View, 0f);
+        for (int k = 0; k < images.Styles.Count && blended.Count > 0; k++)
+        {
+            using var scope = Memory.Scope();
+            var styleNetwork = Network(weights, plan.StyleNetworks[k]);
+            var input = Memory.Upload(images.Styles[k].Data);
+            styleNetwork.Forward(input.View, new Tape());
+            for (int i = 0; i < blended.Count; i++)
+            {
+                var activation = styleNetwork.Activation(blended[i].Name);
+                var gram = Memory.Floats(GramShape.Of(activation.Shape).GramLength);
+                kernels.Gram.Forward(gram.View, activation.View, GramShape.Of(activation.Shape),
+                    StyleLoss.GramScale(activation.Shape));
+                kernels.Vectors.Axpy(styleTargets[i].View, loss.Blend[k], gram.View);
+            }
+            kernels.Accelerator.Synchronize(); // the scope frees the style network's buffers next
+        }
+        var regionTargets = images.Regions is { } regions && loss.Style.Count > 0
+            ? CaptureRegionTargets(weights, images.Styles, regions)
+            : null;
+
+        var network = Network(weights, networkPlan);
+        _network = network;
+        int largest = loss.UsedLayers.Max(l => network.OutputShape(l).Length); // the largest a tap normalizes
+        var normalizer = loss.Normalize ? new GradientNormalizer(kernels, Memory, largest) : null;
+
+        // Content targets: F_l(content), from the network this objective will use.
+        var contentTargets = loss.Content.Select(l => Memory.Floats(network.Activation(l.Name).Shape.Length))
+            .ToList();
+        if (images.Content is { } content && loss.Content.Count > 0)
+        {
+            using var scope = Memory.Scope();
+            var input = Memory.Upload(content.Data);
+            network.Forward(input.View, _tape);
+            for (int i = 0; i < loss.Content.Count; i++)
+                kernels.Vectors.Copy(contentTargets[i].View, network.Activation(loss.Content[i].Name).View);
+            kernels.Accelerator.Synchronize();
+        }
+
+        for (int i = 0; i < loss.Content.Count; i++)
+        {
+            network.AddTap(new ContentLoss(loss.Content[i].Name, kernels, contentTargets[i].View, ContentScalar,
+                loss.Content[i].Weight, normalizer));
+        }
+        for (int i = 0; i < blended.Count; i++)
+        {
+            var layer = blended[i];
+            network.AddTap(new StyleLoss(layer.Name, network.Activation(layer.Name).Shape, kernels, Memory,
+                styleTargets[i].View, StyleScalar(0), layer.Weight, normalizer));
+        }
+        if (regionTargets is not null) AddRegionTaps(weights, images.Regions!, regionTargets, normalizer);
+        kernels.Accelerator.Synchronize();
+    }
+
+    private protected override void EvaluateNetwork(ArrayView<float> x, ArrayView<float> gradient,
+        LayerProfiler? profiler)
+    {
+        if (_network is null)
+        {
+            Kernels.Vectors.Fill(gradient, 0f);
+            return;
+        }
+        _tape.Clear();
+        _network.Forward(x, _tape, profiler);        // content and style taps add their losses here
+        _network.Backward(_tape, gradient, profiler); // and their gradients here
+    }
+}
