@@ -87,8 +87,7 @@ public sealed partial class AvgPool2d
     /// <summary>One thread per input element: a quarter of its window's gradient.</summary>
     public static void BackwardKernel(Index1D index, ArrayView<float> dInput, ArrayView<float> dOutput, ChwShape s)
     {
-        int o = MaxPool2d.WindowOf(index, s);
-        dInput[index] = o >= 0 ? dOutput[o] * InverseArea : 0f;
+        dInput[index] = MaxPool2d.InAWindow(index, s) ? dOutput[MaxPool2d.WindowOf(index, s)] * InverseArea : 0f;
     }
 
     // ---------------------------------------------------------------- kernel 2: host code (AvgPool2d.Cpu.cs)

@@ -83,19 +83,21 @@ public sealed partial class MaxPool2d
     }
 
     /// <summary>
-    /// The output element whose window holds input element <paramref name="i"/>, or -1 for the last
-    /// row or column of an odd-sized input, which is in no window.
+    /// Whether input element <paramref name="i"/> is in a window: the last row or column of an odd-sized
+    /// input is in none. (A bool, not a -1 from <see cref="WindowOf"/>: ILGPU's OpenCL C writes a negative
+    /// int constant as its unsigned bits, 4294967295, which PoCL warns about.)
     /// </summary>
+    internal static bool InAWindow(int i, ChwShape s) =>
+        i / s.Width % s.Height < s.Height / Window * Window && i % s.Width < s.Width / Window * Window;
+
+    /// <summary>The output element whose window holds input element <paramref name="i"/>, which is in one
+    /// (<see cref="InAWindow"/>).</summary>
     internal static int WindowOf(int i, ChwShape s)
     {
         int x = i % s.Width;
         int y = i / s.Width % s.Height;
         int c = i / (s.Width * s.Height);
-        int outW = s.Width / Window;
-        int outH = s.Height / Window;
-        int oy = y / Window;
-        int ox = x / Window;
-        return oy < outH && ox < outW ? (c * outH + oy) * outW + ox : -1;
+        return (c * (s.Height / Window) + y / Window) * (s.Width / Window) + x / Window;
     }
 
     /// <summary>Where input element <paramref name="i"/> sits in its window: dy*2 + dx, as argmax counts.</summary>
@@ -198,8 +200,9 @@ public sealed partial class MaxPool2d
     public static void BackwardKernel(Index1D index, ArrayView<float> dInput, ArrayView<float> dOutput,
         ArrayView<byte> argmax, ChwShape s)
     {
-        int o = WindowOf(index, s);
-        dInput[index] = o >= 0 && argmax[o] == PlaceInWindow(index, s) ? dOutput[o] : 0f;
+        dInput[index] = InAWindow(index, s) && argmax[WindowOf(index, s)] == PlaceInWindow(index, s)
+            ? dOutput[WindowOf(index, s)]
+            : 0f;
     }
 
     // ---------------------------------------------------------------- kernel 2: host code (MaxPool2d.Cpu.cs)

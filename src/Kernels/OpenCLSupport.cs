@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using System.Runtime.Loader;
+using ILGPU.Runtime;
 using ILGPU.Backends.OpenCL;
 using ILGPU.Runtime.OpenCL;
 
@@ -36,7 +37,53 @@ public static class OpenCLSupport
     public static OpenCLVerdict Judge(CLDevice device)
     {
         ArgumentNullException.ThrowIfNull(device);
-        return Judge(device.DeviceVersion, device.CVersion, device.Capabilities.GenericAddressSpace, device.Vendor);
+        return Judge(device.DeviceVersion, NewestCVersion(device), device.Capabilities.GenericAddressSpace,
+            device.Vendor);
+    }
+
+    /// <summary>CL_DEVICE_OPENCL_C_ALL_VERSIONS (OpenCL 3.0): every OpenCL C version the device compiles.</summary>
+    private const CLDeviceInfoType AllCVersions = (CLDeviceInfoType)0x1066;
+
+    /// <summary>
+    /// The newest OpenCL C version the device lists, as it describes itself (clinfo's "OpenCL C all
+    /// versions"). An OpenCL 3.0 device lists every version it compiles in CL_DEVICE_OPENCL_C_ALL_VERSIONS;
+    /// its CL_DEVICE_OPENCL_C_VERSION, which ILGPU's <see cref="CLDevice.CVersion"/> reads, names only the
+    /// newest version that is fully backwards compatible, and OpenCL C 3.0 is not (2.0's features became
+    /// optional): PoCL 6 says "OpenCL C 1.2" there and lists 1.0 to 3.0. ILGPU compiles for such a device with
+    /// <c>-cl-std=CL3.0</c>. Older devices have only CL_DEVICE_OPENCL_C_VERSION.
+    /// </summary>
+    /// <param name="device">A device the OpenCL driver reports.</param>
+    public static CLCVersion NewestCVersion(CLDevice device)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        if (device.DeviceVersion < CLDeviceVersion.CL30) return device.CVersion;
+        var listed = new NameVersion[64];
+        try
+        {
+            CLAPI.CurrentAPI.GetDeviceInfo(device.DeviceId, AllCVersions, listed);
+        }
+        catch (CLException)
+        {
+            return device.CVersion; // a driver that claims 3.0 but does not answer the 3.0 query
+        }
+        return listed.Where(v => v.Version != 0)
+            .Select(v => new CLCVersion(v.Major, v.Minor))
+            .Append(device.CVersion)
+            .MaxBy(v => (v.Major, v.Minor));
+    }
+
+    /// <summary>
+    /// cl_name_version: a version packed as major (10 bits), minor (10), patch (12), then a 64-byte name,
+    /// which is "OpenCL C" for every entry of <see cref="AllCVersions"/> and not read here.
+    /// </summary>
+    [StructLayout(LayoutKind.Sequential, Size = 4 + 64)]
+    private readonly struct NameVersion
+    {
+        public readonly uint Version;
+
+        public int Major => (int)(Version >> 22);
+
+        public int Minor => (int)((Version >> 12) & 0x3FF);
     }
 
     /// <summary>
@@ -45,19 +92,26 @@ public static class OpenCLSupport
     /// assumes generic address space on 2.x, and reads the device's answer on 3.0.
     /// </summary>
     /// <param name="deviceVersion">CL_DEVICE_VERSION.</param>
-    /// <param name="cVersion">CL_DEVICE_OPENCL_C_VERSION.</param>
+    /// <param name="cVersion">The newest OpenCL C version the device lists (<see cref="NewestCVersion"/>).</param>
     /// <param name="genericAddressSpace">Generic address space support (implied by 2.x, optional in 3.0).</param>
     /// <param name="vendor">ILGPU's reading of the vendor.</param>
     public static OpenCLVerdict Judge(CLDeviceVersion deviceVersion, CLCVersion cVersion, bool genericAddressSpace,
         CLDeviceVendor vendor)
     {
         string offers = $"OpenCL {deviceVersion} (OpenCL C {cVersion.Major}.{cVersion.Minor})";
-        // NVIDIA's OpenCL lacks generic address space; ILGPU runs those GPUs through CUDA instead.
-        string nvidia = vendor == CLDeviceVendor.Nvidia ? "; NVIDIA GPUs run through CUDA" : "";
+        // What a refused device's owner can do: NVIDIA's OpenCL lacks generic address space, and ILGPU runs
+        // those GPUs through CUDA instead; AMD's and Intel's current GPU drivers offer it.
+        string instead = vendor switch
+        {
+            CLDeviceVendor.Nvidia => "; NVIDIA GPUs run through CUDA",
+            CLDeviceVendor.AMD => "; AMD's ROCm driver offers it",
+            CLDeviceVendor.Intel => "; Intel's compute runtime offers it",
+            _ => "",
+        };
         if (deviceVersion < CLDeviceVersion.CL20)
-            return new(false, $"{offers}: {Requirement}{nvidia}");
+            return new(false, $"{offers}: {Requirement}{instead}");
         if (!genericAddressSpace)
-            return new(false, $"{offers} without generic address space: {Requirement}{nvidia}");
+            return new(false, $"{offers} without generic address space: {Requirement}{instead}");
         return new(true, $"{offers} with generic address space: meets ILGPU's requirements");
     }
 

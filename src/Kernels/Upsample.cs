@@ -111,14 +111,20 @@ public sealed class Upsample
         }
         else
         {
-            // Taps at offsets -1, 0, 1, 2 from floor(s), at distances 1 + f, f, 1 - f, 2 - f.
-            for (int ty = -1; ty <= 2; ty++)
+            // Taps at offsets -1, 0, 1, 2 from floor(s), at distances 1 + f, f, 1 - f, 2 - f. Counted from
+            // 0 (offset = tap - 1): ILGPU's OpenCL C writes a negative int constant as its unsigned bits
+            // (-1 as 4294967295), which compilers warn about.
+            for (int tapY = 0; tapY < 4; tapY++)
             {
+                int ty = tapY - 1;
                 float wy = CubicWeight(XMath.Abs(fy - ty));
                 int row = plane + ClampIndex(y0 + ty, i.Height) * i.Width;
                 float across = 0f;
-                for (int tx = -1; tx <= 2; tx++)
+                for (int tapX = 0; tapX < 4; tapX++)
+                {
+                    int tx = tapX - 1;
                     across += CubicWeight(XMath.Abs(fx - tx)) * input[row + ClampIndex(x0 + tx, i.Width)];
+                }
                 sum += wy * across;
             }
         }

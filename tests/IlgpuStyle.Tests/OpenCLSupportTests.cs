@@ -31,11 +31,11 @@ public sealed class OpenCLSupportTests
     {
         var intel = OpenCLSupport.Judge(Cl30, CLCVersion.CL30, genericAddressSpace: true, CLDeviceVendor.Intel);
         Assert.That(intel.Usable, Is.True);
-        // What Debian's PoCL 3.1 reports for the CPU.
-        var pocl = OpenCLSupport.Judge(Cl30, CLCVersion.CL12, genericAddressSpace: false, CLDeviceVendor.Other);
-        Assert.That(pocl.Usable, Is.False);
-        Assert.That(pocl.Reason, Is.EqualTo(
-            "OpenCL 3.0 (OpenCL C 1.2) without generic address space: " +
+        // What Mesa's rusticl reports for llvmpipe (Debian 13): OpenCL C 1.0 to 3.0, no generic address space.
+        var rusticl = OpenCLSupport.Judge(Cl30, CLCVersion.CL30, genericAddressSpace: false, CLDeviceVendor.Other);
+        Assert.That(rusticl.Usable, Is.False);
+        Assert.That(rusticl.Reason, Is.EqualTo(
+            "OpenCL 3.0 (OpenCL C 3.0) without generic address space: " +
             "ILGPU needs OpenCL 2.0, or OpenCL 3.0 with generic address space"));
     }
 
@@ -54,6 +54,38 @@ public sealed class OpenCLSupportTests
         var verdict = OpenCLSupport.Judge(Cl30, CLCVersion.CL30, genericAddressSpace: false, CLDeviceVendor.Nvidia);
         Assert.That(verdict.Usable, Is.False);
         Assert.That(verdict.Reason, Does.EndWith("; NVIDIA GPUs run through CUDA"));
+    }
+
+    [Test]
+    public void ARefusedAmdOrIntelDevicePointsToItsCurrentDriver()
+    {
+        var amd = OpenCLSupport.Judge(Cl12, CLCVersion.CL12, genericAddressSpace: false, CLDeviceVendor.AMD);
+        Assert.That(amd.Reason, Does.EndWith(OpenCLSupport.Requirement + "; AMD's ROCm driver offers it"));
+        var intel = OpenCLSupport.Judge(Cl30, CLCVersion.CL30, genericAddressSpace: false, CLDeviceVendor.Intel);
+        Assert.That(intel.Reason, Does.EndWith(OpenCLSupport.Requirement + "; Intel's compute runtime offers it"));
+    }
+
+    /// <summary>
+    /// A device is described by the newest OpenCL C version it lists (on OpenCL 3.0, its "all versions"
+    /// list), never older than CL_DEVICE_OPENCL_C_VERSION, which ILGPU reads. PoCL 6 says 1.2 there and
+    /// lists 3.0.
+    /// </summary>
+    [Test]
+    public void EachDeviceIsDescribedByTheNewestOpenCLCVersionItLists()
+    {
+        var reported = OpenCLSupport.ReportedDevices();
+        if (reported.Count == 0)
+            Assert.Ignore("no OpenCL driver reports a device here (PoCL would: apt-get install pocl-opencl-icd)");
+        foreach (var device in reported)
+        {
+            var newest = OpenCLSupport.NewestCVersion(device);
+            Assert.That(newest >= device.CVersion, Is.True, $"{device.Name}: {newest} older than {device.CVersion}");
+            Assert.That(OpenCLSupport.Judge(device).Reason,
+                Does.StartWith($"OpenCL {device.DeviceVersion} (OpenCL C {newest.Major}.{newest.Minor})"));
+            if (device.PlatformName.Contains("Portable Computing Language", StringComparison.Ordinal)
+                && device.DeviceVersion >= Cl30)
+                Assert.That(newest, Is.EqualTo(CLCVersion.CL30), $"{device.Name}: PoCL lists OpenCL C 3.0");
+        }
     }
 
     /// <summary>The project's filter keeps exactly the OpenCL devices ILGPU's default filter keeps.</summary>

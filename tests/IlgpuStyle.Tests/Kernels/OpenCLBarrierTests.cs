@@ -65,8 +65,8 @@ public sealed class OpenCLBarrierTests
         {
             var unmodified = (CLCompiledKernel)backend.Compile(
                 EntryPointDescription.FromExplicitlyGroupedKernel(kernel), KernelSpecialization.Empty);
-            var loaded = SharedMemoryKernels.CompileWithLocalFences(backend, kernel);
-            var corrected = SharedMemoryKernels.WithLocalFences(unmodified);
+            var loaded = SharedMemoryKernels.CompileCorrected(backend, kernel);
+            var corrected = SharedMemoryKernels.Corrected(unmodified);
 
             // The check catches ILGPU's own output: every barrier it writes has a global fence only.
             Assert.That(unmodified.Source, Does.Match(@"\blocal float \w+\["), "no shared-memory (local) array");
@@ -81,10 +81,14 @@ public sealed class OpenCLBarrierTests
             Assert.That((loaded.Name, loaded.CVersion, loaded.NumParameters),
                 Is.EqualTo((unmodified.Name, unmodified.CVersion, unmodified.NumParameters)));
 
-            // The correction changes the barriers' flags and nothing else, in the source and the kernel.
+            // The fence correction changes the barriers' flags and nothing else; the whole correction is that,
+            // then the shared-memory variables' move (OpenCLSourceTests), in the source and the kernel.
             // (Two compiles differ in their label numbers, so this compares one compile before and after.)
-            Assert.That(corrected.Source.Replace("CLK_LOCAL_MEM_FENCE | ", "", StringComparison.Ordinal),
+            string fenced = SharedMemoryKernels.WithLocalFences(unmodified.Source, unmodified.Name);
+            Assert.That(fenced.Replace("CLK_LOCAL_MEM_FENCE | ", "", StringComparison.Ordinal),
                 Is.EqualTo(unmodified.Source));
+            Assert.That(corrected.Source,
+                Is.EqualTo(SharedMemoryKernels.WithKernelScopeSharedMemory(fenced, unmodified.Name)));
             Assert.That((corrected.Name, corrected.CVersion, corrected.Info, corrected.Context),
                 Is.EqualTo((unmodified.Name, unmodified.CVersion, unmodified.Info, unmodified.Context)));
         }
@@ -103,7 +107,7 @@ public sealed class OpenCLBarrierTests
         using (context)
         using (backend)
         {
-            string source = SharedMemoryKernels.CompileWithLocalFences(backend, kernel).Source;
+            string source = SharedMemoryKernels.CompileCorrected(backend, kernel).Source;
             string file = Path.Combine(Path.GetTempPath(), $"ilgpustyle-{Guid.NewGuid():N}.cl");
             File.WriteAllText(file, source);
             try
