@@ -112,10 +112,12 @@ internal static class BatchRun
         output.WriteLine($"Batch done in {ProgressDisplay.FormatDuration(clock.Elapsed.TotalSeconds)}: " +
                          $"{tally.Done} done, {tally.Skipped} skipped, {tally.Failed.Count} failed" +
                          (tally.Failed.Count > 0 ? $" ({string.Join(", ", tally.Failed)})" : "") +
-                         (tally.Interrupted ? $", {mine.Count - k} not started, 1 interrupted" : "") + reused + ".");
+                         (tally.Interrupted ? $", 1 interrupted" + NotStarted(mine.Count - k) : "") + reused + ".");
         if (tally.Interrupted) return interruption!.ExitCode;
         return tally.Failed.Count > 0 ? ExitCodes.Failed : 0;
     }
+
+    private static string NotStarted(int count) => count > 0 ? $", {count} not started" : "";
 
     private sealed class Tally
     {
