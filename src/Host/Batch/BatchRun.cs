@@ -145,7 +145,7 @@ internal static class BatchRun
         var output = b.Verbose ? session.Output : TextWriter.Null;
         OutputPaths.Check(o, WeightsLocation.Of(o.Weights).Path);
         ImageFiles.CheckExtension(o.Output, "output image");
-        var images = RunImages.Load(o, output);
+        var images = RunImages.Load(o, output, session.Styles);
         var run = session.Start(o, b.Verbose); // the first image that loads starts the device
         var limit = o.MaxMemory is null ? session.Limit! : MemoryLimit.Of(o.MaxMemory, run.Accelerator);
         var plan = RunPlanner.Plan(o, ScaleSchedule.Of(o), run.Weights, images.Canvas, images.StyleSizes,
@@ -167,6 +167,7 @@ internal static class BatchRun
         private StyleRun.RunDevice? _run;
 
         public ObjectiveCache Objectives { get; } = new();
+        public StyleImages Styles { get; } = new();
         public KernelChoice? Choice { get; private set; }
 
         /// <summary>The device's memory limit without <c>--max-memory</c>, taken once at the start: an image's plan

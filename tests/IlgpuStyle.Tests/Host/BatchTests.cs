@@ -191,6 +191,20 @@ public sealed class BatchTests
             Is.EquivalentTo(new[] { "one.png", "two.png" }));
     }
 
+    /// <summary>A batch decodes a style image once, and again when the file is replaced.</summary>
+    [Test]
+    public void AStyleImageIsDecodedOnceUntilItsFileChanges()
+    {
+        string painting = Path.Combine(_folder, "painting.png");
+        File.Copy(StylePng, painting);
+        var styles = new StyleImages();
+        var first = styles.Load(painting);
+        Assert.That(styles.Load(painting), Is.SameAs(first));
+        File.Copy(ContentPng, painting, overwrite: true);
+        var replaced = styles.Load(painting);
+        Assert.That((replaced.Width, replaced.Height), Is.EqualTo((64, 48)), "the new file, decoded");
+    }
+
     /// <summary>Two shards render the whole batch between them, each image once; an index past the count is refused
     /// with one line and renders nothing.</summary>
     [Test]
