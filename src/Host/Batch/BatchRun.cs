@@ -152,7 +152,7 @@ internal static class BatchRun
             session.Choice!, limit);
         foreach (string note in plan.Notes) output.WriteLine($"note: {note}");
         return StyleRun.Render(run, o, images, plan, output, live: false, interruption, clock,
-            saveInterrupted: false, save);
+            finishedOnly: true, save);
     }
 
     /// <summary>The device, kernels and weights, started for the first image that needs them and kept.</summary>

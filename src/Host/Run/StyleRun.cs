@@ -72,13 +72,14 @@ internal static class StyleRun
 
     /// <summary>
     /// The long part of a run, once everything is checked and planned: the scales optimized in turn and the result
-    /// written; returns the exit code. A batch's image interrupted by a signal writes nothing
-    /// (<paramref name="saveInterrupted"/> false): a partial output would pass for a finished one on the rerun.
+    /// written; returns the exit code. A batch writes finished images only (<paramref name="finishedOnly"/>): an
+    /// image interrupted by a signal, or whose loss became infinite or NaN, writes nothing, since its output would
+    /// pass for a finished one on the rerun.
     /// <paramref name="save"/> writes the image (by default <see cref="ImageFiles.SaveAtomically(FloatRgbImage,
     /// string, int, byte[])"/>).
     /// </summary>
     internal static int Render(RunDevice run, RunOptions o, RunImages images, RunPlan plan, TextWriter output,
-        bool live, Interruption? interruption, Stopwatch clock, bool saveInterrupted = true, ImageSave? save = null)
+        bool live, Interruption? interruption, Stopwatch clock, bool finishedOnly = false, ImageSave? save = null)
     {
         var (accelerator, kernels, weights, weightsPath, cache) = run;
         if (o.ColorControl == ColorControl.MatchStyle)
@@ -166,7 +167,14 @@ internal static class StyleRun
                 "smaller loss weights (--style-weight, --content-weight, --tv-weight).");
         }
 
-        if (interruption?.Requested == true && !saveInterrupted) return interruption.ExitCode;
+        if (finishedOnly && interruption?.Requested == true) return interruption.ExitCode;
+        if (finishedOnly && final.Stop == StopReason.NonFinite)
+        {
+            string where = scale!.Plan.Label is { } label ? $"{label}, iteration" : "iteration";
+            throw new RunFailedException($"the loss became infinite or NaN at {where} {final.Iteration}; nothing " +
+                                         "was written. Try a smaller --learning-rate or smaller loss weights " +
+                                         "(--style-weight, --content-weight).");
+        }
 
         // The image first: it is the result; the report only describes it.
         save ??= ImageFiles.SaveAtomically;

@@ -191,6 +191,21 @@ public sealed class BatchTests
             Is.EquivalentTo(new[] { "one.png", "two.png" }));
     }
 
+    /// <summary>An image whose loss becomes NaN fails and writes nothing (the main job would write its last finite
+    /// image, which the rerun would then skip as finished); the next image is rendered.</summary>
+    [Test]
+    public void AnImageWhoseLossBecomesNaNFailsAndWritesNothing()
+    {
+        var run = Batch(Manifest($"{ContentPng},{StylePng},a.png,--optimizer adam --learning-rate 1e30",
+            $"{PortraitJpeg},{StylePng},b.png,"));
+        Assert.That(run.Exit, Is.EqualTo(ExitCodes.Failed), run.ToString());
+        Assert.That(run.Error.TrimEnd(), Is.EqualTo($"error: row 2 ({ContentPng}): the loss became infinite or NaN " +
+            "at iteration 1; nothing was written. Try a smaller --learning-rate or smaller loss weights " +
+            "(--style-weight, --content-weight)."));
+        Assert.That(File.Exists(Path.Combine(_folder, "a.png")), Is.False);
+        Assert.That(File.Exists(Path.Combine(_folder, "b.png")));
+    }
+
     /// <summary>A batch decodes a style image once, and again when the file is replaced.</summary>
     [Test]
     public void AStyleImageIsDecodedOnceUntilItsFileChanges()
