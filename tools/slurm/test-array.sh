@@ -134,6 +134,9 @@ missing=0
 for f in $(shard_outputs $victim); do [[ -f $T/out/$f ]] || missing=$((missing + 1)); done
 if (( missing == 0 )); then echo "FAIL: task $victim finished before it was cancelled; nothing was tested"; exit 1; fi
 echo "after the cancel: $(ls "$T/out" | wc -l) outputs, $missing of task $victim's missing"
+if ! grep -q "stopped by SIGTERM" "$T/log/task-${job}_${victim}.out"; then
+  echo "FAIL: task $victim did not stop gracefully (no summary after SIGTERM)"; exit 1
+fi
 
 step "resubmitting task $victim alone"
 job2=$(ILGPU_STYLE_SHARD_COUNT=3 sbatch --parsable --export=ALL --array=$victim "$T/job.sh")

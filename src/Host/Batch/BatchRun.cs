@@ -72,6 +72,9 @@ internal static class BatchRun
         int k = 0;
         foreach (var item in mine)
         {
+            // Between images too a signal ends the batch gracefully, with its summary (a second one at once).
+            interruption?.Arm();
+            if (interruption?.Requested == true) break;
             string head = $"[{++k}/{mine.Count}] {item.Name}:";
             var itemClock = Stopwatch.StartNew();
             try
@@ -86,7 +89,7 @@ internal static class BatchRun
                     continue;
                 }
                 int exit = RenderOne(session, o, item, b, interruption, save);
-                if (interruption?.Requested == true)
+                if (exit != 0 && interruption?.Requested == true) // stopped mid-way: nothing written
                 {
                     output.WriteLine($"{head} stopped by {interruption.SignalName}; nothing written for it.");
                     tally.Interrupted = true;
@@ -106,14 +109,18 @@ internal static class BatchRun
             }
         }
 
+        interruption?.Disarm();
+        bool stopped = interruption?.Requested == true;
         string reused = session.Objectives.Reused > 0
             ? $"; {session.Objectives.Reused} took the image before's objective (buffers, style targets)"
             : "";
         output.WriteLine($"Batch done in {ProgressDisplay.FormatDuration(clock.Elapsed.TotalSeconds)}: " +
                          $"{tally.Done} done, {tally.Skipped} skipped, {tally.Failed.Count} failed" +
                          (tally.Failed.Count > 0 ? $" ({string.Join(", ", tally.Failed)})" : "") +
-                         (tally.Interrupted ? $", 1 interrupted" + NotStarted(mine.Count - k) : "") + reused + ".");
-        if (tally.Interrupted) return interruption!.ExitCode;
+                         (stopped ? $"; stopped by {interruption!.SignalName}" +
+                                    (tally.Interrupted ? ", 1 interrupted" : "") + NotStarted(mine.Count - k) : "") +
+                         reused + ".");
+        if (stopped) return interruption!.ExitCode;
         return tally.Failed.Count > 0 ? ExitCodes.Failed : 0;
     }
 
