@@ -211,6 +211,9 @@ public sealed class KernelChoice
     /// <summary>Total variation, value and gradient.</summary>
     public KernelVariant TotalVariation() => Pass;
 
+    /// <summary>The temporal loss of video (Ruder et al.), value and gradient.</summary>
+    public KernelVariant TemporalLoss() => Pass;
+
     /// <summary>The optimizers' vector arithmetic and sums.</summary>
     public KernelVariant Vectors() => Pass;
 

@@ -34,6 +34,7 @@ public sealed class KernelSet : IDisposable
         Gram = new Gram(accelerator, Choice, Host, splitScratch);
         Mse = new MseLoss(accelerator, Choice, Host, Reduction);
         TotalVariation = new TotalVariation(accelerator, Choice, Host, Reduction);
+        Temporal = new TemporalLoss(accelerator, Choice, Host, Reduction);
         Upsample = new Upsample(accelerator);
         Window = new Window(accelerator, Choice, Host);
         Replicate = new ChannelReplicate(accelerator, Choice, Host);
@@ -77,6 +78,9 @@ public sealed class KernelSet : IDisposable
 
     /// <summary>Total-variation value and gradient.</summary>
     public TotalVariation TotalVariation { get; }
+
+    /// <summary>The temporal loss of video, value and gradient.</summary>
+    public TemporalLoss Temporal { get; }
 
     /// <summary>Bilinear and bicubic enlargement, from one scale of a coarse-to-fine run to the next.</summary>
     public Upsample Upsample { get; }

@@ -41,8 +41,9 @@ public sealed class LossPlan
 {
     private LossPlan(ObjectiveKind kind, VggArchitecture architecture, Preprocessing preprocessing,
         LossWeights weights, IReadOnlyList<LossLayer> content, IReadOnlyList<LossLayer> style,
-        IReadOnlyList<float> blend, StyleOptions options, RegionLayout? regions, bool luminance)
+        IReadOnlyList<float> blend, StyleOptions options, RegionLayout? regions, bool luminance, float temporal)
     {
+        Temporal = temporal;
         Kind = kind;
         Architecture = architecture;
         Preprocessing = preprocessing;
@@ -78,6 +79,10 @@ public sealed class LossPlan
     /// <summary>The style layers, each with <c>w_s</c> times its layer weight; none when the style weight is
     /// 0.</summary>
     public IReadOnlyList<LossLayer> Style { get; }
+
+    /// <summary>Video's temporal term's weight <c>w_t</c> (Ruder et al. 2016), on the network input; 0 when the run
+    /// has no such term (every run but a video's).</summary>
+    public float Temporal { get; }
 
     /// <summary>The layers the network keeps (content, then style): the ones a loss reads.</summary>
     public IReadOnlyList<string> UsedLayers { get; }
@@ -139,10 +144,14 @@ public sealed class LossPlan
     /// <param name="regions">Null, or one region per style image: the style loss is then the sum over regions of
     /// guided Gram losses (SPEC.md, "Regions"), and the blend weights must be left out.</param>
     /// <param name="luminance">Whether x is the luminance alone (<see cref="LuminanceObjective"/>).</param>
+    /// <param name="temporal">Whether the loss has video's temporal term, with <paramref name="options"/>'
+    /// weight.</param>
     /// <exception cref="StyleSetupException">Unknown or repeated layers, weights that do not match the layers or
-    /// the images, a style loss without a style image.</exception>
+    /// the images, a style loss without a style image, a temporal term without a content image or on the
+    /// luminance.</exception>
     public static LossPlan Build(VggWeights weights, StyleOptions options, int styleCount,
-        ObjectiveKind kind = ObjectiveKind.Content, RegionLayout? regions = null, bool luminance = false)
+        ObjectiveKind kind = ObjectiveKind.Content, RegionLayout? regions = null, bool luminance = false,
+        bool temporal = false)
     {
         ArgumentNullException.ThrowIfNull(weights);
         ArgumentNullException.ThrowIfNull(options);
@@ -168,8 +177,31 @@ public sealed class LossPlan
             : options.StyleLayers.Select((l, i) => Layer(l, resolved.Style * layerWeights[i])).ToList();
         if (style.Count > 0 && styleCount == 0)
             throw new StyleSetupException("The style loss needs at least one style image.");
+        if (temporal && (kind == ObjectiveKind.Texture || luminance))
+        {
+            throw new StyleSetupException(kind == ObjectiveKind.Texture
+                ? "A texture has no frames to keep consistent." : "Video keeps colour frames consistent: " +
+                  "--color-control luminance-only cannot be used with it.");
+        }
         return new LossPlan(kind, architecture, preprocessing, resolved, content, style, blend, options, regions,
-            luminance);
+            luminance, temporal ? resolved.Temporal : 0);
+    }
+
+    /// <summary>
+    /// Whether <paramref name="other"/> is the same loss: the same terms on the same layers with the same weights,
+    /// blend, pooling, normalisation, regions' layout, kind and variable. Two plans made from the same options and
+    /// weights are the same; an objective built for one serves the other.
+    /// </summary>
+    public bool SameAs(LossPlan other)
+    {
+        ArgumentNullException.ThrowIfNull(other);
+        return Kind == other.Kind && Architecture.Name == other.Architecture.Name
+            && Preprocessing.Convention == other.Preprocessing.Convention && Weights == other.Weights
+            && Content.SequenceEqual(other.Content) && Style.SequenceEqual(other.Style)
+            && Blend.SequenceEqual(other.Blend) && Pooling == other.Pooling && Normalize == other.Normalize
+            && (Regions is null ? other.Regions is null
+                : other.Regions is not null && Regions.StyleGuided.SequenceEqual(other.Regions.StyleGuided))
+            && Luminance == other.Luminance && Temporal.Equals(other.Temporal);
     }
 
     private static void CheckRegions(RegionLayout? regions, int styleCount, StyleOptions options, ObjectiveKind kind)

@@ -87,5 +87,11 @@ public sealed class LuminanceObjective : IStyleObjective
     }
 
     /// <inheritdoc/>
+    public void ReplaceContent(NetworkImage content) => _inner.ReplaceContent(content);
+
+    /// <inheritdoc/>
+    public void SetTemporalTarget(float[] target, float[] weights) => _inner.SetTemporalTarget(target, weights);
+
+    /// <inheritdoc/>
     public void Dispose() => _inner.Dispose();
 }

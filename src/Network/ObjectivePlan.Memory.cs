@@ -33,7 +33,11 @@ public sealed partial class ObjectivePlan
     private ObjectiveMemory Count()
     {
         var tally = new Tally();
-        tally.Loss(F * (4 + (Loss.Regions?.Count ?? 0))); // the loss scalars: total, content, style, tv, regions'
+        bool temporal = Loss.Temporal != 0;
+        // The loss scalars: total, content, style, tv, regions', temporal.
+        tally.Loss(F * (4 + (Loss.Regions?.Count ?? 0) + (temporal ? 1 : 0)));
+        // Video's temporal target (the previous result warped, the input's shape) and its per-pixel weights.
+        if (temporal) tally.Targets(F * ((long)Input.Length + Input.PlaneLength));
         if (Tiles is not null) CountTiled(tally);
         else if (Network is not null) CountWhole(tally, Network);
         if (Loss.Luminance) tally.Input(F * (2L * Input.Length + 1));

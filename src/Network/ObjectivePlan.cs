@@ -13,9 +13,15 @@ namespace IlgpuStyle.Network;
 /// </summary>
 public sealed partial class ObjectivePlan
 {
-    private ObjectivePlan(LossPlan loss, ChwShape input, IReadOnlyList<ChwShape> styles, NetworkPlan? network,
-        IReadOnlyList<NetworkPlan> styleNetworks, TilePlan? tiles, bool indexable)
+    private readonly VggWeights _weights;  // what it was planned for: an objective built from it serves
+    private readonly KernelChoice _kernels; // a plan made from the same weights and kernels, and equal values
+
+    private ObjectivePlan(LossPlan loss, VggWeights weights, KernelChoice kernels, ChwShape input,
+        IReadOnlyList<ChwShape> styles, NetworkPlan? network, IReadOnlyList<NetworkPlan> styleNetworks,
+        TilePlan? tiles, bool indexable)
     {
+        _weights = weights;
+        _kernels = kernels;
         Loss = loss;
         Input = input;
         Styles = styles;
@@ -102,7 +108,7 @@ public sealed partial class ObjectivePlan
         // A style image is resampled and held on the host whole, as one array, tiled or not: one past 2^31 values
         // is refused before its tiles are planned (a grid of millions of tiles, for nothing).
         if (styles.Any(style => Elements(style) > int.MaxValue))
-            return new ObjectivePlan(loss, input, styles, null, [], null, indexable: false);
+            return new ObjectivePlan(loss, weights, kernels, input, styles, null, [], null, indexable: false);
         var tiles = tileCore is { } core ? TilePlan.Build(loss, weights, kernels, input, styles, core) : null;
         bool indexable = tiles is null
             ? styles.Append(input).All(image => LargestActivation(weights, image) <= int.MaxValue)
@@ -123,8 +129,30 @@ public sealed partial class ObjectivePlan
                     NetworkPlan.Build(weights, s.Height, s.Width, loss.Pooling, styleLayers, kernels)).ToList();
             }
         }
-        return new ObjectivePlan(loss, input, styles, network, styleNetworks, tiles, indexable);
+        return new ObjectivePlan(loss, weights, kernels, input, styles, network, styleNetworks, tiles, indexable);
     }
+
+    /// <summary>
+    /// Whether <paramref name="other"/> plans the same computation and allocation: the same loss
+    /// (<see cref="LossPlan.SameAs"/>), the same shapes and tiles, for the same weights and kernels. An objective
+    /// built from one plan then serves the other (a batch's next image, a video's next frame) with new targets
+    /// (<see cref="IStyleObjective.ReplaceContent"/>) instead of new buffers.
+    /// </summary>
+    public bool SameAs(ObjectivePlan other)
+    {
+        ArgumentNullException.ThrowIfNull(other);
+        return ReferenceEquals(_weights, other._weights) && ReferenceEquals(_kernels, other._kernels)
+            && Loss.SameAs(other.Loss) && Input == other.Input && Styles.SequenceEqual(other.Styles)
+            && Indexable == other.Indexable
+            && (Tiles?.Grid is not { } grid
+                ? other.Tiles is null
+                : other.Tiles?.Grid is { } theirs && grid.Core == theirs.Core && grid.Rows == theirs.Rows
+                  && grid.Columns == theirs.Columns && grid.Halo == theirs.Halo);
+    }
+
+    /// <summary>Whether an objective of this plan can take another content image and keep its style targets:
+    /// not with regions, whose targets and guides come from the content's masks.</summary>
+    public bool ContentReplaceable => Loss.Regions is null;
 
     /// <summary>The images must be the ones planned: a content image unless a texture, each at its size, and the
     /// regions' guides at their images' sizes.</summary>

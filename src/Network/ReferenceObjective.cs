@@ -38,6 +38,7 @@ public sealed class ReferenceObjective
     private readonly Dictionary<string, double[]> _contentTargets = []; // F_l(content), (C, H, W)
     private readonly Dictionary<string, double[]> _styleTargets = [];   // A_l, (C, C)
     private readonly List<RegionTerms>? _regions;                       // with regions: per region, in order
+    private (double[] Target, double[] Weights, double Weight)? _temporal; // video: section 7
 
     // ---------------------------------------------------------------- 1. preprocessing
 
@@ -245,8 +246,13 @@ public sealed class ReferenceObjective
         // [(x[c,i,j] - x[c,i,j+1])^2 + (x[c,i,j] - x[c,i+1,j])^2].
         double tv = TotalVariation.ForwardReference(x, Shape, _lossWeights.TotalVariation);
 
+        // Video (section 7): L_temporal = (w_t / D) * sum m[i,j] (x[c,i,j] - t[c,i,j])^2, reported apart.
+        LastTemporal = _temporal is var (target, weights, weight)
+            ? TemporalLoss.ForwardReference(x, target, weights, Shape, weight)
+            : 0;
+
         if (gradient is not null) Backward(x, steps, gradient);
-        return (content + style + tv, content, style, tv);
+        return (content + style + tv + LastTemporal, content, style, tv);
     }
 
     /// <summary>
@@ -299,9 +305,24 @@ public sealed class ReferenceObjective
             dOut = dIn;
         }
 
-        // The TV term depends on x directly: its gradient is added last.
+        // The TV term depends on x directly: its gradient is added last, and so is the temporal term's.
         TotalVariation.BackwardReference(gradient, x, Shape, _lossWeights.TotalVariation, accumulate: true);
+        if (_temporal is var (warped, reliable, temporalWeight))
+            TemporalLoss.BackwardReference(gradient, x, warped, reliable, Shape, temporalWeight, accumulate: true);
     }
+
+    // ---------------------------------------------------------------- 7. video: the temporal term
+
+    /// <summary>
+    /// Adds video's temporal term (Ruder, Dosovitskiy and Brox 2016, eq. 5) to the loss: x is kept near
+    /// <paramref name="target"/>, the previous stylised frame warped to this one by the optical flow, wherever
+    /// <paramref name="weights"/> (one per pixel, shared by the channels) says the flow is reliable. Its value is
+    /// in <see cref="Evaluate"/>'s total and in <see cref="LastTemporal"/>.
+    /// </summary>
+    public void SetTemporal(double[] target, double[] weights, double weight) => _temporal = (target, weights, weight);
+
+    /// <summary>The temporal term at the last <see cref="Evaluate"/> (0 without one).</summary>
+    public double LastTemporal { get; private set; }
 
     // ---------------------------------------------------------------- 6. regions (guided Grams)
 

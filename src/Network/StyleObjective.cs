@@ -14,8 +14,9 @@ public sealed record NetworkImage(float[] Data, ChwShape Shape);
 /// <param name="Style">L_s (with regions, the sum of <paramref name="Regions"/>).</param>
 /// <param name="TotalVariation">L_tv.</param>
 /// <param name="Regions">With regions, each region's style loss in region order; otherwise null.</param>
+/// <param name="Temporal">Video's L_temporal (0 without the term).</param>
 public readonly record struct LossBreakdown(float Total, float Content, float Style, float TotalVariation,
-    IReadOnlyList<float>? Regions = null);
+    IReadOnlyList<float>? Regions = null, float Temporal = 0);
 
 /// <summary>
 /// The function style transfer minimizes, <c>x -&gt; (L(x), dL/dx)</c> on the device, in every form a run needs:
@@ -42,6 +43,22 @@ public interface IStyleObjective : IObjective, IDisposable
 
     /// <summary>Waits for the device and reads the last evaluation's loss terms (one small copy).</summary>
     LossBreakdown ReadLosses();
+
+    /// <summary>
+    /// Takes another content image of the planned shape: its content targets replace the old ones, the style
+    /// targets and every buffer stay (a batch's next image, a video's next frame, with the same plan).
+    /// </summary>
+    /// <exception cref="ArgumentException">An image of another shape.</exception>
+    /// <exception cref="InvalidOperationException">A plan whose content cannot be replaced
+    /// (<see cref="ObjectivePlan.ContentReplaceable"/>).</exception>
+    void ReplaceContent(NetworkImage content);
+
+    /// <summary>
+    /// Video: the temporal term's target (the previous stylised frame warped to this one, preprocessed, the
+    /// network input's shape) and its per-pixel weights (H*W, 1 where the flow is reliable).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">A loss without the temporal term.</exception>
+    void SetTemporalTarget(float[] target, float[] weights);
 }
 
 /// <summary>
@@ -56,7 +73,10 @@ public interface IStyleObjective : IObjective, IDisposable
 /// </remarks>
 public abstract class StyleObjective : IStyleObjective
 {
-    private readonly MemoryBuffer1D<float, Stride1D.Dense> _scalars; // (4 + R) total, content, style, tv, regions'
+    private readonly MemoryBuffer1D<float, Stride1D.Dense> _scalars; // (4 + R [+ 1]) total, content, style, tv,
+                                                                     // regions', temporal
+    private readonly MemoryBuffer1D<float, Stride1D.Dense>? _temporalTarget;  // (3, H, W), with the temporal term
+    private readonly MemoryBuffer1D<float, Stride1D.Dense>? _temporalWeights; // (H, W)
     private readonly List<string> _omitted = [];
 
     /// <summary>Allocates the loss scalars, the first of the buffers the objective allocates in
@@ -66,7 +86,13 @@ public abstract class StyleObjective : IStyleObjective
         Kernels = kernels;
         Plan = plan;
         Memory = memory;
-        _scalars = Memory.Floats(4 + RegionCount);
+        _scalars = Memory.Floats(4 + RegionCount + (HasTemporal ? 1 : 0));
+        if (!HasTemporal) return;
+        // No target yet: weights of 0 make the term 0 until the video sets one.
+        _temporalTarget = Memory.Floats(plan.Input.Length);
+        _temporalWeights = Memory.Floats(plan.Input.PlaneLength);
+        kernels.Vectors.Fill(_temporalTarget.View, 0f);
+        kernels.Vectors.Fill(_temporalWeights.View, 0f);
     }
 
     /// <inheritdoc/>
@@ -93,6 +119,10 @@ public abstract class StyleObjective : IStyleObjective
         _scalars.View.SubView(RegionCount == 0 ? 2 : 4 + set, 1);
 
     private int RegionCount => Plan.Loss.Regions?.Count ?? 0;
+
+    private bool HasTemporal => Plan.Loss.Temporal != 0;
+
+    private ArrayView<float> TemporalScalar => _scalars.View.SubView(4 + RegionCount, 1);
 
     /// <summary>Records a region term left out (region from 0).</summary>
     private protected void Omit(int region, string layer) => _omitted.Add($"region {region + 1} at {layer}");
@@ -123,11 +153,22 @@ public abstract class StyleObjective : IStyleObjective
             Kernels.TotalVariation.Backward(gradient, x, Plan.Input, tvWeight, accumulate: true);
         }
 
+        if (HasTemporal)
+        {
+            // Ruder et al. 2016, eq. (5), on x itself, like total variation: whole or tiled alike.
+            profiler?.Mark("temporal");
+            Kernels.Temporal.Forward(TemporalScalar, x, _temporalTarget!.View, _temporalWeights!.View, Plan.Input,
+                Plan.Loss.Temporal, accumulate: true);
+            Kernels.Temporal.Backward(gradient, x, _temporalTarget.View, _temporalWeights.View, Plan.Input,
+                Plan.Loss.Temporal, accumulate: true);
+        }
+
         profiler?.Mark("loss sum");
         var style = _scalars.View.SubView(2, 1);
         for (int r = 0; r < RegionCount; r++) vectors.Scalar(style, style, ScalarOp.Add, StyleScalar(r));
         vectors.Scalar(total, ContentScalar, ScalarOp.Add, style);
         vectors.Scalar(total, total, ScalarOp.Add, tv);
+        if (HasTemporal) vectors.Scalar(total, total, ScalarOp.Add, TemporalScalar);
         vectors.Copy(loss, total);
         profiler?.Mark("host, between evaluations");
     }
@@ -137,7 +178,35 @@ public abstract class StyleObjective : IStyleObjective
     {
         Kernels.Accelerator.Synchronize();
         var values = _scalars.GetAsArray1D();
-        return new LossBreakdown(values[0], values[1], values[2], values[3], RegionCount == 0 ? null : values[4..]);
+        return new LossBreakdown(values[0], values[1], values[2], values[3],
+            RegionCount == 0 ? null : values[4..(4 + RegionCount)], HasTemporal ? values[4 + RegionCount] : 0);
+    }
+
+    /// <inheritdoc/>
+    public void ReplaceContent(NetworkImage content)
+    {
+        ArgumentNullException.ThrowIfNull(content);
+        if (!Plan.ContentReplaceable)
+            throw new InvalidOperationException("With regions the targets come from the masks: build a new objective.");
+        if (Plan.Loss.Kind == ObjectiveKind.Texture) throw new InvalidOperationException("A texture has no content.");
+        if (content.Shape != Plan.Input)
+        {
+            throw new ArgumentException($"The content image is {content.Shape}, planned {Plan.Input}.",
+                nameof(content));
+        }
+        CaptureContent(content);
+    }
+
+    /// <inheritdoc/>
+    public void SetTemporalTarget(float[] target, float[] weights)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        ArgumentNullException.ThrowIfNull(weights);
+        if (!HasTemporal) throw new InvalidOperationException("This loss has no temporal term.");
+        if (target.Length != Plan.Input.Length || weights.Length != Plan.Input.PlaneLength)
+            throw new ArgumentException($"The temporal target is not of the planned shape {Plan.Input}.");
+        _temporalTarget!.CopyFromCPU(target);
+        _temporalWeights!.CopyFromCPU(weights);
     }
 
     /// <inheritdoc/>
@@ -153,6 +222,10 @@ public abstract class StyleObjective : IStyleObjective
     /// </summary>
     private protected abstract void EvaluateNetwork(ArrayView<float> x, ArrayView<float> gradient,
         LayerProfiler? profiler);
+
+    /// <summary>Forwards <paramref name="content"/> (of the planned shape) and keeps its activations at the content
+    /// layers as the content targets (<c>F_l(content)</c>), replacing any before.</summary>
+    private protected abstract void CaptureContent(NetworkImage content);
 
     /// <summary>A network for <paramref name="plan"/>; an image too small for it is a setup error.</summary>
     private protected VggNetwork Network(Weights.VggWeights weights, NetworkPlan plan)

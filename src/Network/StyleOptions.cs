@@ -5,11 +5,13 @@ namespace IlgpuStyle.Network;
 /// <summary>A style-transfer setting that cannot work; the message is one line that says why.</summary>
 public sealed class StyleSetupException(string message) : Exception(message);
 
-/// <summary>The weights of the three loss terms (SPEC.md's <c>w_c</c>, <c>w_s</c>, <c>w_tv</c>).</summary>
-public sealed record LossWeights(float Content, float Style, float TotalVariation)
+/// <summary>The weights of the loss terms (SPEC.md's <c>w_c</c>, <c>w_s</c>, <c>w_tv</c>, and video's temporal
+/// <c>w_t</c>, which counts only where a video run has the term).</summary>
+public sealed record LossWeights(float Content, float Style, float TotalVariation, float Temporal)
 {
-    /// <summary>The classic tool's defaults, for caffe-convention weights (0-255 scale).</summary>
-    public static LossWeights Caffe { get; } = new(5f, 100f, 1e-3f);
+    /// <summary>The classic tools' defaults, for caffe-convention weights (0-255 scale): neural-style's, and
+    /// manuelruder/artistic-videos' temporal weight.</summary>
+    public static LossWeights Caffe { get; } = new(5f, 100f, 1e-3f, 1e3f);
 
     /// <summary>
     /// Defaults for torchvision-convention weights that strike the caffe defaults' balance: with
@@ -21,7 +23,8 @@ public sealed record LossWeights(float Content, float Style, float TotalVariatio
     public static LossWeights Torchvision { get; } = new(
         Caffe.Content * Scale * Scale,
         Caffe.Style * Scale * Scale * Scale * Scale,
-        Caffe.TotalVariation * Scale * Scale);
+        Caffe.TotalVariation * Scale * Scale,
+        Caffe.Temporal * Scale * Scale);
 
     private const float Scale = Preprocessing.TorchvisionScale;
 
@@ -54,6 +57,10 @@ public sealed record StyleOptions
     /// <summary><c>w_tv</c>; null means the default for the weights' preprocessing convention.</summary>
     public float? TvWeight { get; init; }
 
+    /// <summary>Video's <c>w_t</c> (squares of pixels, like TV); null means the default for the weights'
+    /// preprocessing convention.</summary>
+    public float? TemporalWeight { get; init; }
+
     /// <summary>Pooling between blocks (default max).</summary>
     public Pooling Pooling { get; init; } = Pooling.Max;
 
@@ -83,6 +90,7 @@ public sealed record StyleOptions
     {
         var defaults = LossWeights.DefaultsFor(preprocessing);
         return new LossWeights(
-            ContentWeight ?? defaults.Content, StyleWeight ?? defaults.Style, TvWeight ?? defaults.TotalVariation);
+            ContentWeight ?? defaults.Content, StyleWeight ?? defaults.Style, TvWeight ?? defaults.TotalVariation,
+            TemporalWeight ?? defaults.Temporal);
     }
 }

@@ -136,6 +136,21 @@ public sealed class VggNetwork
     }
 
     /// <summary>
+    /// Runs every layer on <paramref name="input"/> for the activations alone: no tap runs and nothing is recorded
+    /// (a content image's targets, captured before or between evaluations).
+    /// </summary>
+    public void ForwardActivations(ArrayView<float> input)
+    {
+        Require.Length(input, InputShape.Length, nameof(input));
+        var current = new DeviceTensor(input, InputShape);
+        foreach (var layer in _layers)
+        {
+            layer.Forward(current);
+            current = layer.Output;
+        }
+    }
+
+    /// <summary>
     /// Clears the deepest layer's output gradient, replays the tape (through
     /// <paramref name="profiler"/>, which marks each entry, when given), and copies the gradient with
     /// respect to the input into <paramref name="dInput"/> (written, not accumulated).

@@ -1,4 +1,5 @@
 using ILGPU;
+using ILGPU.Runtime;
 using IlgpuStyle.Kernels;
 using IlgpuStyle.Network.Losses;
 using IlgpuStyle.Network.Weights;
@@ -21,6 +22,7 @@ internal sealed partial class WholeImageObjective : StyleObjective
 {
     private readonly VggNetwork? _network; // null when only total variation is optimized
     private readonly Tape _tape = new();
+    private readonly List<MemoryBuffer1D<float, Stride1D.Dense>> _contentTargets = []; // F_l(content), per layer
 
     public WholeImageObjective(KernelSet kernels, ObjectivePlan plan, DeviceMemory memory, VggWeights weights,
         ObjectiveImages images)
@@ -59,21 +61,13 @@ internal sealed partial class WholeImageObjective : StyleObjective
         var normalizer = loss.Normalize ? new GradientNormalizer(kernels, Memory, largest) : null;
 
         // Content targets: F_l(content), from the network this objective will use.
-        var contentTargets = loss.Content.Select(l => Memory.Floats(network.Activation(l.Name).Shape.Length))
+        _contentTargets = loss.Content.Select(l => Memory.Floats(network.Activation(l.Name).Shape.Length))
             .ToList();
-        if (images.Content is { } content && loss.Content.Count > 0)
-        {
-            using var scope = Memory.Scope();
-            var input = Memory.Upload(content.Data);
-            network.Forward(input.View, _tape);
-            for (int i = 0; i < loss.Content.Count; i++)
-                kernels.Vectors.Copy(contentTargets[i].View, network.Activation(loss.Content[i].Name).View);
-            kernels.Accelerator.Synchronize();
-        }
+        if (images.Content is { } content) CaptureContent(content);
 
         for (int i = 0; i < loss.Content.Count; i++)
         {
-            network.AddTap(new ContentLoss(loss.Content[i].Name, kernels, contentTargets[i].View, ContentScalar,
+            network.AddTap(new ContentLoss(loss.Content[i].Name, kernels, _contentTargets[i].View, ContentScalar,
                 loss.Content[i].Weight, normalizer));
         }
         for (int i = 0; i < blended.Count; i++)
@@ -84,6 +78,19 @@ internal sealed partial class WholeImageObjective : StyleObjective
         }
         if (regionTargets is not null) AddRegionTaps(weights, images.Regions!, regionTargets, normalizer);
         kernels.Accelerator.Synchronize();
+    }
+
+    /// <summary>The content image forwarded (held only meanwhile), its content layers' activations copied into the
+    /// targets.</summary>
+    private protected override void CaptureContent(NetworkImage content)
+    {
+        if (_network is not { } network || Plan.Loss.Content.Count == 0) return;
+        using var scope = Memory.Scope();
+        var input = Memory.Upload(content.Data);
+        network.ForwardActivations(input.View);
+        for (int i = 0; i < Plan.Loss.Content.Count; i++)
+            Kernels.Vectors.Copy(_contentTargets[i].View, network.Activation(Plan.Loss.Content[i].Name).View);
+        Kernels.Accelerator.Synchronize(); // the scope frees the input next
     }
 
     private protected override void EvaluateNetwork(ArrayView<float> x, ArrayView<float> gradient,

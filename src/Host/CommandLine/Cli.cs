@@ -30,6 +30,7 @@ internal static class Cli
             "with hand-written ILGPU kernels.");
         var run = new StyleOptionsParser(root);
         root.SetAction(parse => Guarded(error, () => StyleRun.Execute(run.Read(parse), output, live, interruption)));
+        root.Subcommands.Add(BatchCommand(output, error, live, interruption));
         root.Subcommands.Add(DevicesCommand(output, error));
         root.Subcommands.Add(VerifyCommand(output, error));
         root.Subcommands.Add(BenchCommand(output, error));
@@ -54,6 +55,66 @@ internal static class Cli
         {
             (CultureInfo.CurrentCulture, CultureInfo.CurrentUICulture) = (culture, uiCulture);
         }
+    }
+
+    private static Command BatchCommand(TextWriter output, TextWriter error, bool live, Interruption? interruption)
+    {
+        var manifest = new Option<string?>("--manifest")
+        {
+            Description = "A CSV file: a header 'content,style,output[,options]', then one image per row (paths " +
+                          "relative to the manifest; options: more of the main job's options for that row).",
+        };
+        var inputs = new Option<string[]>("--inputs")
+        {
+            Description = "Content images or patterns (photos/*.jpg), each written to --output-dir under its own " +
+                          "name; instead of --manifest.",
+            AllowMultipleArgumentsPerToken = true,
+        };
+        var folder = new Option<string?>("--output-dir")
+        {
+            Description = "Where the outputs go (with --inputs; with --manifest, what its relative outputs are " +
+                          "relative to).",
+        };
+        var format = new Option<string>("--output-format")
+        {
+            Description = "With --inputs: the outputs' format, png or jpg.", DefaultValueFactory = _ => "png",
+        };
+        format.AcceptOnlyFromAmong("png", "jpg");
+        var shard = new Option<string?>("--shard")
+        {
+            Description = "INDEX/COUNT: render only shard INDEX (from 0) of COUNT, item i going to shard " +
+                          "i mod COUNT. Left out: from SLURM_ARRAY_TASK_ID, JOB_COMPLETION_INDEX or " +
+                          "AWS_BATCH_JOB_ARRAY_INDEX.",
+        };
+        var shardCount = NumberOptions.OptionalWhole("--shard-count",
+            "How many shards (default: the scheduler's array size; a Kubernetes Indexed Job needs this or " +
+            $"{Shard.CountVariable}). With it, the scheduler's index is taken as it is.", minimum: 1);
+        var verbose = new Option<bool>("--verbose") { Description = "Print each image's run as the main job does." };
+        foreach (var option in new Option[] { manifest, folder, shard }) TextOptions.RefuseEmpty(option);
+        var command = new Command("batch",
+            "Render many images in one process: the weights, the device and its kernels are loaded once. Every " +
+            "option of the main job (--style, --size, --iterations, --seed, --weights, --device, ...) applies to " +
+            "each image. An output that exists is skipped, so a stopped batch resumes; a failed image is reported " +
+            "and the others go on (exit code 1 when any failed).")
+        {
+            TreatUnmatchedTokensAsErrors = false,
+        };
+        foreach (var option in new Option[] { manifest, inputs, folder, format, shard, shardCount, verbose })
+            command.Options.Add(option);
+        command.SetAction(parse => Guarded(error, () =>
+        {
+            string? list = parse.GetValue(manifest);
+            var patterns = parse.GetValue(inputs) ?? [];
+            string? outputs = parse.GetValue(folder);
+            if ((list is null) == (patterns.Length == 0))
+                throw new UsageException("Give either --manifest FILE or --inputs PATTERN... (not both).");
+            if (list is null && outputs is null)
+                throw new UsageException("--inputs needs --output-dir: the folder the outputs go to.");
+            var options = new BatchOptions(list, patterns, outputs, "." + parse.GetValue(format), parse.GetValue(shard),
+                parse.GetValue(shardCount), parse.GetValue(verbose), parse.UnmatchedTokens.ToList());
+            return BatchRun.Execute(options, output, error, live, interruption);
+        }));
+        return command;
     }
 
     private static Command DevicesCommand(TextWriter output, TextWriter error)

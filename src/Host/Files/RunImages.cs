@@ -22,15 +22,16 @@ internal sealed record RunImages(RgbImage? Content, byte[]? Alpha, (int Width, i
 
     /// <summary>
     /// Decodes every image of the run and checks the masks against them; a content alpha that a JPEG output
-    /// cannot hold is dropped with a note on <paramref name="output"/>.
+    /// cannot hold is dropped with a note on <paramref name="output"/>. A batch passes <paramref name="styles"/>, which
+    /// decodes a style image once for all the images that use it.
     /// </summary>
-    public static RunImages Load(RunOptions o, TextWriter output)
+    public static RunImages Load(RunOptions o, TextWriter output, StyleImages? styles = null)
     {
         var (content, alpha) = o.Content is null
             ? (null, null)
             : ImageFiles.LoadWithAlpha(o.Content, "content image");
         var canvas = content is null ? o.TextureCanvas : (content.Width, content.Height);
-        var styles = o.Styles.Select(s => ImageFiles.Load(s, "style image")).ToList();
+        var paintings = o.Styles.Select(s => styles?.Load(s) ?? ImageFiles.Load(s, "style image")).ToList();
         var init = o.Init == InitKind.Image ? ImageFiles.Load(o.InitImage!, "init image") : null;
         if (alpha is not null && !ImageFiles.IsPng(o.Output))
         {
@@ -38,12 +39,34 @@ internal sealed record RunImages(RgbImage? Content, byte[]? Alpha, (int Width, i
                              "will be opaque (write a .png to keep it).");
             alpha = null;
         }
-        var masks = content is null ? null : RegionMasks.Load(o, content, styles); // none: a texture
-        return new RunImages(content, alpha, canvas, styles, init, masks);
+        var masks = content is null ? null : RegionMasks.Load(o, content, paintings); // none: a texture
+        return new RunImages(content, alpha, canvas, paintings, init, masks);
     }
 
     /// <summary>The content's alpha (at the content's size) resized like the content to an image's size; null
     /// without one.</summary>
     public byte[]? AlphaAt(int width, int height) =>
         Alpha is null ? null : ImageFiles.ResizeAlpha(Alpha, Canvas.Width, Canvas.Height, width, height);
+}
+
+/// <summary>
+/// A batch's style images, each decoded once: most batches paint many photographs with one or a few paintings. A
+/// file is decoded again when its size or time of change is not the one decoded (it was replaced meanwhile).
+/// </summary>
+internal sealed class StyleImages
+{
+    private readonly Dictionary<string, (long Length, DateTime Changed, RgbImage Image)> _decoded = [];
+
+    /// <summary>The style image at <paramref name="path"/>, as <see cref="ImageFiles.Load"/> decodes it.</summary>
+    public RgbImage Load(string path)
+    {
+        string key = Path.GetFullPath(path);
+        var file = new FileInfo(key);
+        if (file.Exists && _decoded.TryGetValue(key, out var known) && known.Length == file.Length &&
+            known.Changed == file.LastWriteTimeUtc)
+            return known.Image;
+        var image = ImageFiles.Load(path, "style image");
+        if (file.Exists) _decoded[key] = (file.Length, file.LastWriteTimeUtc, image);
+        return image;
+    }
 }

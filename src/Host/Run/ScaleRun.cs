@@ -34,15 +34,19 @@ internal sealed class ScaleRun : IDisposable
     private IStyleObjective? _objective; // the loss at this size, until Finish
     private IOptimizer? _optimizer;     // after Finish kept only if it is Adam (the next scale takes its state)
     private IterateAverage? _average;   // with --average-decay, until Finish
+    private readonly ObjectiveCache? _cache; // a batch's: takes the objective at Finish, for the next image
+    private readonly IReadOnlyList<NetworkImage> _styles = []; // the objective's style images, for the cache
     private bool _finished;
 
     /// <summary>Builds the scale <paramref name="plan"/> describes from the run's images and
     /// <paramref name="weights"/>; <paramref name="previous"/> (finished) is the scale before, or null for the
-    /// first.</summary>
+    /// first. With <paramref name="cache"/> (a batch), the objective comes from it when the last image's serves,
+    /// and goes back to it at <see cref="Finish"/>.</summary>
     public ScaleRun(KernelSet kernels, VggWeights weights, RunImages images, RunOptions o, ScalePlan plan,
-        ScaleRun? previous)
+        ScaleRun? previous, ObjectiveCache? cache = null)
     {
         _options = o;
+        _cache = cache;
         Plan = plan;
         var objective = plan.Objective;
         _preprocessing = objective.Loss.Preprocessing;
@@ -51,7 +55,11 @@ internal sealed class ScaleRun : IDisposable
         {
             var styles = images.Styles.Select((s, k) => Resize(s, objective.Styles[k])).ToList();
             var regions = ContentImage is null ? null : images.Masks?.At(ContentImage, styles); // none for a texture
-            _objective = StyleObjectives.Create(objective, kernels, weights, NetworkImages(styles, regions));
+            var networkImages = NetworkImages(styles, regions);
+            _styles = networkImages.Styles;
+            _objective = cache is null
+                ? StyleObjectives.Create(objective, kernels, weights, networkImages)
+                : cache.Take(objective, kernels, weights, networkImages);
             X = previous is null ? kernels.Accelerator.Allocate1D(InitialImage(images)) : Enlarge(kernels, previous);
             _optimizer = CreateOptimizer(kernels, _objective, previous);
             if (o.AverageDecay > 0) _average = new IterateAverage(kernels, VariableShape.Length, o.AverageDecay);
@@ -134,7 +142,8 @@ internal sealed class ScaleRun : IDisposable
         if (_average is { Count: > 0 }) _average.WriteTo(X.View);
         _average?.Dispose();
         _average = null;
-        _objective?.Dispose();
+        if (_cache is not null && _objective is not null) _cache.Keep(_objective, _styles);
+        else _objective?.Dispose();
         _objective = null;
         if (_optimizer is not AdamOptimizer)
         {

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using ILGPU.Runtime;
 using IlgpuStyle.Kernels;
 using IlgpuStyle.Network;
 using IlgpuStyle.Network.Images;
@@ -59,6 +60,28 @@ internal static class StyleRun
         weights ??= WeightsLocation.Load(weightsPath, weightsSource, isDefault: true, output);
         output.WriteLine($"Starting {device.AcceleratorType} '{device.Name.Trim()}' and compiling its kernels...");
         using var kernels = new KernelSet(accelerator, kernelChoice, o.Threads);
+        return Render(new RunDevice(accelerator, kernels, weights, weightsPath), o, images, plan, output, live,
+            interruption, clock);
+    }
+
+    /// <summary>The device, kernels and weights a run renders with: made once by <see cref="Execute"/>, or once for
+    /// every image of a batch (<see cref="BatchRun"/>), whose objective, with the same plan and styles, passes from
+    /// one image to the next (<paramref name="Objectives"/>).</summary>
+    internal sealed record RunDevice(Accelerator Accelerator, KernelSet Kernels, VggWeights Weights,
+        string WeightsPath, ObjectiveCache? Objectives = null);
+
+    /// <summary>
+    /// The long part of a run, once everything is checked and planned: the scales optimized in turn and the result
+    /// written; returns the exit code. A batch writes finished images only (<paramref name="finishedOnly"/>): an
+    /// image interrupted by a signal, or whose loss became infinite or NaN, writes nothing, since its output would
+    /// pass for a finished one on the rerun.
+    /// <paramref name="save"/> writes the image (by default <see cref="ImageFiles.SaveAtomically(FloatRgbImage,
+    /// string, int, byte[])"/>).
+    /// </summary>
+    internal static int Render(RunDevice run, RunOptions o, RunImages images, RunPlan plan, TextWriter output,
+        bool live, Interruption? interruption, Stopwatch clock, bool finishedOnly = false, ImageSave? save = null)
+    {
+        var (accelerator, kernels, weights, weightsPath, cache) = run;
         if (o.ColorControl == ColorControl.MatchStyle)
         {
             output.WriteLine("Matching the style images' colours to the content's " +
@@ -95,7 +118,7 @@ internal static class StyleRun
                     ? $" in {t.Rows}x{t.Columns} tiles ({t.Core} px and a {t.Halo} px halo)"
                     : "";
                 output.WriteLine($"Computing the style targets at {scalePlan.Scale.Size} px{tiles}...");
-                var next = NewScale(kernels, weights, images, o, scalePlan, scale);
+                var next = NewScale(kernels, weights, images, o, scalePlan, scale, cache);
                 if (next.OmittedRegionTerms.Count > 0)
                 {
                     output.WriteLine($"note: at {next.Shape.Width}x{next.Shape.Height}, these region terms have " +
@@ -144,8 +167,18 @@ internal static class StyleRun
                 "smaller loss weights (--style-weight, --content-weight, --tv-weight).");
         }
 
+        if (finishedOnly && interruption?.Requested == true) return interruption.ExitCode;
+        if (finishedOnly && final.Stop == StopReason.NonFinite)
+        {
+            string where = scale!.Plan.Label is { } label ? $"{label}, iteration" : "iteration";
+            throw new RunFailedException($"the loss became infinite or NaN at {where} {final.Iteration}; nothing " +
+                                         "was written. Try a smaller --learning-rate or smaller loss weights " +
+                                         "(--style-weight, --content-weight).");
+        }
+
         // The image first: it is the result; the report only describes it.
-        Save(() => ImageFiles.SaveAtomically(result, o.Output, o.BitDepth, images.AlphaAt(result.Width,
+        save ??= ImageFiles.SaveAtomically;
+        Save(() => save(result, o.Output, o.BitDepth, images.AlphaAt(result.Width,
             result.Height)), $"the output image '{o.Output}'", "nothing was written");
         double seconds = clock.Elapsed.TotalSeconds;
         if (o.Report is not null)
@@ -191,11 +224,11 @@ internal static class StyleRun
     /// <summary>Builds a scale; a first scale the network refuses says which option sets it (the planner has
     /// refused a first scale too small for the layers already, naming the value that fits).</summary>
     private static ScaleRun NewScale(KernelSet kernels, VggWeights weights, RunImages images, RunOptions o,
-        ScalePlan plan, ScaleRun? previous)
+        ScalePlan plan, ScaleRun? previous, ObjectiveCache? cache)
     {
         try
         {
-            return new ScaleRun(kernels, weights, images, o, plan, previous);
+            return new ScaleRun(kernels, weights, images, o, plan, previous, cache);
         }
         catch (StyleSetupException e) when (plan.Index == 0 && o.MultiScale)
         {

@@ -62,6 +62,7 @@ public static partial class KernelChecks
         AddWindowKernels(checks);
         AddReplicateKernels(checks);
         AddGuideKernels(checks);
+        AddTemporalKernels(checks);
         AddTiledKernels(checks);
         AddTf32Kernels(checks);
         AddCpuKernels(checks);
@@ -92,6 +93,9 @@ public static partial class KernelChecks
 
     /// <summary>Checks of the guide multiply and the guided Gram built on it (in GuideChecks.cs).</summary>
     static partial void AddGuideKernels(List<KernelCheck> checks);
+
+    /// <summary>Checks of the temporal loss of video, both variants (in TemporalChecks.cs).</summary>
+    static partial void AddTemporalKernels(List<KernelCheck> checks);
 
     /// <summary>Checks of the one-to-three channel map of luminance-only transfer (in ReplicateChecks.cs).</summary>
     static partial void AddReplicateKernels(List<KernelCheck> checks);

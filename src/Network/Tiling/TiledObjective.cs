@@ -88,18 +88,23 @@ internal sealed class TiledObjective : StyleObjective
             }
         }
 
-        // Content targets: the content image forwarded tile by tile, each tile's owned window kept.
-        for (int t = 0; t < _grid.Tiles.Count && images.Content is { } content && _content.Count > 0; t++)
+        if (images.Content is { } content) CaptureContent(content);
+        foreach (var term in _content.Concat<TiledLoss>(_style)) _network.AddTap(term);
+        kernels.Accelerator.Synchronize();
+    }
+
+    /// <summary>Content targets: the content image forwarded tile by tile, each tile's owned window kept.</summary>
+    private protected override void CaptureContent(NetworkImage content)
+    {
+        _forwarded = -1; // the network will hold the content's last tile, not x's
+        for (int t = 0; t < _grid.Tiles.Count && _content.Count > 0; t++)
         {
             _tileInput.CopyFromCPU(Region(content, _grid, _grid.Tiles[t]));
             _context.Tile = t;
-            _tape.Clear();
-            _network.Forward(_tileInput.View, _tape);
+            _network.ForwardActivations(_tileInput.View);
             foreach (var term in _content) term.CaptureTarget(_network.Activation(term.Layer));
-            kernels.Accelerator.Synchronize(); // the host's crop is reused for the next tile
+            Kernels.Accelerator.Synchronize(); // the host's crop is reused for the next tile
         }
-        foreach (var term in _content.Concat<TiledLoss>(_style)) _network.AddTap(term);
-        kernels.Accelerator.Synchronize();
     }
 
     /// <summary>

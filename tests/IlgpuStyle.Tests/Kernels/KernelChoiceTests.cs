@@ -65,7 +65,7 @@ public sealed class KernelChoiceTests
     private static KernelVariant[] Passes(KernelChoice rule) =>
     [
         rule.Relu(), rule.MaxPool(), rule.AvgPool(), rule.Mse(), rule.TotalVariation(), rule.Vectors(),
-        rule.Window(), rule.Replicate(), rule.Guide(),
+        rule.Window(), rule.Replicate(), rule.Guide(), rule.TemporalLoss(),
     ];
 
     [Test]

@@ -233,4 +233,29 @@ public sealed class ReferenceGradientTests
         double[] x = [1, 2, 4, 3, 5, 9];
         Assert.That(TotalVariation.ForwardReference(x, new ChwShape(1, 2, 3), 0.5), Is.EqualTo(4.5).Within(1e-12));
     }
+
+    [TestCase(3, 5, 7)]
+    [TestCase(1, 4, 9)]
+    public void TemporalLossBackwardIsTheGradient(int c, int h, int w)
+    {
+        var shape = new ChwShape(c, h, w);
+        var random = new Random(8);
+        var x = TestData.Uniform(random, shape.Length);
+        var target = TestData.Uniform(random, shape.Length);
+        var weights = TestData.Uniform(random, shape.PlaneLength, 0, 1);
+        weights[0] = 0; // a disocclusion: no gradient there
+        var analytic = new double[x.Length];
+        TemporalLoss.BackwardReference(analytic, x, target, weights, shape, 3.5, accumulate: false);
+        AssertGradient($"temporal {shape}", v => TemporalLoss.ForwardReference(v, target, weights, shape, 3.5), x,
+            analytic);
+    }
+
+    [Test]
+    public void TemporalLossValueFollowsRuderEtAlOnAHandExample()
+    {
+        // One channel, 1x3: x = [1, 2, 4], target [0, 2, 1], weights [1, 0.5, 0]: (1*1 + 0.5*0 + 0*9) / 3 * w.
+        double[] x = [1, 2, 4], target = [0, 2, 1], weights = [1, 0.5, 0];
+        Assert.That(TemporalLoss.ForwardReference(x, target, weights, new ChwShape(1, 1, 3), 6),
+            Is.EqualTo(2).Within(1e-12));
+    }
 }
