@@ -37,6 +37,25 @@ internal delegate void ImageSave(Network.Images.FloatRgbImage image, string path
 /// </summary>
 internal static class BatchRun
 {
+    /// <summary>
+    /// Creates --output-dir when it does not exist yet, as a user of a batch expects (its parent must exist: a
+    /// misspelt path is refused, not made); refuses one that is a file.
+    /// </summary>
+    private static void MakeOutputFolder(string folder)
+    {
+        string full = Path.GetFullPath(folder);
+        if (File.Exists(full))
+            throw new UsageException($"--output-dir '{folder}' is a file, not a folder. Choose a folder.");
+        if (Directory.Exists(full)) return;
+        string? parent = Path.GetDirectoryName(Path.TrimEndingDirectorySeparator(full));
+        if (parent is null || !Directory.Exists(parent))
+        {
+            throw new UsageException($"--output-dir '{folder}' cannot be made: its parent folder '{parent}' does " +
+                                     "not exist. Create it or choose another folder.");
+        }
+        Directory.CreateDirectory(full);
+    }
+
     /// <summary>Options that choose the batch's one device, weights and kernels: not per image.</summary>
     private static readonly string[] BatchWide = ["--device", "--weights", "--threads", "--tf32"];
 
@@ -65,6 +84,7 @@ internal static class BatchRun
             ? "."
             : $"; shard {shard.Index} of {shard.Count} ({shard.Source}): {mine.Count} images."));
 
+        if (b.OutputFolder is not null && mine.Count > 0) MakeOutputFolder(b.OutputFolder);
         var resolved = items.Select(i => Resolve(i, b.Shared)).ToList();
         var clashes = Clashes(items, resolved);
         var tally = new Tally();

@@ -191,6 +191,32 @@ public sealed class BatchTests
             Is.EquivalentTo(new[] { "one.png", "two.png" }));
     }
 
+    /// <summary>A new --output-dir is made (as the README's example expects); one whose parent is missing, or a file,
+    /// is refused in one line before anything is rendered or made.</summary>
+    [Test]
+    public void ANewOutputFolderIsMadeAndAnImpossibleOneRefused()
+    {
+        string manifest = Manifest($"{ContentPng},{StylePng},a.png,");
+        string fresh = Path.Combine(_folder, "results");
+        var made = Batch(manifest, "--output-dir", fresh);
+        Assert.That(made.Exit, Is.EqualTo(0), made.ToString());
+        Assert.That(File.Exists(Path.Combine(fresh, "a.png")));
+
+        string orphan = Path.Combine(_folder, "no-such-parent", "results");
+        var refused = Batch(manifest, "--output-dir", orphan);
+        Assert.That(refused.Exit, Is.EqualTo(ExitCodes.Usage), refused.ToString());
+        Assert.That(refused.Error.Trim(), Does.StartWith("error: --output-dir").And.Contain("parent folder")
+            .And.Not.Contain("\n"));
+        Assert.That(Directory.Exists(Path.Combine(_folder, "no-such-parent")), Is.False);
+
+        string file = Path.Combine(_folder, "a-file");
+        File.WriteAllText(file, "kept");
+        var notFolder = Batch(manifest, "--output-dir", file);
+        Assert.That(notFolder.Exit, Is.EqualTo(ExitCodes.Usage), notFolder.ToString());
+        Assert.That(notFolder.Error.Trim(), Does.Contain("is a file, not a folder"));
+        Assert.That(File.ReadAllText(file), Is.EqualTo("kept"));
+    }
+
     /// <summary>An image whose loss becomes NaN fails and writes nothing (the main job would write its last finite
     /// image, which the rerun would then skip as finished); the next image is rendered.</summary>
     [Test]
