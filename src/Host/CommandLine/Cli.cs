@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using IlgpuStyle.Kernels;
+using IlgpuStyle.Kernels.Tuning;
 using IlgpuStyle.Network;
 using IlgpuStyle.Network.Images;
 using IlgpuStyle.Network.Weights;
@@ -95,6 +96,7 @@ internal static class Cli
         var json = new Option<string?>("--json") { Description = "Also write the results as JSON to this file." };
         TextOptions.RefuseEmpty(json);
         var tf32 = DeviceOptions.Tf32();
+        var tune = DeviceOptions.Tune();
         // Memory planning and tiling: a tiled evaluation timed against the untiled one.
         var tileSize = PlanningOptions.TileSize(
             "Also time a tiled evaluation of the same image, tile cores of N x N pixels (rounded to the stride, " +
@@ -105,7 +107,7 @@ internal static class Cli
         var threads = DeviceOptions.Threads();
         foreach (var option in new Option[]
                  {
-                     device, sizes, iterations, warmup, divisor, json, tf32, threads, tileSize,
+                     device, sizes, iterations, warmup, divisor, json, tf32, tune, threads, tileSize,
                  })
         {
             command.Options.Add(option);
@@ -113,7 +115,8 @@ internal static class Cli
         command.SetAction(parse => Guarded(error, () => Bench.Run(output, parse.GetValue(device)!,
             parse.GetValue(sizes)!, parse.GetValue(iterations), parse.GetValue(warmup), parse.GetValue(divisor),
             parse.GetValue(json), parse.GetValue(tf32), parse.GetValue(threads),
-            parse.GetValue(tileSize) is var side and not PlanningOptions.Auto ? side : null)));
+            parse.GetValue(tileSize) is var side and not PlanningOptions.Auto ? side : null,
+            ChoiceOptions.Parse<TuningMode>(parse.GetValue(tune)!))));
         return command;
     }
 
