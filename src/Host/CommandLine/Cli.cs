@@ -97,6 +97,12 @@ internal static class Cli
         TextOptions.RefuseEmpty(json);
         var tf32 = DeviceOptions.Tf32();
         var tune = DeviceOptions.Tune();
+        var sweep = new Option<bool>("--sweep")
+        {
+            Description = "Instead of timing evaluations: every kernel variant of every convolution layer, both " +
+                          "directions, checked against the reference variant and timed, in one table (ms, GFLOP/s, " +
+                          "correct or not; the rule's and the fastest correct variant marked).",
+        };
         // Memory planning and tiling: a tiled evaluation timed against the untiled one.
         var tileSize = PlanningOptions.TileSize(
             "Also time a tiled evaluation of the same image, tile cores of N x N pixels (rounded to the stride, " +
@@ -107,7 +113,7 @@ internal static class Cli
         var threads = DeviceOptions.Threads();
         foreach (var option in new Option[]
                  {
-                     device, sizes, iterations, warmup, divisor, json, tf32, tune, threads, tileSize,
+                     device, sizes, iterations, warmup, divisor, json, tf32, tune, sweep, threads, tileSize,
                  })
         {
             command.Options.Add(option);
@@ -116,7 +122,7 @@ internal static class Cli
             parse.GetValue(sizes)!, parse.GetValue(iterations), parse.GetValue(warmup), parse.GetValue(divisor),
             parse.GetValue(json), parse.GetValue(tf32), parse.GetValue(threads),
             parse.GetValue(tileSize) is var side and not PlanningOptions.Auto ? side : null,
-            ChoiceOptions.Parse<TuningMode>(parse.GetValue(tune)!))));
+            ChoiceOptions.Parse<TuningMode>(parse.GetValue(tune)!), parse.GetValue(sweep))));
         return command;
     }
 

@@ -65,7 +65,7 @@ internal static class Bench
     /// <summary>Runs the bench (every option's range checked by its parser); returns the exit code.</summary>
     public static int Run(TextWriter output, string deviceRequest, IReadOnlyList<int> sizes, int iterations, int warmup,
         int widthDivisor, string? jsonPath, bool tf32, int threads, int? tileSize = null,
-        TuningMode tune = TuningMode.Auto)
+        TuningMode tune = TuningMode.Auto, bool sweep = false)
     {
         // The main job's rule (RunPlanner): an image reaches a layer when its shorter side is at least the layer's
         // stride; the bench runs the default layers, down to relu5_1 (16).
@@ -89,6 +89,13 @@ internal static class Bench
         var rule = new KernelChoice(AcceleratorDescription.Of(device), tf32);
         var weights = RandomVgg19(widthDivisor, seed: 0);
         string deviceName = $"{accelerator.AcceleratorType} {accelerator.Name.Trim()}{(tf32 ? " (TF32)" : "")}";
+        if (sweep)
+        {
+            using var ruleKernels = new KernelSet(accelerator, rule, threads);
+            var report = Sweep.Run(output, ruleKernels, weights, sizes, deviceName, widthDivisor);
+            if (jsonPath is not null) WriteJson(output, jsonPath, report);
+            return 0;
+        }
         // --tune: every convolution shape the sizes (and their tiles) run, timed or read from the cache, first.
         var choice = LayerTuning.Tune(accelerator, rule, sizes.SelectMany(size =>
         {
@@ -119,7 +126,7 @@ internal static class Bench
         return 0;
     }
 
-    /// <summary>Writes <paramref name="report"/> as every output is: atomically, into the
+    /// <summary>Writes <paramref name="report"/> (a bench's or a sweep's) as every output is: atomically, into the
     /// path checked before the timing.</summary>
     private static void WriteJson<T>(TextWriter output, string jsonPath, T report)
     {

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using IlgpuStyle.Host;
 using IlgpuStyle.Kernels;
 using IlgpuStyle.Kernels.Tuning;
@@ -6,7 +7,8 @@ using IlgpuStyle.Tests.Support;
 namespace IlgpuStyle.Tests.Host;
 
 /// <summary>
-/// The commands around tuning on the CPU accelerator: <c>--tune</c>'s parsing and default.
+/// The commands around tuning on the CPU accelerator: <c>--tune</c>'s parsing and default, and <c>bench --sweep</c>
+/// (its table and JSON; on the CPU the host code is the only variant).
 /// </summary>
 public sealed class TuningCommandTests
 {
@@ -30,6 +32,56 @@ public sealed class TuningCommandTests
         var (exit, _, error) = Run("bench", "--device", "cpu", "--tune", "fast");
         Assert.That(exit, Is.EqualTo(ExitCodes.Usage));
         Assert.That(error, Does.Contain("--tune takes auto, off or always; 'fast' is not one."));
+    }
+
+    [Test]
+    public void BenchHelpNamesSweepAsTheGpuCheckLooksForIt()
+    {
+        var (exit, output, _) = Run("bench", "--help");
+        Assert.That(exit, Is.Zero);
+        Assert.That(output, Does.Contain("--sweep").And.Contain("--tune <always|auto|off>"));
+    }
+
+    [Test]
+    public void SweepListsEveryVariantOfEveryLayerAndWritesJson()
+    {
+        string json = Path.Combine(Path.GetTempPath(), $"ilgpu-sweep-{Guid.NewGuid():N}.json");
+        try
+        {
+            var (exit, output, error) = Run("bench", "--device", "cpu", "--size", "32", "--width-divisor", "16",
+                "--sweep", "--json", json);
+            Assert.That(exit, Is.Zero, error);
+            Assert.That(output, Does.Contain("Sweep on CPU").And.Contain("checked against cpu (the reference)"));
+            Assert.That(output, Does.Match(@"conv1_1\s+forward\+relu\s+3->4 32x32\s+cpu\s+[\d.]+\s+[\d.]+\s+0\.000" +
+                                           @"\s+yes\s+rule, fastest"));
+            Assert.That(output, Does.Match(@"conv5_1\s+input gradient\s+32->32 2x2\s+cpu"));
+            Assert.That(output, Does.Not.Contain("ms per evaluation"), "a sweep times no evaluation");
+
+            using var document = JsonDocument.Parse(File.ReadAllText(json));
+            var root = document.RootElement;
+            Assert.That(root.GetProperty("device").GetString(), Does.StartWith("CPU"));
+            Assert.That(root.GetProperty("width_divisor").GetInt32(), Is.EqualTo(16));
+            var size = root.GetProperty("sizes")[0];
+            Assert.That(size.GetProperty("size").GetInt32(), Is.EqualTo(32));
+            var layers = size.GetProperty("layers").EnumerateArray().ToList();
+            Assert.That(layers, Has.Count.EqualTo(2 * 13), "VGG-19's 13 convolutions to conv5_1, both directions");
+            Assert.That(layers.Select(l => l.GetProperty("layer").GetString()).Distinct().Count(), Is.EqualTo(13));
+            foreach (var layer in layers)
+            {
+                Assert.That(layer.GetProperty("rule").GetString(), Is.EqualTo("cpu"));
+                Assert.That(layer.GetProperty("fastest").GetString(), Is.EqualTo("cpu"));
+                var variant = layer.GetProperty("variants").EnumerateArray().Single();
+                Assert.That(variant.GetProperty("correct").GetBoolean(), Is.True);
+                Assert.That(variant.GetProperty("ms").GetDouble(), Is.GreaterThan(0));
+            }
+            var first = layers[0];
+            Assert.That(first.GetProperty("gflop").GetDouble(),
+                Is.EqualTo(2.0 * 4 * 3 * 9 * 32 * 32 / 1e9).Within(1e-12));
+        }
+        finally
+        {
+            File.Delete(json);
+        }
     }
 }
 
