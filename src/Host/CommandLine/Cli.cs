@@ -137,6 +137,12 @@ internal static class Cli
             Description = "The folder to write NAME.ptx files into.",
             Required = true,
         };
+        var sass = new Option<bool>("--sass")
+        {
+            Description = "Also write NAME.sass, the machine code the GPU runs (sm_90): the PTX assembled by " +
+                          "NVIDIA's ptxas and disassembled by cuobjdump or nvdisasm, found in $CUDA_HOME/bin or on " +
+                          "PATH.",
+        };
         TextOptions.RefuseEmpty(kernel, "a kernel name");
         TextOptions.RefuseEmpty(folder, "a folder");
         var command = new Command("ptx",
@@ -144,8 +150,9 @@ internal static class Cli
             "no GPU needed.");
         command.Options.Add(kernel);
         command.Options.Add(folder);
+        command.Options.Add(sass);
         command.SetAction(parse => Guarded(error,
-            () => PtxExport.Run(output, parse.GetValue(kernel), parse.GetValue(folder)!)));
+            () => PtxExport.Run(output, parse.GetValue(kernel), parse.GetValue(folder)!, parse.GetValue(sass))));
         return command;
     }
 
