@@ -112,7 +112,7 @@ internal static class Sweep
         }
         TextTable.Write(output, ["layer", "operation", "shape", "variant", "ms", "GFLOP/s", "error/bound", "correct",
             ""], rows);
-        double rule = layers.Sum(l => l.Variants.Single(v => v.Variant == l.Rule).Ms);
+        double rule = layers.Sum(l => l.Variants.FirstOrDefault(v => v.Variant == l.Rule)?.Ms ?? double.NaN);
         double fastest = layers.Sum(l => l.Variants.FirstOrDefault(v => v.Variant == l.Fastest)?.Ms ?? double.NaN);
         output.WriteLine(string.Format(CultureInfo.InvariantCulture,
             "convolutions of one evaluation: {0:0.000} ms with the rule's variants, {1:0.000} ms with the fastest " +

@@ -27,7 +27,7 @@ internal static class LayerTuning
     public static KernelChoice Tune(Accelerator accelerator, KernelChoice rule, IEnumerable<Conv2dShape> shapes,
         TuningMode mode, int threads, TextWriter output, string? cachePath = null)
     {
-        if (!KernelTuner.Tunes(mode, accelerator.AcceleratorType)) return rule;
+        if (!KernelTuner.Tunes(mode, KernelTuner.IsGpu(accelerator))) return rule;
         var keys = shapes.Distinct().SelectMany(s => new[]
         {
             new TuningKey(TunedOperation.ConvForward, s), new TuningKey(TunedOperation.ConvInputGradient, s),

@@ -59,7 +59,7 @@ internal static class StyleRun
         }
         weights ??= WeightsLocation.Load(weightsPath, weightsSource, isDefault: true, output);
         output.WriteLine($"Starting {device.AcceleratorType} '{device.Name.Trim()}' and compiling its kernels...");
-        if (KernelTuner.Tunes(o.Tune, accelerator.AcceleratorType))
+        if (KernelTuner.Tunes(o.Tune, KernelTuner.IsGpu(accelerator)))
         {
             // Every convolution shape of every scale, timed (or read from the cache); the plan is made again with
             // the measured variants, which may change the weights' bytes (a transposed copy more or less).

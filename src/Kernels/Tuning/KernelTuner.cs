@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using ILGPU.Runtime;
+using ILGPU.Runtime.Cuda;
+using ILGPU.Runtime.OpenCL;
 
 namespace IlgpuStyle.Kernels.Tuning;
 
@@ -56,8 +58,9 @@ public sealed record VariantMeasurement(KernelVariant Variant, double Ms, TrialC
 public sealed record TuningDecision(TuningKey Key, KernelVariant Variant, bool FromCache,
     IReadOnlyList<VariantMeasurement> Measurements);
 
-/// <summary>What <c>--tune</c> asks: <c>auto</c> tunes on a GPU with the cache, <c>off</c> runs the rule as
-/// written, <c>always</c> times every shape again (on any device) and rewrites the cache.</summary>
+/// <summary>What <c>--tune</c> asks: <c>auto</c> tunes on a GPU (<see cref="KernelTuner.IsGpu"/>) with the
+/// cache, <c>off</c> runs the rule as written, <c>always</c> times every shape again (on any device) and rewrites
+/// the cache.</summary>
 public enum TuningMode
 {
     /// <summary>On a GPU: the cached choice, or time the shape once and cache it. On the CPU: off.</summary>
@@ -80,9 +83,18 @@ public enum TuningMode
 /// </summary>
 public static class KernelTuner
 {
-    /// <summary>Whether <paramref name="mode"/> tunes on a device of <paramref name="type"/>.</summary>
-    public static bool Tunes(TuningMode mode, AcceleratorType type) =>
-        mode == TuningMode.Always || (mode == TuningMode.Auto && type != AcceleratorType.CPU);
+    /// <summary>Whether <paramref name="mode"/> tunes on a device that is a GPU or not.</summary>
+    public static bool Tunes(TuningMode mode, bool gpu) =>
+        mode == TuningMode.Always || (mode == TuningMode.Auto && gpu);
+
+    /// <summary>Whether <paramref name="accelerator"/> is a GPU: CUDA, or an OpenCL device of the GPU type (PoCL
+    /// on a CPU is not one, nor is ILGPU's CPU accelerator).</summary>
+    public static bool IsGpu(Accelerator accelerator) => accelerator switch
+    {
+        CudaAccelerator => true,
+        CLAccelerator { Device: CLDevice device } => device.DeviceType.HasFlag(CLDeviceType.CL_DEVICE_TYPE_GPU),
+        _ => false,
+    };
 
     /// <summary>Runs, checks and times every candidate of <paramref name="trial"/> (in its order).</summary>
     public static IReadOnlyList<VariantMeasurement> Measure(ITuningTrial trial, ITuningTimer timer)
