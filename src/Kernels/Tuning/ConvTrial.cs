@@ -44,7 +44,7 @@ public sealed class ConvTrial : ITuningTrial
     private readonly MemoryBuffer1D<float, Stride1D.Dense> _output;     // out forward, dIn for the input gradient
     private readonly MemoryBuffer1D<float, Stride1D.Dense> _weight;
     private readonly MemoryBuffer1D<float, Stride1D.Dense> _bias;
-    private readonly MemoryBuffer1D<float, Stride1D.Dense> _transposed; // the tiled input gradients' W'
+    private readonly List<MemoryBuffer1D<float, Stride1D.Dense>> _preparedBuffers = []; // what Prepare asked for
     private readonly Dictionary<KernelVariant, Conv2dWeights> _prepared = [];
     private readonly float[] _reference;
     private readonly float[] _magnitude;
@@ -72,7 +72,6 @@ public sealed class ConvTrial : ITuningTrial
         _output = accelerator.Allocate1D<float>(forward ? s.Output.Length : s.Input.Length);
         _weight = accelerator.Allocate1D(weight);
         _bias = accelerator.Allocate1D(bias);
-        _transposed = accelerator.Allocate1D<float>(s.WeightLength);
 
         var reference = kernels.Choice.Reference;
         _reference = RunOnce(reference);
@@ -85,6 +84,8 @@ public sealed class ConvTrial : ITuningTrial
         _weight.CopyFromCPU(weight);
         _bias.CopyFromCPU(bias);
         _prepared.Clear(); // prepared again from the real weights (a transposed copy is made from them)
+        foreach (var buffer in _preparedBuffers) buffer.Dispose();
+        _preparedBuffers.Clear();
         accelerator.Synchronize();
     }
 
@@ -140,7 +141,13 @@ public sealed class ConvTrial : ITuningTrial
         var variants = Key.Operation == TunedOperation.ConvForward
             ? new ConvVariants(variant, reference)
             : new ConvVariants(reference, variant);
-        weights = _kernels.Conv.Prepare(Key.Shape, _weight.View, _bias.View, _ => _transposed.View, variants);
+        // Whatever the variant reads besides W (the tiled input gradient's W'), as much as it asks for.
+        weights = _kernels.Conv.Prepare(Key.Shape, _weight.View, _bias.View, n =>
+        {
+            var buffer = _kernels.Accelerator.Allocate1D<float>(n);
+            _preparedBuffers.Add(buffer);
+            return buffer.View;
+        }, variants);
         _prepared[variant] = weights;
         return weights;
     }
@@ -161,6 +168,6 @@ public sealed class ConvTrial : ITuningTrial
         _output.Dispose();
         _weight.Dispose();
         _bias.Dispose();
-        _transposed.Dispose();
+        foreach (var buffer in _preparedBuffers) buffer.Dispose();
     }
 }
