@@ -84,8 +84,11 @@ public readonly record struct AcceleratorDescription(AcceleratorType Type, int M
 /// </list>
 /// <para>A new variant is one more branch in <see cref="Family"/> (or in the method of the
 /// operation it serves); every caller follows.</para>
+/// <para>With <c>--tune</c> the rule is measured instead for the convolutions: a table of the fastest correct
+/// variant per shape, timed on this device (KernelChoice.Tuning.cs, <see cref="Tuning.KernelTuner"/>), answers
+/// first; a new variant joins the tuning by being one more of <see cref="Candidates"/>.</para>
 /// </remarks>
-public sealed class KernelChoice
+public sealed partial class KernelChoice
 {
     // The first pass of a reduction: a GPU wants tens of thousands of threads in flight to reach its
     // memory bandwidth; the CPU accelerator wants one chunk per core or so.
@@ -153,6 +156,7 @@ public sealed class KernelChoice
     public KernelVariant ConvForward(Conv2dShape shape)
     {
         shape.Validate();
+        if (Tuned(TunedOperation.ConvForward, shape) is { } tuned) return tuned; // measured here (Tuning/)
         return Tf32 ? KernelVariant.Tf32 : Family;
     }
 
@@ -160,6 +164,7 @@ public sealed class KernelChoice
     public KernelVariant ConvInputGradient(Conv2dShape shape)
     {
         shape.Validate();
+        if (Tuned(TunedOperation.ConvInputGradient, shape) is { } tuned) return tuned; // measured here (Tuning/)
         var family = Tf32 ? KernelVariant.Tf32 : Family;
         bool tiled = family is KernelVariant.Tiled or KernelVariant.Tf32;
         if (tiled && !(shape.HasTransposedForm && TiledPays(shape.Transposed)))

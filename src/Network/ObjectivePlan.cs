@@ -70,6 +70,19 @@ public sealed partial class ObjectivePlan
     /// <summary>The device bytes by part and at the peak; null when not <see cref="Indexable"/>.</summary>
     public ObjectiveMemory? Memory { get; }
 
+    /// <summary>
+    /// Every convolution shape the objective's networks run (the image's or a tile's, each style image's), once
+    /// each: what per-layer tuning times before the plan is made again with the measured variants.
+    /// </summary>
+    public IEnumerable<Conv2dShape> ConvShapes()
+    {
+        var networks = new List<NetworkPlan?> { Network, Tiles?.Network };
+        networks.AddRange(StyleNetworks);
+        networks.AddRange(Tiles?.Styles.Select(s => s.Network) ?? []);
+        return networks.OfType<NetworkPlan>().SelectMany(n => n.Layers).Select(l => l.Conv).OfType<Conv2dShape>()
+            .Distinct();
+    }
+
     /// <summary>The layers the network runs, in order (the tile network's when tiled; none when only total variation
     /// is optimized).</summary>
     public IEnumerable<string> LayerNames => (Tiles?.Network ?? Network)?.LayerNames ?? [];

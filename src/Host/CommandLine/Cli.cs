@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using IlgpuStyle.Kernels;
+using IlgpuStyle.Kernels.Tuning;
 using IlgpuStyle.Network;
 using IlgpuStyle.Network.Images;
 using IlgpuStyle.Network.Weights;
@@ -156,6 +157,13 @@ internal static class Cli
         var json = new Option<string?>("--json") { Description = "Also write the results as JSON to this file." };
         TextOptions.RefuseEmpty(json);
         var tf32 = DeviceOptions.Tf32();
+        var tune = DeviceOptions.Tune();
+        var sweep = new Option<bool>("--sweep")
+        {
+            Description = "Instead of timing evaluations: every kernel variant of every convolution layer, both " +
+                          "directions, checked against the reference variant and timed, in one table (ms, GFLOP/s, " +
+                          "correct or not; the rule's and the fastest correct variant marked).",
+        };
         // Memory planning and tiling: a tiled evaluation timed against the untiled one.
         var tileSize = PlanningOptions.TileSize(
             "Also time a tiled evaluation of the same image, tile cores of N x N pixels (rounded to the stride, " +
@@ -166,7 +174,7 @@ internal static class Cli
         var threads = DeviceOptions.Threads();
         foreach (var option in new Option[]
                  {
-                     device, sizes, iterations, warmup, divisor, json, tf32, threads, tileSize,
+                     device, sizes, iterations, warmup, divisor, json, tf32, tune, sweep, threads, tileSize,
                  })
         {
             command.Options.Add(option);
@@ -174,7 +182,8 @@ internal static class Cli
         command.SetAction(parse => Guarded(error, () => Bench.Run(output, parse.GetValue(device)!,
             parse.GetValue(sizes)!, parse.GetValue(iterations), parse.GetValue(warmup), parse.GetValue(divisor),
             parse.GetValue(json), parse.GetValue(tf32), parse.GetValue(threads),
-            parse.GetValue(tileSize) is var side and not PlanningOptions.Auto ? side : null)));
+            parse.GetValue(tileSize) is var side and not PlanningOptions.Auto ? side : null,
+            ChoiceOptions.Parse<TuningMode>(parse.GetValue(tune)!), parse.GetValue(sweep))));
         return command;
     }
 
@@ -189,6 +198,12 @@ internal static class Cli
             Description = "The folder to write NAME.ptx files into.",
             Required = true,
         };
+        var sass = new Option<bool>("--sass")
+        {
+            Description = "Also write NAME.sass, the machine code the GPU runs (sm_90): the PTX assembled by " +
+                          "NVIDIA's ptxas and disassembled by cuobjdump or nvdisasm, found in $CUDA_HOME/bin or on " +
+                          "PATH.",
+        };
         TextOptions.RefuseEmpty(kernel, "a kernel name");
         TextOptions.RefuseEmpty(folder, "a folder");
         var command = new Command("ptx",
@@ -196,8 +211,9 @@ internal static class Cli
             "no GPU needed.");
         command.Options.Add(kernel);
         command.Options.Add(folder);
+        command.Options.Add(sass);
         command.SetAction(parse => Guarded(error,
-            () => PtxExport.Run(output, parse.GetValue(kernel), parse.GetValue(folder)!)));
+            () => PtxExport.Run(output, parse.GetValue(kernel), parse.GetValue(folder)!, parse.GetValue(sass))));
         return command;
     }
 

@@ -1,11 +1,12 @@
 using System.CommandLine;
 using IlgpuStyle.Kernels;
+using IlgpuStyle.Kernels.Tuning;
 
 namespace IlgpuStyle.Host;
 
 /// <summary>
 /// The options that say where and how the kernels run, declared once for every command that has them (the main
-/// job, <c>bench</c>, <c>verify</c>): <c>--device</c>, <c>--threads</c>, <c>--tf32</c>.
+/// job, <c>bench</c>, <c>verify</c>): <c>--device</c>, <c>--threads</c>, <c>--tf32</c>, <c>--tune</c>.
 /// </summary>
 internal static class DeviceOptions
 {
@@ -20,6 +21,13 @@ internal static class DeviceOptions
     public static Option<int> Threads() => NumberOptions.Whole("--threads",
         "Cores the CPU device uses (its host-code operations); the default is every core.",
         RunOptions.Defaults.Threads, minimum: 1);
+
+    /// <summary><c>--tune auto|off|always</c>: per-layer tuning of the convolutions' kernels on the device.</summary>
+    public static Option<string> Tune() => ChoiceOptions.Of("--tune",
+        "Time every kernel variant of each convolution shape on the device the first time it is met, check its " +
+        "output, and run the fastest correct one (as cudnn.benchmark). auto: on a GPU, with the choices cached " +
+        $"per device, driver and version in {UserData.TuningCache}; off: the built-in rule; always: time again " +
+        "(on any device).", RunOptions.Defaults.Tune);
 
     /// <summary><c>--tf32</c>: the convolutions on TF32 tensor cores.</summary>
     public static Option<bool> Tf32() => new("--tf32")

@@ -1,3 +1,4 @@
+using IlgpuStyle.Kernels.Tuning;
 using IlgpuStyle.Network;
 using IlgpuStyle.Network.Images;
 using IlgpuStyle.Optimization;
@@ -101,6 +102,9 @@ internal sealed record RunOptions
     public string? InitImage { get; init; }
     public int Seed { get; init; }
     public bool Tf32 { get; init; }
+
+    /// <summary><c>--tune</c>: whether the convolutions' variants are timed on the device (auto: on a GPU).</summary>
+    public TuningMode Tune { get; init; } = TuningMode.Auto;
 
     /// <summary>Cores the CPU device's host-code operations use (<c>--threads</c>; default: every core).</summary>
     public int Threads { get; init; } = Environment.ProcessorCount;

@@ -4,6 +4,7 @@ using System.Text.Json.Serialization;
 using ILGPU;
 using ILGPU.Runtime;
 using IlgpuStyle.Kernels;
+using IlgpuStyle.Kernels.Tuning;
 using IlgpuStyle.Network;
 using IlgpuStyle.Network.Tiling;
 using IlgpuStyle.Network.Weights;
@@ -63,7 +64,8 @@ internal static class Bench
 {
     /// <summary>Runs the bench (every option's range checked by its parser); returns the exit code.</summary>
     public static int Run(TextWriter output, string deviceRequest, IReadOnlyList<int> sizes, int iterations, int warmup,
-        int widthDivisor, string? jsonPath, bool tf32, int threads, int? tileSize = null)
+        int widthDivisor, string? jsonPath, bool tf32, int threads, int? tileSize = null,
+        TuningMode tune = TuningMode.Auto, bool sweep = false)
     {
         // The main job's rule (RunPlanner): an image reaches a layer when its shorter side is at least the layer's
         // stride; the bench runs the default layers, down to relu5_1 (16).
@@ -84,10 +86,25 @@ internal static class Bench
         using var context = Devices.CreateContext(profiling: true);
         var device = Devices.Select(context, deviceRequest);
         using var accelerator = device.CreateAccelerator(context);
-        using var kernels = new KernelSet(accelerator, new KernelChoice(AcceleratorDescription.Of(device), tf32),
-            threads);
+        var rule = new KernelChoice(AcceleratorDescription.Of(device), tf32);
         var weights = RandomVgg19(widthDivisor, seed: 0);
         string deviceName = $"{accelerator.AcceleratorType} {accelerator.Name.Trim()}{(tf32 ? " (TF32)" : "")}";
+        if (sweep)
+        {
+            using var ruleKernels = new KernelSet(accelerator, rule, threads);
+            var report = Sweep.Run(output, ruleKernels, weights, sizes, deviceName, widthDivisor);
+            if (jsonPath is not null) WriteJson(output, jsonPath, report);
+            return 0;
+        }
+        // --tune: every convolution shape the sizes (and their tiles) run, timed or read from the cache, first.
+        var choice = LayerTuning.Tune(accelerator, rule, sizes.SelectMany(size =>
+        {
+            var shape = new ChwShape(3, size, size);
+            var whole = Plan(rule, weights, shape, tileCore: null);
+            var tiled = tileSize is { } side ? Plan(rule, weights, shape, TileCore(whole, side)) : null;
+            return whole.ConvShapes().Concat(tiled?.ConvShapes() ?? []);
+        }), tune, threads, output);
+        using var kernels = new KernelSet(accelerator, choice, threads);
         output.WriteLine($"Bench on {deviceName}: " +
                          $"VGG-19{(widthDivisor > 1 ? $" with channels / {widthDivisor}" : "")}, random weights, " +
                          $"{warmup} warm-up + {iterations} timed evaluations per size");
@@ -104,27 +121,33 @@ internal static class Bench
         if (jsonPath is not null)
         {
             string date = DateTime.UtcNow.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
-            var report = new BenchReport(deviceName, date, widthDivisor, results);
-            string full = FileIdentity.OutputPath(jsonPath); // where the check looked
-            string temp = full + $".{Environment.ProcessId}.tmp";
-            try
-            {
-                File.WriteAllText(temp, JsonSerializer.Serialize(report,
-                    new JsonSerializerOptions { WriteIndented = true }));
-                File.Move(temp, full, overwrite: true);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                throw new RunFailedException($"could not write the JSON file '{jsonPath}' " +
-                                             $"({e.Message.TrimEnd('.')}); the results are printed above.");
-            }
-            finally
-            {
-                if (File.Exists(temp)) File.Delete(temp);
-            }
-            output.WriteLine($"wrote {jsonPath}");
+            WriteJson(output, jsonPath, new BenchReport(deviceName, date, widthDivisor, results));
         }
         return 0;
+    }
+
+    /// <summary>Writes <paramref name="report"/> (a bench's or a sweep's) as every output is: atomically, into the
+    /// path checked before the timing.</summary>
+    private static void WriteJson<T>(TextWriter output, string jsonPath, T report)
+    {
+        string full = FileIdentity.OutputPath(jsonPath); // where the check looked
+        string temp = full + $".{Environment.ProcessId}.tmp";
+        try
+        {
+            File.WriteAllText(temp, JsonSerializer.Serialize(report,
+                new JsonSerializerOptions { WriteIndented = true }));
+            File.Move(temp, full, overwrite: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new RunFailedException($"could not write the JSON file '{jsonPath}' " +
+                                         $"({e.Message.TrimEnd('.')}); the results are printed above.");
+        }
+        finally
+        {
+            if (File.Exists(temp)) File.Delete(temp);
+        }
+        output.WriteLine($"wrote {jsonPath}");
     }
 
     private static BenchSize RunSize(TextWriter output, KernelSet kernels, VggWeights weights, int size,
@@ -132,7 +155,7 @@ internal static class Bench
     {
         var accelerator = kernels.Accelerator;
         var shape = new ChwShape(3, size, size);
-        var plan = Plan(kernels, weights, shape, tileCore: null);
+        var plan = Plan(kernels.Choice, weights, shape, tileCore: null);
         var memory = plan.Memory ?? throw new UsageException($"--size {size} makes tensors of more than 2^31 " +
                                                              "elements, which the kernels cannot index.");
         // What the bench allocates (objective, x, gradient, loss), checked like a run's; the peak it
@@ -192,9 +215,9 @@ internal static class Bench
         int side, int warmup)
     {
         var shape = new ChwShape(3, untiled.Size, untiled.Size);
-        var wholePlan = Plan(kernels, weights, shape, tileCore: null);
-        int core = RunPlanner.RoundToStride(side, wholePlan.Loss.Stride);
-        var plan = Plan(kernels, weights, shape, core);
+        var wholePlan = Plan(kernels.Choice, weights, shape, tileCore: null);
+        int core = TileCore(wholePlan, side);
+        var plan = Plan(kernels.Choice, weights, shape, core);
         var tiles = plan.Tiles
             ?? throw new UsageException($"--tile-size {side}: one tile of {core} px covers the {untiled.Size} px " +
                                         "image (with its halo); use a smaller --tile-size or a larger --size.");
@@ -221,9 +244,13 @@ internal static class Bench
 
     /// <summary>The objective the bench times: SPEC.md's default loss on a content and a style image of one
     /// shape, whole or in tiles of <paramref name="tileCore"/>.</summary>
-    private static ObjectivePlan Plan(KernelSet kernels, VggWeights weights, ChwShape shape, int? tileCore) =>
-        ObjectivePlan.Build(LossPlan.Build(weights, new StyleOptions(), styleCount: 1), weights, kernels.Choice,
+    internal static ObjectivePlan Plan(KernelChoice kernels, VggWeights weights, ChwShape shape, int? tileCore) =>
+        ObjectivePlan.Build(LossPlan.Build(weights, new StyleOptions(), styleCount: 1), weights, kernels,
             shape, [shape], tileCore);
+
+    /// <summary>Tile cores of <paramref name="side"/> pixels rounded to the stride, as the main job rounds
+    /// <c>--tile-size</c>.</summary>
+    private static int TileCore(ObjectivePlan whole, int side) => RunPlanner.RoundToStride(side, whole.Loss.Stride);
 
     /// <summary>The random content and style images every evaluation of a size uses.</summary>
     private static ObjectiveImages Images(ChwShape shape) => new(RandomImage(shape, 1), [RandomImage(shape, 2)]);

@@ -23,14 +23,10 @@ internal static class WeightsLocation
     public const string FileName = "vgg19.safetensors";
 
     /// <summary>
-    /// The per-user location: the platform's local application data folder (Linux:
-    /// <c>~/.local/share</c> or <c>$XDG_DATA_HOME</c>; Windows: <c>%LOCALAPPDATA%</c>; macOS:
-    /// <c>~/Library/Application Support</c>), <c>ilgpu-style/vgg19.safetensors</c>.
+    /// The per-user location: <c>vgg19.safetensors</c> in the per-user data folder (<see cref="UserData.Folder"/>:
+    /// on Linux <c>$XDG_DATA_HOME/ilgpu-style</c> or <c>~/.local/share/ilgpu-style</c>).
     /// </summary>
-    public static string PerUser => Path.Combine(
-        Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData,
-            Environment.SpecialFolderOption.DoNotVerify),
-        "ilgpu-style", FileName);
+    public static string PerUser => Path.Combine(UserData.Folder, FileName);
 
     /// <summary>The weights file a run uses: <c>--weights</c>, or the default (<see cref="Default"/>); the source in
     /// words, for messages; whether it is the default, which a run may download.</summary>

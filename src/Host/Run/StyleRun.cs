@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using ILGPU.Runtime;
 using IlgpuStyle.Kernels;
+using IlgpuStyle.Kernels.Tuning;
 using IlgpuStyle.Network;
 using IlgpuStyle.Network.Images;
 using IlgpuStyle.Network.Weights;
@@ -59,6 +60,15 @@ internal static class StyleRun
         }
         weights ??= WeightsLocation.Load(weightsPath, weightsSource, isDefault: true, output);
         output.WriteLine($"Starting {device.AcceleratorType} '{device.Name.Trim()}' and compiling its kernels...");
+        if (KernelTuner.Tunes(o.Tune, KernelTuner.IsGpu(accelerator)))
+        {
+            // Every convolution shape of every scale, timed (or read from the cache); the plan is made again with
+            // the measured variants, which may change the weights' bytes (a transposed copy more or less).
+            kernelChoice = LayerTuning.Tune(accelerator, kernelChoice,
+                plan.Scales.SelectMany(s => s.Objective.ConvShapes()), o.Tune, o.Threads, output);
+            plan = RunPlanner.Plan(o, scales, weights, images.Canvas, images.StyleSizes, kernelChoice,
+                MemoryLimit.Of(o.MaxMemory, accelerator));
+        }
         using var kernels = new KernelSet(accelerator, kernelChoice, o.Threads);
         return Render(new RunDevice(accelerator, kernels, weights, weightsPath), o, images, plan, output, live,
             interruption, clock);
