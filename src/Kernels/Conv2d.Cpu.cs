@@ -7,18 +7,18 @@ namespace IlgpuStyle.Kernels;
 
 /// <summary>
 /// Kernel 4 of the convolution, for the CPU accelerator: kernel 2's implicit GEMM as host C# over the
-/// accelerator's buffers, a packed, register-tiled matrix product with AVX-512 fused multiply-adds on
-/// every core (ILGPU's CPU accelerator runs kernels scalar, see <see cref="CpuHost"/>).
+/// accelerator's buffers, a packed, register-tiled matrix product with fused multiply-adds at the processor's
+/// vector width on every core (ILGPU's CPU accelerator runs kernels scalar, see <see cref="CpuHost"/>).
 /// </summary>
 /// <remarks>
 /// <para>The product: as in the tiled GPU kernel, <c>out[M, N] = A[M, R] x B[R, N]</c> with
 /// <c>R = C*KH*KW</c>, A the weights and column n of B the R input values pixel n's window reads
 /// (im2col). B is never built whole ("implicit" GEMM): each panel of it is gathered when needed.</para>
 /// <para>The blocking, the register tile and the threads are <see cref="CpuGemm"/>'s; what is the
-/// convolution's own is the gather (<see cref="CpuGather"/>): for each panel of 32 pixels and each
+/// convolution's own is the gather (<see cref="CpuGather"/>): for each panel of pixels (32 with AVX-512) and each
 /// reduction row (c, ky, kx) it copies the runs of input that the pixels' windows read, with
 /// zeros for the padding (one vector copy per run when the stride is 1). The weights are packed
-/// into strips of 8 output channels once per call (a pass over the weights, small beside the
+/// into strips of <see cref="CpuGemm.Rows"/> output channels once per call (a pass over the weights, small beside the
 /// product). The bias initialises the accumulators; the ReLU is applied after the last reduction
 /// block, before the block is stored.</para>
 /// <para>The input gradient is the same product on the transposed, flipped weights (packed
@@ -103,34 +103,40 @@ public sealed partial class Conv2d
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public readonly void CopyRun(float* destination, long index, int count)
         {
+            switch (CpuVector.Bits)
+            {
+                case 512: CopyRun<Vector512<float>>(destination, index, count); break;
+                case 256: CopyRun<Vector256<float>>(destination, index, count); break;
+                default: CopyRun<Vector128<float>>(destination, index, count); break;
+            }
+        }
+
+        private readonly void CopyRun<TVector>(float* destination, long index, int count)
+            where TVector : struct
+        {
             float* source = Source + index;
-            int e = 0;
+            int e = 0, n = Simd<TVector>.Count;
             if (MaskValues == null && MaskBits == null)
             {
-                for (; e + 16 <= count; e += 16) Vector512.Store(Vector512.Load(source + e), destination + e);
+                for (; e + n <= count; e += n) Simd<TVector>.Store(Simd<TVector>.Load(source + e), destination + e);
                 for (; e < count; e++) destination[e] = source[e];
             }
             else if (MaskValues != null)
             {
                 float* mask = MaskValues + index;
-                for (; e + 16 <= count; e += 16)
+                for (; e + n <= count; e += n)
                 {
-                    var keep = Vector512.GreaterThan(Vector512.Load(mask + e), Vector512<float>.Zero);
-                    Vector512.Store(Vector512.ConditionalSelect(keep, Vector512.Load(source + e),
-                        Vector512<float>.Zero), destination + e);
+                    Simd<TVector>.Store(Simd<TVector>.WherePositive(Simd<TVector>.Load(mask + e),
+                        Simd<TVector>.Load(source + e)), destination + e);
                 }
                 for (; e < count; e++) destination[e] = mask[e] > 0f ? source[e] : 0f;
             }
             else
             {
-                var lanes = Vector512.Create(1u, 2u, 4u, 8u, 16u, 32u, 64u, 128u, 256u, 512u, 1024u, 2048u, 4096u,
-                    8192u, 16384u, 32768u);
-                for (; e + 16 <= count; e += 16)
+                for (; e + n <= count; e += n)
                 {
-                    var bits = Vector512.Create(Bits16(MaskBits, index + e)) & lanes;
-                    var keep = Vector512.Equals(bits, lanes).AsSingle();
-                    Vector512.Store(Vector512.ConditionalSelect(keep, Vector512.Load(source + e),
-                        Vector512<float>.Zero), destination + e);
+                    Simd<TVector>.Store(Simd<TVector>.WhereBits(BitsAt(MaskBits, index + e, n),
+                        Simd<TVector>.Load(source + e)), destination + e);
                 }
                 for (; e < count; e++)
                 {
@@ -140,14 +146,15 @@ public sealed partial class Conv2d
             }
         }
 
-        /// <summary>Bits i..i+15 of a bit mask (the caller guarantees bit i+15 exists).</summary>
-        private static uint Bits16(uint* bits, long i)
+        /// <summary>Bits i..i+n-1 of a bit mask, in bits 0..n-1 (n &lt;= 16; the caller guarantees bit i+n-1
+        /// exists, and no word past it is read).</summary>
+        private static uint BitsAt(uint* bits, long i, int n)
         {
             long word = i >> 5;
             int shift = (int)(i & 31);
             uint value = bits[word] >> shift;
-            if (shift > 16) value |= bits[word + 1] << (32 - shift);
-            return value & 0xFFFF;
+            if (shift > 32 - n) value |= bits[word + 1] << (32 - shift);
+            return value & ((1u << n) - 1);
         }
 
         /// <summary>
