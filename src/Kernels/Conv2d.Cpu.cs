@@ -42,8 +42,9 @@ public sealed partial class Conv2d
             GridWidth = s.OutWidth, KernelHeight = s.KernelHeight, KernelWidth = s.KernelWidth,
             Step = s.Stride, Spread = 1, OffsetY = -s.Padding, OffsetX = -s.Padding,
         };
-        RunCpuProduct(CpuHost.Pointer(output), CpuHost.Pointer(weights.Weight), CpuHost.Pointer(weights.Bias), s,
-            transposed: false, gather, s.OutChannels, s.OutHeight * s.OutWidth, fuseRelu);
+        RunCpuProduct(CpuHost.Pointer(output), CpuHost.Pointer(weights.Weight), CpuHost.Pointer(weights.ForwardFilter),
+            CpuHost.Pointer(weights.Bias), s, transposed: false, gather, s.OutChannels, s.OutHeight * s.OutWidth,
+            fuseRelu);
     }
 
     /// <summary>
@@ -64,8 +65,9 @@ public sealed partial class Conv2d
                 s.Padding - s.KernelWidth + 1,
             MaskValues = CpuHost.Pointer(reluOutput), MaskBits = CpuHost.Pointer(reluBits),
         };
-        RunCpuProduct(CpuHost.Pointer(dInput), CpuHost.Pointer(weights.Weight), null, s, transposed: true,
-            gather, s.InChannels, s.Height * s.Width, relu: false);
+        RunCpuProduct(CpuHost.Pointer(dInput), CpuHost.Pointer(weights.Weight),
+            CpuHost.Pointer(weights.InputGradientFilter), null, s, transposed: true, gather, s.InChannels,
+            s.Height * s.Width, relu: false);
     }
 
     /// <summary>
@@ -226,20 +228,36 @@ public sealed partial class Conv2d
 
     /// <summary>
     /// out[M, N] = A[M, R] x B[R, N] (+ bias, ReLU), A the weights (transposed and flipped when
-    /// <paramref name="transposed"/>), packed here, and B gathered by <paramref name="gather"/>.
+    /// <paramref name="transposed"/>), packed once by <see cref="Prepare"/> (<paramref name="prepacked"/>) or packed
+    /// here, and B gathered by <paramref name="gather"/>.
     /// </summary>
-    private unsafe void RunCpuProduct(float* output, float* weight, float* bias, Conv2dShape s, bool transposed,
-        CpuGather gather, int rows, int pixels, bool relu)
+    private unsafe void RunCpuProduct(float* output, float* weight, float* prepacked, float* bias, Conv2dShape s,
+        bool transposed, CpuGather gather, int rows, int pixels, bool relu)
     {
         int depth = gather.Channels * gather.KernelHeight * gather.KernelWidth;
-        int strips = CpuGemm.Strips(rows);
-        float* packed = _cpuPackedWeights.Get((long)strips * CpuGemm.Rows * depth);
-        if (transposed)
-            _host.For(s.OutChannels, (first, end) => PackTransposedWeights(packed, weight, s, first, end));
-        else
-            _host.For(strips, (first, end) => PackWeights(packed, weight, s, first, end));
+        float* packed = prepacked != null ? prepacked : _cpuPackedWeights.Get(CpuGemm.PackedLength(rows, depth));
+        if (prepacked == null) PackCpuWeights(packed, weight, s, transposed);
         var epilogue = relu ? CpuGemm.Epilogue.Relu : CpuGemm.Epilogue.None;
         CpuGemm.Run(_host, new CpuGemm.Product(output, packed, bias, rows, pixels, depth), gather, epilogue);
+    }
+
+    /// <summary>Kernel 4's weights packed once for <see cref="Prepare"/> (<see cref="ConvVariants.PackedOnce"/>).
+    /// </summary>
+    private unsafe void PackCpuWeights(ArrayView<float> packed, ArrayView<float> weight, Conv2dShape s,
+        bool inputGradient)
+    {
+        _host.Begin("convolution");
+        PackCpuWeights(CpuHost.Pointer(packed), CpuHost.Pointer(weight), s, inputGradient);
+    }
+
+    /// <summary>A of the forward product (W in strips) or of the input gradient's (W' in strips), on every core.
+    /// </summary>
+    private unsafe void PackCpuWeights(float* packed, float* weight, Conv2dShape s, bool inputGradient)
+    {
+        if (inputGradient)
+            _host.For(s.OutChannels, (first, end) => PackTransposedWeights(packed, weight, s, first, end));
+        else
+            _host.For(CpuGemm.Strips(s.OutChannels), (first, end) => PackWeights(packed, weight, s, first, end));
     }
 
     /// <summary>

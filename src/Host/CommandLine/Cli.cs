@@ -93,6 +93,7 @@ internal static class Cli
             "Divide VGG-19's channel counts by this (for quick runs on the CPU accelerator).", 1, minimum: 1);
         var json = new Option<string?>("--json") { Description = "Also write the results as JSON to this file." };
         var tf32 = DeviceOptions.Tf32();
+        var algorithm = DeviceOptions.ConvAlgorithm();
         // Memory planning and tiling: a tiled evaluation timed against the untiled one.
         var tileSize = PlanningOptions.TileSize(
             "Also time a tiled evaluation of the same image, tile cores of N x N pixels (rounded to the stride, " +
@@ -103,14 +104,15 @@ internal static class Cli
         var threads = DeviceOptions.Threads();
         foreach (var option in new Option[]
                  {
-                     device, sizes, iterations, warmup, divisor, json, tf32, threads, tileSize,
+                     device, sizes, iterations, warmup, divisor, json, tf32, algorithm, threads, tileSize,
                  })
         {
             command.Options.Add(option);
         }
         command.SetAction(parse => Guarded(error, () => Bench.Run(output, parse.GetValue(device)!,
             parse.GetValue(sizes)!, parse.GetValue(iterations), parse.GetValue(warmup), parse.GetValue(divisor),
-            parse.GetValue(json), parse.GetValue(tf32), parse.GetValue(threads),
+            parse.GetValue(json), parse.GetValue(tf32), ChoiceOptions.Parse<ConvAlgorithm>(parse.GetValue(algorithm)!),
+            parse.GetValue(threads),
             parse.GetValue(tileSize) is var side and not PlanningOptions.Auto ? side : null)));
         return command;
     }

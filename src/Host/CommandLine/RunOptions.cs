@@ -1,3 +1,4 @@
+using IlgpuStyle.Kernels;
 using IlgpuStyle.Network;
 using IlgpuStyle.Network.Images;
 using IlgpuStyle.Optimization;
@@ -101,6 +102,10 @@ internal sealed record RunOptions
     public string? InitImage { get; init; }
     public int Seed { get; init; }
     public bool Tf32 { get; init; }
+
+    /// <summary><c>--conv-algorithm</c>: Winograd's algorithm where the rule picks it (auto), never, or wherever it
+    /// can run.</summary>
+    public ConvAlgorithm ConvAlgorithm { get; init; } = ConvAlgorithm.Auto;
 
     /// <summary>Cores the CPU device's host-code operations use (<c>--threads</c>; default: every core).</summary>
     public int Threads { get; init; } = Environment.ProcessorCount;

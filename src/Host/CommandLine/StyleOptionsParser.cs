@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using IlgpuStyle.Kernels;
 using IlgpuStyle.Network;
 using IlgpuStyle.Network.Images;
 using IlgpuStyle.Optimization;
@@ -119,6 +120,7 @@ internal sealed class StyleOptionsParser
         Description = "Write a JSON report (losses per printed iteration, device, peak memory, time) to this file.",
     };
     private readonly Option<bool> _tf32 = DeviceOptions.Tf32();
+    private readonly Option<string> _convAlgorithm = DeviceOptions.ConvAlgorithm();
     // Regions (Gatys et al. 2017, sec. 4): which style paints where.
     private readonly Option<string?> _contentMask = new("--content-mask")
     {
@@ -175,7 +177,7 @@ internal sealed class StyleOptionsParser
                      _schedule, _initialIterations, _averageDecay, _optimizer, _learningRate,
                      _history, _noLineSearch, _contentWeight, _styleWeight, _tvWeight, _contentLayers, _styleLayers,
                      _styleLayerWeights, _pooling, _normalize, _init, _initImage, _seed, _originalColors, _printEvery,
-                     _saveEvery, _report, _tf32, _device, _threads, _weights,
+                     _saveEvery, _report, _tf32, _convAlgorithm, _device, _threads, _weights,
                      _colorControl, _colorMatch, _textureSize, _bitDepth,
                      _contentMask, _contentMasks, _styleMasks, _maskMode,
                      _maxMemory, _tileSize, _dryRun,
@@ -257,6 +259,7 @@ internal sealed class StyleOptionsParser
             InitImage = parse.GetValue(_initImage),
             Seed = parse.GetValue(_seed),
             Tf32 = parse.GetValue(_tf32),
+            ConvAlgorithm = ChoiceOptions.Parse<ConvAlgorithm>(parse.GetValue(_convAlgorithm)!),
             PrintEvery = parse.GetValue(_printEvery),
             SaveEvery = parse.GetValue(_saveEvery),
             Report = parse.GetValue(_report),

@@ -62,7 +62,7 @@ internal static class Bench
 {
     /// <summary>Runs the bench (every option's range checked by its parser); returns the exit code.</summary>
     public static int Run(TextWriter output, string deviceRequest, IReadOnlyList<int> sizes, int iterations, int warmup,
-        int widthDivisor, string? jsonPath, bool tf32, int threads, int? tileSize = null)
+        int widthDivisor, string? jsonPath, bool tf32, ConvAlgorithm algorithm, int threads, int? tileSize = null)
     {
         // The main job's rule (RunPlanner): an image reaches a layer when its shorter side is at least the layer's
         // stride; the bench runs the default layers, down to relu5_1 (16).
@@ -80,8 +80,8 @@ internal static class Bench
         using var context = Devices.CreateContext(profiling: true);
         var device = Devices.Select(context, deviceRequest);
         using var accelerator = device.CreateAccelerator(context);
-        using var kernels = new KernelSet(accelerator, new KernelChoice(AcceleratorDescription.Of(device), tf32),
-            threads);
+        using var kernels = new KernelSet(accelerator, new KernelChoice(AcceleratorDescription.Of(device), tf32,
+            algorithm: algorithm), threads);
         var weights = RandomVgg19(widthDivisor, seed: 0);
         string deviceName = $"{accelerator.AcceleratorType} {accelerator.Name.Trim()}{(tf32 ? " (TF32)" : "")}";
         output.WriteLine($"Bench on {deviceName}: " +
