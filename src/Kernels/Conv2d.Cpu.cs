@@ -148,6 +148,23 @@ public sealed partial class Conv2d
             }
         }
 
+        /// <summary>
+        /// Row <paramref name="vy"/> of a channel as a window reads it (stride 1, no spread): element i is the source
+        /// at column i + OffsetX, masked, zero outside the source, for i &lt; <paramref name="count"/>.
+        /// </summary>
+        public readonly void CopyRow(float* destination, int channel, int vy, int count)
+        {
+            if (vy < 0 || vy >= Height)
+            {
+                Zero(destination, count);
+                return;
+            }
+            int left = Math.Clamp(-OffsetX, 0, count), right = Math.Clamp(OffsetX + count - Width, 0, count - left);
+            Zero(destination, left);
+            CopyRun(destination + left, ((long)channel * Height + vy) * Width + OffsetX + left, count - left - right);
+            Zero(destination + count - right, right);
+        }
+
         /// <summary>Bits i..i+n-1 of a bit mask, in bits 0..n-1 (n &lt;= 16; the caller guarantees bit i+n-1
         /// exists, and no word past it is read).</summary>
         private static uint BitsAt(uint* bits, long i, int n)
@@ -237,8 +254,137 @@ public sealed partial class Conv2d
         int depth = gather.Channels * gather.KernelHeight * gather.KernelWidth;
         float* packed = prepacked != null ? prepacked : _cpuPackedWeights.Get(CpuGemm.PackedLength(rows, depth));
         if (prepacked == null) PackCpuWeights(packed, weight, s, transposed);
+        if (rows <= StencilRows && gather.Step == 1 && gather.Spread == 1)
+        {
+            RunCpuStencil(output, packed, bias, gather, rows, pixels, relu);
+            return;
+        }
         var epilogue = relu ? CpuGemm.Epilogue.Relu : CpuGemm.Epilogue.None;
         CpuGemm.Run(_host, new CpuGemm.Product(output, packed, bias, rows, pixels, depth), gather, epilogue);
+    }
+
+    // ---------------------------------------------------------------- a product of a few rows: a stencil
+
+    /// <summary>Rows of the products the stencil computes instead of the matrix product (one short strip).</summary>
+    private const int StencilRows = 4;
+
+    /// <summary>Vectors of pixels per row of the stencil's register block.</summary>
+    private const int StencilVectors = 4;
+
+    /// <summary>
+    /// A product of at most <see cref="StencilRows"/> rows (conv1_1's input gradient: the image's 3 channels from
+    /// 64), stride 1, computed as a stencil over the image instead of a matrix product: as a product it would fill a
+    /// strip of 8 rows with 3, and gather every column of B (R = 576 values a pixel, masked) for 3 uses each. Here
+    /// each output row of pixels is computed from the source rows its window reads, copied (masked, zero-padded)
+    /// once per output row into a buffer: per reduction step one broadcast per row and 4 vectors of shifted pixels,
+    /// 4 x 4 fused multiply-adds. Each output is the same chain of fused multiply-adds, in the same order of the
+    /// reduction (channel, kernel row, kernel column) from the same start, as the matrix product's: the same bits.
+    /// </summary>
+    private unsafe void RunCpuStencil(float* output, float* packed, float* bias, CpuGather g, int rows, int pixels,
+        bool relu)
+    {
+        switch (CpuVector.Bits)
+        {
+            case 512: RunCpuStencil<Vector512<float>>(output, packed, bias, g, rows, pixels, relu); break;
+            case 256: RunCpuStencil<Vector256<float>>(output, packed, bias, g, rows, pixels, relu); break;
+            default: RunCpuStencil<Vector128<float>>(output, packed, bias, g, rows, pixels, relu); break;
+        }
+    }
+
+    private unsafe void RunCpuStencil<TVector>(float* output, float* packed, float* bias, CpuGather g, int rows,
+        int pixels, bool relu)
+        where TVector : struct
+    {
+        int lanes = Simd<TVector>.Count, block = StencilVectors * lanes;
+        int width = g.GridWidth, height = pixels / width;
+        int blocks = (width + block - 1) / block;
+        // A source row as the window reads it: column i is source column i + OffsetX, zeros outside the image
+        // and past the last block's reach.
+        int ringWidth = blocks * block + g.KernelWidth - 1;
+        long ringLength = (long)g.KernelHeight * g.Channels * ringWidth;
+        _host.For(height, (first, end) =>
+        {
+            using var ring = _host.Rent(ringLength);
+            float* window = ring.Pointer;
+            for (int y = first; y < end; y++)
+            {
+                for (int i = 0; i < g.KernelHeight; i++)
+                for (int k = 0; k < g.Channels; k++)
+                    g.CopyRow(window + ((long)i * g.Channels + k) * ringWidth, k, y + i + g.OffsetY, ringWidth);
+                for (int b = 0; b < blocks; b++)
+                {
+                    StencilBlock<TVector>(window, ringWidth, g.Channels, g.KernelHeight, g.KernelWidth, packed,
+                        CpuGemm.Rows, b * block, bias, relu, output, (long)y * width, pixels, rows,
+                        Math.Min(block, width - b * block));
+                }
+            }
+        });
+    }
+
+    /// <summary>
+    /// One block of <see cref="StencilVectors"/> vectors of an output row, for every row of the product (at most
+    /// 4): out[row][offset + x0 + e] = start + sum over (channel, i, j) of A[row][r] * window[i][channel][x0 + e + j].
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void StencilBlock<TVector>(float* window, int ringWidth, int channels, int kernelHeight,
+        int kernelWidth, float* a, int strideA, int x0, float* bias, bool relu, float* output, long offset,
+        int pixels, int rows, int count)
+        where TVector : struct
+    {
+        int n = Simd<TVector>.Count;
+        TVector c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33;
+        c00 = c01 = c02 = c03 = Simd<TVector>.Broadcast(bias != null ? bias[0] : 0f);
+        c10 = c11 = c12 = c13 = Simd<TVector>.Broadcast(bias != null && rows > 1 ? bias[1] : 0f);
+        c20 = c21 = c22 = c23 = Simd<TVector>.Broadcast(bias != null && rows > 2 ? bias[2] : 0f);
+        c30 = c31 = c32 = c33 = Simd<TVector>.Broadcast(bias != null && rows > 3 ? bias[3] : 0f);
+        for (int k = 0; k < channels; k++)
+        for (int i = 0; i < kernelHeight; i++)
+        {
+            float* row = window + ((long)i * channels + k) * ringWidth + x0;
+            for (int j = 0; j < kernelWidth; j++, a += strideA)
+            {
+                var v0 = Simd<TVector>.Load(row + j); var v1 = Simd<TVector>.Load(row + j + n);
+                var v2 = Simd<TVector>.Load(row + j + 2 * n); var v3 = Simd<TVector>.Load(row + j + 3 * n);
+                var w = Simd<TVector>.Broadcast(a[0]);
+                c00 = Simd<TVector>.MultiplyAdd(w, v0, c00); c01 = Simd<TVector>.MultiplyAdd(w, v1, c01);
+                c02 = Simd<TVector>.MultiplyAdd(w, v2, c02); c03 = Simd<TVector>.MultiplyAdd(w, v3, c03);
+                w = Simd<TVector>.Broadcast(a[1]);
+                c10 = Simd<TVector>.MultiplyAdd(w, v0, c10); c11 = Simd<TVector>.MultiplyAdd(w, v1, c11);
+                c12 = Simd<TVector>.MultiplyAdd(w, v2, c12); c13 = Simd<TVector>.MultiplyAdd(w, v3, c13);
+                w = Simd<TVector>.Broadcast(a[2]);
+                c20 = Simd<TVector>.MultiplyAdd(w, v0, c20); c21 = Simd<TVector>.MultiplyAdd(w, v1, c21);
+                c22 = Simd<TVector>.MultiplyAdd(w, v2, c22); c23 = Simd<TVector>.MultiplyAdd(w, v3, c23);
+                w = Simd<TVector>.Broadcast(a[3]);
+                c30 = Simd<TVector>.MultiplyAdd(w, v0, c30); c31 = Simd<TVector>.MultiplyAdd(w, v1, c31);
+                c32 = Simd<TVector>.MultiplyAdd(w, v2, c32); c33 = Simd<TVector>.MultiplyAdd(w, v3, c33);
+            }
+        }
+        if (relu)
+        {
+            c00 = Simd<TVector>.Relu(c00); c01 = Simd<TVector>.Relu(c01);
+            c02 = Simd<TVector>.Relu(c02); c03 = Simd<TVector>.Relu(c03);
+            c10 = Simd<TVector>.Relu(c10); c11 = Simd<TVector>.Relu(c11);
+            c12 = Simd<TVector>.Relu(c12); c13 = Simd<TVector>.Relu(c13);
+            c20 = Simd<TVector>.Relu(c20); c21 = Simd<TVector>.Relu(c21);
+            c22 = Simd<TVector>.Relu(c22); c23 = Simd<TVector>.Relu(c23);
+            c30 = Simd<TVector>.Relu(c30); c31 = Simd<TVector>.Relu(c31);
+            c32 = Simd<TVector>.Relu(c32); c33 = Simd<TVector>.Relu(c33);
+        }
+        float* tile = stackalloc float[StencilRows * StencilVectors * 16];
+        int stride = StencilVectors * n;
+        Simd<TVector>.Store(c00, tile); Simd<TVector>.Store(c01, tile + n);
+        Simd<TVector>.Store(c02, tile + 2 * n); Simd<TVector>.Store(c03, tile + 3 * n);
+        Simd<TVector>.Store(c10, tile + stride); Simd<TVector>.Store(c11, tile + stride + n);
+        Simd<TVector>.Store(c12, tile + stride + 2 * n); Simd<TVector>.Store(c13, tile + stride + 3 * n);
+        Simd<TVector>.Store(c20, tile + 2 * stride); Simd<TVector>.Store(c21, tile + 2 * stride + n);
+        Simd<TVector>.Store(c22, tile + 2 * stride + 2 * n); Simd<TVector>.Store(c23, tile + 2 * stride + 3 * n);
+        Simd<TVector>.Store(c30, tile + 3 * stride); Simd<TVector>.Store(c31, tile + 3 * stride + n);
+        Simd<TVector>.Store(c32, tile + 3 * stride + 2 * n); Simd<TVector>.Store(c33, tile + 3 * stride + 3 * n);
+        for (int r = 0; r < rows; r++)
+        {
+            float* target = output + (long)r * pixels + offset + x0;
+            new Span<float>(tile + r * stride, count).CopyTo(new Span<float>(target, count));
+        }
     }
 
     /// <summary>Kernel 4's weights packed once for <see cref="Prepare"/> (<see cref="ConvVariants.PackedOnce"/>).

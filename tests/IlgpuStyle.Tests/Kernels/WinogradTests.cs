@@ -118,6 +118,40 @@ public sealed class WinogradTests
         }
     }
 
+    /// <summary>
+    /// The whole objective (VGG-19 with a quarter of its channels, random weights, 64 x 64 images: every layer but
+    /// conv1_1 runs Winograd) against the same objective with the direct convolutions: the loss within 1e-5
+    /// relative and the gradient within 1e-4 relative L2, the precision the kernels' own bounds promise after 16
+    /// layers forward and back.
+    /// </summary>
+    [Test]
+    public void TheObjectiveWithWinogradIsTheDirectOneToItsPrecision()
+    {
+        using var own = OwnAccelerator.ProjectCpu();
+        var weights = IlgpuStyle.Host.Bench.RandomVgg19(widthDivisor: 4, seed: 1);
+        var content = TinyVggImage(64, 64, seed: 2);
+        var style = TinyVggImage(64, 64, seed: 3);
+        var x = TinyVggImage(64, 64, seed: 4);
+        var description = AcceleratorDescription.Of(own.Accelerator);
+        (float[] Gradient, float Loss) Evaluate(ConvAlgorithm algorithm)
+        {
+            using var kernels = new KernelSet(own.Accelerator, new KernelChoice(description, algorithm: algorithm));
+            using var objective = Objectives.Create(kernels, weights, content, [style], new IlgpuStyle.Network.StyleOptions());
+            var (gradient, _, loss) = DeviceEvaluation.Of(own.Accelerator, objective, x);
+            return (gradient, loss);
+        }
+        var direct = Evaluate(ConvAlgorithm.Direct);
+        var winograd = Evaluate(ConvAlgorithm.Winograd);
+        double lossError = Math.Abs(winograd.Loss - direct.Loss) / Math.Abs(direct.Loss);
+        double gradientError = DeviceEvaluation.RelativeL2(winograd.Gradient, direct.Gradient);
+        TestContext.Out.WriteLine($"loss {direct.Loss} vs {winograd.Loss} ({lossError:E2}); gradient {gradientError:E2}");
+        Assert.That(lossError, Is.LessThan(1e-5));
+        Assert.That(gradientError, Is.LessThan(1e-4));
+    }
+
+    private static IlgpuStyle.Network.NetworkImage TinyVggImage(int height, int width, int seed) =>
+        IlgpuStyle.Tests.Network.TinyVgg.Image(height, width, seed);
+
     private static double RelativeL2(float[] actual, double[] reference)
     {
         double error = 0, norm = 0;
