@@ -213,11 +213,18 @@ public sealed partial class Conv2d
             float* patch = scratch, half = scratch + _points * _lanes;
             int columns = CpuGemm.Columns;
             long pointStride = (long)_panels * _s.InChannels * columns;
+            int* origins = stackalloc int[2 * _block];
+            int tiles = Origins(block, origins);
             for (int c = c0; c < c1; c++)
             {
                 for (int t0 = 0; t0 < _block; t0 += _lanes)
                 {
-                    for (int e = 0; e < _lanes; e++) GatherPatch(patch + e, c, block * _block + t0 + e);
+                    for (int e = 0; e < _lanes; e++)
+                    {
+                        int t = t0 + e;
+                        if (t < tiles) GatherPatch(patch + e, c, origins[2 * t], origins[2 * t + 1]);
+                        else ZeroPatch(patch + e);
+                    }
                     float* destination = v + ((long)(t0 / columns) * _s.InChannels + c) * columns + t0 % columns;
                     if (_m == 4) InputF4(patch, half, destination, pointStride);
                     else InputF2(patch, half, destination, pointStride);
@@ -226,50 +233,68 @@ public sealed partial class Conv2d
         }
 
         /// <summary>
-        /// Tile <paramref name="t"/>'s alpha x alpha patch of channel c, element (a, b) to
-        /// <c>patch[(a*alpha + b)*lanes]</c>, masked, zeros outside the source (a tile past the last: all zeros).
+        /// The output rows and columns where the block's tiles start (<c>origins[2t]</c>, <c>origins[2t + 1]</c>),
+        /// found once per block rather than divided out per tile and channel; returns the block's real tiles.
+        /// </summary>
+        private int Origins(int block, int* origins)
+        {
+            int first = block * _block, tiles = Math.Min(_block, _tiles - first);
+            int ty = first / _tileColumns, tx = first % _tileColumns;
+            for (int t = 0; t < tiles; t++)
+            {
+                origins[2 * t] = ty * _m;
+                origins[2 * t + 1] = tx * _m;
+                if (++tx == _tileColumns)
+                {
+                    tx = 0;
+                    ty++;
+                }
+            }
+            return tiles;
+        }
+
+        /// <summary>A lane past the last tile: its patch is zeros (and so are its products; nothing is stored).</summary>
+        private void ZeroPatch(float* patch)
+        {
+            for (int p = 0; p < _points; p++) patch[p * _lanes] = 0f;
+        }
+
+        /// <summary>
+        /// The alpha x alpha patch of channel c of the tile whose outputs start at (oy, ox), element (a, b) to
+        /// <c>patch[(a*alpha + b)*lanes]</c>, masked, zeros outside the source. A patch inside the source and
+        /// unmasked (most of them) is plain copies.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private void GatherPatch(float* patch, int c, int t)
+        private void GatherPatch(float* patch, int c, int oy, int ox)
         {
-            int alpha = _alpha, lanes = _lanes;
-            if (t >= _tiles)
+            int alpha = _alpha, lanes = _lanes, height = _s.Height, width = _s.Width;
+            int y0 = oy - _s.Padding, x0 = ox - _s.Padding;
+            float* source = _job.Source;
+            long plane = (long)c * height * width;
+            bool inside = y0 >= 0 && y0 + alpha <= height && x0 >= 0 && x0 + alpha <= width;
+            if (inside && _job.MaskValues == null && _job.MaskBits == null)
             {
-                for (int p = 0; p < _points; p++) patch[p * lanes] = 0f;
+                float* row = source + plane + (long)y0 * width + x0;
+                for (int a = 0; a < alpha; a++, row += width, patch += alpha * lanes)
+                for (int b = 0; b < alpha; b++)
+                    patch[b * lanes] = row[b];
                 return;
             }
-            int y0 = t / _tileColumns * _m - _s.Padding, x0 = t % _tileColumns * _m - _s.Padding;
-            int height = _s.Height, width = _s.Width;
-            long plane = (long)c * height * width;
-            bool masked = _job.MaskValues != null || _job.MaskBits != null;
-            bool inside = y0 >= 0 && y0 + alpha <= height && x0 >= 0 && x0 + alpha <= width;
-            for (int a = 0; a < alpha; a++)
+            for (int a = 0; a < alpha; a++, patch += alpha * lanes)
             {
                 int y = y0 + a;
-                float* row = patch + a * alpha * lanes;
-                if (!inside && (y < 0 || y >= height))
-                {
-                    for (int b = 0; b < alpha; b++) row[b * lanes] = 0f;
-                    continue;
-                }
-                long start = plane + (long)y * width + x0;
                 for (int b = 0; b < alpha; b++)
                 {
                     int x = x0 + b;
-                    if (!inside && (x < 0 || x >= width))
+                    float value = 0f;
+                    if (y >= 0 && y < height && x >= 0 && x < width)
                     {
-                        row[b * lanes] = 0f;
-                        continue;
-                    }
-                    long i = start + b;
-                    float value = _job.Source[i];
-                    if (masked)
-                    {
+                        long i = plane + (long)y * width + x;
                         bool keep = _job.MaskValues != null ? _job.MaskValues[i] > 0f
-                            : ((_job.MaskBits[i >> 5] >> (int)(i & 31)) & 1u) != 0;
-                        value = keep ? value : 0f;
+                            : _job.MaskBits == null || ((_job.MaskBits[i >> 5] >> (int)(i & 31)) & 1u) != 0;
+                        value = keep ? source[i] : 0f;
                     }
-                    row[b * lanes] = value;
+                    patch[b * lanes] = value;
                 }
             }
         }
@@ -306,6 +331,8 @@ public sealed partial class Conv2d
         {
             int m = _m, lanes = _lanes, outWidth = _s.OutWidth, outHeight = _s.OutHeight;
             float* half = scratch, result = scratch + _points * lanes;
+            int* origins = stackalloc int[2 * _block];
+            int tiles = Origins(block, origins);
             for (int i = 0; i < CpuGemm.Rows; i++)
             {
                 int k = strip * CpuGemm.Rows + i;
@@ -313,23 +340,27 @@ public sealed partial class Conv2d
                 float bias = _job.Bias != null ? _job.Bias[k] : 0f;
                 float* plane = _job.Output + (long)k * outHeight * outWidth;
                 float* row = products + (long)i * _points * _block;
-                for (int t0 = 0; t0 < _block; t0 += lanes)
+                for (int t0 = 0; t0 < tiles; t0 += lanes)
                 {
-                    int first = block * _block + t0;
-                    if (first >= _tiles) break;
                     if (m == 4) OutputF4(row + t0, _block, half, result, bias, _job.Relu);
                     else OutputF2(row + t0, _block, half, result, bias, _job.Relu);
-                    int count = Math.Min(lanes, _tiles - first);
+                    int count = Math.Min(lanes, tiles - t0);
                     for (int e = 0; e < count; e++)
                     {
-                        int t = first + e;
-                        int oy0 = t / _tileColumns * m, ox0 = t % _tileColumns * m;
-                        int height = Math.Min(m, outHeight - oy0), width = Math.Min(m, outWidth - ox0);
-                        for (int a = 0; a < height; a++)
+                        int oy0 = origins[2 * (t0 + e)], ox0 = origins[2 * (t0 + e) + 1];
+                        float* target = plane + (long)oy0 * outWidth + ox0;
+                        float* value = result + e;
+                        if (oy0 + m <= outHeight && ox0 + m <= outWidth)
                         {
-                            float* target = plane + (long)(oy0 + a) * outWidth + ox0;
-                            for (int b = 0; b < width; b++) target[b] = result[(a * m + b) * lanes + e];
+                            for (int a = 0; a < m; a++, target += outWidth, value += m * lanes)
+                            for (int b = 0; b < m; b++)
+                                target[b] = value[b * lanes];
+                            continue;
                         }
+                        int height = Math.Min(m, outHeight - oy0), width = Math.Min(m, outWidth - ox0);
+                        for (int a = 0; a < height; a++, target += outWidth, value += m * lanes)
+                        for (int b = 0; b < width; b++)
+                            target[b] = value[b * lanes];
                     }
                 }
             }
