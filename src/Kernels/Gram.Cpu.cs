@@ -68,14 +68,18 @@ public sealed partial class Gram
         int strips = CpuGemm.Strips(c);
         float* packed = _cpuPackedFactor.Get((long)strips * CpuGemm.Rows * c);
         float* dg = CpuHost.Pointer(dGram);
-        for (int strip = 0; strip < strips; strip++)
-        for (int r = 0; r < c; r++)
-        for (int i = 0; i < CpuGemm.Rows; i++)
+        // The factor packed strip by strip on every core (C^2 values: 262,144 at relu5_1, worth the cores).
+        _host.For(strips, (first, end) =>
         {
-            int row = strip * CpuGemm.Rows + i;
-            float factor = row < c ? scale * (dg[row * c + r] + dg[r * c + row]) : 0f;
-            packed[((long)strip * c + r) * CpuGemm.Rows + i] = factor;
-        }
+            for (int strip = first; strip < end; strip++)
+            for (int r = 0; r < c; r++)
+            for (int i = 0; i < CpuGemm.Rows; i++)
+            {
+                int row = strip * CpuGemm.Rows + i;
+                float factor = row < c ? scale * (dg[row * c + r] + dg[r * c + row]) : 0f;
+                packed[((long)strip * c + r) * CpuGemm.Rows + i] = factor;
+            }
+        });
         var product = new CpuGemm.Product(CpuHost.Pointer(dFeatures), packed, null, c, shape.Positions, c, accumulate);
         CpuGemm.Run(_host, product, new FeatureRows(CpuHost.Pointer(features), shape.Positions), CpuGemm.Epilogue.None);
     }
