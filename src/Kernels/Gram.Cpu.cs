@@ -37,6 +37,11 @@ public sealed partial class Gram
     {
         _host.Begin("Gram matrix");
         float* g = CpuHost.Pointer(gram), f = CpuHost.Pointer(features);
+        if (_choice.GramAsProduct(shape))
+        {
+            ForwardCpuProduct(g, f, shape, scale);
+            return;
+        }
         int c = shape.Channels, m = shape.Positions;
         int blocks = (c + Block - 1) / Block;
         int pairs = blocks * (blocks + 1) / 2;
@@ -57,6 +62,48 @@ public sealed partial class Gram
                 }
             }
         });
+    }
+
+    /// <summary>
+    /// Kernel 3's forward for short rows (<see cref="KernelChoice.GramAsProduct"/>): G = (sF) F^T as one matrix
+    /// product, A = sF packed in strips (C rows, M positions deep), B's panels the columns of F^T gathered from
+    /// F's rows. Both triangles are computed: twice the multiply-adds of the blocks, in a register tile that is
+    /// busy instead of 16 horizontal sums per 4 x 4 block.
+    /// </summary>
+    private unsafe void ForwardCpuProduct(float* g, float* f, GramShape shape, float scale)
+    {
+        int c = shape.Channels, m = shape.Positions;
+        int strips = CpuGemm.Strips(c);
+        float* packed = _cpuPackedFactor.Get(CpuGemm.PackedLength(c, m));
+        _host.For(strips, (first, end) =>
+        {
+            for (int strip = first; strip < end; strip++)
+            for (int r = 0; r < m; r++)
+            for (int i = 0; i < CpuGemm.Rows; i++)
+            {
+                int row = strip * CpuGemm.Rows + i;
+                packed[((long)strip * m + r) * CpuGemm.Rows + i] = row < c ? scale * f[(long)row * m + r] : 0f;
+            }
+        });
+        var product = new CpuGemm.Product(g, packed, null, c, c, m);
+        CpuGemm.Run(_host, product, new FeatureColumns(f, m), CpuGemm.Epilogue.None);
+    }
+
+    /// <summary>B of the short-row forward: F^T, B[r][j] = F[j][r], gathered a panel of channels at a time.</summary>
+    private readonly unsafe struct FeatureColumns(float* features, int positions) : CpuGemm.IPanelSource
+    {
+        public void Pack(float* panel, int r0, int rows, int n0, int columns)
+        {
+            int width = Math.Min(CpuGemm.Columns, columns - n0);
+            for (int r = 0; r < rows; r++)
+            {
+                float* destination = panel + r * CpuGemm.Columns;
+                float* source = features + (long)n0 * positions + r0 + r;
+                int e = 0;
+                for (; e < width; e++) destination[e] = source[(long)e * positions];
+                for (; e < CpuGemm.Columns; e++) destination[e] = 0f;
+            }
+        }
     }
 
     /// <summary>Kernel 3's backward: dFeatures (+)= scale * (dGram + dGram^T) F.</summary>

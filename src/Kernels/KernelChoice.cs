@@ -320,6 +320,19 @@ public sealed class KernelChoice
         return Family;
     }
 
+    /// <summary>
+    /// Whether the host code's Gram forward runs as a matrix product (<see cref="CpuGemm"/>, G = (sF) F^T, both
+    /// triangles) rather than as blocks of row dot products on and above the diagonal: for short rows (fewer than
+    /// <see cref="GramProductPositions"/> positions: relu5_1 and relu4_1 at 64 x 64), where each 4 x 4 block's 16
+    /// horizontal sums outweigh its few multiply-adds. Not with <see cref="ConvAlgorithm.Direct"/>, whose
+    /// arithmetic stays that of before, bit for bit.
+    /// </summary>
+    public bool GramAsProduct(GramShape shape) =>
+        Algorithm != ConvAlgorithm.Direct && shape.Positions < GramProductPositions;
+
+    /// <summary>Positions below which <see cref="GramAsProduct"/> holds.</summary>
+    public const int GramProductPositions = 128;
+
     /// <summary>The Gram matrix's backward, <c>dF = s (dG + dG^T) F</c>.</summary>
     public KernelVariant GramBackward(GramShape shape)
     {

@@ -458,7 +458,10 @@ public static partial class KernelChecks
         }
     }
 
-    private static CheckResult GramForward(KernelSet k, GramShape s, KernelVariant variant, string name, string text)
+    /// <summary>The Gram forward in <paramref name="variant"/>; with <paramref name="algorithm"/>, on a Gram whose rule
+    /// has that algorithm (the host code's two blockings: <see cref="KernelChoice.GramAsProduct"/>).</summary>
+    private static CheckResult GramForward(KernelSet k, GramShape s, KernelVariant variant, string name, string text,
+        ConvAlgorithm? algorithm = null)
     {
         var features = Uniform(new Random(41), s.FeatureLength);
         double scale = 1.0 / (s.FeatureLength);
@@ -467,7 +470,10 @@ public static partial class KernelChecks
 
         using var dFeatures = Upload(k.Accelerator, features);
         using var gram = Poisoned(k.Accelerator, s.GramLength);
-        k.Gram.Forward(gram.View, dFeatures.View, s, (float)scale, variant);
+        using var own = algorithm is { } a
+            ? new Gram(k.Accelerator, new KernelChoice(k.Choice.Accelerator, algorithm: a), k.Host)
+            : null;
+        (own ?? k.Gram).Forward(gram.View, dFeatures.View, s, (float)scale, variant);
         return Comparison.Compare(name, text, Download(gram), expected, Sums);
     }
 
