@@ -44,8 +44,9 @@ public enum ConvAlgorithm
     /// <summary>Winograd where the rule says it pays for the layer, shape and device; else direct.</summary>
     Auto,
 
-    /// <summary>Every convolution the direct product, exactly as before Winograd existed (the same arithmetic
-    /// and the same memory): what the parity tests run.</summary>
+    /// <summary>Every convolution the direct product, exactly as before Winograd existed: the same arithmetic,
+    /// bit for bit (the Gram matrix's too, <see cref="KernelChoice.GramAsProduct"/>), and the same memory. What the
+    /// parity tests run.</summary>
     Direct,
 
     /// <summary>Winograd for every convolution it can compute (3x3, stride 1, at least 16 channels each way);

@@ -31,6 +31,6 @@ internal static class DeviceOptions
     /// <summary><c>--conv-algorithm auto|direct|winograd</c>: which algorithm the 3x3 convolutions run.</summary>
     public static Option<string> ConvAlgorithm() => ChoiceOptions.Of("--conv-algorithm",
         "The 3x3 convolutions: auto (Winograd's algorithm where it is faster for the layer and device: on the CPU, " +
-        "most layers; 1e-6..1e-5 relative precision), direct (the exact direct product everywhere, as before " +
-        "Winograd), or winograd (wherever it can run).", RunOptions.Defaults.ConvAlgorithm);
+        "most layers; 1e-6..1e-5 relative precision), direct (the direct product everywhere and every sum as " +
+        "before Winograd, bit for bit), or winograd (wherever it can run).", RunOptions.Defaults.ConvAlgorithm);
 }
