@@ -56,7 +56,8 @@ public sealed partial class ObjectivePlan
     /// <summary>
     /// Whether every tensor the objective holds has at most 2^31 elements: the kernels index with int, so no
     /// device can run more, however large its memory. Untiled, VGG's activations of every image; tiled, x, the
-    /// content targets (whole-image tensors) and every tile's activations.
+    /// content targets (whole-image tensors) and every tile's activations; and every style image whole (the host
+    /// holds it as one array).
     /// </summary>
     public bool Indexable { get; }
 
@@ -98,6 +99,10 @@ public sealed partial class ObjectivePlan
         if (input.Channels != 3) throw new ArgumentException($"The network's input has 3 channels, not {input}.");
         if (styles.Count != loss.StyleCount)
             throw new ArgumentException($"The loss has {loss.StyleCount} style images, not {styles.Count}.");
+        // A style image is resampled and held on the host whole, as one array, tiled or not: one past 2^31 values
+        // is refused before its tiles are planned (a grid of millions of tiles, for nothing).
+        if (styles.Any(style => Elements(style) > int.MaxValue))
+            return new ObjectivePlan(loss, input, styles, null, [], null, indexable: false);
         var tiles = tileCore is { } core ? TilePlan.Build(loss, weights, kernels, input, styles, core) : null;
         bool indexable = tiles is null
             ? styles.Append(input).All(image => LargestActivation(weights, image) <= int.MaxValue)

@@ -75,17 +75,27 @@ public class ProgramTests
         Assert.That(stderr.TrimEnd('\n').Split('\n'), Has.Length.EqualTo(1));
     }
 
+    /// <summary>Bad arguments, empty paths (an unset shell variable) included, are one line that ends with where
+    /// the usage is, exit code 2, nothing written and no stack trace.</summary>
     [TestCase]
     [TestCase("only-one-argument")]
     [TestCase("a", "b", "--arch", "vgg11")]
     [TestCase("a", "b", "--frobnicate")]
     [TestCase("--download", "alexnet")]
-    public async Task BadArgumentsExitWithUsage(params string[] args)
+    [TestCase("", "out.safetensors")]
+    [TestCase("in.pth", "")]
+    [TestCase("--list", "")]
+    [TestCase("--download", "vgg19", "out.safetensors", "--url-base", " ")]
+    public async Task BadArgumentsAreOneLineWithTheUsagesPlace(params string[] args)
     {
-        var (code, _, stderr) = await Run(args);
+        var (code, stdout, stderr) = await Run(args);
 
         Assert.That(code, Is.EqualTo(2));
-        Assert.That(stderr, Does.StartWith("error: ").And.Contain("usage:"));
+        Assert.That(stderr, Does.StartWith("error: ")
+            .And.EndWith($". See 'ilgpu-style-convert --help'.{Environment.NewLine}"));
+        Assert.That(stderr.TrimEnd('\n').Split('\n'), Has.Length.EqualTo(1), stderr);
+        Assert.That(stdout, Is.Empty);
+        Assert.That(Directory.GetFiles(_dir), Is.Empty);
     }
 
     [Test]

@@ -9,7 +9,8 @@ namespace IlgpuStyle.Converter;
 /// Command line: <c>INPUT OUTPUT.safetensors [--arch vgg19|vgg16] [--preprocess torchvision|caffe]</c>,
 /// <c>--download vgg19|vgg16 [OUTPUT.safetensors] [--url-base URL]</c>, or <c>--list INPUT</c>.
 /// Exit codes: 0 success, 1 the file or download failed, 2 bad arguments (an output that would replace the
-/// input, a folder, a link or a device included). Errors are one line.
+/// input, a folder, a link or a device included). Errors are one line (bad arguments end with where the usage
+/// is: <c>--help</c>).
 /// </summary>
 public static class Program
 {
@@ -61,6 +62,10 @@ public static class Program
                 positional.Add(a);
             }
         }
+
+        // An empty path is what an unset shell variable gives; the file system would refuse it with an exception.
+        if (positional.Any(string.IsNullOrWhiteSpace) || list?.Trim() == "" || urlBase?.Trim() == "")
+            return UsageError(stderr, "a path or URL is empty (is a shell variable not set?)");
 
         VggArchitecture? architecture = null;
         if (arch != null && (architecture = VggArchitecture.Find(arch)) == null)
@@ -126,10 +131,10 @@ public static class Program
         }
     }
 
+    /// <summary>One line, as every error: the problem, then where the usage is.</summary>
     private static int UsageError(TextWriter stderr, string message)
     {
-        stderr.WriteLine($"error: {message}");
-        stderr.WriteLine(Usage);
+        stderr.WriteLine($"error: {message}. See 'ilgpu-style-convert --help'.");
         return 2;
     }
 

@@ -71,6 +71,7 @@ internal static class Cli
         {
             Description = "Run only the checks whose kernel name starts with this (e.g. conv2d, gram.backward).",
         };
+        TextOptions.RefuseEmpty(filter, "a kernel name");
         var command = new Command("verify",
             "Check every kernel against its CPU reference on one device and print a table " +
             "(kernel, shape, max abs/rel error, pass).");
@@ -92,6 +93,7 @@ internal static class Cli
         var divisor = NumberOptions.Whole("--width-divisor",
             "Divide VGG-19's channel counts by this (for quick runs on the CPU accelerator).", 1, minimum: 1);
         var json = new Option<string?>("--json") { Description = "Also write the results as JSON to this file." };
+        TextOptions.RefuseEmpty(json);
         var tf32 = DeviceOptions.Tf32();
         var algorithm = DeviceOptions.ConvAlgorithm();
         // Memory planning and tiling: a tiled evaluation timed against the untiled one.
@@ -128,6 +130,8 @@ internal static class Cli
             Description = "The folder to write NAME.ptx files into.",
             Required = true,
         };
+        TextOptions.RefuseEmpty(kernel, "a kernel name");
+        TextOptions.RefuseEmpty(folder, "a folder");
         var command = new Command("ptx",
             "Write the PTX ILGPU generates for the kernels (as a CUDA device receives it), one file per kernel; " +
             "no GPU needed.");

@@ -124,8 +124,8 @@ internal sealed class StyleOptionsParser
     // Regions (Gatys et al. 2017, sec. 4): which style paints where.
     private readonly Option<string?> _contentMask = new("--content-mask")
     {
-        Description = "A grey image the content's shape, white where the (one) style applies; grey weights it. " +
-                      "Every pixel must be non-black.",
+        Description = "A grey image the content's shape, white where the (one) style applies; grey weights it, " +
+                      "black leaves it out.",
     };
     private readonly Option<string?> _contentMasks = new("--content-masks")
     {

@@ -8,6 +8,7 @@ using IlgpuStyle.Network;
 using IlgpuStyle.Network.Tiling;
 using IlgpuStyle.Network.Weights;
 using IlgpuStyle.Optimization;
+using IlgpuStyle.Weights.Files;
 
 namespace IlgpuStyle.Host;
 
@@ -53,7 +54,7 @@ internal sealed record BenchReport(
 /// <summary>
 /// <c>ilgpu-style bench</c>: times one loss evaluation (forward to relu5_1 and backward, with
 /// SPEC.md's default layers) of VGG-19 on random weights and random images, as the PyTorch peer
-/// <c>torch_gatys.py</c> does, with device-side timing. Prints a table per piece (kernel, shape,
+/// (<c>torch_peer.py bench</c>) does, with device-side timing. Prints a table per piece (kernel, shape,
 /// ms, GFLOP/s, share of the total), ms per evaluation, achieved TFLOP/s and peak device bytes
 /// (with L-BFGS's history of 100, as a real run holds it). With <c>--tile-size N</c> it also times a tiled
 /// evaluation of the same image and weights (the same loss and gradient) against the untiled one.
@@ -76,6 +77,9 @@ internal static class Bench
         }
         if (VggArchitecture.BlockChannels.Any(c => c % widthDivisor != 0))
             throw new UsageException("--width-divisor must divide 64 (1, 2, 4, 8, 16, 32 or 64).");
+        // Checked like every file the program writes, before minutes of timing: a new or regular file in an existing
+        // folder (not a folder, a device or a link), written atomically at the end.
+        if (jsonPath is not null) OutputFiles.Check([("JSON file (--json)", jsonPath)], []);
 
         using var context = Devices.CreateContext(profiling: true);
         var device = Devices.Select(context, deviceRequest);
@@ -101,8 +105,23 @@ internal static class Bench
         {
             string date = DateTime.UtcNow.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
             var report = new BenchReport(deviceName, date, widthDivisor, results);
-            File.WriteAllText(jsonPath, JsonSerializer.Serialize(report,
-                new JsonSerializerOptions { WriteIndented = true }));
+            string full = FileIdentity.OutputPath(jsonPath); // where the check looked
+            string temp = full + $".{Environment.ProcessId}.tmp";
+            try
+            {
+                File.WriteAllText(temp, JsonSerializer.Serialize(report,
+                    new JsonSerializerOptions { WriteIndented = true }));
+                File.Move(temp, full, overwrite: true);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new RunFailedException($"could not write the JSON file '{jsonPath}' " +
+                                             $"({e.Message.TrimEnd('.')}); the results are printed above.");
+            }
+            finally
+            {
+                if (File.Exists(temp)) File.Delete(temp);
+            }
             output.WriteLine($"wrote {jsonPath}");
         }
         return 0;
@@ -154,6 +173,9 @@ internal static class Bench
             r.Piece, r.Shape, Format(r.Ms, "0.000"), r.Gflop > 0 ? Format(r.GflopsPerSecond, "0.0") : "-",
             Format(100 * r.Share, "0.0") + "%",
         }).ToList());
+        output.WriteLine(string.Format(CultureInfo.InvariantCulture,
+            "(the pieces add up to {0:0.000} ms: each is timed alone, between markers that wait for the device; the " +
+            "evaluation below is timed whole, without them, so the two differ)", piecesMs));
         output.WriteLine(string.Format(CultureInfo.InvariantCulture,
             "{0:0.000} ms per evaluation, {1:0.000} GFLOP per evaluation, {2:0.0000} TFLOP/s, " +
             "peak device bytes {3} ({4}, L-BFGS history 100)",

@@ -37,8 +37,10 @@ internal static class PtxExport
         {
             throw new UsageException($"Cannot write the PTX into {folder}: {e.Message} Give a writable --out folder.");
         }
-        output.WriteLine($"{files.Count} kernel(s): PTX ISA 8.8 for sm_90 at ILGPU {Devices.Optimization}, as a CUDA " +
-                         "device receives it. 'ptxas -arch=sm_90 -v FILE' shows registers, spills and local memory " +
+        output.WriteLine($"{files.Count} kernel(s): PTX ISA 8.8 generated for sm_90 at ILGPU {Devices.Optimization}, " +
+                         "as a CUDA device receives it; the files say '.target sm_80' because ILGPU 1.5.3 writes " +
+                         "that for every architecture (the code needs nothing newer, and the driver compiles it for " +
+                         "the GPU at hand). 'ptxas -arch=sm_90 -v FILE' shows registers, spills and local memory " +
                          "(a ptxas older than 12.9 needs the .version line lowered to what it accepts).");
         return 0;
     }

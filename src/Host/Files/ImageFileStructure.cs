@@ -5,9 +5,9 @@ namespace IlgpuStyle.Host;
 /// <summary>
 /// What the image decoder (StbImageSharp) does not check: whether a file holds all the data its
 /// headers promise, and a JPEG's EXIF orientation. The decoder fills the missing part of a cut-off
-/// JPEG, BMP or TGA with grey or black and reports success, so a half-copied photograph would be
-/// styled without a word; these checks walk the file's structure (markers, chunks, rows, packets)
-/// without decoding pixels.
+/// JPEG, BMP, TGA, GIF or PSD with grey or black and reports success, so a half-copied photograph
+/// would be styled without a word; these checks walk the file's structure (markers, chunks, rows,
+/// packets, blocks) without decoding pixels.
 /// </summary>
 internal static class ImageFileStructure
 {
@@ -22,6 +22,8 @@ internal static class ImageFileStructure
         if (IsJpeg(data)) return WalkJpeg(data).ReachesEnd ? null : "it ends before the JPEG's end-of-image marker";
         if (data.StartsWith(PngSignature)) return PngReachesEnd(data) ? null : "it ends before the PNG's end chunk";
         if (data.Length >= 2 && data[0] == 'B' && data[1] == 'M') return BmpTruncation(data);
+        if (data.StartsWith("GIF87a"u8) || data.StartsWith("GIF89a"u8)) return GifTruncation(data);
+        if (data.StartsWith("8BPS"u8)) return PsdTruncation(data);
         if (LooksLikeTga(data)) return TgaTruncation(data);
         return null;
     }
@@ -168,5 +170,78 @@ internal static class ImageFileStructure
             pixels -= count;
         }
         return at > data.Length ? Cut : null;
+    }
+
+    /// <summary>
+    /// A GIF (GIF89a spec) is blocks after its screen descriptor and colour table: extensions and images, each
+    /// carrying its data in sub-blocks (a length byte, then that many bytes) ended by an empty one. The decoder
+    /// reads the first image, so the file must reach that image's last sub-block.
+    /// </summary>
+    private static string? GifTruncation(ReadOnlySpan<byte> data)
+    {
+        const string Cut = "it ends before the GIF's first image ends";
+        static long ColourTable(byte flags) => (flags & 0x80) != 0 ? 3L << ((flags & 7) + 1) : 0;
+        if (data.Length < 13) return Cut;
+        long at = 13 + ColourTable(data[10]);
+        while (at < data.Length)
+        {
+            byte block = data[(int)at];
+            if (block == 0x3B) return null; // the trailer before any image: the decoder says what is wrong
+            if (block == 0x21)
+            {
+                at += 2; // the extension's label
+            }
+            else if (block == 0x2C)
+            {
+                if (at + 10 >= data.Length) return Cut;
+                at += 10 + ColourTable(data[(int)at + 9]) + 1; // the descriptor, its colour table, the code size
+            }
+            else
+            {
+                return null; // not a block: the decoder says what is wrong
+            }
+            while (true) // the sub-blocks, up to the empty one
+            {
+                if (at >= data.Length) return Cut;
+                byte length = data[(int)at++];
+                if (length == 0) break;
+                at += length;
+            }
+            if (block == 0x2C) return at > data.Length ? Cut : null;
+        }
+        return Cut;
+    }
+
+    /// <summary>
+    /// A PSD (Photoshop file format, version 1) holds its composite image last: after the 26-byte header and
+    /// three sections that carry their lengths (colour mode data, image resources, layers and masks), a
+    /// compression field and, raw, channels x height x width samples, or run-length encoded, a byte count per
+    /// row of each channel followed by that many bytes.
+    /// </summary>
+    private static string? PsdTruncation(ReadOnlySpan<byte> data)
+    {
+        const string Cut = "it ends before the PSD's last row of pixels";
+        if (data.Length < 26) return "it ends inside the PSD's header";
+        int channels = BinaryPrimitives.ReadUInt16BigEndian(data[12..]);
+        long height = BinaryPrimitives.ReadUInt32BigEndian(data[14..]);
+        long width = BinaryPrimitives.ReadUInt32BigEndian(data[18..]);
+        int depth = BinaryPrimitives.ReadUInt16BigEndian(data[22..]);
+        long at = 26;
+        for (int section = 0; section < 3; section++)
+        {
+            if (at + 4 > data.Length) return Cut;
+            at += 4 + BinaryPrimitives.ReadUInt32BigEndian(data[(int)at..]);
+        }
+        if (at + 2 > data.Length) return Cut;
+        int compression = BinaryPrimitives.ReadUInt16BigEndian(data[(int)at..]);
+        at += 2;
+        long rows = channels * height;
+        if (compression == 0) return at + rows * width * ((depth + 7) / 8) > data.Length ? Cut : null;
+        if (compression != 1) return null; // the decoder says what it does not read
+        if (at + 2 * rows > data.Length) return Cut;
+        long packed = 0;
+        for (long row = 0; row < rows; row++)
+            packed += BinaryPrimitives.ReadUInt16BigEndian(data[(int)(at + 2 * row)..]);
+        return at + 2 * rows + packed > data.Length ? Cut : null;
     }
 }

@@ -11,7 +11,7 @@ internal static class ImageFiles
     /// <summary>The output formats, by file extension.</summary>
     public static readonly string[] WritableExtensions = [".png", ".jpg", ".jpeg"];
 
-    private const string UseAnImage = "Use a JPEG, PNG, BMP or TGA file.";
+    private const string UseAnImage = "Use a JPEG, PNG, BMP, TGA, GIF or PSD file.";
 
     /// <summary>
     /// Decodes an image to 8-bit RGB: gray is replicated to three channels and alpha dropped

@@ -15,9 +15,11 @@ namespace IlgpuStyle.Host;
 /// content at a smaller size works); any other size or aspect ratio is refused. Every scale
 /// resamples the mask from its file with the images' filter, to the content's size at that
 /// scale. The same holds for a style mask and its style image.</para>
-/// <para>Content masks must all have one size, and at that size every pixel must be non-black in
-/// at least one of them. The resampling filter's weights are positive and sum to 1, so the
-/// masks then cover every pixel at every scale too.</para>
+/// <para>Content masks must all have one size, and with two or more every pixel must be non-black in
+/// at least one of them: a pixel no style paints is then a mistake in drawing them. The resampling
+/// filter's weights are positive and sum to 1, so the masks then cover every pixel at every scale
+/// too. A single mask is the strength of its one style over the picture, so black is allowed there
+/// (no style, only the content and TV losses): a fade from black is what it is for.</para>
 /// </remarks>
 internal sealed record RegionMasks(IReadOnlyList<GuidePlane> Content, IReadOnlyList<GuidePlane?> Styles, MaskMode Mode)
 {
@@ -46,7 +48,7 @@ internal sealed record RegionMasks(IReadOnlyList<GuidePlane> Content, IReadOnlyL
             ? styleFiles.Select((file, i) => (GuidePlane?)Read(file, "style mask", styles[i],
                 $"style image '{o.Styles[i]}'")).ToList()
             : styles.Select(_ => (GuidePlane?)null).ToList();
-        if (o.ContentMasks is { } names) CheckCoverage(contentMasks, names);
+        if (o.ContentMasks is { Count: > 1 } names) CheckCoverage(contentMasks, names);
         return new RegionMasks(contentMasks, styleMasks, o.MaskMode ?? MaskMode.Simple);
     }
 
@@ -75,7 +77,7 @@ internal sealed record RegionMasks(IReadOnlyList<GuidePlane> Content, IReadOnlyL
         return mask;
     }
 
-    /// <summary>Every pixel must be non-black in some content mask (all of one size).</summary>
+    /// <summary>Every pixel must be non-black in some content mask (two or more, all of one size).</summary>
     private static void CheckCoverage(IReadOnlyList<GuidePlane> masks, IReadOnlyList<string> names)
     {
         var first = masks[0];
@@ -95,9 +97,8 @@ internal sealed record RegionMasks(IReadOnlyList<GuidePlane> Content, IReadOnlyL
             if (uncovered++ == 0) firstUncovered = p;
         }
         if (uncovered == 0) return;
-        string which = masks.Count == 1 ? "the content mask" : "every content mask";
         throw new UsageException($"{uncovered} of the {first.Width}x{first.Height} mask pixels are black in " +
-                                 $"{which} (the first at x={firstUncovered % first.Width}, " +
+                                 $"every content mask (the first at x={firstUncovered % first.Width}, " +
                                  $"y={firstUncovered / first.Width}): every pixel must be painted by some style, " +
                                  "so make each pixel white or grey in at least one mask.");
     }

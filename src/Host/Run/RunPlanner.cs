@@ -19,7 +19,7 @@ namespace IlgpuStyle.Host;
 /// state, the average of the iterates) and the content targets stay whole, so L-BFGS's history, two vectors the
 /// size of the image per curvature pair, is what limits the largest image; Adam keeps two moments.
 /// </remarks>
-internal static class RunPlanner
+internal static partial class RunPlanner
 {
     /// <summary>Plans the run; throws a <see cref="UsageException"/> for images too small for the layers, or
     /// naming the cheapest fix when a scale does not fit even in the smallest tiles.</summary>
@@ -39,9 +39,10 @@ internal static class RunPlanner
         var loss = LossPlan.Build(weights, o.Style, styles.Count,
             o.Texture ? ObjectiveKind.Texture : ObjectiveKind.Content, RegionMasks.LayoutOf(o),
             o.ColorControl == ColorControl.LuminanceOnly);
-        CheckImageSizes(o, loss, canvas, styles);
+        var model = new Model(o, loss, weights, canvas, styles, kernels, scales[^1].Iterations);
+        CheckImageSizes(model, scales);
         var notes = new List<string>();
-        var model = new Model(o, loss, weights, canvas, styles, kernels);
+        if (CaptureNote(model) is { } capture) notes.Add(capture);
 
         // The largest (last) scale first: when a run does not fit, that is the scale to name.
         var planned = scales.Select((scale, k) => (scale, k)).Reverse()
@@ -50,45 +51,14 @@ internal static class RunPlanner
     }
 
     /// <summary>The longer side of the style images at a scale of longer side <paramref name="size"/>.</summary>
-    private static int StyleSize(RunOptions o, int size) => Math.Max(1, (int)Math.Round(o.StyleScale * size));
+    private static int StyleSize(RunOptions o, int size) =>
+        (int)Math.Clamp(Math.Round(o.StyleScale * size), 1, int.MaxValue);
 
     /// <summary>The shape <see cref="ImageResize.ToLongerSide"/> gives an image, without resizing it.</summary>
     private static ChwShape TargetShape((int Width, int Height) image, int longerSide)
     {
         var (width, height) = ImageResize.LongerSideSize(image.Width, image.Height, longerSide);
         return new ChwShape(3, height, width);
-    }
-
-    /// <summary>
-    /// Every image at its final size is large enough for the layers it feeds: each 2x2 pooling halves the image
-    /// and needs at least 2x2 pixels, so reaching a layer of stride s needs a shorter side of s pixels (16 for
-    /// relu5_1). (The first scale of a coarse-to-fine run is checked when it is built, naming its option.)
-    /// </summary>
-    private static void CheckImageSizes(RunOptions o, LossPlan loss, (int Width, int Height) canvas,
-        IReadOnlyList<(int Width, int Height)> styles)
-    {
-        if (loss.DeepestLayer is { } deepest)
-        {
-            CheckLargeEnough(loss.Architecture, TargetShape(canvas, o.Size), deepest,
-                o.Texture ? "texture" : "content image", o.Texture ? "--size or --texture-size" : "--size");
-        }
-        if (loss.Style.Count == 0) return;
-        string deepestStyle = loss.Architecture.Deepest(loss.Style.Select(l => l.Name));
-        for (int i = 0; i < styles.Count; i++)
-        {
-            CheckLargeEnough(loss.Architecture, TargetShape(styles[i], StyleSize(o, o.Size)), deepestStyle,
-                $"style image '{o.Styles[i]}'", "--size or --style-scale");
-        }
-    }
-
-    private static void CheckLargeEnough(VggArchitecture architecture, ChwShape shape, string deepest, string what,
-        string options)
-    {
-        int minimum = architecture.Stride(deepest);
-        if (Math.Min(shape.Height, shape.Width) >= minimum) return;
-        throw new UsageException($"The {what} becomes {shape.Width}x{shape.Height} pixels, too small to reach " +
-                                 $"{deepest}: its shorter side must be at least {minimum} pixels. " +
-                                 $"Use a larger {options}.");
     }
 
     private static ScalePlan PlanScale(Model model, Scale scale, int index, int count, MemoryLimit limit,
@@ -102,7 +72,7 @@ internal static class RunPlanner
         // Tiles keep whole-image buffers of their own (the gradient they add up), so the smallest can need more
         // than a whole evaluation: only now, with the whole image over the limit, is it the last resort.
         if (!model.Fits(scale.Size, model.SmallestCore(scale.Size), limit.Bytes))
-            throw new UsageException(SmallestTileFix(model, scale, limit));
+            throw Refusal(model, scale, limit);
 
         if (o.TileSize is { } asked)
         {
@@ -120,7 +90,8 @@ internal static class RunPlanner
                     ? "makes tensors of more than 2^31 elements, which the kernels cannot index"
                     : $"needs about {DeviceList.FormatBytes(needs)}, more than the limit of {limit}";
                 throw new UsageException($"--tile-size {core} at {shape.Width}x{shape.Height} {what}: " +
-                                         $"--tile-size {fits} fits (or leave --tile-size out: auto).");
+                                         $"--tile-size {fits} fits (or leave --tile-size out: auto).",
+                    [RunFix.Set("--tile-size", fits), RunFix.Leave("--tile-size", "leave --tile-size out")]);
             }
             if (!model.Objective(scale.Size, core).IsTiled)
             {
@@ -190,69 +161,12 @@ internal static class RunPlanner
     }
 
     /// <summary>
-    /// The message for a scale that does not fit even in the smallest tiles: what it needs, against what, and the
-    /// cheapest change that fits, tried in order of how little it changes the result: a shorter L-BFGS history (or
-    /// Adam), no average of the iterates, a smaller image, more memory.
-    /// </summary>
-    private static string SmallestTileFix(Model model, Scale scale, MemoryLimit limit)
-    {
-        var o = model.Options;
-        var shape = model.ContentShape(scale.Size);
-        int smallest = model.SmallestCore(scale.Size);
-        long needs = model.Needs(scale.Size, smallest);
-        // The run's own vectors alone rule out most sizes without planning their tiles.
-        int fitting = LargestFittingSize(scale.Size, limit.Bytes,
-            s => model.Vectors(o, s).Total > limit.Bytes ? long.MaxValue : model.Needs(s, model.SmallestCore(s)));
-        // A texture's size is --texture-size at the last scale; at another scale, or without it, --size.
-        string sizeOption = o.Texture && o.TextureSize is { } t && scale.Size == o.Size
-            ? $"--texture-size {t.Width}x{t.Height}"
-            : $"--size {scale.Size}";
-        string smaller = fitting >= 16 ? $"--size {fitting} fits" : "not even a 16-pixel image fits";
-        if (needs == long.MaxValue)
-        {
-            return $"{sizeOption} makes tensors of more than 2^31 elements, which the kernels cannot index: " +
-                   $"{smaller} in {limit}.";
-        }
-
-        var bytes = model.Bytes(scale.Size, smallest)!;
-        string size = $"{shape.Width} x {shape.Height}";
-        string where = $"even in the smallest tiles ({smallest} px)";
-        string against = $"{where}, {sizeOption} needs about {DeviceList.FormatBytes(needs)}, more than the " +
-                         $"limit of {limit}";
-        // Only the run's own vectors depend on the optimizer and the average: the objective's bytes stay.
-        bool Fits(RunOptions changed) =>
-            needs - model.Vectors(o, scale.Size).Total + model.Vectors(changed, scale.Size).Total <= limit.Bytes;
-        if (o.Optimizer == OptimizerKind.Lbfgs)
-        {
-            int history = o.Lbfgs.HistorySize;
-            var fixes = new List<string>();
-            if (Fits(o with { Optimizer = OptimizerKind.Adam })) fixes.Add("--optimizer adam");
-            int shorter = Enumerable.Range(1, history - 1).Reverse()
-                .FirstOrDefault(h => Fits(o with { Lbfgs = o.Lbfgs with { HistorySize = h } }));
-            if (shorter > 0) fixes.Add($"--lbfgs-history {shorter}");
-            if (fixes.Count > 0)
-            {
-                return $"L-BFGS history {history} at {size} needs {DeviceList.FormatBytes(bytes.Optimizer)} of " +
-                       $"image-sized vectors, and the run {DeviceList.FormatBytes(needs)} {where}, more than the " +
-                       $"limit of {limit}: use {string.Join(" or ", fixes)}.";
-            }
-        }
-        if (o.AverageDecay > 0 && Fits(o with { AverageDecay = 0 }))
-            return $"{Capitalized(against)}: leave out --average-decay (its average is one more image-sized vector).";
-        return $"{Capitalized(against)}, of which the image-sized buffers, optimizer state and targets need " +
-               $"{DeviceList.FormatBytes(bytes.Total - bytes.Tile - bytes.Weights)}: " +
-               (fitting >= 16 ? $"use --size {fitting} or raise --max-memory." : $"{smaller}; raise --max-memory.");
-    }
-
-    private static string Capitalized(string text) => char.ToUpperInvariant(text[0]) + text[1..];
-
-    /// <summary>
     /// The objective's plan and the run's bytes at any size and tile core, for the images as the run will resample
     /// them: what the planner weighs its choices with. Each plan is made once (a small core over a large image has
     /// many tiles).
     /// </summary>
     private sealed class Model(RunOptions o, LossPlan loss, VggWeights weights, (int Width, int Height) canvas,
-        IReadOnlyList<(int Width, int Height)> styles, KernelChoice kernels)
+        IReadOnlyList<(int Width, int Height)> styles, KernelChoice kernels, int iterations)
     {
         private readonly Dictionary<(int Size, int? Core), ObjectivePlan> _plans = [];
 
@@ -260,7 +174,37 @@ internal static class RunPlanner
 
         public LossPlan Loss => loss;
 
+        /// <summary>The last scale's iterations.</summary>
+        public int Iterations => iterations;
+
+        /// <summary>The style images' sizes as decoded.</summary>
+        public IReadOnlyList<(int Width, int Height)> Styles => styles;
+
+        /// <summary>The same run with other options (a fix to weigh: another optimizer, style scale, ...).</summary>
+        public Model With(RunOptions changed) => new(changed, loss, weights, canvas, styles, kernels, iterations);
+
         public ChwShape ContentShape(int size) => TargetShape(canvas, size);
+
+        /// <summary>Style image <paramref name="k"/>'s shape at the scale of longer side <paramref name="size"/>.
+        /// </summary>
+        public ChwShape StyleShape(int k, int size) => TargetShape(styles[k], StyleSize(o, size));
+
+        /// <summary>
+        /// What capturing the style targets costs at a scale, in evaluations of the image there: by convolution
+        /// FLOPs, each style image's forward pass to the deepest style layer against the image's forward pass and
+        /// input gradient (the ratio hardly depends on the size: both grow with the pixels).
+        /// </summary>
+        public double CaptureEvaluations(int size)
+        {
+            if (loss.Style.Count == 0) return 0;
+            var image = ContentShape(size);
+            double evaluation = NetworkPlan.Build(weights, image.Height, image.Width, loss.Pooling, loss.UsedLayers,
+                kernels).ConvFlops();
+            double forward = NetworkPlan.Build(weights, image.Height, image.Width, loss.Pooling,
+                loss.Style.Select(l => l.Name).ToList(), kernels).ConvFlops() / 2.0;
+            double stylePixels = Enumerable.Range(0, styles.Count).Sum(k => Pixels(StyleShape(k, size)));
+            return forward * stylePixels / Pixels(image) / evaluation;
+        }
 
         /// <summary>
         /// The objective at the scale of longer side <paramref name="size"/>: whole (<paramref name="core"/> null,
@@ -269,7 +213,7 @@ internal static class RunPlanner
         public ObjectivePlan Objective(int size, int? core)
         {
             if (_plans.TryGetValue((size, core), out var known)) return known;
-            var styleShapes = styles.Select(s => TargetShape(s, StyleSize(o, size))).ToList();
+            var styleShapes = Enumerable.Range(0, styles.Count).Select(k => StyleShape(k, size)).ToList();
             var plan = ObjectivePlan.Build(loss, weights, kernels, ContentShape(size), styleShapes, core);
             if (core is not null && !plan.IsTiled) plan = Objective(size, null);
             _plans[(size, core)] = plan;

@@ -112,11 +112,14 @@ internal static class StyleRun
                 if (scalePlan.Index < plan.Scales.Count - 1 && o.SaveEvery > 0)
                     SaveSnapshot(scale, o, images, last.Iteration, output.WriteLine);
                 scale.Finish();
-                scaleRecords.Add(new ScaleRecord([scale.Shape.Height, scale.Shape.Width], last.Iteration,
-                    scaleClock.Elapsed.TotalSeconds,
-                    new LossRecord(losses.Total, losses.Content, losses.Style, losses.TotalVariation,
-                        losses.Regions?.Select(r => (double)r).ToList()),
-                    TileRecord.Of(scalePlan.Tiles)));
+                if (losses is { } l) // a scale whose starting image's loss is not finite has no losses to report
+                {
+                    scaleRecords.Add(new ScaleRecord([scale.Shape.Height, scale.Shape.Width], last.Iteration,
+                        scaleClock.Elapsed.TotalSeconds,
+                        new LossRecord(l.Total, l.Content, l.Style, l.TotalVariation,
+                            l.Regions?.Select(r => (double)r).ToList()),
+                        TileRecord.Of(scalePlan.Tiles)));
+                }
                 if (scalePlan.Label is { } label)
                 {
                     output.WriteLine($"{label}: {last.Iteration} iterations in " +
@@ -133,6 +136,14 @@ internal static class StyleRun
             scale?.Dispose();
         }
 
+        // A first image whose loss is not finite is no result: nothing is written.
+        if (final.Stop == StopReason.NonFinite && final.Iteration == 0 && scale!.Plan.Index == 0)
+        {
+            throw new RunFailedException(
+                "the loss of the starting image (iteration 0) is infinite or NaN; nothing was written. Try " +
+                "smaller loss weights (--style-weight, --content-weight, --tv-weight).");
+        }
+
         // The image first: it is the result; the report only describes it.
         Save(() => ImageFiles.SaveAtomically(result, o.Output, o.BitDepth, images.AlphaAt(result.Width,
             result.Height)), $"the output image '{o.Output}'", "nothing was written");
@@ -146,25 +157,39 @@ internal static class StyleRun
             Save(() => report.SaveAtomically(o.Report), $"the report '{o.Report}'", $"{o.Output} was written");
         }
 
-        string wrote = $"{o.Output} ({result.Width}x{result.Height})" + (o.Report is null ? "" : $" and {o.Report}");
         if (interruption?.Requested == true)
         {
-            output.WriteLine($"{interruption.SignalName}: stopped at iteration {final.Iteration}; saved {wrote}.");
+            // Like crowsonkb/style-transfer-pytorch, an interrupted coarse-to-fine run saves the scale it was at, at
+            // that scale's size: enlarged, it would only look like the final result.
+            var end = plan.Scales[^1].Shape;
+            string size = scale!.Plan.Index < plan.Scales.Count - 1
+                ? $"{result.Width}x{result.Height}, that scale's size, not the final {end.Width}x{end.Height}"
+                : $"{result.Width}x{result.Height}";
+            string at = scale.Plan.Label is { } label ? $"{label}, iteration" : "iteration";
+            output.WriteLine($"{interruption.SignalName}: stopped at {at} {final.Iteration}; saved {o.Output} " +
+                             $"({size}){(o.Report is null ? "" : $" and {o.Report}")}.");
             return interruption.ExitCode;
         }
+        string wrote = $"{o.Output} ({result.Width}x{result.Height})" + (o.Report is null ? "" : $" and {o.Report}");
         if (final.Stop == StopReason.NonFinite)
         {
-            // The optimizers move x back to the previous iterate, the last one with a finite loss.
+            // The optimizers move x back to the previous iterate, the last one with a finite loss; at a later
+            // scale's iteration 0, x is the scale before's result, enlarged.
+            string at = scale!.Plan.Label is { } label ? $"{label}, iteration" : "iteration";
+            string kept = final.Iteration > 0
+                ? $"iteration {final.Iteration - 1}"
+                : "the previous scale's result, enlarged to this scale";
             throw new RunFailedException(
-                $"the loss became infinite or NaN at iteration {final.Iteration}; wrote the last image with a finite " +
-                $"loss (iteration {Math.Max(final.Iteration - 1, 0)}) to {wrote}. Try a smaller --learning-rate or " +
-                "smaller loss weights (--style-weight, --content-weight).");
+                $"the loss became infinite or NaN at {at} {final.Iteration}; wrote the last image with a finite " +
+                $"loss ({kept}) to {wrote}. Try a smaller --learning-rate or smaller loss weights (--style-weight, " +
+                "--content-weight).");
         }
         output.WriteLine($"Wrote {wrote} in {ProgressDisplay.FormatDuration(seconds)}.");
         return 0;
     }
 
-    /// <summary>Builds a scale; a first scale too small for the network says which option sets it.</summary>
+    /// <summary>Builds a scale; a first scale the network refuses says which option sets it (the planner has
+    /// refused a first scale too small for the layers already, naming the value that fits).</summary>
     private static ScaleRun NewScale(KernelSet kernels, VggWeights weights, RunImages images, RunOptions o,
         ScalePlan plan, ScaleRun? previous)
     {

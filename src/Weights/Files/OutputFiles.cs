@@ -21,13 +21,7 @@ public static class OutputFiles
     public static void Check(
         IReadOnlyList<(string Role, string Path)> outputs, IReadOnlyList<(string Role, string Path)> inputs)
     {
-        var probed = new HashSet<string>();
-        foreach (var (role, path) in outputs)
-        {
-            CheckTarget(role, path);
-            string folder = Path.GetDirectoryName(FileIdentity.OutputPath(path))!;
-            if (probed.Add(folder)) ProbeFolder(role, folder);
-        }
+        foreach (var (role, path) in outputs) CheckTarget(role, path);
         for (int i = 0; i < outputs.Count; i++)
         {
             foreach (var input in inputs)
@@ -46,6 +40,14 @@ public static class OutputFiles
                                                   $"file, '{outputs[i].Path}'. Give them different paths.");
                 }
             }
+        }
+        // Last, once every path is known to be allowed: a probe is a write, and a refused output's folder (an
+        // input's, say) is left as it was.
+        var probed = new HashSet<string>();
+        foreach (var (role, path) in outputs)
+        {
+            string folder = Path.GetDirectoryName(FileIdentity.OutputPath(path))!;
+            if (probed.Add(folder)) ProbeFolder(role, folder);
         }
     }
 

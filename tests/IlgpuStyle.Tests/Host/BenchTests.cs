@@ -20,6 +20,9 @@ public sealed class BenchTests
             Assert.That(exit, Is.Zero, error.ToString());
             Assert.That(output.ToString(), Does.Contain("conv1_1+relu1_1 forward").And.Contain("conv5_1 backward")
                 .And.Contain("StyleLoss@relu3_1 backward").And.Contain("ms per evaluation"));
+            // The pieces' milliseconds do not add up to the evaluation's, and the output says why.
+            Assert.That(output.ToString(), Does.Match(@"\(the pieces add up to [\d.]+ ms: each is timed alone, " +
+                                                      @"between markers .* so the two differ\)"));
 
             using var document = JsonDocument.Parse(File.ReadAllText(json));
             var size = document.RootElement.GetProperty("sizes")[0];
@@ -46,6 +49,37 @@ public sealed class BenchTests
         {
             File.Delete(json);
         }
+    }
+
+    /// <summary>
+    /// <c>--json</c> is checked as every output is, before any timing: empty (an unset shell variable), a folder, a
+    /// folder that does not exist or a link is one line, exit code 2, with nothing written (it was a stack trace, and
+    /// a link was written through).
+    /// </summary>
+    [Test]
+    public void ABadJsonPathIsOneLineBeforeAnyTiming()
+    {
+        string folder = HostFiles.NewFolder("bench-json");
+        string link = Path.Combine(folder, "link.json");
+        File.CreateSymbolicLink(link, Path.Combine(folder, "target.json"));
+        foreach (var (path, message) in new[]
+                 {
+                     ("", "--json takes a file name, and '' is empty"),
+                     (folder, $"The JSON file (--json) '{folder}' is an existing folder"),
+                     (Path.Combine(folder, "missing", "b.json"), "The folder of the JSON file (--json)"),
+                     (link, $"The JSON file (--json) '{link}' is a symbolic link"),
+                 })
+        {
+            using var output = new StringWriter();
+            using var error = new StringWriter();
+            int exit = Cli.Run(["bench", "--device", "cpu", "--size", "32", "--iterations", "1", "--warmup", "0",
+                "--width-divisor", "16", "--json", path], output, error);
+            Assert.That(exit, Is.EqualTo(ExitCodes.Usage), error.ToString());
+            Assert.That(error.ToString(), Does.StartWith("error: " + message).And.Not.Contain("   at "));
+            Assert.That(error.ToString().TrimEnd().Split('\n'), Has.Length.EqualTo(1));
+            Assert.That(output.ToString(), Does.Not.Contain("size 32x32"), "refused before any timing");
+        }
+        Assert.That(Directory.GetFileSystemEntries(folder), Is.EquivalentTo(new[] { link }), "nothing written");
     }
 
     /// <summary><c>bench --tile-size</c> times a tiled evaluation of the same image against the untiled one.</summary>

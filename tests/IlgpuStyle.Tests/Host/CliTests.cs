@@ -145,12 +145,30 @@ public sealed class CliTests
             string file = Path.Combine(folder, "Conv2d.TiledKernel.ptx");
             Assert.That(output, Does.StartWith(file).And.Contain("1 kernel(s)"));
             Assert.That(Directory.GetFiles(folder), Has.Length.EqualTo(1));
-            Assert.That(File.ReadAllText(file), Does.Contain(".entry").And.Contain("bar.sync"));
+            string ptx = File.ReadAllText(file);
+            Assert.That(ptx, Does.Contain(".entry").And.Contain("bar.sync"));
+            // The message says sm_90, the file's target line sm_80: the message explains the file's line.
+            string target = System.Text.RegularExpressions.Regex.Match(ptx, @"^\.target (\w+)",
+                System.Text.RegularExpressions.RegexOptions.Multiline).Groups[1].Value;
+            Assert.That(output, Does.Contain("for sm_90").And.Contain($"the files say '.target {target}' because"));
         }
         finally
         {
             if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
         }
+    }
+
+    /// <summary>An empty <c>--out</c> or <c>--kernel</c> (an unset shell variable) is one line, not a stack trace;
+    /// so is an empty <c>verify --kernel</c>.</summary>
+    [TestCase("ptx", "--out", "", "--out takes a folder, and '' is empty")]
+    [TestCase("ptx", "--kernel", "", "--out", "ptx", "--kernel takes a kernel name, and '' is empty")]
+    [TestCase("verify", "--device", "cpu", "--kernel", " ", "--kernel takes a kernel name, and ' ' is empty")]
+    public void AnEmptyNameIsOneLine(params string[] argsThenMessage)
+    {
+        var (exit, _, error) = Run(argsThenMessage[..^1]);
+        Assert.That(exit, Is.EqualTo(ExitCodes.Usage));
+        Assert.That(error, Does.StartWith("error: " + argsThenMessage[^1]).And.Not.Contain("   at "));
+        Assert.That(error.TrimEnd().Split('\n'), Has.Length.EqualTo(1));
     }
 
     [Test]

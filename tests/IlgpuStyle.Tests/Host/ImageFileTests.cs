@@ -146,13 +146,87 @@ public sealed class ImageFileTests
         AssertIncomplete("rawcut.tga", raw[..^3], "TGA's last pixel");
     }
 
+    /// <summary>
+    /// A grey GIF of <paramref name="width"/> x <paramref name="height"/> with a 256-grey palette, its LZW codes
+    /// all 9 bits (a clear code every 254 pixels keeps them so): pixel i is <c>i % 251</c>.
+    /// </summary>
+    private static byte[] Gif(int width, int height)
+    {
+        var file = new List<byte>("GIF89a"u8.ToArray());
+        file.AddRange([(byte)width, (byte)(width >> 8), (byte)height, (byte)(height >> 8), 0xF7, 0, 0]);
+        for (int i = 0; i < 256; i++) file.AddRange([(byte)i, (byte)i, (byte)i]);
+        file.AddRange([0x2C, 0, 0, 0, 0, (byte)width, (byte)(width >> 8), (byte)height, (byte)(height >> 8), 0, 8]);
+        var codes = new List<int>();
+        for (int i = 0; i < width * height; i++)
+        {
+            if (i % 254 == 0) codes.Add(256); // clear
+            codes.Add(i % 251);
+        }
+        codes.Add(257); // end of information
+        var stream = new List<byte>();
+        int bits = 0, count = 0;
+        foreach (int code in codes)
+        {
+            bits |= code << count;
+            for (count += 9; count >= 8; count -= 8, bits >>= 8) stream.Add((byte)bits);
+        }
+        if (count > 0) stream.Add((byte)bits);
+        foreach (var chunk in stream.Chunk(255)) file.AddRange([(byte)chunk.Length, .. chunk]);
+        file.AddRange([0, 0x3B]);
+        return [.. file];
+    }
+
+    /// <summary>A GIF that ends inside its image's data is refused; GIF is read (its first image).</summary>
+    [Test]
+    public void AGifCutShortIsAnError()
+    {
+        byte[] whole = Gif(50, 40);
+        var image = ImageFiles.Load(Write("whole.gif", whole), "content image");
+        Assert.That((image.Width, image.Height, image.Pixels[3 * 7]), Is.EqualTo((50, 40, (byte)7)));
+        AssertIncomplete("cut.gif", whole[..(whole.Length / 2)], "GIF's first image ends");
+        AssertIncomplete("nodata.gif", whole[..(13 + 768 + 5)], "GIF's first image ends");
+    }
+
+    /// <summary>A raw 8-bit RGB PSD (version 1, no resources or layers) of 50 x 40, each channel a plane, or the
+    /// same run-length encoded (every row one literal packet).</summary>
+    private static byte[] Psd(bool rle)
+    {
+        const int Width = 50, Height = 40;
+        var file = new List<byte>("8BPS"u8.ToArray());
+        file.AddRange([0, 1, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, Height, 0, 0, 0, Width, 0, 8, 0, 3]);
+        file.AddRange(new byte[12]); // colour mode data, image resources, layers: empty
+        file.AddRange([0, (byte)(rle ? 1 : 0)]);
+        var rows = Enumerable.Range(0, 3 * Height)
+            .Select(row => Enumerable.Range(0, Width).Select(x => (byte)(row + x)).ToArray()).ToList();
+        if (!rle)
+        {
+            foreach (var row in rows) file.AddRange(row);
+            return [.. file];
+        }
+        // A literal packet: a header n (0..127) and n + 1 bytes; 50 bytes are one packet of 51.
+        foreach (var _ in rows) file.AddRange([0, Width + 1]);
+        foreach (var row in rows) file.AddRange([Width - 1, .. row]);
+        return [.. file];
+    }
+
+    /// <summary>A PSD that ends before its composite image does is refused, raw and run-length encoded.</summary>
+    [TestCase(false)]
+    [TestCase(true)]
+    public void APsdCutShortIsAnError(bool rle)
+    {
+        byte[] whole = Psd(rle);
+        var image = ImageFiles.Load(Write("whole.psd", whole), "content image");
+        Assert.That((image.Width, image.Height, image.Pixels[3]), Is.EqualTo((50, 40, (byte)1)));
+        AssertIncomplete("cut.psd", whole[..^10], "PSD's last row of pixels");
+    }
+
     [Test]
     public void AFolderGivenAsAnImageSaysItIsAFolder()
     {
         var e = Assert.Throws<UsageException>(() => ImageFiles.Load(_folder, "style image"));
         Assert.That(e!.Message,
             Is.EqualTo($"The style image '{_folder}' is a folder, not an image file. "
-                       + "Use a JPEG, PNG, BMP or TGA file."));
+                       + "Use a JPEG, PNG, BMP, TGA, GIF or PSD file."));
     }
 
     /// <summary>

@@ -336,23 +336,175 @@ public sealed class PlannerTests
     }
 
     /// <summary>
-    /// When the run's own vectors (here Adam's) leave no room at any size, the message says to raise the limit, and
-    /// when a smaller size fits, it names it: the fix is a sentence either way.
+    /// When the run's own vectors (here Adam's) leave no room at any size, the message names the limit that fits,
+    /// and when a smaller size fits, it names it too: the fix is a sentence either way.
     /// </summary>
     [Test]
-    public void ARunThatFitsAtNoSizeSaysToRaiseTheLimit()
+    public void ARunThatFitsAtNoSizeNamesTheLimitThatFits()
     {
         var o = Options(2048, "--optimizer", "adam");
         var e = Assert.Throws<UsageException>(() => Plan(o, 1000))!;
-        Assert.That(e.Message, Does.StartWith("Even in the smallest tiles (32 px), --size 2048 needs about ")
-            .And.EndWith(": not even a 16-pixel image fits; raise --max-memory."));
+        var limit = Regex.Match(e.Message, @"^Even in the smallest tiles \(32 px\), --size 2048 needs about .*: not " +
+                                           @"even the smallest image fits; use --max-memory ([\d.]+[MG]iB)\.$");
+        Assert.That(limit.Success, Is.True, e.Message);
+        Assert.That(PlanningOptions.TryParseBytes(limit.Groups[1].Value, out long raised), Is.True);
+        Assert.DoesNotThrow(() => Plan(o, raised));
 
         long atHalf = Plan(Options(1024, "--optimizer", "adam"), long.MaxValue).Scales[0].Bytes.Total;
         var smaller = Assert.Throws<UsageException>(() => Plan(o, atHalf))!;
-        var fix = Regex.Match(smaller.Message, @": use --size (\d+) or raise --max-memory\.$");
+        var fix = Regex.Match(smaller.Message, @": use --size (\d+) or --max-memory [\d.]+[MG]iB\.$");
         Assert.That(fix.Success, Is.True, smaller.Message);
         int size = int.Parse(fix.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
         Assert.That(size, Is.InRange(1024, 2047));
         Assert.DoesNotThrow(() => Plan(Options(size, "--optimizer", "adam"), atHalf));
+    }
+
+    // ---------------------------------------------------------------- advice (issue 22, defect 4)
+
+    /// <summary>The plan for a whole command line (<paramref name="args"/>, a content image or not) with the drawn
+    /// images' sizes (content 64x48, style 40x40), under its <c>--max-memory</c> (1000 GB when it has none).</summary>
+    private static RunPlan PlanArgs(IReadOnlyList<string> args)
+    {
+        var root = new RootCommand();
+        var parser = new StyleOptionsParser(root);
+        var parsed = root.Parse([.. args]);
+        Assert.That(parsed.Errors, Is.Empty, string.Join(" ", args));
+        var o = parser.Read(parsed);
+        var canvas = o.Content is null ? o.TextureCanvas : (64, 48);
+        return RunPlanner.Plan(o, ScaleSchedule.Of(o), Weights.Value, canvas, [(40, 40)],
+            new KernelChoice(Cpu, algorithm: o.ConvAlgorithm),
+            new MemoryLimit(o.MaxMemory ?? 1_000_000_000_000L, "the test"));
+    }
+
+    /// <summary><paramref name="args"/> with a fix's changes made: each option set (replacing its value, or added)
+    /// or left out.</summary>
+    private static List<string> Follow(IReadOnlyList<string> args, RunFix fix)
+    {
+        var result = args.ToList();
+        foreach (var (option, value) in fix.Changes)
+        {
+            int at = result.IndexOf(option);
+            if (at >= 0) result.RemoveRange(at, 2);
+            if (value is not null) result.AddRange([option, value]);
+        }
+        return result;
+    }
+
+    /// <summary>The bytes the last scale of <paramref name="args"/> plans for, without a limit.</summary>
+    private static long Needs(params string[] args) => PlanArgs(args).Scales[^1].Bytes.Total;
+
+    private static string Bytes(long bytes) => $"{bytes}B";
+
+    /// <summary>
+    /// Runs the planner refuses, one for each kind of advice it gives: images too small (content, style image,
+    /// texture, a coarse-to-fine run's first scale), a style image past the kernels' indices or over the limit,
+    /// L-BFGS's history (also with <c>--tile-size</c>), the average, a smaller size (plain, coarse to fine by
+    /// <c>--min-size</c> and by <c>--schedule</c>, a texture), a larger limit only, and a <c>--tile-size</c> over
+    /// the limit.
+    /// </summary>
+    private static IEnumerable<TestCaseData> RefusedRuns()
+    {
+        string[] content = ["--content", "c.png", "--style", "s.png"];
+        string[] texture = ["--style", "s.png"];
+        TestCaseData Case(string name, params string[] args) => new TestCaseData((object)args).SetName(name);
+        yield return Case("ContentTooSmall", [.. content, "--size", "8"]);
+        yield return Case("StyleTooSmall", [.. content, "--size", "64", "--style-scale", "0.1"]);
+        yield return Case("TextureTooSmall", [.. texture, "--texture-size", "12x8"]);
+        yield return Case("FirstScaleTooSmall", [.. content, "--size", "64", "--min-size", "8"]);
+        yield return Case("FirstScheduleScaleTooSmall", [.. content, "--schedule", "8:1,12:1,64:1"]);
+        yield return Case("StylePastTheIndices", [.. content, "--size", "64", "--style-scale", "1000"]);
+        string[] bigStyle = [.. content, "--size", "64", "--optimizer", "adam"];
+        yield return Case("StyleOverTheLimit", [.. bigStyle, "--style-scale", "30", "--max-memory",
+            Bytes(Needs([.. bigStyle, "--style-scale", "5"]))]);
+        long adam2048 = Needs([.. content, "--size", "2048", "--optimizer", "adam"]);
+        yield return Case("LbfgsHistory", [.. content, "--size", "2048", "--max-memory", Bytes(4 * adam2048)]);
+        yield return Case("LbfgsHistoryWithTiles", [.. content, "--size", "2048", "--tile-size", "256",
+            "--max-memory", Bytes(4 * adam2048)]);
+        yield return Case("Average", [.. content, "--size", "2048", "--optimizer", "adam", "--average-decay", "0.9",
+            "--max-memory", Bytes(Needs([.. content, "--size", "2048", "--optimizer", "adam", "--tile-size", "32"]))]);
+        long adam1024 = Needs([.. content, "--size", "1024", "--optimizer", "adam"]);
+        yield return Case("SmallerSize", [.. content, "--size", "2048", "--optimizer", "adam", "--max-memory",
+            Bytes(adam1024)]);
+        yield return Case("OnlyMoreMemory", [.. content, "--size", "2048", "--optimizer", "adam", "--max-memory",
+            "1000B"]);
+        yield return Case("SmallerSizeBelowMinSize", [.. content, "--size", "2048", "--min-size", "1500",
+            "--optimizer", "adam", "--max-memory", Bytes(adam1024)]);
+        yield return Case("SmallerSchedule", [.. content, "--schedule", "64:1,512:1,2048:1", "--optimizer", "adam",
+            "--max-memory", Bytes(adam1024)]);
+        yield return Case("SmallerTexture", [.. texture, "--texture-size", "2048x1024", "--optimizer", "adam",
+            "--max-memory", Bytes(Needs([.. texture, "--texture-size", "1024x512", "--optimizer", "adam"]))]);
+        string[] tiled = [.. content, "--size", "256", "--optimizer", "adam"];
+        long limit = (Needs([.. tiled, "--tile-size", "16"]) + Needs(tiled)) / 2;
+        yield return Case("TileSizeOverTheLimit", [.. tiled, "--tile-size", "240", "--max-memory", Bytes(limit)]);
+    }
+
+    /// <summary>
+    /// The planner's advice names the option that makes the run too big, and following any of it gives a run that
+    /// plans: each fix the refusal carries appears in its message, and the command line with that fix made plans
+    /// without a refusal and without a style image that outweighs the run (issue 22, defect 4: <c>--style-scale
+    /// 1000 --size 64</c> was refused naming <c>--size</c>, and <c>--size 21</c> then spent minutes on one forward
+    /// pass of a 21000 px style image).
+    /// </summary>
+    [TestCaseSource(nameof(RefusedRuns))]
+    public void FollowingAnyAdviceGivesARunThatPlans(string[] args)
+    {
+        var e = Assert.Throws<UsageException>(() => PlanArgs(args), string.Join(" ", args))!;
+        Assert.That(e.Fixes, Is.Not.Empty, e.Message);
+        foreach (var fix in e.Fixes)
+        {
+            Assert.That(e.Message, Does.Contain(fix.Text));
+            var followed = Follow(args, fix);
+            RunPlan? plan = null;
+            Assert.DoesNotThrow(() => plan = PlanArgs(followed),
+                $"{e.Message}\nfollowing '{fix.Text}': {string.Join(" ", followed)}");
+            Assert.That(plan!.Notes, Has.None.Contains("capturing the style"), string.Join(" ", followed));
+        }
+    }
+
+    /// <summary>
+    /// A style image is named when it is what does not fit, and the advice is a smaller <c>--style-scale</c>: past
+    /// the kernels' indices, and over the limit; but a style image smaller than the content is not blamed.
+    /// </summary>
+    [Test]
+    public void AStyleImageThatDoesNotFitIsNamedWithTheStyleScale()
+    {
+        string[] args = ["--content", "c.png", "--style", "s.png", "--size", "64"];
+        var indices = Assert.Throws<UsageException>(() => PlanArgs([.. args, "--style-scale", "1000"]))!;
+        Assert.That(indices.Message, Does.StartWith("The style image 's.png', which becomes 64000x64000 pixels at " +
+                                                    "--style-scale 1000, makes tensors of more than 2^31 elements")
+            .And.Match(@": use --style-scale [\d.]+\.$"));
+        Assert.That(indices.Fixes.Single().Changes.Single().Option, Is.EqualTo("--style-scale"));
+
+        long limit = Needs([.. args, "--optimizer", "adam", "--style-scale", "5"]);
+        var memory = Assert.Throws<UsageException>(() => PlanArgs([.. args, "--optimizer", "adam", "--style-scale",
+            "30", "--max-memory", Bytes(limit)]))!;
+        Assert.That(memory.Message, Does.Contain("with the style image 's.png', which becomes 1920x1920 pixels at " +
+                                                 "--style-scale 30: use --style-scale"));
+        double advised = double.Parse(memory.Fixes.Single().Changes.Single().Value!,
+            System.Globalization.CultureInfo.InvariantCulture);
+        Assert.That(advised, Is.InRange(5, 30));
+
+        var content = Assert.Throws<UsageException>(() => PlanArgs(["--content", "c.png", "--style", "s.png",
+            "--size", "2048", "--optimizer", "adam", "--style-scale", "0.5", "--max-memory", "1000B"]))!;
+        Assert.That(content.Message, Does.Not.Contain("style image").And.Not.Contain("--style-scale"));
+    }
+
+    /// <summary>
+    /// A style image whose one forward pass costs more than the run's iterations is planned, with a note that
+    /// says so and names the largest style scale that does not; a usual style scale gets no note.
+    /// </summary>
+    [Test]
+    public void AStyleImageThatOutweighsTheRunGetsANote()
+    {
+        string[] args = ["--content", "c.png", "--style", "s.png", "--size", "64"];
+        var note = PlanArgs([.. args, "--style-scale", "300"]).Notes.Single();
+        var timely = Regex.Match(note, @"^the style image 's.png' becomes 19200x19200 pixels at --style-scale 300: " +
+                                       @"capturing the style costs about as much as [\d,]+ evaluations of the 64x48 " +
+                                       @"image, more than its 1000 iterations, and will take long before the first " +
+                                       @"one; --style-scale ([\d.]+) or less keeps it below\.$");
+        Assert.That(timely.Success, Is.True, note);
+        Assert.That(PlanArgs([.. args, "--style-scale", timely.Groups[1].Value]).Notes, Is.Empty);
+        Assert.That(PlanArgs([.. args, "--style-scale", "4", "--iterations", "1"]).Notes, Is.Empty,
+            "a short run may have its style image at a few times its size");
     }
 }

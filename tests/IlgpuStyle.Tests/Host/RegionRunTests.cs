@@ -113,6 +113,20 @@ public sealed class RegionRunTests
                 $"{Left},{Mask("narrow.png", 64, 48, (x, _) => x >= 40 ? (byte)255 : (byte)0)}"),
             Does.Contain("288 of the 64x48 mask pixels are black in every content mask (the first at x=34, y=0)"));
 
+    /// <summary>
+    /// A single mask is its style's strength over the picture, so black is allowed there: the README's fade from
+    /// black at one edge runs, in either mask mode (two masks that leave a pixel black are still refused, above).
+    /// </summary>
+    [TestCase("simple")]
+    [TestCase("inside")]
+    public void ASingleMaskMayFadeToBlack(string mode)
+    {
+        string fade = Mask("fade.png", 64, 48, (x, _) => (byte)(4 * x));
+        var run = Run(Args("--style", StylePng, "--content-mask", fade, "--mask-mode", mode));
+        Assert.That(run.Exit, Is.Zero, run.ToString());
+        Assert.That(Decode(_output).Width, Is.EqualTo(32));
+    }
+
     [Test]
     public void ABlackMask() =>
         Assert.That(Refused("--style", $"{StylePng},{StylePng}", "--content-masks",

@@ -190,20 +190,48 @@ public sealed class ReliabilityTests
             .Within(8), "the initial (content) image, not a NaN image");
         using var json = HostFiles.Report(report);
         Assert.That(json.RootElement.GetProperty("stop").GetString(), Is.EqualTo("non-finite loss"));
+        // Iteration 1 is not shown or recorded with iteration 0's losses, the ones the optimizer holds after
+        // going back: its line says what happened, and the report's last row is iteration 0, the image written.
+        Assert.That(run.Output, Does.Contain("iteration 1/5: the loss became infinite or NaN; the image goes back " +
+                                             "to iteration 0").And.Not.Contain("iteration 1/5: total"));
+        Assert.That(json.RootElement.GetProperty("iterations").EnumerateArray()
+            .Select(row => row.GetProperty("iteration").GetInt32()), Is.EqualTo(new[] { 0 }));
     }
 
-    /// <summary>"Too small" names the image and the minimum (16 pixels to reach relu5_1).</summary>
+    /// <summary>
+    /// A starting image whose loss is already infinite (a TV weight near float's largest value) is no result:
+    /// its line shows the infinite losses as they are, nothing is written (no image, no report, whose JSON could
+    /// not hold them anyway), and one line says so, exit code 1.
+    /// </summary>
+    [TestCase("adam")]
+    [TestCase("lbfgs")]
+    public void AnInfiniteLossAtTheStartWritesNothingAndFails(string optimizer)
+    {
+        string output = Path.Combine(_folder, "out.png"), report = Path.Combine(_folder, "run.json");
+        var run = Run(Args(output, "--optimizer", optimizer, "--tv-weight", "3e38", "--iterations", "3",
+            "--report", report));
+
+        Assert.That(run.Exit, Is.EqualTo(ExitCodes.Failed), run.ToString());
+        Assert.That(run.Error.TrimEnd(), Is.EqualTo("error: the loss of the starting image (iteration 0) is " +
+            "infinite or NaN; nothing was written. Try smaller loss weights (--style-weight, --content-weight, " +
+            "--tv-weight)."));
+        Assert.That(run.Output, Does.Match(@"iteration 0/3: total Infinity, .*tv Infinity"));
+        Assert.That(Directory.GetFileSystemEntries(_folder), Is.Empty, "nothing written");
+    }
+
+    /// <summary>"Too small" names the image, the minimum (16 pixels to reach relu5_1) and the least value of each
+    /// option that makes it large enough.</summary>
     [Test]
     public void TooSmallSaysWhichImageAndTheMinimum()
     {
         string output = Path.Combine(_folder, "out.png");
         AssertRefused(Run(Args(output, "--size", "12")), "The content image becomes 12x9 pixels, too small to " +
                                                            "reach relu5_1: its shorter side must be at least 16 " +
-                                                           "pixels. Use a larger --size.");
+                                                           "pixels. Use at least --size 21.");
         AssertRefused(Run(Args(output, "--style-scale", "0.25")), $"The style image '{StylePng}' becomes 8x8 " +
                                                                    "pixels, too small to reach relu5_1: its shorter " +
-                                                                   "side must be at least 16 pixels. Use a larger " +
-                                                                   "--size or --style-scale.");
+                                                                   "side must be at least 16 pixels. Use at least " +
+                                                                   "--style-scale 0.5 or --size 62.");
     }
 
     [Test]
@@ -224,8 +252,54 @@ public sealed class ReliabilityTests
     [TestCase("TERM", 143, "SIGTERM")]
     public void ASignalSavesTheImageAndExitsWithTheShellsCode(string signal, int code, string name)
     {
-        Assume.That(OperatingSystem.IsWindows(), Is.False, "POSIX signals");
         string output = Path.Combine(_folder, "out.png"), report = Path.Combine(_folder, "run.json");
+        var (exit, all) = Interrupt(signal, "iteration 3/",
+            Args(output, "--iterations", "1000000", "--print-every", "1", "--report", report));
+
+        Assert.That(exit, Is.EqualTo(code), all);
+        Assert.That(all,
+            Does.Match($@"{name}: stopped at iteration \d+; saved {Escape(output)} \(32x24\) and {Escape(report)}\."));
+        Assert.That(Decode(output).Width, Is.EqualTo(32));
+        using var json = HostFiles.Report(report);
+        Assert.That(json.RootElement.GetProperty("stop").GetString(), Is.EqualTo("interrupted"));
+        Assert.That(Directory.GetFiles(_folder).Select(Path.GetFileName),
+            Is.EquivalentTo(new[] { "out.png", "run.json" }),
+            "no temporary file left");
+    }
+
+    /// <summary>
+    /// Ctrl-C in the first scale of a coarse-to-fine run saves that scale's image at its size, as
+    /// crowsonkb/style-transfer-pytorch does (enlarged, it would pass for the final result), and the line says
+    /// so; the report's <c>size</c> is the size written, its <c>scales</c> the scale that ran.
+    /// </summary>
+    [Test]
+    public void ACoarseToFineRunInterruptedSavesTheCurrentScaleAtItsSizeAndSaysSo()
+    {
+        string output = Path.Combine(_folder, "out.png"), report = Path.Combine(_folder, "run.json");
+        var (exit, all) = Interrupt("INT", "scale 1/2 24x18, iteration 3/",
+            Args(output, "--schedule", "24:1000000,32:3", "--print-every", "1", "--report", report));
+
+        Assert.That(exit, Is.EqualTo(Interruption.ExitInterrupt), all);
+        Assert.That(all, Does.Match(@"Ctrl-C: stopped at scale 1/2 24x18, iteration \d+; saved " +
+                                    $@"{Escape(output)} \(24x18, that scale's size, not the final 32x24\) and " +
+                                    $@"{Escape(report)}\."));
+        var image = Decode(output);
+        Assert.That((image.Width, image.Height), Is.EqualTo((24, 18)));
+        using var json = HostFiles.Report(report);
+        Assert.That(json.RootElement.GetProperty("stop").GetString(), Is.EqualTo("interrupted"));
+        Assert.That(json.RootElement.GetProperty("size").EnumerateArray().Select(e => e.GetInt32()),
+            Is.EqualTo(new[] { 18, 24 }));
+        Assert.That(json.RootElement.GetProperty("scales").GetArrayLength(), Is.EqualTo(1));
+        Assert.That(Directory.GetFiles(_folder).Select(Path.GetFileName),
+            Is.EquivalentTo(new[] { "out.png", "run.json" }), "no snapshot, no temporary file");
+    }
+
+    /// <summary>Runs the console with <paramref name="args"/> in its own process, sends it SIG<paramref
+    /// name="signal"/> once a line starts with <paramref name="after"/>, and returns its exit code and every
+    /// line it printed.</summary>
+    private static (int Exit, string Lines) Interrupt(string signal, string after, string[] args)
+    {
+        Assume.That(OperatingSystem.IsWindows(), Is.False, "POSIX signals");
         // A shell starts background jobs with SIGINT ignored, and a process keeps a signal ignored on
         // entry (as nohup relies on): where the test runner was started that way, GNU env gives the
         // console SIGINT's default disposition back, as a terminal's Ctrl-C would find it.
@@ -240,37 +314,26 @@ public sealed class ReliabilityTests
             start.ArgumentList.Add("dotnet");
         }
         start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "ilgpu-style.dll"));
-        foreach (string a in Args(output, "--iterations", "1000000", "--print-every", "1", "--report", report))
-            start.ArgumentList.Add(a);
+        foreach (string a in args) start.ArgumentList.Add(a);
         using var process = Process.Start(start)!;
         var lines = new List<string>();
-        var third = new TaskCompletionSource();
+        var reached = new TaskCompletionSource();
         process.OutputDataReceived += (_, e) =>
         {
             if (e.Data is null) return;
             lock (lines) lines.Add(e.Data);
-            if (e.Data.StartsWith("iteration 3/", StringComparison.Ordinal)) third.TrySetResult();
+            if (e.Data.StartsWith(after, StringComparison.Ordinal)) reached.TrySetResult();
         };
         process.BeginOutputReadLine();
         string errors = "";
         var errorTask = process.StandardError.ReadToEndAsync().ContinueWith(t => errors = t.Result);
-        Assert.That(third.Task.Wait(TimeSpan.FromSeconds(120)), Is.True, "the run reached iteration 3");
+        Assert.That(reached.Task.Wait(TimeSpan.FromSeconds(120)), Is.True, $"the run reached '{after}'");
 
         Process.Start("kill", ["-" + signal, process.Id.ToString(CultureInfo.InvariantCulture)])!.WaitForExit();
         Assert.That(process.WaitForExit(TimeSpan.FromSeconds(60)), Is.True, "the run stopped");
         process.WaitForExit();
         errorTask.Wait();
-
-        string all = string.Join("\n", lines);
-        Assert.That(process.ExitCode, Is.EqualTo(code), all + errors);
-        Assert.That(all,
-            Does.Match($@"{name}: stopped at iteration \d+; saved {Escape(output)} \(32x24\) and {Escape(report)}\."));
-        Assert.That(Decode(output).Width, Is.EqualTo(32));
-        using var json = HostFiles.Report(report);
-        Assert.That(json.RootElement.GetProperty("stop").GetString(), Is.EqualTo("interrupted"));
-        Assert.That(Directory.GetFiles(_folder).Select(Path.GetFileName),
-            Is.EquivalentTo(new[] { "out.png", "run.json" }),
-            "no temporary file left");
+        lock (lines) return (process.ExitCode, string.Join("\n", lines) + errors);
     }
 
     private static string Escape(string text) => System.Text.RegularExpressions.Regex.Escape(text);

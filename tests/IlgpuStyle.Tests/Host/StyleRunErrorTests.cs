@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using IlgpuStyle.Host;
 using IlgpuStyle.Network.Weights;
 using IlgpuStyle.Weights;
@@ -60,7 +59,8 @@ public sealed class StyleRunErrorTests
     [Test]
     public void ATextFileNamedJpg() =>
         Assert.That(Refused(("--content", File("photo.jpg", "this is not a JPEG\n"u8.ToArray()))),
-            Does.Contain("photo.jpg' could not be read as an image").And.Contain("Use a JPEG, PNG, BMP or TGA file"));
+            Does.Contain("photo.jpg' could not be read as an image")
+                .And.Contain("Use a JPEG, PNG, BMP, TGA, GIF or PSD file"));
 
     [Test]
     public void AFileThatIsNotAnImage() =>
@@ -202,14 +202,12 @@ public sealed class StyleRunErrorTests
     public void ASizeBeyondTheDeviceFailsFastAndSaysWhatFits()
     {
         long allocated = GC.GetTotalAllocatedBytes(precise: true);
-        var clock = Stopwatch.StartNew();
         // With the tests' weights (channels / 16) a 20000 x 15000 run needs hundreds of GB (L-BFGS
         // alone ~740 GB) even in tiles, while the tensors of the whole image stay within int indices.
+        // "Fast" is shown by what happened before the refusal, not by a clock: nothing large allocated.
         string error = Refused(("--size", "20000"));
-        double seconds = clock.Elapsed.TotalSeconds;
         long bytes = GC.GetTotalAllocatedBytes(precise: true) - allocated;
         Assert.That(error, Does.Match(SmallestTilesTooLarge("20000", "20000 x 15000")));
-        Assert.That(seconds, Is.LessThan(10), "fails fast");
         Assert.That(bytes, Is.LessThan(256L << 20), "nothing large is allocated before the check");
     }
 
@@ -222,7 +220,7 @@ public sealed class StyleRunErrorTests
         $@"run [\d.]+ [KMGTPE]i?B even in the smallest tiles \(\d+ px\)|Even in the smallest tiles \(\d+ px\), " +
         $@"--size {size} needs about " +
         @"[\d.]+ [KMGTPE]i?B), more than the limit of .+: " +
-        @"(use --optimizer adam|use --lbfgs-history \d+|use --size \d+ or raise --max-memory)";
+        @"(use --optimizer adam|use --lbfgs-history \d+|use --size \d+ or --max-memory [\d.]+[MG]iB)";
 
     /// <summary>
     /// A size whose tensors would have more than 2^31 elements is refused on any device, however
