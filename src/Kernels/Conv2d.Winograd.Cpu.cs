@@ -84,15 +84,17 @@ public sealed partial class Conv2d
             : s.InChannels;
         int strips = CpuGemm.Strips(rows), height = CpuGemm.Rows;
         float* packed = CpuHost.Pointer(filter);
-        for (int xi = 0; xi < Winograd.Points(tile); xi++)
-        for (int strip = 0; strip < strips; strip++)
-        for (int c = 0; c < columns; c++)
-        for (int i = 0; i < height; i++)
+        Parallel.For(0, Winograd.Points(tile), xi => // the points on every core: each writes its own part
         {
-            int row = strip * height + i;
-            packed[(((long)xi * strips + strip) * columns + c) * height + i] =
-                row < rows ? (float)u[((long)xi * rows + row) * columns + c] : 0f;
-        }
+            for (int strip = 0; strip < strips; strip++)
+            for (int c = 0; c < columns; c++)
+            for (int i = 0; i < height; i++)
+            {
+                int row = strip * height + i;
+                packed[(((long)xi * strips + strip) * columns + c) * height + i] =
+                    row < rows ? (float)u[((long)xi * rows + row) * columns + c] : 0f;
+            }
+        });
     }
 
     /// <summary>One Winograd product in host code: pointers into the CPU accelerator's buffers.</summary>
