@@ -255,7 +255,8 @@ public sealed partial class Conv2d
             return tiles;
         }
 
-        /// <summary>A lane past the last tile: its patch is zeros (and so are its products; nothing is stored).</summary>
+        /// <summary>A lane past the last tile: its patch is zeros (and so are its products; nothing is
+        /// stored).</summary>
         private void ZeroPatch(float* patch)
         {
             for (int p = 0; p < _points; p++) patch[p * _lanes] = 0f;

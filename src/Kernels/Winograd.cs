@@ -145,24 +145,36 @@ public static class Winograd
         var u = new double[(long)points * rows * columns];
         // Each output channel's filters on their own core: a network's build transforms every layer's two
         // filters (2.3 million 3x3 filters to conv5_1), and a coarse-to-fine run builds two networks a scale.
-        // Every U is computed alone, the same arithmetic whichever core runs it.
+        // Every U is computed alone, the same arithmetic whichever core runs it, in TwoSided's order (into
+        // buffers of the core's own rather than two new arrays per filter).
         Parallel.For(0, s.OutChannels, k =>
         {
-            var w = new double[3, 3];
+            var w = new double[9];
+            var half = new double[alpha * 3];
             for (int c = 0; c < s.InChannels; c++)
             {
                 for (int ky = 0; ky < 3; ky++)
                 for (int kx = 0; kx < 3; kx++)
                 {
                     double value = weight[s.WeightIndex(k, c, ky, kx)];
-                    if (inputGradient) w[2 - ky, 2 - kx] = value;
-                    else w[ky, kx] = value;
+                    if (inputGradient) w[(2 - ky) * 3 + 2 - kx] = value;
+                    else w[ky * 3 + kx] = value;
                 }
-                var transformed = TwoSided(g, w);
+                for (int i = 0; i < alpha; i++) // half = G w
+                for (int j = 0; j < 3; j++)
+                {
+                    double sum = 0;
+                    for (int a = 0; a < 3; a++) sum += g[i, a] * w[a * 3 + j];
+                    half[i * 3 + j] = sum;
+                }
                 var (row, column) = inputGradient ? (c, k) : (k, c);
-                for (int i = 0; i < alpha; i++)
+                for (int i = 0; i < alpha; i++) // U = half G^T
                 for (int j = 0; j < alpha; j++)
-                    u[((long)(i * alpha + j) * rows + row) * columns + column] = transformed[i, j];
+                {
+                    double sum = 0;
+                    for (int b = 0; b < 3; b++) sum += half[i * 3 + b] * g[j, b];
+                    u[((long)(i * alpha + j) * rows + row) * columns + column] = sum;
+                }
             }
         });
         return u;

@@ -136,7 +136,8 @@ public sealed class WinogradTests
         (float[] Gradient, float Loss) Evaluate(ConvAlgorithm algorithm)
         {
             using var kernels = new KernelSet(own.Accelerator, new KernelChoice(description, algorithm: algorithm));
-            using var objective = Objectives.Create(kernels, weights, content, [style], new IlgpuStyle.Network.StyleOptions());
+            using var objective = Objectives.Create(kernels, weights, content, [style],
+                new IlgpuStyle.Network.StyleOptions());
             var (gradient, _, loss) = DeviceEvaluation.Of(own.Accelerator, objective, x);
             return (gradient, loss);
         }
@@ -144,7 +145,8 @@ public sealed class WinogradTests
         var winograd = Evaluate(ConvAlgorithm.Winograd);
         double lossError = Math.Abs(winograd.Loss - direct.Loss) / Math.Abs(direct.Loss);
         double gradientError = DeviceEvaluation.RelativeL2(winograd.Gradient, direct.Gradient);
-        TestContext.Out.WriteLine($"loss {direct.Loss} vs {winograd.Loss} ({lossError:E2}); gradient {gradientError:E2}");
+        TestContext.Out.WriteLine(
+            $"loss {direct.Loss} vs {winograd.Loss} ({lossError:E2}); gradient {gradientError:E2}");
         Assert.That(lossError, Is.LessThan(1e-5));
         Assert.That(gradientError, Is.LessThan(1e-4));
     }
