@@ -7,18 +7,18 @@ namespace IlgpuStyle.Kernels;
 
 /// <summary>
 /// Kernel 4 of the convolution, for the CPU accelerator: kernel 2's implicit GEMM as host C# over the
-/// accelerator's buffers, a packed, register-tiled matrix product with AVX-512 fused multiply-adds on
-/// every core (ILGPU's CPU accelerator runs kernels scalar, see <see cref="CpuHost"/>).
+/// accelerator's buffers, a packed, register-tiled matrix product with fused multiply-adds at the processor's
+/// vector width on every core (ILGPU's CPU accelerator runs kernels scalar, see <see cref="CpuHost"/>).
 /// </summary>
 /// <remarks>
 /// <para>The product: as in the tiled GPU kernel, <c>out[M, N] = A[M, R] x B[R, N]</c> with
 /// <c>R = C*KH*KW</c>, A the weights and column n of B the R input values pixel n's window reads
 /// (im2col). B is never built whole ("implicit" GEMM): each panel of it is gathered when needed.</para>
 /// <para>The blocking, the register tile and the threads are <see cref="CpuGemm"/>'s; what is the
-/// convolution's own is the gather (<see cref="CpuGather"/>): for each panel of 32 pixels and each
+/// convolution's own is the gather (<see cref="CpuGather"/>): for each panel of pixels (32 with AVX-512) and each
 /// reduction row (c, ky, kx) it copies the runs of input that the pixels' windows read, with
 /// zeros for the padding (one vector copy per run when the stride is 1). The weights are packed
-/// into strips of 8 output channels once per call (a pass over the weights, small beside the
+/// into strips of <see cref="CpuGemm.Rows"/> output channels once per call (a pass over the weights, small beside the
 /// product). The bias initialises the accumulators; the ReLU is applied after the last reduction
 /// block, before the block is stored.</para>
 /// <para>The input gradient is the same product on the transposed, flipped weights (packed
@@ -42,8 +42,9 @@ public sealed partial class Conv2d
             GridWidth = s.OutWidth, KernelHeight = s.KernelHeight, KernelWidth = s.KernelWidth,
             Step = s.Stride, Spread = 1, OffsetY = -s.Padding, OffsetX = -s.Padding,
         };
-        RunCpuProduct(CpuHost.Pointer(output), CpuHost.Pointer(weights.Weight), CpuHost.Pointer(weights.Bias), s,
-            transposed: false, gather, s.OutChannels, s.OutHeight * s.OutWidth, fuseRelu);
+        RunCpuProduct(CpuHost.Pointer(output), CpuHost.Pointer(weights.Weight), CpuHost.Pointer(weights.ForwardFilter),
+            CpuHost.Pointer(weights.Bias), s, transposed: false, gather, s.OutChannels, s.OutHeight * s.OutWidth,
+            fuseRelu);
     }
 
     /// <summary>
@@ -64,8 +65,9 @@ public sealed partial class Conv2d
                 s.Padding - s.KernelWidth + 1,
             MaskValues = CpuHost.Pointer(reluOutput), MaskBits = CpuHost.Pointer(reluBits),
         };
-        RunCpuProduct(CpuHost.Pointer(dInput), CpuHost.Pointer(weights.Weight), null, s, transposed: true,
-            gather, s.InChannels, s.Height * s.Width, relu: false);
+        RunCpuProduct(CpuHost.Pointer(dInput), CpuHost.Pointer(weights.Weight),
+            CpuHost.Pointer(weights.InputGradientFilter), null, s, transposed: true, gather, s.InChannels,
+            s.Height * s.Width, relu: false);
     }
 
     /// <summary>
@@ -103,34 +105,40 @@ public sealed partial class Conv2d
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public readonly void CopyRun(float* destination, long index, int count)
         {
+            switch (CpuVector.Bits)
+            {
+                case 512: CopyRun<Vector512<float>>(destination, index, count); break;
+                case 256: CopyRun<Vector256<float>>(destination, index, count); break;
+                default: CopyRun<Vector128<float>>(destination, index, count); break;
+            }
+        }
+
+        private readonly void CopyRun<TVector>(float* destination, long index, int count)
+            where TVector : struct
+        {
             float* source = Source + index;
-            int e = 0;
+            int e = 0, n = Simd<TVector>.Count;
             if (MaskValues == null && MaskBits == null)
             {
-                for (; e + 16 <= count; e += 16) Vector512.Store(Vector512.Load(source + e), destination + e);
+                for (; e + n <= count; e += n) Simd<TVector>.Store(Simd<TVector>.Load(source + e), destination + e);
                 for (; e < count; e++) destination[e] = source[e];
             }
             else if (MaskValues != null)
             {
                 float* mask = MaskValues + index;
-                for (; e + 16 <= count; e += 16)
+                for (; e + n <= count; e += n)
                 {
-                    var keep = Vector512.GreaterThan(Vector512.Load(mask + e), Vector512<float>.Zero);
-                    Vector512.Store(Vector512.ConditionalSelect(keep, Vector512.Load(source + e),
-                        Vector512<float>.Zero), destination + e);
+                    Simd<TVector>.Store(Simd<TVector>.WherePositive(Simd<TVector>.Load(mask + e),
+                        Simd<TVector>.Load(source + e)), destination + e);
                 }
                 for (; e < count; e++) destination[e] = mask[e] > 0f ? source[e] : 0f;
             }
             else
             {
-                var lanes = Vector512.Create(1u, 2u, 4u, 8u, 16u, 32u, 64u, 128u, 256u, 512u, 1024u, 2048u, 4096u,
-                    8192u, 16384u, 32768u);
-                for (; e + 16 <= count; e += 16)
+                for (; e + n <= count; e += n)
                 {
-                    var bits = Vector512.Create(Bits16(MaskBits, index + e)) & lanes;
-                    var keep = Vector512.Equals(bits, lanes).AsSingle();
-                    Vector512.Store(Vector512.ConditionalSelect(keep, Vector512.Load(source + e),
-                        Vector512<float>.Zero), destination + e);
+                    Simd<TVector>.Store(Simd<TVector>.WhereBits(BitsAt(MaskBits, index + e, n),
+                        Simd<TVector>.Load(source + e)), destination + e);
                 }
                 for (; e < count; e++)
                 {
@@ -140,14 +148,32 @@ public sealed partial class Conv2d
             }
         }
 
-        /// <summary>Bits i..i+15 of a bit mask (the caller guarantees bit i+15 exists).</summary>
-        private static uint Bits16(uint* bits, long i)
+        /// <summary>
+        /// Row <paramref name="vy"/> of a channel as a window reads it (stride 1, no spread): element i is the source
+        /// at column i + OffsetX, masked, zero outside the source, for i &lt; <paramref name="count"/>.
+        /// </summary>
+        public readonly void CopyRow(float* destination, int channel, int vy, int count)
+        {
+            if (vy < 0 || vy >= Height)
+            {
+                Zero(destination, count);
+                return;
+            }
+            int left = Math.Clamp(-OffsetX, 0, count), right = Math.Clamp(OffsetX + count - Width, 0, count - left);
+            Zero(destination, left);
+            CopyRun(destination + left, ((long)channel * Height + vy) * Width + OffsetX + left, count - left - right);
+            Zero(destination + count - right, right);
+        }
+
+        /// <summary>Bits i..i+n-1 of a bit mask, in bits 0..n-1 (n &lt;= 16; the caller guarantees bit i+n-1
+        /// exists, and no word past it is read).</summary>
+        private static uint BitsAt(uint* bits, long i, int n)
         {
             long word = i >> 5;
             int shift = (int)(i & 31);
             uint value = bits[word] >> shift;
-            if (shift > 16) value |= bits[word + 1] << (32 - shift);
-            return value & 0xFFFF;
+            if (shift > 32 - n) value |= bits[word + 1] << (32 - shift);
+            return value & ((1u << n) - 1);
         }
 
         /// <summary>
@@ -219,20 +245,165 @@ public sealed partial class Conv2d
 
     /// <summary>
     /// out[M, N] = A[M, R] x B[R, N] (+ bias, ReLU), A the weights (transposed and flipped when
-    /// <paramref name="transposed"/>), packed here, and B gathered by <paramref name="gather"/>.
+    /// <paramref name="transposed"/>), packed once by <see cref="Prepare"/> (<paramref name="prepacked"/>) or packed
+    /// here, and B gathered by <paramref name="gather"/>.
     /// </summary>
-    private unsafe void RunCpuProduct(float* output, float* weight, float* bias, Conv2dShape s, bool transposed,
-        CpuGather gather, int rows, int pixels, bool relu)
+    private unsafe void RunCpuProduct(float* output, float* weight, float* prepacked, float* bias, Conv2dShape s,
+        bool transposed, CpuGather gather, int rows, int pixels, bool relu)
     {
         int depth = gather.Channels * gather.KernelHeight * gather.KernelWidth;
-        int strips = CpuGemm.Strips(rows);
-        float* packed = _cpuPackedWeights.Get((long)strips * CpuGemm.Rows * depth);
-        if (transposed)
-            _host.For(s.OutChannels, (first, end) => PackTransposedWeights(packed, weight, s, first, end));
-        else
-            _host.For(strips, (first, end) => PackWeights(packed, weight, s, first, end));
+        float* packed = prepacked != null ? prepacked : _cpuPackedWeights.Get(CpuGemm.PackedLength(rows, depth));
+        if (prepacked == null) PackCpuWeights(packed, weight, s, transposed);
+        if (rows <= StencilRows && gather.Step == 1 && gather.Spread == 1)
+        {
+            RunCpuStencil(output, packed, bias, gather, rows, pixels, relu);
+            return;
+        }
         var epilogue = relu ? CpuGemm.Epilogue.Relu : CpuGemm.Epilogue.None;
         CpuGemm.Run(_host, new CpuGemm.Product(output, packed, bias, rows, pixels, depth), gather, epilogue);
+    }
+
+    // ---------------------------------------------------------------- a product of a few rows: a stencil
+
+    /// <summary>Rows of the products the stencil computes instead of the matrix product (one short strip).</summary>
+    private const int StencilRows = 4;
+
+    /// <summary>Vectors of pixels per row of the stencil's register block.</summary>
+    private const int StencilVectors = 4;
+
+    /// <summary>
+    /// A product of at most <see cref="StencilRows"/> rows (conv1_1's input gradient: the image's 3 channels from
+    /// 64), stride 1, computed as a stencil over the image instead of a matrix product: as a product it would fill a
+    /// strip of 8 rows with 3, and gather every column of B (R = 576 values a pixel, masked) for 3 uses each. Here
+    /// each output row of pixels is computed from the source rows its window reads, copied (masked, zero-padded)
+    /// once per output row into a buffer: per reduction step one broadcast per row and 4 vectors of shifted pixels,
+    /// 4 x 4 fused multiply-adds. Each output is the same chain of fused multiply-adds, in the same order of the
+    /// reduction (channel, kernel row, kernel column) from the same start, as the matrix product's: the same bits.
+    /// </summary>
+    private unsafe void RunCpuStencil(float* output, float* packed, float* bias, CpuGather g, int rows, int pixels,
+        bool relu)
+    {
+        switch (CpuVector.Bits)
+        {
+            case 512: RunCpuStencil<Vector512<float>>(output, packed, bias, g, rows, pixels, relu); break;
+            case 256: RunCpuStencil<Vector256<float>>(output, packed, bias, g, rows, pixels, relu); break;
+            default: RunCpuStencil<Vector128<float>>(output, packed, bias, g, rows, pixels, relu); break;
+        }
+    }
+
+    private unsafe void RunCpuStencil<TVector>(float* output, float* packed, float* bias, CpuGather g, int rows,
+        int pixels, bool relu)
+        where TVector : struct
+    {
+        int lanes = Simd<TVector>.Count, block = StencilVectors * lanes;
+        int width = g.GridWidth, height = pixels / width;
+        int blocks = (width + block - 1) / block;
+        // A source row as the window reads it: column i is source column i + OffsetX, zeros outside the image
+        // and past the last block's reach.
+        int ringWidth = blocks * block + g.KernelWidth - 1;
+        long ringLength = (long)g.KernelHeight * g.Channels * ringWidth;
+        _host.For(height, (first, end) =>
+        {
+            using var ring = _host.Rent(ringLength);
+            float* window = ring.Pointer;
+            for (int y = first; y < end; y++)
+            {
+                for (int i = 0; i < g.KernelHeight; i++)
+                for (int k = 0; k < g.Channels; k++)
+                    g.CopyRow(window + ((long)i * g.Channels + k) * ringWidth, k, y + i + g.OffsetY, ringWidth);
+                for (int b = 0; b < blocks; b++)
+                {
+                    StencilBlock<TVector>(window, ringWidth, g.Channels, g.KernelHeight, g.KernelWidth, packed,
+                        CpuGemm.Rows, b * block, bias, relu, output, (long)y * width, pixels, rows,
+                        Math.Min(block, width - b * block));
+                }
+            }
+        });
+    }
+
+    /// <summary>
+    /// One block of <see cref="StencilVectors"/> vectors of an output row, for every row of the product (at most
+    /// 4): out[row][offset + x0 + e] = start + sum over (channel, i, j) of A[row][r] * window[i][channel][x0 + e + j].
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void StencilBlock<TVector>(float* window, int ringWidth, int channels, int kernelHeight,
+        int kernelWidth, float* a, int strideA, int x0, float* bias, bool relu, float* output, long offset,
+        int pixels, int rows, int count)
+        where TVector : struct
+    {
+        int n = Simd<TVector>.Count;
+        TVector c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33;
+        c00 = c01 = c02 = c03 = Simd<TVector>.Broadcast(bias != null ? bias[0] : 0f);
+        c10 = c11 = c12 = c13 = Simd<TVector>.Broadcast(bias != null && rows > 1 ? bias[1] : 0f);
+        c20 = c21 = c22 = c23 = Simd<TVector>.Broadcast(bias != null && rows > 2 ? bias[2] : 0f);
+        c30 = c31 = c32 = c33 = Simd<TVector>.Broadcast(bias != null && rows > 3 ? bias[3] : 0f);
+        for (int k = 0; k < channels; k++)
+        for (int i = 0; i < kernelHeight; i++)
+        {
+            float* row = window + ((long)i * channels + k) * ringWidth + x0;
+            for (int j = 0; j < kernelWidth; j++, a += strideA)
+            {
+                var v0 = Simd<TVector>.Load(row + j); var v1 = Simd<TVector>.Load(row + j + n);
+                var v2 = Simd<TVector>.Load(row + j + 2 * n); var v3 = Simd<TVector>.Load(row + j + 3 * n);
+                var w = Simd<TVector>.Broadcast(a[0]);
+                c00 = Simd<TVector>.MultiplyAdd(w, v0, c00); c01 = Simd<TVector>.MultiplyAdd(w, v1, c01);
+                c02 = Simd<TVector>.MultiplyAdd(w, v2, c02); c03 = Simd<TVector>.MultiplyAdd(w, v3, c03);
+                w = Simd<TVector>.Broadcast(a[1]);
+                c10 = Simd<TVector>.MultiplyAdd(w, v0, c10); c11 = Simd<TVector>.MultiplyAdd(w, v1, c11);
+                c12 = Simd<TVector>.MultiplyAdd(w, v2, c12); c13 = Simd<TVector>.MultiplyAdd(w, v3, c13);
+                w = Simd<TVector>.Broadcast(a[2]);
+                c20 = Simd<TVector>.MultiplyAdd(w, v0, c20); c21 = Simd<TVector>.MultiplyAdd(w, v1, c21);
+                c22 = Simd<TVector>.MultiplyAdd(w, v2, c22); c23 = Simd<TVector>.MultiplyAdd(w, v3, c23);
+                w = Simd<TVector>.Broadcast(a[3]);
+                c30 = Simd<TVector>.MultiplyAdd(w, v0, c30); c31 = Simd<TVector>.MultiplyAdd(w, v1, c31);
+                c32 = Simd<TVector>.MultiplyAdd(w, v2, c32); c33 = Simd<TVector>.MultiplyAdd(w, v3, c33);
+            }
+        }
+        if (relu)
+        {
+            c00 = Simd<TVector>.Relu(c00); c01 = Simd<TVector>.Relu(c01);
+            c02 = Simd<TVector>.Relu(c02); c03 = Simd<TVector>.Relu(c03);
+            c10 = Simd<TVector>.Relu(c10); c11 = Simd<TVector>.Relu(c11);
+            c12 = Simd<TVector>.Relu(c12); c13 = Simd<TVector>.Relu(c13);
+            c20 = Simd<TVector>.Relu(c20); c21 = Simd<TVector>.Relu(c21);
+            c22 = Simd<TVector>.Relu(c22); c23 = Simd<TVector>.Relu(c23);
+            c30 = Simd<TVector>.Relu(c30); c31 = Simd<TVector>.Relu(c31);
+            c32 = Simd<TVector>.Relu(c32); c33 = Simd<TVector>.Relu(c33);
+        }
+        float* tile = stackalloc float[StencilRows * StencilVectors * 16];
+        int stride = StencilVectors * n;
+        Simd<TVector>.Store(c00, tile); Simd<TVector>.Store(c01, tile + n);
+        Simd<TVector>.Store(c02, tile + 2 * n); Simd<TVector>.Store(c03, tile + 3 * n);
+        Simd<TVector>.Store(c10, tile + stride); Simd<TVector>.Store(c11, tile + stride + n);
+        Simd<TVector>.Store(c12, tile + stride + 2 * n); Simd<TVector>.Store(c13, tile + stride + 3 * n);
+        Simd<TVector>.Store(c20, tile + 2 * stride); Simd<TVector>.Store(c21, tile + 2 * stride + n);
+        Simd<TVector>.Store(c22, tile + 2 * stride + 2 * n); Simd<TVector>.Store(c23, tile + 2 * stride + 3 * n);
+        Simd<TVector>.Store(c30, tile + 3 * stride); Simd<TVector>.Store(c31, tile + 3 * stride + n);
+        Simd<TVector>.Store(c32, tile + 3 * stride + 2 * n); Simd<TVector>.Store(c33, tile + 3 * stride + 3 * n);
+        for (int r = 0; r < rows; r++)
+        {
+            float* target = output + (long)r * pixels + offset + x0;
+            new Span<float>(tile + r * stride, count).CopyTo(new Span<float>(target, count));
+        }
+    }
+
+    /// <summary>Kernel 4's weights packed once for <see cref="Prepare"/> (<see cref="ConvVariants.PackedOnce"/>).
+    /// </summary>
+    private unsafe void PackCpuWeights(ArrayView<float> packed, ArrayView<float> weight, Conv2dShape s,
+        bool inputGradient)
+    {
+        _host.Begin("convolution");
+        PackCpuWeights(CpuHost.Pointer(packed), CpuHost.Pointer(weight), s, inputGradient);
+    }
+
+    /// <summary>A of the forward product (W in strips) or of the input gradient's (W' in strips), on every core.
+    /// </summary>
+    private unsafe void PackCpuWeights(float* packed, float* weight, Conv2dShape s, bool inputGradient)
+    {
+        if (inputGradient)
+            _host.For(s.OutChannels, (first, end) => PackTransposedWeights(packed, weight, s, first, end));
+        else
+            _host.For(CpuGemm.Strips(s.OutChannels), (first, end) => PackWeights(packed, weight, s, first, end));
     }
 
     /// <summary>

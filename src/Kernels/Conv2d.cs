@@ -4,16 +4,21 @@ using ILGPU.Runtime;
 
 namespace IlgpuStyle.Kernels;
 
-// The convolution, read as llm.c's dev/cuda/conv2d.cu would be, in four files:
-//   Conv2d.cs        glossary and shapes; the CPU reference; kernel 1; the one launcher
-//   Conv2d.Tiled.cs  kernel 2 (GPU, 256-thread groups): the implicit GEMM in 64 x 64 shared-memory tiles,
-//                    4 x 4 outputs per thread, the reduction split where a layer has too few tiles
-//   Conv2d.Tf32.cs   kernel 3 (GPU, --tf32): kernel 2's tiles multiplied on TF32 tensor cores
-//   Conv2d.Cpu.cs    kernel 4 (the CPU accelerator): kernel 2's product as host code, BLIS's loops around
-//                    an AVX-512 register tile (CpuGemm.cs)
-// Each kernel file launches its own kernel. KernelChoice.ConvForward/ConvInputGradient pick the variant;
-// Prepare fixes it per layer, with what it needs (kernels 2 and 3 read the input gradient's weights
-// transposed); Forward and BackwardInput switch on it.
+// The convolution, read as llm.c's dev/cuda/conv2d.cu would be, in six files:
+//   Conv2d.cs                glossary and shapes; the CPU reference; kernel 1; the one launcher
+//   Conv2d.Tiled.cs          kernel 2 (GPU, 256-thread groups): the implicit GEMM in 64 x 64 shared-memory tiles,
+//                            4 x 4 outputs per thread, the reduction split where a layer has too few tiles
+//   Conv2d.Tf32.cs           kernel 3 (GPU, --tf32): kernel 2's tiles multiplied on TF32 tensor cores
+//   Conv2d.Cpu.cs            kernel 4 (the CPU accelerator): kernel 2's product as host code, BLIS's loops around
+//                            a register tile shaped for the processor's vectors (CpuGemm.cs)
+//   Conv2d.Winograd.cs       kernel 5 (GPU): Winograd's algorithm (Winograd.cs), 2.25x-4x less arithmetic, as an
+//                            input transform, kernel 2's tiled product batched over the transform's points, and
+//                            an output transform
+//   Conv2d.Winograd.Cpu.cs   kernel 6 (the CPU accelerator): the same as host code, fused per block of tiles
+// Each kernel file launches its own kernel. KernelChoice.Conv picks the variants (and Winograd's tile);
+// Prepare fixes them per layer, with what they need, made once (kernels 2 and 3 read the input gradient's weights
+// transposed, kernels 5 and 6 the transformed filters, kernel 4 its weights packed); Forward and BackwardInput
+// switch on them.
 //
 // Glossary: C input channels, H x W input size, K output channels, KH x KW kernel size,
 // P zero padding (same on every side), S stride, OH x OW output size.
@@ -85,20 +90,40 @@ public readonly record struct Conv2dShape(
 
 /// <summary>
 /// One convolution layer's weights as its variants read them, made once by <see cref="Conv2d.Prepare"/>:
-/// the shape, the variants (both directions, fixed for the layer), W and the bias, and, where the
-/// input gradient is a tiled product, the transposed, flipped copy W' it reads.
+/// the shape, the variants (both directions, fixed for the layer), W and the bias, and what a variant reads
+/// instead of W: where the input gradient is a tiled product, the transposed, flipped copy W'; for Winograd,
+/// the transformed filters; for the host code's direct product, W packed in its register tile's strips.
 /// </summary>
 public readonly struct Conv2dWeights
 {
     internal Conv2dWeights(Conv2dShape shape, ConvVariants variants, ArrayView<float> weight, ArrayView<float> bias,
-        ArrayView<float> transposed)
+        ArrayView<float> transposed, ArrayView<float> forwardFilter, ArrayView<float> inputGradientFilter,
+        ArrayView<float> winogradScratch)
     {
         Shape = shape;
         Variants = variants;
         Weight = weight;
         Bias = bias;
         Transposed = transposed;
+        ForwardFilter = forwardFilter;
+        InputGradientFilter = inputGradientFilter;
+        WinogradScratch = winogradScratch;
     }
+
+    /// <summary>
+    /// The forward variant's own filter: Winograd's U, (alpha^2, K, C) for kernel 5 and in <see cref="CpuGemm"/>
+    /// strips for kernel 6; W packed in strips for kernel 4 with <see cref="ConvVariants.PackedOnce"/>; else
+    /// empty (the variant reads W).
+    /// </summary>
+    public ArrayView<float> ForwardFilter { get; }
+
+    /// <summary>The input gradient's own filter, as <see cref="ForwardFilter"/> (Winograd's U' of the flipped,
+    /// transposed filter; W' packed in strips).</summary>
+    public ArrayView<float> InputGradientFilter { get; }
+
+    /// <summary>Device scratch of <see cref="Conv2d.WinogradScratchFloats"/> floats for kernel 5's transformed
+    /// input and products (shared by a network's layers; empty unless a direction runs kernel 5).</summary>
+    public ArrayView<float> WinogradScratch { get; }
 
     /// <summary>The convolution's dimensions.</summary>
     public Conv2dShape Shape { get; }
@@ -295,31 +320,109 @@ public sealed partial class Conv2d : IDisposable
 
     /// <summary>
     /// Prepares one layer's weights for its variants, once, when the layer is built: the variants are
-    /// <paramref name="variants"/>, with <see cref="KernelVariant.Auto"/> in either direction meaning the
-    /// rule's for <paramref name="shape"/>; where the input gradient is then a tiled product (kernels 2
-    /// and 3), the transposed, flipped weights it reads (<see cref="Conv2dWeights.Transposed"/>) are written
-    /// to <c>WeightLength</c> floats from <paramref name="allocate"/> (whose caller counts them).
+    /// <paramref name="variants"/> as <see cref="KernelChoice.Conv(Conv2dShape, ConvVariants)"/> completes them
+    /// (<see cref="KernelVariant.Auto"/>, a tile of 0: the rule's), and what they read instead of W is written
+    /// here, each to a view from <paramref name="allocate"/> (whose caller counts them; together
+    /// <see cref="PreparedFloats"/>): the transposed, flipped W' of a tiled input gradient (kernels 2 and 3),
+    /// Winograd's transformed filters (kernels 5 and 6, transformed in double precision and rounded once), the
+    /// host code's W packed in strips (kernel 4 with <see cref="ConvVariants.PackedOnce"/>).
     /// </summary>
     /// <param name="shape">The convolution's dimensions.</param>
     /// <param name="weight">W, (K, C, KH, KW); read by every launch, so it must outlive them.</param>
     /// <param name="bias">The bias, (K).</param>
-    /// <param name="allocate">n => a device view of n floats, called at most once.</param>
+    /// <param name="allocate">n => a device view of n floats, called once per prepared filter.</param>
     /// <param name="variants">The variants to run (default: the rule's in both directions).</param>
+    /// <param name="winogradScratch">Device scratch of at least <see cref="WinogradScratchFloats"/> floats, where
+    /// a direction runs kernel 5 (a network shares one among its layers).</param>
     public Conv2dWeights Prepare(Conv2dShape shape, ArrayView<float> weight, ArrayView<float> bias,
-        Func<long, ArrayView<float>> allocate, ConvVariants variants = default)
+        Func<long, ArrayView<float>> allocate, ConvVariants variants = default,
+        ArrayView<float> winogradScratch = default)
     {
         shape.Validate();
         Require.Length(weight, shape.WeightLength, nameof(weight));
         Require.Length(bias, shape.OutChannels, nameof(bias));
-        variants = new ConvVariants(KernelChoice.Resolve(variants.Forward, _choice.ConvForward(shape)),
-            KernelChoice.Resolve(variants.InputGradient, _choice.ConvInputGradient(shape)));
+        variants = _choice.Conv(shape, variants);
+        if (winogradScratch.Length < WinogradScratchFloats(shape, variants))
+        {
+            throw new ArgumentException($"Kernel 5 needs {WinogradScratchFloats(shape, variants)} floats of scratch " +
+                                        $"for {shape}; {winogradScratch.Length} given.", nameof(winogradScratch));
+        }
         var transposed = default(ArrayView<float>);
         if (variants.TiledInputGradient)
         {
             transposed = allocate(shape.WeightLength);
             TransposeFlip(transposed, weight, shape);
         }
-        return new Conv2dWeights(shape, variants, weight, bias, transposed);
+        var forward = PrepareFilter(shape, weight, variants.Forward, variants.ForwardTile, variants.PackedOnce,
+            inputGradient: false, allocate);
+        var inputGradient = PrepareFilter(shape, weight, variants.InputGradient, variants.InputGradientTile,
+            variants.PackedOnce, inputGradient: true, allocate);
+        return new Conv2dWeights(shape, variants, weight, bias, transposed, forward, inputGradient, winogradScratch);
+    }
+
+    /// <summary>
+    /// Floats <see cref="Prepare"/> allocates for a layer beside W and the bias (the memory plan counts them with
+    /// this): W' for a tiled input gradient, each direction's own filter (<see cref="FilterFloats"/>).
+    /// </summary>
+    public static long PreparedFloats(Conv2dShape shape, ConvVariants variants) =>
+        (variants.TiledInputGradient ? shape.WeightLength : 0)
+        + FilterFloats(shape, variants.Forward, variants.ForwardTile, variants.PackedOnce, inputGradient: false)
+        + FilterFloats(shape, variants.InputGradient, variants.InputGradientTile, variants.PackedOnce,
+            inputGradient: true);
+
+    /// <summary>
+    /// Floats of one direction's own filter: Winograd's U (alpha^2 K C; kernel 6 pads the rows to whole strips of
+    /// <see cref="CpuGemm.Rows"/>), or the host code's packed W (its rows padded the same way); 0 where the
+    /// variant reads W. The input gradient's product has the input channels as rows.
+    /// </summary>
+    private static long FilterFloats(Conv2dShape s, KernelVariant variant, WinogradTile tile, bool packedOnce,
+        bool inputGradient)
+    {
+        int rows = inputGradient ? s.InChannels : s.OutChannels, columns = inputGradient ? s.OutChannels
+            : s.InChannels;
+        return variant switch
+        {
+            KernelVariant.Winograd => Winograd.FilterLength(s, tile),
+            KernelVariant.CpuWinograd => Winograd.Points(tile) * CpuGemm.PackedLength(rows, columns),
+            KernelVariant.Cpu when packedOnce =>
+                CpuGemm.PackedLength(rows, columns * s.KernelHeight * s.KernelWidth),
+            _ => 0,
+        };
+    }
+
+    /// <summary>One direction's own filter, allocated and written (or empty where the variant reads W).</summary>
+    private ArrayView<float> PrepareFilter(Conv2dShape s, ArrayView<float> weight, KernelVariant variant,
+        WinogradTile tile, bool packedOnce, bool inputGradient, Func<long, ArrayView<float>> allocate)
+    {
+        long floats = FilterFloats(s, variant, tile, packedOnce, inputGradient);
+        if (floats == 0) return default;
+        var filter = allocate(floats);
+        Require.Length(filter, floats, "the prepared filter");
+        if (variant == KernelVariant.Cpu)
+        {
+            PackCpuWeights(filter, weight, s, inputGradient);
+            return filter;
+        }
+        // Winograd's: U from W in double precision on the host (once per layer), in the variant's layout.
+        var host = Array.ConvertAll(weight.GetAsArray(), v => (double)v);
+        var u = Winograd.TransformFilter(host, s, tile, inputGradient);
+        if (variant == KernelVariant.Winograd) UploadWinogradFilter(filter, u);
+        else PackWinogradFilter(filter, u, s, tile, inputGradient);
+        return filter;
+    }
+
+    /// <summary>
+    /// Floats of device scratch kernel 5 needs for a layer: the transformed input V (alpha^2 C T) and the products
+    /// M (alpha^2 K T) of its larger direction that runs kernel 5; 0 where none does.
+    /// </summary>
+    public static long WinogradScratchFloats(Conv2dShape shape, ConvVariants variants)
+    {
+        long Scratch(Conv2dShape product, WinogradTile tile) => (long)Winograd.Points(tile) *
+            (product.InChannels + product.OutChannels) * Winograd.Tiles(product, tile);
+        long forward = variants.Forward == KernelVariant.Winograd ? Scratch(shape, variants.ForwardTile) : 0;
+        long backward = variants.InputGradient == KernelVariant.Winograd
+            ? Scratch(shape.Transposed, variants.InputGradientTile) : 0;
+        return Math.Max(forward, backward);
     }
 
     /// <summary>
@@ -350,6 +453,10 @@ public sealed partial class Conv2d : IDisposable
             case KernelVariant.Tf32: LaunchTf32(TiledProduct.Forward(output, input, weights, fuseRelu), splits);
                 break;
             case KernelVariant.Cpu: ForwardCpu(output, input, weights, fuseRelu); break;
+            case KernelVariant.Winograd:
+                LaunchWinograd(WinogradProduct.Forward(output, input, weights, fuseRelu));
+                break;
+            case KernelVariant.CpuWinograd: ForwardCpuWinograd(output, input, weights, fuseRelu); break;
             default: throw KernelChoice.NotOffered("convolution", variant);
         }
         // Before the next layers reuse output's buffer.
@@ -361,7 +468,7 @@ public sealed partial class Conv2d : IDisposable
     /// ReLU that followed the convolution when a mask is given: <paramref name="reluOutput"/> (the kept ReLU
     /// output; dOut passes where it is &gt; 0) or <paramref name="reluBits"/> (its bits, from
     /// <see cref="Forward"/>). Writes dInput. Runs the layer's input-gradient variant, which applies the mask as
-    /// it loads dOut where it can (kernel 4 either mask, kernels 2 and 3 the kept output); otherwise the mask
+    /// it loads dOut where it can (kernels 4 and 6 either mask, kernels 2, 3 and 5 the kept output); otherwise the mask
     /// is a pass of its own first, in place on dOutput. <paramref name="splits"/> as for <see cref="Forward"/>.
     /// </summary>
     public void BackwardInput(ArrayView<float> dInput, ArrayView<float> dOutput, Conv2dWeights weights,
@@ -376,7 +483,7 @@ public sealed partial class Conv2d : IDisposable
         if (reluOutput.Length > 0 && reluBits.Length > 0)
             throw new ArgumentException("Give the ReLU mask once: as the kept output or as bits, not both.");
         var variant = weights.Variants.InputGradient;
-        if (reluBits.Length > 0 && variant != KernelVariant.Cpu)
+        if (reluBits.Length > 0 && variant is not (KernelVariant.Cpu or KernelVariant.CpuWinograd))
         {
             _relu.BackwardBits(dOutput, dOutput, reluBits);
             reluBits = default;
@@ -398,6 +505,12 @@ public sealed partial class Conv2d : IDisposable
                 LaunchTf32(TiledProduct.InputGradient(dInput, dOutput, weights, reluOutput, "TF32"), splits);
                 break;
             case KernelVariant.Cpu: BackwardInputCpu(dInput, dOutput, weights, reluOutput, reluBits); break;
+            case KernelVariant.Winograd:
+                LaunchWinograd(WinogradProduct.InputGradient(dInput, dOutput, weights, reluOutput));
+                break;
+            case KernelVariant.CpuWinograd:
+                BackwardInputCpuWinograd(dInput, dOutput, weights, reluOutput, reluBits);
+                break;
             default: throw KernelChoice.NotOffered("convolution", variant);
         }
     }

@@ -17,7 +17,7 @@ namespace IlgpuStyle.Kernels;
 /// host variant may still be running on the accelerator's threads, so every host variant first
 /// waits for the stream (<see cref="Begin"/>); host variants themselves return when done.
 /// </remarks>
-public sealed class CpuHost
+public sealed unsafe class CpuHost : IDisposable
 {
     /// <summary>
     /// Elements per chunk of a deterministic sum (<see cref="Sum"/>): its partial sums do not depend on
@@ -26,6 +26,7 @@ public sealed class CpuHost
     public const int SumChunk = 16384;
 
     private readonly Accelerator _accelerator;
+    private readonly List<(IntPtr Pointer, long Length)> _pool = []; // free buffers of Rent
 
     /// <summary>The host variants on <paramref name="accelerator"/>, on <paramref name="threads"/> cores.</summary>
     /// <exception cref="ArgumentOutOfRangeException">Fewer than one thread.</exception>
@@ -141,27 +142,101 @@ public sealed class CpuHost
         Sum(count, (first, end) => AddTerms(0, first, end, summand));
 
     /// <summary>
-    /// <paramref name="total"/> plus the terms of elements [first, end): 16 at a time into float lanes,
-    /// the lanes then widened and added in double (<see cref="LaneSum"/>), and the last (end - first) mod 16
-    /// terms one by one in double.
+    /// <paramref name="total"/> plus the terms of elements [first, end): a vector's worth at a time into float
+    /// lanes (at the processor's width, <see cref="CpuVector"/>), the lanes then widened and added in double
+    /// (<see cref="Simd{TVector}.WideSum"/>), and the last (end - first) mod lanes terms one by one in double.
     /// </summary>
     public static double AddTerms<TSummand>(double total, long first, long end, TSummand summand)
+        where TSummand : struct, ILaneSummand => CpuVector.Bits switch
+        {
+            512 => AddLanes<TSummand, Vector512<float>>(total, first, end, summand),
+            256 => AddLanes<TSummand, Vector256<float>>(total, first, end, summand),
+            _ => AddLanes<TSummand, Vector128<float>>(total, first, end, summand),
+        };
+
+    private static double AddLanes<TSummand, TVector>(double total, long first, long end, TSummand summand)
         where TSummand : struct, ILaneSummand
+        where TVector : struct
     {
-        var lanes = Vector512<float>.Zero;
+        var lanes = Simd<TVector>.Zero;
+        int count = Simd<TVector>.Count;
         long i = first;
-        for (; i + 16 <= end; i += 16) lanes = summand.Add(lanes, i);
-        total += LaneSum(lanes);
+        for (; i + count <= end; i += count) lanes = summand.Add(lanes, i);
+        total += Simd<TVector>.WideSum(lanes);
         for (; i < end; i++) total += summand.At(i);
         return total;
     }
 
-    /// <summary>The sum of 16 float lanes, each widened to double first (so that no lane's bits are lost).</summary>
-    public static double LaneSum(Vector512<float> lanes) =>
-        Vector512.Sum(Vector512.WidenLower(lanes)) + Vector512.Sum(Vector512.WidenUpper(lanes));
+    /// <summary>
+    /// A 64-byte aligned host buffer of at least <paramref name="length"/> floats (contents undefined), from this
+    /// host's pool: the host variants' scratch (a core's panels, a Winograd block's transforms) is taken here per
+    /// call and given back on dispose, so a call allocates nothing once the pool holds what the cores use at once.
+    /// </summary>
+    public Buffer Rent(long length)
+    {
+        lock (_pool)
+        {
+            for (int i = 0; i < _pool.Count; i++)
+            {
+                if (_pool[i].Length < length) continue;
+                var found = _pool[i];
+                _pool.RemoveAt(i);
+                return new Buffer(this, found.Pointer, found.Length);
+            }
+        }
+        var (pointer, size) = Buffer.AllocateRaw(length);
+        return new Buffer(this, pointer, size);
+    }
+
+    private void Return(float* pointer, long length)
+    {
+        lock (_pool) _pool.Add((new IntPtr(pointer), length));
+    }
+
+    /// <summary>Frees the pool's buffers.</summary>
+    public void Dispose()
+    {
+        lock (_pool)
+        {
+            foreach (var (pointer, _) in _pool) NativeMemory.AlignedFree((void*)pointer);
+            _pool.Clear();
+        }
+    }
+
+    /// <summary>A host buffer rented from <see cref="Rent"/> (given back on dispose), or a default one
+    /// (null).</summary>
+    public readonly struct Buffer : IDisposable
+    {
+        private readonly CpuHost? _owner;
+
+        internal Buffer(CpuHost owner, IntPtr pointer, long length)
+        {
+            _owner = owner;
+            Pointer = (float*)pointer;
+            Length = length;
+        }
+
+        /// <summary>Element 0 (null for a default buffer).</summary>
+        public float* Pointer { get; }
+
+        /// <summary>Floats it holds.</summary>
+        public long Length { get; }
+
+        internal static (IntPtr Pointer, long Length) AllocateRaw(long length)
+        {
+            length = Math.Max(length, 16);
+            return (new IntPtr(NativeMemory.AlignedAlloc((nuint)(length * sizeof(float)), 64)), length);
+        }
+
+        /// <summary>Gives the buffer back to its host's pool.</summary>
+        public void Dispose()
+        {
+            if (_owner is not null && Pointer != null) _owner.Return(Pointer, Length);
+        }
+    }
 
     /// <summary>A 64-byte aligned host buffer that grows on demand and lives as long as its owner.</summary>
-    internal sealed unsafe class Scratch : IDisposable
+    internal sealed class Scratch : IDisposable
     {
         private float* _data;
         private long _length;
@@ -188,13 +263,15 @@ public sealed class CpuHost
 }
 
 /// <summary>
-/// One element's term of a host sum (the host twin of the device's <see cref="ISummand"/>): sixteen
+/// One element's term of a host sum (the host twin of the device's <see cref="ISummand"/>): a vector of
 /// elements at a time into float lanes, or one element in double for the rest of a chunk.
 /// </summary>
 public interface ILaneSummand
 {
-    /// <summary><paramref name="lanes"/> plus the terms of elements i..i+15, lane by lane.</summary>
-    Vector512<float> Add(Vector512<float> lanes, long i);
+    /// <summary><paramref name="lanes"/> plus the terms of elements i.. i + lanes - 1, lane by lane, at the width of
+    /// <typeparamref name="TVector"/> (one of the float vector types, <see cref="Simd{TVector}"/>).</summary>
+    TVector Add<TVector>(TVector lanes, long i)
+        where TVector : struct;
 
     /// <summary>The term of element <paramref name="i"/>, in double.</summary>
     double At(long i);

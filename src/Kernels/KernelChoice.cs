@@ -26,6 +26,32 @@ public enum KernelVariant
 
     /// <summary>Host code over the CPU accelerator's buffers: SIMD on every core (<see cref="CpuHost"/>).</summary>
     Cpu,
+
+    /// <summary>Winograd's convolution on a GPU (3x3, stride 1): input transform, a batched tiled product, output
+    /// transform (<see cref="Winograd"/>; needs 256 threads per group for the product).</summary>
+    Winograd,
+
+    /// <summary>Winograd's convolution in host code over the CPU accelerator's buffers (3x3, stride 1).</summary>
+    CpuWinograd,
+}
+
+/// <summary>
+/// Which algorithm computes the 3x3 convolutions (<c>--conv-algorithm</c>): the direct product, Winograd's
+/// (less arithmetic, a little less precision), or each layer's faster by <see cref="KernelChoice"/>'s rule.
+/// </summary>
+public enum ConvAlgorithm
+{
+    /// <summary>Winograd where the rule says it pays for the layer, shape and device; else direct.</summary>
+    Auto,
+
+    /// <summary>Every convolution the direct product, exactly as before Winograd existed: the same arithmetic,
+    /// bit for bit (the Gram matrix's too, <see cref="KernelChoice.GramAsProduct"/>), and the same memory. What the
+    /// parity tests run.</summary>
+    Direct,
+
+    /// <summary>Winograd for every convolution it can compute (3x3, stride 1, at least 16 channels each way);
+    /// the rest direct.</summary>
+    Winograd,
 }
 
 /// <summary>
@@ -81,6 +107,13 @@ public readonly record struct AcceleratorDescription(AcceleratorType Type, int M
 /// Every pass over memory (ReLU's mask, pooling, the losses, vector arithmetic, windows) runs one
 /// thread per element.</item>
 /// <item>Any other GPU runs one thread per element.</item>
+/// <item>The 3x3, stride-1 convolutions may run Winograd's algorithm instead (<see cref="ConvAlgorithm"/>,
+/// <see cref="Winograd"/>), each direction on its own: never with TF32 or on a GPU without 256-thread groups,
+/// never a product with fewer than 16 channels in or out (conv1_1: its 3-channel image makes the transforms
+/// cost more than they save). With <see cref="ConvAlgorithm.Winograd"/> every other one does; with
+/// <see cref="ConvAlgorithm.Auto"/>, on the CPU, those where <see cref="WinogradPays"/> says it costs less than the
+/// direct product, by arithmetic and weight traffic; on a GPU none yet (the GPU kernel is checked, not
+/// measured: no GPU was at hand to time it).</item>
 /// </list>
 /// <para>A new variant is one more branch in <see cref="Family"/> (or in the method of the
 /// operation it serves); every caller follows.</para>
@@ -105,7 +138,10 @@ public sealed partial class KernelChoice
     /// <exception cref="DeviceSelectionException">TF32 asked of an accelerator that cannot run it.</exception>
     /// <exception cref="ArgumentException">Tiled kernels asked of an accelerator whose groups are too
     /// small.</exception>
-    public KernelChoice(AcceleratorDescription accelerator, bool tf32 = false, bool tiledOnCpu = false)
+    /// <param name="algorithm">The user's <c>--conv-algorithm</c>: Winograd where it pays (the default), never, or
+    /// wherever it can run.</param>
+    public KernelChoice(AcceleratorDescription accelerator, bool tf32 = false, bool tiledOnCpu = false,
+        ConvAlgorithm algorithm = ConvAlgorithm.Auto)
     {
         if (tf32 && !accelerator.RunsTf32)
         {
@@ -122,6 +158,7 @@ public sealed partial class KernelChoice
         Accelerator = accelerator;
         Tf32 = tf32;
         TiledOnCpu = tiledOnCpu;
+        Algorithm = algorithm;
     }
 
     /// <summary>The rule for an accelerator with nothing asked of it.</summary>
@@ -135,6 +172,9 @@ public sealed partial class KernelChoice
 
     /// <summary>Whether the CPU accelerator runs the GPU's tiled kernels (tests).</summary>
     public bool TiledOnCpu { get; }
+
+    /// <summary>Which algorithm the 3x3 convolutions may run (<c>--conv-algorithm</c>).</summary>
+    public ConvAlgorithm Algorithm { get; }
 
     /// <summary>The kind of kernels this accelerator wants for the matrix products, before any shape is looked
     /// at.</summary>
@@ -153,27 +193,121 @@ public sealed partial class KernelChoice
     // ---------------------------------------------------------------- the matrix products
 
     /// <summary>The forward convolution (with its fused ReLU).</summary>
-    public KernelVariant ConvForward(Conv2dShape shape)
-    {
-        shape.Validate();
-        if (Tuned(TunedOperation.ConvForward, shape) is { } tuned) return tuned; // measured here (Tuning/)
-        return Tf32 ? KernelVariant.Tf32 : Family;
-    }
+    public KernelVariant ConvForward(Conv2dShape shape) => Conv(shape).Forward;
 
     /// <summary>The convolution's input gradient.</summary>
-    public KernelVariant ConvInputGradient(Conv2dShape shape)
+    public KernelVariant ConvInputGradient(Conv2dShape shape) => Conv(shape).InputGradient;
+
+    /// <summary>
+    /// Both directions of a convolution layer: the variants, Winograd's tile where a direction runs it, and
+    /// whether the host code's direct product packs its weights once, when the layer is built (any algorithm
+    /// but <see cref="ConvAlgorithm.Direct"/>, which keeps the memory of before: packed per call).
+    /// </summary>
+    public ConvVariants Conv(Conv2dShape shape)
     {
         shape.Validate();
-        if (Tuned(TunedOperation.ConvInputGradient, shape) is { } tuned) return tuned; // measured here (Tuning/)
         var family = Tf32 ? KernelVariant.Tf32 : Family;
+        var inputGradient = family;
         bool tiled = family is KernelVariant.Tiled or KernelVariant.Tf32;
         if (tiled && !(shape.HasTransposedForm && TiledPays(shape.Transposed)))
-            return KernelVariant.PerElement;
-        return family;
+            inputGradient = KernelVariant.PerElement;
+        var forwardTile = WinogradFor(shape);
+        var inputGradientTile = shape.HasTransposedForm ? WinogradFor(shape.Transposed) : null;
+        var winograd = family == KernelVariant.Cpu ? KernelVariant.CpuWinograd : KernelVariant.Winograd;
+        var rule = new ConvVariants(forwardTile is null ? family : winograd,
+            inputGradientTile is null ? inputGradient : winograd, forwardTile ?? default, inputGradientTile ?? default,
+            PackedOnce: family == KernelVariant.Cpu && Algorithm != ConvAlgorithm.Direct);
+        return TunedOver(shape, rule); // measured here (Tuning/)
     }
 
-    /// <summary>Both directions of a convolution layer.</summary>
-    public ConvVariants Conv(Conv2dShape shape) => new(ConvForward(shape), ConvInputGradient(shape));
+    /// <summary>
+    /// <paramref name="asked"/> completed by the rule for <paramref name="shape"/> (what <see cref="Conv2d.Prepare"/>
+    /// fixes for a layer): nothing asked (default) is the rule's own choice; otherwise each
+    /// <see cref="KernelVariant.Auto"/> direction takes the rule's variant, each Winograd direction without a tile
+    /// the rule's tile for its product, and the weights are packed once where asked or where the rule packs them
+    /// for a layer left to it.
+    /// </summary>
+    /// <exception cref="ArgumentException">Winograd asked of a product it cannot compute (not 3x3, stride
+    /// 1).</exception>
+    public ConvVariants Conv(Conv2dShape shape, ConvVariants asked)
+    {
+        var rule = Conv(shape);
+        if (asked == default) return rule;
+        var forward = Resolve(asked.Forward, rule.Forward);
+        var inputGradient = Resolve(asked.InputGradient, rule.InputGradient);
+        WinogradTile Tile(KernelVariant variant, WinogradTile tile, WinogradTile ruleTile, Conv2dShape product)
+        {
+            if (variant is not (KernelVariant.Winograd or KernelVariant.CpuWinograd)) return default;
+            Winograd.RequireSupported(product);
+            return tile != default ? tile : ruleTile != default ? ruleTile : TileFor(product);
+        }
+        bool left = asked.Forward == KernelVariant.Auto && asked.InputGradient == KernelVariant.Auto;
+        return new ConvVariants(forward, inputGradient, Tile(forward, asked.ForwardTile, rule.ForwardTile, shape),
+            Tile(inputGradient, asked.InputGradientTile, rule.InputGradientTile, shape.Transposed),
+            asked.PackedOnce || (left && rule.PackedOnce));
+    }
+
+    /// <summary>
+    /// The Winograd tile that runs <paramref name="product"/> (a forward convolution, or an input gradient's
+    /// <see cref="Conv2dShape.Transposed"/>), or null where the direct product does: see the class's rule.
+    /// </summary>
+    private WinogradTile? WinogradFor(Conv2dShape product)
+    {
+        if (Algorithm == ConvAlgorithm.Direct || Tf32 || !Winograd.Supports(product)) return null;
+        if (product.InChannels < MinWinogradChannels || product.OutChannels < MinWinogradChannels) return null;
+        if (Family == KernelVariant.PerElement) return null;
+        var tile = TileFor(product);
+        if (Algorithm == ConvAlgorithm.Winograd) return tile;
+        return Family == KernelVariant.Cpu && WinogradPays(product, tile) ? tile : null;
+    }
+
+    /// <summary>Fewest channels a Winograd product takes, in and out (VGG: every layer but conv1_1's image).</summary>
+    public const int MinWinogradChannels = 16;
+
+    /// <summary>
+    /// The tile Winograd's algorithm runs <paramref name="product"/> with, F(4x4, 3x3) or F(2x2, 3x3): on the
+    /// CPU the cheaper by <see cref="CpuCost"/>; on a GPU F(4x4) where the output has at least 8 rows and
+    /// columns (so that its tiles are mostly full), else F(2x2).
+    /// </summary>
+    public WinogradTile TileFor(Conv2dShape product)
+    {
+        if (Family != KernelVariant.Cpu)
+        {
+            return product.OutHeight >= 8 && product.OutWidth >= 8 ? WinogradTile.F4
+                : WinogradTile.F2;
+        }
+        return CpuCost(product, WinogradTile.F4) <= CpuCost(product, WinogradTile.F2)
+            ? WinogradTile.F4 : WinogradTile.F2;
+    }
+
+    /// <summary>
+    /// Whether Winograd's tile costs less than the direct product on the CPU, by <see cref="CpuCost"/>.
+    /// </summary>
+    private static bool WinogradPays(Conv2dShape product, WinogradTile tile) =>
+        CpuCost(product, tile) < CpuCost(product, null);
+
+    // The CPU cost model's constants, in multiply-adds of a register tile per (output channel, input channel) pair:
+    // a weight streamed from memory costs about as much as 16 of them (a core issues 16 float multiply-adds a cycle
+    // and reads about 1 float a cycle from memory), and each transformed input or output value about 6 per
+    // channel of the other side (a gather, a transform's adds, a store; amortised over that side's channels).
+    private const double WeightCost = 16, TransformCost = 6;
+
+    /// <summary>
+    /// The CPU's cost model of one product per (K, C) pair: the multiply-adds of its register tiles (columns padded to
+    /// whole panels, <see cref="CpuGemm.Columns"/>), the filter read from memory once, and for Winograd the
+    /// transforms of the input (amortised over K) and of the output (over C). Direct (<paramref name="tile"/> null):
+    /// <c>9 (pad(P) + w)</c>; Winograd: <c>alpha^2 (pad(T) (1 + t/K + t/C) + w)</c>. So a deep layer of a small
+    /// image, whose few tiles leave the panels mostly empty while its alpha^2/9 times larger filter must still be
+    /// read, stays direct; everything with a few panels of tiles goes to Winograd, F(4x4) once its tiles fill them.
+    /// </summary>
+    internal static double CpuCost(Conv2dShape product, WinogradTile? tile)
+    {
+        static double Pad(long n) => (double)((n + CpuGemm.Columns - 1) / CpuGemm.Columns) * CpuGemm.Columns;
+        if (tile is not { } t) return 9 * (Pad((long)product.OutHeight * product.OutWidth) + WeightCost);
+        double points = Winograd.Points(t);
+        double transforms = 1 + TransformCost / product.OutChannels + TransformCost / product.InChannels;
+        return points * (Pad(Winograd.Tiles(product, t)) * transforms + WeightCost);
+    }
 
     /// <summary>
     /// Whether the tiled product pays for a convolution of this shape. A group always computes 64 output
@@ -190,6 +324,19 @@ public sealed partial class KernelChoice
         shape.Validate();
         return Family;
     }
+
+    /// <summary>
+    /// Whether the host code's Gram forward runs as a matrix product (<see cref="CpuGemm"/>, G = (sF) F^T, both
+    /// triangles) rather than as blocks of row dot products on and above the diagonal: for short rows (fewer than
+    /// <see cref="GramProductPositions"/> positions: relu5_1 and relu4_1 at 64 x 64), where each 4 x 4 block's 16
+    /// horizontal sums outweigh its few multiply-adds. Not with <see cref="ConvAlgorithm.Direct"/>, whose
+    /// arithmetic stays that of before, bit for bit.
+    /// </summary>
+    public bool GramAsProduct(GramShape shape) =>
+        Algorithm != ConvAlgorithm.Direct && shape.Positions < GramProductPositions;
+
+    /// <summary>Positions below which <see cref="GramAsProduct"/> holds.</summary>
+    public const int GramProductPositions = 128;
 
     /// <summary>The Gram matrix's backward, <c>dF = s (dG + dG^T) F</c>.</summary>
     public KernelVariant GramBackward(GramShape shape)
@@ -254,10 +401,17 @@ public sealed partial class KernelChoice
         $"{(Tf32 ? ", TF32" : "")}{(TiledOnCpu ? ", tiled on the CPU" : "")})";
 }
 
-/// <summary>The variants one convolution layer runs, as <see cref="KernelChoice.Conv"/> chose them.</summary>
+/// <summary>The variants one convolution layer runs, as <see cref="KernelChoice.Conv(Conv2dShape)"/> chose
+/// them.</summary>
 /// <param name="Forward">The forward convolution with its fused ReLU.</param>
 /// <param name="InputGradient">The input gradient.</param>
-public readonly record struct ConvVariants(KernelVariant Forward, KernelVariant InputGradient)
+/// <param name="ForwardTile">Winograd's tile where <paramref name="Forward"/> is a Winograd variant (0: the
+/// rule's).</param>
+/// <param name="InputGradientTile">The same for <paramref name="InputGradient"/>.</param>
+/// <param name="PackedOnce">The host code's direct product reads its weights packed once, when the layer is
+/// built, rather than packing them on every call.</param>
+public readonly record struct ConvVariants(KernelVariant Forward, KernelVariant InputGradient,
+    WinogradTile ForwardTile = default, WinogradTile InputGradientTile = default, bool PackedOnce = false)
 {
     /// <summary>
     /// Whether the input gradient is a tiled product: it then reads the transposed, flipped weights,

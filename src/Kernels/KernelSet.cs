@@ -101,5 +101,6 @@ public sealed class KernelSet : IDisposable
         Conv.Dispose();
         Gram.Dispose();
         _splitScratch?.Dispose();
+        Host.Dispose();
     }
 }

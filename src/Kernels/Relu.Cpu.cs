@@ -3,8 +3,8 @@ using ILGPU;
 
 namespace IlgpuStyle.Kernels;
 
-/// <summary>Kernel 2 of the ReLU's bit mask, host code for the CPU accelerator: 16 outputs compared at once
-/// (their sign bits gathered into 16 mask bits), every core. The mask's backward needs no host
+/// <summary>Kernel 2 of the ReLU's bit mask, host code for the CPU accelerator: a vector of outputs compared at once
+/// (their comparisons gathered into as many mask bits), every core. The mask's backward needs no host
 /// variant: the CPU convolution applies the bits as it gathers dOut (<see cref="Conv2d.BackwardInput"/>).</summary>
 public sealed partial class Relu
 {
@@ -16,25 +16,36 @@ public sealed partial class Relu
         long n = output.Length;
         _host.ForElements(mask.Length, (first, end) =>
         {
-            for (long word = first; word < end; word++)
+            switch (CpuVector.Bits)
             {
-                long start = word * 32;
-                if (start + 32 <= n)
-                {
-                    uint low = (uint)Vector512.GreaterThan(Vector512.Load(po + start),
-                        Vector512<float>.Zero).ExtractMostSignificantBits();
-                    uint high = (uint)Vector512.GreaterThan(Vector512.Load(po + start + 16),
-                        Vector512<float>.Zero).ExtractMostSignificantBits();
-                    pm[word] = low | high << 16;
-                    continue;
-                }
-                uint bits = 0;
-                for (long i = start; i < n; i++)
-                {
-                    if (po[i] > 0f) bits |= 1u << (int)(i - start);
-                }
-                pm[word] = bits;
+                case 512: Pack<Vector512<float>>(pm, po, n, first, end); break;
+                case 256: Pack<Vector256<float>>(pm, po, n, first, end); break;
+                default: Pack<Vector128<float>>(pm, po, n, first, end); break;
             }
         });
+    }
+
+    /// <summary>Mask words [first, end) of the n outputs at <paramref name="po"/>.</summary>
+    private static unsafe void Pack<TVector>(uint* pm, float* po, long n, long first, long end)
+        where TVector : struct
+    {
+        int lanes = Simd<TVector>.Count;
+        for (long word = first; word < end; word++)
+        {
+            long start = word * 32;
+            uint bits = 0;
+            if (start + 32 <= n)
+            {
+                for (int e = 0; e < 32; e += lanes)
+                    bits |= Simd<TVector>.PositiveBits(Simd<TVector>.Load(po + start + e)) << e;
+                pm[word] = bits;
+                continue;
+            }
+            for (long i = start; i < n; i++)
+            {
+                if (po[i] > 0f) bits |= 1u << (int)(i - start);
+            }
+            pm[word] = bits;
+        }
     }
 }

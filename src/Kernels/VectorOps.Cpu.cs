@@ -5,10 +5,10 @@ using ILGPU;
 namespace IlgpuStyle.Kernels;
 
 /// <summary>
-/// Kernel 2 of the vector operations, host code for the CPU accelerator: AVX-512 loops over the
-/// buffers on every core (<see cref="CpuHost"/>). They are passes over memory, so the only blocking is
-/// the split into ranges of at least 4096 elements per core; sums are taken in fixed chunks with
-/// double partials (<see cref="CpuHost.Sum"/>), so they are deterministic.
+/// Kernel 2 of the vector operations, host code for the CPU accelerator: SIMD loops (at the processor's width,
+/// <see cref="CpuVector"/>) over the buffers on every core (<see cref="CpuHost"/>). They are passes over memory,
+/// so the only blocking is the split into ranges of at least 4096 elements per core; sums are taken in fixed
+/// chunks with double partials (<see cref="CpuHost.Sum"/>), so they are deterministic.
 /// </summary>
 public sealed partial class VectorOps
 {
@@ -26,24 +26,39 @@ public sealed partial class VectorOps
         float* pz = CpuHost.Pointer(z), px = CpuHost.Pointer(x), py = CpuHost.Pointer(y);
         _host.ForElements(z.Length, (first, end) =>
         {
-            // Terms with a zero coefficient are not read, as in the kernel (a NaN there does not spread).
-            var va = Vector512.Create(a); var vb = Vector512.Create(b); var vc = Vector512.Create(c);
-            long i = first;
-            for (; i + 16 <= end; i += 16)
+            switch (CpuVector.Bits)
             {
-                var value = vc;
-                if (a != 0f) value = Vector512.FusedMultiplyAdd(va, Vector512.Load(px + i), value);
-                if (b != 0f) value = Vector512.FusedMultiplyAdd(vb, Vector512.Load(py + i), value);
-                Vector512.Store(value, pz + i);
-            }
-            for (; i < end; i++)
-            {
-                float value = c;
-                if (a != 0f) value = MathF.FusedMultiplyAdd(a, px[i], value);
-                if (b != 0f) value = MathF.FusedMultiplyAdd(b, py[i], value);
-                pz[i] = value;
+                case 512: Combine<Vector512<float>>(pz, a, px, b, py, c, first, end); break;
+                case 256: Combine<Vector256<float>>(pz, a, px, b, py, c, first, end); break;
+                default: Combine<Vector128<float>>(pz, a, px, b, py, c, first, end); break;
             }
         });
+    }
+
+    /// <summary>z = a x + b y + c over [first, end). Terms with a zero coefficient are not read, as in the kernel
+    /// (a NaN there does not spread).</summary>
+    private static unsafe void Combine<TVector>(float* pz, float a, float* px, float b, float* py, float c,
+        long first, long end)
+        where TVector : struct
+    {
+        var va = Simd<TVector>.Broadcast(a);
+        var vb = Simd<TVector>.Broadcast(b);
+        var vc = Simd<TVector>.Broadcast(c);
+        long i = first;
+        for (int n = Simd<TVector>.Count; i + n <= end; i += n)
+        {
+            var value = vc;
+            if (a != 0f) value = Simd<TVector>.MultiplyAdd(va, Simd<TVector>.Load(px + i), value);
+            if (b != 0f) value = Simd<TVector>.MultiplyAdd(vb, Simd<TVector>.Load(py + i), value);
+            Simd<TVector>.Store(value, pz + i);
+        }
+        for (; i < end; i++)
+        {
+            float value = c;
+            if (a != 0f) value = MathF.FusedMultiplyAdd(a, px[i], value);
+            if (b != 0f) value = MathF.FusedMultiplyAdd(b, py[i], value);
+            pz[i] = value;
+        }
     }
 
     private unsafe void MultiplyCpu(ArrayView<float> z, ArrayView<float> x, ArrayView<float> y)
@@ -52,10 +67,23 @@ public sealed partial class VectorOps
         float* pz = CpuHost.Pointer(z), px = CpuHost.Pointer(x), py = CpuHost.Pointer(y);
         _host.ForElements(z.Length, (first, end) =>
         {
-            long i = first;
-            for (; i + 16 <= end; i += 16) Vector512.Store(Vector512.Load(px + i) * Vector512.Load(py + i), pz + i);
-            for (; i < end; i++) pz[i] = px[i] * py[i];
+            switch (CpuVector.Bits)
+            {
+                case 512: Multiply<Vector512<float>>(pz, px, py, first, end); break;
+                case 256: Multiply<Vector256<float>>(pz, px, py, first, end); break;
+                default: Multiply<Vector128<float>>(pz, px, py, first, end); break;
+            }
         });
+    }
+
+    /// <summary>z = x * y elementwise over [first, end).</summary>
+    private static unsafe void Multiply<TVector>(float* pz, float* px, float* py, long first, long end)
+        where TVector : struct
+    {
+        long i = first;
+        for (int n = Simd<TVector>.Count; i + n <= end; i += n)
+            Simd<TVector>.Store(Simd<TVector>.Multiply(Simd<TVector>.Load(px + i), Simd<TVector>.Load(py + i)), pz + i);
+        for (; i < end; i++) pz[i] = px[i] * py[i];
     }
 
     private unsafe void AxpyByScalarCpu(ArrayView<float> y, ArrayView<float> alpha, float factor, ArrayView<float> x)
@@ -65,12 +93,27 @@ public sealed partial class VectorOps
         float scale = factor * CpuHost.Pointer(alpha)[0];
         _host.ForElements(y.Length, (first, end) =>
         {
-            var s = Vector512.Create(scale);
-            long i = first;
-            for (; i + 16 <= end; i += 16)
-                Vector512.Store(Vector512.FusedMultiplyAdd(s, Vector512.Load(px + i), Vector512.Load(py + i)), py + i);
-            for (; i < end; i++) py[i] = MathF.FusedMultiplyAdd(scale, px[i], py[i]);
+            switch (CpuVector.Bits)
+            {
+                case 512: Axpy<Vector512<float>>(py, scale, px, first, end); break;
+                case 256: Axpy<Vector256<float>>(py, scale, px, first, end); break;
+                default: Axpy<Vector128<float>>(py, scale, px, first, end); break;
+            }
         });
+    }
+
+    /// <summary>y += scale x over [first, end) (fused where the processor has FMA).</summary>
+    private static unsafe void Axpy<TVector>(float* py, float scale, float* px, long first, long end)
+        where TVector : struct
+    {
+        var s = Simd<TVector>.Broadcast(scale);
+        long i = first;
+        for (int n = Simd<TVector>.Count; i + n <= end; i += n)
+        {
+            Simd<TVector>.Store(Simd<TVector>.MultiplyAdd(s, Simd<TVector>.Load(px + i), Simd<TVector>.Load(py + i)),
+                py + i);
+        }
+        for (; i < end; i++) py[i] = MathF.FusedMultiplyAdd(scale, px[i], py[i]);
     }
 
     private unsafe void SumCpu(ArrayView<float> result, ArrayView<float> x, ArrayView<float> y, SumKind kind)
@@ -104,36 +147,49 @@ public sealed partial class VectorOps
         {
             for (int r = first; r < end; r++)
             {
-                float* row = pr + r * n;
-                double t0 = 0, t1 = 0, t2 = 0;
-                for (long start = 0; start < n; start += CpuHost.SumChunk)
+                var (t0, t1, t2) = CpuVector.Bits switch
                 {
-                    long stop = Math.Min(n, start + CpuHost.SumChunk), i = start;
-                    var l0 = Vector512<float>.Zero;
-                    var l1 = l0;
-                    var l2 = l0;
-                    for (; i + 16 <= stop; i += 16)
-                    {
-                        var x = Vector512.Load(row + i);
-                        l0 = Vector512.FusedMultiplyAdd(x, Vector512.Load(v0 + i), l0);
-                        if (k > 1) l1 = Vector512.FusedMultiplyAdd(x, Vector512.Load(v1 + i), l1);
-                        if (k > 2) l2 = Vector512.FusedMultiplyAdd(x, Vector512.Load(v2 + i), l2);
-                    }
-                    t0 += CpuHost.LaneSum(l0);
-                    t1 += CpuHost.LaneSum(l1);
-                    t2 += CpuHost.LaneSum(l2);
-                    for (; i < stop; i++)
-                    {
-                        t0 += (double)row[i] * v0[i];
-                        if (k > 1) t1 += (double)row[i] * v1[i];
-                        if (k > 2) t2 += (double)row[i] * v2[i];
-                    }
-                }
+                    512 => RowDots<Vector512<float>>(pr + r * n, n, k, v0, v1, v2),
+                    256 => RowDots<Vector256<float>>(pr + r * n, n, k, v0, v1, v2),
+                    _ => RowDots<Vector128<float>>(pr + r * n, n, k, v0, v1, v2),
+                };
                 presult[r] = (float)t0;
                 if (k > 1) presult[stride + r] = (float)t1;
                 if (k > 2) presult[2L * stride + r] = (float)t2;
             }
         });
+    }
+
+    /// <summary>One row's dot products with the first k of v0, v1, v2, chunk by chunk.</summary>
+    private static unsafe (double, double, double) RowDots<TVector>(float* row, long n, int k, float* v0, float* v1,
+        float* v2)
+        where TVector : struct
+    {
+        double t0 = 0, t1 = 0, t2 = 0;
+        for (long start = 0; start < n; start += CpuHost.SumChunk)
+        {
+            long stop = Math.Min(n, start + CpuHost.SumChunk), i = start;
+            var l0 = Simd<TVector>.Zero;
+            var l1 = l0;
+            var l2 = l0;
+            for (int lanes = Simd<TVector>.Count; i + lanes <= stop; i += lanes)
+            {
+                var x = Simd<TVector>.Load(row + i);
+                l0 = Simd<TVector>.MultiplyAdd(x, Simd<TVector>.Load(v0 + i), l0);
+                if (k > 1) l1 = Simd<TVector>.MultiplyAdd(x, Simd<TVector>.Load(v1 + i), l1);
+                if (k > 2) l2 = Simd<TVector>.MultiplyAdd(x, Simd<TVector>.Load(v2 + i), l2);
+            }
+            t0 += Simd<TVector>.WideSum(l0);
+            t1 += Simd<TVector>.WideSum(l1);
+            t2 += Simd<TVector>.WideSum(l2);
+            for (; i < stop; i++)
+            {
+                t0 += (double)row[i] * v0[i];
+                if (k > 1) t1 += (double)row[i] * v1[i];
+                if (k > 2) t2 += (double)row[i] * v2[i];
+            }
+        }
+        return (t0, t1, t2);
     }
 
     private unsafe void CombineRowsCpu(ArrayView<float> z, ArrayView<float> rows, ArrayView<float> coefficients,
@@ -151,13 +207,12 @@ public sealed partial class VectorOps
                 if (!accumulate) new Span<float>(pz + block, (int)(stop - block)).Clear();
                 for (int r = 0; r < count; r++)
                 {
-                    float* row = pr + r * n;
-                    var c = Vector512.Create(pc[r]);
-                    long i = block;
-                    for (; i + 16 <= stop; i += 16)
-                        Vector512.Store(Vector512.FusedMultiplyAdd(c, Vector512.Load(row + i), Vector512.Load(
-                            pz + i)), pz + i);
-                    for (; i < stop; i++) pz[i] = MathF.FusedMultiplyAdd(pc[r], row[i], pz[i]);
+                    switch (CpuVector.Bits)
+                    {
+                        case 512: Axpy<Vector512<float>>(pz, pc[r], pr + r * n, block, stop); break;
+                        case 256: Axpy<Vector256<float>>(pz, pc[r], pr + r * n, block, stop); break;
+                        default: Axpy<Vector128<float>>(pz, pc[r], pr + r * n, block, stop); break;
+                    }
                 }
             }
         });
@@ -174,8 +229,9 @@ public sealed partial class VectorOps
     private readonly unsafe struct ProductLanes(float* x, float* y) : ILaneSummand
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector512<float> Add(Vector512<float> lanes, long i) =>
-            Vector512.FusedMultiplyAdd(Vector512.Load(x + i), Vector512.Load(y + i), lanes);
+        public TVector Add<TVector>(TVector lanes, long i)
+            where TVector : struct =>
+            Simd<TVector>.MultiplyAdd(Simd<TVector>.Load(x + i), Simd<TVector>.Load(y + i), lanes);
 
         public double At(long i) => (double)x[i] * y[i];
     }
@@ -184,7 +240,8 @@ public sealed partial class VectorOps
     private readonly unsafe struct AbsLanes(float* x) : ILaneSummand
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector512<float> Add(Vector512<float> lanes, long i) => lanes + Vector512.Abs(Vector512.Load(x + i));
+        public TVector Add<TVector>(TVector lanes, long i)
+            where TVector : struct => Simd<TVector>.Add(lanes, Simd<TVector>.Abs(Simd<TVector>.Load(x + i)));
 
         public double At(long i) => MathF.Abs(x[i]);
     }

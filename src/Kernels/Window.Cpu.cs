@@ -24,11 +24,26 @@ public sealed partial class Window
         ForRows(s, (row, offset) =>
         {
             float* source = pw + (long)row * s.Width, destination = pt + offset;
-            int x = 0;
-            for (; x + 16 <= s.Width; x += 16)
-                Vector512.Store(Vector512.Load(destination + x) + Vector512.Load(source + x), destination + x);
-            for (; x < s.Width; x++) destination[x] += source[x];
+            switch (CpuVector.Bits)
+            {
+                case 512: AddRow<Vector512<float>>(destination, source, s.Width); break;
+                case 256: AddRow<Vector256<float>>(destination, source, s.Width); break;
+                default: AddRow<Vector128<float>>(destination, source, s.Width); break;
+            }
         });
+    }
+
+    /// <summary>destination[x] += source[x] for x &lt; width.</summary>
+    private static unsafe void AddRow<TVector>(float* destination, float* source, int width)
+        where TVector : struct
+    {
+        int x = 0;
+        for (int n = Simd<TVector>.Count; x + n <= width; x += n)
+        {
+            Simd<TVector>.Store(Simd<TVector>.Add(Simd<TVector>.Load(destination + x), Simd<TVector>.Load(source + x)),
+                destination + x);
+        }
+        for (; x < width; x++) destination[x] += source[x];
     }
 
     /// <summary>

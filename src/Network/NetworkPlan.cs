@@ -66,6 +66,8 @@ public sealed class NetworkPlan
         Layers = layers;
         ScratchLength = scratchLength;
         Pooling = pooling;
+        WinogradScratchLength = layers.Where(l => l.Conv is not null)
+            .Select(l => Conv2d.WinogradScratchFloats(l.Conv!.Value, l.Kernels)).DefaultIfEmpty(0).Max();
     }
 
     /// <summary>The layers in forward order, ending at the deepest layer asked for.</summary>
@@ -73,6 +75,10 @@ public sealed class NetworkPlan
 
     /// <summary>Floats in each of the two shared buffers: the largest tensor, input included.</summary>
     public int ScratchLength { get; }
+
+    /// <summary>Floats of the device scratch the layers that run Winograd on a GPU share (kernel 5's transformed
+    /// input and products, <see cref="Conv2d.WinogradScratchFloats"/>); 0 where none does.</summary>
+    public long WinogradScratchLength { get; }
 
     /// <summary>The pooling between blocks.</summary>
     public Pooling Pooling { get; }
@@ -148,18 +154,19 @@ public sealed class NetworkPlan
     }
 
     /// <summary>
-    /// The part of <see cref="DeviceBytes"/> that is weights: each conv's weights and bias, and its
-    /// transposed weights where its input gradient is tiled.
+    /// The part of <see cref="DeviceBytes"/> that is weights: each conv's weights and bias, and what its variants
+    /// read prepared once instead (<see cref="Conv2d.PreparedFloats"/>: W' for a tiled input gradient, Winograd's
+    /// transformed filters, the host code's packed weights).
     /// </summary>
     public long WeightBytes() => Layers.Sum(WeightBytes);
 
     /// <summary>
-    /// Device bytes the network allocates: weights (twice for a tiled input gradient, which reads them
-    /// transposed), kept outputs, masks, argmax, the two shared buffers.
+    /// Device bytes the network allocates: weights and what is prepared from them, kept outputs, masks, argmax,
+    /// the two shared buffers, and the Winograd scratch of a GPU.
     /// </summary>
     public long DeviceBytes()
     {
-        long bytes = 2L * sizeof(float) * ScratchLength;
+        long bytes = 2L * sizeof(float) * ScratchLength + sizeof(float) * WinogradScratchLength;
         foreach (var layer in Layers)
         {
             if (layer.Conv is not null)
@@ -182,12 +189,12 @@ public sealed class NetworkPlan
     /// </summary>
     public long ConvFlops() => Layers.Where(l => l.Conv is not null).Sum(l => 2 * 2 * l.Conv!.Value.MultiplyAdds);
 
-    /// <summary>A conv's weights and bias on the device, and its transposed weights where its input gradient is
-    /// tiled; nothing for a pooling.</summary>
+    /// <summary>A conv's weights and bias on the device, and what <see cref="Conv2d.Prepare"/> makes from them for
+    /// its variants; nothing for a pooling.</summary>
     private static long WeightBytes(PlannedLayer layer)
     {
         if (layer.Conv is not { } conv) return 0;
-        int copies = layer.Kernels.TiledInputGradient ? 2 : 1;
-        return sizeof(float) * ((long)conv.WeightLength * copies + conv.OutChannels);
+        return sizeof(float) * ((long)conv.WeightLength + conv.OutChannels +
+                                Conv2d.PreparedFloats(conv, layer.Kernels));
     }
 }

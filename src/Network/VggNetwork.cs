@@ -56,6 +56,8 @@ public sealed class VggNetwork
         // Layer k's output gradient lives in buffer k mod 2 and its input gradient in the other one;
         // the input's own gradient (layer 0's input gradient) in buffer 1.
         _gradients = [memory.Floats(Plan.ScratchLength), memory.Floats(Plan.ScratchLength)];
+        var winogradScratch = Plan.WinogradScratchLength > 0 ? memory.Floats(Plan.WinogradScratchLength).View
+            : default;
         for (int k = 0; k < Plan.Layers.Count; k++)
         {
             var planned = Plan.Layers[k];
@@ -65,7 +67,8 @@ public sealed class VggNetwork
             var gradients = new LayerGradients(Input: Gradient(k - 1, planned.Input.Length),
                                                Output: Gradient(k, planned.Output.Length));
             _layers.Add(planned.Conv is not null
-                ? new ConvReluLayer(Weights(weights, planned), planned, output, gradients, kernels, memory)
+                ? new ConvReluLayer(Weights(weights, planned), planned, output, gradients, kernels, memory,
+                    winogradScratch)
                 : new PoolLayer(planned, plan.Pooling, output, gradients, kernels, memory));
         }
         _inputGradient = Gradient(-1, InputShape.Length);
@@ -235,7 +238,7 @@ public sealed class VggNetwork
         private readonly Action _convBackward;
 
         public ConvReluLayer(ConvLayerWeights weights, PlannedLayer planned, DeviceTensor output,
-            LayerGradients gradients, KernelSet kernels, DeviceMemory memory)
+            LayerGradients gradients, KernelSet kernels, DeviceMemory memory, ArrayView<float> winogradScratch)
             : base(gradients)
         {
             _kernels = kernels;
@@ -248,7 +251,8 @@ public sealed class VggNetwork
             Output = output;
             if (planned.Mask == ReluMaskSource.Bits)
                 _maskBits = memory.Words(Relu.MaskWords(output.Shape.Length)).View;
-            _weights = kernels.Conv.Prepare(shape, weight, bias, n => memory.Floats(n).View, planned.Kernels);
+            _weights = kernels.Conv.Prepare(shape, weight, bias, n => memory.Floats(n).View, planned.Kernels,
+                winogradScratch);
 
             // The closure the tape replays: the input gradient through the ReLU (its mask, where there is one).
             var (dInput, dOutput) = (gradients.Input, gradients.Output);

@@ -57,7 +57,7 @@ internal static class BatchRun
     }
 
     /// <summary>Options that choose the batch's one device, weights and kernels: not per image.</summary>
-    private static readonly string[] BatchWide = ["--device", "--weights", "--threads", "--tf32"];
+    private static readonly string[] BatchWide = ["--device", "--weights", "--threads", "--tf32", "--conv-algorithm"];
 
     /// <summary>Options the batch itself gives each image: not on the batch's command line.</summary>
     private static readonly string[] PerImage = ["--content", "--output", "--report", "--dry-run"];
@@ -68,6 +68,12 @@ internal static class BatchRun
         Interruption? interruption, Func<string, string?>? environment = null, ImageSave? save = null)
     {
         var clock = Stopwatch.StartNew();
+        // Tuning times the shapes of one run's plan; a batch's images have their own, so it keeps the rule's variants.
+        if (BatchItems.Names(b.Shared).Contains("--tune"))
+        {
+            throw new UsageException("--tune is for the main job and bench: a batch runs the rule's kernel variants " +
+                                     "(tune once with the main job on one image; its cache is not read by a batch).");
+        }
         if (BatchItems.Names(b.Shared).FirstOrDefault(n => PerImage.Contains(n)) is { } own)
         {
             throw new UsageException($"{own} is per image in a batch: give outputs with --output-dir or the " +
@@ -164,6 +170,8 @@ internal static class BatchRun
         Interruption? interruption, ImageSave? save)
     {
         var clock = Stopwatch.StartNew();
+        if (BatchItems.Names(item.Arguments).Contains("--tune"))
+            throw new UsageException("--tune is for the main job and bench: a batch runs the rule's kernel variants.");
         if (BatchItems.Names(item.Arguments).FirstOrDefault(n => BatchWide.Contains(n)) is { } wide)
         {
             throw new UsageException($"{wide} applies to the whole batch (one device, one set of weights): " +
@@ -208,7 +216,7 @@ internal static class BatchRun
             var weights = WeightsLocation.Load(weightsPath, weightsSource, isDefault, output);
             _context = Devices.CreateContext();
             var device = Devices.Select(_context, o.Device);
-            Choice = new KernelChoice(AcceleratorDescription.Of(device), o.Tf32);
+            Choice = new KernelChoice(AcceleratorDescription.Of(device), o.Tf32, algorithm: o.ConvAlgorithm);
             _accelerator = device.CreateAccelerator(_context);
             Limit = MemoryLimit.Default(_accelerator);
             output.WriteLine($"Starting {device.AcceleratorType} '{device.Name.Trim()}' and compiling its kernels " +

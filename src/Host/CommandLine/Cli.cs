@@ -164,6 +164,7 @@ internal static class Cli
                           "directions, checked against the reference variant and timed, in one table (ms, GFLOP/s, " +
                           "correct or not; the rule's and the fastest correct variant marked).",
         };
+        var algorithm = DeviceOptions.ConvAlgorithm();
         // Memory planning and tiling: a tiled evaluation timed against the untiled one.
         var tileSize = PlanningOptions.TileSize(
             "Also time a tiled evaluation of the same image, tile cores of N x N pixels (rounded to the stride, " +
@@ -174,14 +175,15 @@ internal static class Cli
         var threads = DeviceOptions.Threads();
         foreach (var option in new Option[]
                  {
-                     device, sizes, iterations, warmup, divisor, json, tf32, tune, sweep, threads, tileSize,
+                     device, sizes, iterations, warmup, divisor, json, tf32, algorithm, tune, sweep, threads, tileSize,
                  })
         {
             command.Options.Add(option);
         }
         command.SetAction(parse => Guarded(error, () => Bench.Run(output, parse.GetValue(device)!,
             parse.GetValue(sizes)!, parse.GetValue(iterations), parse.GetValue(warmup), parse.GetValue(divisor),
-            parse.GetValue(json), parse.GetValue(tf32), parse.GetValue(threads),
+            parse.GetValue(json), parse.GetValue(tf32), ChoiceOptions.Parse<ConvAlgorithm>(parse.GetValue(algorithm)!),
+            parse.GetValue(threads),
             parse.GetValue(tileSize) is var side and not PlanningOptions.Auto ? side : null,
             ChoiceOptions.Parse<TuningMode>(parse.GetValue(tune)!), parse.GetValue(sweep))));
         return command;

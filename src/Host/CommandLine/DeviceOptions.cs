@@ -6,7 +6,8 @@ namespace IlgpuStyle.Host;
 
 /// <summary>
 /// The options that say where and how the kernels run, declared once for every command that has them (the main
-/// job, <c>bench</c>, <c>verify</c>): <c>--device</c>, <c>--threads</c>, <c>--tf32</c>, <c>--tune</c>.
+/// job, <c>bench</c>, <c>verify</c>): <c>--device</c>, <c>--threads</c>, <c>--tf32</c>, <c>--conv-algorithm</c>,
+/// <c>--tune</c>.
 /// </summary>
 internal static class DeviceOptions
 {
@@ -35,4 +36,10 @@ internal static class DeviceOptions
         Description = "Run the convolutions on TF32 tensor cores (NVIDIA compute capability 8.0+): faster, " +
                       "about 3e-4 relative precision per product.",
     };
+
+    /// <summary><c>--conv-algorithm auto|direct|winograd</c>: which algorithm the 3x3 convolutions run.</summary>
+    public static Option<string> ConvAlgorithm() => ChoiceOptions.Of("--conv-algorithm",
+        "The 3x3 convolutions: auto (Winograd's algorithm where it is faster for the layer and device: on the CPU, " +
+        "most layers; 1e-6..1e-5 relative precision), direct (the direct product everywhere and every sum as " +
+        "before Winograd, bit for bit), or winograd (wherever it can run).", RunOptions.Defaults.ConvAlgorithm);
 }

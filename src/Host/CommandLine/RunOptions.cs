@@ -1,4 +1,5 @@
 using IlgpuStyle.Kernels.Tuning;
+using IlgpuStyle.Kernels;
 using IlgpuStyle.Network;
 using IlgpuStyle.Network.Images;
 using IlgpuStyle.Optimization;
@@ -105,6 +106,10 @@ internal sealed record RunOptions
 
     /// <summary><c>--tune</c>: whether the convolutions' variants are timed on the device (auto: on a GPU).</summary>
     public TuningMode Tune { get; init; } = TuningMode.Auto;
+
+    /// <summary><c>--conv-algorithm</c>: Winograd's algorithm where the rule picks it (auto), never, or wherever it
+    /// can run.</summary>
+    public ConvAlgorithm ConvAlgorithm { get; init; } = ConvAlgorithm.Auto;
 
     /// <summary>Cores the CPU device's host-code operations use (<c>--threads</c>; default: every core).</summary>
     public int Threads { get; init; } = Environment.ProcessorCount;

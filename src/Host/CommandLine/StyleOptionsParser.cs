@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using IlgpuStyle.Kernels.Tuning;
+using IlgpuStyle.Kernels;
 using IlgpuStyle.Network;
 using IlgpuStyle.Network.Images;
 using IlgpuStyle.Optimization;
@@ -121,6 +122,7 @@ internal sealed class StyleOptionsParser
     };
     private readonly Option<bool> _tf32 = DeviceOptions.Tf32();
     private readonly Option<string> _tune = DeviceOptions.Tune();
+    private readonly Option<string> _convAlgorithm = DeviceOptions.ConvAlgorithm();
     // Regions (Gatys et al. 2017, sec. 4): which style paints where.
     private readonly Option<string?> _contentMask = new("--content-mask")
     {
@@ -177,7 +179,7 @@ internal sealed class StyleOptionsParser
                      _schedule, _initialIterations, _averageDecay, _optimizer, _learningRate,
                      _history, _noLineSearch, _contentWeight, _styleWeight, _tvWeight, _contentLayers, _styleLayers,
                      _styleLayerWeights, _pooling, _normalize, _init, _initImage, _seed, _originalColors, _printEvery,
-                     _saveEvery, _report, _tf32, _tune, _device, _threads, _weights,
+                     _saveEvery, _report, _tf32, _convAlgorithm, _tune, _device, _threads, _weights,
                      _colorControl, _colorMatch, _textureSize, _bitDepth,
                      _contentMask, _contentMasks, _styleMasks, _maskMode,
                      _maxMemory, _tileSize, _dryRun,
@@ -260,6 +262,7 @@ internal sealed class StyleOptionsParser
             Seed = parse.GetValue(_seed),
             Tf32 = parse.GetValue(_tf32),
             Tune = ChoiceOptions.Parse<TuningMode>(parse.GetValue(_tune)!),
+            ConvAlgorithm = ChoiceOptions.Parse<ConvAlgorithm>(parse.GetValue(_convAlgorithm)!),
             PrintEvery = parse.GetValue(_printEvery),
             SaveEvery = parse.GetValue(_saveEvery),
             Report = parse.GetValue(_report),

@@ -64,7 +64,7 @@ internal static class Bench
 {
     /// <summary>Runs the bench (every option's range checked by its parser); returns the exit code.</summary>
     public static int Run(TextWriter output, string deviceRequest, IReadOnlyList<int> sizes, int iterations, int warmup,
-        int widthDivisor, string? jsonPath, bool tf32, int threads, int? tileSize = null,
+        int widthDivisor, string? jsonPath, bool tf32, ConvAlgorithm algorithm, int threads, int? tileSize = null,
         TuningMode tune = TuningMode.Auto, bool sweep = false)
     {
         // The main job's rule (RunPlanner): an image reaches a layer when its shorter side is at least the layer's
@@ -86,7 +86,7 @@ internal static class Bench
         using var context = Devices.CreateContext(profiling: true);
         var device = Devices.Select(context, deviceRequest);
         using var accelerator = device.CreateAccelerator(context);
-        var rule = new KernelChoice(AcceleratorDescription.Of(device), tf32);
+        var rule = new KernelChoice(AcceleratorDescription.Of(device), tf32, algorithm: algorithm);
         var weights = RandomVgg19(widthDivisor, seed: 0);
         string deviceName = $"{accelerator.AcceleratorType} {accelerator.Name.Trim()}{(tf32 ? " (TF32)" : "")}";
         if (sweep)

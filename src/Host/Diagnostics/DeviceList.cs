@@ -23,6 +23,7 @@ internal static class DeviceList
         }).ToList();
         TextTable.Write(output, ["#", "type", "name", "memory", "compute units", "max group"], rows);
         output.WriteLine($"'--device auto' picks: {Devices.Select(context, "auto").Name.Trim()}");
+        output.WriteLine($"The CPU device's host code runs at {CpuVector.Describe()}.");
         // ILGPU leaves out, without a word, the OpenCL devices it cannot use: say which and why.
         var openCL = OpenCLSupport.Describe(OpenCLSupport.ReportedDevices()).ToList();
         if (openCL.Count == 0) output.WriteLine("OpenCL: no OpenCL driver reports a device");

@@ -28,7 +28,8 @@ internal static class Verification
                 "Run 'ilgpu-style verify' without --kernel to see them all.");
 
         output.WriteLine(
-            $"Verifying {checks.Count} kernel checks on {accelerator.AcceleratorType} '{accelerator.Name.Trim()}'");
+            $"Verifying {checks.Count} kernel checks on {accelerator.AcceleratorType} '{accelerator.Name.Trim()}'" +
+            (CpuHost.Supports(accelerator) ? $" (host code at {CpuVector.Describe()})" : ""));
         if (device is CLDevice openCL) output.WriteLine(OpenCLSupport.Describe([openCL]).Single());
         var rows = new List<string[]>();
         var failures = new List<CheckResult>();

@@ -41,7 +41,7 @@ internal static class StyleRun
         using var context = Devices.CreateContext();
         var device = Devices.Select(context, o.Device);
         // The kernels every step will run; --tf32 where it cannot run is refused here.
-        var kernelChoice = new KernelChoice(AcceleratorDescription.Of(device), o.Tf32);
+        var kernelChoice = new KernelChoice(AcceleratorDescription.Of(device), o.Tf32, algorithm: o.ConvAlgorithm);
         // The accelerator is created (a context, no buffers) for the memory it has free; the plan is made from
         // shapes before any image is resized or buffer allocated, so a huge --size fails here.
         using var accelerator = device.CreateAccelerator(context);

@@ -24,9 +24,25 @@ public sealed partial class KernelChoice
 
     /// <summary>This rule with <paramref name="table"/>'s measured choices answering first.</summary>
     public KernelChoice WithTuned(TunedVariants table) =>
-        new(Accelerator, Tf32, TiledOnCpu) { _tuned = table };
+        new(Accelerator, Tf32, TiledOnCpu, Algorithm) { _tuned = table };
 
     private KernelVariant? Tuned(TunedOperation operation, Conv2dShape shape) => _tuned?.Find(operation, shape);
+
+    /// <summary>
+    /// The rule's variants for a layer with the measured ones put in, where the tuner timed its shape. A direction
+    /// the rule gives to Winograd keeps it: Winograd is no tuning candidate until <see cref="TuningBounds"/> states
+    /// its bound, so a measured direct variant must not replace it (with <c>--tune always</c> on the CPU the only
+    /// candidate is the direct host code).
+    /// </summary>
+    private ConvVariants TunedOver(Conv2dShape shape, ConvVariants rule)
+    {
+        static bool IsWinograd(KernelVariant v) => v is KernelVariant.Winograd or KernelVariant.CpuWinograd;
+        if (!IsWinograd(rule.Forward) && Tuned(TunedOperation.ConvForward, shape) is { } forward)
+            rule = rule with { Forward = forward };
+        if (!IsWinograd(rule.InputGradient) && Tuned(TunedOperation.ConvInputGradient, shape) is { } inputGradient)
+            rule = rule with { InputGradient = inputGradient };
+        return rule;
+    }
 
     /// <summary>
     /// The variant every other is checked against when tuning: the host code on the CPU accelerator, one thread per

@@ -52,8 +52,12 @@ public static partial class KernelChecks
         foreach (var shape in grams)
         {
             string text = $"C{shape.Channels} M{shape.Positions}";
+            // The host code as the default rule runs it (short rows as one product, the rest by blocks of dot
+            // products), and as --conv-algorithm direct keeps it (blocks for every shape).
             checks.Add(Cpu("gram.forward/cpu", text, k => GramForward(k, shape, KernelVariant.Cpu,
-                "gram.forward/cpu", text)));
+                "gram.forward/cpu", text, ConvAlgorithm.Auto)));
+            checks.Add(Cpu("gram.forward/cpu-blocks", text, k => GramForward(k, shape, KernelVariant.Cpu,
+                "gram.forward/cpu-blocks", text, ConvAlgorithm.Direct)));
             foreach (bool accumulate in new[] { false, true })
             {
                 string name = $"gram.backward{(accumulate ? "+accumulate" : "")}/cpu";

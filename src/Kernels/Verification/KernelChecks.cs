@@ -65,6 +65,7 @@ public static partial class KernelChecks
         AddTemporalKernels(checks);
         AddTiledKernels(checks);
         AddTf32Kernels(checks);
+        AddWinogradKernels(checks);
         AddCpuKernels(checks);
         AddCpuPasses(checks);
         return checks;
@@ -75,6 +76,9 @@ public static partial class KernelChecks
 
     /// <summary>Checks of the TF32 tensor-core convolution (in Tf32Checks.cs).</summary>
     static partial void AddTf32Kernels(List<KernelCheck> checks);
+
+    /// <summary>Checks of Winograd's convolutions, kernels 5 and 6 (in WinogradChecks.cs).</summary>
+    static partial void AddWinogradKernels(List<KernelCheck> checks);
 
     /// <summary>Checks of the host-code CPU variants (in CpuChecks.cs).</summary>
     static partial void AddCpuKernels(List<KernelCheck> checks);
@@ -152,6 +156,13 @@ public static partial class KernelChecks
     /// scratch do; <paramref name="splits"/> are the tiled kernels' slices of the reduction.
     /// </summary>
     private static CheckResult ConvForward(KernelSet k, Conv2dShape s, KernelVariant variant, bool fuseRelu,
+        string name, int seed, Judge judge, int offset = 0, int splits = 0) =>
+        ConvForward(k, s, new ConvVariants(variant, KernelVariant.PerElement), fuseRelu, name, seed, judge, offset,
+            splits);
+
+    /// <summary><see cref="ConvForward(KernelSet, Conv2dShape, KernelVariant, bool, string, int, Judge, int, int)"/>
+    /// with the layer's variants in full (a Winograd tile, weights packed once).</summary>
+    private static CheckResult ConvForward(KernelSet k, Conv2dShape s, ConvVariants variants, bool fuseRelu,
         string name, int seed, Judge judge, int offset = 0, int splits = 0)
     {
         var random = new Random(seed);
@@ -176,10 +187,39 @@ public static partial class KernelChecks
         using var dWeight = Upload(a, weight);
         using var dBias = Upload(a, bias);
         using var output = Poisoned(a, s.Output.Length);
-        var weights = k.Conv.Prepare(s, dWeight.View, dBias.View, _ => default,
-            new ConvVariants(variant, KernelVariant.PerElement));
+        using var prepared = new PreparedBuffers(a);
+        var weights = prepared.Prepare(k, s, dWeight.View, dBias.View, variants);
         k.Conv.Forward(output.View, default, dInput.View.SubView(offset, s.Input.Length), weights, fuseRelu, splits);
         return judge(name, s.ToString(), Download(output), input[offset..], weight, Reference, Magnitude);
+    }
+
+    /// <summary>
+    /// The buffers <see cref="Conv2d.Prepare"/> asks for in a check (each poisoned with NaN, so a prepared filter
+    /// with a hole fails), and kernel 5's scratch, freed together.
+    /// </summary>
+    private sealed class PreparedBuffers(Accelerator accelerator) : IDisposable
+    {
+        private readonly List<MemoryBuffer1D<float, Stride1D.Dense>> _buffers = [];
+
+        /// <summary>The layer's weights for <paramref name="variants"/>, with everything they need.</summary>
+        public Conv2dWeights Prepare(KernelSet k, Conv2dShape s, ArrayView<float> weight, ArrayView<float> bias,
+            ConvVariants variants)
+        {
+            long scratch = Conv2d.WinogradScratchFloats(s, k.Choice.Conv(s, variants));
+            return k.Conv.Prepare(s, weight, bias, Floats, variants, scratch > 0 ? Floats(scratch) : default);
+        }
+
+        private ArrayView<float> Floats(long n)
+        {
+            var buffer = Poisoned(accelerator, checked((int)n));
+            _buffers.Add(buffer);
+            return buffer.View;
+        }
+
+        public void Dispose()
+        {
+            foreach (var buffer in _buffers) buffer.Dispose();
+        }
     }
 
     /// <summary>
@@ -188,6 +228,12 @@ public static partial class KernelChecks
     /// <paramref name="mask"/>: none (""), the kept output ("+relu-mask") or its bits ("+relu-bits").
     /// </summary>
     private static CheckResult ConvBackward(KernelSet k, Conv2dShape s, KernelVariant variant, string mask,
+        string name, int seed, Judge judge, int splits = 0) =>
+        ConvBackward(k, s, new ConvVariants(KernelVariant.PerElement, variant), mask, name, seed, judge, splits);
+
+    /// <summary><see cref="ConvBackward(KernelSet, Conv2dShape, KernelVariant, string, string, int, Judge, int)"/>
+    /// with the layer's variants in full.</summary>
+    private static CheckResult ConvBackward(KernelSet k, Conv2dShape s, ConvVariants variants, string mask,
         string name, int seed, Judge judge, int splits = 0)
     {
         var random = new Random(seed);
@@ -210,12 +256,11 @@ public static partial class KernelChecks
         using var dOut = Upload(a, dOutput);
         using var dWeight = Upload(a, weight);
         using var dBias = Upload(a, new double[s.OutChannels]);
-        using var transposed = Poisoned(a, s.WeightLength);
         using var saved = Upload(a, reluOutput);
         using var dBits = a.Allocate1D(bits);
         using var dInput = Poisoned(a, s.Input.Length);
-        var weights = k.Conv.Prepare(s, dWeight.View, dBias.View, _ => transposed.View,
-            new ConvVariants(KernelVariant.PerElement, variant));
+        using var prepared = new PreparedBuffers(a);
+        var weights = prepared.Prepare(k, s, dWeight.View, dBias.View, variants);
         k.Conv.BackwardInput(dInput.View, dOut.View, weights, mask == "+relu-mask" ? saved.View : default,
             mask == "+relu-bits" ? dBits.View : default, splits);
         return judge(name, s.ToString(), Download(dInput), masked, weight, Reference, Reference);
@@ -417,7 +462,10 @@ public static partial class KernelChecks
         }
     }
 
-    private static CheckResult GramForward(KernelSet k, GramShape s, KernelVariant variant, string name, string text)
+    /// <summary>The Gram forward in <paramref name="variant"/>; with <paramref name="algorithm"/>, on a Gram whose rule
+    /// has that algorithm (the host code's two blockings: <see cref="KernelChoice.GramAsProduct"/>).</summary>
+    private static CheckResult GramForward(KernelSet k, GramShape s, KernelVariant variant, string name, string text,
+        ConvAlgorithm? algorithm = null)
     {
         var features = Uniform(new Random(41), s.FeatureLength);
         double scale = 1.0 / (s.FeatureLength);
@@ -426,7 +474,10 @@ public static partial class KernelChecks
 
         using var dFeatures = Upload(k.Accelerator, features);
         using var gram = Poisoned(k.Accelerator, s.GramLength);
-        k.Gram.Forward(gram.View, dFeatures.View, s, (float)scale, variant);
+        using var own = algorithm is { } a
+            ? new Gram(k.Accelerator, new KernelChoice(k.Choice.Accelerator, algorithm: a), k.Host)
+            : null;
+        (own ?? k.Gram).Forward(gram.View, dFeatures.View, s, (float)scale, variant);
         return Comparison.Compare(name, text, Download(gram), expected, Sums);
     }
 
