@@ -38,6 +38,17 @@ internal delegate void ImageSave(Network.Images.FloatRgbImage image, string path
 internal static class BatchRun
 {
     /// <summary>
+    /// Refuses <c>--tune</c> on the batch's command line or in a row: tuning times the shapes of one run's plan, and a
+    /// batch's images have their own, so a batch runs the rule's variants.
+    /// </summary>
+    private static void RefuseTuning(IReadOnlyList<string> arguments)
+    {
+        if (!BatchItems.Names(arguments).Contains("--tune")) return;
+        throw new UsageException("--tune is for the main job and bench: a batch runs the rule's kernel variants " +
+                                 "(tune once with the main job on one image; its cache is not read by a batch).");
+    }
+
+    /// <summary>
     /// Creates --output-dir when it does not exist yet, as a user of a batch expects (its parent must exist: a
     /// misspelt path is refused, not made); refuses one that is a file.
     /// </summary>
@@ -68,12 +79,7 @@ internal static class BatchRun
         Interruption? interruption, Func<string, string?>? environment = null, ImageSave? save = null)
     {
         var clock = Stopwatch.StartNew();
-        // Tuning times the shapes of one run's plan; a batch's images have their own, so it keeps the rule's variants.
-        if (BatchItems.Names(b.Shared).Contains("--tune"))
-        {
-            throw new UsageException("--tune is for the main job and bench: a batch runs the rule's kernel variants " +
-                                     "(tune once with the main job on one image; its cache is not read by a batch).");
-        }
+        RefuseTuning(b.Shared);
         if (BatchItems.Names(b.Shared).FirstOrDefault(n => PerImage.Contains(n)) is { } own)
         {
             throw new UsageException($"{own} is per image in a batch: give outputs with --output-dir or the " +
@@ -170,8 +176,7 @@ internal static class BatchRun
         Interruption? interruption, ImageSave? save)
     {
         var clock = Stopwatch.StartNew();
-        if (BatchItems.Names(item.Arguments).Contains("--tune"))
-            throw new UsageException("--tune is for the main job and bench: a batch runs the rule's kernel variants.");
+        RefuseTuning(item.Arguments);
         if (BatchItems.Names(item.Arguments).FirstOrDefault(n => BatchWide.Contains(n)) is { } wide)
         {
             throw new UsageException($"{wide} applies to the whole batch (one device, one set of weights): " +

@@ -217,6 +217,23 @@ public sealed class BatchTests
         Assert.That(File.ReadAllText(file), Is.EqualTo("kept"));
     }
 
+    /// <summary>--tune is refused in one line on the batch's command line (nothing rendered) and in a row (that row
+    /// fails, the others go on).</summary>
+    [Test]
+    public void TuningIsRefusedOnTheCommandLineAndInARow()
+    {
+        var whole = Batch(Manifest($"{ContentPng},{StylePng},a.png,"), "--tune", "always");
+        Assert.That(whole.Exit, Is.EqualTo(ExitCodes.Usage), whole.ToString());
+        Assert.That(whole.Error.Trim(), Does.StartWith("error: --tune is for the main job and bench"));
+        Assert.That(File.Exists(Path.Combine(_folder, "a.png")), Is.False);
+
+        var row = Batch(Manifest($"{ContentPng},{StylePng},a.png,--tune off", $"{PortraitJpeg},{StylePng},b.png,"));
+        Assert.That(row.Exit, Is.EqualTo(ExitCodes.Failed), row.ToString());
+        Assert.That(row.Error.Trim(), Does.StartWith($"error: row 2 ({ContentPng}): --tune is for the main job"));
+        Assert.That(File.Exists(Path.Combine(_folder, "a.png")), Is.False);
+        Assert.That(File.Exists(Path.Combine(_folder, "b.png")));
+    }
+
     /// <summary>An image whose loss becomes NaN fails and writes nothing (the main job would write its last finite
     /// image, which the rerun would then skip as finished); the next image is rendered.</summary>
     [Test]
