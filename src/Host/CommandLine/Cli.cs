@@ -123,8 +123,8 @@ internal static class Cli
     {
         var input = new Option<string>("--input")
         {
-            Description = "The video: a file (.avi, .mp4, ... as FFmpeg reads it) or a folder of frames (PNG or JPEG, " +
-                          "in the order of their names).",
+            Description = "The video: a file (.avi, .mp4, ... as FFmpeg reads it) or a folder of frames (PNG or " +
+                          "JPEG, in the order of their names).",
             Required = true,
         };
         var video = new Option<string?>("--output")

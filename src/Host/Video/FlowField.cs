@@ -18,7 +18,8 @@ internal sealed class FlowField
     /// </summary>
     public FlowField(int width, int height, float[] u, float[] v)
     {
-        if (width <= 0 || height <= 0) throw new ArgumentException($"A flow needs a positive size, got {width}x{height}.");
+        if (width <= 0 || height <= 0)
+            throw new ArgumentException($"A flow needs a positive size, got {width}x{height}.");
         if (u.Length != width * height || v.Length != width * height)
             throw new ArgumentException($"A {width}x{height} flow needs {width * height} values per plane.");
         Width = width;

@@ -127,6 +127,15 @@ internal sealed class VideoFrames(string path)
         return fps > 0 && double.IsFinite(fps) ? fps : 25;
     }
 
+    /// <summary>The codec a video file is written with, from its extension; a <see cref="UsageException"/> for one
+    /// that is neither .avi nor .mp4 (checked before anything is rendered).</summary>
+    public static FourCC Codec(string path) => System.IO.Path.GetExtension(path).ToLowerInvariant() switch
+    {
+        ".avi" => FourCC.MJPG,
+        ".mp4" => FourCC.MP4V,
+        _ => throw new UsageException($"The video '{path}' must be an .avi or an .mp4."),
+    };
+
     /// <summary>
     /// Writes <paramref name="frames"/> as a video file, atomically: into a temporary file beside
     /// <paramref name="path"/>, renamed over it when complete. An .avi holds Motion JPEG (every frame a JPEG, as
@@ -136,12 +145,7 @@ internal sealed class VideoFrames(string path)
     {
         string full = System.IO.Path.GetFullPath(path);
         string extension = System.IO.Path.GetExtension(full).ToLowerInvariant();
-        var codec = extension switch
-        {
-            ".avi" => FourCC.MJPG,
-            ".mp4" => FourCC.MP4V,
-            _ => throw new UsageException($"The video '{path}' must be an .avi or an .mp4."),
-        };
+        var codec = Codec(path);
         string temp = System.IO.Path.Combine(System.IO.Path.GetDirectoryName(full)!,
             $".{System.IO.Path.GetFileNameWithoutExtension(full)}.{Environment.ProcessId}.tmp{extension}");
         try

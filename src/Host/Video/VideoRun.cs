@@ -64,6 +64,7 @@ internal static class VideoRun
         var clock = Stopwatch.StartNew();
         var o = Options(v);
         string frames = FramesFolder(v);
+        if (v.Output is not null) VideoFrames.Codec(v.Output);
         OpenCv.Version();
         var shard = Shard.Of(v.ShardOption, v.ShardCount, environment ?? Environment.GetEnvironmentVariable);
         var source = new VideoFrames(v.Input);
@@ -170,7 +171,8 @@ internal static class VideoRun
         }
         catch (IOException e)
         {
-            throw new RunFailedException($"could not write {v.Output} ({e.Message.TrimEnd('.')}); nothing was written.");
+            throw new RunFailedException($"could not write {v.Output} ({e.Message.TrimEnd('.')}); nothing was " +
+                                         "written.");
         }
         output.WriteLine($"Wrote {v.Output}: {input.Count} frames of {first.Width}x{first.Height} at " +
                          $"{input.Fps:0.##} fps.");
@@ -228,7 +230,8 @@ internal static class VideoRun
             }
             interruption?.Disarm();
             string timing = _rendered == 0 ? "" :
-                $"; {_frameSeconds / _rendered:0.###} s a frame, {_tally.Seconds / Math.Max(1, _tally.Evaluations):0.####} s an " +
+                $"; {_frameSeconds / _rendered:0.###} s a frame, " +
+                $"{_tally.Seconds / Math.Max(1, _tally.Evaluations):0.####} s an " +
                 $"evaluation ({_tally.Evaluations} evaluations, {_tally.Evaluations / (double)_rendered:0.#} a " +
                 $"frame), optical flow {_flowSeconds / _rendered:0.###} s a frame";
             output.WriteLine($"Frames done in {ProgressDisplay.FormatDuration(clock.Elapsed.TotalSeconds)}: " +
