@@ -95,9 +95,43 @@ public sealed class VideoTests
     {
         const int count = 6;
         string clip = SyntheticClip(count);
-        var (video, alone) = Steadiness(clip, count, Shared());
+        var (video, alone) = Steadiness(clip, count, Shared(), []);
         Assert.That(alone / video, Is.GreaterThanOrEqualTo(3),
             $"warping error: {video:0.##} with the temporal loss, {alone:0.##} frame by frame");
+    }
+
+    [Test]
+    public void OnAPanTheLongTermLossGivesTheFurtherFramesNothing()
+    {
+        // Every point of frame t that frame t - 2 saw, frame t - 1 saw too (the window only moves on), so Ruder et
+        // al.'s long-term weights leave frames t - 2 and t - 3 no pixel, and the frames are the short-term loss's.
+        const int count = 5;
+        string clip = SyntheticClip(count);
+        string shortTerm = Path.Combine(_folder, "short"), longTerm = Path.Combine(_folder, "long");
+        Assert.That(Video(["--input", clip, "--frames-dir", shortTerm, .. Shared(10)]).Exit, Is.Zero);
+        var run = Video(["--input", clip, "--frames-dir", longTerm, "--long-term", "3", .. Shared(10)]);
+        Assert.That(run.Exit, Is.Zero, run.ToString());
+        for (int t = 1; t <= count; t++)
+        {
+            Assert.That(File.ReadAllBytes(Path.Combine(longTerm, VideoRun.FrameName(t))),
+                Is.EqualTo(File.ReadAllBytes(Path.Combine(shortTerm, VideoRun.FrameName(t)))), $"frame {t}");
+        }
+    }
+
+    [Test]
+    public void TheTemporalLossHoldsFramesSteadierThanTheWarpedStartAlone()
+    {
+        // --temporal-weight 0 keeps the warped start but not the loss: the optimizer then drifts from it.
+        const int count = 5;
+        string clip = SyntheticClip(count);
+        string held = Path.Combine(_folder, "held"), free = Path.Combine(_folder, "free");
+        Assert.That(Video(["--input", clip, "--frames-dir", held, .. Shared()]).Exit, Is.Zero);
+        Assert.That(Video(["--input", clip, "--frames-dir", free, "--temporal-weight", "0", .. Shared()]).Exit,
+            Is.Zero);
+        double withLoss = VideoClips.WarpingError(Frames(held, count), Dx, Dy);
+        double without = VideoClips.WarpingError(Frames(free, count), Dx, Dy);
+        TestContext.Out.WriteLine($"warping error {withLoss:0.###} with the loss, {without:0.###} without");
+        Assert.That(without, Is.GreaterThan(1.5 * withLoss), $"{withLoss:0.###} with the loss, {without:0.###} without");
     }
 
     [Test]
@@ -110,17 +144,18 @@ public sealed class VideoTests
             Enumerable.Range(0, count).Select(t => VideoClips.Frame(photo, 96, 72, 300, 380, 3, 0, t)));
         string[] shared = ["--style", painting, "--weights", ConvertedFixture("vgg19_div16.zip.pth"),
             "--device", "cpu", "--size", "96", "--iterations", "30"];
-        var (video, alone) = Steadiness(clip, count, shared, 3, 0);
+        var (video, alone) = Steadiness(clip, count, shared, [], 3, 0);
         Assert.That(alone / video, Is.GreaterThanOrEqualTo(3),
             $"warping error: {video:0.##} with the temporal loss, {alone:0.##} frame by frame");
     }
 
-    /// <summary>The warping errors of the clip stylised as a video and frame by frame (a batch: each frame alone,
-    /// with the same options).</summary>
-    private (double Video, double Alone) Steadiness(string clip, int count, string[] shared, int dx = Dx, int dy = Dy)
+    /// <summary>The warping errors of the clip stylised as a video (with <paramref name="videoOnly"/> options too)
+    /// and frame by frame (a batch: each frame alone, with the same options).</summary>
+    private (double Video, double Alone) Steadiness(string clip, int count, string[] shared, string[] videoOnly,
+        int dx = Dx, int dy = Dy)
     {
         string frames = Path.Combine(_folder, "video-frames"), alone = Path.Combine(_folder, "alone");
-        var video = Video(["--input", clip, "--frames-dir", frames, .. shared]);
+        var video = Video(["--input", clip, "--frames-dir", frames, .. videoOnly, .. shared]);
         Assert.That(video.Exit, Is.Zero, video.ToString());
         var batch = Run(["batch", "--inputs", Path.Combine(clip, "*.png"), "--output-dir", alone, .. shared]);
         Assert.That(batch.Exit, Is.Zero, batch.ToString());
