@@ -62,7 +62,7 @@ internal static class VideoRun
         Func<string, string?>? environment = null, IOpticalFlow? flow = null)
     {
         var clock = Stopwatch.StartNew();
-        var o = Options(v);
+        var o = v.Join ? null : Options(v); // a join renders nothing: the main job's options are not needed
         string frames = FramesFolder(v);
         if (v.Output is not null) VideoFrames.Codec(v.Output);
         OpenCv.Version();
@@ -89,7 +89,7 @@ internal static class VideoRun
             BatchRun.MakeOutputFolder(frames, "--frames-dir");
             string warmup = Path.Combine(frames, $".warmup-{shard.Index}-of-{shard.Count}");
             if (chunk.Start < chunk.First) Directory.CreateDirectory(warmup);
-            var render = new FrameRenderer(v, o, source, chunk, frames, warmup, flow ?? new FarnebackFlow(), output,
+            var render = new FrameRenderer(v, o!, source, chunk, frames, warmup, flow ?? new FarnebackFlow(), output,
                 error, interruption);
             exit = render.Run(clock);
             if (exit != 0 && interruption?.Requested == true) return exit;

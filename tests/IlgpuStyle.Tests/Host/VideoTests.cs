@@ -316,3 +316,79 @@ public sealed class VideoTests
         });
     }
 }
+
+/// <summary>
+/// The figures of docs/PERFORMANCE.md's "Video" section: a 10-frame pan 4 px a frame across tubingen.jpg at 256 px,
+/// 100 L-BFGS iterations a frame with the fixture weights, as a video and frame by frame (a batch). A measurement,
+/// minutes long: run it alone on a quiet machine,
+/// <c>dotnet test -c Release --filter FullyQualifiedName~VideoFigures</c>.
+/// </summary>
+[Explicit("A measurement of minutes for docs/PERFORMANCE.md: run it alone on a quiet machine.")]
+public sealed class VideoFigures
+{
+    [Test]
+    public void PanAcrossTubingen()
+    {
+        const int width = 256, height = 192, step = 4, count = 10;
+        var photo = Decode(SharedFolder.Require("images/tubingen.jpg"));
+        string folder = NewFolder("video-figures");
+        var frames = Enumerable.Range(0, count).Select(t => VideoClips.Frame(photo, width, height, 300, 300, step, 0,
+            t)).ToList();
+        var (mean, within) = VideoClips.FlowError(new FarnebackFlow().Estimate(frames[1], frames[0]), step, 0, 8);
+        TestContext.Out.WriteLine($"flow of frame 2 to frame 1: mean end-point error {mean:0.###} px, " +
+                                  $"{within:P2} within 1 px of ({step}, 0)");
+        string clip = VideoClips.FramesFolder(Path.Combine(folder, "clip"), frames);
+        string[] shared = ["--style", SharedFolder.Require("images/starry_night.jpg"),
+            "--weights", ConvertedFixture("vgg19_div16.zip.pth"), "--device", "cpu", "--size", $"{width}",
+            "--iterations", "100"];
+        string video = Path.Combine(folder, "video"), alone = Path.Combine(folder, "alone");
+        var run = Run(["video", "--input", clip, "--frames-dir", video, .. shared]);
+        Assert.That(run.Exit, Is.Zero, run.ToString());
+        var batch = Run(["batch", "--inputs", Path.Combine(clip, "*.png"), "--output-dir", alone, .. shared]);
+        Assert.That(batch.Exit, Is.Zero, batch.ToString());
+        double withLoss = VideoClips.WarpingError(Enumerable.Range(1, count)
+            .Select(t => Decode(Path.Combine(video, VideoRun.FrameName(t)))).ToList(), step, 0);
+        double frameByFrame = VideoClips.WarpingError(Enumerable.Range(1, count)
+            .Select(t => Decode(Path.Combine(alone, $"frame_{t:D4}.png"))).ToList(), step, 0);
+        TestContext.Out.WriteLine($"warping error: {withLoss:0.###} as a video, {frameByFrame:0.###} frame by frame " +
+                                  $"({frameByFrame / withLoss:0.#}x steadier)");
+        TestContext.Out.WriteLine(run.Output);
+        TestContext.Out.WriteLine(batch.Output);
+    }
+
+    /// <summary>What a seam looks like: a 12-frame pan at 128 px in one run, in two shards without warm-up and in two
+    /// shards with 4 warm-up frames; the warping error of each frame pair, the seam's (frames 6 to 7) marked.</summary>
+    [Test]
+    public void SeamsOfTwoShards()
+    {
+        const int width = 128, height = 96, step = 4, count = 12;
+        var photo = Decode(SharedFolder.Require("images/tubingen.jpg"));
+        string folder = NewFolder("video-seams");
+        string clip = VideoClips.FramesFolder(Path.Combine(folder, "clip"), Enumerable.Range(0, count)
+            .Select(t => VideoClips.Frame(photo, width, height, 300, 300, step, 0, t)));
+        string[] shared = ["--input", clip, "--style", SharedFolder.Require("images/starry_night.jpg"),
+            "--weights", ConvertedFixture("vgg19_div16.zip.pth"), "--device", "cpu", "--size", $"{width}",
+            "--iterations", "100"];
+        var runs = new (string Name, string[][] Shards)[]
+        {
+            ("one run", [[]]),
+            ("2 shards, no warm-up", [["--shard", "0/2"], ["--shard", "1/2", "--warmup-frames", "0"]]),
+            ("2 shards, 4 warm-up frames", [["--shard", "0/2"], ["--shard", "1/2", "--warmup-frames", "4"]]),
+        };
+        foreach (var (name, shards) in runs)
+        {
+            string frames = Path.Combine(folder, name.Replace(' ', '-').Replace(",", ""));
+            foreach (var args in shards)
+            {
+                var run = Run(["video", "--frames-dir", frames, .. shared, .. args]);
+                Assert.That(run.Exit, Is.Zero, run.ToString());
+            }
+            var images = Enumerable.Range(1, count).Select(t => Decode(Path.Combine(frames, VideoRun.FrameName(t))))
+                .ToList();
+            var pairs = Enumerable.Range(1, count - 1).Select(t => VideoClips.WarpingError(images[(t - 1)..(t + 1)],
+                step, 0)).ToList();
+            TestContext.Out.WriteLine($"{name}: " + string.Join(" ", pairs.Select((e, k) =>
+                k == 5 ? $"[{e:0.#}]" : $"{e:0.#}")));
+        }
+    }
+}
