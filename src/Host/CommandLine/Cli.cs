@@ -146,8 +146,8 @@ internal static class Cli
             "How many previous frames hold frame t in place (Ruder et al.'s long-term consistency: each pixel keeps " +
             "to the nearest of them that saw it reliably); 1 is the short-term loss.", 1, minimum: 1);
         var warmup = NumberOptions.Whole("--warmup-frames",
-            "With shards: frames a shard renders before its chunk and discards, so that its first kept frame " +
-            "continues a run rather than starts one.", 4, minimum: 0);
+            "With shards: frames a shard renders before its chunk and discards, so that the chunk's frames are past " +
+            "the settling of a run's first frames (a seam remains: README, 'Video').", 4, minimum: 0);
         var join = new Option<bool>("--join")
         {
             Description = "Only assemble --output from the frames in --frames-dir (after every shard has finished).",

@@ -132,7 +132,7 @@ internal sealed class VideoFrames(string path)
     public static FourCC Codec(string path) => System.IO.Path.GetExtension(path).ToLowerInvariant() switch
     {
         ".avi" => FourCC.MJPG,
-        ".mp4" => FourCC.MP4V,
+        ".mp4" => FourCC.FromString("mp4v"), // lower case, the tag an MP4 holds (FFmpeg warns at "MP4V")
         _ => throw new UsageException($"The video '{path}' must be an .avi or an .mp4."),
     };
 
