@@ -78,7 +78,8 @@ public sealed class VideoTests
         var (mean, within) = VideoClips.FlowError(new FarnebackFlow().Estimate(b, a), 3, 0, 8);
         Assert.That(mean, Is.LessThan(0.25), $"mean end-point error {mean:0.###} px");
         Assert.That(within, Is.GreaterThan(0.99), $"{within:P1} within 1 px");
-        TestContext.Out.WriteLine($"tubingen pan of 3 px: mean end-point error {mean:0.###} px, {within:P2} within 1 px");
+        TestContext.Out.WriteLine($"tubingen pan of 3 px: mean end-point error {mean:0.###} px, {within:P2} " +
+                                  "within 1 px");
     }
 
     private static void AssertFlow(FlowField flow, string what)
@@ -131,7 +132,8 @@ public sealed class VideoTests
         double withLoss = VideoClips.WarpingError(Frames(held, count), Dx, Dy);
         double without = VideoClips.WarpingError(Frames(free, count), Dx, Dy);
         TestContext.Out.WriteLine($"warping error {withLoss:0.###} with the loss, {without:0.###} without");
-        Assert.That(without, Is.GreaterThan(1.5 * withLoss), $"{withLoss:0.###} with the loss, {without:0.###} without");
+        Assert.That(without, Is.GreaterThan(1.5 * withLoss),
+            $"{withLoss:0.###} with the loss, {without:0.###} without");
     }
 
     [Test]
