@@ -52,16 +52,16 @@ internal static class BatchRun
     /// Creates --output-dir when it does not exist yet, as a user of a batch expects (its parent must exist: a
     /// misspelt path is refused, not made); refuses one that is a file.
     /// </summary>
-    private static void MakeOutputFolder(string folder)
+    internal static void MakeOutputFolder(string folder, string option = "--output-dir")
     {
         string full = Path.GetFullPath(folder);
         if (File.Exists(full))
-            throw new UsageException($"--output-dir '{folder}' is a file, not a folder. Choose a folder.");
+            throw new UsageException($"{option} '{folder}' is a file, not a folder. Choose a folder.");
         if (Directory.Exists(full)) return;
         string? parent = Path.GetDirectoryName(Path.TrimEndingDirectorySeparator(full));
         if (parent is null || !Directory.Exists(parent))
         {
-            throw new UsageException($"--output-dir '{folder}' cannot be made: its parent folder '{parent}' does " +
+            throw new UsageException($"{option} '{folder}' cannot be made: its parent folder '{parent}' does " +
                                      "not exist. Create it or choose another folder.");
         }
         Directory.CreateDirectory(full);
@@ -100,7 +100,7 @@ internal static class BatchRun
         var resolved = items.Select(i => Resolve(i, b.Shared)).ToList();
         var clashes = Clashes(items, resolved);
         var tally = new Tally();
-        using var session = new Session(output);
+        using var session = new RunSession(output, "once for the batch", "image");
         int k = 0;
         foreach (var item in mine)
         {
@@ -172,7 +172,7 @@ internal static class BatchRun
         or OutOfMemoryException;
 
     /// <summary>One image: its files checked, its images read, planned and rendered on the batch's device.</summary>
-    private static int RenderOne(Session session, RunOptions o, BatchItem item, BatchOptions b,
+    private static int RenderOne(RunSession session, RunOptions o, BatchItem item, BatchOptions b,
         Interruption? interruption, ImageSave? save)
     {
         var clock = Stopwatch.StartNew();
@@ -193,51 +193,6 @@ internal static class BatchRun
         foreach (string note in plan.Notes) output.WriteLine($"note: {note}");
         return StyleRun.Render(run, o, images, plan, output, live: false, interruption, clock,
             finishedOnly: true, save);
-    }
-
-    /// <summary>The device, kernels and weights, started for the first image that needs them and kept.</summary>
-    private sealed class Session(TextWriter output) : IDisposable
-    {
-        /// <summary>Where the batch reports.</summary>
-        public TextWriter Output => output;
-
-        private Context? _context;
-        private Accelerator? _accelerator;
-        private KernelSet? _kernels;
-        private StyleRun.RunDevice? _run;
-
-        public ObjectiveCache Objectives { get; } = new();
-        public StyleImages Styles { get; } = new();
-        public KernelChoice? Choice { get; private set; }
-
-        /// <summary>The device's memory limit without <c>--max-memory</c>, taken once at the start: an image's plan
-        /// must not depend on the buffers the image before left for it.</summary>
-        public MemoryLimit? Limit { get; private set; }
-
-        public StyleRun.RunDevice Start(RunOptions o, bool verbose)
-        {
-            if (_run is not null) return _run;
-            var (weightsPath, weightsSource, isDefault) = WeightsLocation.Of(o.Weights);
-            var weights = WeightsLocation.Load(weightsPath, weightsSource, isDefault, output);
-            _context = Devices.CreateContext();
-            var device = Devices.Select(_context, o.Device);
-            Choice = new KernelChoice(AcceleratorDescription.Of(device), o.Tf32, algorithm: o.ConvAlgorithm);
-            _accelerator = device.CreateAccelerator(_context);
-            Limit = MemoryLimit.Default(_accelerator);
-            output.WriteLine($"Starting {device.AcceleratorType} '{device.Name.Trim()}' and compiling its kernels " +
-                             $"(once for the batch{(verbose ? "" : "; --verbose prints each image's run")})...");
-            _kernels = new KernelSet(_accelerator, Choice, o.Threads);
-            _run = new StyleRun.RunDevice(_accelerator, _kernels, weights, weightsPath, Objectives);
-            return _run;
-        }
-
-        public void Dispose()
-        {
-            Objectives.Dispose();
-            _kernels?.Dispose();
-            _accelerator?.Dispose();
-            _context?.Dispose();
-        }
     }
 
     /// <summary>An item's main-job options, or why it has none (a malformed row, an option the parser refuses).

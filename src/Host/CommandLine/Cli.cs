@@ -32,6 +32,7 @@ internal static class Cli
         var run = new StyleOptionsParser(root);
         root.SetAction(parse => Guarded(error, () => StyleRun.Execute(run.Read(parse), output, live, interruption)));
         root.Subcommands.Add(BatchCommand(output, error, live, interruption));
+        root.Subcommands.Add(VideoCommand(output, error, interruption));
         root.Subcommands.Add(DevicesCommand(output, error));
         root.Subcommands.Add(VerifyCommand(output, error));
         root.Subcommands.Add(BenchCommand(output, error));
@@ -114,6 +115,72 @@ internal static class Cli
             var options = new BatchOptions(list, patterns, outputs, "." + parse.GetValue(format), parse.GetValue(shard),
                 parse.GetValue(shardCount), parse.GetValue(verbose), parse.UnmatchedTokens.ToList());
             return BatchRun.Execute(options, output, error, live, interruption);
+        }));
+        return command;
+    }
+
+    private static Command VideoCommand(TextWriter output, TextWriter error, Interruption? interruption)
+    {
+        var input = new Option<string>("--input")
+        {
+            Description = "The video: a file (.avi, .mp4, ... as FFmpeg reads it) or a folder of frames (PNG or " +
+                          "JPEG, in the order of their names).",
+            Required = true,
+        };
+        var video = new Option<string?>("--output")
+        {
+            Description = "The stylised video, .avi (Motion JPEG) or .mp4, assembled when every frame is rendered.",
+        };
+        var frames = new Option<string?>("--frames-dir")
+        {
+            Description = "Where the stylised frames go, frame_00001.png, ... (default: the output's name with " +
+                          "_frames). A frame that exists is kept and skipped, so a stopped run resumes.",
+        };
+        var temporal = NumberOptions.Real("--temporal-weight",
+            "w_t of the temporal loss (Ruder et al. 2016): how strongly frame t keeps to frame t - 1 warped by the " +
+            "optical flow where the flow is reliable; default 1e3 for caffe weights, 1e3*58^2 for torchvision " +
+            "weights (Ruder et al.'s 1e3 with our loss normalisation); 0 stylises each frame on its own from the " +
+            "warped frame before.",
+            RealRange.NonNegative, maximum: float.MaxValue);
+        var longTerm = NumberOptions.Whole("--long-term",
+            "How many previous frames hold frame t in place (Ruder et al.'s long-term consistency: each pixel keeps " +
+            "to the nearest of them that saw it reliably); 1 is the short-term loss.", 1, minimum: 1);
+        var warmup = NumberOptions.Whole("--warmup-frames",
+            "With shards: frames a shard renders before its chunk and discards, so that the chunk's frames are past " +
+            "the settling of a run's first frames (a seam remains: README, 'Video').", 4, minimum: 0);
+        var join = new Option<bool>("--join")
+        {
+            Description = "Only assemble --output from the frames in --frames-dir (after every shard has finished).",
+        };
+        var shard = new Option<string?>("--shard")
+        {
+            Description = "INDEX/COUNT: render only chunk INDEX (from 0) of COUNT contiguous chunks of the frames. " +
+                          "Left out: from SLURM_ARRAY_TASK_ID, JOB_COMPLETION_INDEX or AWS_BATCH_JOB_ARRAY_INDEX.",
+        };
+        var shardCount = NumberOptions.OptionalWhole("--shard-count",
+            "How many shards (default: the scheduler's array size; a Kubernetes Indexed Job needs this or " +
+            $"{Shard.CountVariable}).", minimum: 1);
+        var verbose = new Option<bool>("--verbose") { Description = "Print each frame's run as the main job does." };
+        foreach (var option in new Option[] { input, video, frames, shard }) TextOptions.RefuseEmpty(option);
+        var command = new Command("video",
+            "Stylise a video with temporal consistency (Ruder et al. 2016): frame t starts from frame t - 1's result " +
+            "warped by the optical flow and is held near it where the flow is reliable. Every option of the main " +
+            "job (--style, --size, --iterations, --optimizer, --weights, --device, ...) applies to each frame; the " +
+            "weights, device and kernels load once. Exit code 1 when a frame failed or the input has frames that " +
+            "cannot be used.")
+        {
+            TreatUnmatchedTokensAsErrors = false,
+        };
+        foreach (var option in new Option[] { input, video, frames, temporal, longTerm, warmup, join, shard,
+                     shardCount, verbose })
+            command.Options.Add(option);
+        command.SetAction(parse => Guarded(error, () =>
+        {
+            var options = new VideoOptions(parse.GetValue(input)!, parse.GetValue(video), parse.GetValue(frames),
+                (float?)parse.GetValue(temporal), parse.GetValue(longTerm), parse.GetValue(warmup),
+                parse.GetValue(join), parse.GetValue(shard), parse.GetValue(shardCount), parse.GetValue(verbose),
+                parse.UnmatchedTokens.ToList());
+            return VideoRun.Execute(options, output, error, interruption);
         }));
         return command;
     }

@@ -14,8 +14,10 @@ namespace IlgpuStyle.Host;
 /// <param name="Styles">The style images.</param>
 /// <param name="Init">The <c>--init-image</c>, if any.</param>
 /// <param name="Masks">The regions' masks, if any (<see cref="RegionMasks"/>).</param>
+/// <param name="Temporal">A video frame's temporal target (<see cref="VideoRun"/>); null for a first frame, whose
+/// temporal term weighs nothing.</param>
 internal sealed record RunImages(RgbImage? Content, byte[]? Alpha, (int Width, int Height) Canvas,
-    IReadOnlyList<RgbImage> Styles, RgbImage? Init = null, RegionMasks? Masks = null)
+    IReadOnlyList<RgbImage> Styles, RgbImage? Init = null, RegionMasks? Masks = null, TemporalTarget? Temporal = null)
 {
     /// <summary>The style images' sizes, as the planner needs them.</summary>
     public IReadOnlyList<(int Width, int Height)> StyleSizes => Styles.Select(s => (s.Width, s.Height)).ToList();
@@ -48,6 +50,12 @@ internal sealed record RunImages(RgbImage? Content, byte[]? Alpha, (int Width, i
     public byte[]? AlphaAt(int width, int height) =>
         Alpha is null ? null : ImageFiles.ResizeAlpha(Alpha, Canvas.Width, Canvas.Height, width, height);
 }
+
+/// <summary>What the temporal loss keeps a video frame near: the previous stylised frames warped onto it, merged
+/// (<see cref="FlowReliability.Merge"/>), at the run's size, and the (H, W) weights c of its pixels.</summary>
+/// <param name="Target">The warped stylised frames.</param>
+/// <param name="Weights">1 where the flow is reliable, 0 elsewhere, (H, W) row-major.</param>
+internal sealed record TemporalTarget(RgbImage Target, float[] Weights);
 
 /// <summary>
 /// A batch's style images, each decoded once: most batches paint many photographs with one or a few paintings. A

@@ -31,14 +31,15 @@ internal static partial class RunPlanner
     /// <param name="styles">The style images' sizes as decoded.</param>
     /// <param name="kernels">The kernels the run will use (some keep transposed weights).</param>
     /// <param name="limit">The device bytes the run may hold.</param>
+    /// <param name="temporal">Whether the loss has video's temporal term (<see cref="VideoRun"/>).</param>
     /// <exception cref="StyleSetupException">Unknown layers, loss settings that do not fit the images.</exception>
     public static RunPlan Plan(RunOptions o, IReadOnlyList<Scale> scales, VggWeights weights,
         (int Width, int Height) canvas, IReadOnlyList<(int Width, int Height)> styles, KernelChoice kernels,
-        MemoryLimit limit)
+        MemoryLimit limit, bool temporal = false)
     {
         var loss = LossPlan.Build(weights, o.Style, styles.Count,
             o.Texture ? ObjectiveKind.Texture : ObjectiveKind.Content, RegionMasks.LayoutOf(o),
-            o.ColorControl == ColorControl.LuminanceOnly);
+            o.ColorControl == ColorControl.LuminanceOnly, temporal);
         var model = new Model(o, loss, weights, canvas, styles, kernels, scales[^1].Iterations);
         CheckImageSizes(model, scales);
         var notes = new List<string>();

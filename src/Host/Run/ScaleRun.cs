@@ -60,6 +60,7 @@ internal sealed class ScaleRun : IDisposable
             _objective = cache is null
                 ? StyleObjectives.Create(objective, kernels, weights, networkImages)
                 : cache.Take(objective, kernels, weights, networkImages);
+            if (objective.Loss.Temporal != 0) SetTemporalTarget(_objective, images.Temporal);
             X = previous is null ? kernels.Accelerator.Allocate1D(InitialImage(images)) : Enlarge(kernels, previous);
             _optimizer = CreateOptimizer(kernels, _objective, previous);
             if (o.AverageDecay > 0) _average = new IterateAverage(kernels, VariableShape.Length, o.AverageDecay);
@@ -226,6 +227,20 @@ internal sealed class ScaleRun : IDisposable
                     ? _preprocessing.LuminanceToNetwork(Yiq.Luminance(ContentImage!))
                     : _preprocessing.ToNetworkInput(ContentImage!);
         }
+    }
+
+    /// <summary>A video frame's temporal target at this scale's size; a first frame (none) weighs every pixel 0, so
+    /// the term adds nothing and the frame renders as the main job would.</summary>
+    private void SetTemporalTarget(IStyleObjective objective, TemporalTarget? temporal)
+    {
+        if (temporal is null)
+        {
+            objective.SetTemporalTarget(new float[Shape.Length], new float[Shape.PlaneLength]);
+            return;
+        }
+        if (temporal.Target.Width != Shape.Width || temporal.Target.Height != Shape.Height)
+            throw new ArgumentException($"The temporal target is not {Shape.Width}x{Shape.Height}.");
+        objective.SetTemporalTarget(_preprocessing.ToNetworkInput(temporal.Target), temporal.Weights);
     }
 
     /// <summary>The previous scale's result enlarged to this scale, bicubic, each channel clamped to the

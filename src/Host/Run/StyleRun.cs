@@ -89,7 +89,8 @@ internal static class StyleRun
     /// string, int, byte[])"/>).
     /// </summary>
     internal static int Render(RunDevice run, RunOptions o, RunImages images, RunPlan plan, TextWriter output,
-        bool live, Interruption? interruption, Stopwatch clock, bool finishedOnly = false, ImageSave? save = null)
+        bool live, Interruption? interruption, Stopwatch clock, bool finishedOnly = false, ImageSave? save = null,
+        RenderTally? tally = null)
     {
         var (accelerator, kernels, weights, weightsPath, cache) = run;
         if (o.ColorControl == ColorControl.MatchStyle)
@@ -138,8 +139,10 @@ internal static class StyleRun
                 long carried = scale?.CarriedBytes ?? 0; // held until the new scale has taken it
                 scale?.Dispose();
                 scale = next;
+                var optimizeClock = Stopwatch.StartNew();
                 var (last, losses) = ScaleProgress.Optimize(scale, o, output, live, records, interruption,
                     (iteration, line) => SaveSnapshot(scale, o, images, iteration, line));
+                tally?.Add(last.TotalEvaluations, optimizeClock.Elapsed.TotalSeconds);
                 final = last;
                 peakBytes = Math.Max(peakBytes, scale.DeviceBytes + carried);
                 if (scalePlan.Index < plan.Scales.Count - 1 && o.SaveEvery > 0)
@@ -280,4 +283,22 @@ internal static class StyleRun
         ? $"{plan.Scales.Count} scales, " +
           string.Join(", ", plan.Scales.Select(s => $"{s.Scale.Size} px x {s.Scale.Iterations}"))
         : $"{plan.Scales[0].Scale.Iterations} iterations";
+}
+
+/// <summary>What a run's optimizers did, summed over runs (a video's frames): evaluations of the loss and the seconds
+/// the optimization took, for seconds per evaluation beside seconds per frame.</summary>
+internal sealed class RenderTally
+{
+    /// <summary>Loss evaluations (each a forward and a backward pass).</summary>
+    public int Evaluations { get; private set; }
+
+    /// <summary>Seconds spent optimizing (the evaluations and the optimizer's own steps).</summary>
+    public double Seconds { get; private set; }
+
+    /// <summary>Counts one scale's optimization.</summary>
+    public void Add(int evaluations, double seconds)
+    {
+        Evaluations += evaluations;
+        Seconds += seconds;
+    }
 }
