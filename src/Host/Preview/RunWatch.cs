@@ -265,7 +265,9 @@ internal sealed class RunWatch
                 { } d ? JsonValue.Create(d) : null)]))]);
             if (_frame is { } f && (all || cursor!.Frame != f.Number))
                 m["frame"] = new JsonObject { ["n"] = f.Number, ["src"] = f.Source, ["caption"] = f.Caption };
-            if (_message is { } message && (all || cursor!.Message != message.Number)) m["message"] = message.Text;
+            // A report leaves the page's last message out: it was news to a live page only.
+            if (_message is { } message && cursor is not null && (all || cursor.Message != message.Number))
+                m["message"] = message.Text;
             m["status"] = Status();
             m["ended"] = _ended;
             if (cursor is null)

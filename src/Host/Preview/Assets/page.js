@@ -24,8 +24,9 @@
     chart = new uPlot({
       width: Math.max(320, box.clientWidth), height: 320, series: series,
       scales: { x: { time: false }, y: { distr: 3 } },
-      axes: [{ label: 'iteration (all scales)' }, { label: 'loss', size: 70,
-        values: (u, ticks) => ticks.map(v => v.toExponential(0)) }],
+      axes: [{ label: 'iteration (all scales)', incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4,
+        5e4, 1e5, 2e5, 5e5, 1e6] }, { label: 'loss', size: 70,
+        values: (u, ticks) => ticks.map(v => v == null ? '' : v.toExponential(0)) }],
       hooks: { draw: [drawScaleMarks] },
     }, columns(), box);
   }
