@@ -18,7 +18,7 @@ internal sealed class PreviewServer : IDisposable
 {
     /// <summary>The shortest time between two messages to one page (each carries every change since the last).
     /// </summary>
-    private static readonly TimeSpan MessageInterval = TimeSpan.FromMilliseconds(100);
+    private static readonly TimeSpan MessageInterval = TimeSpan.FromMilliseconds(250);
 
     private readonly WebApplication _app;
     private readonly RunWatch _watch;

@@ -20,8 +20,13 @@ namespace IlgpuStyle.Host;
 /// </summary>
 internal sealed class RunWatch
 {
-    /// <summary>The shortest time between two encoded images: at most four a second.</summary>
-    public static readonly TimeSpan FrameInterval = TimeSpan.FromMilliseconds(250);
+    /// <summary>The shortest time between two encoded images: at most two a second. On the CPU an encoding takes a
+    /// core from the optimizer's threads for as long as it lasts (6 ms at 256 px), and every thread of a parallel
+    /// step waits for the slowest: at two a second the run loses about 1% (docs/PERFORMANCE.md).</summary>
+    public static readonly TimeSpan FrameInterval = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>The JPEG quality of the page's images (the result file is the run's own).</summary>
+    private const int FrameQuality = 80;
 
     /// <summary>The longer side of the images the page shows while running (the result file is not touched).
     /// </summary>
@@ -356,7 +361,7 @@ internal sealed class RunWatch
         {
             try
             {
-                string source = Jpeg(image.ToBytes(), FrameSide);
+                string source = Jpeg(image.ToBytes(), FrameSide, FrameQuality);
                 lock (_gate)
                 {
                     if (_ended) return; // the result is already shown
@@ -372,11 +377,11 @@ internal sealed class RunWatch
     }
 
     /// <summary>An image as a JPEG data URI, at most <paramref name="side"/> pixels on its longer side.</summary>
-    private static string Jpeg(RgbImage image, int side = InputSide)
+    private static string Jpeg(RgbImage image, int side = InputSide, int quality = 90)
     {
         if (Math.Max(image.Width, image.Height) > side) image = ImageResize.ToLongerSide(image, side);
         using var stream = new MemoryStream();
-        new ImageWriter().WriteJpg(image.Pixels, image.Width, image.Height, ColorComponents.RedGreenBlue, stream, 90);
+        new ImageWriter().WriteJpg(image.Pixels, image.Width, image.Height, ColorComponents.RedGreenBlue, stream, quality);
         return "data:image/jpeg;base64," + Convert.ToBase64String(stream.ToArray());
     }
 
