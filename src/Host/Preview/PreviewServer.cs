@@ -24,6 +24,7 @@ internal sealed class PreviewServer : IDisposable
     private readonly RunWatch _watch;
     private readonly byte[] _token;
     private readonly string _page;
+    private TextWriter _output = TextWriter.Null;
 
     private PreviewServer(WebApplication app, RunWatch watch, string token)
     {
@@ -77,6 +78,7 @@ internal sealed class PreviewServer : IDisposable
             ? Dns.GetHostName()
             : Host(settings.Address);
         server.Url = $"http://{host}:{address.Port}/?token={token}";
+        server._output = output;
         output.WriteLine($"Preview: {server.Url} (open it in a browser; it lasts as long as the run).");
         if (settings.Exposed)
         {
@@ -87,11 +89,13 @@ internal sealed class PreviewServer : IDisposable
         return server;
     }
 
-    /// <summary>Stops serving: each page is sent the run's end first (up to a second's grace). A run that ended
-    /// without a result (an error, said on the terminal) ends here.</summary>
+    /// <summary>Stops serving: each page is sent the run's end first (up to a second's grace), and the last line
+    /// says what the page cost the run. A run that ended without a result (an error, said on the terminal) ends
+    /// here.</summary>
     public void Dispose()
     {
         _watch.End("failed (the terminal says why)", resultFile: null, resultPath: null);
+        _output.WriteLine(_watch.CostLine());
         try
         {
             using var grace = new CancellationTokenSource(TimeSpan.FromSeconds(1));

@@ -65,6 +65,11 @@ internal sealed class RunWatch
     private string _state = "loading";
     private string? _outcome;
     private bool _ended;
+    private long _stepTicks;   // the run's thread inside Step, snapshots left out
+    private long _encodeTicks; // encodings, on the pool
+    private int _encoded;
+    private TimeSpan? _loopStart;
+    private TimeSpan _loopEnd;
 
     /// <summary>Watches a run of <paramref name="plan"/> on <paramref name="device"/>; <paramref name="interruption"/>
     /// is what the Stop button requests (Ctrl-C's path).</summary>
@@ -127,6 +132,7 @@ internal sealed class RunWatch
             _iteration = 0;
             _carriedBytes = carriedBytes;
             _scaleClock = Stopwatch.StartNew();
+            _loopStart ??= _clock.Elapsed;
             _state = "running";
         }
         Pulse();
@@ -141,6 +147,7 @@ internal sealed class RunWatch
     public void Step(ScaleRun scale, int iteration, LossBreakdown? losses, Action<string> line,
         Action<int, Action<string>> snapshot)
     {
+        long started = Stopwatch.GetTimestamp();
         var l = losses ?? scale.ReadLosses();
         long bytes = scale.DeviceBytes;
         lock (_gate)
@@ -165,12 +172,14 @@ internal sealed class RunWatch
         while (_notes.TryDequeue(out string? note)) line(note);
         if (_snapshotWanted)
         {
+            _stepTicks += Stopwatch.GetTimestamp() - started; // the snapshot is the user's work, not the page's
             _snapshotWanted = false;
             snapshot(iteration, saved =>
             {
                 line(saved);
                 Say(saved + " (Save snapshot on the preview page).");
             });
+            started = Stopwatch.GetTimestamp();
         }
         if (Viewers > 0 && _clock.Elapsed - _lastFrame >= FrameInterval && Volatile.Read(ref _encoding) == 0)
         {
@@ -179,6 +188,7 @@ internal sealed class RunWatch
             Encode(scale.Render(), caption); // the device read, on this thread; the encoding on another
         }
         Pulse();
+        _stepTicks += Stopwatch.GetTimestamp() - started;
     }
 
     /// <summary>The run has ended (a second call changes nothing): <paramref name="outcome"/> says how, and
@@ -189,6 +199,7 @@ internal sealed class RunWatch
         lock (_gate)
         {
             if (_ended) return;
+            _loopEnd = _clock.Elapsed;
             _state = "ended";
             _outcome = outcome;
             _ended = true;
@@ -198,6 +209,23 @@ internal sealed class RunWatch
             }
         }
         Pulse();
+    }
+
+    /// <summary>
+    /// What the page cost the run, for its last line: the time the run's thread spent on it (the losses read, the
+    /// image read from the device) and the time its images took to encode, which on a CPU device at worst holds up
+    /// the run's parallel steps as long, against the time from the first scale's start to the end.
+    /// </summary>
+    public string CostLine()
+    {
+        double step = Stopwatch.GetElapsedTime(0, Interlocked.Read(ref _stepTicks)).TotalSeconds;
+        double encode = Stopwatch.GetElapsedTime(0, Interlocked.Read(ref _encodeTicks)).TotalSeconds;
+        double loop;
+        lock (_gate) loop = ((_ended ? _loopEnd : _clock.Elapsed) - (_loopStart ?? _clock.Elapsed)).TotalSeconds;
+        return string.Create(CultureInfo.InvariantCulture,
+            $"preview: the page cost the run {step:0.000} s on its thread and {encode:0.000} s encoding " +
+            $"{Volatile.Read(ref _encoded)} images, {(loop > 0 ? 100 * (step + encode) / loop : 0):0.0}% of its " +
+            $"{loop:0.0} s.");
     }
 
     /// <summary>The one line the Stop button or a viewer should read next on the page.</summary>
@@ -359,6 +387,7 @@ internal sealed class RunWatch
         Interlocked.Exchange(ref _encoding, 1);
         _ = Task.Run(() =>
         {
+            long started = Stopwatch.GetTimestamp();
             try
             {
                 string source = Jpeg(image.ToBytes(), FrameSide, FrameQuality);
@@ -371,6 +400,8 @@ internal sealed class RunWatch
             }
             finally
             {
+                Interlocked.Add(ref _encodeTicks, Stopwatch.GetTimestamp() - started);
+                Interlocked.Increment(ref _encoded);
                 Interlocked.Exchange(ref _encoding, 0);
             }
         });

@@ -123,6 +123,8 @@ public sealed class PreviewPageTests
         browser.FindElement(By.Id("stop")).Click();
         Assert.That(run.WaitForExit(), Is.EqualTo(Interruption.ExitInterrupt), run.ToString());
         Assert.That(run.Output, Does.Contain("Stop (the preview page): stopped at scale 2/2 128x96, iteration"));
+        Assert.That(run.Output, Does.Match(@"preview: the page cost the run [\d.]+ s on its thread and [\d.]+ s " +
+                                           @"encoding [1-9]\d* images"), "the page's images were encoded");
         Assert.That(Decode(output).Width, Is.EqualTo(128));
         using (var json = Report(report))
             Assert.That(json.RootElement.GetProperty("stop").GetString(), Is.EqualTo("interrupted"));

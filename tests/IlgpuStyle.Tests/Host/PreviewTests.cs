@@ -64,6 +64,9 @@ public sealed class PreviewTests
         Assert.That(run.Output, Does.Match(@"Stop \(the preview page\): stopped at iteration \d+; saved " +
                                            $@"{Regex.Escape(Out)} \(32x24\) and {Regex.Escape(report)} and " +
                                            $@"{Regex.Escape(page)}\."));
+        Assert.That(run.Output.Split('\n')[^1], Does.Match(@"^preview: the page cost the run \d+\.\d{3} s on its " +
+                                                         @"thread and \d+\.\d{3} s encoding 0 images, \d+\.\d% of " +
+                                                         @"its \d+\.\d s\.$"), "no page: no image encoded");
         using var json = Report(report);
         Assert.That(json.RootElement.GetProperty("stop").GetString(), Is.EqualTo("interrupted"));
         Assert.That(Decode(Out).Width, Is.EqualTo(32));
@@ -127,7 +130,8 @@ public sealed class PreviewTests
     {
         var run = Run(SmallRun(Out, Array.Empty<string>()));
         Assert.That(run.Exit, Is.Zero, run.ToString());
-        Assert.That(run.Output + run.Error, Does.Not.Contain("Preview").And.Not.Contain("html").And.Not.Contain("warning"));
+        Assert.That(run.Output + run.Error, Does.Not.Contain("Preview").And.Not.Contain("preview:").And.Not.Contain("html")
+            .And.Not.Contain("warning"));
     }
 
     /// <summary>The report page holds everything it shows: the images as data URIs, uPlot and its licence, every
