@@ -412,7 +412,8 @@ internal sealed class RunWatch
     {
         if (Math.Max(image.Width, image.Height) > side) image = ImageResize.ToLongerSide(image, side);
         using var stream = new MemoryStream();
-        new ImageWriter().WriteJpg(image.Pixels, image.Width, image.Height, ColorComponents.RedGreenBlue, stream, quality);
+        new ImageWriter().WriteJpg(image.Pixels, image.Width, image.Height, ColorComponents.RedGreenBlue, stream,
+            quality);
         return "data:image/jpeg;base64," + Convert.ToBase64String(stream.ToArray());
     }
 

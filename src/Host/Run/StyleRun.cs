@@ -223,7 +223,8 @@ internal static class StyleRun
         }
         if (watch is not null)
         {
-            string outcome = RunReport.Outcome(final, plan.Scales[^1].Scale.Iterations, interruption?.Requested == true);
+            string outcome = RunReport.Outcome(final, plan.Scales[^1].Scale.Iterations,
+                interruption?.Requested == true);
             watch.End(outcome, File.Exists(o.Output) ? File.ReadAllBytes(o.Output) : null, o.Output);
             if (o.HtmlReport is { } page)
             {

@@ -102,7 +102,8 @@ public sealed class PreviewPageTests
         Assert.That(Poll.Until(() => Frame() != frame, 60), Is.True, "the image changes");
         Assert.That(Read("return document.querySelectorAll('#losses canvas').length"), Is.EqualTo("1"), "uPlot drew");
         Assert.That(Read("return document.querySelectorAll('#inputs img').length"), Is.EqualTo("2"));
-        Assert.That(Status(), Does.Contain("iterations per second").And.Contain("ETA").And.Contain("CPU").And.Contain("peak device"));
+        Assert.That(Status(), Does.Contain("iterations per second").And.Contain("ETA").And.Contain("CPU")
+            .And.Contain("peak device"));
 
         // A page that leaves: one line, and the run goes on.
         browser.Navigate().GoToUrl("about:blank");

@@ -130,8 +130,8 @@ public sealed class PreviewTests
     {
         var run = Run(SmallRun(Out, Array.Empty<string>()));
         Assert.That(run.Exit, Is.Zero, run.ToString());
-        Assert.That(run.Output + run.Error, Does.Not.Contain("Preview").And.Not.Contain("preview:").And.Not.Contain("html")
-            .And.Not.Contain("warning"));
+        Assert.That(run.Output + run.Error, Does.Not.Contain("Preview").And.Not.Contain("preview:")
+            .And.Not.Contain("html").And.Not.Contain("warning"));
     }
 
     /// <summary>The report page holds everything it shows: the images as data URIs, uPlot and its licence, every
@@ -178,7 +178,8 @@ public sealed class PreviewTests
     {
         string index = Path.Combine(_folder, "index.html"), outputs = Path.Combine(_folder, "out");
         var run = Run(["batch", "--inputs", ContentPng, PortraitJpeg, "--output-dir", outputs, "--style", StylePng,
-            "--weights", TinyWeights(), "--device", "cpu", "--size", "32", "--iterations", "2", "--html-report", index]);
+            "--weights", TinyWeights(), "--device", "cpu", "--size", "32", "--iterations", "2",
+            "--html-report", index]);
         Assert.That(run.Exit, Is.Zero, run.ToString());
         Assert.That(run.Output, Does.Contain($"Wrote the index {index} (2 images)."));
         string html = File.ReadAllText(index);
