@@ -144,6 +144,16 @@ internal static class BatchItems
     /// <summary>The names of the options in <paramref name="arguments"/> (<c>--size</c>).</summary>
     public static IEnumerable<string> Names(IReadOnlyList<string> arguments) => Options(arguments).Select(o => o.Name);
 
+    /// <summary>The value of the last <paramref name="name"/> in <paramref name="arguments"/> (<c>--name value</c> or
+    /// <c>--name=value</c>), or null when it is not there or has no value.</summary>
+    public static string? Value(IReadOnlyList<string> arguments, string name)
+    {
+        var option = Options(arguments).LastOrDefault(o => o.Name == name);
+        if (option.Tokens is null) return null;
+        int equals = option.Tokens[0].IndexOf('=');
+        return equals >= 0 ? option.Tokens[0][(equals + 1)..] : option.Tokens.Count > 1 ? option.Tokens[1] : null;
+    }
+
     private static List<(string Name, List<string> Tokens)> Options(IReadOnlyList<string> arguments)
     {
         var options = new List<(string Name, List<string> Tokens)>();

@@ -48,6 +48,15 @@ internal static class BatchRun
                                  "(tune once with the main job on one image; its cache is not read by a batch).");
     }
 
+    /// <summary>Refuses <c>--preview</c> on the batch's command line or in a row: its page watches one run.</summary>
+    private static void RefusePreview(IReadOnlyList<string> arguments)
+    {
+        if (BatchItems.Names(arguments).FirstOrDefault(n => n is "--preview" or "--preview-bind") is not { } name)
+            return;
+        throw new UsageException($"{name} watches one run, and a batch is many: run one image with --preview, or " +
+                                 "give the batch --html-report INDEX.html and read each image's page afterwards.");
+    }
+
     /// <summary>
     /// Creates --output-dir when it does not exist yet, as a user of a batch expects (its parent must exist: a
     /// misspelt path is refused, not made); refuses one that is a file.
@@ -80,6 +89,10 @@ internal static class BatchRun
     {
         var clock = Stopwatch.StartNew();
         RefuseTuning(b.Shared);
+        RefusePreview(b.Shared);
+        // --html-report on the batch's command line names the index page; each image's own page goes beside its
+        // output (out.png: out.html), unless its row names one.
+        string? index = BatchItems.Value(b.Shared, "--html-report");
         if (BatchItems.Names(b.Shared).FirstOrDefault(n => PerImage.Contains(n)) is { } own)
         {
             throw new UsageException($"{own} is per image in a batch: give outputs with --output-dir or the " +
@@ -100,6 +113,7 @@ internal static class BatchRun
         var resolved = items.Select(i => Resolve(i, b.Shared)).ToList();
         var clashes = Clashes(items, resolved);
         var tally = new Tally();
+        var rows = new List<HtmlReport.IndexRow>();
         using var session = new RunSession(output, "once for the batch", "image");
         int k = 0;
         foreach (var item in mine)
@@ -109,14 +123,17 @@ internal static class BatchRun
             if (interruption?.Requested == true) break;
             string head = $"[{++k}/{mine.Count}] {item.Name}:";
             var itemClock = Stopwatch.StartNew();
+            RunOptions? o = null;
             try
             {
-                var o = resolved[item.Position].Options ??
-                        throw new UsageException(resolved[item.Position].Problem!);
+                o = resolved[item.Position].Options ?? throw new UsageException(resolved[item.Position].Problem!);
+                if (index is not null && !BatchItems.Names(item.Arguments).Contains("--html-report"))
+                    o = o with { HtmlReport = Path.ChangeExtension(o.Output, ".html") };
                 if (clashes.TryGetValue(item.Position, out string? clash)) throw new UsageException(clash);
                 if (File.Exists(o.Output))
                 {
                     output.WriteLine($"{head} skipped, {o.Output} exists (a finished output is kept).");
+                    rows.Add(new(item.Name, "skipped: its output exists", o.Output, o.HtmlReport));
                     tally.Skipped++;
                     continue;
                 }
@@ -124,12 +141,14 @@ internal static class BatchRun
                 if (exit != 0 && interruption?.Requested == true) // stopped mid-way: nothing written
                 {
                     output.WriteLine($"{head} stopped by {interruption.SignalName}; nothing written for it.");
+                    rows.Add(new(item.Name, $"stopped by {interruption.SignalName}", null, null));
                     tally.Interrupted = true;
                     break;
                 }
                 if (exit != 0) throw new RunFailedException($"the run returned {exit}.");
                 output.WriteLine($"{head} done, wrote {o.Output} in " +
                                  $"{ProgressDisplay.FormatDuration(itemClock.Elapsed.TotalSeconds)}.");
+                rows.Add(new(item.Name, "done", o.Output, o.HtmlReport));
                 tally.Done++;
             }
             catch (Exception e) when (Reported(e))
@@ -137,6 +156,7 @@ internal static class BatchRun
                 string reason = e.Message.ReplaceLineEndings(" ").Trim();
                 output.WriteLine($"{head} failed: {reason}");
                 error.WriteLine($"error: {item.Name}: {reason}");
+                rows.Add(new(item.Name, $"failed: {reason}", null, null));
                 tally.Failed.Add(item.Name);
             }
         }
@@ -152,8 +172,27 @@ internal static class BatchRun
                          (stopped ? $"; stopped by {interruption!.SignalName}" +
                                     (tally.Interrupted ? ", 1 interrupted" : "") + NotStarted(mine.Count - k) : "") +
                          reused + ".");
+        if (index is not null) WriteIndex(index, b, rows, output, error);
         if (stopped) return interruption!.ExitCode;
         return tally.Failed.Count > 0 ? ExitCodes.Failed : 0;
+    }
+
+    /// <summary>The batch's index page: one row per image of this shard, linking its page and its output; a failure
+    /// to write it is one line (the images are written).</summary>
+    private static void WriteIndex(string index, BatchOptions b, List<HtmlReport.IndexRow> rows, TextWriter output,
+        TextWriter error)
+    {
+        string source = b.Manifest is not null ? Path.GetFileName(b.Manifest) : string.Join(" ", b.Inputs);
+        try
+        {
+            HtmlReport.WriteIndex(index, $"ilgpu-style batch: {source}", rows);
+            output.WriteLine($"Wrote the index {index} ({rows.Count} images).");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or OutputPathException)
+        {
+            error.WriteLine($"error: could not write the index '{index}' ({e.Message.TrimEnd('.')}); the images " +
+                            "were written.");
+        }
     }
 
     private static string NotStarted(int count) => count > 0 ? $", {count} not started" : "";
@@ -177,6 +216,7 @@ internal static class BatchRun
     {
         var clock = Stopwatch.StartNew();
         RefuseTuning(item.Arguments);
+        RefusePreview(item.Arguments);
         if (BatchItems.Names(item.Arguments).FirstOrDefault(n => BatchWide.Contains(n)) is { } wide)
         {
             throw new UsageException($"{wide} applies to the whole batch (one device, one set of weights): " +

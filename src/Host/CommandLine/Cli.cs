@@ -30,7 +30,8 @@ internal static class Cli
             "ilgpu-style: render a photograph in the style of paintings (Gatys et al.) " +
             "with hand-written ILGPU kernels.");
         var run = new StyleOptionsParser(root);
-        root.SetAction(parse => Guarded(error, () => StyleRun.Execute(run.Read(parse), output, live, interruption)));
+        root.SetAction(parse => Guarded(error, () => StyleRun.Execute(run.Read(parse), output, live, interruption,
+            error)));
         root.Subcommands.Add(BatchCommand(output, error, live, interruption));
         root.Subcommands.Add(VideoCommand(output, error, interruption));
         root.Subcommands.Add(DevicesCommand(output, error));

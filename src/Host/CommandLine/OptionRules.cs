@@ -42,6 +42,11 @@ internal static class OptionRules
         CheckRegions(o, given);
         CheckTexture(o);
         CheckScales(o);
+        if (o.HtmlReport is { } page && Path.GetExtension(page).ToLowerInvariant() is not (".html" or ".htm"))
+        {
+            throw new UsageException($"--html-report writes a web page: give a file name ending in .html, not " +
+                                     $"'{page}'.");
+        }
         if (o.BitDepth == 16 && !ImageFiles.IsPng(o.Output))
         {
             throw new UsageException($"--bit-depth 16 needs a PNG output, but '{o.Output}' is a JPEG (8 bits only); " +
@@ -56,6 +61,8 @@ internal static class OptionRules
             yield return "--schedule names every scale, so --min-size is not used.";
         if (o.Schedule is not null && o.InitialIterations is not null)
             yield return "--schedule names every scale's iterations, so --initial-iterations is not used.";
+        if (o.DryRun && o.Preview is not null) yield return "--dry-run runs nothing, so --preview serves no page.";
+        if (o.DryRun && o.HtmlReport is not null) yield return "--dry-run writes nothing, so no --html-report.";
         if (o.MinSize is null && o.ScaleRatio != RunOptions.Defaults.ScaleRatio)
             yield return "--scale-ratio is used only with --min-size.";
         if (!o.MultiScale && o.InitialIterations is not null)

@@ -166,4 +166,13 @@ internal sealed record RunOptions
 
     /// <summary><c>--dry-run</c>: print the plan and exit without running or writing anything.</summary>
     public bool DryRun { get; init; }
+
+    // ---------------------------------------------------------------- watching a run (issue 27)
+
+    /// <summary><c>--preview [PORT]</c> and <c>--preview-bind</c>: where the live page listens (null: no page).
+    /// </summary>
+    public PreviewSettings? Preview { get; init; }
+
+    /// <summary><c>--html-report FILE.html</c>: the self-contained page written at the end (null: none).</summary>
+    public string? HtmlReport { get; init; }
 }

@@ -170,6 +170,28 @@ internal sealed class StyleOptionsParser
     private readonly Option<int> _tileSize = PlanningOptions.TileSize();
     private readonly Option<bool> _dryRun = PlanningOptions.DryRun();
 
+    // ---------------------------------------------------------------- watching a run (issue 27)
+    private readonly Option<string?> _preview = new("--preview")
+    {
+        Description = "Serve a live page of the run (the image as it changes, the content and style, loss curves, " +
+                      "Stop and Save snapshot buttons) on 127.0.0.1 at PORT, or a free port when left out; its URL " +
+                      "(with a token) is printed.",
+        Arity = ArgumentArity.ZeroOrOne,
+        HelpName = "PORT",
+    };
+    private readonly Option<string?> _previewBind = new("--preview-bind")
+    {
+        Description = "With --preview: listen on this address instead of 127.0.0.1 (0.0.0.0: every interface), " +
+                      "reachable from other machines.",
+        HelpName = "ADDRESS",
+    };
+    private readonly Option<string?> _htmlReport = new("--html-report")
+    {
+        Description = "Write a self-contained page of the run (images, loss curves, options and plan inlined) to " +
+                      "this .html file at the end.",
+        HelpName = "FILE.html",
+    };
+
     /// <summary>Adds every option of the main job to <paramref name="root"/>.</summary>
     public StyleOptionsParser(RootCommand root)
     {
@@ -182,13 +204,17 @@ internal sealed class StyleOptionsParser
                      _saveEvery, _report, _tf32, _convAlgorithm, _tune, _device, _threads, _weights,
                      _colorControl, _colorMatch, _textureSize, _bitDepth,
                      _contentMask, _contentMasks, _styleMasks, _maskMode,
-                     _maxMemory, _tileSize, _dryRun,
+                     _maxMemory, _tileSize, _dryRun, _preview, _previewBind, _htmlReport,
                  })
         {
             root.Options.Add(option);
         }
-        foreach (var option in new Option[] { _content, _output, _report, _weights, _initImage, _contentMask })
+        foreach (var option in new Option[]
+                 {
+                     _content, _output, _report, _weights, _initImage, _contentMask, _htmlReport,
+                 })
             TextOptions.RefuseEmpty(option);
+        TextOptions.RefuseEmpty(_previewBind, "an IP address");
         foreach (var option in new Option[] { _style, _contentMasks, _styleMasks })
             TextOptions.RefuseNone(option, "comma-separated file names");
         TextOptions.RefuseNone(_contentLayers, "comma-separated ReLU layers (like relu4_2)",
@@ -282,6 +308,9 @@ internal sealed class StyleOptionsParser
             MaxMemory = parse.GetValue(_maxMemory),
             TileSize = parse.GetValue(_tileSize) is var side and not PlanningOptions.Auto ? side : null,
             DryRun = parse.GetValue(_dryRun),
+            Preview = PreviewSettings.Of(parse.GetResult(_preview) is not null, parse.GetValue(_preview),
+                parse.GetValue(_previewBind)),
+            HtmlReport = parse.GetValue(_htmlReport),
         };
         OptionRules.Check(o, given);
         return o;

@@ -26,6 +26,7 @@ internal static class OutputPaths
     {
         var outputs = new List<(string, string)> { ("output image", o.Output) };
         if (o.Report is not null) outputs.Add(("report", o.Report));
+        if (o.HtmlReport is not null) outputs.Add(("HTML report", o.HtmlReport));
         if (o.SaveEvery <= 0) return outputs;
         var scales = ScaleSchedule.Of(o);
         foreach (var (scale, k) in scales.Select((s, k) => (s, k)))

@@ -20,9 +20,11 @@ internal static class ScaleProgress
     /// <param name="records">The report's entries, appended to.</param>
     /// <param name="interruption">Ctrl-C and SIGTERM, when the process listens for them.</param>
     /// <param name="snapshot">Saves a snapshot of iteration i, saying so through the given line writer.</param>
+    /// <param name="page">The page's record of the run (<c>--preview</c>, <c>--html-report</c>): told of every
+    /// iteration; null costs nothing.</param>
     public static (OptimizerStep Last, LossBreakdown? Losses) Optimize(ScaleRun scale, RunOptions o,
         TextWriter output, bool live, List<IterationRecord> records, Interruption? interruption,
-        Action<int, Action<string>> snapshot)
+        Action<int, Action<string>> snapshot, RunWatch? page = null)
     {
         int total = scale.Plan.Scale.Iterations;
         string? label = scale.Plan.ProgressLabel;
@@ -37,6 +39,7 @@ internal static class ScaleProgress
             // holds only numbers (JSON has no NaN), so it gets none.
             if (IsFinite(losses)) Record(records, sink, scale.Plan, 0, losses, watch.Elapsed.TotalMilliseconds);
             else sink.Line(ProgressDisplay.FormatIteration(0, total, losses, scale.Plan.ProgressLabel));
+            page?.Step(scale, 0, losses, sink.Line, snapshot);
             while (!last.Stopped && last.Iteration < total && interruption?.Requested != true)
             {
                 watch.Restart();
@@ -58,6 +61,7 @@ internal static class ScaleProgress
                 if (print) Record(records, sink, scale.Plan, last.Iteration, losses, ms);
                 if (o.SaveEvery > 0 && last.Iteration % o.SaveEvery == 0 && !final)
                     snapshot(last.Iteration, sink.Line);
+                page?.Step(scale, last.Iteration, print || live ? losses : null, sink.Line, snapshot);
             }
         }, label: label);
         if (last.Stopped && last.Stop is not (StopReason.MaxIterations or StopReason.NonFinite)

@@ -20,6 +20,7 @@ internal sealed class Interruption : IDisposable
     private readonly List<PosixSignalRegistration> _registrations = [];
     private volatile bool _armed;
     private volatile int _exitCode;
+    private volatile string? _name;
 
     /// <summary>Listens for SIGINT and SIGTERM from now until disposed.</summary>
     public static Interruption Listen()
@@ -36,8 +37,9 @@ internal sealed class Interruption : IDisposable
     /// <summary>The exit code for the signal received (0 when none).</summary>
     public int ExitCode => _exitCode;
 
-    /// <summary>Ctrl-C or SIGTERM, for messages.</summary>
-    public string SignalName => _exitCode == ExitTerminate ? "SIGTERM" : "Ctrl-C";
+    /// <summary>Ctrl-C or SIGTERM, for messages (or what asked in its place, <see cref="Request(PosixSignal,
+    /// string)"/>).</summary>
+    public string SignalName => _name ?? (_exitCode == ExitTerminate ? "SIGTERM" : "Ctrl-C");
 
     /// <summary>From now on a signal stops the run gracefully (between iterations).</summary>
     public void Arm() => _armed = true;
@@ -48,6 +50,15 @@ internal sealed class Interruption : IDisposable
     /// <summary>Asks the run to stop as the signal would (for tests: no signal needed).</summary>
     public void Request(PosixSignal signal) =>
         _exitCode = signal == PosixSignal.SIGTERM ? ExitTerminate : ExitInterrupt;
+
+    /// <summary>Asks the run to stop as <paramref name="signal"/> would, on behalf of <paramref name="name"/> (the
+    /// preview page's Stop button): the same path and exit code, its own name in the last line.</summary>
+    public void Request(PosixSignal signal, string name)
+    {
+        if (Requested) return;
+        _name = name;
+        Request(signal);
+    }
 
     /// <inheritdoc/>
     public void Dispose()

@@ -23,7 +23,9 @@ internal static class StyleRun
     /// <param name="output">Where progress and the final line go.</param>
     /// <param name="live">Draw a live progress bar.</param>
     /// <param name="interruption">Ctrl-C and SIGTERM, when the process listens for them.</param>
-    public static int Execute(RunOptions o, TextWriter output, bool live, Interruption? interruption = null)
+    /// <param name="error">Where warnings go (the preview's, when other machines can reach it).</param>
+    public static int Execute(RunOptions o, TextWriter output, bool live, Interruption? interruption = null,
+        TextWriter? error = null)
     {
         var clock = Stopwatch.StartNew();
         var scales = ScaleSchedule.Of(o);
@@ -58,6 +60,17 @@ internal static class StyleRun
             plan.Print(o, output);
             return 0;
         }
+        // The page (--preview) and the HTML report watch the run from here; the page is served before the weights
+        // load, so a port in use fails in a second. Its Stop button takes Ctrl-C's path, even where no signal is
+        // listened for (a run inside a test).
+        string deviceName = $"{accelerator.AcceleratorType} {accelerator.Name.Trim()}";
+        if (o.Preview is not null) interruption ??= new Interruption();
+        var watch = o.Preview is not null || o.HtmlReport is not null
+            ? new RunWatch(o, plan, images, deviceName, interruption)
+            : null;
+        using var preview = o.Preview is { } settings
+            ? PreviewServer.Start(settings, watch!, output, error ?? TextWriter.Null)
+            : null;
         weights ??= WeightsLocation.Load(weightsPath, weightsSource, isDefault: true, output);
         output.WriteLine($"Starting {device.AcceleratorType} '{device.Name.Trim()}' and compiling its kernels...");
         if (KernelTuner.Tunes(o.Tune, KernelTuner.IsGpu(accelerator)))
@@ -68,10 +81,11 @@ internal static class StyleRun
                 plan.Scales.SelectMany(s => s.Objective.ConvShapes()), o.Tune, o.Threads, output);
             plan = RunPlanner.Plan(o, scales, weights, images.Canvas, images.StyleSizes, kernelChoice,
                 MemoryLimit.Of(o.MaxMemory, accelerator));
+            watch?.Replan(o, plan);
         }
         using var kernels = new KernelSet(accelerator, kernelChoice, o.Threads);
         return Render(new RunDevice(accelerator, kernels, weights, weightsPath), o, images, plan, output, live,
-            interruption, clock);
+            interruption, clock, watch: watch);
     }
 
     /// <summary>The device, kernels and weights a run renders with: made once by <see cref="Execute"/>, or once for
@@ -86,13 +100,15 @@ internal static class StyleRun
     /// image interrupted by a signal, or whose loss became infinite or NaN, writes nothing, since its output would
     /// pass for a finished one on the rerun.
     /// <paramref name="save"/> writes the image (by default <see cref="ImageFiles.SaveAtomically(FloatRgbImage,
-    /// string, int, byte[])"/>).
+    /// string, int, byte[])"/>). <paramref name="watch"/> is the preview's (made here for an HTML report when null).
     /// </summary>
     internal static int Render(RunDevice run, RunOptions o, RunImages images, RunPlan plan, TextWriter output,
         bool live, Interruption? interruption, Stopwatch clock, bool finishedOnly = false, ImageSave? save = null,
-        RenderTally? tally = null)
+        RenderTally? tally = null, RunWatch? watch = null)
     {
         var (accelerator, kernels, weights, weightsPath, cache) = run;
+        if (watch is null && o.HtmlReport is not null)
+            watch = new RunWatch(o, plan, images, $"{accelerator.AcceleratorType} {accelerator.Name.Trim()}", null);
         if (o.ColorControl == ColorControl.MatchStyle)
         {
             output.WriteLine("Matching the style images' colours to the content's " +
@@ -139,9 +155,10 @@ internal static class StyleRun
                 long carried = scale?.CarriedBytes ?? 0; // held until the new scale has taken it
                 scale?.Dispose();
                 scale = next;
+                watch?.BeginScale(scalePlan, carried);
                 var optimizeClock = Stopwatch.StartNew();
                 var (last, losses) = ScaleProgress.Optimize(scale, o, output, live, records, interruption,
-                    (iteration, line) => SaveSnapshot(scale, o, images, iteration, line));
+                    (iteration, line) => SaveSnapshot(scale, o, images, iteration, line), watch);
                 tally?.Add(last.TotalEvaluations, optimizeClock.Elapsed.TotalSeconds);
                 final = last;
                 peakBytes = Math.Max(peakBytes, scale.DeviceBytes + carried);
@@ -180,7 +197,11 @@ internal static class StyleRun
                 "smaller loss weights (--style-weight, --content-weight, --tv-weight).");
         }
 
-        if (finishedOnly && interruption?.Requested == true) return interruption.ExitCode;
+        if (finishedOnly && interruption?.Requested == true)
+        {
+            watch?.End(RunReport.Outcome(final, plan.Scales[^1].Scale.Iterations, true), null, null);
+            return interruption.ExitCode;
+        }
         if (finishedOnly && final.Stop == StopReason.NonFinite)
         {
             string where = scale!.Plan.Label is { } label ? $"{label}, iteration" : "iteration";
@@ -202,6 +223,18 @@ internal static class StyleRun
                 o.MultiScale ? scaleRecords : null, o.MultiScale ? null : TileRecord.Of(plan.Scales[0].Tiles));
             Save(() => report.SaveAtomically(o.Report), $"the report '{o.Report}'", $"{o.Output} was written");
         }
+        if (watch is not null)
+        {
+            string outcome = RunReport.Outcome(final, plan.Scales[^1].Scale.Iterations,
+                interruption?.Requested == true);
+            watch.End(outcome, File.Exists(o.Output) ? File.ReadAllBytes(o.Output) : null, o.Output);
+            if (o.HtmlReport is { } page)
+            {
+                Save(() => HtmlReport.Write(watch, page), $"the HTML report '{page}'",
+                    $"{o.Output}{(o.Report is null ? "" : $" and {o.Report}")} were written");
+            }
+        }
+        string reports = string.Concat(new[] { o.Report, o.HtmlReport }.OfType<string>().Select(r => $" and {r}"));
 
         if (interruption?.Requested == true)
         {
@@ -213,10 +246,10 @@ internal static class StyleRun
                 : $"{result.Width}x{result.Height}";
             string at = scale.Plan.Label is { } label ? $"{label}, iteration" : "iteration";
             output.WriteLine($"{interruption.SignalName}: stopped at {at} {final.Iteration}; saved {o.Output} " +
-                             $"({size}){(o.Report is null ? "" : $" and {o.Report}")}.");
+                             $"({size}){reports}.");
             return interruption.ExitCode;
         }
-        string wrote = $"{o.Output} ({result.Width}x{result.Height})" + (o.Report is null ? "" : $" and {o.Report}");
+        string wrote = $"{o.Output} ({result.Width}x{result.Height}){reports}";
         if (final.Stop == StopReason.NonFinite)
         {
             // The optimizers move x back to the previous iterate, the last one with a finite loss; at a later
