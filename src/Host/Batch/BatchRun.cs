@@ -104,6 +104,7 @@ internal static class BatchRun
             : BatchItems.FromPatterns(b.Inputs, b.OutputFolder!, b.Extension);
         var shard = Shard.Of(b.ShardOption, b.ShardCount, environment ?? Environment.GetEnvironmentVariable);
         var mine = items.Where(i => shard.Takes(i.Position)).ToList();
+        if (index is not null) index = shard.Own(index);
         string source = b.Manifest is not null ? $"the manifest {b.Manifest}" : string.Join(" ", b.Inputs);
         output.WriteLine($"Batch of {items.Count} images from {source}" + (shard.Count == 1
             ? "."

@@ -24,6 +24,16 @@ internal sealed record Shard(int Index, int Count, string Source)
     public bool Takes(int position) => position % Count == Index;
 
     /// <summary>
+    /// A file that every shard would otherwise write under one name (a batch's or video's index page), named for
+    /// this shard: <c>index.html</c> becomes <c>index-shard-2-of-3.html</c>, so no shard overwrites another's. The
+    /// whole run (one shard) keeps the name.
+    /// </summary>
+    public string Own(string path) => Count == 1
+        ? path
+        : Path.Combine(Path.GetDirectoryName(path) ?? "",
+            $"{Path.GetFileNameWithoutExtension(path)}-shard-{Index}-of-{Count}{Path.GetExtension(path)}");
+
+    /// <summary>
     /// The shard from <c>--shard INDEX/COUNT</c>; else from the scheduler's environment: a Slurm job array
     /// (<c>SLURM_ARRAY_TASK_ID</c> and <c>SLURM_ARRAY_TASK_COUNT</c>, the id counted from
     /// <c>SLURM_ARRAY_TASK_MIN</c> in steps of <c>SLURM_ARRAY_TASK_STEP</c>), a Kubernetes Indexed Job

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using IlgpuStyle.Network.Images;
+using IlgpuStyle.Weights.Files;
 
 namespace IlgpuStyle.Host;
 
@@ -92,6 +93,7 @@ internal static class VideoRun
             var render = new FrameRenderer(v, o!, source, chunk, frames, warmup, flow ?? new FarnebackFlow(), output,
                 error, interruption);
             exit = render.Run(clock);
+            if (o!.HtmlReport is { } index) WriteIndex(shard.Own(index), v, render.Rows, output, error);
             if (exit != 0 && interruption?.Requested == true) return exit;
         }
         if (input.Problem is not null)
@@ -124,6 +126,23 @@ internal static class VideoRun
         if (parse.Errors.Count > 0) throw new UsageException(parse.Errors[0].Message.ReplaceLineEndings(" "));
         var o = parser.Read(parse);
         return o with { Style = o.Style with { TemporalWeight = v.TemporalWeight } };
+    }
+
+    /// <summary>The video's index page (<c>--html-report</c>): one row per frame of this shard, linking the frame's
+    /// page beside it and the frame; a failure to write it is one line (the frames are written).</summary>
+    private static void WriteIndex(string index, VideoOptions v, IReadOnlyList<HtmlReport.IndexRow> rows,
+        TextWriter output, TextWriter error)
+    {
+        try
+        {
+            HtmlReport.WriteIndex(index, $"ilgpu-style video: {Path.GetFileName(v.Input)}", rows);
+            output.WriteLine($"Wrote the index {index} ({rows.Count} frames).");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or OutputPathException)
+        {
+            error.WriteLine($"error: could not write the index '{index}' ({e.Message.TrimEnd('.')}); the frames " +
+                            "were written.");
+        }
     }
 
     /// <summary>--frames-dir, else the output's name with _frames beside it.</summary>
@@ -196,6 +215,20 @@ internal static class VideoRun
         private StyleRun.RunDevice? _run;
         private int _rendered, _skipped, _warmups;
 
+        /// <summary>The index page's rows (<c>--html-report</c>): the chunk's frames, warm-up frames left out.
+        /// </summary>
+        public List<HtmlReport.IndexRow> Rows { get; } = [];
+
+        /// <summary>Frame <paramref name="t"/>'s own page beside it, when the video has an index page.</summary>
+        private string? PageOf(int t) =>
+            o.HtmlReport is null || chunk.IsWarmup(t) ? null : Path.ChangeExtension(PathOf(t), ".html");
+
+        private void Row(int t, string outcome, bool written)
+        {
+            if (o.HtmlReport is not null && !chunk.IsWarmup(t))
+                Rows.Add(new(FrameName(t), outcome, written ? PathOf(t) : null, written ? PageOf(t) : null));
+        }
+
         private string PathOf(int t) => Path.Combine(chunk.IsWarmup(t) ? warmup : frames, FrameName(t));
 
         public int Run(Stopwatch clock)
@@ -224,6 +257,7 @@ internal static class VideoRun
                                                    "from the one before)" : "";
                     error.WriteLine($"error: {v.Input} frame {t}: {reason}{rest}");
                     exit = ExitCodes.Failed;
+                    Row(t, $"failed: {reason}", written: false);
                 }
                 if (exit != 0) break;
                 t++;
@@ -251,6 +285,7 @@ internal static class VideoRun
             if (File.Exists(path))
             {
                 output.WriteLine($"{head} skipped, {path} exists (a finished frame is kept).");
+                Row(t, "skipped: the frame exists", written: true);
                 _skipped++;
                 return 0;
             }
@@ -264,6 +299,7 @@ internal static class VideoRun
                 Content = $"{v.Input} frame {t}",
                 Output = path,
                 Init = temporal is null ? o.Init : InitKind.Image,
+                HtmlReport = PageOf(t),
             };
             var images = new RunImages(content, null, (shape.Width, shape.Height), _styles!,
                 temporal?.Init, Temporal: temporal?.Target);
@@ -272,6 +308,7 @@ internal static class VideoRun
             int exit = StyleRun.Render(run, frame, images, _plan, log, live: false, interruption, Stopwatch.StartNew(),
                 finishedOnly: true, tally: _tally);
             if (exit != 0) return exit;
+            Row(t, "done", written: true);
             _stylised[t] = ImageFiles.Load(path, "stylised frame"); // as written: what a resumed run reads
             _rendered++;
             _frameSeconds += frameClock.Elapsed.TotalSeconds;

@@ -192,4 +192,27 @@ public sealed class PreviewTests
         Assert.That(Refused(Run(["batch", "--inputs", ContentPng, "--output-dir", outputs, "--style", StylePng,
             "--preview"])), Does.StartWith("error: --preview watches one run, and a batch is many"));
     }
+
+    /// <summary>Each shard of a batch writes its own index (index-shard-I-of-N.html), so no shard overwrites the
+    /// index of another.</summary>
+    [Test]
+    public void EachShardOfABatchWritesItsOwnIndex()
+    {
+        string index = Path.Combine(_folder, "index.html"), outputs = Path.Combine(_folder, "out");
+        for (int shard = 0; shard < 2; shard++)
+        {
+            var run = Run(["batch", "--inputs", ContentPng, PortraitJpeg, "--output-dir", outputs, "--style",
+                StylePng, "--weights", TinyWeights(), "--device", "cpu", "--size", "32", "--iterations", "2",
+                "--html-report", index, "--shard", $"{shard}/2"]);
+            Assert.That(run.Exit, Is.Zero, run.ToString());
+        }
+        Assert.Multiple(() =>
+        {
+            Assert.That(File.Exists(index), Is.False, "no shard writes the whole batch's name");
+            Assert.That(File.ReadAllText(Path.Combine(_folder, "index-shard-0-of-2.html")),
+                Does.Contain("href=\"out/content.png\"").And.Not.Contain("href=\"out/portrait.png\""));
+            Assert.That(File.ReadAllText(Path.Combine(_folder, "index-shard-1-of-2.html")),
+                Does.Contain("href=\"out/portrait.png\"").And.Not.Contain("href=\"out/content.png\""));
+        });
+    }
 }

@@ -239,6 +239,41 @@ public sealed class VideoTests
         });
     }
 
+    /// <summary>--html-report names the video's index: each frame's page beside it, linked from the index; shards
+    /// write an index each (index-shard-I-of-N.html), never one over another's, and leave warm-up frames out.
+    /// </summary>
+    [Test]
+    public void HtmlReportWritesEachFramesPageAndOneIndexPerShard()
+    {
+        string clip = SyntheticClip(4);
+        string frames = Path.Combine(_folder, "frames"), index = Path.Combine(_folder, "index.html");
+        string[] common = ["--input", clip, "--frames-dir", frames, "--warmup-frames", "1", "--html-report", index,
+            .. Shared(3)];
+        var zero = Video([.. common, "--shard", "0/2"]);
+        var one = Video([.. common, "--shard", "1/2"]);
+        Assert.That(zero.Exit, Is.Zero, zero.ToString());
+        Assert.That(one.Exit, Is.Zero, one.ToString());
+        string first = Path.Combine(_folder, "index-shard-0-of-2.html");
+        string second = Path.Combine(_folder, "index-shard-1-of-2.html");
+        Assert.Multiple(() =>
+        {
+            Assert.That(File.Exists(index), Is.False, "no shard writes the whole video's name");
+            Assert.That(zero.Output, Does.Contain($"Wrote the index {first} (2 frames)."), zero.ToString());
+            Assert.That(one.Output, Does.Contain($"Wrote the index {second} (2 frames)."), one.ToString());
+            Assert.That(File.ReadAllText(first), Does.Contain("<a href=\"frames/frame_00002.html\">report</a>")
+                .And.Not.Contain("frame_00003"));
+            Assert.That(File.ReadAllText(second), Does.Contain("<a href=\"frames/frame_00004.png\">frame_00004.png")
+                .And.Not.Contain("frame_00002"), "the warm-up frame is not the shard's");
+            for (int t = 1; t <= 4; t++)
+            {
+                Assert.That(File.ReadAllText(Path.Combine(frames, $"frame_0000{t}.html")),
+                    Does.Contain("window.RUN = {"), $"frame {t}'s page");
+            }
+            Assert.That(Directory.GetFiles(Path.Combine(frames, ".warmup-1-of-2"), "*.html"), Is.Empty,
+                "warm-up frames have no page");
+        });
+    }
+
     [Test]
     public void ATruncatedVideoRendersTheFramesItHasAndSaysWhere()
     {
