@@ -55,6 +55,9 @@ internal static class VideoRun
         ("--content-masks", "masks belong to one image, not to a moving picture"),
         ("--style-masks", "masks belong to one image, not to a moving picture"),
         ("--texture-size", "a video's frames have their own size"),
+        ("--preview", "it watches one run; watch one frame with the main job, or write the frames' pages with " +
+                      "--html-report"),
+        ("--preview-bind", "a video serves no live page (see --preview)"),
     ];
 
     /// <summary>Runs the video (or with --join assembles it); returns 0, <see cref="ExitCodes.Failed"/> when a frame

@@ -337,6 +337,7 @@ public sealed class VideoTests
             (["--input", clip, "--frames-dir", frames, "--temporal-weight", "lots"], 2, "--temporal-weight"),
             (["--input", clip, "--frames-dir", frames, "--min-size", "32"], 2, "--min-size is not for a video"),
             (["--input", clip, "--frames-dir", frames, "--content", ContentPng], 2, "--content is not for a video"),
+            (["--input", clip, "--frames-dir", frames, "--preview"], 2, "--preview is not for a video"),
             (["--input", clip], 2, "Give --output VIDEO"),
             (["--input", clip, "--output", Path.Combine(_folder, "out.mov")], 2, "must be an .avi or an .mp4"),
             (["--input", clip, "--frames-dir", frames, "--join"], 2, "--join needs --output"),
