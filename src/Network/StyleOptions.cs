@@ -33,6 +33,19 @@ public sealed record LossWeights(float Content, float Style, float TotalVariatio
         preprocessing.Convention == PreprocessConvention.Caffe ? Caffe : Torchvision;
 }
 
+/// <summary>How the style loss compares a layer's features with the style's (SPEC.md).</summary>
+public enum StyleLossKind
+{
+    /// <summary>Gatys et al.'s Gram matrices, <c>mean((G - A)^2)</c>: the default.</summary>
+    Gram,
+
+    /// <summary>
+    /// The Wasserstein-2 distance between the features' Gaussians, mean and covariance (crowsonkb's
+    /// style-transfer-pytorch; SPEC.md, "Wasserstein-2 style loss").
+    /// </summary>
+    W2,
+}
+
 /// <summary>
 /// What a user sets about the loss (SPEC.md's defaults where a value is left out): which layers,
 /// how much each term weighs, pooling, gradient normalisation and the blend of several styles.
@@ -60,6 +73,9 @@ public sealed record StyleOptions
     /// <summary>Video's <c>w_t</c> (squares of pixels, like TV); null means the default for the weights'
     /// preprocessing convention.</summary>
     public float? TemporalWeight { get; init; }
+
+    /// <summary>The style loss: Gram matrices (the default) or Wasserstein-2.</summary>
+    public StyleLossKind StyleLoss { get; init; } = StyleLossKind.Gram;
 
     /// <summary>Pooling between blocks (default max).</summary>
     public Pooling Pooling { get; init; } = Pooling.Max;
