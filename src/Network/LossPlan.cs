@@ -161,7 +161,7 @@ public sealed class LossPlan
         ArgumentNullException.ThrowIfNull(options);
         var architecture = weights.Architecture;
         options.CheckLayers(architecture);
-        var layerWeights = options.StyleLayerWeights ?? options.StyleLayers.Select(_ => 1f).ToList();
+        var layerWeights = options.ResolveLayerWeights();
         if (layerWeights.Count != options.StyleLayers.Count)
         {
             throw new StyleSetupException($"There are {options.StyleLayers.Count} style layers but " +

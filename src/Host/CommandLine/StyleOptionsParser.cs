@@ -98,7 +98,9 @@ internal sealed class StyleOptionsParser
         Defaults.Style.Pooling);
     private readonly Option<string> _styleLoss = ChoiceOptions.Of("--style-loss",
         "gram (Gatys et al.'s Gram matrices) or w2 (the Wasserstein-2 distance between the features' means and " +
-        "covariances, crowsonkb's style loss).", Defaults.Style.StyleLoss);
+        "covariances, crowsonkb's style loss; its defaults are his balance: --content-weight 0.015, " +
+        "--style-weight 1, --tv-weight 1.74e-7, style layer weights 256,64,16,4,1 normalised).",
+        Defaults.Style.StyleLoss);
     private readonly Option<bool> _normalize = new("--normalize-gradients")
     {
         Description = "Divide each loss layer's gradient by its L1 norm (neural-style's option).",

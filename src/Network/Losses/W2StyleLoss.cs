@@ -144,9 +144,12 @@ public sealed class W2StyleLoss : ILossTap
         k.Wasserstein.Covariance(_cov, _mean);
         k.Gram.Backward(_q, _cov, _target.Root, _square, 0.5f, accumulate: false); // Sigma R
         k.Gram.Backward(_p, _target.Root, _q, _square, 0.5f, accumulate: false);   // R Sigma R
-        // P >= eps^2 I exactly, since Sigma and Sigma_s are both >= eps I.
+        // P >= eps^2 I exactly, since Sigma and Sigma_s are both >= eps I. A layer whose P needed the fallback
+        // once keeps needing it (its conditioning comes from the style's covariance, fixed for the scale): its
+        // later evaluations skip the iteration's steps and go to it at once.
         LastRoot = k.Root.Roots(_sqrt, _inverseSqrt, _p, _shape.Channels, _scratch,
-            floor: (double)Wasserstein.Epsilon * Wasserstein.Epsilon, exact: ExactP);
+            floor: (double)Wasserstein.Epsilon * Wasserstein.Epsilon,
+            maxIterations: LastRoot.FellBack ? 0 : MatrixRoot.MaxIterations, exact: ExactP);
         k.Wasserstein.Loss(_loss, _mean, _target.Mean, _cov, _sqrt, _weight, _target.Trace);
     }
 

@@ -234,4 +234,22 @@ public sealed class WassersteinTests : AcceleratorTest
         for (int i = 0; i < actual.Length; i++)
             Assert.That(actual[i] - 0.5, Is.EqualTo(expectedGradient[i]).Within(1e-3 * scale), $"[{i}]");
     }
+
+    [Test]
+    public void W2DefaultsAreCrowsonkbsBalance()
+    {
+        var options = new StyleOptions { StyleLoss = StyleLossKind.W2 };
+        Assert.That(options.ResolveLayerWeights(),
+            Is.EqualTo(new[] { 256f / 341, 64f / 341, 16f / 341, 4f / 341, 1f / 341 }).Within(1e-7));
+        foreach (var convention in new[] { "torchvision", "caffe" })
+        {
+            var weights = options.ResolveWeights(Preprocessing.FromName(convention));
+            Assert.That((weights.Content, weights.Style), Is.EqualTo((0.015f, 1f)), convention);
+            Assert.That(weights.TotalVariation, Is.EqualTo(2 * 0.0514 / (3.0 * 512 * 384)).Within(1e-9));
+        }
+        Assert.That(new StyleOptions { StyleLoss = StyleLossKind.W2, StyleLayerWeights = [1, 2] }
+            .ResolveLayerWeights(), Is.EqualTo(new[] { 1f, 2f }), "given weights are kept");
+        Assert.That(new StyleOptions().ResolveWeights(Preprocessing.FromName("caffe")), Is.EqualTo(LossWeights.Caffe),
+            "Gram's defaults unchanged");
+    }
 }
