@@ -143,11 +143,13 @@ public sealed partial class MatrixRoot
     /// residual). <paramref name="floor"/>: a known lower bound of P's spectrum, which the fallback keeps
     /// (<see cref="RootsReference"/>). <paramref name="maxIterations"/> below the default forces the fallback
     /// sooner (its test). <paramref name="exact"/>, when given, makes P in double for the fallback (a P formed in
-    /// float32 has lost the small eigenvalues that made the iteration fail).
+    /// float32 has lost the small eigenvalues that made the iteration fail), and <paramref name="exactRoots"/>
+    /// receives the fallback's double roots (for whatever the caller computes from them in double).
     /// </summary>
     public RootReport Roots(ArrayView<float> sqrt, ArrayView<float> inverseSqrt, ArrayView<float> p, int n,
         ArrayView<float> scratch, double floor = 0, int maxIterations = MaxIterations,
-        Func<double[]>? exact = null, KernelVariant variant = KernelVariant.Auto)
+        Func<double[]>? exact = null, Action<double[], double[]>? exactRoots = null,
+        KernelVariant variant = KernelVariant.Auto)
     {
         long nn = (long)n * n;
         Require.Length(p, nn, nameof(p));
@@ -169,7 +171,8 @@ public sealed partial class MatrixRoot
         var residual = scratch.SubView(3 * nn, 1);
 
         double norm = FrobeniusNorm(p, residual, host);
-        if (!(norm > 0) || !double.IsFinite(norm)) return Fallback(sqrt, inverseSqrt, p, n, 0, floor, exact);
+        if (!(norm > 0) || !double.IsFinite(norm))
+            return Fallback(sqrt, inverseSqrt, p, n, 0, floor, exact, exactRoots);
         if (host) StartCpu(y, z, p, n, (float)(1 / norm));
         else _start((int)nn, y, z, p, n, (float)(1 / norm));
 
@@ -216,7 +219,7 @@ public sealed partial class MatrixRoot
             else _finish((int)nn, sqrt, inverseSqrt, root, 1 / root);
             return new RootReport(steps, r, false);
         }
-        return Fallback(sqrt, inverseSqrt, p, n, steps, floor, exact);
+        return Fallback(sqrt, inverseSqrt, p, n, steps, floor, exact, exactRoots);
     }
     private float StepDevice(ArrayView<float> t, int n, ArrayView<float> residual)
     {
@@ -245,11 +248,12 @@ public sealed partial class MatrixRoot
 
     /// <summary>Both roots from the host's double eigendecomposition of P, written back.</summary>
     private RootReport Fallback(ArrayView<float> sqrt, ArrayView<float> inverseSqrt, ArrayView<float> p, int n,
-        int steps, double floor, Func<double[]>? exact)
+        int steps, double floor, Func<double[]>? exact, Action<double[], double[]>? exactRoots)
     {
         _accelerator.Synchronize();
         var matrix = exact?.Invoke() ?? Array.ConvertAll(Read(p), v => (double)v);
         var (root, inverse) = RootsReference(matrix, n, floor);
+        exactRoots?.Invoke(root, inverse);
         sqrt.CopyFromCPU(Array.ConvertAll(root, v => (float)v));
         inverseSqrt.CopyFromCPU(Array.ConvertAll(inverse, v => (float)v));
         return new RootReport(steps, 0, true);

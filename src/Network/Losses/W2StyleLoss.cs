@@ -87,6 +87,7 @@ public sealed class W2StyleLoss : ILossTap
     private readonly float _weight;
     private readonly GradientNormalizer? _normalizer;
     private readonly ArrayView<float> _mean, _b, _cov, _q, _p, _sqrt, _inverseSqrt, _scratch;
+    private float[]? _transport; // I - R P^(-1/2) R from the fallback's double roots; null after the iteration
 
     /// <summary>A tap on <paramref name="layer"/> (activation shape <paramref name="activation"/>) against
     /// <paramref name="target"/>, adding <c>w L</c> to <paramref name="loss"/>.</summary>
@@ -139,6 +140,7 @@ public sealed class W2StyleLoss : ILossTap
     public void Forward(DeviceTensor activation)
     {
         var k = _kernels;
+        _transport = null;
         k.Wasserstein.RowMeans(_mean, activation.View, _shape);
         k.Gram.Forward(_cov, activation.View, _shape, 1f / _shape.Positions);
         k.Wasserstein.Covariance(_cov, _mean);
@@ -149,7 +151,8 @@ public sealed class W2StyleLoss : ILossTap
         // later evaluations skip the iteration's steps and go to it at once.
         LastRoot = k.Root.Roots(_sqrt, _inverseSqrt, _p, _shape.Channels, _scratch,
             floor: (double)Wasserstein.Epsilon * Wasserstein.Epsilon,
-            maxIterations: LastRoot.FellBack ? 0 : MatrixRoot.MaxIterations, exact: ExactP);
+            maxIterations: LastRoot.FellBack ? 0 : MatrixRoot.MaxIterations, exact: ExactP,
+            exactRoots: (_, inverse) => _transport = Transport(inverse));
         k.Wasserstein.Loss(_loss, _mean, _target.Mean, _cov, _sqrt, _weight, _target.Trace);
     }
 
@@ -163,14 +166,36 @@ public sealed class W2StyleLoss : ILossTap
         return Wasserstein.Multiply(Wasserstein.Multiply(r, cov, n), r, n);
     }
 
+    /// <summary>
+    /// <c>I - R P^(-1/2) R</c> in double from the fallback's inverse root: near the target <c>R P^(-1/2) R</c> is
+    /// close to I, and the difference formed in float32 would keep only the first digits of the gradient.
+    /// </summary>
+    private float[] Transport(double[] inverse)
+    {
+        int n = _shape.Channels;
+        var r = _target.RootDouble;
+        var rzr = Wasserstein.Multiply(Wasserstein.Multiply(r, inverse, n), r, n);
+        var difference = new float[rzr.Length];
+        for (int i = 0; i < rzr.Length; i++) difference[i] = (float)((i / n == i % n ? 1 : 0) - rzr[i]);
+        return difference;
+    }
+
     /// <inheritdoc/>
     public void Backward(ArrayView<float> dActivation, DeviceTensor activation)
     {
         var k = _kernels;
         float weight = _normalizer is null ? _weight : 1f;
-        k.Gram.Backward(_q, _inverseSqrt, _target.Root, _square, 0.5f, accumulate: false); // P^(-1/2) R
-        k.Gram.Backward(_p, _target.Root, _q, _square, 0.5f, accumulate: false);          // R P^(-1/2) R
-        k.Wasserstein.GradientMatrix(_p, _shape.Channels, weight);                          // G
+        if (_transport is null)
+        {
+            k.Gram.Backward(_q, _inverseSqrt, _target.Root, _square, 0.5f, accumulate: false); // P^(-1/2) R
+            k.Gram.Backward(_p, _target.Root, _q, _square, 0.5f, accumulate: false);          // R P^(-1/2) R
+            k.Wasserstein.GradientMatrix(_p, _shape.Channels, weight);                          // G
+        }
+        else
+        {
+            _p.CopyFromCPU(_transport);
+            k.Vectors.Scale(_p, weight / _shape.Channels);                                      // G
+        }
         k.Wasserstein.MeanGradient(_b, _p, _mean, _target.Mean, _shape, weight);
         var destination = _normalizer is null ? dActivation : _normalizer.Scratch(dActivation.Length);
         k.Gram.Backward(destination, _p, activation.View, _shape, 1f / _shape.Positions,
