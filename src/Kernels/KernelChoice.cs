@@ -378,6 +378,12 @@ public sealed partial class KernelChoice
     /// <summary>The guide multiply of the guided Gram matrices.</summary>
     public KernelVariant Guide() => Pass;
 
+    /// <summary>The element steps of the matrix square root (its products are the Gram backward's).</summary>
+    public KernelVariant MatrixRoot() => Pass;
+
+    /// <summary>The Wasserstein-2 style loss's moments, value and gradient steps.</summary>
+    public KernelVariant Wasserstein() => Pass;
+
     /// <summary>
     /// Threads of the first pass of <see cref="Reduction"/>'s sums: few on the CPU accelerator,
     /// many on a GPU. By the accelerator alone (a CPU running tiled kernels for a test still sums as a CPU).

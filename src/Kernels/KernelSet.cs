@@ -39,6 +39,8 @@ public sealed class KernelSet : IDisposable
         Window = new Window(accelerator, Choice, Host);
         Replicate = new ChannelReplicate(accelerator, Choice, Host);
         Guide = new GuideMultiply(accelerator, Choice, Host);
+        Root = new MatrixRoot(accelerator, Choice, Host, Gram, Reduction);
+        Wasserstein = new Wasserstein(accelerator, Choice, Host);
     }
 
     /// <summary>
@@ -93,6 +95,13 @@ public sealed class KernelSet : IDisposable
 
     /// <summary>Features times a per-position guide: the step of the guided (region) Gram matrices.</summary>
     public GuideMultiply Guide { get; }
+
+    /// <summary>The square root and inverse square root of a symmetric positive definite matrix (Newton-Schulz on
+    /// the Gram kernels' products).</summary>
+    public MatrixRoot Root { get; }
+
+    /// <summary>The Wasserstein-2 style loss's steps besides its products and roots.</summary>
+    public Wasserstein Wasserstein { get; }
 
     /// <inheritdoc/>
     public void Dispose()

@@ -52,6 +52,7 @@ public sealed class LossPlan
         Style = style;
         Blend = blend;
         Pooling = options.Pooling;
+        StyleLoss = options.StyleLoss;
         Normalize = options.NormalizeGradients;
         Regions = regions;
         Luminance = luminance;
@@ -94,6 +95,9 @@ public sealed class LossPlan
     /// <summary>Each style image's blend weight <c>b_k</c>, normalised to sum 1 (equal when none were
     /// given).</summary>
     public IReadOnlyList<float> Blend { get; }
+
+    /// <summary>Gram matrices or Wasserstein-2 on every style layer.</summary>
+    public StyleLossKind StyleLoss { get; }
 
     /// <summary>The pooling between blocks.</summary>
     public Pooling Pooling { get; }
@@ -157,7 +161,7 @@ public sealed class LossPlan
         ArgumentNullException.ThrowIfNull(options);
         var architecture = weights.Architecture;
         options.CheckLayers(architecture);
-        var layerWeights = options.StyleLayerWeights ?? options.StyleLayers.Select(_ => 1f).ToList();
+        var layerWeights = options.ResolveLayerWeights();
         if (layerWeights.Count != options.StyleLayers.Count)
         {
             throw new StyleSetupException($"There are {options.StyleLayers.Count} style layers but " +
@@ -199,14 +203,31 @@ public sealed class LossPlan
             && Preprocessing.Convention == other.Preprocessing.Convention && Weights == other.Weights
             && Content.SequenceEqual(other.Content) && Style.SequenceEqual(other.Style)
             && Blend.SequenceEqual(other.Blend) && Pooling == other.Pooling && Normalize == other.Normalize
+            && StyleLoss == other.StyleLoss
             && (Regions is null ? other.Regions is null
                 : other.Regions is not null && Regions.StyleGuided.SequenceEqual(other.Regions.StyleGuided))
             && Luminance == other.Luminance && Temporal.Equals(other.Temporal);
     }
 
+    /// <summary>
+    /// Refuses a tiled evaluation of a loss that cannot be tiled: the Wasserstein-2 loss's roots need a layer's
+    /// moments over the whole image before any tile's gradient, which the tiles' one pass does not give.
+    /// </summary>
+    /// <exception cref="StyleSetupException">A Wasserstein-2 loss.</exception>
+    public void CheckTiled()
+    {
+        if (StyleLoss == StyleLossKind.W2 && Style.Count > 0)
+        {
+            throw new StyleSetupException("--style-loss w2 cannot be evaluated in tiles: give a smaller --size, " +
+                                          "more device memory, or --style-loss gram.");
+        }
+    }
+
     private static void CheckRegions(RegionLayout? regions, int styleCount, StyleOptions options, ObjectiveKind kind)
     {
         if (regions is null) return;
+        if (options.StyleLoss == StyleLossKind.W2)
+            throw new StyleSetupException("--style-loss w2 has no regions: use --style-loss gram with masks.");
         if (kind == ObjectiveKind.Texture)
             throw new StyleSetupException("A texture has no content image to divide into regions.");
         if (regions.Count != styleCount)

@@ -1,3 +1,5 @@
+using IlgpuStyle.Network.Losses;
+
 namespace IlgpuStyle.Network;
 
 /// <summary>
@@ -51,6 +53,11 @@ public sealed partial class ObjectivePlan
     /// </summary>
     private void CountWhole(Tally tally, NetworkPlan network)
     {
+        if (Loss.StyleLoss == StyleLossKind.W2)
+        {
+            CountWholeW2(tally, network);
+            return;
+        }
         long grams = Loss.Style.Sum(l => F * l.GramLength);
         tally.Targets(Loss.StyleSets * grams);
         for (int k = 0; k < StyleNetworks.Count; k++)
@@ -68,6 +75,22 @@ public sealed partial class ObjectivePlan
         if (Loss.Regions is null) tally.Loss(2 * grams);
         else if (Loss.Style.Count > 0)
             tally.Loss(GuideBytes(network, Loss.Regions.Count) + Loss.Regions.Count * 2 * grams);
+    }
+
+    /// <summary>The Wasserstein-2 form (WholeImageObjective.ConstructW2): the targets, the blended moments while
+    /// the style images' networks capture them (each with a moment scratch per layer), the main network, the
+    /// normaliser, the content targets, then each tap's work buffers.</summary>
+    private void CountWholeW2(Tally tally, NetworkPlan network)
+    {
+        long targets = Loss.Style.Sum(l => F * W2Target.Floats(l.Channels));
+        tally.Targets(targets);
+        for (int k = 0; k < StyleNetworks.Count; k++)
+            tally.Briefly(targets + StyleNetworks[k].DeviceBytes() + F * Styles[k].Length + targets);
+        tally.Network(network);
+        if (Loss.Normalize) tally.Loss(F * (Loss.UsedLayers.Max(l => network.OutputShape(l).Length) + 3L));
+        tally.Targets(Loss.Content.Sum(l => F * network.OutputShape(l.Name).Length));
+        if (Loss.Content.Count > 0) tally.Briefly(F * Input.Length);
+        tally.Loss(Loss.Style.Sum(l => F * W2StyleLoss.WorkFloats(l.Channels)));
     }
 
     /// <summary>A scratch the size of the largest style layer's output, and <paramref name="guides"/> guides

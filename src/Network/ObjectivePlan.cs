@@ -123,6 +123,7 @@ public sealed partial class ObjectivePlan
         if (styles.Any(style => Elements(style) > int.MaxValue))
             return new ObjectivePlan(loss, weights, kernels, input, styles, null, [], null, indexable: false);
         var tiles = tileCore is { } core ? TilePlan.Build(loss, weights, kernels, input, styles, core) : null;
+        if (tiles is not null) loss.CheckTiled();
         bool indexable = tiles is null
             ? styles.Append(input).All(image => LargestActivation(weights, image) <= int.MaxValue)
             : Elements(input) <= int.MaxValue

@@ -80,6 +80,8 @@ public sealed class ReferenceObjective
     public ReferenceObjective(VggWeights weights, NetworkImage content, IReadOnlyList<NetworkImage> styles,
         StyleOptions options, StyleRegions? regions = null)
     {
+        if (options.StyleLoss != StyleLossKind.Gram)
+            throw new ArgumentException("The reference objective is the Gram loss's (W2's is Wasserstein.cs').");
         _weights = weights;
         _pooling = options.Pooling;
         Shape = content.Shape;

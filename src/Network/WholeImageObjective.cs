@@ -20,9 +20,9 @@ namespace IlgpuStyle.Network;
 /// </remarks>
 internal sealed partial class WholeImageObjective : StyleObjective
 {
-    private readonly VggNetwork? _network; // null when only total variation is optimized
+    private VggNetwork? _network; // null when only total variation is optimized
     private readonly Tape _tape = new();
-    private readonly List<MemoryBuffer1D<float, Stride1D.Dense>> _contentTargets = []; // F_l(content), per layer
+    private List<MemoryBuffer1D<float, Stride1D.Dense>> _contentTargets = []; // F_l(content), per layer
 
     public WholeImageObjective(KernelSet kernels, ObjectivePlan plan, DeviceMemory memory, VggWeights weights,
         ObjectiveImages images)
@@ -31,6 +31,11 @@ internal sealed partial class WholeImageObjective : StyleObjective
         var loss = plan.Loss;
         if (plan.Network is not { } networkPlan) return; // only total variation: no network needed
         var blended = loss.Regions is null ? loss.Style : []; // with regions, each has its own targets
+        if (loss.StyleLoss == StyleLossKind.W2)
+        {
+            ConstructW2(weights, images, networkPlan, blended);
+            return;
+        }
 
         // Style targets first: A_l = sum_k b_k G_l(style_k).
         var styleTargets = blended.Select(l => Memory.Floats(l.GramLength)).ToList();
@@ -77,6 +82,60 @@ internal sealed partial class WholeImageObjective : StyleObjective
                 styleTargets[i].View, StyleScalar(0), layer.Weight, normalizer));
         }
         if (regionTargets is not null) AddRegionTaps(weights, images.Regions!, regionTargets, normalizer);
+        kernels.Accelerator.Synchronize();
+    }
+
+    /// <summary>
+    /// The Wasserstein-2 form (SPEC.md; regions are refused when it is planned): each layer's blended mean and
+    /// second moment from the style images' networks, the target's covariance root once on the host, then the
+    /// main network with its content taps and a <see cref="W2StyleLoss"/> per style layer.
+    /// </summary>
+    private void ConstructW2(VggWeights weights, ObjectiveImages images, NetworkPlan networkPlan,
+        IReadOnlyList<LossLayer> style)
+    {
+        var kernels = Kernels;
+        var loss = Plan.Loss;
+        var targetBuffers = style.Select(l => Memory.Floats(W2Target.Floats(l.Channels))).ToList();
+        var targets = new List<W2Target>();
+        using (Memory.Scope())
+        {
+            var moments = style.Select(l => Memory.Floats(W2Target.Floats(l.Channels))).ToList();
+            foreach (var m in moments) kernels.Vectors.Fill(m.View, 0f);
+            for (int k = 0; k < images.Styles.Count && style.Count > 0; k++)
+            {
+                using var scope = Memory.Scope();
+                var styleNetwork = Network(weights, Plan.StyleNetworks[k]);
+                var input = Memory.Upload(images.Styles[k].Data);
+                styleNetwork.Forward(input.View, new Tape());
+                for (int i = 0; i < style.Count; i++)
+                {
+                    var scratch = Memory.Floats(W2Target.Floats(style[i].Channels));
+                    W2Target.AddMoments(kernels, moments[i].View, styleNetwork.Activation(style[i].Name),
+                        loss.Blend[k], scratch.View);
+                }
+                kernels.Accelerator.Synchronize(); // the scope frees the style network's buffers next
+            }
+            for (int i = 0; i < style.Count; i++)
+                targets.Add(W2Target.FromMoments(kernels, moments[i].View, targetBuffers[i].View, style[i].Channels));
+        }
+
+        var network = Network(weights, networkPlan);
+        _network = network;
+        int largest = loss.UsedLayers.Max(l => network.OutputShape(l).Length);
+        var normalizer = loss.Normalize ? new GradientNormalizer(kernels, Memory, largest) : null;
+        _contentTargets = loss.Content.Select(l => Memory.Floats(network.Activation(l.Name).Shape.Length))
+            .ToList();
+        if (images.Content is { } content) CaptureContent(content);
+        for (int i = 0; i < loss.Content.Count; i++)
+        {
+            network.AddTap(new ContentLoss(loss.Content[i].Name, kernels, _contentTargets[i].View, ContentScalar,
+                loss.Content[i].Weight, normalizer));
+        }
+        for (int i = 0; i < style.Count; i++)
+        {
+            network.AddTap(new W2StyleLoss(style[i].Name, network.Activation(style[i].Name).Shape, kernels, Memory,
+                targets[i], StyleScalar(0), style[i].Weight, normalizer));
+        }
         kernels.Accelerator.Synchronize();
     }
 

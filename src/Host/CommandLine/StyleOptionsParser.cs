@@ -96,6 +96,11 @@ internal sealed class StyleOptionsParser
     };
     private readonly Option<string> _pooling = ChoiceOptions.Of("--pooling", "max or avg pooling between VGG blocks.",
         Defaults.Style.Pooling);
+    private readonly Option<string> _styleLoss = ChoiceOptions.Of("--style-loss",
+        "gram (Gatys et al.'s Gram matrices) or w2 (the Wasserstein-2 distance between the features' means and " +
+        "covariances, crowsonkb's style loss; its defaults are his balance: --content-weight 0.015, " +
+        "--style-weight 1, --tv-weight 1.74e-7, style layer weights 256,64,16,4,1 normalised).",
+        Defaults.Style.StyleLoss);
     private readonly Option<bool> _normalize = new("--normalize-gradients")
     {
         Description = "Divide each loss layer's gradient by its L1 norm (neural-style's option).",
@@ -200,8 +205,8 @@ internal sealed class StyleOptionsParser
                      _content, _style, _blend, _output, _size, _styleScale, _iterations, _minSize, _scaleRatio,
                      _schedule, _initialIterations, _averageDecay, _optimizer, _learningRate,
                      _history, _noLineSearch, _contentWeight, _styleWeight, _tvWeight, _contentLayers, _styleLayers,
-                     _styleLayerWeights, _pooling, _normalize, _init, _initImage, _seed, _originalColors, _printEvery,
-                     _saveEvery, _report, _tf32, _convAlgorithm, _tune, _device, _threads, _weights,
+                     _styleLayerWeights, _pooling, _styleLoss, _normalize, _init, _initImage, _seed, _originalColors,
+                     _printEvery, _saveEvery, _report, _tf32, _convAlgorithm, _tune, _device, _threads, _weights,
                      _colorControl, _colorMatch, _textureSize, _bitDepth,
                      _contentMask, _contentMasks, _styleMasks, _maskMode,
                      _maxMemory, _tileSize, _dryRun, _preview, _previewBind, _htmlReport,
@@ -272,6 +277,7 @@ internal sealed class StyleOptionsParser
                 StyleWeight = (float?)parse.GetValue(_styleWeight),
                 TvWeight = (float?)parse.GetValue(_tvWeight),
                 Pooling = ChoiceOptions.Parse<Pooling>(parse.GetValue(_pooling)!),
+                StyleLoss = ChoiceOptions.Parse<StyleLossKind>(parse.GetValue(_styleLoss)!),
                 NormalizeGradients = parse.GetValue(_normalize),
                 StyleBlendWeights = NumberOptions.Weights(parse.GetValue(_blend), "--style-blend-weights"),
             },

@@ -372,12 +372,23 @@ public sealed class StyleRunErrorTests
         Assert.That(Refused(("--init-image", ContentPng)), Does.Contain("--init-image is used only with --init image"));
 
     [Test]
+    public void TheW2LossRefusesTilesInOneLine() =>
+        Assert.That(Refused(("--style-loss", "w2"), ("--size", "512"), ("--tile-size", "64")),
+            Does.Contain("--style-loss w2 cannot be evaluated in tiles"));
+
+    [Test]
+    public void TheW2LossRefusesRegionsInOneLine() =>
+        Assert.That(Refused(("--style-loss", "w2"), ("--content-mask", ContentPng)),
+            Does.Contain("--style-loss w2 has no regions"));
+
+    [Test]
     public void NegativeLossWeights() =>
         Assert.That(Refused(("--style-weight", "-1")),
             Is.EqualTo("error: --style-weight takes a number, 0 or more (like 1.5 or 1e-3); '-1' is not one. " +
                        "See 'ilgpu-style --help'."));
 
     [TestCase("--pooling", "foo", "max or avg")]
+    [TestCase("--style-loss", "sliced", "gram or w2")]
     [TestCase("--optimizer", "sgd", "lbfgs or adam")]
     [TestCase("--mask-mode", "outside", "simple or inside")]
     [TestCase("--color-control", "x", "none, post-luminance, luminance-only or match-style")]

@@ -22,6 +22,10 @@ public sealed class ObjectivePlanTests(DeviceKind kind) : AcceleratorFixture(kin
             .SetArgDisplayNames("shallow layers");
         yield return new TestCaseData(new StyleOptions { ContentWeight = 0f, StyleWeight = 0f }, 1)
             .SetArgDisplayNames("tv only");
+        yield return new TestCaseData(new StyleOptions { StyleLoss = StyleLossKind.W2 }, 2)
+            .SetArgDisplayNames("w2, two styles");
+        yield return new TestCaseData(new StyleOptions { StyleLoss = StyleLossKind.W2, NormalizeGradients = true }, 1)
+            .SetArgDisplayNames("w2, normalized");
     }
 
     [TestCaseSource(nameof(Cases))]

@@ -1,0 +1,206 @@
+using ILGPU;
+using ILGPU.Runtime;
+using IlgpuStyle.Kernels;
+
+namespace IlgpuStyle.Network.Losses;
+
+/// <summary>
+/// A layer's Wasserstein-2 style target, fixed for a scale: the blended mean <c>mu_s</c>, the root
+/// <c>R = Sigma_s^(1/2)</c> of the covariance formed from the blended moments, and <c>tr Sigma_s</c>.
+/// </summary>
+/// <param name="Buffer">(C*C + C): R, then mu_s.</param>
+/// <param name="Channels">C.</param>
+/// <param name="Trace">tr Sigma_s, in double.</param>
+/// <param name="RootDouble">R in double on the host, for the roots' fallback.</param>
+public sealed record W2Target(ArrayView<float> Buffer, int Channels, double Trace, double[] RootDouble)
+{
+    /// <summary>Floats of a target for C channels: R and mu_s.</summary>
+    public static long Floats(int channels) => (long)channels * channels + channels;
+
+    /// <summary>R = Sigma_s^(1/2), C x C.</summary>
+    public ArrayView<float> Root => Buffer.SubView(0, (long)Channels * Channels);
+
+    /// <summary>mu_s, C.</summary>
+    public ArrayView<float> Mean => Buffer.SubView((long)Channels * Channels, Channels);
+
+    /// <summary>
+    /// Adds <paramref name="blend"/> times the mean and second moment of <paramref name="activation"/> to
+    /// <paramref name="moments"/> (C + C*C: mu, then S), with <paramref name="scratch"/> of as many floats.
+    /// </summary>
+    public static void AddMoments(KernelSet kernels, ArrayView<float> moments, DeviceTensor activation, float blend,
+        ArrayView<float> scratch)
+    {
+        ArgumentNullException.ThrowIfNull(kernels);
+        var shape = GramShape.Of(activation.Shape);
+        int c = shape.Channels;
+        kernels.Wasserstein.RowMeans(scratch.SubView(0, c), activation.View, shape);
+        kernels.Gram.Forward(scratch.SubView(c, shape.GramLength), activation.View, shape, 1f / shape.Positions);
+        kernels.Vectors.Axpy(moments, blend, scratch);
+    }
+
+    /// <summary>
+    /// The target from the blended <paramref name="moments"/> (mu, then S), written into
+    /// <paramref name="buffer"/>: the covariance and its root in double on the host, once per scale (an
+    /// eigendecomposition, exact whatever the conditioning; the peer's own method).
+    /// </summary>
+    public static W2Target FromMoments(KernelSet kernels, ArrayView<float> moments, ArrayView<float> buffer,
+        int channels)
+    {
+        ArgumentNullException.ThrowIfNull(kernels);
+        kernels.Accelerator.Synchronize();
+        var values = ArrayViewExtensions.GetAsArray1D<float>(moments);
+        var mean = new double[channels];
+        var moment = new double[channels * channels];
+        for (int i = 0; i < channels; i++) mean[i] = values[i];
+        for (int i = 0; i < moment.Length; i++) moment[i] = values[channels + i];
+        var cov = Wasserstein.CovarianceReference(mean, moment);
+        var root = SymmetricEigen.Sqrt(cov, channels);
+        double trace = 0;
+        for (int i = 0; i < channels; i++) trace += cov[i * channels + i];
+        var upload = new float[Floats(channels)];
+        for (int i = 0; i < root.Length; i++) upload[i] = (float)root[i];
+        for (int i = 0; i < channels; i++) upload[root.Length + i] = values[i];
+        buffer.SubView(0, upload.Length).CopyFromCPU(upload);
+        return new W2Target(buffer.SubView(0, upload.Length), channels, trace, root);
+    }
+}
+
+/// <summary>
+/// The Wasserstein-2 style loss on one layer (SPEC.md, "Wasserstein-2 style loss"; crowsonkb's
+/// style-transfer-pytorch): the features' Gaussian, mean and covariance, against the style's, under the W2
+/// distance, <c>w (1/C) (|mu - mu_s|^2 + tr(Sigma + Sigma_s - 2 (R Sigma R)^(1/2)))</c> with
+/// <c>R = Sigma_s^(1/2)</c>.
+/// </summary>
+/// <remarks>
+/// Forward: mu and S (the Gram forward with s = 1/M), Sigma in place, P = R Sigma R as two products, P's roots by
+/// Newton-Schulz (<see cref="MatrixRoot"/>), the loss. Backward in closed form from what forward kept:
+/// <c>G = (w/C)(I - R P^(-1/2) R)</c> (two products), then <c>dF += (2/M) G F + b 1^T</c> (the Gram backward and a
+/// row broadcast; see <see cref="Wasserstein"/>). Regions and tiles are refused where the loss is planned.
+/// </remarks>
+public sealed class W2StyleLoss : ILossTap
+{
+    private readonly KernelSet _kernels;
+    private readonly W2Target _target;
+    private readonly ArrayView<float> _loss;
+    private readonly GramShape _shape;
+    private readonly GramShape _square;
+    private readonly float _weight;
+    private readonly GradientNormalizer? _normalizer;
+    private readonly ArrayView<float> _mean, _b, _cov, _q, _p, _sqrt, _inverseSqrt, _scratch;
+    private float[]? _transport; // I - R P^(-1/2) R from the fallback's double roots; null after the iteration
+
+    /// <summary>A tap on <paramref name="layer"/> (activation shape <paramref name="activation"/>) against
+    /// <paramref name="target"/>, adding <c>w L</c> to <paramref name="loss"/>.</summary>
+    public W2StyleLoss(string layer, ChwShape activation, KernelSet kernels, DeviceMemory memory, W2Target target,
+        ArrayView<float> loss, float weight, GradientNormalizer? normalizer)
+    {
+        ArgumentNullException.ThrowIfNull(memory);
+        ArgumentNullException.ThrowIfNull(target);
+        Layer = layer;
+        _kernels = kernels;
+        _target = target;
+        _loss = loss;
+        _weight = weight;
+        _normalizer = normalizer;
+        _shape = GramShape.Of(activation);
+        int c = _shape.Channels;
+        if (target.Channels != c)
+            throw new ArgumentException($"The target has {target.Channels} channels, {layer} {c}.", nameof(target));
+        _square = new GramShape(c, c);
+        var work = memory.Floats(WorkFloats(c)).View;
+        long cc = (long)c * c, at = 0;
+        ArrayView<float> Take(long n)
+        {
+            var view = work.SubView(at, n);
+            at += n;
+            return view;
+        }
+        _mean = Take(c);
+        _b = Take(c);
+        _cov = Take(cc);
+        _q = Take(cc);
+        _p = Take(cc);
+        _sqrt = Take(cc);
+        _inverseSqrt = Take(cc);
+        _scratch = Take(MatrixRoot.ScratchFloats(c));
+    }
+
+    /// <summary>Floats a tap holds for C channels: mu, b, Sigma, two products, P's two roots and the root's
+    /// scratch.</summary>
+    public static long WorkFloats(int channels) =>
+        2L * channels + 5L * channels * channels + MatrixRoot.ScratchFloats(channels);
+
+    /// <inheritdoc/>
+    public string Layer { get; }
+
+    /// <summary>How the last forward's root was found (iterations, residual, whether it fell back).</summary>
+    public RootReport LastRoot { get; private set; }
+
+    /// <inheritdoc/>
+    public void Forward(DeviceTensor activation)
+    {
+        var k = _kernels;
+        _transport = null;
+        k.Wasserstein.RowMeans(_mean, activation.View, _shape);
+        k.Gram.Forward(_cov, activation.View, _shape, 1f / _shape.Positions);
+        k.Wasserstein.Covariance(_cov, _mean);
+        k.Gram.Backward(_q, _cov, _target.Root, _square, 0.5f, accumulate: false); // Sigma R
+        k.Gram.Backward(_p, _target.Root, _q, _square, 0.5f, accumulate: false);   // R Sigma R
+        // P >= eps^2 I exactly, since Sigma and Sigma_s are both >= eps I. A layer whose P needed the fallback
+        // once keeps needing it (its conditioning comes from the style's covariance, fixed for the scale): its
+        // later evaluations skip the iteration's steps and go to it at once.
+        LastRoot = k.Root.Roots(_sqrt, _inverseSqrt, _p, _shape.Channels, _scratch,
+            floor: (double)Wasserstein.Epsilon * Wasserstein.Epsilon,
+            maxIterations: LastRoot.FellBack ? 0 : MatrixRoot.MaxIterations, exact: ExactP,
+            exactRoots: (_, inverse) => _transport = Transport(inverse));
+        k.Wasserstein.Loss(_loss, _mean, _target.Mean, _cov, _sqrt, _weight, _target.Trace);
+    }
+
+    /// <summary>P = R Sigma R in double on the host, from the device's Sigma and the target's double R: the
+    /// fallback's matrix, whose small eigenvalues a float32 product rounds away.</summary>
+    private double[] ExactP()
+    {
+        int n = _shape.Channels;
+        var cov = Array.ConvertAll(ArrayViewExtensions.GetAsArray1D<float>(_cov), v => (double)v);
+        var r = _target.RootDouble;
+        return Wasserstein.Multiply(Wasserstein.Multiply(r, cov, n), r, n);
+    }
+
+    /// <summary>
+    /// <c>I - R P^(-1/2) R</c> in double from the fallback's inverse root: near the target <c>R P^(-1/2) R</c> is
+    /// close to I, and the difference formed in float32 would keep only the first digits of the gradient.
+    /// </summary>
+    private float[] Transport(double[] inverse)
+    {
+        int n = _shape.Channels;
+        var r = _target.RootDouble;
+        var rzr = Wasserstein.Multiply(Wasserstein.Multiply(r, inverse, n), r, n);
+        var difference = new float[rzr.Length];
+        for (int i = 0; i < rzr.Length; i++) difference[i] = (float)((i / n == i % n ? 1 : 0) - rzr[i]);
+        return difference;
+    }
+
+    /// <inheritdoc/>
+    public void Backward(ArrayView<float> dActivation, DeviceTensor activation)
+    {
+        var k = _kernels;
+        float weight = _normalizer is null ? _weight : 1f;
+        if (_transport is null)
+        {
+            k.Gram.Backward(_q, _inverseSqrt, _target.Root, _square, 0.5f, accumulate: false); // P^(-1/2) R
+            k.Gram.Backward(_p, _target.Root, _q, _square, 0.5f, accumulate: false);          // R P^(-1/2) R
+            k.Wasserstein.GradientMatrix(_p, _shape.Channels, weight);                          // G
+        }
+        else
+        {
+            _p.CopyFromCPU(_transport);
+            k.Vectors.Scale(_p, weight / _shape.Channels);                                      // G
+        }
+        k.Wasserstein.MeanGradient(_b, _p, _mean, _target.Mean, _shape, weight);
+        var destination = _normalizer is null ? dActivation : _normalizer.Scratch(dActivation.Length);
+        k.Gram.Backward(destination, _p, activation.View, _shape, 1f / _shape.Positions,
+            accumulate: _normalizer is null);                                                 // (2/M) G F
+        k.Wasserstein.AddRows(destination, _b, _shape);
+        _normalizer?.AddNormalized(dActivation, destination, _weight);
+    }
+}

@@ -1,0 +1,261 @@
+using IlgpuStyle.Kernels;
+using IlgpuStyle.Kernels.Verification;
+using IlgpuStyle.Network;
+using IlgpuStyle.Network.Losses;
+using IlgpuStyle.Tests.Support;
+
+namespace IlgpuStyle.Tests.Kernels;
+
+/// <summary>
+/// The Wasserstein-2 style loss's pieces: the double eigendecomposition by reconstruction, the Newton-Schulz
+/// roots and their fallback against it, the layer loss's gradient against finite differences, and the device
+/// tap against the double reference.
+/// </summary>
+public sealed class WassersteinTests : AcceleratorTest
+{
+    /// <inheritdoc/>
+    protected override OwnAccelerator CreateOwnAccelerator() => OwnAccelerator.ProjectCpu();
+
+    /// <summary>Q diag(values) Q^T with Q a random orthogonal matrix (Gram-Schmidt on Gaussian columns).</summary>
+    private static double[] WithSpectrum(double[] values, int seed)
+    {
+        int n = values.Length;
+        var random = new Random(seed);
+        var q = new double[n * n];
+        for (int i = 0; i < q.Length; i++) q[i] = random.NextDouble() * 2 - 1;
+        for (int j = 0; j < n; j++)
+        {
+            for (int pass = 0; pass < 2; pass++) // twice: orthogonal to rounding
+            for (int k = 0; k < j; k++)
+            {
+                double dot = 0;
+                for (int i = 0; i < n; i++) dot += q[i * n + j] * q[i * n + k];
+                for (int i = 0; i < n; i++) q[i * n + j] -= dot * q[i * n + k];
+            }
+            double norm = 0;
+            for (int i = 0; i < n; i++) norm += q[i * n + j] * q[i * n + j];
+            norm = Math.Sqrt(norm);
+            for (int i = 0; i < n; i++) q[i * n + j] /= norm;
+        }
+        return SymmetricEigen.Compose(values, q, n, l => l);
+    }
+
+    private static double[] Geometric(int n, double condition) =>
+        Enumerable.Range(0, n).Select(i => Math.Pow(condition, -(double)i / Math.Max(n - 1, 1))).ToArray();
+
+    private static double RelativeError(float[] actual, double[] expected)
+    {
+        double diff = 0, norm = 0;
+        for (int i = 0; i < expected.Length; i++)
+        {
+            diff += (actual[i] - expected[i]) * (actual[i] - expected[i]);
+            norm += expected[i] * expected[i];
+        }
+        return Math.Sqrt(diff / norm);
+    }
+
+    [TestCase(1)]
+    [TestCase(7)]
+    [TestCase(64)]
+    [TestCase(300)]
+    public void EigendecompositionReconstructsTheMatrix(int n)
+    {
+        var random = new Random(n);
+        var a = new double[n * n];
+        for (int i = 0; i < n; i++)
+        for (int j = 0; j <= i; j++)
+            a[i * n + j] = a[j * n + i] = random.NextDouble() * 2 - 1;
+        var (values, vectors) = SymmetricEigen.Decompose(a, n);
+        var back = SymmetricEigen.Compose(values, vectors, n, l => l);
+        double worst = a.Zip(back, (x, y) => Math.Abs(x - y)).Max();
+        Assert.That(worst, Is.LessThan(1e-11), "V diag(l) V^T = A");
+        var identity = SymmetricEigen.Compose(values, vectors, n, _ => 1);
+        for (int i = 0; i < n; i++)
+            Assert.That(identity[i * n + i], Is.EqualTo(1).Within(1e-11), "V V^T = I");
+        Assert.That(values, Is.Ordered.Ascending);
+    }
+
+    [Test]
+    public void SquareRootSquaresBackOnAHandExample()
+    {
+        // [[5, 4], [4, 5]] has eigenvalues 9 and 1: its root is [[2, 1], [1, 2]].
+        var root = SymmetricEigen.Sqrt([5, 4, 4, 5], 2);
+        Assert.That(root, Is.EqualTo(new double[] { 2, 1, 1, 2 }).Within(1e-12));
+    }
+
+    private (float[] Sqrt, float[] Inverse, RootReport Report) DeviceRoots(double[] p, int n, int maxIterations)
+    {
+        using var matrix = TestData.Upload(Accelerator, p);
+        using var sqrt = Accelerator.Allocate1D<float>((long)n * n);
+        using var inverse = Accelerator.Allocate1D<float>((long)n * n);
+        using var scratch = Accelerator.Allocate1D<float>(MatrixRoot.ScratchFloats(n));
+        var report = Kernels.Root.Roots(sqrt.View, inverse.View, matrix.View, n, scratch.View,
+            maxIterations: maxIterations);
+        Accelerator.Synchronize();
+        return (TestData.Download(sqrt), TestData.Download(inverse), report);
+    }
+
+    /// <summary>
+    /// The roots within 1e-5 of the reference, and which path gave them: float32's coupled Newton-Schulz meets the
+    /// stopping rule on well-conditioned matrices; from about condition 1e3 at n = 512 (1e5 at n = 128) rounding
+    /// makes it stall or diverge, and the double eigendecomposition takes over.
+    /// </summary>
+    [TestCase(8, 10.0, false)]
+    [TestCase(64, 1e3, false)]
+    [TestCase(512, 1e3, true)]
+    [TestCase(128, 1e5, true)]
+    [TestCase(128, 1e6, true)]
+    [TestCase(512, 1e6, true)]
+    public void RootsAreTheReferenceRoots(int n, double condition, bool fallsBack)
+    {
+        var p = WithSpectrum(Geometric(n, condition), seed: n);
+        var (sqrt, _, report) = DeviceRoots(p, n, MatrixRoot.MaxIterations);
+        var (reference, _) = MatrixRoot.RootsReference(p, n);
+        Assert.That(RelativeError(sqrt, reference), Is.LessThan(1e-5), report.ToString());
+        Assert.That(report.FellBack, Is.EqualTo(fallsBack), report.ToString());
+    }
+
+    [Test]
+    public void AFlatColourStylesNearlySingularCovarianceHasItsRoot()
+    {
+        // A flat-colour image's features are the same at every position: S = mu mu^T, Sigma = eps I exactly; with
+        // a few positions that differ a little, Sigma is eps I plus a small low-rank part.
+        const int n = 64, m = 40;
+        var random = new Random(3);
+        var features = new double[n * m];
+        for (int c = 0; c < n; c++)
+        {
+            double level = random.NextDouble() * 4;
+            for (int q = 0; q < m; q++) features[c * m + q] = level + (q < 2 ? 1e-3 * random.NextDouble() : 0);
+        }
+        var (mean, moment) = Wasserstein.MomentsReference(features, new GramShape(n, m));
+        var cov = Wasserstein.CovarianceReference(mean, moment);
+        var (sqrt, _, report) = DeviceRoots(cov, n, MatrixRoot.MaxIterations);
+        var (reference, _) = MatrixRoot.RootsReference(cov, n);
+        Assert.That(RelativeError(sqrt, reference), Is.LessThan(1e-5), report.ToString());
+    }
+
+    [Test]
+    public void TheFallbackGivesBothReferenceRoots()
+    {
+        const int n = 48;
+        var p = WithSpectrum(Geometric(n, 1e4), seed: 5);
+        var (sqrt, inverse, report) = DeviceRoots(p, n, maxIterations: 0);
+        Assert.That(report.FellBack, Is.True, "no step allowed: the eigendecomposition takes over");
+        // The fallback reads the float32 matrix on the device: the reference takes the same one.
+        var (root, inverseRoot) = MatrixRoot.RootsReference(Array.ConvertAll(Array.ConvertAll(p, v => (float)v),
+            v => (double)v), n);
+        Assert.That(RelativeError(sqrt, root), Is.LessThan(1e-6));
+        Assert.That(RelativeError(inverse, inverseRoot), Is.LessThan(1e-6));
+    }
+
+    [Test]
+    public void AMatrixTooIllConditionedForFloatFallsBack()
+    {
+        // Condition 1e12: float32's P/c has lost its small eigenvalues, the iteration cannot meet the rule.
+        const int n = 32;
+        var p = WithSpectrum(Geometric(n, 1e12), seed: 9);
+        var (sqrt, _, report) = DeviceRoots(p, n, MatrixRoot.MaxIterations);
+        Assert.That(report.FellBack, Is.True, report.ToString());
+        var (root, _) = MatrixRoot.RootsReference(Array.ConvertAll(Array.ConvertAll(p, v => (float)v),
+            v => (double)v), n);
+        Assert.That(RelativeError(sqrt, root), Is.LessThan(1e-6));
+    }
+
+    private static (double[] Features, double[] Mean, double[] Moment) LayerData(int n, int m, int seed,
+        int deadStyleChannels = 0)
+    {
+        var random = new Random(seed);
+        var features = TestData.Uniform(random, n * m, 0, 2);
+        var style = TestData.Uniform(random, n * 2 * m, 0, 30);
+        // Dead channels (a ReLU that never fires on the style): Sigma_s has eigenvalues of exactly eps beside ones
+        // of hundreds, and P is too ill-conditioned for float32's iteration.
+        Array.Clear(style, 0, deadStyleChannels * 2 * m);
+        var (mean, moment) = Wasserstein.MomentsReference(style, new GramShape(n, 2 * m));
+        return (features, mean, moment);
+    }
+
+    [TestCase(3, 7)]
+    [TestCase(5, 12)]
+    public void LayerLossGradientIsTheFiniteDifference(int n, int m)
+    {
+        var (features, mean, moment) = LayerData(n, m, seed: n);
+        var shape = new GramShape(n, m);
+        const double Weight = 1.7, Step = 1e-6;
+        var (_, gradient) = Wasserstein.LayerReference(features, shape, mean, moment, Weight);
+        for (int j = 0; j < features.Length; j++)
+        {
+            double saved = features[j];
+            features[j] = saved + Step;
+            double up = Wasserstein.LayerReference(features, shape, mean, moment, Weight).Loss;
+            features[j] = saved - Step;
+            double down = Wasserstein.LayerReference(features, shape, mean, moment, Weight).Loss;
+            features[j] = saved;
+            double numeric = (up - down) / (2 * Step);
+            Assert.That(gradient[j], Is.EqualTo(numeric).Within(1e-6 + 1e-5 * Math.Abs(numeric)), $"[{j}]");
+        }
+    }
+
+    [Test]
+    public void LayerLossIsZeroAgainstItsOwnMoments()
+    {
+        var (features, _, _) = LayerData(6, 20, seed: 2);
+        var shape = new GramShape(6, 20);
+        var (mean, moment) = Wasserstein.MomentsReference(features, shape);
+        var (loss, gradient) = Wasserstein.LayerReference(features, shape, mean, moment, 1);
+        Assert.That(loss, Is.EqualTo(0).Within(1e-12));
+        Assert.That(gradient.Max(Math.Abs), Is.LessThan(1e-9));
+    }
+
+    [TestCase(4, 6, 5, 0, false)]
+    [TestCase(32, 12, 10, 0, false)]
+    [TestCase(32, 12, 10, 8, true)]
+    public void DeviceTapIsTheReference(int channels, int height, int width, int dead, bool fallsBack)
+    {
+        var shape = new ChwShape(channels, height, width);
+        int m = height * width;
+        var (features, mean, moment) = LayerData(channels, m, seed: channels, deadStyleChannels: dead);
+        const float Weight = 3f;
+        var (expectedLoss, expectedGradient) = Wasserstein.LayerReference(features, GramShape.Of(shape), mean,
+            moment, Weight);
+
+        using var memory = new DeviceMemory(Accelerator);
+        var moments = memory.Upload(mean.Concat(moment).Select(v => (float)v).ToArray());
+        var target = W2Target.FromMoments(Kernels, moments.View, memory.Floats(W2Target.Floats(channels)).View,
+            channels);
+        var loss = memory.Floats(1);
+        Kernels.Vectors.Fill(loss.View, 0f);
+        var tap = new W2StyleLoss("relu1_1", shape, Kernels, memory, target, loss.View, Weight, normalizer: null);
+        var activation = new DeviceTensor(memory.Upload(Array.ConvertAll(features, v => (float)v)).View, shape);
+        var gradient = memory.Floats(shape.Length);
+        Kernels.Vectors.Fill(gradient.View, 0.5f); // it accumulates
+        tap.Forward(activation);
+        tap.Backward(gradient.View, activation);
+        Accelerator.Synchronize();
+        Assert.That(tap.LastRoot.FellBack, Is.EqualTo(fallsBack), tap.LastRoot.ToString());
+
+        Assert.That(TestData.Download(loss)[0], Is.EqualTo(expectedLoss).Within(1e-4 * Math.Abs(expectedLoss)));
+        var actual = TestData.Download(gradient);
+        double scale = expectedGradient.Max(Math.Abs);
+        for (int i = 0; i < actual.Length; i++)
+            Assert.That(actual[i] - 0.5, Is.EqualTo(expectedGradient[i]).Within(1e-3 * scale), $"[{i}]");
+    }
+
+    [Test]
+    public void W2DefaultsAreCrowsonkbsBalance()
+    {
+        var options = new StyleOptions { StyleLoss = StyleLossKind.W2 };
+        Assert.That(options.ResolveLayerWeights(),
+            Is.EqualTo(new[] { 256f / 341, 64f / 341, 16f / 341, 4f / 341, 1f / 341 }).Within(1e-7));
+        foreach (var convention in new[] { "torchvision", "caffe" })
+        {
+            var weights = options.ResolveWeights(Preprocessing.FromName(convention));
+            Assert.That((weights.Content, weights.Style), Is.EqualTo((0.015f, 1f)), convention);
+            Assert.That(weights.TotalVariation, Is.EqualTo(2 * 0.0514 / (3.0 * 512 * 384)).Within(1e-9));
+        }
+        Assert.That(new StyleOptions { StyleLoss = StyleLossKind.W2, StyleLayerWeights = [1, 2] }
+            .ResolveLayerWeights(), Is.EqualTo(new[] { 1f, 2f }), "given weights are kept");
+        Assert.That(new StyleOptions().ResolveWeights(Preprocessing.FromName("caffe")), Is.EqualTo(LossWeights.Caffe),
+            "Gram's defaults unchanged");
+    }
+}
