@@ -3,7 +3,8 @@ namespace IlgpuStyle.Network;
 /// <summary>
 /// The device bytes of an objective by part, as a dry run prints them.
 /// </summary>
-/// <param name="Weights">The network's weights (and transposed copies where an input gradient is tiled).</param>
+/// <param name="Weights">The network's weights (and transposed copies where an input gradient is tiled), and the
+/// filters its networks read prepared, once (<see cref="ObjectivePlan.Filters"/>).</param>
 /// <param name="Network">One network's activations, masks and gradient buffers (tiled: one tile's, with the
 /// tile's input and the buffers of the positions it owns).</param>
 /// <param name="Targets">The style targets (Gram matrices) and the content targets (content layers at the whole
@@ -33,6 +34,8 @@ public sealed partial class ObjectivePlan
     private ObjectiveMemory Count()
     {
         var tally = new Tally();
+        // The prepared filters, held before anything else (PreparedFilters): a run's are made before the objective.
+        tally.Weights(F * Filters.Sum(f => f.Floats));
         bool temporal = Loss.Temporal != 0;
         // The loss scalars: total, content, style, tv, regions', temporal.
         tally.Loss(F * (4 + (Loss.Regions?.Count ?? 0) + (temporal ? 1 : 0)));
@@ -108,6 +111,8 @@ public sealed partial class ObjectivePlan
         private long Held => _weights + _network + _targets + _loss + _input;
 
         public void Targets(long bytes) => Hold(ref _targets, bytes);
+
+        public void Weights(long bytes) => Hold(ref _weights, bytes);
 
         public void Loss(long bytes) => Hold(ref _loss, bytes);
 

@@ -29,8 +29,18 @@ public sealed partial class ObjectivePlan
         StyleNetworks = styleNetworks;
         Tiles = tiles;
         Indexable = indexable;
+        Filters = Networks().SelectMany(n => n.Filters()).DistinctBy(f => (f.Layer, f.Key)).ToList();
         Memory = indexable ? Count() : null;
     }
+
+    /// <summary>
+    /// The filters its networks' variants read prepared instead of W, each once (<see cref="PreparedFilters"/>):
+    /// the style images' networks and the image's (or a tile's) share them, and they count once in the weights.
+    /// </summary>
+    public IReadOnlyList<PlannedFilter> Filters { get; }
+
+    /// <summary>Whether the plan was made for <paramref name="weights"/> (the same object).</summary>
+    public bool PlannedFor(VggWeights weights) => ReferenceEquals(_weights, weights);
 
     /// <summary>The loss: its terms, layers, weights, blend and regions.</summary>
     public LossPlan Loss { get; }
@@ -74,13 +84,16 @@ public sealed partial class ObjectivePlan
     /// Every convolution shape the objective's networks run (the image's or a tile's, each style image's), once
     /// each: what per-layer tuning times before the plan is made again with the measured variants.
     /// </summary>
-    public IEnumerable<Conv2dShape> ConvShapes()
+    public IEnumerable<Conv2dShape> ConvShapes() =>
+        Networks().SelectMany(n => n.Layers).Select(l => l.Conv).OfType<Conv2dShape>().Distinct();
+
+    /// <summary>Every network the objective builds: the image's or a tile's, then each style image's.</summary>
+    private IEnumerable<NetworkPlan> Networks()
     {
         var networks = new List<NetworkPlan?> { Network, Tiles?.Network };
         networks.AddRange(StyleNetworks);
         networks.AddRange(Tiles?.Styles.Select(s => s.Network) ?? []);
-        return networks.OfType<NetworkPlan>().SelectMany(n => n.Layers).Select(l => l.Conv).OfType<Conv2dShape>()
-            .Distinct();
+        return networks.OfType<NetworkPlan>();
     }
 
     /// <summary>The layers the network runs, in order (the tile network's when tiled; none when only total variation
