@@ -58,7 +58,7 @@ public sealed partial class ObjectivePlan
         tally.Targets(Loss.StyleSets * grams);
         for (int k = 0; k < StyleNetworks.Count; k++)
         {
-            long capture = StyleNetworks[k].DeviceBytes() + F * Styles[k].Length;
+            long capture = StyleNetworks[k].DeviceBytes() + F * Styles[k].Length + StyleFilterBytes(k);
             // Blended, a Gram per layer to add in; a region's guided capture, guided features and the guides.
             capture += Loss.Regions is not { } regions ? grams
                 : regions.StyleGuided[k] ? GuideBytes(StyleNetworks[k], guides: 1) : 0;
@@ -72,6 +72,10 @@ public sealed partial class ObjectivePlan
         else if (Loss.Style.Count > 0)
             tally.Loss(GuideBytes(network, Loss.Regions.Count) + Loss.Regions.Count * 2 * grams);
     }
+
+    /// <summary>The filters style image k's network makes for its capture alone (<see cref="StyleFilters"/>).
+    /// </summary>
+    private long StyleFilterBytes(int k) => F * StyleFilters[k].Sum(f => f.Floats);
 
     /// <summary>A scratch the size of the largest style layer's output, and <paramref name="guides"/> guides
     /// (one per region, or a style image's one) at each style layer.</summary>
@@ -92,9 +96,10 @@ public sealed partial class ObjectivePlan
         var tiles = Tiles!;
         long styleTargets = Loss.StyleSets * Loss.Style.Sum(l => F * l.GramLength);
         tally.Targets(styleTargets);
-        foreach (var style in tiles.Styles)
+        foreach (var (style, k) in tiles.Styles.Select((style, k) => (style, k)))
         {
-            tally.Briefly(style.Network.DeviceBytes() + F * style.Grid.LargestTile.Length + F * tiles.GramLength +
+            tally.Briefly(StyleFilterBytes(k) + style.Network.DeviceBytes() + F * style.Grid.LargestTile.Length +
+                          F * tiles.GramLength +
                           F * style.ScratchLength + F * style.GuideLength);
         }
         tally.Network(tiles.Network);

@@ -29,15 +29,28 @@ public sealed partial class ObjectivePlan
         StyleNetworks = styleNetworks;
         Tiles = tiles;
         Indexable = indexable;
-        Filters = Networks().SelectMany(n => n.Filters()).DistinctBy(f => (f.Layer, f.Key)).ToList();
+        Filters = new[] { Network, Tiles?.Network }.OfType<NetworkPlan>().SelectMany(n => n.Filters())
+            .DistinctBy(f => (f.Layer, f.Key)).ToList();
+        var held = Filters.Select(f => (f.Layer, f.Key)).ToHashSet();
+        StyleFilters = StyleNetworks.Concat(Tiles?.Styles.Select(s => s.Network) ?? [])
+            .Select(n => (IReadOnlyList<PlannedFilter>)n.Filters().Where(f => !held.Contains((f.Layer, f.Key)))
+                .ToList())
+            .ToList();
         Memory = indexable ? Count() : null;
     }
 
     /// <summary>
-    /// The filters its networks' variants read prepared instead of W, each once (<see cref="PreparedFilters"/>):
-    /// the style images' networks and the image's (or a tile's) share them, and they count once in the weights.
+    /// The filters the image's (or a tile's) network reads prepared instead of W (<see cref="PreparedFilters"/>),
+    /// held for the objective's life and counted in its weights; the style images' networks read them too.
     /// </summary>
     public IReadOnlyList<PlannedFilter> Filters { get; }
+
+    /// <summary>
+    /// Per style image (<see cref="StyleNetworks"/>, or the tiles' style captures), the filters its network reads
+    /// that <see cref="Filters"/> does not hold (its layers may pick another tile at its size): made for its
+    /// capture only, and freed with its network.
+    /// </summary>
+    public IReadOnlyList<IReadOnlyList<PlannedFilter>> StyleFilters { get; }
 
     /// <summary>Whether the plan was made for <paramref name="weights"/> (the same object).</summary>
     public bool PlannedFor(VggWeights weights) => ReferenceEquals(_weights, weights);

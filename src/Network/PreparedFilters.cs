@@ -30,6 +30,7 @@ public sealed class PreparedFilters
     private readonly KernelSet _kernels;
     private readonly DeviceMemory _memory;
     private readonly Dictionary<(string Layer, FilterKey Key), MemoryBuffer1D<float, Stride1D.Dense>> _made = [];
+    private readonly PreparedFilters? _held; // a style capture's: the objective's filters, read where not made here
 
     /// <summary>An empty store for filters of <paramref name="weights"/>, allocated in <paramref name="memory"/>.
     /// </summary>
@@ -76,24 +77,44 @@ public sealed class PreparedFilters
             _memory.Free(_made[stale]);
             _made.Remove(stale);
         }
-        foreach (var filter in wanted)
-        {
-            if (_made.ContainsKey((filter.Layer, filter.Key))) continue;
-            var conv = Weights[filter.Layer];
-            var shape = Conv2dShape.Vgg(conv.InChannels, 1, 1, conv.OutChannels); // the size does not matter
-            var buffer = _memory.Floats(filter.Floats);
-            _kernels.Conv.MakeFilter(buffer.View, shape, conv.Weight, filter.Key);
-            _made[(filter.Layer, filter.Key)] = buffer;
-            Made++;
-        }
+        foreach (var filter in wanted.Where(f => !_made.ContainsKey((f.Layer, f.Key)))) Make(filter);
+    }
+
+    /// <summary>
+    /// These filters and, beside them, those of <paramref name="filters"/> they do not hold, made in
+    /// <paramref name="memory"/>: a style image's network, whose layers may pick another tile at its size than the
+    /// image's (<see cref="ObjectivePlan.StyleFilters"/>), made within its capture's scope, which frees them.
+    /// </summary>
+    public PreparedFilters Beside(IEnumerable<PlannedFilter> filters, DeviceMemory memory)
+    {
+        var beside = new PreparedFilters(_kernels, Weights, memory, this);
+        foreach (var filter in filters.Where(f => !Holds(f))) beside.Make(filter);
+        return beside;
+    }
+
+    private PreparedFilters(KernelSet kernels, VggWeights weights, DeviceMemory memory, PreparedFilters held)
+        : this(kernels, weights, memory) => _held = held;
+
+    private bool Holds(PlannedFilter filter) =>
+        _made.ContainsKey((filter.Layer, filter.Key)) || _held?.Holds(filter) == true;
+
+    /// <summary>Allocates one filter and makes it from the weights.</summary>
+    private void Make(PlannedFilter filter)
+    {
+        var conv = Weights[filter.Layer];
+        var shape = Conv2dShape.Vgg(conv.InChannels, 1, 1, conv.OutChannels); // the size does not matter
+        var buffer = _memory.Floats(filter.Floats);
+        _kernels.Conv.MakeFilter(buffer.View, shape, conv.Weight, filter.Key);
+        _made[(filter.Layer, filter.Key)] = buffer;
+        Made++;
     }
 
     /// <summary>The filter of <paramref name="layer"/> that <paramref name="key"/> names, held.</summary>
     /// <exception cref="InvalidOperationException">Not held: the network was not in the plan the filters hold.
     /// </exception>
     public ArrayView<float> Find(string layer, FilterKey key) =>
-        _made.TryGetValue((layer, key), out var buffer)
-            ? buffer.View
-            : throw new InvalidOperationException($"No prepared filter of {layer} for {key}: the network is not " +
-                                                  "in the plan the filters hold.");
+        _made.TryGetValue((layer, key), out var buffer) ? buffer.View
+        : _held is not null ? _held.Find(layer, key)
+        : throw new InvalidOperationException($"No prepared filter of {layer} for {key}: the network is not in the " +
+                                              "plan the filters hold.");
 }

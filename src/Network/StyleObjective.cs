@@ -242,7 +242,11 @@ public abstract class StyleObjective : IStyleObjective
     {
         try
         {
-            return new VggNetwork(Kernels, Memory, weights, plan, _filters);
+            // A style image's network may read filters the objective does not hold: made here, in the caller's scope.
+            var filters = ReferenceEquals(plan, Plan.Network) || ReferenceEquals(plan, Plan.Tiles?.Network)
+                ? _filters
+                : _filters.Beside(plan.Filters(), Memory);
+            return new VggNetwork(Kernels, Memory, weights, plan, filters);
         }
         catch (ArgumentException e)
         {
