@@ -387,15 +387,6 @@ public sealed partial class Conv2d
         }
     }
 
-    /// <summary>Kernel 4's weights packed once for <see cref="Prepare"/> (<see cref="ConvVariants.PackedOnce"/>).
-    /// </summary>
-    private unsafe void PackCpuWeights(ArrayView<float> packed, ArrayView<float> weight, Conv2dShape s,
-        bool inputGradient)
-    {
-        _host.Begin("convolution");
-        PackCpuWeights(CpuHost.Pointer(packed), CpuHost.Pointer(weight), s, inputGradient);
-    }
-
     /// <summary>A of the forward product (W in strips) or of the input gradient's (W' in strips), on every core.
     /// </summary>
     private unsafe void PackCpuWeights(float* packed, float* weight, Conv2dShape s, bool inputGradient)

@@ -73,28 +73,15 @@ public sealed partial class Conv2d
     }
 
     /// <summary>
-    /// Packs U (<see cref="Winograd.TransformFilter"/>: [xi][rows][columns] in double) into the register tile's
-    /// strips, rounded to float: <c>filter[((xi*strips + strip)*columns + c)*Rows + i]</c> = U[xi][strip*Rows + i][c],
-    /// rows past the product's as zeros.
+    /// Writes kernel 6's filter: U (<see cref="Winograd.TransformFilter"/>) rounded to float in the register tile's
+    /// strips, <c>filter[((xi*strips + strip)*columns + c)*Rows + i]</c> = U[xi][strip*Rows + i][c], rows past the
+    /// product's as zeros (<see cref="Winograd.WriteFilter"/>).
     /// </summary>
-    private static unsafe void PackWinogradFilter(ArrayView<float> filter, double[] u, Conv2dShape s,
+    private unsafe void PackWinogradFilter(ArrayView<float> filter, float[] weight, Conv2dShape s,
         WinogradTile tile, bool inputGradient)
     {
-        int rows = inputGradient ? s.InChannels : s.OutChannels, columns = inputGradient ? s.OutChannels
-            : s.InChannels;
-        int strips = CpuGemm.Strips(rows), height = CpuGemm.Rows;
-        float* packed = CpuHost.Pointer(filter);
-        Parallel.For(0, Winograd.Points(tile), xi => // the points on every core: each writes its own part
-        {
-            for (int strip = 0; strip < strips; strip++)
-            for (int c = 0; c < columns; c++)
-            for (int i = 0; i < height; i++)
-            {
-                int row = strip * height + i;
-                packed[(((long)xi * strips + strip) * columns + c) * height + i] =
-                    row < rows ? (float)u[((long)xi * rows + row) * columns + c] : 0f;
-            }
-        });
+        _host.Begin("convolution");
+        Winograd.WriteFilter(CpuHost.Pointer(filter), weight, s, tile, inputGradient, CpuGemm.Rows, _host);
     }
 
     /// <summary>One Winograd product in host code: pointers into the CPU accelerator's buffers.</summary>

@@ -151,10 +151,13 @@ public sealed partial class Conv2d
     }
 
     /// <summary>Writes kernel 5's filter: U as <see cref="Winograd.TransformFilter"/> makes it, (alpha^2, rows,
-    /// columns), rounded to float.</summary>
-    private static void UploadWinogradFilter(ArrayView<float> filter, double[] u)
+    /// columns), rounded to float (<see cref="Winograd.WriteFilter"/> with strips of one row), made on the host.
+    /// </summary>
+    private unsafe void UploadWinogradFilter(ArrayView<float> filter, float[] weight, Conv2dShape s,
+        WinogradTile tile, bool inputGradient)
     {
-        var values = Array.ConvertAll(u, x => (float)x);
+        var values = new float[filter.Length];
+        fixed (float* u = values) Winograd.WriteFilter(u, weight, s, tile, inputGradient, 1, _host);
         filter.CopyFromCPU(ref values[0], values.Length);
     }
 

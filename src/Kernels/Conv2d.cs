@@ -89,6 +89,45 @@ public readonly record struct Conv2dShape(
 }
 
 /// <summary>
+/// Which filter of its own one direction of a convolution reads instead of W (<see cref="Conv2d.OwnFilters"/>): it
+/// depends on the weights' channels, the direction, the variant and Winograd's tile, not on the image size.
+/// </summary>
+/// <param name="OutChannels">K of the convolution (not of the direction's product).</param>
+/// <param name="InChannels">C of the convolution.</param>
+/// <param name="InputGradient">The input gradient's filter (of the flipped, transposed W), or the forward's.</param>
+/// <param name="Variant">The direction's variant.</param>
+/// <param name="Tile">Winograd's tile (default for the direct variants).</param>
+/// <param name="Packed">Whether the host code's direct product reads W packed once
+/// (<see cref="ConvVariants.PackedOnce"/>).</param>
+public readonly record struct FilterKey(int OutChannels, int InChannels, bool InputGradient, KernelVariant Variant,
+    WinogradTile Tile, bool Packed)
+{
+    /// <summary>The filter of one direction of a layer that runs <paramref name="variants"/>.</summary>
+    public static FilterKey Of(Conv2dShape shape, ConvVariants variants, bool inputGradient) =>
+        new(shape.OutChannels, shape.InChannels, inputGradient,
+            inputGradient ? variants.InputGradient : variants.Forward,
+            inputGradient ? variants.InputGradientTile : variants.ForwardTile, variants.PackedOnce);
+
+    /// <summary>
+    /// Its floats for <paramref name="s"/>: Winograd's U (alpha^2 K C; kernel 6 pads the rows to whole strips of
+    /// <see cref="CpuGemm.Rows"/>), or the host code's packed W (its rows padded the same way); 0 where the
+    /// variant reads W. The input gradient's product has the input channels as rows.
+    /// </summary>
+    public long Floats(Conv2dShape s)
+    {
+        int rows = InputGradient ? s.InChannels : s.OutChannels, columns = InputGradient ? s.OutChannels
+            : s.InChannels;
+        return Variant switch
+        {
+            KernelVariant.Winograd => Winograd.FilterLength(s, Tile),
+            KernelVariant.CpuWinograd => Winograd.Points(Tile) * CpuGemm.PackedLength(rows, columns),
+            KernelVariant.Cpu when Packed => CpuGemm.PackedLength(rows, columns * s.KernelHeight * s.KernelWidth),
+            _ => 0,
+        };
+    }
+}
+
+/// <summary>
 /// One convolution layer's weights as its variants read them, made once by <see cref="Conv2d.Prepare"/>:
 /// the shape, the variants (both directions, fixed for the layer), W and the bias, and what a variant reads
 /// instead of W: where the input gradient is a tiled product, the transposed, flipped copy W'; for Winograd,
@@ -334,9 +373,12 @@ public sealed partial class Conv2d : IDisposable
     /// <param name="variants">The variants to run (default: the rule's in both directions).</param>
     /// <param name="winogradScratch">Device scratch of at least <see cref="WinogradScratchFloats"/> floats, where
     /// a direction runs kernel 5 (a network shares one among its layers).</param>
+    /// <param name="filters">Each direction's own filter (<see cref="OwnFilters"/>) made beforehand with
+    /// <see cref="MakeFilter"/>, by its key: a run makes them once for all its networks. Null: they are allocated
+    /// and made here.</param>
     public Conv2dWeights Prepare(Conv2dShape shape, ArrayView<float> weight, ArrayView<float> bias,
         Func<long, ArrayView<float>> allocate, ConvVariants variants = default,
-        ArrayView<float> winogradScratch = default)
+        ArrayView<float> winogradScratch = default, Func<FilterKey, ArrayView<float>>? filters = null)
     {
         shape.Validate();
         Require.Length(weight, shape.WeightLength, nameof(weight));
@@ -353,62 +395,71 @@ public sealed partial class Conv2d : IDisposable
             transposed = allocate(shape.WeightLength);
             TransposeFlip(transposed, weight, shape);
         }
-        var forward = PrepareFilter(shape, weight, variants.Forward, variants.ForwardTile, variants.PackedOnce,
-            inputGradient: false, allocate);
-        var inputGradient = PrepareFilter(shape, weight, variants.InputGradient, variants.InputGradientTile,
-            variants.PackedOnce, inputGradient: true, allocate);
-        return new Conv2dWeights(shape, variants, weight, bias, transposed, forward, inputGradient, winogradScratch);
-    }
-
-    /// <summary>
-    /// Floats <see cref="Prepare"/> allocates for a layer beside W and the bias (the memory plan counts them with
-    /// this): W' for a tiled input gradient, each direction's own filter (<see cref="FilterFloats"/>).
-    /// </summary>
-    public static long PreparedFloats(Conv2dShape shape, ConvVariants variants) =>
-        (variants.TiledInputGradient ? shape.WeightLength : 0)
-        + FilterFloats(shape, variants.Forward, variants.ForwardTile, variants.PackedOnce, inputGradient: false)
-        + FilterFloats(shape, variants.InputGradient, variants.InputGradientTile, variants.PackedOnce,
-            inputGradient: true);
-
-    /// <summary>
-    /// Floats of one direction's own filter: Winograd's U (alpha^2 K C; kernel 6 pads the rows to whole strips of
-    /// <see cref="CpuGemm.Rows"/>), or the host code's packed W (its rows padded the same way); 0 where the
-    /// variant reads W. The input gradient's product has the input channels as rows.
-    /// </summary>
-    private static long FilterFloats(Conv2dShape s, KernelVariant variant, WinogradTile tile, bool packedOnce,
-        bool inputGradient)
-    {
-        int rows = inputGradient ? s.InChannels : s.OutChannels, columns = inputGradient ? s.OutChannels
-            : s.InChannels;
-        return variant switch
+        ArrayView<float> Filter(bool inputGradient)
         {
-            KernelVariant.Winograd => Winograd.FilterLength(s, tile),
-            KernelVariant.CpuWinograd => Winograd.Points(tile) * CpuGemm.PackedLength(rows, columns),
-            KernelVariant.Cpu when packedOnce =>
-                CpuGemm.PackedLength(rows, columns * s.KernelHeight * s.KernelWidth),
-            _ => 0,
-        };
-    }
-
-    /// <summary>One direction's own filter, allocated and written (or empty where the variant reads W).</summary>
-    private ArrayView<float> PrepareFilter(Conv2dShape s, ArrayView<float> weight, KernelVariant variant,
-        WinogradTile tile, bool packedOnce, bool inputGradient, Func<long, ArrayView<float>> allocate)
-    {
-        long floats = FilterFloats(s, variant, tile, packedOnce, inputGradient);
-        if (floats == 0) return default;
-        var filter = allocate(floats);
-        Require.Length(filter, floats, "the prepared filter");
-        if (variant == KernelVariant.Cpu)
-        {
-            PackCpuWeights(filter, weight, s, inputGradient);
+            var key = FilterKey.Of(shape, variants, inputGradient);
+            long floats = key.Floats(shape);
+            if (floats == 0) return default;
+            if (filters is not null)
+            {
+                var made = filters(key);
+                Require.Length(made, floats, "the prepared filter");
+                return made;
+            }
+            var filter = allocate(floats);
+            Require.Length(filter, floats, "the prepared filter");
+            MakeFilter(filter, shape, weight.GetAsArray(), key);
             return filter;
         }
-        // Winograd's: U from W in double precision on the host (once per layer), in the variant's layout.
-        var host = Array.ConvertAll(weight.GetAsArray(), v => (double)v);
-        var u = Winograd.TransformFilter(host, s, tile, inputGradient);
-        if (variant == KernelVariant.Winograd) UploadWinogradFilter(filter, u);
-        else PackWinogradFilter(filter, u, s, tile, inputGradient);
-        return filter;
+        return new Conv2dWeights(shape, variants, weight, bias, transposed, Filter(inputGradient: false),
+            Filter(inputGradient: true), winogradScratch);
+    }
+
+    /// <summary>
+    /// Floats <see cref="Prepare"/> allocates for a layer beside W and the bias when it makes the filters itself:
+    /// W' for a tiled input gradient, each direction's own filter (<see cref="OwnFilters"/>).
+    /// </summary>
+    public static long PreparedFloats(Conv2dShape shape, ConvVariants variants) =>
+        TransposedFloats(shape, variants) + OwnFilters(shape, variants).Sum(f => f.Floats(shape));
+
+    /// <summary>Floats of W', the tiled input gradient's transposed, flipped weights, which each network
+    /// allocates (0 for every other variant).</summary>
+    public static long TransposedFloats(Conv2dShape shape, ConvVariants variants) =>
+        variants.TiledInputGradient ? shape.WeightLength : 0;
+
+    /// <summary>
+    /// The filters of a layer's directions that read one of their own instead of W (Winograd's U or U', the host
+    /// code's W packed once in strips), which depend on the weights, the variant and the tile but not on the image
+    /// size: made once, they serve every network of the weights that runs the same variant.
+    /// </summary>
+    public static IEnumerable<FilterKey> OwnFilters(Conv2dShape shape, ConvVariants variants) =>
+        new[] { false, true }.Select(inputGradient => FilterKey.Of(shape, variants, inputGradient))
+            .Where(key => key.Floats(shape) > 0);
+
+    /// <summary>
+    /// Writes one direction's own filter (<paramref name="key"/>'s) from <paramref name="weight"/>, W (K, C, KH, KW)
+    /// on the host: packed in strips (kernel 4), or Winograd's U in double precision rounded once, in kernel 5's or
+    /// kernel 6's layout.
+    /// </summary>
+    public unsafe void MakeFilter(ArrayView<float> filter, Conv2dShape shape, float[] weight, FilterKey key)
+    {
+        ArgumentNullException.ThrowIfNull(weight);
+        Require.Length(weight, shape.WeightLength, nameof(weight));
+        Require.Length(filter, key.Floats(shape), nameof(filter));
+        switch (key.Variant)
+        {
+            case KernelVariant.Cpu:
+                _host.Begin("convolution");
+                fixed (float* w = weight) PackCpuWeights(CpuHost.Pointer(filter), w, shape, key.InputGradient);
+                break;
+            case KernelVariant.Winograd:
+                UploadWinogradFilter(filter, weight, shape, key.Tile, key.InputGradient);
+                break;
+            case KernelVariant.CpuWinograd:
+                PackWinogradFilter(filter, weight, shape, key.Tile, key.InputGradient);
+                break;
+            default: throw new ArgumentException($"The {key.Variant} variant reads W, not a filter of its own.");
+        }
     }
 
     /// <summary>

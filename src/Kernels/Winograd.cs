@@ -180,6 +180,71 @@ public static class Winograd
         return u;
     }
 
+    /// <summary>
+    /// <see cref="TransformFilter"/>'s U, the same double arithmetic in the same order, rounded once to float and
+    /// written straight into a kernel's layout: rows in strips of <paramref name="height"/>,
+    /// <c>filter[((xi*strips + row/height)*columns + column)*height + row%height]</c>, rows past the product's as
+    /// zeros (kernel 6: <see cref="CpuGemm.Rows"/>; a height of 1 is kernel 5's (alpha^2, rows, columns)). Without
+    /// the double array of every U (75 MB for one of conv5_1's filters), on <paramref name="host"/>'s cores: a
+    /// network's build transforms 2.9 million 3x3 filters, and a coarse-to-fine run builds two networks a scale.
+    /// </summary>
+    /// <param name="filter">alpha^2 * strips * height * columns floats.</param>
+    /// <param name="weight">W, (K, C, 3, 3).</param>
+    /// <param name="s">The convolution (3x3, stride 1).</param>
+    /// <param name="tile">The output tile.</param>
+    /// <param name="inputGradient">The input gradient's filter instead of the forward's.</param>
+    /// <param name="height">Rows per strip.</param>
+    /// <param name="host">The cores.</param>
+    internal static unsafe void WriteFilter(float* filter, float[] weight, Conv2dShape s, WinogradTile tile,
+        bool inputGradient, int height, CpuHost host)
+    {
+        RequireSupported(s);
+        if (weight.Length != s.WeightLength)
+            throw new ArgumentException($"weight has {weight.Length} elements but {s} needs {s.WeightLength}.");
+        var matrix = FilterMatrix(tile);
+        int alpha = Alpha(tile), points = Points(tile);
+        var g = new double[alpha * 3];
+        for (int i = 0; i < alpha; i++)
+        for (int a = 0; a < 3; a++)
+            g[i * 3 + a] = matrix[i, a];
+        int rows = inputGradient ? s.InChannels : s.OutChannels, columns = inputGradient ? s.OutChannels
+            : s.InChannels;
+        int strips = (rows + height - 1) / height;
+        long pointStride = (long)strips * columns * height;
+        // Rows past the product's (the last strip's padding) are zeros: the register tile multiplies them.
+        for (int row = rows; row < strips * height; row++)
+        for (int xi = 0; xi < points; xi++)
+        for (int column = 0; column < columns; column++)
+            filter[xi * pointStride + ((long)(row / height) * columns + column) * height + row % height] = 0f;
+        host.For(s.OutChannels, (first, end) =>
+        {
+            Span<double> w = stackalloc double[9];
+            Span<double> half = stackalloc double[alpha * 3];
+            for (int k = first; k < end; k++)
+            for (int c = 0; c < s.InChannels; c++)
+            {
+                int at = s.WeightIndex(k, c, 0, 0);
+                for (int e = 0; e < 9; e++) w[inputGradient ? 8 - e : e] = weight[at + e]; // flipped: w[2-ky][2-kx]
+                for (int i = 0; i < alpha; i++) // half = G w
+                for (int j = 0; j < 3; j++)
+                {
+                    double sum = 0;
+                    for (int a = 0; a < 3; a++) sum += g[i * 3 + a] * w[a * 3 + j];
+                    half[i * 3 + j] = sum;
+                }
+                var (row, column) = inputGradient ? (c, k) : (k, c);
+                float* at0 = filter + ((long)(row / height) * columns + column) * height + row % height;
+                for (int i = 0; i < alpha; i++) // U = half G^T
+                for (int j = 0; j < alpha; j++)
+                {
+                    double sum = 0;
+                    for (int b = 0; b < 3; b++) sum += half[i * 3 + b] * g[j * 3 + b];
+                    at0[(i * alpha + j) * pointStride] = (float)sum;
+                }
+            }
+        });
+    }
+
     // ---------------------------------------------------------------- the reference
 
     /// <summary>

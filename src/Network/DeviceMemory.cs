@@ -42,6 +42,15 @@ public sealed class DeviceMemory(Accelerator accelerator) : IDisposable
         return buffer;
     }
 
+    /// <summary>Frees one buffer this instance allocated (a run's prepared filters that no later scale reads).
+    /// </summary>
+    public void Free(MemoryBuffer buffer)
+    {
+        if (!_owned.Remove(buffer)) throw new ArgumentException("The buffer is not this memory's.", nameof(buffer));
+        CurrentBytes -= buffer.LengthInBytes;
+        buffer.Dispose();
+    }
+
     /// <summary>A device tensor of the given shape.</summary>
     public DeviceTensor Tensor(ChwShape shape) => new(Floats(shape.Length).View, shape);
 

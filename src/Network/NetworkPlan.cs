@@ -154,15 +154,21 @@ public sealed class NetworkPlan
     }
 
     /// <summary>
-    /// The part of <see cref="DeviceBytes"/> that is weights: each conv's weights and bias, and what its variants
-    /// read prepared once instead (<see cref="Conv2d.PreparedFloats"/>: W' for a tiled input gradient, Winograd's
-    /// transformed filters, the host code's packed weights).
+    /// The part of <see cref="DeviceBytes"/> that is weights: each conv's weights and bias, and W' for a tiled input
+    /// gradient. The filters its variants read prepared instead of W (<see cref="Filters"/>) are not the network's:
+    /// the objective holds them once for all its networks (<see cref="PreparedFilters"/>).
     /// </summary>
     public long WeightBytes() => Layers.Sum(WeightBytes);
 
+    /// <summary>The filters the layers' variants read prepared instead of W (<see cref="Conv2d.OwnFilters"/>),
+    /// which the network finds in a <see cref="PreparedFilters"/>.</summary>
+    public IEnumerable<PlannedFilter> Filters() => Layers.Where(l => l.Conv is not null && l.Input.Length > 0)
+        .SelectMany(l => Conv2d.OwnFilters(l.Conv!.Value, l.Kernels)
+            .Select(key => new PlannedFilter(l.Name, key, key.Floats(l.Conv!.Value))));
+
     /// <summary>
-    /// Device bytes the network allocates: weights and what is prepared from them, kept outputs, masks, argmax,
-    /// the two shared buffers, and the Winograd scratch of a GPU.
+    /// Device bytes the network allocates: weights and W', kept outputs, masks, argmax, the two shared buffers, and
+    /// the Winograd scratch of a GPU.
     /// </summary>
     public long DeviceBytes()
     {
@@ -189,12 +195,12 @@ public sealed class NetworkPlan
     /// </summary>
     public long ConvFlops() => Layers.Where(l => l.Conv is not null).Sum(l => 2 * 2 * l.Conv!.Value.MultiplyAdds);
 
-    /// <summary>A conv's weights and bias on the device, and what <see cref="Conv2d.Prepare"/> makes from them for
-    /// its variants; nothing for a pooling.</summary>
+    /// <summary>A conv's weights and bias on the device, and the transposed copy a tiled input gradient reads;
+    /// nothing for a pooling.</summary>
     private static long WeightBytes(PlannedLayer layer)
     {
         if (layer.Conv is not { } conv) return 0;
         return sizeof(float) * ((long)conv.WeightLength + conv.OutChannels +
-                                Conv2d.PreparedFloats(conv, layer.Kernels));
+                                Conv2d.TransposedFloats(conv, layer.Kernels));
     }
 }

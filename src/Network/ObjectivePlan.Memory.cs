@@ -5,7 +5,8 @@ namespace IlgpuStyle.Network;
 /// <summary>
 /// The device bytes of an objective by part, as a dry run prints them.
 /// </summary>
-/// <param name="Weights">The network's weights (and transposed copies where an input gradient is tiled).</param>
+/// <param name="Weights">The network's weights (and transposed copies where an input gradient is tiled), and the
+/// filters its networks read prepared, once (<see cref="ObjectivePlan.Filters"/>).</param>
 /// <param name="Network">One network's activations, masks and gradient buffers (tiled: one tile's, with the
 /// tile's input and the buffers of the positions it owns).</param>
 /// <param name="Targets">The style targets (Gram matrices) and the content targets (content layers at the whole
@@ -35,6 +36,8 @@ public sealed partial class ObjectivePlan
     private ObjectiveMemory Count()
     {
         var tally = new Tally();
+        // The prepared filters, held before anything else (PreparedFilters): a run's are made before the objective.
+        tally.Weights(F * Filters.Sum(f => f.Floats));
         bool temporal = Loss.Temporal != 0;
         // The loss scalars: total, content, style, tv, regions', temporal.
         tally.Loss(F * (4 + (Loss.Regions?.Count ?? 0) + (temporal ? 1 : 0)));
@@ -62,7 +65,7 @@ public sealed partial class ObjectivePlan
         tally.Targets(Loss.StyleSets * grams);
         for (int k = 0; k < StyleNetworks.Count; k++)
         {
-            long capture = StyleNetworks[k].DeviceBytes() + F * Styles[k].Length;
+            long capture = StyleNetworks[k].DeviceBytes() + F * Styles[k].Length + StyleFilterBytes(k);
             // Blended, a Gram per layer to add in; a region's guided capture, guided features and the guides.
             capture += Loss.Regions is not { } regions ? grams
                 : regions.StyleGuided[k] ? GuideBytes(StyleNetworks[k], guides: 1) : 0;
@@ -85,13 +88,18 @@ public sealed partial class ObjectivePlan
         long targets = Loss.Style.Sum(l => F * W2Target.Floats(l.Channels));
         tally.Targets(targets);
         for (int k = 0; k < StyleNetworks.Count; k++)
-            tally.Briefly(targets + StyleNetworks[k].DeviceBytes() + F * Styles[k].Length + targets);
+            tally.Briefly(targets + StyleFilterBytes(k) + StyleNetworks[k].DeviceBytes() + F * Styles[k].Length +
+                          targets);
         tally.Network(network);
         if (Loss.Normalize) tally.Loss(F * (Loss.UsedLayers.Max(l => network.OutputShape(l).Length) + 3L));
         tally.Targets(Loss.Content.Sum(l => F * network.OutputShape(l.Name).Length));
         if (Loss.Content.Count > 0) tally.Briefly(F * Input.Length);
         tally.Loss(Loss.Style.Sum(l => F * W2StyleLoss.WorkFloats(l.Channels)));
     }
+
+    /// <summary>The filters style image k's network makes for its capture alone (<see cref="StyleFilters"/>).
+    /// </summary>
+    private long StyleFilterBytes(int k) => F * StyleFilters[k].Sum(f => f.Floats);
 
     /// <summary>A scratch the size of the largest style layer's output, and <paramref name="guides"/> guides
     /// (one per region, or a style image's one) at each style layer.</summary>
@@ -112,9 +120,10 @@ public sealed partial class ObjectivePlan
         var tiles = Tiles!;
         long styleTargets = Loss.StyleSets * Loss.Style.Sum(l => F * l.GramLength);
         tally.Targets(styleTargets);
-        foreach (var style in tiles.Styles)
+        foreach (var (style, k) in tiles.Styles.Select((style, k) => (style, k)))
         {
-            tally.Briefly(style.Network.DeviceBytes() + F * style.Grid.LargestTile.Length + F * tiles.GramLength +
+            tally.Briefly(StyleFilterBytes(k) + style.Network.DeviceBytes() + F * style.Grid.LargestTile.Length +
+                          F * tiles.GramLength +
                           F * style.ScratchLength + F * style.GuideLength);
         }
         tally.Network(tiles.Network);
@@ -131,6 +140,8 @@ public sealed partial class ObjectivePlan
         private long Held => _weights + _network + _targets + _loss + _input;
 
         public void Targets(long bytes) => Hold(ref _targets, bytes);
+
+        public void Weights(long bytes) => Hold(ref _weights, bytes);
 
         public void Loss(long bytes) => Hold(ref _loss, bytes);
 

@@ -29,8 +29,31 @@ public sealed partial class ObjectivePlan
         StyleNetworks = styleNetworks;
         Tiles = tiles;
         Indexable = indexable;
+        Filters = new[] { Network, Tiles?.Network }.OfType<NetworkPlan>().SelectMany(n => n.Filters())
+            .DistinctBy(f => (f.Layer, f.Key)).ToList();
+        var held = Filters.Select(f => (f.Layer, f.Key)).ToHashSet();
+        StyleFilters = StyleNetworks.Concat(Tiles?.Styles.Select(s => s.Network) ?? [])
+            .Select(n => (IReadOnlyList<PlannedFilter>)n.Filters().Where(f => !held.Contains((f.Layer, f.Key)))
+                .ToList())
+            .ToList();
         Memory = indexable ? Count() : null;
     }
+
+    /// <summary>
+    /// The filters the image's (or a tile's) network reads prepared instead of W (<see cref="PreparedFilters"/>),
+    /// held for the objective's life and counted in its weights; the style images' networks read them too.
+    /// </summary>
+    public IReadOnlyList<PlannedFilter> Filters { get; }
+
+    /// <summary>
+    /// Per style image (<see cref="StyleNetworks"/>, or the tiles' style captures), the filters its network reads
+    /// that <see cref="Filters"/> does not hold (its layers may pick another tile at its size): made for its
+    /// capture only, and freed with its network.
+    /// </summary>
+    public IReadOnlyList<IReadOnlyList<PlannedFilter>> StyleFilters { get; }
+
+    /// <summary>Whether the plan was made for <paramref name="weights"/> (the same object).</summary>
+    public bool PlannedFor(VggWeights weights) => ReferenceEquals(_weights, weights);
 
     /// <summary>The loss: its terms, layers, weights, blend and regions.</summary>
     public LossPlan Loss { get; }
@@ -74,13 +97,16 @@ public sealed partial class ObjectivePlan
     /// Every convolution shape the objective's networks run (the image's or a tile's, each style image's), once
     /// each: what per-layer tuning times before the plan is made again with the measured variants.
     /// </summary>
-    public IEnumerable<Conv2dShape> ConvShapes()
+    public IEnumerable<Conv2dShape> ConvShapes() =>
+        Networks().SelectMany(n => n.Layers).Select(l => l.Conv).OfType<Conv2dShape>().Distinct();
+
+    /// <summary>Every network the objective builds: the image's or a tile's, then each style image's.</summary>
+    private IEnumerable<NetworkPlan> Networks()
     {
         var networks = new List<NetworkPlan?> { Network, Tiles?.Network };
         networks.AddRange(StyleNetworks);
         networks.AddRange(Tiles?.Styles.Select(s => s.Network) ?? []);
-        return networks.OfType<NetworkPlan>().SelectMany(n => n.Layers).Select(l => l.Conv).OfType<Conv2dShape>()
-            .Distinct();
+        return networks.OfType<NetworkPlan>();
     }
 
     /// <summary>The layers the network runs, in order (the tile network's when tiled; none when only total variation

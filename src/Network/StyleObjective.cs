@@ -78,14 +78,24 @@ public abstract class StyleObjective : IStyleObjective
     private readonly MemoryBuffer1D<float, Stride1D.Dense>? _temporalTarget;  // (3, H, W), with the temporal term
     private readonly MemoryBuffer1D<float, Stride1D.Dense>? _temporalWeights; // (H, W)
     private readonly List<string> _omitted = [];
+    private readonly PreparedFilters _filters; // the plan's filters, held once for every network built here
 
     /// <summary>Allocates the loss scalars, the first of the buffers the objective allocates in
-    /// <paramref name="memory"/> (which whoever builds it disposes, should building fail).</summary>
-    private protected StyleObjective(KernelSet kernels, ObjectivePlan plan, DeviceMemory memory)
+    /// <paramref name="memory"/> (which whoever builds it disposes, should building fail). The filters the networks
+    /// read prepared are <paramref name="filters"/>, a run's, which hold the plan's already; without them the
+    /// objective makes its own, first, in its memory.</summary>
+    private protected StyleObjective(KernelSet kernels, ObjectivePlan plan, DeviceMemory memory,
+        Weights.VggWeights weights, PreparedFilters? filters)
     {
         Kernels = kernels;
         Plan = plan;
         Memory = memory;
+        if (filters is null)
+        {
+            filters = new PreparedFilters(kernels, weights, memory);
+            filters.Hold(plan);
+        }
+        _filters = filters;
         _scalars = Memory.Floats(4 + RegionCount + (HasTemporal ? 1 : 0));
         if (!HasTemporal) return;
         // No target yet: weights of 0 make the term 0 until the video sets one.
@@ -232,7 +242,11 @@ public abstract class StyleObjective : IStyleObjective
     {
         try
         {
-            return new VggNetwork(Kernels, Memory, weights, plan);
+            // A style image's network may read filters the objective does not hold: made here, in the caller's scope.
+            var filters = ReferenceEquals(plan, Plan.Network) || ReferenceEquals(plan, Plan.Tiles?.Network)
+                ? _filters
+                : _filters.Beside(plan.Filters(), Memory);
+            return new VggNetwork(Kernels, Memory, weights, plan, filters);
         }
         catch (ArgumentException e)
         {

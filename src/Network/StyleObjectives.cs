@@ -19,10 +19,12 @@ public static class StyleObjectives
     /// <param name="kernels">The kernels (their choice should be the one planned with).</param>
     /// <param name="weights">The network's weights, of the planned shapes.</param>
     /// <param name="images">The images at this plan's sizes (luminance-only: grey network inputs).</param>
+    /// <param name="filters">A run's prepared filters of <paramref name="weights"/>, holding the plan's
+    /// (<see cref="PreparedFilters.Hold(ObjectivePlan)"/>); null: the objective makes its own.</param>
     /// <exception cref="StyleSetupException">Images that do not match the plan, an image too small for the
     /// deepest layer, a tensor past 2^31 elements.</exception>
     public static IStyleObjective Create(ObjectivePlan plan, KernelSet kernels, VggWeights weights,
-        ObjectiveImages images)
+        ObjectiveImages images, PreparedFilters? filters = null)
     {
         ArgumentNullException.ThrowIfNull(plan);
         ArgumentNullException.ThrowIfNull(kernels);
@@ -37,8 +39,8 @@ public static class StyleObjectives
         try
         {
             StyleObjective rgb = plan.Tiles is null
-                ? new WholeImageObjective(kernels, plan, memory, weights, images)
-                : new TiledObjective(kernels, plan, memory, weights, images);
+                ? new WholeImageObjective(kernels, plan, memory, weights, images, filters)
+                : new TiledObjective(kernels, plan, memory, weights, images, filters);
             return plan.Loss.Luminance ? new LuminanceObjective(kernels, plan, rgb) : rgb;
         }
         catch

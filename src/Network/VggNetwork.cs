@@ -30,12 +30,18 @@ public sealed class VggNetwork
 
     /// <summary>
     /// Builds the network <paramref name="plan"/> describes (<see cref="NetworkPlan.Build"/>: its input size, the
-    /// deepest layer, the outputs it keeps, the kernels), with the conv weights of <paramref name="weights"/>.
+    /// deepest layer, the outputs it keeps, the kernels), with the conv weights of <paramref name="weights"/> and
+    /// the filters its variants read prepared from <paramref name="filters"/>, which must hold them
+    /// (<see cref="NetworkPlan.Filters"/>).
     /// </summary>
-    /// <exception cref="ArgumentException">An image too small for the pooling it needs, or weights of another
-    /// shape than planned.</exception>
-    public VggNetwork(KernelSet kernels, DeviceMemory memory, VggWeights weights, NetworkPlan plan)
+    /// <exception cref="ArgumentException">An image too small for the pooling it needs, weights of another
+    /// shape than planned, or filters of other weights.</exception>
+    public VggNetwork(KernelSet kernels, DeviceMemory memory, VggWeights weights, NetworkPlan plan,
+        PreparedFilters filters)
     {
+        ArgumentNullException.ThrowIfNull(filters);
+        if (!ReferenceEquals(filters.Weights, weights))
+            throw new ArgumentException("The prepared filters were made from other weights.", nameof(filters));
         _kernels = kernels;
         Plan = plan;
         InputShape = plan.Input;
@@ -68,7 +74,7 @@ public sealed class VggNetwork
                                                Output: Gradient(k, planned.Output.Length));
             _layers.Add(planned.Conv is not null
                 ? new ConvReluLayer(Weights(weights, planned), planned, output, gradients, kernels, memory,
-                    winogradScratch)
+                    winogradScratch, filters)
                 : new PoolLayer(planned, plan.Pooling, output, gradients, kernels, memory));
         }
         _inputGradient = Gradient(-1, InputShape.Length);
@@ -238,7 +244,8 @@ public sealed class VggNetwork
         private readonly Action _convBackward;
 
         public ConvReluLayer(ConvLayerWeights weights, PlannedLayer planned, DeviceTensor output,
-            LayerGradients gradients, KernelSet kernels, DeviceMemory memory, ArrayView<float> winogradScratch)
+            LayerGradients gradients, KernelSet kernels, DeviceMemory memory, ArrayView<float> winogradScratch,
+            PreparedFilters filters)
             : base(gradients)
         {
             _kernels = kernels;
@@ -251,8 +258,9 @@ public sealed class VggNetwork
             Output = output;
             if (planned.Mask == ReluMaskSource.Bits)
                 _maskBits = memory.Words(Relu.MaskWords(output.Shape.Length)).View;
+            string name = weights.Name;
             _weights = kernels.Conv.Prepare(shape, weight, bias, n => memory.Floats(n).View, planned.Kernels,
-                winogradScratch);
+                winogradScratch, key => filters.Find(name, key));
 
             // The closure the tape replays: the input gradient through the ReLU (its mask, where there is one).
             var (dInput, dOutput) = (gradients.Input, gradients.Output);

@@ -25,8 +25,8 @@ internal sealed partial class WholeImageObjective : StyleObjective
     private List<MemoryBuffer1D<float, Stride1D.Dense>> _contentTargets = []; // F_l(content), per layer
 
     public WholeImageObjective(KernelSet kernels, ObjectivePlan plan, DeviceMemory memory, VggWeights weights,
-        ObjectiveImages images)
-        : base(kernels, plan, memory)
+        ObjectiveImages images, PreparedFilters? filters)
+        : base(kernels, plan, memory, weights, filters)
     {
         var loss = plan.Loss;
         if (plan.Network is not { } networkPlan) return; // only total variation: no network needed

@@ -37,13 +37,15 @@ internal sealed class ScaleRun : IDisposable
     private readonly ObjectiveCache? _cache; // a batch's: takes the objective at Finish, for the next image
     private readonly IReadOnlyList<NetworkImage> _styles = []; // the objective's style images, for the cache
     private bool _finished;
+    private readonly long _filterBytes; // the run's prepared filters this scale's objective reads (held for it)
 
     /// <summary>Builds the scale <paramref name="plan"/> describes from the run's images and
     /// <paramref name="weights"/>; <paramref name="previous"/> (finished) is the scale before, or null for the
     /// first. With <paramref name="cache"/> (a batch), the objective comes from it when the last image's serves,
-    /// and goes back to it at <see cref="Finish"/>.</summary>
+    /// and goes back to it at <see cref="Finish"/>. With the run's <paramref name="filters"/>, the objective reads
+    /// the prepared filters from there, made to hold this scale's first (null: it makes its own).</summary>
     public ScaleRun(KernelSet kernels, VggWeights weights, RunImages images, RunOptions o, ScalePlan plan,
-        ScaleRun? previous, ObjectiveCache? cache = null)
+        ScaleRun? previous, ObjectiveCache? cache = null, PreparedFilters? filters = null)
     {
         _options = o;
         _cache = cache;
@@ -57,8 +59,15 @@ internal sealed class ScaleRun : IDisposable
             var regions = ContentImage is null ? null : images.Masks?.At(ContentImage, styles); // none for a texture
             var networkImages = NetworkImages(styles, regions);
             _styles = networkImages.Styles;
+            if (filters is not null)
+            {
+                if (cache is not null)
+                    throw new ArgumentException("A batch's objectives make their own filters.", nameof(filters));
+                filters.Hold(objective);
+                _filterBytes = filters.Bytes;
+            }
             _objective = cache is null
-                ? StyleObjectives.Create(objective, kernels, weights, networkImages)
+                ? StyleObjectives.Create(objective, kernels, weights, networkImages, filters)
                 : cache.Take(objective, kernels, weights, networkImages);
             if (objective.Loss.Temporal != 0) SetTemporalTarget(_objective, images.Temporal);
             X = previous is null ? kernels.Accelerator.Allocate1D(InitialImage(images)) : Enlarge(kernels, previous);
@@ -93,10 +102,10 @@ internal sealed class ScaleRun : IDisposable
     /// <see cref="Finish"/>, the scale's result.</summary>
     public MemoryBuffer1D<float, Stride1D.Dense> X { get; } = null!;
 
-    /// <summary>Device bytes this scale has held at its peak so far, as allocated (the loss's buffers, the
-    /// optimizer, x, the average); read it before <see cref="Finish"/>.</summary>
-    public long DeviceBytes => (_objective ?? throw Finished()).Memory.PeakBytes + Optimizer.DeviceBytes +
-                               X.LengthInBytes + (_average?.DeviceBytes ?? 0);
+    /// <summary>Device bytes this scale has held at its peak so far, as allocated (the loss's buffers, the run's
+    /// prepared filters it reads, the optimizer, x, the average); read it before <see cref="Finish"/>.</summary>
+    public long DeviceBytes => (_objective ?? throw Finished()).Memory.PeakBytes + _filterBytes +
+                               Optimizer.DeviceBytes + X.LengthInBytes + (_average?.DeviceBytes ?? 0);
 
     /// <summary>Device bytes this scale still holds after <see cref="Finish"/>, while the next scale is
     /// built: x, and Adam's state.</summary>

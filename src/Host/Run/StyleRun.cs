@@ -84,15 +84,20 @@ internal static class StyleRun
             watch?.Replan(o, plan);
         }
         using var kernels = new KernelSet(accelerator, kernelChoice, o.Threads);
-        return Render(new RunDevice(accelerator, kernels, weights, weightsPath), o, images, plan, output, live,
-            interruption, clock, watch: watch);
+        // The filters the convolutions read prepared, made once for every scale (each keeps what the next reads).
+        using var filterMemory = new DeviceMemory(accelerator);
+        var filters = new PreparedFilters(kernels, weights, filterMemory);
+        return Render(new RunDevice(accelerator, kernels, weights, weightsPath, Filters: filters), o, images, plan,
+            output, live, interruption, clock, watch: watch);
     }
 
     /// <summary>The device, kernels and weights a run renders with: made once by <see cref="Execute"/>, or once for
     /// every image of a batch (<see cref="BatchRun"/>), whose objective, with the same plan and styles, passes from
-    /// one image to the next (<paramref name="Objectives"/>).</summary>
+    /// one image to the next (<paramref name="Objectives"/>). <paramref name="Filters"/>: the prepared filters every
+    /// scale's objective reads (<see cref="PreparedFilters"/>); null: each objective makes its own (a batch's).
+    /// </summary>
     internal sealed record RunDevice(Accelerator Accelerator, KernelSet Kernels, VggWeights Weights,
-        string WeightsPath, ObjectiveCache? Objectives = null);
+        string WeightsPath, ObjectiveCache? Objectives = null, PreparedFilters? Filters = null);
 
     /// <summary>
     /// The long part of a run, once everything is checked and planned: the scales optimized in turn and the result
@@ -106,7 +111,7 @@ internal static class StyleRun
         bool live, Interruption? interruption, Stopwatch clock, bool finishedOnly = false, ImageSave? save = null,
         RenderTally? tally = null, RunWatch? watch = null)
     {
-        var (accelerator, kernels, weights, weightsPath, cache) = run;
+        var (accelerator, kernels, weights, weightsPath, cache, filters) = run;
         if (watch is null && o.HtmlReport is not null)
             watch = new RunWatch(o, plan, images, $"{accelerator.AcceleratorType} {accelerator.Name.Trim()}", null);
         if (o.ColorControl == ColorControl.MatchStyle)
@@ -145,7 +150,7 @@ internal static class StyleRun
                     ? $" in {t.Rows}x{t.Columns} tiles ({t.Core} px and a {t.Halo} px halo)"
                     : "";
                 output.WriteLine($"Computing the style targets at {scalePlan.Scale.Size} px{tiles}...");
-                var next = NewScale(kernels, weights, images, o, scalePlan, scale, cache);
+                var next = NewScale(kernels, weights, images, o, scalePlan, scale, cache, filters);
                 if (next.OmittedRegionTerms.Count > 0)
                 {
                     output.WriteLine($"note: at {next.Shape.Width}x{next.Shape.Height}, these region terms have " +
@@ -270,11 +275,11 @@ internal static class StyleRun
     /// <summary>Builds a scale; a first scale the network refuses says which option sets it (the planner has
     /// refused a first scale too small for the layers already, naming the value that fits).</summary>
     private static ScaleRun NewScale(KernelSet kernels, VggWeights weights, RunImages images, RunOptions o,
-        ScalePlan plan, ScaleRun? previous, ObjectiveCache? cache)
+        ScalePlan plan, ScaleRun? previous, ObjectiveCache? cache, PreparedFilters? filters)
     {
         try
         {
-            return new ScaleRun(kernels, weights, images, o, plan, previous, cache);
+            return new ScaleRun(kernels, weights, images, o, plan, previous, cache, filters);
         }
         catch (StyleSetupException e) when (plan.Index == 0 && o.MultiScale)
         {

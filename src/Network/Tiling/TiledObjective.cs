@@ -34,9 +34,11 @@ internal sealed class TiledObjective : StyleObjective
     /// <param name="images">The content image (none for a texture), the style images and the regions (whole): with
     /// regions a guided style term per region and layer, region r's targets the guided Grams of style image
     /// r.</param>
+    /// <param name="filters">A run's prepared filters, holding the plan's (null: the objective makes its own).
+    /// </param>
     public TiledObjective(KernelSet kernels, ObjectivePlan plan, DeviceMemory memory, VggWeights weights,
-        ObjectiveImages images)
-        : base(kernels, plan, memory)
+        ObjectiveImages images, PreparedFilters? filters = null)
+        : base(kernels, plan, memory, weights, filters)
     {
         _plan = plan.Tiles!;
         _grid = _plan.Grid;

@@ -51,8 +51,10 @@ public sealed class NetworkTests(DeviceKind kind) : AcceleratorFixture(kind)
         var image = TinyVgg.Image(20, 24, seed: 1);
         using var memory = new DeviceMemory(Accelerator);
         string[] kept = ["relu1_1", "relu1_2", "relu2_2", "relu3_4", "relu4_2", "relu5_1"];
-        var network = new VggNetwork(Kernels, memory, weights,
-            NetworkPlan.Build(weights, 20, 24, Pooling.Max, kept, Kernels.Choice));
+        var plan = NetworkPlan.Build(weights, 20, 24, Pooling.Max, kept, Kernels.Choice);
+        var filters = new PreparedFilters(Kernels, weights, memory);
+        filters.Hold(plan.Filters());
+        var network = new VggNetwork(Kernels, memory, weights, plan, filters);
         using var input = Accelerator.Allocate1D(image.Data);
         network.Forward(input.View, new Tape());
         Accelerator.Synchronize();
@@ -79,8 +81,10 @@ public sealed class NetworkTests(DeviceKind kind) : AcceleratorFixture(kind)
         var weights = TinyVgg.Create();
         var image = TinyVgg.Image(19, 22, seed: 6);
         using var memory = new DeviceMemory(Accelerator);
-        var network = new VggNetwork(Kernels, memory, weights,
-            NetworkPlan.Build(weights, 19, 22, pooling, ["relu5_1"], Kernels.Choice));
+        var plan = NetworkPlan.Build(weights, 19, 22, pooling, ["relu5_1"], Kernels.Choice);
+        var filters = new PreparedFilters(Kernels, weights, memory);
+        filters.Hold(plan.Filters());
+        var network = new VggNetwork(Kernels, memory, weights, plan, filters);
         using var input = Accelerator.Allocate1D(image.Data);
         network.Forward(input.View, new Tape());
         Accelerator.Synchronize();
