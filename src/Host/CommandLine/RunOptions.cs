@@ -19,6 +19,18 @@ internal enum InitKind
     Content,
     Random,
     Image,
+
+    /// <summary>Every pixel mid-grey (0.5 on [0, 1]).</summary>
+    Gray,
+
+    /// <summary>Each pixel's channels uniform on [0, 1].</summary>
+    Uniform,
+
+    /// <summary>Each pixel's channels normal, mean 0.5 and deviation 0.25, clamped to [0, 1].</summary>
+    Normal,
+
+    /// <summary>Normal pixels with the style images' per-channel mean and deviation, clamped to [0, 1].</summary>
+    StyleStats,
 }
 
 /// <summary>What a run does about colour (<c>--color-control</c>; Gatys et al. 2017, section 5).</summary>

@@ -106,12 +106,15 @@ internal sealed class StyleOptionsParser
         Description = "Divide each loss layer's gradient by its L1 norm (neural-style's option).",
     };
     private readonly Option<string> _init = ChoiceOptions.Of("--init",
-        "Start from the content image, random noise, or --init-image.", Defaults.Init);
+        "Start from the content image, faint noise around the mean colour (random), --init-image (image), mid-grey " +
+        "(gray), uniform noise on [0, 1] (uniform), normal noise of mean 0.5 and deviation 0.25 (normal), or " +
+        "normal noise with the style images' per-channel mean and deviation (style-stats).", Defaults.Init);
     private readonly Option<string?> _initImage = new("--init-image")
     {
         Description = "The starting image for --init image (resized to the content's size).",
     };
-    private readonly Option<int> _seed = NumberOptions.Whole("--seed", "Seed of --init random.", Defaults.Seed);
+    private readonly Option<int> _seed = NumberOptions.Whole("--seed",
+        "Seed of --init random, uniform, normal and style-stats.", Defaults.Seed);
     private readonly Option<bool> _originalColors = new("--original-colors")
     {
         Description = "Keep the content's colours: take only the luminance of the result.",
