@@ -68,6 +68,13 @@ internal sealed record RunOptions
     public int Size { get; init; } = 512;
     public double StyleScale { get; init; } = 1.0;
 
+    /// <summary>
+    /// <c>--style-size</c>: the style images' longer side in pixels at every scale, whatever the content's size
+    /// (crowsonkb's style_size); null: <see cref="StyleScale"/> times each scale's size. OptionRules refuses the two
+    /// given together.
+    /// </summary>
+    public int? StyleSize { get; init; }
+
     /// <summary>Iterations of whichever optimizer runs (its <c>MaxIterations</c> is set from this).</summary>
     public int Iterations { get; init; } = IOptimizer.DefaultMaxIterations;
 

@@ -40,6 +40,9 @@ internal sealed class StyleOptionsParser
         Defaults.Size, minimum: 1);
     private readonly Option<double?> _styleScale = NumberOptions.Real("--style-scale",
         "Style images are scaled to a longer side of style-scale * size.", RealRange.Positive, Defaults.StyleScale);
+    private readonly Option<int?> _styleSize = NumberOptions.OptionalWhole("--style-size",
+        "Style images are scaled to this longer side at every scale, whatever the size (instead of --style-scale).",
+        minimum: 1);
     private readonly Option<int> _iterations = NumberOptions.Whole("--iterations", "Optimizer iterations.",
         Defaults.Iterations, minimum: 0);
     private readonly Option<int?> _minSize = NumberOptions.OptionalWhole("--min-size",
@@ -205,8 +208,8 @@ internal sealed class StyleOptionsParser
     {
         foreach (var option in new Option[]
                  {
-                     _content, _style, _blend, _output, _size, _styleScale, _iterations, _minSize, _scaleRatio,
-                     _schedule, _initialIterations, _averageDecay, _optimizer, _learningRate,
+                     _content, _style, _blend, _output, _size, _styleScale, _styleSize, _iterations, _minSize,
+                     _scaleRatio, _schedule, _initialIterations, _averageDecay, _optimizer, _learningRate,
                      _history, _noLineSearch, _contentWeight, _styleWeight, _tvWeight, _contentLayers, _styleLayers,
                      _styleLayerWeights, _pooling, _styleLoss, _normalize, _init, _initImage, _seed, _originalColors,
                      _printEvery, _saveEvery, _report, _tf32, _convAlgorithm, _tune, _device, _threads, _weights,
@@ -246,6 +249,7 @@ internal sealed class StyleOptionsParser
         var textureSize = parse.GetValue(_textureSize);
         var given = new GivenOptions(
             Size: Given(parse, _size) ? parse.GetValue(_size) : null,
+            StyleScale: Given(parse, _styleScale),
             ColorControl: Given(parse, _colorControl)
                 ? ChoiceOptions.Parse<ColorControl>(parse.GetValue(_colorControl)!)
                 : null,
@@ -263,6 +267,7 @@ internal sealed class StyleOptionsParser
             Size = schedule?[^1].Size
                    ?? (textureSize is { } t ? Math.Max(t.Width, t.Height) : parse.GetValue(_size)),
             StyleScale = parse.GetValue(_styleScale)!.Value,
+            StyleSize = parse.GetValue(_styleSize),
             Iterations = parse.GetValue(_iterations),
             MinSize = parse.GetValue(_minSize),
             ScaleRatio = parse.GetValue(_scaleRatio)!.Value,
