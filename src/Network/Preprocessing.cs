@@ -82,6 +82,18 @@ public sealed class Preprocessing
         return x;
     }
 
+    /// <summary>The preprocessed <c>(3, H, W)</c> tensor of an unrounded image (values on the 0-255 scale).</summary>
+    public float[] ToNetworkInput(FloatRgbImage image)
+    {
+        var shape = new ChwShape(3, image.Height, image.Width);
+        var x = new float[shape.Length];
+        for (int y = 0; y < image.Height; y++)
+        for (int col = 0; col < image.Width; col++)
+        for (int c = 0; c < 3; c++)
+            x[shape.Index(c, y, col)] = (float)Forward(c, image.Pixels[(y * image.Width + col) * 3 + SourceChannel(c)]);
+        return x;
+    }
+
     /// <summary>The image of a preprocessed <c>(3, H, W)</c> tensor: inverted, clamped, rounded.</summary>
     public RgbImage ToImage(float[] x, int width, int height) => ToPixels(x, width, height).ToBytes();
 

@@ -13,8 +13,9 @@ namespace IlgpuStyle.Host;
 /// <param name="ColorMatch">Whether <c>--color-match</c> was given.</param>
 /// <param name="ContentMask">Whether <c>--content-mask</c> was given.</param>
 /// <param name="ContentMasks">Whether <c>--content-masks</c> was given.</param>
+/// <param name="StyleScale">Whether <c>--style-scale</c> was given (<c>--style-size</c> refuses it).</param>
 internal sealed record GivenOptions(int? Size = null, ColorControl? ColorControl = null, bool OriginalColors = false,
-    bool ColorMatch = false, bool ContentMask = false, bool ContentMasks = false);
+    bool ColorMatch = false, bool ContentMask = false, bool ContentMasks = false, bool StyleScale = false);
 
 /// <summary>
 /// The one check of the main job's options against each other, made once the command line is read and before
@@ -72,6 +73,12 @@ internal static class OptionRules
     /// <summary><c>--size</c> against <c>--schedule</c>'s last scale and a texture's longer side.</summary>
     private static void CheckSizes(RunOptions o, GivenOptions given)
     {
+        // Two ways to size the style images; which one wins would be a rule to learn, so neither does.
+        if (o.StyleSize is not null && given.StyleScale)
+        {
+            throw new UsageException("--style-size and --style-scale both size the style images: give one " +
+                                     "(--style-size: a fixed longer side; --style-scale: a multiple of each scale's).");
+        }
         int? scheduleEnd = o.Schedule?[^1].Size;
         // The last scale is the result: --size may repeat it, not contradict it.
         if (scheduleEnd is { } end && given.Size is { } size && size != end)

@@ -19,6 +19,18 @@ internal enum InitKind
     Content,
     Random,
     Image,
+
+    /// <summary>Every pixel mid-grey (0.5 on [0, 1]).</summary>
+    Gray,
+
+    /// <summary>Each pixel's channels uniform on [0, 1].</summary>
+    Uniform,
+
+    /// <summary>Each pixel's channels normal, mean 0.5 and deviation 0.25, clamped to [0, 1].</summary>
+    Normal,
+
+    /// <summary>Normal pixels with the style images' per-channel mean and deviation, clamped to [0, 1].</summary>
+    StyleStats,
 }
 
 /// <summary>What a run does about colour (<c>--color-control</c>; Gatys et al. 2017, section 5).</summary>
@@ -55,6 +67,13 @@ internal sealed record RunOptions
     public string Output { get; init; } = "out.png";
     public int Size { get; init; } = 512;
     public double StyleScale { get; init; } = 1.0;
+
+    /// <summary>
+    /// <c>--style-size</c>: the style images' longer side in pixels at every scale, whatever the content's size
+    /// (crowsonkb's style_size); null: <see cref="StyleScale"/> times each scale's size. OptionRules refuses the two
+    /// given together.
+    /// </summary>
+    public int? StyleSize { get; init; }
 
     /// <summary>Iterations of whichever optimizer runs (its <c>MaxIterations</c> is set from this).</summary>
     public int Iterations { get; init; } = IOptimizer.DefaultMaxIterations;

@@ -40,6 +40,9 @@ internal sealed class StyleOptionsParser
         Defaults.Size, minimum: 1);
     private readonly Option<double?> _styleScale = NumberOptions.Real("--style-scale",
         "Style images are scaled to a longer side of style-scale * size.", RealRange.Positive, Defaults.StyleScale);
+    private readonly Option<int?> _styleSize = NumberOptions.OptionalWhole("--style-size",
+        "Style images are scaled to this longer side at every scale, whatever the size (instead of --style-scale).",
+        minimum: 1);
     private readonly Option<int> _iterations = NumberOptions.Whole("--iterations", "Optimizer iterations.",
         Defaults.Iterations, minimum: 0);
     private readonly Option<int?> _minSize = NumberOptions.OptionalWhole("--min-size",
@@ -106,12 +109,15 @@ internal sealed class StyleOptionsParser
         Description = "Divide each loss layer's gradient by its L1 norm (neural-style's option).",
     };
     private readonly Option<string> _init = ChoiceOptions.Of("--init",
-        "Start from the content image, random noise, or --init-image.", Defaults.Init);
+        "Start from the content image, faint noise around the mean colour (random), --init-image (image), mid-grey " +
+        "(gray), uniform noise on [0, 1] (uniform), normal noise of mean 0.5 and deviation 0.25 (normal), or " +
+        "normal noise with the style images' per-channel mean and deviation (style-stats).", Defaults.Init);
     private readonly Option<string?> _initImage = new("--init-image")
     {
         Description = "The starting image for --init image (resized to the content's size).",
     };
-    private readonly Option<int> _seed = NumberOptions.Whole("--seed", "Seed of --init random.", Defaults.Seed);
+    private readonly Option<int> _seed = NumberOptions.Whole("--seed",
+        "Seed of --init random, uniform, normal and style-stats.", Defaults.Seed);
     private readonly Option<bool> _originalColors = new("--original-colors")
     {
         Description = "Keep the content's colours: take only the luminance of the result.",
@@ -202,8 +208,8 @@ internal sealed class StyleOptionsParser
     {
         foreach (var option in new Option[]
                  {
-                     _content, _style, _blend, _output, _size, _styleScale, _iterations, _minSize, _scaleRatio,
-                     _schedule, _initialIterations, _averageDecay, _optimizer, _learningRate,
+                     _content, _style, _blend, _output, _size, _styleScale, _styleSize, _iterations, _minSize,
+                     _scaleRatio, _schedule, _initialIterations, _averageDecay, _optimizer, _learningRate,
                      _history, _noLineSearch, _contentWeight, _styleWeight, _tvWeight, _contentLayers, _styleLayers,
                      _styleLayerWeights, _pooling, _styleLoss, _normalize, _init, _initImage, _seed, _originalColors,
                      _printEvery, _saveEvery, _report, _tf32, _convAlgorithm, _tune, _device, _threads, _weights,
@@ -243,6 +249,7 @@ internal sealed class StyleOptionsParser
         var textureSize = parse.GetValue(_textureSize);
         var given = new GivenOptions(
             Size: Given(parse, _size) ? parse.GetValue(_size) : null,
+            StyleScale: Given(parse, _styleScale),
             ColorControl: Given(parse, _colorControl)
                 ? ChoiceOptions.Parse<ColorControl>(parse.GetValue(_colorControl)!)
                 : null,
@@ -260,6 +267,7 @@ internal sealed class StyleOptionsParser
             Size = schedule?[^1].Size
                    ?? (textureSize is { } t ? Math.Max(t.Width, t.Height) : parse.GetValue(_size)),
             StyleScale = parse.GetValue(_styleScale)!.Value,
+            StyleSize = parse.GetValue(_styleSize),
             Iterations = parse.GetValue(_iterations),
             MinSize = parse.GetValue(_minSize),
             ScaleRatio = parse.GetValue(_scaleRatio)!.Value,

@@ -121,15 +121,22 @@ internal static partial class RunPlanner
         var o = model.Options;
         if (TooSmall(model, o.Size) is not { } small) return;
         var fixes = new List<RunFix>();
-        if (small.IsStyle && LeastStyleSide(model, o.Size) is { } side)
+        if (small.IsStyle && o.StyleSize is not null)
+        {
+            // A fixed style size does not grow with --size: only a larger --style-size helps.
+            if (LeastStyleSide(model, o.Size) is { } least)
+                fixes.Add(RunFix.Set("--style-size", least.ToString(CultureInfo.InvariantCulture)));
+        }
+        else if (small.IsStyle && LeastStyleSide(model, o.Size) is { } side)
         {
             // The shortest decimal scale that still gives the style images that longer side.
             double scale = ShortDecimal(side / (double)o.Size,
                 x => StyleSize(o with { StyleScale = x }, o.Size) >= side, up: true);
             fixes.Add(RunFix.Set("--style-scale", scale));
         }
-        // Every image grows with the size; the search ends long before int's range for any real image.
-        for (int size = o.Size + 1; size <= 1 << 20; size++)
+        // Every image grows with the size (a fixed style size aside); the search ends long before int's range for
+        // any real image.
+        for (int size = o.Size + 1; size <= 1 << 20 && !(small.IsStyle && o.StyleSize is not null); size++)
         {
             if (TooSmall(model, size) is not null) continue;
             fixes.Add(SizeFix(model, size, o.Size));
@@ -148,7 +155,8 @@ internal static partial class RunPlanner
     private static int? LeastStyleSide(Model model, int size)
     {
         var o = model.Options;
-        bool LargeEnough(int side) => TooSmall(model.With(o with { StyleScale = side / (double)size }), size) is null;
+        bool LargeEnough(int side) =>
+            TooSmall(model.With(o with { StyleScale = side / (double)size, StyleSize = null }), size) is null;
         int low = 0, high = int.MaxValue; // too small at low (0: no image), large enough at high
         if (!LargeEnough(high)) return null;
         while (high - low > 1)
@@ -193,9 +201,12 @@ internal static partial class RunPlanner
         var style = model.StyleShape(largest, o.Size);
         var image = model.ContentShape(o.Size);
         string scale = TimelyStyleScale(model) is { } timely ? $"--style-scale {Format(timely)} or less" : "";
+        string sizing = o.StyleSize is { } fixedSide
+            ? $"--style-size {fixedSide}"
+            : $"--style-scale {Format(o.StyleScale)}";
         string cost = evaluations.ToString("N0", CultureInfo.InvariantCulture);
-        return $"the style image '{o.Styles[largest]}' becomes {style.Width}x{style.Height} pixels at --style-scale " +
-               $"{Format(o.StyleScale)}: capturing the style costs about as much as {cost} evaluations of the " +
+        return $"the style image '{o.Styles[largest]}' becomes {style.Width}x{style.Height} pixels at {sizing}: " +
+               $"capturing the style costs about as much as {cost} evaluations of the " +
                $"{image.Width}x{image.Height} image, more than its {model.Iterations} iterations, and will take long " +
                "before the first one" + (scale.Length > 0 ? $"; {scale} keeps it below" : "") + ".";
     }
@@ -209,7 +220,7 @@ internal static partial class RunPlanner
     {
         var o = model.Options;
         double evaluations = model.CaptureEvaluations(o.Size);
-        if (evaluations <= 0) return null;
+        if (evaluations <= 0 || o.StyleSize is not null) return null; // a fixed style size is not a scale
         double allowed = AllowedCaptureEvaluations(model);
         double scale = o.StyleScale * Math.Sqrt(allowed / evaluations);
         return ShortDecimal(scale, x => model.With(o with { StyleScale = x }).CaptureEvaluations(o.Size) <= allowed,
@@ -252,7 +263,9 @@ internal static partial class RunPlanner
         int largest = Enumerable.Range(0, model.Styles.Count).MaxBy(k => Pixels(model.StyleShape(k, size)));
         double ratio = Pixels(model.StyleShape(largest, size)) / Pixels(model.ContentShape(size));
         if (ratio <= 1) return null;
-        var shrunk = model.With(o with { StyleScale = o.StyleScale / Math.Sqrt(ratio) }); // pixels go as its square
+        var shrunk = model.With(o.StyleSize is { } side // pixels go as the scale's square
+            ? o with { StyleSize = Math.Max((int)(side / Math.Sqrt(ratio)), 1) }
+            : o with { StyleScale = o.StyleScale / Math.Sqrt(ratio) });
         return Plans(shrunk, size, limit) ? largest : null;
     }
 
@@ -265,6 +278,7 @@ internal static partial class RunPlanner
     {
         var o = model.Options;
         if (CulpritStyle(model, size, limit) is null) return null;
+        if (o.StyleSize is { } fixedSide) return StyleSizeFix(model, size, limit, fixedSide);
         bool PlansAt(double scale)
         {
             var changed = model.With(o with { StyleScale = scale });
@@ -285,6 +299,28 @@ internal static partial class RunPlanner
             if (PlansAt(middle / (double)size)) low = middle; else high = middle;
         }
         return RunFix.Set("--style-scale", ShortDecimal(low / (double)size, PlansAt, up: false));
+    }
+
+    /// <summary>
+    /// <see cref="StyleScaleFix"/> for a run that gives <c>--style-size</c> (<paramref name="side"/>): the largest
+    /// smaller style size at which the scale plans with the style images still large enough; else null.
+    /// </summary>
+    private static RunFix? StyleSizeFix(Model model, int size, long limit, int side)
+    {
+        var o = model.Options;
+        bool PlansAt(int styleSide)
+        {
+            var changed = model.With(o with { StyleSize = styleSide });
+            return TooSmall(changed, o.Size) is null && Plans(changed, size, limit);
+        }
+        if (LeastStyleSide(model, size) is not { } least || least >= side || !PlansAt(least)) return null;
+        int low = least, high = side; // plans at low, not at high
+        while (high - low > 1)
+        {
+            int middle = low + (high - low) / 2;
+            if (PlansAt(middle)) low = middle; else high = middle;
+        }
+        return RunFix.Set("--style-size", low.ToString(CultureInfo.InvariantCulture));
     }
 
     /// <summary>
@@ -368,7 +404,7 @@ internal static partial class RunPlanner
         {
             var style = model.StyleShape(k, scale.Size);
             return $"the style image '{o.Styles[k]}', which becomes {style.Width}x{style.Height} pixels at " +
-                   $"--style-scale {Format(o.StyleScale)}";
+                   (o.StyleSize is { } side ? $"--style-size {side}" : $"--style-scale {Format(o.StyleScale)}");
         }
         var styleFix = StyleScaleFix(model, scale.Size, limit.Bytes);
         if (needs == long.MaxValue)

@@ -51,9 +51,10 @@ internal static partial class RunPlanner
         return new RunPlan(loss, planned, limit, notes.Distinct().ToList());
     }
 
-    /// <summary>The longer side of the style images at a scale of longer side <paramref name="size"/>.</summary>
+    /// <summary>The longer side of the style images at a scale of longer side <paramref name="size"/>:
+    /// <c>--style-size</c> at every scale, else <c>--style-scale</c> times the size.</summary>
     private static int StyleSize(RunOptions o, int size) =>
-        (int)Math.Clamp(Math.Round(o.StyleScale * size), 1, int.MaxValue);
+        o.StyleSize ?? (int)Math.Clamp(Math.Round(o.StyleScale * size), 1, int.MaxValue);
 
     /// <summary>The shape <see cref="ImageResize.ToLongerSide"/> gives an image, without resizing it.</summary>
     private static ChwShape TargetShape((int Width, int Height) image, int longerSide)

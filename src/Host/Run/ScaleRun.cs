@@ -209,8 +209,8 @@ internal sealed class ScaleRun : IDisposable
     private NetworkImage Grey(double[] luminance, int width, int height) =>
         new(_preprocessing.GreyToNetworkInput(luminance), new ChwShape(3, height, width));
 
-    /// <summary>The first scale's starting image: the content, faint noise, or <c>--init-image</c> at this
-    /// size; luminance-only, its luminance.</summary>
+    /// <summary>The first scale's starting image: the content, faint noise, <c>--init-image</c> at this size, or
+    /// one <see cref="InitPixels"/> makes; luminance-only, its luminance.</summary>
     private float[] InitialImage(RunImages images)
     {
         switch (_options.Init)
@@ -231,6 +231,13 @@ internal sealed class ScaleRun : IDisposable
                                              * Math.Cos(2 * Math.PI * random.NextDouble()));
                 }
                 return noise;
+            case var made when InitPixels.Makes(made):
+                var start = InitPixels.Make(made, Shape.Width, Shape.Height, _options.Seed, images.Styles,
+                    _options.Style.StyleBlendWeights);
+                if (!Luminance) return _preprocessing.ToNetworkInput(start);
+                var p = start.Pixels;
+                return _preprocessing.LuminanceToNetwork(Enumerable.Range(0, p.Length / 3)
+                    .Select(i => Yiq.Luminance(p[3 * i], p[3 * i + 1], p[3 * i + 2])).ToArray());
             default:
                 return Luminance
                     ? _preprocessing.LuminanceToNetwork(Yiq.Luminance(ContentImage!))

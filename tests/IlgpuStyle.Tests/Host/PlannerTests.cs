@@ -163,6 +163,53 @@ public sealed class PlannerTests
         Assert.That(Plan(o with { TileSize = core }, limit).Scales[0].Tiles!.Core, Is.EqualTo(core));
     }
 
+    /// <summary><c>--style-size</c> sizes the style images alike at every scale of a coarse-to-fine run, where
+    /// <c>--style-scale</c> makes them follow the scale's size.</summary>
+    [Test]
+    public void AStyleSizeIsTheStyleImagesLongerSideAtEveryScale()
+    {
+        var plan = Plan(Options(128, "--min-size", "48", "--style-size", "56"), long.MaxValue);
+        Assert.That(plan.Scales.Select(s => s.Scale.Size).Distinct().Count(), Is.GreaterThan(1), "coarse to fine");
+        Assert.That(plan.Scales.Select(s => Math.Max(s.Objective.Styles[0].Width, s.Objective.Styles[0].Height)),
+            Is.All.EqualTo(56));
+        var scaled = Plan(Options(128, "--min-size", "48", "--style-scale", "0.5"), long.MaxValue);
+        Assert.That(scaled.Scales.Select(s => s.Objective.Styles[0].Width),
+            Is.EqualTo(scaled.Scales.Select(s => (int)Math.Round(0.5 * s.Scale.Size))), "the style image is square");
+    }
+
+    /// <summary>A style size too large to index or too small for the style layers is refused in one line with the
+    /// <c>--style-size</c> that plans (a larger <c>--size</c> would not help: the style images keep their size).
+    /// </summary>
+    [Test]
+    public void AStyleSizeTooLargeOrTooSmallIsRefusedWithOneThatPlans()
+    {
+        var large = Assert.Throws<UsageException>(() => Plan(Options(64, "--style-size", "100000"), long.MaxValue))!;
+        Assert.That(large.Message, Does.Contain("pixels at --style-size 100000").And.Not.Contain('\n'));
+        var fix = Regex.Match(large.Message, @"use --style-size (\d+)\.$");
+        Assert.That(fix.Success, Is.True, large.Message);
+        Assert.DoesNotThrow(() => Plan(Options(64, "--style-size", fix.Groups[1].Value), long.MaxValue));
+
+        var small = Assert.Throws<UsageException>(() => Plan(Options(64, "--style-size", "4"), long.MaxValue))!;
+        var least = Regex.Match(small.Message, @"too small to reach .*Use at least --style-size (\d+)\.$");
+        Assert.That(least.Success, Is.True, small.Message);
+        Assert.DoesNotThrow(() => Plan(Options(64, "--style-size", least.Groups[1].Value), long.MaxValue));
+    }
+
+    [TestCase("0", "--style-size takes a whole number, at least 1; '0' is not one.")]
+    [TestCase("-3", "--style-size takes a whole number, at least 1; '-3' is not one.")]
+    [TestCase("big", "--style-size takes a whole number, at least 1; 'big' is not one.")]
+    public void AStyleSizeMustBeAPositiveWholeNumber(string value, string error) =>
+        Assert.That(OptionParsing.Refused("--style-size", value), Is.EqualTo(error));
+
+    [Test]
+    public void AStyleSizeAndAStyleScaleAreNotGivenTogether()
+    {
+        Assert.That(OptionParsing.Refused("--style-size", "256", "--style-scale", "0.5"), Is.EqualTo(
+            "--style-size and --style-scale both size the style images: give one (--style-size: a fixed longer " +
+            "side; --style-scale: a multiple of each scale's)."));
+        Assert.That(OptionParsing.Parse("--style-size", "256").StyleSize, Is.EqualTo(256));
+    }
+
     /// <summary>A <c>--tile-size</c> whose tile covers the image leaves it whole, and says so.</summary>
     [Test]
     public void ATileSizeThatCoversTheImageLeavesItWholeWithANote()

@@ -191,6 +191,12 @@ public sealed class StyleRunErrorTests
                          "'x' is not one"));
 
     [Test]
+    public void AnUnknownInit() =>
+        Assert.That(Refused(("--init", "grey")),
+            Does.Contain("--init takes content, random, image, gray, uniform, normal or style-stats; " +
+                         "'grey' is not one."));
+
+    [Test]
     public void SizeZero() =>
         Assert.That(Refused(("--size", "0")),
             Does.Contain("--size takes a whole number, at least 1; '0' is not one."));
