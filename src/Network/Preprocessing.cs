@@ -71,26 +71,23 @@ public sealed class Preprocessing
     };
 
     /// <summary>The preprocessed <c>(3, H, W)</c> tensor of an image.</summary>
-    public float[] ToNetworkInput(RgbImage image)
-    {
-        var shape = new ChwShape(3, image.Height, image.Width);
-        var x = new float[shape.Length];
-        for (int y = 0; y < image.Height; y++)
-        for (int col = 0; col < image.Width; col++)
-        for (int c = 0; c < 3; c++)
-            x[shape.Index(c, y, col)] = (float)Forward(c, image.Pixels[(y * image.Width + col) * 3 + SourceChannel(c)]);
-        return x;
-    }
+    public float[] ToNetworkInput(RgbImage image) =>
+        ToNetworkInput(image.Width, image.Height, i => image.Pixels[i]);
 
     /// <summary>The preprocessed <c>(3, H, W)</c> tensor of an unrounded image (values on the 0-255 scale).</summary>
-    public float[] ToNetworkInput(FloatRgbImage image)
+    public float[] ToNetworkInput(FloatRgbImage image) =>
+        ToNetworkInput(image.Width, image.Height, i => image.Pixels[i]);
+
+    /// <summary>The preprocessed <c>(3, H, W)</c> tensor of interleaved RGB values on the 0-255 scale, read by
+    /// index.</summary>
+    private float[] ToNetworkInput(int width, int height, Func<int, double> pixel)
     {
-        var shape = new ChwShape(3, image.Height, image.Width);
+        var shape = new ChwShape(3, height, width);
         var x = new float[shape.Length];
-        for (int y = 0; y < image.Height; y++)
-        for (int col = 0; col < image.Width; col++)
+        for (int y = 0; y < height; y++)
+        for (int col = 0; col < width; col++)
         for (int c = 0; c < 3; c++)
-            x[shape.Index(c, y, col)] = (float)Forward(c, image.Pixels[(y * image.Width + col) * 3 + SourceChannel(c)]);
+            x[shape.Index(c, y, col)] = (float)Forward(c, pixel((y * width + col) * 3 + SourceChannel(c)));
         return x;
     }
 

@@ -60,21 +60,7 @@ internal sealed partial class WholeImageObjective : StyleObjective
             ? CaptureRegionTargets(weights, images.Styles, regions)
             : null;
 
-        var network = Network(weights, networkPlan);
-        _network = network;
-        int largest = loss.UsedLayers.Max(l => network.OutputShape(l).Length); // the largest a tap normalizes
-        var normalizer = loss.Normalize ? new GradientNormalizer(kernels, Memory, largest) : null;
-
-        // Content targets: F_l(content), from the network this objective will use.
-        _contentTargets = loss.Content.Select(l => Memory.Floats(network.Activation(l.Name).Shape.Length))
-            .ToList();
-        if (images.Content is { } content) CaptureContent(content);
-
-        for (int i = 0; i < loss.Content.Count; i++)
-        {
-            network.AddTap(new ContentLoss(loss.Content[i].Name, kernels, _contentTargets[i].View, ContentScalar,
-                loss.Content[i].Weight, normalizer));
-        }
+        var (network, normalizer) = MainNetwork(weights, images, networkPlan);
         for (int i = 0; i < blended.Count; i++)
         {
             var layer = blended[i];
@@ -83,6 +69,29 @@ internal sealed partial class WholeImageObjective : StyleObjective
         }
         if (regionTargets is not null) AddRegionTaps(weights, images.Regions!, regionTargets, normalizer);
         kernels.Accelerator.Synchronize();
+    }
+
+    /// <summary>
+    /// The network this objective evaluates, after the style targets (both forms): the gradient normaliser, the
+    /// content targets <c>F_l(content)</c> captured with this network, and the content taps. The style taps follow.
+    /// </summary>
+    private (VggNetwork Network, GradientNormalizer? Normalizer) MainNetwork(VggWeights weights,
+        ObjectiveImages images, NetworkPlan networkPlan)
+    {
+        var loss = Plan.Loss;
+        var network = Network(weights, networkPlan);
+        _network = network;
+        int largest = loss.UsedLayers.Max(l => network.OutputShape(l).Length); // the largest a tap normalizes
+        var normalizer = loss.Normalize ? new GradientNormalizer(Kernels, Memory, largest) : null;
+        _contentTargets = loss.Content.Select(l => Memory.Floats(network.Activation(l.Name).Shape.Length))
+            .ToList();
+        if (images.Content is { } content) CaptureContent(content);
+        for (int i = 0; i < loss.Content.Count; i++)
+        {
+            network.AddTap(new ContentLoss(loss.Content[i].Name, Kernels, _contentTargets[i].View, ContentScalar,
+                loss.Content[i].Weight, normalizer));
+        }
+        return (network, normalizer);
     }
 
     /// <summary>
@@ -119,18 +128,7 @@ internal sealed partial class WholeImageObjective : StyleObjective
                 targets.Add(W2Target.FromMoments(kernels, moments[i].View, targetBuffers[i].View, style[i].Channels));
         }
 
-        var network = Network(weights, networkPlan);
-        _network = network;
-        int largest = loss.UsedLayers.Max(l => network.OutputShape(l).Length);
-        var normalizer = loss.Normalize ? new GradientNormalizer(kernels, Memory, largest) : null;
-        _contentTargets = loss.Content.Select(l => Memory.Floats(network.Activation(l.Name).Shape.Length))
-            .ToList();
-        if (images.Content is { } content) CaptureContent(content);
-        for (int i = 0; i < loss.Content.Count; i++)
-        {
-            network.AddTap(new ContentLoss(loss.Content[i].Name, kernels, _contentTargets[i].View, ContentScalar,
-                loss.Content[i].Weight, normalizer));
-        }
+        var (network, normalizer) = MainNetwork(weights, images, networkPlan);
         for (int i = 0; i < style.Count; i++)
         {
             network.AddTap(new W2StyleLoss(style[i].Name, network.Activation(style[i].Name).Shape, kernels, Memory,

@@ -184,16 +184,7 @@ internal static class BatchRun
         TextWriter error)
     {
         string source = b.Manifest is not null ? Path.GetFileName(b.Manifest) : string.Join(" ", b.Inputs);
-        try
-        {
-            HtmlReport.WriteIndex(index, $"ilgpu-style batch: {source}", rows);
-            output.WriteLine($"Wrote the index {index} ({rows.Count} images).");
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or OutputPathException)
-        {
-            error.WriteLine($"error: could not write the index '{index}' ({e.Message.TrimEnd('.')}); the images " +
-                            "were written.");
-        }
+        HtmlReport.WriteIndexOrSay(index, $"ilgpu-style batch: {source}", rows, "images", output, error);
     }
 
     private static string NotStarted(int count) => count > 0 ? $", {count} not started" : "";

@@ -46,6 +46,23 @@ internal static class HtmlReport
         WriteAtomically(path, html.ToString());
     }
 
+    /// <summary>Writes the index of a batch or video (<paramref name="items"/>: "images", "frames") and says so; a
+    /// failure to write it is one error line, since the items themselves are written.</summary>
+    public static void WriteIndexOrSay(string path, string title, IReadOnlyList<IndexRow> rows, string items,
+        TextWriter output, TextWriter error)
+    {
+        try
+        {
+            WriteIndex(path, title, rows);
+            output.WriteLine($"Wrote the index {path} ({rows.Count} {items}).");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or OutputPathException)
+        {
+            error.WriteLine($"error: could not write the index '{path}' ({e.Message.TrimEnd('.')}); the {items} " +
+                            "were written.");
+        }
+    }
+
     private static string Encode(string text) => WebUtility.HtmlEncode(text);
 
     /// <summary>Writes to a temporary file beside <paramref name="path"/>, then renames it over it.</summary>

@@ -96,7 +96,11 @@ internal static class VideoRun
             var render = new FrameRenderer(v, o!, source, chunk, frames, warmup, flow ?? new FarnebackFlow(), output,
                 error, interruption);
             exit = render.Run(clock);
-            if (o!.HtmlReport is { } index) WriteIndex(shard.Own(index), v, render.Rows, output, error);
+            if (o!.HtmlReport is { } index)
+            {
+                HtmlReport.WriteIndexOrSay(shard.Own(index), $"ilgpu-style video: {Path.GetFileName(v.Input)}",
+                    render.Rows, "frames", output, error);
+            }
             if (exit != 0 && interruption?.Requested == true) return exit;
         }
         if (input.Problem is not null)
@@ -131,22 +135,6 @@ internal static class VideoRun
         return o with { Style = o.Style with { TemporalWeight = v.TemporalWeight } };
     }
 
-    /// <summary>The video's index page (<c>--html-report</c>): one row per frame of this shard, linking the frame's
-    /// page beside it and the frame; a failure to write it is one line (the frames are written).</summary>
-    private static void WriteIndex(string index, VideoOptions v, IReadOnlyList<HtmlReport.IndexRow> rows,
-        TextWriter output, TextWriter error)
-    {
-        try
-        {
-            HtmlReport.WriteIndex(index, $"ilgpu-style video: {Path.GetFileName(v.Input)}", rows);
-            output.WriteLine($"Wrote the index {index} ({rows.Count} frames).");
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or OutputPathException)
-        {
-            error.WriteLine($"error: could not write the index '{index}' ({e.Message.TrimEnd('.')}); the frames " +
-                            "were written.");
-        }
-    }
 
     /// <summary>--frames-dir, else the output's name with _frames beside it.</summary>
     private static string FramesFolder(VideoOptions v)
