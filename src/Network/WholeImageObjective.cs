@@ -40,21 +40,19 @@ internal sealed partial class WholeImageObjective : StyleObjective
         // Style targets first: A_l = sum_k b_k G_l(style_k).
         var styleTargets = blended.Select(l => Memory.Floats(l.GramLength)).ToList();
         foreach (var target in styleTargets) kernels.Vectors.Fill(target.View, 0f);
-        for (int k = 0; k < images.Styles.Count && blended.Count > 0; k++)
+        if (blended.Count > 0)
         {
-            using var scope = Memory.Scope();
-            var styleNetwork = Network(weights, plan.StyleNetworks[k]);
-            var input = Memory.Upload(images.Styles[k].Data);
-            styleNetwork.Forward(input.View, new Tape());
-            for (int i = 0; i < blended.Count; i++)
+            CaptureEachStyle(weights, images, (k, styleNetwork) =>
             {
-                var activation = styleNetwork.Activation(blended[i].Name);
-                var gram = Memory.Floats(GramShape.Of(activation.Shape).GramLength);
-                kernels.Gram.Forward(gram.View, activation.View, GramShape.Of(activation.Shape),
-                    StyleLoss.GramScale(activation.Shape));
-                kernels.Vectors.Axpy(styleTargets[i].View, loss.Blend[k], gram.View);
-            }
-            kernels.Accelerator.Synchronize(); // the scope frees the style network's buffers next
+                for (int i = 0; i < blended.Count; i++)
+                {
+                    var activation = styleNetwork.Activation(blended[i].Name);
+                    var gram = Memory.Floats(GramShape.Of(activation.Shape).GramLength);
+                    kernels.Gram.Forward(gram.View, activation.View, GramShape.Of(activation.Shape),
+                        StyleLoss.GramScale(activation.Shape));
+                    kernels.Vectors.Axpy(styleTargets[i].View, loss.Blend[k], gram.View);
+                }
+            });
         }
         var regionTargets = images.Regions is { } regions && loss.Style.Count > 0
             ? CaptureRegionTargets(weights, images.Styles, regions)
@@ -69,6 +67,24 @@ internal sealed partial class WholeImageObjective : StyleObjective
         }
         if (regionTargets is not null) AddRegionTaps(weights, images.Regions!, regionTargets, normalizer);
         kernels.Accelerator.Synchronize();
+    }
+
+    /// <summary>
+    /// Forwards each style image through its own network, in a scope of its own, and hands the network to
+    /// <paramref name="capture"/> (with the image's index) to read its targets off; the network's buffers are freed
+    /// before the next image's (both forms: Gram matrices, W2 moments).
+    /// </summary>
+    private void CaptureEachStyle(VggWeights weights, ObjectiveImages images, Action<int, VggNetwork> capture)
+    {
+        for (int k = 0; k < images.Styles.Count; k++)
+        {
+            using var scope = Memory.Scope();
+            var styleNetwork = Network(weights, Plan.StyleNetworks[k]);
+            var input = Memory.Upload(images.Styles[k].Data);
+            styleNetwork.Forward(input.View, new Tape());
+            capture(k, styleNetwork);
+            Kernels.Accelerator.Synchronize(); // the scope frees the style network's buffers next
+        }
     }
 
     /// <summary>
@@ -110,19 +126,17 @@ internal sealed partial class WholeImageObjective : StyleObjective
         {
             var moments = style.Select(l => Memory.Floats(W2Target.Floats(l.Channels))).ToList();
             foreach (var m in moments) kernels.Vectors.Fill(m.View, 0f);
-            for (int k = 0; k < images.Styles.Count && style.Count > 0; k++)
+            if (style.Count > 0)
             {
-                using var scope = Memory.Scope();
-                var styleNetwork = Network(weights, Plan.StyleNetworks[k]);
-                var input = Memory.Upload(images.Styles[k].Data);
-                styleNetwork.Forward(input.View, new Tape());
-                for (int i = 0; i < style.Count; i++)
+                CaptureEachStyle(weights, images, (k, styleNetwork) =>
                 {
-                    var scratch = Memory.Floats(W2Target.Floats(style[i].Channels));
-                    W2Target.AddMoments(kernels, moments[i].View, styleNetwork.Activation(style[i].Name),
-                        loss.Blend[k], scratch.View);
-                }
-                kernels.Accelerator.Synchronize(); // the scope frees the style network's buffers next
+                    for (int i = 0; i < style.Count; i++)
+                    {
+                        var scratch = Memory.Floats(W2Target.Floats(style[i].Channels));
+                        W2Target.AddMoments(kernels, moments[i].View, styleNetwork.Activation(style[i].Name),
+                            loss.Blend[k], scratch.View);
+                    }
+                });
             }
             for (int i = 0; i < style.Count; i++)
                 targets.Add(W2Target.FromMoments(kernels, moments[i].View, targetBuffers[i].View, style[i].Channels));
