@@ -357,6 +357,9 @@ public sealed partial class KernelChoice
     /// <summary>Average pooling, both directions.</summary>
     public KernelVariant AvgPool() => Pass;
 
+    /// <summary>L2 pooling, both directions.</summary>
+    public KernelVariant L2Pool() => Pass;
+
     /// <summary>The mean squared error, value and gradient.</summary>
     public KernelVariant Mse() => Pass;
 

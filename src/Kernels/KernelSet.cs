@@ -31,6 +31,7 @@ public sealed class KernelSet : IDisposable
         Conv = new Conv2d(accelerator, Choice, Host, Relu, splitScratch);
         MaxPool = new MaxPool2d(accelerator, Choice, Host);
         AvgPool = new AvgPool2d(accelerator, Choice, Host);
+        L2Pool = new L2Pool2d(accelerator, Choice, Host);
         Gram = new Gram(accelerator, Choice, Host, splitScratch);
         Mse = new MseLoss(accelerator, Choice, Host, Reduction);
         TotalVariation = new TotalVariation(accelerator, Choice, Host, Reduction);
@@ -71,6 +72,9 @@ public sealed class KernelSet : IDisposable
 
     /// <summary>2x2 average pooling forward and backward.</summary>
     public AvgPool2d AvgPool { get; }
+
+    /// <summary>2x2 L2 pooling (each window's root mean square) forward and backward.</summary>
+    public L2Pool2d L2Pool { get; }
 
     /// <summary>Gram matrix forward and backward.</summary>
     public Gram Gram { get; }

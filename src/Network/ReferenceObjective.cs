@@ -151,11 +151,14 @@ public sealed class ReferenceObjective
 
         /// <summary>Max pooling's saved choice per output (the window offset of the maximum); null otherwise.</summary>
         public byte[]? Argmax { get; init; }
+
+        /// <summary>L2 pooling's saved input (its backward reads each window); null otherwise.</summary>
+        public double[]? PoolInput { get; init; }
     }
 
     /// <summary>
     /// VGG's convolutional part on <paramref name="x"/>: each <c>conv{b}_{i}</c> (3x3, padding 1,
-    /// stride 1) followed by its ReLU, and a 2x2 pooling of stride 2 (max or average) between
+    /// stride 1) followed by its ReLU, and a 2x2 pooling of stride 2 (max, average or L2) between
     /// blocks. The network is cut after the deepest layer any loss reads, as neural-style does:
     /// nothing after it changes the loss.
     /// </summary>
@@ -173,19 +176,20 @@ public sealed class ReferenceObjective
                 var pooledShape = MaxPool2d.OutputShape(shape);
                 var pooled = new double[pooledShape.Length];
                 byte[]? argmax = null;
-                if (_pooling == Pooling.Max)
+                switch (_pooling)
                 {
-                    argmax = new byte[pooledShape.Length];
-                    MaxPool2d.ForwardReference(pooled, argmax, x, shape);
-                }
-                else
-                {
-                    AvgPool2d.ForwardReference(pooled, x, shape);
+                    case Pooling.Max:
+                        argmax = new byte[pooledShape.Length];
+                        MaxPool2d.ForwardReference(pooled, argmax, x, shape);
+                        break;
+                    case Pooling.Avg: AvgPool2d.ForwardReference(pooled, x, shape); break;
+                    case Pooling.L2: L2Pool2d.ForwardReference(pooled, x, shape); break;
+                    default: throw new InvalidOperationException($"Not a pooling: {_pooling}.");
                 }
                 steps.Add(new Step
                 {
                     Name = VggArchitecture.PoolName(block), InShape = shape, OutShape = pooledShape, Output = pooled,
-                    Argmax = argmax,
+                    Argmax = argmax, PoolInput = _pooling == Pooling.L2 ? x : null,
                 });
                 (x, shape, block) = (pooled, pooledShape, convBlock);
             }
@@ -299,6 +303,10 @@ public sealed class ReferenceObjective
             else if (step.Argmax is not null)
             {
                 MaxPool2d.BackwardReference(dIn, dOut, step.Argmax, step.InShape); // to each window's maximum
+            }
+            else if (step.PoolInput is not null)
+            {
+                L2Pool2d.BackwardReference(dIn, dOut, step.PoolInput, step.InShape); // x_i / (4 y) of each window
             }
             else
             {

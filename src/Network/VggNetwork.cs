@@ -75,7 +75,8 @@ public sealed class VggNetwork
             _layers.Add(planned.Conv is not null
                 ? new ConvReluLayer(Weights(weights, planned), planned, output, gradients, kernels, memory,
                     winogradScratch, filters)
-                : new PoolLayer(planned, plan.Pooling, output, gradients, kernels, memory));
+                : new PoolLayer(planned, Plan.Layers[k - 1], _layers[^1].Output, plan.Pooling, output, gradients,
+                    kernels, memory));
         }
         _inputGradient = Gradient(-1, InputShape.Length);
         _deepestGradient = _layers[^1].Gradients.Output;
@@ -289,7 +290,8 @@ public sealed class VggNetwork
 
     /// <summary>
     /// pool{b}: 2x2/stride 2, max (with a byte of argmax per window for backward, and the ReLU below
-    /// it fused: see <see cref="MaxPool2d"/>) or average.
+    /// it fused: see <see cref="MaxPool2d"/>), average, or L2 (whose backward reads the input, the ReLU output
+    /// below, which the plan keeps for it).
     /// </summary>
     private sealed class PoolLayer : Layer
     {
@@ -300,10 +302,13 @@ public sealed class VggNetwork
         private readonly string _name;
         private readonly Action _backward;
 
-        public PoolLayer(PlannedLayer planned, Pooling pooling, DeviceTensor output, LayerGradients gradients,
-            KernelSet kernels, DeviceMemory memory)
+        public PoolLayer(PlannedLayer planned, PlannedLayer below, DeviceTensor input, Pooling pooling,
+            DeviceTensor output, LayerGradients gradients, KernelSet kernels, DeviceMemory memory)
             : base(gradients)
         {
+            if (pooling == Pooling.L2 && !below.Kept)
+                throw new ArgumentException($"{planned.Name} is an L2 pooling, whose backward reads its input, and " +
+                                            $"the plan does not keep {below.ReluName}.", nameof(below));
             _name = planned.Name;
             _kernels = kernels;
             _inputShape = planned.Input;
@@ -312,9 +317,14 @@ public sealed class VggNetwork
             var argmax = pooling == Pooling.Max ? memory.Bytes(output.Shape.Length).View : default;
             _argmax = argmax;
             var (dInput, dOutput) = (gradients.Input, gradients.Output);
-            _backward = pooling == Pooling.Max
-                ? () => kernels.MaxPool.Backward(dInput, dOutput, argmax, planned.Input)
-                : () => kernels.AvgPool.Backward(dInput, dOutput, planned.Input);
+            var kept = input.View; // valid in backward only with L2 pooling (checked above)
+            _backward = pooling switch
+            {
+                Pooling.Max => () => kernels.MaxPool.Backward(dInput, dOutput, argmax, planned.Input),
+                Pooling.Avg => () => kernels.AvgPool.Backward(dInput, dOutput, planned.Input),
+                Pooling.L2 => () => kernels.L2Pool.Backward(dInput, dOutput, kept, planned.Input),
+                _ => throw new ArgumentOutOfRangeException(nameof(pooling), pooling, "Not a pooling."),
+            };
         }
 
         public override DeviceTensor Output { get; }
@@ -323,10 +333,14 @@ public sealed class VggNetwork
 
         public override void Forward(DeviceTensor input)
         {
-            if (_pooling == Pooling.Max)
-                _kernels.MaxPool.Forward(Output.View, _argmax, input.View, _inputShape, reluInput: true);
-            else
-                _kernels.AvgPool.Forward(Output.View, input.View, _inputShape);
+            switch (_pooling)
+            {
+                case Pooling.Max:
+                    _kernels.MaxPool.Forward(Output.View, _argmax, input.View, _inputShape, reluInput: true);
+                    break;
+                case Pooling.Avg: _kernels.AvgPool.Forward(Output.View, input.View, _inputShape); break;
+                case Pooling.L2: _kernels.L2Pool.Forward(Output.View, input.View, _inputShape); break;
+            }
         }
 
         public override void RecordBackward(Tape tape) => tape.Record(_name, _backward);

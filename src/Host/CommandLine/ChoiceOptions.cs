@@ -4,7 +4,7 @@ using System.Globalization;
 namespace IlgpuStyle.Host;
 
 /// <summary>
-/// Options that take one of a few names (<c>--pooling max|avg</c>) or numbers (<c>--bit-depth 8|16</c>). An
+/// Options that take one of a few names (<c>--pooling max|avg|l2</c>) or numbers (<c>--bit-depth 8|16</c>). An
 /// enum member's name on the command line is its C# name in kebab case (<c>PostLuminance</c> is
 /// <c>post-luminance</c>, <c>Lbfgs</c> is <c>lbfgs</c>): <see cref="Name{T}"/> writes it and
 /// <see cref="Parse{T}"/> reads it, for every such option, its help and every message that names a value.
@@ -56,12 +56,12 @@ internal static class ChoiceOptions
 
     /// <summary>
     /// Restricts <paramref name="option"/> to <paramref name="names"/> with the project's one-line message
-    /// (<c>--pooling takes max or avg; 'foo' is not one.</c>), not System.CommandLine's tab-separated list.
+    /// (<c>--pooling takes max, avg or l2; 'foo' is not one.</c>), not System.CommandLine's tab-separated list.
     /// </summary>
     private static void AcceptOnly(Option option, string[] names)
     {
         string expected = names.Length == 1 ? names[0] : string.Join(", ", names[..^1]) + " or " + names[^1];
-        option.HelpName = string.Join("|", names.Order(StringComparer.Ordinal)); // --pooling <avg|max>
+        option.HelpName = string.Join("|", names.Order(StringComparer.Ordinal)); // --pooling <avg|l2|max>
         option.CompletionSources.Add(names);
         option.Validators.Add(result =>
         {

@@ -97,7 +97,8 @@ internal sealed class StyleOptionsParser
     {
         Description = "One weight per style layer, comma-separated, multiplying --style-weight. Default: 1 each.",
     };
-    private readonly Option<string> _pooling = ChoiceOptions.Of("--pooling", "max or avg pooling between VGG blocks.",
+    private readonly Option<string> _pooling = ChoiceOptions.Of("--pooling",
+        "Pooling between VGG blocks: max, avg, or l2 (each 2x2 window's root mean square, crowsonkb's).",
         Defaults.Style.Pooling);
     private readonly Option<string> _styleLoss = ChoiceOptions.Of("--style-loss",
         "gram (Gatys et al.'s Gram matrices) or w2 (the Wasserstein-2 distance between the features' means and " +

@@ -92,6 +92,8 @@ public static partial class KernelChecks
             "maxpool2d.forward/fused-relu", pool.ToString())));
         host.Add(new("maxpool2d.backward/fused-relu", pool.ToString(), k => MaxPoolBackward(k, cpu, pool, true,
             "maxpool2d.backward/fused-relu", pool.ToString())));
+        host.Add(new("l2pool2d.forward", pool.ToString(), k => L2PoolForward(k, cpu, pool, pool.ToString())));
+        host.Add(new("l2pool2d.backward", pool.ToString(), k => L2PoolBackward(k, cpu, pool, pool.ToString())));
         foreach (var check in host.Where(c => !c.Kernel.StartsWith("relu.", StringComparison.Ordinal) || c.Kernel ==
             "relu.pack-mask"))
         {

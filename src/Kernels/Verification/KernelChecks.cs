@@ -346,6 +346,8 @@ public static partial class KernelChecks
                 reluInput: true, "maxpool2d.backward/fused-relu", text)));
             checks.Add(new("avgpool2d.forward", text, k => AvgPoolForward(k, variant, shape, text)));
             checks.Add(new("avgpool2d.backward", text, k => AvgPoolBackward(k, variant, shape, text)));
+            checks.Add(new("l2pool2d.forward", text, k => L2PoolForward(k, variant, shape, text)));
+            checks.Add(new("l2pool2d.backward", text, k => L2PoolBackward(k, variant, shape, text)));
         }
     }
 
@@ -419,6 +421,33 @@ public static partial class KernelChecks
         OneToOne(k, "avgpool2d.backward", text, seed: 34, MaxPool2d.OutputShape(s).Length, s.Length,
             (expected, dOutput) => AvgPool2d.BackwardReference(expected, dOutput, s),
             (dInput, dOutput) => k.AvgPool.Backward(dInput, dOutput, s, variant), Elementwise);
+
+    /// <summary>L2 pooling of a ReLU output, as in VGG: every third window wholly 0, where y is the root of
+    /// <see cref="L2Pool2d.Eps"/> alone.</summary>
+    private static CheckResult L2PoolForward(KernelSet k, KernelVariant variant, ChwShape s, string text)
+    {
+        var input = PoolInput(s, 35, reluInput: true);
+        var expected = new double[MaxPool2d.OutputShape(s).Length];
+        L2Pool2d.ForwardReference(expected, input, s);
+        using var dInput = Upload(k.Accelerator, input);
+        using var output = Poisoned(k.Accelerator, expected.Length);
+        k.L2Pool.Forward(output.View, dInput.View, s, variant);
+        return Comparison.Compare("l2pool2d.forward", text, Download(output), expected, Elementwise);
+    }
+
+    /// <summary>L2 pooling's backward on a ReLU output: a wholly 0 window's gradient must be 0, not 0/0.</summary>
+    private static CheckResult L2PoolBackward(KernelSet k, KernelVariant variant, ChwShape s, string text)
+    {
+        var input = PoolInput(s, 36, reluInput: true);
+        var dOutput = Uniform(new Random(37), MaxPool2d.OutputShape(s).Length);
+        var expected = new double[s.Length];
+        L2Pool2d.BackwardReference(expected, dOutput, input, s);
+        using var dIn = Upload(k.Accelerator, input);
+        using var dOut = Upload(k.Accelerator, dOutput);
+        using var dInput = Poisoned(k.Accelerator, s.Length);
+        k.L2Pool.Backward(dInput.View, dOut.View, dIn.View, s, variant);
+        return Comparison.Compare("l2pool2d.backward", text, Download(dInput), expected, Elementwise);
+    }
 
     /// <summary>
     /// A launch with one input and one output against its reference: <paramref name="inputLength"/>

@@ -45,12 +45,12 @@ public sealed class CliTests
     public void GivenOptionsLandInTheirRecords()
     {
         var o = Parse("--content", "c.png", "--style", "a.png,b.png", "--lbfgs-history", "7", "--lbfgs-no-line-search",
-            "--pooling", "avg", "--optimizer", "adam", "--init", "random", "--content-layers", "relu1_1, relu2_1",
+            "--pooling", "l2", "--optimizer", "adam", "--init", "random", "--content-layers", "relu1_1, relu2_1",
             "--style-layer-weights", "1,0.5", "--tv-weight", "0.25", "--normalize-gradients", "--learning-rate", "3");
         Assert.That(o.Styles, Is.EqualTo(new[] { "a.png", "b.png" }));
         Assert.That(o.Lbfgs, Is.EqualTo(new LbfgsOptions { HistorySize = 7, LineSearch = LineSearchKind.None }));
         Assert.That((o.Optimizer, o.Init, o.LearningRate), Is.EqualTo((OptimizerKind.Adam, InitKind.Random, 3.0)));
-        Assert.That(o.Style.Pooling, Is.EqualTo(Pooling.Avg));
+        Assert.That(o.Style.Pooling, Is.EqualTo(Pooling.L2));
         Assert.That(o.Style.ContentLayers, Is.EqualTo(new[] { "relu1_1", "relu2_1" }));
         Assert.That(o.Style.StyleLayerWeights, Is.EqualTo(new[] { 1f, 0.5f }));
         Assert.That((o.Style.TvWeight, o.Style.NormalizeGradients), Is.EqualTo(((float?)0.25f, true)));
@@ -71,7 +71,7 @@ public sealed class CliTests
             .And.Contain("(default 1e-3 for caffe weights, 1e-3*58^2 for torchvision weights).")
             .And.Contain("[default: relu1_1,relu2_1,relu3_1,relu4_1,relu5_1]")
             .And.Contain("--optimizer <adam|lbfgs>").And.Contain("[default: lbfgs]")
-            .And.Contain("--pooling <avg|max>").And.Contain("[default: max]")
+            .And.Contain("--pooling <avg|l2|max>").And.Contain("[default: max]")
             .And.Contain($"Optimizer iterations. [default: {IOptimizer.DefaultMaxIterations}]")
             .And.Contain($"Default: ${WeightsLocation.Variable} if set").And.Contain(WeightsLocation.PerUser));
     }

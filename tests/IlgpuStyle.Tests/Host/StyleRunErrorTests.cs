@@ -393,7 +393,8 @@ public sealed class StyleRunErrorTests
             Is.EqualTo("error: --style-weight takes a number, 0 or more (like 1.5 or 1e-3); '-1' is not one. " +
                        "See 'ilgpu-style --help'."));
 
-    [TestCase("--pooling", "foo", "max or avg")]
+    [TestCase("--pooling", "foo", "max, avg or l2")]
+    [TestCase("--pooling", "l3", "max, avg or l2")]
     [TestCase("--style-loss", "sliced", "gram or w2")]
     [TestCase("--optimizer", "sgd", "lbfgs or adam")]
     [TestCase("--mask-mode", "outside", "simple or inside")]

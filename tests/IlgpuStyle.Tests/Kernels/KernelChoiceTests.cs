@@ -162,7 +162,7 @@ public sealed class KernelChoiceTests
     /// <summary>The rule's choice for each pass over memory.</summary>
     private static KernelVariant[] Passes(KernelChoice rule) =>
     [
-        rule.Relu(), rule.MaxPool(), rule.AvgPool(), rule.Mse(), rule.TotalVariation(), rule.Vectors(),
+        rule.Relu(), rule.MaxPool(), rule.AvgPool(), rule.L2Pool(), rule.Mse(), rule.TotalVariation(), rule.Vectors(),
         rule.Window(), rule.Replicate(), rule.Guide(), rule.TemporalLoss(),
     ];
 

@@ -54,6 +54,15 @@ public sealed class LauncherValidationTests : AcceleratorTest
         var error = Assert.Throws<ArgumentException>(() =>
             Kernels.AvgPool.Backward(Floats(50), Floats(8), s, KernelVariant.Tiled));
         Assert.That(error!.Message, Does.StartWith("The average pooling has no Tiled variant."));
+
+        Assert.Throws<ArgumentException>(() => Kernels.L2Pool.Forward(Floats(2), Floats(10), tiny));
+        var input = Assert.Throws<ArgumentException>(() =>
+            Kernels.L2Pool.Backward(Floats(50), Floats(8), Floats(49), s));
+        Assert.That(input!.Message, Does.StartWith("input has 49 elements but its shape needs 50"),
+            "backward checks the input it reads");
+        error = Assert.Throws<ArgumentException>(() =>
+            Kernels.L2Pool.Forward(Floats(8), Floats(50), s, KernelVariant.Tiled));
+        Assert.That(error!.Message, Does.StartWith("The L2 pooling has no Tiled variant."));
     }
 
     [Test]

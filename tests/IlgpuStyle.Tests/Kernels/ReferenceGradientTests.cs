@@ -164,6 +164,66 @@ public sealed class ReferenceGradientTests
         AssertGradient($"avgpool {shape}", Loss, x, analytic);
     }
 
+    /// <summary>
+    /// L2 pooling's <c>x_i / (4 y)</c> against central differences of its forward, on inputs of both signs with
+    /// every third window wholly 0 (as after a ReLU), where the root is smooth only thanks to Eps.
+    /// </summary>
+    [TestCase(3, 5, 7)]
+    [TestCase(1, 9, 2)]
+    [TestCase(2, 4, 6)]
+    public void L2PoolBackwardIsTheGradient(int c, int h, int w)
+    {
+        var shape = new ChwShape(c, h, w);
+        var o = MaxPool2d.OutputShape(shape);
+        var random = new Random(6);
+        var x = TestData.Uniform(random, shape.Length);
+        for (int i = 0; i < o.Length; i += 3) ZeroWindow(x, shape, o, i);
+        var r = TestData.Uniform(random, o.Length);
+        var output = new double[o.Length];
+        double Loss(double[] input)
+        {
+            L2Pool2d.ForwardReference(output, input, shape);
+            return Dot(r, output);
+        }
+        var analytic = new double[x.Length];
+        L2Pool2d.BackwardReference(analytic, r, x, shape);
+        AssertGradient($"l2pool {shape}", Loss, x, analytic);
+    }
+
+    /// <summary>
+    /// A window of zeros, common after a ReLU: y is the root of Eps, not 0, and the gradient is exactly 0 there, not
+    /// 0/0; the windows beside it are untouched.
+    /// </summary>
+    [Test]
+    public void AnAllZeroL2WindowHasAFiniteOutputAndAZeroGradient()
+    {
+        var shape = new ChwShape(1, 4, 4);
+        var o = MaxPool2d.OutputShape(shape);
+        var x = TestData.Uniform(new Random(7), shape.Length);
+        ZeroWindow(x, shape, o, 0);
+        var output = new double[o.Length];
+        L2Pool2d.ForwardReference(output, x, shape);
+        var dInput = new double[x.Length];
+        L2Pool2d.BackwardReference(dInput, [1, 1, 1, 1], x, shape);
+        Assert.Multiple(() =>
+        {
+            Assert.That(output[0], Is.EqualTo(Math.Sqrt(L2Pool2d.Eps)), "the zero window's y");
+            Assert.That(new[] { dInput[0], dInput[1], dInput[4], dInput[5] }, Is.All.EqualTo(0.0),
+                "the zero window's gradient");
+            Assert.That(dInput.All(double.IsFinite), Is.True, "every gradient finite");
+            Assert.That(dInput[2], Is.EqualTo(x[2] / (4 * output[1])).Within(1e-15), "its neighbour's x / (4 y)");
+        });
+    }
+
+    /// <summary>Sets window <paramref name="window"/> (a flat output index) of <paramref name="x"/> to 0.</summary>
+    private static void ZeroWindow(double[] x, ChwShape shape, ChwShape output, int window)
+    {
+        int ox = window % output.Width, oy = window / output.Width % output.Height;
+        int c = window / (output.Width * output.Height);
+        for (int place = 0; place < 4; place++)
+            x[shape.Index(c, 2 * oy + place / 2, 2 * ox + place % 2)] = 0;
+    }
+
     [TestCase(3, 35)]
     [TestCase(12, 5)]
     public void GramBackwardIsTheGradient(int channels, int positions)

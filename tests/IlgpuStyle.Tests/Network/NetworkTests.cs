@@ -76,6 +76,7 @@ public sealed class NetworkTests(DeviceKind kind) : AcceleratorFixture(kind)
     /// </summary>
     [TestCase(Pooling.Max)]
     [TestCase(Pooling.Avg)]
+    [TestCase(Pooling.L2)]
     public void ForwardThroughTheSharedBuffersMatchesTheReference(Pooling pooling)
     {
         var weights = TinyVgg.Create();
@@ -128,6 +129,20 @@ public sealed class NetworkTests(DeviceKind kind) : AcceleratorFixture(kind)
         var avg = NetworkPlan.Build(TinyVgg.Create(), 64, 64, Pooling.Avg, tapped, Kernels.Choice);
         Assert.That(avg.Layers.Count(l => l.Mask == ReluMaskSource.Bits && l.Conv is not null), Is.EqualTo(7),
             "average pooling cannot carry the mask");
+        var l2 = NetworkPlan.Build(TinyVgg.Create(), 64, 64, Pooling.L2, tapped, Kernels.Choice);
+        string[] belowPools = ["relu1_2", "relu2_2", "relu3_4", "relu4_4"];
+        Assert.Multiple(() =>
+        {
+            Assert.That(l2.Layers.Where(l => l.Kept).Select(l => l.ReluName),
+                Is.EquivalentTo(tapped.Concat(belowPools)),
+                "L2 pooling's backward reads its input: the ReLU output below each pooling is kept");
+            Assert.That(l2.Layers.Where(l => belowPools.Contains(l.ReluName)).Select(l => l.Mask),
+                Is.All.EqualTo(ReluMaskSource.KeptOutput), "and masks itself");
+            Assert.That(l2.DeviceBytes() - avg.DeviceBytes(), Is.EqualTo(
+                l2.Layers.Where(l => belowPools.Contains(l.ReluName))
+                    .Sum(l => 4L * l.Output.Length - 4L * Relu.MaskWords(l.Output.Length))),
+                "the kept outputs, less the masks average pooling keeps instead");
+        });
     }
 
     /// <summary>
@@ -138,6 +153,7 @@ public sealed class NetworkTests(DeviceKind kind) : AcceleratorFixture(kind)
     [TestCase("vgg19", "relu2_2", "relu1_2,relu3_1", Pooling.Max)]
     [TestCase("vgg16", "relu3_3", "relu1_2,relu2_2,relu4_1", Pooling.Max)]
     [TestCase("vgg19", "relu1_2", "relu2_1", Pooling.Avg)]
+    [TestCase("vgg16", "relu3_3", "relu1_2,relu2_2,relu4_1", Pooling.L2)]
     public void LossesBeforeAPoolingMatchTheCpuReference(
         string arch, string contentLayer, string styleLayers, Pooling pooling)
     {
@@ -155,6 +171,8 @@ public sealed class NetworkTests(DeviceKind kind) : AcceleratorFixture(kind)
 
     [TestCase("caffe", Pooling.Max, "vgg19")]
     [TestCase("caffe", Pooling.Avg, "vgg19")]
+    [TestCase("caffe", Pooling.L2, "vgg19")]
+    [TestCase("torchvision", Pooling.L2, "vgg16")]
     [TestCase("torchvision", Pooling.Max, "vgg19")]
     [TestCase("torchvision", Pooling.Max, "vgg16")]
     public void LossAndGradientMatchTheCpuReference(string preprocess, Pooling pooling, string arch)
@@ -170,9 +188,13 @@ public sealed class NetworkTests(DeviceKind kind) : AcceleratorFixture(kind)
         var (gradient, losses, loss, expected, expectedGradient) = DeviceAndReference(
             weights, content, styles, x, options);
 
+        // The content loss in float is within 1e-6 relative of the double reference: 3.5e-7 and 7e-7 here with max
+        // and average pooling, 1.0e-6 with L2 pooling, whose three poolings before relu4_2 add a root and a division
+        // per window to the float rounding; so L2 gets twice the bound.
+        double contentPercent = pooling == Pooling.L2 ? 2e-4 : 1e-4;
         Assert.Multiple(() =>
         {
-            Assert.That(losses.Content, Is.EqualTo(expected.Content).Within(1e-4).Percent, "content");
+            Assert.That(losses.Content, Is.EqualTo(expected.Content).Within(contentPercent).Percent, "content");
             Assert.That(losses.Style, Is.EqualTo(expected.Style).Within(1e-3).Percent, "style");
             Assert.That(losses.TotalVariation, Is.EqualTo(expected.Tv).Within(1e-4).Percent, "tv");
             Assert.That(losses.Total, Is.EqualTo(expected.Total).Within(1e-3).Percent, "total");

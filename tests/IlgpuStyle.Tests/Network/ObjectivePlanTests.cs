@@ -16,6 +16,8 @@ public sealed class ObjectivePlanTests(DeviceKind kind) : AcceleratorFixture(kin
         yield return new TestCaseData(new StyleOptions(), 1).SetArgDisplayNames("defaults, one style");
         yield return new TestCaseData(new StyleOptions { Pooling = Pooling.Avg, NormalizeGradients = true }, 2)
             .SetArgDisplayNames("avg, normalized, two styles");
+        yield return new TestCaseData(new StyleOptions { Pooling = Pooling.L2 }, 2)
+            .SetArgDisplayNames("l2 (the ReLU outputs below the poolings kept), two styles");
         yield return new TestCaseData(new StyleOptions { StyleWeight = 0f }, 1).SetArgDisplayNames("content only");
         var shallow = new StyleOptions { ContentLayers = ["relu1_2"], StyleLayers = ["relu1_1", "relu3_2"] };
         yield return new TestCaseData(shallow, 1)

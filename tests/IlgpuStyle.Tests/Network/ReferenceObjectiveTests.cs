@@ -12,6 +12,8 @@ public sealed class ReferenceObjectiveTests
 {
     [TestCase(Pooling.Max, "caffe")]
     [TestCase(Pooling.Avg, "torchvision")]
+    [TestCase(Pooling.L2, "caffe")]
+    [TestCase(Pooling.L2, "torchvision")]
     public void GradientMatchesCentralDifferences(Pooling pooling, string preprocess)
     {
         var weights = TinyVgg.Create(preprocess);

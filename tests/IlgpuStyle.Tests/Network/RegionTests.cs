@@ -54,6 +54,7 @@ public sealed class RegionTests(DeviceKind kind) : AcceleratorFixture(kind)
     [TestCase(false, MaskMode.Simple, Pooling.Max)]
     [TestCase(true, MaskMode.Simple, Pooling.Avg)]
     [TestCase(true, MaskMode.Inside, Pooling.Max)]
+    [TestCase(false, MaskMode.Simple, Pooling.L2)]
     public void ComplementaryMasksMatchTheDoublePrecisionReference(bool twoStyles, MaskMode mode, Pooling pooling)
     {
         var weights = TinyVgg.Create();

@@ -56,6 +56,9 @@ public sealed class TiledObjectiveTests(DeviceKind kind) : AcceleratorFixture(ki
         }, [(10, 10)]));
         yield return Make("normalized gradients", new Case("vgg19", Pooling.Max, 59, 44, 8,
             shallow with { NormalizeGradients = true, StyleBlendWeights = null }, [(40, 50)]));
+        // L2 pooling pairs the same pixels as the others, so tiles with halos stay exact: 57 x 50, cores of 8.
+        yield return Make("vgg19 l2, several layers", new Case("vgg19", Pooling.L2, 57, 50, 8, shallow,
+            [(45, 52), (22, 19)]));
     }
 
     private static TestCaseData Make(string name, Case c) => new TestCaseData(c).SetArgDisplayNames(name);
