@@ -51,10 +51,12 @@ public sealed class Preprocessing
     public float InputScale => Convention == PreprocessConvention.Caffe ? 1f : TorchvisionScale;
 
     /// <summary>
-    /// Adam's default step: its step is in input units, so it follows the input scale (SPEC.md: works
-    /// untuned for both conventions).
+    /// Adam's default step for <paramref name="styleLoss"/>: <see cref="CaffeAdamLearningRate"/> with the Gram loss,
+    /// crowsonkb's <see cref="LossWeights.W2CaffeAdamLearningRate"/> with W2. The step is in input units, so it
+    /// follows the input scale (SPEC.md: works untuned for both conventions).
     /// </summary>
-    public double AdamLearningRate => CaffeAdamLearningRate / InputScale;
+    public double AdamLearningRate(StyleLossKind styleLoss) =>
+        (styleLoss == StyleLossKind.W2 ? LossWeights.W2CaffeAdamLearningRate : CaffeAdamLearningRate) / InputScale;
 
     /// <summary>
     /// The deviation of <c>--init random</c>'s noise: faint Gaussian noise around the mean colour, as

@@ -42,6 +42,17 @@ public sealed record LossWeights(float Content, float Style, float TotalVariatio
     /// </summary>
     public static LossWeights W2 { get; } = new(0.015f, 1f, 1.74e-7f, Caffe.Temporal * Scale * Scale);
 
+    /// <summary>
+    /// Adam's default step with the W2 loss on the caffe (0-255) scale: crowsonkb's, 0.02 on his image of [0, 1]
+    /// pixels (the variable his Adam moves; his network normalises it inside), which is 0.02 * 255 = 5.1 grey
+    /// levels, half of neural-style's 10 that the Gram loss keeps (<see cref="Preprocessing.CaffeAdamLearningRate"/>).
+    /// Torchvision-convention inputs are that image divided by the channel deviation, so his step there is
+    /// 0.02 / 0.226, about 0.088 = 5.1 / 58, which <see cref="Preprocessing.AdamLearningRate"/> gives. The rest
+    /// of his Adam stays ours (SPEC.md's, which the peer runs): beta2 0.999 against his 0.99, and the last iterate
+    /// written where he writes the average of the iterates (decay 0.99: <c>--average-decay 0.99</c>).
+    /// </summary>
+    public const double W2CaffeAdamLearningRate = 5.1;
+
     /// <summary>crowsonkb's style layer weights, 256, 64, 16, 4, 1 for his five layers (each a quarter of the one
     /// before), normalised to sum 1: for <paramref name="layers"/> layers, 4^(layers-1-i) normalised.</summary>
     public static IReadOnlyList<float> W2LayerWeights(int layers)

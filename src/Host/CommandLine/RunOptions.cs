@@ -82,7 +82,7 @@ internal sealed record RunOptions
 
     /// <summary>
     /// The step of whichever optimizer runs; null means its default: L-BFGS's
-    /// <see cref="LbfgsOptions.LearningRate"/>, or Adam's for the weights' input scale
+    /// <see cref="LbfgsOptions.LearningRate"/>, or Adam's for the weights' input scale and the style loss
     /// (<see cref="Preprocessing.AdamLearningRate"/>).
     /// </summary>
     public double? LearningRate { get; init; }

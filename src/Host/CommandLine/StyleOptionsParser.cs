@@ -68,7 +68,9 @@ internal sealed class StyleOptionsParser
     private readonly Option<double?> _learningRate = NumberOptions.Real("--learning-rate",
         $"Adam's step (default {Number(Preprocessing.CaffeAdamLearningRate)} for caffe weights, " +
         $"{Number(Preprocessing.CaffeAdamLearningRate)}/{Number(Preprocessing.TorchvisionScale)} for " +
-        $"torchvision weights), or L-BFGS's step scale (default {Number(Defaults.Lbfgs.LearningRate)}).",
+        $"torchvision weights; with --style-loss w2 crowsonkb's {Number(LossWeights.W2CaffeAdamLearningRate)} and " +
+        $"{Number(LossWeights.W2CaffeAdamLearningRate)}/{Number(Preprocessing.TorchvisionScale)}), or L-BFGS's " +
+        $"step scale (default {Number(Defaults.Lbfgs.LearningRate)}).",
         RealRange.Positive);
     private readonly Option<int> _history = NumberOptions.Whole("--lbfgs-history", "L-BFGS curvature pairs kept.",
         Defaults.Lbfgs.HistorySize, minimum: 1);
@@ -103,7 +105,8 @@ internal sealed class StyleOptionsParser
     private readonly Option<string> _styleLoss = ChoiceOptions.Of("--style-loss",
         "gram (Gatys et al.'s Gram matrices) or w2 (the Wasserstein-2 distance between the features' means and " +
         "covariances, crowsonkb's style loss; its defaults are his balance: --content-weight 0.015, " +
-        "--style-weight 1, --tv-weight 1.74e-7, style layer weights 256,64,16,4,1 normalised).",
+        "--style-weight 1, --tv-weight 1.74e-7, style layer weights 256,64,16,4,1 normalised; Adam's step 5.1, " +
+        "5.1/58 for torchvision weights).",
         Defaults.Style.StyleLoss);
     private readonly Option<bool> _normalize = new("--normalize-gradients")
     {

@@ -293,7 +293,7 @@ internal sealed class ScaleRun : IDisposable
         var adam = new AdamOptimizer(kernels, objective, X.View, o.Adam with
         {
             MaxIterations = iterations,
-            LearningRate = o.LearningRate ?? _preprocessing.AdamLearningRate,
+            LearningRate = o.LearningRate ?? _preprocessing.AdamLearningRate(Plan.Objective.Loss.StyleLoss),
         });
         if (previous?._optimizer is AdamOptimizer before)
             adam.ContinueFrom(before, previous.VariableShape, VariableShape);

@@ -64,8 +64,8 @@ public sealed class CliTests
         var lbfgs = new LbfgsOptions();
         Assert.That(output, Does.Contain($"L-BFGS curvature pairs kept. [default: {lbfgs.HistorySize}]")
             .And.Contain("(default: strong Wolfe line search)")
-            .And.Contain("Adam's step (default 10 for caffe weights, 10/58 for torchvision weights), " +
-                         "or L-BFGS's step scale (default 1).")
+            .And.Contain("Adam's step (default 10 for caffe weights, 10/58 for torchvision weights; with " +
+                         "--style-loss w2 crowsonkb's 5.1 and 5.1/58), or L-BFGS's step scale (default 1).")
             .And.Contain("w_c (default 5 for caffe weights, 5*58^2 for torchvision weights).")
             .And.Contain("w_s (default 100 for caffe weights, 100*58^4 for torchvision weights).")
             .And.Contain("(default 1e-3 for caffe weights, 1e-3*58^2 for torchvision weights).")

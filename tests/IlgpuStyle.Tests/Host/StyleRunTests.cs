@@ -1,4 +1,6 @@
+using System.Globalization;
 using System.Text.Json;
+using IlgpuStyle.Network;
 using IlgpuStyle.Network.Images;
 using static IlgpuStyle.Tests.Host.HostFiles;
 
@@ -42,6 +44,30 @@ public sealed class StyleRunTests
     [TestCase("torchvision", "adam")]
     public void TheLossHalvesWithin20IterationsOnGeneratedImages(string preprocess, string optimizer) =>
         AssertLossHalves(TinyWeights(preprocess), ContentPng, StylePng, optimizer, size: 48);
+
+    /// <summary>
+    /// With <c>--style-loss w2</c> Adam's default step is crowsonkb's, for either convention: a run without
+    /// <c>--learning-rate</c> paints the image of one given that step, and not the image of the Gram loss's step.
+    /// </summary>
+    [TestCase("caffe")]
+    [TestCase("torchvision")]
+    public void W2sAdamStepIsCrowsonkbsByDefault(string preprocess)
+    {
+        var preprocessing = Preprocessing.FromName(preprocess);
+        string folder = NewFolder("w2-step");
+        byte[] Painted(double? step)
+        {
+            string output = Path.Combine(folder, $"{step}.png");
+            var run = Run(SmallRuns.SmallRun(output, ("--weights", TinyWeights(preprocess)), ("--style-loss", "w2"),
+                ("--optimizer", "adam"), ("--iterations", "3"),
+                ("--learning-rate", step?.ToString("R", CultureInfo.InvariantCulture))));
+            Assert.That(run.Exit, Is.Zero, run.ToString());
+            return File.ReadAllBytes(output);
+        }
+        byte[] byDefault = Painted(null);
+        Assert.That(byDefault, Is.EqualTo(Painted(preprocessing.AdamLearningRate(StyleLossKind.W2))));
+        Assert.That(byDefault, Is.Not.EqualTo(Painted(preprocessing.AdamLearningRate(StyleLossKind.Gram))));
+    }
 
     private static void AssertLossHalves(string weights, string content, string style, string optimizer, int size)
     {

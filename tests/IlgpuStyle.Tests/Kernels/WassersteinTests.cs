@@ -257,5 +257,11 @@ public sealed class WassersteinTests : AcceleratorTest
             .ResolveLayerWeights(), Is.EqualTo(new[] { 1f, 2f }), "given weights are kept");
         Assert.That(new StyleOptions().ResolveWeights(Preprocessing.FromName("caffe")), Is.EqualTo(LossWeights.Caffe),
             "Gram's defaults unchanged");
+        // His Adam step, 0.02 on a [0, 1] image: 5.1 grey levels, and that divided by 58 for torchvision inputs
+        Assert.That(Preprocessing.Caffe.AdamLearningRate(StyleLossKind.W2), Is.EqualTo(0.02 * 255).Within(1e-12));
+        Assert.That(Preprocessing.Torchvision.AdamLearningRate(StyleLossKind.W2), Is.EqualTo(5.1 / 58).Within(1e-12));
+        Assert.That((Preprocessing.Caffe.AdamLearningRate(StyleLossKind.Gram),
+            Preprocessing.Torchvision.AdamLearningRate(StyleLossKind.Gram)), Is.EqualTo((10.0, 10.0 / 58)),
+            "Gram's step unchanged");
     }
 }
