@@ -137,13 +137,17 @@ public sealed class W2StyleLoss : ILossTap
     public RootReport LastRoot { get; private set; }
 
     /// <inheritdoc/>
-    public void Forward(DeviceTensor activation)
+    public void Forward(DeviceTensor activation) => Forward(activation, markPiece: null);
+
+    /// <inheritdoc/>
+    public void Forward(DeviceTensor activation, Action<string>? markPiece)
     {
         var k = _kernels;
         _transport = null;
         k.Wasserstein.RowMeans(_mean, activation.View, _shape);
         k.Gram.Forward(_cov, activation.View, _shape, 1f / _shape.Positions);
         k.Wasserstein.Covariance(_cov, _mean);
+        markPiece?.Invoke(LastRoot.FellBack ? "root: fallback" : "root: Newton-Schulz");
         k.Gram.Backward(_q, _cov, _target.Root, _square, 0.5f, accumulate: false); // Sigma R
         k.Gram.Backward(_p, _target.Root, _q, _square, 0.5f, accumulate: false);   // R Sigma R
         // P >= eps^2 I exactly, since Sigma and Sigma_s are both >= eps I. A layer whose P needed the fallback
@@ -153,6 +157,7 @@ public sealed class W2StyleLoss : ILossTap
             floor: (double)Wasserstein.Epsilon * Wasserstein.Epsilon,
             maxIterations: LastRoot.FellBack ? 0 : MatrixRoot.MaxIterations, exact: ExactP,
             exactRoots: (_, inverse) => _transport = Transport(inverse));
+        markPiece?.Invoke("forward");
         k.Wasserstein.Loss(_loss, _mean, _target.Mean, _cov, _sqrt, _weight, _target.Trace);
     }
 
