@@ -1,3 +1,6 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
 namespace IlgpuStyle.Kernels;
 
 /// <summary>
@@ -6,32 +9,92 @@ namespace IlgpuStyle.Kernels;
 /// (once per scale) and the fallback of the device's Newton-Schulz iteration.
 /// </summary>
 /// <remarks>
-/// The classic two-step method (Householder's reduction to a tridiagonal matrix, then the QL iteration with
-/// implicit shifts on it), as in EISPACK's tred2 and tql2: about <c>9 n^3</c> operations, a second or so at
-/// n = 512, where cyclic Jacobi takes several times that. It is exact to rounding whatever the conditioning, which
-/// is what a reference and a fallback need; every result is checked by reconstruction in the tests.
-/// Matrices are n x n, row-major.
+/// <para>The classic two-step method (Householder's reduction to a tridiagonal matrix, then the QL iteration with
+/// implicit shifts on it), as in EISPACK's tred2 and tql2: about <c>9 n^3</c> operations, where cyclic Jacobi takes
+/// several times that. It is exact to rounding whatever the conditioning, which is what a reference and a fallback
+/// need; every result is checked by reconstruction in the tests. Matrices are n x n, row-major.</para>
+/// <para>Two versions: <see cref="DecomposeReference"/>, tred2 and tql2 as scalar loops (about a second at
+/// n = 512), and <see cref="Decompose"/>, the same two steps arranged for vectors and cores (tens of milliseconds):
+/// the reduction goes row by row over the full symmetric matrix (contiguous dot products and updates, rows split
+/// over the cores), its orthogonal matrix is accumulated row by row (rows independent, no synchronisation), and
+/// the QL iteration, whose rotations do not depend on the eigenvectors, only records them; they are applied at
+/// the end in one pass, each core taking a block of columns of <c>V^T</c> through every rotation in order.</para>
 /// </remarks>
 public static class SymmetricEigen
 {
     /// <summary>
-    /// The eigenvalues (ascending) and eigenvectors of the symmetric matrix <paramref name="a"/> (only read):
-    /// <c>A = V diag(values) V^T</c>, with the eigenvector of <c>values[k]</c> in column k of V (row-major n x n).
+    /// The reference: the eigenvalues (ascending) and eigenvectors of the symmetric matrix <paramref name="a"/>
+    /// (only read) by tred2 and tql2 as scalar loops: <c>A = V diag(values) V^T</c>, with the eigenvector of
+    /// <c>values[k]</c> in column k of V (row-major n x n).
     /// </summary>
-    public static (double[] Values, double[] Vectors) Decompose(double[] a, int n)
+    public static (double[] Values, double[] Vectors) DecomposeReference(double[] a, int n)
+    {
+        var v = SymmetricPart(a, n);
+        var d = new double[n];
+        var e = new double[n];
+        Tridiagonalize(v, d, e, n);
+        // The QL rotations combine two columns of V at a time: on V^T they combine two contiguous rows.
+        var vt = Transpose(v, n);
+        var rotations = new Rotations();
+        DiagonalizeTridiagonal(rotations, d, e, n);
+        for (int r = 0; r < rotations.Count; r++) Rotate(vt, rotations.Row[r], n, rotations.Cos[r], rotations.Sin[r]);
+        return Sorted(d, vt, n);
+    }
+
+    /// <summary>
+    /// As <see cref="DecomposeReference"/>, arranged for vectors and <paramref name="threads"/> cores: the same
+    /// eigenvalues and eigenvectors to rounding (an eigenvector's sign may differ), tens of times faster at n = 512.
+    /// </summary>
+    public static (double[] Values, double[] Vectors) Decompose(double[] a, int n, int threads = 1)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
+        var reduced = SymmetricPart(a, n);
+        var d = new double[n];
+        var e = new double[n];
+        var beta = new double[n];
+        double[] vt;
+        switch (CpuVector.Bits)
+        {
+            case 512:
+                ReduceRows<Vector512<double>>(reduced, d, e, beta, n, threads);
+                vt = AccumulateReflections<Vector512<double>>(reduced, beta, n, threads);
+                break;
+            case 256:
+                ReduceRows<Vector256<double>>(reduced, d, e, beta, n, threads);
+                vt = AccumulateReflections<Vector256<double>>(reduced, beta, n, threads);
+                break;
+            default:
+                ReduceRows<Vector128<double>>(reduced, d, e, beta, n, threads);
+                vt = AccumulateReflections<Vector128<double>>(reduced, beta, n, threads);
+                break;
+        }
+        var rotations = new Rotations();
+        DiagonalizeTridiagonal(rotations, d, e, n);
+        switch (CpuVector.Bits)
+        {
+            case 512: ApplyRotations<Vector512<double>>(vt, rotations, n, threads); break;
+            case 256: ApplyRotations<Vector256<double>>(vt, rotations, n, threads); break;
+            default: ApplyRotations<Vector128<double>>(vt, rotations, n, threads); break;
+        }
+        return Sorted(d, vt, n);
+    }
+
+    /// <summary>The symmetric part of <paramref name="a"/>, as the peer's eigh reads it (its lower triangle; for a
+    /// matrix symmetric to rounding the two agree to rounding).</summary>
+    private static double[] SymmetricPart(double[] a, int n)
     {
         ArgumentNullException.ThrowIfNull(a);
         if (n <= 0 || a.Length != n * n) throw new ArgumentException($"Not an {n}x{n} matrix.", nameof(a));
         var v = new double[n * n];
         for (int i = 0; i < n; i++)
         for (int j = 0; j < n; j++)
-            v[i * n + j] = 0.5 * (a[i * n + j] + a[j * n + i]); // the symmetric part, as the peer's eigh reads it
-        var d = new double[n];
-        var e = new double[n];
-        Tridiagonalize(v, d, e, n);
-        // The QL rotations combine two columns of V at a time: on V^T they combine two contiguous rows.
-        var vt = Transpose(v, n);
-        DiagonalizeTridiagonal(vt, d, e, n);
+            v[i * n + j] = 0.5 * (a[i * n + j] + a[j * n + i]);
+        return v;
+    }
+
+    /// <summary>The eigenvalues ascending and V (eigenvector k in column k) from d and the rows of V^T.</summary>
+    private static (double[] Values, double[] Vectors) Sorted(double[] d, double[] vt, int n)
+    {
         var order = Enumerable.Range(0, n).OrderBy(k => d[k]).ToArray();
         var values = new double[n];
         var vectors = new double[n * n];
@@ -43,42 +106,37 @@ public static class SymmetricEigen
         return (values, vectors);
     }
 
-    /// <summary><c>V diag(f(values)) V^T</c> for the symmetric matrix <paramref name="a"/>.</summary>
-    public static double[] Function(double[] a, int n, Func<double, double> f)
+    /// <summary><c>V diag(f(values)) V^T</c> for the symmetric matrix <paramref name="a"/>, on
+    /// <paramref name="threads"/> cores.</summary>
+    public static double[] Function(double[] a, int n, Func<double, double> f, int threads = 1)
     {
         ArgumentNullException.ThrowIfNull(f);
-        var (values, vectors) = Decompose(a, n);
-        return Compose(values, vectors, n, f);
+        var (values, vectors) = Decompose(a, n, threads);
+        return Compose(values, vectors, n, f, threads);
     }
 
-    /// <summary><c>V diag(f(values)) V^T</c> from a decomposition.</summary>
-    public static double[] Compose(double[] values, double[] vectors, int n, Func<double, double> f)
+    /// <summary><c>V diag(f(values)) V^T</c> from a decomposition: <c>(V diag(f))</c> times <c>V^T</c>, a symmetric
+    /// product (<see cref="DoubleGemm"/>), on <paramref name="threads"/> cores.</summary>
+    public static double[] Compose(double[] values, double[] vectors, int n, Func<double, double> f, int threads = 1)
     {
         ArgumentNullException.ThrowIfNull(values);
         ArgumentNullException.ThrowIfNull(vectors);
         ArgumentNullException.ThrowIfNull(f);
         var fv = values.Select(f).ToArray();
-        var vt = Transpose(vectors, n); // rows are eigenvectors: contiguous dot products below
-        var result = new double[n * n];
+        var scaled = new double[n * n];
         for (int i = 0; i < n; i++)
-        {
-            var row = result.AsSpan(i * n, n);
-            for (int k = 0; k < n; k++)
-            {
-                double vik = vectors[i * n + k] * fv[k];
-                if (vik == 0) continue;
-                var vk = vt.AsSpan(k * n, n);
-                for (int j = 0; j < n; j++) row[j] += vik * vk[j];
-            }
-        }
-        return result;
+        for (int k = 0; k < n; k++)
+            scaled[i * n + k] = vectors[i * n + k] * fv[k];
+        return DoubleGemm.Multiply(scaled, Transpose(vectors, n), n, threads, symmetric: true);
     }
 
     /// <summary>The principal square root of a symmetric positive semi-definite matrix (negative rounding noise in
-    /// its eigenvalues taken as 0, as the peer does).</summary>
-    public static double[] Sqrt(double[] a, int n) => Function(a, n, l => Math.Sqrt(Math.Max(l, 0)));
+    /// its eigenvalues taken as 0, as the peer does), on <paramref name="threads"/> cores.</summary>
+    public static double[] Sqrt(double[] a, int n, int threads = 1) =>
+        Function(a, n, l => Math.Sqrt(Math.Max(l, 0)), threads);
 
-    private static double[] Transpose(double[] m, int n)
+    /// <summary>The transpose of the n x n matrix <paramref name="m"/>.</summary>
+    public static double[] Transpose(double[] m, int n)
     {
         var t = new double[n * n];
         for (int i = 0; i < n; i++)
@@ -184,10 +242,11 @@ public static class SymmetricEigen
     }
 
     /// <summary>
-    /// The QL iteration with implicit shifts on the tridiagonal (d, e): on return d holds the eigenvalues and the
-    /// rows of <paramref name="vt"/> (the reduction's matrix, transposed) the eigenvectors.
+    /// The QL iteration with implicit shifts on the tridiagonal (d, e): on return d holds the eigenvalues, and
+    /// <paramref name="rotations"/> the Givens rotations that, applied in order to the rows of the reduction's matrix
+    /// transposed, make them the eigenvectors (the rotations depend on d and e only, so they can wait).
     /// </summary>
-    private static void DiagonalizeTridiagonal(double[] vt, double[] d, double[] e, int n)
+    private static void DiagonalizeTridiagonal(Rotations rotations, double[] d, double[] e, int n)
     {
         for (int i = 1; i < n; i++) e[i - 1] = e[i];
         e[n - 1] = 0;
@@ -233,7 +292,7 @@ public static class SymmetricEigen
                         c = p / r;
                         p = c * d[i] - s * g;
                         d[i + 1] = h + s * (c * g + s * d[i]);
-                        Rotate(vt, i, n, c, s);
+                        rotations.Add(i, c, s);
                     }
                     p = -s * s2 * c3 * el1 * e[l] / dl1;
                     e[l] = s * p;
@@ -267,5 +326,283 @@ public static class SymmetricEigen
         if (x == 0) return 0;
         double t = y / x;
         return x * Math.Sqrt(1 + t * t);
+    }
+
+    // ---------------------------------------------------------------- the version for vectors and cores
+
+    /// <summary>The Givens rotations of a QL iteration, in the order they were made: rows i and i+1 of V^T with
+    /// cosine c and sine s (<see cref="Rotate"/>).</summary>
+    private sealed class Rotations
+    {
+        public int[] Row { get; private set; } = new int[256];
+
+        public double[] Cos { get; private set; } = new double[256];
+
+        public double[] Sin { get; private set; } = new double[256];
+
+        public int Count { get; private set; }
+
+        public void Add(int row, double c, double s)
+        {
+            if (Count == Row.Length)
+            {
+                Row = Grow(Row);
+                Cos = Grow(Cos);
+                Sin = Grow(Sin);
+            }
+            Row[Count] = row;
+            Cos[Count] = c;
+            Sin[Count] = s;
+            Count++;
+        }
+
+        private static T[] Grow<T>(T[] array)
+        {
+            var larger = new T[2 * array.Length];
+            Array.Copy(array, larger, array.Length);
+            return larger;
+        }
+    }
+
+    /// <summary>
+    /// Householder's reduction from the top (Golub and Van Loan, Matrix Computations, algorithm 8.3.1) on the full
+    /// symmetric matrix <paramref name="a"/>, row-major: step k takes row k's part right of the diagonal, x, and the
+    /// reflection <c>H = I - beta v v^T</c> with <c>H x = alpha e_1</c>; on the trailing block B,
+    /// <c>p = beta B v</c>, <c>w = p - (beta p^T v / 2) v</c>, <c>B -= v w^T + w v^T</c>. Every access is a
+    /// contiguous row (the lower triangle is kept too, as the mirror of the upper), and the rows of each step are
+    /// split over the cores. On return d is T's diagonal, e its subdiagonal (e[0] = 0, e[i] beside d[i-1]) as
+    /// <see cref="DiagonalizeTridiagonal"/> reads them, and row k of <paramref name="a"/> holds v_k right of the
+    /// diagonal, with <paramref name="beta"/>[k], for <see cref="AccumulateReflections"/>.
+    /// </summary>
+    private static unsafe void ReduceRows<TVector>(double[] a, double[] d, double[] e, double[] beta, int n,
+        int threads)
+        where TVector : struct
+    {
+        var p = new double[n];
+        fixed (double* pa = a, pp = p)
+        {
+            double* ap = pa, vp = pp; // for the lambdas
+            for (int k = 0; k + 2 < n; k++)
+            {
+                int m = n - k - 1;
+                double* x = ap + (long)k * n + k + 1;
+                d[k] = ap[(long)k * n + k];
+                // ||x||, scaled against overflow.
+                double scale = 0;
+                for (int j = 0; j < m; j++) scale = Math.Max(scale, Math.Abs(x[j]));
+                if (scale == 0)
+                {
+                    e[k + 1] = 0; // already tridiagonal here: v = 0, no reflection
+                    beta[k] = 0;
+                    continue;
+                }
+                double squares = 0;
+                for (int j = 0; j < m; j++) squares += x[j] / scale * (x[j] / scale);
+                double sigma = scale * Math.Sqrt(squares), x0 = x[0];
+                double alpha = x0 > 0 ? -sigma : sigma; // the sign that avoids cancellation in v0 = x0 - alpha
+                x[0] = x0 - alpha; // x becomes v in place
+                double b = 1 / (sigma * (sigma + Math.Abs(x0))); // 2 / v^T v
+                beta[k] = b;
+                e[k + 1] = alpha;
+                double* v = x;
+                // p = beta B v, one row of B a dot product.
+                Rows(k + 1, n, m, threads, (first, end) =>
+                {
+                    for (int i = first; i < end; i++) vp[i] = b * Dot<TVector>(ap + (long)i * n + k + 1, v, m);
+                });
+                double pv = 0;
+                for (int i = 0; i < m; i++) pv += vp[k + 1 + i] * v[i];
+                double half = b * pv / 2;
+                for (int i = 0; i < m; i++) vp[k + 1 + i] -= half * v[i]; // p becomes w
+                // B -= v w^T + w v^T, row by row.
+                Rows(k + 1, n, m, threads, (first, end) =>
+                {
+                    for (int i = first; i < end; i++)
+                        RankTwo<TVector>(ap + (long)i * n + k + 1, v[i - k - 1], vp + k + 1, vp[i], v, m);
+                });
+            }
+            if (n >= 2)
+            {
+                d[n - 2] = ap[(long)(n - 2) * n + n - 2];
+                e[n - 1] = ap[(long)(n - 1) * n + n - 2];
+            }
+            d[n - 1] = ap[(long)(n - 1) * n + n - 1];
+            e[0] = 0;
+        }
+    }
+
+    /// <summary>
+    /// <c>Q^T = H_{n-3} ... H_1 H_0</c>, the transpose of the reduction's orthogonal matrix (A = Q T Q^T), formed as
+    /// <c>I H_{n-3} ... H_0</c>: multiplying by <c>H_k</c> on the right changes each row alone,
+    /// <c>q -= beta (q . v) v</c> on columns k+1.., so the cores take blocks of rows and run every reflection on
+    /// them with no synchronisation, four rows at a time sharing each v. A row i is still <c>e_i</c> on columns
+    /// k+1.. while k &gt;= i, so its reflections start at k = i - 1.
+    /// </summary>
+    private static unsafe double[] AccumulateReflections<TVector>(double[] reduced, double[] beta, int n,
+        int threads)
+        where TVector : struct
+    {
+        var qt = new double[(long)n * n];
+        int groups = (n + 3) / 4;
+        Parallel.For(0, groups, new ParallelOptions { MaxDegreeOfParallelism = threads }, group =>
+        {
+            fixed (double* pq = qt, pv = reduced)
+            {
+                int i0 = 4 * group, rows = Math.Min(4, n - i0);
+                for (int r = 0; r < rows; r++) pq[(long)(i0 + r) * n + i0 + r] = 1;
+                for (int k = Math.Min(i0 + rows - 2, n - 3); k >= 0; k--)
+                {
+                    if (beta[k] == 0) continue;
+                    int m = n - k - 1;
+                    double* v = pv + (long)k * n + k + 1;
+                    double* q0 = pq + (long)i0 * n + k + 1;
+                    if (rows == 4) ReflectFour<TVector>(q0, n, v, m, beta[k]);
+                    else
+                    {
+                        for (int r = 0; r < rows; r++)
+                        {
+                            double* q = q0 + (long)r * n;
+                            Axpy<TVector>(q, -beta[k] * Dot<TVector>(q, v, m), v, m);
+                        }
+                    }
+                }
+            }
+        });
+        return qt;
+    }
+
+    /// <summary>
+    /// Applies the QL iteration's rotations, in order, to the rows of <paramref name="vt"/>: each core takes a
+    /// block of 64 columns (512 bytes of each row, the block's rows a few hundred KB: L2) through all of them.
+    /// Each element sees the same operations in the same order as under <see cref="Rotate"/>, multiplies and adds
+    /// unfused, so the result is the reference's bit for bit.
+    /// </summary>
+    private static unsafe void ApplyRotations<TVector>(double[] vt, Rotations rotations, int n, int threads)
+        where TVector : struct
+    {
+        const int Block = 64;
+        int blocks = (n + Block - 1) / Block, lanes = DoubleSimd<TVector>.Count;
+        Parallel.For(0, blocks, new ParallelOptions { MaxDegreeOfParallelism = threads }, block =>
+        {
+            int j0 = block * Block, width = Math.Min(Block, n - j0);
+            int vectors = width / lanes * lanes;
+            fixed (double* pv = vt)
+            {
+                for (int r = 0; r < rotations.Count; r++)
+                {
+                    double c = rotations.Cos[r], s = rotations.Sin[r];
+                    double* a = pv + (long)rotations.Row[r] * n + j0, b = a + n;
+                    int j = 0;
+                    for (; j < vectors; j += lanes)
+                    {
+                        var x = DoubleSimd<TVector>.Load(a + j);
+                        var y = DoubleSimd<TVector>.Load(b + j);
+                        DoubleSimd<TVector>.Store(DoubleSimd<TVector>.Add(DoubleSimd<TVector>.Multiply(x, s),
+                            DoubleSimd<TVector>.Multiply(y, c)), b + j);
+                        DoubleSimd<TVector>.Store(DoubleSimd<TVector>.Subtract(DoubleSimd<TVector>.Multiply(x, c),
+                            DoubleSimd<TVector>.Multiply(y, s)), a + j);
+                    }
+                    for (; j < width; j++)
+                    {
+                        double h = b[j];
+                        b[j] = s * a[j] + c * h;
+                        a[j] = c * a[j] - s * h;
+                    }
+                }
+            }
+        });
+    }
+
+    /// <summary>Rows first..end-1 of a step whose rows are m long, over the cores when the step is large enough to
+    /// pay for the hand-out (about 64 x 64 elements a core), else on this thread.</summary>
+    private static void Rows(int first, int end, int m, int threads, Action<int, int> body)
+    {
+        int pieces = Math.Min(threads, (int)((long)(end - first) * m / 4096));
+        if (pieces <= 1)
+        {
+            body(first, end);
+            return;
+        }
+        Parallel.For(0, pieces, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
+            body(first + (end - first) * t / pieces, first + (end - first) * (t + 1) / pieces));
+    }
+
+    /// <summary>x . y over m doubles.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe double Dot<TVector>(double* x, double* y, int m)
+        where TVector : struct
+    {
+        int lanes = DoubleSimd<TVector>.Count, j = 0;
+        var sum = default(TVector);
+        for (; j + lanes <= m; j += lanes)
+            sum = DoubleSimd<TVector>.MultiplyAdd(DoubleSimd<TVector>.Load(x + j), DoubleSimd<TVector>.Load(y + j), sum);
+        double total = DoubleSimd<TVector>.Sum(sum);
+        for (; j < m; j++) total += x[j] * y[j];
+        return total;
+    }
+
+    /// <summary>y += s x over m doubles.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void Axpy<TVector>(double* y, double s, double* x, int m)
+        where TVector : struct
+    {
+        int lanes = DoubleSimd<TVector>.Count, j = 0;
+        var scale = DoubleSimd<TVector>.Broadcast(s);
+        for (; j + lanes <= m; j += lanes)
+        {
+            DoubleSimd<TVector>.Store(DoubleSimd<TVector>.MultiplyAdd(scale, DoubleSimd<TVector>.Load(x + j),
+                DoubleSimd<TVector>.Load(y + j)), y + j);
+        }
+        for (; j < m; j++) y[j] += s * x[j];
+    }
+
+    /// <summary>One row of the reduction's update: row -= vi w + wi v over m doubles.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void RankTwo<TVector>(double* row, double vi, double* w, double wi, double* v, int m)
+        where TVector : struct
+    {
+        int lanes = DoubleSimd<TVector>.Count, j = 0;
+        var nvi = DoubleSimd<TVector>.Broadcast(-vi);
+        var nwi = DoubleSimd<TVector>.Broadcast(-wi);
+        for (; j + lanes <= m; j += lanes)
+        {
+            var r = DoubleSimd<TVector>.MultiplyAdd(nvi, DoubleSimd<TVector>.Load(w + j),
+                DoubleSimd<TVector>.Load(row + j));
+            DoubleSimd<TVector>.Store(DoubleSimd<TVector>.MultiplyAdd(nwi, DoubleSimd<TVector>.Load(v + j), r),
+                row + j);
+        }
+        for (; j < m; j++) row[j] = row[j] - vi * w[j] - wi * v[j];
+    }
+
+    /// <summary>Four rows q (stride n) of <see cref="AccumulateReflections"/>: <c>q -= beta (q . v) v</c> over m
+    /// doubles, each load of v serving the four.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void ReflectFour<TVector>(double* q, int n, double* v, int m, double beta)
+        where TVector : struct
+    {
+        int lanes = DoubleSimd<TVector>.Count, j = 0;
+        double* q1 = q + n, q2 = q + 2L * n, q3 = q + 3L * n;
+        TVector s0 = default, s1 = default, s2 = default, s3 = default;
+        for (; j + lanes <= m; j += lanes)
+        {
+            var x = DoubleSimd<TVector>.Load(v + j);
+            s0 = DoubleSimd<TVector>.MultiplyAdd(DoubleSimd<TVector>.Load(q + j), x, s0);
+            s1 = DoubleSimd<TVector>.MultiplyAdd(DoubleSimd<TVector>.Load(q1 + j), x, s1);
+            s2 = DoubleSimd<TVector>.MultiplyAdd(DoubleSimd<TVector>.Load(q2 + j), x, s2);
+            s3 = DoubleSimd<TVector>.MultiplyAdd(DoubleSimd<TVector>.Load(q3 + j), x, s3);
+        }
+        double d0 = DoubleSimd<TVector>.Sum(s0), d1 = DoubleSimd<TVector>.Sum(s1);
+        double d2 = DoubleSimd<TVector>.Sum(s2), d3 = DoubleSimd<TVector>.Sum(s3);
+        for (int t = j; t < m; t++)
+        {
+            d0 += q[t] * v[t];
+            d1 += q1[t] * v[t];
+            d2 += q2[t] * v[t];
+            d3 += q3[t] * v[t];
+        }
+        Axpy<TVector>(q, -beta * d0, v, m);
+        Axpy<TVector>(q1, -beta * d1, v, m);
+        Axpy<TVector>(q2, -beta * d2, v, m);
+        Axpy<TVector>(q3, -beta * d3, v, m);
     }
 }
