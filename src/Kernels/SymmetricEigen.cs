@@ -52,24 +52,25 @@ public static class SymmetricEigen
         var d = new double[n];
         var e = new double[n];
         var beta = new double[n];
-        double[] vt;
         switch (CpuVector.Bits)
         {
-            case 512:
-                ReduceRows<Vector512<double>>(reduced, d, e, beta, n, threads);
-                vt = AccumulateReflections<Vector512<double>>(reduced, beta, n, threads);
-                break;
-            case 256:
-                ReduceRows<Vector256<double>>(reduced, d, e, beta, n, threads);
-                vt = AccumulateReflections<Vector256<double>>(reduced, beta, n, threads);
-                break;
-            default:
-                ReduceRows<Vector128<double>>(reduced, d, e, beta, n, threads);
-                vt = AccumulateReflections<Vector128<double>>(reduced, beta, n, threads);
-                break;
+            case 512: ReduceRows<Vector512<double>>(reduced, d, e, beta, n, threads); break;
+            case 256: ReduceRows<Vector256<double>>(reduced, d, e, beta, n, threads); break;
+            default: ReduceRows<Vector128<double>>(reduced, d, e, beta, n, threads); break;
         }
+        // The QL iteration (scalar, one core) needs only d and e, the accumulation only the reflections: with more
+        // than one core they run side by side.
         var rotations = new Rotations();
-        DiagonalizeTridiagonal(rotations, d, e, n);
+        var iteration = threads > 1 ? Task.Run(() => DiagonalizeTridiagonal(rotations, d, e, n)) : null;
+        int others = Math.Max(1, threads - 1);
+        var vt = CpuVector.Bits switch
+        {
+            512 => AccumulateReflections<Vector512<double>>(reduced, beta, n, others),
+            256 => AccumulateReflections<Vector256<double>>(reduced, beta, n, others),
+            _ => AccumulateReflections<Vector128<double>>(reduced, beta, n, others),
+        };
+        if (iteration is null) DiagonalizeTridiagonal(rotations, d, e, n);
+        else iteration.GetAwaiter().GetResult();
         switch (CpuVector.Bits)
         {
             case 512: ApplyRotations<Vector512<double>>(vt, rotations, n, threads); break;
@@ -369,8 +370,11 @@ public static class SymmetricEigen
     /// symmetric matrix <paramref name="a"/>, row-major: step k takes row k's part right of the diagonal, x, and the
     /// reflection <c>H = I - beta v v^T</c> with <c>H x = alpha e_1</c>; on the trailing block B,
     /// <c>p = beta B v</c>, <c>w = p - (beta p^T v / 2) v</c>, <c>B -= v w^T + w v^T</c>. Every access is a
-    /// contiguous row (the lower triangle is kept too, as the mirror of the upper), and the rows of each step are
-    /// split over the cores. On return d is T's diagonal, e its subdiagonal (e[0] = 0, e[i] beside d[i-1]) as
+    /// contiguous row (the lower triangle is kept too, as the mirror of the upper). One pass over the block a step:
+    /// the first row of the updated block is the next step's x, so it is updated first and the next reflection made
+    /// from it; then each other row is updated and, while it is in registers, dotted with the next v (the next p),
+    /// rows split over the cores. (Column k+1 of those rows is not updated: after step k it is never read again.)
+    /// On return d is T's diagonal, e its subdiagonal (e[0] = 0, e[i] beside d[i-1]) as
     /// <see cref="DiagonalizeTridiagonal"/> reads them, and row k of <paramref name="a"/> holds v_k right of the
     /// diagonal, with <paramref name="beta"/>[k], for <see cref="AccumulateReflections"/>.
     /// </summary>
@@ -378,57 +382,79 @@ public static class SymmetricEigen
         int threads)
         where TVector : struct
     {
-        var p = new double[n];
-        fixed (double* pa = a, pp = p)
+        var p = new double[n]; // p of the current step at rows k+1..n-1
+        var w = new double[n]; // w likewise (a second array: the rows read all of w while p is rewritten)
+        fixed (double* pa = a, pp = p, pw = w)
         {
-            double* ap = pa, vp = pp; // for the lambdas
+            double* ap = pa, vp = pp, wp = pw; // for the lambdas
+            if (n >= 3)
+            {
+                beta[0] = Reflect(ap + 1, n - 1, out e[1]);
+                double b0 = beta[0];
+                Rows(1, n, n - 1, threads, (first, end) =>
+                {
+                    for (int i = first; i < end; i++) vp[i] = b0 * Dot<TVector>(ap + (long)i * n + 1, ap + 1, n - 1);
+                });
+            }
             for (int k = 0; k + 2 < n; k++)
             {
                 int m = n - k - 1;
-                double* x = ap + (long)k * n + k + 1;
+                double* v = ap + (long)k * n + k + 1; // v_k, m long; row i of the block is index i - k - 1
                 d[k] = ap[(long)k * n + k];
-                // ||x||, scaled against overflow.
-                double scale = 0;
-                for (int j = 0; j < m; j++) scale = Math.Max(scale, Math.Abs(x[j]));
-                if (scale == 0)
-                {
-                    e[k + 1] = 0; // already tridiagonal here: v = 0, no reflection
-                    beta[k] = 0;
-                    continue;
-                }
-                double squares = 0;
-                for (int j = 0; j < m; j++) squares += x[j] / scale * (x[j] / scale);
-                double sigma = scale * Math.Sqrt(squares), x0 = x[0];
-                double alpha = x0 > 0 ? -sigma : sigma; // the sign that avoids cancellation in v0 = x0 - alpha
-                x[0] = x0 - alpha; // x becomes v in place
-                double b = 1 / (sigma * (sigma + Math.Abs(x0))); // 2 / v^T v
-                beta[k] = b;
-                e[k + 1] = alpha;
-                double* v = x;
-                // p = beta B v, one row of B a dot product.
-                Rows(k + 1, n, m, threads, (first, end) =>
-                {
-                    for (int i = first; i < end; i++) vp[i] = b * Dot<TVector>(ap + (long)i * n + k + 1, v, m);
-                });
                 double pv = 0;
-                for (int i = 0; i < m; i++) pv += vp[k + 1 + i] * v[i];
-                double half = b * pv / 2;
-                for (int i = 0; i < m; i++) vp[k + 1 + i] -= half * v[i]; // p becomes w
-                // B -= v w^T + w v^T, row by row.
-                Rows(k + 1, n, m, threads, (first, end) =>
+                for (int t = 0; t < m; t++) pv += vp[k + 1 + t] * v[t];
+                double half = beta[k] * pv / 2;
+                for (int t = 0; t < m; t++) wp[k + 1 + t] = vp[k + 1 + t] - half * v[t];
+                double* wk = wp + k + 1;
+                RankTwo<TVector>(ap + (long)(k + 1) * n + k + 1, v[0], wk, wk[0], v, m, null, out _);
+                // The next reflection, from row k+1 as just updated (none after the last step).
+                double* next = null;
+                double bn = 0;
+                if (k + 3 < n)
+                {
+                    next = ap + (long)(k + 1) * n + k + 2;
+                    bn = beta[k + 1] = Reflect(next, m - 1, out e[k + 2]);
+                }
+                Rows(k + 2, n, m - 1, threads, (first, end) =>
                 {
                     for (int i = first; i < end; i++)
-                        RankTwo<TVector>(ap + (long)i * n + k + 1, v[i - k - 1], vp + k + 1, vp[i], v, m);
+                    {
+                        int r = i - k - 1;
+                        RankTwo<TVector>(ap + (long)i * n + k + 2, v[r], wk + 1, wk[r], v + 1, m - 1, next,
+                            out double dot);
+                        vp[i] = bn * dot;
+                    }
                 });
             }
             if (n >= 2)
             {
                 d[n - 2] = ap[(long)(n - 2) * n + n - 2];
-                e[n - 1] = ap[(long)(n - 1) * n + n - 2];
+                e[n - 1] = ap[(long)(n - 2) * n + n - 1]; // row n-2 is the one updated whole
             }
             d[n - 1] = ap[(long)(n - 1) * n + n - 1];
             e[0] = 0;
         }
+    }
+
+    /// <summary>
+    /// The reflection of x (m long, turned into v in place): <c>H = I - beta v v^T</c> with
+    /// <c>H x = alpha e_1</c>; returns beta (0 and x left as it is when x is 0: no reflection).
+    /// </summary>
+    private static unsafe double Reflect(double* x, int m, out double alpha)
+    {
+        double scale = 0; // ||x|| scaled against overflow
+        for (int j = 0; j < m; j++) scale = Math.Max(scale, Math.Abs(x[j]));
+        if (scale == 0)
+        {
+            alpha = 0;
+            return 0;
+        }
+        double squares = 0;
+        for (int j = 0; j < m; j++) squares += x[j] / scale * (x[j] / scale);
+        double sigma = scale * Math.Sqrt(squares), x0 = x[0];
+        alpha = x0 > 0 ? -sigma : sigma; // the sign that avoids cancellation in v0 = x0 - alpha
+        x[0] = x0 - alpha;
+        return 1 / (sigma * (sigma + Math.Abs(x0))); // 2 / v^T v
     }
 
     /// <summary>
@@ -472,45 +498,85 @@ public static class SymmetricEigen
     }
 
     /// <summary>
-    /// Applies the QL iteration's rotations, in order, to the rows of <paramref name="vt"/>: each core takes a
-    /// block of 64 columns (512 bytes of each row, the block's rows a few hundred KB: L2) through all of them.
-    /// Each element sees the same operations in the same order as under <see cref="Rotate"/>, multiplies and adds
-    /// unfused, so the result is the reference's bit for bit.
+    /// Applies the QL iteration's rotations, in order, to the rows of <paramref name="vt"/>, a block of columns at a
+    /// time on each core: four vectors wide (32 columns with AVX-512), copied out into a buffer of its own where
+    /// the rows lie 256 bytes apart (rather than a row of V^T, 4 KB at n = 512: a page a row, which defeats the
+    /// prefetcher), taken through every rotation, and copied back. A sweep's rotations come as a run down
+    /// consecutive rows (i+1 and i, then i and i-1, ...), so the row that one rotation leaves as its upper row is
+    /// the next one's lower row: it stays in registers, and each rotation loads one row and stores one. Each element
+    /// sees the same operations in the same order as under <see cref="Rotate"/>, multiplies and adds unfused, so
+    /// the result is the reference's bit for bit.
     /// </summary>
     private static unsafe void ApplyRotations<TVector>(double[] vt, Rotations rotations, int n, int threads)
         where TVector : struct
     {
-        const int Block = 64;
-        int blocks = (n + Block - 1) / Block, lanes = DoubleSimd<TVector>.Count;
+        int width = 4 * DoubleSimd<TVector>.Count, blocks = (n + width - 1) / width;
         Parallel.For(0, blocks, new ParallelOptions { MaxDegreeOfParallelism = threads }, block =>
         {
-            int j0 = block * Block, width = Math.Min(Block, n - j0);
-            int vectors = width / lanes * lanes;
-            fixed (double* pv = vt)
+            int j0 = block * width, columns = Math.Min(width, n - j0);
+            var buffer = new double[n * width]; // columns past n stay 0, and 0 rotates to 0
+            fixed (double* pv = vt, pb = buffer)
             {
-                for (int r = 0; r < rotations.Count; r++)
+                for (int i = 0; i < n; i++)
+                for (int j = 0; j < columns; j++)
+                    pb[i * width + j] = pv[(long)i * n + j0 + j];
+                for (int first = 0; first < rotations.Count;)
                 {
-                    double c = rotations.Cos[r], s = rotations.Sin[r];
-                    double* a = pv + (long)rotations.Row[r] * n + j0, b = a + n;
-                    int j = 0;
-                    for (; j < vectors; j += lanes)
-                    {
-                        var x = DoubleSimd<TVector>.Load(a + j);
-                        var y = DoubleSimd<TVector>.Load(b + j);
-                        DoubleSimd<TVector>.Store(DoubleSimd<TVector>.Add(DoubleSimd<TVector>.Multiply(x, s),
-                            DoubleSimd<TVector>.Multiply(y, c)), b + j);
-                        DoubleSimd<TVector>.Store(DoubleSimd<TVector>.Subtract(DoubleSimd<TVector>.Multiply(x, c),
-                            DoubleSimd<TVector>.Multiply(y, s)), a + j);
-                    }
-                    for (; j < width; j++)
-                    {
-                        double h = b[j];
-                        b[j] = s * a[j] + c * h;
-                        a[j] = c * a[j] - s * h;
-                    }
+                    int end = first + 1; // the run: rows descending by one
+                    while (end < rotations.Count && rotations.Row[end] == rotations.Row[end - 1] - 1) end++;
+                    RotateRun<TVector>(pb, rotations, first, end);
+                    first = end;
                 }
+                for (int i = 0; i < n; i++)
+                for (int j = 0; j < columns; j++)
+                    pv[(long)i * n + j0 + j] = pb[i * width + j];
             }
         });
+    }
+
+    /// <summary>The rotations first..end-1, a run down consecutive rows, on a block of four vectors of columns,
+    /// its rows one after the other: the lower row carried in registers from one rotation to the next.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void RotateRun<TVector>(double* block, Rotations rotations, int first, int end)
+        where TVector : struct
+    {
+        int lanes = DoubleSimd<TVector>.Count, n = 4 * lanes; // n: the block's row stride
+        int[] rows = rotations.Row;
+        double[] cosines = rotations.Cos, sines = rotations.Sin;
+        double* lower = block + (rows[first] + 1) * n;
+        var h0 = DoubleSimd<TVector>.Load(lower);
+        var h1 = DoubleSimd<TVector>.Load(lower + lanes);
+        var h2 = DoubleSimd<TVector>.Load(lower + 2 * lanes);
+        var h3 = DoubleSimd<TVector>.Load(lower + 3 * lanes);
+        for (int r = first; r < end; r++)
+        {
+            double c = cosines[r], s = sines[r];
+            double* upper = block + rows[r] * n;
+            // lower = s a + c h is final: store it; the upper row's c a - s h is the next rotation's h.
+            var a0 = DoubleSimd<TVector>.Load(upper);
+            var a1 = DoubleSimd<TVector>.Load(upper + lanes);
+            var a2 = DoubleSimd<TVector>.Load(upper + 2 * lanes);
+            var a3 = DoubleSimd<TVector>.Load(upper + 3 * lanes);
+            DoubleSimd<TVector>.Store(Combine(a0, s, h0, c), lower);
+            DoubleSimd<TVector>.Store(Combine(a1, s, h1, c), lower + lanes);
+            DoubleSimd<TVector>.Store(Combine(a2, s, h2, c), lower + 2 * lanes);
+            DoubleSimd<TVector>.Store(Combine(a3, s, h3, c), lower + 3 * lanes);
+            h0 = Difference(a0, c, h0, s);
+            h1 = Difference(a1, c, h1, s);
+            h2 = Difference(a2, c, h2, s);
+            h3 = Difference(a3, c, h3, s);
+            lower = upper;
+        }
+        DoubleSimd<TVector>.Store(h0, lower);
+        DoubleSimd<TVector>.Store(h1, lower + lanes);
+        DoubleSimd<TVector>.Store(h2, lower + 2 * lanes);
+        DoubleSimd<TVector>.Store(h3, lower + 3 * lanes);
+
+        static TVector Combine(TVector a, double s, TVector h, double c) =>
+            DoubleSimd<TVector>.Add(DoubleSimd<TVector>.Multiply(a, s), DoubleSimd<TVector>.Multiply(h, c));
+
+        static TVector Difference(TVector a, double c, TVector h, double s) =>
+            DoubleSimd<TVector>.Subtract(DoubleSimd<TVector>.Multiply(a, c), DoubleSimd<TVector>.Multiply(h, s));
     }
 
     /// <summary>Rows first..end-1 of a step whose rows are m long, over the cores when the step is large enough to
@@ -556,22 +622,31 @@ public static class SymmetricEigen
         for (; j < m; j++) y[j] += s * x[j];
     }
 
-    /// <summary>One row of the reduction's update: row -= vi w + wi v over m doubles.</summary>
+    /// <summary>One row of the reduction's update, row -= vi w + wi v over m doubles; with <paramref name="next"/>,
+    /// also the updated row's dot product with it.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe void RankTwo<TVector>(double* row, double vi, double* w, double wi, double* v, int m)
+    private static unsafe void RankTwo<TVector>(double* row, double vi, double* w, double wi, double* v, int m,
+        double* next, out double dot)
         where TVector : struct
     {
         int lanes = DoubleSimd<TVector>.Count, j = 0;
         var nvi = DoubleSimd<TVector>.Broadcast(-vi);
         var nwi = DoubleSimd<TVector>.Broadcast(-wi);
+        var sum = default(TVector);
         for (; j + lanes <= m; j += lanes)
         {
             var r = DoubleSimd<TVector>.MultiplyAdd(nvi, DoubleSimd<TVector>.Load(w + j),
                 DoubleSimd<TVector>.Load(row + j));
-            DoubleSimd<TVector>.Store(DoubleSimd<TVector>.MultiplyAdd(nwi, DoubleSimd<TVector>.Load(v + j), r),
-                row + j);
+            r = DoubleSimd<TVector>.MultiplyAdd(nwi, DoubleSimd<TVector>.Load(v + j), r);
+            DoubleSimd<TVector>.Store(r, row + j);
+            if (next != null) sum = DoubleSimd<TVector>.MultiplyAdd(r, DoubleSimd<TVector>.Load(next + j), sum);
         }
-        for (; j < m; j++) row[j] = row[j] - vi * w[j] - wi * v[j];
+        dot = DoubleSimd<TVector>.Sum(sum);
+        for (; j < m; j++)
+        {
+            row[j] = row[j] - vi * w[j] - wi * v[j];
+            if (next != null) dot += row[j] * next[j];
+        }
     }
 
     /// <summary>Four rows q (stride n) of <see cref="AccumulateReflections"/>: <c>q -= beta (q . v) v</c> over m
