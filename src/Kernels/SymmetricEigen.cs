@@ -14,11 +14,15 @@ namespace IlgpuStyle.Kernels;
 /// several times that. It is exact to rounding whatever the conditioning, which is what a reference and a fallback
 /// need; every result is checked by reconstruction in the tests. Matrices are n x n, row-major.</para>
 /// <para>Two versions: <see cref="DecomposeReference"/>, tred2 and tql2 as scalar loops (about a second at
-/// n = 512), and <see cref="Decompose"/>, the same two steps arranged for vectors and cores (tens of milliseconds):
-/// the reduction goes row by row over the full symmetric matrix (contiguous dot products and updates, rows split
-/// over the cores), its orthogonal matrix is accumulated row by row (rows independent, no synchronisation), and
-/// the QL iteration, whose rotations do not depend on the eigenvectors, only records them; they are applied at
-/// the end in one pass, each core taking a block of columns of <c>V^T</c> through every rotation in order.</para>
+/// n = 512 on the build machine), and <see cref="Decompose"/>, the same two steps arranged for vectors and cores
+/// (40-55 ms at n = 512 on its two cores): the reduction goes row by row over the full symmetric matrix
+/// (contiguous dot products and updates, rows split over the cores), its orthogonal matrix is accumulated row by
+/// row (rows independent, no synchronisation), and the QL iteration, whose rotations do not depend on the
+/// eigenvectors, only records them, beside the accumulation; they are applied at the end in one pass, each core
+/// taking a block of columns of <c>V^T</c> through every rotation in order. What is left at n = 512: the reduction
+/// (about 15 ms, memory-bound, 2 n^3 operations on the full matrix), the rotations (10-17 ms) and the scalar QL
+/// steps (about 7 ms). A divide-and-conquer eigensolver (LAPACK's dstedc) would turn the rotations into matrix
+/// products.</para>
 /// </remarks>
 public static class SymmetricEigen
 {
@@ -37,13 +41,15 @@ public static class SymmetricEigen
         var vt = Transpose(v, n);
         var rotations = new Rotations();
         DiagonalizeTridiagonal(rotations, d, e, n);
-        for (int r = 0; r < rotations.Count; r++) Rotate(vt, rotations.Row[r], n, rotations.Cos[r], rotations.Sin[r]);
+        for (int r = 0; r < rotations.Count; r++)
+            Rotate(vt, rotations.Row[r], n, rotations.Cos[r], rotations.Sin[r]);
         return Sorted(d, vt, n);
     }
 
     /// <summary>
     /// As <see cref="DecomposeReference"/>, arranged for vectors and <paramref name="threads"/> cores: the same
-    /// eigenvalues and eigenvectors to rounding (an eigenvector's sign may differ), tens of times faster at n = 512.
+    /// eigenvalues and eigenvectors to rounding (an eigenvector's sign may differ), about twenty times faster at
+    /// n = 512; the result does not depend on the number of threads.
     /// </summary>
     public static (double[] Values, double[] Vectors) Decompose(double[] a, int n, int threads = 1)
     {
@@ -504,8 +510,8 @@ public static class SymmetricEigen
     /// prefetcher), taken through every rotation, and copied back. A sweep's rotations come as a run down
     /// consecutive rows (i+1 and i, then i and i-1, ...), so the row that one rotation leaves as its upper row is
     /// the next one's lower row: it stays in registers, and each rotation loads one row and stores one. Each element
-    /// sees the same operations in the same order as under <see cref="Rotate"/>, multiplies and adds unfused, so
-    /// the result is the reference's bit for bit.
+    /// sees the same operations in the same order as under <see cref="Rotate"/>, multiplies and adds unfused (the
+    /// reference's rounding).
     /// </summary>
     private static unsafe void ApplyRotations<TVector>(double[] vt, Rotations rotations, int n, int threads)
         where TVector : struct
@@ -601,7 +607,10 @@ public static class SymmetricEigen
         int lanes = DoubleSimd<TVector>.Count, j = 0;
         var sum = default(TVector);
         for (; j + lanes <= m; j += lanes)
-            sum = DoubleSimd<TVector>.MultiplyAdd(DoubleSimd<TVector>.Load(x + j), DoubleSimd<TVector>.Load(y + j), sum);
+        {
+            sum = DoubleSimd<TVector>.MultiplyAdd(DoubleSimd<TVector>.Load(x + j), DoubleSimd<TVector>.Load(y + j),
+                sum);
+        }
         double total = DoubleSimd<TVector>.Sum(sum);
         for (; j < m; j++) total += x[j] * y[j];
         return total;

@@ -165,8 +165,11 @@ public sealed class W2StyleLoss : ILossTap
         }
         if (exact) ExactRoot(markPiece);
         markPiece?.Invoke("forward");
-        if (exact) k.Wasserstein.LossFromRootDiagonal(_loss, _mean, _target.Mean, _cov, _sqrt.SubView(0, n), _weight,
-            _target.Trace);
+        if (exact)
+        {
+            k.Wasserstein.LossFromRootDiagonal(_loss, _mean, _target.Mean, _cov, _sqrt.SubView(0, n), _weight,
+                _target.Trace);
+        }
         else k.Wasserstein.Loss(_loss, _mean, _target.Mean, _cov, _sqrt, _weight, _target.Trace);
     }
 
