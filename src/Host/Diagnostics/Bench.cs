@@ -109,8 +109,8 @@ internal static class Bench
         using var kernels = new KernelSet(accelerator, choice, threads);
         output.WriteLine($"Bench on {deviceName}: " +
                          $"VGG-19{(widthDivisor > 1 ? $" with channels / {widthDivisor}" : "")}, random weights, " +
-                         $"{warmup} warm-up + {iterations} timed evaluations per size, " +
-                         $"{ChoiceOptions.Name(styleLoss)} style loss");
+                         $"{warmup} warm-up + {iterations} timed evaluations per size" +
+                         (styleLoss == StyleLossKind.W2 ? ", the Wasserstein-2 style loss (--style-loss w2)" : ""));
 
         var results = new List<BenchSize>();
         foreach (int size in sizes)
