@@ -60,9 +60,9 @@ public sealed class BenchTests
         int exit = Cli.Run(["bench", "--device", "cpu", "--size", "32", "--iterations", "1", "--warmup", "0",
             "--width-divisor", "16", "--style-loss", "w2"], output, error);
         Assert.That(exit, Is.Zero, error.ToString());
-        Assert.That(output.ToString(), Does.Contain("the Wasserstein-2 style loss (--style-loss w2)").And.Contain("W2StyleLoss@relu1_1 forward")
-            .And.Contain("W2StyleLoss@relu5_1 root: ").And.Contain("W2StyleLoss@relu3_1 backward")
-            .And.Contain("ms per evaluation"));
+        Assert.That(output.ToString(), Does.Contain("the Wasserstein-2 style loss (--style-loss w2)")
+            .And.Contain("W2StyleLoss@relu1_1 forward").And.Contain("W2StyleLoss@relu5_1 root: ")
+            .And.Contain("W2StyleLoss@relu3_1 backward").And.Contain("ms per evaluation"));
         Assert.That(output.ToString(), Does.Not.Contain(" StyleLoss@"), "no Gram tap");
     }
 
