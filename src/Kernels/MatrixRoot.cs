@@ -38,8 +38,9 @@ public readonly record struct RootReport(int Iterations, float Residual, bool Fe
 /// the step before. It is accepted when its <c>r &lt;= </c><see cref="Acceptable"/>.</para>
 /// <para>Fallback: a residual above that when the iteration stops, after <see cref="MaxIterations"/> steps,
 /// or not finite (a matrix too ill-conditioned for float32) hands P to the host, which takes both roots by a
-/// double-precision eigendecomposition (<see cref="SymmetricEigen"/>) and writes them back: a second or so at
-/// n = 512, and the roots are exact to float rounding.</para>
+/// double-precision eigendecomposition (<see cref="SymmetricEigen"/>) and writes them back, exact to float
+/// rounding. A caller with a better exact path of its own (the Wasserstein-2 tap, which needs neither root itself,
+/// only <c>tr P^(1/2)</c> and <c>R P^(-1/2) R</c>) can ask for the report alone instead.</para>
 /// </remarks>
 public sealed partial class MatrixRoot
 {
@@ -91,12 +92,14 @@ public sealed partial class MatrixRoot
     /// <param name="floor">A lower bound of P's spectrum known from how P was made (the Wasserstein-2 loss's
     /// <c>eps^2</c>): eigenvalues below it, float rounding's in a P formed in float32, are raised to it, so that
     /// the inverse root stays as bounded as the exact one.</param>
-    public static (double[] Sqrt, double[] InverseSqrt) RootsReference(double[] p, int n, double floor = 0)
+    /// <param name="threads">Cores for the eigendecomposition and the products.</param>
+    public static (double[] Sqrt, double[] InverseSqrt) RootsReference(double[] p, int n, double floor = 0,
+        int threads = 1)
     {
-        var (values, vectors) = SymmetricEigen.Decompose(p, n);
+        var (values, vectors) = SymmetricEigen.Decompose(p, n, threads);
         double least = Math.Max(floor, double.Epsilon);
-        return (SymmetricEigen.Compose(values, vectors, n, l => Math.Sqrt(Math.Max(l, floor))),
-            SymmetricEigen.Compose(values, vectors, n, l => 1 / Math.Sqrt(Math.Max(l, least))));
+        return (SymmetricEigen.Compose(values, vectors, n, l => Math.Sqrt(Math.Max(l, floor)), threads),
+            SymmetricEigen.Compose(values, vectors, n, l => 1 / Math.Sqrt(Math.Max(l, least)), threads));
     }
 
     // ---------------------------------------------------------------- element kernels (one thread per entry)
@@ -142,13 +145,11 @@ public sealed partial class MatrixRoot
     /// <paramref name="scratch"/> of <see cref="ScratchFloats"/>; synchronises (the stopping rule reads each
     /// residual). <paramref name="floor"/>: a known lower bound of P's spectrum, which the fallback keeps
     /// (<see cref="RootsReference"/>). <paramref name="maxIterations"/> below the default forces the fallback
-    /// sooner (its test). <paramref name="exact"/>, when given, makes P in double for the fallback (a P formed in
-    /// float32 has lost the small eigenvalues that made the iteration fail), and <paramref name="exactRoots"/>
-    /// receives the fallback's double roots (for whatever the caller computes from them in double).
+    /// sooner (its test). <paramref name="hostFallback"/> false: when the iteration fails, nothing is written and
+    /// the report (FellBack) tells the caller to take its own exact path.
     /// </summary>
     public RootReport Roots(ArrayView<float> sqrt, ArrayView<float> inverseSqrt, ArrayView<float> p, int n,
-        ArrayView<float> scratch, double floor = 0, int maxIterations = MaxIterations,
-        Func<double[]>? exact = null, Action<double[], double[]>? exactRoots = null,
+        ArrayView<float> scratch, double floor = 0, int maxIterations = MaxIterations, bool hostFallback = true,
         KernelVariant variant = KernelVariant.Auto)
     {
         long nn = (long)n * n;
@@ -172,7 +173,7 @@ public sealed partial class MatrixRoot
 
         double norm = FrobeniusNorm(p, residual, host);
         if (!(norm > 0) || !double.IsFinite(norm))
-            return Fallback(sqrt, inverseSqrt, p, n, 0, floor, exact, exactRoots);
+            return hostFallback ? Fallback(sqrt, inverseSqrt, p, n, 0, floor) : new RootReport(0, 0, true);
         if (host) StartCpu(y, z, p, n, (float)(1 / norm));
         else _start((int)nn, y, z, p, n, (float)(1 / norm));
 
@@ -219,7 +220,7 @@ public sealed partial class MatrixRoot
             else _finish((int)nn, sqrt, inverseSqrt, root, 1 / root);
             return new RootReport(steps, r, false);
         }
-        return Fallback(sqrt, inverseSqrt, p, n, steps, floor, exact, exactRoots);
+        return hostFallback ? Fallback(sqrt, inverseSqrt, p, n, steps, floor) : new RootReport(steps, 0, true);
     }
     private float StepDevice(ArrayView<float> t, int n, ArrayView<float> residual)
     {
@@ -248,12 +249,11 @@ public sealed partial class MatrixRoot
 
     /// <summary>Both roots from the host's double eigendecomposition of P, written back.</summary>
     private RootReport Fallback(ArrayView<float> sqrt, ArrayView<float> inverseSqrt, ArrayView<float> p, int n,
-        int steps, double floor, Func<double[]>? exact, Action<double[], double[]>? exactRoots)
+        int steps, double floor)
     {
         _accelerator.Synchronize();
-        var matrix = exact?.Invoke() ?? Array.ConvertAll(Read(p), v => (double)v);
-        var (root, inverse) = RootsReference(matrix, n, floor);
-        exactRoots?.Invoke(root, inverse);
+        var matrix = Array.ConvertAll(Read(p), v => (double)v);
+        var (root, inverse) = RootsReference(matrix, n, floor, _host.Threads);
         sqrt.CopyFromCPU(Array.ConvertAll(root, v => (float)v));
         inverseSqrt.CopyFromCPU(Array.ConvertAll(inverse, v => (float)v));
         return new RootReport(steps, 0, true);

@@ -1,3 +1,6 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
 namespace IlgpuStyle.Kernels;
 
 /// <summary>
@@ -6,32 +9,99 @@ namespace IlgpuStyle.Kernels;
 /// (once per scale) and the fallback of the device's Newton-Schulz iteration.
 /// </summary>
 /// <remarks>
-/// The classic two-step method (Householder's reduction to a tridiagonal matrix, then the QL iteration with
-/// implicit shifts on it), as in EISPACK's tred2 and tql2: about <c>9 n^3</c> operations, a second or so at
-/// n = 512, where cyclic Jacobi takes several times that. It is exact to rounding whatever the conditioning, which
-/// is what a reference and a fallback need; every result is checked by reconstruction in the tests.
-/// Matrices are n x n, row-major.
+/// <para>The classic two-step method (Householder's reduction to a tridiagonal matrix, then the QL iteration with
+/// implicit shifts on it), as in EISPACK's tred2 and tql2: about <c>9 n^3</c> operations, where cyclic Jacobi takes
+/// several times that. It is exact to rounding whatever the conditioning, which is what a reference and a fallback
+/// need; every result is checked by reconstruction in the tests. Matrices are n x n, row-major.</para>
+/// <para>Two versions: <see cref="DecomposeReference"/>, tred2 and tql2 as scalar loops (about a second at
+/// n = 512 on the build machine), and <see cref="Decompose"/>, the same two steps arranged for vectors and cores
+/// (40-55 ms at n = 512 on its two cores): the reduction goes row by row over the full symmetric matrix
+/// (contiguous dot products and updates, rows split over the cores), its orthogonal matrix is accumulated row by
+/// row (rows independent, no synchronisation), and the QL iteration, whose rotations do not depend on the
+/// eigenvectors, only records them, beside the accumulation; they are applied at the end in one pass, each core
+/// taking a block of columns of <c>V^T</c> through every rotation in order. What is left at n = 512: the reduction
+/// (about 15 ms, memory-bound, 2 n^3 operations on the full matrix), the rotations (10-17 ms) and the scalar QL
+/// steps (about 7 ms). A divide-and-conquer eigensolver (LAPACK's dstedc) would turn the rotations into matrix
+/// products.</para>
 /// </remarks>
 public static class SymmetricEigen
 {
     /// <summary>
-    /// The eigenvalues (ascending) and eigenvectors of the symmetric matrix <paramref name="a"/> (only read):
-    /// <c>A = V diag(values) V^T</c>, with the eigenvector of <c>values[k]</c> in column k of V (row-major n x n).
+    /// The reference: the eigenvalues (ascending) and eigenvectors of the symmetric matrix <paramref name="a"/>
+    /// (only read) by tred2 and tql2 as scalar loops: <c>A = V diag(values) V^T</c>, with the eigenvector of
+    /// <c>values[k]</c> in column k of V (row-major n x n).
     /// </summary>
-    public static (double[] Values, double[] Vectors) Decompose(double[] a, int n)
+    public static (double[] Values, double[] Vectors) DecomposeReference(double[] a, int n)
+    {
+        var v = SymmetricPart(a, n);
+        var d = new double[n];
+        var e = new double[n];
+        Tridiagonalize(v, d, e, n);
+        // The QL rotations combine two columns of V at a time: on V^T they combine two contiguous rows.
+        var vt = Transpose(v, n);
+        var rotations = new Rotations();
+        DiagonalizeTridiagonal(rotations, d, e, n);
+        for (int r = 0; r < rotations.Count; r++)
+            Rotate(vt, rotations.Row[r], n, rotations.Cos[r], rotations.Sin[r]);
+        return Sorted(d, vt, n);
+    }
+
+    /// <summary>
+    /// As <see cref="DecomposeReference"/>, arranged for vectors and <paramref name="threads"/> cores: the same
+    /// eigenvalues and eigenvectors to rounding (an eigenvector's sign may differ), about twenty times faster at
+    /// n = 512; the result does not depend on the number of threads.
+    /// </summary>
+    public static (double[] Values, double[] Vectors) Decompose(double[] a, int n, int threads = 1)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
+        var reduced = SymmetricPart(a, n);
+        var d = new double[n];
+        var e = new double[n];
+        var beta = new double[n];
+        switch (CpuVector.Bits)
+        {
+            case 512: ReduceRows<Vector512<double>>(reduced, d, e, beta, n, threads); break;
+            case 256: ReduceRows<Vector256<double>>(reduced, d, e, beta, n, threads); break;
+            default: ReduceRows<Vector128<double>>(reduced, d, e, beta, n, threads); break;
+        }
+        // The QL iteration (scalar, one core) needs only d and e, the accumulation only the reflections: with more
+        // than one core they run side by side.
+        var rotations = new Rotations();
+        var iteration = threads > 1 ? Task.Run(() => DiagonalizeTridiagonal(rotations, d, e, n)) : null;
+        int others = Math.Max(1, threads - 1);
+        var vt = CpuVector.Bits switch
+        {
+            512 => AccumulateReflections<Vector512<double>>(reduced, beta, n, others),
+            256 => AccumulateReflections<Vector256<double>>(reduced, beta, n, others),
+            _ => AccumulateReflections<Vector128<double>>(reduced, beta, n, others),
+        };
+        if (iteration is null) DiagonalizeTridiagonal(rotations, d, e, n);
+        else iteration.GetAwaiter().GetResult();
+        switch (CpuVector.Bits)
+        {
+            case 512: ApplyRotations<Vector512<double>>(vt, rotations, n, threads); break;
+            case 256: ApplyRotations<Vector256<double>>(vt, rotations, n, threads); break;
+            default: ApplyRotations<Vector128<double>>(vt, rotations, n, threads); break;
+        }
+        return Sorted(d, vt, n);
+    }
+
+    /// <summary>The symmetric part of <paramref name="a"/>, as the peer's eigh reads it (its lower triangle; for a
+    /// matrix symmetric to rounding the two agree to rounding).</summary>
+    private static double[] SymmetricPart(double[] a, int n)
     {
         ArgumentNullException.ThrowIfNull(a);
         if (n <= 0 || a.Length != n * n) throw new ArgumentException($"Not an {n}x{n} matrix.", nameof(a));
         var v = new double[n * n];
         for (int i = 0; i < n; i++)
         for (int j = 0; j < n; j++)
-            v[i * n + j] = 0.5 * (a[i * n + j] + a[j * n + i]); // the symmetric part, as the peer's eigh reads it
-        var d = new double[n];
-        var e = new double[n];
-        Tridiagonalize(v, d, e, n);
-        // The QL rotations combine two columns of V at a time: on V^T they combine two contiguous rows.
-        var vt = Transpose(v, n);
-        DiagonalizeTridiagonal(vt, d, e, n);
+            v[i * n + j] = 0.5 * (a[i * n + j] + a[j * n + i]);
+        return v;
+    }
+
+    /// <summary>The eigenvalues ascending and V (eigenvector k in column k) from d and the rows of V^T.</summary>
+    private static (double[] Values, double[] Vectors) Sorted(double[] d, double[] vt, int n)
+    {
         var order = Enumerable.Range(0, n).OrderBy(k => d[k]).ToArray();
         var values = new double[n];
         var vectors = new double[n * n];
@@ -43,42 +113,37 @@ public static class SymmetricEigen
         return (values, vectors);
     }
 
-    /// <summary><c>V diag(f(values)) V^T</c> for the symmetric matrix <paramref name="a"/>.</summary>
-    public static double[] Function(double[] a, int n, Func<double, double> f)
+    /// <summary><c>V diag(f(values)) V^T</c> for the symmetric matrix <paramref name="a"/>, on
+    /// <paramref name="threads"/> cores.</summary>
+    public static double[] Function(double[] a, int n, Func<double, double> f, int threads = 1)
     {
         ArgumentNullException.ThrowIfNull(f);
-        var (values, vectors) = Decompose(a, n);
-        return Compose(values, vectors, n, f);
+        var (values, vectors) = Decompose(a, n, threads);
+        return Compose(values, vectors, n, f, threads);
     }
 
-    /// <summary><c>V diag(f(values)) V^T</c> from a decomposition.</summary>
-    public static double[] Compose(double[] values, double[] vectors, int n, Func<double, double> f)
+    /// <summary><c>V diag(f(values)) V^T</c> from a decomposition: <c>(V diag(f))</c> times <c>V^T</c>, a symmetric
+    /// product (<see cref="DoubleGemm"/>), on <paramref name="threads"/> cores.</summary>
+    public static double[] Compose(double[] values, double[] vectors, int n, Func<double, double> f, int threads = 1)
     {
         ArgumentNullException.ThrowIfNull(values);
         ArgumentNullException.ThrowIfNull(vectors);
         ArgumentNullException.ThrowIfNull(f);
         var fv = values.Select(f).ToArray();
-        var vt = Transpose(vectors, n); // rows are eigenvectors: contiguous dot products below
-        var result = new double[n * n];
+        var scaled = new double[n * n];
         for (int i = 0; i < n; i++)
-        {
-            var row = result.AsSpan(i * n, n);
-            for (int k = 0; k < n; k++)
-            {
-                double vik = vectors[i * n + k] * fv[k];
-                if (vik == 0) continue;
-                var vk = vt.AsSpan(k * n, n);
-                for (int j = 0; j < n; j++) row[j] += vik * vk[j];
-            }
-        }
-        return result;
+        for (int k = 0; k < n; k++)
+            scaled[i * n + k] = vectors[i * n + k] * fv[k];
+        return DoubleGemm.Multiply(scaled, Transpose(vectors, n), n, threads, symmetric: true);
     }
 
     /// <summary>The principal square root of a symmetric positive semi-definite matrix (negative rounding noise in
-    /// its eigenvalues taken as 0, as the peer does).</summary>
-    public static double[] Sqrt(double[] a, int n) => Function(a, n, l => Math.Sqrt(Math.Max(l, 0)));
+    /// its eigenvalues taken as 0, as the peer does), on <paramref name="threads"/> cores.</summary>
+    public static double[] Sqrt(double[] a, int n, int threads = 1) =>
+        Function(a, n, l => Math.Sqrt(Math.Max(l, 0)), threads);
 
-    private static double[] Transpose(double[] m, int n)
+    /// <summary>The transpose of the n x n matrix <paramref name="m"/>.</summary>
+    public static double[] Transpose(double[] m, int n)
     {
         var t = new double[n * n];
         for (int i = 0; i < n; i++)
@@ -184,10 +249,11 @@ public static class SymmetricEigen
     }
 
     /// <summary>
-    /// The QL iteration with implicit shifts on the tridiagonal (d, e): on return d holds the eigenvalues and the
-    /// rows of <paramref name="vt"/> (the reduction's matrix, transposed) the eigenvectors.
+    /// The QL iteration with implicit shifts on the tridiagonal (d, e): on return d holds the eigenvalues, and
+    /// <paramref name="rotations"/> the Givens rotations that, applied in order to the rows of the reduction's matrix
+    /// transposed, make them the eigenvectors (the rotations depend on d and e only, so they can wait).
     /// </summary>
-    private static void DiagonalizeTridiagonal(double[] vt, double[] d, double[] e, int n)
+    private static void DiagonalizeTridiagonal(Rotations rotations, double[] d, double[] e, int n)
     {
         for (int i = 1; i < n; i++) e[i - 1] = e[i];
         e[n - 1] = 0;
@@ -233,7 +299,7 @@ public static class SymmetricEigen
                         c = p / r;
                         p = c * d[i] - s * g;
                         d[i + 1] = h + s * (c * g + s * d[i]);
-                        Rotate(vt, i, n, c, s);
+                        rotations.Add(i, c, s);
                     }
                     p = -s * s2 * c3 * el1 * e[l] / dl1;
                     e[l] = s * p;
@@ -267,5 +333,360 @@ public static class SymmetricEigen
         if (x == 0) return 0;
         double t = y / x;
         return x * Math.Sqrt(1 + t * t);
+    }
+
+    // ---------------------------------------------------------------- the version for vectors and cores
+
+    /// <summary>The Givens rotations of a QL iteration, in the order they were made: rows i and i+1 of V^T with
+    /// cosine c and sine s (<see cref="Rotate"/>).</summary>
+    private sealed class Rotations
+    {
+        public int[] Row { get; private set; } = new int[256];
+
+        public double[] Cos { get; private set; } = new double[256];
+
+        public double[] Sin { get; private set; } = new double[256];
+
+        public int Count { get; private set; }
+
+        public void Add(int row, double c, double s)
+        {
+            if (Count == Row.Length)
+            {
+                Row = Grow(Row);
+                Cos = Grow(Cos);
+                Sin = Grow(Sin);
+            }
+            Row[Count] = row;
+            Cos[Count] = c;
+            Sin[Count] = s;
+            Count++;
+        }
+
+        private static T[] Grow<T>(T[] array)
+        {
+            var larger = new T[2 * array.Length];
+            Array.Copy(array, larger, array.Length);
+            return larger;
+        }
+    }
+
+    /// <summary>
+    /// Householder's reduction from the top (Golub and Van Loan, Matrix Computations, algorithm 8.3.1) on the full
+    /// symmetric matrix <paramref name="a"/>, row-major: step k takes row k's part right of the diagonal, x, and the
+    /// reflection <c>H = I - beta v v^T</c> with <c>H x = alpha e_1</c>; on the trailing block B,
+    /// <c>p = beta B v</c>, <c>w = p - (beta p^T v / 2) v</c>, <c>B -= v w^T + w v^T</c>. Every access is a
+    /// contiguous row (the lower triangle is kept too, as the mirror of the upper). One pass over the block a step:
+    /// the first row of the updated block is the next step's x, so it is updated first and the next reflection made
+    /// from it; then each other row is updated and, while it is in registers, dotted with the next v (the next p),
+    /// rows split over the cores. (Column k+1 of those rows is not updated: after step k it is never read again.)
+    /// On return d is T's diagonal, e its subdiagonal (e[0] = 0, e[i] beside d[i-1]) as
+    /// <see cref="DiagonalizeTridiagonal"/> reads them, and row k of <paramref name="a"/> holds v_k right of the
+    /// diagonal, with <paramref name="beta"/>[k], for <see cref="AccumulateReflections"/>.
+    /// </summary>
+    private static unsafe void ReduceRows<TVector>(double[] a, double[] d, double[] e, double[] beta, int n,
+        int threads)
+        where TVector : struct
+    {
+        var p = new double[n]; // p of the current step at rows k+1..n-1
+        var w = new double[n]; // w likewise (a second array: the rows read all of w while p is rewritten)
+        fixed (double* pa = a, pp = p, pw = w)
+        {
+            double* ap = pa, vp = pp, wp = pw; // for the lambdas
+            if (n >= 3)
+            {
+                beta[0] = Reflect(ap + 1, n - 1, out e[1]);
+                double b0 = beta[0];
+                Rows(1, n, n - 1, threads, (first, end) =>
+                {
+                    for (int i = first; i < end; i++) vp[i] = b0 * Dot<TVector>(ap + (long)i * n + 1, ap + 1, n - 1);
+                });
+            }
+            for (int k = 0; k + 2 < n; k++)
+            {
+                int m = n - k - 1;
+                double* v = ap + (long)k * n + k + 1; // v_k, m long; row i of the block is index i - k - 1
+                d[k] = ap[(long)k * n + k];
+                double pv = 0;
+                for (int t = 0; t < m; t++) pv += vp[k + 1 + t] * v[t];
+                double half = beta[k] * pv / 2;
+                for (int t = 0; t < m; t++) wp[k + 1 + t] = vp[k + 1 + t] - half * v[t];
+                double* wk = wp + k + 1;
+                RankTwo<TVector>(ap + (long)(k + 1) * n + k + 1, v[0], wk, wk[0], v, m, null, out _);
+                // The next reflection, from row k+1 as just updated (none after the last step).
+                double* next = null;
+                double bn = 0;
+                if (k + 3 < n)
+                {
+                    next = ap + (long)(k + 1) * n + k + 2;
+                    bn = beta[k + 1] = Reflect(next, m - 1, out e[k + 2]);
+                }
+                Rows(k + 2, n, m - 1, threads, (first, end) =>
+                {
+                    for (int i = first; i < end; i++)
+                    {
+                        int r = i - k - 1;
+                        RankTwo<TVector>(ap + (long)i * n + k + 2, v[r], wk + 1, wk[r], v + 1, m - 1, next,
+                            out double dot);
+                        vp[i] = bn * dot;
+                    }
+                });
+            }
+            if (n >= 2)
+            {
+                d[n - 2] = ap[(long)(n - 2) * n + n - 2];
+                e[n - 1] = ap[(long)(n - 2) * n + n - 1]; // row n-2 is the one updated whole
+            }
+            d[n - 1] = ap[(long)(n - 1) * n + n - 1];
+            e[0] = 0;
+        }
+    }
+
+    /// <summary>
+    /// The reflection of x (m long, turned into v in place): <c>H = I - beta v v^T</c> with
+    /// <c>H x = alpha e_1</c>; returns beta (0 and x left as it is when x is 0: no reflection).
+    /// </summary>
+    private static unsafe double Reflect(double* x, int m, out double alpha)
+    {
+        double scale = 0; // ||x|| scaled against overflow
+        for (int j = 0; j < m; j++) scale = Math.Max(scale, Math.Abs(x[j]));
+        if (scale == 0)
+        {
+            alpha = 0;
+            return 0;
+        }
+        double squares = 0;
+        for (int j = 0; j < m; j++) squares += x[j] / scale * (x[j] / scale);
+        double sigma = scale * Math.Sqrt(squares), x0 = x[0];
+        alpha = x0 > 0 ? -sigma : sigma; // the sign that avoids cancellation in v0 = x0 - alpha
+        x[0] = x0 - alpha;
+        return 1 / (sigma * (sigma + Math.Abs(x0))); // 2 / v^T v
+    }
+
+    /// <summary>
+    /// <c>Q^T = H_{n-3} ... H_1 H_0</c>, the transpose of the reduction's orthogonal matrix (A = Q T Q^T), formed as
+    /// <c>I H_{n-3} ... H_0</c>: multiplying by <c>H_k</c> on the right changes each row alone,
+    /// <c>q -= beta (q . v) v</c> on columns k+1.., so the cores take blocks of rows and run every reflection on
+    /// them with no synchronisation, four rows at a time sharing each v. A row i is still <c>e_i</c> on columns
+    /// k+1.. while k &gt;= i, so its reflections start at k = i - 1.
+    /// </summary>
+    private static unsafe double[] AccumulateReflections<TVector>(double[] reduced, double[] beta, int n,
+        int threads)
+        where TVector : struct
+    {
+        var qt = new double[(long)n * n];
+        int groups = (n + 3) / 4;
+        Parallel.For(0, groups, new ParallelOptions { MaxDegreeOfParallelism = threads }, group =>
+        {
+            fixed (double* pq = qt, pv = reduced)
+            {
+                int i0 = 4 * group, rows = Math.Min(4, n - i0);
+                for (int r = 0; r < rows; r++) pq[(long)(i0 + r) * n + i0 + r] = 1;
+                for (int k = Math.Min(i0 + rows - 2, n - 3); k >= 0; k--)
+                {
+                    if (beta[k] == 0) continue;
+                    int m = n - k - 1;
+                    double* v = pv + (long)k * n + k + 1;
+                    double* q0 = pq + (long)i0 * n + k + 1;
+                    if (rows == 4) ReflectFour<TVector>(q0, n, v, m, beta[k]);
+                    else
+                    {
+                        for (int r = 0; r < rows; r++)
+                        {
+                            double* q = q0 + (long)r * n;
+                            Axpy<TVector>(q, -beta[k] * Dot<TVector>(q, v, m), v, m);
+                        }
+                    }
+                }
+            }
+        });
+        return qt;
+    }
+
+    /// <summary>
+    /// Applies the QL iteration's rotations, in order, to the rows of <paramref name="vt"/>, a block of columns at a
+    /// time on each core: four vectors wide (32 columns with AVX-512), copied out into a buffer of its own where
+    /// the rows lie 256 bytes apart (rather than a row of V^T, 4 KB at n = 512: a page a row, which defeats the
+    /// prefetcher), taken through every rotation, and copied back. A sweep's rotations come as a run down
+    /// consecutive rows (i+1 and i, then i and i-1, ...), so the row that one rotation leaves as its upper row is
+    /// the next one's lower row: it stays in registers, and each rotation loads one row and stores one. Each element
+    /// sees the same operations in the same order as under <see cref="Rotate"/>, multiplies and adds unfused (the
+    /// reference's rounding).
+    /// </summary>
+    private static unsafe void ApplyRotations<TVector>(double[] vt, Rotations rotations, int n, int threads)
+        where TVector : struct
+    {
+        int width = 4 * DoubleSimd<TVector>.Count, blocks = (n + width - 1) / width;
+        Parallel.For(0, blocks, new ParallelOptions { MaxDegreeOfParallelism = threads }, block =>
+        {
+            int j0 = block * width, columns = Math.Min(width, n - j0);
+            var buffer = new double[n * width]; // columns past n stay 0, and 0 rotates to 0
+            fixed (double* pv = vt, pb = buffer)
+            {
+                for (int i = 0; i < n; i++)
+                for (int j = 0; j < columns; j++)
+                    pb[i * width + j] = pv[(long)i * n + j0 + j];
+                for (int first = 0; first < rotations.Count;)
+                {
+                    int end = first + 1; // the run: rows descending by one
+                    while (end < rotations.Count && rotations.Row[end] == rotations.Row[end - 1] - 1) end++;
+                    RotateRun<TVector>(pb, rotations, first, end);
+                    first = end;
+                }
+                for (int i = 0; i < n; i++)
+                for (int j = 0; j < columns; j++)
+                    pv[(long)i * n + j0 + j] = pb[i * width + j];
+            }
+        });
+    }
+
+    /// <summary>The rotations first..end-1, a run down consecutive rows, on a block of four vectors of columns,
+    /// its rows one after the other: the lower row carried in registers from one rotation to the next.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void RotateRun<TVector>(double* block, Rotations rotations, int first, int end)
+        where TVector : struct
+    {
+        int lanes = DoubleSimd<TVector>.Count, n = 4 * lanes; // n: the block's row stride
+        int[] rows = rotations.Row;
+        double[] cosines = rotations.Cos, sines = rotations.Sin;
+        double* lower = block + (rows[first] + 1) * n;
+        var h0 = DoubleSimd<TVector>.Load(lower);
+        var h1 = DoubleSimd<TVector>.Load(lower + lanes);
+        var h2 = DoubleSimd<TVector>.Load(lower + 2 * lanes);
+        var h3 = DoubleSimd<TVector>.Load(lower + 3 * lanes);
+        for (int r = first; r < end; r++)
+        {
+            double c = cosines[r], s = sines[r];
+            double* upper = block + rows[r] * n;
+            // lower = s a + c h is final: store it; the upper row's c a - s h is the next rotation's h.
+            var a0 = DoubleSimd<TVector>.Load(upper);
+            var a1 = DoubleSimd<TVector>.Load(upper + lanes);
+            var a2 = DoubleSimd<TVector>.Load(upper + 2 * lanes);
+            var a3 = DoubleSimd<TVector>.Load(upper + 3 * lanes);
+            DoubleSimd<TVector>.Store(Combine(a0, s, h0, c), lower);
+            DoubleSimd<TVector>.Store(Combine(a1, s, h1, c), lower + lanes);
+            DoubleSimd<TVector>.Store(Combine(a2, s, h2, c), lower + 2 * lanes);
+            DoubleSimd<TVector>.Store(Combine(a3, s, h3, c), lower + 3 * lanes);
+            h0 = Difference(a0, c, h0, s);
+            h1 = Difference(a1, c, h1, s);
+            h2 = Difference(a2, c, h2, s);
+            h3 = Difference(a3, c, h3, s);
+            lower = upper;
+        }
+        DoubleSimd<TVector>.Store(h0, lower);
+        DoubleSimd<TVector>.Store(h1, lower + lanes);
+        DoubleSimd<TVector>.Store(h2, lower + 2 * lanes);
+        DoubleSimd<TVector>.Store(h3, lower + 3 * lanes);
+
+        static TVector Combine(TVector a, double s, TVector h, double c) =>
+            DoubleSimd<TVector>.Add(DoubleSimd<TVector>.Multiply(a, s), DoubleSimd<TVector>.Multiply(h, c));
+
+        static TVector Difference(TVector a, double c, TVector h, double s) =>
+            DoubleSimd<TVector>.Subtract(DoubleSimd<TVector>.Multiply(a, c), DoubleSimd<TVector>.Multiply(h, s));
+    }
+
+    /// <summary>Rows first..end-1 of a step whose rows are m long, over the cores when the step is large enough to
+    /// pay for the hand-out (about 64 x 64 elements a core), else on this thread.</summary>
+    private static void Rows(int first, int end, int m, int threads, Action<int, int> body)
+    {
+        int pieces = Math.Min(threads, (int)((long)(end - first) * m / 4096));
+        if (pieces <= 1)
+        {
+            body(first, end);
+            return;
+        }
+        Parallel.For(0, pieces, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
+            body(first + (end - first) * t / pieces, first + (end - first) * (t + 1) / pieces));
+    }
+
+    /// <summary>x . y over m doubles.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe double Dot<TVector>(double* x, double* y, int m)
+        where TVector : struct
+    {
+        int lanes = DoubleSimd<TVector>.Count, j = 0;
+        var sum = default(TVector);
+        for (; j + lanes <= m; j += lanes)
+        {
+            sum = DoubleSimd<TVector>.MultiplyAdd(DoubleSimd<TVector>.Load(x + j), DoubleSimd<TVector>.Load(y + j),
+                sum);
+        }
+        double total = DoubleSimd<TVector>.Sum(sum);
+        for (; j < m; j++) total += x[j] * y[j];
+        return total;
+    }
+
+    /// <summary>y += s x over m doubles.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void Axpy<TVector>(double* y, double s, double* x, int m)
+        where TVector : struct
+    {
+        int lanes = DoubleSimd<TVector>.Count, j = 0;
+        var scale = DoubleSimd<TVector>.Broadcast(s);
+        for (; j + lanes <= m; j += lanes)
+        {
+            DoubleSimd<TVector>.Store(DoubleSimd<TVector>.MultiplyAdd(scale, DoubleSimd<TVector>.Load(x + j),
+                DoubleSimd<TVector>.Load(y + j)), y + j);
+        }
+        for (; j < m; j++) y[j] += s * x[j];
+    }
+
+    /// <summary>One row of the reduction's update, row -= vi w + wi v over m doubles; with <paramref name="next"/>,
+    /// also the updated row's dot product with it.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void RankTwo<TVector>(double* row, double vi, double* w, double wi, double* v, int m,
+        double* next, out double dot)
+        where TVector : struct
+    {
+        int lanes = DoubleSimd<TVector>.Count, j = 0;
+        var nvi = DoubleSimd<TVector>.Broadcast(-vi);
+        var nwi = DoubleSimd<TVector>.Broadcast(-wi);
+        var sum = default(TVector);
+        for (; j + lanes <= m; j += lanes)
+        {
+            var r = DoubleSimd<TVector>.MultiplyAdd(nvi, DoubleSimd<TVector>.Load(w + j),
+                DoubleSimd<TVector>.Load(row + j));
+            r = DoubleSimd<TVector>.MultiplyAdd(nwi, DoubleSimd<TVector>.Load(v + j), r);
+            DoubleSimd<TVector>.Store(r, row + j);
+            if (next != null) sum = DoubleSimd<TVector>.MultiplyAdd(r, DoubleSimd<TVector>.Load(next + j), sum);
+        }
+        dot = DoubleSimd<TVector>.Sum(sum);
+        for (; j < m; j++)
+        {
+            row[j] = row[j] - vi * w[j] - wi * v[j];
+            if (next != null) dot += row[j] * next[j];
+        }
+    }
+
+    /// <summary>Four rows q (stride n) of <see cref="AccumulateReflections"/>: <c>q -= beta (q . v) v</c> over m
+    /// doubles, each load of v serving the four.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void ReflectFour<TVector>(double* q, int n, double* v, int m, double beta)
+        where TVector : struct
+    {
+        int lanes = DoubleSimd<TVector>.Count, j = 0;
+        double* q1 = q + n, q2 = q + 2L * n, q3 = q + 3L * n;
+        TVector s0 = default, s1 = default, s2 = default, s3 = default;
+        for (; j + lanes <= m; j += lanes)
+        {
+            var x = DoubleSimd<TVector>.Load(v + j);
+            s0 = DoubleSimd<TVector>.MultiplyAdd(DoubleSimd<TVector>.Load(q + j), x, s0);
+            s1 = DoubleSimd<TVector>.MultiplyAdd(DoubleSimd<TVector>.Load(q1 + j), x, s1);
+            s2 = DoubleSimd<TVector>.MultiplyAdd(DoubleSimd<TVector>.Load(q2 + j), x, s2);
+            s3 = DoubleSimd<TVector>.MultiplyAdd(DoubleSimd<TVector>.Load(q3 + j), x, s3);
+        }
+        double d0 = DoubleSimd<TVector>.Sum(s0), d1 = DoubleSimd<TVector>.Sum(s1);
+        double d2 = DoubleSimd<TVector>.Sum(s2), d3 = DoubleSimd<TVector>.Sum(s3);
+        for (int t = j; t < m; t++)
+        {
+            d0 += q[t] * v[t];
+            d1 += q1[t] * v[t];
+            d2 += q2[t] * v[t];
+            d3 += q3[t] * v[t];
+        }
+        Axpy<TVector>(q, -beta * d0, v, m);
+        Axpy<TVector>(q1, -beta * d1, v, m);
+        Axpy<TVector>(q2, -beta * d2, v, m);
+        Axpy<TVector>(q3, -beta * d3, v, m);
     }
 }

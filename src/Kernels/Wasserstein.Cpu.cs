@@ -36,7 +36,7 @@ public sealed partial class Wasserstein
     }
 
     private unsafe void LossCpu(ArrayView<float> loss, ArrayView<float> mean, ArrayView<float> targetMean,
-        ArrayView<float> cov, ArrayView<float> root, int n, float weightOverC, float traceTerm)
+        ArrayView<float> cov, ArrayView<float> root, int n, int rootStride, float weightOverC, float traceTerm)
     {
         _host.Begin("Wasserstein-2 loss");
         float* pl = CpuHost.Pointer(loss), pm = CpuHost.Pointer(mean), pt = CpuHost.Pointer(targetMean);
@@ -45,7 +45,7 @@ public sealed partial class Wasserstein
         for (int i = 0; i < n; i++)
         {
             double d = pm[i] - pt[i];
-            sum += d * d + pc[(long)i * n + i] - 2.0 * pr[(long)i * n + i];
+            sum += d * d + pc[(long)i * n + i] - 2.0 * pr[(long)i * rootStride];
         }
         pl[0] += (float)(weightOverC * sum + traceTerm);
     }

@@ -39,7 +39,7 @@ public sealed partial class Wasserstein
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, GramShape> _rowMeans;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, int> _covariance;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-        ArrayView<float>, int, float, float> _loss;
+        ArrayView<float>, int, int, float, float> _loss;
     private readonly Action<Index1D, ArrayView<float>, int, float> _gradientMatrix;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
         GramShape, float> _meanGradient;
@@ -55,7 +55,7 @@ public sealed partial class Wasserstein
         _covariance = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
             int>(CovarianceKernel);
         _loss = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
-            ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, float>(LossKernel);
+            ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, float, float>(LossKernel);
         _gradientMatrix = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, int,
             float>(GradientMatrixKernel);
         _meanGradient = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
@@ -158,17 +158,18 @@ public sealed partial class Wasserstein
 
     /// <summary>
     /// One thread: loss[0] += (w/C) (|mu - mu_s|^2 + tr Sigma - 2 tr P^(1/2)) + (w/C) tr Sigma_s (the target's
-    /// trace comes in as <paramref name="targetTraceTerm"/>, already times w/C).
+    /// trace comes in as <paramref name="targetTraceTerm"/>, already times w/C). P^(1/2)'s diagonal is
+    /// <c>root[i * rootStride]</c>: n + 1 in the matrix, 1 in a vector of the diagonal alone.
     /// </summary>
     public static void LossKernel(Index1D index, ArrayView<float> loss, ArrayView<float> mean,
-        ArrayView<float> targetMean, ArrayView<float> cov, ArrayView<float> root, int n, float weightOverC,
-        float targetTraceTerm)
+        ArrayView<float> targetMean, ArrayView<float> cov, ArrayView<float> root, int n, int rootStride,
+        float weightOverC, float targetTraceTerm)
     {
         float sum = 0f;
         for (int i = 0; i < n; i++)
         {
             float d = mean[i] - targetMean[i];
-            sum += d * d + cov[i * n + i] - 2f * root[i * n + i];
+            sum += d * d + cov[i * n + i] - 2f * root[i * rootStride];
         }
         loss[0] += weightOverC * sum + targetTraceTerm;
     }
@@ -229,13 +230,30 @@ public sealed partial class Wasserstein
         ArrayView<float> root, float weight, double targetTrace, KernelVariant variant = KernelVariant.Auto)
     {
         int n = (int)mean.Length;
+        Require.Length(root, (long)n * n, nameof(root));
+        Loss(loss, mean, targetMean, cov, root, n + 1, weight, targetTrace, variant);
+    }
+
+    /// <summary>The same loss from P^(1/2)'s diagonal alone (C floats): what the exact path computes.</summary>
+    public void LossFromRootDiagonal(ArrayView<float> loss, ArrayView<float> mean, ArrayView<float> targetMean,
+        ArrayView<float> cov, ArrayView<float> rootDiagonal, float weight, double targetTrace,
+        KernelVariant variant = KernelVariant.Auto)
+    {
+        Require.Length(rootDiagonal, mean.Length, nameof(rootDiagonal));
+        Loss(loss, mean, targetMean, cov, rootDiagonal, 1, weight, targetTrace, variant);
+    }
+
+    private void Loss(ArrayView<float> loss, ArrayView<float> mean, ArrayView<float> targetMean,
+        ArrayView<float> cov, ArrayView<float> root, int rootStride, float weight, double targetTrace,
+        KernelVariant variant)
+    {
+        int n = (int)mean.Length;
         Require.Length(loss, 1, nameof(loss));
         Require.Length(targetMean, n, nameof(targetMean));
         Require.Length(cov, (long)n * n, nameof(cov));
-        Require.Length(root, (long)n * n, nameof(root));
         float weightOverC = weight / n, traceTerm = (float)(weight / n * targetTrace);
-        if (InHostCode(variant)) LossCpu(loss, mean, targetMean, cov, root, n, weightOverC, traceTerm);
-        else _loss(1, loss, mean, targetMean, cov, root, n, weightOverC, traceTerm);
+        if (InHostCode(variant)) LossCpu(loss, mean, targetMean, cov, root, n, rootStride, weightOverC, traceTerm);
+        else _loss(1, loss, mean, targetMean, cov, root, n, rootStride, weightOverC, traceTerm);
     }
 
     /// <summary>In place on <c>R P^(-1/2) R</c>: G = (w/C) (I - R P^(-1/2) R).</summary>

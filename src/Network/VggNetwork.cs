@@ -138,7 +138,7 @@ public sealed class VggNetwork
             foreach (var tap in layer.Taps)
             {
                 profiler?.Mark(tap.Name + " forward");
-                tap.Tap.Forward(layer.Output);
+                tap.Tap.Forward(layer.Output, profiler is null ? null : piece => profiler.Mark($"{tap.Name} {piece}"));
                 tape.Record(tap.Name, tap.Backward);
             }
             current = layer.Output;

@@ -237,6 +237,9 @@ internal static class Cli
         var tileSize = PlanningOptions.TileSize(
             "Also time a tiled evaluation of the same image, tile cores of N x N pixels (rounded to the stride, " +
             "16), against the untiled one. [default: auto, untiled only]");
+        var styleLoss = ChoiceOptions.Of("--style-loss",
+            "The objective timed: gram or w2, each with the main job's defaults for it (layers and weights).",
+            StyleLossKind.Gram);
         var command = new Command("bench",
             "Time one loss evaluation (forward + backward) of VGG-19 per image size, with a per-layer table, " +
             "TFLOP/s and peak device memory.");
@@ -244,6 +247,7 @@ internal static class Cli
         foreach (var option in new Option[]
                  {
                      device, sizes, iterations, warmup, divisor, json, tf32, algorithm, tune, sweep, threads, tileSize,
+                     styleLoss,
                  })
         {
             command.Options.Add(option);
@@ -253,7 +257,8 @@ internal static class Cli
             parse.GetValue(json), parse.GetValue(tf32), ChoiceOptions.Parse<ConvAlgorithm>(parse.GetValue(algorithm)!),
             parse.GetValue(threads),
             parse.GetValue(tileSize) is var side and not PlanningOptions.Auto ? side : null,
-            ChoiceOptions.Parse<TuningMode>(parse.GetValue(tune)!), parse.GetValue(sweep))));
+            ChoiceOptions.Parse<TuningMode>(parse.GetValue(tune)!), parse.GetValue(sweep),
+            ChoiceOptions.Parse<StyleLossKind>(parse.GetValue(styleLoss)!))));
         return command;
     }
 

@@ -58,18 +58,20 @@ internal sealed record BenchReport(
 /// (<c>torch_peer.py bench</c>) does, with device-side timing. Prints a table per piece (kernel, shape,
 /// ms, GFLOP/s, share of the total), ms per evaluation, achieved TFLOP/s and peak device bytes
 /// (with L-BFGS's history of 100, as a real run holds it). With <c>--tile-size N</c> it also times a tiled
-/// evaluation of the same image and weights (the same loss and gradient) against the untiled one.
+/// evaluation of the same image and weights (the same loss and gradient) against the untiled one. With
+/// <c>--style-loss w2</c> the objective is the Wasserstein-2 loss with its own defaults (layers and weights, as
+/// <see cref="StyleOptions"/> resolves them for the main job), and each tap's root shows as its own pieces.
 /// </summary>
 internal static class Bench
 {
     /// <summary>Runs the bench (every option's range checked by its parser); returns the exit code.</summary>
     public static int Run(TextWriter output, string deviceRequest, IReadOnlyList<int> sizes, int iterations, int warmup,
         int widthDivisor, string? jsonPath, bool tf32, ConvAlgorithm algorithm, int threads, int? tileSize = null,
-        TuningMode tune = TuningMode.Auto, bool sweep = false)
+        TuningMode tune = TuningMode.Auto, bool sweep = false, StyleLossKind styleLoss = StyleLossKind.Gram)
     {
         // The main job's rule (RunPlanner): an image reaches a layer when its shorter side is at least the layer's
         // stride; the bench runs the default layers, down to relu5_1 (16).
-        var defaults = new StyleOptions();
+        var defaults = new StyleOptions { StyleLoss = styleLoss };
         string deepest = VggArchitecture.Vgg19.Deepest([.. defaults.ContentLayers, .. defaults.StyleLayers]);
         int minimum = VggArchitecture.Vgg19.Stride(deepest);
         if (sizes.FirstOrDefault(s => s < minimum) is var small and > 0)
@@ -100,21 +102,22 @@ internal static class Bench
         var choice = LayerTuning.Tune(accelerator, rule, sizes.SelectMany(size =>
         {
             var shape = new ChwShape(3, size, size);
-            var whole = Plan(rule, weights, shape, tileCore: null);
-            var tiled = tileSize is { } side ? Plan(rule, weights, shape, TileCore(whole, side)) : null;
+            var whole = Plan(rule, weights, shape, tileCore: null, defaults);
+            var tiled = tileSize is { } side ? Plan(rule, weights, shape, TileCore(whole, side), defaults) : null;
             return whole.ConvShapes().Concat(tiled?.ConvShapes() ?? []);
         }), tune, threads, output);
         using var kernels = new KernelSet(accelerator, choice, threads);
         output.WriteLine($"Bench on {deviceName}: " +
                          $"VGG-19{(widthDivisor > 1 ? $" with channels / {widthDivisor}" : "")}, random weights, " +
-                         $"{warmup} warm-up + {iterations} timed evaluations per size");
+                         $"{warmup} warm-up + {iterations} timed evaluations per size" +
+                         (styleLoss == StyleLossKind.W2 ? ", the Wasserstein-2 style loss (--style-loss w2)" : ""));
 
         var results = new List<BenchSize>();
         foreach (int size in sizes)
         {
-            var result = RunSize(output, kernels, weights, size, iterations, warmup);
+            var result = RunSize(output, kernels, weights, size, iterations, warmup, defaults);
             if (tileSize is { } side)
-                result = result with { Tiled = RunTiled(output, kernels, weights, result, side, warmup) };
+                result = result with { Tiled = RunTiled(output, kernels, weights, result, side, warmup, defaults) };
             results.Add(result);
         }
 
@@ -151,11 +154,11 @@ internal static class Bench
     }
 
     private static BenchSize RunSize(TextWriter output, KernelSet kernels, VggWeights weights, int size,
-        int iterations, int warmup)
+        int iterations, int warmup, StyleOptions style)
     {
         var accelerator = kernels.Accelerator;
         var shape = new ChwShape(3, size, size);
-        var plan = Plan(kernels.Choice, weights, shape, tileCore: null);
+        var plan = Plan(kernels.Choice, weights, shape, tileCore: null, style);
         var memory = plan.Memory ?? throw new UsageException($"--size {size} makes tensors of more than 2^31 " +
                                                              "elements, which the kernels cannot index.");
         // What the bench allocates (objective, x, gradient, loss), checked like a run's; the peak it
@@ -212,12 +215,12 @@ internal static class Bench
     /// <c>--tile-size</c>.
     /// </summary>
     private static BenchTiled RunTiled(TextWriter output, KernelSet kernels, VggWeights weights, BenchSize untiled,
-        int side, int warmup)
+        int side, int warmup, StyleOptions style)
     {
         var shape = new ChwShape(3, untiled.Size, untiled.Size);
-        var wholePlan = Plan(kernels.Choice, weights, shape, tileCore: null);
+        var wholePlan = Plan(kernels.Choice, weights, shape, tileCore: null, style);
         int core = TileCore(wholePlan, side);
-        var plan = Plan(kernels.Choice, weights, shape, core);
+        var plan = Plan(kernels.Choice, weights, shape, core, style);
         var tiles = plan.Tiles
             ?? throw new UsageException($"--tile-size {side}: one tile of {core} px covers the {untiled.Size} px " +
                                         "image (with its halo); use a smaller --tile-size or a larger --size.");
@@ -242,10 +245,12 @@ internal static class Bench
     /// <summary>A run with every option left out: the peak a bench reports is such a run's.</summary>
     private static readonly RunOptions DefaultRun = new() { Content = null, Styles = [] };
 
-    /// <summary>The objective the bench times: SPEC.md's default loss on a content and a style image of one
-    /// shape, whole or in tiles of <paramref name="tileCore"/>.</summary>
-    internal static ObjectivePlan Plan(KernelChoice kernels, VggWeights weights, ChwShape shape, int? tileCore) =>
-        ObjectivePlan.Build(LossPlan.Build(weights, new StyleOptions(), styleCount: 1), weights, kernels,
+    /// <summary>The objective the bench times: SPEC.md's default loss (or <paramref name="style"/>'s: the W2 loss
+    /// with its defaults) on a content and a style image of one shape, whole or in tiles of
+    /// <paramref name="tileCore"/>.</summary>
+    internal static ObjectivePlan Plan(KernelChoice kernels, VggWeights weights, ChwShape shape, int? tileCore,
+        StyleOptions? style = null) =>
+        ObjectivePlan.Build(LossPlan.Build(weights, style ?? new StyleOptions(), styleCount: 1), weights, kernels,
             shape, [shape], tileCore);
 
     /// <summary>Tile cores of <paramref name="side"/> pixels rounded to the stride, as the main job rounds

@@ -54,7 +54,7 @@ public sealed record W2Target(ArrayView<float> Buffer, int Channels, double Trac
         for (int i = 0; i < channels; i++) mean[i] = values[i];
         for (int i = 0; i < moment.Length; i++) moment[i] = values[channels + i];
         var cov = Wasserstein.CovarianceReference(mean, moment);
-        var root = SymmetricEigen.Sqrt(cov, channels);
+        var root = SymmetricEigen.Sqrt(cov, channels, kernels.Host.Threads);
         double trace = 0;
         for (int i = 0; i < channels; i++) trace += cov[i * channels + i];
         var upload = new float[Floats(channels)];
@@ -72,10 +72,15 @@ public sealed record W2Target(ArrayView<float> Buffer, int Channels, double Trac
 /// <c>R = Sigma_s^(1/2)</c>.
 /// </summary>
 /// <remarks>
-/// Forward: mu and S (the Gram forward with s = 1/M), Sigma in place, P = R Sigma R as two products, P's roots by
-/// Newton-Schulz (<see cref="MatrixRoot"/>), the loss. Backward in closed form from what forward kept:
+/// <para>Forward: mu and S (the Gram forward with s = 1/M), Sigma in place, P = R Sigma R as two products, P's
+/// roots by Newton-Schulz (<see cref="MatrixRoot"/>), the loss. Backward in closed form from what forward kept:
 /// <c>G = (w/C)(I - R P^(-1/2) R)</c> (two products), then <c>dF += (2/M) G F + b 1^T</c> (the Gram backward and a
-/// row broadcast; see <see cref="Wasserstein"/>). Regions and tiles are refused where the loss is planned.
+/// row broadcast; see <see cref="Wasserstein"/>). Regions and tiles are refused where the loss is planned.</para>
+/// <para>When the iteration cannot meet its rule in float32 (a real layer's P, with the eps floor on both
+/// covariances, is far too ill-conditioned), the exact path takes over (<see cref="ExactRoot"/>): P in double
+/// on the host, its eigendecomposition, and only what the loss and gradient use, <c>tr P^(1/2)</c> and
+/// <c>I - R P^(-1/2) R</c>. A layer that needed it once keeps needing it (its conditioning comes from the
+/// style's covariance, fixed for the scale), so its later evaluations go to it at once.</para>
 /// </remarks>
 public sealed class W2StyleLoss : ILossTap
 {
@@ -87,7 +92,7 @@ public sealed class W2StyleLoss : ILossTap
     private readonly float _weight;
     private readonly GradientNormalizer? _normalizer;
     private readonly ArrayView<float> _mean, _b, _cov, _q, _p, _sqrt, _inverseSqrt, _scratch;
-    private float[]? _transport; // I - R P^(-1/2) R from the fallback's double roots; null after the iteration
+    private float[]? _transport; // I - R P^(-1/2) R from the exact path; null after the iteration
 
     /// <summary>A tap on <paramref name="layer"/> (activation shape <paramref name="activation"/>) against
     /// <paramref name="target"/>, adding <c>w L</c> to <paramref name="loss"/>.</summary>
@@ -137,47 +142,78 @@ public sealed class W2StyleLoss : ILossTap
     public RootReport LastRoot { get; private set; }
 
     /// <inheritdoc/>
-    public void Forward(DeviceTensor activation)
+    public void Forward(DeviceTensor activation) => Forward(activation, markPiece: null);
+
+    /// <inheritdoc/>
+    public void Forward(DeviceTensor activation, Action<string>? markPiece)
     {
         var k = _kernels;
+        int n = _shape.Channels;
         _transport = null;
         k.Wasserstein.RowMeans(_mean, activation.View, _shape);
         k.Gram.Forward(_cov, activation.View, _shape, 1f / _shape.Positions);
         k.Wasserstein.Covariance(_cov, _mean);
-        k.Gram.Backward(_q, _cov, _target.Root, _square, 0.5f, accumulate: false); // Sigma R
-        k.Gram.Backward(_p, _target.Root, _q, _square, 0.5f, accumulate: false);   // R Sigma R
-        // P >= eps^2 I exactly, since Sigma and Sigma_s are both >= eps I. A layer whose P needed the fallback
-        // once keeps needing it (its conditioning comes from the style's covariance, fixed for the scale): its
-        // later evaluations skip the iteration's steps and go to it at once.
-        LastRoot = k.Root.Roots(_sqrt, _inverseSqrt, _p, _shape.Channels, _scratch,
-            floor: (double)Wasserstein.Epsilon * Wasserstein.Epsilon,
-            maxIterations: LastRoot.FellBack ? 0 : MatrixRoot.MaxIterations, exact: ExactP,
-            exactRoots: (_, inverse) => _transport = Transport(inverse));
-        k.Wasserstein.Loss(_loss, _mean, _target.Mean, _cov, _sqrt, _weight, _target.Trace);
-    }
-
-    /// <summary>P = R Sigma R in double on the host, from the device's Sigma and the target's double R: the
-    /// fallback's matrix, whose small eigenvalues a float32 product rounds away.</summary>
-    private double[] ExactP()
-    {
-        int n = _shape.Channels;
-        var cov = Array.ConvertAll(ArrayViewExtensions.GetAsArray1D<float>(_cov), v => (double)v);
-        var r = _target.RootDouble;
-        return Wasserstein.Multiply(Wasserstein.Multiply(r, cov, n), r, n);
+        bool exact = LastRoot.FellBack;
+        if (exact) LastRoot = new RootReport(0, 0, true);
+        else
+        {
+            markPiece?.Invoke("root: Newton-Schulz");
+            k.Gram.Backward(_q, _cov, _target.Root, _square, 0.5f, accumulate: false); // Sigma R
+            k.Gram.Backward(_p, _target.Root, _q, _square, 0.5f, accumulate: false);   // R Sigma R
+            LastRoot = k.Root.Roots(_sqrt, _inverseSqrt, _p, n, _scratch, hostFallback: false);
+            exact = LastRoot.FellBack;
+        }
+        if (exact) ExactRoot(markPiece);
+        markPiece?.Invoke("forward");
+        if (exact)
+        {
+            k.Wasserstein.LossFromRootDiagonal(_loss, _mean, _target.Mean, _cov, _sqrt.SubView(0, n), _weight,
+                _target.Trace);
+        }
+        else k.Wasserstein.Loss(_loss, _mean, _target.Mean, _cov, _sqrt, _weight, _target.Trace);
     }
 
     /// <summary>
-    /// <c>I - R P^(-1/2) R</c> in double from the fallback's inverse root: near the target <c>R P^(-1/2) R</c> is
-    /// close to I, and the difference formed in float32 would keep only the first digits of the gradient.
+    /// The exact path, in double on the host, on the run's cores (<see cref="DoubleGemm"/>,
+    /// <see cref="SymmetricEigen.Decompose"/>): P = R Sigma R from the device's Sigma and the target's double R (a
+    /// P formed in float32 has lost the small eigenvalues), <c>P = V diag(l) V^T</c>, and with
+    /// <c>l' = max(l, eps^2)</c> (P &gt;= eps^2 I exactly, since Sigma and Sigma_s are both &gt;= eps I; a smaller
+    /// l is rounding's): P^(1/2)'s diagonal <c>sum_k V_ik^2 sqrt(l'_k)</c> for the loss (into the first C floats of
+    /// the root's buffer), and <c>R P^(-1/2) R = U U^T</c> with <c>U = R V diag(l'^(-1/4))</c> for the gradient,
+    /// kept as <c>I - R P^(-1/2) R</c> in double until it is rounded (near the target it is close to 0, and
+    /// formed in float32 it would keep only the first digits of the gradient). Four products, two of them
+    /// symmetric (half the work), and one eigendecomposition; neither root itself is formed.
     /// </summary>
-    private float[] Transport(double[] inverse)
+    private void ExactRoot(Action<string>? markPiece)
     {
-        int n = _shape.Channels;
+        int n = _shape.Channels, threads = _kernels.Host.Threads;
+        markPiece?.Invoke("root: P in double");
+        _kernels.Accelerator.Synchronize();
+        var cov = Array.ConvertAll(ArrayViewExtensions.GetAsArray1D<float>(_cov), v => (double)v);
         var r = _target.RootDouble;
-        var rzr = Wasserstein.Multiply(Wasserstein.Multiply(r, inverse, n), r, n);
-        var difference = new float[rzr.Length];
-        for (int i = 0; i < rzr.Length; i++) difference[i] = (float)((i / n == i % n ? 1 : 0) - rzr[i]);
-        return difference;
+        var p = DoubleGemm.Multiply(r, DoubleGemm.Multiply(cov, r, n, threads), n, threads, symmetric: true);
+
+        markPiece?.Invoke("root: eigendecomposition");
+        var (values, vectors) = SymmetricEigen.Decompose(p, n, threads);
+
+        markPiece?.Invoke("root: transport");
+        double floor = (double)Wasserstein.Epsilon * Wasserstein.Epsilon;
+        var roots = Array.ConvertAll(values, l => Math.Sqrt(Math.Max(l, floor)));
+        var diagonal = new float[n];
+        for (int i = 0; i < n; i++)
+        {
+            double sum = 0;
+            for (int j = 0; j < n; j++) sum += vectors[i * n + j] * vectors[i * n + j] * roots[j];
+            diagonal[i] = (float)sum;
+        }
+        _sqrt.SubView(0, n).CopyFromCPU(diagonal);
+        var u = DoubleGemm.Multiply(r, vectors, n, threads);
+        for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++)
+            u[i * n + j] /= Math.Sqrt(roots[j]);
+        var rzr = DoubleGemm.Multiply(u, SymmetricEigen.Transpose(u, n), n, threads, symmetric: true);
+        _transport = new float[rzr.Length];
+        for (int i = 0; i < rzr.Length; i++) _transport[i] = (float)((i / n == i % n ? 1 : 0) - rzr[i]);
     }
 
     /// <inheritdoc/>

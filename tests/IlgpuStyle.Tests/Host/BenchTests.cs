@@ -51,6 +51,21 @@ public sealed class BenchTests
         }
     }
 
+    /// <summary><c>--style-loss w2</c> times the Wasserstein-2 objective, each tap's root its own pieces.</summary>
+    [Test]
+    public void BenchTimesTheW2ObjectiveWithItsRoots()
+    {
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+        int exit = Cli.Run(["bench", "--device", "cpu", "--size", "32", "--iterations", "1", "--warmup", "0",
+            "--width-divisor", "16", "--style-loss", "w2"], output, error);
+        Assert.That(exit, Is.Zero, error.ToString());
+        Assert.That(output.ToString(), Does.Contain("the Wasserstein-2 style loss (--style-loss w2)")
+            .And.Contain("W2StyleLoss@relu1_1 forward").And.Contain("W2StyleLoss@relu5_1 root: ")
+            .And.Contain("W2StyleLoss@relu3_1 backward").And.Contain("ms per evaluation"));
+        Assert.That(output.ToString(), Does.Not.Contain(" StyleLoss@"), "no Gram tap");
+    }
+
     /// <summary>
     /// <c>--json</c> is checked as every output is, before any timing: empty (an unset shell variable), a folder, a
     /// folder that does not exist or a link is one line, exit code 2, with nothing written (it was a stack trace, and
