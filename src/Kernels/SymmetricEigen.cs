@@ -62,6 +62,20 @@ public static class SymmetricEigen
     /// </summary>
     public static (double[] Values, double[] Vectors) Decompose(double[] a, int n, int threads, Workspace workspace)
     {
+        var (values, transposed) = DecomposeTransposed(a, n, threads, workspace);
+        Sorted(values, transposed, n, workspace.Values, workspace.Vectors);
+        return (workspace.Values, workspace.Vectors);
+    }
+
+    /// <summary>
+    /// As <see cref="Decompose(double[], int, int, Workspace)"/>, but as the iteration leaves them: the eigenvalues
+    /// in no particular order, and the eigenvector of <c>Values[k]</c> in row k of <c>Transposed</c> (V^T), both the
+    /// workspace's own. For a caller that only sums over the eigenpairs (the W2 loss's exact path), which so skips
+    /// the sort's strided copy of V.
+    /// </summary>
+    public static (double[] Values, double[] Transposed) DecomposeTransposed(double[] a, int n, int threads,
+        Workspace workspace)
+    {
         ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
         ArgumentNullException.ThrowIfNull(workspace);
         if (workspace.Size != n)
@@ -100,8 +114,7 @@ public static class SymmetricEigen
             case 256: ApplyRotations<Vector256<double>>(vt, rotations, n, threads); break;
             default: ApplyRotations<Vector128<double>>(vt, rotations, n, threads); break;
         }
-        Sorted(d, vt, n, workspace.Values, workspace.Vectors);
-        return (workspace.Values, workspace.Vectors);
+        return (d, vt);
     }
 
     /// <summary>

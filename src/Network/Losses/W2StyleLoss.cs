@@ -176,7 +176,7 @@ public sealed class W2StyleLoss : ILossTap
 
     /// <summary>
     /// The exact path, in double on the host, on the run's cores (<see cref="DoubleGemm"/>,
-    /// <see cref="SymmetricEigen.Decompose(double[], int, int, SymmetricEigen.Workspace)"/>), in arrays kept from
+    /// <see cref="SymmetricEigen.DecomposeTransposed"/>), in arrays kept from
     /// one evaluation to the next (<see cref="ExactWork"/>): P = R Sigma R from the device's Sigma and the
     /// target's double R (a P formed in float32 has lost the small eigenvalues), <c>P = V diag(l) V^T</c>, and with
     /// <c>l' = max(l, eps^2)</c> (P &gt;= eps^2 I exactly, since Sigma and Sigma_s are both &gt;= eps I; a smaller
@@ -199,28 +199,29 @@ public sealed class W2StyleLoss : ILossTap
         DoubleGemm.Multiply(w.P, r, w.Product, n, threads, symmetric: true);
 
         markPiece?.Invoke("root: eigendecomposition");
-        var (values, vectors) = SymmetricEigen.Decompose(w.P, n, threads, w.Eigen);
+        var (values, vt) = SymmetricEigen.DecomposeTransposed(w.P, n, threads, w.Eigen); // eigenvector k: row k
 
         markPiece?.Invoke("root: transport");
         double floor = (double)Wasserstein.Epsilon * Wasserstein.Epsilon;
         var roots = Array.ConvertAll(values, l => Math.Sqrt(Math.Max(l, floor)));
-        var diagonal = new float[n];
+        var sum = new double[n];
+        for (int k = 0; k < n; k++)
         for (int i = 0; i < n; i++)
+            sum[i] += vt[k * n + i] * vt[k * n + i] * roots[k];
+        _sqrt.SubView(0, n).CopyFromCPU(Array.ConvertAll(sum, v => (float)v));
+        // U^T = diag(l'^(-1/4)) V^T R (R is symmetric to the bit: its product mirrors one triangle), row by row.
+        var ut = w.Product;
+        DoubleGemm.Multiply(ut, vt, r, n, threads);
+        for (int k = 0; k < n; k++)
         {
-            double sum = 0;
-            for (int j = 0; j < n; j++) sum += vectors[i * n + j] * vectors[i * n + j] * roots[j];
-            diagonal[i] = (float)sum;
+            double scale = Math.Sqrt(roots[k]);
+            for (int i = 0; i < n; i++) ut[k * n + i] /= scale;
         }
-        _sqrt.SubView(0, n).CopyFromCPU(diagonal);
-        var u = w.Product;
-        DoubleGemm.Multiply(u, r, vectors, n, threads);
-        for (int i = 0; i < n; i++)
-        for (int j = 0; j < n; j++)
-            u[i * n + j] /= Math.Sqrt(roots[j]);
         var rzr = w.P;
-        DoubleGemm.Multiply(rzr, u, SymmetricEigen.Transpose(u, n, w.Cov), n, threads, symmetric: true);
+        DoubleGemm.Multiply(rzr, SymmetricEigen.Transpose(ut, n, w.Cov), ut, n, threads, symmetric: true);
         var transport = _transport = w.Single;
-        for (int i = 0; i < rzr.Length; i++) transport[i] = (float)((i / n == i % n ? 1 : 0) - rzr[i]);
+        for (int i = 0; i < rzr.Length; i++) transport[i] = (float)-rzr[i];
+        for (int i = 0; i < n; i++) transport[i * n + i] = (float)(1 - rzr[i * n + i]);
     }
 
     /// <summary>
