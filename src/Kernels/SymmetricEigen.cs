@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
@@ -13,16 +14,15 @@ namespace IlgpuStyle.Kernels;
 /// implicit shifts on it), as in EISPACK's tred2 and tql2: about <c>9 n^3</c> operations, where cyclic Jacobi takes
 /// several times that. It is exact to rounding whatever the conditioning, which is what a reference and a fallback
 /// need; every result is checked by reconstruction in the tests. Matrices are n x n, row-major.</para>
-/// <para>Two versions: <see cref="DecomposeReference"/>, tred2 and tql2 as scalar loops (about a second at
-/// n = 512 on the build machine), and <see cref="Decompose"/>, the same two steps arranged for vectors and cores
-/// (40-55 ms at n = 512 on its two cores): the reduction goes row by row over the full symmetric matrix
-/// (contiguous dot products and updates, rows split over the cores), its orthogonal matrix is accumulated row by
-/// row (rows independent, no synchronisation), and the QL iteration, whose rotations do not depend on the
-/// eigenvectors, only records them, beside the accumulation; they are applied at the end in one pass, each core
-/// taking a block of columns of <c>V^T</c> through every rotation in order. What is left at n = 512: the reduction
-/// (about 15 ms, memory-bound, 2 n^3 operations on the full matrix), the rotations (10-17 ms) and the scalar QL
-/// steps (about 7 ms). A divide-and-conquer eigensolver (LAPACK's dstedc) would turn the rotations into matrix
-/// products.</para>
+/// <para>Two versions: <see cref="DecomposeReference"/>, tred2 and tql2 as scalar loops (about a second at n = 512 on
+/// the build machine), and <see cref="Decompose(double[], int, int)"/>, the same two steps arranged for vectors and
+/// cores (40-55 ms at n = 512 on its two cores): the reduction goes row by row over the full symmetric matrix
+/// (contiguous dot products and updates, rows split over the cores), its orthogonal matrix is accumulated row by row
+/// (rows independent, no synchronisation), and the QL iteration, whose rotations do not depend on the eigenvectors,
+/// only records them, beside the accumulation; they are applied at the end in one pass, each core taking a block of
+/// columns of <c>V^T</c> through every rotation in order. What is left at n = 512: the reduction (about 15 ms,
+/// memory-bound, 2 n^3 operations on the full matrix), the rotations (10-17 ms) and the scalar QL steps (about 7 ms). A
+/// divide-and-conquer eigensolver (LAPACK's dstedc) would turn the rotations into matrix products.</para>
 /// </remarks>
 public static class SymmetricEigen
 {
@@ -51,30 +51,61 @@ public static class SymmetricEigen
     /// eigenvalues and eigenvectors to rounding (an eigenvector's sign may differ), about twenty times faster at
     /// n = 512; the result does not depend on the number of threads.
     /// </summary>
-    public static (double[] Values, double[] Vectors) Decompose(double[] a, int n, int threads = 1)
+    public static (double[] Values, double[] Vectors) Decompose(double[] a, int n, int threads = 1) =>
+        Decompose(a, n, threads, new Workspace(n));
+
+    /// <summary>
+    /// As <see cref="Decompose(double[], int, int)"/>, in <paramref name="workspace"/>'s arrays: the values and
+    /// vectors returned are the workspace's own, valid until its next decomposition. For a caller that decomposes
+    /// an n x n matrix again and again (the W2 loss's exact path, every evaluation), so that each call does not
+    /// allocate and fault in a dozen megabytes afresh; the results are the same to the bit.
+    /// </summary>
+    public static (double[] Values, double[] Vectors) Decompose(double[] a, int n, int threads, Workspace workspace)
+    {
+        var (values, transposed) = DecomposeTransposed(a, n, threads, workspace);
+        Sorted(values, transposed, n, workspace.Values, workspace.Vectors);
+        return (workspace.Values, workspace.Vectors);
+    }
+
+    /// <summary>
+    /// As <see cref="Decompose(double[], int, int, Workspace)"/>, but as the iteration leaves them: the eigenvalues
+    /// in no particular order, and the eigenvector of <c>Values[k]</c> in row k of <c>Transposed</c> (V^T), both the
+    /// workspace's own. For a caller that only sums over the eigenpairs (the W2 loss's exact path), which so skips
+    /// the sort's strided copy of V.
+    /// </summary>
+    public static (double[] Values, double[] Transposed) DecomposeTransposed(double[] a, int n, int threads,
+        Workspace workspace)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
-        var reduced = SymmetricPart(a, n);
-        var d = new double[n];
-        var e = new double[n];
-        var beta = new double[n];
+        ArgumentNullException.ThrowIfNull(workspace);
+        if (workspace.Size != n)
+            throw new ArgumentException($"The workspace is for {workspace.Size} x {workspace.Size}, not {n}.",
+                nameof(workspace));
+        var reduced = workspace.Reduced;
+        SymmetricPart(a, n, reduced);
+        var (d, e, beta) = (workspace.D, workspace.E, workspace.Beta);
+        Array.Clear(d);
+        Array.Clear(e);
+        Array.Clear(beta);
         switch (CpuVector.Bits)
         {
-            case 512: ReduceRows<Vector512<double>>(reduced, d, e, beta, n, threads); break;
-            case 256: ReduceRows<Vector256<double>>(reduced, d, e, beta, n, threads); break;
-            default: ReduceRows<Vector128<double>>(reduced, d, e, beta, n, threads); break;
+            case 512: ReduceRows<Vector512<double>>(reduced, d, e, beta, n, threads, workspace); break;
+            case 256: ReduceRows<Vector256<double>>(reduced, d, e, beta, n, threads, workspace); break;
+            default: ReduceRows<Vector128<double>>(reduced, d, e, beta, n, threads, workspace); break;
         }
         // The QL iteration (scalar, one core) needs only d and e, the accumulation only the reflections: with more
         // than one core they run side by side.
-        var rotations = new Rotations();
+        var rotations = workspace.Rotations;
+        rotations.Clear();
         var iteration = threads > 1 ? Task.Run(() => DiagonalizeTridiagonal(rotations, d, e, n)) : null;
         int others = Math.Max(1, threads - 1);
-        var vt = CpuVector.Bits switch
+        var vt = workspace.Transposed;
+        switch (CpuVector.Bits)
         {
-            512 => AccumulateReflections<Vector512<double>>(reduced, beta, n, others),
-            256 => AccumulateReflections<Vector256<double>>(reduced, beta, n, others),
-            _ => AccumulateReflections<Vector128<double>>(reduced, beta, n, others),
-        };
+            case 512: AccumulateReflections<Vector512<double>>(vt, reduced, beta, n, others); break;
+            case 256: AccumulateReflections<Vector256<double>>(vt, reduced, beta, n, others); break;
+            default: AccumulateReflections<Vector128<double>>(vt, reduced, beta, n, others); break;
+        }
         if (iteration is null) DiagonalizeTridiagonal(rotations, d, e, n);
         else iteration.GetAwaiter().GetResult();
         switch (CpuVector.Bits)
@@ -83,16 +114,55 @@ public static class SymmetricEigen
             case 256: ApplyRotations<Vector256<double>>(vt, rotations, n, threads); break;
             default: ApplyRotations<Vector128<double>>(vt, rotations, n, threads); break;
         }
-        return Sorted(d, vt, n);
+        return (d, vt);
+    }
+
+    /// <summary>
+    /// The arrays <see cref="Decompose(double[], int, int, Workspace)"/> works in for an n x n matrix: host memory
+    /// (about 3 n^2 doubles and the QL rotations, 6 MB and more at n = 512), made once and reused, each call
+    /// overwriting what the last one left.
+    /// </summary>
+    public sealed class Workspace
+    {
+        /// <summary>A workspace for n x n matrices.</summary>
+        public Workspace(int n)
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThan(n, 1);
+            Size = n;
+            Reduced = new double[(long)n * n];
+            Transposed = new double[(long)n * n];
+            Vectors = new double[(long)n * n];
+            D = new double[n];
+            E = new double[n];
+            Beta = new double[n];
+            P = new double[n];
+            W = new double[n];
+            Values = new double[n];
+        }
+
+        /// <summary>n.</summary>
+        public int Size { get; }
+
+        internal double[] Reduced { get; } // the reduction's matrix, then its reflections
+        internal double[] Transposed { get; } // V^T: the reflections' product, then the eigenvectors
+        internal double[] Vectors { get; }
+        internal double[] D { get; }
+        internal double[] E { get; }
+        internal double[] Beta { get; }
+        internal double[] P { get; }
+        internal double[] W { get; }
+        internal double[] Values { get; }
+        internal Rotations Rotations { get; } = new();
     }
 
     /// <summary>The symmetric part of <paramref name="a"/>, as the peer's eigh reads it (its lower triangle; for a
     /// matrix symmetric to rounding the two agree to rounding).</summary>
-    private static double[] SymmetricPart(double[] a, int n)
+    private static double[] SymmetricPart(double[] a, int n) => SymmetricPart(a, n, new double[(long)n * n]);
+
+    private static double[] SymmetricPart(double[] a, int n, double[] v)
     {
         ArgumentNullException.ThrowIfNull(a);
         if (n <= 0 || a.Length != n * n) throw new ArgumentException($"Not an {n}x{n} matrix.", nameof(a));
-        var v = new double[n * n];
         for (int i = 0; i < n; i++)
         for (int j = 0; j < n; j++)
             v[i * n + j] = 0.5 * (a[i * n + j] + a[j * n + i]);
@@ -100,11 +170,13 @@ public static class SymmetricEigen
     }
 
     /// <summary>The eigenvalues ascending and V (eigenvector k in column k) from d and the rows of V^T.</summary>
-    private static (double[] Values, double[] Vectors) Sorted(double[] d, double[] vt, int n)
+    private static (double[] Values, double[] Vectors) Sorted(double[] d, double[] vt, int n) =>
+        Sorted(d, vt, n, new double[n], new double[(long)n * n]);
+
+    private static (double[] Values, double[] Vectors) Sorted(double[] d, double[] vt, int n, double[] values,
+        double[] vectors)
     {
         var order = Enumerable.Range(0, n).OrderBy(k => d[k]).ToArray();
-        var values = new double[n];
-        var vectors = new double[n * n];
         for (int k = 0; k < n; k++)
         {
             values[k] = d[order[k]];
@@ -143,9 +215,13 @@ public static class SymmetricEigen
         Function(a, n, l => Math.Sqrt(Math.Max(l, 0)), threads);
 
     /// <summary>The transpose of the n x n matrix <paramref name="m"/>.</summary>
-    public static double[] Transpose(double[] m, int n)
+    public static double[] Transpose(double[] m, int n) => Transpose(m, n, new double[(long)n * n]);
+
+    /// <summary>The transpose of the n x n matrix <paramref name="m"/> into <paramref name="t"/> (returned).</summary>
+    public static double[] Transpose(double[] m, int n, double[] t)
     {
-        var t = new double[n * n];
+        ArgumentNullException.ThrowIfNull(m);
+        ArgumentNullException.ThrowIfNull(t);
         for (int i = 0; i < n; i++)
         for (int j = 0; j < n; j++)
             t[j * n + i] = m[i * n + j];
@@ -339,7 +415,7 @@ public static class SymmetricEigen
 
     /// <summary>The Givens rotations of a QL iteration, in the order they were made: rows i and i+1 of V^T with
     /// cosine c and sine s (<see cref="Rotate"/>).</summary>
-    private sealed class Rotations
+    internal sealed class Rotations
     {
         public int[] Row { get; private set; } = new int[256];
 
@@ -348,6 +424,9 @@ public static class SymmetricEigen
         public double[] Sin { get; private set; } = new double[256];
 
         public int Count { get; private set; }
+
+        /// <summary>None recorded, the arrays kept for the next iteration.</summary>
+        public void Clear() => Count = 0;
 
         public void Add(int row, double c, double s)
         {
@@ -385,11 +464,13 @@ public static class SymmetricEigen
     /// diagonal, with <paramref name="beta"/>[k], for <see cref="AccumulateReflections"/>.
     /// </summary>
     private static unsafe void ReduceRows<TVector>(double[] a, double[] d, double[] e, double[] beta, int n,
-        int threads)
+        int threads, Workspace workspace)
         where TVector : struct
     {
-        var p = new double[n]; // p of the current step at rows k+1..n-1
-        var w = new double[n]; // w likewise (a second array: the rows read all of w while p is rewritten)
+        var p = workspace.P; // p of the current step at rows k+1..n-1
+        var w = workspace.W; // w likewise (a second array: the rows read all of w while p is rewritten)
+        Array.Clear(p);
+        Array.Clear(w);
         fixed (double* pa = a, pp = p, pw = w)
         {
             double* ap = pa, vp = pp, wp = pw; // for the lambdas
@@ -470,11 +551,11 @@ public static class SymmetricEigen
     /// them with no synchronisation, four rows at a time sharing each v. A row i is still <c>e_i</c> on columns
     /// k+1.. while k &gt;= i, so its reflections start at k = i - 1.
     /// </summary>
-    private static unsafe double[] AccumulateReflections<TVector>(double[] reduced, double[] beta, int n,
+    private static unsafe void AccumulateReflections<TVector>(double[] qt, double[] reduced, double[] beta, int n,
         int threads)
         where TVector : struct
     {
-        var qt = new double[(long)n * n];
+        Array.Clear(qt);
         int groups = (n + 3) / 4;
         Parallel.For(0, groups, new ParallelOptions { MaxDegreeOfParallelism = threads }, group =>
         {
@@ -500,7 +581,6 @@ public static class SymmetricEigen
                 }
             }
         });
-        return qt;
     }
 
     /// <summary>
@@ -517,10 +597,13 @@ public static class SymmetricEigen
         where TVector : struct
     {
         int width = 4 * DoubleSimd<TVector>.Count, blocks = (n + width - 1) / width;
-        Parallel.For(0, blocks, new ParallelOptions { MaxDegreeOfParallelism = threads }, block =>
+        // One buffer a worker (rented: at n = 512 a block's is 128 KB, an allocation on the large-object heap),
+        // cleared where a last, narrower block leaves columns past n, which must stay 0 (0 rotates to 0).
+        Parallel.For(0, blocks, new ParallelOptions { MaxDegreeOfParallelism = threads },
+            () => ArrayPool<double>.Shared.Rent(n * width), (block, _, buffer) =>
         {
             int j0 = block * width, columns = Math.Min(width, n - j0);
-            var buffer = new double[n * width]; // columns past n stay 0, and 0 rotates to 0
+            if (columns < width) Array.Clear(buffer, 0, n * width);
             fixed (double* pv = vt, pb = buffer)
             {
                 for (int i = 0; i < n; i++)
@@ -537,7 +620,8 @@ public static class SymmetricEigen
                 for (int j = 0; j < columns; j++)
                     pv[(long)i * n + j0 + j] = pb[i * width + j];
             }
-        });
+            return buffer;
+        }, buffer => ArrayPool<double>.Shared.Return(buffer));
     }
 
     /// <summary>The rotations first..end-1, a run down consecutive rows, on a block of four vectors of columns,

@@ -93,6 +93,7 @@ public sealed class W2StyleLoss : ILossTap
     private readonly GradientNormalizer? _normalizer;
     private readonly ArrayView<float> _mean, _b, _cov, _q, _p, _sqrt, _inverseSqrt, _scratch;
     private float[]? _transport; // I - R P^(-1/2) R from the exact path; null after the iteration
+    private ExactWork? _exact; // the exact path's host arrays, made the first time it runs
 
     /// <summary>A tap on <paramref name="layer"/> (activation shape <paramref name="activation"/>) against
     /// <paramref name="target"/>, adding <c>w L</c> to <paramref name="loss"/>.</summary>
@@ -175,8 +176,9 @@ public sealed class W2StyleLoss : ILossTap
 
     /// <summary>
     /// The exact path, in double on the host, on the run's cores (<see cref="DoubleGemm"/>,
-    /// <see cref="SymmetricEigen.Decompose"/>): P = R Sigma R from the device's Sigma and the target's double R (a
-    /// P formed in float32 has lost the small eigenvalues), <c>P = V diag(l) V^T</c>, and with
+    /// <see cref="SymmetricEigen.DecomposeTransposed"/>), in arrays kept from
+    /// one evaluation to the next (<see cref="ExactWork"/>): P = R Sigma R from the device's Sigma and the
+    /// target's double R (a P formed in float32 has lost the small eigenvalues), <c>P = V diag(l) V^T</c>, and with
     /// <c>l' = max(l, eps^2)</c> (P &gt;= eps^2 I exactly, since Sigma and Sigma_s are both &gt;= eps I; a smaller
     /// l is rounding's): P^(1/2)'s diagonal <c>sum_k V_ik^2 sqrt(l'_k)</c> for the loss (into the first C floats of
     /// the root's buffer), and <c>R P^(-1/2) R = U U^T</c> with <c>U = R V diag(l'^(-1/4))</c> for the gradient,
@@ -187,33 +189,59 @@ public sealed class W2StyleLoss : ILossTap
     private void ExactRoot(Action<string>? markPiece)
     {
         int n = _shape.Channels, threads = _kernels.Host.Threads;
+        var w = _exact ??= new ExactWork(n);
         markPiece?.Invoke("root: P in double");
         _kernels.Accelerator.Synchronize();
-        var cov = Array.ConvertAll(ArrayViewExtensions.GetAsArray1D<float>(_cov), v => (double)v);
+        _cov.CopyToCPU(ref w.Single[0], w.Single.Length);
+        for (int i = 0; i < w.Single.Length; i++) w.Cov[i] = w.Single[i];
         var r = _target.RootDouble;
-        var p = DoubleGemm.Multiply(r, DoubleGemm.Multiply(cov, r, n, threads), n, threads, symmetric: true);
+        DoubleGemm.Multiply(w.Product, w.Cov, r, n, threads);
+        DoubleGemm.Multiply(w.P, r, w.Product, n, threads, symmetric: true);
 
         markPiece?.Invoke("root: eigendecomposition");
-        var (values, vectors) = SymmetricEigen.Decompose(p, n, threads);
+        var (values, vt) = SymmetricEigen.DecomposeTransposed(w.P, n, threads, w.Eigen); // eigenvector k: row k
 
         markPiece?.Invoke("root: transport");
         double floor = (double)Wasserstein.Epsilon * Wasserstein.Epsilon;
         var roots = Array.ConvertAll(values, l => Math.Sqrt(Math.Max(l, floor)));
-        var diagonal = new float[n];
+        var sum = new double[n];
+        for (int k = 0; k < n; k++)
         for (int i = 0; i < n; i++)
+            sum[i] += vt[k * n + i] * vt[k * n + i] * roots[k];
+        _sqrt.SubView(0, n).CopyFromCPU(Array.ConvertAll(sum, v => (float)v));
+        // U^T = diag(l'^(-1/4)) V^T R (R is symmetric to the bit: its product mirrors one triangle), row by row.
+        var ut = w.Product;
+        DoubleGemm.Multiply(ut, vt, r, n, threads);
+        for (int k = 0; k < n; k++)
         {
-            double sum = 0;
-            for (int j = 0; j < n; j++) sum += vectors[i * n + j] * vectors[i * n + j] * roots[j];
-            diagonal[i] = (float)sum;
+            double scale = Math.Sqrt(roots[k]);
+            for (int i = 0; i < n; i++) ut[k * n + i] /= scale;
         }
-        _sqrt.SubView(0, n).CopyFromCPU(diagonal);
-        var u = DoubleGemm.Multiply(r, vectors, n, threads);
-        for (int i = 0; i < n; i++)
-        for (int j = 0; j < n; j++)
-            u[i * n + j] /= Math.Sqrt(roots[j]);
-        var rzr = DoubleGemm.Multiply(u, SymmetricEigen.Transpose(u, n), n, threads, symmetric: true);
-        _transport = new float[rzr.Length];
-        for (int i = 0; i < rzr.Length; i++) _transport[i] = (float)((i / n == i % n ? 1 : 0) - rzr[i]);
+        var rzr = w.P;
+        DoubleGemm.Multiply(rzr, SymmetricEigen.Transpose(ut, n, w.Cov), ut, n, threads, symmetric: true);
+        var transport = _transport = w.Single;
+        for (int i = 0; i < rzr.Length; i++) transport[i] = (float)-rzr[i];
+        for (int i = 0; i < n; i++) transport[i * n + i] = (float)(1 - rzr[i * n + i]);
+    }
+
+    /// <summary>
+    /// The exact path's arrays for C channels, in host memory (not the device's, so not in the plan's device
+    /// accounting): Sigma read back, then the transport rounded (C^2 floats); three C^2 doubles that serve in turn
+    /// as Sigma, Sigma R, P, U, U^T and U U^T; and the eigendecomposition's workspace. About 20 MB at C = 512, made
+    /// once, the first time a tap takes the exact path, and reused by every later evaluation: made afresh each
+    /// time they cost more in allocation, zeroing and page faults than some of the products that fill them.
+    /// </summary>
+    private sealed class ExactWork(int n)
+    {
+        public float[] Single { get; } = new float[n * n];
+
+        public double[] Cov { get; } = new double[n * n];
+
+        public double[] Product { get; } = new double[n * n];
+
+        public double[] P { get; } = new double[n * n];
+
+        public SymmetricEigen.Workspace Eigen { get; } = new(n);
     }
 
     /// <inheritdoc/>

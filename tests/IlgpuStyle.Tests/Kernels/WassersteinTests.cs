@@ -120,6 +120,27 @@ public sealed class WassersteinTests : AcceleratorTest
     }
 
     /// <summary>
+    /// A workspace reused (the W2 loss's exact path, every evaluation): a decomposition in it is the fresh one to the
+    /// bit, whatever it decomposed before (another matrix, with more rotations; a partial block of columns at 67).
+    /// </summary>
+    [TestCase(67)]
+    [TestCase(300)]
+    public void AReusedWorkspaceGivesTheFreshDecomposition(int n)
+    {
+        var workspace = new SymmetricEigen.Workspace(n);
+        var a = RandomSymmetric(n, seed: n + 2);
+        var b = WithSpectrum(Geometric(n, 1e9), seed: n + 3);
+        foreach (var (matrix, name) in new[] { (a, "A"), (b, "B"), (a, "A again") })
+        {
+            var (fresh, freshVectors) = SymmetricEigen.Decompose(matrix, n, threads: 2);
+            var (values, vectors) = SymmetricEigen.Decompose(matrix, n, threads: 2, workspace);
+            Assert.That(values, Is.EqualTo(fresh), $"{name}: eigenvalues");
+            Assert.That(vectors, Is.EqualTo(freshVectors), $"{name}: eigenvectors");
+        }
+        Assert.Throws<ArgumentException>(() => SymmetricEigen.Decompose(a, n - 1, 2, workspace));
+    }
+
+    /// <summary>
     /// What real layers give the fast decomposition: condition 1e12 with a cluster of equal small eigenvalues
     /// (dead channels at the eps floor), a matrix already diagonal (no reflection to make), and one of rank 1.
     /// </summary>
@@ -349,6 +370,46 @@ public sealed class WassersteinTests : AcceleratorTest
                 Assert.That(actual[i] - 0.5, Is.EqualTo(expectedGradient[i]).Within(1e-3 * scale),
                     $"{evaluation}: [{i}]");
             }
+        }
+    }
+
+    /// <summary>
+    /// A tap on the exact path keeps its host arrays from one evaluation to the next: evaluated on one activation,
+    /// then another, then the first again, each loss and gradient is a fresh tap's to the bit.
+    /// </summary>
+    [Test]
+    public void AnExactTapReusingItsArraysIsAFreshOne()
+    {
+        const int Channels = 32, Height = 12, Width = 10;
+        var shape = new ChwShape(Channels, Height, Width);
+        var (features, mean, moment) = LayerData(Channels, Height * Width, seed: 7, deadStyleChannels: 8);
+        var (other, _, _) = LayerData(Channels, Height * Width, seed: 8);
+        using var memory = new DeviceMemory(Accelerator);
+        var moments = memory.Upload(mean.Concat(moment).Select(v => (float)v).ToArray());
+        var target = W2Target.FromMoments(Kernels, moments.View, memory.Floats(W2Target.Floats(Channels)).View,
+            Channels);
+        var loss = memory.Floats(1);
+        var gradient = memory.Floats(shape.Length);
+        (float, float[]) Evaluate(W2StyleLoss tap, double[] values)
+        {
+            var activation = new DeviceTensor(memory.Upload(Array.ConvertAll(values, v => (float)v)).View, shape);
+            Kernels.Vectors.Fill(loss.View, 0f);
+            Kernels.Vectors.Fill(gradient.View, 0f);
+            tap.Forward(activation);
+            tap.Backward(gradient.View, activation);
+            Accelerator.Synchronize();
+            Assert.That(tap.LastRoot.FellBack, Is.True, "the exact path");
+            return (TestData.Download(loss)[0], TestData.Download(gradient));
+        }
+        W2StyleLoss Fresh() => new("relu1_1", shape, Kernels, memory, target, loss.View, 1f, normalizer: null);
+
+        var reused = Fresh();
+        foreach (var (values, name) in new[] { (features, "first"), (other, "second"), (features, "first again") })
+        {
+            var (expectedLoss, expectedGradient) = Evaluate(Fresh(), values);
+            var (actualLoss, actualGradient) = Evaluate(reused, values);
+            Assert.That(actualLoss, Is.EqualTo(expectedLoss), $"{name}: loss");
+            Assert.That(actualGradient, Is.EqualTo(expectedGradient), $"{name}: gradient");
         }
     }
 
