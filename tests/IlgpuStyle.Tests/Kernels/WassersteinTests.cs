@@ -43,17 +43,6 @@ public sealed class WassersteinTests : AcceleratorTest
     private static double[] Geometric(int n, double condition) =>
         Enumerable.Range(0, n).Select(i => Math.Pow(condition, -(double)i / Math.Max(n - 1, 1))).ToArray();
 
-    private static double RelativeError(float[] actual, double[] expected)
-    {
-        double diff = 0, norm = 0;
-        for (int i = 0; i < expected.Length; i++)
-        {
-            diff += (actual[i] - expected[i]) * (actual[i] - expected[i]);
-            norm += expected[i] * expected[i];
-        }
-        return Math.Sqrt(diff / norm);
-    }
-
     private static double[] RandomSymmetric(int n, int seed)
     {
         var random = new Random(seed);
@@ -234,7 +223,7 @@ public sealed class WassersteinTests : AcceleratorTest
         var p = WithSpectrum(Geometric(n, condition), seed: n);
         var (sqrt, _, report) = DeviceRoots(p, n, MatrixRoot.MaxIterations);
         var (reference, _) = MatrixRoot.RootsReference(p, n);
-        Assert.That(RelativeError(sqrt, reference), Is.LessThan(1e-5), report.ToString());
+        Assert.That(DeviceEvaluation.RelativeL2(sqrt, reference), Is.LessThan(1e-5), report.ToString());
         Assert.That(report.FellBack, Is.EqualTo(fallsBack), report.ToString());
     }
 
@@ -256,7 +245,7 @@ public sealed class WassersteinTests : AcceleratorTest
         var cov = Wasserstein.CovarianceReference(mean, moment);
         var (sqrt, _, report) = DeviceRoots(cov, n, MatrixRoot.MaxIterations);
         var (reference, _) = MatrixRoot.RootsReference(cov, n);
-        Assert.That(RelativeError(sqrt, reference), Is.LessThan(1e-5), report.ToString());
+        Assert.That(DeviceEvaluation.RelativeL2(sqrt, reference), Is.LessThan(1e-5), report.ToString());
     }
 
     [Test]
@@ -269,8 +258,8 @@ public sealed class WassersteinTests : AcceleratorTest
         // The fallback reads the float32 matrix on the device: the reference takes the same one.
         var (root, inverseRoot) = MatrixRoot.RootsReference(Array.ConvertAll(Array.ConvertAll(p, v => (float)v),
             v => (double)v), n);
-        Assert.That(RelativeError(sqrt, root), Is.LessThan(1e-6));
-        Assert.That(RelativeError(inverse, inverseRoot), Is.LessThan(1e-6));
+        Assert.That(DeviceEvaluation.RelativeL2(sqrt, root), Is.LessThan(1e-6));
+        Assert.That(DeviceEvaluation.RelativeL2(inverse, inverseRoot), Is.LessThan(1e-6));
     }
 
     [Test]
@@ -283,7 +272,7 @@ public sealed class WassersteinTests : AcceleratorTest
         Assert.That(report.FellBack, Is.True, report.ToString());
         var (root, _) = MatrixRoot.RootsReference(Array.ConvertAll(Array.ConvertAll(p, v => (float)v),
             v => (double)v), n);
-        Assert.That(RelativeError(sqrt, root), Is.LessThan(1e-6));
+        Assert.That(DeviceEvaluation.RelativeL2(sqrt, root), Is.LessThan(1e-6));
     }
 
     private static (double[] Features, double[] Mean, double[] Moment) LayerData(int n, int m, int seed,

@@ -104,8 +104,8 @@ public sealed class WinogradTests
                     var weights = own.Kernels.Conv.Prepare(s, dWeight.View, dBias.View, Allocate, v);
                     own.Kernels.Conv.Forward(output.View, default, dInput.View, weights, fuseRelu: false);
                     own.Kernels.Conv.BackwardInput(gradient.View, dOut.View, weights);
-                    double f = RelativeL2(TestData.Download(output), forward);
-                    double b = RelativeL2(TestData.Download(gradient), backward);
+                    double f = DeviceEvaluation.RelativeL2(TestData.Download(output), forward);
+                    double b = DeviceEvaluation.RelativeL2(TestData.Download(gradient), backward);
                     TestContext.Out.WriteLine($"{layer} {s}, {name}: forward {f:E2}, input gradient {b:E2}");
                     Assert.That(f, Is.LessThan(bound), $"{layer} {name} forward");
                     Assert.That(b, Is.LessThan(bound), $"{layer} {name} input gradient");
@@ -153,17 +153,6 @@ public sealed class WinogradTests
 
     private static IlgpuStyle.Network.NetworkImage TinyVggImage(int height, int width, int seed) =>
         IlgpuStyle.Tests.Network.TinyVgg.Image(height, width, seed);
-
-    private static double RelativeL2(float[] actual, double[] reference)
-    {
-        double error = 0, norm = 0;
-        for (int i = 0; i < actual.Length; i++)
-        {
-            error += (actual[i] - reference[i]) * (actual[i] - reference[i]);
-            norm += reference[i] * reference[i];
-        }
-        return Math.Sqrt(error / norm);
-    }
 
     /// <summary>n standard normal values, each rounded to float (so the kernels and the reference see the
     /// same).</summary>

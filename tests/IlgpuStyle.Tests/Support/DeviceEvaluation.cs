@@ -4,8 +4,8 @@ using IlgpuStyle.Network;
 
 namespace IlgpuStyle.Tests.Support;
 
-/// <summary>One evaluation of a <see cref="IStyleObjective"/> on the device, read back, and how the network tests
-/// compare two gradients.</summary>
+/// <summary>One evaluation of a <see cref="IStyleObjective"/> on the device, read back, and how the tests compare a
+/// device's result with another (a gradient, or a kernel's output against its double reference).</summary>
 internal static class DeviceEvaluation
 {
     /// <summary>
@@ -31,6 +31,19 @@ internal static class DeviceEvaluation
         {
             difference += Math.Pow((double)actual[i] - expected[i], 2);
             norm += (double)expected[i] * expected[i];
+        }
+        return Math.Sqrt(difference / norm);
+    }
+
+    /// <summary><c>|actual - expected| / |expected|</c> in the L2 norm against a double reference.</summary>
+    public static double RelativeL2(float[] actual, double[] expected)
+    {
+        double difference = 0, norm = 0;
+        for (int i = 0; i < actual.Length; i++)
+        {
+            double d = actual[i] - expected[i];
+            difference += d * d;
+            norm += expected[i] * expected[i];
         }
         return Math.Sqrt(difference / norm);
     }
