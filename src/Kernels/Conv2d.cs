@@ -170,7 +170,8 @@ public readonly struct Conv2dWeights
     /// <summary>The variant of each direction (never <see cref="KernelVariant.Auto"/>).</summary>
     public ConvVariants Variants { get; }
 
-    /// <summary>W, (K, C, KH, KW).</summary>
+    /// <summary>W, (K, C, KH, KW); empty where no direction reads it (<see cref="Conv2d.ReadsWeight"/>) and the
+    /// network did not upload it.</summary>
     public ArrayView<float> Weight { get; }
 
     /// <summary>The bias, (K).</summary>
@@ -367,7 +368,9 @@ public sealed partial class Conv2d : IDisposable
     /// host code's W packed in strips (kernel 4 with <see cref="ConvVariants.PackedOnce"/>).
     /// </summary>
     /// <param name="shape">The convolution's dimensions.</param>
-    /// <param name="weight">W, (K, C, KH, KW); read by every launch, so it must outlive them.</param>
+    /// <param name="weight">W, (K, C, KH, KW); read by every launch of a direction without a filter of its own, so it
+    /// must outlive them. Empty is allowed where <paramref name="filters"/> are given and no direction reads W
+    /// (<see cref="ReadsWeight"/>).</param>
     /// <param name="bias">The bias, (K).</param>
     /// <param name="allocate">n => a device view of n floats, called once per prepared filter.</param>
     /// <param name="variants">The variants to run (default: the rule's in both directions).</param>
@@ -381,9 +384,10 @@ public sealed partial class Conv2d : IDisposable
         ArrayView<float> winogradScratch = default, Func<FilterKey, ArrayView<float>>? filters = null)
     {
         shape.Validate();
-        Require.Length(weight, shape.WeightLength, nameof(weight));
-        Require.Length(bias, shape.OutChannels, nameof(bias));
         variants = _choice.Conv(shape, variants);
+        if (weight.Length != 0 || filters is null || ReadsWeight(shape, variants))
+            Require.Length(weight, shape.WeightLength, nameof(weight));
+        Require.Length(bias, shape.OutChannels, nameof(bias));
         if (winogradScratch.Length < WinogradScratchFloats(shape, variants))
         {
             throw new ArgumentException($"Kernel 5 needs {WinogradScratchFloats(shape, variants)} floats of scratch " +
@@ -414,6 +418,17 @@ public sealed partial class Conv2d : IDisposable
         return new Conv2dWeights(shape, variants, weight, bias, transposed, Filter(inputGradient: false),
             Filter(inputGradient: true), winogradScratch);
     }
+
+    /// <summary>
+    /// Whether a layer of these variants (completed, as <see cref="KernelChoice.Conv(Conv2dShape, ConvVariants)"/>
+    /// returns them) reads W on the device: a direction without a filter of its own reads it at every launch, and a
+    /// tiled input gradient's W' is made from it. Where both directions read filters made beforehand (Winograd's U,
+    /// W packed once: the CPU's every layer but with <c>--conv-algorithm direct</c>), a network needs no copy of
+    /// W: it would be 49 MiB of VGG-19's weights written into fresh memory for each network a run builds.
+    /// </summary>
+    public static bool ReadsWeight(Conv2dShape shape, ConvVariants variants) =>
+        variants.TiledInputGradient ||
+        new[] { false, true }.Any(inputGradient => FilterKey.Of(shape, variants, inputGradient).Floats(shape) == 0);
 
     /// <summary>
     /// Floats <see cref="Prepare"/> allocates for a layer beside W and the bias when it makes the filters itself:

@@ -211,39 +211,58 @@ public static class Winograd
             : s.InChannels;
         int strips = (rows + height - 1) / height;
         long pointStride = (long)strips * columns * height;
-        // Rows past the product's (the last strip's padding) are zeros: the register tile multiplies them.
-        for (int row = rows; row < strips * height; row++)
-        for (int xi = 0; xi < points; xi++)
-        for (int column = 0; column < columns; column++)
-            filter[xi * pointStride + ((long)(row / height) * columns + column) * height + row % height] = 0f;
-        host.For(s.OutChannels, (first, end) =>
+        // A strip's columns in blocks: each block's U goes to a buffer first, then each point's part of it to that
+        // point's plane in one run. The planes lie K*C floats apart, often a multiple of 4096 bytes, so writing each
+        // U straight to its alpha^2 places sends them all to one cache set: every line is evicted before the
+        // strip's other rows fill it, and the writes, not the arithmetic, cost most of the transform (a
+        // coarse-to-fine run makes a layer's filters again when its tile changes between scales). Rows past the
+        // product's (the last strip's padding) are zeros: the register tile multiplies them.
+        int blockColumns = Math.Max(1, FilterBlock / height), block = blockColumns * height;
+        host.For(strips, (first, end) =>
         {
             Span<double> w = stackalloc double[9];
             Span<double> half = stackalloc double[alpha * 3];
-            for (int k = first; k < end; k++)
-            for (int c = 0; c < s.InChannels; c++)
+            float* buffer = stackalloc float[points * block];
+            for (int strip = first; strip < end; strip++)
+            for (int column0 = 0; column0 < columns; column0 += blockColumns)
             {
-                int at = s.WeightIndex(k, c, 0, 0);
-                for (int e = 0; e < 9; e++) w[inputGradient ? 8 - e : e] = weight[at + e]; // flipped: w[2-ky][2-kx]
-                for (int i = 0; i < alpha; i++) // half = G w
-                for (int j = 0; j < 3; j++)
+                int n = Math.Min(blockColumns, columns - column0) * height;
+                for (int e0 = 0; e0 < n; e0++)
                 {
-                    double sum = 0;
-                    for (int a = 0; a < 3; a++) sum += g[i * 3 + a] * w[a * 3 + j];
-                    half[i * 3 + j] = sum;
+                    int column = column0 + e0 / height, row = strip * height + e0 % height;
+                    if (row >= rows)
+                    {
+                        for (int xi = 0; xi < points; xi++) buffer[xi * block + e0] = 0f;
+                        continue;
+                    }
+                    var (k, c) = inputGradient ? (column, row) : (row, column);
+                    int at = s.WeightIndex(k, c, 0, 0);
+                    for (int e = 0; e < 9; e++) w[inputGradient ? 8 - e : e] = weight[at + e]; // flipped: w[2-ky][2-kx]
+                    for (int i = 0; i < alpha; i++) // half = G w
+                    for (int j = 0; j < 3; j++)
+                    {
+                        double sum = 0;
+                        for (int a = 0; a < 3; a++) sum += g[i * 3 + a] * w[a * 3 + j];
+                        half[i * 3 + j] = sum;
+                    }
+                    for (int i = 0; i < alpha; i++) // U = half G^T
+                    for (int j = 0; j < alpha; j++)
+                    {
+                        double sum = 0;
+                        for (int b = 0; b < 3; b++) sum += half[i * 3 + b] * g[j * 3 + b];
+                        buffer[(i * alpha + j) * block + e0] = (float)sum;
+                    }
                 }
-                var (row, column) = inputGradient ? (c, k) : (k, c);
-                float* at0 = filter + ((long)(row / height) * columns + column) * height + row % height;
-                for (int i = 0; i < alpha; i++) // U = half G^T
-                for (int j = 0; j < alpha; j++)
-                {
-                    double sum = 0;
-                    for (int b = 0; b < 3; b++) sum += half[i * 3 + b] * g[j * 3 + b];
-                    at0[(i * alpha + j) * pointStride] = (float)sum;
-                }
+                float* to = filter + ((long)strip * columns + column0) * height;
+                for (int xi = 0; xi < points; xi++)
+                    new ReadOnlySpan<float>(buffer + xi * block, n).CopyTo(new Span<float>(to + xi * pointStride, n));
             }
         });
     }
+
+    /// <summary>Filter values a block of <see cref="WriteFilter"/> buffers per point: 128 floats, 8 cache lines.
+    /// </summary>
+    private const int FilterBlock = 128;
 
     // ---------------------------------------------------------------- the reference
 

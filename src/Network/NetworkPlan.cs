@@ -158,9 +158,10 @@ public sealed class NetworkPlan
     }
 
     /// <summary>
-    /// The part of <see cref="DeviceBytes"/> that is weights: each conv's weights and bias, and W' for a tiled input
-    /// gradient. The filters its variants read prepared instead of W (<see cref="Filters"/>) are not the network's:
-    /// the objective holds them once for all its networks (<see cref="PreparedFilters"/>).
+    /// The part of <see cref="DeviceBytes"/> that is weights: each conv's bias, its weights where a direction reads
+    /// them (<see cref="Conv2d.ReadsWeight"/>), and W' for a tiled input gradient. The filters its variants read
+    /// prepared instead of W (<see cref="Filters"/>) are not the network's: the objective holds them once for all its
+    /// networks (<see cref="PreparedFilters"/>).
     /// </summary>
     public long WeightBytes() => Layers.Sum(WeightBytes);
 
@@ -199,12 +200,12 @@ public sealed class NetworkPlan
     /// </summary>
     public long ConvFlops() => Layers.Where(l => l.Conv is not null).Sum(l => 2 * 2 * l.Conv!.Value.MultiplyAdds);
 
-    /// <summary>A conv's weights and bias on the device, and the transposed copy a tiled input gradient reads;
-    /// nothing for a pooling.</summary>
+    /// <summary>A conv's weights (where a direction reads them, <see cref="Conv2d.ReadsWeight"/>) and bias on the
+    /// device, and the transposed copy a tiled input gradient reads; nothing for a pooling.</summary>
     private static long WeightBytes(PlannedLayer layer)
     {
         if (layer.Conv is not { } conv) return 0;
-        return sizeof(float) * ((long)conv.WeightLength + conv.OutChannels +
-                                Conv2d.TransposedFloats(conv, layer.Kernels));
+        long weight = Conv2d.ReadsWeight(conv, layer.Kernels) ? conv.WeightLength : 0;
+        return sizeof(float) * (weight + conv.OutChannels + Conv2d.TransposedFloats(conv, layer.Kernels));
     }
 }

@@ -254,7 +254,8 @@ public sealed class VggNetwork
             ConvName = weights.Name;
             ReluName = planned.ReluName!;
             var shape = planned.Conv!.Value; // the plan's, as it counted the layer's bytes
-            var weight = memory.Upload(weights.Weight).View;
+            // W only where a direction reads it: on the CPU every layer reads filters made once per run instead.
+            var weight = Conv2d.ReadsWeight(shape, planned.Kernels) ? memory.Upload(weights.Weight).View : default;
             var bias = memory.Upload(weights.Bias).View;
             Output = output;
             if (planned.Mask == ReluMaskSource.Bits)

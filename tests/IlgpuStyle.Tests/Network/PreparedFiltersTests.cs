@@ -74,6 +74,36 @@ public sealed class PreparedFiltersTests(DeviceKind kind) : AcceleratorFixture(k
     }
 
     /// <summary>
+    /// A network uploads W only for the layers where a direction reads it (<see cref="Conv2d.ReadsWeight"/>), and its
+    /// plan counts exactly that: on the CPU, where every direction reads a filter made once per run, no layer's W
+    /// (VGG-19's would be 49 MiB written into fresh memory for each of a scale's two networks); with
+    /// <c>--conv-algorithm direct</c>, every layer's.
+    /// </summary>
+    [Test]
+    public void ANetworkHoldsWOnlyWhereADirectionReadsIt()
+    {
+        var weights = TinyVgg.Create();
+        string[] layers = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"];
+        var plan = NetworkPlan.Build(weights, 40, 36, Pooling.Max, layers, Kernels.Choice);
+        var convs = plan.Layers.Where(l => l.Conv is not null).ToList();
+        using var memory = new DeviceMemory(Accelerator);
+        var filters = new PreparedFilters(Kernels, weights, memory);
+        filters.Hold(plan.Filters());
+        long filterBytes = memory.CurrentBytes;
+        _ = new VggNetwork(Kernels, memory, weights, plan, filters);
+        Assert.That(memory.PeakBytes - filterBytes, Is.EqualTo(plan.DeviceBytes()), "allocated as planned");
+        long read = convs.Where(l => Conv2d.ReadsWeight(l.Conv!.Value, l.Kernels))
+            .Sum(l => sizeof(float) * l.Conv!.Value.WeightLength);
+        Assert.That(plan.WeightBytes(), Is.EqualTo(read + convs.Sum(l => sizeof(float) *
+            (l.Conv!.Value.OutChannels + Conv2d.TransposedFloats(l.Conv!.Value, l.Kernels)))));
+        if (Kind == DeviceKind.Cpu) Assert.That(read, Is.Zero, "every direction reads its own filter on the CPU");
+        var direct = NetworkPlan.Build(weights, 40, 36, Pooling.Max, layers,
+            new KernelChoice(Kernels.Choice.Accelerator, algorithm: ConvAlgorithm.Direct));
+        Assert.That(direct.Layers.Where(l => l.Conv is not null).Select(l => Conv2d.ReadsWeight(l.Conv!.Value,
+            l.Kernels)), Is.All.True, "the direct path reads W itself");
+    }
+
+    /// <summary>
     /// The filter transform written straight into a kernel's layout is <see cref="Winograd.TransformFilter"/>'s
     /// double-precision U rounded once, to the bit, in kernel 6's strips (21 rows: a partial strip, padded with
     /// zeros) and kernel 5's plain layout, both tiles and both directions.
