@@ -197,25 +197,51 @@ public sealed partial class Conv2d
         /// gathered lane by lane into <paramref name="scratch"/> (alpha^2 vectors), transformed, and stored at
         /// <c>v[((xi*panels + panel)*C + c)*Columns + lane0]</c>.
         /// </summary>
+        /// <remarks>
+        /// The lanes' tiles fall in runs along tile rows (one run a vector on a wide image). For each run the alpha
+        /// source rows its patches read are first copied into a small window, masked and zero-padded there with
+        /// vector instructions (<see cref="CpuGather.CopyRow"/>); each patch is then plain copies out of that
+        /// window, the same for every tile. Gathering element by element, a masked patch (the input gradient
+        /// through a ReLU) tested every element's bit or value with a branch whose outcome, a ReLU's sign, is a
+        /// coin toss: it cost several times the product itself on layers of 64 output channels.
+        /// </remarks>
         private void TransformInput(float* v, int block, int c0, int c1, float* scratch)
         {
             float* patch = scratch, half = scratch + _points * _lanes;
-            int columns = CpuGemm.Columns;
+            int columns = CpuGemm.Columns, alpha = _alpha, m = _m;
             long pointStride = (long)_panels * _s.InChannels * columns;
             int* origins = stackalloc int[2 * _block];
             int tiles = Origins(block, origins);
+            int windowWidth = _lanes * m + alpha - m;
+            float* window = stackalloc float[alpha * windowWidth];
+            var rows = new CpuGather
+            {
+                Source = _job.Source, Channels = _s.InChannels, Height = _s.Height, Width = _s.Width,
+                MaskValues = _job.MaskValues, MaskBits = _job.MaskBits,
+            };
             for (int c = c0; c < c1; c++)
             {
                 for (int t0 = 0; t0 < _block; t0 += _lanes)
                 {
-                    for (int e = 0; e < _lanes; e++)
+                    int e = 0, real = Math.Clamp(tiles - t0, 0, _lanes);
+                    while (e < real)
                     {
-                        int t = t0 + e;
-                        if (t < tiles) GatherPatch(patch + e, c, origins[2 * t], origins[2 * t + 1]);
-                        else ZeroPatch(patch + e);
+                        int oy = origins[2 * (t0 + e)], ox = origins[2 * (t0 + e) + 1], count = 1;
+                        while (e + count < real && origins[2 * (t0 + e + count)] == oy) count++;
+                        rows.OffsetX = ox - _s.Padding;
+                        int width = count * m + alpha - m;
+                        for (int a = 0; a < alpha; a++)
+                            rows.CopyRow(window + a * windowWidth, c, oy - _s.Padding + a, width);
+                        for (int k = 0; k < count; k++)
+                        {
+                            if (m == 4) PatchF4(window + k * m, windowWidth, patch + e + k);
+                            else PatchF2(window + k * m, windowWidth, patch + e + k);
+                        }
+                        e += count;
                     }
+                    for (; e < _lanes; e++) ZeroPatch(patch + e);
                     float* destination = v + ((long)(t0 / columns) * _s.InChannels + c) * columns + t0 % columns;
-                    if (_m == 4) InputF4(patch, half, destination, pointStride);
+                    if (m == 4) InputF4(patch, half, destination, pointStride);
                     else InputF2(patch, half, destination, pointStride);
                 }
             }
@@ -250,42 +276,28 @@ public sealed partial class Conv2d
         }
 
         /// <summary>
-        /// The alpha x alpha patch of channel c of the tile whose outputs start at (oy, ox), element (a, b) to
-        /// <c>patch[(a*alpha + b)*lanes]</c>, masked, zeros outside the source. A patch inside the source and
-        /// unmasked (most of them) is plain copies.
+        /// F(4x4, 3x3)'s 6 x 6 patch from the window (rows <paramref name="stride"/> apart), element (a, b) to
+        /// <c>patch[(a*6 + b)*lanes]</c>: one lane of the vectors the transform reads, written out in full.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private void GatherPatch(float* patch, int c, int oy, int ox)
+        private void PatchF4(float* window, int stride, float* patch)
         {
-            int alpha = _alpha, lanes = _lanes, height = _s.Height, width = _s.Width;
-            int y0 = oy - _s.Padding, x0 = ox - _s.Padding;
-            float* source = _job.Source;
-            long plane = (long)c * height * width;
-            bool inside = y0 >= 0 && y0 + alpha <= height && x0 >= 0 && x0 + alpha <= width;
-            if (inside && _job.MaskValues == null && _job.MaskBits == null)
+            int l = _lanes;
+            for (int a = 0; a < 6; a++, window += stride, patch += 6 * l)
             {
-                float* row = source + plane + (long)y0 * width + x0;
-                for (int a = 0; a < alpha; a++, row += width, patch += alpha * lanes)
-                for (int b = 0; b < alpha; b++)
-                    patch[b * lanes] = row[b];
-                return;
+                patch[0] = window[0]; patch[l] = window[1]; patch[2 * l] = window[2];
+                patch[3 * l] = window[3]; patch[4 * l] = window[4]; patch[5 * l] = window[5];
             }
-            for (int a = 0; a < alpha; a++, patch += alpha * lanes)
+        }
+
+        /// <summary>F(2x2, 3x3)'s 4 x 4 patch, as <see cref="PatchF4"/>.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private void PatchF2(float* window, int stride, float* patch)
+        {
+            int l = _lanes;
+            for (int a = 0; a < 4; a++, window += stride, patch += 4 * l)
             {
-                int y = y0 + a;
-                for (int b = 0; b < alpha; b++)
-                {
-                    int x = x0 + b;
-                    float value = 0f;
-                    if (y >= 0 && y < height && x >= 0 && x < width)
-                    {
-                        long i = plane + (long)y * width + x;
-                        bool keep = _job.MaskValues != null ? _job.MaskValues[i] > 0f
-                            : _job.MaskBits == null || ((_job.MaskBits[i >> 5] >> (int)(i & 31)) & 1u) != 0;
-                        value = keep ? source[i] : 0f;
-                    }
-                    patch[b * lanes] = value;
-                }
+                patch[0] = window[0]; patch[l] = window[1]; patch[2 * l] = window[2]; patch[3 * l] = window[3];
             }
         }
 
@@ -342,9 +354,8 @@ public sealed partial class Conv2d
                         float* value = result + e;
                         if (oy0 + m <= outHeight && ox0 + m <= outWidth)
                         {
-                            for (int a = 0; a < m; a++, target += outWidth, value += m * lanes)
-                            for (int b = 0; b < m; b++)
-                                target[b] = value[b * lanes];
+                            if (m == 4) StoreF4(value, target, outWidth);
+                            else StoreF2(value, target, outWidth);
                             continue;
                         }
                         int height = Math.Min(m, outHeight - oy0), width = Math.Min(m, outWidth - ox0);
@@ -354,6 +365,27 @@ public sealed partial class Conv2d
                     }
                 }
             }
+        }
+
+        /// <summary>One lane's 4 x 4 outputs of F(4x4, 3x3) (<c>value[(a*4 + b)*lanes]</c>) to the output rows, written
+        /// out in full.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private void StoreF4(float* value, float* target, int outWidth)
+        {
+            int l = _lanes;
+            for (int a = 0; a < 4; a++, target += outWidth, value += 4 * l)
+            {
+                target[0] = value[0]; target[1] = value[l]; target[2] = value[2 * l]; target[3] = value[3 * l];
+            }
+        }
+
+        /// <summary>One lane's 2 x 2 outputs of F(2x2, 3x3), as <see cref="StoreF4"/>.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private void StoreF2(float* value, float* target, int outWidth)
+        {
+            int l = _lanes;
+            target[0] = value[0]; target[1] = value[l];
+            target[outWidth] = value[2 * l]; target[outWidth + 1] = value[3 * l];
         }
 
         // ------------------------------------------------------------ the transforms, on vectors of tiles
