@@ -22,20 +22,29 @@ public sealed partial class MaxPool2d
         {
             float* top = pi + corner, bottom = top + s.Width;
             int ox = 0;
-            // Two windows per step, as 128-bit vectors (every processor has them; the pass is bound by memory):
-            // lanes 0 and 2 hold the windows' first places, the swapped copies put each window's second place
-            // beside them, and each 'if (v > best)' of kernel 1 becomes a select.
-            for (; ox + 2 <= outWidth; ox += 2)
+            // Four windows per step, as 128-bit vectors (every processor has them; the pass is bound by memory): the
+            // windows' four places are the even and odd elements of their two rows, taken apart into four vectors,
+            // and each 'if (v > best)' of kernel 1 becomes a select in every lane.
+            for (; ox + 4 <= outWidth; ox += 4)
             {
-                var t = Vector128.Load(top + ox * Window);
-                var b = Vector128.Load(bottom + ox * Window);
-                var best = t;
+                float* t = top + ox * Window, b = bottom + ox * Window;
+                var t0 = Vector128.Load(t);
+                var t1 = Vector128.Load(t + 4);
+                var b0 = Vector128.Load(b);
+                var b1 = Vector128.Load(b + 4);
+                var best = Evens(t0, t1);
                 var place = Vector128<int>.Zero;
-                Take(ref best, ref place, Vector128.Shuffle(t, Vector128.Create(1, 0, 3, 2)), 1);
-                Take(ref best, ref place, b, 2);
-                Take(ref best, ref place, Vector128.Shuffle(b, Vector128.Create(1, 0, 3, 2)), 3);
-                Store(po, pa, o + ox, best.ToScalar(), place.ToScalar(), reluInput);
-                Store(po, pa, o + ox + 1, best.GetElement(2), place.GetElement(2), reluInput);
+                Take(ref best, ref place, Odds(t0, t1), 1);
+                Take(ref best, ref place, Evens(b0, b1), 2);
+                Take(ref best, ref place, Odds(b0, b1), 3);
+                Vector128.Store(best, po + o + ox);
+                if (reluInput)
+                {
+                    var none = Vector128.LessThanOrEqual(best, Vector128<float>.Zero).AsInt32();
+                    place = Vector128.ConditionalSelect(none, Vector128.Create((int)NoWinner), place);
+                }
+                var places = Vector128.Narrow(place.AsUInt32(), place.AsUInt32());
+                Unsafe.WriteUnaligned(pa + o + ox, Vector128.Narrow(places, places).AsUInt32().ToScalar());
             }
             for (; ox < outWidth; ox++)
             {
@@ -48,6 +57,19 @@ public sealed partial class MaxPool2d
             }
         });
     }
+
+    /// <summary>Elements 0 and 2 of <paramref name="a"/>, then of <paramref name="b"/>: the first places of four
+    /// windows.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<float> Evens(Vector128<float> a, Vector128<float> b) =>
+        Vector128.ConditionalSelect(Vector128.Create(0, 0, -1, -1).AsSingle(),
+            Vector128.Shuffle(b, Vector128.Create(0, 0, 0, 2)), Vector128.Shuffle(a, Vector128.Create(0, 2, 0, 0)));
+
+    /// <summary>Elements 1 and 3 of <paramref name="a"/>, then of <paramref name="b"/>: the second places.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<float> Odds(Vector128<float> a, Vector128<float> b) =>
+        Vector128.ConditionalSelect(Vector128.Create(0, 0, -1, -1).AsSingle(),
+            Vector128.Shuffle(b, Vector128.Create(1, 1, 1, 3)), Vector128.Shuffle(a, Vector128.Create(1, 3, 1, 1)));
 
     /// <summary>Kernel 1's <c>if (value &gt; best) { best = value; place = p; }</c> in every lane, as
     /// selects.</summary>
