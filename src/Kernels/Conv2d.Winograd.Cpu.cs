@@ -15,18 +15,21 @@ namespace IlgpuStyle.Kernels;
 /// as keep the block's transformed input in L2). A core takes a block and, for it:</para>
 /// <list type="number">
 /// <item>transforms its input, <c>V[xi][c][t] = (B^T d[c,t] B)[xi]</c> for every channel, vectorised over the
-/// tiles (each lane a tile: the alpha x alpha patches are gathered lane by lane, then transformed as vectors),
-/// into the panel layout the register tile reads, <c>[xi][panel][c][Columns]</c>; the backward pass applies the
-/// ReLU's mask to dOut here, as it gathers;</item>
-/// <item>for each strip of <see cref="CpuGemm.Rows"/> output channels and each of the alpha^2 points, multiplies
-/// the prepared filter's strip (U, packed once by <see cref="Conv2d.Prepare"/>) by the block's V over all C
-/// channels in one pass of <see cref="CpuGemm"/>'s register tile, the accumulators never leaving the registers;</item>
-/// <item>transforms the strip's products back, <c>A^T M A</c>, vectorised over the tiles, adds the bias, applies
+/// tiles (each lane a tile: the alpha x alpha patches are copied lane by lane out of a window of source rows, then
+/// transformed as vectors), into the panel layout the register tile reads, <c>[xi][panel][c][Columns]</c>; the
+/// backward pass applies the ReLU's mask to dOut here, as it copies the window;</item>
+/// <item>for each of the alpha^2 points and each strip of <see cref="CpuGemm.Rows"/> output channels, multiplies the
+/// prepared filter's strip (U, packed once by <see cref="Conv2d.Prepare"/>) by the block's V over all C channels in
+/// one pass of <see cref="CpuGemm"/>'s register tile per panel, the accumulators never leaving the registers, and
+/// keeps the products of every strip;</item>
+/// <item>transforms each strip's products back, <c>A^T M A</c>, vectorised over the tiles, adds the bias, applies
 /// the ReLU and stores each tile's m x m outputs (those inside the image).</item>
 /// </list>
-/// <para>So the transformed input and the products stay in the core's caches: nothing the size of the image is
-/// written beside the output. A small image (fewer blocks than the cores want) splits its strips over the cores
-/// too; its V is then transformed once, in parallel, into a buffer they share. Each output is computed by one
+/// <para>So nothing the size of the image is written beside the output, and U and V are each read once per block
+/// (the point outermost: see <c>Multiply</c>). A small image (fewer blocks than the cores want) splits its strips
+/// over the cores too; its V is then transformed once, in parallel, into a buffer they share, and where it has
+/// strips enough for every core, a core takes a group of strips over every block, so that U (up to 37.7 MB, more
+/// than V and the products together on VGG's deep layers) is read once per layer. Each output is computed by one
 /// core in a fixed order: the result does not depend on the number of threads.</para>
 /// <para>The input gradient is the same algorithm on <see cref="Conv2dShape.Transposed"/> with its own filter
 /// U' (the flipped, transposed W, transformed once).</para>
@@ -116,7 +119,8 @@ public sealed partial class Conv2d
         private readonly WinogradJob _job;
         private readonly Conv2dShape _s;
         private readonly int _m, _alpha, _points, _tileColumns, _tiles, _lanes;
-        private readonly int _block, _panels, _blocks, _strips, _stripsPerItem, _stripGroups;
+        private readonly int _block, _panels, _blocks, _strips, _stripsPerItem, _stripGroups, _blocksPerItem;
+        private readonly bool _shareV;
         private float* _sharedV;
 
         public CpuWinograd(CpuHost host, WinogradJob job)
@@ -138,20 +142,32 @@ public sealed partial class Conv2d
             _blocks = (_tiles + _block - 1) / _block;
             _strips = CpuGemm.Strips(_s.OutChannels);
             int wanted = 4 * host.Threads;
+            _blocksPerItem = 1;
             _stripsPerItem = _blocks >= wanted || host.Threads == 1
                 ? _strips : Math.Max(1, _strips * _blocks / wanted);
             _stripGroups = (_strips + _stripsPerItem - 1) / _stripsPerItem;
+            _shareV = _stripGroups > 1 && BlockV * _blocks <= WinogradSharedFloats;
+            if (_shareV && _strips >= wanted)
+            {
+                // Few blocks, enough strips: an item is a group of strips over every block, so that U, which can be
+                // larger than V and M together (37.7 MB for conv4's F(4x4) filters), is read once per layer.
+                _blocksPerItem = _blocks;
+                _stripsPerItem = _strips / wanted;
+                _stripGroups = (_strips + _stripsPerItem - 1) / _stripsPerItem;
+            }
         }
 
         /// <summary>Floats of one block's V, <c>alpha^2 C block</c>.</summary>
         private long BlockV => (long)_points * _s.InChannels * _block;
 
+        /// <summary>Floats of one strip's products for a block, <c>Rows alpha^2 block</c>.</summary>
+        private long StripProducts => (long)CpuGemm.Rows * _points * _block;
+
         public void Run()
         {
-            bool share = _stripGroups > 1 && BlockV * _blocks <= WinogradSharedFloats;
-            using var shared = share ? _host.Rent(BlockV * _blocks) : default;
+            using var shared = _shareV ? _host.Rent(BlockV * _blocks) : default;
             _sharedV = shared.Pointer;
-            if (share)
+            if (_shareV)
             {
                 // Every block's V once, the channels spread over the cores, before any core multiplies.
                 int channels = _s.InChannels;
@@ -165,28 +181,32 @@ public sealed partial class Conv2d
                     }
                 });
             }
-            _host.For(_blocks * _stripGroups, RunItems);
+            _host.For(_blocks / _blocksPerItem * _stripGroups, RunItems);
         }
 
+        /// <summary>
+        /// Work items [first, end): each a group of strips over one block, or over every block when
+        /// <see cref="_blocksPerItem"/> says so; the products of all its strips and blocks are kept until the output
+        /// transforms.
+        /// </summary>
         private void RunItems(int first, int end)
         {
             using var v = _sharedV == null ? _host.Rent(BlockV) : default;
-            using var products = _host.Rent((long)CpuGemm.Rows * _points * _block);
+            using var products = _host.Rent(_blocksPerItem * _stripsPerItem * StripProducts);
             float* scratch = stackalloc float[2 * _points * _lanes];
             float* zeros = stackalloc float[CpuGemm.Rows];
             new Span<float>(zeros, CpuGemm.Rows).Clear();
             for (int item = first; item < end; item++)
             {
-                int block = item / _stripGroups, group = item % _stripGroups;
-                float* blockV = v.Pointer;
-                if (_sharedV != null) blockV = _sharedV + block * BlockV;
-                else TransformInput(blockV, block, 0, _s.InChannels, scratch);
-                int endStrip = Math.Min(_strips, (group + 1) * _stripsPerItem);
-                for (int strip = group * _stripsPerItem; strip < endStrip; strip++)
-                {
-                    Multiply(blockV, strip, products.Pointer, zeros);
-                    TransformOutput(products.Pointer, block, strip, scratch);
-                }
+                int firstBlock = item / _stripGroups * _blocksPerItem, group = item % _stripGroups;
+                int endBlock = firstBlock + _blocksPerItem;
+                if (_sharedV == null) TransformInput(v.Pointer, firstBlock, 0, _s.InChannels, scratch);
+                int firstStrip = group * _stripsPerItem, endStrip = Math.Min(_strips, firstStrip + _stripsPerItem);
+                Multiply(v.Pointer, firstBlock, endBlock, firstStrip, endStrip, products.Pointer, zeros);
+                float* product = products.Pointer;
+                for (int block = firstBlock; block < endBlock; block++)
+                for (int strip = firstStrip; strip < endStrip; strip++, product += StripProducts)
+                    TransformOutput(product, block, strip, scratch);
             }
         }
 
@@ -201,9 +221,10 @@ public sealed partial class Conv2d
         /// The lanes' tiles fall in runs along tile rows (one run a vector on a wide image). For each run the alpha
         /// source rows its patches read are first copied into a small window, masked and zero-padded there with
         /// vector instructions (<see cref="CpuGather.CopyRow"/>); each patch is then plain copies out of that
-        /// window, the same for every tile. Gathering element by element, a masked patch (the input gradient
-        /// through a ReLU) tested every element's bit or value with a branch whose outcome, a ReLU's sign, is a
-        /// coin toss: it cost several times the product itself on layers of 64 output channels.
+        /// window, the same for every tile.
+        /// Gathering element by element, a masked patch (the input gradient through a ReLU) tested every element's
+        /// bit or value with a branch whose outcome, a ReLU's sign, is a coin toss: it cost several times the
+        /// product itself on layers of 64 output channels.
         /// </remarks>
         private void TransformInput(float* v, int block, int c0, int c1, float* scratch)
         {
@@ -304,21 +325,39 @@ public sealed partial class Conv2d
         // ------------------------------------------------------------ 2. the products
 
         /// <summary>
-        /// For one strip of output channels and every point xi: <c>M[i][xi][t] = sum_c U[xi][strip*Rows + i][c]
-        /// V[xi][c][t]</c>, one register tile per panel of the block over all C channels.
+        /// For blocks [<paramref name="firstBlock"/>, <paramref name="endBlock"/>) (their V shared, or the one block's
+        /// in <paramref name="ownV"/>), strips [<paramref name="firstStrip"/>, <paramref name="endStrip"/>) of output
+        /// channels and every point xi: <c>M[i][xi][t] = sum_c U[xi][strip*Rows + i][c] V[xi][c][t]</c>, one register
+        /// tile per strip and panel over all C channels, block by block and strip by strip in
+        /// <paramref name="products"/> (<see cref="StripProducts"/> floats each).
         /// </summary>
-        private void Multiply(float* v, int strip, float* products, float* zeros)
+        /// <remarks>
+        /// The point is the outermost loop: a strip's U for it (C x Rows floats) stays in the first-level cache while
+        /// it multiplies every panel, and the point's panels of V (C x Columns floats each) stay in the core's cache
+        /// while every strip multiplies them; U and V are each read once. With the strips outermost, as before, all of
+        /// V (alpha^2 C block floats, 1.2-2.4 MB on VGG's layers, more than a core's L2) was read again from the
+        /// shared cache for every strip of 8 output channels.
+        /// </remarks>
+        private void Multiply(float* ownV, int firstBlock, int endBlock, int firstStrip, int endStrip, float* products,
+            float* zeros)
         {
             int columns = CpuGemm.Columns, rows = CpuGemm.Rows, channels = _s.InChannels;
+            int strips = endStrip - firstStrip;
             long ldc = (long)_points * _block;
             for (int xi = 0; xi < _points; xi++)
             {
-                float* a = _job.Filter + ((long)xi * _strips + strip) * channels * rows;
-                for (int q = 0; q < _panels; q++)
+                for (int strip = firstStrip; strip < endStrip; strip++)
                 {
-                    float* b = v + ((long)xi * _panels + q) * channels * columns;
-                    CpuGemm.MicroKernel<TVector>(a, b, channels, products + (long)xi * _block + q * columns, ldc, zeros,
-                        relu: false);
+                    float* a = _job.Filter + ((long)xi * _strips + strip) * channels * rows;
+                    for (int block = firstBlock; block < endBlock; block++)
+                    {
+                        float* v = (_sharedV != null ? _sharedV + block * BlockV : ownV) +
+                            (long)xi * _panels * channels * columns;
+                        long at = (long)(block - firstBlock) * strips + strip - firstStrip;
+                        float* c = products + at * StripProducts + (long)xi * _block;
+                        for (int q = 0; q < _panels; q++, v += channels * columns, c += columns)
+                            CpuGemm.MicroKernel<TVector>(a, v, channels, c, ldc, zeros, relu: false);
+                    }
                 }
             }
         }
