@@ -220,8 +220,8 @@ public sealed partial class Conv2d
         /// <remarks>
         /// The lanes' tiles fall in runs along tile rows (one run a vector on a wide image). For each run the alpha
         /// source rows its patches read are first copied into a small window, masked and zero-padded there with
-        /// vector instructions (<see cref="CpuGather.CopyRow"/>); each patch is then plain copies out of that
-        /// window, the same for every tile.
+        /// vector instructions (<see cref="CpuGather.CopyRow"/>), unless the run lies inside the source and there is
+        /// no mask; each patch is then plain copies out of the window (or the source), the same for every tile.
         /// Gathering element by element, a masked patch (the input gradient through a ReLU) tested every element's
         /// bit or value with a branch whose outcome, a ReLU's sign, is a coin toss: it cost several times the
         /// product itself on layers of 64 output channels.
@@ -235,6 +235,7 @@ public sealed partial class Conv2d
             int tiles = Origins(block, origins);
             int windowWidth = _lanes * m + alpha - m;
             float* window = stackalloc float[alpha * windowWidth];
+            bool unmasked = _job.MaskValues == null && _job.MaskBits == null;
             var rows = new CpuGather
             {
                 Source = _job.Source, Channels = _s.InChannels, Height = _s.Height, Width = _s.Width,
@@ -249,14 +250,24 @@ public sealed partial class Conv2d
                     {
                         int oy = origins[2 * (t0 + e)], ox = origins[2 * (t0 + e) + 1], count = 1;
                         while (e + count < real && origins[2 * (t0 + e + count)] == oy) count++;
-                        rows.OffsetX = ox - _s.Padding;
-                        int width = count * m + alpha - m;
-                        for (int a = 0; a < alpha; a++)
-                            rows.CopyRow(window + a * windowWidth, c, oy - _s.Padding + a, width);
+                        int y0 = oy - _s.Padding, x0 = ox - _s.Padding, width = count * m + alpha - m;
+                        float* from = window;
+                        int stride = windowWidth;
+                        if (unmasked && y0 >= 0 && y0 + alpha <= _s.Height && x0 >= 0 && x0 + width <= _s.Width)
+                        {
+                            // Inside the source and nothing to mask: the patches are read where they are.
+                            from = _job.Source + ((long)c * _s.Height + y0) * _s.Width + x0;
+                            stride = _s.Width;
+                        }
+                        else
+                        {
+                            rows.OffsetX = x0;
+                            for (int a = 0; a < alpha; a++) rows.CopyRow(window + a * windowWidth, c, y0 + a, width);
+                        }
                         for (int k = 0; k < count; k++)
                         {
-                            if (m == 4) PatchF4(window + k * m, windowWidth, patch + e + k);
-                            else PatchF2(window + k * m, windowWidth, patch + e + k);
+                            if (m == 4) PatchF4(from + k * m, stride, patch + e + k);
+                            else PatchF2(from + k * m, stride, patch + e + k);
                         }
                         e += count;
                     }
@@ -297,8 +308,8 @@ public sealed partial class Conv2d
         }
 
         /// <summary>
-        /// F(4x4, 3x3)'s 6 x 6 patch from the window (rows <paramref name="stride"/> apart), element (a, b) to
-        /// <c>patch[(a*6 + b)*lanes]</c>: one lane of the vectors the transform reads, written out in full.
+        /// F(4x4, 3x3)'s 6 x 6 patch from the window or the source (rows <paramref name="stride"/> apart), element
+        /// (a, b) to <c>patch[(a*6 + b)*lanes]</c>: one lane of the vectors the transform reads, written out in full.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private void PatchF4(float* window, int stride, float* patch)
