@@ -36,8 +36,12 @@ namespace IlgpuStyle.Kernels;
 /// </remarks>
 public sealed partial class Conv2d
 {
-    /// <summary>Floats of a block's transformed input a core keeps (1.5 MB: its L2, or most of it).</summary>
-    private const long WinogradBlockFloats = 3 << 17;
+    /// <summary>
+    /// Floats of a block's transformed input a core keeps (768 KB: with the block's products beside it, about a core's
+    /// L2 of 1 MB; at 1.5 MB, conv1_2 and conv2_1 ran 10-15% slower). A block holds at least one panel, so V's of
+    /// 256 channels and more are larger.
+    /// </summary>
+    private const long WinogradBlockFloats = 3 << 16;
 
     /// <summary>At most this many panels of tiles in a block (the products' scratch stays small).</summary>
     private const int WinogradMaxPanels = 8;
