@@ -38,8 +38,8 @@ public sealed partial class Conv2d
 {
     /// <summary>
     /// Floats of a block's transformed input a core keeps (768 KB: with the block's products beside it, about a core's
-    /// L2 of 1 MB; at 1.5 MB, conv1_2 and conv2_1 ran 10-15% slower). A block holds at least one panel, so V's of
-    /// 256 channels and more are larger.
+    /// L2 of 1 MB; at 1.5 MB, conv1_2's forward ran 5-15% and conv2_1's 25% slower). A block holds at least one
+    /// panel, so V's of 256 channels and more are larger.
     /// </summary>
     private const long WinogradBlockFloats = 3 << 16;
 
