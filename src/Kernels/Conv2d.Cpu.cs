@@ -276,9 +276,10 @@ public sealed partial class Conv2d
     /// 64), stride 1, computed as a stencil over the image instead of a matrix product: as a product it would fill a
     /// strip of 8 rows with 3, and gather every column of B (R = 576 values a pixel, masked) for 3 uses each. Here
     /// each output row of pixels is computed from the source rows its window reads, copied (masked, zero-padded)
-    /// once per output row into a buffer: per reduction step one broadcast per row and 4 vectors of shifted pixels,
-    /// 4 x 4 fused multiply-adds. Each output is the same chain of fused multiply-adds, in the same order of the
-    /// reduction (channel, kernel row, kernel column) from the same start, as the matrix product's: the same bits.
+    /// into a ring of KH rows, one new row per output row: per reduction step one broadcast per row and 4 vectors of
+    /// shifted pixels, 4 x 4 fused multiply-adds (4 x 3 for 3 rows). Each output is the same chain of fused
+    /// multiply-adds, in the same order of the reduction (channel, kernel row, kernel column) from the same start, as
+    /// the matrix product's: the same bits.
     /// </summary>
     private unsafe void RunCpuStencil(float* output, float* packed, float* bias, CpuGather g, int rows, int pixels,
         bool relu)
@@ -300,20 +301,26 @@ public sealed partial class Conv2d
         int blocks = (width + block - 1) / block;
         // A source row as the window reads it: column i is source column i + OffsetX, zeros outside the image
         // and past the last block's reach.
+        // The KH source rows an output row reads, all channels of each, in a ring of KH slots (source row vy in slot
+        // vy mod KH): each next output row copies only the one row it adds.
         int ringWidth = blocks * block + g.KernelWidth - 1;
-        long ringLength = (long)g.KernelHeight * g.Channels * ringWidth;
+        long slot = (long)g.Channels * ringWidth;
         _host.For(height, (first, end) =>
         {
-            using var ring = _host.Rent(ringLength);
-            float* window = ring.Pointer;
+            using var ring = _host.Rent(g.KernelHeight * slot);
+            float** rowsOf = stackalloc float*[g.KernelHeight];
             for (int y = first; y < end; y++)
             {
                 for (int i = 0; i < g.KernelHeight; i++)
-                for (int k = 0; k < g.Channels; k++)
-                    g.CopyRow(window + ((long)i * g.Channels + k) * ringWidth, k, y + i + g.OffsetY, ringWidth);
+                {
+                    int vy = y + i + g.OffsetY;
+                    rowsOf[i] = ring.Pointer + (vy % g.KernelHeight + g.KernelHeight) % g.KernelHeight * slot;
+                    if (y > first && i < g.KernelHeight - 1) continue; // copied for the row above
+                    for (int k = 0; k < g.Channels; k++) g.CopyRow(rowsOf[i] + (long)k * ringWidth, k, vy, ringWidth);
+                }
                 for (int b = 0; b < blocks; b++)
                 {
-                    StencilBlock<TVector>(window, ringWidth, g.Channels, g.KernelHeight, g.KernelWidth, packed,
+                    StencilBlock<TVector>(rowsOf, ringWidth, g.Channels, g.KernelHeight, g.KernelWidth, packed,
                         CpuGemm.Rows, b * block, bias, relu, output, (long)y * width, pixels, rows,
                         Math.Min(block, width - b * block));
                 }
@@ -323,10 +330,10 @@ public sealed partial class Conv2d
 
     /// <summary>
     /// One block of <see cref="StencilVectors"/> vectors of an output row, for every row of the product (at most
-    /// 4): out[row][offset + x0 + e] = start + sum over (channel, i, j) of A[row][r] * window[i][channel][x0 + e + j].
+    /// 4): out[row][offset + x0 + e] = start + sum over (channel, i, j) of A[row][r] * rowsOf[i][channel][x0 + e + j].
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void StencilBlock<TVector>(float* window, int ringWidth, int channels, int kernelHeight,
+    private static unsafe void StencilBlock<TVector>(float** rowsOf, int ringWidth, int channels, int kernelHeight,
         int kernelWidth, float* a, int strideA, int x0, float* bias, bool relu, float* output, long offset,
         int pixels, int rows, int count)
         where TVector : struct
@@ -337,10 +344,11 @@ public sealed partial class Conv2d
         c10 = c11 = c12 = c13 = Simd<TVector>.Broadcast(bias != null && rows > 1 ? bias[1] : 0f);
         c20 = c21 = c22 = c23 = Simd<TVector>.Broadcast(bias != null && rows > 2 ? bias[2] : 0f);
         c30 = c31 = c32 = c33 = Simd<TVector>.Broadcast(bias != null && rows > 3 ? bias[3] : 0f);
+        bool four = rows > 3;
         for (int k = 0; k < channels; k++)
         for (int i = 0; i < kernelHeight; i++)
         {
-            float* row = window + ((long)i * channels + k) * ringWidth + x0;
+            float* row = rowsOf[i] + (long)k * ringWidth + x0;
             for (int j = 0; j < kernelWidth; j++, a += strideA)
             {
                 var v0 = Simd<TVector>.Load(row + j); var v1 = Simd<TVector>.Load(row + j + n);
@@ -354,6 +362,7 @@ public sealed partial class Conv2d
                 w = Simd<TVector>.Broadcast(a[2]);
                 c20 = Simd<TVector>.MultiplyAdd(w, v0, c20); c21 = Simd<TVector>.MultiplyAdd(w, v1, c21);
                 c22 = Simd<TVector>.MultiplyAdd(w, v2, c22); c23 = Simd<TVector>.MultiplyAdd(w, v3, c23);
+                if (!four) continue; // three rows (conv1_1's input gradient: the image's channels) do a quarter less
                 w = Simd<TVector>.Broadcast(a[3]);
                 c30 = Simd<TVector>.MultiplyAdd(w, v0, c30); c31 = Simd<TVector>.MultiplyAdd(w, v1, c31);
                 c32 = Simd<TVector>.MultiplyAdd(w, v2, c32); c33 = Simd<TVector>.MultiplyAdd(w, v3, c33);

@@ -15,26 +15,33 @@ namespace IlgpuStyle.Kernels;
 /// as keep the block's transformed input in L2). A core takes a block and, for it:</para>
 /// <list type="number">
 /// <item>transforms its input, <c>V[xi][c][t] = (B^T d[c,t] B)[xi]</c> for every channel, vectorised over the
-/// tiles (each lane a tile: the alpha x alpha patches are gathered lane by lane, then transformed as vectors),
-/// into the panel layout the register tile reads, <c>[xi][panel][c][Columns]</c>; the backward pass applies the
-/// ReLU's mask to dOut here, as it gathers;</item>
-/// <item>for each strip of <see cref="CpuGemm.Rows"/> output channels and each of the alpha^2 points, multiplies
-/// the prepared filter's strip (U, packed once by <see cref="Conv2d.Prepare"/>) by the block's V over all C
-/// channels in one pass of <see cref="CpuGemm"/>'s register tile, the accumulators never leaving the registers;</item>
-/// <item>transforms the strip's products back, <c>A^T M A</c>, vectorised over the tiles, adds the bias, applies
+/// tiles (each lane a tile: the alpha x alpha patches are copied lane by lane out of a window of source rows, then
+/// transformed as vectors), into the panel layout the register tile reads, <c>[xi][panel][c][Columns]</c>; the
+/// backward pass applies the ReLU's mask to dOut here, as it copies the window;</item>
+/// <item>for each of the alpha^2 points and each strip of <see cref="CpuGemm.Rows"/> output channels, multiplies the
+/// prepared filter's strip (U, packed once by <see cref="Conv2d.Prepare"/>) by the block's V over all C channels in
+/// one pass of <see cref="CpuGemm"/>'s register tile per panel, the accumulators never leaving the registers, and
+/// keeps the products of every strip;</item>
+/// <item>transforms each strip's products back, <c>A^T M A</c>, vectorised over the tiles, adds the bias, applies
 /// the ReLU and stores each tile's m x m outputs (those inside the image).</item>
 /// </list>
-/// <para>So the transformed input and the products stay in the core's caches: nothing the size of the image is
-/// written beside the output. A small image (fewer blocks than the cores want) splits its strips over the cores
-/// too; its V is then transformed once, in parallel, into a buffer they share. Each output is computed by one
+/// <para>So nothing the size of the image is written beside the output, and U and V are each read once per block
+/// (the point outermost: see <c>Multiply</c>). A small image (fewer blocks than the cores want) splits its strips
+/// over the cores too; its V is then transformed once, in parallel, into a buffer they share, and where it has
+/// strips enough for every core, a core takes a group of strips over every block, so that U (up to 37.7 MB, more
+/// than V and the products together on VGG's deep layers) is read once per layer. Each output is computed by one
 /// core in a fixed order: the result does not depend on the number of threads.</para>
 /// <para>The input gradient is the same algorithm on <see cref="Conv2dShape.Transposed"/> with its own filter
 /// U' (the flipped, transposed W, transformed once).</para>
 /// </remarks>
 public sealed partial class Conv2d
 {
-    /// <summary>Floats of a block's transformed input a core keeps (1.5 MB: its L2, or most of it).</summary>
-    private const long WinogradBlockFloats = 3 << 17;
+    /// <summary>
+    /// Floats of a block's transformed input a core keeps (768 KB: with the block's products beside it, about a core's
+    /// L2 of 1 MB; at 1.5 MB, conv1_2's forward ran 5-15% and conv2_1's 25% slower). A block holds at least one
+    /// panel, so V's of 256 channels and more are larger.
+    /// </summary>
+    private const long WinogradBlockFloats = 3 << 16;
 
     /// <summary>At most this many panels of tiles in a block (the products' scratch stays small).</summary>
     private const int WinogradMaxPanels = 8;
@@ -116,7 +123,8 @@ public sealed partial class Conv2d
         private readonly WinogradJob _job;
         private readonly Conv2dShape _s;
         private readonly int _m, _alpha, _points, _tileColumns, _tiles, _lanes;
-        private readonly int _block, _panels, _blocks, _strips, _stripsPerItem, _stripGroups;
+        private readonly int _block, _panels, _blocks, _strips, _stripsPerItem, _stripGroups, _blocksPerItem;
+        private readonly bool _shareV;
         private float* _sharedV;
 
         public CpuWinograd(CpuHost host, WinogradJob job)
@@ -138,20 +146,32 @@ public sealed partial class Conv2d
             _blocks = (_tiles + _block - 1) / _block;
             _strips = CpuGemm.Strips(_s.OutChannels);
             int wanted = 4 * host.Threads;
+            _blocksPerItem = 1;
             _stripsPerItem = _blocks >= wanted || host.Threads == 1
                 ? _strips : Math.Max(1, _strips * _blocks / wanted);
             _stripGroups = (_strips + _stripsPerItem - 1) / _stripsPerItem;
+            _shareV = _stripGroups > 1 && BlockV * _blocks <= WinogradSharedFloats;
+            if (_shareV && _strips >= wanted)
+            {
+                // Few blocks, enough strips: an item is a group of strips over every block, so that U, which can be
+                // larger than V and M together (37.7 MB for conv4's F(4x4) filters), is read once per layer.
+                _blocksPerItem = _blocks;
+                _stripsPerItem = _strips / wanted;
+                _stripGroups = (_strips + _stripsPerItem - 1) / _stripsPerItem;
+            }
         }
 
         /// <summary>Floats of one block's V, <c>alpha^2 C block</c>.</summary>
         private long BlockV => (long)_points * _s.InChannels * _block;
 
+        /// <summary>Floats of one strip's products for a block, <c>Rows alpha^2 block</c>.</summary>
+        private long StripProducts => (long)CpuGemm.Rows * _points * _block;
+
         public void Run()
         {
-            bool share = _stripGroups > 1 && BlockV * _blocks <= WinogradSharedFloats;
-            using var shared = share ? _host.Rent(BlockV * _blocks) : default;
+            using var shared = _shareV ? _host.Rent(BlockV * _blocks) : default;
             _sharedV = shared.Pointer;
-            if (share)
+            if (_shareV)
             {
                 // Every block's V once, the channels spread over the cores, before any core multiplies.
                 int channels = _s.InChannels;
@@ -165,28 +185,32 @@ public sealed partial class Conv2d
                     }
                 });
             }
-            _host.For(_blocks * _stripGroups, RunItems);
+            _host.For(_blocks / _blocksPerItem * _stripGroups, RunItems);
         }
 
+        /// <summary>
+        /// Work items [first, end): each a group of strips over one block, or over every block when
+        /// <see cref="_blocksPerItem"/> says so; the products of all its strips and blocks are kept until the output
+        /// transforms.
+        /// </summary>
         private void RunItems(int first, int end)
         {
             using var v = _sharedV == null ? _host.Rent(BlockV) : default;
-            using var products = _host.Rent((long)CpuGemm.Rows * _points * _block);
+            using var products = _host.Rent(_blocksPerItem * _stripsPerItem * StripProducts);
             float* scratch = stackalloc float[2 * _points * _lanes];
             float* zeros = stackalloc float[CpuGemm.Rows];
             new Span<float>(zeros, CpuGemm.Rows).Clear();
             for (int item = first; item < end; item++)
             {
-                int block = item / _stripGroups, group = item % _stripGroups;
-                float* blockV = v.Pointer;
-                if (_sharedV != null) blockV = _sharedV + block * BlockV;
-                else TransformInput(blockV, block, 0, _s.InChannels, scratch);
-                int endStrip = Math.Min(_strips, (group + 1) * _stripsPerItem);
-                for (int strip = group * _stripsPerItem; strip < endStrip; strip++)
-                {
-                    Multiply(blockV, strip, products.Pointer, zeros);
-                    TransformOutput(products.Pointer, block, strip, scratch);
-                }
+                int firstBlock = item / _stripGroups * _blocksPerItem, group = item % _stripGroups;
+                int endBlock = firstBlock + _blocksPerItem;
+                if (_sharedV == null) TransformInput(v.Pointer, firstBlock, 0, _s.InChannels, scratch);
+                int firstStrip = group * _stripsPerItem, endStrip = Math.Min(_strips, firstStrip + _stripsPerItem);
+                Multiply(v.Pointer, firstBlock, endBlock, firstStrip, endStrip, products.Pointer, zeros);
+                float* product = products.Pointer;
+                for (int block = firstBlock; block < endBlock; block++)
+                for (int strip = firstStrip; strip < endStrip; strip++, product += StripProducts)
+                    TransformOutput(product, block, strip, scratch);
             }
         }
 
@@ -197,25 +221,63 @@ public sealed partial class Conv2d
         /// gathered lane by lane into <paramref name="scratch"/> (alpha^2 vectors), transformed, and stored at
         /// <c>v[((xi*panels + panel)*C + c)*Columns + lane0]</c>.
         /// </summary>
+        /// <remarks>
+        /// The lanes' tiles fall in runs along tile rows (one run a vector on a wide image). For each run the alpha
+        /// source rows its patches read are first copied into a small window, masked and zero-padded there with
+        /// vector instructions (<see cref="CpuGather.CopyRow"/>), unless the run lies inside the source and there is
+        /// no mask; each patch is then plain copies out of the window (or the source), the same for every tile.
+        /// Gathering element by element, a masked patch (the input gradient through a ReLU) tested every element's
+        /// bit or value with a branch whose outcome, a ReLU's sign, is a coin toss: it cost several times the
+        /// product itself on layers of 64 output channels.
+        /// </remarks>
         private void TransformInput(float* v, int block, int c0, int c1, float* scratch)
         {
             float* patch = scratch, half = scratch + _points * _lanes;
-            int columns = CpuGemm.Columns;
+            int columns = CpuGemm.Columns, alpha = _alpha, m = _m;
             long pointStride = (long)_panels * _s.InChannels * columns;
             int* origins = stackalloc int[2 * _block];
             int tiles = Origins(block, origins);
+            int windowWidth = _lanes * m + alpha - m;
+            float* window = stackalloc float[alpha * windowWidth];
+            bool unmasked = _job.MaskValues == null && _job.MaskBits == null;
+            var rows = new CpuGather
+            {
+                Source = _job.Source, Channels = _s.InChannels, Height = _s.Height, Width = _s.Width,
+                MaskValues = _job.MaskValues, MaskBits = _job.MaskBits,
+            };
             for (int c = c0; c < c1; c++)
             {
                 for (int t0 = 0; t0 < _block; t0 += _lanes)
                 {
-                    for (int e = 0; e < _lanes; e++)
+                    int e = 0, real = Math.Clamp(tiles - t0, 0, _lanes);
+                    while (e < real)
                     {
-                        int t = t0 + e;
-                        if (t < tiles) GatherPatch(patch + e, c, origins[2 * t], origins[2 * t + 1]);
-                        else ZeroPatch(patch + e);
+                        int oy = origins[2 * (t0 + e)], ox = origins[2 * (t0 + e) + 1], count = 1;
+                        while (e + count < real && origins[2 * (t0 + e + count)] == oy) count++;
+                        int y0 = oy - _s.Padding, x0 = ox - _s.Padding, width = count * m + alpha - m;
+                        float* from = window;
+                        int stride = windowWidth;
+                        if (unmasked && y0 >= 0 && y0 + alpha <= _s.Height && x0 >= 0 && x0 + width <= _s.Width)
+                        {
+                            // Inside the source and nothing to mask: the patches are read where they are.
+                            from = _job.Source + ((long)c * _s.Height + y0) * _s.Width + x0;
+                            stride = _s.Width;
+                        }
+                        else
+                        {
+                            rows.OffsetX = x0;
+                            for (int a = 0; a < alpha; a++) rows.CopyRow(window + a * windowWidth, c, y0 + a, width);
+                        }
+                        for (int k = 0; k < count; k++)
+                        {
+                            if (m == 4) PatchF4(from + k * m, stride, patch + e + k);
+                            else PatchF2(from + k * m, stride, patch + e + k);
+                        }
+                        e += count;
                     }
+                    for (; e < _lanes; e++) ZeroPatch(patch + e);
                     float* destination = v + ((long)(t0 / columns) * _s.InChannels + c) * columns + t0 % columns;
-                    if (_m == 4) InputF4(patch, half, destination, pointStride);
+                    if (m == 4) InputF4(patch, half, destination, pointStride);
                     else InputF2(patch, half, destination, pointStride);
                 }
             }
@@ -250,63 +312,67 @@ public sealed partial class Conv2d
         }
 
         /// <summary>
-        /// The alpha x alpha patch of channel c of the tile whose outputs start at (oy, ox), element (a, b) to
-        /// <c>patch[(a*alpha + b)*lanes]</c>, masked, zeros outside the source. A patch inside the source and
-        /// unmasked (most of them) is plain copies.
+        /// F(4x4, 3x3)'s 6 x 6 patch from the window or the source (rows <paramref name="stride"/> apart), element
+        /// (a, b) to <c>patch[(a*6 + b)*lanes]</c>: one lane of the vectors the transform reads, written out in full.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private void GatherPatch(float* patch, int c, int oy, int ox)
+        private void PatchF4(float* window, int stride, float* patch)
         {
-            int alpha = _alpha, lanes = _lanes, height = _s.Height, width = _s.Width;
-            int y0 = oy - _s.Padding, x0 = ox - _s.Padding;
-            float* source = _job.Source;
-            long plane = (long)c * height * width;
-            bool inside = y0 >= 0 && y0 + alpha <= height && x0 >= 0 && x0 + alpha <= width;
-            if (inside && _job.MaskValues == null && _job.MaskBits == null)
+            int l = _lanes;
+            for (int a = 0; a < 6; a++, window += stride, patch += 6 * l)
             {
-                float* row = source + plane + (long)y0 * width + x0;
-                for (int a = 0; a < alpha; a++, row += width, patch += alpha * lanes)
-                for (int b = 0; b < alpha; b++)
-                    patch[b * lanes] = row[b];
-                return;
+                patch[0] = window[0]; patch[l] = window[1]; patch[2 * l] = window[2];
+                patch[3 * l] = window[3]; patch[4 * l] = window[4]; patch[5 * l] = window[5];
             }
-            for (int a = 0; a < alpha; a++, patch += alpha * lanes)
+        }
+
+        /// <summary>F(2x2, 3x3)'s 4 x 4 patch, as <see cref="PatchF4"/>.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private void PatchF2(float* window, int stride, float* patch)
+        {
+            int l = _lanes;
+            for (int a = 0; a < 4; a++, window += stride, patch += 4 * l)
             {
-                int y = y0 + a;
-                for (int b = 0; b < alpha; b++)
-                {
-                    int x = x0 + b;
-                    float value = 0f;
-                    if (y >= 0 && y < height && x >= 0 && x < width)
-                    {
-                        long i = plane + (long)y * width + x;
-                        bool keep = _job.MaskValues != null ? _job.MaskValues[i] > 0f
-                            : _job.MaskBits == null || ((_job.MaskBits[i >> 5] >> (int)(i & 31)) & 1u) != 0;
-                        value = keep ? source[i] : 0f;
-                    }
-                    patch[b * lanes] = value;
-                }
+                patch[0] = window[0]; patch[l] = window[1]; patch[2 * l] = window[2]; patch[3 * l] = window[3];
             }
         }
 
         // ------------------------------------------------------------ 2. the products
 
         /// <summary>
-        /// For one strip of output channels and every point xi: <c>M[i][xi][t] = sum_c U[xi][strip*Rows + i][c]
-        /// V[xi][c][t]</c>, one register tile per panel of the block over all C channels.
+        /// For blocks [<paramref name="firstBlock"/>, <paramref name="endBlock"/>) (their V shared, or the one block's
+        /// in <paramref name="ownV"/>), strips [<paramref name="firstStrip"/>, <paramref name="endStrip"/>) of output
+        /// channels and every point xi: <c>M[i][xi][t] = sum_c U[xi][strip*Rows + i][c] V[xi][c][t]</c>, one register
+        /// tile per strip and panel over all C channels, block by block and strip by strip in
+        /// <paramref name="products"/> (<see cref="StripProducts"/> floats each).
         /// </summary>
-        private void Multiply(float* v, int strip, float* products, float* zeros)
+        /// <remarks>
+        /// The point is the outermost loop: a strip's U for it (C x Rows floats) stays in the first-level cache while
+        /// it multiplies every panel, and the point's panels of V (C x Columns floats each) stay in the core's cache
+        /// while every strip multiplies them; U and V are each read once. With the strips outermost, as before, all of
+        /// V (alpha^2 C block floats, 1.2-2.4 MB on VGG's layers, more than a core's L2) was read again from the
+        /// shared cache for every strip of 8 output channels.
+        /// </remarks>
+        private void Multiply(float* ownV, int firstBlock, int endBlock, int firstStrip, int endStrip, float* products,
+            float* zeros)
         {
             int columns = CpuGemm.Columns, rows = CpuGemm.Rows, channels = _s.InChannels;
+            int strips = endStrip - firstStrip;
             long ldc = (long)_points * _block;
             for (int xi = 0; xi < _points; xi++)
             {
-                float* a = _job.Filter + ((long)xi * _strips + strip) * channels * rows;
-                for (int q = 0; q < _panels; q++)
+                for (int strip = firstStrip; strip < endStrip; strip++)
                 {
-                    float* b = v + ((long)xi * _panels + q) * channels * columns;
-                    CpuGemm.MicroKernel<TVector>(a, b, channels, products + (long)xi * _block + q * columns, ldc, zeros,
-                        relu: false);
+                    float* a = _job.Filter + ((long)xi * _strips + strip) * channels * rows;
+                    for (int block = firstBlock; block < endBlock; block++)
+                    {
+                        float* v = (_sharedV != null ? _sharedV + block * BlockV : ownV) +
+                            (long)xi * _panels * channels * columns;
+                        long at = (long)(block - firstBlock) * strips + strip - firstStrip;
+                        float* c = products + at * StripProducts + (long)xi * _block;
+                        for (int q = 0; q < _panels; q++, v += channels * columns, c += columns)
+                            CpuGemm.MicroKernel<TVector>(a, v, channels, c, ldc, zeros, relu: false);
+                    }
                 }
             }
         }
@@ -342,9 +408,8 @@ public sealed partial class Conv2d
                         float* value = result + e;
                         if (oy0 + m <= outHeight && ox0 + m <= outWidth)
                         {
-                            for (int a = 0; a < m; a++, target += outWidth, value += m * lanes)
-                            for (int b = 0; b < m; b++)
-                                target[b] = value[b * lanes];
+                            if (m == 4) StoreF4(value, target, outWidth);
+                            else StoreF2(value, target, outWidth);
                             continue;
                         }
                         int height = Math.Min(m, outHeight - oy0), width = Math.Min(m, outWidth - ox0);
@@ -354,6 +419,27 @@ public sealed partial class Conv2d
                     }
                 }
             }
+        }
+
+        /// <summary>One lane's 4 x 4 outputs of F(4x4, 3x3) (<c>value[(a*4 + b)*lanes]</c>) to the output rows, written
+        /// out in full.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private void StoreF4(float* value, float* target, int outWidth)
+        {
+            int l = _lanes;
+            for (int a = 0; a < 4; a++, target += outWidth, value += 4 * l)
+            {
+                target[0] = value[0]; target[1] = value[l]; target[2] = value[2 * l]; target[3] = value[3 * l];
+            }
+        }
+
+        /// <summary>One lane's 2 x 2 outputs of F(2x2, 3x3), as <see cref="StoreF4"/>.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private void StoreF2(float* value, float* target, int outWidth)
+        {
+            int l = _lanes;
+            target[0] = value[0]; target[1] = value[l];
+            target[outWidth] = value[2 * l]; target[outWidth + 1] = value[3 * l];
         }
 
         // ------------------------------------------------------------ the transforms, on vectors of tiles

@@ -151,6 +151,74 @@ public sealed class WinogradTests
         Assert.That(gradientError, Is.LessThan(1e-4));
     }
 
+    /// <summary>
+    /// Kernel 6's result does not depend on the number of cores, which decides how its work is split: on one core
+    /// each block of tiles with all its strips; on two (this shape: 9 strips of 8 output channels, 2 blocks of tiles)
+    /// V transformed once and shared, each core taking groups of strips over every block; on eight, groups of strips
+    /// per block. Forward with the ReLU and the input gradient through the ReLU's kept output (the window gather's
+    /// mask), both tiles, bit for bit against one core, and one core's against the double-precision direct
+    /// convolution within the tile's bound.
+    /// </summary>
+    [TestCase(WinogradTile.F2, 2e-6)]
+    [TestCase(WinogradTile.F4, 1e-5)]
+    public void TheHostCodeIsTheSameOnAnyNumberOfCores(WinogradTile tile, double bound)
+    {
+        using var own = OwnAccelerator.ProjectCpu();
+        var s = new Conv2dShape(200, 28, 21, 70, 3, 3, 1, 1);
+        var random = new Random(17);
+        var input = TestData.Uniform(random, s.Input.Length);
+        var weight = TestData.Uniform(random, s.WeightLength, -0.05, 0.05);
+        var bias = TestData.Uniform(random, s.OutChannels, -0.1, 0.1);
+        var dOutput = TestData.Uniform(random, s.Output.Length);
+        var a = own.Accelerator;
+        using var dInput = TestData.Upload(a, input);
+        using var dWeight = TestData.Upload(a, weight);
+        using var dBias = TestData.Upload(a, bias);
+        using var dOut = TestData.Upload(a, dOutput);
+        var variants = new ConvVariants(KernelVariant.CpuWinograd, KernelVariant.CpuWinograd, tile, tile);
+        (float[] Output, float[] Gradient) Run(int threads)
+        {
+            using var kernels = new KernelSet(a, threads: threads);
+            using var output = TestData.Poisoned(a, s.Output.Length);
+            using var gradient = TestData.Poisoned(a, s.Input.Length);
+            var buffers = new List<ILGPU.Runtime.MemoryBuffer1D<float, ILGPU.Stride1D.Dense>>();
+            try
+            {
+                var weights = kernels.Conv.Prepare(s, dWeight.View, dBias.View, n =>
+                {
+                    var buffer = a.Allocate1D<float>(n);
+                    buffers.Add(buffer);
+                    return buffer.View;
+                }, variants);
+                kernels.Conv.Forward(output.View, default, dInput.View, weights, fuseRelu: true);
+                kernels.Conv.BackwardInput(gradient.View, dOut.View, weights, reluOutput: output.View);
+                return (TestData.Download(output), TestData.Download(gradient));
+            }
+            finally
+            {
+                foreach (var buffer in buffers) buffer.Dispose();
+            }
+        }
+        var one = Run(1);
+        var forward = new double[s.Output.Length];
+        Conv2d.ForwardReference(forward, input, weight, bias, s, fuseRelu: true);
+        var masked = dOutput.Select((g, i) => one.Output[i] > 0f ? g : 0).ToArray();
+        var backward = new double[s.Input.Length];
+        Conv2d.BackwardInputReference(backward, masked, weight, s);
+        Assert.Multiple(() =>
+        {
+            Assert.That(DeviceEvaluation.RelativeL2(one.Output, forward), Is.LessThan(bound), "forward, one core");
+            Assert.That(DeviceEvaluation.RelativeL2(one.Gradient, backward), Is.LessThan(bound),
+                "input gradient, one core");
+            foreach (int threads in new[] { 2, 8 })
+            {
+                var (outputs, gradients) = Run(threads);
+                Assert.That(outputs, Is.EqualTo(one.Output), $"forward on {threads} cores");
+                Assert.That(gradients, Is.EqualTo(one.Gradient), $"input gradient on {threads} cores");
+            }
+        });
+    }
+
     private static IlgpuStyle.Network.NetworkImage TinyVggImage(int height, int width, int seed) =>
         IlgpuStyle.Tests.Network.TinyVgg.Image(height, width, seed);
 
