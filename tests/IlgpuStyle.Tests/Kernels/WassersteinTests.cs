@@ -187,6 +187,40 @@ public sealed class WassersteinTests : AcceleratorTest
             Assert.That(square[i * n + j], Is.EqualTo(square[j * n + i]), $"symmetric at [{i}, {j}]");
     }
 
+    /// <summary>The blocked product of rectangular blocks inside larger arrays (the divide and conquer's merges)
+    /// against the plain loops: awkward sizes, depth 0 (C becomes 0), offsets and strides; C's neighbours in its
+    /// array are left as they were, and the result is the same on one core as on three.</summary>
+    [TestCase(1, 1, 1)]
+    [TestCase(5, 0, 3)]
+    [TestCase(7, 33, 65)]
+    [TestCase(130, 257, 67)]
+    [TestCase(300, 150, 129)]
+    public void RectangularDoubleGemmIsThePlainProduct(int rows, int depth, int columns)
+    {
+        const int Stride = 320, Offset = 3 * Stride + 5;
+        var random = new Random(rows + depth + columns);
+        var a = TestData.Uniform(random, Offset + Math.Max(rows, depth) * Stride);
+        var b = TestData.Uniform(random, Offset + Math.Max(depth, 1) * Stride);
+        var c = TestData.Uniform(random, Offset + rows * Stride);
+        var before = (double[])c.Clone();
+        var oneCore = (double[])c.Clone();
+        DoubleGemm.Multiply(c, Offset, Stride, a, Offset, Stride, b, Offset, Stride, rows, depth, columns, threads: 3);
+        DoubleGemm.Multiply(oneCore, Offset, Stride, a, Offset, Stride, b, Offset, Stride, rows, depth, columns, 1);
+        for (int i = 0; i < c.Length; i++)
+        {
+            int row = (i - Offset) / Stride, column = (i - Offset) % Stride;
+            if (i < Offset || row >= rows || column >= columns)
+            {
+                Assert.That(c[i], Is.EqualTo(before[i]), $"outside C at {i}");
+                continue;
+            }
+            double expected = 0;
+            for (int p = 0; p < depth; p++) expected += a[Offset + row * Stride + p] * b[Offset + p * Stride + column];
+            Assert.That(c[i], Is.EqualTo(expected).Within(1e-14 * Math.Max(depth, 1)), $"C[{row}, {column}]");
+        }
+        Assert.That(oneCore, Is.EqualTo(c), "independent of the cores");
+    }
+
     [Test]
     public void SquareRootSquaresBackOnAHandExample()
     {
