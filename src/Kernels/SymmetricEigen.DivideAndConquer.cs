@@ -20,6 +20,11 @@ public static partial class SymmetricEigen
     /// identity block are cheap at this size); larger ones are split in two.</summary>
     internal const int LeafSize = 16;
 
+    /// <summary>Sub-problems from this size on share out their halves and their merges' roots and products among
+    /// the cores; smaller ones are done on one (a hand-over costs a few microseconds, a merge of 64 about as
+    /// much).</summary>
+    private const int SharedMerge = 128;
+
     /// <summary>
     /// The arrays of <see cref="DivideAndConquer"/> for an n x n tridiagonal matrix: three n x n matrices (the
     /// eigenvectors, the gathered columns of a merge, its secular matrix) and n-long vectors, each sub-problem
@@ -119,7 +124,7 @@ public static partial class SymmetricEigen
         double beta = work.Off[lo + h - 1];
         d[lo + h - 1] -= Math.Abs(beta);
         d[lo + h] -= Math.Abs(beta);
-        if (threads > 1 && m >= 4 * LeafSize)
+        if (threads > 1 && m >= SharedMerge)
         {
             int split = threads / 2;
             var first = Task.Run(() => Solve(d, work, lo, h, split));
@@ -131,7 +136,7 @@ public static partial class SymmetricEigen
             Solve(d, work, lo, h, threads);
             Solve(d, work, lo + h, m - h, threads);
         }
-        Merge(d, work, lo, h, m, beta, threads);
+        Merge(d, work, lo, h, m, beta, m >= SharedMerge ? threads : 1);
     }
 
     /// <summary>A small sub-problem: the QL iteration (<see cref="DiagonalizeTridiagonal"/>) on it, its rotations

@@ -93,18 +93,20 @@ public static partial class SymmetricEigen
             default: ReduceRows<Vector128<double>>(reduced, d, e, beta, n, threads, workspace); break;
         }
         // The reduction's orthogonal matrix, transposed (Q^T, into the sorted vectors' array, free until the end),
-        // and the tridiagonal matrix's eigenvectors, as rows (Z^T), each on every core; then V^T = Z^T Q^T.
+        // and the tridiagonal matrix's eigenvectors, as rows (Z^T), each on every core (below n = 128 on one: the
+        // hand-overs would cost more than the work); then V^T = Z^T Q^T.
+        int cores = n >= 128 ? threads : 1;
         var qt = workspace.Vectors;
         switch (CpuVector.Bits)
         {
-            case 512: AccumulateReflections<Vector512<double>>(qt, reduced, beta, n, threads); break;
-            case 256: AccumulateReflections<Vector256<double>>(qt, reduced, beta, n, threads); break;
-            default: AccumulateReflections<Vector128<double>>(qt, reduced, beta, n, threads); break;
+            case 512: AccumulateReflections<Vector512<double>>(qt, reduced, beta, n, cores); break;
+            case 256: AccumulateReflections<Vector256<double>>(qt, reduced, beta, n, cores); break;
+            default: AccumulateReflections<Vector128<double>>(qt, reduced, beta, n, cores); break;
         }
         var tridiagonal = workspace.Tridiagonal;
         for (int i = 0; i + 1 < n; i++) tridiagonal.Off[i] = e[i + 1];
-        DivideAndConquer(d, tridiagonal, threads);
-        DoubleGemm.Multiply(workspace.Transposed, tridiagonal.Vectors, qt, n, threads);
+        DivideAndConquer(d, tridiagonal, cores);
+        DoubleGemm.Multiply(workspace.Transposed, tridiagonal.Vectors, qt, n, cores);
         return (d, workspace.Transposed);
     }
 
