@@ -5,7 +5,8 @@ using System.Runtime.Intrinsics;
 namespace IlgpuStyle.Kernels;
 
 // Double-precision products of n x n matrices on the host: the Wasserstein-2 loss's exact path (P = R Sigma R,
-// the transport R P^(-1/2) R) and the eigendecomposition's compositions V f(L) V^T.
+// the transport R P^(-1/2) R) and the eigendecomposition's compositions V f(L) V^T; and of rectangular blocks inside
+// larger arrays (offsets and row strides of their own), for the eigensolver's divide-and-conquer merges.
 //   the reference: Wasserstein.Multiply, three plain loops
 //   the blocked product below: BLIS's loops (CpuGemm.cs) in double, on the run's cores
 //
@@ -62,9 +63,9 @@ public static unsafe class DoubleGemm
         ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
         switch (CpuVector.Bits)
         {
-            case 512: Run<Vector512<double>>(c, a, b, n, threads, symmetric); break;
-            case 256: Run<Vector256<double>>(c, a, b, n, threads, symmetric); break;
-            default: Run<Vector128<double>>(c, a, b, n, threads, symmetric); break;
+            case 512: Run<Vector512<double>>(c, a, b, Shape.Square(n), threads, symmetric); break;
+            case 256: Run<Vector256<double>>(c, a, b, Shape.Square(n), threads, symmetric); break;
+            default: Run<Vector128<double>>(c, a, b, Shape.Square(n), threads, symmetric); break;
         }
         if (!symmetric) return;
         for (int i = 1; i < n; i++)
@@ -72,35 +73,70 @@ public static unsafe class DoubleGemm
             c[(long)i * n + j] = c[(long)j * n + i];
     }
 
-    private static void Run<TVector>(double[] c, double[] a, double[] b, int n, int threads, bool symmetric)
+    /// <summary>
+    /// C = A B for rectangular blocks inside larger row-major arrays (the divide-and-conquer eigensolver's merges,
+    /// <see cref="SymmetricEigen"/>): C is <paramref name="rows"/> x <paramref name="columns"/> from
+    /// <c>c[cOffset]</c> with row stride <paramref name="ldc"/>, A is rows x <paramref name="depth"/> (stride
+    /// <paramref name="lda"/>), B depth x columns (stride <paramref name="ldb"/>); C is overwritten. The same loops
+    /// and sums as the square product (which is this with every size and stride n), on <paramref name="threads"/>
+    /// cores, the result independent of their number.
+    /// </summary>
+    internal static void Multiply(double[] c, int cOffset, int ldc, double[] a, int aOffset, int lda, double[] b,
+        int bOffset, int ldb, int rows, int depth, int columns, int threads)
+    {
+        if (rows <= 0 || columns <= 0) return;
+        var shape = new Shape(cOffset, ldc, aOffset, lda, bOffset, ldb, rows, depth, columns);
+        switch (CpuVector.Bits)
+        {
+            case 512: Run<Vector512<double>>(c, a, b, shape, threads, symmetric: false); break;
+            case 256: Run<Vector256<double>>(c, a, b, shape, threads, symmetric: false); break;
+            default: Run<Vector128<double>>(c, a, b, shape, threads, symmetric: false); break;
+        }
+    }
+
+    /// <summary>Where C, A and B lie in their arrays (offset, row stride) and the product's sizes.</summary>
+    private readonly record struct Shape(int C0, int Ldc, int A0, int Lda, int B0, int Ldb, int Rows, int Depth,
+        int Columns)
+    {
+        public static Shape Square(int n) => new(0, n, 0, n, 0, n, n, n, n);
+    }
+
+    private static void Run<TVector>(double[] c, double[] a, double[] b, Shape shape, int threads, bool symmetric)
         where TVector : struct
     {
-        Array.Clear(c);
-        int blocks = (n + ColumnBlock - 1) / ColumnBlock;
+        int blocks = (shape.Columns + ColumnBlock - 1) / ColumnBlock;
         // Dynamic hand-out: with symmetric, block j sums j + 1 blocks of rows, so the blocks differ in cost.
         Parallel.For(0, blocks, new ParallelOptions { MaxDegreeOfParallelism = threads }, block =>
         {
             fixed (double* pc = c, pa = a, pb = b)
-                ColumnBlockProduct<TVector>(pc, pa, pb, n, block * ColumnBlock, symmetric);
+            {
+                ColumnBlockProduct<TVector>(pc + shape.C0, pa + shape.A0, pb + shape.B0, shape, block * ColumnBlock,
+                    symmetric);
+            }
         });
     }
 
     /// <summary>Columns j0..j0+ColumnBlock of C: B packed DepthBlock rows at a time, then every row tile of C
-    /// (those on and above the diagonal when symmetric) summed over the packed rows.</summary>
+    /// (those on and above the diagonal when symmetric) summed over the packed rows. C's block is cleared first
+    /// (the square product clears all of C before).</summary>
     [SkipLocalsInit]
-    private static void ColumnBlockProduct<TVector>(double* c, double* a, double* b, int n, int j0, bool symmetric)
+    private static void ColumnBlockProduct<TVector>(double* c, double* a, double* b, Shape shape, int j0,
+        bool symmetric)
         where TVector : struct
     {
         int width = 2 * DoubleSimd<TVector>.Count; // a panel: two vectors of C's columns
-        int j1 = Math.Min(n, j0 + ColumnBlock);
+        int j1 = Math.Min(shape.Columns, j0 + ColumnBlock);
         int panels = (j1 - j0 + width - 1) / width;
-        int rowsEnd = symmetric ? j1 : n;
+        int rowsEnd = symmetric ? j1 : shape.Rows, depth = shape.Depth;
+        for (int i = 0; i < shape.Rows; i++)
+        for (int j = j0; j < j1; j++)
+            c[(long)i * shape.Ldc + j] = 0;
         var rented = ArrayPool<double>.Shared.Rent(DepthBlock * panels * width);
         fixed (double* packed = rented)
         {
-            for (int p0 = 0; p0 < n; p0 += DepthBlock)
+            for (int p0 = 0; p0 < depth; p0 += DepthBlock)
             {
-                int kc = Math.Min(DepthBlock, n - p0);
+                int kc = Math.Min(DepthBlock, depth - p0);
                 // Pack: panel q holds B[p0.., j0 + q*width ..] as [p][width], zeros past the block's last column.
                 for (int q = 0; q < panels; q++)
                 {
@@ -108,7 +144,7 @@ public static unsafe class DoubleGemm
                     double* dst = packed + (long)q * kc * width;
                     for (int p = 0; p < kc; p++, dst += width)
                     {
-                        double* src = b + (long)(p0 + p) * n + first;
+                        double* src = b + (long)(p0 + p) * shape.Ldb + first;
                         for (int j = 0; j < count; j++) dst[j] = src[j];
                         for (int j = count; j < width; j++) dst[j] = 0;
                     }
@@ -119,8 +155,8 @@ public static unsafe class DoubleGemm
                     for (int q = 0; q < panels; q++)
                     {
                         int first = j0 + q * width;
-                        Tile<TVector>(c + (long)i * n + first, a + (long)i * n + p0, n, packed + (long)q * kc * width,
-                            kc, rows, Math.Min(width, j1 - first));
+                        Tile<TVector>(c + (long)i * shape.Ldc + first, shape.Ldc, a + (long)i * shape.Lda + p0,
+                            shape.Lda, packed + (long)q * kc * width, kc, rows, Math.Min(width, j1 - first));
                     }
                 }
             }
@@ -129,16 +165,19 @@ public static unsafe class DoubleGemm
     }
 
     /// <summary>
-    /// The micro-kernel: C[rows x cols] += A[rows x kc] (row stride n) times a packed panel [kc][2L], in 4 x 2
-    /// vector accumulators. Rows past <paramref name="rows"/> read row 0 again and are not stored.
+    /// The micro-kernel: C[rows x cols] (row stride <paramref name="n"/>) += A[rows x kc] (row stride
+    /// <paramref name="lda"/>) times a packed panel [kc][2L], in 4 x 2 vector accumulators. Rows past
+    /// <paramref name="rows"/> read row 0 again and are not stored.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     [SkipLocalsInit]
-    private static void Tile<TVector>(double* c, double* a, int n, double* panel, int kc, int rows, int cols)
+    private static void Tile<TVector>(double* c, int n, double* a, int lda, double* panel, int kc, int rows,
+        int cols)
         where TVector : struct
     {
         int lanes = DoubleSimd<TVector>.Count;
-        double* a0 = a, a1 = rows > 1 ? a + n : a, a2 = rows > 2 ? a + 2L * n : a, a3 = rows > 3 ? a + 3L * n : a;
+        double* a0 = a, a1 = rows > 1 ? a + lda : a, a2 = rows > 2 ? a + 2L * lda : a;
+        double* a3 = rows > 3 ? a + 3L * lda : a;
         TVector c00 = default, c01 = default, c10 = default, c11 = default;
         TVector c20 = default, c21 = default, c30 = default, c31 = default;
         for (int p = 0; p < kc; p++, panel += 2 * lanes)
@@ -271,6 +310,24 @@ internal static unsafe class DoubleSimd<TVector>
         if (typeof(TVector) == typeof(Vector512<double>)) return As(V512(a) * s);
         if (typeof(TVector) == typeof(Vector256<double>)) return As(V256(a) * s);
         return As(V128(a) * s);
+    }
+
+    /// <summary>a * b, lane by lane.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static TVector Multiply(TVector a, TVector b)
+    {
+        if (typeof(TVector) == typeof(Vector512<double>)) return As(V512(a) * V512(b));
+        if (typeof(TVector) == typeof(Vector256<double>)) return As(V256(a) * V256(b));
+        return As(V128(a) * V128(b));
+    }
+
+    /// <summary>a / b, lane by lane.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static TVector Divide(TVector a, TVector b)
+    {
+        if (typeof(TVector) == typeof(Vector512<double>)) return As(V512(a) / V512(b));
+        if (typeof(TVector) == typeof(Vector256<double>)) return As(V256(a) / V256(b));
+        return As(V128(a) / V128(b));
     }
 
     /// <summary>The sum of the lanes.</summary>

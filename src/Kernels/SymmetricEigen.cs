@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
@@ -15,16 +14,18 @@ namespace IlgpuStyle.Kernels;
 /// several times that. It is exact to rounding whatever the conditioning, which is what a reference and a fallback
 /// need; every result is checked by reconstruction in the tests. Matrices are n x n, row-major.</para>
 /// <para>Two versions: <see cref="DecomposeReference"/>, tred2 and tql2 as scalar loops (about a second at n = 512 on
-/// the build machine), and <see cref="Decompose(double[], int, int)"/>, the same two steps arranged for vectors and
-/// cores (40-55 ms at n = 512 on its two cores): the reduction goes row by row over the full symmetric matrix
-/// (contiguous dot products and updates, rows split over the cores), its orthogonal matrix is accumulated row by row
-/// (rows independent, no synchronisation), and the QL iteration, whose rotations do not depend on the eigenvectors,
-/// only records them, beside the accumulation; they are applied at the end in one pass, each core taking a block of
-/// columns of <c>V^T</c> through every rotation in order. What is left at n = 512: the reduction (about 15 ms,
-/// memory-bound, 2 n^3 operations on the full matrix), the rotations (10-17 ms) and the scalar QL steps (about 7 ms). A
-/// divide-and-conquer eigensolver (LAPACK's dstedc) would turn the rotations into matrix products.</para>
+/// the build machine), and <see cref="Decompose(double[], int, int)"/>, arranged for vectors and cores: the reduction
+/// goes row by row over the full symmetric matrix (contiguous dot products and updates, rows split over the cores),
+/// its orthogonal matrix is accumulated row by row (rows independent, no synchronisation), and the tridiagonal
+/// matrix's eigenproblem is solved by divide and conquer (<see cref="DivideAndConquer"/>, LAPACK's dstedc), which
+/// turns the QL iteration's Givens rotations (about 230 000 of them at n = 512, 6 n operations each: 10-17 ms of
+/// the 30 this took before) into matrix products (<see cref="DoubleGemm"/>): the tridiagonal eigenvectors Z, then
+/// <c>V^T = Z^T Q^T</c>. At n = 512 on the build machine's two cores that took the decomposition from about 33 ms
+/// to about 23 (2026-12-07); the tridiagonal solve is about 2 ms of it on one core, and most of the rest is the
+/// reduction (about 15 ms, memory-bound: a pass over the full trailing block a step). Details in
+/// docs/PERFORMANCE.md (issue 28).</para>
 /// </remarks>
-public static class SymmetricEigen
+public static partial class SymmetricEigen
 {
     /// <summary>
     /// The reference: the eigenvalues (ascending) and eigenvectors of the symmetric matrix <paramref name="a"/>
@@ -48,8 +49,9 @@ public static class SymmetricEigen
 
     /// <summary>
     /// As <see cref="DecomposeReference"/>, arranged for vectors and <paramref name="threads"/> cores: the same
-    /// eigenvalues and eigenvectors to rounding (an eigenvector's sign may differ), about twenty times faster at
-    /// n = 512; the result does not depend on the number of threads.
+    /// eigenvalues and eigenvectors to rounding (an eigenvector's sign may differ; a vector of a repeated eigenvalue
+    /// may be another of its space), about forty times faster at n = 512; the result does not depend on the number of
+    /// threads.
     /// </summary>
     public static (double[] Values, double[] Vectors) Decompose(double[] a, int n, int threads = 1) =>
         Decompose(a, n, threads, new Workspace(n));
@@ -93,34 +95,27 @@ public static class SymmetricEigen
             case 256: ReduceRows<Vector256<double>>(reduced, d, e, beta, n, threads, workspace); break;
             default: ReduceRows<Vector128<double>>(reduced, d, e, beta, n, threads, workspace); break;
         }
-        // The QL iteration (scalar, one core) needs only d and e, the accumulation only the reflections: with more
-        // than one core they run side by side.
-        var rotations = workspace.Rotations;
-        rotations.Clear();
-        var iteration = threads > 1 ? Task.Run(() => DiagonalizeTridiagonal(rotations, d, e, n)) : null;
-        int others = Math.Max(1, threads - 1);
-        var vt = workspace.Transposed;
+        // The reduction's orthogonal matrix, transposed (Q^T, into the sorted vectors' array, free until the end),
+        // and the tridiagonal matrix's eigenvectors, as rows (Z^T), each on every core (below n = 128 on one: the
+        // hand-overs would cost more than the work); then V^T = Z^T Q^T.
+        int cores = n >= 128 ? threads : 1;
+        var qt = workspace.Vectors;
         switch (CpuVector.Bits)
         {
-            case 512: AccumulateReflections<Vector512<double>>(vt, reduced, beta, n, others); break;
-            case 256: AccumulateReflections<Vector256<double>>(vt, reduced, beta, n, others); break;
-            default: AccumulateReflections<Vector128<double>>(vt, reduced, beta, n, others); break;
+            case 512: AccumulateReflections<Vector512<double>>(qt, reduced, beta, n, cores); break;
+            case 256: AccumulateReflections<Vector256<double>>(qt, reduced, beta, n, cores); break;
+            default: AccumulateReflections<Vector128<double>>(qt, reduced, beta, n, cores); break;
         }
-        if (iteration is null) DiagonalizeTridiagonal(rotations, d, e, n);
-        else iteration.GetAwaiter().GetResult();
-        switch (CpuVector.Bits)
-        {
-            case 512: ApplyRotations<Vector512<double>>(vt, rotations, n, threads); break;
-            case 256: ApplyRotations<Vector256<double>>(vt, rotations, n, threads); break;
-            default: ApplyRotations<Vector128<double>>(vt, rotations, n, threads); break;
-        }
-        return (d, vt);
+        var tridiagonal = workspace.Tridiagonal;
+        for (int i = 0; i + 1 < n; i++) tridiagonal.Off[i] = e[i + 1];
+        DivideAndConquer(d, tridiagonal, cores);
+        DoubleGemm.Multiply(workspace.Transposed, tridiagonal.Vectors, qt, n, cores);
+        return (d, workspace.Transposed);
     }
 
     /// <summary>
     /// The arrays <see cref="Decompose(double[], int, int, Workspace)"/> works in for an n x n matrix: host memory
-    /// (about 3 n^2 doubles and the QL rotations, 6 MB and more at n = 512), made once and reused, each call
-    /// overwriting what the last one left.
+    /// (about 6 n^2 doubles, 13 MB at n = 512), made once and reused, each call overwriting what the last one left.
     /// </summary>
     public sealed class Workspace
     {
@@ -138,6 +133,7 @@ public static class SymmetricEigen
             P = new double[n];
             W = new double[n];
             Values = new double[n];
+            Tridiagonal = new TridiagonalWork(n);
         }
 
         /// <summary>n.</summary>
@@ -145,14 +141,14 @@ public static class SymmetricEigen
 
         internal double[] Reduced { get; } // the reduction's matrix, then its reflections
         internal double[] Transposed { get; } // V^T: the reflections' product, then the eigenvectors
-        internal double[] Vectors { get; }
+        internal double[] Vectors { get; } // Q^T during a decomposition, then the sorted V
         internal double[] D { get; }
         internal double[] E { get; }
         internal double[] Beta { get; }
         internal double[] P { get; }
         internal double[] W { get; }
         internal double[] Values { get; }
-        internal Rotations Rotations { get; } = new();
+        internal TridiagonalWork Tridiagonal { get; } // the divide and conquer's: Z^T and its merges' arrays
     }
 
     /// <summary>The symmetric part of <paramref name="a"/>, as the peer's eigh reads it (its lower triangle; for a
@@ -581,92 +577,6 @@ public static class SymmetricEigen
                 }
             }
         });
-    }
-
-    /// <summary>
-    /// Applies the QL iteration's rotations, in order, to the rows of <paramref name="vt"/>, a block of columns at a
-    /// time on each core: four vectors wide (32 columns with AVX-512), copied out into a buffer of its own where
-    /// the rows lie 256 bytes apart (rather than a row of V^T, 4 KB at n = 512: a page a row, which defeats the
-    /// prefetcher), taken through every rotation, and copied back. A sweep's rotations come as a run down
-    /// consecutive rows (i+1 and i, then i and i-1, ...), so the row that one rotation leaves as its upper row is
-    /// the next one's lower row: it stays in registers, and each rotation loads one row and stores one. Each element
-    /// sees the same operations in the same order as under <see cref="Rotate"/>, multiplies and adds unfused (the
-    /// reference's rounding).
-    /// </summary>
-    private static unsafe void ApplyRotations<TVector>(double[] vt, Rotations rotations, int n, int threads)
-        where TVector : struct
-    {
-        int width = 4 * DoubleSimd<TVector>.Count, blocks = (n + width - 1) / width;
-        // One buffer a worker (rented: at n = 512 a block's is 128 KB, an allocation on the large-object heap),
-        // cleared where a last, narrower block leaves columns past n, which must stay 0 (0 rotates to 0).
-        Parallel.For(0, blocks, new ParallelOptions { MaxDegreeOfParallelism = threads },
-            () => ArrayPool<double>.Shared.Rent(n * width), (block, _, buffer) =>
-        {
-            int j0 = block * width, columns = Math.Min(width, n - j0);
-            if (columns < width) Array.Clear(buffer, 0, n * width);
-            fixed (double* pv = vt, pb = buffer)
-            {
-                for (int i = 0; i < n; i++)
-                for (int j = 0; j < columns; j++)
-                    pb[i * width + j] = pv[(long)i * n + j0 + j];
-                for (int first = 0; first < rotations.Count;)
-                {
-                    int end = first + 1; // the run: rows descending by one
-                    while (end < rotations.Count && rotations.Row[end] == rotations.Row[end - 1] - 1) end++;
-                    RotateRun<TVector>(pb, rotations, first, end);
-                    first = end;
-                }
-                for (int i = 0; i < n; i++)
-                for (int j = 0; j < columns; j++)
-                    pv[(long)i * n + j0 + j] = pb[i * width + j];
-            }
-            return buffer;
-        }, buffer => ArrayPool<double>.Shared.Return(buffer));
-    }
-
-    /// <summary>The rotations first..end-1, a run down consecutive rows, on a block of four vectors of columns,
-    /// its rows one after the other: the lower row carried in registers from one rotation to the next.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe void RotateRun<TVector>(double* block, Rotations rotations, int first, int end)
-        where TVector : struct
-    {
-        int lanes = DoubleSimd<TVector>.Count, n = 4 * lanes; // n: the block's row stride
-        int[] rows = rotations.Row;
-        double[] cosines = rotations.Cos, sines = rotations.Sin;
-        double* lower = block + (rows[first] + 1) * n;
-        var h0 = DoubleSimd<TVector>.Load(lower);
-        var h1 = DoubleSimd<TVector>.Load(lower + lanes);
-        var h2 = DoubleSimd<TVector>.Load(lower + 2 * lanes);
-        var h3 = DoubleSimd<TVector>.Load(lower + 3 * lanes);
-        for (int r = first; r < end; r++)
-        {
-            double c = cosines[r], s = sines[r];
-            double* upper = block + rows[r] * n;
-            // lower = s a + c h is final: store it; the upper row's c a - s h is the next rotation's h.
-            var a0 = DoubleSimd<TVector>.Load(upper);
-            var a1 = DoubleSimd<TVector>.Load(upper + lanes);
-            var a2 = DoubleSimd<TVector>.Load(upper + 2 * lanes);
-            var a3 = DoubleSimd<TVector>.Load(upper + 3 * lanes);
-            DoubleSimd<TVector>.Store(Combine(a0, s, h0, c), lower);
-            DoubleSimd<TVector>.Store(Combine(a1, s, h1, c), lower + lanes);
-            DoubleSimd<TVector>.Store(Combine(a2, s, h2, c), lower + 2 * lanes);
-            DoubleSimd<TVector>.Store(Combine(a3, s, h3, c), lower + 3 * lanes);
-            h0 = Difference(a0, c, h0, s);
-            h1 = Difference(a1, c, h1, s);
-            h2 = Difference(a2, c, h2, s);
-            h3 = Difference(a3, c, h3, s);
-            lower = upper;
-        }
-        DoubleSimd<TVector>.Store(h0, lower);
-        DoubleSimd<TVector>.Store(h1, lower + lanes);
-        DoubleSimd<TVector>.Store(h2, lower + 2 * lanes);
-        DoubleSimd<TVector>.Store(h3, lower + 3 * lanes);
-
-        static TVector Combine(TVector a, double s, TVector h, double c) =>
-            DoubleSimd<TVector>.Add(DoubleSimd<TVector>.Multiply(a, s), DoubleSimd<TVector>.Multiply(h, c));
-
-        static TVector Difference(TVector a, double c, TVector h, double s) =>
-            DoubleSimd<TVector>.Subtract(DoubleSimd<TVector>.Multiply(a, c), DoubleSimd<TVector>.Multiply(h, s));
     }
 
     /// <summary>Rows first..end-1 of a step whose rows are m long, over the cores when the step is large enough to

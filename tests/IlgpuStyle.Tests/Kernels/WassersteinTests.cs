@@ -87,14 +87,25 @@ public sealed class WassersteinTests : AcceleratorTest
 
     /// <summary>
     /// The version for vectors and cores: a decomposition by reconstruction, the reference's eigenvalues, and the
-    /// same result on one core as on three (awkward sizes: one, seven, a partial vector, tiles and column blocks;
-    /// 512, the largest layer).
+    /// same result on one core as on three (awkward sizes: one to three, seven, a partial vector, tiles and column
+    /// blocks; around the divide and conquer's leaf size (32) and its splits (64, 128, 256); 512, the largest
+    /// layer).
     /// </summary>
     [TestCase(1)]
     [TestCase(2)]
+    [TestCase(3)]
     [TestCase(7)]
+    [TestCase(31)]
+    [TestCase(32)]
+    [TestCase(33)]
+    [TestCase(64)]
+    [TestCase(65)]
     [TestCase(67)]
+    [TestCase(127)]
+    [TestCase(129)]
+    [TestCase(257)]
     [TestCase(300)]
+    [TestCase(511)]
     [TestCase(512)]
     public void FastEigendecompositionIsTheReferences(int n)
     {
@@ -160,6 +171,140 @@ public sealed class WassersteinTests : AcceleratorTest
         AssertDecomposes(rankOne, n, values, vectors, 1e-12);
     }
 
+    /// <summary>
+    /// Clusters, as P matrices have them (many eigenvalues at the eps floor), at the largest layer's size: 200 equal
+    /// eigenvalues at the bottom of a spectrum of condition 1e12, and 200 equal ones in its middle. In the divide
+    /// and conquer they deflate; the vectors must still come out orthogonal and the values the spectrum's.
+    /// </summary>
+    [TestCase(0)]
+    [TestCase(156)]
+    public void FastEigendecompositionHandlesClustersOfEqualEigenvalues(int first)
+    {
+        const int n = 512;
+        var spectrum = Geometric(n, 1e12);
+        double cluster = spectrum[first];
+        for (int k = first; k < first + 200; k++) spectrum[k] = first == 0 ? 1e-12 : cluster;
+        var a = WithSpectrum(spectrum, seed: 6 + first);
+        var (values, vectors) = SymmetricEigen.Decompose(a, n, threads: 2);
+        AssertDecomposes(a, n, values, vectors, 1e-12);
+        var expected = spectrum.OrderBy(l => l).ToArray();
+        for (int k = 0; k < n; k++)
+            Assert.That(values[k], Is.EqualTo(expected[k]).Within(1e-14 + 1e-12 * expected[k]), $"l[{k}]");
+    }
+
+    /// <summary>
+    /// Matrices with nothing or little to reduce: zero (every eigenvalue 0, any orthonormal basis), diagonal and
+    /// already tridiagonal (the reduction's reflections are the identity or close to it; the divide and conquer's
+    /// couplings are 0 or the matrix's own), above the leaf size so that merges run.
+    /// </summary>
+    [TestCase(1)]
+    [TestCase(3)]
+    [TestCase(100)]
+    [TestCase(300)]
+    public void FastEigendecompositionOfZeroDiagonalAndTridiagonalMatrices(int n)
+    {
+        var zero = new double[n * n];
+        var (values, vectors) = SymmetricEigen.Decompose(zero, n, threads: 2);
+        Assert.That(values, Is.All.EqualTo(0));
+        AssertDecomposes(zero, n, values, vectors, 1e-15);
+
+        var random = new Random(n + 7);
+        var diagonal = new double[n * n];
+        for (int i = 0; i < n; i++) diagonal[i * n + i] = random.NextDouble() * 2 - 1;
+        (values, vectors) = SymmetricEigen.Decompose(diagonal, n, threads: 2);
+        AssertDecomposes(diagonal, n, values, vectors, 1e-15);
+        var expected = Enumerable.Range(0, n).Select(i => diagonal[i * n + i]).OrderBy(l => l).ToArray();
+        Assert.That(values, Is.EqualTo(expected).Within(1e-15));
+
+        var tridiagonal = new double[n * n];
+        for (int i = 0; i < n; i++)
+        {
+            tridiagonal[i * n + i] = random.NextDouble() * 2 - 1;
+            if (i > 0) tridiagonal[i * n + i - 1] = tridiagonal[(i - 1) * n + i] = random.NextDouble() * 2 - 1;
+        }
+        (values, vectors) = SymmetricEigen.Decompose(tridiagonal, n, threads: 2);
+        AssertDecomposes(tridiagonal, n, values, vectors, 1e-12);
+        var (reference, _) = SymmetricEigen.DecomposeReference(tridiagonal, n);
+        for (int k = 0; k < n; k++) Assert.That(values[k], Is.EqualTo(reference[k]).Within(1e-13), $"l[{k}]");
+    }
+
+    /// <summary>
+    /// The divide and conquer alone, on tridiagonal matrices chosen to be hard for it: Wilkinson's W+ (its
+    /// eigenvalues come in pairs that agree to many digits: close poles, deflation by rotation), Wilkinson blocks
+    /// glued by couplings of 1e-10 (clusters of nearly equal eigenvalues), a matrix that splits (zero couplings,
+    /// one of them at the first tear), and the second difference (eigenvalues <c>2 - 2 cos(k pi / (n + 1))</c>,
+    /// known in closed form). Checked: <c>T = Z diag(d) Z^T</c>, <c>Z^T Z = I</c>, the eigenvalues against the
+    /// reference's (or the closed form) to a few roundings of |T|, and the same bits on one core as on three.
+    /// </summary>
+    [TestCase("wilkinson", 21)]
+    [TestCase("wilkinson", 201)]
+    [TestCase("glued", 210)]
+    [TestCase("split", 130)]
+    [TestCase("difference", 1)]
+    [TestCase("difference", 2)]
+    [TestCase("difference", 33)]
+    [TestCase("difference", 512)]
+    public void DivideAndConquerDiagonalisesTridiagonalMatrices(string kind, int n)
+    {
+        var d = new double[n];
+        var off = new double[Math.Max(n - 1, 0)];
+        var random = new Random(n);
+        for (int i = 0; i < n; i++)
+        {
+            switch (kind)
+            {
+                case "wilkinson": d[i] = Math.Abs(i - (n - 1) / 2.0); break;
+                case "glued": d[i] = Math.Abs(i % 21 - 10); break;
+                case "split": d[i] = random.NextDouble(); break;
+                default: d[i] = 2; break;
+            }
+            if (i + 1 < n)
+            {
+                off[i] = kind switch
+                {
+                    "wilkinson" => 1,
+                    "glued" => i % 21 == 20 ? 1e-10 : 1,
+                    "split" => i == n / 2 - 1 || i % 7 == 3 ? 0 : random.NextDouble() - 0.5,
+                    _ => -1,
+                };
+            }
+        }
+        var dense = new double[n * n];
+        for (int i = 0; i < n; i++)
+        {
+            dense[i * n + i] = d[i];
+            if (i + 1 < n) dense[i * n + i + 1] = dense[(i + 1) * n + i] = off[i];
+        }
+        var expected = kind == "difference"
+            ? Enumerable.Range(1, n).Select(k => 2 - 2 * Math.Cos(k * Math.PI / (n + 1))).OrderBy(l => l).ToArray()
+            : SymmetricEigen.DecomposeReference(dense, n).Values;
+
+        (double[] Values, double[] Vectors) Solve(int threads)
+        {
+            var work = new SymmetricEigen.TridiagonalWork(n);
+            var values = (double[])d.Clone();
+            off.CopyTo(work.Off, 0);
+            SymmetricEigen.DivideAndConquer(values, work, threads);
+            return (values, work.Vectors);
+        }
+        var (values, vectors) = Solve(threads: 3);
+        var order = Enumerable.Range(0, n).OrderBy(k => values[k]).ToArray();
+        var sorted = new double[n];
+        var columns = new double[n * n];
+        for (int k = 0; k < n; k++)
+        {
+            sorted[k] = values[order[k]];
+            for (int i = 0; i < n; i++) columns[i * n + k] = vectors[order[k] * n + i]; // eigenvector k: row k
+        }
+        AssertDecomposes(dense, n, sorted, columns, 1e-13);
+        double norm = dense.Max(Math.Abs) + 2 * off.Select(Math.Abs).DefaultIfEmpty(0).Max(); // >= |T|_2
+        for (int k = 0; k < n; k++)
+            Assert.That(sorted[k], Is.EqualTo(expected[k]).Within(2e-14 * norm), $"l[{k}] against |T| = {norm}");
+        var (oneCore, oneCoreVectors) = Solve(threads: 1);
+        Assert.That(oneCore, Is.EqualTo(values), "eigenvalues independent of the cores");
+        Assert.That(oneCoreVectors, Is.EqualTo(vectors), "eigenvectors independent of the cores");
+    }
+
     /// <summary>The blocked double product against the plain one: awkward sizes (edge tiles and panels, several
     /// depth and column blocks), general and symmetric, the same on one core as on three.</summary>
     [TestCase(1)]
@@ -185,6 +330,40 @@ public sealed class WassersteinTests : AcceleratorTest
         for (int i = 0; i < n; i++)
         for (int j = 0; j < i; j++)
             Assert.That(square[i * n + j], Is.EqualTo(square[j * n + i]), $"symmetric at [{i}, {j}]");
+    }
+
+    /// <summary>The blocked product of rectangular blocks inside larger arrays (the divide and conquer's merges)
+    /// against the plain loops: awkward sizes, depth 0 (C becomes 0), offsets and strides; C's neighbours in its
+    /// array are left as they were, and the result is the same on one core as on three.</summary>
+    [TestCase(1, 1, 1)]
+    [TestCase(5, 0, 3)]
+    [TestCase(7, 33, 65)]
+    [TestCase(130, 257, 67)]
+    [TestCase(300, 150, 129)]
+    public void RectangularDoubleGemmIsThePlainProduct(int rows, int depth, int columns)
+    {
+        const int Stride = 320, Offset = 3 * Stride + 5;
+        var random = new Random(rows + depth + columns);
+        var a = TestData.Uniform(random, Offset + Math.Max(rows, depth) * Stride);
+        var b = TestData.Uniform(random, Offset + Math.Max(depth, 1) * Stride);
+        var c = TestData.Uniform(random, Offset + rows * Stride);
+        var before = (double[])c.Clone();
+        var oneCore = (double[])c.Clone();
+        DoubleGemm.Multiply(c, Offset, Stride, a, Offset, Stride, b, Offset, Stride, rows, depth, columns, threads: 3);
+        DoubleGemm.Multiply(oneCore, Offset, Stride, a, Offset, Stride, b, Offset, Stride, rows, depth, columns, 1);
+        for (int i = 0; i < c.Length; i++)
+        {
+            int row = (i - Offset) / Stride, column = (i - Offset) % Stride;
+            if (i < Offset || row >= rows || column >= columns)
+            {
+                Assert.That(c[i], Is.EqualTo(before[i]), $"outside C at {i}");
+                continue;
+            }
+            double expected = 0;
+            for (int p = 0; p < depth; p++) expected += a[Offset + row * Stride + p] * b[Offset + p * Stride + column];
+            Assert.That(c[i], Is.EqualTo(expected).Within(1e-14 * Math.Max(depth, 1)), $"C[{row}, {column}]");
+        }
+        Assert.That(oneCore, Is.EqualTo(c), "independent of the cores");
     }
 
     [Test]
