@@ -428,7 +428,8 @@ public sealed partial class Conv2d : IDisposable
     /// </summary>
     public static bool ReadsWeight(Conv2dShape shape, ConvVariants variants) =>
         variants.TiledInputGradient ||
-        new[] { false, true }.Any(inputGradient => FilterKey.Of(shape, variants, inputGradient).Floats(shape) == 0);
+        FilterKey.Of(shape, variants, inputGradient: false).Floats(shape) == 0 ||
+        FilterKey.Of(shape, variants, inputGradient: true).Floats(shape) == 0;
 
     /// <summary>
     /// Floats <see cref="Prepare"/> allocates for a layer beside W and the bias when it makes the filters itself:
