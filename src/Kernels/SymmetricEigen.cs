@@ -132,6 +132,7 @@ public static partial class SymmetricEigen
             Beta = new double[n];
             P = new double[n];
             W = new double[n];
+            Partials = new double[(long)((n + ReductionChunk - 1) / ReductionChunk) * n];
             Values = new double[n];
             Tridiagonal = new TridiagonalWork(n);
         }
@@ -147,6 +148,7 @@ public static partial class SymmetricEigen
         internal double[] Beta { get; }
         internal double[] P { get; }
         internal double[] W { get; }
+        internal double[] Partials { get; } // the reduction's chunks' terms of the next p, a row each
         internal double[] Values { get; }
         internal TridiagonalWork Tridiagonal { get; } // the divide and conquer's: Z^T and its merges' arrays
     }
@@ -447,67 +449,67 @@ public static partial class SymmetricEigen
     }
 
     /// <summary>
-    /// Householder's reduction from the top (Golub and Van Loan, Matrix Computations, algorithm 8.3.1) on the full
-    /// symmetric matrix <paramref name="a"/>, row-major: step k takes row k's part right of the diagonal, x, and the
-    /// reflection <c>H = I - beta v v^T</c> with <c>H x = alpha e_1</c>; on the trailing block B,
-    /// <c>p = beta B v</c>, <c>w = p - (beta p^T v / 2) v</c>, <c>B -= v w^T + w v^T</c>. Every access is a
-    /// contiguous row (the lower triangle is kept too, as the mirror of the upper). One pass over the block a step:
-    /// the first row of the updated block is the next step's x, so it is updated first and the next reflection made
-    /// from it; then each other row is updated and, while it is in registers, dotted with the next v (the next p),
-    /// rows split over the cores. (Column k+1 of those rows is not updated: after step k it is never read again.)
-    /// On return d is T's diagonal, e its subdiagonal (e[0] = 0, e[i] beside d[i-1]) as
-    /// <see cref="DiagonalizeTridiagonal"/> reads them, and row k of <paramref name="a"/> holds v_k right of the
-    /// diagonal, with <paramref name="beta"/>[k], for <see cref="AccumulateReflections"/>.
+    /// Householder's reduction from the top (Golub and Van Loan, Matrix Computations, algorithm 8.3.1) on the
+    /// symmetric matrix <paramref name="a"/>, row-major, of which only the upper triangle is read and kept: step k
+    /// takes row k's part right of the diagonal, x, and the reflection <c>H = I - beta v v^T</c> with
+    /// <c>H x = alpha e_1</c>; on the trailing block B, <c>p = beta B v</c>, <c>w = p - (beta p^T v / 2) v</c>,
+    /// <c>B -= v w^T + w v^T</c>. One pass over the block's upper triangle a step: its first row is the next
+    /// step's x, so it is updated first and the next reflection made from it; then each other row i is updated from
+    /// its diagonal on and, while it is in registers, gives the next <c>B v</c> both its own dot product
+    /// (<c>sum_(t&gt;=i) B_it v_t</c>) and, for each later column t, the term <c>B_it v_i</c> that the lower triangle
+    /// would have given p_t (a symmetric product from one triangle, as BLAS's dsymv). Half the memory traffic of the
+    /// full matrix, which is what this step is bound by.
     /// </summary>
+    /// <remarks>
+    /// The rows of a step go in fixed chunks of <see cref="ReductionChunk"/>, each summing its rows' terms into a
+    /// vector of its own, and p is those vectors added in chunk order: the cores take whole chunks, so the sums, and
+    /// the result, do not depend on how many there are. On return d is T's diagonal, e its subdiagonal (e[0] = 0,
+    /// e[i] beside d[i-1]) as <see cref="DiagonalizeTridiagonal"/> reads them, and row k of <paramref name="a"/>
+    /// holds v_k right of the diagonal, with <paramref name="beta"/>[k], for <see cref="AccumulateReflections"/>.
+    /// </remarks>
     private static unsafe void ReduceRows<TVector>(double[] a, double[] d, double[] e, double[] beta, int n,
         int threads, Workspace workspace)
         where TVector : struct
     {
         var p = workspace.P; // p of the current step at rows k+1..n-1
-        var w = workspace.W; // w likewise (a second array: the rows read all of w while p is rewritten)
+        var w = workspace.W; // w likewise (a second array: the rows read all of w while the chunks sum the next p)
+        var partials = workspace.Partials; // chunk c's terms of the next p, row c
         Array.Clear(p);
         Array.Clear(w);
-        fixed (double* pa = a, pp = p, pw = w)
+        fixed (double* pa = a, pp = p, pw = w, pc = partials)
         {
-            double* ap = pa, vp = pp, wp = pw; // for the lambdas
+            double* ap = pa, vp = pp, wp = pw, cp = pc; // for the lambdas
             if (n >= 3)
             {
+                // The first p = beta_0 B v_0: the pass of a step whose update is zero (w = 0 leaves every row as it
+                // is, exactly).
                 beta[0] = Reflect(ap + 1, n - 1, out e[1]);
-                double b0 = beta[0];
-                Rows(1, n, n - 1, threads, (first, end) =>
-                {
-                    for (int i = first; i < end; i++) vp[i] = b0 * Dot<TVector>(ap + (long)i * n + 1, ap + 1, n - 1);
-                });
+                NextProduct<TVector>(ap, -1, n, ap, wp, ap + 1, beta[0], vp, cp, threads);
             }
             for (int k = 0; k + 2 < n; k++)
             {
                 int m = n - k - 1;
-                double* v = ap + (long)k * n + k + 1; // v_k, m long; row i of the block is index i - k - 1
+                double* v = ap + (long)k * n + k + 1; // v_k, m long; row or column i of the block is index i - k - 1
                 d[k] = ap[(long)k * n + k];
                 double pv = 0;
                 for (int t = 0; t < m; t++) pv += vp[k + 1 + t] * v[t];
                 double half = beta[k] * pv / 2;
                 for (int t = 0; t < m; t++) wp[k + 1 + t] = vp[k + 1 + t] - half * v[t];
                 double* wk = wp + k + 1;
-                RankTwo<TVector>(ap + (long)(k + 1) * n + k + 1, v[0], wk, wk[0], v, m, null, out _);
-                // The next reflection, from row k+1 as just updated (none after the last step).
-                double* next = null;
-                double bn = 0;
+                RankTwo<TVector>(ap + (long)(k + 1) * n + k + 1, v[0], wk, wk[0], v, m);
                 if (k + 3 < n)
                 {
-                    next = ap + (long)(k + 1) * n + k + 2;
-                    bn = beta[k + 1] = Reflect(next, m - 1, out e[k + 2]);
+                    // The next reflection, from row k+1 as just updated, and the rows below updated with the next p.
+                    double* next = ap + (long)(k + 1) * n + k + 2;
+                    beta[k + 1] = Reflect(next, m - 1, out e[k + 2]);
+                    NextProduct<TVector>(ap, k, n, v, wk, next, beta[k + 1], vp, cp, threads);
                 }
-                Rows(k + 2, n, m - 1, threads, (first, end) =>
+                else
                 {
-                    for (int i = first; i < end; i++)
-                    {
-                        int r = i - k - 1;
-                        RankTwo<TVector>(ap + (long)i * n + k + 2, v[r], wk + 1, wk[r], v + 1, m - 1, next,
-                            out double dot);
-                        vp[i] = bn * dot;
-                    }
-                });
+                    // The last step: the last row's one element of the upper triangle, its diagonal.
+                    double* last = ap + (long)(n - 1) * n + n - 1;
+                    *last = *last - v[1] * wk[1] - wk[1] * v[1];
+                }
             }
             if (n >= 2)
             {
@@ -519,6 +521,56 @@ public static partial class SymmetricEigen
         }
     }
 
+    /// <summary>Rows of the reduction's step that a chunk takes (<see cref="ReduceRows{TVector}"/>): fixed, so that
+    /// its sums do not depend on the number of cores; 32 rows keep a core's share of a 512 x 512 step in 8 chunks
+    /// and the chunks' vectors small beside the block.</summary>
+    private const int ReductionChunk = 32;
+
+    /// <summary>
+    /// Step k's rows k+2..n-1 of <see cref="ReduceRows{TVector}"/>, each updated from its diagonal on
+    /// (<c>row -= v_i w + w_i v</c>, with v and w indexed from column k+1), and the next step's
+    /// <c>p = beta B next</c> (<paramref name="next"/> indexed from column k+2) summed from them, chunk by chunk, on
+    /// the cores when the step is large enough to pay for the hand-over. k = -1 with w = 0: the first p alone.
+    /// </summary>
+    private static unsafe void NextProduct<TVector>(double* a, int k, int n, double* v, double* w, double* next,
+        double beta, double* p, double* partials, int threads)
+        where TVector : struct
+    {
+        int first = k + 2, rows = n - first;
+        int chunks = (rows + ReductionChunk - 1) / ReductionChunk;
+        void Chunk(int c)
+        {
+            int lo = first + c * ReductionChunk, hi = Math.Min(n, lo + ReductionChunk);
+            double* partial = partials + (long)c * n;
+            new Span<double>(partial + lo, n - lo).Clear();
+            for (int i = lo; i < hi; i++)
+            {
+                int r = i - k - 1;
+                double* row = a + (long)i * n + i;
+                double vi = v[r], wi = w[r], ni = next[i - first];
+                double diagonal = row[0] - vi * w[r] - wi * v[r];
+                row[0] = diagonal;
+                double dot = UpdateRow<TVector>(row + 1, vi, w + r + 1, wi, v + r + 1, next + (i - first) + 1, ni,
+                    partial + i + 1, n - i - 1);
+                partial[i] += diagonal * ni + dot;
+            }
+        }
+        bool shared = threads > 1 && chunks > 1 && (long)rows * rows / 2 >= 2 * 64 * 64; // 64 x 64 a core
+        if (shared)
+        {
+            Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = threads }, Chunk);
+        }
+        else
+        {
+            for (int c = 0; c < chunks; c++) Chunk(c);
+        }
+        for (int i = first; i < n; i++)
+        {
+            double sum = 0;
+            for (int c = 0; c <= (i - first) / ReductionChunk; c++) sum += partials[(long)c * n + i];
+            p[i] = beta * sum;
+        }
+    }
     /// <summary>
     /// The reflection of x (m long, turned into v in place): <c>H = I - beta v v^T</c> with
     /// <c>H x = alpha e_1</c>; returns beta (0 and x left as it is when x is 0: no reflection).
@@ -579,20 +631,6 @@ public static partial class SymmetricEigen
         });
     }
 
-    /// <summary>Rows first..end-1 of a step whose rows are m long, over the cores when the step is large enough to
-    /// pay for the hand-out (about 64 x 64 elements a core), else on this thread.</summary>
-    private static void Rows(int first, int end, int m, int threads, Action<int, int> body)
-    {
-        int pieces = Math.Min(threads, (int)((long)(end - first) * m / 4096));
-        if (pieces <= 1)
-        {
-            body(first, end);
-            return;
-        }
-        Parallel.For(0, pieces, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
-            body(first + (end - first) * t / pieces, first + (end - first) * (t + 1) / pieces));
-    }
-
     /// <summary>x . y over m doubles.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static unsafe double Dot<TVector>(double* x, double* y, int m)
@@ -625,16 +663,39 @@ public static partial class SymmetricEigen
         for (; j < m; j++) y[j] += s * x[j];
     }
 
-    /// <summary>One row of the reduction's update, row -= vi w + wi v over m doubles; with <paramref name="next"/>,
-    /// also the updated row's dot product with it.</summary>
+    /// <summary>One row of the reduction's update, row -= vi w + wi v over m doubles.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe void RankTwo<TVector>(double* row, double vi, double* w, double wi, double* v, int m,
-        double* next, out double dot)
+    private static unsafe void RankTwo<TVector>(double* row, double vi, double* w, double wi, double* v, int m)
         where TVector : struct
     {
         int lanes = DoubleSimd<TVector>.Count, j = 0;
         var nvi = DoubleSimd<TVector>.Broadcast(-vi);
         var nwi = DoubleSimd<TVector>.Broadcast(-wi);
+        for (; j + lanes <= m; j += lanes)
+        {
+            var r = DoubleSimd<TVector>.MultiplyAdd(nvi, DoubleSimd<TVector>.Load(w + j),
+                DoubleSimd<TVector>.Load(row + j));
+            r = DoubleSimd<TVector>.MultiplyAdd(nwi, DoubleSimd<TVector>.Load(v + j), r);
+            DoubleSimd<TVector>.Store(r, row + j);
+        }
+        for (; j < m; j++) row[j] = row[j] - vi * w[j] - wi * v[j];
+    }
+
+    /// <summary>
+    /// The part of a row right of its diagonal in <see cref="NextProduct{TVector}"/>, m doubles: updated as
+    /// <see cref="RankTwo{TVector}"/> does, then its dot product with <paramref name="next"/> returned and
+    /// <c>ni row</c> added to <paramref name="partial"/> (the row's terms of the later rows' p, from the lower
+    /// triangle it stands for), in one pass.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe double UpdateRow<TVector>(double* row, double vi, double* w, double wi, double* v,
+        double* next, double ni, double* partial, int m)
+        where TVector : struct
+    {
+        int lanes = DoubleSimd<TVector>.Count, j = 0;
+        var nvi = DoubleSimd<TVector>.Broadcast(-vi);
+        var nwi = DoubleSimd<TVector>.Broadcast(-wi);
+        var vni = DoubleSimd<TVector>.Broadcast(ni);
         var sum = default(TVector);
         for (; j + lanes <= m; j += lanes)
         {
@@ -642,14 +703,19 @@ public static partial class SymmetricEigen
                 DoubleSimd<TVector>.Load(row + j));
             r = DoubleSimd<TVector>.MultiplyAdd(nwi, DoubleSimd<TVector>.Load(v + j), r);
             DoubleSimd<TVector>.Store(r, row + j);
-            if (next != null) sum = DoubleSimd<TVector>.MultiplyAdd(r, DoubleSimd<TVector>.Load(next + j), sum);
+            sum = DoubleSimd<TVector>.MultiplyAdd(r, DoubleSimd<TVector>.Load(next + j), sum);
+            DoubleSimd<TVector>.Store(DoubleSimd<TVector>.MultiplyAdd(vni, r, DoubleSimd<TVector>.Load(partial + j)),
+                partial + j);
         }
-        dot = DoubleSimd<TVector>.Sum(sum);
+        double dot = DoubleSimd<TVector>.Sum(sum);
         for (; j < m; j++)
         {
-            row[j] = row[j] - vi * w[j] - wi * v[j];
-            if (next != null) dot += row[j] * next[j];
+            double r = row[j] - vi * w[j] - wi * v[j];
+            row[j] = r;
+            dot += r * next[j];
+            partial[j] += ni * r;
         }
+        return dot;
     }
 
     /// <summary>Four rows q (stride n) of <see cref="AccumulateReflections"/>: <c>q -= beta (q . v) v</c> over m
