@@ -67,10 +67,40 @@ public static unsafe class DoubleGemm
             case 256: Run<Vector256<double>>(c, a, b, Shape.Square(n), threads, symmetric); break;
             default: Run<Vector128<double>>(c, a, b, Shape.Square(n), threads, symmetric); break;
         }
-        if (!symmetric) return;
+        if (symmetric) MirrorUpper(c, n);
+    }
+
+    /// <summary>C's lower triangle from its upper (a symmetric product sums only the upper).</summary>
+    private static void MirrorUpper(double[] c, int n)
+    {
         for (int i = 1; i < n; i++)
         for (int j = 0; j < i; j++)
             c[(long)i * n + j] = c[(long)j * n + i];
+    }
+
+    /// <summary>
+    /// <paramref name="c"/> = <paramref name="a"/> <paramref name="b"/>^T (n x n, row-major; c is overwritten): as
+    /// <see cref="Multiply(double[], double[], double[], int, int, bool)"/>, B read by rows as it is packed (so
+    /// that neither operand is transposed in memory first; <c>U U^T</c> is this with a = b, symmetric).
+    /// </summary>
+    public static void MultiplyTransposed(double[] c, double[] a, double[] b, int n, int threads,
+        bool symmetric = false)
+    {
+        ArgumentNullException.ThrowIfNull(c);
+        ArgumentNullException.ThrowIfNull(a);
+        ArgumentNullException.ThrowIfNull(b);
+        long nn = (long)n * n;
+        if (n <= 0 || a.Length != nn || b.Length != nn || c.Length != nn)
+            throw new ArgumentException($"A, B and C must be {n} x {n}.", nameof(n));
+        ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
+        var shape = Shape.Square(n) with { TransposedB = true };
+        switch (CpuVector.Bits)
+        {
+            case 512: Run<Vector512<double>>(c, a, b, shape, threads, symmetric); break;
+            case 256: Run<Vector256<double>>(c, a, b, shape, threads, symmetric); break;
+            default: Run<Vector128<double>>(c, a, b, shape, threads, symmetric); break;
+        }
+        if (symmetric) MirrorUpper(c, n);
     }
 
     /// <summary>
@@ -94,9 +124,10 @@ public static unsafe class DoubleGemm
         }
     }
 
-    /// <summary>Where C, A and B lie in their arrays (offset, row stride) and the product's sizes.</summary>
+    /// <summary>Where C, A and B lie in their arrays (offset, row stride) and the product's sizes; with
+    /// <see cref="TransposedB"/>, the array holds B^T (columns x depth, row stride Ldb) and B is read from it.</summary>
     private readonly record struct Shape(int C0, int Ldc, int A0, int Lda, int B0, int Ldb, int Rows, int Depth,
-        int Columns)
+        int Columns, bool TransposedB = false)
     {
         public static Shape Square(int n) => new(0, n, 0, n, 0, n, n, n, n);
     }
@@ -137,11 +168,24 @@ public static unsafe class DoubleGemm
             for (int p0 = 0; p0 < depth; p0 += DepthBlock)
             {
                 int kc = Math.Min(DepthBlock, depth - p0);
-                // Pack: panel q holds B[p0.., j0 + q*width ..] as [p][width], zeros past the block's last column.
+                // Pack: panel q holds B[p0.., j0 + q*width ..] as [p][width], zeros past the block's last column
+                // (from B^T: each of the panel's columns is a row there, read along and written across).
                 for (int q = 0; q < panels; q++)
                 {
                     int first = j0 + q * width, count = Math.Min(width, j1 - first);
                     double* dst = packed + (long)q * kc * width;
+                    if (shape.TransposedB)
+                    {
+                        for (int j = 0; j < count; j++)
+                        {
+                            double* src = b + (long)(first + j) * shape.Ldb + p0;
+                            for (int p = 0; p < kc; p++) dst[(long)p * width + j] = src[p];
+                        }
+                        for (int j = count; j < width; j++)
+                        for (int p = 0; p < kc; p++)
+                            dst[(long)p * width + j] = 0;
+                        continue;
+                    }
                     for (int p = 0; p < kc; p++, dst += width)
                     {
                         double* src = b + (long)(p0 + p) * shape.Ldb + first;

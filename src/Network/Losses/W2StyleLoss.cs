@@ -222,16 +222,16 @@ public sealed class W2StyleLoss : ILossTap
         for (int k = 0; k < n; k++)
         for (int i = 0; i < n; i++)
             sum[i] += vt[k * n + i] * vt[k * n + i] * roots[k];
-        // U^T = diag(l'^(-1/4)) V^T R (R is symmetric to the bit: its product mirrors one triangle), row by row.
-        var ut = w.Product;
-        DoubleGemm.Multiply(ut, vt, r, n, threads);
+        // U = R V diag(l'^(-1/4)) (V read from the rows of V^T as the product packs it), column k scaled.
+        var u = w.Product;
+        DoubleGemm.MultiplyTransposed(u, r, vt, n, threads);
+        var scale = w.Scale;
+        for (int k = 0; k < n; k++) scale[k] = Math.Sqrt(roots[k]);
+        for (int i = 0; i < n; i++)
         for (int k = 0; k < n; k++)
-        {
-            double scale = Math.Sqrt(roots[k]);
-            for (int i = 0; i < n; i++) ut[k * n + i] /= scale;
-        }
+            u[i * n + k] /= scale[k];
         var rzr = w.P;
-        DoubleGemm.Multiply(rzr, SymmetricEigen.Transpose(ut, n, w.Cov), ut, n, threads, symmetric: true);
+        DoubleGemm.MultiplyTransposed(rzr, u, u, n, threads, symmetric: true);
         var transport = _transport = w.Single;
         for (int i = 0; i < rzr.Length; i++) transport[i] = (float)-rzr[i];
         for (int i = 0; i < n; i++) transport[i * n + i] = (float)(1 - rzr[i * n + i]);
@@ -250,7 +250,8 @@ public sealed class W2StyleLoss : ILossTap
     /// <summary>
     /// The exact path's arrays for C channels, in host memory (not the device's, so not in the plan's device
     /// accounting): Sigma read back, then the transport rounded (C^2 floats); three C^2 doubles that serve in turn
-    /// as Sigma, Sigma R, P, U, U^T and U U^T; and the eigendecomposition's workspace. About 20 MB at C = 512, made
+    /// as Sigma, Sigma R, P, U and U U^T; P^(1/2)'s diagonal and the scales of U's columns (C doubles each); and the
+    /// eigendecomposition's workspace. About 20 MB at C = 512, made
     /// once, the first time a tap takes the exact path, and reused by every later evaluation: made afresh each
     /// time they cost more in allocation, zeroing and page faults than some of the products that fill them.
     /// </summary>
@@ -265,6 +266,8 @@ public sealed class W2StyleLoss : ILossTap
         public double[] P { get; } = new double[n * n];
 
         public double[] RootDiagonal { get; } = new double[n];
+
+        public double[] Scale { get; } = new double[n];
 
         public SymmetricEigen.Workspace Eigen { get; } = new(n);
     }

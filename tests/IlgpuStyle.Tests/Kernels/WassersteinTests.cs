@@ -330,6 +330,14 @@ public sealed class WassersteinTests : AcceleratorTest
         for (int i = 0; i < n; i++)
         for (int j = 0; j < i; j++)
             Assert.That(square[i * n + j], Is.EqualTo(square[j * n + i]), $"symmetric at [{i}, {j}]");
+
+        // B^T read from B's rows as it is packed: the product with B transposed first, to the bit.
+        var transposed = new double[n * n];
+        DoubleGemm.MultiplyTransposed(transposed, a, b, n, threads: 3);
+        Assert.That(transposed, Is.EqualTo(DoubleGemm.Multiply(a, SymmetricEigen.Transpose(b, n), n, threads: 1)),
+            "A B^T");
+        DoubleGemm.MultiplyTransposed(transposed, a, a, n, threads: 1, symmetric: true);
+        Assert.That(transposed, Is.EqualTo(square), "A A^T, symmetric");
     }
 
     /// <summary>The blocked product of rectangular blocks inside larger arrays (the divide and conquer's merges)
