@@ -5,17 +5,18 @@ namespace IlgpuStyle.Network.Losses;
 
 /// <summary>
 /// The exact roots of one network's Wasserstein-2 taps (<see cref="W2StyleLoss"/>), found together once the last
-/// of them has formed its Sigma in the forward pass: the taps side by side on the run's cores, each on its share of
-/// them, the largest first, rather than one after the other on every core.
+/// of them has formed its Sigma in the forward pass: the largest taps side by side on the run's cores, each on its
+/// share of them, rather than one after the other on every core.
 /// </summary>
 /// <remarks>
 /// Why side by side: an eigendecomposition shares out poorly over cores. Its reduction hands over between them at
 /// each of its n steps, so two cores make a 512 x 512 decomposition about 1.75x faster, not 2x, and a whole
-/// 512-channel root (P, the decomposition, the transport) about 1.6x. On two cores VGG-19's two 512-channel
-/// layers (relu4_1, relu5_1) then take one core each and the three smaller layers fill in behind them. The
-/// results are the same to the bit however the cores are shared (the products and the decomposition do not
-/// depend on their number). The device is used only on the caller's thread, before and after (reading each Sigma,
-/// adding each loss): the host arithmetic alone runs on the other threads.
+/// 512-channel root (P, the decomposition, the transport) about 1.6x. On two cores VGG-19's two 512-channel layers
+/// (relu4_1, relu5_1) take one core each, after the smaller layers have run on both (beside the large ones, a
+/// small one would leave a core idle for as long as it takes). The results are the same to the bit however the
+/// cores are shared: the products and the decomposition do not depend on their number. The device is used only on
+/// the caller's thread, before and after (reading each Sigma, adding each loss); the worker threads do host
+/// arithmetic alone.
 /// </remarks>
 /// <param name="kernels">The run's kernels: its accelerator, and its cores (<c>Host.Threads</c>).</param>
 public sealed class W2ExactRoots(KernelSet kernels)
@@ -59,11 +60,16 @@ public sealed class W2ExactRoots(KernelSet kernels)
         markPiece?.Invoke($"roots of {string.Join(", ", _exact.Select(t => t.Layer))}, side by side");
         kernels.Accelerator.Synchronize();
         foreach (var tap in _exact) tap.ReadCovariance();
-        int threads = kernels.Host.Threads, lanes = Math.Min(threads, _exact.Count);
-        int each = Math.Max(1, threads / lanes);
-        var largestFirst = _exact.OrderByDescending(t => t.Channels).ToList();
-        Parallel.ForEach(Partitioner.Create(largestFirst, EnumerablePartitionerOptions.NoBuffering),
-            new ParallelOptions { MaxDegreeOfParallelism = lanes }, tap => tap.SolveExact(each));
+        // The smallest taps beyond one per core first, each on every core; then the rest side by side, each on its
+        // share of the cores (on two cores: relu3_1 and relu2_1, then relu4_1 beside relu5_1).
+        int threads = kernels.Host.Threads;
+        var bySize = _exact.OrderBy(t => t.Channels).ToList();
+        int first = Math.Max(0, bySize.Count - threads);
+        foreach (var tap in bySize.Take(first)) tap.SolveExact(threads);
+        var sideBySide = bySize.Skip(first).ToList();
+        int each = Math.Max(1, threads / sideBySide.Count);
+        Parallel.ForEach(Partitioner.Create(sideBySide, EnumerablePartitionerOptions.NoBuffering),
+            new ParallelOptions { MaxDegreeOfParallelism = sideBySide.Count }, tap => tap.SolveExact(each));
         foreach (var tap in _exact) tap.AddExactLoss();
         markPiece?.Invoke("forward");
     }
