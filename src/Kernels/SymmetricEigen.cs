@@ -16,14 +16,15 @@ namespace IlgpuStyle.Kernels;
 /// <para>Two versions: <see cref="DecomposeReference"/>, tred2 and tql2 as scalar loops (about a second at n = 512 on
 /// the build machine), and <see cref="Decompose(double[], int, int)"/>, arranged for vectors and cores: the reduction
 /// goes row by row over the full symmetric matrix (contiguous dot products and updates, rows split over the cores),
-/// its orthogonal matrix is accumulated row by row (rows independent, no synchronisation), and the tridiagonal
-/// matrix's eigenproblem is solved by divide and conquer (<see cref="DivideAndConquer"/>, LAPACK's dstedc), which
-/// turns the QL iteration's Givens rotations (about 230 000 of them at n = 512, 6 n operations each: 10-17 ms of
-/// the 30 this took before) into matrix products (<see cref="DoubleGemm"/>): the tridiagonal eigenvectors Z, then
-/// <c>V^T = Z^T Q^T</c>. At n = 512 on the build machine's two cores that took the decomposition from about 33 ms
-/// to about 23 (2026-12-07); the tridiagonal solve is about 2 ms of it on one core, and most of the rest is the
-/// reduction (about 15 ms, memory-bound: a pass over the full trailing block a step). Details in
-/// docs/PERFORMANCE.md (issue 28).</para>
+/// its orthogonal matrix is formed from blocks of 32 reflections as matrix products (the compact WY representation,
+/// <see cref="AccumulateReflections"/>), and the tridiagonal matrix's eigenproblem is solved by divide and conquer
+/// (<see cref="DivideAndConquer"/>, LAPACK's dstedc), which turns the QL iteration's Givens rotations (about
+/// 230 000 of them at n = 512, 6 n operations each: 10-17 ms of the 30 this took before) into matrix products
+/// (<see cref="DoubleGemm"/>): the tridiagonal eigenvectors Z, then <c>V^T = Z^T Q^T</c>. At n = 512 on the build
+/// machine's two cores the divide and conquer took the decomposition from about 33 ms to about 23, and the blocked
+/// reflections to about 20 (their product from 6-7 ms to 3.5; 12 to 5 on one core; 2026-12-07); most of what is
+/// left is the reduction (about 10 ms on two cores, memory-bound: a pass over the full trailing block a step).
+/// Details in docs/PERFORMANCE.md (issue 28).</para>
 /// </remarks>
 public static partial class SymmetricEigen
 {
@@ -122,7 +123,7 @@ public static partial class SymmetricEigen
 
     /// <summary>
     /// The arrays <see cref="Decompose(double[], int, int, Workspace)"/> works in for an n x n matrix: host memory
-    /// (about 6 n^2 doubles, 13 MB at n = 512), made once and reused, each call overwriting what the last one left.
+    /// (about 7 n^2 doubles, 15 MB at n = 512), made once and reused, each call overwriting what the last one left.
     /// </summary>
     public sealed class Workspace
     {
@@ -149,7 +150,7 @@ public static partial class SymmetricEigen
         /// <summary>n.</summary>
         public int Size { get; }
 
-        internal double[] Reduced { get; } // the reduction's matrix, then its reflections
+        internal double[] Reduced { get; } // the reduction's matrix, then its reflections (0 left of them)
         internal double[] Transposed { get; } // V^T: the reflections' product, then the eigenvectors
         internal double[] Vectors { get; } // Q^T during a decomposition, then the sorted V
         internal double[] D { get; }
@@ -170,19 +171,26 @@ public static partial class SymmetricEigen
 
     /// <summary>As <see cref="SymmetricPart(double[], int)"/>, into <paramref name="v"/>: 8 x 8 tiles on and above the
     /// diagonal, each element written with its mirror (the same sum), so that a tile's strided reads and writes
-    /// touch 8 rows, not all of them (at n = 512, 4 KB a row, a column read whole walks a page a step). Measured at
-    /// n = 512: 0.39 ms warm, 0.49 after a 32 MB sweep, against 0.67 and 0.73 by plain rows and columns; 16 x 16
-    /// and 32 x 32 tiles lost after the sweep (0.70, 1.06).</summary>
+    /// touch 8 rows, not all of them (at n = 512, 4 KB a row, a column read whole walks a page a step). In the
+    /// decomposition at n = 512 this takes about 0.5 ms against 0.78 by plain rows and columns; at n = 256, where
+    /// the plain loops' streams suit the prefetcher, about 0.15 against 0.10 (2026-12-07): less in all over a W2
+    /// evaluation, which decomposes two 512 x 512 matrices for one of 256.</summary>
     private static double[] SymmetricPart(double[] a, int n, double[] v)
     {
         ArgumentNullException.ThrowIfNull(a);
         if (n <= 0 || a.Length != n * n) throw new ArgumentException($"Not an {n}x{n} matrix.", nameof(a));
         const int Tile = 8;
         for (int i0 = 0; i0 < n; i0 += Tile)
-        for (int j0 = i0; j0 < n; j0 += Tile)
-        for (int i = i0; i < Math.Min(n, i0 + Tile); i++)
-        for (int j = Math.Max(i, j0); j < Math.Min(n, j0 + Tile); j++)
-            v[i * n + j] = v[j * n + i] = 0.5 * (a[i * n + j] + a[j * n + i]);
+        {
+            int iEnd = Math.Min(n, i0 + Tile);
+            for (int j0 = i0; j0 < n; j0 += Tile)
+            {
+                int jEnd = Math.Min(n, j0 + Tile);
+                for (int i = i0; i < iEnd; i++)
+                for (int j = Math.Max(i, j0); j < jEnd; j++)
+                    v[i * n + j] = v[j * n + i] = 0.5 * (a[i * n + j] + a[j * n + i]);
+            }
+        }
         return v;
     }
 
