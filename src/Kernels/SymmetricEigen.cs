@@ -22,7 +22,7 @@ namespace IlgpuStyle.Kernels;
 /// 230 000 of them at n = 512, 6 n operations each: 10-17 ms of the 30 this took before) into matrix products
 /// (<see cref="DoubleGemm"/>): the tridiagonal eigenvectors Z, then <c>V^T = Z^T Q^T</c>. At n = 512 on the build
 /// machine's two cores the divide and conquer took the decomposition from about 33 ms to about 23, and the blocked
-/// reflections to about 20 (their product from 6-7 ms to 3.5; 12 to 5 on one core; 2026-12-07); most of what is
+/// reflections to about 20 (their product from 7 ms to 3.1; 11.6 to 4.9 on one core; 2026-12-07); most of what is
 /// left is the reduction (about 10 ms on two cores, memory-bound: a pass over the full trailing block a step).
 /// Details in docs/PERFORMANCE.md (issue 28).</para>
 /// </remarks>
@@ -570,9 +570,9 @@ public static partial class SymmetricEigen
     }
 
     /// <summary>Reflections per block of <see cref="AccumulateReflections"/>: the depth of its update's product.
-    /// At n = 512 on the build machine 32 took 4.9 ms on one core against 4.9 with 16 and 5.3 and 5.7 with 48 and
-    /// 64 (the blocks' T and Y cost b^2 m each, the products' depth wants b large), and 3.6 ms on two against
-    /// 3.8, 3.7 and 4.2.</summary>
+    /// At n = 512 on the build machine (all blocks' V and Y made first) 32 took 4.9 ms on one core against 4.9 with
+    /// 16 and 5.3 and 5.7 with 48 and 64 (the blocks' T and Y cost b^2 m each, the products' depth wants b large),
+    /// and 3.6 ms on two against 3.8, 3.7 and 4.2.</summary>
     internal const int ReflectionBlock = 32;
 
     /// <summary>Blocks whose V and Y <see cref="AccumulateReflections"/> makes at once (shared out among the cores)
