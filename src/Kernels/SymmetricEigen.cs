@@ -16,14 +16,15 @@ namespace IlgpuStyle.Kernels;
 /// <para>Two versions: <see cref="DecomposeReference"/>, tred2 and tql2 as scalar loops (about a second at n = 512 on
 /// the build machine), and <see cref="Decompose(double[], int, int)"/>, arranged for vectors and cores: the reduction
 /// goes row by row over the full symmetric matrix (contiguous dot products and updates, rows split over the cores),
-/// its orthogonal matrix is accumulated row by row (rows independent, no synchronisation), and the tridiagonal
-/// matrix's eigenproblem is solved by divide and conquer (<see cref="DivideAndConquer"/>, LAPACK's dstedc), which
-/// turns the QL iteration's Givens rotations (about 230 000 of them at n = 512, 6 n operations each: 10-17 ms of
-/// the 30 this took before) into matrix products (<see cref="DoubleGemm"/>): the tridiagonal eigenvectors Z, then
-/// <c>V^T = Z^T Q^T</c>. At n = 512 on the build machine's two cores that took the decomposition from about 33 ms
-/// to about 23 (2026-12-07); the tridiagonal solve is about 2 ms of it on one core, and most of the rest is the
-/// reduction (about 15 ms, memory-bound: a pass over the full trailing block a step). Details in
-/// docs/PERFORMANCE.md (issue 28).</para>
+/// its orthogonal matrix is formed from blocks of 32 reflections as matrix products (the compact WY representation,
+/// <see cref="AccumulateReflections"/>), and the tridiagonal matrix's eigenproblem is solved by divide and conquer
+/// (<see cref="DivideAndConquer"/>, LAPACK's dstedc), which turns the QL iteration's Givens rotations (about
+/// 230 000 of them at n = 512, 6 n operations each: 10-17 ms of the 30 this took before) into matrix products
+/// (<see cref="DoubleGemm"/>): the tridiagonal eigenvectors Z, then <c>V^T = Z^T Q^T</c>. At n = 512 on the build
+/// machine's two cores the divide and conquer took the decomposition from about 33 ms to about 23, and the blocked
+/// reflections to about 20 (their product from 7 ms to 3.1; 11.6 to 4.9 on one core; 2026-12-07); most of what is
+/// left is the reduction (about 10 ms on two cores, memory-bound: a pass over the full trailing block a step).
+/// Details in docs/PERFORMANCE.md (issue 28).</para>
 /// </remarks>
 public static partial class SymmetricEigen
 {
@@ -83,6 +84,24 @@ public static partial class SymmetricEigen
         if (workspace.Size != n)
             throw new ArgumentException($"The workspace is for {workspace.Size} x {workspace.Size}, not {n}.",
                 nameof(workspace));
+        // Q^T, then the tridiagonal matrix's eigenvectors, as rows (Z^T), then V^T = Z^T Q^T.
+        Reduce(a, n, threads, workspace);
+        int cores = Cores(n, threads);
+        var (d, e, qt) = (workspace.D, workspace.E, workspace.Vectors);
+        var tridiagonal = workspace.Tridiagonal;
+        for (int i = 0; i + 1 < n; i++) tridiagonal.Off[i] = e[i + 1];
+        DivideAndConquer(d, tridiagonal, cores);
+        DoubleGemm.Multiply(workspace.Transposed, tridiagonal.Vectors, qt, n, cores);
+        return (d, workspace.Transposed);
+    }
+
+    /// <summary>
+    /// The first step of <see cref="DecomposeTransposed"/>: A's symmetric part reduced to the tridiagonal T
+    /// (diagonal <c>workspace.D</c>, subdiagonal <c>workspace.E</c>, e[0] = 0 and e[i] beside d[i-1]) with
+    /// <c>A = Q T Q^T</c>, and Q^T into <c>workspace.Vectors</c> (free until the sort at the end).
+    /// </summary>
+    internal static void Reduce(double[] a, int n, int threads, Workspace workspace)
+    {
         var reduced = workspace.Reduced;
         SymmetricPart(a, n, reduced);
         var (d, e, beta) = (workspace.D, workspace.E, workspace.Beta);
@@ -95,27 +114,16 @@ public static partial class SymmetricEigen
             case 256: ReduceRows<Vector256<double>>(reduced, d, e, beta, n, threads, workspace); break;
             default: ReduceRows<Vector128<double>>(reduced, d, e, beta, n, threads, workspace); break;
         }
-        // The reduction's orthogonal matrix, transposed (Q^T, into the sorted vectors' array, free until the end),
-        // and the tridiagonal matrix's eigenvectors, as rows (Z^T), each on every core (below n = 128 on one: the
-        // hand-overs would cost more than the work); then V^T = Z^T Q^T.
-        int cores = n >= 128 ? threads : 1;
-        var qt = workspace.Vectors;
-        switch (CpuVector.Bits)
-        {
-            case 512: AccumulateReflections<Vector512<double>>(qt, reduced, beta, n, cores); break;
-            case 256: AccumulateReflections<Vector256<double>>(qt, reduced, beta, n, cores); break;
-            default: AccumulateReflections<Vector128<double>>(qt, reduced, beta, n, cores); break;
-        }
-        var tridiagonal = workspace.Tridiagonal;
-        for (int i = 0; i + 1 < n; i++) tridiagonal.Off[i] = e[i + 1];
-        DivideAndConquer(d, tridiagonal, cores);
-        DoubleGemm.Multiply(workspace.Transposed, tridiagonal.Vectors, qt, n, cores);
-        return (d, workspace.Transposed);
+        AccumulateReflections(workspace.Vectors, reduced, beta, n, Cores(n, threads), workspace);
     }
+
+    /// <summary>The cores of the steps after the reduction (Q^T, the divide and conquer, Z^T Q^T): all of them from
+    /// n = 128 on; below, one (the hand-overs would cost more than the work).</summary>
+    private static int Cores(int n, int threads) => n >= 128 ? threads : 1;
 
     /// <summary>
     /// The arrays <see cref="Decompose(double[], int, int, Workspace)"/> works in for an n x n matrix: host memory
-    /// (about 6 n^2 doubles, 13 MB at n = 512), made once and reused, each call overwriting what the last one left.
+    /// (about 6.5 n^2 doubles, 14 MB at n = 512), made once and reused, each call overwriting what the last one left.
     /// </summary>
     public sealed class Workspace
     {
@@ -135,12 +143,15 @@ public static partial class SymmetricEigen
             Partials = new double[(long)((n + ReductionChunk - 1) / ReductionChunk) * n];
             Values = new double[n];
             Tridiagonal = new TridiagonalWork(n);
+            Reflectors = new double[PreparedAtOnce * ReflectionBlock * n];
+            Combined = new double[PreparedAtOnce * ReflectionBlock * n];
+            Projections = new double[(long)ReflectionBlock * n];
         }
 
         /// <summary>n.</summary>
         public int Size { get; }
 
-        internal double[] Reduced { get; } // the reduction's matrix, then its reflections
+        internal double[] Reduced { get; } // the reduction's matrix, then its reflections (0 left of them)
         internal double[] Transposed { get; } // V^T: the reflections' product, then the eigenvectors
         internal double[] Vectors { get; } // Q^T during a decomposition, then the sorted V
         internal double[] D { get; }
@@ -151,19 +162,37 @@ public static partial class SymmetricEigen
         internal double[] Partials { get; } // the reduction's chunks' terms of the next p, a row each
         internal double[] Values { get; }
         internal TridiagonalWork Tridiagonal { get; } // the divide and conquer's: Z^T and its merges' arrays
+        internal double[] Reflectors { get; } // blocks' V (m, b), PreparedAtOnce slots (BlockOffset)
+        internal double[] Combined { get; } // blocks' Y = -T^T V^T (b, m), likewise
+        internal double[] Projections { get; } // X_t V (m, b) of the block being applied
     }
 
     /// <summary>The symmetric part of <paramref name="a"/>, as the peer's eigh reads it (its lower triangle; for a
     /// matrix symmetric to rounding the two agree to rounding).</summary>
     private static double[] SymmetricPart(double[] a, int n) => SymmetricPart(a, n, new double[(long)n * n]);
 
+    /// <summary>As <see cref="SymmetricPart(double[], int)"/>, into <paramref name="v"/>: 8 x 8 tiles on and above the
+    /// diagonal, each element written with its mirror (the same sum), so that a tile's strided reads and writes
+    /// touch 8 rows, not all of them (at n = 512, 4 KB a row, a column read whole walks a page a step). In the
+    /// decomposition at n = 512 this takes about 0.5 ms against 0.78 by plain rows and columns; at n = 256, where
+    /// the plain loops' streams suit the prefetcher, about 0.15 against 0.10 (2026-12-07): less in all over a W2
+    /// evaluation, which decomposes two 512 x 512 matrices for one of 256.</summary>
     private static double[] SymmetricPart(double[] a, int n, double[] v)
     {
         ArgumentNullException.ThrowIfNull(a);
         if (n <= 0 || a.Length != n * n) throw new ArgumentException($"Not an {n}x{n} matrix.", nameof(a));
-        for (int i = 0; i < n; i++)
-        for (int j = 0; j < n; j++)
-            v[i * n + j] = 0.5 * (a[i * n + j] + a[j * n + i]);
+        const int Tile = 8;
+        for (int i0 = 0; i0 < n; i0 += Tile)
+        {
+            int iEnd = Math.Min(n, i0 + Tile);
+            for (int j0 = i0; j0 < n; j0 += Tile)
+            {
+                int jEnd = Math.Min(n, j0 + Tile);
+                for (int i = i0; i < iEnd; i++)
+                for (int j = Math.Max(i, j0); j < jEnd; j++)
+                    v[i * n + j] = v[j * n + i] = 0.5 * (a[i * n + j] + a[j * n + i]);
+            }
+        }
         return v;
     }
 
@@ -592,43 +621,135 @@ public static partial class SymmetricEigen
         return 1 / (sigma * (sigma + Math.Abs(x0))); // 2 / v^T v
     }
 
+    /// <summary>Reflections per block of <see cref="AccumulateReflections"/>: the depth of its update's product.
+    /// At n = 512 on the build machine (all blocks' V and Y made first) 32 took 4.9 ms on one core against 4.9 with
+    /// 16 and 5.3 and 5.7 with 48 and 64 (the blocks' T and Y cost b^2 m each, the products' depth wants b large),
+    /// and 3.6 ms on two against 3.8, 3.7 and 4.2.</summary>
+    internal const int ReflectionBlock = 32;
+
+    /// <summary>Blocks whose V and Y <see cref="AccumulateReflections"/> makes at once (shared out among the cores)
+    /// before applying them: few enough that they are still in the L2 when applied (about 0.5 MB at n = 512). At
+    /// n = 512, all 16 at once took 5.0 ms on one core and 3.5 on two, four at a time 4.6 and 3.1 (two: 4.5 and 3.1;
+    /// one, no sharing out: 4.6 and 3.6).</summary>
+    private const int PreparedAtOnce = 4;
+
+    /// <summary>Where block q's V (m x b) and Y (b x m) lie in <see cref="Workspace"/>'s arrays: one of
+    /// <see cref="PreparedAtOnce"/> slots of <c>ReflectionBlock x n</c>.</summary>
+    private static int BlockOffset(int q, int n) => q % PreparedAtOnce * ReflectionBlock * n;
+
     /// <summary>
-    /// <c>Q^T = H_{n-3} ... H_1 H_0</c>, the transpose of the reduction's orthogonal matrix (A = Q T Q^T), formed as
-    /// <c>I H_{n-3} ... H_0</c>: multiplying by <c>H_k</c> on the right changes each row alone,
-    /// <c>q -= beta (q . v) v</c> on columns k+1.., so the cores take blocks of rows and run every reflection on
-    /// them with no synchronisation, four rows at a time sharing each v. A row i is still <c>e_i</c> on columns
-    /// k+1.. while k &gt;= i, so its reflections start at k = i - 1.
+    /// <c>Q^T = H_{n-3} ... H_1 H_0</c>, the transpose of the reduction's orthogonal matrix (A = Q T Q^T), in
+    /// blocks of b = <see cref="ReflectionBlock"/> reflections as matrix products (the compact WY representation of
+    /// Schreiber and Van Loan; the plan of LAPACK's dorgtr). Block q (reflections k0 = q b .. k0+b-1) is
+    /// <c>H_{k0+b-1} ... H_{k0} = I - V T^T V^T</c> (<see cref="PrepareBlock"/>). Q^T is formed as
+    /// <c>I H_{n-3} ... H_0</c>, the blocks applied on the right from the last to the first: before block q,
+    /// <c>X = I H_{n-3} ... H_{k0+b}</c> is the identity's outside its rows and columns k0+b+1.., so the block
+    /// changes only X's trailing m x m part X_t (rows and columns k0+1..), <c>X_t += (X_t V) Y</c> with
+    /// <c>Y = -T^T V^T</c>; and as X_t's first b rows and columns are still the identity's,
+    /// <c>X_t V</c> is V's first b rows above <c>X_t[b.., b..] V[b.., :]</c>. Two <see cref="DoubleGemm"/>
+    /// products a block, each on every core; the blocks' V, T and Y made <see cref="PreparedAtOnce"/> at a time
+    /// before them, those blocks shared out among the cores. Every sum is made in one order, so the result does not
+    /// depend on the number of threads.
     /// </summary>
-    private static unsafe void AccumulateReflections<TVector>(double[] qt, double[] reduced, double[] beta, int n,
-        int threads)
-        where TVector : struct
+    private static void AccumulateReflections(double[] qt, double[] reduced, double[] beta, int n, int threads,
+        Workspace workspace)
     {
         Array.Clear(qt);
-        int groups = (n + 3) / 4;
-        Parallel.For(0, groups, new ParallelOptions { MaxDegreeOfParallelism = threads }, group =>
+        for (int i = 0; i < n; i++) qt[(long)i * n + i] = 1;
+        var xv = workspace.Projections; // X_t V (m, b)
+        var v = workspace.Reflectors;
+        var options = new ParallelOptions { MaxDegreeOfParallelism = threads };
+        for (int end = Blocks(n); end > 0; end -= PreparedAtOnce)
         {
-            fixed (double* pq = qt, pv = reduced)
+            int first = Math.Max(0, end - PreparedAtOnce);
+            Parallel.For(first, end, options, q =>
             {
-                int i0 = 4 * group, rows = Math.Min(4, n - i0);
-                for (int r = 0; r < rows; r++) pq[(long)(i0 + r) * n + i0 + r] = 1;
-                for (int k = Math.Min(i0 + rows - 2, n - 3); k >= 0; k--)
+                switch (CpuVector.Bits)
                 {
-                    if (beta[k] == 0) continue;
-                    int m = n - k - 1;
-                    double* v = pv + (long)k * n + k + 1;
-                    double* q0 = pq + (long)i0 * n + k + 1;
-                    if (rows == 4) ReflectFour<TVector>(q0, n, v, m, beta[k]);
-                    else
-                    {
-                        for (int r = 0; r < rows; r++)
-                        {
-                            double* q = q0 + (long)r * n;
-                            Axpy<TVector>(q, -beta[k] * Dot<TVector>(q, v, m), v, m);
-                        }
-                    }
+                    case 512: PrepareBlock<Vector512<double>>(q, reduced, beta, n, workspace); break;
+                    case 256: PrepareBlock<Vector256<double>>(q, reduced, beta, n, workspace); break;
+                    default: PrepareBlock<Vector128<double>>(q, reduced, beta, n, workspace); break;
+                }
+            });
+            for (int q = end - 1; q >= first; q--)
+            {
+                int k0 = q * ReflectionBlock, b = Math.Min(ReflectionBlock, n - 2 - k0), m = n - k0 - 1;
+                int offset = BlockOffset(q, n), trailing = (k0 + 1) * n + k0 + 1;
+                Array.Copy(v, offset, xv, 0, b * b); // V's first b rows: X_t's first b rows are e_0 .. e_(b-1)
+                DoubleGemm.Multiply(xv, b * b, b, qt, trailing + b * n + b, n, v, offset + b * b, b, m - b, m - b,
+                    b, threads);
+                DoubleGemm.Multiply(qt, trailing, n, xv, 0, b, workspace.Combined, offset, m, m, b, m, threads,
+                    accumulate: true);
+            }
+        }
+    }
+
+    /// <summary>The number of blocks of <see cref="ReflectionBlock"/> among the n - 2 reflections.</summary>
+    private static int Blocks(int n) => Math.Max(0, (n - 2 + ReflectionBlock - 1) / ReflectionBlock);
+
+    /// <summary>
+    /// Block q's V (m x b, row-major: reflection k0+j in column j, from row j, zeros above) and
+    /// <c>Y = -T^T V^T</c> (b x m) into the workspace, with T (b x b, upper triangular) such that
+    /// <c>H_{k0} H_{k0+1} ... H_{k0+b-1} = I - V T V^T</c> (so the product in the other order is
+    /// <c>I - V T^T V^T</c>), built column by column: <c>T[j, j] = beta_j</c>,
+    /// <c>T[0..j, j] = -beta_j T[0..j, 0..j] (V[:, 0..j]^T v_j)</c>. V^T is read in place from the reduction's
+    /// rows k0.. (v_{k0+j} right of the diagonal), once the diagonal and what is left of it in those rows, past
+    /// column k0, is set to 0 (nothing reads it after the reduction).
+    /// </summary>
+    private static unsafe void PrepareBlock<TVector>(int q, double[] reduced, double[] beta, int n,
+        Workspace workspace)
+        where TVector : struct
+    {
+        int k0 = q * ReflectionBlock, b = Math.Min(ReflectionBlock, n - 2 - k0), m = n - k0 - 1;
+        long offset = BlockOffset(q, n);
+        double* t = stackalloc double[ReflectionBlock * ReflectionBlock]; // T (b, b), upper triangular
+        fixed (double* pr = reduced, pv = workspace.Reflectors, py = workspace.Combined)
+        {
+            double* vt = pr + (long)k0 * n + k0 + 1; // V^T (b, m), row stride n
+            double* v = pv + offset, y = py + offset;
+            for (int j = 0; j < b; j++)
+            for (int r = 0; r < j; r++)
+                vt[(long)j * n + r] = 0;
+            // V from V^T, four rows of V^T at a time (four reads a row of V, not one 4 KB apart each).
+            int four = 0;
+            for (; four + 4 <= b; four += 4)
+            {
+                double* r0 = vt + (long)four * n, r1 = r0 + n, r2 = r1 + n, r3 = r2 + n;
+                for (int r = 0; r < m; r++)
+                {
+                    double* to = v + (long)r * b + four;
+                    to[0] = r0[r];
+                    to[1] = r1[r];
+                    to[2] = r2[r];
+                    to[3] = r3[r];
                 }
             }
-        });
+            for (int j = four; j < b; j++)
+            for (int r = 0; r < m; r++)
+                v[(long)r * b + j] = vt[(long)j * n + r];
+            for (int j = 0; j < b; j++)
+            {
+                // v_i . v_j (v_j is 0 before column j) into T's column j, then T[0..j, 0..j] times it in place (row
+                // i reads the column from i down).
+                double* vj = vt + (long)j * n + j;
+                for (int i = 0; i < j; i++) t[i * b + j] = Dot<TVector>(vt + (long)i * n + j, vj, m - j);
+                double bj = beta[k0 + j];
+                for (int i = 0; i < j; i++)
+                {
+                    double sum = 0;
+                    for (int l = i; l < j; l++) sum += t[i * b + l] * t[l * b + j];
+                    t[i * b + j] = -bj * sum;
+                }
+                t[j * b + j] = bj;
+            }
+            // Row i of Y: -sum_{j <= i} T[j, i] v_j.
+            for (int i = 0; i < b; i++)
+            {
+                double* yi = y + (long)i * m;
+                new Span<double>(yi, m).Clear();
+                for (int j = 0; j <= i; j++) Axpy<TVector>(yi + j, -t[j * b + i], vt + (long)j * n + j, m - j);
+            }
+        }
     }
 
     /// <summary>x . y over m doubles.</summary>
@@ -716,37 +837,5 @@ public static partial class SymmetricEigen
             partial[j] += ni * r;
         }
         return dot;
-    }
-
-    /// <summary>Four rows q (stride n) of <see cref="AccumulateReflections"/>: <c>q -= beta (q . v) v</c> over m
-    /// doubles, each load of v serving the four.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe void ReflectFour<TVector>(double* q, int n, double* v, int m, double beta)
-        where TVector : struct
-    {
-        int lanes = DoubleSimd<TVector>.Count, j = 0;
-        double* q1 = q + n, q2 = q + 2L * n, q3 = q + 3L * n;
-        TVector s0 = default, s1 = default, s2 = default, s3 = default;
-        for (; j + lanes <= m; j += lanes)
-        {
-            var x = DoubleSimd<TVector>.Load(v + j);
-            s0 = DoubleSimd<TVector>.MultiplyAdd(DoubleSimd<TVector>.Load(q + j), x, s0);
-            s1 = DoubleSimd<TVector>.MultiplyAdd(DoubleSimd<TVector>.Load(q1 + j), x, s1);
-            s2 = DoubleSimd<TVector>.MultiplyAdd(DoubleSimd<TVector>.Load(q2 + j), x, s2);
-            s3 = DoubleSimd<TVector>.MultiplyAdd(DoubleSimd<TVector>.Load(q3 + j), x, s3);
-        }
-        double d0 = DoubleSimd<TVector>.Sum(s0), d1 = DoubleSimd<TVector>.Sum(s1);
-        double d2 = DoubleSimd<TVector>.Sum(s2), d3 = DoubleSimd<TVector>.Sum(s3);
-        for (int t = j; t < m; t++)
-        {
-            d0 += q[t] * v[t];
-            d1 += q1[t] * v[t];
-            d2 += q2[t] * v[t];
-            d3 += q3[t] * v[t];
-        }
-        Axpy<TVector>(q, -beta * d0, v, m);
-        Axpy<TVector>(q1, -beta * d1, v, m);
-        Axpy<TVector>(q2, -beta * d2, v, m);
-        Axpy<TVector>(q3, -beta * d3, v, m);
     }
 }
