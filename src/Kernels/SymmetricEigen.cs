@@ -96,11 +96,52 @@ public static partial class SymmetricEigen
     }
 
     /// <summary>
+    /// The eigenvalues of the symmetric A in no particular order (the workspace's own array), and
+    /// <paramref name="product"/> = <c>B V</c>, V's column k the eigenvector of value k, without V itself:
+    /// with <c>A = Q T Q^T</c> and <c>T = Z diag(values) Z^T</c>, <c>B V = (B Q) Z</c>, B Q from the reduction's
+    /// reflections in blocks (<see cref="ApplyReflections"/>, B's n x n in the workspace), then one product. For the
+    /// W2 loss's exact path, which needs <c>R V</c> and the eigenvalues alone: B Q costs 2 n^3 operations where
+    /// forming Q costs 4/3 n^3 and V = Q Z another 2 n^3 before R V. The results do not depend on the cores.
+    /// </summary>
+    public static double[] DecomposeApplied(double[] a, double[] b, int n, int threads, Workspace workspace,
+        double[] product)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
+        ArgumentNullException.ThrowIfNull(workspace);
+        ArgumentNullException.ThrowIfNull(b);
+        ArgumentNullException.ThrowIfNull(product);
+        if (workspace.Size != n)
+            throw new ArgumentException($"The workspace is for {workspace.Size} x {workspace.Size}, not {n}.",
+                nameof(workspace));
+        if (b.Length != (long)n * n || product.Length != (long)n * n)
+            throw new ArgumentException($"B and the product must be {n} x {n}.", nameof(b));
+        Tridiagonalize(a, n, threads, workspace);
+        int cores = Cores(n, threads);
+        var (d, e) = (workspace.D, workspace.E);
+        var tridiagonal = workspace.Tridiagonal;
+        for (int i = 0; i + 1 < n; i++) tridiagonal.Off[i] = e[i + 1];
+        DivideAndConquer(d, tridiagonal, cores);
+        var bq = workspace.Transposed; // free: no V^T is formed here
+        Array.Copy(b, bq, b.Length);
+        ApplyReflections(bq, workspace.Reduced, workspace.Beta, n, cores, workspace);
+        DoubleGemm.MultiplyTransposed(product, bq, tridiagonal.Vectors, n, cores); // (B Q) (Z^T)^T
+        return d;
+    }
+
+    /// <summary>
     /// The first step of <see cref="DecomposeTransposed"/>: A's symmetric part reduced to the tridiagonal T
     /// (diagonal <c>workspace.D</c>, subdiagonal <c>workspace.E</c>, e[0] = 0 and e[i] beside d[i-1]) with
     /// <c>A = Q T Q^T</c>, and Q^T into <c>workspace.Vectors</c> (free until the sort at the end).
     /// </summary>
     internal static void Reduce(double[] a, int n, int threads, Workspace workspace)
+    {
+        Tridiagonalize(a, n, threads, workspace);
+        AccumulateReflections(workspace.Vectors, workspace.Reduced, workspace.Beta, n, Cores(n, threads), workspace);
+    }
+
+    /// <summary>A's symmetric part reduced to T (d, e), its reflections in <c>workspace.Reduced</c> and
+    /// <c>workspace.Beta</c> (<see cref="ReduceRows{TVector}"/>).</summary>
+    private static void Tridiagonalize(double[] a, int n, int threads, Workspace workspace)
     {
         var reduced = workspace.Reduced;
         SymmetricPart(a, n, reduced);
@@ -114,7 +155,6 @@ public static partial class SymmetricEigen
             case 256: ReduceRows<Vector256<double>>(reduced, d, e, beta, n, threads, workspace); break;
             default: ReduceRows<Vector128<double>>(reduced, d, e, beta, n, threads, workspace); break;
         }
-        AccumulateReflections(workspace.Vectors, reduced, beta, n, Cores(n, threads), workspace);
     }
 
     /// <summary>The cores of the steps after the reduction (Q^T, the divide and conquer, Z^T Q^T): all of them from
@@ -666,9 +706,9 @@ public static partial class SymmetricEigen
             {
                 switch (CpuVector.Bits)
                 {
-                    case 512: PrepareBlock<Vector512<double>>(q, reduced, beta, n, workspace); break;
-                    case 256: PrepareBlock<Vector256<double>>(q, reduced, beta, n, workspace); break;
-                    default: PrepareBlock<Vector128<double>>(q, reduced, beta, n, workspace); break;
+                    case 512: PrepareBlock<Vector512<double>>(q, reduced, beta, n, workspace, forward: false); break;
+                    case 256: PrepareBlock<Vector256<double>>(q, reduced, beta, n, workspace, forward: false); break;
+                    default: PrepareBlock<Vector128<double>>(q, reduced, beta, n, workspace, forward: false); break;
                 }
             });
             for (int q = end - 1; q >= first; q--)
@@ -684,12 +724,50 @@ public static partial class SymmetricEigen
         }
     }
 
+    /// <summary>
+    /// <c>X = X Q = X H_0 H_1 ... H_{n-3}</c> for a dense n x n X (<see cref="DecomposeApplied"/>'s B): the blocks
+    /// of <see cref="AccumulateReflections"/> applied on the right from the first to the last, block q
+    /// (<c>H_{k0} ... H_{k0+b-1} = I - V T V^T</c>) changing X's columns k0+1.. on every row,
+    /// <c>X_t += (X_t V) Y</c> with <c>Y = -T V^T</c>: two <see cref="DoubleGemm"/> products a block, 2 n^3
+    /// operations in all (X has no identity's rows to skip).
+    /// </summary>
+    private static void ApplyReflections(double[] x, double[] reduced, double[] beta, int n, int threads,
+        Workspace workspace)
+    {
+        var xv = workspace.Projections; // X_t V (n, b)
+        var v = workspace.Reflectors;
+        var options = new ParallelOptions { MaxDegreeOfParallelism = threads };
+        int blocks = Blocks(n);
+        for (int start = 0; start < blocks; start += PreparedAtOnce)
+        {
+            int stop = Math.Min(blocks, start + PreparedAtOnce);
+            Parallel.For(start, stop, options, q =>
+            {
+                switch (CpuVector.Bits)
+                {
+                    case 512: PrepareBlock<Vector512<double>>(q, reduced, beta, n, workspace, forward: true); break;
+                    case 256: PrepareBlock<Vector256<double>>(q, reduced, beta, n, workspace, forward: true); break;
+                    default: PrepareBlock<Vector128<double>>(q, reduced, beta, n, workspace, forward: true); break;
+                }
+            });
+            for (int q = start; q < stop; q++)
+            {
+                int k0 = q * ReflectionBlock, b = Math.Min(ReflectionBlock, n - 2 - k0), m = n - k0 - 1;
+                int offset = BlockOffset(q, n);
+                DoubleGemm.Multiply(xv, 0, b, x, k0 + 1, n, v, offset, b, n, m, b, threads);
+                DoubleGemm.Multiply(x, k0 + 1, n, xv, 0, b, workspace.Combined, offset, m, n, b, m, threads,
+                    accumulate: true);
+            }
+        }
+    }
+
     /// <summary>The number of blocks of <see cref="ReflectionBlock"/> among the n - 2 reflections.</summary>
     private static int Blocks(int n) => Math.Max(0, (n - 2 + ReflectionBlock - 1) / ReflectionBlock);
 
     /// <summary>
     /// Block q's V (m x b, row-major: reflection k0+j in column j, from row j, zeros above) and
-    /// <c>Y = -T^T V^T</c> (b x m) into the workspace, with T (b x b, upper triangular) such that
+    /// <c>Y = -T^T V^T</c> (b x m; with <paramref name="forward"/>, for <see cref="ApplyReflections"/>,
+    /// <c>Y = -T V^T</c>) into the workspace, with T (b x b, upper triangular) such that
     /// <c>H_{k0} H_{k0+1} ... H_{k0+b-1} = I - V T V^T</c> (so the product in the other order is
     /// <c>I - V T^T V^T</c>), built column by column: <c>T[j, j] = beta_j</c>,
     /// <c>T[0..j, j] = -beta_j T[0..j, 0..j] (V[:, 0..j]^T v_j)</c>. V^T is read in place from the reduction's
@@ -697,7 +775,7 @@ public static partial class SymmetricEigen
     /// column k0, is set to 0 (nothing reads it after the reduction).
     /// </summary>
     private static unsafe void PrepareBlock<TVector>(int q, double[] reduced, double[] beta, int n,
-        Workspace workspace)
+        Workspace workspace, bool forward)
         where TVector : struct
     {
         int k0 = q * ReflectionBlock, b = Math.Min(ReflectionBlock, n - 2 - k0), m = n - k0 - 1;
@@ -742,12 +820,19 @@ public static partial class SymmetricEigen
                 }
                 t[j * b + j] = bj;
             }
-            // Row i of Y: -sum_{j <= i} T[j, i] v_j.
+            // Row i of Y: -sum_{j <= i} T[j, i] v_j, or forward, -sum_{j >= i} T[i, j] v_j.
             for (int i = 0; i < b; i++)
             {
                 double* yi = y + (long)i * m;
                 new Span<double>(yi, m).Clear();
-                for (int j = 0; j <= i; j++) Axpy<TVector>(yi + j, -t[j * b + i], vt + (long)j * n + j, m - j);
+                if (forward)
+                {
+                    for (int j = i; j < b; j++) Axpy<TVector>(yi + j, -t[i * b + j], vt + (long)j * n + j, m - j);
+                }
+                else
+                {
+                    for (int j = 0; j <= i; j++) Axpy<TVector>(yi + j, -t[j * b + i], vt + (long)j * n + j, m - j);
+                }
             }
         }
     }

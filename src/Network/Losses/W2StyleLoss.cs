@@ -185,14 +185,15 @@ public sealed class W2StyleLoss : ILossTap
     /// (<see cref="ExactWork"/>), in three steps so that a group's taps can solve theirs side by side
     /// (<see cref="W2ExactRoots"/>): <see cref="ReadCovariance"/> and <see cref="AddExactLoss"/> use the device, on
     /// the caller's thread; <see cref="SolveExact"/> between them is host arithmetic alone (<see cref="DoubleGemm"/>,
-    /// <see cref="SymmetricEigen.DecomposeTransposed"/>). P = R Sigma R from the device's Sigma and the target's
+    /// <see cref="SymmetricEigen.DecomposeApplied"/>). P = R Sigma R from the device's Sigma and the target's
     /// double R (a P formed in float32 has lost the small eigenvalues), <c>P = V diag(l) V^T</c>, and with
     /// <c>l' = max(l, eps^2)</c> (P &gt;= eps^2 I exactly, since Sigma and Sigma_s are both &gt;= eps I; a smaller
-    /// l is rounding's): P^(1/2)'s diagonal <c>sum_k V_ik^2 sqrt(l'_k)</c> for the loss, and
+    /// l is rounding's): <c>tr P^(1/2) = sum_k sqrt(l'_k)</c> for the loss, and
     /// <c>R P^(-1/2) R = U U^T</c> with <c>U = R V diag(l'^(-1/4))</c> for the gradient, kept as
     /// <c>I - R P^(-1/2) R</c> in double until it is rounded (near the target it is close to 0, and formed in
-    /// float32 it would keep only the first digits of the gradient). Four products, two of them symmetric (half the
-    /// work), and one eigendecomposition; neither root itself is formed.
+    /// float32 it would keep only the first digits of the gradient). Two products for P (one symmetric, half the
+    /// work), the eigendecomposition with R V made from its reflections, never V itself
+    /// (<see cref="SymmetricEigen.DecomposeApplied"/>), and U U^T (symmetric); neither root is formed.
     /// </summary>
     /// <remarks>Sigma read back from the device (which must have finished its forward: the caller synchronises)
     /// into the exact path's arrays.</remarks>
@@ -203,7 +204,7 @@ public sealed class W2StyleLoss : ILossTap
     }
 
     /// <summary>The exact path's arithmetic on <paramref name="threads"/> cores (see <see cref="ReadCovariance"/>):
-    /// P's diagonal root into <c>RootDiagonal</c>, the transport into <see cref="_transport"/>.</summary>
+    /// the roots of P's eigenvalues into <c>RootEigenvalues</c>, the transport into <see cref="_transport"/>.</summary>
     internal void SolveExact(int threads)
     {
         int n = _shape.Channels;
@@ -213,18 +214,13 @@ public sealed class W2StyleLoss : ILossTap
         DoubleGemm.Multiply(w.Product, w.Cov, r, n, threads);
         DoubleGemm.Multiply(w.P, r, w.Product, n, threads, symmetric: true);
 
-        var (values, vt) = SymmetricEigen.DecomposeTransposed(w.P, n, threads, w.Eigen); // eigenvector k: row k
+        // U = R V diag(l'^(-1/4)), R V without V (SymmetricEigen.DecomposeApplied), column k scaled.
+        var u = w.Product;
+        var values = SymmetricEigen.DecomposeApplied(w.P, r, n, threads, w.Eigen, u);
 
         double floor = (double)Wasserstein.Epsilon * Wasserstein.Epsilon;
-        var roots = Array.ConvertAll(values, l => Math.Sqrt(Math.Max(l, floor)));
-        var sum = w.RootDiagonal;
-        Array.Clear(sum);
-        for (int k = 0; k < n; k++)
-        for (int i = 0; i < n; i++)
-            sum[i] += vt[k * n + i] * vt[k * n + i] * roots[k];
-        // U = R V diag(l'^(-1/4)) (V read from the rows of V^T as the product packs it), column k scaled.
-        var u = w.Product;
-        DoubleGemm.MultiplyTransposed(u, r, vt, n, threads);
+        var roots = w.RootEigenvalues; // tr P^(1/2) is their sum
+        for (int k = 0; k < n; k++) roots[k] = Math.Sqrt(Math.Max(values[k], floor));
         var scale = w.Scale;
         for (int k = 0; k < n; k++) scale[k] = Math.Sqrt(roots[k]);
         for (int i = 0; i < n; i++)
@@ -237,20 +233,20 @@ public sealed class W2StyleLoss : ILossTap
         for (int i = 0; i < n; i++) transport[i * n + i] = (float)(1 - rzr[i * n + i]);
     }
 
-    /// <summary>The exact path's loss, from P^(1/2)'s diagonal (see <see cref="ReadCovariance"/>), added on the
-    /// device.</summary>
+    /// <summary>The exact path's loss, from P^(1/2)'s eigenvalues, whose sum is its trace (see
+    /// <see cref="ReadCovariance"/>), added on the device.</summary>
     internal void AddExactLoss()
     {
         int n = _shape.Channels;
-        _sqrt.SubView(0, n).CopyFromCPU(Array.ConvertAll(_exact!.RootDiagonal, v => (float)v));
-        _kernels.Wasserstein.LossFromRootDiagonal(_loss, _mean, _target.Mean, _cov, _sqrt.SubView(0, n), _weight,
+        _sqrt.SubView(0, n).CopyFromCPU(Array.ConvertAll(_exact!.RootEigenvalues, v => (float)v));
+        _kernels.Wasserstein.LossFromRootTerms(_loss, _mean, _target.Mean, _cov, _sqrt.SubView(0, n), _weight,
             _target.Trace);
     }
 
     /// <summary>
     /// The exact path's arrays for C channels, in host memory (not the device's, so not in the plan's device
     /// accounting): Sigma read back, then the transport rounded (C^2 floats); three C^2 doubles that serve in turn
-    /// as Sigma, Sigma R, P, U and U U^T; P^(1/2)'s diagonal and the scales of U's columns (C doubles each); and the
+    /// as Sigma, Sigma R, P, U and U U^T; P^(1/2)'s eigenvalues and the scales of U's columns (C doubles each); and the
     /// eigendecomposition's workspace. About 20 MB at C = 512, made
     /// once, the first time a tap takes the exact path, and reused by every later evaluation: made afresh each
     /// time they cost more in allocation, zeroing and page faults than some of the products that fill them.
@@ -265,7 +261,7 @@ public sealed class W2StyleLoss : ILossTap
 
         public double[] P { get; } = new double[n * n];
 
-        public double[] RootDiagonal { get; } = new double[n];
+        public double[] RootEigenvalues { get; } = new double[n];
 
         public double[] Scale { get; } = new double[n];
 
