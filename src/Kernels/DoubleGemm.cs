@@ -6,12 +6,14 @@ namespace IlgpuStyle.Kernels;
 
 // Double-precision products of n x n matrices on the host: the Wasserstein-2 loss's exact path (P = R Sigma R,
 // the transport R P^(-1/2) R) and the eigendecomposition's compositions V f(L) V^T; and of rectangular blocks inside
-// larger arrays (offsets and row strides of their own), for the eigensolver's divide-and-conquer merges.
+// larger arrays (offsets and row strides of their own), for the eigensolver's divide-and-conquer merges and its
+// blocked reflections (C = A B, or C += A B).
 //   the reference: Wasserstein.Multiply, three plain loops
 //   the blocked product below: BLIS's loops (CpuGemm.cs) in double, on the run's cores
 //
 // Glossary: n the size; A, B, C (n, n) row-major, C[i*n + j]; L doubles per vector (8, 4 or 2: CpuVector.Bits).
-//   C = A B.  Blocks: a column block of C (ColumnBlock = 64 columns, 512 bytes a row) is one work item; B's
+//   C = A B.  Blocks: a column block of C (ColumnBlock = 64 columns, 512 bytes a row) is one work item (split
+//   into row pieces when there are fewer blocks than cores, as for a 32-column C); B's
 //   rows p0..p0+kc of that block (kc <= DepthBlock = 256) are packed into panels of 2L columns,
 //   [panel][p][2L] (at most 128 KB: the L2), and each RowTile x 2L tile of C is summed over them in 8 vector
 //   registers: per step of depth, two loads of B and four broadcasts of A feed eight FMAs.
@@ -61,102 +63,172 @@ public static unsafe class DoubleGemm
         if (n <= 0 || a.Length != nn || b.Length != nn || c.Length != nn)
             throw new ArgumentException($"A, B and C must be {n} x {n}.", nameof(n));
         ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
+        var shape = Shape.Square(n);
         switch (CpuVector.Bits)
         {
-            case 512: Run<Vector512<double>>(c, a, b, Shape.Square(n), threads, symmetric); break;
-            case 256: Run<Vector256<double>>(c, a, b, Shape.Square(n), threads, symmetric); break;
-            default: Run<Vector128<double>>(c, a, b, Shape.Square(n), threads, symmetric); break;
+            case 512: Run<Vector512<double>>(c, a, b, shape, threads, symmetric, accumulate: false); break;
+            case 256: Run<Vector256<double>>(c, a, b, shape, threads, symmetric, accumulate: false); break;
+            default: Run<Vector128<double>>(c, a, b, shape, threads, symmetric, accumulate: false); break;
         }
-        if (!symmetric) return;
+        if (symmetric) MirrorUpper(c, n);
+    }
+
+    /// <summary>C's lower triangle from its upper (a symmetric product sums only the upper).</summary>
+    private static void MirrorUpper(double[] c, int n)
+    {
         for (int i = 1; i < n; i++)
         for (int j = 0; j < i; j++)
             c[(long)i * n + j] = c[(long)j * n + i];
     }
 
     /// <summary>
-    /// C = A B for rectangular blocks inside larger row-major arrays (the divide-and-conquer eigensolver's merges,
-    /// <see cref="SymmetricEigen"/>): C is <paramref name="rows"/> x <paramref name="columns"/> from
-    /// <c>c[cOffset]</c> with row stride <paramref name="ldc"/>, A is rows x <paramref name="depth"/> (stride
-    /// <paramref name="lda"/>), B depth x columns (stride <paramref name="ldb"/>); C is overwritten. The same loops
-    /// and sums as the square product (which is this with every size and stride n), on <paramref name="threads"/>
-    /// cores, the result independent of their number.
+    /// <paramref name="c"/> = <paramref name="a"/> <paramref name="b"/>^T (n x n, row-major; c is overwritten): as
+    /// <see cref="Multiply(double[], double[], double[], int, int, bool)"/>, B read by rows as it is packed (so
+    /// that neither operand is transposed in memory first; <c>U U^T</c> is this with a = b, symmetric).
+    /// </summary>
+    public static void MultiplyTransposed(double[] c, double[] a, double[] b, int n, int threads,
+        bool symmetric = false)
+    {
+        ArgumentNullException.ThrowIfNull(c);
+        ArgumentNullException.ThrowIfNull(a);
+        ArgumentNullException.ThrowIfNull(b);
+        long nn = (long)n * n;
+        if (n <= 0 || a.Length != nn || b.Length != nn || c.Length != nn)
+            throw new ArgumentException($"A, B and C must be {n} x {n}.", nameof(n));
+        ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
+        var shape = Shape.Square(n) with { TransposedB = true };
+        switch (CpuVector.Bits)
+        {
+            case 512: Run<Vector512<double>>(c, a, b, shape, threads, symmetric, accumulate: false); break;
+            case 256: Run<Vector256<double>>(c, a, b, shape, threads, symmetric, accumulate: false); break;
+            default: Run<Vector128<double>>(c, a, b, shape, threads, symmetric, accumulate: false); break;
+        }
+        if (symmetric) MirrorUpper(c, n);
+    }
+
+    /// <summary>
+    /// C = A B, or C += A B with <paramref name="accumulate"/>, for rectangular blocks inside larger row-major
+    /// arrays (the divide-and-conquer eigensolver's merges and its blocked reflections, <see cref="SymmetricEigen"/>):
+    /// C is <paramref name="rows"/> x <paramref name="columns"/> from <c>c[cOffset]</c> with row stride
+    /// <paramref name="ldc"/>, A is rows x <paramref name="depth"/> (stride <paramref name="lda"/>), B depth x
+    /// columns (stride <paramref name="ldb"/>). The same loops and sums as the square product (which is this with
+    /// every size and stride n and C overwritten), on <paramref name="threads"/> cores, the result independent of
+    /// their number. (Accumulating, each element of C gets its old value plus the register tile's sum over each
+    /// depth block in turn: a subtraction is the addition of a negated A.)
     /// </summary>
     internal static void Multiply(double[] c, int cOffset, int ldc, double[] a, int aOffset, int lda, double[] b,
-        int bOffset, int ldb, int rows, int depth, int columns, int threads)
+        int bOffset, int ldb, int rows, int depth, int columns, int threads, bool accumulate = false)
     {
         if (rows <= 0 || columns <= 0) return;
         var shape = new Shape(cOffset, ldc, aOffset, lda, bOffset, ldb, rows, depth, columns);
         switch (CpuVector.Bits)
         {
-            case 512: Run<Vector512<double>>(c, a, b, shape, threads, symmetric: false); break;
-            case 256: Run<Vector256<double>>(c, a, b, shape, threads, symmetric: false); break;
-            default: Run<Vector128<double>>(c, a, b, shape, threads, symmetric: false); break;
+            case 512: Run<Vector512<double>>(c, a, b, shape, threads, symmetric: false, accumulate); break;
+            case 256: Run<Vector256<double>>(c, a, b, shape, threads, symmetric: false, accumulate); break;
+            default: Run<Vector128<double>>(c, a, b, shape, threads, symmetric: false, accumulate); break;
         }
     }
 
-    /// <summary>Where C, A and B lie in their arrays (offset, row stride) and the product's sizes.</summary>
+    /// <summary>Where C, A and B lie in their arrays (offset, row stride) and the product's sizes; with
+    /// <see cref="TransposedB"/>, the array holds B^T (columns x depth, row stride Ldb) and B is read from
+    /// it.</summary>
     private readonly record struct Shape(int C0, int Ldc, int A0, int Lda, int B0, int Ldb, int Rows, int Depth,
-        int Columns)
+        int Columns, bool TransposedB = false)
     {
         public static Shape Square(int n) => new(0, n, 0, n, 0, n, n, n, n);
     }
 
-    private static void Run<TVector>(double[] c, double[] a, double[] b, Shape shape, int threads, bool symmetric)
+    private static void Run<TVector>(double[] c, double[] a, double[] b, Shape shape, int threads, bool symmetric,
+        bool accumulate)
         where TVector : struct
     {
         int blocks = (shape.Columns + ColumnBlock - 1) / ColumnBlock;
-        // Dynamic hand-out: with symmetric, block j sums j + 1 blocks of rows, so the blocks differ in cost.
-        Parallel.For(0, blocks, new ParallelOptions { MaxDegreeOfParallelism = threads }, block =>
+        // Fewer column blocks than cores (a narrow C, such as the reflections' Q^T V): each block's rows are cut
+        // into pieces too, whole row tiles each, so that every core has one. Each element is still summed by one
+        // thread in one order, so the pieces change no bit; they only pack B once more each.
+        int pieces = blocks >= threads || symmetric
+            ? 1
+            : Math.Min((threads + blocks - 1) / blocks, (shape.Rows + RowTile - 1) / RowTile);
+        int tilesPerPiece = ((shape.Rows + RowTile - 1) / RowTile + pieces - 1) / pieces;
+        void Item(int item)
         {
+            int first = item % pieces * tilesPerPiece * RowTile;
+            int end = Math.Min(shape.Rows, first + tilesPerPiece * RowTile);
             fixed (double* pc = c, pa = a, pb = b)
             {
-                ColumnBlockProduct<TVector>(pc + shape.C0, pa + shape.A0, pb + shape.B0, shape, block * ColumnBlock,
-                    symmetric);
+                ColumnBlockProduct<TVector>(pc + shape.C0, pa + shape.A0, pb + shape.B0, shape,
+                    item / pieces * ColumnBlock, first, end, symmetric, accumulate);
             }
-        });
+        }
+
+        // On one core, a plain loop: the small products made by many work items at once (the reflections' blocks)
+        // would otherwise each pay for a hand-out to themselves.
+        if (threads == 1)
+        {
+            for (int item = 0; item < blocks * pieces; item++) Item(item);
+            return;
+        }
+        // Dynamic hand-out: with symmetric, block j sums j + 1 blocks of rows, so the blocks differ in cost.
+        Parallel.For(0, blocks * pieces, new ParallelOptions { MaxDegreeOfParallelism = threads }, Item);
     }
 
-    /// <summary>Columns j0..j0+ColumnBlock of C: B packed DepthBlock rows at a time, then every row tile of C
-    /// (those on and above the diagonal when symmetric) summed over the packed rows. C's block is cleared first
-    /// (the square product clears all of C before).</summary>
+    /// <summary>Columns j0..j0+ColumnBlock of C's rows first..end: B packed DepthBlock rows at a time, then every
+    /// row tile of C (those on and above the diagonal when symmetric) summed over the packed rows. C's block is
+    /// cleared first unless <paramref name="accumulate"/>.</summary>
     [SkipLocalsInit]
-    private static void ColumnBlockProduct<TVector>(double* c, double* a, double* b, Shape shape, int j0,
-        bool symmetric)
+    private static void ColumnBlockProduct<TVector>(double* c, double* a, double* b, Shape shape, int j0, int first,
+        int end, bool symmetric, bool accumulate)
         where TVector : struct
     {
         int width = 2 * DoubleSimd<TVector>.Count; // a panel: two vectors of C's columns
         int j1 = Math.Min(shape.Columns, j0 + ColumnBlock);
         int panels = (j1 - j0 + width - 1) / width;
-        int rowsEnd = symmetric ? j1 : shape.Rows, depth = shape.Depth;
-        for (int i = 0; i < shape.Rows; i++)
-        for (int j = j0; j < j1; j++)
-            c[(long)i * shape.Ldc + j] = 0;
+        int rowsEnd = symmetric ? Math.Min(end, j1) : end, depth = shape.Depth;
+        if (!accumulate)
+        {
+            for (int i = first; i < end; i++)
+            for (int j = j0; j < j1; j++)
+                c[(long)i * shape.Ldc + j] = 0;
+        }
         var rented = ArrayPool<double>.Shared.Rent(DepthBlock * panels * width);
         fixed (double* packed = rented)
         {
             for (int p0 = 0; p0 < depth; p0 += DepthBlock)
             {
                 int kc = Math.Min(DepthBlock, depth - p0);
-                // Pack: panel q holds B[p0.., j0 + q*width ..] as [p][width], zeros past the block's last column.
+                // Pack: panel q holds B[p0.., j0 + q*width ..] as [p][width], zeros past the block's last column
+                // (from B^T: each of the panel's columns is a row there, read along and written across).
                 for (int q = 0; q < panels; q++)
                 {
-                    int first = j0 + q * width, count = Math.Min(width, j1 - first);
+                    int column = j0 + q * width, count = Math.Min(width, j1 - column);
                     double* dst = packed + (long)q * kc * width;
+                    if (shape.TransposedB)
+                    {
+                        for (int j = 0; j < count; j++)
+                        {
+                            double* src = b + (long)(column + j) * shape.Ldb + p0;
+                            for (int p = 0; p < kc; p++) dst[(long)p * width + j] = src[p];
+                        }
+                        for (int j = count; j < width; j++)
+                        for (int p = 0; p < kc; p++)
+                            dst[(long)p * width + j] = 0;
+                        continue;
+                    }
                     for (int p = 0; p < kc; p++, dst += width)
                     {
-                        double* src = b + (long)(p0 + p) * shape.Ldb + first;
+                        double* src = b + (long)(p0 + p) * shape.Ldb + column;
                         for (int j = 0; j < count; j++) dst[j] = src[j];
                         for (int j = count; j < width; j++) dst[j] = 0;
                     }
                 }
-                for (int i = 0; i < rowsEnd; i += RowTile)
+                for (int i = first; i < rowsEnd; i += RowTile)
                 {
                     int rows = Math.Min(RowTile, rowsEnd - i);
                     for (int q = 0; q < panels; q++)
                     {
-                        int first = j0 + q * width;
-                        Tile<TVector>(c + (long)i * shape.Ldc + first, shape.Ldc, a + (long)i * shape.Lda + p0,
-                            shape.Lda, packed + (long)q * kc * width, kc, rows, Math.Min(width, j1 - first));
+                        int column = j0 + q * width;
+                        Tile<TVector>(c + (long)i * shape.Ldc + column, shape.Ldc, a + (long)i * shape.Lda + p0,
+                            shape.Lda, packed + (long)q * kc * width, kc, rows, Math.Min(width, j1 - column));
                     }
                 }
             }

@@ -16,14 +16,15 @@ namespace IlgpuStyle.Kernels;
 /// <para>Two versions: <see cref="DecomposeReference"/>, tred2 and tql2 as scalar loops (about a second at n = 512 on
 /// the build machine), and <see cref="Decompose(double[], int, int)"/>, arranged for vectors and cores: the reduction
 /// goes row by row over the full symmetric matrix (contiguous dot products and updates, rows split over the cores),
-/// its orthogonal matrix is accumulated row by row (rows independent, no synchronisation), and the tridiagonal
-/// matrix's eigenproblem is solved by divide and conquer (<see cref="DivideAndConquer"/>, LAPACK's dstedc), which
-/// turns the QL iteration's Givens rotations (about 230 000 of them at n = 512, 6 n operations each: 10-17 ms of
-/// the 30 this took before) into matrix products (<see cref="DoubleGemm"/>): the tridiagonal eigenvectors Z, then
-/// <c>V^T = Z^T Q^T</c>. At n = 512 on the build machine's two cores that took the decomposition from about 33 ms
-/// to about 23 (2026-12-07); the tridiagonal solve is about 2 ms of it on one core, and most of the rest is the
-/// reduction (about 15 ms, memory-bound: a pass over the full trailing block a step). Details in
-/// docs/PERFORMANCE.md (issue 28).</para>
+/// its orthogonal matrix is formed from blocks of 32 reflections as matrix products (the compact WY representation,
+/// <see cref="AccumulateReflections"/>), and the tridiagonal matrix's eigenproblem is solved by divide and conquer
+/// (<see cref="DivideAndConquer"/>, LAPACK's dstedc), which turns the QL iteration's Givens rotations (about
+/// 230 000 of them at n = 512, 6 n operations each: 10-17 ms of the 30 this took before) into matrix products
+/// (<see cref="DoubleGemm"/>): the tridiagonal eigenvectors Z, then <c>V^T = Z^T Q^T</c>. At n = 512 on the build
+/// machine's two cores the divide and conquer took the decomposition from about 33 ms to about 23, and the blocked
+/// reflections to about 20 (their product from 7 ms to 3.1; 11.6 to 4.9 on one core; 2026-12-07); most of what is
+/// left is the reduction (about 10 ms on two cores, memory-bound: a pass over the full trailing block a step).
+/// Details in docs/PERFORMANCE.md (issue 28).</para>
 /// </remarks>
 public static partial class SymmetricEigen
 {
@@ -83,6 +84,65 @@ public static partial class SymmetricEigen
         if (workspace.Size != n)
             throw new ArgumentException($"The workspace is for {workspace.Size} x {workspace.Size}, not {n}.",
                 nameof(workspace));
+        // Q^T, then the tridiagonal matrix's eigenvectors, as rows (Z^T), then V^T = Z^T Q^T.
+        Reduce(a, n, threads, workspace);
+        int cores = Cores(n, threads);
+        var (d, e, qt) = (workspace.D, workspace.E, workspace.Vectors);
+        var tridiagonal = workspace.Tridiagonal;
+        for (int i = 0; i + 1 < n; i++) tridiagonal.Off[i] = e[i + 1];
+        DivideAndConquer(d, tridiagonal, cores);
+        DoubleGemm.Multiply(workspace.Transposed, tridiagonal.Vectors, qt, n, cores);
+        return (d, workspace.Transposed);
+    }
+
+    /// <summary>
+    /// The eigenvalues of the symmetric A in no particular order (the workspace's own array), and
+    /// <paramref name="product"/> = <c>B V</c>, V's column k the eigenvector of value k, without V itself:
+    /// with <c>A = Q T Q^T</c> and <c>T = Z diag(values) Z^T</c>, <c>B V = (B Q) Z</c>, B Q from the reduction's
+    /// reflections in blocks (<see cref="ApplyReflections"/>, B's n x n in the workspace), then one product. For the
+    /// W2 loss's exact path, which needs <c>R V</c> and the eigenvalues alone: B Q costs 2 n^3 operations where
+    /// forming Q costs 4/3 n^3 and V = Q Z another 2 n^3 before R V. The results do not depend on the cores.
+    /// </summary>
+    public static double[] DecomposeApplied(double[] a, double[] b, int n, int threads, Workspace workspace,
+        double[] product)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
+        ArgumentNullException.ThrowIfNull(workspace);
+        ArgumentNullException.ThrowIfNull(b);
+        ArgumentNullException.ThrowIfNull(product);
+        if (workspace.Size != n)
+            throw new ArgumentException($"The workspace is for {workspace.Size} x {workspace.Size}, not {n}.",
+                nameof(workspace));
+        if (b.Length != (long)n * n || product.Length != (long)n * n)
+            throw new ArgumentException($"B and the product must be {n} x {n}.", nameof(b));
+        Tridiagonalize(a, n, threads, workspace);
+        int cores = Cores(n, threads);
+        var (d, e) = (workspace.D, workspace.E);
+        var tridiagonal = workspace.Tridiagonal;
+        for (int i = 0; i + 1 < n; i++) tridiagonal.Off[i] = e[i + 1];
+        DivideAndConquer(d, tridiagonal, cores);
+        var bq = workspace.Transposed; // free: no V^T is formed here
+        Array.Copy(b, bq, b.Length);
+        ApplyReflections(bq, workspace.Reduced, workspace.Beta, n, cores, workspace);
+        DoubleGemm.MultiplyTransposed(product, bq, tridiagonal.Vectors, n, cores); // (B Q) (Z^T)^T
+        return d;
+    }
+
+    /// <summary>
+    /// The first step of <see cref="DecomposeTransposed"/>: A's symmetric part reduced to the tridiagonal T
+    /// (diagonal <c>workspace.D</c>, subdiagonal <c>workspace.E</c>, e[0] = 0 and e[i] beside d[i-1]) with
+    /// <c>A = Q T Q^T</c>, and Q^T into <c>workspace.Vectors</c> (free until the sort at the end).
+    /// </summary>
+    internal static void Reduce(double[] a, int n, int threads, Workspace workspace)
+    {
+        Tridiagonalize(a, n, threads, workspace);
+        AccumulateReflections(workspace.Vectors, workspace.Reduced, workspace.Beta, n, Cores(n, threads), workspace);
+    }
+
+    /// <summary>A's symmetric part reduced to T (d, e), its reflections in <c>workspace.Reduced</c> and
+    /// <c>workspace.Beta</c> (<see cref="ReduceRows{TVector}"/>).</summary>
+    private static void Tridiagonalize(double[] a, int n, int threads, Workspace workspace)
+    {
         var reduced = workspace.Reduced;
         SymmetricPart(a, n, reduced);
         var (d, e, beta) = (workspace.D, workspace.E, workspace.Beta);
@@ -95,27 +155,15 @@ public static partial class SymmetricEigen
             case 256: ReduceRows<Vector256<double>>(reduced, d, e, beta, n, threads, workspace); break;
             default: ReduceRows<Vector128<double>>(reduced, d, e, beta, n, threads, workspace); break;
         }
-        // The reduction's orthogonal matrix, transposed (Q^T, into the sorted vectors' array, free until the end),
-        // and the tridiagonal matrix's eigenvectors, as rows (Z^T), each on every core (below n = 128 on one: the
-        // hand-overs would cost more than the work); then V^T = Z^T Q^T.
-        int cores = n >= 128 ? threads : 1;
-        var qt = workspace.Vectors;
-        switch (CpuVector.Bits)
-        {
-            case 512: AccumulateReflections<Vector512<double>>(qt, reduced, beta, n, cores); break;
-            case 256: AccumulateReflections<Vector256<double>>(qt, reduced, beta, n, cores); break;
-            default: AccumulateReflections<Vector128<double>>(qt, reduced, beta, n, cores); break;
-        }
-        var tridiagonal = workspace.Tridiagonal;
-        for (int i = 0; i + 1 < n; i++) tridiagonal.Off[i] = e[i + 1];
-        DivideAndConquer(d, tridiagonal, cores);
-        DoubleGemm.Multiply(workspace.Transposed, tridiagonal.Vectors, qt, n, cores);
-        return (d, workspace.Transposed);
     }
+
+    /// <summary>The cores of the steps after the reduction (Q^T, the divide and conquer, Z^T Q^T): all of them from
+    /// n = 128 on; below, one (the hand-overs would cost more than the work).</summary>
+    private static int Cores(int n, int threads) => n >= 128 ? threads : 1;
 
     /// <summary>
     /// The arrays <see cref="Decompose(double[], int, int, Workspace)"/> works in for an n x n matrix: host memory
-    /// (about 6 n^2 doubles, 13 MB at n = 512), made once and reused, each call overwriting what the last one left.
+    /// (about 6.5 n^2 doubles, 14 MB at n = 512), made once and reused, each call overwriting what the last one left.
     /// </summary>
     public sealed class Workspace
     {
@@ -132,14 +180,18 @@ public static partial class SymmetricEigen
             Beta = new double[n];
             P = new double[n];
             W = new double[n];
+            Partials = new double[(long)((n + ReductionChunk - 1) / ReductionChunk) * n];
             Values = new double[n];
             Tridiagonal = new TridiagonalWork(n);
+            Reflectors = new double[PreparedAtOnce * ReflectionBlock * n];
+            Combined = new double[PreparedAtOnce * ReflectionBlock * n];
+            Projections = new double[(long)ReflectionBlock * n];
         }
 
         /// <summary>n.</summary>
         public int Size { get; }
 
-        internal double[] Reduced { get; } // the reduction's matrix, then its reflections
+        internal double[] Reduced { get; } // the reduction's matrix, then its reflections (0 left of them)
         internal double[] Transposed { get; } // V^T: the reflections' product, then the eigenvectors
         internal double[] Vectors { get; } // Q^T during a decomposition, then the sorted V
         internal double[] D { get; }
@@ -147,21 +199,40 @@ public static partial class SymmetricEigen
         internal double[] Beta { get; }
         internal double[] P { get; }
         internal double[] W { get; }
+        internal double[] Partials { get; } // the reduction's chunks' terms of the next p, a row each
         internal double[] Values { get; }
         internal TridiagonalWork Tridiagonal { get; } // the divide and conquer's: Z^T and its merges' arrays
+        internal double[] Reflectors { get; } // blocks' V (m, b), PreparedAtOnce slots (BlockOffset)
+        internal double[] Combined { get; } // blocks' Y = -T^T V^T (b, m), likewise
+        internal double[] Projections { get; } // X_t V (m, b) of the block being applied
     }
 
     /// <summary>The symmetric part of <paramref name="a"/>, as the peer's eigh reads it (its lower triangle; for a
     /// matrix symmetric to rounding the two agree to rounding).</summary>
     private static double[] SymmetricPart(double[] a, int n) => SymmetricPart(a, n, new double[(long)n * n]);
 
+    /// <summary>As <see cref="SymmetricPart(double[], int)"/>, into <paramref name="v"/>: 8 x 8 tiles on and above the
+    /// diagonal, each element written with its mirror (the same sum), so that a tile's strided reads and writes
+    /// touch 8 rows, not all of them (at n = 512, 4 KB a row, a column read whole walks a page a step). In the
+    /// decomposition at n = 512 this takes about 0.5 ms against 0.78 by plain rows and columns; at n = 256, where
+    /// the plain loops' streams suit the prefetcher, about 0.15 against 0.10 (2026-12-07): less in all over a W2
+    /// evaluation, which decomposes two 512 x 512 matrices for one of 256.</summary>
     private static double[] SymmetricPart(double[] a, int n, double[] v)
     {
         ArgumentNullException.ThrowIfNull(a);
         if (n <= 0 || a.Length != n * n) throw new ArgumentException($"Not an {n}x{n} matrix.", nameof(a));
-        for (int i = 0; i < n; i++)
-        for (int j = 0; j < n; j++)
-            v[i * n + j] = 0.5 * (a[i * n + j] + a[j * n + i]);
+        const int Tile = 8;
+        for (int i0 = 0; i0 < n; i0 += Tile)
+        {
+            int iEnd = Math.Min(n, i0 + Tile);
+            for (int j0 = i0; j0 < n; j0 += Tile)
+            {
+                int jEnd = Math.Min(n, j0 + Tile);
+                for (int i = i0; i < iEnd; i++)
+                for (int j = Math.Max(i, j0); j < jEnd; j++)
+                    v[i * n + j] = v[j * n + i] = 0.5 * (a[i * n + j] + a[j * n + i]);
+            }
+        }
         return v;
     }
 
@@ -447,67 +518,67 @@ public static partial class SymmetricEigen
     }
 
     /// <summary>
-    /// Householder's reduction from the top (Golub and Van Loan, Matrix Computations, algorithm 8.3.1) on the full
-    /// symmetric matrix <paramref name="a"/>, row-major: step k takes row k's part right of the diagonal, x, and the
-    /// reflection <c>H = I - beta v v^T</c> with <c>H x = alpha e_1</c>; on the trailing block B,
-    /// <c>p = beta B v</c>, <c>w = p - (beta p^T v / 2) v</c>, <c>B -= v w^T + w v^T</c>. Every access is a
-    /// contiguous row (the lower triangle is kept too, as the mirror of the upper). One pass over the block a step:
-    /// the first row of the updated block is the next step's x, so it is updated first and the next reflection made
-    /// from it; then each other row is updated and, while it is in registers, dotted with the next v (the next p),
-    /// rows split over the cores. (Column k+1 of those rows is not updated: after step k it is never read again.)
-    /// On return d is T's diagonal, e its subdiagonal (e[0] = 0, e[i] beside d[i-1]) as
-    /// <see cref="DiagonalizeTridiagonal"/> reads them, and row k of <paramref name="a"/> holds v_k right of the
-    /// diagonal, with <paramref name="beta"/>[k], for <see cref="AccumulateReflections"/>.
+    /// Householder's reduction from the top (Golub and Van Loan, Matrix Computations, algorithm 8.3.1) on the
+    /// symmetric matrix <paramref name="a"/>, row-major, of which only the upper triangle is read and kept: step k
+    /// takes row k's part right of the diagonal, x, and the reflection <c>H = I - beta v v^T</c> with
+    /// <c>H x = alpha e_1</c>; on the trailing block B, <c>p = beta B v</c>, <c>w = p - (beta p^T v / 2) v</c>,
+    /// <c>B -= v w^T + w v^T</c>. One pass over the block's upper triangle a step: its first row is the next
+    /// step's x, so it is updated first and the next reflection made from it; then each other row i is updated from
+    /// its diagonal on and, while it is in registers, gives the next <c>B v</c> both its own dot product
+    /// (<c>sum_(t&gt;=i) B_it v_t</c>) and, for each later column t, the term <c>B_it v_i</c> that the lower triangle
+    /// would have given p_t (a symmetric product from one triangle, as BLAS's dsymv). Half the memory traffic of the
+    /// full matrix, which is what this step is bound by.
     /// </summary>
+    /// <remarks>
+    /// The rows of a step go in fixed chunks of <see cref="ReductionChunk"/>, each summing its rows' terms into a
+    /// vector of its own, and p is those vectors added in chunk order: the cores take whole chunks, so the sums, and
+    /// the result, do not depend on how many there are. On return d is T's diagonal, e its subdiagonal (e[0] = 0,
+    /// e[i] beside d[i-1]) as <see cref="DiagonalizeTridiagonal"/> reads them, and row k of <paramref name="a"/>
+    /// holds v_k right of the diagonal, with <paramref name="beta"/>[k], for <see cref="AccumulateReflections"/>.
+    /// </remarks>
     private static unsafe void ReduceRows<TVector>(double[] a, double[] d, double[] e, double[] beta, int n,
         int threads, Workspace workspace)
         where TVector : struct
     {
         var p = workspace.P; // p of the current step at rows k+1..n-1
-        var w = workspace.W; // w likewise (a second array: the rows read all of w while p is rewritten)
+        var w = workspace.W; // w likewise (a second array: the rows read all of w while the chunks sum the next p)
+        var partials = workspace.Partials; // chunk c's terms of the next p, row c
         Array.Clear(p);
         Array.Clear(w);
-        fixed (double* pa = a, pp = p, pw = w)
+        fixed (double* pa = a, pp = p, pw = w, pc = partials)
         {
-            double* ap = pa, vp = pp, wp = pw; // for the lambdas
+            double* ap = pa, vp = pp, wp = pw, cp = pc; // for the lambdas
             if (n >= 3)
             {
+                // The first p = beta_0 B v_0: the pass of a step whose update is zero (w = 0 leaves every row as it
+                // is, exactly).
                 beta[0] = Reflect(ap + 1, n - 1, out e[1]);
-                double b0 = beta[0];
-                Rows(1, n, n - 1, threads, (first, end) =>
-                {
-                    for (int i = first; i < end; i++) vp[i] = b0 * Dot<TVector>(ap + (long)i * n + 1, ap + 1, n - 1);
-                });
+                NextProduct<TVector>(ap, -1, n, ap, wp, ap + 1, beta[0], vp, cp, threads);
             }
             for (int k = 0; k + 2 < n; k++)
             {
                 int m = n - k - 1;
-                double* v = ap + (long)k * n + k + 1; // v_k, m long; row i of the block is index i - k - 1
+                double* v = ap + (long)k * n + k + 1; // v_k, m long; row or column i of the block is index i - k - 1
                 d[k] = ap[(long)k * n + k];
                 double pv = 0;
                 for (int t = 0; t < m; t++) pv += vp[k + 1 + t] * v[t];
                 double half = beta[k] * pv / 2;
                 for (int t = 0; t < m; t++) wp[k + 1 + t] = vp[k + 1 + t] - half * v[t];
                 double* wk = wp + k + 1;
-                RankTwo<TVector>(ap + (long)(k + 1) * n + k + 1, v[0], wk, wk[0], v, m, null, out _);
-                // The next reflection, from row k+1 as just updated (none after the last step).
-                double* next = null;
-                double bn = 0;
+                RankTwo<TVector>(ap + (long)(k + 1) * n + k + 1, v[0], wk, wk[0], v, m);
                 if (k + 3 < n)
                 {
-                    next = ap + (long)(k + 1) * n + k + 2;
-                    bn = beta[k + 1] = Reflect(next, m - 1, out e[k + 2]);
+                    // The next reflection, from row k+1 as just updated, and the rows below updated with the next p.
+                    double* next = ap + (long)(k + 1) * n + k + 2;
+                    beta[k + 1] = Reflect(next, m - 1, out e[k + 2]);
+                    NextProduct<TVector>(ap, k, n, v, wk, next, beta[k + 1], vp, cp, threads);
                 }
-                Rows(k + 2, n, m - 1, threads, (first, end) =>
+                else
                 {
-                    for (int i = first; i < end; i++)
-                    {
-                        int r = i - k - 1;
-                        RankTwo<TVector>(ap + (long)i * n + k + 2, v[r], wk + 1, wk[r], v + 1, m - 1, next,
-                            out double dot);
-                        vp[i] = bn * dot;
-                    }
-                });
+                    // The last step: the last row's one element of the upper triangle, its diagonal.
+                    double* last = ap + (long)(n - 1) * n + n - 1;
+                    *last = *last - v[1] * wk[1] - wk[1] * v[1];
+                }
             }
             if (n >= 2)
             {
@@ -519,6 +590,56 @@ public static partial class SymmetricEigen
         }
     }
 
+    /// <summary>Rows of the reduction's step that a chunk takes (<see cref="ReduceRows{TVector}"/>): fixed, so that
+    /// its sums do not depend on the number of cores; 32 rows keep a core's share of a 512 x 512 step in 8 chunks
+    /// and the chunks' vectors small beside the block.</summary>
+    private const int ReductionChunk = 32;
+
+    /// <summary>
+    /// Step k's rows k+2..n-1 of <see cref="ReduceRows{TVector}"/>, each updated from its diagonal on
+    /// (<c>row -= v_i w + w_i v</c>, with v and w indexed from column k+1), and the next step's
+    /// <c>p = beta B next</c> (<paramref name="next"/> indexed from column k+2) summed from them, chunk by chunk, on
+    /// the cores when the step is large enough to pay for the hand-over. k = -1 with w = 0: the first p alone.
+    /// </summary>
+    private static unsafe void NextProduct<TVector>(double* a, int k, int n, double* v, double* w, double* next,
+        double beta, double* p, double* partials, int threads)
+        where TVector : struct
+    {
+        int first = k + 2, rows = n - first;
+        int chunks = (rows + ReductionChunk - 1) / ReductionChunk;
+        void Chunk(int c)
+        {
+            int lo = first + c * ReductionChunk, hi = Math.Min(n, lo + ReductionChunk);
+            double* partial = partials + (long)c * n;
+            new Span<double>(partial + lo, n - lo).Clear();
+            for (int i = lo; i < hi; i++)
+            {
+                int r = i - k - 1;
+                double* row = a + (long)i * n + i;
+                double vi = v[r], wi = w[r], ni = next[i - first];
+                double diagonal = row[0] - vi * w[r] - wi * v[r];
+                row[0] = diagonal;
+                double dot = UpdateRow<TVector>(row + 1, vi, w + r + 1, wi, v + r + 1, next + (i - first) + 1, ni,
+                    partial + i + 1, n - i - 1);
+                partial[i] += diagonal * ni + dot;
+            }
+        }
+        bool shared = threads > 1 && chunks > 1 && (long)rows * rows / 2 >= 2 * 64 * 64; // 64 x 64 a core
+        if (shared)
+        {
+            Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = threads }, Chunk);
+        }
+        else
+        {
+            for (int c = 0; c < chunks; c++) Chunk(c);
+        }
+        for (int i = first; i < n; i++)
+        {
+            double sum = 0;
+            for (int c = 0; c <= (i - first) / ReductionChunk; c++) sum += partials[(long)c * n + i];
+            p[i] = beta * sum;
+        }
+    }
     /// <summary>
     /// The reflection of x (m long, turned into v in place): <c>H = I - beta v v^T</c> with
     /// <c>H x = alpha e_1</c>; returns beta (0 and x left as it is when x is 0: no reflection).
@@ -540,57 +661,180 @@ public static partial class SymmetricEigen
         return 1 / (sigma * (sigma + Math.Abs(x0))); // 2 / v^T v
     }
 
+    /// <summary>Reflections per block of <see cref="AccumulateReflections"/>: the depth of its update's product.
+    /// At n = 512 on the build machine (all blocks' V and Y made first) 32 took 4.9 ms on one core against 4.9 with
+    /// 16 and 5.3 and 5.7 with 48 and 64 (the blocks' T and Y cost b^2 m each, the products' depth wants b large),
+    /// and 3.6 ms on two against 3.8, 3.7 and 4.2.</summary>
+    internal const int ReflectionBlock = 32;
+
+    /// <summary>Blocks whose V and Y <see cref="AccumulateReflections"/> makes at once (shared out among the cores)
+    /// before applying them: few enough that they are still in the L2 when applied (about 0.5 MB at n = 512). At
+    /// n = 512, all 16 at once took 5.0 ms on one core and 3.5 on two, four at a time 4.6 and 3.1 (two: 4.5 and 3.1;
+    /// one, no sharing out: 4.6 and 3.6).</summary>
+    private const int PreparedAtOnce = 4;
+
+    /// <summary>Where block q's V (m x b) and Y (b x m) lie in <see cref="Workspace"/>'s arrays: one of
+    /// <see cref="PreparedAtOnce"/> slots of <c>ReflectionBlock x n</c>.</summary>
+    private static int BlockOffset(int q, int n) => q % PreparedAtOnce * ReflectionBlock * n;
+
     /// <summary>
-    /// <c>Q^T = H_{n-3} ... H_1 H_0</c>, the transpose of the reduction's orthogonal matrix (A = Q T Q^T), formed as
-    /// <c>I H_{n-3} ... H_0</c>: multiplying by <c>H_k</c> on the right changes each row alone,
-    /// <c>q -= beta (q . v) v</c> on columns k+1.., so the cores take blocks of rows and run every reflection on
-    /// them with no synchronisation, four rows at a time sharing each v. A row i is still <c>e_i</c> on columns
-    /// k+1.. while k &gt;= i, so its reflections start at k = i - 1.
+    /// <c>Q^T = H_{n-3} ... H_1 H_0</c>, the transpose of the reduction's orthogonal matrix (A = Q T Q^T), in
+    /// blocks of b = <see cref="ReflectionBlock"/> reflections as matrix products (the compact WY representation of
+    /// Schreiber and Van Loan; the plan of LAPACK's dorgtr). Block q (reflections k0 = q b .. k0+b-1) is
+    /// <c>H_{k0+b-1} ... H_{k0} = I - V T^T V^T</c> (<see cref="PrepareBlock"/>). Q^T is formed as
+    /// <c>I H_{n-3} ... H_0</c>, the blocks applied on the right from the last to the first: before block q,
+    /// <c>X = I H_{n-3} ... H_{k0+b}</c> is the identity's outside its rows and columns k0+b+1.., so the block
+    /// changes only X's trailing m x m part X_t (rows and columns k0+1..), <c>X_t += (X_t V) Y</c> with
+    /// <c>Y = -T^T V^T</c>; and as X_t's first b rows and columns are still the identity's,
+    /// <c>X_t V</c> is V's first b rows above <c>X_t[b.., b..] V[b.., :]</c>. Two <see cref="DoubleGemm"/>
+    /// products a block, each on every core; the blocks' V, T and Y made <see cref="PreparedAtOnce"/> at a time
+    /// before them, those blocks shared out among the cores. Every sum is made in one order, so the result does not
+    /// depend on the number of threads.
     /// </summary>
-    private static unsafe void AccumulateReflections<TVector>(double[] qt, double[] reduced, double[] beta, int n,
-        int threads)
-        where TVector : struct
+    private static void AccumulateReflections(double[] qt, double[] reduced, double[] beta, int n, int threads,
+        Workspace workspace)
     {
         Array.Clear(qt);
-        int groups = (n + 3) / 4;
-        Parallel.For(0, groups, new ParallelOptions { MaxDegreeOfParallelism = threads }, group =>
+        for (int i = 0; i < n; i++) qt[(long)i * n + i] = 1;
+        var xv = workspace.Projections; // X_t V (m, b)
+        var v = workspace.Reflectors;
+        var options = new ParallelOptions { MaxDegreeOfParallelism = threads };
+        for (int end = Blocks(n); end > 0; end -= PreparedAtOnce)
         {
-            fixed (double* pq = qt, pv = reduced)
+            int first = Math.Max(0, end - PreparedAtOnce);
+            Parallel.For(first, end, options, q =>
             {
-                int i0 = 4 * group, rows = Math.Min(4, n - i0);
-                for (int r = 0; r < rows; r++) pq[(long)(i0 + r) * n + i0 + r] = 1;
-                for (int k = Math.Min(i0 + rows - 2, n - 3); k >= 0; k--)
+                switch (CpuVector.Bits)
                 {
-                    if (beta[k] == 0) continue;
-                    int m = n - k - 1;
-                    double* v = pv + (long)k * n + k + 1;
-                    double* q0 = pq + (long)i0 * n + k + 1;
-                    if (rows == 4) ReflectFour<TVector>(q0, n, v, m, beta[k]);
-                    else
-                    {
-                        for (int r = 0; r < rows; r++)
-                        {
-                            double* q = q0 + (long)r * n;
-                            Axpy<TVector>(q, -beta[k] * Dot<TVector>(q, v, m), v, m);
-                        }
-                    }
+                    case 512: PrepareBlock<Vector512<double>>(q, reduced, beta, n, workspace, forward: false); break;
+                    case 256: PrepareBlock<Vector256<double>>(q, reduced, beta, n, workspace, forward: false); break;
+                    default: PrepareBlock<Vector128<double>>(q, reduced, beta, n, workspace, forward: false); break;
                 }
+            });
+            for (int q = end - 1; q >= first; q--)
+            {
+                int k0 = q * ReflectionBlock, b = Math.Min(ReflectionBlock, n - 2 - k0), m = n - k0 - 1;
+                int offset = BlockOffset(q, n), trailing = (k0 + 1) * n + k0 + 1;
+                Array.Copy(v, offset, xv, 0, b * b); // V's first b rows: X_t's first b rows are e_0 .. e_(b-1)
+                DoubleGemm.Multiply(xv, b * b, b, qt, trailing + b * n + b, n, v, offset + b * b, b, m - b, m - b,
+                    b, threads);
+                DoubleGemm.Multiply(qt, trailing, n, xv, 0, b, workspace.Combined, offset, m, m, b, m, threads,
+                    accumulate: true);
             }
-        });
+        }
     }
 
-    /// <summary>Rows first..end-1 of a step whose rows are m long, over the cores when the step is large enough to
-    /// pay for the hand-out (about 64 x 64 elements a core), else on this thread.</summary>
-    private static void Rows(int first, int end, int m, int threads, Action<int, int> body)
+    /// <summary>
+    /// <c>X = X Q = X H_0 H_1 ... H_{n-3}</c> for a dense n x n X (<see cref="DecomposeApplied"/>'s B): the blocks
+    /// of <see cref="AccumulateReflections"/> applied on the right from the first to the last, block q
+    /// (<c>H_{k0} ... H_{k0+b-1} = I - V T V^T</c>) changing X's columns k0+1.. on every row,
+    /// <c>X_t += (X_t V) Y</c> with <c>Y = -T V^T</c>: two <see cref="DoubleGemm"/> products a block, 2 n^3
+    /// operations in all (X has no identity's rows to skip).
+    /// </summary>
+    private static void ApplyReflections(double[] x, double[] reduced, double[] beta, int n, int threads,
+        Workspace workspace)
     {
-        int pieces = Math.Min(threads, (int)((long)(end - first) * m / 4096));
-        if (pieces <= 1)
+        var xv = workspace.Projections; // X_t V (n, b)
+        var v = workspace.Reflectors;
+        var options = new ParallelOptions { MaxDegreeOfParallelism = threads };
+        int blocks = Blocks(n);
+        for (int start = 0; start < blocks; start += PreparedAtOnce)
         {
-            body(first, end);
-            return;
+            int stop = Math.Min(blocks, start + PreparedAtOnce);
+            Parallel.For(start, stop, options, q =>
+            {
+                switch (CpuVector.Bits)
+                {
+                    case 512: PrepareBlock<Vector512<double>>(q, reduced, beta, n, workspace, forward: true); break;
+                    case 256: PrepareBlock<Vector256<double>>(q, reduced, beta, n, workspace, forward: true); break;
+                    default: PrepareBlock<Vector128<double>>(q, reduced, beta, n, workspace, forward: true); break;
+                }
+            });
+            for (int q = start; q < stop; q++)
+            {
+                int k0 = q * ReflectionBlock, b = Math.Min(ReflectionBlock, n - 2 - k0), m = n - k0 - 1;
+                int offset = BlockOffset(q, n);
+                DoubleGemm.Multiply(xv, 0, b, x, k0 + 1, n, v, offset, b, n, m, b, threads);
+                DoubleGemm.Multiply(x, k0 + 1, n, xv, 0, b, workspace.Combined, offset, m, n, b, m, threads,
+                    accumulate: true);
+            }
         }
-        Parallel.For(0, pieces, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
-            body(first + (end - first) * t / pieces, first + (end - first) * (t + 1) / pieces));
+    }
+
+    /// <summary>The number of blocks of <see cref="ReflectionBlock"/> among the n - 2 reflections.</summary>
+    private static int Blocks(int n) => Math.Max(0, (n - 2 + ReflectionBlock - 1) / ReflectionBlock);
+
+    /// <summary>
+    /// Block q's V (m x b, row-major: reflection k0+j in column j, from row j, zeros above) and
+    /// <c>Y = -T^T V^T</c> (b x m; with <paramref name="forward"/>, for <see cref="ApplyReflections"/>,
+    /// <c>Y = -T V^T</c>) into the workspace, with T (b x b, upper triangular) such that
+    /// <c>H_{k0} H_{k0+1} ... H_{k0+b-1} = I - V T V^T</c> (so the product in the other order is
+    /// <c>I - V T^T V^T</c>), built column by column: <c>T[j, j] = beta_j</c>,
+    /// <c>T[0..j, j] = -beta_j T[0..j, 0..j] (V[:, 0..j]^T v_j)</c>. V^T is read in place from the reduction's
+    /// rows k0.. (v_{k0+j} right of the diagonal), once the diagonal and what is left of it in those rows, past
+    /// column k0, is set to 0 (nothing reads it after the reduction).
+    /// </summary>
+    private static unsafe void PrepareBlock<TVector>(int q, double[] reduced, double[] beta, int n,
+        Workspace workspace, bool forward)
+        where TVector : struct
+    {
+        int k0 = q * ReflectionBlock, b = Math.Min(ReflectionBlock, n - 2 - k0), m = n - k0 - 1;
+        long offset = BlockOffset(q, n);
+        double* t = stackalloc double[ReflectionBlock * ReflectionBlock]; // T (b, b), upper triangular
+        fixed (double* pr = reduced, pv = workspace.Reflectors, py = workspace.Combined)
+        {
+            double* vt = pr + (long)k0 * n + k0 + 1; // V^T (b, m), row stride n
+            double* v = pv + offset, y = py + offset;
+            for (int j = 0; j < b; j++)
+            for (int r = 0; r < j; r++)
+                vt[(long)j * n + r] = 0;
+            // V from V^T, four rows of V^T at a time (four reads a row of V, not one 4 KB apart each).
+            int four = 0;
+            for (; four + 4 <= b; four += 4)
+            {
+                double* r0 = vt + (long)four * n, r1 = r0 + n, r2 = r1 + n, r3 = r2 + n;
+                for (int r = 0; r < m; r++)
+                {
+                    double* to = v + (long)r * b + four;
+                    to[0] = r0[r];
+                    to[1] = r1[r];
+                    to[2] = r2[r];
+                    to[3] = r3[r];
+                }
+            }
+            for (int j = four; j < b; j++)
+            for (int r = 0; r < m; r++)
+                v[(long)r * b + j] = vt[(long)j * n + r];
+            for (int j = 0; j < b; j++)
+            {
+                // v_i . v_j (v_j is 0 before column j) into T's column j, then T[0..j, 0..j] times it in place (row
+                // i reads the column from i down).
+                double* vj = vt + (long)j * n + j;
+                for (int i = 0; i < j; i++) t[i * b + j] = Dot<TVector>(vt + (long)i * n + j, vj, m - j);
+                double bj = beta[k0 + j];
+                for (int i = 0; i < j; i++)
+                {
+                    double sum = 0;
+                    for (int l = i; l < j; l++) sum += t[i * b + l] * t[l * b + j];
+                    t[i * b + j] = -bj * sum;
+                }
+                t[j * b + j] = bj;
+            }
+            // Row i of Y: -sum_{j <= i} T[j, i] v_j, or forward, -sum_{j >= i} T[i, j] v_j.
+            for (int i = 0; i < b; i++)
+            {
+                double* yi = y + (long)i * m;
+                new Span<double>(yi, m).Clear();
+                if (forward)
+                {
+                    for (int j = i; j < b; j++) Axpy<TVector>(yi + j, -t[i * b + j], vt + (long)j * n + j, m - j);
+                }
+                else
+                {
+                    for (int j = 0; j <= i; j++) Axpy<TVector>(yi + j, -t[j * b + i], vt + (long)j * n + j, m - j);
+                }
+            }
+        }
     }
 
     /// <summary>x . y over m doubles.</summary>
@@ -625,16 +869,39 @@ public static partial class SymmetricEigen
         for (; j < m; j++) y[j] += s * x[j];
     }
 
-    /// <summary>One row of the reduction's update, row -= vi w + wi v over m doubles; with <paramref name="next"/>,
-    /// also the updated row's dot product with it.</summary>
+    /// <summary>One row of the reduction's update, row -= vi w + wi v over m doubles.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe void RankTwo<TVector>(double* row, double vi, double* w, double wi, double* v, int m,
-        double* next, out double dot)
+    private static unsafe void RankTwo<TVector>(double* row, double vi, double* w, double wi, double* v, int m)
         where TVector : struct
     {
         int lanes = DoubleSimd<TVector>.Count, j = 0;
         var nvi = DoubleSimd<TVector>.Broadcast(-vi);
         var nwi = DoubleSimd<TVector>.Broadcast(-wi);
+        for (; j + lanes <= m; j += lanes)
+        {
+            var r = DoubleSimd<TVector>.MultiplyAdd(nvi, DoubleSimd<TVector>.Load(w + j),
+                DoubleSimd<TVector>.Load(row + j));
+            r = DoubleSimd<TVector>.MultiplyAdd(nwi, DoubleSimd<TVector>.Load(v + j), r);
+            DoubleSimd<TVector>.Store(r, row + j);
+        }
+        for (; j < m; j++) row[j] = row[j] - vi * w[j] - wi * v[j];
+    }
+
+    /// <summary>
+    /// The part of a row right of its diagonal in <see cref="NextProduct{TVector}"/>, m doubles: updated as
+    /// <see cref="RankTwo{TVector}"/> does, then its dot product with <paramref name="next"/> returned and
+    /// <c>ni row</c> added to <paramref name="partial"/> (the row's terms of the later rows' p, from the lower
+    /// triangle it stands for), in one pass.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe double UpdateRow<TVector>(double* row, double vi, double* w, double wi, double* v,
+        double* next, double ni, double* partial, int m)
+        where TVector : struct
+    {
+        int lanes = DoubleSimd<TVector>.Count, j = 0;
+        var nvi = DoubleSimd<TVector>.Broadcast(-vi);
+        var nwi = DoubleSimd<TVector>.Broadcast(-wi);
+        var vni = DoubleSimd<TVector>.Broadcast(ni);
         var sum = default(TVector);
         for (; j + lanes <= m; j += lanes)
         {
@@ -642,45 +909,18 @@ public static partial class SymmetricEigen
                 DoubleSimd<TVector>.Load(row + j));
             r = DoubleSimd<TVector>.MultiplyAdd(nwi, DoubleSimd<TVector>.Load(v + j), r);
             DoubleSimd<TVector>.Store(r, row + j);
-            if (next != null) sum = DoubleSimd<TVector>.MultiplyAdd(r, DoubleSimd<TVector>.Load(next + j), sum);
+            sum = DoubleSimd<TVector>.MultiplyAdd(r, DoubleSimd<TVector>.Load(next + j), sum);
+            DoubleSimd<TVector>.Store(DoubleSimd<TVector>.MultiplyAdd(vni, r, DoubleSimd<TVector>.Load(partial + j)),
+                partial + j);
         }
-        dot = DoubleSimd<TVector>.Sum(sum);
+        double dot = DoubleSimd<TVector>.Sum(sum);
         for (; j < m; j++)
         {
-            row[j] = row[j] - vi * w[j] - wi * v[j];
-            if (next != null) dot += row[j] * next[j];
+            double r = row[j] - vi * w[j] - wi * v[j];
+            row[j] = r;
+            dot += r * next[j];
+            partial[j] += ni * r;
         }
-    }
-
-    /// <summary>Four rows q (stride n) of <see cref="AccumulateReflections"/>: <c>q -= beta (q . v) v</c> over m
-    /// doubles, each load of v serving the four.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe void ReflectFour<TVector>(double* q, int n, double* v, int m, double beta)
-        where TVector : struct
-    {
-        int lanes = DoubleSimd<TVector>.Count, j = 0;
-        double* q1 = q + n, q2 = q + 2L * n, q3 = q + 3L * n;
-        TVector s0 = default, s1 = default, s2 = default, s3 = default;
-        for (; j + lanes <= m; j += lanes)
-        {
-            var x = DoubleSimd<TVector>.Load(v + j);
-            s0 = DoubleSimd<TVector>.MultiplyAdd(DoubleSimd<TVector>.Load(q + j), x, s0);
-            s1 = DoubleSimd<TVector>.MultiplyAdd(DoubleSimd<TVector>.Load(q1 + j), x, s1);
-            s2 = DoubleSimd<TVector>.MultiplyAdd(DoubleSimd<TVector>.Load(q2 + j), x, s2);
-            s3 = DoubleSimd<TVector>.MultiplyAdd(DoubleSimd<TVector>.Load(q3 + j), x, s3);
-        }
-        double d0 = DoubleSimd<TVector>.Sum(s0), d1 = DoubleSimd<TVector>.Sum(s1);
-        double d2 = DoubleSimd<TVector>.Sum(s2), d3 = DoubleSimd<TVector>.Sum(s3);
-        for (int t = j; t < m; t++)
-        {
-            d0 += q[t] * v[t];
-            d1 += q1[t] * v[t];
-            d2 += q2[t] * v[t];
-            d3 += q3[t] * v[t];
-        }
-        Axpy<TVector>(q, -beta * d0, v, m);
-        Axpy<TVector>(q1, -beta * d1, v, m);
-        Axpy<TVector>(q2, -beta * d2, v, m);
-        Axpy<TVector>(q3, -beta * d3, v, m);
+        return dot;
     }
 }

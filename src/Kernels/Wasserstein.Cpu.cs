@@ -1,9 +1,11 @@
+using System.Runtime.Intrinsics;
 using ILGPU;
 
 namespace IlgpuStyle.Kernels;
 
 /// <summary>Kernel 2 of the Wasserstein-2 loss's steps, host code for the CPU accelerator: rows (channels) on
-/// every core; the loss's sums in double.</summary>
+/// every core, the passes over a row in vectors of the processor's width (<see cref="CpuVector"/>); the loss's
+/// sums in double.</summary>
 public sealed partial class Wasserstein
 {
     private unsafe void RowMeansCpu(ArrayView<float> mean, ArrayView<float> features, GramShape s)
@@ -16,11 +18,42 @@ public sealed partial class Wasserstein
             for (int c = first; c < end; c++)
             {
                 float* row = pf + c * positions;
-                float sum = 0f;
-                for (long m = 0; m < positions; m++) sum += row[m];
+                float sum = CpuVector.Bits switch
+                {
+                    512 => Sum<Vector512<float>>(row, positions),
+                    256 => Sum<Vector256<float>>(row, positions),
+                    _ => Sum<Vector128<float>>(row, positions),
+                };
                 pm[c] = sum / positions;
             }
         });
+    }
+
+    /// <summary>The sum of x's <paramref name="count"/> floats: a vector of partial sums (lane k takes the
+    /// elements k, k + L, ...), its lanes added, then the tail.</summary>
+    private static unsafe float Sum<TVector>(float* x, long count)
+        where TVector : struct
+    {
+        var sums = Simd<TVector>.Zero;
+        long m = 0;
+        for (int l = Simd<TVector>.Count; m + l <= count; m += l)
+            sums = Simd<TVector>.Add(sums, Simd<TVector>.Load(x + m));
+        float sum = Simd<TVector>.Sum(sums);
+        for (; m < count; m++) sum += x[m];
+        return sum;
+    }
+
+    /// <summary>x . y over <paramref name="count"/> floats, summed as <see cref="Sum{TVector}"/> does.</summary>
+    private static unsafe float Dot<TVector>(float* x, float* y, long count)
+        where TVector : struct
+    {
+        var sums = Simd<TVector>.Zero;
+        long m = 0;
+        for (int l = Simd<TVector>.Count; m + l <= count; m += l)
+            sums = Simd<TVector>.MultiplyAdd(Simd<TVector>.Load(x + m), Simd<TVector>.Load(y + m), sums);
+        float sum = Simd<TVector>.Sum(sums);
+        for (; m < count; m++) sum += x[m] * y[m];
+        return sum;
     }
 
     private unsafe void CovarianceCpu(ArrayView<float> cov, ArrayView<float> mean, int n)
@@ -73,8 +106,13 @@ public sealed partial class Wasserstein
         {
             for (int c = first; c < end; c++)
             {
-                float sum = 0f;
-                for (int j = 0; j < n; j++) sum += pg[(long)c * n + j] * pm[j];
+                float* row = pg + (long)c * n;
+                float sum = CpuVector.Bits switch
+                {
+                    512 => Dot<Vector512<float>>(row, pm, n),
+                    256 => Dot<Vector256<float>>(row, pm, n),
+                    _ => Dot<Vector128<float>>(row, pm, n),
+                };
                 pb[c] = 2f / s.Positions * (weightOverC * (pm[c] - pt[c]) - sum);
             }
         });
@@ -89,10 +127,24 @@ public sealed partial class Wasserstein
         {
             for (int c = first; c < end; c++)
             {
-                float* row = pd + c * positions;
-                float add = pb[c];
-                for (long m = 0; m < positions; m++) row[m] += add;
+                switch (CpuVector.Bits)
+                {
+                    case 512: AddToRow<Vector512<float>>(pd + c * positions, pb[c], positions); break;
+                    case 256: AddToRow<Vector256<float>>(pd + c * positions, pb[c], positions); break;
+                    default: AddToRow<Vector128<float>>(pd + c * positions, pb[c], positions); break;
+                }
             }
         });
+    }
+
+    /// <summary>row += add over <paramref name="count"/> floats.</summary>
+    private static unsafe void AddToRow<TVector>(float* row, float add, long count)
+        where TVector : struct
+    {
+        var v = Simd<TVector>.Broadcast(add);
+        long m = 0;
+        for (int l = Simd<TVector>.Count; m + l <= count; m += l)
+            Simd<TVector>.Store(Simd<TVector>.Add(Simd<TVector>.Load(row + m), v), row + m);
+        for (; m < count; m++) row[m] += add;
     }
 }

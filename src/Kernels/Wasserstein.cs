@@ -234,13 +234,14 @@ public sealed partial class Wasserstein
         Loss(loss, mean, targetMean, cov, root, n + 1, weight, targetTrace, variant);
     }
 
-    /// <summary>The same loss from P^(1/2)'s diagonal alone (C floats): what the exact path computes.</summary>
-    public void LossFromRootDiagonal(ArrayView<float> loss, ArrayView<float> mean, ArrayView<float> targetMean,
-        ArrayView<float> cov, ArrayView<float> rootDiagonal, float weight, double targetTrace,
+    /// <summary>The same loss from C floats whose sum is tr P^(1/2) (its eigenvalues, which the exact path
+    /// computes, or its diagonal).</summary>
+    public void LossFromRootTerms(ArrayView<float> loss, ArrayView<float> mean, ArrayView<float> targetMean,
+        ArrayView<float> cov, ArrayView<float> rootTerms, float weight, double targetTrace,
         KernelVariant variant = KernelVariant.Auto)
     {
-        Require.Length(rootDiagonal, mean.Length, nameof(rootDiagonal));
-        Loss(loss, mean, targetMean, cov, rootDiagonal, 1, weight, targetTrace, variant);
+        Require.Length(rootTerms, mean.Length, nameof(rootTerms));
+        Loss(loss, mean, targetMean, cov, rootTerms, 1, weight, targetTrace, variant);
     }
 
     private void Loss(ArrayView<float> loss, ArrayView<float> mean, ArrayView<float> targetMean,

@@ -143,10 +143,11 @@ internal sealed partial class WholeImageObjective : StyleObjective
         }
 
         var (network, normalizer) = MainNetwork(weights, images, networkPlan);
+        var roots = new W2ExactRoots(kernels);
         for (int i = 0; i < style.Count; i++)
         {
             network.AddTap(new W2StyleLoss(style[i].Name, network.Activation(style[i].Name).Shape, kernels, Memory,
-                targets[i], StyleScalar(0), style[i].Weight, normalizer));
+                targets[i], StyleScalar(0), style[i].Weight, normalizer, roots));
         }
         kernels.Accelerator.Synchronize();
     }

@@ -77,9 +77,10 @@ public sealed record W2Target(ArrayView<float> Buffer, int Channels, double Trac
 /// <c>G = (w/C)(I - R P^(-1/2) R)</c> (two products), then <c>dF += (2/M) G F + b 1^T</c> (the Gram backward and a
 /// row broadcast; see <see cref="Wasserstein"/>). Regions and tiles are refused where the loss is planned.</para>
 /// <para>When the iteration cannot meet its rule in float32 (a real layer's P, with the eps floor on both
-/// covariances, is far too ill-conditioned), the exact path takes over (<see cref="ExactRoot"/>): P in double
+/// covariances, is far too ill-conditioned), the exact path takes over (<see cref="SolveExact"/>): P in double
 /// on the host, its eigendecomposition, and only what the loss and gradient use, <c>tr P^(1/2)</c> and
-/// <c>I - R P^(-1/2) R</c>. A layer that needed it once keeps needing it (its conditioning comes from the
+/// <c>I - R P^(-1/2) R</c>, found once every tap of the network has formed its Sigma, side by side with the other
+/// taps' (<see cref="W2ExactRoots"/>). A layer that needed it once keeps needing it (its conditioning comes from the
 /// style's covariance, fixed for the scale), so its later evaluations go to it at once.</para>
 /// </remarks>
 public sealed class W2StyleLoss : ILossTap
@@ -92,13 +93,15 @@ public sealed class W2StyleLoss : ILossTap
     private readonly float _weight;
     private readonly GradientNormalizer? _normalizer;
     private readonly ArrayView<float> _mean, _b, _cov, _q, _p, _sqrt, _inverseSqrt, _scratch;
+    private readonly W2ExactRoots _roots;
     private float[]? _transport; // I - R P^(-1/2) R from the exact path; null after the iteration
     private ExactWork? _exact; // the exact path's host arrays, made the first time it runs
 
     /// <summary>A tap on <paramref name="layer"/> (activation shape <paramref name="activation"/>) against
-    /// <paramref name="target"/>, adding <c>w L</c> to <paramref name="loss"/>.</summary>
+    /// <paramref name="target"/>, adding <c>w L</c> to <paramref name="loss"/>; its exact root found with the other
+    /// taps of <paramref name="roots"/> (the same network's), or alone when none is given.</summary>
     public W2StyleLoss(string layer, ChwShape activation, KernelSet kernels, DeviceMemory memory, W2Target target,
-        ArrayView<float> loss, float weight, GradientNormalizer? normalizer)
+        ArrayView<float> loss, float weight, GradientNormalizer? normalizer, W2ExactRoots? roots = null)
     {
         ArgumentNullException.ThrowIfNull(memory);
         ArgumentNullException.ThrowIfNull(target);
@@ -129,6 +132,8 @@ public sealed class W2StyleLoss : ILossTap
         _sqrt = Take(cc);
         _inverseSqrt = Take(cc);
         _scratch = Take(MatrixRoot.ScratchFloats(c));
+        _roots = roots ?? new W2ExactRoots(kernels);
+        _roots.Join(this);
     }
 
     /// <summary>Floats a tap holds for C channels: mu, b, Sigma, two products, P's two roots and the root's
@@ -164,70 +169,85 @@ public sealed class W2StyleLoss : ILossTap
             LastRoot = k.Root.Roots(_sqrt, _inverseSqrt, _p, n, _scratch, hostFallback: false);
             exact = LastRoot.FellBack;
         }
-        if (exact) ExactRoot(markPiece);
-        markPiece?.Invoke("forward");
-        if (exact)
+        if (!exact)
         {
-            k.Wasserstein.LossFromRootDiagonal(_loss, _mean, _target.Mean, _cov, _sqrt.SubView(0, n), _weight,
-                _target.Trace);
+            markPiece?.Invoke("forward");
+            k.Wasserstein.Loss(_loss, _mean, _target.Mean, _cov, _sqrt, _weight, _target.Trace);
         }
-        else k.Wasserstein.Loss(_loss, _mean, _target.Mean, _cov, _sqrt, _weight, _target.Trace);
+        _roots.Arrive(this, exact, markPiece); // on the exact path, the loss follows with the group's roots
     }
 
+    /// <summary>C, this tap's channels (the size of its root).</summary>
+    internal int Channels => _shape.Channels;
+
     /// <summary>
-    /// The exact path, in double on the host, on the run's cores (<see cref="DoubleGemm"/>,
-    /// <see cref="SymmetricEigen.DecomposeTransposed"/>), in arrays kept from
-    /// one evaluation to the next (<see cref="ExactWork"/>): P = R Sigma R from the device's Sigma and the
-    /// target's double R (a P formed in float32 has lost the small eigenvalues), <c>P = V diag(l) V^T</c>, and with
+    /// The exact path, in double on the host, in arrays kept from one evaluation to the next
+    /// (<see cref="ExactWork"/>), in three steps so that a group's taps can solve theirs side by side
+    /// (<see cref="W2ExactRoots"/>): <see cref="ReadCovariance"/> and <see cref="AddExactLoss"/> use the device, on
+    /// the caller's thread; <see cref="SolveExact"/> between them is host arithmetic alone (<see cref="DoubleGemm"/>,
+    /// <see cref="SymmetricEigen.DecomposeApplied"/>). P = R Sigma R from the device's Sigma and the target's
+    /// double R (a P formed in float32 has lost the small eigenvalues), <c>P = V diag(l) V^T</c>, and with
     /// <c>l' = max(l, eps^2)</c> (P &gt;= eps^2 I exactly, since Sigma and Sigma_s are both &gt;= eps I; a smaller
-    /// l is rounding's): P^(1/2)'s diagonal <c>sum_k V_ik^2 sqrt(l'_k)</c> for the loss (into the first C floats of
-    /// the root's buffer), and <c>R P^(-1/2) R = U U^T</c> with <c>U = R V diag(l'^(-1/4))</c> for the gradient,
-    /// kept as <c>I - R P^(-1/2) R</c> in double until it is rounded (near the target it is close to 0, and
-    /// formed in float32 it would keep only the first digits of the gradient). Four products, two of them
-    /// symmetric (half the work), and one eigendecomposition; neither root itself is formed.
+    /// l is rounding's): <c>tr P^(1/2) = sum_k sqrt(l'_k)</c> for the loss, and
+    /// <c>R P^(-1/2) R = U U^T</c> with <c>U = R V diag(l'^(-1/4))</c> for the gradient, kept as
+    /// <c>I - R P^(-1/2) R</c> in double until it is rounded (near the target it is close to 0, and formed in
+    /// float32 it would keep only the first digits of the gradient). Two products for P (one symmetric, half the
+    /// work), the eigendecomposition with R V made from its reflections, never V itself
+    /// (<see cref="SymmetricEigen.DecomposeApplied"/>), and U U^T (symmetric); neither root is formed.
     /// </summary>
-    private void ExactRoot(Action<string>? markPiece)
+    /// <remarks>Sigma read back from the device (which must have finished its forward: the caller synchronises)
+    /// into the exact path's arrays.</remarks>
+    internal void ReadCovariance()
     {
-        int n = _shape.Channels, threads = _kernels.Host.Threads;
-        var w = _exact ??= new ExactWork(n);
-        markPiece?.Invoke("root: P in double");
-        _kernels.Accelerator.Synchronize();
+        var w = _exact ??= new ExactWork(_shape.Channels);
         _cov.CopyToCPU(ref w.Single[0], w.Single.Length);
+    }
+
+    /// <summary>The exact path's arithmetic on <paramref name="threads"/> cores (see <see cref="ReadCovariance"/>):
+    /// the roots of P's eigenvalues into <c>RootEigenvalues</c>, the transport into <see cref="_transport"/>.</summary>
+    internal void SolveExact(int threads)
+    {
+        int n = _shape.Channels;
+        var w = _exact!;
         for (int i = 0; i < w.Single.Length; i++) w.Cov[i] = w.Single[i];
         var r = _target.RootDouble;
         DoubleGemm.Multiply(w.Product, w.Cov, r, n, threads);
         DoubleGemm.Multiply(w.P, r, w.Product, n, threads, symmetric: true);
 
-        markPiece?.Invoke("root: eigendecomposition");
-        var (values, vt) = SymmetricEigen.DecomposeTransposed(w.P, n, threads, w.Eigen); // eigenvector k: row k
+        // U = R V diag(l'^(-1/4)), R V without V (SymmetricEigen.DecomposeApplied), column k scaled.
+        var u = w.Product;
+        var values = SymmetricEigen.DecomposeApplied(w.P, r, n, threads, w.Eigen, u);
 
-        markPiece?.Invoke("root: transport");
         double floor = (double)Wasserstein.Epsilon * Wasserstein.Epsilon;
-        var roots = Array.ConvertAll(values, l => Math.Sqrt(Math.Max(l, floor)));
-        var sum = new double[n];
-        for (int k = 0; k < n; k++)
+        var roots = w.RootEigenvalues; // tr P^(1/2) is their sum
+        for (int k = 0; k < n; k++) roots[k] = Math.Sqrt(Math.Max(values[k], floor));
+        var scale = w.Scale;
+        for (int k = 0; k < n; k++) scale[k] = Math.Sqrt(roots[k]);
         for (int i = 0; i < n; i++)
-            sum[i] += vt[k * n + i] * vt[k * n + i] * roots[k];
-        _sqrt.SubView(0, n).CopyFromCPU(Array.ConvertAll(sum, v => (float)v));
-        // U^T = diag(l'^(-1/4)) V^T R (R is symmetric to the bit: its product mirrors one triangle), row by row.
-        var ut = w.Product;
-        DoubleGemm.Multiply(ut, vt, r, n, threads);
         for (int k = 0; k < n; k++)
-        {
-            double scale = Math.Sqrt(roots[k]);
-            for (int i = 0; i < n; i++) ut[k * n + i] /= scale;
-        }
+            u[i * n + k] /= scale[k];
         var rzr = w.P;
-        DoubleGemm.Multiply(rzr, SymmetricEigen.Transpose(ut, n, w.Cov), ut, n, threads, symmetric: true);
+        DoubleGemm.MultiplyTransposed(rzr, u, u, n, threads, symmetric: true);
         var transport = _transport = w.Single;
         for (int i = 0; i < rzr.Length; i++) transport[i] = (float)-rzr[i];
         for (int i = 0; i < n; i++) transport[i * n + i] = (float)(1 - rzr[i * n + i]);
     }
 
+    /// <summary>The exact path's loss, from P^(1/2)'s eigenvalues, whose sum is its trace (see
+    /// <see cref="ReadCovariance"/>), added on the device.</summary>
+    internal void AddExactLoss()
+    {
+        int n = _shape.Channels;
+        _sqrt.SubView(0, n).CopyFromCPU(Array.ConvertAll(_exact!.RootEigenvalues, v => (float)v));
+        _kernels.Wasserstein.LossFromRootTerms(_loss, _mean, _target.Mean, _cov, _sqrt.SubView(0, n), _weight,
+            _target.Trace);
+    }
+
     /// <summary>
     /// The exact path's arrays for C channels, in host memory (not the device's, so not in the plan's device
     /// accounting): Sigma read back, then the transport rounded (C^2 floats); three C^2 doubles that serve in turn
-    /// as Sigma, Sigma R, P, U, U^T and U U^T; and the eigendecomposition's workspace. About 20 MB at C = 512, made
+    /// as Sigma, Sigma R, P, U and U U^T; P^(1/2)'s eigenvalues and the scales of U's columns (C doubles each); and the
+    /// eigendecomposition's workspace. About 20 MB at C = 512, made
     /// once, the first time a tap takes the exact path, and reused by every later evaluation: made afresh each
     /// time they cost more in allocation, zeroing and page faults than some of the products that fill them.
     /// </summary>
@@ -240,6 +260,10 @@ public sealed class W2StyleLoss : ILossTap
         public double[] Product { get; } = new double[n * n];
 
         public double[] P { get; } = new double[n * n];
+
+        public double[] RootEigenvalues { get; } = new double[n];
+
+        public double[] Scale { get; } = new double[n];
 
         public SymmetricEigen.Workspace Eigen { get; } = new(n);
     }

@@ -120,6 +120,93 @@ public sealed class WassersteinTests : AcceleratorTest
     }
 
     /// <summary>
+    /// The reduction (<see cref="SymmetricEigen.Reduce"/>) with its orthogonal matrix formed from blocks of
+    /// reflections: <c>Q^T Q = I</c> and <c>A = Q T Q^T</c> by the plain products, and the same bits on one core as
+    /// on three. Awkward sizes for blocks of 32 among n - 2 reflections: none (1, 2), one (3), one block short, whole
+    /// or with one over (33, 34, 35), two (66) and a partial third (65, 67), the cores' threshold (127, 128, 129),
+    /// 257 and 512.
+    /// </summary>
+    [TestCase(1)]
+    [TestCase(2)]
+    [TestCase(3)]
+    [TestCase(31)]
+    [TestCase(33)]
+    [TestCase(34)]
+    [TestCase(35)]
+    [TestCase(65)]
+    [TestCase(66)]
+    [TestCase(67)]
+    [TestCase(127)]
+    [TestCase(128)]
+    [TestCase(129)]
+    [TestCase(257)]
+    [TestCase(512)]
+    public void BlockedReflectionsFormTheReductionsOrthogonalMatrix(int n)
+    {
+        var a = RandomSymmetric(n, seed: 3 * n);
+        var workspace = new SymmetricEigen.Workspace(n);
+        SymmetricEigen.Reduce(a, n, threads: 3, workspace);
+        var qt = workspace.Vectors;
+        var t = new double[n * n];
+        for (int i = 0; i < n; i++) t[i * n + i] = workspace.D[i];
+        for (int i = 1; i < n; i++) t[i * n + i - 1] = t[(i - 1) * n + i] = workspace.E[i];
+        var q = SymmetricEigen.Transpose(qt, n);
+        var back = Wasserstein.Multiply(Wasserstein.Multiply(q, t, n), qt, n);
+        double size = a.Max(Math.Abs), worst = 0;
+        int at = 0;
+        for (int i = 0; i < a.Length; i++)
+        {
+            double error = Math.Abs(a[i] - back[i]);
+            if (error > worst) (worst, at) = (error, i);
+        }
+        Assert.That(worst / size, Is.LessThan(1e-13), $"Q T Q^T = A, worst at [{at / n}, {at % n}]");
+        var gram = Wasserstein.Multiply(qt, q, n);
+        for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++)
+            Assert.That(gram[i * n + j], Is.EqualTo(i == j ? 1 : 0).Within(1e-13), $"Q^T Q = I at [{i}, {j}]");
+        var oneCore = new SymmetricEigen.Workspace(n);
+        SymmetricEigen.Reduce(a, n, threads: 1, oneCore);
+        Assert.That(oneCore.Vectors, Is.EqualTo(qt), "Q^T independent of the cores");
+        Assert.That(oneCore.D, Is.EqualTo(workspace.D), "T's diagonal independent of the cores");
+        Assert.That(oneCore.E, Is.EqualTo(workspace.E), "T's subdiagonal independent of the cores");
+    }
+
+    /// <summary>
+    /// B V without V (the W2 loss's R V): the same eigenvalues as the decomposition that forms V, to the bit (the
+    /// same reduction and divide and conquer), and B V equal to B times that V to rounding; B Q from the reflections
+    /// in blocks on 3 cores is the 1-core one to the bit. Sizes around the blocks of 32 reflections.
+    /// </summary>
+    [TestCase(1)]
+    [TestCase(2)]
+    [TestCase(3)]
+    [TestCase(33)]
+    [TestCase(34)]
+    [TestCase(67)]
+    [TestCase(129)]
+    [TestCase(257)]
+    [TestCase(512)]
+    public void AppliedDecompositionIsBTimesTheEigenvectors(int n)
+    {
+        var a = RandomSymmetric(n, seed: n + 5);
+        var b = TestData.Uniform(new Random(n), n * n);
+        var workspace = new SymmetricEigen.Workspace(n);
+        var (values, transposed) = SymmetricEigen.DecomposeTransposed(a, n, threads: 3, workspace);
+        values = (double[])values.Clone();
+        var expected = new double[n * n];
+        DoubleGemm.MultiplyTransposed(expected, b, transposed, n, threads: 1); // B (V^T)^T
+
+        var product = new double[n * n];
+        var applied = SymmetricEigen.DecomposeApplied(a, b, n, threads: 3, new SymmetricEigen.Workspace(n), product);
+        Assert.That(applied, Is.EqualTo(values), "eigenvalues");
+        double scale = expected.Max(Math.Abs);
+        Assert.That(product.Zip(expected, (x, y) => Math.Abs(x - y)).Max(), Is.LessThan(1e-12 * n * scale), "B V");
+
+        var oneCore = new double[n * n];
+        SymmetricEigen.DecomposeApplied(a, b, n, threads: 1, new SymmetricEigen.Workspace(n), oneCore);
+        Assert.That(oneCore, Is.EqualTo(product), "independent of the cores");
+    }
+
+    /// <summary>
     /// A workspace reused (the W2 loss's exact path, every evaluation): a decomposition in it is the fresh one to the
     /// bit, whatever it decomposed before (another matrix, with more rotations; a partial block of columns at 67).
     /// </summary>
@@ -330,17 +417,30 @@ public sealed class WassersteinTests : AcceleratorTest
         for (int i = 0; i < n; i++)
         for (int j = 0; j < i; j++)
             Assert.That(square[i * n + j], Is.EqualTo(square[j * n + i]), $"symmetric at [{i}, {j}]");
+
+        // B^T read from B's rows as it is packed: the product with B transposed first, to the bit.
+        var transposed = new double[n * n];
+        DoubleGemm.MultiplyTransposed(transposed, a, b, n, threads: 3);
+        Assert.That(transposed, Is.EqualTo(DoubleGemm.Multiply(a, SymmetricEigen.Transpose(b, n), n, threads: 1)),
+            "A B^T");
+        DoubleGemm.MultiplyTransposed(transposed, a, a, n, threads: 1, symmetric: true);
+        Assert.That(transposed, Is.EqualTo(square), "A A^T, symmetric");
     }
 
-    /// <summary>The blocked product of rectangular blocks inside larger arrays (the divide and conquer's merges)
-    /// against the plain loops: awkward sizes, depth 0 (C becomes 0), offsets and strides; C's neighbours in its
+    /// <summary>The blocked product of rectangular blocks inside larger arrays (the divide and conquer's merges,
+    /// the blocked reflections' C += A B) against the plain loops: awkward sizes, depth 0 (C becomes 0, or stays as
+    /// it was), offsets and strides, C narrower than a column block (its rows then shared out); C's neighbours in its
     /// array are left as they were, and the result is the same on one core as on three.</summary>
-    [TestCase(1, 1, 1)]
-    [TestCase(5, 0, 3)]
-    [TestCase(7, 33, 65)]
-    [TestCase(130, 257, 67)]
-    [TestCase(300, 150, 129)]
-    public void RectangularDoubleGemmIsThePlainProduct(int rows, int depth, int columns)
+    [TestCase(1, 1, 1, false)]
+    [TestCase(5, 0, 3, false)]
+    [TestCase(5, 0, 3, true)]
+    [TestCase(7, 33, 65, false)]
+    [TestCase(7, 33, 65, true)]
+    [TestCase(130, 257, 67, false)]
+    [TestCase(300, 150, 129, false)]
+    [TestCase(161, 290, 32, false)]
+    [TestCase(290, 32, 161, true)]
+    public void RectangularDoubleGemmIsThePlainProduct(int rows, int depth, int columns, bool accumulate)
     {
         const int Stride = 320, Offset = 3 * Stride + 5;
         var random = new Random(rows + depth + columns);
@@ -349,8 +449,10 @@ public sealed class WassersteinTests : AcceleratorTest
         var c = TestData.Uniform(random, Offset + rows * Stride);
         var before = (double[])c.Clone();
         var oneCore = (double[])c.Clone();
-        DoubleGemm.Multiply(c, Offset, Stride, a, Offset, Stride, b, Offset, Stride, rows, depth, columns, threads: 3);
-        DoubleGemm.Multiply(oneCore, Offset, Stride, a, Offset, Stride, b, Offset, Stride, rows, depth, columns, 1);
+        DoubleGemm.Multiply(c, Offset, Stride, a, Offset, Stride, b, Offset, Stride, rows, depth, columns, threads: 3,
+            accumulate);
+        DoubleGemm.Multiply(oneCore, Offset, Stride, a, Offset, Stride, b, Offset, Stride, rows, depth, columns, 1,
+            accumulate);
         for (int i = 0; i < c.Length; i++)
         {
             int row = (i - Offset) / Stride, column = (i - Offset) % Stride;
@@ -359,7 +461,7 @@ public sealed class WassersteinTests : AcceleratorTest
                 Assert.That(c[i], Is.EqualTo(before[i]), $"outside C at {i}");
                 continue;
             }
-            double expected = 0;
+            double expected = accumulate ? before[i] : 0;
             for (int p = 0; p < depth; p++) expected += a[Offset + row * Stride + p] * b[Offset + p * Stride + column];
             Assert.That(c[i], Is.EqualTo(expected).Within(1e-14 * Math.Max(depth, 1)), $"C[{row}, {column}]");
         }
