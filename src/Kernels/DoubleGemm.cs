@@ -54,7 +54,21 @@ public static unsafe class DoubleGemm
     /// <paramref name="threads"/> cores. <paramref name="symmetric"/>: the product is known to be symmetric, so only
     /// C's blocks on and above the diagonal are summed and the lower triangle is mirrored from the upper.
     /// </summary>
-    public static void Multiply(double[] c, double[] a, double[] b, int n, int threads, bool symmetric = false)
+    public static void Multiply(double[] c, double[] a, double[] b, int n, int threads, bool symmetric = false) =>
+        Square(c, a, b, n, threads, symmetric, Shape.Square(n));
+
+    /// <summary>
+    /// <paramref name="c"/> = <paramref name="a"/> <paramref name="b"/>^T (n x n, row-major; c is overwritten): as
+    /// <see cref="Multiply(double[], double[], double[], int, int, bool)"/>, B read by rows as it is packed (so
+    /// that neither operand is transposed in memory first; <c>U U^T</c> is this with a = b, symmetric).
+    /// </summary>
+    public static void MultiplyTransposed(double[] c, double[] a, double[] b, int n, int threads,
+        bool symmetric = false) =>
+        Square(c, a, b, n, threads, symmetric, Shape.Square(n) with { TransposedB = true });
+
+    /// <summary>The square products: the arguments checked, the blocks summed, and a symmetric C's lower triangle
+    /// mirrored from its upper.</summary>
+    private static void Square(double[] c, double[] a, double[] b, int n, int threads, bool symmetric, Shape shape)
     {
         ArgumentNullException.ThrowIfNull(c);
         ArgumentNullException.ThrowIfNull(a);
@@ -63,7 +77,6 @@ public static unsafe class DoubleGemm
         if (n <= 0 || a.Length != nn || b.Length != nn || c.Length != nn)
             throw new ArgumentException($"A, B and C must be {n} x {n}.", nameof(n));
         ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
-        var shape = Shape.Square(n);
         switch (CpuVector.Bits)
         {
             case 512: Run<Vector512<double>>(c, a, b, shape, threads, symmetric, accumulate: false); break;
@@ -79,31 +92,6 @@ public static unsafe class DoubleGemm
         for (int i = 1; i < n; i++)
         for (int j = 0; j < i; j++)
             c[(long)i * n + j] = c[(long)j * n + i];
-    }
-
-    /// <summary>
-    /// <paramref name="c"/> = <paramref name="a"/> <paramref name="b"/>^T (n x n, row-major; c is overwritten): as
-    /// <see cref="Multiply(double[], double[], double[], int, int, bool)"/>, B read by rows as it is packed (so
-    /// that neither operand is transposed in memory first; <c>U U^T</c> is this with a = b, symmetric).
-    /// </summary>
-    public static void MultiplyTransposed(double[] c, double[] a, double[] b, int n, int threads,
-        bool symmetric = false)
-    {
-        ArgumentNullException.ThrowIfNull(c);
-        ArgumentNullException.ThrowIfNull(a);
-        ArgumentNullException.ThrowIfNull(b);
-        long nn = (long)n * n;
-        if (n <= 0 || a.Length != nn || b.Length != nn || c.Length != nn)
-            throw new ArgumentException($"A, B and C must be {n} x {n}.", nameof(n));
-        ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
-        var shape = Shape.Square(n) with { TransposedB = true };
-        switch (CpuVector.Bits)
-        {
-            case 512: Run<Vector512<double>>(c, a, b, shape, threads, symmetric, accumulate: false); break;
-            case 256: Run<Vector256<double>>(c, a, b, shape, threads, symmetric, accumulate: false); break;
-            default: Run<Vector128<double>>(c, a, b, shape, threads, symmetric, accumulate: false); break;
-        }
-        if (symmetric) MirrorUpper(c, n);
     }
 
     /// <summary>
