@@ -15,7 +15,7 @@ namespace IlgpuStyle.Kernels;
 /// need; every result is checked by reconstruction in the tests. Matrices are n x n, row-major.</para>
 /// <para>Two versions: <see cref="DecomposeReference"/>, tred2 and tql2 as scalar loops (about a second at n = 512 on
 /// the build machine), and <see cref="Decompose(double[], int, int)"/>, arranged for vectors and cores: the reduction
-/// goes row by row over the full symmetric matrix (contiguous dot products and updates, rows split over the cores),
+/// goes row by row over the upper triangle (contiguous dot products and updates, fixed chunks of rows over the cores),
 /// its orthogonal matrix is formed from blocks of 32 reflections as matrix products (the compact WY representation,
 /// <see cref="AccumulateReflections"/>), and the tridiagonal matrix's eigenproblem is solved by divide and conquer
 /// (<see cref="DivideAndConquer"/>, LAPACK's dstedc), which turns the QL iteration's Givens rotations (about
@@ -23,7 +23,8 @@ namespace IlgpuStyle.Kernels;
 /// (<see cref="DoubleGemm"/>): the tridiagonal eigenvectors Z, then <c>V^T = Z^T Q^T</c>. At n = 512 on the build
 /// machine's two cores the divide and conquer took the decomposition from about 33 ms to about 23, and the blocked
 /// reflections to about 20 (their product from 7 ms to 3.1; 11.6 to 4.9 on one core; 2026-12-07); most of what is
-/// left is the reduction (about 10 ms on two cores, memory-bound: a pass over the full trailing block a step).
+/// left is the reduction (about 10 ms on two cores, 11.6 on one, memory-bound: a pass over the trailing block's
+/// upper triangle a step). <see cref="DecomposeApplied"/> gives <c>B V</c> and the eigenvalues without forming V.
 /// Details in docs/PERFORMANCE.md (issue 28).</para>
 /// </remarks>
 public static partial class SymmetricEigen
