@@ -80,20 +80,13 @@ public static partial class SymmetricEigen
     public static (double[] Values, double[] Transposed) DecomposeTransposed(double[] a, int n, int threads,
         Workspace workspace)
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
-        ArgumentNullException.ThrowIfNull(workspace);
-        if (workspace.Size != n)
-            throw new ArgumentException($"The workspace is for {workspace.Size} x {workspace.Size}, not {n}.",
-                nameof(workspace));
+        CheckWorkspace(workspace, n, threads);
         // Q^T, then the tridiagonal matrix's eigenvectors, as rows (Z^T), then V^T = Z^T Q^T.
         Reduce(a, n, threads, workspace);
         int cores = Cores(n, threads);
-        var (d, e, qt) = (workspace.D, workspace.E, workspace.Vectors);
-        var tridiagonal = workspace.Tridiagonal;
-        for (int i = 0; i + 1 < n; i++) tridiagonal.Off[i] = e[i + 1];
-        DivideAndConquer(d, tridiagonal, cores);
-        DoubleGemm.Multiply(workspace.Transposed, tridiagonal.Vectors, qt, n, cores);
-        return (d, workspace.Transposed);
+        var zt = SolveTridiagonal(workspace, cores);
+        DoubleGemm.Multiply(workspace.Transposed, zt, workspace.Vectors, n, cores);
+        return (workspace.D, workspace.Transposed);
     }
 
     /// <summary>
@@ -107,26 +100,39 @@ public static partial class SymmetricEigen
     public static double[] DecomposeApplied(double[] a, double[] b, int n, int threads, Workspace workspace,
         double[] product)
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
-        ArgumentNullException.ThrowIfNull(workspace);
+        CheckWorkspace(workspace, n, threads);
         ArgumentNullException.ThrowIfNull(b);
         ArgumentNullException.ThrowIfNull(product);
-        if (workspace.Size != n)
-            throw new ArgumentException($"The workspace is for {workspace.Size} x {workspace.Size}, not {n}.",
-                nameof(workspace));
         if (b.Length != (long)n * n || product.Length != (long)n * n)
             throw new ArgumentException($"B and the product must be {n} x {n}.", nameof(b));
         Tridiagonalize(a, n, threads, workspace);
         int cores = Cores(n, threads);
-        var (d, e) = (workspace.D, workspace.E);
-        var tridiagonal = workspace.Tridiagonal;
-        for (int i = 0; i + 1 < n; i++) tridiagonal.Off[i] = e[i + 1];
-        DivideAndConquer(d, tridiagonal, cores);
+        var zt = SolveTridiagonal(workspace, cores);
         var bq = workspace.Transposed; // free: no V^T is formed here
         Array.Copy(b, bq, b.Length);
         ApplyReflections(bq, workspace.Reduced, workspace.Beta, n, cores, workspace);
-        DoubleGemm.MultiplyTransposed(product, bq, tridiagonal.Vectors, n, cores); // (B Q) (Z^T)^T
-        return d;
+        DoubleGemm.MultiplyTransposed(product, bq, zt, n, cores); // (B Q) (Z^T)^T
+        return workspace.D;
+    }
+
+    /// <summary>The checks of the decompositions in a workspace: at least one thread, a workspace for n.</summary>
+    private static void CheckWorkspace(Workspace workspace, int n, int threads)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
+        ArgumentNullException.ThrowIfNull(workspace);
+        if (workspace.Size != n)
+            throw new ArgumentException($"The workspace is for {workspace.Size} x {workspace.Size}, not {n}.",
+                nameof(workspace));
+    }
+
+    /// <summary>The reduced T's eigenproblem by divide and conquer: its eigenvalues in place of its diagonal
+    /// (<c>workspace.D</c>), and Z^T, its eigenvectors as rows, returned (the workspace's own).</summary>
+    private static double[] SolveTridiagonal(Workspace workspace, int cores)
+    {
+        var tridiagonal = workspace.Tridiagonal;
+        for (int i = 0; i + 1 < workspace.Size; i++) tridiagonal.Off[i] = workspace.E[i + 1];
+        DivideAndConquer(workspace.D, tridiagonal, cores);
+        return tridiagonal.Vectors;
     }
 
     /// <summary>
@@ -263,7 +269,8 @@ public static partial class SymmetricEigen
     }
 
     /// <summary><c>V diag(f(values)) V^T</c> from a decomposition: <c>(V diag(f))</c> times <c>V^T</c>, a symmetric
-    /// product (<see cref="DoubleGemm"/>), on <paramref name="threads"/> cores.</summary>
+    /// product with V read by rows as its transpose (<see cref="DoubleGemm.MultiplyTransposed"/>), on
+    /// <paramref name="threads"/> cores.</summary>
     public static double[] Compose(double[] values, double[] vectors, int n, Func<double, double> f, int threads = 1)
     {
         ArgumentNullException.ThrowIfNull(values);
@@ -274,7 +281,9 @@ public static partial class SymmetricEigen
         for (int i = 0; i < n; i++)
         for (int k = 0; k < n; k++)
             scaled[i * n + k] = vectors[i * n + k] * fv[k];
-        return DoubleGemm.Multiply(scaled, Transpose(vectors, n), n, threads, symmetric: true);
+        var product = new double[n * n];
+        DoubleGemm.MultiplyTransposed(product, scaled, vectors, n, threads, symmetric: true);
+        return product;
     }
 
     /// <summary>The principal square root of a symmetric positive semi-definite matrix (negative rounding noise in
@@ -283,13 +292,10 @@ public static partial class SymmetricEigen
         Function(a, n, l => Math.Sqrt(Math.Max(l, 0)), threads);
 
     /// <summary>The transpose of the n x n matrix <paramref name="m"/>.</summary>
-    public static double[] Transpose(double[] m, int n) => Transpose(m, n, new double[(long)n * n]);
-
-    /// <summary>The transpose of the n x n matrix <paramref name="m"/> into <paramref name="t"/> (returned).</summary>
-    public static double[] Transpose(double[] m, int n, double[] t)
+    public static double[] Transpose(double[] m, int n)
     {
         ArgumentNullException.ThrowIfNull(m);
-        ArgumentNullException.ThrowIfNull(t);
+        var t = new double[(long)n * n];
         for (int i = 0; i < n; i++)
         for (int j = 0; j < n; j++)
             t[j * n + i] = m[i * n + j];
@@ -703,15 +709,7 @@ public static partial class SymmetricEigen
         for (int end = Blocks(n); end > 0; end -= PreparedAtOnce)
         {
             int first = Math.Max(0, end - PreparedAtOnce);
-            Parallel.For(first, end, options, q =>
-            {
-                switch (CpuVector.Bits)
-                {
-                    case 512: PrepareBlock<Vector512<double>>(q, reduced, beta, n, workspace, forward: false); break;
-                    case 256: PrepareBlock<Vector256<double>>(q, reduced, beta, n, workspace, forward: false); break;
-                    default: PrepareBlock<Vector128<double>>(q, reduced, beta, n, workspace, forward: false); break;
-                }
-            });
+            PrepareBlocks(first, end, reduced, beta, n, workspace, forward: false, options);
             for (int q = end - 1; q >= first; q--)
             {
                 int k0 = q * ReflectionBlock, b = Math.Min(ReflectionBlock, n - 2 - k0), m = n - k0 - 1;
@@ -742,15 +740,7 @@ public static partial class SymmetricEigen
         for (int start = 0; start < blocks; start += PreparedAtOnce)
         {
             int stop = Math.Min(blocks, start + PreparedAtOnce);
-            Parallel.For(start, stop, options, q =>
-            {
-                switch (CpuVector.Bits)
-                {
-                    case 512: PrepareBlock<Vector512<double>>(q, reduced, beta, n, workspace, forward: true); break;
-                    case 256: PrepareBlock<Vector256<double>>(q, reduced, beta, n, workspace, forward: true); break;
-                    default: PrepareBlock<Vector128<double>>(q, reduced, beta, n, workspace, forward: true); break;
-                }
-            });
+            PrepareBlocks(start, stop, reduced, beta, n, workspace, forward: true, options);
             for (int q = start; q < stop; q++)
             {
                 int k0 = q * ReflectionBlock, b = Math.Min(ReflectionBlock, n - 2 - k0), m = n - k0 - 1;
@@ -761,6 +751,20 @@ public static partial class SymmetricEigen
             }
         }
     }
+
+    /// <summary>Blocks first..end-1's V and Y (<see cref="PrepareBlock{TVector}"/>), shared out among the
+    /// cores.</summary>
+    private static void PrepareBlocks(int first, int end, double[] reduced, double[] beta, int n,
+        Workspace workspace, bool forward, ParallelOptions options) =>
+        Parallel.For(first, end, options, q =>
+        {
+            switch (CpuVector.Bits)
+            {
+                case 512: PrepareBlock<Vector512<double>>(q, reduced, beta, n, workspace, forward); break;
+                case 256: PrepareBlock<Vector256<double>>(q, reduced, beta, n, workspace, forward); break;
+                default: PrepareBlock<Vector128<double>>(q, reduced, beta, n, workspace, forward); break;
+            }
+        });
 
     /// <summary>The number of blocks of <see cref="ReflectionBlock"/> among the n - 2 reflections.</summary>
     private static int Blocks(int n) => Math.Max(0, (n - 2 + ReflectionBlock - 1) / ReflectionBlock);

@@ -21,12 +21,12 @@ namespace IlgpuStyle.Network.Losses;
 /// <param name="kernels">The run's kernels: its accelerator, and its cores (<c>Host.Threads</c>).</param>
 public sealed class W2ExactRoots(KernelSet kernels)
 {
-    private readonly List<W2StyleLoss> _taps = [];
     private readonly HashSet<W2StyleLoss> _arrived = [];
     private readonly List<W2StyleLoss> _exact = [];
+    private int _members;
 
-    /// <summary>Adds a tap to the group (when it is made).</summary>
-    internal void Join(W2StyleLoss tap) => _taps.Add(tap);
+    /// <summary>Counts a tap into the group (when it is made).</summary>
+    internal void Join() => _members++;
 
     /// <summary>
     /// A tap's forward pass has formed its Sigma (and, off the exact path, added its loss). When every tap of the
@@ -43,7 +43,7 @@ public sealed class W2ExactRoots(KernelSet kernels)
             _arrived.Add(tap);
         }
         if (exact) _exact.Add(tap);
-        if (_arrived.Count < _taps.Count) return;
+        if (_arrived.Count < _members) return;
         try
         {
             if (_exact.Count > 0) Solve(markPiece);

@@ -133,7 +133,7 @@ public sealed class W2StyleLoss : ILossTap
         _inverseSqrt = Take(cc);
         _scratch = Take(MatrixRoot.ScratchFloats(c));
         _roots = roots ?? new W2ExactRoots(kernels);
-        _roots.Join(this);
+        _roots.Join();
     }
 
     /// <summary>Floats a tap holds for C channels: mu, b, Sigma, two products, P's two roots and the root's
