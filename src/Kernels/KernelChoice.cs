@@ -372,6 +372,9 @@ public sealed partial class KernelChoice
     /// <summary>The optimizers' vector arithmetic and sums.</summary>
     public KernelVariant Vectors() => Pass;
 
+    /// <summary>The enlargement from one scale of a coarse-to-fine run to the next.</summary>
+    public KernelVariant Upsample() => Pass;
+
     /// <summary>The window copies of a tiled evaluation.</summary>
     public KernelVariant Window() => Pass;
 

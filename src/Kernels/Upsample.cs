@@ -41,30 +41,46 @@ public readonly record struct UpsampleParameters(
 /// the interpolant reproduces every quadratic, so smooth images come through with third-order
 /// accuracy. Its negative lobes overshoot at sharp edges; callers that need values to stay in a
 /// range (pixels, second moments) pass it as the clamp.</para>
+/// <para>Reading order: the launcher, kernel 1 (one thread per output element), the CPU reference, kernel 2
+/// (host code, Upsample.Cpu.cs: the same arithmetic, each row's and column's taps worked out once).</para>
 /// </remarks>
-public sealed class Upsample
+public sealed partial class Upsample
 {
     /// <summary>Keys' free parameter a of the cubic convolution kernel.</summary>
     public const double CubicA = -0.5;
 
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, UpsampleParameters> _forward;
+    private readonly KernelChoice _choice; // what Auto runs
+    private readonly CpuHost _host;        // kernel 2's cores
+    private readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, UpsampleParameters>> _forward;
 
-    /// <summary>Loads the kernel once for <paramref name="accelerator"/>.</summary>
-    public Upsample(Accelerator accelerator)
+    /// <summary>The kernel for <paramref name="accelerator"/>, compiled at its first launch.</summary>
+    /// <param name="accelerator">Where the kernel runs.</param>
+    /// <param name="choice">The rule <see cref="KernelVariant.Auto"/> follows.</param>
+    /// <param name="host">The host-code variant's cores.</param>
+    public Upsample(Accelerator accelerator, KernelChoice choice, CpuHost host)
     {
-        _forward = accelerator.LoadAutoGroupedStreamKernel<
-            Index1D, ArrayView<float>, ArrayView<float>, UpsampleParameters>(ForwardKernel);
+        _choice = choice;
+        _host = host;
+        _forward = new(() => accelerator.LoadAutoGroupedStreamKernel<
+            Index1D, ArrayView<float>, ArrayView<float>, UpsampleParameters>(ForwardKernel));
     }
 
     /// <summary>Writes all of <paramref name="output"/> (C, H, W) from <paramref name="input"/> (C, h, w),
     /// each value clamped to [<paramref name="low"/>, <paramref name="high"/>].</summary>
     public void Forward(ArrayView<float> output, ArrayView<float> input, ChwShape outputShape, ChwShape inputShape,
-        UpsampleFilter filter, float low = float.NegativeInfinity, float high = float.PositiveInfinity)
+        UpsampleFilter filter, float low = float.NegativeInfinity, float high = float.PositiveInfinity,
+        KernelVariant variant = KernelVariant.Auto)
     {
         Validate(outputShape, inputShape, low, high);
         Require.Length(output, outputShape.Length, nameof(output));
         Require.Length(input, inputShape.Length, nameof(input));
-        _forward(outputShape.Length, output, input, new UpsampleParameters(inputShape, outputShape, filter, low, high));
+        var p = new UpsampleParameters(inputShape, outputShape, filter, low, high);
+        switch (KernelChoice.Resolve(variant, _choice.Upsample()))
+        {
+            case KernelVariant.PerElement: _forward.Value(outputShape.Length, output, input, p); break;
+            case KernelVariant.Cpu: ForwardCpu(output, input, p); break;
+            default: throw KernelChoice.NotOffered("upsampling", variant);
+        }
     }
 
     private static void Validate(ChwShape output, ChwShape input, double low, double high)
@@ -78,7 +94,7 @@ public sealed class Upsample
         if (!(low <= high)) throw new ArgumentException($"The clamp range [{low}, {high}] is empty.");
     }
 
-    // ---------------------------------------------------------------- kernel
+    // ---------------------------------------------------------------- kernel 1: one thread per output element
 
     /// <summary>One thread per output element: 2x2 (bilinear) or 4x4 (bicubic) taps of its channel.</summary>
     public static void ForwardKernel(Index1D index, ArrayView<float> output, ArrayView<float> input,
@@ -89,8 +105,8 @@ public sealed class Upsample
         int x = index % o.Width;
         int y = index / o.Width % o.Height;
         int c = index / o.PlaneLength;
-        float sy = (y + 0.5f) * i.Height / o.Height - 0.5f;
-        float sx = (x + 0.5f) * i.Width / o.Width - 0.5f;
+        float sy = Source(y, i.Height, o.Height);
+        float sx = Source(x, i.Width, o.Width);
         int y0 = (int)XMath.Floor(sy);
         int x0 = (int)XMath.Floor(sx);
         float fy = sy - y0;
@@ -130,6 +146,11 @@ public sealed class Upsample
         }
         output[index] = XMath.Min(XMath.Max(sum, p.Low), p.High);
     }
+
+    /// <summary>Where output position <paramref name="o"/> samples the input, in input pixels (float, for the
+    /// device and the host code alike).</summary>
+    private static float Source(int o, int inputLength, int outputLength) =>
+        (o + 0.5f) * inputLength / outputLength - 0.5f;
 
     /// <summary>Keys' cubic convolution kernel at distance t &gt;= 0 (float, for the device).</summary>
     private static float CubicWeight(float t)

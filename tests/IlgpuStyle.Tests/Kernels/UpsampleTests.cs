@@ -1,4 +1,6 @@
+using ILGPU.Runtime;
 using IlgpuStyle.Kernels;
+using IlgpuStyle.Tests.Support;
 
 namespace IlgpuStyle.Tests.Kernels;
 
@@ -6,7 +8,8 @@ namespace IlgpuStyle.Tests.Kernels;
 /// The upsampling reference against what interpolation must do: constants stay constant, linear
 /// images (and, for bicubic, quadratic ones) are reproduced wherever the taps stay inside the
 /// image, and small cases match values worked out by hand. The device kernel is checked against
-/// this reference in <see cref="KernelCheckTests"/> ("upsample/...").
+/// this reference in <see cref="KernelCheckTests"/> ("upsample/..." and "upsample/.../cpu"); here the
+/// host code is also held to kernel 1's bits.
 /// </summary>
 public sealed class UpsampleTests
 {
@@ -142,5 +145,30 @@ public sealed class UpsampleTests
         Assert.Throws<ArgumentException>(() =>
             Upsample.ForwardReference(output, new double[1], to, new ChwShape(1, 1, 1), linear, low: 1, high: 0),
             "an empty clamp range");
+    }
+
+    [Test]
+    public void TheHostCodeGivesKernelOnesBits([ValueSource(nameof(Filters))] UpsampleFilter filter)
+    {
+        // The same float arithmetic in the same order (the taps worked out once per column instead of per
+        // element): a coarse-to-fine run enlarges its image the same on the CPU whichever variant runs.
+        using var own = OwnAccelerator.ProjectCpu();
+        var from = new ChwShape(3, 48, 64);
+        var to = new ChwShape(3, 68, 91);
+        var random = new Random(9);
+        var input = Enumerable.Range(0, from.Length).Select(_ => (float)random.NextDouble() - 0.2f).ToArray();
+        using var source = own.Accelerator.Allocate1D(input);
+        float[] Run(KernelVariant variant)
+        {
+            using var target = own.Accelerator.Allocate1D<float>(to.Length);
+            own.Kernels.Upsample.Forward(target.View, source.View, to, from, filter, -0.1f, 0.7f, variant);
+            own.Accelerator.Synchronize();
+            return target.GetAsArray1D();
+        }
+        var kernel = Run(KernelVariant.PerElement);
+        var host = Run(KernelVariant.Cpu);
+        Assert.That(host.Select(BitConverter.SingleToInt32Bits),
+            Is.EqualTo(kernel.Select(BitConverter.SingleToInt32Bits)));
+        Assert.That(kernel, Has.Some.EqualTo(-0.1f).And.Some.EqualTo(0.7f), "the clamp took part");
     }
 }
