@@ -43,15 +43,15 @@ public readonly record struct AdamParameters(
 /// </remarks>
 public sealed class AdamUpdate
 {
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-        AdamParameters> _update;
+    private readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+        AdamParameters>> _update;
 
-    /// <summary>Loads the kernel once for <paramref name="accelerator"/>.</summary>
+    /// <summary>The kernel for <paramref name="accelerator"/>, compiled at its first launch.</summary>
     public AdamUpdate(Accelerator accelerator)
     {
-        _update = accelerator.LoadAutoGroupedStreamKernel<
+        _update = new(() => accelerator.LoadAutoGroupedStreamKernel<
             Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-            AdamParameters>(UpdateKernel);
+            AdamParameters>(UpdateKernel));
     }
 
     /// <summary>Updates x, m and v in place (each n elements) from the gradient (n elements).</summary>
@@ -66,7 +66,7 @@ public sealed class AdamUpdate
         Require.Length(m, x.Length, nameof(m));
         Require.Length(v, x.Length, nameof(v));
         Require.Length(gradient, x.Length, nameof(gradient));
-        if (x.Length > 0) _update((int)x.Length, x, m, v, gradient, parameters);
+        if (x.Length > 0) _update.Value((int)x.Length, x, m, v, gradient, parameters);
     }
 
     /// <summary>One thread per variable: reads g[i], m[i], v[i], x[i] and writes m[i], v[i], x[i].</summary>

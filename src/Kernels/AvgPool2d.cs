@@ -26,10 +26,10 @@ public sealed partial class AvgPool2d
 
     private readonly KernelChoice _choice; // what Auto runs
     private readonly CpuHost _host;        // kernel 2's cores
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ChwShape> _forward;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ChwShape> _backward;
+    private readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ChwShape>> _forward;
+    private readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ChwShape>> _backward;
 
-    /// <summary>Loads the kernels once for <paramref name="accelerator"/>.</summary>
+    /// <summary>The kernels for <paramref name="accelerator"/>, each compiled at its first launch.</summary>
     /// <param name="accelerator">Where the kernels run.</param>
     /// <param name="choice">The rule <see cref="KernelVariant.Auto"/> follows.</param>
     /// <param name="host">The host-code variant's cores.</param>
@@ -37,10 +37,10 @@ public sealed partial class AvgPool2d
     {
         _choice = choice;
         _host = host;
-        _forward = accelerator.LoadAutoGroupedStreamKernel<
-            Index1D, ArrayView<float>, ArrayView<float>, ChwShape>(ForwardKernel);
-        _backward = accelerator.LoadAutoGroupedStreamKernel<
-            Index1D, ArrayView<float>, ArrayView<float>, ChwShape>(BackwardKernel);
+        _forward = new(() => accelerator.LoadAutoGroupedStreamKernel<
+            Index1D, ArrayView<float>, ArrayView<float>, ChwShape>(ForwardKernel));
+        _backward = new(() => accelerator.LoadAutoGroupedStreamKernel<
+            Index1D, ArrayView<float>, ArrayView<float>, ChwShape>(BackwardKernel));
     }
 
     // ---------------------------------------------------------------- CPU references
@@ -103,7 +103,7 @@ public sealed partial class AvgPool2d
         Require.Length(input, inputShape.Length, nameof(input));
         switch (KernelChoice.Resolve(variant, _choice.AvgPool()))
         {
-            case KernelVariant.PerElement: _forward(outShape.Length, output, input, inputShape); break;
+            case KernelVariant.PerElement: _forward.Value(outShape.Length, output, input, inputShape); break;
             case KernelVariant.Cpu: ForwardCpu(output, input, inputShape); break;
             default: throw KernelChoice.NotOffered("average pooling", variant);
         }
@@ -118,7 +118,7 @@ public sealed partial class AvgPool2d
         Require.Length(dOutput, outShape.Length, nameof(dOutput));
         switch (KernelChoice.Resolve(variant, _choice.AvgPool()))
         {
-            case KernelVariant.PerElement: _backward(inputShape.Length, dInput, dOutput, inputShape); break;
+            case KernelVariant.PerElement: _backward.Value(inputShape.Length, dInput, dOutput, inputShape); break;
             case KernelVariant.Cpu: BackwardCpu(dInput, dOutput, inputShape); break;
             default: throw KernelChoice.NotOffered("average pooling", variant);
         }

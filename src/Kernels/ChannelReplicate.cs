@@ -46,10 +46,10 @@ public sealed partial class ChannelReplicate
 {
     private readonly KernelChoice _choice; // what Auto runs
     private readonly CpuHost _host;        // kernel 2's cores
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ReplicateParameters> _forward;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ReplicateParameters> _backward;
+    private readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ReplicateParameters>> _forward;
+    private readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ReplicateParameters>> _backward;
 
-    /// <summary>Loads the kernels once for <paramref name="accelerator"/>.</summary>
+    /// <summary>The kernels for <paramref name="accelerator"/>, each compiled at its first launch.</summary>
     /// <param name="accelerator">Where the kernels run.</param>
     /// <param name="choice">The rule <see cref="KernelVariant.Auto"/> follows.</param>
     /// <param name="host">The host-code variant's cores.</param>
@@ -57,10 +57,10 @@ public sealed partial class ChannelReplicate
     {
         _choice = choice;
         _host = host;
-        _forward = accelerator.LoadAutoGroupedStreamKernel<
-            Index1D, ArrayView<float>, ArrayView<float>, ReplicateParameters>(ForwardKernel);
-        _backward = accelerator.LoadAutoGroupedStreamKernel<
-            Index1D, ArrayView<float>, ArrayView<float>, ReplicateParameters>(BackwardKernel);
+        _forward = new(() => accelerator.LoadAutoGroupedStreamKernel<
+            Index1D, ArrayView<float>, ArrayView<float>, ReplicateParameters>(ForwardKernel));
+        _backward = new(() => accelerator.LoadAutoGroupedStreamKernel<
+            Index1D, ArrayView<float>, ArrayView<float>, ReplicateParameters>(BackwardKernel));
     }
 
     // ---------------------------------------------------------------- CPU references
@@ -117,7 +117,7 @@ public sealed partial class ChannelReplicate
         if (p.PlaneLength == 0) return;
         switch (KernelChoice.Resolve(variant, _choice.Replicate()))
         {
-            case KernelVariant.PerElement: _forward(3 * p.PlaneLength, output, input, p); break;
+            case KernelVariant.PerElement: _forward.Value(3 * p.PlaneLength, output, input, p); break;
             case KernelVariant.Cpu: ForwardCpu(output, input, p); break;
             default: throw KernelChoice.NotOffered("channel replication", variant);
         }
@@ -131,7 +131,7 @@ public sealed partial class ChannelReplicate
         if (p.PlaneLength == 0) return;
         switch (KernelChoice.Resolve(variant, _choice.Replicate()))
         {
-            case KernelVariant.PerElement: _backward(p.PlaneLength, dInput, dOutput, p); break;
+            case KernelVariant.PerElement: _backward.Value(p.PlaneLength, dInput, dOutput, p); break;
             case KernelVariant.Cpu: BackwardCpu(dInput, dOutput, p); break;
             default: throw KernelChoice.NotOffered("channel replication", variant);
         }

@@ -201,12 +201,13 @@ public sealed partial class Conv2d : IDisposable
     private readonly CpuHost _host;                       // kernel 4's cores
     private readonly Relu _relu;                          // the ReLU's backward, where a variant cannot fuse it
     private readonly ArrayView<float> _splitScratch;      // the KernelSet's, for kernels 2 and 3's split products
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-        Conv2dShape, int> _forwardPerElement;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-        Conv2dShape> _backwardPerElement;
+    private readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+        Conv2dShape, int>> _forwardPerElement;
+    private readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+        Conv2dShape>> _backwardPerElement;
 
-    /// <summary>Loads kernel 1 for <paramref name="accelerator"/> (kernels 2 and 3 load on first use).</summary>
+    /// <summary>The convolutions for <paramref name="accelerator"/>; every kernel is compiled at its first
+    /// launch.</summary>
     /// <param name="accelerator">Where the kernels run.</param>
     /// <param name="choice">The rule <see cref="KernelVariant.Auto"/> follows.</param>
     /// <param name="host">Kernel 4's cores.</param>
@@ -222,10 +223,11 @@ public sealed partial class Conv2d : IDisposable
         _host = host;
         _relu = relu;
         _splitScratch = splitScratch;
-        _forwardPerElement = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
-            ArrayView<float>, ArrayView<float>, Conv2dShape, int>(ForwardPerElementKernel);
-        _backwardPerElement = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
-            ArrayView<float>, Conv2dShape>(BackwardInputPerElementKernel);
+        _forwardPerElement = new(() => accelerator.LoadAutoGroupedStreamKernel<
+            Index1D, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, Conv2dShape, int>(ForwardPerElementKernel));
+        _backwardPerElement = new(() => accelerator.LoadAutoGroupedStreamKernel<
+            Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dShape>(BackwardInputPerElementKernel));
     }
 
     // ---------------------------------------------------------------- CPU reference
@@ -512,7 +514,7 @@ public sealed partial class Conv2d : IDisposable
         switch (variant)
         {
             case KernelVariant.PerElement:
-                _forwardPerElement(shape.Output.Length, output, input, weights.Weight, weights.Bias, shape,
+                _forwardPerElement.Value(shape.Output.Length, output, input, weights.Weight, weights.Bias, shape,
                     fuseRelu ? 1 : 0);
                 break;
             case KernelVariant.Tiled: LaunchTiled(TiledProduct.Forward(output, input, weights, fuseRelu), splits);
@@ -563,7 +565,7 @@ public sealed partial class Conv2d : IDisposable
         switch (variant)
         {
             case KernelVariant.PerElement:
-                _backwardPerElement(shape.Input.Length, dInput, dOutput, weights.Weight, shape);
+                _backwardPerElement.Value(shape.Input.Length, dInput, dOutput, weights.Weight, shape);
                 break;
             case KernelVariant.Tiled:
                 LaunchTiled(TiledProduct.InputGradient(dInput, dOutput, weights, reluOutput, "tiled"), splits);

@@ -49,11 +49,11 @@ public sealed partial class Gram : IDisposable
     private readonly KernelChoice _choice;                // what Auto runs
     private readonly CpuHost _host;                       // kernel 3's cores
     private readonly ArrayView<float> _splitScratch;      // the KernelSet's, for kernel 2's split forward
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, GramShape, float> _forwardPerElement;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, GramShape, float,
-        int> _backwardPerElement;
+    private readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, GramShape, float>> _forwardPerElement;
+    private readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, GramShape, float,
+        int>> _backwardPerElement;
 
-    /// <summary>Loads kernel 1 for <paramref name="accelerator"/> (kernel 2 loads on first use).</summary>
+    /// <summary>The Gram kernels for <paramref name="accelerator"/>, each compiled at its first launch.</summary>
     /// <param name="accelerator">Where the kernels run.</param>
     /// <param name="choice">The rule <see cref="KernelVariant.Auto"/> follows.</param>
     /// <param name="host">Kernel 3's cores.</param>
@@ -66,10 +66,11 @@ public sealed partial class Gram : IDisposable
         _choice = choice;
         _host = host;
         _splitScratch = splitScratch;
-        _forwardPerElement = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
-            GramShape, float>(ForwardPerElementKernel);
-        _backwardPerElement = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
-            ArrayView<float>, GramShape, float, int>(BackwardPerElementKernel);
+        _forwardPerElement = new(() => accelerator.LoadAutoGroupedStreamKernel<
+            Index1D, ArrayView<float>, ArrayView<float>, GramShape, float>(ForwardPerElementKernel));
+        _backwardPerElement = new(() => accelerator.LoadAutoGroupedStreamKernel<
+            Index1D, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, GramShape, float, int>(BackwardPerElementKernel));
     }
 
     // ---------------------------------------------------------------- CPU reference
@@ -153,7 +154,9 @@ public sealed partial class Gram : IDisposable
         Require.Length(features, shape.FeatureLength, nameof(features));
         switch (KernelChoice.Resolve(variant, _choice.GramForward(shape)))
         {
-            case KernelVariant.PerElement: _forwardPerElement(shape.GramLength, gram, features, shape, scale); break;
+            case KernelVariant.PerElement:
+                _forwardPerElement.Value(shape.GramLength, gram, features, shape, scale);
+                break;
             case KernelVariant.Tiled: ForwardTiled(gram, features, shape, scale, splits); break;
             case KernelVariant.Cpu: ForwardCpu(gram, features, shape, scale); break;
             default: throw KernelChoice.NotOffered("Gram matrix", variant);
@@ -173,7 +176,8 @@ public sealed partial class Gram : IDisposable
         switch (KernelChoice.Resolve(variant, _choice.GramBackward(shape)))
         {
             case KernelVariant.PerElement:
-                _backwardPerElement(shape.FeatureLength, dFeatures, dGram, features, shape, scale, accumulate ? 1 : 0);
+                _backwardPerElement.Value(shape.FeatureLength, dFeatures, dGram, features, shape, scale,
+                    accumulate ? 1 : 0);
                 break;
             case KernelVariant.Tiled: BackwardTiled(dFeatures, dGram, features, shape, scale, accumulate); break;
             case KernelVariant.Cpu: BackwardCpu(dFeatures, dGram, features, shape, scale, accumulate); break;

@@ -29,9 +29,9 @@ public sealed partial class GuideMultiply
 {
     private readonly KernelChoice _choice; // what Auto runs
     private readonly CpuHost _host;        // kernel 2's cores
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> _forward;
+    private readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>> _forward;
 
-    /// <summary>Loads the kernel once for <paramref name="accelerator"/>.</summary>
+    /// <summary>The kernel for <paramref name="accelerator"/>, compiled at its first launch.</summary>
     /// <param name="accelerator">Where the kernel runs.</param>
     /// <param name="choice">The rule <see cref="KernelVariant.Auto"/> follows.</param>
     /// <param name="host">The host-code variant's cores.</param>
@@ -39,8 +39,8 @@ public sealed partial class GuideMultiply
     {
         _choice = choice;
         _host = host;
-        _forward = accelerator.LoadAutoGroupedStreamKernel<
-            Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(ForwardKernel);
+        _forward = new(() => accelerator.LoadAutoGroupedStreamKernel<
+            Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(ForwardKernel));
     }
 
     // ---------------------------------------------------------------- CPU references
@@ -113,7 +113,7 @@ public sealed partial class GuideMultiply
         switch (KernelChoice.Resolve(variant, _choice.Guide()))
         {
             case KernelVariant.PerElement:
-                _forward(shape.FeatureLength, output, features, guide, shape.Positions, squared ? 1 : 0);
+                _forward.Value(shape.FeatureLength, output, features, guide, shape.Positions, squared ? 1 : 0);
                 break;
             case KernelVariant.Cpu: ForwardCpu(output, features, guide, shape, squared); break;
             default: throw KernelChoice.NotOffered("guide multiply", variant);

@@ -10,7 +10,11 @@ public sealed class KernelSet : IDisposable
 {
     private readonly MemoryBuffer1D<float, ILGPU.Stride1D.Dense>? _splitScratch; // split products' partials (8 MB)
 
-    /// <summary>Loads every kernel for <paramref name="accelerator"/> (which the caller keeps owning).</summary>
+    /// <summary>
+    /// Every operation for <paramref name="accelerator"/> (which the caller keeps owning). No kernel is compiled
+    /// here: each is compiled at its first launch. ILGPU takes tens of milliseconds a kernel (half a second for
+    /// all of them on the CPU), and a CPU run, whose host code does the work, launches none.
+    /// </summary>
     /// <param name="accelerator">Where every kernel runs.</param>
     /// <param name="choice">Which variant runs each operation (with the user's <c>--tf32</c>); by default
     /// the rule for this accelerator with nothing asked.</param>
@@ -36,7 +40,7 @@ public sealed class KernelSet : IDisposable
         Mse = new MseLoss(accelerator, Choice, Host, Reduction);
         TotalVariation = new TotalVariation(accelerator, Choice, Host, Reduction);
         Temporal = new TemporalLoss(accelerator, Choice, Host, Reduction);
-        Upsample = new Upsample(accelerator);
+        Upsample = new Upsample(accelerator, Choice, Host);
         Window = new Window(accelerator, Choice, Host);
         Replicate = new ChannelReplicate(accelerator, Choice, Host);
         Guide = new GuideMultiply(accelerator, Choice, Host);

@@ -59,12 +59,12 @@ public sealed partial class MatrixRoot
     private readonly CpuHost _host;
     private readonly Gram _gram;
     private readonly Reduction _reduction;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float> _start;
-    private readonly Action<Index1D, ArrayView<float>, int> _step;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, float, float> _finish;
+    private readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>> _start;
+    private readonly Lazy<Action<Index1D, ArrayView<float>, int>> _step;
+    private readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, float, float>> _finish;
 
-    /// <summary>Loads the element kernels for <paramref name="accelerator"/>; the products are
-    /// <paramref name="gram"/>'s.</summary>
+    /// <summary>The element kernels for <paramref name="accelerator"/> (each compiled at its first launch); the
+    /// products are <paramref name="gram"/>'s.</summary>
     public MatrixRoot(Accelerator accelerator, KernelChoice choice, CpuHost host, Gram gram, Reduction reduction)
     {
         _accelerator = accelerator;
@@ -72,11 +72,11 @@ public sealed partial class MatrixRoot
         _host = host;
         _gram = gram;
         _reduction = reduction;
-        _start = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
-            ArrayView<float>, int, float>(StartKernel);
-        _step = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, int>(StepKernel);
-        _finish = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, float,
-            float>(FinishKernel);
+        _start = new(() => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, int, float>(StartKernel));
+        _step = new(() => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, int>(StepKernel));
+        _finish = new(() => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, float,
+            float>(FinishKernel));
     }
 
     /// <summary>Floats of scratch <see cref="Roots"/> needs for an n x n matrix: three matrices and the
@@ -175,7 +175,7 @@ public sealed partial class MatrixRoot
         if (!(norm > 0) || !double.IsFinite(norm))
             return hostFallback ? Fallback(sqrt, inverseSqrt, p, n, 0, floor) : new RootReport(0, 0, true);
         if (host) StartCpu(y, z, p, n, (float)(1 / norm));
-        else _start((int)nn, y, z, p, n, (float)(1 / norm));
+        else _start.Value((int)nn, y, z, p, n, (float)(1 / norm));
 
         float previous = float.PositiveInfinity;
         int steps = 0;
@@ -217,14 +217,14 @@ public sealed partial class MatrixRoot
             }
             float root = (float)Math.Sqrt(norm);
             if (host) FinishCpu(sqrt, inverseSqrt, root, 1 / root);
-            else _finish((int)nn, sqrt, inverseSqrt, root, 1 / root);
+            else _finish.Value((int)nn, sqrt, inverseSqrt, root, 1 / root);
             return new RootReport(steps, r, false);
         }
         return hostFallback ? Fallback(sqrt, inverseSqrt, p, n, steps, floor) : new RootReport(steps, 0, true);
     }
     private float StepDevice(ArrayView<float> t, int n, ArrayView<float> residual)
     {
-        _step(n * n, t, n);
+        _step.Value(n * n, t, n);
         _reduction.Sum(residual, n * n, new DeviationSummand(t, n), finish: SumFinish.ScaleSqrt);
         return Read(residual)[0] / MathF.Sqrt(n);
     }

@@ -39,10 +39,10 @@ public sealed partial class MaxPool2d
 
     private readonly KernelChoice _choice; // what Auto runs
     private readonly CpuHost _host;        // kernel 2's cores
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<byte>, ArrayView<float>, ChwShape, int> _forward;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<byte>, ChwShape> _backward;
+    private readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<byte>, ArrayView<float>, ChwShape, int>> _forward;
+    private readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<byte>, ChwShape>> _backward;
 
-    /// <summary>Loads the kernels once for <paramref name="accelerator"/>.</summary>
+    /// <summary>The kernels for <paramref name="accelerator"/>, each compiled at its first launch.</summary>
     /// <param name="accelerator">Where the kernels run.</param>
     /// <param name="choice">The rule <see cref="KernelVariant.Auto"/> follows.</param>
     /// <param name="host">The host-code variant's cores.</param>
@@ -50,10 +50,10 @@ public sealed partial class MaxPool2d
     {
         _choice = choice;
         _host = host;
-        _forward = accelerator.LoadAutoGroupedStreamKernel<
-            Index1D, ArrayView<float>, ArrayView<byte>, ArrayView<float>, ChwShape, int>(ForwardKernel);
-        _backward = accelerator.LoadAutoGroupedStreamKernel<
-            Index1D, ArrayView<float>, ArrayView<float>, ArrayView<byte>, ChwShape>(BackwardKernel);
+        _forward = new(() => accelerator.LoadAutoGroupedStreamKernel<
+            Index1D, ArrayView<float>, ArrayView<byte>, ArrayView<float>, ChwShape, int>(ForwardKernel));
+        _backward = new(() => accelerator.LoadAutoGroupedStreamKernel<
+            Index1D, ArrayView<float>, ArrayView<float>, ArrayView<byte>, ChwShape>(BackwardKernel));
     }
 
     // ---------------------------------------------------------------- the windows (both poolings)
@@ -224,7 +224,7 @@ public sealed partial class MaxPool2d
         switch (KernelChoice.Resolve(variant, _choice.MaxPool()))
         {
             case KernelVariant.PerElement:
-                _forward(outShape.Length, output, argmax, input, inputShape, reluInput ? 1 : 0);
+                _forward.Value(outShape.Length, output, argmax, input, inputShape, reluInput ? 1 : 0);
                 break;
             case KernelVariant.Cpu: ForwardCpu(output, argmax, input, inputShape, reluInput); break;
             default: throw KernelChoice.NotOffered("max pooling", variant);
@@ -241,7 +241,9 @@ public sealed partial class MaxPool2d
         Require.Length(argmax, outShape.Length, nameof(argmax));
         switch (KernelChoice.Resolve(variant, _choice.MaxPool()))
         {
-            case KernelVariant.PerElement: _backward(inputShape.Length, dInput, dOutput, argmax, inputShape); break;
+            case KernelVariant.PerElement:
+                _backward.Value(inputShape.Length, dInput, dOutput, argmax, inputShape);
+                break;
             case KernelVariant.Cpu: BackwardCpu(dInput, dOutput, argmax, inputShape); break;
             default: throw KernelChoice.NotOffered("max pooling", variant);
         }

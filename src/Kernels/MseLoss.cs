@@ -37,9 +37,9 @@ public sealed partial class MseLoss
     private readonly KernelChoice _choice; // what Auto runs
     private readonly CpuHost _host;        // kernel 2's cores
     private readonly Reduction _reduction;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, int> _backward;
+    private readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, int>> _backward;
 
-    /// <summary>Loads the kernels once for <paramref name="accelerator"/>.</summary>
+    /// <summary>The kernels for <paramref name="accelerator"/>, each compiled at its first launch.</summary>
     /// <param name="accelerator">Where the kernels run.</param>
     /// <param name="choice">The rule <see cref="KernelVariant.Auto"/> follows.</param>
     /// <param name="host">The host-code variant's cores.</param>
@@ -49,8 +49,8 @@ public sealed partial class MseLoss
         _choice = choice;
         _host = host;
         _reduction = reduction;
-        _backward = accelerator.LoadAutoGroupedStreamKernel<
-            Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, int>(BackwardKernel);
+        _backward = new(() => accelerator.LoadAutoGroupedStreamKernel<
+            Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, int>(BackwardKernel));
     }
 
     // ---------------------------------------------------------------- CPU references
@@ -111,7 +111,7 @@ public sealed partial class MseLoss
         switch (KernelChoice.Resolve(variant, _choice.Mse()))
         {
             case KernelVariant.PerElement:
-                _backward((int)dA.Length, dA, a, b, 2f * weight / dA.Length, accumulate ? 1 : 0);
+                _backward.Value((int)dA.Length, dA, a, b, 2f * weight / dA.Length, accumulate ? 1 : 0);
                 break;
             case KernelVariant.Cpu: BackwardCpu(dA, a, b, weight, accumulate); break;
             default: throw KernelChoice.NotOffered("mean squared error", variant);

@@ -50,10 +50,10 @@ public sealed class Reduction : IDisposable
     private readonly MemoryBuffer1D<float, Stride1D.Dense> _scratch;
     private readonly int _firstPassWidth;
     private readonly Dictionary<Type, Delegate> _partialKernels = [];
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>> _fold;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, float, int, SumFinish> _finish;
+    private readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>>> _fold;
+    private readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, float, int, SumFinish>> _finish;
 
-    /// <summary>Allocates the scratch space once and loads the kernels that do not depend on the summand.</summary>
+    /// <summary>Allocates the scratch space once; every kernel is compiled at its first launch.</summary>
     /// <param name="accelerator">Where the sums run.</param>
     /// <param name="firstPassWidth">Threads of the first pass (P): the rule's
     /// <see cref="KernelChoice.ReductionWidth"/> for the accelerator. Tests set a small one to exercise every
@@ -65,9 +65,10 @@ public sealed class Reduction : IDisposable
         if (_firstPassWidth <= 0)
             throw new ArgumentOutOfRangeException(nameof(firstPassWidth), "The first pass needs at least one thread.");
         _scratch = accelerator.Allocate1D<float>(_firstPassWidth + FoldedPartials);
-        _fold = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(FoldKernel);
-        _finish = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, float, int,
-            SumFinish>(FinishKernel);
+        _fold = new(() => accelerator.LoadAutoGroupedStreamKernel<
+            Index1D, ArrayView<float>, ArrayView<float>>(FoldKernel));
+        _finish = new(() => accelerator.LoadAutoGroupedStreamKernel<
+            Index1D, ArrayView<float>, ArrayView<float>, float, int, SumFinish>(FinishKernel));
     }
 
     /// <summary>
@@ -94,10 +95,10 @@ public sealed class Reduction : IDisposable
         if (width > FoldedPartials)
         {
             var folded = _scratch.View.SubView(_firstPassWidth, FoldedPartials);
-            _fold(FoldedPartials, folded, partials);
+            _fold.Value(FoldedPartials, folded, partials);
             partials = folded;
         }
-        _finish(1, result, partials, scale, accumulate ? 1 : 0, finish);
+        _finish.Value(1, result, partials, scale, accumulate ? 1 : 0, finish);
     }
 
     private Action<Index1D, ArrayView<float>, int, TSummand> PartialKernel<TSummand>()

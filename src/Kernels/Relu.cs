@@ -25,11 +25,11 @@ public sealed partial class Relu
 {
     private readonly KernelChoice _choice; // what Auto runs
     private readonly CpuHost _host;        // kernel 2's cores
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>> _backward;
-    private readonly Action<Index1D, ArrayView<uint>, ArrayView<float>> _packMask;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<uint>> _backwardBits;
+    private readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>> _backward;
+    private readonly Lazy<Action<Index1D, ArrayView<uint>, ArrayView<float>>> _packMask;
+    private readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<uint>>> _backwardBits;
 
-    /// <summary>Loads the kernels once for <paramref name="accelerator"/>.</summary>
+    /// <summary>The kernels for <paramref name="accelerator"/>, each compiled at its first launch.</summary>
     /// <param name="accelerator">Where the kernels run.</param>
     /// <param name="choice">The rule <see cref="KernelVariant.Auto"/> follows.</param>
     /// <param name="host">The host-code variant's cores.</param>
@@ -37,11 +37,12 @@ public sealed partial class Relu
     {
         _choice = choice;
         _host = host;
-        _backward = accelerator.LoadAutoGroupedStreamKernel<
-            Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>(BackwardKernel);
-        _packMask = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<uint>, ArrayView<float>>(PackMaskKernel);
-        _backwardBits = accelerator.LoadAutoGroupedStreamKernel<
-            Index1D, ArrayView<float>, ArrayView<float>, ArrayView<uint>>(BackwardBitsKernel);
+        _backward = new(() => accelerator.LoadAutoGroupedStreamKernel<
+            Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>(BackwardKernel));
+        _packMask = new(() => accelerator.LoadAutoGroupedStreamKernel<
+            Index1D, ArrayView<uint>, ArrayView<float>>(PackMaskKernel));
+        _backwardBits = new(() => accelerator.LoadAutoGroupedStreamKernel<
+            Index1D, ArrayView<float>, ArrayView<float>, ArrayView<uint>>(BackwardBitsKernel));
     }
 
     /// <summary>Words of a bit mask over n elements: ceil(n / 32).</summary>
@@ -119,7 +120,7 @@ public sealed partial class Relu
     {
         Require.Length(dOutput, dInput.Length, nameof(dOutput));
         Require.Length(output, dInput.Length, nameof(output));
-        if (dInput.Length > 0) _backward((int)dInput.Length, dInput, dOutput, output);
+        if (dInput.Length > 0) _backward.Value((int)dInput.Length, dInput, dOutput, output);
     }
 
     /// <summary>
@@ -131,7 +132,7 @@ public sealed partial class Relu
         switch (KernelChoice.Resolve(variant, _choice.Relu()))
         {
             case KernelVariant.PerElement:
-                if (mask.Length > 0) _packMask((int)mask.Length, mask, output);
+                if (mask.Length > 0) _packMask.Value((int)mask.Length, mask, output);
                 break;
             case KernelVariant.Cpu: PackMaskCpu(mask, output); break;
             default: throw KernelChoice.NotOffered("ReLU mask", variant);
@@ -145,6 +146,6 @@ public sealed partial class Relu
     {
         Require.Length(dOutput, dInput.Length, nameof(dOutput));
         Require.Length(mask, MaskWords(dInput.Length), nameof(mask));
-        if (dInput.Length > 0) _backwardBits((int)dInput.Length, dInput, dOutput, mask);
+        if (dInput.Length > 0) _backwardBits.Value((int)dInput.Length, dInput, dOutput, mask);
     }
 }

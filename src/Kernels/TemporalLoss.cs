@@ -44,10 +44,10 @@ public sealed partial class TemporalLoss
     private readonly KernelChoice _choice; // what Auto runs
     private readonly CpuHost _host;        // kernel 2's cores
     private readonly Reduction _reduction;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int,
-        float, int> _backward;
+    private readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int,
+        float, int>> _backward;
 
-    /// <summary>Loads the kernels once for <paramref name="accelerator"/>.</summary>
+    /// <summary>The kernels for <paramref name="accelerator"/>, each compiled at its first launch.</summary>
     /// <param name="accelerator">Where the kernels run.</param>
     /// <param name="choice">The rule <see cref="KernelVariant.Auto"/> follows.</param>
     /// <param name="host">The host-code variant's cores.</param>
@@ -57,8 +57,8 @@ public sealed partial class TemporalLoss
         _choice = choice;
         _host = host;
         _reduction = reduction;
-        _backward = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
-            ArrayView<float>, ArrayView<float>, int, float, int>(BackwardKernel);
+        _backward = new(() => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, int, float, int>(BackwardKernel));
     }
 
     // ---------------------------------------------------------------- CPU references
@@ -131,7 +131,7 @@ public sealed partial class TemporalLoss
         switch (KernelChoice.Resolve(variant, _choice.TemporalLoss()))
         {
             case KernelVariant.PerElement:
-                _backward(shape.Length, dX, x, target, weights, shape.PlaneLength, scale, accumulate ? 1 : 0);
+                _backward.Value(shape.Length, dX, x, target, weights, shape.PlaneLength, scale, accumulate ? 1 : 0);
                 break;
             case KernelVariant.Cpu: BackwardCpu(dX, x, target, weights, shape, scale, accumulate); break;
             default: throw KernelChoice.NotOffered("temporal loss", variant);

@@ -43,9 +43,9 @@ public sealed partial class TotalVariation
     private readonly KernelChoice _choice; // what Auto runs
     private readonly CpuHost _host;        // kernel 2's cores
     private readonly Reduction _reduction;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ChwShape, float, int> _backward;
+    private readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ChwShape, float, int>> _backward;
 
-    /// <summary>Loads the kernels once for <paramref name="accelerator"/>.</summary>
+    /// <summary>The kernels for <paramref name="accelerator"/>, each compiled at its first launch.</summary>
     /// <param name="accelerator">Where the kernels run.</param>
     /// <param name="choice">The rule <see cref="KernelVariant.Auto"/> follows.</param>
     /// <param name="host">The host-code variant's cores.</param>
@@ -55,8 +55,8 @@ public sealed partial class TotalVariation
         _choice = choice;
         _host = host;
         _reduction = reduction;
-        _backward = accelerator.LoadAutoGroupedStreamKernel<
-            Index1D, ArrayView<float>, ArrayView<float>, ChwShape, float, int>(BackwardKernel);
+        _backward = new(() => accelerator.LoadAutoGroupedStreamKernel<
+            Index1D, ArrayView<float>, ArrayView<float>, ChwShape, float, int>(BackwardKernel));
     }
 
     // ---------------------------------------------------------------- CPU references
@@ -143,7 +143,9 @@ public sealed partial class TotalVariation
         Require.Length(x, shape.Length, nameof(x));
         switch (KernelChoice.Resolve(variant, _choice.TotalVariation()))
         {
-            case KernelVariant.PerElement: _backward(shape.Length, dX, x, shape, weight, accumulate ? 1 : 0); break;
+            case KernelVariant.PerElement:
+                _backward.Value(shape.Length, dX, x, shape, weight, accumulate ? 1 : 0);
+                break;
             case KernelVariant.Cpu: BackwardCpu(dX, x, shape, weight, accumulate); break;
             default: throw KernelChoice.NotOffered("total variation", variant);
         }

@@ -56,15 +56,16 @@ public sealed partial class VectorOps
     private readonly CpuHost _host;        // kernel 2's cores
     private readonly Reduction _reduction;
     private readonly Accelerator _accelerator;
-    private readonly Action<Index1D, ArrayView<float>, float> _fill;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-        float, float, float> _combine;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>> _multiply;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, float, ArrayView<float>> _axpyByScalar;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ScalarOp> _scalar;
+    private readonly Lazy<Action<Index1D, ArrayView<float>, float>> _fill;
+    private readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+        float, float, float>> _combine;
+    private readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>> _multiply;
+    private readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, float, ArrayView<float>>> _axpyByScalar;
+    private readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ScalarOp>> _scalar;
 
     /// <summary>
-    /// Loads the kernels once for <paramref name="accelerator"/>; reductions go through <paramref name="reduction"/>.
+    /// The kernels for <paramref name="accelerator"/>, each compiled at its first launch; reductions go through
+    /// <paramref name="reduction"/>.
     /// </summary>
     /// <param name="accelerator">Where the operations run.</param>
     /// <param name="choice">The rule <see cref="KernelVariant.Auto"/> follows.</param>
@@ -76,15 +77,15 @@ public sealed partial class VectorOps
         _host = host;
         _reduction = reduction;
         _accelerator = accelerator;
-        _fill = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, float>(FillKernel);
-        _combine = accelerator.LoadAutoGroupedStreamKernel<
-            Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, float>(CombineKernel);
-        _multiply = accelerator.LoadAutoGroupedStreamKernel<
-            Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>(MultiplyKernel);
-        _axpyByScalar = accelerator.LoadAutoGroupedStreamKernel<
-            Index1D, ArrayView<float>, ArrayView<float>, float, ArrayView<float>>(AxpyByScalarKernel);
-        _scalar = accelerator.LoadAutoGroupedStreamKernel<
-            Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ScalarOp>(ScalarKernel);
+        _fill = new(() => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, float>(FillKernel));
+        _combine = new(() => accelerator.LoadAutoGroupedStreamKernel<
+            Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, float>(CombineKernel));
+        _multiply = new(() => accelerator.LoadAutoGroupedStreamKernel<
+            Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>(MultiplyKernel));
+        _axpyByScalar = new(() => accelerator.LoadAutoGroupedStreamKernel<
+            Index1D, ArrayView<float>, ArrayView<float>, float, ArrayView<float>>(AxpyByScalarKernel));
+        _scalar = new(() => accelerator.LoadAutoGroupedStreamKernel<
+            Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ScalarOp>(ScalarKernel));
     }
 
     // ---------------------------------------------------------------- CPU references
@@ -170,7 +171,7 @@ public sealed partial class VectorOps
     public void Fill(ArrayView<float> x, float value, KernelVariant variant = KernelVariant.Auto)
     {
         if (InHostCode(variant)) FillCpu(x, value);
-        else if (x.Length > 0) _fill((int)x.Length, x, value);
+        else if (x.Length > 0) _fill.Value((int)x.Length, x, value);
     }
 
     /// <summary><c>destination[i] = source[i]</c></summary>
@@ -204,7 +205,7 @@ public sealed partial class VectorOps
         Require.Length(x, z.Length, nameof(x));
         Require.Length(y, z.Length, nameof(y));
         if (InHostCode(variant)) LinearCombinationCpu(z, a, x, b, y, c);
-        else if (z.Length > 0) _combine((int)z.Length, z, x, y, a, b, c);
+        else if (z.Length > 0) _combine.Value((int)z.Length, z, x, y, a, b, c);
     }
 
     /// <summary><c>z[i] = x[i] * y[i]</c> (elementwise product).</summary>
@@ -214,7 +215,7 @@ public sealed partial class VectorOps
         Require.Length(x, z.Length, nameof(x));
         Require.Length(y, z.Length, nameof(y));
         if (InHostCode(variant)) MultiplyCpu(z, x, y);
-        else if (z.Length > 0) _multiply((int)z.Length, z, x, y);
+        else if (z.Length > 0) _multiply.Value((int)z.Length, z, x, y);
     }
 
     /// <summary><c>y[i] += factor * alpha[0] * x[i]</c>, with alpha a device scalar.</summary>
@@ -224,7 +225,7 @@ public sealed partial class VectorOps
         Require.Length(alpha, 1, nameof(alpha));
         Require.Length(x, y.Length, nameof(x));
         if (InHostCode(variant)) AxpyByScalarCpu(y, alpha, factor, x);
-        else if (y.Length > 0) _axpyByScalar((int)y.Length, y, alpha, factor, x);
+        else if (y.Length > 0) _axpyByScalar.Value((int)y.Length, y, alpha, factor, x);
     }
 
     /// <summary><c>result[0] = x · y</c></summary>
@@ -261,6 +262,6 @@ public sealed partial class VectorOps
         Require.Length(a, 1, nameof(a));
         Require.Length(b, 1, nameof(b));
         if (InHostCode(variant)) ScalarCpu(result, a, op, b);
-        else _scalar(1, result, a, b, op);
+        else _scalar.Value(1, result, a, b, op);
     }
 }

@@ -36,32 +36,32 @@ public sealed partial class Wasserstein
 
     private readonly KernelChoice _choice;
     private readonly CpuHost _host;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, GramShape> _rowMeans;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, int> _covariance;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-        ArrayView<float>, int, int, float, float> _loss;
-    private readonly Action<Index1D, ArrayView<float>, int, float> _gradientMatrix;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-        GramShape, float> _meanGradient;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, GramShape> _addRows;
+    private readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, GramShape>> _rowMeans;
+    private readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, int>> _covariance;
+    private readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+        ArrayView<float>, int, int, float, float>> _loss;
+    private readonly Lazy<Action<Index1D, ArrayView<float>, int, float>> _gradientMatrix;
+    private readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+        GramShape, float>> _meanGradient;
+    private readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, GramShape>> _addRows;
 
-    /// <summary>Loads kernel 1 of every step for <paramref name="accelerator"/>.</summary>
+    /// <summary>Kernel 1 of every step for <paramref name="accelerator"/>, each compiled at its first launch.</summary>
     public Wasserstein(Accelerator accelerator, KernelChoice choice, CpuHost host)
     {
         _choice = choice;
         _host = host;
-        _rowMeans = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
-            GramShape>(RowMeansKernel);
-        _covariance = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
-            int>(CovarianceKernel);
-        _loss = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
-            ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, float, float>(LossKernel);
-        _gradientMatrix = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, int,
-            float>(GradientMatrixKernel);
-        _meanGradient = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
-            ArrayView<float>, ArrayView<float>, GramShape, float>(MeanGradientKernel);
-        _addRows = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
-            GramShape>(AddRowsKernel);
+        _rowMeans = new(() => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
+            GramShape>(RowMeansKernel));
+        _covariance = new(() => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
+            int>(CovarianceKernel));
+        _loss = new(() => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, float, float>(LossKernel));
+        _gradientMatrix = new(() => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, int,
+            float>(GradientMatrixKernel));
+        _meanGradient = new(() => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, GramShape, float>(MeanGradientKernel));
+        _addRows = new(() => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
+            GramShape>(AddRowsKernel));
     }
 
     // ---------------------------------------------------------------- CPU reference (double)
@@ -210,7 +210,7 @@ public sealed partial class Wasserstein
         Require.Length(mean, shape.Channels, nameof(mean));
         Require.Length(features, shape.FeatureLength, nameof(features));
         if (InHostCode(variant)) RowMeansCpu(mean, features, shape);
-        else _rowMeans(shape.Channels, mean, features, shape);
+        else _rowMeans.Value(shape.Channels, mean, features, shape);
     }
 
     /// <summary>In place on the second moment S: cov = S - mu mu^T + eps I.</summary>
@@ -219,7 +219,7 @@ public sealed partial class Wasserstein
         int n = (int)mean.Length;
         Require.Length(cov, (long)n * n, nameof(cov));
         if (InHostCode(variant)) CovarianceCpu(cov, mean, n);
-        else _covariance(n * n, cov, mean, n);
+        else _covariance.Value(n * n, cov, mean, n);
     }
 
     /// <summary>
@@ -254,7 +254,7 @@ public sealed partial class Wasserstein
         Require.Length(cov, (long)n * n, nameof(cov));
         float weightOverC = weight / n, traceTerm = (float)(weight / n * targetTrace);
         if (InHostCode(variant)) LossCpu(loss, mean, targetMean, cov, root, n, rootStride, weightOverC, traceTerm);
-        else _loss(1, loss, mean, targetMean, cov, root, n, rootStride, weightOverC, traceTerm);
+        else _loss.Value(1, loss, mean, targetMean, cov, root, n, rootStride, weightOverC, traceTerm);
     }
 
     /// <summary>In place on <c>R P^(-1/2) R</c>: G = (w/C) (I - R P^(-1/2) R).</summary>
@@ -262,7 +262,7 @@ public sealed partial class Wasserstein
     {
         Require.Length(g, (long)n * n, nameof(g));
         if (InHostCode(variant)) GradientMatrixCpu(g, n, weight / n);
-        else _gradientMatrix(n * n, g, n, weight / n);
+        else _gradientMatrix.Value(n * n, g, n, weight / n);
     }
 
     /// <summary>The gradient's mean term <c>b = (2/M) (-G mu + (w/C)(mu - mu_s))</c>.</summary>
@@ -275,7 +275,7 @@ public sealed partial class Wasserstein
         Require.Length(mean, shape.Channels, nameof(mean));
         Require.Length(targetMean, shape.Channels, nameof(targetMean));
         if (InHostCode(variant)) MeanGradientCpu(b, g, mean, targetMean, shape, weight / shape.Channels);
-        else _meanGradient(shape.Channels, b, g, mean, targetMean, shape, weight / shape.Channels);
+        else _meanGradient.Value(shape.Channels, b, g, mean, targetMean, shape, weight / shape.Channels);
     }
 
     /// <summary>dF[c, m] += b[c].</summary>
@@ -286,6 +286,6 @@ public sealed partial class Wasserstein
         Require.Length(dFeatures, shape.FeatureLength, nameof(dFeatures));
         Require.Length(b, shape.Channels, nameof(b));
         if (InHostCode(variant)) AddRowsCpu(dFeatures, b, shape);
-        else _addRows(shape.FeatureLength, dFeatures, b, shape);
+        else _addRows.Value(shape.FeatureLength, dFeatures, b, shape);
     }
 }

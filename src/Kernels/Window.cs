@@ -62,10 +62,10 @@ public sealed partial class Window
 {
     private readonly KernelChoice _choice; // what Auto runs
     private readonly CpuHost _host;        // kernel 2's cores
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, WindowShape> _crop;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, WindowShape> _add;
+    private readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, WindowShape>> _crop;
+    private readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, WindowShape>> _add;
 
-    /// <summary>Loads the kernels once for <paramref name="accelerator"/>.</summary>
+    /// <summary>The kernels for <paramref name="accelerator"/>, each compiled at its first launch.</summary>
     /// <param name="accelerator">Where the kernels run.</param>
     /// <param name="choice">The rule <see cref="KernelVariant.Auto"/> follows.</param>
     /// <param name="host">The host-code variant's cores.</param>
@@ -73,10 +73,10 @@ public sealed partial class Window
     {
         _choice = choice;
         _host = host;
-        _crop = accelerator.LoadAutoGroupedStreamKernel<
-            Index1D, ArrayView<float>, ArrayView<float>, WindowShape>(CropKernel);
-        _add = accelerator.LoadAutoGroupedStreamKernel<
-            Index1D, ArrayView<float>, ArrayView<float>, WindowShape>(AddKernel);
+        _crop = new(() => accelerator.LoadAutoGroupedStreamKernel<
+            Index1D, ArrayView<float>, ArrayView<float>, WindowShape>(CropKernel));
+        _add = new(() => accelerator.LoadAutoGroupedStreamKernel<
+            Index1D, ArrayView<float>, ArrayView<float>, WindowShape>(AddKernel));
     }
 
     // ---------------------------------------------------------------- CPU references
@@ -125,7 +125,7 @@ public sealed partial class Window
         Check(window, tensor, shape);
         switch (KernelChoice.Resolve(variant, _choice.Window()))
         {
-            case KernelVariant.PerElement: _crop(shape.Length, window, tensor, shape); break;
+            case KernelVariant.PerElement: _crop.Value(shape.Length, window, tensor, shape); break;
             case KernelVariant.Cpu: CropCpu(window, tensor, shape); break;
             default: throw KernelChoice.NotOffered("window copy", variant);
         }
@@ -138,7 +138,7 @@ public sealed partial class Window
         Check(window, tensor, shape);
         switch (KernelChoice.Resolve(variant, _choice.Window()))
         {
-            case KernelVariant.PerElement: _add(shape.Length, tensor, window, shape); break;
+            case KernelVariant.PerElement: _add.Value(shape.Length, tensor, window, shape); break;
             case KernelVariant.Cpu: AddCpu(tensor, window, shape); break;
             default: throw KernelChoice.NotOffered("window copy", variant);
         }

@@ -10,7 +10,7 @@ namespace IlgpuStyle.Host;
 /// (<see cref="ObjectiveCache"/>).
 /// </summary>
 /// <param name="output">Where the session reports.</param>
-/// <param name="once">What the start line says the kernels are compiled for (<c>once for the batch</c>).</param>
+/// <param name="once">What the start line says the device is started for (<c>once for the batch</c>).</param>
 /// <param name="item">What one run is called in the start line's hint (<c>image</c>, <c>frame</c>).</param>
 internal sealed class RunSession(TextWriter output, string once, string item) : IDisposable
 {
@@ -46,7 +46,7 @@ internal sealed class RunSession(TextWriter output, string once, string item) : 
         Choice = new KernelChoice(AcceleratorDescription.Of(device), o.Tf32, algorithm: o.ConvAlgorithm);
         _accelerator = device.CreateAccelerator(_context);
         Limit = MemoryLimit.Default(_accelerator);
-        output.WriteLine($"Starting {device.AcceleratorType} '{device.Name.Trim()}' and compiling its kernels " +
+        output.WriteLine($"Starting {device.AcceleratorType} '{device.Name.Trim()}' " +
                          $"({once}{(verbose ? "" : $"; --verbose prints each {item}'s run")})...");
         _kernels = new KernelSet(_accelerator, Choice, o.Threads);
         _run = new StyleRun.RunDevice(_accelerator, _kernels, weights, weightsPath, Objectives);

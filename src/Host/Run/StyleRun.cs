@@ -72,7 +72,8 @@ internal static class StyleRun
             ? PreviewServer.Start(settings, watch!, output, error ?? TextWriter.Null)
             : null;
         weights ??= WeightsLocation.Load(weightsPath, weightsSource, isDefault: true, output);
-        output.WriteLine($"Starting {device.AcceleratorType} '{device.Name.Trim()}' and compiling its kernels...");
+        // Each kernel is compiled at its first launch (KernelSet), so the first evaluation takes longer on a GPU.
+        output.WriteLine($"Starting {device.AcceleratorType} '{device.Name.Trim()}'...");
         if (KernelTuner.Tunes(o.Tune, KernelTuner.IsGpu(accelerator)))
         {
             // Every convolution shape of every scale, timed (or read from the cache); the plan is made again with
