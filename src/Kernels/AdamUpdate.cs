@@ -40,15 +40,24 @@ public readonly record struct AdamParameters(
 /// five or six passes that separate vector operations would take. Epsilon is added to the bias-
 /// corrected root, as in the paper's Algorithm 1 and PyTorch (not the paper's "epsilon hat" form).
 /// The gradient is only read, so it may be the optimizer's evaluation buffer.
+/// Reading order: the launcher, kernel 1 (one thread per variable), the CPU reference; kernel 2 (host code,
+/// AdamUpdate.Cpu.cs) is kernel 1's arithmetic in vectors.
 /// </remarks>
-public sealed class AdamUpdate
+public sealed partial class AdamUpdate
 {
+    private readonly KernelChoice _choice; // what Auto runs
+    private readonly CpuHost _host;        // kernel 2's cores
     private readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
         AdamParameters>> _update;
 
     /// <summary>The kernel for <paramref name="accelerator"/>, compiled at its first launch.</summary>
-    public AdamUpdate(Accelerator accelerator)
+    /// <param name="accelerator">Where the kernel runs.</param>
+    /// <param name="choice">The rule <see cref="KernelVariant.Auto"/> follows.</param>
+    /// <param name="host">The host-code variant's cores.</param>
+    public AdamUpdate(Accelerator accelerator, KernelChoice choice, CpuHost host)
     {
+        _choice = choice;
+        _host = host;
         _update = new(() => accelerator.LoadAutoGroupedStreamKernel<
             Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
             AdamParameters>(UpdateKernel));
@@ -60,13 +69,20 @@ public sealed class AdamUpdate
     /// <param name="v">Second-moment estimate; zero before step 1; overwritten.</param>
     /// <param name="gradient">The gradient at the current x; read only.</param>
     /// <param name="parameters">Hyper-parameters and bias corrections of this step.</param>
+    /// <param name="variant">Kernel 1 or the host code; Auto: the rule's.</param>
     public void Update(ArrayView<float> x, ArrayView<float> m, ArrayView<float> v, ArrayView<float> gradient,
-        AdamParameters parameters)
+        AdamParameters parameters, KernelVariant variant = KernelVariant.Auto)
     {
         Require.Length(m, x.Length, nameof(m));
         Require.Length(v, x.Length, nameof(v));
         Require.Length(gradient, x.Length, nameof(gradient));
-        if (x.Length > 0) _update.Value((int)x.Length, x, m, v, gradient, parameters);
+        if (x.Length == 0) return;
+        switch (KernelChoice.Resolve(variant, _choice.Adam()))
+        {
+            case KernelVariant.PerElement: _update.Value((int)x.Length, x, m, v, gradient, parameters); break;
+            case KernelVariant.Cpu: UpdateCpu(x, m, v, gradient, parameters); break;
+            default: throw KernelChoice.NotOffered("Adam update", variant);
+        }
     }
 
     /// <summary>One thread per variable: reads g[i], m[i], v[i], x[i] and writes m[i], v[i], x[i].</summary>

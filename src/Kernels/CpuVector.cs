@@ -233,6 +233,24 @@ internal static unsafe class Simd<TVector>
         return As(V128(a) * V128(b));
     }
 
+    /// <summary>a / b lane by lane.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static TVector Divide(TVector a, TVector b)
+    {
+        if (typeof(TVector) == typeof(Vector512<float>)) return As(V512(a) / V512(b));
+        if (typeof(TVector) == typeof(Vector256<float>)) return As(V256(a) / V256(b));
+        return As(V128(a) / V128(b));
+    }
+
+    /// <summary>The square root of each lane (correctly rounded, as <c>MathF.Sqrt</c>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static TVector Sqrt(TVector a)
+    {
+        if (typeof(TVector) == typeof(Vector512<float>)) return As(Vector512.Sqrt(V512(a)));
+        if (typeof(TVector) == typeof(Vector256<float>)) return As(Vector256.Sqrt(V256(a)));
+        return As(Vector128.Sqrt(V128(a)));
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static TVector As<TFrom>(TFrom value)
         where TFrom : struct => Unsafe.As<TFrom, TVector>(ref value);

@@ -369,6 +369,9 @@ public sealed partial class KernelChoice
     /// <summary>The temporal loss of video (Ruder et al.), value and gradient.</summary>
     public KernelVariant TemporalLoss() => Pass;
 
+    /// <summary>Adam's fused step.</summary>
+    public KernelVariant Adam() => Pass;
+
     /// <summary>The optimizers' vector arithmetic and sums.</summary>
     public KernelVariant Vectors() => Pass;
 

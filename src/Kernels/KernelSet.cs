@@ -27,6 +27,7 @@ public sealed class KernelSet : IDisposable
         Host = new CpuHost(accelerator, threads ?? Environment.ProcessorCount);
         Reduction = new Reduction(accelerator, Choice.ReductionWidth);
         Vectors = new VectorOps(accelerator, Choice, Host, Reduction);
+        Adam = new AdamUpdate(accelerator, Choice, Host);
         // The split products' partials, wherever the tiled kernels can run (a test may launch them explicitly).
         if (Choice.Accelerator.FitsTiledGroups)
             _splitScratch = accelerator.Allocate1D<float>(TiledGemm.SplitScratchFloats);
@@ -64,6 +65,9 @@ public sealed class KernelSet : IDisposable
 
     /// <summary>Vector arithmetic for the optimizers.</summary>
     public VectorOps Vectors { get; }
+
+    /// <summary>Adam's fused step.</summary>
+    public AdamUpdate Adam { get; }
 
     /// <summary>Convolution with bias (and its fused ReLU and mask), and its input gradient through the ReLU.</summary>
     public Conv2d Conv { get; }

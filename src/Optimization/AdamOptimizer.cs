@@ -40,7 +40,7 @@ public sealed class AdamOptimizer : IOptimizer
     private bool _started;
     private OptimizerStep _last;
 
-    /// <summary>Allocates the moments and the gradient once and loads the update kernel.</summary>
+    /// <summary>Allocates the moments and the gradient once.</summary>
     /// <param name="kernels">The loaded kernels; their accelerator holds every buffer.</param>
     /// <param name="objective">The function to minimize; its length must equal x's.</param>
     /// <param name="x">The initial point, updated in place; the caller keeps owning it.</param>
@@ -54,7 +54,7 @@ public sealed class AdamOptimizer : IOptimizer
 
         _kernels = kernels;
         _vectors = kernels.Vectors;
-        _update = new AdamUpdate(kernels.Accelerator);
+        _update = kernels.Adam;
         _objective = objective;
         _x = x;
         var accelerator = kernels.Accelerator;

@@ -82,6 +82,7 @@ public static partial class KernelChecks
         AddGuide(host, cpu);
         // Rows spread over the cores: 48x64 -> 68x91, the first two scales of a 256 px coarse-to-fine run.
         AddUpsample(host, cpu, [(new(3, 48, 64), new(3, 68, 91))]);
+        AddAdam(host, cpu, [100003]); // every core's range, and a tail shorter than a vector
         const int n = 100003; // 7 chunks of the sums, the last partial; a mask word cut short
         string text = $"n={n}";
         host.Add(new("vector.dot", text, k => Reduce(k, "vector.dot", text, n, null, (v, r, x, y) => v.Dot(r,

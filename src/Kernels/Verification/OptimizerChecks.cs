@@ -13,21 +13,26 @@ public static partial class KernelChecks
     private const int Guard = 5;
     private const float GuardValue = 12345f;
 
-    static partial void AddOptimizerKernels(List<KernelCheck> checks)
+    static partial void AddOptimizerKernels(List<KernelCheck> checks) =>
+        AddAdam(checks, KernelVariant.PerElement, []);
+
+    /// <summary>The Adam step as <paramref name="variant"/> (kernel 1 or the host code) on n variables: 1 and 37
+    /// (not multiples of any group size or vector width), 1001 (several groups), and <paramref name="more"/>.
+    /// </summary>
+    private static void AddAdam(List<KernelCheck> checks, KernelVariant variant, int[] more)
     {
-        // n = 1 and n = 37 are not multiples of any group size; 1001 spans several groups.
-        foreach (int n in new[] { 1, 37, 1001 })
+        foreach (int n in (int[])[1, 37, 1001, .. more])
         {
             // Step 1 from the zero state (bias corrections largest), and step 7 from a carried state.
             foreach (int t in new[] { 1, 7 })
             {
                 string shape = $"n={n} t={t}";
-                checks.Add(new("adam.update", shape, k => Adam(k, n, t, shape)));
+                checks.Add(new("adam.update", shape, k => Adam(k, n, t, shape, variant)));
             }
         }
     }
 
-    private static CheckResult Adam(KernelSet k, int n, int t, string shape)
+    private static CheckResult Adam(KernelSet k, int n, int t, string shape, KernelVariant variant)
     {
         var random = new Random(71 + t);
         var x = Uniform(random, n);
@@ -42,8 +47,7 @@ public static partial class KernelChecks
         using var dM = UploadGuarded(a, m);
         using var dV = UploadGuarded(a, v);
         using var dG = Upload(a, gradient);
-        var update = new AdamUpdate(a);
-        update.Update(dX.View.SubView(0, n), dM.View.SubView(0, n), dV.View.SubView(0, n), dG.View, p);
+        k.Adam.Update(dX.View.SubView(0, n), dM.View.SubView(0, n), dV.View.SubView(0, n), dG.View, p, variant);
 
         AdamUpdate.UpdateReference(x, m, v, gradient, p);
         return Comparison.Combine("adam.update", shape,
