@@ -5,8 +5,8 @@ namespace IlgpuStyle.Kernels;
 /// <summary>
 /// Kernel 2 of the enlargement, host code for the CPU accelerator (where kernel 1 runs as scalar code, one OS
 /// thread per simulated thread, and a launch costs tens of milliseconds): kernel 1's arithmetic in the same
-/// order, so the two agree to the bit, with each output column's taps and weights worked out once per launch
-/// instead of once per element, and the output rows spread over the cores.
+/// order, so the two agree to the bit, with each output column's taps and weights worked out once per launch and
+/// each row's once per row, instead of both once per element, and the output rows spread over the cores.
 /// </summary>
 public sealed partial class Upsample
 {
@@ -16,7 +16,6 @@ public sealed partial class Upsample
         float* po = CpuHost.Pointer(output), pi = CpuHost.Pointer(input);
         var (i, o) = (p.Input, p.Output);
         bool bilinear = p.Filter == UpsampleFilter.Bilinear;
-        int taps = bilinear ? 2 : 4;
         var (columns, columnWeights) = Taps(o.Width, i.Width, bilinear);
         _host.ForRows(o.Channels, o.Height, (row, c, y) =>
         {
@@ -26,36 +25,48 @@ public sealed partial class Upsample
             float fy = sy - y0;
             float* plane = pi + (long)c * i.PlaneLength;
             float* to = po + (long)row * o.Width;
+            if (bilinear)
+            {
+                float w0 = 1f - fy, w1 = fy;
+                float* top = plane + (long)ClampIndex(y0, i.Height) * i.Width;
+                float* bottom = plane + (long)ClampIndex(y0 + 1, i.Height) * i.Width;
+                for (int x = 0; x < o.Width; x++)
+                {
+                    int first = 2 * x;
+                    float left = columnWeights[first], right = columnWeights[first + 1];
+                    int a = columns[first], b = columns[first + 1];
+                    float sum = 0f;
+                    sum += w0 * (left * top[a] + right * top[b]);
+                    sum += w1 * (left * bottom[a] + right * bottom[b]);
+                    to[x] = Math.Min(Math.Max(sum, p.Low), p.High);
+                }
+                return;
+            }
+            float* line0 = plane + (long)ClampIndex(y0 - 1, i.Height) * i.Width;
+            float* line1 = plane + (long)ClampIndex(y0, i.Height) * i.Width;
+            float* line2 = plane + (long)ClampIndex(y0 + 1, i.Height) * i.Width;
+            float* line3 = plane + (long)ClampIndex(y0 + 2, i.Height) * i.Width;
+            float v0 = CubicWeight(MathF.Abs(fy + 1)), v1 = CubicWeight(MathF.Abs(fy));
+            float v2 = CubicWeight(MathF.Abs(fy - 1)), v3 = CubicWeight(MathF.Abs(fy - 2));
             for (int x = 0; x < o.Width; x++)
             {
-                int first = x * taps;
+                int first = 4 * x;
                 float sum = 0f;
-                if (bilinear)
-                {
-                    for (int ty = 0; ty < 2; ty++)
-                    {
-                        float wy = ty == 0 ? 1f - fy : fy;
-                        float* line = plane + (long)ClampIndex(y0 + ty, i.Height) * i.Width;
-                        sum += wy * (columnWeights[first] * line[columns[first]] +
-                                     columnWeights[first + 1] * line[columns[first + 1]]);
-                    }
-                }
-                else
-                {
-                    for (int tapY = 0; tapY < 4; tapY++)
-                    {
-                        int ty = tapY - 1;
-                        float wy = CubicWeight(MathF.Abs(fy - ty));
-                        float* line = plane + (long)ClampIndex(y0 + ty, i.Height) * i.Width;
-                        float across = 0f;
-                        for (int tapX = 0; tapX < 4; tapX++)
-                            across += columnWeights[first + tapX] * line[columns[first + tapX]];
-                        sum += wy * across;
-                    }
-                }
+                sum += v0 * Across(line0, columns, columnWeights, first);
+                sum += v1 * Across(line1, columns, columnWeights, first);
+                sum += v2 * Across(line2, columns, columnWeights, first);
+                sum += v3 * Across(line3, columns, columnWeights, first);
                 to[x] = Math.Min(Math.Max(sum, p.Low), p.High);
             }
         });
+    }
+
+    /// <summary>One input row's four taps for an output column, summed as kernel 1 sums them.</summary>
+    private static unsafe float Across(float* line, int[] columns, float[] weights, int first)
+    {
+        float across = 0f;
+        for (int tap = 0; tap < 4; tap++) across += weights[first + tap] * line[columns[first + tap]];
+        return across;
     }
 
     /// <summary>For each output position along one axis, the edge-clamped input positions it reads and their
