@@ -5,8 +5,8 @@ namespace IlgpuStyle.Kernels;
 /// <summary>
 /// Kernel 2 of the enlargement, host code for the CPU accelerator (where kernel 1 runs as scalar code, one OS
 /// thread per simulated thread, and a launch costs tens of milliseconds): kernel 1's arithmetic in the same
-/// order, so the two agree to the bit, with each output column's taps and weights worked out once per launch and
-/// each row's once per row, instead of both once per element, and the output rows spread over the cores.
+/// order, so the two agree to the bit, with each output column's and row's taps and weights worked out once per
+/// launch (<see cref="KernelTaps"/>) instead of once per element, and the output rows spread over the cores.
 /// </summary>
 public sealed partial class Upsample
 {
@@ -16,20 +16,20 @@ public sealed partial class Upsample
         float* po = CpuHost.Pointer(output), pi = CpuHost.Pointer(input);
         var (i, o) = (p.Input, p.Output);
         bool bilinear = p.Filter == UpsampleFilter.Bilinear;
-        var (columns, columnWeights) = Taps(o.Width, i.Width, bilinear);
+        var (columns, columnWeights) = KernelTaps(o.Width, i.Width, bilinear);
+        var (rows, rowWeights) = KernelTaps(o.Height, i.Height, bilinear);
+        int taps = bilinear ? 2 : 4;
         _host.ForRows(o.Channels, o.Height, (row, c, y) =>
         {
-            // This row's taps (input rows) and their weights, as kernel 1 works them out for each element.
-            float sy = Source(y, i.Height, o.Height);
-            int y0 = (int)MathF.Floor(sy);
-            float fy = sy - y0;
+            // This output row's input rows and their weights, then each output column's taps across them.
             float* plane = pi + (long)c * i.PlaneLength;
             float* to = po + (long)row * o.Width;
+            int firstRow = y * taps;
             if (bilinear)
             {
-                float w0 = 1f - fy, w1 = fy;
-                float* top = plane + (long)ClampIndex(y0, i.Height) * i.Width;
-                float* bottom = plane + (long)ClampIndex(y0 + 1, i.Height) * i.Width;
+                float w0 = rowWeights[firstRow], w1 = rowWeights[firstRow + 1];
+                float* top = plane + (long)rows[firstRow] * i.Width;
+                float* bottom = plane + (long)rows[firstRow + 1] * i.Width;
                 for (int x = 0; x < o.Width; x++)
                 {
                     int first = 2 * x;
@@ -42,12 +42,12 @@ public sealed partial class Upsample
                 }
                 return;
             }
-            float* line0 = plane + (long)ClampIndex(y0 - 1, i.Height) * i.Width;
-            float* line1 = plane + (long)ClampIndex(y0, i.Height) * i.Width;
-            float* line2 = plane + (long)ClampIndex(y0 + 1, i.Height) * i.Width;
-            float* line3 = plane + (long)ClampIndex(y0 + 2, i.Height) * i.Width;
-            float v0 = CubicWeight(MathF.Abs(fy + 1)), v1 = CubicWeight(MathF.Abs(fy));
-            float v2 = CubicWeight(MathF.Abs(fy - 1)), v3 = CubicWeight(MathF.Abs(fy - 2));
+            float* line0 = plane + (long)rows[firstRow] * i.Width;
+            float* line1 = plane + (long)rows[firstRow + 1] * i.Width;
+            float* line2 = plane + (long)rows[firstRow + 2] * i.Width;
+            float* line3 = plane + (long)rows[firstRow + 3] * i.Width;
+            float v0 = rowWeights[firstRow], v1 = rowWeights[firstRow + 1];
+            float v2 = rowWeights[firstRow + 2], v3 = rowWeights[firstRow + 3];
             for (int x = 0; x < o.Width; x++)
             {
                 int first = 4 * x;
@@ -69,9 +69,10 @@ public sealed partial class Upsample
         return across;
     }
 
-    /// <summary>For each output position along one axis, the edge-clamped input positions it reads and their
-    /// weights, <paramref name="bilinear"/> ? 2 : 4 of each in a row: kernel 1's per-element arithmetic.</summary>
-    private static (int[] Index, float[] Weight) Taps(int outputLength, int inputLength, bool bilinear)
+    /// <summary>For each output position along one axis (a column, or a row), the edge-clamped input positions it
+    /// reads and their weights, <paramref name="bilinear"/> ? 2 : 4 of each in a row: kernel 1's per-element
+    /// arithmetic in float (the reference's <see cref="Taps"/> works in double).</summary>
+    private static (int[] Index, float[] Weight) KernelTaps(int outputLength, int inputLength, bool bilinear)
     {
         int taps = bilinear ? 2 : 4;
         var index = new int[outputLength * taps];
